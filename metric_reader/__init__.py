@@ -1,0 +1,6 @@
+"""metric-reader: watch metrics, act when a threshold has been crossed for long enough."""
+
+from ._events import Event
+
+__all__ = ["Event", "__version__"]
+__version__ = "0.1.0"

@@ -1,0 +1,70 @@
+"""Go's duration syntax (``300ms``, ``1m30s``, ``2h``), as the original service used."""
+
+from __future__ import annotations
+
+import re
+
+_UNITS: dict[str, float] = {
+    "ns": 1e-9,
+    "us": 1e-6,
+    "µs": 1e-6,  # Go accepts both micro signs
+    "μs": 1e-6,
+    "ms": 1e-3,
+    "s": 1.0,
+    "m": 60.0,
+    "h": 3600.0,
+}
+_PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|μs|ms|s|m|h)")
+ALLOWED = "a Go duration such as 300ms, 5s, 1m30s or 2h (units ns, us, ms, s, m, h)"
+
+
+def parse_duration(text: str) -> float:
+    """Return the duration in seconds; raise ``ValueError`` naming what is allowed.
+
+    Negative durations are refused: no setting of this service can use one.
+    """
+    s = text.strip()
+    negative = s.startswith("-")
+    if s[:1] in ("+", "-"):
+        s = s[1:]
+    if not s:
+        raise ValueError(f"empty; expected {ALLOWED}")
+    if s == "0":
+        return 0.0
+    total = 0.0
+    pos = 0
+    while pos < len(s):
+        match = _PART.match(s, pos)
+        if match is None:
+            raise ValueError(f"not a duration; expected {ALLOWED}")
+        total += float(match.group(1)) * _UNITS[match.group(2)]
+        pos = match.end()
+    if negative and total:
+        raise ValueError(f"negative durations are not allowed; expected {ALLOWED}")
+    return total
+
+
+def format_duration(seconds: float) -> str:
+    """Format seconds the way Go prints a ``time.Duration`` (``1m30s``, ``250ms``, ``0s``)."""
+    if seconds == 0:
+        return "0s"
+    sign = "-" if seconds < 0 else ""
+    seconds = abs(seconds)
+    if seconds < 1:
+        for unit, scale in (("ms", 1e-3), ("us", 1e-6), ("ns", 1e-9)):
+            if seconds >= scale:
+                return f"{sign}{_trim(seconds / scale)}{unit}"
+        return f"{sign}{_trim(seconds / 1e-9)}ns"
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    out = sign
+    if hours:
+        out += f"{int(hours)}h"
+    if hours or minutes:
+        out += f"{int(minutes)}m"
+    return out + f"{_trim(secs)}s"
+
+
+def _trim(number: float) -> str:
+    text = f"{number:.9f}".rstrip("0").rstrip(".")
+    return text or "0"
