@@ -1,0 +1,343 @@
+"""The state machine: observations of one rule in, actions out.
+
+Pure code, no I/O and no clock of its own: every call is given ``now``, a monotonic time in
+seconds, so tests drive it with a fake clock. Modelled on Prometheus' ``rules/alerting.go``:
+each series of a rule has, per level, an explicit ``state`` with ``active_at`` (when the
+breach began), ``fired_at`` and ``resolved_at``.
+
+On top of the alert state each level keeps the bookkeeping of its action: which action is
+owed (``due``), from when (``due_at``), which one is running (``in_flight``, at most one), how
+many succeeded in this breach (``fire_count``) and when the last one did. The service asks
+for owed actions with ``take_due``, runs them, and reports the outcome with ``finish``; a
+failed action stays owed and is retried with exponential backoff.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from ._events import EventKind, Level
+from ._samples import Labels, Sample
+from ._threshold import Threshold
+
+MAX_RETRY_DELAY = 300.0
+
+
+class State(StrEnum):
+    OK = "ok"
+    PENDING = "pending"
+    FIRING = "firing"
+
+
+class MissingValueBehavior(StrEnum):
+    SKIP = "skip"
+    LAST_VALUE = "last_value"
+    ZERO = "zero"
+    ASSUME_BREACHED = "assume_breached"
+
+
+@dataclass(frozen=True, slots=True)
+class LevelPolicy:
+    """What one level of a rule asks for: when it is breached, how long, how often to act."""
+
+    threshold: Threshold
+    duration: float = 0.0
+    backoff: float = 0.0
+    retry_delay: float = 1.0
+    """First delay before a failed action is tried again; doubles up to MAX_RETRY_DELAY."""
+
+
+@dataclass(frozen=True, slots=True)
+class Action:
+    """An action the service must run now for one series and level."""
+
+    labels: Labels
+    level: Level
+    kind: EventKind
+    value: float
+    active_at: float
+    duration: float
+    fire_count: int
+    """Successful fire and repeat calls of this breach before this action."""
+    breach: int
+    """Which breach of the series this belongs to, so a late outcome cannot touch a new one."""
+    started_at: float
+    """When the action was handed out: a successful one counts from here for the backoff,
+    so repeats keep the configured spacing however long the plugin takes."""
+
+
+@dataclass(frozen=True, slots=True)
+class Transition:
+    labels: Labels
+    level: Level
+    old: State
+    new: State
+    value: float
+    duration: float
+    """How long the breach had lasted at this transition."""
+
+
+@dataclass(slots=True)
+class LevelMachine:
+    """One level (base or hard) of one series."""
+
+    policy: LevelPolicy
+    level: Level
+    state: State = State.OK
+    active_at: float | None = None
+    fired_at: float | None = None
+    resolved_at: float | None = None
+    value: float = math.nan
+    breach: int = 0
+    fire_count: int = 0
+    last_success_at: float | None = None
+    due: EventKind | None = None
+    due_at: float = 0.0
+    failures: int = 0
+    in_flight: EventKind | None = None
+
+    def observe(self, now: float, value: float, breached: bool) -> tuple[State, State] | None:
+        """Apply one observation; return ``(old, new)`` when the state changed."""
+        old = self.state
+        self.value = value
+        if breached:
+            self._on_breached(now)
+        else:
+            self._on_clear(now)
+        return (old, self.state) if self.state is not old else None
+
+    def _on_breached(self, now: float) -> None:
+        if self.state is State.OK:
+            self.state = State.PENDING
+            self.active_at = now
+            self.fired_at = self.resolved_at = None
+            self.breach += 1
+            self.fire_count = 0
+            self.last_success_at = None
+            self.failures = 0
+            # A resolve still owed to the previous breach is superseded by this one.
+            self.due = None
+        assert self.active_at is not None
+        if self.state is State.PENDING:
+            if now - self.active_at >= self.policy.duration:
+                self.state = State.FIRING
+                self.fired_at = now
+                self._owe("fire", now)
+        elif (
+            self.due is None
+            and self.policy.backoff > 0
+            and self.last_success_at is not None
+            and now - self.last_success_at >= self.policy.backoff
+        ):
+            self._owe("repeat", now)
+
+    def _on_clear(self, now: float) -> None:
+        if self.state is State.FIRING:
+            self.resolved_at = now
+            acted = self.fire_count > 0 or self.in_flight in ("fire", "repeat")
+            self.due = None
+            if acted:
+                self._owe("resolve", now)
+        self.state = State.OK
+
+    def _owe(self, kind: EventKind, now: float) -> None:
+        self.due = kind
+        self.due_at = now
+        self.failures = 0
+
+    def take_due(self, now: float, labels: Labels) -> Action | None:
+        """The owed action if it may start now; it is then in flight until ``finish``."""
+        if self.due is None or self.in_flight is not None or now < self.due_at:
+            return None
+        assert self.active_at is not None
+        self.in_flight = self.due
+        end = self.resolved_at if self.due == "resolve" and self.resolved_at is not None else now
+        return Action(
+            labels=labels,
+            level=self.level,
+            kind=self.due,
+            value=self.value,
+            active_at=self.active_at,
+            duration=end - self.active_at,
+            fire_count=self.fire_count,
+            breach=self.breach,
+            started_at=now,
+        )
+
+    def finish(self, now: float, action: Action, ok: bool) -> None:
+        """Record the outcome of ``action``, which ``take_due`` returned."""
+        self.in_flight = None
+        if action.breach != self.breach:
+            return
+        if ok:
+            if action.kind != "resolve":
+                self.fire_count += 1
+                self.last_success_at = action.started_at
+            if self.due == action.kind:
+                self.due = None
+            self.failures = 0
+            return
+        if self.due == "resolve" and action.kind != "resolve" and self.fire_count == 0:
+            # The breach ended and no call ever succeeded: there is nothing to resolve.
+            self.due = None
+        if self.due == action.kind:
+            self.failures += 1
+            delay = self.policy.retry_delay * 2 ** (self.failures - 1)
+            self.due_at = now + min(delay, MAX_RETRY_DELAY)
+
+    @property
+    def idle(self) -> bool:
+        return self.state is State.OK and self.due is None and self.in_flight is None
+
+
+@dataclass(slots=True)
+class SeriesMachine:
+    """All levels of one series of a rule, and what it does with missing values."""
+
+    labels: Labels
+    base: LevelMachine
+    hard: LevelMachine | None
+    missing: MissingValueBehavior
+    last_value: float | None = None
+    placeholder: bool = False
+    """Stands for a rule that has never seen a series (see ``RuleMachine``)."""
+
+    def levels(self) -> Iterable[LevelMachine]:
+        yield self.base
+        if self.hard is not None:
+            yield self.hard
+
+    def observe(self, now: float, value: float | None) -> list[Transition]:
+        """One poll's value for this series; ``None`` or NaN when it is missing."""
+        if value is not None and math.isnan(value):
+            value = None
+        assume_breached = False
+        if value is not None:
+            self.last_value = value
+        elif self.missing is MissingValueBehavior.SKIP:
+            return []
+        elif self.missing is MissingValueBehavior.LAST_VALUE:
+            if self.last_value is None:
+                return []
+            value = self.last_value
+        elif self.missing is MissingValueBehavior.ZERO:
+            value = 0.0
+        else:
+            assume_breached = True
+            value = self.last_value if self.last_value is not None else math.nan
+        return self._apply(now, value, assume_breached)
+
+    def clear(self, now: float) -> list[Transition]:
+        """End whatever breach there is, as a value that breaches nothing would."""
+        return self._apply(now, math.nan, False, force_clear=True)
+
+    def _apply(
+        self, now: float, value: float, assume_breached: bool, force_clear: bool = False
+    ) -> list[Transition]:
+        transitions: list[Transition] = []
+        base_breached = not force_clear and (
+            assume_breached or self.base.policy.threshold.breached(value)
+        )
+        self._step(self.base, now, value, base_breached, transitions)
+        if self.hard is not None:
+            # The hard level only counts while the base level is firing.
+            hard_breached = self.base.state is State.FIRING and (
+                assume_breached or self.hard.policy.threshold.breached(value)
+            )
+            self._step(self.hard, now, value, hard_breached, transitions)
+        return transitions
+
+    def _step(
+        self,
+        machine: LevelMachine,
+        now: float,
+        value: float,
+        breached: bool,
+        out: list[Transition],
+    ) -> None:
+        change = machine.observe(now, value, breached)
+        if change is not None:
+            started = machine.active_at if machine.active_at is not None else now
+            out.append(Transition(self.labels, machine.level, *change, value, now - started))
+
+    def take_due(self, now: float) -> list[Action]:
+        actions = []
+        for machine in self.levels():
+            action = machine.take_due(now, self.labels)
+            if action is not None:
+                actions.append(action)
+        return actions
+
+    def finish(self, now: float, action: Action, ok: bool) -> None:
+        machine = self.base if action.level == "base" else self.hard
+        assert machine is not None
+        machine.finish(now, action, ok)
+
+    @property
+    def idle(self) -> bool:
+        return all(machine.idle for machine in self.levels())
+
+
+@dataclass(slots=True)
+class RuleMachine:
+    """Every series of one rule.
+
+    A rule that has never seen a series keeps one placeholder series with the empty label set,
+    so ``assume_breached`` can act on a metric that does not exist. Once real series appear
+    the placeholder is cleared (resolved if it had fired) and dropped when idle.
+    """
+
+    base: LevelPolicy
+    hard: LevelPolicy | None = None
+    missing: MissingValueBehavior = MissingValueBehavior.SKIP
+    series: dict[Labels, SeriesMachine] = field(default_factory=dict)
+    seen_any: bool = False
+
+    def observe(self, now: float, samples: Iterable[Sample]) -> list[Transition]:
+        """One successful read of the rule's source at ``now``."""
+        transitions: list[Transition] = []
+        seen: set[Labels] = set()
+        for sample in samples:
+            if sample.labels in seen:
+                continue  # a source repeating a series: the first value counts
+            seen.add(sample.labels)
+            series = self._series(sample.labels)
+            series.placeholder = False
+            transitions += series.observe(now, sample.value)
+        self.seen_any = self.seen_any or bool(seen)
+        if not self.seen_any and not self.series:
+            self._series((), placeholder=True)
+        for labels, series in list(self.series.items()):
+            if labels in seen:
+                continue
+            if series.placeholder and self.seen_any:
+                transitions += series.clear(now)
+                if series.idle:
+                    del self.series[labels]
+            else:
+                transitions += series.observe(now, None)
+        return transitions
+
+    def take_due(self, now: float) -> list[Action]:
+        return [action for series in self.series.values() for action in series.take_due(now)]
+
+    def finish(self, now: float, action: Action, ok: bool) -> None:
+        series = self.series.get(action.labels)
+        if series is not None:
+            series.finish(now, action, ok)
+
+    def _series(self, labels: Labels, placeholder: bool = False) -> SeriesMachine:
+        series = self.series.get(labels)
+        if series is None:
+            series = SeriesMachine(
+                labels=labels,
+                base=LevelMachine(self.base, "base"),
+                hard=LevelMachine(self.hard, "hard") if self.hard is not None else None,
+                missing=self.missing,
+                placeholder=placeholder,
+            )
+            self.series[labels] = series
+        return series
