@@ -1,0 +1,85 @@
+"""The Prometheus source: instant queries against a Prometheus-compatible HTTP API."""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+from ._http import deadline
+from ._samples import FetchError, Sample, labels_of
+
+
+@dataclass(frozen=True, slots=True)
+class QueryResult:
+    samples: list[Sample]
+    warnings: tuple[str, ...] = ()
+
+
+async def instant_query(
+    client: httpx.AsyncClient, endpoint: str, promql: str, timeout: float
+) -> QueryResult:
+    """Run ``promql`` at ``endpoint``; raise ``FetchError`` on any failure.
+
+    Prometheus is also told the timeout, so it gives up on an expensive query when we do.
+    """
+    async with deadline(timeout):
+        response = await client.get(
+            f"{endpoint}/api/v1/query",
+            params={"query": promql, "timeout": f"{timeout:.3f}s"},
+            timeout=timeout,
+        )
+    return decode_query_response(response.status_code, response.content)
+
+
+def decode_query_response(status_code: int, body: bytes) -> QueryResult:
+    """Turn an ``/api/v1/query`` answer into samples, or raise ``FetchError`` saying why."""
+    try:
+        document = json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        snippet = body[:120].decode("utf-8", "replace").strip()
+        raise FetchError(f"HTTP {status_code}, not JSON: {snippet!r}") from None
+    if not isinstance(document, Mapping):
+        raise FetchError(f"HTTP {status_code}, unexpected answer: not a JSON object")
+    if document.get("status") != "success" or not 200 <= status_code < 300:
+        error_type = document.get("errorType", "")
+        error = document.get("error", "")
+        detail = f"{error_type}: {error}" if error_type else str(error or "no error message")
+        raise FetchError(f"HTTP {status_code}, query failed: {detail}")
+    warnings = tuple(str(w) for w in document.get("warnings") or () if w)
+    data = document.get("data")
+    if not isinstance(data, Mapping):
+        raise FetchError("unexpected answer: no data object")
+    result_type, result = data.get("resultType"), data.get("result")
+    if result_type == "vector" and isinstance(result, list):
+        return QueryResult([_vector_sample(item) for item in result], warnings)
+    if result_type == "scalar":
+        return QueryResult([Sample((), _value(result))], warnings)
+    if result_type in ("matrix", "string"):
+        raise FetchError(
+            f"the query returns a {result_type}; it must return an instant vector or a scalar"
+        )
+    raise FetchError(f"unexpected answer: resultType {result_type!r}")
+
+
+def _vector_sample(item: Any) -> Sample:
+    if not isinstance(item, Mapping) or not isinstance(item.get("metric"), Mapping):
+        raise FetchError("unexpected answer: a vector element without metric labels")
+    metric = item["metric"]
+    if not all(isinstance(k, str) and isinstance(v, str) for k, v in metric.items()):
+        raise FetchError("unexpected answer: label names and values must be strings")
+    return Sample(labels_of(metric), _value(item.get("value")))
+
+
+def _value(pair: Any) -> float:
+    if not isinstance(pair, list) or len(pair) != 2 or not isinstance(pair[1], str):
+        raise FetchError('unexpected answer: a value is not [timestamp, "number"]')
+    try:
+        value = float(pair[1])
+    except ValueError:
+        raise FetchError(f"unexpected answer: {pair[1]!r} is not a number") from None
+    return math.nan if math.isnan(value) else value
