@@ -1,0 +1,206 @@
+"""The command line: ``run`` (the default), ``check``, ``plugins`` and ``fire``.
+
+Exit codes (SPEC section 1): 0 clean stop, 2 invalid configuration or plugin, 1 anything
+unexpected. A user mistake is one line on stderr, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import sys
+import time
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import anyio
+from loguru import logger
+
+from . import __version__
+from ._config import ConfigError, RuleConfig, Settings, load_settings
+from ._durations import format_duration, parse_duration
+from ._events import Event
+from ._logging import configure_logging
+from ._plugins import PluginCatalog, PluginFailure, discover_plugins
+from ._threshold import parse_threshold
+
+EXIT_OK, EXIT_FATAL, EXIT_CONFIG = 0, 1, 2
+
+
+def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    env = os.environ if environ is None else environ
+    configure_logging()
+    try:
+        return int(args.handler(args, env))
+    except ConfigError as exc:
+        _say_config_error(str(exc))
+        return EXIT_CONFIG
+    except KeyboardInterrupt:
+        return EXIT_OK
+    except Exception:
+        logger.exception("fatal error")
+        return EXIT_FATAL
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="metric-reader",
+        description="Watch a metric and run a plugin when a threshold has been crossed for "
+        "long enough. Configured from the environment (see README).",
+    )
+    parser.add_argument("--version", action="version", version=f"metric-reader {__version__}")
+    parser.set_defaults(handler=_run)
+    commands = parser.add_subparsers(title="commands", metavar="COMMAND")
+    commands.add_parser("run", help="run the service (the default)").set_defaults(handler=_run)
+    commands.add_parser(
+        "check", help="validate the configuration and its plugins, print a summary, exit 0 or 2"
+    ).set_defaults(handler=_check)
+    commands.add_parser(
+        "plugins", help="list the plugins found, bundled and in PLUGIN_DIR"
+    ).set_defaults(handler=_plugins)
+    fire = commands.add_parser("fire", help="run one plugin's execute once and report")
+    fire.add_argument("name", help="the plugin's name")
+    fire.add_argument("--metric", default="test_metric", help="metric name (test_metric)")
+    fire.add_argument("--value", type=float, default=math.nan, help="metric value (NaN)")
+    fire.add_argument("--threshold", default=">0", help="threshold text (>0)")
+    fire.add_argument("--duration", default="0s", help="breach duration, e.g. 30s (0s)")
+    fire.set_defaults(handler=_fire)
+    return parser
+
+
+def _say_config_error(message: str) -> None:
+    line = " ".join(message.split("\n"))
+    print(f"metric-reader: configuration error: {line}", file=sys.stderr, flush=True)
+
+
+def _load(env: Mapping[str, str]) -> tuple[Settings, PluginCatalog]:
+    """Settings and plugins, validated: raise ConfigError for anything the rules need."""
+    settings = load_settings(env)
+    configure_logging(settings.log_level, settings.log_format)
+    for name in settings.unknown_variables:
+        logger.warning("unknown environment variable {}", name)
+    catalog = discover_plugins(settings.plugin_dir)
+    needed = _needed_plugins(settings)
+    for variable, name in needed:
+        if name in catalog.plugins:
+            continue
+        problem = catalog.problem_for(name)
+        if problem is not None:
+            raise ConfigError(f"{variable}={name!r} cannot be loaded: {problem}")
+        available = ", ".join(sorted(catalog.plugins)) or "none"
+        raise ConfigError(
+            f"{variable}={name!r} is invalid: no plugin of that name "
+            f"(available: {available}; add {name}.py to PLUGIN_DIR)"
+        )
+    named = {name for _, name in needed}
+    for problem in catalog.problems:
+        if problem.name not in named:
+            logger.bind(file=str(problem.path)).warning("plugin not loaded: {}", problem.reason)
+    return settings, catalog
+
+
+def _needed_plugins(settings: Settings) -> list[tuple[str, str]]:
+    needed = []
+    for rule in settings.rules:
+        for variable, level in (("ACTION_PLUGIN", rule.base), ("HARD_ACTION_PLUGIN", rule.hard)):
+            if level is not None and level.plugin:
+                needed.append((variable, level.plugin))
+    return needed
+
+
+def _run(args: argparse.Namespace, env: Mapping[str, str]) -> int:
+    from ._service import Service  # the polling machinery is not needed by the other commands
+
+    settings, catalog = _load(env)
+    for rule in settings.rules:
+        logger.bind(**_rule_fields(rule)).info("metric-reader {} watching", __version__)
+    anyio.run(Service(settings, catalog).run)
+    return EXIT_OK
+
+
+def _rule_fields(rule: RuleConfig) -> dict[str, str]:
+    fields = {"rule": rule.name}
+    fields["source"] = rule.scrape_url if rule.source == "scrape" else rule.prometheus_endpoint
+    fields["read"] = str(rule.selector) if rule.source == "scrape" else rule.promql
+    fields["every"] = format_duration(rule.polling_interval)
+    for prefix, level in (("", rule.base), ("hard_", rule.hard)):
+        if level is not None:
+            fields[prefix + "threshold"] = level.threshold.text
+            fields[prefix + "for"] = format_duration(level.duration)
+            fields[prefix + "backoff"] = format_duration(level.backoff)
+            fields[prefix + "plugin"] = level.plugin or "-"
+    fields["missing"] = rule.missing.value
+    return fields
+
+
+def _check(args: argparse.Namespace, env: Mapping[str, str]) -> int:
+    settings, catalog = _load(env)
+    print(f"configuration OK: {len(settings.rules)} rule(s)")
+    for rule in settings.rules:
+        for key, value in _rule_fields(rule).items():
+            print(f"  {key:<15} {value}")
+    names = {name for _, name in _needed_plugins(settings)}
+    for name in sorted(names):
+        plugin = catalog.plugins[name]
+        print(f"plugin {name}: {plugin.path}")
+    return EXIT_OK
+
+
+def _plugins(args: argparse.Namespace, env: Mapping[str, str]) -> int:
+    plugin_dir = env.get("PLUGIN_DIR") or None
+    catalog = discover_plugins(Path(plugin_dir) if plugin_dir else None)
+    rows = [(p.name, "ok", str(p.path)) for p in catalog.plugins.values()]
+    rows += [(pr.name or "?", f"invalid: {pr.reason}", str(pr.path)) for pr in catalog.problems]
+    width = max((len(r[0]) for r in rows), default=4)
+    for name, status, path in sorted(rows):
+        print(f"{name:<{width}}  {path}  {status}")
+    return EXIT_OK
+
+
+def _fire(args: argparse.Namespace, env: Mapping[str, str]) -> int:
+    try:
+        threshold = parse_threshold(args.threshold).text
+    except ValueError as exc:
+        raise ConfigError(f"--threshold={args.threshold!r} is invalid: {exc}") from None
+    try:
+        duration = parse_duration(args.duration)
+    except ValueError as exc:
+        raise ConfigError(f"--duration={args.duration!r} is invalid: {exc}") from None
+    try:
+        timeout = parse_duration(env.get("PLUGIN_TIMEOUT") or "30s")
+    except ValueError as exc:
+        raise ConfigError(f"PLUGIN_TIMEOUT is invalid: {exc}") from None
+    plugin_dir = env.get("PLUGIN_DIR") or None
+    catalog = discover_plugins(Path(plugin_dir) if plugin_dir else None)
+    plugin = catalog.plugins.get(args.name)
+    if plugin is None:
+        problem = catalog.problem_for(args.name)
+        raise ConfigError(
+            f"plugin {args.name!r} cannot be loaded: {problem}"
+            if problem
+            else f"no plugin named {args.name!r} (available: {', '.join(sorted(catalog.plugins))})"
+        )
+    event = Event(
+        rule="fire",
+        metric_name=args.metric,
+        labels={},
+        value=args.value,
+        threshold=threshold,
+        level="base",
+        kind="fire",
+        breach_started=datetime.now(UTC) - timedelta(seconds=duration),
+        duration=timedelta(seconds=duration),
+        fire_count=0,
+        plugin=plugin.name,
+    )
+    started = time.monotonic()
+    try:
+        anyio.run(plugin.call, "execute", event, timeout)
+    except PluginFailure as exc:
+        print(f"{plugin.name}: FAILED after {time.monotonic() - started:.3f}s: {exc}")
+        return EXIT_FATAL
+    print(f"{plugin.name}: OK in {time.monotonic() - started:.3f}s ({plugin.path})")
+    return EXIT_OK

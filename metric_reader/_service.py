@@ -1,0 +1,264 @@
+"""The scheduler: polls every target on a steady cadence and runs the actions rules hand out.
+
+One task per target polls from absolute deadlines (``start + k * interval``), so there is no
+drift; when a poll overruns, the ticks it missed are skipped, never queued. Plugin calls run
+in a task group of their own, so however slow a plugin is, polling keeps its pace. On SIGTERM
+or SIGINT polling stops, running calls get ``grace`` seconds to finish, and ``run`` returns.
+"""
+
+from __future__ import annotations
+
+import math
+import signal
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+import anyio
+import httpx
+from anyio.abc import TaskGroup
+from loguru import logger
+
+from ._config import Settings
+from ._durations import format_duration
+from ._exposition import ExpositionError, read_series
+from ._http import make_client
+from ._plugins import PluginCatalog, PluginFailure, PluginTimeout
+from ._prometheus import instant_query
+from ._rules import Rule, format_series
+from ._samples import FetchError, Sample, labels_of
+from ._scrape import fetch_page
+from ._state import Action
+
+SHUTDOWN_GRACE = 10.0
+ERROR_REPEAT_INTERVAL = 60.0
+"""An unchanged fetch error is logged once, then at most once a minute with a count."""
+
+
+def fetch_timeout(interval: float) -> float:
+    """Shorter than the interval, so a slow endpoint cannot make polls pile up."""
+    return max(min(interval * 0.8, 30.0), 0.05)
+
+
+def next_tick(tick: float, interval: float, now: float) -> tuple[float, int]:
+    """The first tick of the grid ``tick + k * interval`` (k >= 1) that is after ``now``,
+    and how many ticks were skipped to get there (a late tick is skipped, not queued)."""
+    following = tick + interval
+    if following > now:
+        return following, 0
+    skipped = math.floor((now - following) / interval) + 1
+    return following + skipped * interval, skipped
+
+
+@dataclass
+class _ErrorLog:
+    """Logs a failing target's errors without flooding: changes at once, repeats rarely."""
+
+    target: str
+    last: str | None = None
+    last_logged: float = 0.0
+    repeated: int = 0
+    failures: int = 0
+
+    def failed(self, now: float, error: str) -> None:
+        self.failures += 1
+        if error != self.last or now - self.last_logged >= ERROR_REPEAT_INTERVAL:
+            log = logger.bind(target=self.target, error=error)
+            if self.repeated:
+                log = log.bind(repeated=self.repeated)
+            log.error("poll failed: {}", error)
+            self.last, self.last_logged, self.repeated = error, now, 0
+        else:
+            self.repeated += 1
+
+    def succeeded(self) -> None:
+        if self.last is not None:
+            logger.bind(target=self.target, failed_polls=self.failures).info("poll recovered")
+        self.last, self.repeated, self.failures = None, 0, 0
+
+
+@dataclass
+class Target:
+    """One endpoint read once per interval for every rule that needs it."""
+
+    description: str
+    interval: float
+    read: Callable[[httpx.AsyncClient, float], Awaitable[dict[str, list[Sample]]]]
+    rules: list[Rule] = field(default_factory=list)
+    errors: _ErrorLog = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.errors = _ErrorLog(self.description)
+
+
+def _scrape_target(url: str, interval: float, rules: list[Rule]) -> Target:
+    names = sorted({r.config.selector.metric_name for r in rules if r.config.selector})
+
+    async def read(client: httpx.AsyncClient, timeout: float) -> dict[str, list[Sample]]:
+        page = await fetch_page(client, url, timeout)
+        try:
+            found = read_series(page, names)
+        except ExpositionError as exc:
+            raise FetchError(f"unparsable page: {exc}") from None
+        out = {}
+        for rule in rules:
+            selector = rule.config.selector
+            assert selector is not None
+            out[rule.name] = [
+                Sample(labels_of(labels), value)
+                for labels, value in found.get(selector.metric_name, ())
+                if selector.matches(labels)
+            ]
+        return out
+
+    return Target(f"scrape {url}", interval, read, rules)
+
+
+def _query_target(endpoint: str, promql: str, interval: float, rules: list[Rule]) -> Target:
+    async def read(client: httpx.AsyncClient, timeout: float) -> dict[str, list[Sample]]:
+        result = await instant_query(client, endpoint, promql, timeout)
+        for warning in result.warnings:
+            logger.bind(query=promql, endpoint=endpoint).warning("query warning: {}", warning)
+        return {rule.name: result.samples for rule in rules}
+
+    return Target(f"query {promql} at {endpoint}", interval, read, rules)
+
+
+def build_targets(rules: list[Rule]) -> list[Target]:
+    """Group rules so that each endpoint (and query) is read once per interval."""
+    groups: dict[tuple[str, ...], list[Rule]] = {}
+    for rule in rules:
+        c = rule.config
+        key = (
+            ("scrape", c.scrape_url or "", repr(c.polling_interval))
+            if c.source == "scrape"
+            else ("query", c.prometheus_endpoint, c.promql, repr(c.polling_interval))
+        )
+        groups.setdefault(key, []).append(rule)
+    targets = []
+    for key, members in groups.items():
+        interval = members[0].config.polling_interval
+        if key[0] == "scrape":
+            targets.append(_scrape_target(key[1], interval, members))
+        else:
+            targets.append(_query_target(key[1], key[2], interval, members))
+    return targets
+
+
+class Service:
+    def __init__(self, settings: Settings, catalog: PluginCatalog) -> None:
+        self.settings = settings
+        self.catalog = catalog
+        self.rules = [Rule(config) for config in settings.rules]
+        self.targets = build_targets(self.rules)
+        self._in_flight = 0
+        self._idle = anyio.Event()
+
+    async def run(self, grace: float = SHUTDOWN_GRACE) -> None:
+        """Poll until SIGTERM or SIGINT, then let running plugin calls finish."""
+        async with make_client() as client, anyio.create_task_group() as calls:
+            async with anyio.create_task_group() as polling:
+                polling.start_soon(self._wait_for_signal, polling)
+                for target in self.targets:
+                    polling.start_soon(self._poll_forever, client, target, calls)
+            if self._in_flight:
+                logger.bind(calls=self._in_flight).info(
+                    "waiting up to {} for running plugin calls", format_duration(grace)
+                )
+                with anyio.move_on_after(grace):
+                    while self._in_flight:
+                        await self._idle.wait()
+                        self._idle = anyio.Event()
+                if self._in_flight:
+                    logger.bind(calls=self._in_flight).warning("abandoning plugin calls")
+            calls.cancel_scope.cancel()
+        logger.info("stopped")
+
+    async def _wait_for_signal(self, polling: TaskGroup) -> None:
+        with anyio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
+            async for signum in signals:
+                logger.bind(signal=signal.Signals(signum).name).info("stopping")
+                polling.cancel_scope.cancel()
+                return
+
+    async def _poll_forever(
+        self, client: httpx.AsyncClient, target: Target, calls: TaskGroup
+    ) -> None:
+        interval = target.interval
+        timeout = fetch_timeout(interval)
+        logger.bind(target=target.description, rules=len(target.rules)).info(
+            "polling every {}", format_duration(interval)
+        )
+        tick = anyio.current_time()
+        while True:
+            await self.poll_once(client, target, timeout, calls)
+            tick, skipped = next_tick(tick, interval, anyio.current_time())
+            if skipped:
+                logger.bind(target=target.description, skipped=skipped).debug(
+                    "poll overran its interval; skipping late ticks"
+                )
+            await anyio.sleep_until(tick)
+
+    async def poll_once(
+        self, client: httpx.AsyncClient, target: Target, timeout: float, calls: TaskGroup
+    ) -> None:
+        started = anyio.current_time()
+        try:
+            results = await target.read(client, timeout)
+        except FetchError as exc:
+            target.errors.failed(started, str(exc))
+            return
+        target.errors.succeeded()
+        now = anyio.current_time()
+        logger.bind(target=target.description, seconds=round(now - started, 4)).debug("polled")
+        for rule in target.rules:
+            for action in rule.evaluate(now, results.get(rule.name, [])):
+                self._in_flight += 1
+                calls.start_soon(self._run_action, rule, action)
+
+    async def _run_action(self, rule: Rule, action: Action) -> None:
+        ok = False
+        try:
+            ok = await self._call_plugin(rule, action)
+        finally:
+            rule.finish(anyio.current_time(), action, ok)
+            self._in_flight -= 1
+            if not self._in_flight:
+                self._idle.set()
+
+    async def _call_plugin(self, rule: Rule, action: Action) -> bool:
+        plugin_name = rule.level(action.level).plugin
+        event = rule.event(action, anyio.current_time(), plugin_name or "")
+        log = logger.bind(
+            rule=rule.name,
+            series=format_series(rule.config.metric_name, action.labels),
+            breach_level=action.level,
+            kind=action.kind,
+            value=action.value,
+            threshold=event.threshold,
+            breach_seconds=round(action.duration, 3),
+        )
+        if plugin_name is None:
+            log.info("{}: no ACTION_PLUGIN set, nothing to run", action.kind)
+            return True
+        plugin = self.catalog.plugins[plugin_name]
+        method = "resolve" if action.kind == "resolve" else "execute"
+        if method == "resolve" and not plugin.has_resolve:
+            log.bind(plugin=plugin_name).debug("resolve: plugin has no resolve method")
+            return True
+        log = log.bind(plugin=plugin_name)
+        started = time.monotonic()
+        try:
+            await plugin.call(method, event, self.settings.plugin_timeout)
+        except PluginTimeout as exc:
+            log.bind(seconds=round(time.monotonic() - started, 3)).error(
+                "{} timed out: {}", method, exc
+            )
+            return False
+        except PluginFailure as exc:
+            log.bind(seconds=round(time.monotonic() - started, 3)).error(
+                "{} failed: {}", method, exc
+            )
+            return False
+        log.bind(seconds=round(time.monotonic() - started, 3)).info("{} succeeded", method)
+        return True

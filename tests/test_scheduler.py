@@ -1,0 +1,106 @@
+"""The scheduler keeps its cadence: absolute deadlines, late ticks skipped, plugins aside."""
+
+from __future__ import annotations
+
+import itertools
+import threading
+import time
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import anyio
+import pytest
+
+from metric_reader._config import load_settings
+from metric_reader._plugins import discover_plugins
+from metric_reader._service import Service, next_tick
+
+
+def test_ticks_stay_on_the_grid_for_hours() -> None:
+    tick, start, interval = 0.0, 0.0, 0.1
+    for k in range(1, 360_000):  # ten hours of 100 ms ticks, each poll taking 30 ms
+        tick, skipped = next_tick(tick, interval, now=start + (k - 1) * interval + 0.03)
+        assert skipped == 0
+    assert tick == pytest.approx(start + 359_999 * interval, abs=1e-6)
+
+
+def test_a_late_tick_is_skipped_not_queued() -> None:
+    assert next_tick(10.0, 1.0, now=10.5) == (11.0, 0)
+    assert next_tick(10.0, 1.0, now=13.2) == (14.0, 3)  # 11, 12 and 13 were missed
+    assert next_tick(10.0, 1.0, now=11.0) == (12.0, 1)
+
+
+class _Page(BaseHTTPRequestHandler):
+    times: list[float]
+
+    def do_GET(self) -> None:
+        type(self).times.append(time.monotonic())
+        body = b'slow_queue{q="a"} 100\n'
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def page_server() -> Iterator[tuple[str, list[float]]]:
+    handler = type("Handler", (_Page,), {"times": []})
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_port}/metrics", handler.times
+    server.shutdown()
+    server.server_close()
+
+
+BLOCKING_PLUGIN = """
+import os
+import time
+
+class Blocking:
+    name = "blocking"
+
+    def execute(self, metric_name, value, threshold, duration):
+        with open(os.environ["BLOCKING_CALLS"], "a") as calls:
+            calls.write("call\\n")
+        time.sleep(1.5)  # plain def: runs in a worker thread
+
+Plugin = Blocking()
+"""
+
+
+def test_a_blocking_plugin_does_not_delay_polling(
+    tmp_path: Path, page_server: tuple[str, list[float]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url, times = page_server
+    calls = tmp_path / "calls"
+    monkeypatch.setenv("BLOCKING_CALLS", str(calls))
+    (tmp_path / "blocking.py").write_text(BLOCKING_PLUGIN)
+    tmp_path.chmod(0o755)
+    settings = load_settings(
+        {
+            "SCRAPE_URL": url,
+            "METRIC_NAME": "slow_queue",
+            "THRESHOLD": ">50",
+            "BACKOFF_DELAY": "100ms",
+            "POLLING_INTERVAL": "100ms",
+            "PLUGIN_DIR": str(tmp_path),
+            "ACTION_PLUGIN": "blocking",
+        }
+    )
+    service = Service(settings, discover_plugins(settings.plugin_dir))
+
+    async def main() -> None:
+        with anyio.move_on_after(2.0):
+            await service.run()
+
+    anyio.run(main)
+    # The plugin blocked for most of the run, yet polls went on every 100 ms.
+    assert len(times) >= 15, f"only {len(times)} polls in 2 s"
+    gaps = [b - a for a, b in itertools.pairwise(times)]
+    assert max(gaps) < 0.5, f"polling stalled for {max(gaps):.2f}s"
+    # One call in flight at a time: the first blocked 1.5 s, so at most a second started.
+    assert 1 <= len(calls.read_text().splitlines()) <= 2
