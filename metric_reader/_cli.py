@@ -153,7 +153,9 @@ def _plugins(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     plugin_dir = env.get("PLUGIN_DIR") or None
     catalog = discover_plugins(Path(plugin_dir) if plugin_dir else None)
     rows = [(p.name, "ok", str(p.path)) for p in catalog.plugins.values()]
-    rows += [(pr.name or "?", f"invalid: {pr.reason}", str(pr.path)) for pr in catalog.problems]
+    rows += [
+        (pr.name or pr.path.stem, f"invalid: {pr.reason}", str(pr.path)) for pr in catalog.problems
+    ]
     width = max((len(r[0]) for r in rows), default=4)
     for name, status, path in sorted(rows):
         print(f"{name:<{width}}  {path}  {status}")

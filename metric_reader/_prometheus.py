@@ -30,7 +30,7 @@ async def instant_query(
     async with deadline(timeout):
         response = await client.get(
             f"{endpoint}/api/v1/query",
-            params={"query": promql, "timeout": f"{timeout:.3f}s"},
+            params={"query": promql, "timeout": f"{timeout:.3f}"},  # seconds
             timeout=timeout,
         )
     return decode_query_response(response.status_code, response.content)
