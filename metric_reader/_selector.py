@@ -4,8 +4,10 @@
 ``job="node",mode!="idle",device=~"sd.*"``. Strings follow PromQL (double or single
 quotes with Go escapes, or raw backticks) and Prometheus 3 also allows quoted label
 names (``"my.label"="x"``). Regexes are fully anchored and ``.`` matches a newline, as
-in Prometheus; they run on Python's ``re`` with ASCII ``\\d``, ``\\w``, ``\\s``, ``\\b``
-like RE2, so only syntax RE2 lacks (lookarounds, backreferences) behaves differently.
+in Prometheus. They run on Python's ``re`` with ASCII classes (``\\d``, ``\\w``, ``\\s``,
+``\\b`` as in RE2): the common syntax means the same; Python-only syntax (lookarounds,
+backreferences) is accepted, RE2-only syntax (``\\pL``, ``\\z``) refused, and ``(?i)``
+and ``[[:alpha:]]`` differ (ASCII-only folding; no POSIX classes).
 """
 
 from __future__ import annotations
