@@ -112,12 +112,17 @@ def _needed_plugins(settings: Settings) -> list[tuple[str, str]]:
 
 
 def _run(args: argparse.Namespace, env: Mapping[str, str]) -> int:
-    from ._service import Service  # the polling machinery is not needed by the other commands
+    # The polling machinery is not needed by the other commands.
+    from ._service import SHUTDOWN_GRACE, EarlySignals, Service
 
+    early = EarlySignals.install()
     settings, catalog = _load(env)
+    if early.received is not None:
+        return EXIT_OK
     for rule in settings.rules:
         logger.bind(**_rule_fields(rule)).info("metric-reader {} watching", __version__)
-    anyio.run(Service(settings, catalog).run)
+    anyio.run(Service(settings, catalog).run, SHUTDOWN_GRACE, early)
+    EarlySignals.install()  # the loop gave the signals back; stay clean until the exit
     return EXIT_OK
 
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 import anyio
 import httpx
-from anyio.abc import TaskGroup
+from anyio.abc import TaskGroup, TaskStatus
 from loguru import logger
 
 from ._config import Settings
@@ -145,6 +145,29 @@ def build_targets(rules: list[Rule]) -> list[Target]:
     return targets
 
 
+class EarlySignals:
+    """Remembers SIGTERM or SIGINT arriving before the event loop listens for signals.
+
+    An orchestrator may stop a pod at any moment, start-up included; that must be a clean
+    stop too. Raising KeyboardInterrupt from a handler is not safe for this: one that lands
+    inside an ``exec`` (dataclasses use it while modules import) makes CPython exit by
+    SIGINT even when the exception is caught.
+    """
+
+    def __init__(self) -> None:
+        self.received: int | None = None
+
+    @classmethod
+    def install(cls) -> EarlySignals:
+        early = cls()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(signum, early._note)
+        return early
+
+    def _note(self, signum: int, frame: object) -> None:
+        self.received = signum
+
+
 class Service:
     def __init__(self, settings: Settings, catalog: PluginCatalog) -> None:
         self.settings = settings
@@ -154,13 +177,18 @@ class Service:
         self._in_flight = 0
         self._idle = anyio.Event()
 
-    async def run(self, grace: float = SHUTDOWN_GRACE) -> None:
-        """Poll until SIGTERM or SIGINT, then let running plugin calls finish."""
+    async def run(self, grace: float = SHUTDOWN_GRACE, early: EarlySignals | None = None) -> None:
+        """Poll until SIGTERM or SIGINT, then let running plugin calls finish.
+
+        A second signal during the grace period stops at once.
+        """
         async with make_client() as client, anyio.create_task_group() as calls:
-            async with anyio.create_task_group() as polling:
-                polling.start_soon(self._wait_for_signal, polling)
-                for target in self.targets:
-                    polling.start_soon(self._poll_forever, client, target, calls)
+            polling = anyio.CancelScope()
+            await calls.start(self._watch_signals, polling, calls.cancel_scope, early)
+            with polling:
+                async with anyio.create_task_group() as pollers:
+                    for target in self.targets:
+                        pollers.start_soon(self._poll_forever, client, target, calls)
             if self._in_flight:
                 logger.bind(calls=self._in_flight).info(
                     "waiting up to {} for running plugin calls", format_duration(grace)
@@ -174,12 +202,27 @@ class Service:
             calls.cancel_scope.cancel()
         logger.info("stopped")
 
-    async def _wait_for_signal(self, polling: TaskGroup) -> None:
+    async def _watch_signals(
+        self,
+        polling: anyio.CancelScope,
+        everything: anyio.CancelScope,
+        early: EarlySignals | None,
+        *,
+        task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED,
+    ) -> None:
         with anyio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
+            task_status.started()
+            if early is not None and early.received is not None:
+                logger.bind(signal=signal.Signals(early.received).name).info("stopping")
+                polling.cancel()
             async for signum in signals:
-                logger.bind(signal=signal.Signals(signum).name).info("stopping")
-                polling.cancel_scope.cancel()
-                return
+                name = signal.Signals(signum).name
+                if not polling.cancel_called:
+                    logger.bind(signal=name).info("stopping")
+                    polling.cancel()
+                else:
+                    logger.bind(signal=name).warning("stopping now, abandoning plugin calls")
+                    everything.cancel()
 
     async def _poll_forever(
         self, client: httpx.AsyncClient, target: Target, calls: TaskGroup
