@@ -8,10 +8,13 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import sys
 from typing import Any, TextIO
 
 from loguru import logger
+
+_PLAIN = re.compile(r"[\w.:/+@-]+")
 
 
 def _jsonable(value: Any) -> Any:
@@ -28,9 +31,7 @@ def _jsonable(value: Any) -> Any:
 
 def _text_value(value: Any) -> str:
     text = str(value)
-    if text == "" or any(c in text for c in ' "=\n'):
-        return json.dumps(text, ensure_ascii=False)
-    return text
+    return text if _PLAIN.fullmatch(text) else json.dumps(text, ensure_ascii=False)
 
 
 def configure_logging(level: str = "INFO", fmt: str = "text", stream: TextIO | None = None) -> None:
