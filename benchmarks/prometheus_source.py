@@ -118,21 +118,21 @@ def run(polls: int = POLLS) -> list[dict[str, object]]:
         bare, ours = anyio.run(_measure, url, polls)
     return [
         {
-            "name": "prometheus source: CPU per poll (query + decode + evaluate)",
+            "name": "prometheus.poll_cpu (query + decode + evaluate)",
             "value": ours * 1e6,
             "unit": "us",
             "note": f"{polls} polls, local Prometheus",
         },
         {
-            "name": "bare httpx GET + json.loads of the same query",
+            "name": "prometheus.bare_get_json (httpx GET + json.loads)",
             "value": bare * 1e6,
             "unit": "us",
             "note": f"{polls} polls, same client",
         },
         {
-            "name": "prometheus source / bare GET",
+            "name": "prometheus.poll_vs_bare_get",
             "value": ours / bare,
-            "unit": "x",
+            "unit": "ratio",
             "note": "1.0 = no overhead over the bare request",
         },
     ]
