@@ -1,0 +1,272 @@
+"""The command line as a user meets it: configuration errors and stopping, via real processes."""
+
+from __future__ import annotations
+
+import signal
+import socket
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from .conftest import (
+    EVENT_TIMEOUT,
+    REPO_ROOT,
+    ScrapeServer,
+    ServiceFactory,
+    base_env,
+    free_port,
+)
+
+# (case id, settings on top of a valid base, variable to name, bad value to quote, or for a
+# missing setting the other variable the line must mention)
+# A value of None removes the variable from the base.
+BAD_CONFIGS: list[tuple[str, dict[str, str | None], str, str]] = [
+    ("threshold-word", {"THRESHOLD": "abc"}, "THRESHOLD", "abc"),
+    ("threshold-no-number", {"THRESHOLD": ">"}, "THRESHOLD", ">"),
+    ("threshold-bad-operator", {"THRESHOLD": "=>80"}, "THRESHOLD", "=>80"),
+    ("duration-no-unit", {"THRESHOLD_DURATION": "5"}, "THRESHOLD_DURATION", "5"),
+    ("duration-negative", {"THRESHOLD_DURATION": "-1s"}, "THRESHOLD_DURATION", "-1s"),
+    ("duration-days", {"THRESHOLD_DURATION": "1d"}, "THRESHOLD_DURATION", "1d"),
+    ("backoff-bad", {"BACKOFF_DELAY": "soon"}, "BACKOFF_DELAY", "soon"),
+    ("polling-zero", {"POLLING_INTERVAL": "0s"}, "POLLING_INTERVAL", "0s"),
+    ("log-level", {"LOG_LEVEL": "verbose"}, "LOG_LEVEL", "verbose"),
+    (
+        "missing-value-behavior",
+        {"MISSING_VALUE_BEHAVIOR": "sometimes"},
+        "MISSING_VALUE_BEHAVIOR",
+        "sometimes",
+    ),
+    ("log-format", {"LOG_FORMAT": "xml"}, "LOG_FORMAT", "xml"),
+    ("no-metric-nor-query", {"METRIC_NAME": None}, "METRIC_NAME", "QUERY"),
+    ("plugin-without-threshold", {"THRESHOLD": None}, "THRESHOLD", "ACTION_PLUGIN"),
+    (
+        "unknown-plugin",
+        {"ACTION_PLUGIN": "no_such_plugin"},
+        "ACTION_PLUGIN",
+        "no_such_plugin",
+    ),
+    ("label-filters-unquoted", {"LABEL_FILTERS": "job=node"}, "LABEL_FILTERS", "job=node"),
+    (
+        "label-filters-unterminated",
+        {"LABEL_FILTERS": 'job="node'},
+        "LABEL_FILTERS",
+        'job="node',
+    ),
+    (
+        "label-filters-scrape-source",
+        {"LABEL_FILTERS": "job~node", "SCRAPE_URL": "<scrape>"},
+        "LABEL_FILTERS",
+        "job~node",
+    ),
+]
+
+
+@pytest.fixture
+def plugin_dir(tmp_path: Path) -> Path:
+    """An empty PLUGIN_DIR (bundled plugins only)."""
+    path = tmp_path / "plugins"
+    path.mkdir()
+    path.chmod(0o755)
+    return path
+
+
+@pytest.fixture
+def counting_endpoint() -> Iterator[ScrapeServer]:
+    """Where the service would read from: counts every request, so a config error can be
+    shown to happen before any polling."""
+    server = ScrapeServer()
+    try:
+        yield server
+    finally:
+        server.close()
+
+
+@pytest.mark.parametrize(
+    ("settings", "variable", "bad_value"),
+    [pytest.param(s, v, b, id=i) for i, s, v, b in BAD_CONFIGS],
+)
+def test_bad_configuration_is_one_clear_line_and_exit_2(
+    settings: dict[str, str | None],
+    variable: str,
+    bad_value: str,
+    plugin_dir: Path,
+    counting_endpoint: ScrapeServer,
+) -> None:
+    env: dict[str, str | None] = {
+        "PROMETHEUS_ENDPOINT": counting_endpoint.base_url,
+        "METRIC_NAME": "cli_metric",
+        "THRESHOLD": ">80",
+        "THRESHOLD_DURATION": "1s",
+        "POLLING_INTERVAL": "250ms",
+        "PLUGIN_DIR": str(plugin_dir),
+        "ACTION_PLUGIN": "log_action",
+    }
+    env.update(settings)
+    if env.get("SCRAPE_URL") == "<scrape>":
+        env["SCRAPE_URL"] = counting_endpoint.url
+    full_env = base_env({k: v for k, v in env.items() if v is not None})
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", "metric_reader"],
+            cwd=REPO_ROOT,
+            env=full_env,
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            timeout=30,
+        )
+    except subprocess.TimeoutExpired as exc:
+        pytest.fail(
+            f"the service accepted the configuration {settings} and kept running\n"
+            f"stderr:\n{(exc.stderr or b'').decode(errors='replace')[-3000:]}",
+            pytrace=False,
+        )
+    stderr = done.stderr.decode(errors="replace")
+    shown = f"exit code {done.returncode}\nstderr:\n{stderr}\nstdout:\n{done.stdout.decode()}"
+    assert done.returncode == 2, shown
+    assert "Traceback" not in stderr, shown
+    lines = [line for line in stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, f"expected exactly one non-empty line on stderr\n{shown}"
+    assert len(stderr.strip().splitlines()) == 1, f"expected one line, no blank lines\n{shown}"
+    assert variable in lines[0], f"the line does not name {variable}\n{shown}"
+    assert bad_value in lines[0], f"the line does not quote {bad_value!r}\n{shown}"
+    assert counting_endpoint.all_requests == 0, f"it polled before refusing the config\n{shown}"
+
+
+# ---------------------------------------------------------------------------------------------
+# Stopping
+
+
+class _Blackhole:
+    """A port that accepts connections and never answers (a hung endpoint)."""
+
+    def __init__(self) -> None:
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(16)
+        self.sock.settimeout(0.05)
+        self.port = int(self.sock.getsockname()[1])
+        self.held: list[socket.socket] = []
+
+    def accepted(self) -> bool:
+        try:
+            conn, _ = self.sock.accept()
+        except TimeoutError:
+            return bool(self.held)
+        self.held.append(conn)
+        return True
+
+    def close(self) -> None:
+        for conn in self.held:
+            conn.close()
+        self.sock.close()
+
+
+@pytest.mark.parametrize(
+    ("sig", "entry", "down"),
+    [
+        pytest.param(sig, entry, down, id=f"{sig.name}-{entry}-{down}")
+        for sig, entry, down in [
+            (signal.SIGTERM, "python-m", "refused"),
+            (signal.SIGINT, "python-m", "refused"),
+            (signal.SIGTERM, "console-script", "refused"),
+            (signal.SIGINT, "console-script", "refused"),
+            (signal.SIGTERM, "python-m", "http-500"),
+            (signal.SIGINT, "python-m", "hanging"),
+            (signal.SIGTERM, "console-script", "hanging"),
+        ]
+    ],
+)
+def test_stops_with_exit_0_on_signal_while_the_endpoint_is_down(
+    sig: signal.Signals,
+    entry: str,
+    down: str,
+    service: ServiceFactory,
+    scrape_server: ScrapeServer,
+) -> None:
+    env = {
+        "METRIC_NAME": "cli_metric",
+        "THRESHOLD": ">80",
+        "THRESHOLD_DURATION": "1s",
+        "POLLING_INTERVAL": "250ms",
+        "ACTION_PLUGIN": "log_action",
+    }
+    blackhole: _Blackhole | None = None
+    try:
+        if down == "http-500":
+            scrape_server.set_status(500)
+            env["SCRAPE_URL"] = scrape_server.url
+        elif down == "refused":
+            env["PROMETHEUS_ENDPOINT"] = f"http://127.0.0.1:{free_port()}"
+        else:
+            blackhole = _Blackhole()
+            env["SCRAPE_URL"] = f"http://127.0.0.1:{blackhole.port}/metrics"
+        svc = service(env, use_console_script=entry == "console-script")
+
+        # Wait for evidence that it is past start-up and polling.
+        if down == "http-500":
+            target = scrape_server.requests + 3
+            svc.wait_until(
+                lambda: scrape_server.requests >= target, EVENT_TIMEOUT, "3 failed scrapes"
+            )
+        elif down == "refused":
+            port = env["PROMETHEUS_ENDPOINT"].rsplit(":", 1)[1]
+            svc.wait_until(
+                lambda: any(
+                    port in line and any(w in line.lower() for w in ("error", "fail", "refused"))
+                    for line in svc.output().splitlines()
+                ),
+                EVENT_TIMEOUT,
+                f"a logged failure to read the endpoint (a line with port {port} and an error)",
+            )
+        else:
+            assert blackhole is not None
+            hole = blackhole
+            svc.wait_until(hole.accepted, EVENT_TIMEOUT, "the service to connect to the endpoint")
+
+        assert svc.alive(), svc.diagnostics()
+        code = svc.stop(sig, timeout=10)
+        assert code == 0, f"exit code {code} on {sig.name}\n{svc.diagnostics()}"
+        assert "Traceback" not in svc.output(), svc.diagnostics()
+    finally:
+        if blackhole is not None:
+            blackhole.close()
+
+
+def test_help_exits_0() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "metric_reader", "--help"],
+        cwd=REPO_ROOT,
+        env=base_env(),
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        timeout=30,
+    )
+    assert done.returncode == 0, done.stderr.decode()
+    assert done.stdout.strip(), "no help text"
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+def test_stops_with_exit_0_on_signal_right_after_it_says_it_is_running(
+    sig: signal.Signals, service: ServiceFactory
+) -> None:
+    """An orchestrator may stop a pod at any moment: once the service has logged anything
+    (it is configured and running), SIGTERM/SIGINT is a clean stop, not death by signal."""
+    svc = service(
+        {
+            "METRIC_NAME": "cli_metric",
+            "PROMETHEUS_ENDPOINT": f"http://127.0.0.1:{free_port()}",
+            "POLLING_INTERVAL": "250ms",
+        }
+    )
+    svc.wait_until(
+        lambda: svc.stderr().strip() or svc.stdout().strip(),
+        EVENT_TIMEOUT,
+        "the first log line",
+        interval=0.002,
+    )
+    code = svc.stop(sig, timeout=10)
+    assert code == 0, f"exit code {code} on {sig.name} just after start-up\n{svc.diagnostics()}"
+    assert "Traceback" not in svc.output(), svc.diagnostics()
