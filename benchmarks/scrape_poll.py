@@ -56,7 +56,7 @@ async def _cpu_per_poll(url: str, polls: int) -> float:
         start = time.process_time()
         for _ in range(polls):
             results = await target.read(client, 10.0)
-            rule.evaluate(anyio.current_time(), results[rule.name])
+            rule.evaluate(anyio.current_time(), results.samples[rule.name])
         return (time.process_time() - start) / polls
 
 

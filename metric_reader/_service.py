@@ -29,10 +29,9 @@ from ._rules import Rule, format_series
 from ._samples import FetchError, Sample, labels_of
 from ._scrape import fetch_page
 from ._state import Action
+from ._throttle import Throttle
 
 SHUTDOWN_GRACE = 10.0
-ERROR_REPEAT_INTERVAL = 60.0
-"""An unchanged fetch error is logged once, then at most once a minute with a count."""
 
 
 def fetch_timeout(interval: float) -> float:
@@ -50,31 +49,12 @@ def next_tick(tick: float, interval: float, now: float) -> tuple[float, int]:
     return following + skipped * interval, skipped
 
 
-@dataclass
-class _ErrorLog:
-    """Logs a failing target's errors without flooding: changes at once, repeats rarely."""
+@dataclass(frozen=True, slots=True)
+class Reading:
+    """One successful read of a target: the samples of each of its rules, by rule name."""
 
-    target: str
-    last: str | None = None
-    last_logged: float = 0.0
-    repeated: int = 0
-    failures: int = 0
-
-    def failed(self, now: float, error: str) -> None:
-        self.failures += 1
-        if error != self.last or now - self.last_logged >= ERROR_REPEAT_INTERVAL:
-            log = logger.bind(target=self.target, error=error)
-            if self.repeated:
-                log = log.bind(repeated=self.repeated)
-            log.error("poll failed: {}", error)
-            self.last, self.last_logged, self.repeated = error, now, 0
-        else:
-            self.repeated += 1
-
-    def succeeded(self) -> None:
-        if self.last is not None:
-            logger.bind(target=self.target, failed_polls=self.failures).info("poll recovered")
-        self.last, self.repeated, self.failures = None, 0, 0
+    samples: dict[str, list[Sample]]
+    warnings: tuple[str, ...] = ()
 
 
 @dataclass
@@ -83,18 +63,20 @@ class Target:
 
     description: str
     interval: float
-    read: Callable[[httpx.AsyncClient, float], Awaitable[dict[str, list[Sample]]]]
+    read: Callable[[httpx.AsyncClient, float], Awaitable[Reading]]
     rules: list[Rule] = field(default_factory=list)
-    errors: _ErrorLog = field(init=False)
+    errors: Throttle = field(init=False)
+    warnings: Throttle = field(init=False)
 
     def __post_init__(self) -> None:
-        self.errors = _ErrorLog(self.description)
+        self.errors = Throttle(self.description, "ERROR", "poll failed")
+        self.warnings = Throttle(self.description, "WARNING", "query warning")
 
 
 def _scrape_target(url: str, interval: float, rules: list[Rule]) -> Target:
     names = sorted({r.config.selector.metric_name for r in rules if r.config.selector})
 
-    async def read(client: httpx.AsyncClient, timeout: float) -> dict[str, list[Sample]]:
+    async def read(client: httpx.AsyncClient, timeout: float) -> Reading:
         page = await fetch_page(client, url, timeout)
         try:
             found = read_series(page, names)
@@ -109,17 +91,15 @@ def _scrape_target(url: str, interval: float, rules: list[Rule]) -> Target:
                 for labels, value in found.get(selector.metric_name, ())
                 if selector.matches(labels)
             ]
-        return out
+        return Reading(out)
 
     return Target(f"scrape {url}", interval, read, rules)
 
 
 def _query_target(endpoint: str, promql: str, interval: float, rules: list[Rule]) -> Target:
-    async def read(client: httpx.AsyncClient, timeout: float) -> dict[str, list[Sample]]:
+    async def read(client: httpx.AsyncClient, timeout: float) -> Reading:
         result = await instant_query(client, endpoint, promql, timeout)
-        for warning in result.warnings:
-            logger.bind(query=promql, endpoint=endpoint).warning("query warning: {}", warning)
-        return {rule.name: result.samples for rule in rules}
+        return Reading({rule.name: result.samples for rule in rules}, result.warnings)
 
     return Target(f"query {promql} at {endpoint}", interval, read, rules)
 
@@ -247,15 +227,21 @@ class Service:
     ) -> None:
         started = anyio.current_time()
         try:
-            results = await target.read(client, timeout)
+            reading = await target.read(client, timeout)
         except FetchError as exc:
-            target.errors.failed(started, str(exc))
+            target.errors.report(started, str(exc))
             return
-        target.errors.succeeded()
+        failed_polls = target.errors.clear()
+        if failed_polls:
+            logger.bind(target=target.description, failed_polls=failed_polls).info("poll recovered")
+        for warning in reading.warnings:
+            target.warnings.report(started, warning)
+        if not reading.warnings:
+            target.warnings.clear()
         now = anyio.current_time()
         logger.bind(target=target.description, seconds=round(now - started, 4)).debug("polled")
         for rule in target.rules:
-            for action in rule.evaluate(now, results.get(rule.name, [])):
+            for action in rule.evaluate(now, reading.samples.get(rule.name, [])):
                 self._in_flight += 1
                 calls.start_soon(self._run_action, rule, action)
 
