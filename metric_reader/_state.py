@@ -24,6 +24,7 @@ from ._samples import Labels, Sample
 from ._threshold import Threshold
 
 MAX_RETRY_DELAY = 300.0
+DEFAULT_FORGET_AFTER = 600.0
 
 
 class State(StrEnum):
@@ -48,6 +49,16 @@ class LevelPolicy:
     backoff: float = 0.0
     retry_delay: float = 1.0
     """First delay before a failed action is tried again; doubles up to MAX_RETRY_DELAY."""
+    keep_firing_for: float = 0.0
+    """Stay FIRING this long after the condition last held (Prometheus' keep_firing_for)."""
+    clear_threshold: Threshold | None = None
+    """Hysteresis: once FIRING, only a value that meets this ends the breach."""
+
+    def holds(self, state: State, value: float) -> bool:
+        """Whether ``value`` keeps (or starts) a breach for a level in ``state``."""
+        if state is State.FIRING and self.clear_threshold is not None:
+            return not math.isnan(value) and not self.clear_threshold.breached(value)
+        return self.threshold.breached(value)
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,13 +109,22 @@ class LevelMachine:
     due_at: float = 0.0
     failures: int = 0
     in_flight: EventKind | None = None
+    last_held_at: float | None = None
+    """When the condition last held: the start of a ``keep_firing_for`` window."""
 
     def observe(self, now: float, value: float, breached: bool) -> tuple[State, State] | None:
         """Apply one observation; return ``(old, new)`` when the state changed."""
         old = self.state
         self.value = value
         if breached:
+            self.last_held_at = now
             self._on_breached(now)
+        elif (
+            self.state is State.FIRING
+            and self.last_held_at is not None
+            and now - self.last_held_at < self.policy.keep_firing_for
+        ):
+            pass  # keep firing: no resolve inside the window
         else:
             self._on_clear(now)
         return (old, self.state) if self.state is not old else None
@@ -204,6 +224,7 @@ class SeriesMachine:
     last_value: float | None = None
     placeholder: bool = False
     """Stands for a rule that has never seen a series (see ``RuleMachine``)."""
+    last_seen: float | None = None
 
     def levels(self) -> Iterable[LevelMachine]:
         yield self.base
@@ -231,23 +252,29 @@ class SeriesMachine:
         return self._apply(now, value, assume_breached)
 
     def clear(self, now: float) -> list[Transition]:
-        """End whatever breach there is, as a value that breaches nothing would."""
+        """End whatever breach there is, at once, as a value that breaches nothing would."""
+        for machine in self.levels():
+            machine.last_held_at = None
         return self._apply(now, math.nan, False, force_clear=True)
 
     def _apply(
         self, now: float, value: float, assume_breached: bool, force_clear: bool = False
     ) -> list[Transition]:
         transitions: list[Transition] = []
+        base = self.base
         base_breached = not force_clear and (
-            assume_breached or self.base.policy.threshold.breached(value)
+            assume_breached or base.policy.holds(base.state, value)
         )
-        self._step(self.base, now, value, base_breached, transitions)
-        if self.hard is not None:
+        self._step(base, now, value, base_breached, transitions)
+        hard = self.hard
+        if hard is not None:
             # The hard level only counts while the base level is firing.
-            hard_breached = self.base.state is State.FIRING and (
-                assume_breached or self.hard.policy.threshold.breached(value)
+            hard_breached = base.state is State.FIRING and (
+                assume_breached or hard.policy.holds(hard.state, value)
             )
-            self._step(self.hard, now, value, hard_breached, transitions)
+            if base.state is not State.FIRING:
+                hard.last_held_at = None  # the base resolved: no keep_firing_for for hard
+            self._step(hard, now, value, hard_breached, transitions)
         return transitions
 
     def _step(
@@ -293,6 +320,8 @@ class RuleMachine:
     base: LevelPolicy
     hard: LevelPolicy | None = None
     missing: MissingValueBehavior = MissingValueBehavior.SKIP
+    forget_after: float = DEFAULT_FORGET_AFTER
+    """A series absent this long is resolved (if it fired) and forgotten."""
     series: dict[Labels, SeriesMachine] = field(default_factory=dict)
     seen_any: bool = False
 
@@ -306,6 +335,7 @@ class RuleMachine:
             seen.add(sample.labels)
             series = self._series(sample.labels)
             series.placeholder = False
+            series.last_seen = now
             transitions += series.observe(now, sample.value)
         self.seen_any = self.seen_any or bool(seen)
         if not self.seen_any and not self.series:
@@ -313,7 +343,8 @@ class RuleMachine:
         for labels, series in list(self.series.items()):
             if labels in seen:
                 continue
-            if series.placeholder and self.seen_any:
+            vanished = series.last_seen is not None and now - series.last_seen >= self.forget_after
+            if (series.placeholder and self.seen_any) or vanished:
                 transitions += series.clear(now)
                 if series.idle:
                     del self.series[labels]

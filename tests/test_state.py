@@ -83,10 +83,22 @@ def harness(
     missing: str = "skip",
     hard: tuple[str, float, float] | None = None,
     retry: float = 1.0,
+    keep_firing_for: float = 0.0,
+    clear: str | None = None,
+    forget_after: float = 600.0,
 ) -> Harness:
-    base = LevelPolicy(parse_threshold(threshold), duration, backoff, retry)
+    base = LevelPolicy(
+        parse_threshold(threshold),
+        duration,
+        backoff,
+        retry,
+        keep_firing_for,
+        parse_threshold(clear) if clear else None,
+    )
     hard_policy = LevelPolicy(parse_threshold(hard[0]), hard[1], hard[2], retry) if hard else None
-    return Harness(RuleMachine(base, hard_policy, MissingValueBehavior(missing)))
+    return Harness(
+        RuleMachine(base, hard_policy, MissingValueBehavior(missing), forget_after=forget_after)
+    )
 
 
 Script = list[tuple[float, float | None, list[str]]]
@@ -215,6 +227,43 @@ SCENARIOS: dict[str, tuple[dict[str, object], Script]] = {
     "hard has its own backoff": (
         {"backoff": 100, "hard": (">95", 0, 5)},
         [(0, 99, ["base:fire", "hard:fire"]), (5, 99, ["hard:repeat"]), (10, 99, ["hard:repeat"])],
+    ),
+    # Flap control
+    "keep_firing_for: no resolve inside the window": (
+        {"keep_firing_for": 10},
+        [(0, 90, ["base:fire"]), (1, 50, []), (9.9, 50, []), (10, 50, ["base:resolve"])],
+    ),
+    "keep_firing_for: a breach again inside the window is the same breach": (
+        {"keep_firing_for": 10},
+        [
+            (0, 90, ["base:fire"]),
+            (5, 50, []),
+            (8, 90, []),
+            (17, 50, []),
+            (18, 90, []),
+            (27, 50, []),
+            (38, 50, ["base:resolve"]),
+        ],
+    ),
+    "keep_firing_for does not hold a pending breach": (
+        {"duration": 5, "keep_firing_for": 10},
+        [(0, 90, []), (2, 50, []), (7, 90, []), (12, 90, ["base:fire"])],
+    ),
+    "clear_threshold: once firing, only the clear value ends the breach": (
+        {"clear": "<70"},
+        [
+            (0, 90, ["base:fire"]),
+            (1, 75, []),
+            (2, 79, []),
+            (3, 70, []),
+            (4, 69, ["base:resolve"]),
+            (5, 75, []),
+            (6, 81, ["base:fire"]),
+        ],
+    ),
+    "clear_threshold does not start a breach": (
+        {"clear": "<70", "duration": 5},
+        [(0, 75, []), (1, 90, []), (3, 75, []), (10, 75, [])],
     ),
     "a hard dip shorter than its duration runs nothing": (
         {"hard": (">95", 5, 0)},
@@ -427,3 +476,25 @@ def test_backoff_counts_from_when_the_successful_call_started() -> None:
     assert h.machine.take_due(9) == []
     h.machine.observe(10, [Sample(SERIES, 90)])
     assert [a.kind for a in h.machine.take_due(10)] == ["repeat"]
+
+
+def test_a_vanished_series_is_resolved_then_forgotten() -> None:
+    a: Labels = (("pod", "a"),)
+    b: Labels = (("pod", "b"),)
+    h = harness(forget_after=60)
+    h.machine.observe(0, [Sample(a, 90), Sample(b, 10)])
+    assert h.dispatch(0) == ["base:fire"]
+    for t in range(1, 60):
+        h.machine.observe(t, [Sample(b, 10)])
+        assert h.dispatch(t) == []  # skip: absent for less than a minute changes nothing
+    h.machine.observe(60, [Sample(b, 10)])
+    assert h.dispatch(60) == ["base:resolve"]
+    h.machine.observe(61, [Sample(b, 10)])
+    assert list(h.machine.series) == [b]
+
+
+def test_memory_stays_flat_when_label_values_churn() -> None:
+    h = harness(forget_after=30)
+    for t in range(10_000):
+        h.machine.observe(t, [Sample((("request_id", str(t)),), 10)])
+    assert len(h.machine.series) <= 31
