@@ -34,6 +34,12 @@ from metric_reader._plugins import (
 REPO = Path(__file__).resolve().parents[1]
 
 
+@pytest.fixture(autouse=True)
+def configured_bundled_plugins(monkeypatch: pytest.MonkeyPatch) -> None:
+    """exec_action refuses to validate without its command; these tests are about loading."""
+    monkeypatch.setenv("EXEC_ACTION_COMMAND", "true")
+
+
 @pytest.fixture
 def anyio_backend() -> str:
     return "asyncio"

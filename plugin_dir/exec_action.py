@@ -1,0 +1,322 @@
+"""Bundled plugin ``exec_action``: run a command on each breach, the event in its environment.
+
+Settings (read when the plugin is validated and again at every call):
+
+- ``EXEC_ACTION_COMMAND`` (required): the command, split into words the way a POSIX shell
+  would (``shlex.split``: quotes and backslashes work) but never run through a shell, so
+  ``$VAR``, ``|``, ``>`` or ``;`` are passed on as they are. For shell features, say so:
+  ``sh -c 'notify --host "$HOSTNAME" >> /var/log/alerts'``. The program must exist: a
+  path (with a ``/``) to an executable file, or a name found on ``PATH``.
+- ``EXEC_ACTION_RESOLVE_COMMAND`` (optional): the command ``resolve`` runs when a breach
+  ends; by default ``EXEC_ACTION_COMMAND`` again, which can tell the two apart by
+  ``METRIC_READER_KIND=resolve``. Set it to ``true`` to do nothing on resolve.
+
+The command gets the service's own environment plus:
+
+=================================  ==========================================================
+``METRIC_READER_RULE``             the rule's name
+``METRIC_READER_METRIC_NAME``      the metric name, or the PromQL text of a ``QUERY`` rule
+``METRIC_READER_VALUE``            the value: ``95``, ``0.25``, ``1e+21``, ``NaN``, ``+Inf``
+``METRIC_READER_THRESHOLD``        the threshold as configured, e.g. ``>80``
+``METRIC_READER_DURATION_SECONDS`` how long the breach has lasted, in seconds (``30``, ``1.5``)
+``METRIC_READER_LEVEL``            ``base`` or ``hard``
+``METRIC_READER_KIND``             ``fire``, ``repeat`` or ``resolve``
+``METRIC_READER_BREACH_STARTED``   when the breach started, ISO 8601 in UTC
+``METRIC_READER_FIRE_COUNT``       successful fire/repeat calls of this breach before this one
+``METRIC_READER_LABELS``           every series label as one JSON object
+``METRIC_READER_LABEL_<NAME>``     one per series label: ``job`` gives ``METRIC_READER_LABEL_JOB``
+=================================  ==========================================================
+
+In ``<NAME>`` the label name is upper-cased and any character other than ``A-Z``, ``0-9`` and
+``_`` becomes ``_``; if two labels end up with the same variable (``job`` and ``JOB``), the one
+whose name sorts first wins and ``METRIC_READER_LABELS`` still has both. Label variables
+inherited from the service's own environment are removed. NUL characters, which an
+environment cannot hold, are dropped from values.
+
+Standard input is empty. Standard output and error are captured and logged when the command
+ends (the last 4 KiB of each; ``plugin=exec_action`` and ``stream`` are bound to the log
+record). A non-zero exit status, or death by a signal, is a failure whose message gives the
+status and the end of standard error. The command runs in a process group of its own; when
+the call is cancelled (``PLUGIN_TIMEOUT``, shutdown) the whole group is killed with
+``SIGKILL``, so nothing it started is left running. After a command exits normally, the
+background processes it started are left alone, but what they print is no longer read.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import os
+import re
+import shlex
+import shutil
+import signal
+import subprocess
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+import anyio
+from anyio.abc import ByteReceiveStream, Process
+from loguru import logger
+
+from metric_reader import Event
+
+COMMAND_VAR = "EXEC_ACTION_COMMAND"
+RESOLVE_COMMAND_VAR = "EXEC_ACTION_RESOLVE_COMMAND"
+OUTPUT_LIMIT = 4096  # bytes of each stream kept for the log (the last ones)
+_ERROR_TAIL = 500  # characters of standard error put in a failure's message
+_DRAIN_GRACE = 0.5  # seconds to finish reading output once the command has exited
+_LABEL_PREFIX = "METRIC_READER_LABEL_"
+
+
+class ExecActionError(Exception):
+    """The command failed; ``returncode`` is its exit status (negative: killed by a signal)."""
+
+    def __init__(self, message: str, returncode: int) -> None:
+        super().__init__(message)
+        self.returncode = returncode
+
+
+class ExecAction:
+    name = "exec_action"
+
+    def validate_config(self) -> None:
+        """Refuse an unset command, one that cannot be split, or a program that is missing."""
+        _command(COMMAND_VAR, required=True)
+        _command(RESOLVE_COMMAND_VAR, required=False)
+
+    async def execute(
+        self,
+        metric_name: str,
+        value: float,
+        threshold: str,
+        duration: timedelta,
+        event: Event | None = None,
+    ) -> None:
+        argv = _command(COMMAND_VAR, required=True)
+        env = _environment(_event_variables("fire", metric_name, value, threshold, duration, event))
+        await _run(self.name, argv, env)
+
+    async def resolve(
+        self,
+        metric_name: str,
+        value: float,
+        threshold: str,
+        duration: timedelta,
+        event: Event | None = None,
+    ) -> None:
+        argv = _command(RESOLVE_COMMAND_VAR, required=False) or _command(COMMAND_VAR, required=True)
+        variables = _event_variables("resolve", metric_name, value, threshold, duration, event)
+        variables["METRIC_READER_KIND"] = "resolve"
+        await _run(self.name, argv, _environment(variables))
+
+
+def _command(variable: str, *, required: bool) -> list[str]:
+    """The command in ``variable`` split into words, its program checked; [] if unset."""
+    raw = os.environ.get(variable, "")
+    if not raw.strip():
+        if required:
+            raise ValueError(
+                f"{variable} is not set: give the command to run, e.g. "
+                f"{variable}='/usr/local/bin/notify --team ops'"
+            )
+        return []
+    try:
+        argv = shlex.split(raw)
+    except ValueError as exc:  # "No closing quotation", "No escaped character"
+        raise ValueError(
+            f"{variable}={raw!r} cannot be split into words ({exc}); expected a command "
+            "quoted as in a POSIX shell, with balanced ' and \" quotes"
+        ) from None
+    if not argv or not argv[0]:  # e.g. only ``''``: nothing to run
+        raise ValueError(f"{variable}={raw!r} has no program to run; expected a command")
+    program = argv[0]
+    if shutil.which(program) is None:
+        if "/" in program:
+            reason = "does not exist" if not os.path.exists(program) else "is not executable"
+            if os.path.isdir(program):
+                reason = "is a directory"
+            raise ValueError(
+                f"{variable}={raw!r}: program {program!r} {reason}; expected an executable file"
+            )
+        raise ValueError(
+            f"{variable}={raw!r}: program {program!r} is not found on PATH; expected an "
+            "executable on PATH or a path to one"
+        )
+    return argv
+
+
+def _event_variables(
+    kind: str,
+    metric_name: str,
+    value: float,
+    threshold: str,
+    duration: timedelta,
+    event: Event | None,
+) -> dict[str, str]:
+    if event is not None:
+        rule, labels, level, kind = event.rule, event.labels, event.level, event.kind
+        started, fire_count = event.breach_started, event.fire_count
+    else:  # called without the event: what the classic arguments tell
+        rule, labels, level, fire_count = "", {}, "base", 0
+        started = datetime.now(UTC) - duration
+    variables = {
+        "METRIC_READER_RULE": rule,
+        "METRIC_READER_METRIC_NAME": metric_name,
+        "METRIC_READER_VALUE": format_number(value),
+        "METRIC_READER_THRESHOLD": threshold,
+        "METRIC_READER_DURATION_SECONDS": format_number(duration.total_seconds()),
+        "METRIC_READER_LEVEL": level,
+        "METRIC_READER_KIND": kind,
+        "METRIC_READER_BREACH_STARTED": started.isoformat(),
+        "METRIC_READER_FIRE_COUNT": str(fire_count),
+        "METRIC_READER_LABELS": json.dumps(dict(sorted(labels.items())), ensure_ascii=False),
+    }
+    for name, label_value in sorted(labels.items()):
+        variables.setdefault(label_variable(name), str(label_value))
+    return variables
+
+
+def label_variable(label: str) -> str:
+    """``METRIC_READER_LABEL_<NAME>``: upper-cased, anything outside ``A-Z0-9_`` made ``_``."""
+    return _LABEL_PREFIX + re.sub(r"[^A-Z0-9_]", "_", label.upper())
+
+
+def format_number(number: float) -> str:
+    """``95``, ``0.25``, ``1e+21``; ``NaN``, ``+Inf`` and ``-Inf`` as Prometheus spells them."""
+    if math.isnan(number):
+        return "NaN"
+    if math.isinf(number):
+        return "+Inf" if number > 0 else "-Inf"
+    if number.is_integer() and abs(number) < 1e15:
+        return str(int(number))
+    return repr(number)
+
+
+def _environment(variables: Mapping[str, str]) -> dict[str, str]:
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(_LABEL_PREFIX) and k != "METRIC_READER_LABELS"
+    }
+    env.update({k: v.replace("\0", "") for k, v in variables.items()})
+    return env
+
+
+class _Tail:
+    """The last ``OUTPUT_LIMIT`` bytes of a stream, and how many were dropped before them."""
+
+    def __init__(self) -> None:
+        self.data = bytearray()
+        self.dropped = 0
+
+    def add(self, chunk: bytes) -> None:
+        self.data += chunk
+        extra = len(self.data) - OUTPUT_LIMIT
+        if extra > 0:
+            del self.data[:extra]
+            self.dropped += extra
+
+    def text(self) -> str:
+        text = self.data.decode("utf-8", "replace").rstrip()
+        return f"[{self.dropped} bytes not shown]...{text}" if self.dropped else text
+
+
+@dataclass
+class _Outcome:
+    returncode: int
+    stdout: _Tail
+    stderr: _Tail
+    seconds: float
+
+
+async def _run(plugin: str, argv: list[str], env: dict[str, str]) -> None:
+    program = argv[0]
+    log = logger.bind(plugin=plugin, program=program, kind=env["METRIC_READER_KIND"])
+    outcome = await _run_process(argv, env)
+    code = outcome.returncode
+    failed = code != 0
+    level = "WARNING" if failed else "INFO"
+    for stream, tail in (("stdout", outcome.stdout), ("stderr", outcome.stderr)):
+        text = tail.text()
+        if text:
+            log.bind(stream=stream).log(level, "exec_action: {} {}:\n{}", program, stream, text)
+    log = log.bind(returncode=code, seconds=round(outcome.seconds, 3))
+    if not failed:
+        log.info("exec_action: {} exited with status 0 in {:.3f}s", program, outcome.seconds)
+        return
+    status = _describe_status(code)
+    stderr = outcome.stderr.text()
+    if len(stderr) > _ERROR_TAIL:
+        stderr = "..." + stderr[-_ERROR_TAIL:]
+    stderr = " | ".join(line for line in stderr.splitlines() if line.strip())
+    raise ExecActionError(
+        f"{program} {status}" + (f"; stderr: {stderr}" if stderr else " (no stderr output)"),
+        code,
+    )
+
+
+def _describe_status(code: int) -> str:
+    if code < 0:
+        try:
+            name = signal.Signals(-code).name
+        except ValueError:
+            name = "signal"
+        return f"was killed by {name} ({-code})"
+    return f"exited with status {code}"
+
+
+async def _run_process(argv: list[str], env: dict[str, str]) -> _Outcome:
+    """Run ``argv`` to its end, reading its output; on cancellation kill its process group."""
+    started = time.monotonic()
+    process = await anyio.open_process(
+        argv,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=env,
+        start_new_session=True,  # its own process group: killed as one on cancellation
+    )
+    stdout, stderr = _Tail(), _Tail()
+    try:
+        assert process.stdout is not None and process.stderr is not None
+        drained = anyio.Event()
+        pending = [2]
+
+        async def drain(stream: ByteReceiveStream, tail: _Tail) -> None:
+            with contextlib.suppress(anyio.ClosedResourceError, anyio.BrokenResourceError):
+                async for chunk in stream:
+                    tail.add(chunk)
+            pending[0] -= 1
+            if not pending[0]:
+                drained.set()
+
+        async with anyio.create_task_group() as group:
+            group.start_soon(drain, process.stdout, stdout)
+            group.start_soon(drain, process.stderr, stderr)
+            returncode = await process.wait()
+            # a background child it started may hold the pipes open: do not wait for it
+            with anyio.move_on_after(_DRAIN_GRACE):
+                await drained.wait()
+            group.cancel_scope.cancel()
+    except BaseException:
+        _kill_group(process)
+        raise
+    finally:
+        with anyio.CancelScope(shield=True), anyio.move_on_after(10):
+            await process.aclose()  # closes the pipes and reaps the process: no zombie
+    return _Outcome(returncode, stdout, stderr, time.monotonic() - started)
+
+
+def _kill_group(process: Process) -> None:
+    """SIGKILL the command and everything in its process group (it leads the group)."""
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(process.pid, signal.SIGKILL)
+    with contextlib.suppress(ProcessLookupError):
+        process.kill()  # in case it left its group
+
+
+Plugin = ExecAction()
