@@ -7,25 +7,34 @@ callable ``execute`` and optionally ``resolve`` and ``validate_config``. As a co
 Loading never raises: every file that cannot be used becomes a :class:`PluginProblem`
 naming the file and the reason. Calling never lets a plugin take the service down: any
 exception it raises (``SystemExit`` included) becomes a :class:`PluginFailure`.
+
+``PLUGIN_DIR`` files are code, so a file or directory others could change is refused, the
+way sshd refuses loose key files (``PLUGIN_DIR_INSECURE`` turns this into a warning), and
+:meth:`PluginCatalog.watch` picks up files added, changed or removed while running.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextvars
+import errno
 import hashlib
 import importlib.machinery
 import importlib.util
 import inspect
+import os
+import pwd
 import re
+import stat
 import sys
 import threading
+import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
-from types import ModuleType
-from typing import Literal
+from types import CodeType, ModuleType
+from typing import Literal, NamedTuple, TypeVar, cast
 
 import anyio
 import anyio.to_thread
@@ -42,6 +51,8 @@ _PLUGIN_THREADS = 32  # plain-``def`` plugin calls running at once; more wait th
 _MAX_STUCK_THREADS = 4  # a plugin with this many abandoned calls still running gets no more
 _POLL_SECONDS = 0.05  # how soon a worker notices that its caller gave up
 _PROBE_ARGS = ("metric", 0.0, ">0", timedelta(0))
+
+_T = TypeVar("_T")
 
 _thread_limiter: RunVar[anyio.CapacityLimiter] = RunVar("metric_reader_plugin_threads")
 
@@ -276,12 +287,28 @@ def _describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
+WATCH_INTERVAL = 2.0
+"""How often (seconds) :meth:`PluginCatalog.watch` looks at ``PLUGIN_DIR`` by default."""
+
+
 @dataclass
 class PluginCatalog:
-    """Every plugin that loaded, by name, and every file that did not."""
+    """Every plugin that loaded, by name, and every file that did not.
+
+    A catalog that :func:`discover_plugins` built with a ``PLUGIN_DIR`` keeps itself current
+    while :meth:`watch` runs: plugin files added, changed or removed are picked up without a
+    restart. ``plugins`` stays the very same dict throughout. Every plugin put into it is
+    fully imported, checked and validated first, and the entries of one round of changes are
+    swapped in on the event loop with no ``await`` in between, so a caller on the loop sees
+    either the old set or the new one, never a half-loaded plugin.
+    """
 
     plugins: dict[str, LoadedPlugin]
     problems: list[PluginProblem]
+    plugin_dir: Path | None = None
+    insecure: bool = False
+    """``PLUGIN_DIR_INSECURE``: load PLUGIN_DIR files others can change (with a warning)."""
+    _watcher: _DirWatcher | None = field(default=None, init=False, repr=False, compare=False)
 
     def problem_for(self, name: str) -> PluginProblem | None:
         """The problem of a file whose plugin name, or failing that file stem, is ``name``."""
@@ -293,6 +320,141 @@ class PluginCatalog:
                 return problem
         return None
 
+    async def watch(self, interval: float = WATCH_INTERVAL) -> None:
+        """Keep ``plugins`` in step with the files in ``PLUGIN_DIR``; runs until cancelled.
+
+        Every ``interval`` seconds each ``*.py`` entry is looked at with ``stat`` (following
+        symlinks: its real path, inode, size, mtime and ctime, mode and owner) and the
+        directory is listed again; only what changed is loaded again, in a worker thread.
+
+        This polls rather than using inotify on purpose: inotify only reports changes made
+        through this kernel (not those made on another host: NFS, CIFS, many FUSE file
+        systems); a watch stays on the inode it was set on, so a re-pointed symlink (the
+        Kubernetes ConfigMap update: a new timestamped directory, then ``..data_tmp``
+        renamed over ``..data``) needs watching several directories and re-arming; and the
+        per-user watch limit is shared by every container on the node. A few ``stat`` calls
+        every couple of seconds cost next to nothing and behave the same on every file
+        system, in every container, with every kind of update.
+
+        - A new file is loaded and its plugin added; a changed one is loaded again and the
+          new version replaces the old for the next call (calls already running finish with
+          the version they started with).
+        - A file that fails to load (syntax error, failing ``validate_config``, refused by
+          the trust check...) leaves its previous version in service, with a warning naming
+          the file and the reason.
+        - A removed file removes its plugin (a bundled plugin it replaced is used again).
+        - If ``PLUGIN_DIR`` cannot be read, everything stays as it is until it can.
+
+        Does nothing when the catalog has no ``PLUGIN_DIR`` (bundled plugins never change).
+        """
+        watcher = self._watcher
+        if watcher is None:
+            return
+        if not interval > 0:
+            raise ValueError(f"watch interval must be more than 0, got {interval!r}")
+        logger.bind(dir=str(watcher.directory)).info(
+            "watching PLUGIN_DIR for plugin changes every {}", format_duration(interval)
+        )
+        while True:
+            await anyio.sleep(interval)
+            try:
+                await self.reload_changed()
+            except Exception:  # the watcher must never take the service down
+                logger.opt(exception=True).error(
+                    "checking PLUGIN_DIR for plugin changes failed; trying again in {}",
+                    format_duration(interval),
+                )
+
+    async def reload_changed(self) -> bool:
+        """Look at ``PLUGIN_DIR`` once, swap in what changed; True when ``plugins`` changed.
+
+        What :meth:`watch` does at each interval.
+        """
+        watcher = self._watcher
+        if watcher is None:
+            return False
+        if watcher.lock is None:
+            watcher.lock = anyio.Lock()
+        async with watcher.lock:
+            scan = await _off_the_loop(watcher.scan, "plugin reload")
+            return self._apply(scan)
+
+    def _apply(self, scan: _Scan) -> bool:
+        """Take a scan's results into the catalog: no ``await`` in here (see the class doc)."""
+        watcher = self._watcher
+        assert watcher is not None
+        if scan.error is not None:
+            if scan.error != watcher.listing_error:
+                logger.bind(dir=str(watcher.directory)).warning(
+                    "cannot read PLUGIN_DIR ({}); the plugins loaded from it stay in service",
+                    scan.error,
+                )
+            watcher.listing_error = scan.error
+            return False
+        if watcher.listing_error is not None:
+            logger.bind(dir=str(watcher.directory)).info("PLUGIN_DIR can be read again")
+            watcher.listing_error = None
+        if not (scan.loaded or scan.gone or scan.dir_problem != watcher.dir_problem):
+            watcher.absorb(scan)
+            return False
+        failed = watcher.absorb(scan)
+        for entry in failed:
+            assert isinstance(entry.result, PluginProblem)
+            log = logger.bind(file=str(entry.path))
+            if entry.kept is not None:
+                log.bind(plugin=entry.kept.name).warning(
+                    "{} failed to load: {}; the previous version of plugin {} stays in service",
+                    entry.path,
+                    entry.result.reason,
+                    entry.kept.name,
+                )
+            else:
+                log.warning("plugin file {} not loaded: {}", entry.path, entry.result.reason)
+        composed = watcher.compose(self.plugins)
+        reported = {entry.result for entry in failed} | set(self.problems)
+        for problem in composed.problems:  # e.g. a name given twice: the files loaded fine
+            if problem not in reported:
+                logger.bind(file=str(problem.path)).warning(
+                    "plugin file {} not used: {}", problem.path, problem.reason
+                )
+        before = dict(self.plugins)
+        _log_changes(before, composed.plugins, set(scan.gone))
+        # The swap: plain dict operations, no await, on the event loop.
+        for name in [name for name in self.plugins if name not in composed.plugins]:
+            del self.plugins[name]
+        self.plugins.update(composed.plugins)
+        self.problems[:] = composed.problems
+        return before != self.plugins
+
+
+def _log_changes(
+    before: dict[str, LoadedPlugin], after: dict[str, LoadedPlugin], gone: set[str]
+) -> None:
+    for name, plugin in after.items():
+        old = before.get(name)
+        if old is plugin:
+            continue
+        log = logger.bind(plugin=name, file=str(plugin.path))
+        if old is None:
+            log.info("plugin {} added from {}", name, plugin.path)
+        elif plugin.bundled:
+            log.info("plugin {}: the bundled one is used again", name)
+        elif old.path == plugin.path:
+            log.info("plugin {} reloaded from {}", name, plugin.path)
+        else:
+            log.info("plugin {} now comes from {} (was {})", name, plugin.path, old.path)
+    for name, old in before.items():
+        if name in after:
+            continue
+        why = (
+            f"{old.path} is gone"
+            if old.path.name in gone
+            else "see the problem reported for its file"
+        )
+        logger.bind(plugin=name, file=str(old.path)).warning(
+            "plugin {} removed ({}); calls to it fail until it is back", name, why
+        )
+
 
 def bundled_plugin_dir() -> Path:
     """Where the bundled plugins are: inside an installed package, or the source tree's."""
@@ -301,33 +463,49 @@ def bundled_plugin_dir() -> Path:
     return installed if installed.is_dir() else package_dir.parent / "plugin_dir"
 
 
-def discover_plugins(plugin_dir: Path | None) -> PluginCatalog:
+def discover_plugins(plugin_dir: Path | None, *, insecure: bool = False) -> PluginCatalog:
     """Load the bundled plugins and those in ``plugin_dir``; a ``plugin_dir`` one wins.
 
     A ``plugin_dir`` file that fails to load also hides the bundled plugin of its name (or
     file stem): a broken override must be reported, not silently replaced by the default.
+
+    ``plugin_dir`` files are code run by the service, so they must not be changeable by
+    anyone but root and the user running the service (see :func:`_file_finding`); with
+    ``insecure`` they are loaded anyway, with a warning. The bundled plugins, part of the
+    installed package, are not checked.
     """
     bundled_dir = bundled_plugin_dir()
     plugins, problems = _load_directory(bundled_dir, bundled=True)
     if plugin_dir is None or _same_dir(plugin_dir, bundled_dir):
         return PluginCatalog(plugins, problems)
-    user_plugins, user_problems = _load_directory(plugin_dir, bundled=False)
-    for name, plugin in user_plugins.items():
-        if name in plugins:
-            logger.bind(plugin=name, file=str(plugin.path)).info(
-                "plugin {} from PLUGIN_DIR replaces the bundled one", name
-            )
-        plugins[name] = plugin
-    problems = [p for p in problems if (p.name or p.path.stem) not in user_plugins]
-    for problem in user_problems:
-        hidden = plugins.get(problem.name or problem.path.stem)
-        if hidden is not None and hidden.bundled:
-            del plugins[hidden.name]
-            logger.bind(plugin=hidden.name, file=str(problem.path)).warning(
-                "bundled plugin {} not used: its replacement in PLUGIN_DIR failed to load",
-                hidden.name,
-            )
-    return PluginCatalog(plugins, problems + user_problems)
+    if insecure:
+        logger.bind(dir=str(plugin_dir)).warning(
+            "PLUGIN_DIR_INSECURE is on: plugins in {} are loaded without checking who can "
+            "change them; use this for development only",
+            plugin_dir,
+        )
+    watcher = _DirWatcher(plugin_dir, insecure=insecure, bundled=plugins, bundled_problems=problems)
+    scan = watcher.scan()
+    if scan.error is not None:
+        watcher.listing_error = scan.error
+        watcher.dir_problem = PluginProblem(plugin_dir, scan.error)
+    for entry in watcher.absorb(scan):
+        assert isinstance(entry.result, PluginProblem)
+        logger.bind(file=str(entry.path)).debug("plugin not loaded: {}", entry.result.reason)
+    composed = watcher.compose({})
+    for plugin in composed.overrides:
+        logger.bind(plugin=plugin.name, file=str(plugin.path)).info(
+            "plugin {} from PLUGIN_DIR replaces the bundled one", plugin.name
+        )
+    for name, problem in composed.hidden:
+        logger.bind(plugin=name, file=str(problem.path)).warning(
+            "bundled plugin {} not used: its replacement in PLUGIN_DIR failed to load", name
+        )
+    catalog = PluginCatalog(
+        composed.plugins, composed.problems, plugin_dir=plugin_dir, insecure=insecure
+    )
+    catalog._watcher = watcher
+    return catalog
 
 
 def _same_dir(a: Path, b: Path) -> bool:
@@ -385,9 +563,18 @@ class _Refused(Exception):
 
 def load_plugin_file(path: Path, *, bundled: bool = False) -> LoadedPlugin | PluginProblem:
     """Import one plugin file under a private module name, check it, validate it."""
+    try:
+        source = path.read_bytes()
+    except OSError as exc:
+        return PluginProblem(path, f"cannot be read: {_describe(exc)}")
+    return _load_source(path, source, bundled=bundled)
+
+
+def _load_source(path: Path, source: bytes, *, bundled: bool) -> LoadedPlugin | PluginProblem:
+    """Load ``source``, the content of ``path`` as read: no second read can differ."""
     name: str | None = None
     try:
-        module = _import_file(path)
+        module = _import_file(path, source)
         obj = _plugin_object(module)
         name = _plugin_name(obj)
         execute = _method(obj, "execute", name)
@@ -418,15 +605,24 @@ def _module_name(path: Path) -> str:
 
 
 class _NoBytecodeLoader(importlib.machinery.SourceFileLoader):
-    """Loads a plugin without writing ``__pycache__`` into the plugin directory."""
+    """Runs the source it is given: reads no ``__pycache__`` (whose validity check, by
+    mtime in seconds and size, could hand back a stale version after a quick edit) and
+    writes none into the plugin directory."""
+
+    def __init__(self, fullname: str, path: str, source: bytes) -> None:
+        super().__init__(fullname, path)
+        self._source = source
+
+    def get_code(self, fullname: str) -> CodeType:
+        return self.source_to_code(self._source, self.path)
 
     def set_data(self, path: str, data: bytes, *, _mode: int = 0o666) -> None:
         pass
 
 
-def _import_file(path: Path) -> ModuleType:
+def _import_file(path: Path, source: bytes) -> ModuleType:
     name = _module_name(path)
-    loader = _NoBytecodeLoader(name, str(path))
+    loader = _NoBytecodeLoader(name, str(path), source)
     spec = importlib.util.spec_from_file_location(name, path, loader=loader)
     if spec is None:
         raise _Refused("cannot be imported as a Python module")
@@ -548,3 +744,393 @@ def _validate(obj: object, name: str) -> None:
     if inspect.iscoroutine(result):
         result.close()
         raise _Refused("validate_config() must be a plain `def`, not `async def`", name)
+
+
+# --- trust: who may change a plugin file --------------------------------------------------
+
+_REMEDY = (
+    "plugins are code: like sshd's key files, they and their directories must belong to "
+    "root or the service's user and be writable only by their owner (chown, chmod go-w), "
+    "or set PLUGIN_DIR_INSECURE=true for development"
+)
+
+
+def _user(uid: int) -> str:
+    try:
+        return f"uid {uid} ({pwd.getpwuid(uid).pw_name})"
+    except KeyError:
+        return f"uid {uid}"
+
+
+def _read_only_mount(path: str) -> bool:
+    """Whether ``path`` is on a file system mounted read-only: then no one can write it.
+
+    Kubernetes mounts ConfigMap, Secret and projected volumes read-only into containers;
+    the volume's own root directory is mode 0777 (1777 on tmpfs), harmless there.
+    """
+    try:
+        return bool(os.statvfs(path).f_flag & os.ST_RDONLY)
+    except OSError:
+        return False
+
+
+def _finding(path: str, st: os.stat_result, what: str) -> str | None:
+    """Why someone other than root or us could change ``path``; None when no one can."""
+    me = os.geteuid()
+    if st.st_uid not in (0, me):
+        return (
+            f"{what} is owned by {_user(st.st_uid)}, not by root or {_user(me)} "
+            "that runs the service"
+        )
+    loose = st.st_mode & (stat.S_IWGRP | stat.S_IWOTH)
+    if loose and not _read_only_mount(path):
+        who = {stat.S_IWGRP: "group-writable", stat.S_IWOTH: "world-writable"}.get(
+            loose, "group- and world-writable"
+        )
+        return f"{what} is {who} (mode {stat.S_IMODE(st.st_mode):04o})"
+    return None
+
+
+def _dir_finding(directory: Path, real: str, st: os.stat_result) -> str | None:
+    shown = str(directory) if real == str(directory) else f"{directory} (really {real})"
+    found = _finding(real, st, f"PLUGIN_DIR {shown}")
+    return None if found is None else f"{found}, so others could add or replace plugins"
+
+
+def _file_finding(entry: Path, real: str, st: os.stat_result, real_dir: str) -> str | None:
+    """Why the file behind ``entry`` (``st``: its stat) could be changed by others.
+
+    Symlinks are followed: the real file is checked, and so is every directory a symlink on
+    the way lives in and every directory from the real file up to ``PLUGIN_DIR`` (outside
+    ``PLUGIN_DIR``: the real file's own directory), since whoever can write a directory can
+    replace what is in it. ``PLUGIN_DIR`` itself is checked on its own (:func:`_dir_finding`).
+
+    In a Kubernetes ConfigMap volume ``name.py -> ..data/name.py``, ``..data ->
+    ..2024_01_01_...`` (mode 0755, made by kubelet's atomic writer) and the real file is
+    mode 0644 (``defaultMode``), all owned by root: accepted. The volume root is 0777 but
+    mounted read-only, which :func:`_finding` takes into account.
+    """
+    what = "the file" if real == str(entry) else f"the file {real} (where {entry.name} leads)"
+    found = _finding(real, st, what)
+    if found is not None:
+        return found
+    for directory in _directories_around(entry, real, real_dir):
+        try:
+            dir_st = os.stat(directory)
+        except OSError as exc:
+            return f"cannot check the directory {directory}: {_describe(exc)}"
+        found = _finding(directory, dir_st, f"the directory {directory} holding {entry.name}")
+        if found is not None:
+            return found
+    return None
+
+
+def _directories_around(entry: Path, real: str, real_dir: str) -> list[str]:
+    """The directories whose writers could change what ``entry`` leads to."""
+    found: list[str] = []
+    hop = str(entry)
+    for _ in range(40):  # the kernel's own limit on symlinks followed
+        if not os.path.islink(hop):
+            break
+        where = os.path.realpath(os.path.dirname(hop))
+        found.append(where)
+        try:
+            hop = os.path.join(where, os.readlink(hop))
+        except OSError:
+            break
+    parent = os.path.dirname(real)
+    if os.path.commonpath([parent, real_dir]) == real_dir:
+        while parent != real_dir:
+            found.append(parent)
+            parent = os.path.dirname(parent)
+    else:
+        found.append(parent)
+    return [d for d in dict.fromkeys(found) if d != real_dir]
+
+
+# --- watching PLUGIN_DIR ------------------------------------------------------------------
+
+_RACY_NS = 2_000_000_000
+"""A file changed less than this before it was read may change again with the same stat
+(timestamps are coarse): its content is compared until it is older (git's "racy" files)."""
+
+
+class _Signature(NamedTuple):
+    """What ``stat`` says about a plugin file, following symlinks: any change means reload."""
+
+    real_path: str
+    dev: int
+    ino: int
+    size: int
+    mtime_ns: int
+    ctime_ns: int
+    mode: int
+    uid: int
+
+    @classmethod
+    def of(cls, real_path: str, st: os.stat_result) -> _Signature:
+        return cls(
+            real_path,
+            st.st_dev,
+            st.st_ino,
+            st.st_size,
+            st.st_mtime_ns,
+            st.st_ctime_ns,
+            st.st_mode,
+            st.st_uid,
+        )
+
+
+def _stat_signature(path: Path) -> _Signature | None:
+    try:
+        st = os.stat(path)
+        return _Signature.of(os.path.realpath(path), st)
+    except OSError:
+        return None
+
+
+class _DirKey(NamedTuple):
+    """``PLUGIN_DIR`` as last seen: a change (chmod, chown, a new target) reloads every file."""
+
+    real_path: str
+    dev: int
+    ino: int
+    mode: int
+    uid: int
+
+
+@dataclass
+class _Entry:
+    """One ``*.py`` entry of ``PLUGIN_DIR`` and the outcome of its last load."""
+
+    path: Path
+    signature: _Signature | None
+    digest: bytes | None
+    seen_ns: int
+    """Wall clock just before the file was last read: the content was current then."""
+    result: LoadedPlugin | PluginProblem
+    kept: LoadedPlugin | None = None
+    """The previous good version, still in service while ``result`` is a problem."""
+
+    @property
+    def active(self) -> LoadedPlugin | None:
+        return self.result if isinstance(self.result, LoadedPlugin) else self.kept
+
+    def unchanged_since(self, now_ns: int) -> int | None:
+        """None when the file must be loaded again; otherwise when it was seen unchanged."""
+        signature = _stat_signature(self.path)
+        if signature is None or signature != self.signature:
+            return None
+        newest = max(signature.mtime_ns, signature.ctime_ns)
+        if self.digest is None or newest + _RACY_NS <= self.seen_ns:
+            return self.seen_ns  # (no digest: refused unread, its content did not matter)
+        try:
+            digest = hashlib.sha256(self.path.read_bytes()).digest()
+        except OSError:
+            return None
+        return now_ns if digest == self.digest else None
+
+
+@dataclass
+class _Scan:
+    """What one look at ``PLUGIN_DIR`` found (made in a worker thread, applied on the loop)."""
+
+    error: str | None = None
+    dir_key: _DirKey | None = None
+    dir_problem: PluginProblem | None = None
+    loaded: dict[str, _Entry] = field(default_factory=dict)
+    confirmed: dict[str, int] = field(default_factory=dict)
+    gone: list[str] = field(default_factory=list)
+
+
+@dataclass
+class _Composition:
+    plugins: dict[str, LoadedPlugin]
+    problems: list[PluginProblem]
+    overrides: list[LoadedPlugin]
+    hidden: list[tuple[str, PluginProblem]]
+
+
+class _DirWatcher:
+    """What each ``PLUGIN_DIR`` file was when it was loaded, and what came of it."""
+
+    def __init__(
+        self,
+        directory: Path,
+        *,
+        insecure: bool,
+        bundled: dict[str, LoadedPlugin],
+        bundled_problems: list[PluginProblem],
+    ) -> None:
+        self.directory = directory
+        self.insecure = insecure
+        self.bundled = dict(bundled)
+        self.bundled_problems = list(bundled_problems)
+        self.entries: dict[str, _Entry] = {}
+        self.dir_key: _DirKey | None = None
+        self.dir_problem: PluginProblem | None = None
+        self.listing_error: str | None = None
+        self.lock: anyio.Lock | None = None
+
+    def scan(self) -> _Scan:
+        """List ``PLUGIN_DIR``, load what is new or changed. Blocking: not on the loop."""
+        now_ns = time.time_ns()
+        try:
+            real_dir = os.path.realpath(self.directory)
+            dir_st = os.stat(real_dir)
+            if not stat.S_ISDIR(dir_st.st_mode):
+                raise NotADirectoryError(errno.ENOTDIR, "not a directory", str(self.directory))
+            with os.scandir(self.directory) as listing:
+                names = sorted(
+                    e.name
+                    for e in listing
+                    if e.name.endswith(".py") and not e.name.startswith(("_", ".")) and e.is_file()
+                )
+        except FileNotFoundError:
+            return _Scan(error="plugin directory does not exist")
+        except NotADirectoryError:
+            return _Scan(error="not a directory")
+        except OSError as exc:
+            return _Scan(error=f"cannot list the plugin directory: {exc}")
+        dir_key = _DirKey(real_dir, dir_st.st_dev, dir_st.st_ino, dir_st.st_mode, dir_st.st_uid)
+        everything = dir_key != self.dir_key
+        dir_reason = None
+        finding = _dir_finding(self.directory, real_dir, dir_st)
+        if finding is not None and self.insecure:
+            if everything:
+                logger.bind(dir=str(self.directory)).warning(
+                    "PLUGIN_DIR_INSECURE: using PLUGIN_DIR although {}", finding
+                )
+        elif finding is not None:
+            dir_reason = f"refused: {finding}; {_REMEDY}"
+        scan = _Scan(
+            dir_key=dir_key,
+            dir_problem=None if dir_reason is None else PluginProblem(self.directory, dir_reason),
+        )
+        for name in names:
+            entry = self.entries.get(name)
+            if entry is not None and not everything:
+                seen = entry.unchanged_since(now_ns)
+                if seen is not None:
+                    if seen != entry.seen_ns:
+                        scan.confirmed[name] = seen
+                    continue
+            scan.loaded[name] = self._load(self.directory / name, real_dir, dir_reason)
+        scan.gone = [name for name in self.entries if name not in names]
+        return scan
+
+    def _load(self, path: Path, real_dir: str, dir_reason: str | None) -> _Entry:
+        """Read, check and load one file; the signature describes exactly what was read."""
+        seen_ns = time.time_ns()
+        if dir_reason is not None:
+            return _Entry(
+                path, _stat_signature(path), None, seen_ns, PluginProblem(path, dir_reason)
+            )
+        try:
+            with open(path, "rb") as file:
+                st = os.fstat(file.fileno())
+                source = file.read()
+            real = os.path.realpath(path)
+        except OSError as exc:
+            problem = PluginProblem(path, f"cannot be read: {_describe(exc)}")
+            return _Entry(path, _stat_signature(path), None, seen_ns, problem)
+        signature = _Signature.of(real, st)
+        digest = hashlib.sha256(source).digest()
+        finding = _file_finding(path, real, st, real_dir)
+        if finding is not None:
+            if not self.insecure:
+                problem = PluginProblem(path, f"refused: {finding}; {_REMEDY}")
+                return _Entry(path, signature, digest, seen_ns, problem)
+            logger.bind(file=str(path)).warning(
+                "PLUGIN_DIR_INSECURE: loading {} although {}", path, finding
+            )
+        result = _load_source(path, source, bundled=False)
+        return _Entry(path, signature, digest, seen_ns, result)
+
+    def absorb(self, scan: _Scan) -> list[_Entry]:
+        """Record a scan; return the entries that were loaded and failed."""
+        if scan.error is not None:
+            return []
+        self.dir_key = scan.dir_key
+        self.dir_problem = scan.dir_problem
+        for name, seen_ns in scan.confirmed.items():
+            self.entries[name].seen_ns = seen_ns
+        for name in scan.gone:
+            del self.entries[name]
+        failed = []
+        for name, entry in scan.loaded.items():
+            if isinstance(entry.result, PluginProblem):
+                previous = self.entries.get(name)
+                entry.kept = previous.active if previous is not None else None
+                failed.append(entry)
+            self.entries[name] = entry
+        return failed
+
+    def compose(self, current: dict[str, LoadedPlugin]) -> _Composition:
+        """The plugins and problems the entries make, given the plugins ``current``ly in use.
+
+        As at start-up, a name given by two files refuses both, and a file that fails to
+        load hides the bundled plugin of its name; but what is in use wins: a file giving
+        the name of a plugin in use from another file is refused alone, and a bundled plugin
+        in use stays when a broken replacement appears.
+        """
+        problems: list[PluginProblem] = []
+        by_name: dict[str, list[LoadedPlugin]] = {}
+        for name in sorted(self.entries):
+            entry = self.entries[name]
+            if isinstance(entry.result, PluginProblem):
+                problems.append(entry.result)
+            active = entry.active
+            if active is not None:
+                by_name.setdefault(active.name, []).append(active)
+        user: dict[str, LoadedPlugin] = {}
+        for name, same in by_name.items():
+            if len(same) == 1:
+                user[name] = same[0]
+                continue
+            incumbent = current.get(name)
+            keep = next(
+                (
+                    p
+                    for p in same
+                    if incumbent is not None and not incumbent.bundled and p.path == incumbent.path
+                ),
+                None,
+            )
+            for plugin in same:
+                if plugin is keep:
+                    continue
+                if keep is not None:
+                    reason = (
+                        f"plugin name {name!r} is already given by {keep.path}, which stays "
+                        "in service; this file is refused"
+                    )
+                else:
+                    others = ", ".join(str(o.path) for o in same if o is not plugin)
+                    reason = f"plugin name {name!r} is also given by {others}; both are refused"
+                problems.append(PluginProblem(plugin.path, reason, name))
+            if keep is not None:
+                user[name] = keep
+        plugins = dict(self.bundled)
+        overrides = [plugin for name, plugin in user.items() if name in plugins]
+        plugins.update(user)
+        kept_problems = [p for p in self.bundled_problems if (p.name or p.path.stem) not in user]
+        hidden: list[tuple[str, PluginProblem]] = []
+        for problem in problems:
+            name = problem.name or problem.path.stem
+            plugin = plugins.get(name)
+            if plugin is not None and plugin.bundled and current.get(name) is not plugin:
+                del plugins[name]
+                hidden.append((name, problem))
+        if self.dir_problem is not None:
+            problems.append(self.dir_problem)
+        return _Composition(plugins, kept_problems + problems, overrides, hidden)
+
+
+async def _off_the_loop(func: Callable[[], _T], name: str) -> _T:
+    """Run ``func`` in a daemon thread (plugin code may hang): cancelling stops the wait."""
+    job = _ThreadJob(func, name, threading.Lock(), set())
+    try:
+        return cast(_T, await anyio.to_thread.run_sync(job.run_and_wait, abandon_on_cancel=True))
+    finally:
+        job.abandon()

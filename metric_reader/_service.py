@@ -96,16 +96,39 @@ def _scrape_target(url: str, interval: float, rules: list[Rule]) -> Target:
     return Target(f"scrape {url}", interval, read, rules)
 
 
-def _query_target(endpoint: str, promql: str, interval: float, rules: list[Rule]) -> Target:
+class EndpointLimit:
+    """Bounds the requests in flight to one endpoint, so 1,000 rules do not hammer it.
+
+    The limiter is made on first use: anyio creates it for the running event loop.
+    """
+
+    def __init__(self, total: int) -> None:
+        self.total = total
+        self._limiter: anyio.CapacityLimiter | None = None
+
+    @property
+    def limiter(self) -> anyio.CapacityLimiter:
+        if self._limiter is None:
+            self._limiter = anyio.CapacityLimiter(self.total)
+        return self._limiter
+
+
+def _query_target(
+    endpoint: str, promql: str, interval: float, rules: list[Rule], limit: EndpointLimit
+) -> Target:
     async def read(client: httpx.AsyncClient, timeout: float) -> Reading:
-        result = await instant_query(client, endpoint, promql, timeout)
+        # The deadline covers the wait for a free slot too: a poll never runs late.
+        with anyio.fail_after(timeout):
+            async with limit.limiter:
+                result = await instant_query(client, endpoint, promql, timeout)
         return Reading({rule.name: result.samples for rule in rules}, result.warnings)
 
     return Target(f"query {promql} at {endpoint}", interval, read, rules)
 
 
-def build_targets(rules: list[Rule]) -> list[Target]:
-    """Group rules so that each endpoint (and query) is read once per interval."""
+def build_targets(rules: list[Rule], max_concurrent_queries: int = 8) -> list[Target]:
+    """Group rules so that each scrape target, and each query on an endpoint, is read once
+    per interval; queries to one endpoint share a bound on requests in flight."""
     groups: dict[tuple[str, ...], list[Rule]] = {}
     for rule in rules:
         c = rule.config
@@ -116,12 +139,14 @@ def build_targets(rules: list[Rule]) -> list[Target]:
         )
         groups.setdefault(key, []).append(rule)
     targets = []
+    limits: dict[str, EndpointLimit] = {}
     for key, members in groups.items():
         interval = members[0].config.polling_interval
         if key[0] == "scrape":
             targets.append(_scrape_target(key[1], interval, members))
         else:
-            targets.append(_query_target(key[1], key[2], interval, members))
+            limit = limits.setdefault(key[1], EndpointLimit(max_concurrent_queries))
+            targets.append(_query_target(key[1], key[2], interval, members, limit))
     return targets
 
 
@@ -153,7 +178,7 @@ class Service:
         self.settings = settings
         self.catalog = catalog
         self.rules = [Rule(config) for config in settings.rules]
-        self.targets = build_targets(self.rules)
+        self.targets = build_targets(self.rules, settings.max_concurrent_queries)
         self._in_flight = 0
         self._idle = anyio.Event()
 
@@ -165,6 +190,8 @@ class Service:
         async with make_client() as client, anyio.create_task_group() as calls:
             polling = anyio.CancelScope()
             await calls.start(self._watch_signals, polling, calls.cancel_scope, early)
+            if self.settings.plugin_dir is not None:
+                calls.start_soon(self.catalog.watch)  # drop-in plugin changes; stops with calls
             with polling:
                 async with anyio.create_task_group() as pollers:
                     for target in self.targets:
@@ -270,8 +297,13 @@ class Service:
         if plugin_name is None:
             log.info("{}: no ACTION_PLUGIN set, nothing to run", action.kind)
             return True
-        plugin = self.catalog.plugins[plugin_name]
         method = "resolve" if action.kind == "resolve" else "execute"
+        plugin = self.catalog.plugins.get(plugin_name)
+        if plugin is None:  # its file was removed (or refused) since the start: a failure
+            log.bind(plugin=plugin_name).error(
+                "{} failed: plugin {!r} is not loaded any more", method, plugin_name
+            )
+            return False
         if method == "resolve" and not plugin.has_resolve:
             log.bind(plugin=plugin_name).debug("resolve: plugin has no resolve method")
             return True
