@@ -19,11 +19,11 @@ import anyio
 from loguru import logger
 
 from . import __version__
-from ._config import ConfigError, RuleConfig, Settings, load_settings
+from ._config import ConfigError, LevelConfig, RuleConfig, Settings, load_settings
 from ._durations import format_duration, parse_duration
 from ._events import Event
 from ._logging import configure_logging
-from ._plugins import PluginCatalog, PluginFailure, discover_plugins
+from ._plugins import PluginCatalog, PluginFailure, bundled_plugin_dir, discover_plugins
 from ._threshold import parse_threshold
 
 EXIT_OK, EXIT_FATAL, EXIT_CONFIG = 0, 1, 2
@@ -72,8 +72,8 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _say_config_error(message: str) -> None:
-    line = " ".join(message.split("\n"))
-    print(f"metric-reader: configuration error: {line}", file=sys.stderr, flush=True)
+    for line in message.splitlines() or [message]:
+        print(f"metric-reader: configuration error: {line}", file=sys.stderr, flush=True)
 
 
 def _load(env: Mapping[str, str]) -> tuple[Settings, PluginCatalog]:
@@ -82,32 +82,41 @@ def _load(env: Mapping[str, str]) -> tuple[Settings, PluginCatalog]:
     configure_logging(settings.log_level, settings.log_format)
     for name in settings.unknown_variables:
         logger.warning("unknown environment variable {}", name)
-    catalog = discover_plugins(settings.plugin_dir)
+    for warning in settings.warnings:
+        logger.warning("{}", warning)
+    catalog = discover_plugins(settings.plugin_dir, insecure=settings.plugin_dir_insecure)
     needed = _needed_plugins(settings)
-    for variable, name in needed:
+    problems = []
+    for name, variable in needed.items():
         if name in catalog.plugins:
             continue
         problem = catalog.problem_for(name)
         if problem is not None:
-            raise ConfigError(f"{variable}={name!r} cannot be loaded: {problem}")
-        available = ", ".join(sorted(catalog.plugins)) or "none"
-        raise ConfigError(
-            f"{variable}={name!r} is invalid: no plugin of that name "
-            f"(available: {available}; add {name}.py to PLUGIN_DIR)"
-        )
-    named = {name for _, name in needed}
+            problems.append(f"{variable}={name!r} cannot be loaded: {problem}")
+        else:
+            available = ", ".join(sorted(catalog.plugins)) or "none"
+            problems.append(
+                f"{variable}={name!r} is invalid: no plugin of that name "
+                f"(available: {available}; add {name}.py to PLUGIN_DIR)"
+            )
+    if problems:
+        raise ConfigError(*problems)
+    bundled = bundled_plugin_dir()
     for problem in catalog.problems:
-        if problem.name not in named:
-            logger.bind(file=str(problem.path)).warning("plugin not loaded: {}", problem.reason)
+        if problem.name not in needed:
+            # An unused bundled plugin that lacks its settings is normal, not news.
+            level = "DEBUG" if problem.path.parent == bundled else "WARNING"
+            logger.bind(file=str(problem.path)).log(level, "plugin not loaded: {}", problem.reason)
     return settings, catalog
 
 
-def _needed_plugins(settings: Settings) -> list[tuple[str, str]]:
-    needed = []
+def _needed_plugins(settings: Settings) -> dict[str, str]:
+    """Each plugin the rules name, with how the first rule naming it called it."""
+    needed: dict[str, str] = {}
     for rule in settings.rules:
-        for variable, level in (("ACTION_PLUGIN", rule.base), ("HARD_ACTION_PLUGIN", rule.hard)):
+        for level_name, level in (("base", rule.base), ("hard", rule.hard)):
             if level is not None and level.plugin:
-                needed.append((variable, level.plugin))
+                needed.setdefault(level.plugin, settings.plugin_variable(rule, level_name))
     return needed
 
 
@@ -143,20 +152,55 @@ def _rule_fields(rule: RuleConfig) -> dict[str, str]:
 
 def _check(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     settings, catalog = _load(env)
-    print(f"configuration OK: {len(settings.rules)} rule(s)")
-    for rule in settings.rules:
-        for key, value in _rule_fields(rule).items():
-            print(f"  {key:<15} {value}")
-    names = {name for _, name in _needed_plugins(settings)}
-    for name in sorted(names):
-        plugin = catalog.plugins[name]
-        print(f"plugin {name}: {plugin.path}")
+    source = f" from {settings.config_file}" if settings.config_file else ""
+    print(f"configuration OK{source}: {len(settings.rules)} rule(s)\n")
+    print(_rule_table(settings.rules))
+    needed = _needed_plugins(settings)
+    if needed:
+        print()
+        for name in sorted(needed):
+            print(f"plugin {name}: {catalog.plugins[name].path}")
     return EXIT_OK
+
+
+def _shorten(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: width - 3] + "..."
+
+
+def _rule_table(rules: Sequence[RuleConfig]) -> str:
+    def level(config: LevelConfig | None) -> str:
+        if config is None:
+            return "-"
+        text = f"{config.threshold.text} for {format_duration(config.duration)}"
+        if config.backoff:
+            text += f" every {format_duration(config.backoff)}"
+        return f"{text} -> {config.plugin or 'log only'}"
+
+    header = ("RULE", "READS", "FROM", "EVERY", "ACTION", "HARD")
+    rows = [
+        (
+            rule.name,
+            _shorten(str(rule.selector) if rule.source == "scrape" else rule.promql, 60),
+            rule.target,
+            format_duration(rule.polling_interval),
+            level(rule.base) if rule.base else "read and log",
+            level(rule.hard),
+        )
+        for rule in rules
+    ]
+    widths = [max(len(row[i]) for row in (header, *rows)) for i in range(len(header))]
+    return "\n".join(
+        "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
+        for row in (header, *rows)
+    )
 
 
 def _plugins(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     plugin_dir = env.get("PLUGIN_DIR") or None
-    catalog = discover_plugins(Path(plugin_dir) if plugin_dir else None)
+    catalog = discover_plugins(
+        Path(plugin_dir) if plugin_dir else None,
+        insecure=(env.get("PLUGIN_DIR_INSECURE") or "").strip().lower() in ("true", "1", "yes"),
+    )
     rows = [(p.name, "ok", str(p.path)) for p in catalog.plugins.values()]
     rows += [
         (pr.name or pr.path.stem, f"invalid: {pr.reason}", str(pr.path)) for pr in catalog.problems
@@ -181,7 +225,10 @@ def _fire(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     except ValueError as exc:
         raise ConfigError(f"PLUGIN_TIMEOUT is invalid: {exc}") from None
     plugin_dir = env.get("PLUGIN_DIR") or None
-    catalog = discover_plugins(Path(plugin_dir) if plugin_dir else None)
+    catalog = discover_plugins(
+        Path(plugin_dir) if plugin_dir else None,
+        insecure=(env.get("PLUGIN_DIR_INSECURE") or "").strip().lower() in ("true", "1", "yes"),
+    )
     plugin = catalog.plugins.get(args.name)
     if plugin is None:
         problem = catalog.problem_for(args.name)

@@ -1,13 +1,20 @@
-"""Configuration from the environment (SPEC section 2): one rule, validated before polling."""
+"""Configuration: one rule from the environment (SPEC section 2), or many from a TOML file
+named by ``CONFIG_FILE`` (SPEC section 6), validated before anything polls.
+
+Both paths share one validator: a rule is a set of keys (``threshold``, ``hard.threshold``,
+...), each value remembering where it came from, so an error names it the way the user
+wrote it: ``THRESHOLD='abc'`` for the environment, ``rules.toml:12: rules[3].threshold``
+for the file. Every mistake is collected; all of them are reported together.
+"""
 
 from __future__ import annotations
 
 import difflib
 import re
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import httpx
 
@@ -15,6 +22,7 @@ from ._durations import parse_duration
 from ._selector import LabelMatcher, Selector, parse_label_filters
 from ._state import LevelPolicy, MissingValueBehavior
 from ._threshold import Threshold, parse_threshold
+from ._tomlfile import TomlFile, TomlFileError, read_toml_file
 
 LOG_LEVELS = {
     "debug": "DEBUG",
@@ -24,53 +32,47 @@ LOG_LEVELS = {
     "error": "ERROR",
 }
 LOG_FORMATS = ("text", "json")
+DEFAULT_PROMETHEUS = "http://prometheus:9090"
 _METRIC_NAME = re.compile(r"[a-zA-Z_:][a-zA-Z0-9_:]*")
-
-KNOWN_VARIABLES = (
-    "METRIC_NAME",
-    "LABEL_FILTERS",
-    "QUERY",
-    "THRESHOLD",
-    "THRESHOLD_DURATION",
-    "BACKOFF_DELAY",
-    "POLLING_INTERVAL",
-    "PROMETHEUS_ENDPOINT",
-    "SCRAPE_URL",
-    "PLUGIN_DIR",
-    "ACTION_PLUGIN",
-    "MISSING_VALUE_BEHAVIOR",
-    "PLUGIN_TIMEOUT",
-    "LOG_LEVEL",
-    "LOG_FORMAT",
-    "HARD_THRESHOLD",
-    "HARD_THRESHOLD_DURATION",
-    "HARD_BACKOFF_DELAY",
-    "HARD_ACTION_PLUGIN",
-)
+_RULE_NAME = re.compile(r"[A-Za-z0-9_.:\-]+")
+_BOOLEANS = {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}
 
 
 class ConfigError(Exception):
-    """A user mistake in the configuration: reported as one line, exit code 2."""
+    """User mistakes in the configuration: one line each, exit code 2."""
+
+    def __init__(self, *problems: str) -> None:
+        super().__init__("\n".join(problems))
+        self.problems = problems
 
 
 @dataclass(frozen=True, slots=True)
 class LevelConfig:
     threshold: Threshold
-    duration: float
-    backoff: float
-    plugin: str | None
+    duration: float = 0.0
+    backoff: float = 0.0
+    plugin: str | None = None
+    keep_firing_for: float = 0.0
+    clear_threshold: Threshold | None = None
 
     def policy(self, retry_delay: float) -> LevelPolicy:
-        return LevelPolicy(self.threshold, self.duration, self.backoff, retry_delay)
+        return LevelPolicy(
+            self.threshold,
+            self.duration,
+            self.backoff,
+            retry_delay,
+            self.keep_firing_for,
+            self.clear_threshold,
+        )
 
 
 @dataclass(frozen=True, slots=True)
 class RuleConfig:
     name: str
     metric_name: str
-    """The metric name, or the PromQL text of a ``QUERY`` rule: what plugins are given."""
+    """The metric name, or the PromQL text of a ``query`` rule: what plugins are given."""
     selector: Selector | None
-    """What a scrape reads, and what the Prometheus query is built from without ``QUERY``."""
+    """What a scrape reads, and what the Prometheus query is built from without ``query``."""
     query: str | None
     source: Literal["prometheus", "scrape"]
     prometheus_endpoint: str
@@ -78,8 +80,8 @@ class RuleConfig:
     polling_interval: float
     missing: MissingValueBehavior
     base: LevelConfig | None
-    """None without ``THRESHOLD``: the rule only reads and logs values."""
-    hard: LevelConfig | None
+    """None without a threshold: the rule only reads and logs values."""
+    hard: LevelConfig | None = None
 
     @property
     def promql(self) -> str:
@@ -88,184 +90,234 @@ class RuleConfig:
         assert self.selector is not None
         return str(self.selector)
 
-    def plugins(self) -> list[str]:
-        return [lvl.plugin for lvl in (self.base, self.hard) if lvl and lvl.plugin]
+    @property
+    def target(self) -> str:
+        return self.scrape_url if self.scrape_url else self.prometheus_endpoint
 
 
 @dataclass(frozen=True, slots=True)
 class Settings:
     rules: tuple[RuleConfig, ...]
-    plugin_dir: Path | None
-    plugin_timeout: float
-    log_level: str
-    log_format: Literal["text", "json"]
+    plugin_dir: Path | None = None
+    plugin_timeout: float = 30.0
+    log_level: str = "INFO"
+    log_format: Literal["text", "json"] = "text"
     unknown_variables: tuple[str, ...] = ()
     """Environment variables that look like a misspelt setting, with a suggestion each."""
+    plugin_dir_insecure: bool = False
+    """``PLUGIN_DIR_INSECURE``: load PLUGIN_DIR files others could change (development)."""
+    max_concurrent_queries: int = 8
+    """Requests in flight at once to one Prometheus endpoint."""
+    plugin_settings: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    """``[plugins.NAME]`` tables of the rule file, for the plugins' ``configure``."""
+    config_file: Path | None = None
+    warnings: tuple[str, ...] = ()
+    """Settings that were given but have no effect, said once at start-up."""
+
+    def plugin_variable(self, rule: RuleConfig, level: Literal["base", "hard"]) -> str:
+        """How the user named the plugin of ``rule``'s ``level``, for messages."""
+        key = "action_plugin" if level == "base" else "hard.action_plugin"
+        if self.config_file is None:
+            return _env_name(key)
+        return f"rule {rule.name!r} {key}"
 
 
-def _invalid(name: str, value: str, allowed: str) -> ConfigError:
-    return ConfigError(f"{name}={value!r} is invalid: {allowed}")
+# --- value parsers: each takes what the user wrote, returns it parsed or raises ValueError ---
 
 
-class _Env:
-    """Reads variables; an empty value counts as unset, as in most container manifests."""
+def _text(value: object) -> str:
+    if not isinstance(value, str):
+        raise ValueError(f"expected a string, got {type(value).__name__}")
+    return value.strip()
 
-    def __init__(self, environ: Mapping[str, str]) -> None:
-        self._environ = environ
 
-    def get(self, name: str) -> str | None:
-        value = self._environ.get(name)
-        return value if value not in (None, "") and value.strip() else None
+def _duration(value: object) -> float:
+    if isinstance(value, int | float) and not isinstance(value, bool) and value == 0:
+        return 0.0
+    return parse_duration(_quoted('a duration string such as "30s"', value))
 
-    def duration(self, name: str, default: str) -> float:
-        text = self.get(name) or default
-        try:
-            return parse_duration(text)
-        except ValueError as exc:
-            raise _invalid(name, text, str(exc)) from None
 
-    def threshold(self, name: str) -> Threshold | None:
-        text = self.get(name)
-        if text is None:
-            return None
-        try:
-            return parse_threshold(text)
-        except ValueError as exc:
-            raise _invalid(name, text, str(exc)) from None
+def _positive_duration(value: object) -> float:
+    seconds = _duration(value)
+    if seconds <= 0:
+        raise ValueError("must be more than 0, e.g. 1s")
+    return seconds
 
-    def choice(self, name: str, default: str, allowed: Mapping[str, str] | tuple[str, ...]) -> str:
-        text = self.get(name) or default
-        key = text.strip().lower()
+
+def _threshold(value: object) -> Threshold:
+    return parse_threshold(_quoted('a string such as ">80"', value))
+
+
+def _quoted(expected: str, value: object) -> str:
+    if not isinstance(value, str):
+        raise ValueError(f"expected {expected}, got {type(value).__name__} {value!r}")
+    return value
+
+
+def _url(value: object) -> str:
+    text = _text(value)
+    try:
+        url = httpx.URL(text)
+    except (httpx.InvalidURL, TypeError) as exc:
+        raise ValueError(f"not a URL ({exc})") from None
+    if url.scheme not in ("http", "https") or not url.host:
+        raise ValueError("expected an http:// or https:// URL with a host")
+    return str(url)
+
+
+def _metric_name(value: object) -> str:
+    text = _text(value)
+    if not _METRIC_NAME.fullmatch(text):
+        raise ValueError(
+            "expected a Prometheus metric name ([a-zA-Z_:][a-zA-Z0-9_:]*); "
+            "use query for a PromQL expression"
+        )
+    return text
+
+
+def _rule_name(value: object) -> str:
+    text = _text(value)
+    if not _RULE_NAME.fullmatch(text):
+        raise ValueError("expected letters, digits, '_', '.', ':' or '-'")
+    return text
+
+
+def _plugin_name(value: object) -> str:
+    text = _text(value)
+    if not text:
+        raise ValueError("empty plugin name")
+    return text
+
+
+def _choice(allowed: Mapping[str, str] | tuple[str, ...]) -> Callable[[object], str]:
+    def parse(value: object) -> str:
+        key = _text(value).lower()
         if key not in allowed:
-            raise _invalid(name, text, "expected one of " + ", ".join(allowed))
+            raise ValueError("expected one of " + ", ".join(allowed))
         return allowed[key] if isinstance(allowed, Mapping) else key
 
-    def url(self, name: str, default: str | None = None) -> str | None:
-        text = self.get(name) or default
-        if text is None:
-            return None
+    return parse
+
+
+def _boolean(value: object) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = _text(value).lower()
+    if text not in _BOOLEANS:
+        raise ValueError("expected one of true, false, 1, 0, yes, no")
+    return _BOOLEANS[text]
+
+
+def _positive_int(value: object) -> int:
+    if isinstance(value, bool):
+        raise ValueError("expected a whole number of at least 1")
+    try:
+        number = int(value) if isinstance(value, int | str) else None
+    except ValueError:
+        number = None
+    if number is None or number < 1:
+        raise ValueError("expected a whole number of at least 1")
+    return number
+
+
+def _label_filters(value: object) -> tuple[LabelMatcher, ...]:
+    return parse_label_filters(_quoted("a string of PromQL matchers", value))
+
+
+def _directory(value: object) -> Path:
+    path = Path(_text(value))
+    if not path.is_dir():
+        raise ValueError("no such directory")
+    return path
+
+
+_LEVEL_KEYS: dict[str, Callable[[object], Any]] = {
+    "threshold": _threshold,
+    "threshold_duration": _duration,
+    "backoff_delay": _duration,
+    "action_plugin": _plugin_name,
+    "keep_firing_for": _duration,
+    "clear_threshold": _threshold,
+}
+_RULE_KEYS: dict[str, Callable[[object], Any]] = {
+    "name": _rule_name,
+    "metric_name": _metric_name,
+    "label_filters": _label_filters,
+    "query": _text,
+    "scrape_url": _url,
+    "prometheus_endpoint": _url,
+    "polling_interval": _positive_duration,
+    "missing_value_behavior": _choice(tuple(m.value for m in MissingValueBehavior)),
+    **_LEVEL_KEYS,
+    **{f"hard.{key}": parse for key, parse in _LEVEL_KEYS.items()},
+}
+_IDENTITY_KEYS = ("name", "metric_name", "label_filters", "query")
+"""Keys that belong to one rule only: never defaults for the others."""
+_SERVICE_KEYS: dict[str, Callable[[object], Any]] = {
+    "plugin_dir": _directory,
+    "plugin_dir_insecure": _boolean,
+    "plugin_timeout": _positive_duration,
+    "log_level": _choice(LOG_LEVELS),
+    "log_format": _choice(LOG_FORMATS),
+    "max_concurrent_queries": _positive_int,
+}
+_DEFAULTABLE_KEYS = tuple(k for k in _RULE_KEYS if k not in _IDENTITY_KEYS)
+_ENV_RULE_KEYS = ("metric_name", "label_filters", "query")
+"""Identity keys read from the environment (never ``name``: NAME is too common)."""
+TOP_LEVEL_KEYS = (*_SERVICE_KEYS, *_DEFAULTABLE_KEYS)
+
+
+def _env_name(key: str) -> str:
+    return key.upper().replace(".", "_")
+
+
+KNOWN_VARIABLES = (
+    "CONFIG_FILE",
+    *(_env_name(k) for k in (*_SERVICE_KEYS, *_RULE_KEYS) if k != "name"),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class _Given:
+    """A value as the user wrote it, and how to name where: ``THRESHOLD`` or
+    ``rules.toml:12: rules[3].threshold``."""
+
+    value: object
+    at: str
+
+
+class _Problems:
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+
+    def invalid(self, given: _Given, reason: str) -> None:
+        self.lines.append(f"{given.at}={given.value!r} is invalid: {reason}")
+
+    def add(self, line: str) -> None:
+        self.lines.append(line)
+
+    def parse(self, parser: Callable[[object], Any], given: _Given | None, default: Any) -> Any:
+        if given is None:
+            return default
         try:
-            url = httpx.URL(text.strip())
-        except (httpx.InvalidURL, TypeError) as exc:
-            raise _invalid(name, text, f"not a URL ({exc})") from None
-        if url.scheme not in ("http", "https") or not url.host:
-            raise _invalid(name, text, "expected an http:// or https:// URL with a host")
-        return str(url).rstrip("/") if name == "PROMETHEUS_ENDPOINT" else str(url)
-
-
-def load_settings(environ: Mapping[str, str]) -> Settings:
-    """Build the settings from ``environ``; raise ``ConfigError`` on the first mistake."""
-    env = _Env(environ)
-    log_level = env.choice("LOG_LEVEL", "info", LOG_LEVELS)
-    log_format = env.choice("LOG_FORMAT", "text", LOG_FORMATS)
-    plugin_timeout = env.duration("PLUGIN_TIMEOUT", "30s")
-    if plugin_timeout <= 0:
-        raise _invalid("PLUGIN_TIMEOUT", env.get("PLUGIN_TIMEOUT") or "", "must be more than 0")
-    plugin_dir_text = env.get("PLUGIN_DIR")
-    plugin_dir = Path(plugin_dir_text) if plugin_dir_text else None
-    if plugin_dir is not None and not plugin_dir.is_dir():
-        raise _invalid("PLUGIN_DIR", plugin_dir_text or "", "no such directory")
-    return Settings(
-        rules=(_rule_from_env(env),),
-        plugin_dir=plugin_dir,
-        plugin_timeout=plugin_timeout,
-        log_level=log_level,
-        log_format=log_format,  # type: ignore[arg-type]
-        unknown_variables=_misspelt(environ),
-    )
-
-
-def _rule_from_env(env: _Env) -> RuleConfig:
-    metric_name = env.get("METRIC_NAME")
-    query = env.get("QUERY")
-    filters_text = env.get("LABEL_FILTERS")
-    scrape_url = env.url("SCRAPE_URL")
-    prometheus_endpoint = env.url("PROMETHEUS_ENDPOINT", "http://prometheus:9090")
-    assert prometheus_endpoint is not None
-
-    if metric_name is None and query is None:
-        raise ConfigError(
-            "METRIC_NAME is not set: set METRIC_NAME (a metric name such as queue_depth) "
-            "or QUERY (a PromQL expression)"
-        )
-    if metric_name is not None:
-        metric_name = metric_name.strip()
-        if not _METRIC_NAME.fullmatch(metric_name):
-            raise _invalid(
-                "METRIC_NAME",
-                metric_name,
-                "expected a Prometheus metric name ([a-zA-Z_:][a-zA-Z0-9_:]*); "
-                "use QUERY for a PromQL expression",
-            )
-    matchers: tuple[LabelMatcher, ...] = ()
-    if filters_text is not None:
-        try:
-            matchers = parse_label_filters(filters_text)
+            return parser(given.value)
         except ValueError as exc:
-            raise _invalid("LABEL_FILTERS", filters_text, str(exc)) from None
-    if query is not None:
-        if filters_text is not None:
-            raise _invalid(
-                "LABEL_FILTERS",
-                filters_text,
-                "cannot be combined with QUERY; put the matchers into the query",
-            )
-        if scrape_url is not None:
-            raise _invalid(
-                "QUERY",
-                query,
-                "needs the Prometheus source, but SCRAPE_URL is set; "
-                "a scrape reads METRIC_NAME with LABEL_FILTERS",
-            )
-    selector = Selector(metric_name, matchers) if metric_name is not None else None
-
-    polling_interval = env.duration("POLLING_INTERVAL", "1s")
-    if polling_interval <= 0:
-        raise _invalid(
-            "POLLING_INTERVAL", env.get("POLLING_INTERVAL") or "", "must be more than 0, e.g. 1s"
-        )
-    missing = MissingValueBehavior(
-        env.choice("MISSING_VALUE_BEHAVIOR", "skip", tuple(m.value for m in MissingValueBehavior))
-    )
-    base = _level(env, "")
-    hard = _level(env, "HARD_")
-    if base is None:
-        for name in ("ACTION_PLUGIN", "HARD_THRESHOLD"):
-            if env.get(name) is not None:
-                raise ConfigError(
-                    f"{name}={env.get(name)!r} needs THRESHOLD: set THRESHOLD, "
-                    "e.g. THRESHOLD='>80', to say when the action runs"
-                )
-    return RuleConfig(
-        name=metric_name or "query",
-        metric_name=metric_name or query or "",
-        selector=selector,
-        query=query.strip() if query else None,
-        source="scrape" if scrape_url else "prometheus",
-        prometheus_endpoint=prometheus_endpoint,
-        scrape_url=scrape_url,
-        polling_interval=polling_interval,
-        missing=missing,
-        base=base,
-        hard=hard,
-    )
+            self.invalid(given, str(exc))
+            return default
 
 
-def _level(env: _Env, prefix: str) -> LevelConfig | None:
-    threshold = env.threshold(f"{prefix}THRESHOLD")
-    duration = env.duration(f"{prefix}THRESHOLD_DURATION", "0s")
-    backoff = env.duration(f"{prefix}BACKOFF_DELAY", "0s")
-    plugin = env.get(f"{prefix}ACTION_PLUGIN")
-    if threshold is None:
-        if prefix:
-            for name in ("ACTION_PLUGIN", "THRESHOLD_DURATION", "BACKOFF_DELAY"):
-                if env.get(prefix + name) is not None:
-                    raise ConfigError(
-                        f"{prefix}{name}={env.get(prefix + name)!r} needs {prefix}THRESHOLD: "
-                        f"set {prefix}THRESHOLD, e.g. '>95', for the escalation level"
-                    )
-        return None
-    return LevelConfig(threshold, duration, backoff, plugin.strip() if plugin else None)
+# --- the environment ---
+
+
+def _from_env(environ: Mapping[str, str], keys: tuple[str, ...]) -> dict[str, _Given]:
+    """The keys set in the environment; an empty value counts as unset, as in most manifests."""
+    found = {}
+    for key in keys:
+        name = _env_name(key)
+        value = environ.get(name)
+        if value is not None and value.strip():
+            found[key] = _Given(value, name)
+    return found
 
 
 def _misspelt(environ: Mapping[str, str]) -> tuple[str, ...]:
@@ -278,3 +330,258 @@ def _misspelt(environ: Mapping[str, str]) -> tuple[str, ...]:
         if close:
             found.append(f"{name} (did you mean {close[0]}?)")
     return tuple(sorted(found))
+
+
+# --- building ---
+
+
+def load_settings(environ: Mapping[str, str]) -> Settings:
+    """Build the settings from ``environ`` (and ``CONFIG_FILE``); raise ``ConfigError`` with
+    every mistake found."""
+    problems = _Problems()
+    config_file = environ.get("CONFIG_FILE", "").strip() or None
+    toml: TomlFile | None = None
+    if config_file is not None:
+        try:
+            toml = read_toml_file(Path(config_file))
+        except TomlFileError as exc:
+            raise ConfigError(f"CONFIG_FILE: {exc}") from None
+
+    top: dict[str, _Given] = {}
+    rules_raw: list[tuple[int, dict[str, _Given]]] = []
+    plugin_settings: dict[str, Mapping[str, Any]] = {}
+    warnings: list[str] = []
+    if toml is not None:
+        top, rules_raw, plugin_settings = _read_file(toml, problems)
+    # The environment overrides the file's top-level defaults.
+    top.update(_from_env(environ, (*_SERVICE_KEYS, *_DEFAULTABLE_KEYS)))
+
+    service = {
+        key: problems.parse(parse, top.get(key), None) for key, parse in _SERVICE_KEYS.items()
+    }
+    defaults = {key: top[key] for key in _DEFAULTABLE_KEYS if key in top}
+    if rules_raw:
+        identity = _from_env(environ, _ENV_RULE_KEYS)
+        if identity:
+            names = ", ".join(given.at for given in identity.values())
+            warnings.append(f"{names} ignored: CONFIG_FILE {config_file} defines the rules")
+        assert toml is not None
+        rules = [
+            _build_rule({**defaults, **raw}, _FileScope(toml, index), problems)
+            for index, raw in rules_raw
+        ]
+        _check_unique_names(rules_raw, problems)
+    else:
+        rules = [
+            _build_rule({**defaults, **_from_env(environ, _ENV_RULE_KEYS)}, _ENV_SCOPE, problems)
+        ]
+    if problems.lines:
+        raise ConfigError(*problems.lines)
+    return Settings(
+        rules=tuple(r for r in rules if r is not None),
+        plugin_dir=service["plugin_dir"],
+        plugin_timeout=service["plugin_timeout"] or 30.0,
+        log_level=service["log_level"] or "INFO",
+        log_format=service["log_format"] or "text",
+        unknown_variables=_misspelt(environ),
+        plugin_dir_insecure=bool(service["plugin_dir_insecure"]),
+        max_concurrent_queries=service["max_concurrent_queries"] or 8,
+        plugin_settings=plugin_settings,
+        config_file=Path(config_file) if config_file else None,
+        warnings=tuple(warnings),
+    )
+
+
+def _read_file(
+    toml: TomlFile, problems: _Problems
+) -> tuple[dict[str, _Given], list[tuple[int, dict[str, _Given]]], dict[str, Mapping[str, Any]]]:
+    top: dict[str, _Given] = {}
+    rules: list[tuple[int, dict[str, _Given]]] = []
+    plugins: dict[str, Mapping[str, Any]] = {}
+    for key, value in toml.data.items():
+        if key == "rules":
+            if not isinstance(value, list) or not all(isinstance(r, dict) for r in value):
+                problems.add(f"{toml.where('rules')}: expected [[rules]] tables")
+                continue
+            for index, table in enumerate(value):
+                rules.append((index, _read_rule(toml, index, table, problems)))
+        elif key == "plugins":
+            if not isinstance(value, dict) or not all(isinstance(v, dict) for v in value.values()):
+                problems.add(f"{toml.where('plugins')}: expected [plugins.NAME] tables")
+                continue
+            plugins = value
+        elif key in TOP_LEVEL_KEYS:
+            if key == "plugin_dir" and isinstance(value, str):
+                value = str(toml.path.parent / value)  # relative to the file, as in Prometheus
+            top[key] = _Given(value, toml.where(key))
+        else:
+            problems.add(_unknown(toml.where(key), key, (*TOP_LEVEL_KEYS, "rules", "plugins")))
+    if "rules" in toml.data and not rules:
+        problems.add(f"{toml.where('rules')}: no rules")
+    return top, rules, plugins
+
+
+def _read_rule(
+    toml: TomlFile, index: int, table: dict[str, Any], problems: _Problems
+) -> dict[str, _Given]:
+    raw: dict[str, _Given] = {}
+    prefix = f"rules[{index}]"
+    rule_keys = [k for k in _RULE_KEYS if not k.startswith("hard.")] + ["hard"]
+    for key, value in table.items():
+        if key == "hard":
+            if not isinstance(value, dict):
+                problems.add(f"{toml.where(prefix + '.hard')}: expected a [rules.hard] table")
+                continue
+            for hard_key, hard_value in value.items():
+                where = toml.where(f"{prefix}.hard.{hard_key}")
+                if hard_key in _LEVEL_KEYS:
+                    raw[f"hard.{hard_key}"] = _Given(hard_value, where)
+                else:
+                    problems.add(_unknown(where, hard_key, tuple(_LEVEL_KEYS)))
+        elif key in _RULE_KEYS:
+            raw[key] = _Given(value, toml.where(f"{prefix}.{key}"))
+        else:
+            problems.add(_unknown(toml.where(f"{prefix}.{key}"), key, tuple(rule_keys)))
+    return raw
+
+
+def _unknown(where: str, key: str, known: tuple[str, ...]) -> str:
+    close = difflib.get_close_matches(key, known, n=1, cutoff=0.6)
+    hint = f"; did you mean {close[0]!r}?" if close else ""
+    return f"{where}: unknown key{hint}"
+
+
+class _Scope:
+    """Names a rule's keys in the user's vocabulary, for errors about combinations."""
+
+    def name(self, key: str) -> str:
+        raise NotImplementedError
+
+    def about(self) -> str:
+        raise NotImplementedError
+
+
+class _EnvScope(_Scope):
+    def name(self, key: str) -> str:
+        return _env_name(key)
+
+    def about(self) -> str:
+        return ""
+
+
+class _FileScope(_Scope):
+    def __init__(self, toml: TomlFile, index: int) -> None:
+        self.toml, self.index = toml, index
+
+    def name(self, key: str) -> str:
+        return key
+
+    def about(self) -> str:
+        return self.toml.where(f"rules[{self.index}]") + ": "
+
+
+_ENV_SCOPE = _EnvScope()
+
+
+def _build_rule(raw: dict[str, _Given], scope: _Scope, problems: _Problems) -> RuleConfig | None:
+    before = len(problems.lines)
+    n = scope.name
+    metric_name = problems.parse(_metric_name, raw.get("metric_name"), None)
+    query = problems.parse(_text, raw.get("query"), None) or None
+    matchers = problems.parse(_label_filters, raw.get("label_filters"), ())
+    scrape_url = problems.parse(_url, raw.get("scrape_url"), None)
+    endpoint = problems.parse(_url, raw.get("prometheus_endpoint"), DEFAULT_PROMETHEUS)
+    interval = problems.parse(_positive_duration, raw.get("polling_interval"), 1.0)
+    missing = problems.parse(
+        _RULE_KEYS["missing_value_behavior"], raw.get("missing_value_behavior"), "skip"
+    )
+    name = problems.parse(_rule_name, raw.get("name"), None)
+
+    if "metric_name" not in raw and "query" not in raw:
+        problems.add(
+            f"{scope.about()}{n('metric_name')} is not set: set {n('metric_name')} "
+            f"(a metric name such as queue_depth) or {n('query')} (a PromQL expression)"
+        )
+    if "query" in raw:
+        if "label_filters" in raw:
+            problems.invalid(
+                raw["label_filters"],
+                f"cannot be combined with {n('query')}; put the matchers into the query",
+            )
+        if "scrape_url" in raw:
+            problems.invalid(
+                raw["query"],
+                f"needs the Prometheus source, but {n('scrape_url')} is set; "
+                f"a scrape reads {n('metric_name')} with {n('label_filters')}",
+            )
+    if isinstance(scope, _FileScope) and "name" not in raw:
+        problems.add(f"{scope.about()}name is not set: every rule needs a unique name")
+    base = _build_level(raw, "", scope, problems)
+    hard = _build_level(raw, "hard.", scope, problems)
+    if "threshold" not in raw:
+        for key in ("action_plugin", "hard.threshold"):
+            if key in raw:
+                problems.add(
+                    f"{raw[key].at}={raw[key].value!r} needs "
+                    f"{n('threshold')}: set {n('threshold')}, e.g. '>80', to say when the "
+                    "action runs"
+                )
+    if len(problems.lines) > before:
+        return None
+    return RuleConfig(
+        name=name or metric_name or "query",
+        metric_name=metric_name or query or "",
+        selector=Selector(metric_name, matchers) if metric_name else None,
+        query=query,
+        source="scrape" if scrape_url else "prometheus",
+        prometheus_endpoint=endpoint.rstrip("/"),
+        scrape_url=scrape_url,
+        polling_interval=interval,
+        missing=MissingValueBehavior(missing),
+        base=base,
+        hard=hard,
+    )
+
+
+def _build_level(
+    raw: dict[str, _Given], prefix: str, scope: _Scope, problems: _Problems
+) -> LevelConfig | None:
+    values = {
+        key: problems.parse(parse, raw.get(prefix + key), None)
+        for key, parse in _LEVEL_KEYS.items()
+    }
+    if prefix + "threshold" not in raw:
+        if prefix:
+            for key in _LEVEL_KEYS:
+                if prefix + key in raw:
+                    threshold = scope.name(prefix + "threshold")
+                    problems.add(
+                        f"{raw[prefix + key].at}={raw[prefix + key].value!r} "
+                        f"needs {threshold}: set {threshold}, e.g. '>95', for the escalation "
+                        "level"
+                    )
+                    break
+        return None
+    if values["threshold"] is None:
+        return None
+    return LevelConfig(
+        threshold=values["threshold"],
+        duration=values["threshold_duration"] or 0.0,
+        backoff=values["backoff_delay"] or 0.0,
+        plugin=values["action_plugin"],
+        keep_firing_for=values["keep_firing_for"] or 0.0,
+        clear_threshold=values["clear_threshold"],
+    )
+
+
+def _check_unique_names(rules: list[tuple[int, dict[str, _Given]]], problems: _Problems) -> None:
+    seen: dict[object, int] = {}
+    for index, raw in rules:
+        given = raw.get("name")
+        if given is None or not isinstance(given.value, str):
+            continue
+        if given.value in seen:
+            problems.invalid(
+                given, f"a rule of that name is already defined at rules[{seen[given.value]}]"
+            )
+        seen.setdefault(given.value, index)

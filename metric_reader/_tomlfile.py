@@ -1,0 +1,82 @@
+"""Reading the TOML rule file with positions, so every error can say ``file:line``.
+
+``tomllib`` gives values but no positions. The rule file's shape is simple (top-level
+keys, ``[[rules]]``, ``[rules.hard]``, ``[plugins.NAME]``), so a line scan that follows
+table headers finds the line of every key well enough to point a user at it.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+_HEADER = re.compile(r"^\s*(\[\[?)\s*([A-Za-z0-9_.\-\"' ]+?)\s*(\]\]?)\s*(?:#.*)?$")
+_KEY = re.compile(r"^\s*([A-Za-z0-9_\-]+|\"[^\"]*\")\s*=")
+_LINE_IN_ERROR = re.compile(r"\(at line (\d+), column \d+\)")
+
+
+class TomlFileError(Exception):
+    """The file cannot be read or is not valid TOML: one line, with ``file:line``."""
+
+
+@dataclass
+class TomlFile:
+    path: Path
+    data: dict[str, Any]
+    lines: dict[str, int] = field(default_factory=dict)
+    """``"rules[2].threshold"`` (and table paths like ``"rules[2]"``) to 1-based lines."""
+
+    def where(self, key_path: str) -> str:
+        """``file:line: key_path``, or ``file: key_path`` when the line is unknown."""
+        line = self.lines.get(key_path)
+        if line is None and "." in key_path:
+            line = self.lines.get(key_path.rsplit(".", 1)[0])
+        place = f"{self.path}:{line}" if line else str(self.path)
+        return f"{place}: {key_path}"
+
+
+def read_toml_file(path: Path) -> TomlFile:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise TomlFileError(f"{path}: cannot read: {exc}") from None
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        message = str(exc)
+        match = _LINE_IN_ERROR.search(message)
+        place = f"{path}:{match.group(1)}" if match else str(path)
+        reason = _LINE_IN_ERROR.sub("", message).strip()
+        raise TomlFileError(f"{place}: not valid TOML: {reason}") from None
+    return TomlFile(path, data, _key_lines(text))
+
+
+def _key_lines(text: str) -> dict[str, int]:
+    lines: dict[str, int] = {}
+    counts: dict[str, int] = {}
+    table = ""
+    for number, line in enumerate(text.splitlines(), start=1):
+        header = _HEADER.match(line)
+        if header is not None and header.group(1) == header.group(3).replace("]", "["):
+            name = ".".join(part.strip().strip("\"'") for part in header.group(2).split("."))
+            if header.group(1) == "[[":
+                index = counts.get(name, 0)
+                counts[name] = index + 1
+                table = f"{name}[{index}]"
+            else:
+                parent, _, leaf = name.rpartition(".")
+                # [rules.hard] belongs to the latest [[rules]] entry
+                if parent and parent in counts:
+                    table = f"{parent}[{counts[parent] - 1}].{leaf}"
+                else:
+                    table = name
+            lines.setdefault(table, number)
+            continue
+        key = _KEY.match(line)
+        if key is not None:
+            name = key.group(1).strip('"')
+            lines.setdefault(f"{table}.{name}" if table else name, number)
+    return lines
