@@ -5,7 +5,7 @@ from __future__ import annotations
 import platform
 import sys
 
-from . import prometheus_source, scrape, scrape_poll
+from . import many_rules, prometheus_source, scrape, scrape_poll
 
 
 def _format(value: object) -> str:
@@ -16,7 +16,7 @@ def _format(value: object) -> str:
 
 def main() -> None:
     rows: list[dict[str, object]] = []
-    for bench in (scrape, scrape_poll, prometheus_source):
+    for bench in (scrape, scrape_poll, prometheus_source, many_rules):
         print(f"running {bench.__name__} ...", file=sys.stderr, flush=True)
         rows += bench.run()
     print(

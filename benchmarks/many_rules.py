@@ -1,0 +1,166 @@
+"""Many rules on one page: CPU per polling cycle and memory, 10,000 rules against 1.
+
+A page with 10,000 gauges (one per rule, plus the same again of metrics nobody watches) is
+served by a separate process. For each rule count a fresh child process builds the rules
+(as a rule file would), runs full cycles (one fetch, one pass over the page, every rule
+evaluated) and reports its CPU per cycle and resident memory. Memory per idle rule is the
+difference between 10,000 rules and 1, divided by 9,999.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from .scrape_poll import _free_port, _wait_served
+
+RULES = 10_000
+CYCLES = 20
+
+
+def _page(rules: int) -> bytes:
+    lines = []
+    for i in range(rules):
+        lines.append(f'watched_metric_{i}{{instance="app:9100",job="app"}} {i % 100}')
+        lines.append(f'other_metric_{i}_seconds{{instance="app:9100",job="app"}} {i}')
+    return ("\n".join(lines) + "\n").encode()
+
+
+def _child(rules: int, url: str) -> dict[str, float]:
+    import anyio
+
+    from metric_reader._config import LevelConfig, RuleConfig
+    from metric_reader._http import make_client
+    from metric_reader._rules import Rule
+    from metric_reader._selector import Selector
+    from metric_reader._service import build_targets
+    from metric_reader._state import MissingValueBehavior
+    from metric_reader._threshold import parse_threshold
+
+    threshold = parse_threshold(">1000")  # never breached: every rule stays idle
+    configs = [
+        RuleConfig(
+            name=f"rule-{i}",
+            metric_name=f"watched_metric_{i}",
+            selector=Selector(f"watched_metric_{i}"),
+            query=None,
+            source="scrape",
+            prometheus_endpoint="",
+            scrape_url=url,
+            polling_interval=1.0,
+            missing=MissingValueBehavior.SKIP,
+            base=LevelConfig(threshold, 60.0),
+        )
+        for i in range(rules)
+    ]
+    [target] = build_targets([Rule(c) for c in configs])
+
+    async def cycles() -> float:
+        async with make_client() as client:
+            for _ in range(3):
+                await _cycle(client)
+            start = time.process_time()
+            for _ in range(CYCLES):
+                await _cycle(client)
+            return (time.process_time() - start) / CYCLES
+
+    async def _cycle(client: object) -> None:
+        reading = await target.read(client, 10.0)  # type: ignore[arg-type]
+        now = anyio.current_time()
+        for rule in target.rules:
+            rule.evaluate(now, reading.samples[rule.name])
+
+    cpu = anyio.run(cycles)
+    rss_kb = int(
+        next(
+            line
+            for line in Path("/proc/self/status").read_text().splitlines()
+            if line.startswith("VmRSS:")
+        ).split()[1]
+    )
+    return {"cpu": cpu, "rss_kb": rss_kb}
+
+
+def _measure(rules: int, url: str) -> dict[str, float]:
+    out = subprocess.run(
+        [sys.executable, "-m", "benchmarks.many_rules", "--child", str(rules), url],
+        check=True,
+        capture_output=True,
+        text=True,
+        cwd=Path(__file__).parent.parent,
+    )
+    return json.loads(out.stdout)
+
+
+def run() -> list[dict[str, object]]:
+    page = _page(RULES)
+    with tempfile.TemporaryDirectory() as tmp:
+        Path(tmp, "metrics").write_bytes(page)
+        port = _free_port()
+        server = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "http.server",
+                str(port),
+                "--bind",
+                "127.0.0.1",
+                "--directory",
+                tmp,
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        try:
+            url = f"http://127.0.0.1:{port}/metrics"
+            _wait_served(url)
+            one = _measure(1, url)
+            many = _measure(RULES, url)
+        finally:
+            server.terminate()
+            server.wait(timeout=10)
+    per_rule_kb = (many["rss_kb"] - one["rss_kb"]) / (RULES - 1)
+    return [
+        {
+            "name": "rules.cycle_cpu_10000_rules",
+            "value": many["cpu"] * 1e3,
+            "unit": "ms",
+            "note": f"fetch + one pass + evaluate, {len(page) / 1e6:.1f} MB page, 20k series",
+        },
+        {
+            "name": "rules.cycle_cpu_1_rule",
+            "value": one["cpu"] * 1e3,
+            "unit": "ms",
+            "note": "the same page, one rule",
+        },
+        {
+            "name": "rules.rss_10000_rules",
+            "value": many["rss_kb"] / 1024,
+            "unit": "MB",
+            "note": "resident memory of the process after the cycles",
+        },
+        {
+            "name": "rules.rss_1_rule",
+            "value": one["rss_kb"] / 1024,
+            "unit": "MB",
+            "note": "the same, one rule",
+        },
+        {
+            "name": "rules.memory_per_idle_rule",
+            "value": per_rule_kb,
+            "unit": "KB",
+            "note": "(10,000 rules - 1 rule) / 9,999",
+        },
+    ]
+
+
+if __name__ == "__main__":
+    if sys.argv[1:2] == ["--child"]:
+        print(json.dumps(_child(int(sys.argv[2]), sys.argv[3])))
+    else:
+        for row in run():
+            print(row)
