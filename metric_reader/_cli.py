@@ -11,9 +11,9 @@ import math
 import os
 import sys
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
+from typing import TypeVar
 
 import anyio
 from loguru import logger
@@ -27,6 +27,7 @@ from ._plugins import PluginCatalog, PluginFailure, bundled_plugin_dir, discover
 from ._threshold import parse_threshold
 
 EXIT_OK, EXIT_FATAL, EXIT_CONFIG = 0, 1, 2
+_T = TypeVar("_T")
 
 
 def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None) -> int:
@@ -67,6 +68,18 @@ def _parser() -> argparse.ArgumentParser:
     fire.add_argument("--value", type=float, default=math.nan, help="metric value (NaN)")
     fire.add_argument("--threshold", default=">0", help="threshold text (>0)")
     fire.add_argument("--duration", default="0s", help="breach duration, e.g. 30s (0s)")
+    fire.add_argument(
+        "--label",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="a series label for event.labels; repeat for more",
+    )
+    fire.add_argument("--kind", choices=("fire", "repeat"), default="fire", help="event kind")
+    fire.add_argument("--level", choices=("base", "hard"), default="base", help="event level")
+    fire.add_argument(
+        "--resolve", action="store_true", help="call resolve (kind resolve) instead of execute"
+    )
     fire.set_defaults(handler=_fire)
     return parser
 
@@ -101,6 +114,7 @@ def _load(env: Mapping[str, str]) -> tuple[Settings, PluginCatalog]:
             )
     if problems:
         raise ConfigError(*problems)
+    catalog.log_overrides()
     bundled = bundled_plugin_dir()
     for problem in catalog.problems:
         if problem.name not in needed:
@@ -195,66 +209,90 @@ def _rule_table(rules: Sequence[RuleConfig]) -> str:
     )
 
 
+def _plugin_catalog(env: Mapping[str, str]) -> tuple[Settings, PluginCatalog]:
+    """The service settings (no rule needed) and every plugin found, for plugin authors."""
+    settings = load_settings(env, rules=False)
+    configure_logging(settings.log_level, settings.log_format)
+    catalog = discover_plugins(settings.plugin_dir, insecure=settings.plugin_dir_insecure)
+    if settings.plugin_dir is not None:
+        for problem in catalog.problems:
+            if problem.path == settings.plugin_dir:
+                raise ConfigError(f"PLUGIN_DIR={str(problem.path)!r}: {problem.reason}")
+    return settings, catalog
+
+
 def _plugins(args: argparse.Namespace, env: Mapping[str, str]) -> int:
-    plugin_dir = env.get("PLUGIN_DIR") or None
-    catalog = discover_plugins(
-        Path(plugin_dir) if plugin_dir else None,
-        insecure=(env.get("PLUGIN_DIR_INSECURE") or "").strip().lower() in ("true", "1", "yes"),
-    )
-    rows = [(p.name, "ok", str(p.path)) for p in catalog.plugins.values()]
-    rows += [
-        (pr.name or pr.path.stem, f"invalid: {pr.reason}", str(pr.path)) for pr in catalog.problems
-    ]
-    width = max((len(r[0]) for r in rows), default=4)
-    for name, status, path in sorted(rows):
-        print(f"{name:<{width}}  {path}  {status}")
+    _, catalog = _plugin_catalog(env)
+    bundled_dir = bundled_plugin_dir()
+    rows = []
+    for plugin in catalog.plugins.values():
+        origin = "bundled" if plugin.bundled else "PLUGIN_DIR"
+        if plugin.name in catalog.overrides:
+            origin += ", replaces bundled"
+        rows.append((plugin.name, origin, "ok", str(plugin.path)))
+    for problem in catalog.problems:
+        origin = "bundled" if problem.path.parent == bundled_dir else "PLUGIN_DIR"
+        status = ("not configured: " if problem.unconfigured else "invalid: ") + problem.reason
+        rows.append((problem.name or problem.path.stem, origin, status, str(problem.path)))
+    header = ("NAME", "FROM", "FILE", "STATUS")
+    table = [header, *((name, origin, path, status) for name, origin, status, path in sorted(rows))]
+    widths = [max(len(row[i]) for row in table) for i in range(3)]
+    for row in table:
+        cells = [cell.ljust(width) for cell, width in zip(row[:3], widths, strict=True)]
+        print("  ".join([*cells, row[3]]))
     return EXIT_OK
 
 
 def _fire(args: argparse.Namespace, env: Mapping[str, str]) -> int:
-    try:
-        threshold = parse_threshold(args.threshold).text
-    except ValueError as exc:
-        raise ConfigError(f"--threshold={args.threshold!r} is invalid: {exc}") from None
-    try:
-        duration = parse_duration(args.duration)
-    except ValueError as exc:
-        raise ConfigError(f"--duration={args.duration!r} is invalid: {exc}") from None
-    try:
-        timeout = parse_duration(env.get("PLUGIN_TIMEOUT") or "30s")
-    except ValueError as exc:
-        raise ConfigError(f"PLUGIN_TIMEOUT is invalid: {exc}") from None
-    plugin_dir = env.get("PLUGIN_DIR") or None
-    catalog = discover_plugins(
-        Path(plugin_dir) if plugin_dir else None,
-        insecure=(env.get("PLUGIN_DIR_INSECURE") or "").strip().lower() in ("true", "1", "yes"),
-    )
+    threshold = _argument("--threshold", args.threshold, lambda t: parse_threshold(t).text)
+    duration = _argument("--duration", args.duration, parse_duration)
+    labels = dict(_argument("--label", label, _label_pair) for label in args.label)
+    settings, catalog = _plugin_catalog(env)
     plugin = catalog.plugins.get(args.name)
     if plugin is None:
         problem = catalog.problem_for(args.name)
         raise ConfigError(
-            f"plugin {args.name!r} cannot be loaded: {problem}"
+            f"plugin {args.name!r} cannot be used: {problem}"
             if problem
             else f"no plugin named {args.name!r} (available: {', '.join(sorted(catalog.plugins))})"
         )
+    kind = "resolve" if args.resolve else args.kind
     event = Event(
         rule="fire",
         metric_name=args.metric,
-        labels={},
+        labels=labels,
         value=args.value,
         threshold=threshold,
-        level="base",
-        kind="fire",
+        level=args.level,
+        kind=kind,
         breach_started=datetime.now(UTC) - timedelta(seconds=duration),
         duration=timedelta(seconds=duration),
-        fire_count=0,
+        fire_count=0 if kind == "fire" else 1,
         plugin=plugin.name,
     )
+    method = "resolve" if args.resolve else "execute"
+    if method == "resolve" and not plugin.has_resolve:
+        print(f"{plugin.name}: has no resolve method; nothing to run")
+        return EXIT_OK
     started = time.monotonic()
     try:
-        anyio.run(plugin.call, "execute", event, timeout)
+        anyio.run(plugin.call, method, event, settings.plugin_timeout)
     except PluginFailure as exc:
-        print(f"{plugin.name}: FAILED after {time.monotonic() - started:.3f}s: {exc}")
+        print(f"{plugin.name}: {method} FAILED after {time.monotonic() - started:.3f}s: {exc}")
         return EXIT_FATAL
-    print(f"{plugin.name}: OK in {time.monotonic() - started:.3f}s ({plugin.path})")
+    print(f"{plugin.name}: {method} OK in {time.monotonic() - started:.3f}s ({plugin.path})")
     return EXIT_OK
+
+
+def _argument(flag: str, text: str, parse: Callable[[str], _T]) -> _T:
+    try:
+        return parse(text)
+    except ValueError as exc:
+        raise ConfigError(f"{flag}={text!r} is invalid: {exc}") from None
+
+
+def _label_pair(text: str) -> tuple[str, str]:
+    name, sep, value = text.partition("=")
+    if not sep or not name.strip():
+        raise ValueError("expected NAME=VALUE, e.g. --label namespace=prod")
+    return name.strip(), value

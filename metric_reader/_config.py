@@ -320,6 +320,17 @@ def _from_env(environ: Mapping[str, str], keys: tuple[str, ...]) -> dict[str, _G
     return found
 
 
+def _extends_a_setting(name: str, close: str) -> bool:
+    """``MY_PLUGIN_DIR`` or ``ACTION_PLUGIN_URL``: a plugin's own setting built on one of
+    ours, not a typo; ``THRESHOLD_DURATON`` is one (its match extends the same prefix)."""
+    for known in KNOWN_VARIABLES:
+        if name.endswith("_" + known):
+            return True
+        if name.startswith(known + "_") and not close.startswith(known + "_"):
+            return True
+    return False
+
+
 def _misspelt(environ: Mapping[str, str]) -> tuple[str, ...]:
     """Names close to a setting's name but not one: almost always a typo worth a warning."""
     found = []
@@ -327,7 +338,7 @@ def _misspelt(environ: Mapping[str, str]) -> tuple[str, ...]:
         if name in KNOWN_VARIABLES:
             continue
         close = difflib.get_close_matches(name, KNOWN_VARIABLES, n=1, cutoff=0.85)
-        if close:
+        if close and not _extends_a_setting(name, close[0]):
             found.append(f"{name} (did you mean {close[0]}?)")
     return tuple(sorted(found))
 
@@ -335,9 +346,10 @@ def _misspelt(environ: Mapping[str, str]) -> tuple[str, ...]:
 # --- building ---
 
 
-def load_settings(environ: Mapping[str, str]) -> Settings:
+def load_settings(environ: Mapping[str, str], *, rules: bool = True) -> Settings:
     """Build the settings from ``environ`` (and ``CONFIG_FILE``); raise ``ConfigError`` with
-    every mistake found."""
+    every mistake found. ``rules=False`` reads the service settings alone (``plugins`` and
+    ``fire`` need no rule)."""
     problems = _Problems()
     config_file = environ.get("CONFIG_FILE", "").strip() or None
     toml: TomlFile | None = None
@@ -360,25 +372,27 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
         key: problems.parse(parse, top.get(key), None) for key, parse in _SERVICE_KEYS.items()
     }
     defaults = {key: top[key] for key in _DEFAULTABLE_KEYS if key in top}
-    if rules_raw:
+    if not rules:
+        built: list[RuleConfig | None] = []
+    elif rules_raw:
         identity = _from_env(environ, _ENV_RULE_KEYS)
         if identity:
             names = ", ".join(given.at for given in identity.values())
             warnings.append(f"{names} ignored: CONFIG_FILE {config_file} defines the rules")
         assert toml is not None
-        rules = [
+        built = [
             _build_rule({**defaults, **raw}, _FileScope(toml, index), problems)
             for index, raw in rules_raw
         ]
         _check_unique_names(rules_raw, problems)
     else:
-        rules = [
+        built = [
             _build_rule({**defaults, **_from_env(environ, _ENV_RULE_KEYS)}, _ENV_SCOPE, problems)
         ]
     if problems.lines:
         raise ConfigError(*problems.lines)
     return Settings(
-        rules=tuple(r for r in rules if r is not None),
+        rules=tuple(r for r in built if r is not None),
         plugin_dir=service["plugin_dir"],
         plugin_timeout=service["plugin_timeout"] or 30.0,
         log_level=service["log_level"] or "INFO",

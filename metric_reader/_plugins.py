@@ -77,6 +77,8 @@ class PluginProblem:
     path: Path
     reason: str
     name: str | None = None
+    unconfigured: bool = False
+    """The plugin loaded but its ``validate_config`` refused its settings."""
 
     def __str__(self) -> str:
         return f"{self.path}: {self.reason}"
@@ -308,7 +310,24 @@ class PluginCatalog:
     plugin_dir: Path | None = None
     insecure: bool = False
     """``PLUGIN_DIR_INSECURE``: load PLUGIN_DIR files others can change (with a warning)."""
+    overrides: list[str] = field(default_factory=list)
+    """Bundled plugins replaced by a ``PLUGIN_DIR`` file of the same name."""
+    hidden: list[str] = field(default_factory=list)
+    """Bundled plugins not used because their ``PLUGIN_DIR`` replacement failed to load."""
     _watcher: _DirWatcher | None = field(default=None, init=False, repr=False, compare=False)
+
+    def log_overrides(self) -> None:
+        """Say which bundled plugins PLUGIN_DIR replaced: once the configuration is valid,
+        so that an invalid one stays a single line on stderr."""
+        for name in self.overrides:
+            plugin = self.plugins.get(name)
+            logger.bind(plugin=name, file=str(plugin.path if plugin else "")).info(
+                "plugin {} from PLUGIN_DIR replaces the bundled one", name
+            )
+        for name in self.hidden:
+            logger.bind(plugin=name).warning(
+                "bundled plugin {} not used: its replacement in PLUGIN_DIR failed to load", name
+            )
 
     def problem_for(self, name: str) -> PluginProblem | None:
         """The problem of a file whose plugin name, or failing that file stem, is ``name``."""
@@ -493,16 +512,13 @@ def discover_plugins(plugin_dir: Path | None, *, insecure: bool = False) -> Plug
         assert isinstance(entry.result, PluginProblem)
         logger.bind(file=str(entry.path)).debug("plugin not loaded: {}", entry.result.reason)
     composed = watcher.compose({})
-    for plugin in composed.overrides:
-        logger.bind(plugin=plugin.name, file=str(plugin.path)).info(
-            "plugin {} from PLUGIN_DIR replaces the bundled one", plugin.name
-        )
-    for name, problem in composed.hidden:
-        logger.bind(plugin=name, file=str(problem.path)).warning(
-            "bundled plugin {} not used: its replacement in PLUGIN_DIR failed to load", name
-        )
     catalog = PluginCatalog(
-        composed.plugins, composed.problems, plugin_dir=plugin_dir, insecure=insecure
+        composed.plugins,
+        composed.problems,
+        plugin_dir=plugin_dir,
+        insecure=insecure,
+        overrides=[plugin.name for plugin in composed.overrides],
+        hidden=[name for name, _ in composed.hidden],
     )
     catalog._watcher = watcher
     return catalog
@@ -555,10 +571,11 @@ def _load_directory(
 class _Refused(Exception):
     """Internal: why a plugin file cannot be used."""
 
-    def __init__(self, reason: str, name: str | None = None) -> None:
+    def __init__(self, reason: str, name: str | None = None, unconfigured: bool = False) -> None:
         super().__init__(reason)
         self.reason = reason
         self.name = name
+        self.unconfigured = unconfigured
 
 
 def load_plugin_file(path: Path, *, bundled: bool = False) -> LoadedPlugin | PluginProblem:
@@ -588,7 +605,7 @@ def _load_source(path: Path, source: bytes, *, bundled: bool) -> LoadedPlugin | 
         resolve = _method(obj, "resolve", name)
         _validate(obj, name)
     except _Refused as refused:
-        return PluginProblem(path, refused.reason, refused.name or name)
+        return PluginProblem(path, refused.reason, refused.name or name, refused.unconfigured)
     except Exception as exc:  # a plugin object misbehaving in a way not foreseen above
         return PluginProblem(path, f"cannot be loaded: {_describe(exc)}", name)
     logger.bind(plugin=name, file=str(path)).debug("plugin loaded")
@@ -740,7 +757,9 @@ def _validate(obj: object, name: str) -> None:
     except KeyboardInterrupt:
         raise
     except BaseException as exc:
-        raise _Refused(f"validate_config() refused: {_describe(exc)}", name) from None
+        raise _Refused(
+            f"validate_config() refused: {_describe(exc)}", name, unconfigured=True
+        ) from None
     if inspect.iscoroutine(result):
         result.close()
         raise _Refused("validate_config() must be a plain `def`, not `async def`", name)
@@ -778,10 +797,8 @@ def _finding(path: str, st: os.stat_result, what: str) -> str | None:
     """Why someone other than root or us could change ``path``; None when no one can."""
     me = os.geteuid()
     if st.st_uid not in (0, me):
-        return (
-            f"{what} is owned by {_user(st.st_uid)}, not by root or {_user(me)} "
-            "that runs the service"
-        )
+        owners = "root" if me == 0 else f"root or {_user(me)}, which runs the service"
+        return f"{what} is owned by {_user(st.st_uid)}, not by {owners}"
     loose = st.st_mode & (stat.S_IWGRP | stat.S_IWOTH)
     if loose and not _read_only_mount(path):
         who = {stat.S_IWGRP: "group-writable", stat.S_IWOTH: "world-writable"}.get(
@@ -810,7 +827,9 @@ def _file_finding(entry: Path, real: str, st: os.stat_result, real_dir: str) -> 
     mode 0644 (``defaultMode``), all owned by root: accepted. The volume root is 0777 but
     mounted read-only, which :func:`_finding` takes into account.
     """
-    what = "the file" if real == str(entry) else f"the file {real} (where {entry.name} leads)"
+    # A relative PLUGIN_DIR is no symlink: compare with the absolute path of the entry.
+    followed = real != os.path.abspath(entry)
+    what = f"the file {real} (where {entry.name} leads)" if followed else "the file"
     found = _finding(real, st, what)
     if found is not None:
         return found

@@ -164,3 +164,14 @@ def test_bad_durations(text: str) -> None:
 )
 def test_duration_formatting_matches_go(seconds: float, text: str) -> None:
     assert format_duration(seconds) == text
+
+
+def test_a_plugin_setting_built_on_one_of_ours_is_not_called_a_typo() -> None:
+    s = settings(
+        MY_PLUGIN_DIR="/x",
+        MY_PLUGIN_TIMEOUT="1",
+        ACTION_PLUGIN_URL="http://a",
+        HARD_TRESHOLD=">1",
+        THRESHOLD=">0",
+    )
+    assert s.unknown_variables == ("HARD_TRESHOLD (did you mean HARD_THRESHOLD?)",)

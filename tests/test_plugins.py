@@ -297,7 +297,9 @@ def test_a_problem_found_after_the_name_is_known_can_be_looked_up_by_name(
     catalog = discover_plugins(tmp_path)
 
     assert catalog.problem_for("x") == catalog.problem_for("file")
-    assert catalog.problem_for("x") == PluginProblem(path, catalog.problems[0].reason, "x")
+    assert catalog.problem_for("x") == PluginProblem(
+        path, catalog.problems[0].reason, "x", unconfigured=True
+    )
     assert catalog.problem_for("nothing") is None
 
 
@@ -337,10 +339,12 @@ def test_a_plugin_dir_plugin_replaces_the_bundled_one_of_the_same_name(
     path = write(tmp_path, "my_logger.py", GOOD.replace('"good"', '"log_action"'))
 
     catalog = discover_plugins(tmp_path)
+    catalog.log_overrides()  # the service says it once the configuration is valid
 
     plugin = catalog.plugins["log_action"]
     assert (plugin.path, plugin.bundled) == (path, False)
     assert catalog.problems == []
+    assert catalog.overrides == ["log_action"]
     replaced = [r for r in log_records if "replaces the bundled" in r["message"]]
     assert [r["level"].name for r in replaced] == ["INFO"]
     assert replaced[0]["extra"]["file"] == str(path)

@@ -162,15 +162,21 @@ def describe(done: subprocess.CompletedProcess[str]) -> str:
     return f"exit {done.returncode}\nstdout:\n{done.stdout}\nstderr:\n{done.stderr}"
 
 
-def listed(stdout: str) -> dict[str, tuple[str, str]]:
-    """``metric-reader plugins`` output as {name: (file, status)}; every line must parse."""
-    rows: dict[str, tuple[str, str]] = {}
-    for line in stdout.splitlines():
-        match = re.fullmatch(r"(\S+) +(\S+)  (ok|invalid: .+)", line)
+def listed(stdout: str) -> dict[str, tuple[str, str, str]]:
+    """``metric-reader plugins`` output as {name: (from, file, status)}; every line must parse."""
+    header, *lines = stdout.splitlines()
+    assert header.split() == ["NAME", "FROM", "FILE", "STATUS"], header
+    rows: dict[str, tuple[str, str, str]] = {}
+    for line in lines:
+        match = re.fullmatch(
+            r"(\S+) +(bundled|PLUGIN_DIR(?:, replaces bundled)?) +(\S+) +"
+            r"(ok|invalid: .+|not configured: .+)",
+            line,
+        )
         assert match is not None, f"unexpected line in `plugins` output: {line!r}"
-        name, path, status = match.groups()
+        name, origin, path, status = match.groups()
         assert name not in rows, f"{name} listed twice:\n{stdout}"
-        rows[name] = (path, status)
+        rows[name] = (origin, path, status)
     return rows
 
 
@@ -188,7 +194,28 @@ def test_plugins_lists_the_bundled_plugins_with_their_file() -> None:
     rows = listed(done.stdout)
     assert sorted(rows) == sorted(BUNDLED), describe(done)
     for name in BUNDLED:
-        assert rows[name] == (str(bundled_plugin_dir() / f"{name}.py"), "ok"), describe(done)
+        assert rows[name] == ("bundled", str(bundled_plugin_dir() / f"{name}.py"), "ok"), describe(
+            done
+        )
+
+
+def test_plugins_says_a_bundled_plugin_without_its_settings_is_not_configured() -> None:
+    done = run_cli("plugins")
+
+    assert done.returncode == 0, describe(done)
+    origin, _, status = listed(done.stdout)["exec_action"]
+    assert origin == "bundled"
+    assert status.startswith(
+        "not configured: validate_config() refused: ValueError: EXEC_ACTION_COMMAND is not set"
+    )
+
+
+def test_plugins_refuses_a_plugin_dir_that_does_not_exist(tmp_path: Path) -> None:
+    done = run_cli("plugins", env={"PLUGIN_DIR": str(tmp_path / "nope")})
+
+    assert done.returncode == 2, describe(done)
+    [line] = stderr_lines(done)
+    assert f"PLUGIN_DIR='{tmp_path / 'nope'}'" in line
 
 
 def test_plugins_lists_plugin_dir_plugins_overrides_and_broken_files(
@@ -203,27 +230,32 @@ def test_plugins_lists_plugin_dir_plugins_overrides_and_broken_files(
         describe(done)
     )
     # a plugin of PLUGIN_DIR, with its file
-    assert rows["good"] == (str(plugin_dir / "good.py"), "ok")
+    assert rows["good"] == ("PLUGIN_DIR", str(plugin_dir / "good.py"), "ok")
     # the PLUGIN_DIR log_action replaces the bundled one: one line, the PLUGIN_DIR file
-    assert rows["log_action"] == (str(plugin_dir / "log_action.py"), "ok")
+    assert rows["log_action"] == (
+        "PLUGIN_DIR, replaces bundled",
+        str(plugin_dir / "log_action.py"),
+        "ok",
+    )
     assert str(bundled_plugin_dir() / "log_action.py") not in done.stdout
     # the other bundled ones are still there
     for name in ("exec_action", "file_action", "http_action"):
-        assert rows[name] == (str(bundled_plugin_dir() / f"{name}.py"), "ok")
+        assert rows[name] == ("bundled", str(bundled_plugin_dir() / f"{name}.py"), "ok")
     # a syntax error names its line
-    path, status = rows["broken"]
+    _, path, status = rows["broken"]
     assert path == str(plugin_dir / "broken.py")
     assert re.fullmatch(r"invalid: syntax error at line 3: .+", status), status
     # a helper module beside a plugin is neither listed nor importable
     assert "_helper" not in rows
     assert str(plugin_dir / "_helper.py") not in done.stdout
-    path, status = rows["uses_helper"]
+    _, path, status = rows["uses_helper"]
     assert path == str(plugin_dir / "uses_helper.py")
     assert "ModuleNotFoundError: No module named '_helper'" in status
     # a refusing validate_config gives its message
     assert rows["tickets"] == (
+        "PLUGIN_DIR",
         str(plugin_dir / "tickets.py"),
-        "invalid: validate_config() refused: ValueError: TICKETS_TOKEN is not set: "
+        "not configured: validate_config() refused: ValueError: TICKETS_TOKEN is not set: "
         "give the API token",
     )
     assert "Traceback" not in done.stdout + done.stderr
@@ -252,7 +284,8 @@ def test_fire_runs_execute_once_with_the_arguments_given(plugin_dir: Path, tmp_p
 
     assert done.returncode == 0, describe(done)
     assert re.fullmatch(
-        rf"good: OK in \d+\.\d{{3}}s \({re.escape(str(plugin_dir / 'good.py'))}\)\n", done.stdout
+        rf"good: execute OK in \d+\.\d{{3}}s \({re.escape(str(plugin_dir / 'good.py'))}\)\n",
+        done.stdout,
     ), describe(done)
     [line] = record.read_text().splitlines()
     received = json.loads(line)
@@ -275,7 +308,7 @@ def test_fire_reports_a_plugin_that_raises_and_exits_1(plugin_dir: Path) -> None
 
     assert done.returncode == 1, describe(done)
     assert re.fullmatch(
-        r"boom: FAILED after \d+\.\d{3}s: plugin 'boom' execute failed: "
+        r"boom: execute FAILED after \d+\.\d{3}s: plugin 'boom' execute failed: "
         r"RuntimeError: ticket system answered 503\n",
         done.stdout,
     ), describe(done)
@@ -376,11 +409,6 @@ def test_check_with_action_plugin_whose_validate_config_refuses_is_one_line_exit
     assert "TICKETS_TOKEN is not set: give the API token" in line
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="discover_plugins logs 'plugin log_action from PLUGIN_DIR replaces the bundled one' "
-    "at INFO before the error, so the error is not the only line on stderr",
-)
 def test_a_load_error_is_one_line_even_when_plugin_dir_overrides_a_bundled_plugin(
     overriding_plugin_dir: Path, scrape_server: ScrapeServer
 ) -> None:
@@ -395,3 +423,35 @@ def test_a_load_error_is_one_line_even_when_plugin_dir_overrides_a_bundled_plugi
         done = run_cli(*args, env=env)
         assert done.returncode == 2, describe(done)
         assert len(stderr_lines(done)) == 1, describe(done)
+
+
+def test_fire_passes_labels_kind_and_level_in_the_event(plugin_dir: Path, tmp_path: Path) -> None:
+    record = tmp_path / "record.jsonl"
+    env = {"PLUGIN_DIR": str(plugin_dir), "FIRE_RECORD": str(record)}
+
+    done = run_cli(
+        "fire",
+        "good",
+        "--label",
+        "namespace=prod",
+        "--label",
+        "pvc=data-0",
+        "--kind",
+        "repeat",
+        "--level",
+        "hard",
+        env=env,
+    )
+
+    assert done.returncode == 0, describe(done)
+    event = json.loads(record.read_text())["event"]
+    assert event["labels"] == {"namespace": "prod", "pvc": "data-0"}
+    assert (event["kind"], event["level"]) == ("repeat", "hard")
+
+
+def test_fire_refuses_a_label_without_a_value(plugin_dir: Path) -> None:
+    done = run_cli("fire", "good", "--label", "namespace", env={"PLUGIN_DIR": str(plugin_dir)})
+
+    assert done.returncode == 2, describe(done)
+    [line] = stderr_lines(done)
+    assert "--label='namespace' is invalid: expected NAME=VALUE" in line
