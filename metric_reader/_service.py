@@ -23,6 +23,7 @@ from ._config import Settings
 from ._durations import format_duration
 from ._exposition import ExpositionError, read_series
 from ._http import make_client
+from ._metrics import ServiceMetrics
 from ._plugins import PluginCatalog, PluginFailure, PluginTimeout
 from ._prometheus import instant_query
 from ._rules import Rule, format_series
@@ -179,6 +180,7 @@ class Service:
         self.catalog = catalog
         self.rules = [Rule(config) for config in settings.rules]
         self.targets = build_targets(self.rules, settings.max_concurrent_queries)
+        self.metrics = ServiceMetrics()
         self._in_flight = 0
         self._idle = anyio.Event()
 
@@ -253,11 +255,17 @@ class Service:
         self, client: httpx.AsyncClient, target: Target, timeout: float, calls: TaskGroup
     ) -> None:
         started = anyio.current_time()
+        self.metrics.polls.labels(target.description).inc()
         try:
             reading = await target.read(client, timeout)
         except FetchError as exc:
+            self.metrics.poll_errors.labels(target.description).inc()
             target.errors.report(started, str(exc))
             return
+        finally:
+            self.metrics.poll_seconds.labels(target.description).observe(
+                anyio.current_time() - started
+            )
         failed_polls = target.errors.clear()
         if failed_polls:
             logger.bind(target=target.description, failed_polls=failed_polls).info("poll recovered")
@@ -303,23 +311,30 @@ class Service:
             log.bind(plugin=plugin_name).error(
                 "{} failed: plugin {!r} is not loaded any more", method, plugin_name
             )
+            self.metrics.plugin_calls.labels(plugin_name, method, "failure").inc()
             return False
         if method == "resolve" and not plugin.has_resolve:
             log.bind(plugin=plugin_name).debug("resolve: plugin has no resolve method")
             return True
         log = log.bind(plugin=plugin_name)
         started = time.monotonic()
+        result = "success"
         try:
             await plugin.call(method, event, self.settings.plugin_timeout)
         except PluginTimeout as exc:
+            result = "timeout"
             log.bind(seconds=round(time.monotonic() - started, 3)).error(
                 "{} timed out: {}", method, exc
             )
-            return False
         except PluginFailure as exc:
+            result = "failure"
             log.bind(seconds=round(time.monotonic() - started, 3)).error(
                 "{} failed: {}", method, exc
             )
-            return False
-        log.bind(seconds=round(time.monotonic() - started, 3)).info("{} succeeded", method)
-        return True
+        else:
+            log.bind(seconds=round(time.monotonic() - started, 3)).info("{} succeeded", method)
+        self.metrics.plugin_calls.labels(plugin_name, method, result).inc()
+        self.metrics.plugin_call_seconds.labels(plugin_name, method).observe(
+            time.monotonic() - started
+        )
+        return result == "success"

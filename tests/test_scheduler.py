@@ -103,4 +103,69 @@ def test_a_blocking_plugin_does_not_delay_polling(
     gaps = [b - a for a, b in itertools.pairwise(times)]
     assert max(gaps) < 0.5, f"polling stalled for {max(gaps):.2f}s"
     # One call in flight at a time: the first blocked 1.5 s, so at most a second started.
-    assert 1 <= len(calls.read_text().splitlines()) <= 2
+    started = len(calls.read_text().splitlines())
+    assert 1 <= started <= 2
+    # Every call is counted with its outcome; every poll too.
+    metric = service.metrics.registry.get_sample_value
+    succeeded = metric(
+        "metric_reader_plugin_calls_total",
+        {"plugin": "blocking", "method": "execute", "result": "success"},
+    )
+    assert succeeded in (started - 1, started)  # the last one may have been cut off
+    polls = metric("metric_reader_polls_total", {"target": f"scrape {url}"})
+    assert polls in (len(times), len(times) + 1)  # the last poll may have been cut off
+
+
+FAILING_PLUGINS = """
+import asyncio
+
+class Raising:
+    name = "raising"
+
+    async def execute(self, metric_name, value, threshold, duration):
+        raise RuntimeError("the ticket system is down")
+
+
+class Hanging:
+    name = "hanging"
+
+    async def execute(self, metric_name, value, threshold, duration):
+        await asyncio.sleep(3600)
+"""
+
+
+@pytest.mark.parametrize(("plugin", "result"), [("raising", "failure"), ("hanging", "timeout")])
+def test_failed_calls_are_counted_and_retried_with_exponential_backoff(
+    tmp_path: Path, page_server: tuple[str, list[float]], plugin: str, result: str
+) -> None:
+    url, times = page_server
+    (tmp_path / f"{plugin}.py").write_text(
+        FAILING_PLUGINS + f"\nPlugin = {plugin.capitalize()}()\n"
+    )
+    tmp_path.chmod(0o755)
+    settings = load_settings(
+        {
+            "SCRAPE_URL": url,
+            "METRIC_NAME": "slow_queue",
+            "THRESHOLD": ">50",
+            "POLLING_INTERVAL": "100ms",
+            "PLUGIN_TIMEOUT": "50ms",
+            "PLUGIN_DIR": str(tmp_path),
+            "ACTION_PLUGIN": plugin,
+        }
+    )
+    service = Service(settings, discover_plugins(settings.plugin_dir))
+
+    async def main() -> None:
+        with anyio.move_on_after(2.0):
+            await service.run()
+
+    anyio.run(main)
+    calls = service.metrics.registry.get_sample_value(
+        "metric_reader_plugin_calls_total",
+        {"plugin": plugin, "method": "execute", "result": result},
+    )
+    # Tries at about 0, 0.1, 0.3, 0.7 and 1.5 s (delays 0.1, 0.2, 0.4, 0.8): about 20 polls
+    # but only four or five calls.
+    assert len(times) >= 15
+    assert calls is not None and 3 <= calls <= 6, calls

@@ -1,0 +1,50 @@
+"""The service's own metrics, in a registry of its own (``prometheus_client``).
+
+Names follow Prometheus' conventions: the ``metric_reader_`` prefix, ``_total`` for
+counters, ``_seconds`` for durations.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Histogram
+
+_CALL_BUCKETS = (0.005, 0.01, 0.05, 0.1, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300)
+_POLL_BUCKETS = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
+
+
+class ServiceMetrics:
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self.registry = registry if registry is not None else CollectorRegistry()
+        self.polls = Counter(
+            "metric_reader_polls_total",
+            "Reads of a target, successful or not.",
+            ["target"],
+            registry=self.registry,
+        )
+        self.poll_errors = Counter(
+            "metric_reader_poll_errors_total",
+            "Reads of a target that failed.",
+            ["target"],
+            registry=self.registry,
+        )
+        self.poll_seconds = Histogram(
+            "metric_reader_poll_duration_seconds",
+            "Time to read a target.",
+            ["target"],
+            buckets=_POLL_BUCKETS,
+            registry=self.registry,
+        )
+        self.plugin_calls = Counter(
+            "metric_reader_plugin_calls_total",
+            "Plugin calls by plugin, method (execute, resolve) and result "
+            "(success, failure, timeout).",
+            ["plugin", "method", "result"],
+            registry=self.registry,
+        )
+        self.plugin_call_seconds = Histogram(
+            "metric_reader_plugin_call_duration_seconds",
+            "Time a plugin call took.",
+            ["plugin", "method"],
+            buckets=_CALL_BUCKETS,
+            registry=self.registry,
+        )
