@@ -13,12 +13,14 @@ import signal
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import anyio
 import httpx
 from anyio.abc import TaskGroup, TaskStatus
 from loguru import logger
 
+from . import __version__
 from ._config import Settings
 from ._durations import format_duration
 from ._exposition import ExpositionError, read_series
@@ -30,9 +32,11 @@ from ._rules import Rule, format_series
 from ._samples import FetchError, Sample, labels_of
 from ._scrape import fetch_page
 from ._state import Action
+from ._status import status_snapshot
 from ._throttle import Throttle
 
 SHUTDOWN_GRACE = 10.0
+READY_WINDOW = 60.0
 
 
 def fetch_timeout(interval: float) -> float:
@@ -68,6 +72,10 @@ class Target:
     rules: list[Rule] = field(default_factory=list)
     errors: Throttle = field(init=False)
     warnings: Throttle = field(init=False)
+    last_success: float | None = None
+    """Monotonic time of the last successful read."""
+    last_error: str | None = None
+    """Why the last read failed; None once one succeeds."""
 
     def __post_init__(self) -> None:
         self.errors = Throttle(self.description, "ERROR", "poll failed")
@@ -181,8 +189,30 @@ class Service:
         self.rules = [Rule(config) for config in settings.rules]
         self.targets = build_targets(self.rules, settings.max_concurrent_queries)
         self.metrics = ServiceMetrics()
+        self.started = time.monotonic()
         self._in_flight = 0
         self._idle = anyio.Event()
+
+    def ready(self) -> bool:
+        """Every target has been read successfully, recently: within three of its polling
+        intervals, and at least within a minute."""
+        now = anyio.current_time()
+        return all(
+            target.last_success is not None
+            and now - target.last_success <= max(3 * target.interval, READY_WINDOW)
+            for target in self.targets
+        )
+
+    def status(self) -> dict[str, Any]:
+        """The ``/api/status`` document: every rule, its series and their states."""
+        return status_snapshot(
+            [rule for target in self.targets for rule in target.rules],
+            self.targets,
+            anyio.current_time(),
+            ready=self.ready(),
+            started_mono=self.started,
+            version=__version__,
+        )
 
     async def run(self, grace: float = SHUTDOWN_GRACE, early: EarlySignals | None = None) -> None:
         """Poll until SIGTERM or SIGINT, then let running plugin calls finish.
@@ -261,11 +291,13 @@ class Service:
         except FetchError as exc:
             self.metrics.poll_errors.labels(target.description).inc()
             target.errors.report(started, str(exc))
+            target.last_error = str(exc)
             return
         finally:
             self.metrics.poll_seconds.labels(target.description).observe(
                 anyio.current_time() - started
             )
+        target.last_success, target.last_error = anyio.current_time(), None
         failed_polls = target.errors.clear()
         if failed_polls:
             logger.bind(target=target.description, failed_polls=failed_polls).info("poll recovered")

@@ -111,6 +111,8 @@ class LevelMachine:
     in_flight: EventKind | None = None
     last_held_at: float | None = None
     """When the condition last held: the start of a ``keep_firing_for`` window."""
+    last_action: tuple[EventKind, bool, float] | None = None
+    """The last finished action: its kind, whether it succeeded, and when it finished."""
 
     def observe(self, now: float, value: float, breached: bool) -> tuple[State, State] | None:
         """Apply one observation; return ``(old, new)`` when the state changed."""
@@ -190,6 +192,7 @@ class LevelMachine:
     def finish(self, now: float, action: Action, ok: bool) -> None:
         """Record the outcome of ``action``, which ``take_due`` returned."""
         self.in_flight = None
+        self.last_action = (action.kind, ok, now)
         if action.breach != self.breach:
             return
         if ok:
