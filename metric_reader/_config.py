@@ -108,6 +108,8 @@ class Settings:
     """``PLUGIN_DIR_INSECURE``: load PLUGIN_DIR files others could change (development)."""
     max_concurrent_queries: int = 8
     """Requests in flight at once to one Prometheus endpoint."""
+    dry_run: bool = False
+    """``DRY_RUN``: evaluate everything and log each action that would run; call no plugin."""
     plugin_settings: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     """``[plugins.NAME]`` tables of the rule file, for the plugins' ``configure``."""
     config_file: Path | None = None
@@ -260,6 +262,7 @@ _SERVICE_KEYS: dict[str, Callable[[object], Any]] = {
     "log_level": _choice(LOG_LEVELS),
     "log_format": _choice(LOG_FORMATS),
     "max_concurrent_queries": _positive_int,
+    "dry_run": _boolean,
 }
 _DEFAULTABLE_KEYS = tuple(k for k in _RULE_KEYS if k not in _IDENTITY_KEYS)
 _ENV_RULE_KEYS = ("metric_name", "label_filters", "query")
@@ -400,6 +403,7 @@ def load_settings(environ: Mapping[str, str], *, rules: bool = True) -> Settings
         unknown_variables=_misspelt(environ),
         plugin_dir_insecure=bool(service["plugin_dir_insecure"]),
         max_concurrent_queries=service["max_concurrent_queries"] or 8,
+        dry_run=bool(service["dry_run"]),
         plugin_settings=plugin_settings,
         config_file=Path(config_file) if config_file else None,
         warnings=tuple(warnings),

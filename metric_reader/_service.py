@@ -348,6 +348,12 @@ class Service:
         if method == "resolve" and not plugin.has_resolve:
             log.bind(plugin=plugin_name).debug("resolve: plugin has no resolve method")
             return True
+        if self.settings.dry_run:  # evaluated and logged, never run
+            log.bind(plugin=plugin_name, dry_run=True).warning(
+                "DRY_RUN: would call {}.{}", plugin_name, method
+            )
+            self.metrics.plugin_calls.labels(plugin_name, method, "dry_run").inc()
+            return True
         log = log.bind(plugin=plugin_name)
         started = time.monotonic()
         result = "success"

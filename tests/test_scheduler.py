@@ -3,10 +3,6 @@
 from __future__ import annotations
 
 import itertools
-import threading
-import time
-from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import anyio
@@ -29,31 +25,6 @@ def test_a_late_tick_is_skipped_not_queued() -> None:
     assert next_tick(10.0, 1.0, now=10.5) == (11.0, 0)
     assert next_tick(10.0, 1.0, now=13.2) == (14.0, 3)  # 11, 12 and 13 were missed
     assert next_tick(10.0, 1.0, now=11.0) == (12.0, 1)
-
-
-class _Page(BaseHTTPRequestHandler):
-    times: list[float]
-
-    def do_GET(self) -> None:
-        type(self).times.append(time.monotonic())
-        body = b'slow_queue{q="a"} 100\n'
-        self.send_response(200)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args: object) -> None:
-        pass
-
-
-@pytest.fixture
-def page_server() -> Iterator[tuple[str, list[float]]]:
-    handler = type("Handler", (_Page,), {"times": []})
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_port}/metrics", handler.times
-    server.shutdown()
-    server.server_close()
 
 
 BLOCKING_PLUGIN = """

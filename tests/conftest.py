@@ -1,0 +1,35 @@
+"""Fixtures shared by the unit tests."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+
+class _Page(BaseHTTPRequestHandler):
+    times: list[float]
+
+    def do_GET(self) -> None:
+        type(self).times.append(time.monotonic())
+        body = b'slow_queue{q="a"} 100\n'
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def page_server() -> Iterator[tuple[str, list[float]]]:
+    handler = type("Handler", (_Page,), {"times": []})
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_port}/metrics", handler.times
+    server.shutdown()
+    server.server_close()
