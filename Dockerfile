@@ -1,0 +1,35 @@
+# metric-reader container image.
+#
+#   docker build -t metric-reader .
+#   docker run --rm -e METRIC_NAME=up -e THRESHOLD='<1' \
+#     -e PROMETHEUS_ENDPOINT=http://prometheus:9090 -v "$PWD/plugins:/plugins:ro" metric-reader
+#
+# Plugins: mount them at /plugins (PLUGIN_DIR). Files there must be owned by root or by
+# uid 10001 and not group- or world-writable (the service refuses loose plugin files);
+# a read-only mount such as a Kubernetes ConfigMap volume is fine.
+# State: STATE_FILE=/var/lib/metric-reader/state.json on a volume keeps timers and
+# backoffs across restarts.
+
+FROM python:3.11-slim AS build
+WORKDIR /src
+COPY pyproject.toml README.md ./
+COPY metric_reader ./metric_reader
+COPY plugin_dir ./plugin_dir
+RUN pip wheel --no-cache-dir --wheel-dir /wheels .
+
+FROM python:3.11-slim
+RUN useradd --system --uid 10001 --no-create-home --shell /usr/sbin/nologin metric-reader \
+ && mkdir -p /plugins /var/lib/metric-reader \
+ && chown metric-reader /var/lib/metric-reader
+COPY --from=build /wheels /wheels
+RUN pip install --no-cache-dir /wheels/*.whl && rm -rf /wheels
+# PYTHONSAFEPATH: never import from the working directory, whatever it is.
+ENV PLUGIN_DIR=/plugins \
+    LISTEN_ADDRESS=:9108 \
+    PYTHONSAFEPATH=1 \
+    PYTHONUNBUFFERED=1
+USER 10001
+EXPOSE 9108
+HEALTHCHECK --interval=30s --timeout=3s --start-period=10s \
+  CMD ["python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:9108/healthz', timeout=2)"]
+ENTRYPOINT ["metric-reader"]
