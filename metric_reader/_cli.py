@@ -97,7 +97,11 @@ def _load(env: Mapping[str, str]) -> tuple[Settings, PluginCatalog]:
         logger.warning("unknown environment variable {}", name)
     for warning in settings.warnings:
         logger.warning("{}", warning)
-    catalog = discover_plugins(settings.plugin_dir, insecure=settings.plugin_dir_insecure)
+    catalog = discover_plugins(
+        settings.plugin_dir,
+        insecure=settings.plugin_dir_insecure,
+        settings=settings.plugin_settings,
+    )
     needed = _needed_plugins(settings)
     problems = []
     for name, variable in needed.items():
@@ -213,7 +217,11 @@ def _plugin_catalog(env: Mapping[str, str]) -> tuple[Settings, PluginCatalog]:
     """The service settings (no rule needed) and every plugin found, for plugin authors."""
     settings = load_settings(env, rules=False)
     configure_logging(settings.log_level, settings.log_format)
-    catalog = discover_plugins(settings.plugin_dir, insecure=settings.plugin_dir_insecure)
+    catalog = discover_plugins(
+        settings.plugin_dir,
+        insecure=settings.plugin_dir_insecure,
+        settings=settings.plugin_settings,
+    )
     if settings.plugin_dir is not None:
         for problem in catalog.problems:
             if problem.path == settings.plugin_dir:

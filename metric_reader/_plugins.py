@@ -29,12 +29,12 @@ import stat
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 from types import CodeType, ModuleType
-from typing import Literal, NamedTuple, TypeVar, cast
+from typing import Any, Literal, NamedTuple, TypeVar, cast
 
 import anyio
 import anyio.to_thread
@@ -45,6 +45,8 @@ from ._durations import format_duration
 from ._events import Event
 
 Method = Literal["execute", "resolve"]
+PluginSettings = Mapping[str, Mapping[str, Any]]
+_NO_SETTINGS: PluginSettings = {}
 
 _MODULE_PREFIX = "metric_reader._loaded_plugins"
 _PLUGIN_THREADS = 32  # plain-``def`` plugin calls running at once; more wait their turn
@@ -482,7 +484,12 @@ def bundled_plugin_dir() -> Path:
     return installed if installed.is_dir() else package_dir.parent / "plugin_dir"
 
 
-def discover_plugins(plugin_dir: Path | None, *, insecure: bool = False) -> PluginCatalog:
+def discover_plugins(
+    plugin_dir: Path | None,
+    *,
+    insecure: bool = False,
+    settings: PluginSettings = _NO_SETTINGS,
+) -> PluginCatalog:
     """Load the bundled plugins and those in ``plugin_dir``; a ``plugin_dir`` one wins.
 
     A ``plugin_dir`` file that fails to load also hides the bundled plugin of its name (or
@@ -492,9 +499,12 @@ def discover_plugins(plugin_dir: Path | None, *, insecure: bool = False) -> Plug
     anyone but root and the user running the service (see :func:`_file_finding`); with
     ``insecure`` they are loaded anyway, with a warning. The bundled plugins, part of the
     installed package, are not checked.
+
+    ``settings`` holds the rule file's ``[plugins.NAME]`` tables: each is given to that
+    plugin's ``configure(settings)`` before ``validate_config()``.
     """
     bundled_dir = bundled_plugin_dir()
-    plugins, problems = _load_directory(bundled_dir, bundled=True)
+    plugins, problems = _load_directory(bundled_dir, bundled=True, settings=settings)
     if plugin_dir is None or _same_dir(plugin_dir, bundled_dir):
         return PluginCatalog(plugins, problems)
     if insecure:
@@ -503,7 +513,13 @@ def discover_plugins(plugin_dir: Path | None, *, insecure: bool = False) -> Plug
             "change them; use this for development only",
             plugin_dir,
         )
-    watcher = _DirWatcher(plugin_dir, insecure=insecure, bundled=plugins, bundled_problems=problems)
+    watcher = _DirWatcher(
+        plugin_dir,
+        insecure=insecure,
+        bundled=plugins,
+        bundled_problems=problems,
+        settings=settings,
+    )
     scan = watcher.scan()
     if scan.error is not None:
         watcher.listing_error = scan.error
@@ -532,7 +548,7 @@ def _same_dir(a: Path, b: Path) -> bool:
 
 
 def _load_directory(
-    directory: Path, *, bundled: bool
+    directory: Path, *, bundled: bool, settings: PluginSettings = _NO_SETTINGS
 ) -> tuple[dict[str, LoadedPlugin], list[PluginProblem]]:
     """Load every plugin file directly in ``directory``; refuse names given twice."""
     try:
@@ -550,7 +566,7 @@ def _load_directory(
     by_name: dict[str, list[LoadedPlugin]] = {}
     problems: list[PluginProblem] = []
     for path in files:
-        loaded = load_plugin_file(path, bundled=bundled)
+        loaded = load_plugin_file(path, bundled=bundled, settings=settings)
         if isinstance(loaded, PluginProblem):
             logger.bind(file=str(path)).debug("plugin not loaded: {}", loaded.reason)
             problems.append(loaded)
@@ -578,16 +594,21 @@ class _Refused(Exception):
         self.unconfigured = unconfigured
 
 
-def load_plugin_file(path: Path, *, bundled: bool = False) -> LoadedPlugin | PluginProblem:
-    """Import one plugin file under a private module name, check it, validate it."""
+def load_plugin_file(
+    path: Path, *, bundled: bool = False, settings: PluginSettings = _NO_SETTINGS
+) -> LoadedPlugin | PluginProblem:
+    """Import one plugin file under a private module name, check it, configure it with its
+    ``settings[name]`` table (if any), validate it."""
     try:
         source = path.read_bytes()
     except OSError as exc:
         return PluginProblem(path, f"cannot be read: {_describe(exc)}")
-    return _load_source(path, source, bundled=bundled)
+    return _load_source(path, source, bundled=bundled, settings=settings)
 
 
-def _load_source(path: Path, source: bytes, *, bundled: bool) -> LoadedPlugin | PluginProblem:
+def _load_source(
+    path: Path, source: bytes, *, bundled: bool, settings: PluginSettings = _NO_SETTINGS
+) -> LoadedPlugin | PluginProblem:
     """Load ``source``, the content of ``path`` as read: no second read can differ."""
     name: str | None = None
     try:
@@ -603,6 +624,7 @@ def _load_source(path: Path, source: bytes, *, bundled: bool) -> LoadedPlugin | 
             )
             raise _Refused(f"`Plugin` has no `execute` method{hint}", name)
         resolve = _method(obj, "resolve", name)
+        _configure(obj, name, settings.get(name))
         _validate(obj, name)
     except _Refused as refused:
         return PluginProblem(path, refused.reason, refused.name or name, refused.unconfigured)
@@ -744,6 +766,29 @@ def _accepts_event(fn: Callable[..., object], method: str, name: str) -> bool:
             name,
         ) from None
     return False
+
+
+def _configure(obj: object, name: str, table: Mapping[str, Any] | None) -> None:
+    """Hand a ``[plugins.NAME]`` table of the rule file to ``configure(settings)``."""
+    if table is None:
+        return
+    configure = getattr(obj, "configure", None)
+    if not callable(configure):
+        raise _Refused(
+            f"the rule file has a [plugins.{name}] table but the plugin has no "
+            "configure(settings) method to take it",
+            name,
+        )
+    try:
+        configure(dict(table))
+    except KeyboardInterrupt:
+        raise
+    except BaseException as exc:
+        raise _Refused(
+            f"configure() refused its [plugins.{name}] settings: {_describe(exc)}",
+            name,
+            unconfigured=True,
+        ) from None
 
 
 def _validate(obj: object, name: str) -> None:
@@ -980,8 +1025,10 @@ class _DirWatcher:
         insecure: bool,
         bundled: dict[str, LoadedPlugin],
         bundled_problems: list[PluginProblem],
+        settings: PluginSettings = _NO_SETTINGS,
     ) -> None:
         self.directory = directory
+        self.settings = settings
         self.insecure = insecure
         self.bundled = dict(bundled)
         self.bundled_problems = list(bundled_problems)
@@ -1063,7 +1110,7 @@ class _DirWatcher:
             logger.bind(file=str(path)).warning(
                 "PLUGIN_DIR_INSECURE: loading {} although {}", path, finding
             )
-        result = _load_source(path, source, bundled=False)
+        result = _load_source(path, source, bundled=False, settings=self.settings)
         return _Entry(path, signature, digest, seen_ns, result)
 
     def absorb(self, scan: _Scan) -> list[_Entry]:

@@ -1,15 +1,22 @@
 """Bundled plugin ``exec_action``: run a command on each breach, the event in its environment.
 
-Settings (read when the plugin is validated and again at every call):
+Settings, from the rule file's ``[plugins.exec_action]`` table or from the environment (read
+when the plugin is validated and again at every call); a key given in the table takes
+precedence over its environment variable:
 
-- ``EXEC_ACTION_COMMAND`` (required): the command, split into words the way a POSIX shell
-  would (``shlex.split``: quotes and backslashes work) but never run through a shell, so
-  ``$VAR``, ``|``, ``>`` or ``;`` are passed on as they are. For shell features, say so:
-  ``sh -c 'notify --host "$HOSTNAME" >> /var/log/alerts'``. The program must exist: a
-  path (with a ``/``) to an executable file, or a name found on ``PATH``.
-- ``EXEC_ACTION_RESOLVE_COMMAND`` (optional): the command ``resolve`` runs when a breach
-  ends; by default ``EXEC_ACTION_COMMAND`` again, which can tell the two apart by
-  ``METRIC_READER_KIND=resolve``. Set it to ``true`` to do nothing on resolve.
+- ``command`` or ``EXEC_ACTION_COMMAND`` (required): the command, split into words the way
+  a POSIX shell would (``shlex.split``: quotes and backslashes work) but never run through
+  a shell, so ``$VAR``, ``|``, ``>`` or ``;`` are passed on as they are. For shell
+  features, say so: ``sh -c 'notify --host "$HOSTNAME" >> /var/log/alerts'``. In the table
+  it may also be a list of strings, used as the argument list as it is (no splitting):
+  ``command = ["notify", "--team", "ops"]``. The program must exist: a path (with a ``/``)
+  to an executable file, or a name found on ``PATH``.
+- ``resolve_command`` or ``EXEC_ACTION_RESOLVE_COMMAND`` (optional): the command
+  ``resolve`` runs when a breach ends, given the same way; by default the ``command``
+  again, which can tell the two apart by ``METRIC_READER_KIND=resolve``. Set it to
+  ``true`` to do nothing on resolve.
+
+An unknown key in the table is refused, with a suggestion.
 
 The command gets the service's own environment plus:
 
@@ -45,6 +52,7 @@ background processes it started are left alone, but what they print is no longer
 from __future__ import annotations
 
 import contextlib
+import difflib
 import json
 import math
 import os
@@ -57,6 +65,7 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import anyio
 from anyio.abc import ByteReceiveStream, Process
@@ -70,6 +79,13 @@ OUTPUT_LIMIT = 4096  # bytes of each stream kept for the log (the last ones)
 _ERROR_TAIL = 500  # characters of standard error put in a failure's message
 _DRAIN_GRACE = 0.5  # seconds to finish reading output once the command has exited
 _LABEL_PREFIX = "METRIC_READER_LABEL_"
+_TABLE = "[plugins.exec_action]"
+_KEYS = ("command", "resolve_command")
+_VARIABLES = {COMMAND_VAR: "command", RESOLVE_COMMAND_VAR: "resolve_command"}
+_COMMAND_FORMAT = (
+    'expected a command as a string, "notify --team ops", or as a list of strings, '
+    '["notify", "--team", "ops"]'
+)
 
 
 class ExecActionError(Exception):
@@ -83,10 +99,36 @@ class ExecActionError(Exception):
 class ExecAction:
     name = "exec_action"
 
+    def __init__(self) -> None:
+        # from the rule file's table, checked (as given: a string or a list of strings);
+        # each beats its environment variable
+        self._commands: dict[str, str | list[str]] = {}
+
+    def configure(self, settings: dict[str, Any]) -> None:
+        """Take the ``[plugins.exec_action]`` table: ``command``, ``resolve_command``."""
+        _check_keys(settings, _KEYS, _VARIABLES)
+        commands: dict[str, str | list[str]] = {}
+        for key in _KEYS:
+            if key in settings:
+                value = settings[key]
+                if isinstance(value, list):
+                    value = list(value)  # a copy: the caller's list may change
+                if not isinstance(value, str | list):
+                    raise ValueError(f"{key} is {_toml_type(value)}; {_COMMAND_FORMAT}")
+                _argv(value, key)
+                commands[key] = value
+        self._commands = commands
+
     def validate_config(self) -> None:
         """Refuse an unset command, one that cannot be split, or a program that is missing."""
-        _command(COMMAND_VAR, required=True)
-        _command(RESOLVE_COMMAND_VAR, required=False)
+        self._command("command", required=True)
+        self._command("resolve_command", required=False)
+
+    def _command(self, key: str, *, required: bool) -> list[str]:
+        """The argument list of ``key``: the table's if given, else its variable's."""
+        if key in self._commands:
+            return _argv(self._commands[key], f"{_TABLE} {key}")
+        return _command(COMMAND_VAR if key == "command" else RESOLVE_COMMAND_VAR, required=required)
 
     async def execute(
         self,
@@ -96,7 +138,7 @@ class ExecAction:
         duration: timedelta,
         event: Event | None = None,
     ) -> None:
-        argv = _command(COMMAND_VAR, required=True)
+        argv = self._command("command", required=True)
         env = _environment(_event_variables("fire", metric_name, value, threshold, duration, event))
         await _run(self.name, argv, env)
 
@@ -108,7 +150,9 @@ class ExecAction:
         duration: timedelta,
         event: Event | None = None,
     ) -> None:
-        argv = _command(RESOLVE_COMMAND_VAR, required=False) or _command(COMMAND_VAR, required=True)
+        argv = self._command("resolve_command", required=False) or self._command(
+            "command", required=True
+        )
         variables = _event_variables("resolve", metric_name, value, threshold, duration, event)
         variables["METRIC_READER_KIND"] = "resolve"
         await _run(self.name, argv, _environment(variables))
@@ -124,15 +168,31 @@ def _command(variable: str, *, required: bool) -> list[str]:
                 f"{variable}='/usr/local/bin/notify --team ops'"
             )
         return []
-    try:
-        argv = shlex.split(raw)
-    except ValueError as exc:  # "No closing quotation", "No escaped character"
-        raise ValueError(
-            f"{variable}={raw!r} cannot be split into words ({exc}); expected a command "
-            "quoted as in a POSIX shell, with balanced ' and \" quotes"
-        ) from None
+    return _argv(raw, variable)
+
+
+def _argv(raw: str | list[str], source: str) -> list[str]:
+    """``raw`` as an argument list (a string split as a shell would, a list as it is), its
+    program checked; ``source`` names the setting in messages."""
+    if isinstance(raw, list):
+        for index, word in enumerate(raw):
+            if not isinstance(word, str):
+                raise ValueError(
+                    f"{source}[{index}] is {_toml_type(word)}, not a string; {_COMMAND_FORMAT}"
+                )
+        argv = list(raw)
+    else:
+        try:
+            argv = shlex.split(raw)
+        except ValueError as exc:  # "No closing quotation", "No escaped character"
+            raise ValueError(
+                f"{source}={raw!r} cannot be split into words ({exc}); expected a command "
+                "quoted as in a POSIX shell, with balanced ' and \" quotes"
+            ) from None
     if not argv or not argv[0]:  # e.g. only ``''``: nothing to run
-        raise ValueError(f"{variable}={raw!r} has no program to run; expected a command")
+        raise ValueError(f"{source}={raw!r} has no program to run; expected a command")
+    if any("\0" in word for word in argv):  # a string in a rule file can hold one
+        raise ValueError(f"{source}={raw!r} contains a NUL character, which no argument can hold")
     program = argv[0]
     if shutil.which(program) is None:
         if "/" in program:
@@ -140,13 +200,45 @@ def _command(variable: str, *, required: bool) -> list[str]:
             if os.path.isdir(program):
                 reason = "is a directory"
             raise ValueError(
-                f"{variable}={raw!r}: program {program!r} {reason}; expected an executable file"
+                f"{source}={raw!r}: program {program!r} {reason}; expected an executable file"
             )
         raise ValueError(
-            f"{variable}={raw!r}: program {program!r} is not found on PATH; expected an "
+            f"{source}={raw!r}: program {program!r} is not found on PATH; expected an "
             "executable on PATH or a path to one"
         )
     return argv
+
+
+def _check_keys(
+    settings: Mapping[str, object], allowed: tuple[str, ...], variables: Mapping[str, str]
+) -> None:
+    """Refuse keys other than ``allowed``, suggesting the closest allowed one (or the key
+    an environment variable's name stands for)."""
+    unknown = []
+    for key in settings:
+        if key not in allowed:
+            close = difflib.get_close_matches(str(key), allowed, n=1)
+            guess = variables.get(str(key).upper()) or (close[0] if close else None)
+            unknown.append(f"{key!r}" + (f" (did you mean {guess!r}?)" if guess else ""))
+    if unknown:
+        s = "s" if len(unknown) > 1 else ""
+        raise ValueError(f"unknown key{s} {', '.join(unknown)}; allowed: {', '.join(allowed)}")
+
+
+def _toml_type(value: object) -> str:
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int):
+        return "an integer"
+    if isinstance(value, float):
+        return "a float"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list):
+        return "an array"
+    if isinstance(value, dict):
+        return "a table"
+    return "a date or time" if hasattr(value, "isoformat") else f"a {type(value).__name__}"
 
 
 def _event_variables(

@@ -1,19 +1,25 @@
 """Bundled plugin ``http_action``: POST each breach, and its end, as JSON to an endpoint.
 
-Settings (read when the plugin is validated and again at every call):
+Settings, from the rule file's ``[plugins.http_action]`` table or from the environment (read
+when the plugin is validated and again at every call); a key given in the table takes
+precedence over its environment variable:
 
-- ``HTTP_PLUGIN_ENDPOINT``: the ``http://`` or ``https://`` URL to POST to
+- ``endpoint`` or ``HTTP_PLUGIN_ENDPOINT``: the ``http://`` or ``https://`` URL to POST to
   (default ``http://localhost:8080``).
-- ``HTTP_PLUGIN_HEADERS``: extra request headers as a JSON object of strings, e.g.
-  ``{"Authorization": "Bearer abc", "X-Team": "ops"}`` (default: none). One line, so it fits
-  a Kubernetes ``env`` value; with ``$(TOKEN)`` Kubernetes can splice in a secret held in
-  another variable. Names must be HTTP tokens, values printable ASCII; ``Content-Length``
-  and ``Transfer-Encoding`` cannot be set. These headers replace the defaults of the same
-  name (``Content-Type: application/json``, ``User-Agent: metric-reader/<version>
-  (http_action)``).
-- ``HTTP_PLUGIN_TIMEOUT``: a Go duration such as ``500ms``, ``5s`` or ``1m`` for the whole
-  request, connecting included (default ``10s``; must be more than 0). The service's
-  ``PLUGIN_TIMEOUT`` still applies on top.
+- ``headers`` or ``HTTP_PLUGIN_HEADERS``: extra request headers (default: none). In the
+  table, a table of strings: ``headers = { Authorization = "Bearer abc", X-Team = "ops" }``.
+  In the environment, a JSON object of strings, e.g.
+  ``{"Authorization": "Bearer abc", "X-Team": "ops"}``: one line, so it fits a Kubernetes
+  ``env`` value; with ``$(TOKEN)`` Kubernetes can splice in a secret held in another
+  variable (a secret is better kept there than in the rule file). Names must be HTTP
+  tokens, values printable ASCII; ``Content-Length`` and ``Transfer-Encoding`` cannot be
+  set. These headers replace the defaults of the same name (``Content-Type:
+  application/json``, ``User-Agent: metric-reader/<version> (http_action)``).
+- ``timeout`` or ``HTTP_PLUGIN_TIMEOUT``: a Go duration such as ``500ms``, ``5s`` or ``1m``
+  for the whole request, connecting included (default ``10s``; must be more than 0; in the
+  table a string, ``"5s"``). The service's ``PLUGIN_TIMEOUT`` still applies on top.
+
+An unknown key in the table is refused, with a suggestion.
 
 The body is ``Event.as_dict()``: ``rule``, ``metric_name``, ``labels``, ``value``,
 ``threshold``, ``level``, ``kind`` (``fire``, ``repeat``; ``resolve`` from ``resolve``),
@@ -34,11 +40,14 @@ Each call uses a client of its own: the service may run calls in different event
 
 from __future__ import annotations
 
+import difflib
 import json
 import math
 import os
 import re
+from collections.abc import Callable, Iterable, Mapping
 from datetime import timedelta
+from typing import Any
 
 import anyio
 import httpx
@@ -54,6 +63,15 @@ _BODY_PREVIEW = 200  # bytes of a failed answer's body put in the error message
 _TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")  # RFC 9110 header name
 _FORBIDDEN_HEADERS = {"content-length", "transfer-encoding"}  # framing is httpx's job
 _HEADERS_FORMAT = 'a JSON object of strings, e.g. {"Authorization": "Bearer abc"}'
+_TABLE_HEADERS_FORMAT = 'a table of strings, e.g. headers = { Authorization = "Bearer abc" }'
+_ENDPOINT_FORMAT = "expected an http:// or https:// URL such as http://alerts.example:8080/hook"
+_TABLE = "[plugins.http_action]"
+_KEYS = ("endpoint", "headers", "timeout")
+_VARIABLES = {  # for the suggestion
+    "HTTP_PLUGIN_ENDPOINT": "endpoint",
+    "HTTP_PLUGIN_HEADERS": "headers",
+    "HTTP_PLUGIN_TIMEOUT": "timeout",
+}
 
 _UNITS = {
     "ns": 1e-9,
@@ -80,9 +98,36 @@ class HTTPActionError(Exception):
 class HTTPAction:
     name = "http_action"
 
+    def __init__(self) -> None:
+        # from the rule file's table, checked; each beats its environment variable
+        self._endpoint: httpx.URL | None = None
+        self._headers: dict[str, str] | None = None
+        self._timeout: float | None = None
+
+    def configure(self, settings: dict[str, Any]) -> None:
+        """Take the ``[plugins.http_action]`` table: ``endpoint``, ``headers``, ``timeout``."""
+        _check_keys(settings, _KEYS, _VARIABLES)
+        endpoint = _table_endpoint(settings["endpoint"]) if "endpoint" in settings else None
+        headers = _table_headers(settings["headers"]) if "headers" in settings else None
+        timeout = _table_timeout(settings["timeout"]) if "timeout" in settings else None
+        self._endpoint, self._headers, self._timeout = endpoint, headers, timeout
+
     def validate_config(self) -> None:
         """Refuse a malformed endpoint, header list or timeout (see the module doc)."""
-        _settings()
+        self._settings()
+
+    def _settings(self) -> _Settings:
+        """The effective settings: the table's where given, else the environment's."""
+        if self._timeout is not None:
+            timeout, timeout_source = self._timeout, f"{_TABLE} timeout"
+        else:
+            timeout, timeout_source = _timeout(), "HTTP_PLUGIN_TIMEOUT"
+        return _Settings(
+            self._endpoint if self._endpoint is not None else _endpoint(),
+            self._headers if self._headers is not None else _headers(),
+            timeout,
+            timeout_source,
+        )
 
     async def execute(
         self,
@@ -93,7 +138,7 @@ class HTTPAction:
         event: Event | None = None,
     ) -> None:
         body = _body("fire", metric_name, value, threshold, duration, event)
-        await _post(self.name, body)
+        await _post(self.name, body, self._settings())
 
     async def resolve(
         self,
@@ -105,31 +150,94 @@ class HTTPAction:
     ) -> None:
         body = _body("resolve", metric_name, value, threshold, duration, event)
         body["kind"] = "resolve"
-        await _post(self.name, body)
+        await _post(self.name, body, self._settings())
 
 
 class _Settings:
-    def __init__(self, endpoint: httpx.URL, headers: dict[str, str], timeout: float) -> None:
+    def __init__(
+        self,
+        endpoint: httpx.URL,
+        headers: dict[str, str],
+        timeout: float,
+        timeout_source: str = "HTTP_PLUGIN_TIMEOUT",
+    ) -> None:
         self.endpoint = endpoint
         self.headers = headers
         self.timeout = timeout
+        self.timeout_source = timeout_source  # how messages name where the timeout came from
 
 
-def _settings() -> _Settings:
-    return _Settings(_endpoint(), _headers(), _timeout())
+def _check_keys(
+    settings: Mapping[str, object], allowed: tuple[str, ...], variables: Mapping[str, str]
+) -> None:
+    """Refuse keys other than ``allowed``, suggesting the closest allowed one (or the key
+    an environment variable's name stands for)."""
+    unknown = []
+    for key in settings:
+        if key not in allowed:
+            close = difflib.get_close_matches(str(key), allowed, n=1)
+            guess = variables.get(str(key).upper()) or (close[0] if close else None)
+            unknown.append(f"{key!r}" + (f" (did you mean {guess!r}?)" if guess else ""))
+    if unknown:
+        s = "s" if len(unknown) > 1 else ""
+        raise ValueError(f"unknown key{s} {', '.join(unknown)}; allowed: {', '.join(allowed)}")
+
+
+def _toml_type(value: object) -> str:
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int):
+        return "an integer"
+    if isinstance(value, float):
+        return "a float"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list):
+        return "an array"
+    if isinstance(value, dict):
+        return "a table"
+    return "a date or time" if hasattr(value, "isoformat") else f"a {type(value).__name__}"
+
+
+def _table_endpoint(value: object) -> httpx.URL:
+    if not isinstance(value, str):
+        raise ValueError(f"endpoint is {_toml_type(value)}, not a string; {_ENDPOINT_FORMAT}")
+    return _parse_endpoint(value.strip(), "endpoint")
+
+
+def _table_headers(value: object) -> dict[str, str]:
+    """The ``headers`` table checked as ``HTTP_PLUGIN_HEADERS`` is; values never quoted."""
+
+    def refuse(reason: str) -> ValueError:
+        return ValueError(f"headers {reason}; expected {_TABLE_HEADERS_FORMAT}")
+
+    if not isinstance(value, dict):
+        raise refuse(f"is {_toml_type(value)}, not a table")
+    return _checked_headers(value.items(), refuse, _toml_type)
+
+
+def _table_timeout(value: object) -> float:
+    seconds = _parse_go_duration(value.strip()) if isinstance(value, str) else None
+    if seconds is None or not seconds > 0 or not math.isfinite(seconds):
+        raise ValueError(f'timeout={value!r} is not {_DURATION_FORMAT}, as a string ("5s")')
+    return seconds
 
 
 def _endpoint() -> httpx.URL:
     raw = os.environ.get("HTTP_PLUGIN_ENDPOINT", "").strip() or DEFAULT_ENDPOINT
-    allowed = "expected an http:// or https:// URL such as http://alerts.example:8080/hook"
+    return _parse_endpoint(raw, "HTTP_PLUGIN_ENDPOINT")
+
+
+def _parse_endpoint(raw: str, source: str) -> httpx.URL:
+    """``raw`` as an http(s) URL; ``source`` names the setting in messages."""
     try:
         url = httpx.URL(raw)
     except (httpx.InvalidURL, ValueError, TypeError) as exc:
         raise ValueError(
-            f"HTTP_PLUGIN_ENDPOINT={_redact_userinfo(raw)!r} is not a URL ({exc}); {allowed}"
+            f"{source}={_redact_userinfo(raw)!r} is not a URL ({exc}); {_ENDPOINT_FORMAT}"
         ) from None
     if url.scheme not in ("http", "https") or not url.host:
-        raise ValueError(f"HTTP_PLUGIN_ENDPOINT={_redact_userinfo(raw)!r}: {allowed}")
+        raise ValueError(f"{source}={_redact_userinfo(raw)!r}: {_ENDPOINT_FORMAT}")
     return url
 
 
@@ -168,14 +276,25 @@ def _headers() -> dict[str, str]:
         raise refuse(f"is not valid JSON ({exc.msg} at character {exc.pos})") from None
     if not isinstance(parsed, dict):
         raise refuse(f"is a JSON {_json_type(parsed)}, not an object")
+    return _checked_headers(parsed.items(), refuse, lambda value: f"a JSON {_json_type(value)}")
+
+
+def _checked_headers(
+    pairs: Iterable[tuple[Any, object]],
+    refuse: Callable[[str], ValueError],
+    type_name: Callable[[object], str],
+) -> dict[str, str]:
+    """Header names and values checked; a message never quotes a value."""
     headers: dict[str, str] = {}
-    for name, value in parsed.items():
-        if not _TOKEN.fullmatch(name):
+    for name, value in pairs:
+        if not isinstance(name, str) or not _TOKEN.fullmatch(name):
             raise refuse(f"has an invalid header name {name!r}")
         if name.lower() in _FORBIDDEN_HEADERS:
             raise refuse(f"sets {name!r}, which the HTTP client sets itself")
+        if any(name.lower() == seen.lower() for seen in headers):
+            raise refuse(f"names header {name!r} twice")
         if not isinstance(value, str):
-            raise refuse(f"gives header {name!r} a JSON {_json_type(value)}, not a string")
+            raise refuse(f"gives header {name!r} {type_name(value)}, not a string")
         if not all(c == "\t" or " " <= c <= "~" for c in value):
             raise refuse(
                 f"gives header {name!r} a value with a line break, control or non-ASCII "
@@ -254,8 +373,7 @@ def _json_safe(value: object) -> object:
     return value
 
 
-async def _post(plugin: str, body: dict[str, object]) -> None:
-    settings = _settings()
+async def _post(plugin: str, body: dict[str, object], settings: _Settings) -> None:
     where = _origin(settings.endpoint)
     content = json.dumps(_json_safe(body), allow_nan=False, ensure_ascii=False).encode()
     headers = {"Content-Type": "application/json", "User-Agent": USER_AGENT}
@@ -285,7 +403,8 @@ async def _post(plugin: str, body: dict[str, object]) -> None:
         raise
     except (TimeoutError, httpx.TimeoutException):
         raise HTTPActionError(
-            f"POST {where} got no answer within {_format_seconds(timeout)} (HTTP_PLUGIN_TIMEOUT)"
+            f"POST {where} got no answer within {_format_seconds(timeout)} "
+            f"({settings.timeout_source})"
         ) from None
     except httpx.ConnectError as exc:
         raise HTTPActionError(f"POST {where} could not connect: {_connect_reason(exc)}") from None

@@ -4,20 +4,42 @@ The message reads like ``log_action: queue_depth{job="x"} = 95 (>80) for 30s [fi
 the fields (rule, labels, value, threshold, level, kind, breach start, duration, fire count)
 are bound to the log record, so they show as ``key=value`` in text logs and as keys in
 JSON logs. Fires and repeats are logged as warnings, the end of a breach as info.
+
+Settings, from the rule file's ``[plugins.log_action]`` table (there is no environment
+variable; an unknown key is refused, with a suggestion):
+
+- ``level``: the log level of fires and repeats, ``"warning"`` (the default) or ``"info"``.
+  The end of a breach is always logged as info.
 """
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Mapping
 from datetime import timedelta
+from typing import Any
 
 from loguru import logger
 
 from metric_reader import Event
 
+_KEYS = ("level",)
+_LEVELS = {"warning": "WARNING", "info": "INFO"}
+
 
 class LogAction:
     name = "log_action"
+
+    def __init__(self) -> None:
+        self._fire_level = "WARNING"
+
+    def configure(self, settings: dict[str, Any]) -> None:
+        """Take the ``[plugins.log_action]`` table: ``level`` only (see the module doc)."""
+        _check_keys(settings, _KEYS)
+        level = settings.get("level", "warning")
+        if not isinstance(level, str) or level.strip().lower() not in _LEVELS:
+            raise ValueError(f'level={level!r} is not a log level; expected "warning" or "info"')
+        self._fire_level = _LEVELS[level.strip().lower()]
 
     async def execute(
         self,
@@ -27,7 +49,7 @@ class LogAction:
         duration: timedelta,
         event: Event | None = None,
     ) -> None:
-        _log("fire", metric_name, value, threshold, duration, event)
+        _log("fire", metric_name, value, threshold, duration, event, self._fire_level)
 
     async def resolve(
         self,
@@ -37,7 +59,7 @@ class LogAction:
         duration: timedelta,
         event: Event | None = None,
     ) -> None:
-        _log("resolve", metric_name, value, threshold, duration, event)
+        _log("resolve", metric_name, value, threshold, duration, event, "INFO")
 
 
 def _log(
@@ -47,6 +69,7 @@ def _log(
     threshold: str,
     duration: timedelta,
     event: Event | None,
+    fire_level: str,
 ) -> None:
     fields: dict[str, object] = {
         "metric_name": metric_name,
@@ -67,8 +90,20 @@ def _log(
     message = (
         f"log_action: {series} = {_number(value)} ({threshold}) for {_duration(duration)} [{tag}]"
     )
-    level = "INFO" if kind == "resolve" else "WARNING"
+    level = "INFO" if kind == "resolve" else fire_level
     logger.bind(**fields).log(level, "{}", message)
+
+
+def _check_keys(settings: Mapping[str, object], allowed: tuple[str, ...]) -> None:
+    """Refuse keys other than ``allowed``, suggesting the closest allowed one."""
+    unknown = []
+    for key in settings:
+        if key not in allowed:
+            close = difflib.get_close_matches(str(key), allowed, n=1)
+            unknown.append(f"{key!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
+    if unknown:
+        s = "s" if len(unknown) > 1 else ""
+        raise ValueError(f"unknown key{s} {', '.join(unknown)}; allowed: {', '.join(allowed)}")
 
 
 def _labels(labels: Mapping[str, str]) -> str:

@@ -92,5 +92,5 @@ def test_installed_service_fires_a_bundled_plugin(installed: Path) -> None:
         "30s",
     )
     assert result.returncode == 0, result.stderr
-    assert "log_action: OK" in result.stdout
+    assert "log_action: execute OK" in result.stdout
     assert "queue_depth" in result.stderr  # what log_action logged
