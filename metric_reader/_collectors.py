@@ -1,0 +1,186 @@
+"""Metrics computed when ``/metrics`` is scraped, from what the service holds right now.
+
+Counters and histograms that events update live in ``_metrics.ServiceMetrics``; what is a
+current state (series by state, readiness, targets, plugins) is read here at scrape time,
+so it can never drift from the state itself:
+
+| metric | type | labels | value |
+|---|---|---|---|
+| ``metric_reader_build_info`` | gauge | ``version``, ``python`` | 1 |
+| ``metric_reader_ready`` | gauge | | 1 when ``/readyz`` would say ready (targets read), else 0 |
+| ``metric_reader_series`` | gauge | ``rule``, ``level``, ``state`` | series of a rule's level in
+  a state (``ok``, ``pending``, ``firing``); every state is always present, 0 included |
+| ``metric_reader_plugin_calls_in_flight`` | gauge | ``rule`` | plugin calls running now |
+| ``metric_reader_target_up`` | gauge | ``target`` | 1 when the last read of the target
+  succeeded, else 0 (also before the first read) |
+| ``metric_reader_target_last_success_timestamp_seconds`` | gauge | ``target`` | Unix time of
+  the last successful read; 0 before the first |
+| ``metric_reader_plugins_loaded`` | gauge | | plugins usable now (bundled and ``PLUGIN_DIR``) |
+| ``metric_reader_plugin_load_failures`` | gauge | ``reason`` | plugin files that do not load
+  right now: ``error`` (syntax error, import error, untrusted file, ...) or ``unconfigured``
+  (loaded, but its ``validate_config`` refused, e.g. ``exec_action`` without a command). A
+  gauge of current problems, not a counter: fixing the file brings it back to 0 |
+
+plus the standard ``process_*`` metrics (CPU, memory, open files, start time) of
+``prometheus_client``'s ``ProcessCollector``. Rules without a threshold have no state, so no
+``metric_reader_series``.
+
+Collection runs on the event loop (the HTTP server calls it there), so it reads the state
+machines without locks; outside a loop it still works, on ``time.monotonic``.
+"""
+
+from __future__ import annotations
+
+import platform
+import time
+import weakref
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
+
+import anyio
+from prometheus_client import CollectorRegistry, ProcessCollector
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from . import __version__
+from ._state import State
+
+if TYPE_CHECKING:
+    from ._service import Service
+
+_STATES = tuple(state.value for state in State)
+_registered: weakref.WeakKeyDictionary[CollectorRegistry, ServiceCollector] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def register_service_collectors(registry: CollectorRegistry, service: Service) -> None:
+    """Add the scrape-time metrics of ``service`` (and ``process_*``) to ``registry``.
+
+    Calling it again for the same registry does nothing.
+    """
+    if registry in _registered:
+        return
+    collector = ServiceCollector(service)
+    registry.register(collector)
+    ProcessCollector(registry=registry)
+    _registered[registry] = collector
+
+
+def _now() -> float:
+    try:
+        return anyio.current_time()
+    except RuntimeError:  # no event loop: the service's clock is time.monotonic
+        return time.monotonic()
+
+
+class ServiceCollector(Collector):
+    def __init__(self, service: Service) -> None:
+        self.service = service
+
+    def describe(self) -> Iterator[Metric]:
+        yield from self._families()
+
+    def collect(self) -> Iterator[Metric]:
+        (
+            build,
+            ready,
+            series,
+            in_flight,
+            target_up,
+            last_success,
+            plugins_loaded,
+            load_failures,
+        ) = self._families()
+        service = self.service
+
+        build.add_metric([__version__, platform.python_version()], 1)
+        yield build
+
+        try:
+            is_ready = service.ready()
+        except RuntimeError:  # outside the event loop: leave it out
+            pass
+        else:
+            ready.add_metric([], 1 if is_ready else 0)
+            yield ready
+
+        for rule in service.rules:
+            machine = rule.machine
+            if machine is None:
+                continue
+            levels = ["base"] if rule.config.hard is None else ["base", "hard"]
+            counts = {(level, state): 0 for level in levels for state in _STATES}
+            running = 0
+            for one in machine.series.values():
+                for level in one.levels():
+                    counts[level.level, level.state.value] += 1
+                    running += level.in_flight is not None
+            for (level_name, state), count in counts.items():
+                series.add_metric([rule.name, level_name, state], count)
+            in_flight.add_metric([rule.name], running)
+        yield series
+        yield in_flight
+
+        now_mono, now_wall = _now(), time.time()
+        for target in service.targets:
+            ok = target.last_success is not None and target.last_error is None
+            target_up.add_metric([target.description], 1 if ok else 0)
+            stamp = (
+                0.0 if target.last_success is None else now_wall - (now_mono - target.last_success)
+            )
+            last_success.add_metric([target.description], stamp)
+        yield target_up
+        yield last_success
+
+        catalog = service.catalog
+        plugins_loaded.add_metric([], len(catalog.plugins))
+        yield plugins_loaded
+        unconfigured = sum(1 for problem in catalog.problems if problem.unconfigured)
+        load_failures.add_metric(["error"], len(catalog.problems) - unconfigured)
+        load_failures.add_metric(["unconfigured"], unconfigured)
+        yield load_failures
+
+    @staticmethod
+    def _families() -> tuple[GaugeMetricFamily, ...]:
+        return (
+            GaugeMetricFamily(
+                "metric_reader_build_info",
+                "metric-reader's version and the Python running it; always 1.",
+                labels=["version", "python"],
+            ),
+            GaugeMetricFamily(
+                "metric_reader_ready",
+                "1 when every target has been read successfully recently, else 0.",
+            ),
+            GaugeMetricFamily(
+                "metric_reader_series",
+                "Series of a rule's level (base, hard) in each state (ok, pending, firing).",
+                labels=["rule", "level", "state"],
+            ),
+            GaugeMetricFamily(
+                "metric_reader_plugin_calls_in_flight",
+                "Plugin calls of a rule running now.",
+                labels=["rule"],
+            ),
+            GaugeMetricFamily(
+                "metric_reader_target_up",
+                "1 when the last read of the target succeeded, else 0.",
+                labels=["target"],
+            ),
+            GaugeMetricFamily(
+                "metric_reader_target_last_success_timestamp_seconds",
+                "Unix time of the last successful read of the target; 0 before the first.",
+                labels=["target"],
+            ),
+            GaugeMetricFamily(
+                "metric_reader_plugins_loaded",
+                "Plugins loaded and usable now, bundled and from PLUGIN_DIR.",
+            ),
+            GaugeMetricFamily(
+                "metric_reader_plugin_load_failures",
+                "Plugin files that do not load now, by reason: error (the file is broken or "
+                "untrusted) or unconfigured (its validate_config refused).",
+                labels=["reason"],
+            ),
+        )

@@ -1,0 +1,441 @@
+"""``LISTEN_ADDRESS``: the service's own HTTP endpoints, served from its event loop.
+
+| path | answers |
+|---|---|
+| ``/metrics`` | the service's own metrics (Prometheus text format, OpenMetrics on request) |
+| ``/healthz`` | ``200 ok``: the event loop is alive (liveness probe) |
+| ``/readyz`` | ``200`` once every target has been read recently and every plugin the rules
+  name is loaded; ``503`` with the reasons otherwise (readiness probe) |
+| ``/`` | a status page for people: every rule, its series and their states |
+| ``/api/status`` | the same as JSON |
+
+Everything is read-only: ``GET`` and ``HEAD`` only (anything else is ``405``), an unknown
+path is ``404``. No web framework: a small HTTP/1.1 server on anyio that reads one request
+per connection within limits (request line, header size and count, a deadline for the whole
+request so a slow client cannot hold a connection), answers with ``Content-Length`` and
+``Connection: close``, and never lets a bad client disturb the service.
+"""
+
+from __future__ import annotations
+
+import gzip
+import ipaddress
+import json
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from email.utils import formatdate
+from typing import TYPE_CHECKING
+from urllib.parse import unquote, urlsplit
+
+import anyio
+from anyio.abc import Listener, SocketAttribute, SocketStream, TaskGroup, TaskStatus
+from anyio.streams.buffered import BufferedByteReceiveStream
+from loguru import logger
+from prometheus_client.exposition import choose_encoder
+
+from . import __version__
+from ._collectors import register_service_collectors
+from ._status_page import render_status_page
+
+if TYPE_CHECKING:
+    from ._service import Service
+
+MAX_REQUEST_LINE = 8 * 1024
+"""Longest request line (method, target, version); longer is ``414``."""
+MAX_HEADER_BYTES = 16 * 1024
+"""Most bytes of header lines together; more is ``431``."""
+MAX_HEADERS = 100
+"""Most header lines; more is ``431``."""
+READ_TIMEOUT = 10.0
+"""The whole request must arrive within this many seconds of the connection, else ``408``."""
+WRITE_TIMEOUT = 10.0
+"""Longest time spent sending one response to a client that does not read it."""
+LINGER_TIME = 1.0
+"""After a response, how long unread request bytes are drained before closing, so the
+client sees the response instead of a connection reset."""
+LINGER_BYTES = 256 * 1024
+MAX_CONNECTIONS = 100
+"""Connections handled at once; more are answered ``503`` at once and closed."""
+
+_PORT = re.compile(r"[0-9]{1,5}")
+_HOST = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?")
+_TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
+_VERSION = re.compile(r"HTTP/[0-9]\.[0-9]")
+_ALLOWED_FORMS = (
+    "expected host:port, :port (every interface) or [IPv6 address]:port, "
+    "e.g. 127.0.0.1:9180, :9180, [::1]:9180"
+)
+
+_REASONS = {
+    200: "OK",
+    400: "Bad Request",
+    404: "Not Found",
+    405: "Method Not Allowed",
+    408: "Request Timeout",
+    414: "URI Too Long",
+    431: "Request Header Fields Too Large",
+    500: "Internal Server Error",
+    503: "Service Unavailable",
+    505: "HTTP Version Not Supported",
+}
+
+
+def parse_listen_address(text: str) -> tuple[str, int]:
+    """``host:port``, ``:port`` or ``[IPv6]:port`` as ``(host, port)``.
+
+    ``:port`` gives the host ``""``: every interface, IPv4 and IPv6. The port may be 0 (the
+    system picks a free one). Anything else raises ``ValueError`` saying what is allowed.
+    """
+    text = text.strip()
+    host, sep, port_text = text.rpartition(":")
+    if not sep:
+        if _PORT.fullmatch(text):
+            raise ValueError(f"no host: write :{text} for every interface; {_ALLOWED_FORMS}")
+        raise ValueError(f"no port: {_ALLOWED_FORMS}")
+    if not _PORT.fullmatch(port_text) or int(port_text) > 65535:
+        raise ValueError(f"port {port_text!r} is not a number from 0 to 65535: {_ALLOWED_FORMS}")
+    if host.startswith("[") and host.endswith("]"):
+        inner = host[1:-1]
+        try:
+            ipaddress.IPv6Address(inner)
+        except ValueError:
+            raise ValueError(f"{inner!r} is not an IPv6 address: {_ALLOWED_FORMS}") from None
+        host = inner
+    elif host and not _HOST.fullmatch(host):
+        hint = " (put an IPv6 address in brackets)" if ":" in host else ""
+        raise ValueError(f"{host!r} is not a host name or address{hint}: {_ALLOWED_FORMS}")
+    return host, int(port_text)
+
+
+class ListenError(Exception):
+    """``LISTEN_ADDRESS`` could not be listened on (address in use, not local, ...)."""
+
+    def __init__(self, message: str, errno: int | None = None) -> None:
+        super().__init__(message)
+        self.errno = errno
+
+
+async def serve_http(
+    address: str,
+    service: Service,
+    *,
+    read_timeout: float = READ_TIMEOUT,
+    max_connections: int = MAX_CONNECTIONS,
+    task_status: TaskStatus[int] = anyio.TASK_STATUS_IGNORED,
+) -> None:
+    """Serve the endpoints of ``service`` on ``address`` until cancelled.
+
+    Binds first, then reports the bound port with ``task_status.started(port)`` (so
+    ``address`` may end in ``:0``). Raises ``ValueError`` for an address that does not parse
+    and ``ListenError`` when it cannot be bound. Also registers the service's scrape-time
+    collectors in ``service.metrics.registry`` (once).
+    """
+    host, port = parse_listen_address(address)
+    register_service_collectors(service.metrics.registry, service)
+    try:
+        listener = await anyio.create_tcp_listener(local_host=host or None, local_port=port)
+    except OSError as exc:
+        reason = exc.strerror or str(exc)
+        raise ListenError(f"cannot listen on {address}: {reason}", exc.errno) from exc
+    async with listener, anyio.create_task_group() as connections:
+        bound = int(listener.extra(SocketAttribute.local_port))
+        server = _Server(service, read_timeout, anyio.Semaphore(max_connections))
+        logger.bind(address=address, port=bound).info(
+            "serving /metrics, /healthz, /readyz and the status page on port {}", bound
+        )
+        for one in listener.listeners:
+            connections.start_soon(_accept_forever, one, server, connections)
+        task_status.started(bound)
+
+
+async def _accept_forever(
+    listener: Listener[SocketStream], server: _Server, group: TaskGroup
+) -> None:
+    """Accept connections until cancelled. An accept that fails (out of file descriptors,
+    ...) is logged and retried: the HTTP side must never take the service down."""
+    failures = 0
+    while True:
+        try:
+            stream = await listener.accept()
+        except OSError as exc:
+            failures += 1
+            if failures == 1 or failures % 1000 == 0:
+                logger.bind(failures=failures).warning(
+                    "http: accepting a connection failed: {}", exc
+                )
+            await anyio.sleep(0.1)
+            continue
+        failures = 0
+        group.start_soon(server.handle, stream)
+
+
+# --- requests -------------------------------------------------------------------------------
+
+
+class _Refused(Exception):
+    """A request we answer with an error status and no further reading."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+@dataclass(slots=True)
+class Request:
+    method: str
+    path: str
+    version: str
+    headers: dict[str, str] = field(default_factory=dict)
+
+    def header(self, name: str) -> str:
+        return self.headers.get(name.lower(), "")
+
+
+@dataclass(slots=True)
+class Response:
+    status: int
+    body: bytes
+    content_type: str = "text/plain; charset=utf-8"
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+def _text(status: int, text: str, **headers: str) -> Response:
+    return Response(status, text.encode(), headers=dict(headers))
+
+
+async def _read_line(reader: BufferedByteReceiveStream, limit: int, status: int) -> bytes:
+    """One line without its ``\\r\\n`` (a bare ``\\n`` is accepted too).
+
+    Raises ``IncompleteRead`` when the client closes the connection first."""
+    what = "request line too long" if status == 414 else "headers too large"
+    try:
+        line = await reader.receive_until(b"\n", limit + 1)
+    except anyio.DelimiterNotFound:
+        raise _Refused(status, what) from None
+    if len(line) > limit + 1:  # found in data that arrived in one go with more
+        raise _Refused(status, what)
+    return line[:-1] if line.endswith(b"\r") else line
+
+
+async def read_request(reader: BufferedByteReceiveStream) -> Request:
+    """Read and check one request head; raise ``_Refused`` with the status to answer."""
+    line = await _read_line(reader, MAX_REQUEST_LINE, 414)
+    while not line:  # RFC 9112 2.2: ignore empty lines before the request line
+        line = await _read_line(reader, MAX_REQUEST_LINE, 414)
+    try:
+        method, target, version = line.decode("ascii").split(" ")
+    except (UnicodeDecodeError, ValueError):
+        raise _Refused(400, "malformed request line") from None
+    if not _TOKEN.fullmatch(method) or not _VERSION.fullmatch(version):
+        raise _Refused(400, "malformed request line")
+    if version not in ("HTTP/1.0", "HTTP/1.1"):
+        raise _Refused(505, "only HTTP/1.0 and HTTP/1.1 are spoken here")
+    if target.startswith("/"):
+        path = target.partition("?")[0]
+    elif target.startswith(("http://", "https://")):  # absolute form
+        path = urlsplit(target).path or "/"
+    elif target == "*":
+        path = "*"
+    else:
+        raise _Refused(400, "malformed request target")
+    headers: dict[str, str] = {}
+    budget, count = MAX_HEADER_BYTES, 0
+    while True:
+        line = await _read_line(reader, budget, 431)
+        if not line:
+            break
+        budget -= len(line) + 2
+        count += 1
+        if budget < 0 or count > MAX_HEADERS:
+            raise _Refused(431, "headers too large")
+        name, colon, value = line.partition(b":")
+        try:
+            key = name.decode("ascii")
+        except UnicodeDecodeError:
+            raise _Refused(400, "malformed header line") from None
+        if not colon or not _TOKEN.fullmatch(key):
+            raise _Refused(400, "malformed header line")
+        text = value.strip(b" \t").decode("latin-1")
+        key = key.lower()
+        headers[key] = f"{headers[key]}, {text}" if key in headers else text
+    return Request(method, unquote(path), version, headers)
+
+
+# --- the server -----------------------------------------------------------------------------
+
+
+class _Server:
+    def __init__(self, service: Service, read_timeout: float, slots: anyio.Semaphore) -> None:
+        self.service = service
+        self.read_timeout = read_timeout
+        self.slots = slots
+        self.routes: dict[str, Callable[[Request], Response]] = {
+            "/": self.status_page,
+            "/api/status": self.status_json,
+            "/metrics": self.metrics,
+            "/healthz": self.healthz,
+            "/readyz": self.readyz,
+        }
+
+    async def handle(self, stream: SocketStream) -> None:
+        """One connection: one request, one response, close. Never raises."""
+        try:
+            async with stream:
+                if self.slots.value == 0:
+                    await self._send(stream, None, _text(503, "too many connections\n"))
+                    await _linger(stream, 0)
+                    return
+                async with self.slots:
+                    await self._exchange(stream)
+        except (anyio.BrokenResourceError, anyio.ClosedResourceError, OSError):
+            pass  # the client went away
+        except Exception:
+            logger.exception("http: unexpected error while serving a connection")
+
+    async def _exchange(self, stream: SocketStream) -> None:
+        reader = BufferedByteReceiveStream(stream)
+        request: Request | None = None
+        try:
+            with anyio.fail_after(self.read_timeout):
+                request = await read_request(reader)
+        except TimeoutError:
+            response = _text(408, "request not received in time\n")
+        except _Refused as refusal:
+            response = _text(refusal.status, f"{refusal}\n")
+        except (anyio.EndOfStream, anyio.IncompleteRead):
+            return  # closed before a whole request: nothing to answer
+        else:
+            response = self.respond(request)
+        await self._send(stream, request, response)
+        await _linger(stream, len(reader.buffer))
+
+    async def _send(
+        self, stream: SocketStream, request: Request | None, response: Response
+    ) -> None:
+        head = [
+            f"HTTP/1.1 {response.status} {_REASONS.get(response.status, 'Unknown')}",
+            f"Date: {formatdate(usegmt=True)}",
+            f"Server: metric-reader/{__version__}",
+            f"Content-Type: {response.content_type}",
+            f"Content-Length: {len(response.body)}",
+            "Connection: close",
+            "Cache-Control: no-store",
+            "X-Content-Type-Options: nosniff",
+            *(f"{name}: {value}" for name, value in response.headers.items()),
+        ]
+        data = ("\r\n".join(head) + "\r\n\r\n").encode("latin-1")
+        if request is None or request.method != "HEAD":
+            data += response.body
+        with anyio.move_on_after(WRITE_TIMEOUT):
+            await stream.send(data)
+            await stream.send_eof()
+        if request is not None:
+            logger.bind(method=request.method, path=request.path, status=response.status).debug(
+                "http request"
+            )
+
+    def respond(self, request: Request) -> Response:
+        if request.method not in ("GET", "HEAD"):
+            return _text(405, "only GET and HEAD are allowed\n", Allow="GET, HEAD")
+        route = self.routes.get(request.path)
+        if route is None:
+            return _text(404, "not found\n")
+        try:
+            return route(request)
+        except Exception:
+            logger.bind(path=request.path).exception("http: failed to answer {}", request.path)
+            return _text(500, "internal error, see the service's log\n")
+
+    # --- the endpoints: plain functions, run on the event loop -------------------------------
+
+    def healthz(self, request: Request) -> Response:
+        return _text(200, "ok\n")
+
+    def readyz(self, request: Request) -> Response:
+        problems = readiness_problems(self.service)
+        if not problems:
+            return _text(200, "ready\n")
+        return _text(503, "not ready:\n" + "".join(f"- {p}\n" for p in problems))
+
+    def metrics(self, request: Request) -> Response:
+        encoder, content_type = choose_encoder(request.header("Accept"))
+        body = encoder(self.service.metrics.registry)
+        headers = {"Vary": "Accept, Accept-Encoding"}
+        if _accepts_gzip(request.header("Accept-Encoding")):
+            body = gzip.compress(body, compresslevel=6)
+            headers["Content-Encoding"] = "gzip"
+        return Response(200, body, content_type, headers)
+
+    def status_json(self, request: Request) -> Response:
+        body = json.dumps(self.service.status(), indent=1, allow_nan=False) + "\n"
+        return Response(200, body.encode(), "application/json")
+
+    def status_page(self, request: Request) -> Response:
+        page = render_status_page(self.service.status())
+        return Response(
+            200,
+            page.encode(),
+            "text/html; charset=utf-8",
+            {
+                # The page needs no script at all: forbid every one, even if one slipped in.
+                "Content-Security-Policy": (
+                    "default-src 'none'; style-src 'unsafe-inline'; img-src data:; "
+                    "frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
+                ),
+                "Referrer-Policy": "no-referrer",
+                "X-Frame-Options": "DENY",
+            },
+        )
+
+
+async def _linger(stream: SocketStream, drained: int) -> None:
+    """Lingering close: drain what the client still sends (a body, the rest of a huge
+    header) for a moment, so closing does not reset the connection under the response."""
+    with anyio.move_on_after(LINGER_TIME):
+        try:
+            while drained < LINGER_BYTES:
+                drained += len(await stream.receive())
+        except (anyio.EndOfStream, anyio.BrokenResourceError, OSError):
+            pass
+
+
+def _accepts_gzip(accept_encoding: str) -> bool:
+    for item in accept_encoding.split(","):
+        coding, _, params = item.strip().partition(";")
+        if coding.strip().lower() == "gzip":
+            q = params.strip().replace(" ", "")
+            return q not in ("q=0", "q=0.0", "q=0.00", "q=0.000")
+    return False
+
+
+def readiness_problems(service: Service) -> list[str]:
+    """Why ``service`` is not ready, one line each; empty when it is.
+
+    Ready means: every target read successfully within the window ``Service.ready`` uses
+    (three polling intervals, at least a minute), and every plugin a rule names loaded.
+    """
+    from ._service import READY_WINDOW  # here: _service may import this module
+
+    now = anyio.current_time()
+    problems: list[str] = []
+    for target in service.targets:
+        error = f" (last error: {target.last_error})" if target.last_error else ""
+        if target.last_success is None:
+            problems.append(f"{target.description}: not read successfully yet{error}")
+        else:
+            ago = now - target.last_success
+            if ago > max(3 * target.interval, READY_WINDOW):
+                problems.append(
+                    f"{target.description}: last read successfully {ago:.0f}s ago{error}"
+                )
+    loaded = service.catalog.plugins
+    for rule in service.rules:
+        for level in (rule.config.base, rule.config.hard):
+            if level is not None and level.plugin is not None and level.plugin not in loaded:
+                problem = service.catalog.problem_for(level.plugin)
+                why = f": {problem.reason}" if problem is not None else ""
+                problems.append(f"rule {rule.name}: plugin {level.plugin} is not loaded{why}")
+    if not problems and not service.ready():
+        problems.append("not every target has been read recently")
+    return problems
