@@ -327,10 +327,14 @@ class RuleMachine:
     """A series absent this long is resolved (if it fired) and forgotten."""
     series: dict[Labels, SeriesMachine] = field(default_factory=dict)
     seen_any: bool = False
+    revision: int = 0
+    """Counts the changes worth saving (transitions, actions handed out or finished, series
+    forgotten): whoever persists the state compares it before and after a step."""
 
     def observe(self, now: float, samples: Iterable[Sample]) -> list[Transition]:
         """One successful read of the rule's source at ``now``."""
         transitions: list[Transition] = []
+        forgot = False
         seen: set[Labels] = set()
         for sample in samples:
             if sample.labels in seen:
@@ -351,17 +355,28 @@ class RuleMachine:
                 transitions += series.clear(now)
                 if series.idle:
                     del self.series[labels]
+                    forgot = True
             else:
                 transitions += series.observe(now, None)
+        if transitions or forgot:
+            self.revision += 1
         return transitions
 
     def take_due(self, now: float) -> list[Action]:
-        return [action for series in self.series.values() for action in series.take_due(now)]
+        actions = [action for series in self.series.values() for action in series.take_due(now)]
+        if actions:
+            self.revision += 1
+        return actions
 
     def finish(self, now: float, action: Action, ok: bool) -> None:
         series = self.series.get(action.labels)
         if series is not None:
             series.finish(now, action, ok)
+            self.revision += 1
+
+    def series_for(self, labels: Labels, placeholder: bool = False) -> SeriesMachine:
+        """The machine of the series ``labels``, made (in OK) if there is none yet."""
+        return self._series(labels, placeholder)
 
     def _series(self, labels: Labels, placeholder: bool = False) -> SeriesMachine:
         series = self.series.get(labels)
