@@ -24,7 +24,9 @@ from ._durations import format_duration, parse_duration
 from ._events import Event
 from ._logging import configure_logging
 from ._plugins import PluginCatalog, PluginFailure, bundled_plugin_dir, discover_plugins
+from ._service import SHUTDOWN_GRACE, EarlySignals, Service
 from ._threshold import parse_threshold
+from ._web import ListenError, serve_http
 
 EXIT_OK, EXIT_FATAL, EXIT_CONFIG = 0, 1, 2
 _T = TypeVar("_T")
@@ -139,8 +141,6 @@ def _needed_plugins(settings: Settings) -> dict[str, str]:
 
 
 def _run(args: argparse.Namespace, env: Mapping[str, str]) -> int:
-    # The polling machinery is not needed by the other commands.
-    from ._service import SHUTDOWN_GRACE, EarlySignals, Service
 
     early = EarlySignals.install()
     settings, catalog = _load(env)
@@ -148,9 +148,27 @@ def _run(args: argparse.Namespace, env: Mapping[str, str]) -> int:
         return EXIT_OK
     for rule in settings.rules:
         logger.bind(**_rule_fields(rule)).info("metric-reader {} watching", __version__)
-    anyio.run(Service(settings, catalog).run, SHUTDOWN_GRACE, early)
+    service = Service(settings, catalog)
+    refused: list[BaseException] = []
+    try:
+        anyio.run(_serve, service, early)
+    except* ListenError as group:  # LISTEN_ADDRESS in use or not local: before any poll
+        refused.extend(group.exceptions)
+    if refused:
+        _say_config_error(f"LISTEN_ADDRESS={settings.listen_address!r}: {refused[0]}")
+        return EXIT_CONFIG
     EarlySignals.install()  # the loop gave the signals back; stay clean until the exit
     return EXIT_OK
+
+
+async def _serve(service: Service, early: EarlySignals) -> None:
+    """The service, and its HTTP endpoints when LISTEN_ADDRESS says where: bound before
+    the first poll, stopped when the service stops."""
+    async with anyio.create_task_group() as group:
+        if service.settings.listen_address is not None:
+            await group.start(serve_http, service.settings.listen_address, service)
+        await service.run(SHUTDOWN_GRACE, early)
+        group.cancel_scope.cancel()
 
 
 def _rule_fields(rule: RuleConfig) -> dict[str, str]:

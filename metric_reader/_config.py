@@ -10,6 +10,7 @@ for the file. Every mistake is collected; all of them are reported together.
 from __future__ import annotations
 
 import difflib
+import os
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -33,6 +34,7 @@ LOG_LEVELS = {
 }
 LOG_FORMATS = ("text", "json")
 DEFAULT_PROMETHEUS = "http://prometheus:9090"
+DEFAULT_LISTEN_ADDRESS = ":9180"
 _METRIC_NAME = re.compile(r"[a-zA-Z_:][a-zA-Z0-9_:]*")
 _RULE_NAME = re.compile(r"[A-Za-z0-9_.:\-]+")
 _BOOLEANS = {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}
@@ -110,11 +112,16 @@ class Settings:
     """Requests in flight at once to one Prometheus endpoint."""
     dry_run: bool = False
     """``DRY_RUN``: evaluate everything and log each action that would run; call no plugin."""
+    listen_address: str | None = None
+    """``LISTEN_ADDRESS``: where /metrics, /healthz, /readyz and the status page are served;
+    None serves nothing (``LISTEN_ADDRESS=off``)."""
     plugin_settings: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     """``[plugins.NAME]`` tables of the rule file, for the plugins' ``configure``."""
     config_file: Path | None = None
     warnings: tuple[str, ...] = ()
     """Settings that were given but have no effect, said once at start-up."""
+    state_file: Path | None = None
+    """``STATE_FILE``: where rule state is kept across restarts (None: it is not)."""
 
     def plugin_variable(self, rule: RuleConfig, level: Literal["base", "hard"]) -> str:
         """How the user named the plugin of ``rule``'s ``level``, for messages."""
@@ -226,10 +233,42 @@ def _label_filters(value: object) -> tuple[LabelMatcher, ...]:
     return parse_label_filters(_quoted("a string of PromQL matchers", value))
 
 
+def _listen_address(value: object) -> str:
+    text = _text(value)
+    if text.lower() == "off":
+        return "off"
+    from ._web import parse_listen_address
+
+    try:
+        parse_listen_address(text)
+    except ValueError as exc:
+        raise ValueError(f"{exc}; or off to serve nothing") from None
+    return text
+
+
+def _listening(given: str | None) -> str | None:
+    if given is None:
+        return DEFAULT_LISTEN_ADDRESS
+    return None if given == "off" else given
+
+
 def _directory(value: object) -> Path:
     path = Path(_text(value))
     if not path.is_dir():
         raise ValueError("no such directory")
+    return path
+
+
+def _state_file(value: object) -> Path:
+    path = Path(_text(value))
+    if not path.name:
+        raise ValueError("expected a file path")
+    if path.is_dir():
+        raise ValueError("is a directory; expected a file path")
+    if not path.parent.is_dir():
+        raise ValueError(f"no such directory: {path.parent}")
+    if not os.access(path.parent, os.W_OK | os.X_OK):
+        raise ValueError(f"directory {path.parent} is not writable")
     return path
 
 
@@ -263,6 +302,8 @@ _SERVICE_KEYS: dict[str, Callable[[object], Any]] = {
     "log_format": _choice(LOG_FORMATS),
     "max_concurrent_queries": _positive_int,
     "dry_run": _boolean,
+    "listen_address": _listen_address,
+    "state_file": _state_file,
 }
 _DEFAULTABLE_KEYS = tuple(k for k in _RULE_KEYS if k not in _IDENTITY_KEYS)
 _ENV_RULE_KEYS = ("metric_name", "label_filters", "query")
@@ -404,9 +445,11 @@ def load_settings(environ: Mapping[str, str], *, rules: bool = True) -> Settings
         plugin_dir_insecure=bool(service["plugin_dir_insecure"]),
         max_concurrent_queries=service["max_concurrent_queries"] or 8,
         dry_run=bool(service["dry_run"]),
+        listen_address=_listening(service["listen_address"]),
         plugin_settings=plugin_settings,
         config_file=Path(config_file) if config_file else None,
         warnings=tuple(warnings),
+        state_file=service["state_file"],
     )
 
 
@@ -429,7 +472,7 @@ def _read_file(
                 continue
             plugins = value
         elif key in TOP_LEVEL_KEYS:
-            if key == "plugin_dir" and isinstance(value, str):
+            if key in ("plugin_dir", "state_file") and isinstance(value, str):
                 value = str(toml.path.parent / value)  # relative to the file, as in Prometheus
             top[key] = _Given(value, toml.where(key))
         else:

@@ -26,6 +26,7 @@ from ._durations import format_duration
 from ._exposition import ExpositionError, read_series
 from ._http import make_client
 from ._metrics import ServiceMetrics
+from ._persist import StateFile, StateWriter, revision
 from ._plugins import PluginCatalog, PluginFailure, PluginTimeout
 from ._prometheus import instant_query
 from ._rules import Rule, format_series
@@ -192,6 +193,11 @@ class Service:
         self.started = time.monotonic()
         self._in_flight = 0
         self._idle = anyio.Event()
+        self.writer = (
+            StateWriter(StateFile(settings.state_file), self.rules, dry_run=settings.dry_run)
+            if settings.state_file is not None
+            else None
+        )
 
     def ready(self) -> bool:
         """Every target has been read successfully, recently: within three of its polling
@@ -222,6 +228,9 @@ class Service:
         async with make_client() as client, anyio.create_task_group() as calls:
             polling = anyio.CancelScope()
             await calls.start(self._watch_signals, polling, calls.cancel_scope, early)
+            if self.writer is not None:
+                await self.writer.restore()  # before the first poll: timers go on where they were
+                calls.start_soon(self.writer.run)
             if self.settings.plugin_dir is not None:
                 calls.start_soon(self.catalog.watch)  # drop-in plugin changes; stops with calls
             with polling:
@@ -239,6 +248,9 @@ class Service:
                 if self._in_flight:
                     logger.bind(calls=self._in_flight).warning("abandoning plugin calls")
             calls.cancel_scope.cancel()
+        if self.writer is not None:
+            with anyio.CancelScope(shield=True):
+                await self.writer.flush()
         logger.info("stopped")
 
     async def _watch_signals(
@@ -307,10 +319,13 @@ class Service:
             target.warnings.clear()
         now = anyio.current_time()
         logger.bind(target=target.description, seconds=round(now - started, 4)).debug("polled")
+        before = revision(target.rules)
         for rule in target.rules:
             for action in rule.evaluate(now, reading.samples.get(rule.name, [])):
                 self._in_flight += 1
                 calls.start_soon(self._run_action, rule, action)
+        if self.writer is not None and revision(target.rules) != before:
+            self.writer.changed()
 
     async def _run_action(self, rule: Rule, action: Action) -> None:
         ok = False
@@ -321,6 +336,10 @@ class Service:
             self._in_flight -= 1
             if not self._in_flight:
                 self._idle.set()
+            if self.writer is not None:
+                self.writer.changed()
+        if ok and self.writer is not None:
+            await self.writer.flush()  # a confirmed success is never run again after a restart
 
     async def _call_plugin(self, rule: Rule, action: Action) -> bool:
         plugin_name = rule.level(action.level).plugin

@@ -730,6 +730,9 @@ def base_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
         "HOME": os.environ.get("HOME", "/root"),
         "PYTHONUNBUFFERED": "1",
+        # Services run side by side in these tests; a test that wants the HTTP endpoints
+        # gives its own free port.
+        "LISTEN_ADDRESS": "off",
     }
     env.update(extra or {})
     return env
