@@ -25,11 +25,11 @@ COPY --from=build /wheels /wheels
 RUN pip install --no-cache-dir /wheels/*.whl && rm -rf /wheels
 # PYTHONSAFEPATH: never import from the working directory, whatever it is.
 ENV PLUGIN_DIR=/plugins \
-    LISTEN_ADDRESS=:9108 \
+    LISTEN_ADDRESS=:9180 \
     PYTHONSAFEPATH=1 \
     PYTHONUNBUFFERED=1
 USER 10001
-EXPOSE 9108
+EXPOSE 9180
 HEALTHCHECK --interval=30s --timeout=3s --start-period=10s \
-  CMD ["python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:9108/healthz', timeout=2)"]
+  CMD ["python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:9180/healthz', timeout=2)"]
 ENTRYPOINT ["metric-reader"]

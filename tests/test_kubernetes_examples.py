@@ -50,6 +50,6 @@ def test_the_probes_use_the_service_endpoints() -> None:
     container = sidecar()
     assert container["livenessProbe"]["httpGet"]["path"] == "/healthz"
     assert container["readinessProbe"]["httpGet"]["path"] == "/readyz"
-    assert container["ports"][0]["containerPort"] == 9108
+    assert container["ports"][0]["containerPort"] == 9180
     mounts = {m["name"]: m for m in container["volumeMounts"]}
     assert mounts["plugins"]["mountPath"] == "/plugins" and mounts["plugins"]["readOnly"]
