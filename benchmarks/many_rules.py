@@ -12,11 +12,10 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
-from .scrape_poll import _free_port, _wait_served
+from ._page_server import serve_page
 
 RULES = 10_000
 CYCLES = 20
@@ -98,31 +97,9 @@ def _measure(rules: int, url: str) -> dict[str, float]:
 
 def run() -> list[dict[str, object]]:
     page = _page(RULES)
-    with tempfile.TemporaryDirectory() as tmp:
-        Path(tmp, "metrics").write_bytes(page)
-        port = _free_port()
-        server = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "http.server",
-                str(port),
-                "--bind",
-                "127.0.0.1",
-                "--directory",
-                tmp,
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        try:
-            url = f"http://127.0.0.1:{port}/metrics"
-            _wait_served(url)
-            one = _measure(1, url)
-            many = _measure(RULES, url)
-        finally:
-            server.terminate()
-            server.wait(timeout=10)
+    with serve_page(page) as url:
+        one = _measure(1, url)
+        many = _measure(RULES, url)
     per_rule_kb = (many["rss_kb"] - one["rss_kb"]) / (RULES - 1)
     return [
         {

@@ -8,42 +8,19 @@ with ``time.process_time`` over repeated polls of one keep-alive client. The ful
 
 from __future__ import annotations
 
-import socket
-import subprocess
-import sys
-import tempfile
 import time
-from pathlib import Path
 
 import anyio
-import httpx
 
 from metric_reader._config import load_settings
 from metric_reader._http import make_client
 from metric_reader._rules import Rule
 from metric_reader._service import build_targets
 
+from ._page_server import serve_page
 from .scrape import WATCHED, _best, _full_parse, make_page
 
 POLLS = 30
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _wait_served(url: str, timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(url, timeout=1).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.1)
-    raise RuntimeError(f"the page server at {url} did not come up within {timeout:g}s")
 
 
 async def _cpu_per_poll(url: str, polls: int) -> float:
@@ -62,30 +39,8 @@ async def _cpu_per_poll(url: str, polls: int) -> float:
 
 def run(polls: int = POLLS) -> list[dict[str, object]]:
     page = make_page()
-    with tempfile.TemporaryDirectory() as tmp:
-        Path(tmp, "metrics").write_bytes(page)
-        port = _free_port()
-        server = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "http.server",
-                str(port),
-                "--bind",
-                "127.0.0.1",
-                "--directory",
-                tmp,
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        try:
-            url = f"http://127.0.0.1:{port}/metrics"
-            _wait_served(url)
-            poll = anyio.run(_cpu_per_poll, url, polls)
-        finally:
-            server.terminate()
-            server.wait(timeout=10)
+    with serve_page(page) as url:
+        poll = anyio.run(_cpu_per_poll, url, polls)
     full = _best(lambda: _full_parse(page), 2)
     return [
         {
