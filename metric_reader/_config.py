@@ -10,6 +10,7 @@ for the file. Every mistake is collected; all of them are reported together.
 from __future__ import annotations
 
 import difflib
+import json
 import os
 import re
 from collections.abc import Callable, Mapping
@@ -20,6 +21,7 @@ from typing import Any, Literal
 import httpx
 
 from ._durations import parse_duration
+from ._http import ClientConfig, Secret, build_ssl_context, read_credential
 from ._selector import LabelMatcher, Selector, parse_label_filters
 from ._state import LevelPolicy, MissingValueBehavior
 from ._threshold import Threshold, parse_threshold
@@ -35,6 +37,7 @@ LOG_LEVELS = {
 LOG_FORMATS = ("text", "json")
 DEFAULT_PROMETHEUS = "http://prometheus:9090"
 DEFAULT_LISTEN_ADDRESS = ":9180"
+DEFAULT_MAX_RESPONSE_BYTES = 64 * 1024 * 1024
 _METRIC_NAME = re.compile(r"[a-zA-Z_:][a-zA-Z0-9_:]*")
 _RULE_NAME = re.compile(r"[A-Za-z0-9_.:\-]+")
 _BOOLEANS = {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}
@@ -122,6 +125,10 @@ class Settings:
     """Settings that were given but have no effect, said once at start-up."""
     state_file: Path | None = None
     """``STATE_FILE``: where rule state is kept across restarts (None: it is not)."""
+    client: ClientConfig = field(default_factory=ClientConfig)
+    """TLS, credentials and extra headers for every request to the endpoints."""
+    max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES
+    """``MAX_RESPONSE_BYTES``: a scraped page or query answer larger than this is refused."""
 
     def plugin_variable(self, rule: RuleConfig, level: Literal["base", "hard"]) -> str:
         """How the user named the plugin of ``rule``'s ``level``, for messages."""
@@ -163,6 +170,14 @@ def _quoted(expected: str, value: object) -> str:
     return value
 
 
+_URL_PASSWORD = re.compile(r"(?P<head>[a-zA-Z][a-zA-Z0-9+.-]*://[^/@:]*:)[^/@]*@")
+
+
+def _without_password(value: object) -> object:
+    """A URL's password as ``***``, for messages."""
+    return _URL_PASSWORD.sub(r"\g<head>***@", value) if isinstance(value, str) else value
+
+
 def _url(value: object) -> str:
     text = _text(value)
     try:
@@ -171,6 +186,12 @@ def _url(value: object) -> str:
         raise ValueError(f"not a URL ({exc})") from None
     if url.scheme not in ("http", "https") or not url.host:
         raise ValueError("expected an http:// or https:// URL with a host")
+    if url.userinfo:
+        # It would show in logs, check and /api/status; credentials go in their own settings.
+        raise ValueError(
+            "credentials in the URL are not accepted; use BASIC_AUTH_USERNAME with "
+            "BASIC_AUTH_PASSWORD_FILE, or BEARER_TOKEN_FILE"
+        )
     return str(url)
 
 
@@ -226,6 +247,27 @@ def _positive_int(value: object) -> int:
         number = None
     if number is None or number < 1:
         raise ValueError("expected a whole number of at least 1")
+    return number
+
+
+_BYTE_UNITS = {"": 1, "b": 1, "kib": 1024, "mib": 1024**2, "gib": 1024**3}
+_BYTE_SIZE = re.compile(r"([0-9]+)[ \t]*([a-zA-Z]*)")
+
+
+def _byte_size(value: object) -> int:
+    """A number of bytes: ``67108864``, or with a binary unit, ``64MiB`` (KiB, MiB, GiB)."""
+    expected = "expected a whole number of bytes of at least 1, e.g. 67108864 or 64MiB"
+    if isinstance(value, int) and not isinstance(value, bool):
+        number = value
+    elif isinstance(value, str) and (match := _BYTE_SIZE.fullmatch(value.strip())):
+        unit = _BYTE_UNITS.get(match[2].lower())
+        if unit is None:
+            raise ValueError(f"{expected} (units: KiB, MiB, GiB)")
+        number = int(match[1]) * unit
+    else:
+        raise ValueError(expected)
+    if number < 1:
+        raise ValueError(expected)
     return number
 
 
@@ -304,11 +346,29 @@ _SERVICE_KEYS: dict[str, Callable[[object], Any]] = {
     "dry_run": _boolean,
     "listen_address": _listen_address,
     "state_file": _state_file,
+    "max_response_bytes": _byte_size,
 }
 _DEFAULTABLE_KEYS = tuple(k for k in _RULE_KEYS if k not in _IDENTITY_KEYS)
 _ENV_RULE_KEYS = ("metric_name", "label_filters", "query")
 """Identity keys read from the environment (never ``name``: NAME is too common)."""
-TOP_LEVEL_KEYS = (*_SERVICE_KEYS, *_DEFAULTABLE_KEYS)
+_CLIENT_FILE_KEYS = (
+    "tls_ca_file",
+    "tls_cert_file",
+    "tls_key_file",
+    "bearer_token_file",
+    "basic_auth_password_file",
+)
+_CLIENT_KEYS = (
+    *_CLIENT_FILE_KEYS,
+    "tls_insecure_skip_verify",
+    "basic_auth_username",
+    "basic_auth_password",
+    "http_headers",
+)
+"""How every endpoint is reached (TLS, credentials, headers): built by ``_client_config``."""
+_SECRET_KEYS = frozenset({"basic_auth_password", "http_headers"})
+"""Keys whose values are never shown, not even in a configuration error."""
+TOP_LEVEL_KEYS = (*_SERVICE_KEYS, *_CLIENT_KEYS, *_DEFAULTABLE_KEYS)
 
 
 def _env_name(key: str) -> str:
@@ -317,7 +377,7 @@ def _env_name(key: str) -> str:
 
 KNOWN_VARIABLES = (
     "CONFIG_FILE",
-    *(_env_name(k) for k in (*_SERVICE_KEYS, *_RULE_KEYS) if k != "name"),
+    *(_env_name(k) for k in (*_SERVICE_KEYS, *_CLIENT_KEYS, *_RULE_KEYS) if k != "name"),
 )
 
 
@@ -328,6 +388,8 @@ class _Given:
 
     value: object
     at: str
+    secret: bool = False
+    """Never show ``value`` (a password, header values): errors name the setting only."""
 
 
 class _Problems:
@@ -335,7 +397,8 @@ class _Problems:
         self.lines: list[str] = []
 
     def invalid(self, given: _Given, reason: str) -> None:
-        self.lines.append(f"{given.at}={given.value!r} is invalid: {reason}")
+        shown = "(value not shown)" if given.secret else repr(_without_password(given.value))
+        self.lines.append(f"{given.at}={shown} is invalid: {reason}")
 
     def add(self, line: str) -> None:
         self.lines.append(line)
@@ -360,7 +423,7 @@ def _from_env(environ: Mapping[str, str], keys: tuple[str, ...]) -> dict[str, _G
         name = _env_name(key)
         value = environ.get(name)
         if value is not None and value.strip():
-            found[key] = _Given(value, name)
+            found[key] = _Given(value, name, key in _SECRET_KEYS)
     return found
 
 
@@ -410,11 +473,12 @@ def load_settings(environ: Mapping[str, str], *, rules: bool = True) -> Settings
     if toml is not None:
         top, rules_raw, plugin_settings = _read_file(toml, problems)
     # The environment overrides the file's top-level defaults.
-    top.update(_from_env(environ, (*_SERVICE_KEYS, *_DEFAULTABLE_KEYS)))
+    top.update(_from_env(environ, (*_SERVICE_KEYS, *_CLIENT_KEYS, *_DEFAULTABLE_KEYS)))
 
     service = {
         key: problems.parse(parse, top.get(key), None) for key, parse in _SERVICE_KEYS.items()
     }
+    client = _client_config(top, problems, warnings)
     defaults = {key: top[key] for key in _DEFAULTABLE_KEYS if key in top}
     if not rules:
         built: list[RuleConfig | None] = []
@@ -450,6 +514,8 @@ def load_settings(environ: Mapping[str, str], *, rules: bool = True) -> Settings
         config_file=Path(config_file) if config_file else None,
         warnings=tuple(warnings),
         state_file=service["state_file"],
+        client=client,
+        max_response_bytes=service["max_response_bytes"] or DEFAULT_MAX_RESPONSE_BYTES,
     )
 
 
@@ -472,9 +538,9 @@ def _read_file(
                 continue
             plugins = value
         elif key in TOP_LEVEL_KEYS:
-            if key in ("plugin_dir", "state_file") and isinstance(value, str):
+            if key in ("plugin_dir", "state_file", *_CLIENT_FILE_KEYS) and isinstance(value, str):
                 value = str(toml.path.parent / value)  # relative to the file, as in Prometheus
-            top[key] = _Given(value, toml.where(key))
+            top[key] = _Given(value, toml.where(key), key in _SECRET_KEYS)
         else:
             problems.add(_unknown(toml.where(key), key, (*TOP_LEVEL_KEYS, "rules", "plugins")))
     if "rules" in toml.data and not rules:
@@ -646,3 +712,172 @@ def _check_unique_names(rules: list[tuple[int, dict[str, _Given]]], problems: _P
                 given, f"a rule of that name is already defined at rules[{seen[given.value]}]"
             )
         seen.setdefault(given.value, index)
+
+
+# --- how the endpoints are reached: TLS, credentials, extra headers ---
+
+_RESERVED_HEADERS = frozenset(
+    {
+        "host",
+        "content-length",
+        "transfer-encoding",
+        "connection",
+        "upgrade",
+        "te",
+        "trailer",
+        "keep-alive",
+        "proxy-connection",
+        "expect",
+    }
+)
+"""Headers the HTTP client manages itself: HTTP_HEADERS may not set them."""
+_HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
+_HEADERS_EXAMPLE = '{"X-Scope-OrgID": "tenant-1"}'
+
+
+def _readable_file(value: object) -> Path:
+    path = Path(_text(value))
+    if not path.name:
+        raise ValueError("expected a file path")
+    if path.is_dir():
+        raise ValueError("is a directory; expected a file")
+    try:
+        with open(path, "rb"):
+            pass
+    except OSError as exc:
+        raise ValueError(f"cannot read: {exc.strerror or exc}") from None
+    return path
+
+
+def _username(value: object) -> str:
+    text = _text(value)
+    if ":" in text or any(not ch.isprintable() for ch in text):
+        raise ValueError("a basic auth user name cannot contain ':' or control characters")
+    return text
+
+
+def _http_headers(value: object) -> tuple[tuple[str, Secret], ...]:
+    """A JSON object of strings (a TOML table in the rule file). Messages name headers,
+    never their values."""
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except json.JSONDecodeError as exc:  # its message has a position, not the text
+            raise ValueError(
+                f"not valid JSON ({exc.msg} at line {exc.lineno} column {exc.colno}); "
+                f"expected an object of strings, e.g. {_HEADERS_EXAMPLE}"
+            ) from None
+        except (ValueError, RecursionError):
+            raise ValueError(f"not valid JSON; expected e.g. {_HEADERS_EXAMPLE}") from None
+    if not isinstance(value, dict):
+        raise ValueError(f"expected an object (a table) of strings, e.g. {_HEADERS_EXAMPLE}")
+    headers: list[tuple[str, Secret]] = []
+    seen: set[str] = set()
+    for name, text in value.items():
+        if not isinstance(name, str) or not _HEADER_NAME.fullmatch(name):
+            raise ValueError("a header name is not a valid HTTP header name")
+        if name.lower() in _RESERVED_HEADERS:
+            raise ValueError(f"header {name} is managed by the HTTP client and cannot be set")
+        if name.lower() in seen:
+            raise ValueError(f"header {name} is given twice")
+        if not isinstance(text, str):
+            raise ValueError(f"the value of header {name} must be a string")
+        if not all(ch == "\t" or 32 <= ord(ch) <= 126 for ch in text):
+            raise ValueError(f"the value of header {name} must be printable ASCII on one line")
+        seen.add(name.lower())
+        headers.append((name, Secret(text.strip(" \t"))))
+    return tuple(headers)
+
+
+def _client_config(
+    top: dict[str, _Given], problems: _Problems, warnings: list[str]
+) -> ClientConfig:
+    """TLS, credentials and extra headers: checked now (files readable, certificates and
+    keys usable, combinations sensible), so a mistake is found before any poll."""
+    before = len(problems.lines)
+    files: dict[str, Path | None] = {
+        key: problems.parse(_readable_file, top.get(key), None) for key in _CLIENT_FILE_KEYS
+    }
+    insecure = bool(problems.parse(_boolean, top.get("tls_insecure_skip_verify"), False))
+    username = problems.parse(_username, top.get("basic_auth_username"), None)
+    headers = problems.parse(_http_headers, top.get("http_headers"), ())
+    password: Secret | None = None
+    if "basic_auth_password" in top:
+        given = top["basic_auth_password"]
+        if isinstance(given.value, str):
+            password = Secret(given.value)
+        else:
+            problems.invalid(given, "expected a string")
+
+    def named(key: str, like: str) -> str:
+        """``key`` the way ``like`` was given: a variable, or a key of the rule file."""
+        return _env_name(key) if top[like].at == _env_name(like) else key
+
+    def both_or_neither(one: str, other: str, why: str) -> None:
+        if one in top and other not in top:
+            problems.add(f"{top[one].at} is set but {named(other, one)} is not: {why}")
+
+    why_tls = "mutual TLS needs both the client certificate and its key"
+    both_or_neither("tls_cert_file", "tls_key_file", why_tls)
+    both_or_neither("tls_key_file", "tls_cert_file", why_tls)
+    if "basic_auth_password" in top and "basic_auth_password_file" in top:
+        problems.add(
+            f"{top['basic_auth_password'].at} and {top['basic_auth_password_file'].at} are "
+            "both set: give one (the file is the safer choice)"
+        )
+    why_basic = "basic auth needs a user name and a password"
+    if "basic_auth_username" in top:
+        if "basic_auth_password" not in top and "basic_auth_password_file" not in top:
+            wanted = named("basic_auth_password_file", "basic_auth_username")
+            problems.add(f"{top['basic_auth_username'].at} is set but {wanted} is not: {why_basic}")
+    else:
+        for key in ("basic_auth_password", "basic_auth_password_file"):
+            both_or_neither(key, "basic_auth_username", why_basic)
+    basic = [k for k in ("basic_auth_username", "basic_auth_password_file") if k in top]
+    if "bearer_token_file" in top and basic:
+        problems.add(
+            f"{top['bearer_token_file'].at} and {top[basic[0]].at} are both set: an endpoint "
+            "takes one kind of Authorization; give either a bearer token or basic auth"
+        )
+    if headers and ("bearer_token_file" in top or basic):
+        for name, _ in headers:
+            if name.lower() == "authorization":
+                problems.add(
+                    f"{top['http_headers'].at} sets Authorization, which "
+                    "BEARER_TOKEN_FILE / BASIC_AUTH_* set too: give one"
+                )
+    for key, variable in (
+        ("bearer_token_file", "BEARER_TOKEN_FILE"),
+        ("basic_auth_password_file", "BASIC_AUTH_PASSWORD_FILE"),
+    ):
+        path = files[key]
+        if path is not None:
+            try:
+                read_credential(path, variable)
+            except ValueError as exc:
+                problems.add(f"{top[key].at}: {exc}")
+    config = ClientConfig(
+        ca_file=files["tls_ca_file"],
+        cert_file=files["tls_cert_file"],
+        key_file=files["tls_key_file"],
+        insecure_skip_verify=insecure,
+        bearer_token_file=files["bearer_token_file"],
+        basic_auth_username=username,
+        basic_auth_password_file=files["basic_auth_password_file"],
+        basic_auth_password=password,
+        headers=headers,
+    )
+    if len(problems.lines) == before:
+        try:
+            build_ssl_context(config)
+        except ValueError as exc:
+            problems.add(str(exc))
+    if insecure:
+        warnings.append(
+            f"{top['tls_insecure_skip_verify'].at}=true: endpoint certificates are NOT "
+            "verified; anyone on the network path can read or change the answers and see the "
+            "credentials sent. Use TLS_CA_FILE instead"
+        )
+        if "tls_ca_file" in top:
+            warnings.append(f"{top['tls_ca_file'].at} has no effect: TLS_INSECURE_SKIP_VERIFY")
+    return config

@@ -1,25 +1,296 @@
-"""The one HTTP client the service shares, and how its failures become ``FetchError``."""
+"""The one HTTP client the service shares, and how its failures become ``FetchError``.
+
+``ClientConfig`` is how the endpoints are reached (SPEC: endpoint security): which
+certificates are trusted, the client certificate for mutual TLS, and the credentials and
+extra headers sent with every request to Prometheus and to scrape targets. Certificates are
+always verified unless ``TLS_INSECURE_SKIP_VERIFY`` says otherwise.
+
+Secrets (a token, a password, header values) travel as ``Secret``: its ``repr`` and ``str``
+are ``'***'``, so a secret that reaches a log line, an error message or a status document
+by mistake shows nothing. Only ``reveal()`` gives the value, and only the request path
+calls it.
+"""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import base64
+import os
+import ssl
+import time
+from collections.abc import AsyncIterator, Generator
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
 
 import anyio
 import httpx
+from loguru import logger
 
 from . import __version__
 from ._samples import FetchError
 
+MAX_CREDENTIAL_BYTES = 64 * 1024
+"""A token or password file larger than this is refused (Kubernetes tokens are ~1 KiB)."""
+REREAD_INTERVAL = 10.0
+"""A credential file is read again at least this often (seconds), even when it seems
+unchanged: an in-place rewrite of the same size within one mtime tick would go unseen."""
+_ORIGIN = "metric_reader.origin"
+"""Request extension: the origin the request was first sent to, carried across redirects."""
 
-def make_client() -> httpx.AsyncClient:
-    """A keep-alive client; each request passes its own timeout."""
+
+class Secret:
+    """A value that must never be shown: ``repr``/``str`` give ``'***'``."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def reveal(self) -> str:
+        return self._value
+
+    def __repr__(self) -> str:
+        return "'***'"
+
+    __str__ = __repr__
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Secret) and other._value == self._value
+
+    def __hash__(self) -> int:
+        return hash(self._value)
+
+
+@dataclass(frozen=True, slots=True)
+class ClientConfig:
+    """How every endpoint is reached. The default: system trust (certifi), no credentials."""
+
+    ca_file: Path | None = None
+    """``TLS_CA_FILE``: the only CAs trusted for endpoint certificates (PEM)."""
+    cert_file: Path | None = None
+    """``TLS_CERT_FILE``: client certificate for mutual TLS (PEM); with ``key_file``."""
+    key_file: Path | None = None
+    """``TLS_KEY_FILE``: its private key (PEM, unencrypted)."""
+    insecure_skip_verify: bool = False
+    """``TLS_INSECURE_SKIP_VERIFY``: accept any certificate (testing only)."""
+    bearer_token_file: Path | None = None
+    """``BEARER_TOKEN_FILE``: sent as ``Authorization: Bearer``; re-read when it changes."""
+    basic_auth_username: str | None = None
+    basic_auth_password_file: Path | None = None
+    """``BASIC_AUTH_PASSWORD_FILE``: re-read when it changes."""
+    basic_auth_password: Secret | None = None
+    """``BASIC_AUTH_PASSWORD``: the password itself (the file is the safer choice)."""
+    headers: tuple[tuple[str, Secret], ...] = ()
+    """``HTTP_HEADERS``: extra request headers; their values count as secrets."""
+
+
+def build_ssl_context(config: ClientConfig) -> ssl.SSLContext:
+    """The TLS context for ``config``; raise ``ValueError`` naming the setting that is wrong
+    (the message never holds file contents)."""
+    if config.insecure_skip_verify:
+        context = ssl.create_default_context()
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    elif config.ca_file is not None:
+        try:
+            context = ssl.create_default_context(cafile=str(config.ca_file))
+        except (ssl.SSLError, OSError) as exc:
+            raise ValueError(
+                f"TLS_CA_FILE {str(config.ca_file)!r}: not a PEM file of CA certificates "
+                f"({_ssl_reason(exc)})"
+            ) from None
+    else:
+        context = httpx.create_ssl_context()  # certifi, or SSL_CERT_FILE / SSL_CERT_DIR
+    if config.cert_file is not None and config.key_file is not None:
+        try:
+            context.load_cert_chain(
+                str(config.cert_file), str(config.key_file), password=_no_password
+            )
+        except (ssl.SSLError, OSError, _EncryptedKey) as exc:
+            raise ValueError(
+                f"TLS_CERT_FILE {str(config.cert_file)!r} / TLS_KEY_FILE "
+                f"{str(config.key_file)!r}: cannot use the client certificate and key "
+                f"({_ssl_reason(exc)})"
+            ) from None
+    return context
+
+
+class _EncryptedKey(Exception):
+    def __str__(self) -> str:
+        return "the key is encrypted; give an unencrypted PEM key"
+
+
+def _no_password() -> bytes:
+    """Called by OpenSSL only for an encrypted key: refuse, never prompt on a terminal."""
+    raise _EncryptedKey
+
+
+def _ssl_reason(exc: BaseException) -> str:
+    if isinstance(exc, ssl.SSLError) and exc.reason:
+        return str(exc.reason)
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror
+    return str(exc) or type(exc).__name__
+
+
+def read_credential(path: Path, variable: str) -> str:
+    """The secret in ``path``, surrounding whitespace removed (as Prometheus does); raise
+    ``ValueError`` saying what is wrong, never what the file holds."""
+    try:
+        with open(path, "rb") as file:
+            data = file.read(MAX_CREDENTIAL_BYTES + 1)
+    except OSError as exc:
+        raise ValueError(f"{variable} {str(path)!r}: cannot read: {exc.strerror or exc}") from None
+    if len(data) > MAX_CREDENTIAL_BYTES:
+        raise ValueError(f"{variable} {str(path)!r}: larger than {MAX_CREDENTIAL_BYTES} bytes")
+    try:
+        text = data.decode("utf-8").strip()
+    except UnicodeDecodeError:
+        raise ValueError(f"{variable} {str(path)!r}: not UTF-8 text") from None
+    if not text:
+        raise ValueError(f"{variable} {str(path)!r}: the file is empty")
+    if any(ch in text for ch in "\r\n\0"):
+        raise ValueError(f"{variable} {str(path)!r}: more than one line")
+    if variable == "BEARER_TOKEN_FILE" and not all(33 <= ord(ch) <= 126 for ch in text):
+        raise ValueError(
+            f"{variable} {str(path)!r}: a token must be printable ASCII without spaces"
+        )
+    return text
+
+
+class CredentialFile:
+    """A secret kept in a file that may be replaced at any time (a Kubernetes
+    service-account token rotates): before each request the file is ``stat``-ed, and read
+    again when its inode, size or modification time changed, or ``REREAD_INTERVAL`` has
+    passed since it was last read. When a new read fails, the
+    last good value stays in use and the problem is logged (once per distinct problem)."""
+
+    def __init__(self, path: Path, variable: str) -> None:
+        self.path = path
+        self.variable = variable
+        self._signature: tuple[int, int, int, int] | None = None
+        self._value: str | None = None
+        self._problem: str | None = None
+        self._read_at = 0.0
+
+    def current(self) -> str:
+        try:
+            st = os.stat(self.path)
+            signature = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+            now = time.monotonic()
+            if signature != self._signature or now - self._read_at >= REREAD_INTERVAL:
+                value = read_credential(self.path, self.variable)
+                self._read_at = now
+                if self._value is not None and value != self._value:
+                    logger.bind(file=str(self.path)).info(
+                        "{} changed: using its new contents", self.variable
+                    )
+                self._value, self._signature, self._problem = value, signature, None
+        except (OSError, ValueError) as exc:
+            problem = (
+                str(exc)
+                if isinstance(exc, ValueError)
+                else f"{self.variable} {str(self.path)!r}: {exc.strerror or exc}"
+            )
+            if problem != self._problem:
+                self._problem = problem
+                action = "keeping the last one read" if self._value is not None else "no value"
+                logger.bind(file=str(self.path)).warning("{}; {}", problem, action)
+            if self._value is None:
+                raise FetchError(problem) from None
+        assert self._value is not None
+        return self._value
+
+
+class EndpointAuth(httpx.Auth):
+    """Sets ``Authorization`` on each request from the current credentials. httpx drops it
+    when a redirect leaves the origin; ``_keep_headers_home`` drops the extra headers too."""
+
+    def __init__(self, config: ClientConfig) -> None:
+        self.token = (
+            CredentialFile(config.bearer_token_file, "BEARER_TOKEN_FILE")
+            if config.bearer_token_file is not None
+            else None
+        )
+        self.username = config.basic_auth_username
+        self.password: CredentialFile | Secret | None = (
+            CredentialFile(config.basic_auth_password_file, "BASIC_AUTH_PASSWORD_FILE")
+            if config.basic_auth_password_file is not None
+            else config.basic_auth_password
+        )
+
+    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+        if self.token is not None:
+            request.headers["Authorization"] = f"Bearer {self.token.current()}"
+        elif self.username is not None and self.password is not None:
+            password = (
+                self.password.reveal()
+                if isinstance(self.password, Secret)
+                else self.password.current()
+            )
+            pair = f"{self.username}:{password}".encode()
+            request.headers["Authorization"] = "Basic " + base64.b64encode(pair).decode("ascii")
+        yield request
+
+
+def _origin(url: httpx.URL) -> tuple[str, str, int | None]:
+    default = {"http": 80, "https": 443}.get(url.scheme)
+    return url.scheme, url.host, url.port or default
+
+
+def make_client(config: ClientConfig | None = None) -> httpx.AsyncClient:
+    """A keep-alive client; each request passes its own timeout. ``config`` says how to
+    reach the endpoints (TLS, credentials, extra headers); None: verified TLS, nothing else.
+    """
+    config = config or ClientConfig()
+    extra = {name: value.reveal() for name, value in config.headers}
+    sensitive = {"authorization", *(name.lower() for name in extra)}
+
+    async def keep_headers_home(request: httpx.Request) -> None:
+        """On a redirect to another origin (scheme, host, port) send neither credentials
+        nor the extra headers: they were meant for the endpoint configured."""
+        first = request.extensions.setdefault(_ORIGIN, _origin(request.url))
+        if first != _origin(request.url):
+            for name in sensitive:
+                request.headers.pop(name, None)
+
+    auth = EndpointAuth(config)
     return httpx.AsyncClient(
-        headers={"User-Agent": f"metric-reader/{__version__}"},
+        headers={"User-Agent": f"metric-reader/{__version__}", **extra},
+        auth=auth if auth.token is not None or auth.password is not None else None,
+        verify=build_ssl_context(config),
         limits=httpx.Limits(max_connections=100, max_keepalive_connections=20),
         follow_redirects=True,
         max_redirects=5,
+        event_hooks={"request": [keep_headers_home]},
     )
+
+
+def _tls_problem(exc: BaseException) -> str | None:
+    """What went wrong in TLS, if that is why ``exc`` happened, with the setting to fix."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, ssl.SSLCertVerificationError):
+            return (
+                f"TLS certificate verification failed: {seen.verify_message}; set TLS_CA_FILE "
+                "to the CA that signed the endpoint's certificate"
+            )
+        if isinstance(seen, ssl.SSLError):
+            reason = str(seen.reason or seen)
+            hint = ""
+            if "CERTIFICATE_REQUIRED" in reason or "HANDSHAKE_FAILURE" in reason:
+                hint = (
+                    "; the endpoint may require a client certificate: set TLS_CERT_FILE "
+                    "and TLS_KEY_FILE"
+                )
+            elif "UNKNOWN_CA" in reason or "BAD_CERTIFICATE" in reason:
+                hint = "; the endpoint does not accept the client certificate"
+            return f"TLS error: {reason}{hint}"
+        seen = seen.__cause__ or seen.__context__
+    text = str(exc)
+    if "CERTIFICATE_VERIFY_FAILED" in text:
+        return f"TLS certificate verification failed: {text}; set TLS_CA_FILE"
+    return None
 
 
 @asynccontextmanager
@@ -33,6 +304,26 @@ async def deadline(timeout: float) -> AsyncIterator[None]:
     except (TimeoutError, httpx.TimeoutException):
         raise FetchError(f"no complete answer within {timeout:g}s") from None
     except httpx.ConnectError as exc:
-        raise FetchError(f"cannot connect: {exc or type(exc).__name__}") from None
+        tls = _tls_problem(exc)
+        raise FetchError(tls or f"cannot connect: {exc or type(exc).__name__}") from None
     except httpx.HTTPError as exc:
-        raise FetchError(f"{type(exc).__name__}: {exc}") from None
+        tls = _tls_problem(exc)
+        raise FetchError(tls or _describe(exc)) from None
+    except OSError as exc:  # an ssl.SSLError (a TLS alert) can come through httpx unwrapped
+        tls = _tls_problem(exc)
+        raise FetchError(tls or f"{type(exc).__name__}: {exc}") from None
+
+
+def _describe(exc: httpx.HTTPError) -> str:
+    text = str(exc)
+    if text:
+        return f"{type(exc).__name__}: {text}"
+    described = f"{type(exc).__name__}: the endpoint closed the connection"
+    try:
+        https = exc.request.url.scheme == "https"
+    except RuntimeError:  # no request attached
+        https = False
+    if https and isinstance(exc, httpx.ReadError | httpx.WriteError):
+        # TLS 1.3: a server that wants a client certificate may just close the connection.
+        described += " (if it requires a client certificate, set TLS_CERT_FILE and TLS_KEY_FILE)"
+    return described

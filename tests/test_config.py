@@ -175,3 +175,12 @@ def test_a_plugin_setting_built_on_one_of_ours_is_not_called_a_typo() -> None:
         THRESHOLD=">0",
     )
     assert s.unknown_variables == ("HARD_TRESHOLD (did you mean HARD_THRESHOLD?)",)
+
+
+def test_credentials_in_an_endpoint_url_are_refused_without_showing_the_password() -> None:
+    with pytest.raises(ConfigError) as error:
+        settings(PROMETHEUS_ENDPOINT="https://alice:s3cret@prom.example:9090")
+    message = str(error.value)
+    assert "s3cret" not in message
+    assert "https://alice:***@prom.example:9090" in message
+    assert "BASIC_AUTH_USERNAME" in message
