@@ -25,6 +25,7 @@ import inspect
 import os
 import pwd
 import re
+import signal
 import stat
 import sys
 import threading
@@ -676,7 +677,7 @@ def _import_file(path: Path, source: bytes) -> ModuleType:
         raise _Refused(_syntax_reason(exc, path)) from None
     except ImportError as exc:
         raise _Refused(f"import failed{_where(exc, path)}: {_describe(exc)}") from None
-    except KeyboardInterrupt:
+    except _ctrl_c():
         raise  # Ctrl-C during start-up stops the program, as it should
     except BaseException as exc:  # SystemExit too: a plugin must not stop the service
         raise _Refused(f"raised {_describe(exc)} while being imported{_where(exc, path)}") from None
@@ -686,6 +687,19 @@ def _import_file(path: Path, source: bytes) -> ModuleType:
         else:
             sys.modules[name] = previous
     return module
+
+
+def _ctrl_c() -> tuple[type[BaseException], ...]:
+    """What to let through while loading plugin code: ``KeyboardInterrupt`` where it can be
+    a real Ctrl-C (the main thread, with Python's own SIGINT handler). Elsewhere (a reload in
+    a worker thread, or the service's start-up, where SIGINT is a clean stop and raises
+    nothing) a plugin raised it, and it is that plugin file's problem like any other."""
+    if (
+        threading.current_thread() is threading.main_thread()
+        and signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    ):
+        return (KeyboardInterrupt,)
+    return ()
 
 
 def _syntax_reason(exc: SyntaxError, path: Path) -> str:
@@ -715,7 +729,7 @@ def _plugin_object(module: ModuleType) -> object:
     if isinstance(obj, type):
         try:
             obj = obj()
-        except KeyboardInterrupt:
+        except _ctrl_c():
             raise
         except BaseException as exc:
             raise _Refused(
@@ -781,7 +795,7 @@ def _configure(obj: object, name: str, table: Mapping[str, Any] | None) -> None:
         )
     try:
         configure(dict(table))
-    except KeyboardInterrupt:
+    except _ctrl_c():
         raise
     except BaseException as exc:
         raise _Refused(
@@ -799,7 +813,7 @@ def _validate(obj: object, name: str) -> None:
         raise _Refused("`Plugin.validate_config` is not callable", name)
     try:
         result = validate()
-    except KeyboardInterrupt:
+    except _ctrl_c():
         raise
     except BaseException as exc:
         raise _Refused(

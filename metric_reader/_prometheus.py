@@ -12,6 +12,25 @@ import httpx
 
 from ._http import deadline
 from ._samples import FetchError, Sample, labels_of
+from ._scrape import MAX_RESPONSE_BYTES, read_body
+
+try:  # the optional extra: about 3x faster than json on a Prometheus answer
+    from orjson import JSONDecodeError as _FastDecodeError
+    from orjson import loads as _fast_loads
+except ImportError:  # pragma: no cover - depends on what is installed
+    _fast_loads = None
+
+
+def _loads(body: bytes) -> Any:
+    """``json.loads``, through orjson when it is installed. orjson is stricter (UTF-8 only,
+    1,024 levels deep at most, no lone surrogates); what it refuses goes to ``json``, so
+    what is accepted, and every error message, stay those of the standard library."""
+    if _fast_loads is not None:
+        try:
+            return _fast_loads(body)
+        except _FastDecodeError:
+            pass
+    return json.loads(body)
 
 
 @dataclass(frozen=True, slots=True)
@@ -21,28 +40,39 @@ class QueryResult:
 
 
 async def instant_query(
-    client: httpx.AsyncClient, endpoint: str, promql: str, timeout: float
+    client: httpx.AsyncClient,
+    endpoint: str,
+    promql: str,
+    timeout: float,
+    limit: int = MAX_RESPONSE_BYTES,
 ) -> QueryResult:
-    """Run ``promql`` at ``endpoint``; raise ``FetchError`` on any failure.
+    """Run ``promql`` at ``endpoint``; raise ``FetchError`` on any failure, or when the
+    answer is larger than ``limit`` bytes (read as a stream, so it is cut off there).
 
     Prometheus is also told the timeout, so it gives up on an expensive query when we do.
     """
-    async with deadline(timeout):
-        response = await client.get(
+    async with (
+        deadline(timeout),
+        client.stream(
+            "GET",
             f"{endpoint}/api/v1/query",
             params={"query": promql, "timeout": f"{timeout:.3f}"},  # seconds
             timeout=timeout,
-        )
-    return decode_query_response(response.status_code, response.content)
+        ) as response,
+    ):
+        body = await read_body(response, limit, "the answer")
+    return decode_query_response(response.status_code, body)
 
 
 def decode_query_response(status_code: int, body: bytes) -> QueryResult:
     """Turn an ``/api/v1/query`` answer into samples, or raise ``FetchError`` saying why."""
     try:
-        document = json.loads(body)
+        document = _loads(body)
     except (ValueError, UnicodeDecodeError):
         snippet = body[:120].decode("utf-8", "replace").strip()
         raise FetchError(f"HTTP {status_code}, not JSON: {snippet!r}") from None
+    except RecursionError:
+        raise FetchError(f"HTTP {status_code}, unexpected answer: JSON nested too deeply") from None
     if not isinstance(document, Mapping):
         raise FetchError(f"HTTP {status_code}, unexpected answer: not a JSON object")
     if document.get("status") != "success" or not 200 <= status_code < 300:
@@ -50,7 +80,8 @@ def decode_query_response(status_code: int, body: bytes) -> QueryResult:
         error = document.get("error", "")
         detail = f"{error_type}: {error}" if error_type else str(error or "no error message")
         raise FetchError(f"HTTP {status_code}, query failed: {detail}")
-    warnings = tuple(str(w) for w in document.get("warnings") or () if w)
+    listed = document.get("warnings")
+    warnings = tuple(str(w) for w in listed if w) if isinstance(listed, list) else ()
     data = document.get("data")
     if not isinstance(data, Mapping):
         raise FetchError("unexpected answer: no data object")

@@ -31,7 +31,7 @@ from ._plugins import PluginCatalog, PluginFailure, PluginTimeout
 from ._prometheus import instant_query
 from ._rules import Rule, format_series
 from ._samples import FetchError, Sample, labels_of
-from ._scrape import fetch_page
+from ._scrape import MAX_RESPONSE_BYTES, fetch_page
 from ._state import Action
 from ._status import status_snapshot
 from ._throttle import Throttle
@@ -83,11 +83,13 @@ class Target:
         self.warnings = Throttle(self.description, "WARNING", "query warning")
 
 
-def _scrape_target(url: str, interval: float, rules: list[Rule]) -> Target:
+def _scrape_target(
+    url: str, interval: float, rules: list[Rule], max_bytes: int = MAX_RESPONSE_BYTES
+) -> Target:
     names = sorted({r.config.selector.metric_name for r in rules if r.config.selector})
 
     async def read(client: httpx.AsyncClient, timeout: float) -> Reading:
-        page = await fetch_page(client, url, timeout)
+        page = await fetch_page(client, url, timeout, max_bytes)
         try:
             found = read_series(page, names)
         except ExpositionError as exc:
@@ -124,21 +126,36 @@ class EndpointLimit:
 
 
 def _query_target(
-    endpoint: str, promql: str, interval: float, rules: list[Rule], limit: EndpointLimit
+    endpoint: str,
+    promql: str,
+    interval: float,
+    rules: list[Rule],
+    limit: EndpointLimit,
+    max_bytes: int = MAX_RESPONSE_BYTES,
 ) -> Target:
     async def read(client: httpx.AsyncClient, timeout: float) -> Reading:
-        # The deadline covers the wait for a free slot too: a poll never runs late.
-        with anyio.fail_after(timeout):
-            async with limit.limiter:
-                result = await instant_query(client, endpoint, promql, timeout)
+        # The deadline covers the wait for a free slot too: a poll never runs late. It is
+        # a hair earlier than the query's own, so it is the one that fires on a slow answer:
+        # a failed read like any other, never an exception that stops the poller.
+        try:
+            with anyio.fail_after(timeout):
+                async with limit.limiter:
+                    result = await instant_query(client, endpoint, promql, timeout, max_bytes)
+        except TimeoutError:
+            raise FetchError(f"no complete answer within {timeout:g}s") from None
         return Reading({rule.name: result.samples for rule in rules}, result.warnings)
 
     return Target(f"query {promql} at {endpoint}", interval, read, rules)
 
 
-def build_targets(rules: list[Rule], max_concurrent_queries: int = 8) -> list[Target]:
+def build_targets(
+    rules: list[Rule],
+    max_concurrent_queries: int = 8,
+    max_response_bytes: int = MAX_RESPONSE_BYTES,
+) -> list[Target]:
     """Group rules so that each scrape target, and each query on an endpoint, is read once
-    per interval; queries to one endpoint share a bound on requests in flight."""
+    per interval; queries to one endpoint share a bound on requests in flight; no answer
+    larger than ``max_response_bytes`` is read."""
     groups: dict[tuple[str, ...], list[Rule]] = {}
     for rule in rules:
         c = rule.config
@@ -153,10 +170,12 @@ def build_targets(rules: list[Rule], max_concurrent_queries: int = 8) -> list[Ta
     for key, members in groups.items():
         interval = members[0].config.polling_interval
         if key[0] == "scrape":
-            targets.append(_scrape_target(key[1], interval, members))
+            targets.append(_scrape_target(key[1], interval, members, max_response_bytes))
         else:
             limit = limits.setdefault(key[1], EndpointLimit(max_concurrent_queries))
-            targets.append(_query_target(key[1], key[2], interval, members, limit))
+            targets.append(
+                _query_target(key[1], key[2], interval, members, limit, max_response_bytes)
+            )
     return targets
 
 
@@ -188,7 +207,9 @@ class Service:
         self.settings = settings
         self.catalog = catalog
         self.rules = [Rule(config) for config in settings.rules]
-        self.targets = build_targets(self.rules, settings.max_concurrent_queries)
+        self.targets = build_targets(
+            self.rules, settings.max_concurrent_queries, settings.max_response_bytes
+        )
         self.metrics = ServiceMetrics()
         self.started = time.monotonic()
         self._in_flight = 0
@@ -225,7 +246,8 @@ class Service:
 
         A second signal during the grace period stops at once.
         """
-        async with make_client() as client, anyio.create_task_group() as calls:
+        client_config = self.settings.client
+        async with make_client(client_config) as client, anyio.create_task_group() as calls:
             polling = anyio.CancelScope()
             await calls.start(self._watch_signals, polling, calls.cancel_scope, early)
             if self.writer is not None:
@@ -300,10 +322,15 @@ class Service:
         self.metrics.polls.labels(target.description).inc()
         try:
             reading = await target.read(client, timeout)
-        except FetchError as exc:
+        except Exception as exc:
+            # FetchError is what a source says; anything else is a bug in a library or in
+            # ours, and still must not stop this target's polling or any other's.
+            if not isinstance(exc, FetchError):
+                logger.opt(exception=exc).bind(target=target.description).debug("unexpected")
+            error = str(exc) if isinstance(exc, FetchError) else f"{type(exc).__name__}: {exc}"
             self.metrics.poll_errors.labels(target.description).inc()
-            target.errors.report(started, str(exc))
-            target.last_error = str(exc)
+            target.errors.report(started, error)
+            target.last_error = error
             return
         finally:
             self.metrics.poll_seconds.labels(target.description).observe(

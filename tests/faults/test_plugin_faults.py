@@ -1,0 +1,284 @@
+"""Fault injection on plugins: whatever a plugin does, the service keeps running and polling,
+and each misdeed is logged and counted as that plugin's failure."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import time
+from pathlib import Path
+
+import anyio
+import pytest
+from integration.conftest import ServiceFactory
+
+from metric_reader._config import load_settings
+from metric_reader._plugins import discover_plugins
+from metric_reader._service import Service
+
+from .conftest import FaultServer, Logs
+
+DEADLINE = 15.0
+
+PLUGINS = '''
+import asyncio
+import sys
+import threading
+import time
+
+
+class Boom(BaseException):
+    """Not an Exception: like SystemExit and KeyboardInterrupt, easy to let through."""
+
+
+class Base:
+    release = threading.Event()  # set at teardown: a blocked call ends with the test
+
+    def __init__(self, name, action):
+        self.name, self.action = name, action
+        self.calls = 0
+
+    def execute(self, metric_name, value, threshold, duration):
+        self.calls += 1
+        return self.action()
+
+
+class Async(Base):
+    async def execute(self, metric_name, value, threshold, duration):
+        self.calls += 1
+        result = self.action()
+        if asyncio.iscoroutine(result):
+            return await result
+        return result
+
+
+def raise_(exc):
+    raise exc
+
+
+async def done():
+    return None
+
+
+PLUGIN = {
+    "raises": lambda: Async("raises", lambda: raise_(RuntimeError("ticket system down"))),
+    "hangs": lambda: Async("hangs", lambda: asyncio.sleep(3600)),
+    "blocks": lambda: Base("blocks", lambda: Base.release.wait(60)),
+    "exits": lambda: Base("exits", lambda: sys.exit(3)),
+    "exits_async": lambda: Async("exits_async", lambda: sys.exit(0)),
+    "interrupts": lambda: Async("interrupts", lambda: raise_(KeyboardInterrupt())),
+    "interrupts_sync": lambda: Base("interrupts_sync", lambda: raise_(KeyboardInterrupt())),
+    "booms": lambda: Async("booms", lambda: raise_(Boom("custom"))),
+    "booms_sync": lambda: Base("booms_sync", lambda: raise_(Boom("custom"))),
+    "coroutine": lambda: Base("coroutine", done),
+    "number": lambda: Base("number", lambda: 42),
+}
+'''
+
+# plugin -> (result counted, what the log says)
+FAILING = {
+    "raises": ("failure", "RuntimeError: ticket system down"),
+    "hangs": ("timeout", "timed out after 200ms"),
+    "blocks": ("timeout", "timed out after 200ms"),
+    "exits": ("failure", "SystemExit: 3"),
+    "exits_async": ("failure", "SystemExit"),
+    "interrupts": ("failure", "KeyboardInterrupt"),
+    "interrupts_sync": ("failure", "KeyboardInterrupt"),
+    "booms": ("failure", "Boom: custom"),
+    "booms_sync": ("failure", "Boom: custom"),
+}
+ODD_RETURNS = ["coroutine", "number"]
+
+
+def plugin_dir(tmp_path: Path, name: str) -> Path:
+    plugins = tmp_path / "plugins"
+    plugins.mkdir(exist_ok=True)
+    (plugins / "_common.py").write_text(PLUGINS)  # a leading _: not a plugin file itself
+    (plugins / f"{name}.py").write_text(
+        "import importlib.util, pathlib\n"
+        "_spec = importlib.util.spec_from_file_location(\n"
+        "    'fault_plugins_common', pathlib.Path(__file__).with_name('_common.py'))\n"
+        "_common = importlib.util.module_from_spec(_spec)\n"
+        "_spec.loader.exec_module(_common)\n"
+        f"Plugin = _common.PLUGIN[{name!r}]()\n"
+    )
+    plugins.chmod(0o755)
+    return plugins
+
+
+def run_with_plugin(
+    tmp_path: Path, server: FaultServer, name: str, logs: Logs, done: str
+) -> tuple[Service, list[float]]:
+    """Poll a breached value every 100 ms with plugin ``name`` until ``done`` says so, then
+    for five more polls; return the service and the poll times of the page."""
+    settings = load_settings(
+        {
+            "SCRAPE_URL": server.scrape_url("healthy"),
+            "METRIC_NAME": "fault_value",
+            "THRESHOLD": ">50",
+            "BACKOFF_DELAY": "100ms",
+            "POLLING_INTERVAL": "100ms",
+            "PLUGIN_TIMEOUT": "200ms",
+            "PLUGIN_DIR": str(plugin_dir(tmp_path, name)),
+            "ACTION_PLUGIN": name,
+        }
+    )
+    service = Service(settings, discover_plugins(settings.plugin_dir))
+    assert name in service.catalog.plugins, service.catalog.problems
+
+    def calls(result: str) -> float:
+        value = service.metrics.registry.get_sample_value(
+            "metric_reader_plugin_calls_total",
+            {"plugin": name, "method": "execute", "result": result},
+        )
+        return value or 0.0
+
+    async def main() -> None:
+        async with anyio.create_task_group() as group:
+            group.start_soon(service.run)
+            deadline = time.monotonic() + DEADLINE
+            while calls(done) < 2:
+                assert time.monotonic() < deadline, f"no 2 {done} calls\n{logs.dump()}"
+                await anyio.sleep(0.01)
+            polls = server.count("healthy")
+            while server.count("healthy") < polls + 5:
+                assert time.monotonic() < deadline, f"polling stopped\n{logs.dump()}"
+                await anyio.sleep(0.01)
+            group.cancel_scope.cancel()
+
+    try:
+        anyio.run(main)
+    except BaseException as exc:  # a KeyboardInterrupt must not reach pytest as one
+        raise AssertionError(f"the service let {exc!r} through\n{logs.dump()}") from exc
+    finally:
+        service.catalog.plugins[name].obj.release.set()  # type: ignore[attr-defined]
+    return service, server.times("healthy")
+
+
+@pytest.mark.parametrize("name", list(FAILING))
+def test_a_misbehaving_plugin_is_a_failure_and_polling_goes_on(
+    name: str, fault_server: FaultServer, logs: Logs, tmp_path: Path
+) -> None:
+    result, says = FAILING[name]
+    _service, times = run_with_plugin(tmp_path, fault_server, name, logs, result)
+    verb = "timed out" if result == "timeout" else "failed"
+    failures = logs.find(f"execute {verb}", level="ERROR", plugin=name, rule="fault_value")
+    assert len(failures) >= 2, logs.dump()
+    assert all(says in line.message for line in failures), [x.message for x in failures]
+    gaps = [b - a for a, b in itertools.pairwise(times)]
+    assert max(gaps) < 0.35, f"polling stalled {max(gaps):.3f}s"
+
+
+@pytest.mark.parametrize("name", ODD_RETURNS)
+def test_an_odd_return_value_does_not_upset_the_service(
+    name: str, fault_server: FaultServer, logs: Logs, tmp_path: Path
+) -> None:
+    """A plain def returning a coroutine has it awaited; any other value is ignored."""
+    run_with_plugin(tmp_path, fault_server, name, logs, "success")
+    assert logs.find("execute succeeded", plugin=name)
+    if name == "number":
+        assert logs.find("execute returned 42; ignored", plugin=name)
+
+
+IMPORT_CRASHES = {
+    "crash_error": "raise RuntimeError('no config')",
+    "crash_exit": "import sys\nsys.exit(1)",
+    "crash_boom": "class Boom(BaseException):\n    pass\nraise Boom('at import')",
+    "crash_interrupt": "raise KeyboardInterrupt",
+}
+
+
+def test_plugins_crashing_on_import_added_while_running_are_reported_and_polling_goes_on(
+    fault_server: FaultServer, logs: Logs, tmp_path: Path
+) -> None:
+    plugins = tmp_path / "plugins"
+    plugins.mkdir()
+    plugins.chmod(0o755)
+    settings = load_settings(
+        {
+            "SCRAPE_URL": fault_server.scrape_url("healthy"),
+            "METRIC_NAME": "fault_value",
+            "POLLING_INTERVAL": "100ms",
+            "PLUGIN_DIR": str(plugins),
+        }
+    )
+    service = Service(settings, discover_plugins(settings.plugin_dir))
+
+    async def main() -> None:
+        async with anyio.create_task_group() as group:
+            group.start_soon(service.run)
+            for name, source in IMPORT_CRASHES.items():
+                (plugins / f"{name}.py").write_text(source + "\n")
+            deadline = time.monotonic() + DEADLINE
+            while len(logs.find("not loaded", level="WARNING")) < len(IMPORT_CRASHES):
+                assert time.monotonic() < deadline, logs.dump()
+                await anyio.sleep(0.05)
+            polls = fault_server.count("healthy")
+            while fault_server.count("healthy") < polls + 5:
+                assert time.monotonic() < deadline, logs.dump()
+                await anyio.sleep(0.01)
+            group.cancel_scope.cancel()
+
+    try:
+        anyio.run(main)
+    except BaseException as exc:
+        raise AssertionError(f"the service let {exc!r} through\n{logs.dump()}") from exc
+    for name in IMPORT_CRASHES:
+        [line] = logs.find("not loaded", level="WARNING", file=str(plugins / f"{name}.py"))
+        assert "while being imported" in line.message, line.message
+
+
+# --- real processes ---------------------------------------------------------------------------
+
+
+def _records(text: str) -> list[dict[str, object]]:
+    out = []
+    for line in text.splitlines():
+        try:
+            out.append(json.loads(line))
+        except ValueError:
+            continue
+    return out
+
+
+def test_sys_exit_in_a_plugin_is_a_failure_not_an_exit(
+    fault_server: FaultServer, service: ServiceFactory, tmp_path: Path
+) -> None:
+    """In a real ``python -m metric_reader``: the plugin calls ``sys.exit`` at every try, the
+    process stays up and goes on polling. Plugin files that exit or interrupt while being
+    imported at start-up are reported and do not stop it either."""
+    plugins = plugin_dir(tmp_path, "exits")
+    for name, source in IMPORT_CRASHES.items():
+        (plugins / f"{name}.py").write_text(source + "\n")
+    svc = service(
+        {
+            "SCRAPE_URL": fault_server.scrape_url("healthy"),
+            "METRIC_NAME": "fault_value",
+            "THRESHOLD": ">50",
+            "POLLING_INTERVAL": "100ms",
+            "PLUGIN_DIR": str(plugins),
+            "ACTION_PLUGIN": "exits",
+            "LOG_FORMAT": "json",
+        }
+    )
+
+    def failures() -> int:
+        return sum(
+            1
+            for r in _records(svc.output())
+            if r.get("plugin") == "exits" and "execute failed" in str(r.get("message"))
+        )
+
+    svc.wait_until(lambda: failures() >= 3, DEADLINE, "three failed sys.exit calls")
+    polls = fault_server.count("healthy")
+    svc.wait_until(lambda: fault_server.count("healthy") >= polls + 5, DEADLINE, "more polls")
+    assert svc.alive()
+    messages = [str(r.get("message")) for r in _records(svc.output())]
+    assert any("SystemExit: 3" in m for m in messages)
+    for name in IMPORT_CRASHES:
+        assert any(name in m and "not loaded" in m for m in messages) or any(
+            r.get("file", "").endswith(f"{name}.py")  # type: ignore[union-attr]
+            for r in _records(svc.output())
+            if "not loaded" in str(r.get("message"))
+        ), name
+    assert svc.stop() == 0
