@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint bench clean
+.PHONY: run test soak lint bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -20,11 +20,16 @@ test: $(STAMP)
 	$(BIN)/ruff check metric_reader plugin_dir examples tests benchmarks
 	$(BIN)/python -m pytest -q
 
+# The soak test for 10 minutes (make test runs the same test for 45 s).
+soak: $(STAMP)
+	SOAK_SECONDS=600 $(BIN)/python -m pytest -q -s tests/faults/test_soak.py
+
 lint: $(STAMP)
 	$(BIN)/ruff check metric_reader plugin_dir examples tests benchmarks
 	$(BIN)/ruff format --check metric_reader plugin_dir examples tests benchmarks
 
 bench: $(STAMP)
+	$(BIN)/pip install --quiet -e '.[dev,bench]'
 	$(BIN)/python -m benchmarks
 
 clean:

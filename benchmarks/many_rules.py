@@ -103,34 +103,25 @@ def run() -> list[dict[str, object]]:
     per_rule_kb = (many["rss_kb"] - one["rss_kb"]) / (RULES - 1)
     return [
         {
-            "name": "rules.cycle_cpu_10000_rules",
-            "value": many["cpu"] * 1e3,
-            "unit": "ms",
-            "note": f"fetch + one pass + evaluate, {len(page) / 1e6:.1f} MB page, 20k series",
+            "name": f"scale: {RULES:,} rules on one page, CPU per 1 s cycle",
+            "value": many["cpu"],
+            "unit": "cores",
+            "target": 0.5,
+            "note": f"fetch + one pass + evaluate, {len(page) / 1e6:.1f} MB page, "
+            f"20k series; 1 rule: {one['cpu'] * 1e3:.1f} ms",
         },
         {
-            "name": "rules.cycle_cpu_1_rule",
-            "value": one["cpu"] * 1e3,
-            "unit": "ms",
-            "note": "the same page, one rule",
-        },
-        {
-            "name": "rules.rss_10000_rules",
+            "name": f"memory: RSS with {RULES:,} idle rules",
             "value": many["rss_kb"] / 1024,
             "unit": "MB",
-            "note": "resident memory of the process after the cycles",
+            "note": f"1 rule: {one['rss_kb'] / 1024:.1f} MB (in-process cycles)",
         },
         {
-            "name": "rules.rss_1_rule",
-            "value": one["rss_kb"] / 1024,
-            "unit": "MB",
-            "note": "the same, one rule",
-        },
-        {
-            "name": "rules.memory_per_idle_rule",
+            "name": "memory: per additional idle rule",
             "value": per_rule_kb,
             "unit": "KB",
-            "note": "(10,000 rules - 1 rule) / 9,999",
+            "target": 20.0,
+            "note": f"(RSS with {RULES:,} rules - with 1) / {RULES - 1:,}",
         },
     ]
 

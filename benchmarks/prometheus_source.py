@@ -1,36 +1,52 @@
-"""CPU per poll of the Prometheus source next to a bare httpx GET + JSON decode.
+"""The Prometheus source, measured as the whole service in a subprocess against a real
+local Prometheus (Debian's ``prometheus``, started on a loopback port, scraping itself).
 
-A real Prometheus (Debian's ``prometheus``) is started on a loopback port, scraping itself.
-Both loops run the same instant query the same number of times over one keep-alive client,
-in this process, measured with ``time.process_time``:
-
-- bare: ``client.get(...)`` and ``json.loads`` of the body;
-- metric-reader: ``instant_query`` (deadline, decoding, validation) plus the rule's
-  evaluation (state machine, per series) that every poll does.
+- CPU per poll: ``python -m metric_reader`` (through ``benchmarks._service_child``, which
+  picks the event loop, HTTP transport and JSON decoder) with one rule polling every
+  ``INTERVAL``; its utime + stime from ``/proc/PID/stat`` between two samples taken after
+  a warm-up, divided by the polls Prometheus counted in between
+  (``prometheus_http_requests_total{handler="/api/v1/query"}``). The yardstick is
+  ``benchmarks._bare_loop`` (plain asyncio, httpx and ``json.loads``), measured the same way.
+- The default combination (what the service picks by itself when the extras are installed)
+  runs for ``RSS_AFTER`` seconds; its resident memory then is the one-rule memory figure.
+- Start-up: spawn to the first ``polled`` debug line (``LOG_LEVEL=debug``).
+- Scale: one cycle of 1,000 distinct queries through the service's targets (the default
+  ``max_concurrent_queries``), against a 5 s polling interval.
 """
 
 from __future__ import annotations
 
-import json
+import importlib.util
+import itertools
+import os
+import re
 import shutil
 import socket
+import statistics
 import subprocess
+import sys
 import tempfile
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import anyio
 import httpx
 
-from metric_reader._config import load_settings
-from metric_reader._http import make_client
-from metric_reader._prometheus import instant_query
-from metric_reader._rules import Rule
+from ._proc import cpu_seconds, rss_kb, stop, wait_until
 
-POLLS = 500
 QUERY = 'up{job="prometheus"}'
+INTERVAL = 0.02
+POLLS = 500
+RSS_AFTER = 60.0
+WARM_UP = 2.0
+SCALE_RULES = 1_000
+SCALE_INTERVAL = 5.0
+ROOT = Path(__file__).parent.parent
+_QUERIES = re.compile(
+    r'^prometheus_http_requests_total\{[^}]*handler="/api/v1/query"[^}]*\} (\S+)$', re.M
+)
 
 
 def _free_port() -> int:
@@ -84,55 +100,243 @@ def _wait_for_series(url: str, timeout: float = 30.0) -> None:
     raise RuntimeError(f"Prometheus at {url} did not answer {QUERY} within {timeout:g}s")
 
 
-async def _cpu_per_call(call: Callable[[], Awaitable[object]], polls: int) -> float:
-    for _ in range(20):  # warm up the connection and caches
-        await call()
-    start = time.process_time()
-    for _ in range(polls):
-        await call()
-    return (time.process_time() - start) / polls
+def _queries_served(url: str) -> int:
+    text = httpx.get(f"{url}/metrics", timeout=5).text
+    return int(sum(float(m) for m in _QUERIES.findall(text)))
 
 
-async def _measure(url: str, polls: int) -> tuple[float, float]:
-    settings = load_settings(
-        {"PROMETHEUS_ENDPOINT": url, "QUERY": QUERY, "THRESHOLD": "<1", "POLLING_INTERVAL": "1s"}
+def _service_env(url: str, interval: str, level: str = "warning") -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k == "PATH" or k.startswith("LC_")}
+    env.update(
+        PROMETHEUS_ENDPOINT=url,
+        QUERY=QUERY,
+        THRESHOLD="<0",  # up is 1: never breached, every poll is the common case
+        POLLING_INTERVAL=interval,
+        LOG_LEVEL=level,
+        PYTHONPATH=str(ROOT),
     )
-    rule = Rule(settings.rules[0])
-    async with make_client() as client:
-
-        async def bare() -> object:
-            response = await client.get(f"{url}/api/v1/query", params={"query": QUERY})
-            return json.loads(response.content)
-
-        async def ours() -> object:
-            result = await instant_query(client, url, QUERY, 0.8)
-            return rule.evaluate(anyio.current_time(), result.samples)
-
-        bare_cpu = await _cpu_per_call(bare, polls)
-        ours_cpu = await _cpu_per_call(ours, polls)
-    return bare_cpu, ours_cpu
+    return env
 
 
-def run(polls: int = POLLS) -> list[dict[str, object]]:
-    with prometheus() as url:
-        bare, ours = anyio.run(_measure, url, polls)
+def _measure(
+    argv: list[str], env: dict[str, str], url: str, polls: int, rss_at: float | None = None
+) -> dict[str, float]:
+    """CPU per poll of the process ``argv`` after a warm-up, over at least ``polls`` polls;
+    with ``rss_at``, its resident memory that many seconds after the spawn."""
+    spawned = time.monotonic()
+    proc = subprocess.Popen(
+        argv, env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
+    try:
+        first = _queries_served(url)
+        wait_until(lambda: _queries_served(url) > first + 5, 30, "the first polls")
+        time.sleep(WARM_UP)
+        cpu0, n0 = cpu_seconds(proc.pid), _queries_served(url)
+        time.sleep(polls * INTERVAL * 1.05)
+        if rss_at is not None:
+            time.sleep(max(rss_at - (time.monotonic() - spawned), 0))
+        cpu1, n1 = cpu_seconds(proc.pid), _queries_served(url)
+        rss = rss_kb(proc.pid)
+        if proc.poll() is not None:
+            raise RuntimeError(f"{argv} exited: {proc.stderr.read() if proc.stderr else ''}")
+    finally:
+        stop(proc)
+    return {"cpu": (cpu1 - cpu0) / max(n1 - n0, 1), "polls": n1 - n0, "rss_kb": rss}
+
+
+def _have(module: str) -> bool:
+    return importlib.util.find_spec(module) is not None
+
+
+def combinations() -> list[tuple[str, str, str]]:
+    loops = ["asyncio"] + (["uvloop"] if _have("uvloop") else [])
+    transports = ["httpx"] + (["aiohttp"] if _have("httpx_aiohttp") else [])
+    decoders = ["json"] + (["orjson"] if _have("orjson") else [])
+    return list(itertools.product(loops, transports, decoders))
+
+
+def default_combination() -> tuple[str, str, str]:
+    """What the service picks by itself: asyncio, httpx's own transport, and orjson when it
+    is importable (uvloop is measured but not used: see tests/test_optional_speedups.py)."""
+    return (
+        "asyncio",
+        "httpx",
+        "orjson" if _have("orjson") else "json",
+    )
+
+
+def _service_argv(combo: tuple[str, str, str]) -> list[str]:
+    loop, transport, decoder = combo
     return [
-        {
-            "name": "prometheus.poll_cpu (query + decode + evaluate)",
-            "value": ours * 1e6,
-            "unit": "us",
-            "note": f"{polls} polls, local Prometheus",
-        },
-        {
-            "name": "prometheus.bare_get_json (httpx GET + json.loads)",
-            "value": bare * 1e6,
-            "unit": "us",
-            "note": f"{polls} polls, same client",
-        },
-        {
-            "name": "prometheus.poll_vs_bare_get",
-            "value": ours / bare,
-            "unit": "ratio",
-            "note": "1.0 = no overhead over the bare request",
-        },
+        sys.executable,
+        "-m",
+        "benchmarks._service_child",
+        f"--loop={loop}",
+        f"--transport={transport}",
+        f"--json={decoder}",
     ]
+
+
+def _startup(url: str, repeat: int = 5) -> float:
+    """Median seconds from spawn to the first ``polled`` debug line."""
+    times = []
+    env = _service_env(url, "1s", level="debug")
+    for _ in range(repeat):
+        started = time.monotonic()
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "metric_reader"],
+            env=env,
+            cwd=ROOT,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            assert proc.stderr is not None
+            for line in proc.stderr:
+                if "polled" in line:
+                    times.append(time.monotonic() - started)
+                    break
+            else:
+                raise RuntimeError("the service exited before its first poll")
+        finally:
+            stop(proc)
+    return statistics.median(times)
+
+
+async def _one_cycle(url: str) -> tuple[float, float, int]:
+    """Wall seconds of two consecutive cycles of ``SCALE_RULES`` distinct queries."""
+    from metric_reader._config import load_settings
+    from metric_reader._http import make_client
+    from metric_reader._rules import Rule
+    from metric_reader._service import build_targets, fetch_timeout
+
+    with tempfile.TemporaryDirectory() as tmp:
+        rules_file = Path(tmp, "rules.toml")
+        rules_file.write_text(
+            f'polling_interval = "{SCALE_INTERVAL:g}s"\nprometheus_endpoint = "{url}"\n'
+            + "".join(
+                f'[[rules]]\nname = "r{i}"\nquery = \'{QUERY} + {i}\'\nthreshold = "<0"\n'
+                for i in range(SCALE_RULES)
+            )
+        )
+        settings = load_settings({"CONFIG_FILE": str(rules_file)})
+    rules = [Rule(config) for config in settings.rules]
+    targets = build_targets(rules, settings.max_concurrent_queries)
+    timeout = fetch_timeout(SCALE_INTERVAL)
+    failures = 0
+
+    async def poll(client: httpx.AsyncClient, target: object) -> None:
+        nonlocal failures
+        try:
+            reading = await target.read(client, timeout)  # type: ignore[attr-defined]
+        except Exception:
+            failures += 1
+            return
+        now = anyio.current_time()
+        for rule in target.rules:  # type: ignore[attr-defined]
+            rule.evaluate(now, reading.samples[rule.name])
+
+    cycles = []
+    async with make_client() as client:
+        for _ in range(2):
+            started = time.perf_counter()
+            async with anyio.create_task_group() as group:
+                for target in targets:
+                    group.start_soon(poll, client, target)
+            cycles.append(time.perf_counter() - started)
+    return cycles[0], cycles[1], failures
+
+
+def run() -> list[dict[str, object]]:
+    rows: list[dict[str, object]] = []
+    default = default_combination()
+    with prometheus() as url:
+        startup = _startup(url)
+        first_cycle, cycle, failures = anyio.run(_one_cycle, url)
+        bare = _measure(
+            [sys.executable, "-m", "benchmarks._bare_loop", url, QUERY, str(INTERVAL)],
+            _service_env(url, "20ms"),
+            url,
+            POLLS,
+        )
+        results: dict[tuple[str, str, str], dict[str, float]] = {}
+        for combo in [default, *(c for c in combinations() if c != default)]:
+            print(f"  service with {'+'.join(combo)} ...", file=sys.stderr, flush=True)
+            results[combo] = _measure(
+                _service_argv(combo),
+                _service_env(url, "20ms"),
+                url,
+                POLLS,
+                rss_at=RSS_AFTER if combo == default else None,
+            )
+    ours = results[default]
+    rows.append(
+        {
+            "name": f"prometheus: service CPU per poll ({'+'.join(default)}, the default)",
+            "value": ours["cpu"] * 1e6,
+            "unit": "us",
+            "note": f"{ours['polls']:.0f} polls at 20ms, /proc utime+stime",
+        }
+    )
+    rows.append(
+        {
+            "name": "prometheus: bare httpx GET + json.loads loop, CPU per poll",
+            "value": bare["cpu"] * 1e6,
+            "unit": "us",
+            "note": f"{bare['polls']:.0f} polls, asyncio, own process",
+        }
+    )
+    rows.append(
+        {
+            "name": "prometheus: service / bare loop",
+            "value": ours["cpu"] / bare["cpu"],
+            "unit": "x",
+            "target": 1.2,
+        }
+    )
+    for combo, result in results.items():
+        if combo == default:
+            continue
+        rows.append(
+            {
+                "name": f"prometheus: service CPU per poll, {'+'.join(combo)}",
+                "value": result["cpu"] * 1e6,
+                "unit": "us",
+                "note": f"{result['polls']:.0f} polls; {result['cpu'] / bare['cpu']:.2f}x bare",
+            }
+        )
+    rows.append(
+        {
+            "name": f"memory: RSS after {RSS_AFTER:g} s, one rule",
+            "value": ours["rss_kb"] / 1024,
+            "unit": "MB",
+            "target": 40.0,
+            "note": "the default combination, polling every 20ms",
+        }
+    )
+    rows.append(
+        {
+            "name": "start-up: spawn to first completed poll",
+            "value": startup,
+            "unit": "s",
+            "target": 0.5,
+            "note": "median of 5, LOG_LEVEL=debug 'polled' line",
+        }
+    )
+    rows.append(
+        {
+            "name": f"scale: one cycle of {SCALE_RULES:,} Prometheus rules",
+            "value": cycle,
+            "unit": "s",
+            "target": SCALE_INTERVAL,
+            "note": f"default max_concurrent_queries; first cycle {first_cycle:.2f}s; "
+            f"{failures} failed",
+        }
+    )
+    return rows
+
+
+if __name__ == "__main__":
+    for row in run():
+        print(row)
