@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test soak lint bench clean
+.PHONY: run test soak fuzz lint bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -34,3 +34,18 @@ bench: $(STAMP)
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info .pytest_cache .hypothesis
+
+# Fuzz the exposition reader with atheris (libFuzzer) for FUZZ_TIME seconds; see
+# docs/fuzzing.md. atheris is installed here, on demand: `make test` never needs it.
+FUZZ_TIME ?= 1800
+
+fuzz: $(STAMP)
+	$(BIN)/pip install --quiet atheris
+	mkdir -p fuzz/work/corpus fuzz/crashes
+	cd fuzz/work && PATH="$(abspath $(BIN)):$$PATH" ../fuzz_exposition.py -jobs=1 \
+		-max_total_time=$(FUZZ_TIME) -timeout=10 -max_len=4096 -rss_limit_mb=2048 \
+		-print_final_stats=1 -artifact_prefix=../crashes/ corpus ../corpus
+	tail -n 7 fuzz/work/fuzz-0.log
+	@if ls fuzz/crashes/* >/dev/null 2>&1; then echo "fuzz: inputs in fuzz/crashes/:"; \
+		ls fuzz/crashes; exit 1; fi
+

@@ -302,7 +302,10 @@ def _directory(value: object) -> Path:
 
 
 def _state_file(value: object) -> Path:
-    path = Path(_text(value))
+    text = _text(value)
+    if "\0" in text:
+        raise ValueError("a path cannot contain a NUL character")
+    path = Path(text)
     if not path.name:
         raise ValueError("expected a file path")
     if path.is_dir():

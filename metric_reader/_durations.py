@@ -16,6 +16,7 @@ _UNITS: dict[str, float] = {
 }
 _PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|μs|ms|s|m|h)")
 ALLOWED = "a Go duration such as 300ms, 5s, 1m30s or 2h (units ns, us, ms, s, m, h)"
+_MAX_SECONDS = (2**63 - 1) / 1e9  # Go's longest time.Duration, about 292 years
 
 
 def parse_duration(text: str) -> float:
@@ -41,6 +42,8 @@ def parse_duration(text: str) -> float:
         pos = match.end()
     if negative and total:
         raise ValueError(f"negative durations are not allowed; expected {ALLOWED}")
+    if total > _MAX_SECONDS:  # also infinity, from hundreds of digits: Go refuses these too
+        raise ValueError(f"too long, at most 2562047h (about 292 years); expected {ALLOWED}")
     return total
 
 

@@ -13,7 +13,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-_HEADER = re.compile(r"^\s*(\[\[?)\s*([A-Za-z0-9_.\-\"' ]+?)\s*(\]\]?)\s*(?:#.*)?$")
+# The name is words separated by spaces, matched atomically: a lazy run of name characters
+# and spaces before ``\s*`` backtracked cubically on a long line of spaces.
+_HEADER = re.compile(
+    r"^\s*(\[\[?)\s*((?>[A-Za-z0-9_.\-\"']+(?: +[A-Za-z0-9_.\-\"']+)*))\s*(\]\]?)\s*(?:#.*)?$"
+)
 _KEY = re.compile(r"^\s*([A-Za-z0-9_\-]+|\"[^\"]*\")\s*=")
 _LINE_IN_ERROR = re.compile(r"\(at line (\d+), column \d+\)")
 
@@ -41,7 +45,7 @@ class TomlFile:
 def read_toml_file(path: Path) -> TomlFile:
     try:
         text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
+    except (OSError, ValueError) as exc:  # ValueError: invalid UTF-8, or a NUL in the path
         raise TomlFileError(f"{path}: cannot read: {exc}") from None
     try:
         data = tomllib.loads(text)
