@@ -54,7 +54,7 @@ import httpx
 from loguru import logger
 
 import metric_reader
-from metric_reader import Event
+from metric_reader import Event, parse_duration
 
 DEFAULT_ENDPOINT = "http://localhost:8080"
 DEFAULT_TIMEOUT = "10s"
@@ -73,17 +73,6 @@ _VARIABLES = {  # for the suggestion
     "HTTP_PLUGIN_TIMEOUT": "timeout",
 }
 
-_UNITS = {
-    "ns": 1e-9,
-    "us": 1e-6,
-    "µs": 1e-6,
-    "μs": 1e-6,
-    "ms": 1e-3,
-    "s": 1.0,
-    "m": 60.0,
-    "h": 3600.0,
-}
-_DURATION_PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|μs|ms|s|m|h)")
 _DURATION_FORMAT = "a Go duration above 0 such as 500ms, 5s, 1m30s (units ns, us, ms, s, m, h)"
 
 
@@ -328,20 +317,10 @@ def _timeout() -> float:
 
 def _parse_go_duration(text: str) -> float | None:
     """Go's ``time.ParseDuration`` for non-negative values (``1m30s``); None if malformed."""
-    s = text[1:] if text.startswith("+") else text
-    if not s:
+    try:
+        return parse_duration(text)
+    except ValueError:
         return None
-    if s == "0":
-        return 0.0
-    total = 0.0
-    pos = 0
-    while pos < len(s):
-        match = _DURATION_PART.match(s, pos)
-        if match is None:
-            return None
-        total += float(match.group(1)) * _UNITS[match.group(2)]
-        pos = match.end()
-    return total
 
 
 def _body(
