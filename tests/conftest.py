@@ -33,3 +33,9 @@ def page_server() -> Iterator[tuple[str, list[float]]]:
     yield f"http://127.0.0.1:{server.server_port}/metrics", handler.times
     server.shutdown()
     server.server_close()
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    """The backend of ``@pytest.mark.anyio`` tests: the service runs on asyncio."""
+    return "asyncio"

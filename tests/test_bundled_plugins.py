@@ -5,20 +5,16 @@ from __future__ import annotations
 import re
 import shutil
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
+from _events import make_event as _make_event
 from loguru import logger
 
 from metric_reader import Event
 from metric_reader._plugins import LoadedPlugin, PluginFailure, discover_plugins
-
-
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
 
 
 @pytest.fixture
@@ -36,21 +32,7 @@ def bundled(name: str) -> LoadedPlugin:
 
 
 def make_event(**changes: Any) -> Event:
-    fields: dict[str, Any] = {
-        "rule": "queue",
-        "metric_name": "queue_depth",
-        "labels": {"job": "x"},
-        "value": 95.0,
-        "threshold": ">80",
-        "level": "base",
-        "kind": "fire",
-        "breach_started": datetime(2024, 1, 2, 3, 4, 5, tzinfo=UTC),
-        "duration": timedelta(seconds=30),
-        "fire_count": 0,
-        "plugin": "log_action",
-    }
-    fields.update(changes)
-    return Event(**fields)
+    return _make_event(**{"plugin": "log_action", **changes})
 
 
 # --- log_action ------------------------------------------------------------------------

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from _events import make_event as _make_event
 from loguru import logger
 
 from metric_reader import Event
@@ -49,11 +50,6 @@ TIMEOUT = 10.0
 
 
 @pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
-@pytest.fixture
 def log_records() -> Iterator[list[dict[str, Any]]]:
     records: list[dict[str, Any]] = []
     sink = logger.add(lambda message: records.append(message.record), level=0)
@@ -62,21 +58,17 @@ def log_records() -> Iterator[list[dict[str, Any]]]:
 
 
 def make_event(**changes: Any) -> Event:
-    fields: dict[str, Any] = {
+    defaults = {
         "rule": "volumes",
         "metric_name": "kubelet_volume_stats_available_bytes",
         "labels": {"namespace": "shop", "persistentvolumeclaim": "data-db-0"},
         "value": 1.5e9,
         "threshold": "<5e9",
-        "level": "base",
-        "kind": "fire",
         "breach_started": datetime(2024, 5, 1, 12, 0, 0, tzinfo=UTC),
         "duration": timedelta(seconds=120),
-        "fire_count": 0,
         "plugin": "",
     }
-    fields.update(changes)
-    return Event(**fields)
+    return _make_event(**{**defaults, **changes})
 
 
 def example(name: str) -> LoadedPlugin:

@@ -21,6 +21,7 @@ from typing import Any
 
 import anyio
 import pytest
+from _events import make_event as _make_event
 from loguru import logger
 
 from metric_reader import Event, __version__
@@ -34,11 +35,6 @@ from metric_reader._plugins import (
 )
 
 PY = shlex.quote(sys.executable)
-
-
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
 
 
 @pytest.fixture
@@ -69,21 +65,13 @@ def refused(name: str) -> str:
 
 
 def make_event(**changes: Any) -> Event:
-    fields: dict[str, Any] = {
-        "rule": "queue",
-        "metric_name": "queue_depth",
+    defaults = {
         "labels": {"job": "x", "instance": "host:9100"},
         "value": 95.5,
-        "threshold": ">80",
-        "level": "base",
-        "kind": "fire",
         "breach_started": datetime(2024, 1, 2, 3, 4, 5, 250000, tzinfo=UTC),
-        "duration": timedelta(seconds=30),
-        "fire_count": 0,
         "plugin": "http_action",
     }
-    fields.update(changes)
-    return Event(**fields)
+    return _make_event(**{**defaults, **changes})
 
 
 def all_messages(records: list[dict[str, Any]]) -> str:

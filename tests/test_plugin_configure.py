@@ -16,12 +16,12 @@ import sys
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import pytest
+from _events import make_event as _make_event
 from loguru import logger
 
 from metric_reader import Event
@@ -46,11 +46,6 @@ PLUGIN_VARIABLES = (
     "EXEC_ACTION_RESOLVE_COMMAND",
 )
 PROXY_VARIABLES = ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy")
-
-
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
 
 
 @pytest.fixture(autouse=True)
@@ -101,21 +96,7 @@ def configure_refused(name: str, table: dict[str, Any]) -> str:
 
 
 def make_event(**changes: Any) -> Event:
-    fields: dict[str, Any] = {
-        "rule": "queue",
-        "metric_name": "queue_depth",
-        "labels": {"job": "x"},
-        "value": 95.0,
-        "threshold": ">80",
-        "level": "base",
-        "kind": "fire",
-        "breach_started": datetime(2024, 1, 2, 3, 4, 5, tzinfo=UTC),
-        "duration": timedelta(seconds=30),
-        "fire_count": 0,
-        "plugin": "test",
-    }
-    fields.update(changes)
-    return Event(**fields)
+    return _make_event(**{"plugin": "test", **changes})
 
 
 # --- any plugin -------------------------------------------------------------------------

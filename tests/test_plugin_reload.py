@@ -12,12 +12,12 @@ import threading
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import anyio
 import pytest
+from _events import make_event as _make_event
 from loguru import logger
 
 from metric_reader import Event
@@ -25,11 +25,6 @@ from metric_reader._plugins import LoadedPlugin, PluginCatalog, PluginFailure, d
 
 INTERVAL = 0.1
 DEADLINE = 10.0
-
-
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
 
 
 @pytest.fixture
@@ -88,18 +83,7 @@ def write(path: Path, text: str) -> Path:
 
 
 def make_event() -> Event:
-    return Event(
-        rule="queue",
-        metric_name="queue_depth",
-        labels={},
-        value=95.0,
-        threshold=">80",
-        level="base",
-        kind="fire",
-        breach_started=datetime(2024, 1, 2, 3, 4, 5, tzinfo=UTC),
-        duration=timedelta(seconds=30),
-        fire_count=0,
-    )
+    return _make_event(labels={})
 
 
 def recorded(record: Path) -> list[int]:

@@ -11,12 +11,13 @@ import textwrap
 import threading
 import time
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import anyio
 import pytest
+from _events import make_event as _make_event
 from loguru import logger
 
 from metric_reader import Event
@@ -41,11 +42,6 @@ def configured_bundled_plugins(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
-@pytest.fixture
 def log_records() -> Iterator[list[dict[str, Any]]]:
     records: list[dict[str, Any]] = []
     sink = logger.add(lambda message: records.append(message.record), level=0)
@@ -67,20 +63,7 @@ def load(directory: Path, source: str, filename: str = "plugin.py") -> LoadedPlu
 
 
 def make_event(**changes: Any) -> Event:
-    fields: dict[str, Any] = {
-        "rule": "queue",
-        "metric_name": "queue_depth",
-        "labels": {"job": "x"},
-        "value": 95.0,
-        "threshold": ">80",
-        "level": "base",
-        "kind": "fire",
-        "breach_started": datetime(2024, 1, 2, 3, 4, 5, tzinfo=UTC),
-        "duration": timedelta(seconds=30),
-        "fire_count": 0,
-    }
-    fields.update(changes)
-    return Event(**fields)
+    return _make_event(**changes)
 
 
 GOOD = """
