@@ -24,7 +24,7 @@ from . import __version__
 from ._config import Settings
 from ._durations import format_duration
 from ._exposition import ExpositionError, read_series
-from ._http import make_client
+from ._http import deadline, make_client
 from ._metrics import ServiceMetrics
 from ._persist import StateFile, StateWriter, revision
 from ._plugins import PluginCatalog, PluginFailure, PluginTimeout
@@ -134,15 +134,10 @@ def _query_target(
     max_bytes: int = MAX_RESPONSE_BYTES,
 ) -> Target:
     async def read(client: httpx.AsyncClient, timeout: float) -> Reading:
-        # The deadline covers the wait for a free slot too: a poll never runs late. It is
-        # a hair earlier than the query's own, so it is the one that fires on a slow answer:
-        # a failed read like any other, never an exception that stops the poller.
-        try:
-            with anyio.fail_after(timeout):
-                async with limit.limiter:
-                    result = await instant_query(client, endpoint, promql, timeout, max_bytes)
-        except TimeoutError:
-            raise FetchError(f"no complete answer within {timeout:g}s") from None
+        # The deadline covers the wait for a free slot too, so a poll never runs late; like
+        # the query's own, it turns running out of time into a failed read.
+        async with deadline(timeout), limit.limiter:
+            result = await instant_query(client, endpoint, promql, timeout, max_bytes)
         return Reading({rule.name: result.samples for rule in rules}, result.warnings)
 
     return Target(f"query {promql} at {endpoint}", interval, read, rules)
