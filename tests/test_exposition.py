@@ -98,6 +98,24 @@ def test_exact_names(name: str, expected: list[object], strategy: str) -> None:
     assert read(PAGE, [name], strategy) == {name: expected}
 
 
+def test_names_sharing_prefixes_read_together_as_alone(strategy: str) -> None:
+    names = [
+        "queue",
+        "queue_depth",
+        "queue_depth_max",
+        "rpc_seconds_bucket",
+        "rpc_seconds_sum",
+        "rpc_seconds",
+        "lat",
+        "lat_sum",
+        "http_requests",
+        "http_requests_total",
+    ]
+    alone = {name: read(PAGE, [name], "find")[name] for name in names}
+    assert comparable(read(PAGE, names, strategy)) == comparable(alone)
+    assert alone["queue_depth_max"] and alone["rpc_seconds_sum"] and alone["http_requests"]
+
+
 def test_summary_quantiles(strategy: str) -> None:
     (first, second) = read(PAGE, ["lat"], strategy)["lat"]
     assert first == ({"quantile": "0.5"}, 0.2)
