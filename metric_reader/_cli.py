@@ -23,6 +23,7 @@ from ._config import ConfigError, LevelConfig, RuleConfig, Settings, load_settin
 from ._durations import format_duration, parse_duration
 from ._events import Event
 from ._logging import configure_logging
+from ._memory import keep_freed_memory
 from ._plugins import PluginCatalog, PluginFailure, bundled_plugin_dir, discover_plugins
 from ._service import SHUTDOWN_GRACE, EarlySignals, Service
 from ._threshold import parse_threshold
@@ -151,6 +152,7 @@ def _run(args: argparse.Namespace, env: Mapping[str, str]) -> int:
         return EXIT_OK
     for rule in settings.rules:
         logger.bind(**_rule_fields(rule)).info("metric-reader {} watching", __version__)
+    keep_freed_memory()
     service = Service(settings, catalog)
     refused: list[BaseException] = []
     try:
