@@ -16,7 +16,7 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import httpx
 
@@ -25,7 +25,9 @@ from ._http import ClientConfig, Secret, build_ssl_context, read_credential
 from ._selector import LabelMatcher, Selector, parse_label_filters
 from ._state import LevelPolicy, MissingValueBehavior
 from ._threshold import Threshold, parse_threshold
-from ._tomlfile import TomlFile, TomlFileError, read_toml_file
+
+if TYPE_CHECKING:
+    from ._tomlfile import TomlFile
 
 LOG_LEVELS = {
     "debug": "DEBUG",
@@ -464,6 +466,8 @@ def load_settings(environ: Mapping[str, str], *, rules: bool = True) -> Settings
     config_file = environ.get("CONFIG_FILE", "").strip() or None
     toml: TomlFile | None = None
     if config_file is not None:
+        from ._tomlfile import TomlFileError, read_toml_file  # only with CONFIG_FILE
+
         try:
             toml = read_toml_file(Path(config_file))
         except TomlFileError as exc:

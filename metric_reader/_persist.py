@@ -97,11 +97,6 @@ class StateError(ValueError):
     """A state document that cannot be used: wrong format, version or content."""
 
 
-def revision(rules: Iterable[Rule]) -> int:
-    """Changes to the state of ``rules`` so far: compare before and after a step."""
-    return sum(rule.machine.revision for rule in rules if rule.machine is not None)
-
-
 def fingerprint(config: RuleConfig) -> str:
     """What a rule means, hashed: its state is only restored into the same rule."""
 

@@ -104,3 +104,8 @@ class Rule:
                     "breach ended after {}, before the duration",
                     format_duration(round(t.duration, 3)),
                 )
+
+
+def revision(rules: Iterable[Rule]) -> int:
+    """Changes to the state of ``rules`` so far: compare before and after a step."""
+    return sum(rule.machine.revision for rule in rules if rule.machine is not None)

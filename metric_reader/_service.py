@@ -13,7 +13,7 @@ import signal
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anyio
 import httpx
@@ -26,15 +26,17 @@ from ._durations import format_duration
 from ._exposition import ExpositionError, read_series
 from ._http import deadline, make_client
 from ._metrics import ServiceMetrics
-from ._persist import StateFile, StateWriter, revision
 from ._plugins import PluginCatalog, PluginFailure, PluginTimeout
 from ._prometheus import instant_query
-from ._rules import Rule, format_series
+from ._rules import Rule, format_series, revision
 from ._samples import FetchError, Sample, labels_of
 from ._scrape import MAX_RESPONSE_BYTES, fetch_page
 from ._state import Action
 from ._status import status_snapshot
 from ._throttle import Throttle
+
+if TYPE_CHECKING:
+    from ._persist import StateWriter
 
 SHUTDOWN_GRACE = 10.0
 READY_WINDOW = 60.0
@@ -209,11 +211,13 @@ class Service:
         self.started = time.monotonic()
         self._in_flight = 0
         self._idle = anyio.Event()
-        self.writer = (
-            StateWriter(StateFile(settings.state_file), self.rules, dry_run=settings.dry_run)
-            if settings.state_file is not None
-            else None
-        )
+        self.writer: StateWriter | None = None
+        if settings.state_file is not None:
+            from ._persist import StateFile, StateWriter  # only with STATE_FILE
+
+            self.writer = StateWriter(
+                StateFile(settings.state_file), self.rules, dry_run=settings.dry_run
+            )
 
     def ready(self) -> bool:
         """Every target has been read successfully, recently: within three of its polling
