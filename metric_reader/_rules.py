@@ -50,8 +50,9 @@ class Rule:
         assert config is not None
         return config
 
-    def evaluate(self, now: float, samples: list[Sample]) -> list[Action]:
-        """Feed one successful read at monotonic time ``now``; return the actions to run."""
+    def evaluate(self, now: float, samples: list[Sample], acting: bool = True) -> list[Action]:
+        """Feed one successful read at monotonic time ``now``; return the actions to run
+        (none when not ``acting``: a follower keeps them owed for when it leads)."""
         if self.machine is None:
             for sample in samples:
                 logger.bind(rule=self.name, value=sample.value).info(
@@ -60,11 +61,15 @@ class Rule:
             return []
         transitions = self.machine.observe(now, samples)
         self._log(transitions)
-        return self.machine.take_due(now)
+        return self.machine.take_due(now) if acting else []
 
     def finish(self, now: float, action: Action, ok: bool) -> None:
         if self.machine is not None:
             self.machine.finish(now, action, ok)
+
+    def give_back(self, action: Action) -> None:
+        if self.machine is not None:
+            self.machine.give_back(action)
 
     def event(self, action: Action, now: float, plugin: str) -> Event:
         """What a plugin is told about ``action``, with the breach start in wall-clock time."""

@@ -147,7 +147,8 @@ class LevelMachine:
             if now - self.active_at >= self.policy.duration:
                 self.state = State.FIRING
                 self.fired_at = now
-                self._owe("fire", now)
+                if self.fire_count == 0:  # not already run by the leader (see ``adopt``)
+                    self._owe("fire", now)
         elif (
             self.due is None
             and self.policy.backoff > 0
@@ -210,6 +211,32 @@ class LevelMachine:
             self.failures += 1
             delay = self.policy.retry_delay * 2 ** (self.failures - 1)
             self.due_at = now + min(delay, MAX_RETRY_DELAY)
+
+    def give_back(self, action: Action) -> None:
+        """``action`` was not run (this replica may not act): it stays owed as it was."""
+        if self.in_flight == action.kind:
+            self.in_flight = None
+
+    def adopt(self, kind: EventKind, succeeded_at: float, fire_count: int) -> bool:
+        """Another replica (the leader) ran ``kind`` for this breach, successfully, at
+        ``succeeded_at``: count it as if this machine had, so a new leader neither runs it
+        again nor misses the resolve it owes. Return whether anything changed."""
+        if kind == "resolve":
+            if self.due == "resolve" and self.in_flight is None:
+                self.due = None
+                return True
+            return False
+        if self.state is State.OK or self.in_flight is not None:
+            return False
+        if fire_count <= self.fire_count and self.due not in ("fire", "repeat"):
+            return False
+        self.fire_count = max(self.fire_count, fire_count)
+        if self.last_success_at is None or succeeded_at > self.last_success_at:
+            self.last_success_at = succeeded_at
+        if self.due in ("fire", "repeat"):
+            self.due = None
+        self.failures = 0
+        return True
 
     @property
     def idle(self) -> bool:
@@ -302,9 +329,12 @@ class SeriesMachine:
         return actions
 
     def finish(self, now: float, action: Action, ok: bool) -> None:
-        machine = self.base if action.level == "base" else self.hard
+        machine = self.level(action.level)
         assert machine is not None
         machine.finish(now, action, ok)
+
+    def level(self, level: str) -> LevelMachine | None:
+        return self.base if level == "base" else self.hard
 
     @property
     def idle(self) -> bool:
@@ -372,6 +402,13 @@ class RuleMachine:
         series = self.series.get(action.labels)
         if series is not None:
             series.finish(now, action, ok)
+            self.revision += 1
+
+    def give_back(self, action: Action) -> None:
+        series = self.series.get(action.labels)
+        machine = None if series is None else series.level(action.level)
+        if machine is not None:
+            machine.give_back(action)
             self.revision += 1
 
     def series_for(self, labels: Labels, placeholder: bool = False) -> SeriesMachine:

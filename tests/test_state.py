@@ -17,6 +17,7 @@ import pytest
 from metric_reader._samples import Labels, Sample
 from metric_reader._state import (
     MAX_RETRY_DELAY,
+    LevelMachine,
     LevelPolicy,
     MissingValueBehavior,
     RuleMachine,
@@ -498,3 +499,70 @@ def test_memory_stays_flat_when_label_values_churn() -> None:
     for t in range(10_000):
         h.machine.observe(t, [Sample((("request_id", str(t)),), 10)])
     assert len(h.machine.series) <= 31
+
+
+# --- a follower taking on what the leader ran (leader election) ---------------------------
+
+
+def follower_poll(h: Harness, t: float, value: float | None) -> None:
+    """A follower observes like the leader but hands out nothing."""
+    h.machine.observe(t, [] if value is None else [Sample(SERIES, value)])
+
+
+def level(h: Harness) -> LevelMachine:
+    return h.machine.series[SERIES].base
+
+
+def test_a_new_leader_does_not_fire_again_what_the_old_leader_fired() -> None:
+    h = harness(duration=5, backoff=30)
+    for t in range(0, 8):
+        follower_poll(h, t, 90)
+    assert level(h).due == "fire"  # owed, kept for when this replica leads
+    assert level(h).adopt("fire", 5.5, 1)  # the leader fired at 5.5
+    assert h.poll(8, 90) == []  # now leading: nothing to run again
+    assert h.poll(35, 90) == []
+    assert h.poll(35.5, 90) == ["base:repeat"]  # the backoff counts from the leader's fire
+    assert h.calls[-1].fire_count == 1
+
+
+def test_a_follower_still_pending_when_the_leader_fired_does_not_fire_later() -> None:
+    h = harness(duration=5)
+    follower_poll(h, 1, 90)
+    follower_poll(h, 5, 90)
+    assert level(h).state is State.PENDING
+    assert level(h).adopt("fire", 5.5, 1)
+    follower_poll(h, 6, 90)  # its own duration is over now
+    assert level(h).state is State.FIRING and level(h).due is None
+    assert h.poll(7, 90) == []
+
+
+def test_a_new_leader_resolves_what_the_old_leader_fired() -> None:
+    h = harness(duration=0)
+    follower_poll(h, 0, 90)
+    level(h).adopt("fire", 0.2, 1)
+    follower_poll(h, 3, 10)  # the breach ends while the old leader is gone
+    assert h.poll(4, 10) == ["base:resolve"]
+
+
+def test_a_resolve_the_leader_ran_is_not_run_again() -> None:
+    h = harness(duration=0)
+    follower_poll(h, 0, 90)
+    level(h).adopt("fire", 0.2, 1)
+    follower_poll(h, 3, 10)
+    assert level(h).adopt("resolve", 3.1, 1)
+    assert h.poll(4, 10) == []
+
+
+def test_nothing_is_adopted_into_a_series_that_is_not_breached() -> None:
+    h = harness(duration=0)
+    follower_poll(h, 0, 10)
+    assert not level(h).adopt("fire", 0.2, 1)
+    assert h.poll(1, 90) == ["base:fire"]
+
+
+def test_without_a_record_a_new_leader_runs_what_is_owed() -> None:
+    h = harness(duration=5)
+    for t in range(0, 8):
+        follower_poll(h, t, 90)
+    assert h.poll(8, 90) == ["base:fire"]
+    assert h.calls[-1].duration == 8

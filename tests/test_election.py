@@ -1,0 +1,209 @@
+"""The Lease client and client-go's election algorithm against the fake API server.
+
+Each test runs ``LeaderElector.run`` for real (short timings) against ``_lease_api``, which
+answers as kube-apiserver does, and waits on conditions with deadlines.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import anyio
+import pytest
+from _lease_api import LeaseAPI
+from loguru import logger
+
+from metric_reader._election import ANNOTATION, ActionRecord, LeaderElector, Timing
+from metric_reader._kube import InCluster, LeaseClient, in_cluster
+
+pytestmark = pytest.mark.anyio
+TIMING = Timing(lease_duration=1.0, renew_deadline=0.6, retry_period=0.1)
+NAME = "metric-reader-leader"
+
+
+@pytest.fixture
+def api(tmp_path: Path) -> Iterator[LeaseAPI]:
+    with LeaseAPI(tmp_path / "api") as server:
+        yield server
+
+
+@pytest.fixture
+def logs() -> Iterator[list[str]]:
+    lines: list[str] = []
+    sink = logger.add(lambda m: lines.append(str(m.record["message"])), level="DEBUG")
+    yield lines
+    logger.remove(sink)
+
+
+def cluster(api: LeaseAPI, token: str) -> InCluster:
+    account = api.service_account(token)
+    found = in_cluster(api.env(account), account)
+    assert isinstance(found, InCluster), found
+    return found
+
+
+def elector(api: LeaseAPI, name: str, adopted: list[ActionRecord] | None = None) -> LeaderElector:
+    client = LeaseClient(cluster(api, f"{name}-token"), "default", NAME, timeout=0.5)
+    return LeaderElector(
+        client, name, TIMING, adopt=(adopted.extend if adopted is not None else lambda r: None)
+    )
+
+
+@asynccontextmanager
+async def running(*electors: LeaderElector) -> AsyncIterator[None]:
+    async with anyio.create_task_group() as group:
+        for each in electors:
+            group.start_soon(each.run)
+        yield
+        group.cancel_scope.cancel()
+    for each in electors:
+        await each.client.aclose()
+
+
+async def wait_for(condition: Callable[[], object], timeout: float = 5.0) -> None:
+    with anyio.fail_after(timeout):
+        while not condition():
+            await anyio.sleep(0.02)
+
+
+def holder(api: LeaseAPI) -> str:
+    lease = api.lease("default", NAME)
+    return "" if lease is None else str(lease["spec"].get("holderIdentity") or "")
+
+
+async def test_the_first_replica_creates_the_lease_and_the_others_follow(api: LeaseAPI) -> None:
+    a, b = elector(api, "a"), elector(api, "b")
+    async with running(a):
+        await wait_for(a.acting)
+        async with running(b):
+            await wait_for(lambda: b.holder == "a")
+            await anyio.sleep(3 * TIMING.lease_duration)  # renewed all along: b never takes over
+            assert a.acting() and not b.acting() and holder(api) == "a"
+    lease = api.lease("default", NAME)
+    assert lease is not None
+    assert lease["spec"]["leaseDurationSeconds"] == 1 and lease["spec"]["leaseTransitions"] == 0
+
+
+async def test_a_lease_is_taken_over_only_after_its_duration_by_the_local_clock(
+    api: LeaseAPI,
+) -> None:
+    long_ago = datetime.now(UTC) - timedelta(hours=1)
+    api.set_lease(
+        "default",
+        NAME,
+        {"holderIdentity": "gone", "leaseDurationSeconds": 1, "renewTime": long_ago},
+    )
+    b = elector(api, "b")
+    async with running(b):
+        await wait_for(lambda: b.holder == "gone")
+        seen = anyio.current_time()
+        await wait_for(b.acting)
+        # renewTime is an hour old, but only the local observation counts (clocks differ)
+        assert anyio.current_time() - seen >= 1.0 - TIMING.retry_period
+    lease = api.lease("default", NAME)
+    assert lease is not None and lease["spec"]["leaseTransitions"] == 1
+
+
+async def test_a_conflict_is_a_lost_lease_at_once(api: LeaseAPI, logs: list[str]) -> None:
+    a = elector(api, "a")
+    async with running(a):
+        await wait_for(a.acting)
+        api.set_lease("default", NAME, {"holderIdentity": "intruder", "leaseDurationSeconds": 1})
+        await wait_for(lambda: not a.acting(), timeout=1.0)
+    assert any("409 Conflict" in line for line in logs), logs
+
+
+async def test_a_leader_that_cannot_renew_stops_acting_at_its_renew_deadline(
+    api: LeaseAPI, logs: list[str]
+) -> None:
+    a = elector(api, "a")
+    async with running(a):
+        await wait_for(a.acting)
+        api.cut_off("a-token", mode="hang")
+        cut = anyio.current_time()
+        await wait_for(lambda: not a.acting(), timeout=2.0)
+        assert anyio.current_time() - cut <= TIMING.renew_deadline + 0.05
+        await wait_for(lambda: any("lost the lease" in line for line in logs), timeout=1.0)
+        api.restore("a-token")
+        await wait_for(a.acting)  # nobody else took it: it is ours again
+
+
+async def test_claims_are_recorded_in_the_lease_and_adopted_by_a_new_leader(
+    api: LeaseAPI,
+) -> None:
+    adopted: list[ActionRecord] = []
+    a, b = elector(api, "a"), elector(api, "b", adopted)
+    async with running(a, b):
+        await wait_for(a.acting)
+        record = await a.claim("disk", "base", (("pvc", "data"),), "fire", 1)
+        assert record is not None
+        a.outcome(record, ok=True)
+        await wait_for(lambda: any(r.nonce == record.nonce for r in adopted))
+    lease = api.lease("default", NAME)
+    assert lease is not None
+    [saved] = json.loads(lease["metadata"]["annotations"][ANNOTATION])
+    assert saved[:3] == ["disk", "base", {"pvc": "data"}] and saved[3] == "fire"
+
+
+async def test_a_follower_cannot_claim(api: LeaseAPI) -> None:
+    a, b = elector(api, "a"), elector(api, "b")
+    async with running(a):
+        await wait_for(a.acting)
+        async with running(b):
+            await wait_for(lambda: b.holder == "a")
+            assert await b.claim("disk", "base", (), "fire", 1) is None
+
+
+async def test_release_hands_over_at_once(api: LeaseAPI) -> None:
+    a, b = elector(api, "a"), elector(api, "b")
+    stop_a = anyio.CancelScope()
+
+    async def run_a() -> None:
+        with stop_a:
+            await a.run()
+
+    async with anyio.create_task_group() as group:
+        group.start_soon(run_a)
+        await wait_for(a.acting)
+        group.start_soon(b.run)
+        await wait_for(lambda: b.holder == "a")
+        stop_a.cancel()
+        await a.release()
+        released = anyio.current_time()
+        assert not a.acting() and holder(api) == ""
+        await wait_for(b.acting)
+        # at once (a retry period), not after the lease duration of 1 s
+        assert anyio.current_time() - released < 0.5
+        group.cancel_scope.cancel()
+    await a.client.aclose()
+    await b.client.aclose()
+
+
+async def test_a_rotated_token_is_read_again(api: LeaseAPI) -> None:
+    a = elector(api, "a")
+    async with running(a):
+        await wait_for(a.acting)
+        account = a.client.cluster.service_account_dir
+        api.rotate_token("a-token", "a-token-2", account, old_valid_for=0)
+        await anyio.sleep(3 * TIMING.retry_period)
+        assert a.acting()
+        assert api.log()[-1].token == "a-token-2" and api.log()[-1].status == 200
+
+
+async def test_a_forbidden_update_is_said_in_one_line(api: LeaseAPI, logs: list[str]) -> None:
+    api.forbid("create")
+    a = elector(api, "a")
+    async with running(a):
+        await wait_for(lambda: any("Forbidden" in line for line in logs))
+    [line] = [line for line in logs if "Forbidden" in line][:1]
+    assert 'cannot create resource "leases"' in line and "\n" not in line
+
+
+def test_outside_a_cluster_there_is_no_configuration(tmp_path: Path) -> None:
+    assert "KUBERNETES_SERVICE_HOST" in str(in_cluster({}, tmp_path))
+    env = {"KUBERNETES_SERVICE_HOST": "10.0.0.1", "KUBERNETES_SERVICE_PORT": "443"}
+    assert "no service-account token" in str(in_cluster(env, tmp_path))
