@@ -7,8 +7,10 @@ unexpected. A user mistake is one line on stderr, never a traceback.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import math
 import os
+import signal
 import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -22,10 +24,12 @@ from . import __version__
 from ._config import ConfigError, LevelConfig, RuleConfig, Settings, load_settings
 from ._durations import format_duration, parse_duration
 from ._events import Event
+from ._kube import InCluster, in_cluster
 from ._logging import configure_logging
 from ._memory import keep_freed_memory
 from ._plugins import PluginCatalog, PluginFailure, bundled_plugin_dir, discover_plugins
 from ._service import SHUTDOWN_GRACE, EarlySignals, Service
+from ._shard import shard_of
 from ._threshold import parse_threshold
 from ._web import ListenError, serve_http
 
@@ -150,10 +154,16 @@ def _run(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     settings, catalog = _load(env)
     if early.received is not None:
         return EXIT_OK
+    settings = _this_shard(settings)
     for rule in settings.rules:
         logger.bind(**_rule_fields(rule)).info("metric-reader {} watching", __version__)
+    try:
+        settings, cluster = _leader_election(settings, env)
+    except ConfigError as exc:
+        _say_config_error(str(exc))
+        return EXIT_CONFIG
     keep_freed_memory()
-    service = Service(settings, catalog)
+    service = Service(settings, catalog, cluster)
     refused: list[BaseException] = []
     try:
         anyio.run(_serve, service, early)
@@ -172,8 +182,80 @@ async def _serve(service: Service, early: EarlySignals) -> None:
     async with anyio.create_task_group() as group:
         if service.settings.listen_address is not None:
             await group.start(serve_http, service.settings.listen_address, service)
-        await service.run(SHUTDOWN_GRACE, early)
+        if service.rules:
+            await service.run(SHUTDOWN_GRACE, early)
+        else:
+            await _idle(early)
         group.cancel_scope.cancel()
+
+
+def _leader_election(
+    settings: Settings, env: Mapping[str, str]
+) -> tuple[Settings, InCluster | None]:
+    """The settings with the Lease's namespace (and shard) filled in, and where the
+    Kubernetes API is when this replica takes part in an election; says once at start
+    when it acts alone."""
+    election = settings.election
+    if election is None:
+        logger.info("leader election is off: this replica runs every action itself")
+        return settings, None
+    cluster = in_cluster(env, election.service_account_dir)
+    if isinstance(cluster, str):
+        logger.warning("LEADER_ELECTION_ENABLED, but {}: this replica acts alone", cluster)
+        return settings, None
+    if election.lock_namespace is None:
+        try:
+            namespace = cluster.namespace
+        except OSError as exc:
+            raise ConfigError(
+                f"LEADER_ELECTION_LOCK_NAMESPACE is not set and the pod's namespace cannot "
+                f"be read from {election.service_account_dir}/namespace: {exc.strerror or exc}"
+            ) from None
+        election = dataclasses.replace(election, lock_namespace=namespace)
+    if settings.shard_count > 1:  # one leader per shard
+        lock_name = f"{election.lock_name}-shard-{settings.shard_index}"
+        election = dataclasses.replace(election, lock_name=lock_name)
+    logger.bind(lease=f"{election.lock_namespace}/{election.lock_name}").info(
+        "leader election on: only the leader runs actions"
+    )
+    return dataclasses.replace(settings, election=election), cluster
+
+
+def _this_shard(settings: Settings) -> Settings:
+    """The settings with only the rules this replica's shard owns, said once at start."""
+    if settings.shard_count == 1:
+        return settings
+    owned = settings.owned_rules
+    log = logger.bind(
+        shard_index=settings.shard_index,
+        shard_count=settings.shard_count,
+        index_from=settings.shard_index_from,
+    )
+    log.info(
+        "shard {} of {}: {} of {} rules",
+        settings.shard_index,
+        settings.shard_count,
+        len(owned),
+        len(settings.rules),
+    )
+    if not owned:
+        log.warning(
+            "this shard owns none of the {} rules: nothing to poll; staying up and healthy, "
+            "idle (a configuration with other rule names or fewer shards gives it some)",
+            len(settings.rules),
+        )
+    return dataclasses.replace(settings, rules=owned)
+
+
+async def _idle(early: EarlySignals) -> None:
+    """A shard that owns no rule: ``Service.run`` would return at once with nothing to poll.
+    Stay up instead, endpoints serving, healthy and ready, until SIGTERM or SIGINT."""
+    with anyio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
+        received = early.received
+        if received is None:
+            received = await anext(signals)
+    logger.bind(signal=signal.Signals(received).name).info("stopping")
+    logger.info("stopped")
 
 
 def _rule_fields(rule: RuleConfig) -> dict[str, str]:
@@ -195,7 +277,9 @@ def _check(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     settings, catalog = _load(env)
     source = f" from {settings.config_file}" if settings.config_file else ""
     print(f"configuration OK{source}: {len(settings.rules)} rule(s)\n")
-    print(_rule_table(settings.rules))
+    print(_rule_table(settings.rules, settings.shard_count))
+    if settings.shard_count > 1:
+        print(f"\n{_shard_line(settings)}")
     needed = _needed_plugins(settings)
     if needed:
         print()
@@ -204,11 +288,21 @@ def _check(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     return EXIT_OK
 
 
+def _shard_line(settings: Settings) -> str:
+    owned = [rule.name for rule in settings.owned_rules]
+    rules = f": {', '.join(owned)}" if owned else " (it stays up, idle)"
+    return (
+        f"this replica is shard {settings.shard_index} of {settings.shard_count} "
+        f"(from {settings.shard_index_from}): owns {len(owned)} of {len(settings.rules)} "
+        f"rules{rules}"
+    )
+
+
 def _shorten(text: str, width: int) -> str:
     return text if len(text) <= width else text[: width - 3] + "..."
 
 
-def _rule_table(rules: Sequence[RuleConfig]) -> str:
+def _rule_table(rules: Sequence[RuleConfig], shards: int = 1) -> str:
     def level(config: LevelConfig | None) -> str:
         if config is None:
             return "-"
@@ -217,8 +311,8 @@ def _rule_table(rules: Sequence[RuleConfig]) -> str:
             text += f" every {format_duration(config.backoff)}"
         return f"{text} -> {config.plugin or 'log only'}"
 
-    header = ("RULE", "READS", "FROM", "EVERY", "ACTION", "HARD")
-    rows = [
+    header: tuple[str, ...] = ("RULE", "READS", "FROM", "EVERY", "ACTION", "HARD")
+    rows: list[tuple[str, ...]] = [
         (
             rule.name,
             _shorten(str(rule.selector) if rule.source == "scrape" else rule.promql, 60),
@@ -229,6 +323,9 @@ def _rule_table(rules: Sequence[RuleConfig]) -> str:
         )
         for rule in rules
     ]
+    if shards > 1:  # which replica runs each rule
+        header = (header[0], "SHARD", *header[1:])
+        rows = [(row[0], str(shard_of(row[0], shards)), *row[1:]) for row in rows]
     widths = [max(len(row[i]) for row in (header, *rows)) for i in range(len(header))]
     return "\n".join(
         "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()

@@ -13,6 +13,7 @@ import difflib
 import json
 import os
 import re
+import socket
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,6 +24,7 @@ import httpx
 from ._durations import parse_duration
 from ._http import ClientConfig, Secret, build_ssl_context, read_credential
 from ._selector import LabelMatcher, Selector, parse_label_filters
+from ._shard import ordinal_from_hostname, shard_of
 from ._state import LevelPolicy, MissingValueBehavior
 from ._threshold import Threshold, parse_threshold
 
@@ -103,6 +105,19 @@ class RuleConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class ElectionSettings:
+    """Leader election on a Kubernetes Lease; the defaults are client-go's."""
+
+    lock_name: str = "metric-reader-leader"
+    lock_namespace: str | None = None
+    """None: the pod's namespace, from the service account."""
+    lease_duration: float = 15.0
+    renew_deadline: float = 10.0
+    retry_period: float = 2.0
+    service_account_dir: Path = Path("/var/run/secrets/kubernetes.io/serviceaccount")
+
+
+@dataclass(frozen=True, slots=True)
 class Settings:
     rules: tuple[RuleConfig, ...]
     plugin_dir: Path | None = None
@@ -131,6 +146,24 @@ class Settings:
     """TLS, credentials and extra headers for every request to the endpoints."""
     max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES
     """``MAX_RESPONSE_BYTES``: a scraped page or query answer larger than this is refused."""
+    shard_count: int = 1
+    """``SHARD_COUNT``: how many replicas split the rules between them (1: no sharding)."""
+    shard_index: int = 0
+    """``SHARD_INDEX``, or the StatefulSet ordinal of the host name: this replica's shard."""
+    shard_index_from: str = ""
+    """Where ``shard_index`` came from, for messages: ``SHARD_INDEX=1``, ``host name web-1``."""
+    election: ElectionSettings | None = None
+    """``LEADER_ELECTION_*``: elect one replica to run the actions (None: election is off)."""
+
+    @property
+    def owned_rules(self) -> tuple[RuleConfig, ...]:
+        """The rules this replica runs: those whose name hashes to its shard (all of them
+        without sharding)."""
+        if self.shard_count == 1:
+            return self.rules
+        return tuple(
+            rule for rule in self.rules if shard_of(rule.name, self.shard_count) == self.shard_index
+        )
 
     def plugin_variable(self, rule: RuleConfig, level: Literal["base", "hard"]) -> str:
         """How the user named the plugin of ``rule``'s ``level``, for messages."""
@@ -252,6 +285,19 @@ def _positive_int(value: object) -> int:
     return number
 
 
+def _shard_index(value: object) -> int:
+    expected = "expected a whole number of at least 0 (the first shard is 0)"
+    if isinstance(value, bool):
+        raise ValueError(expected)
+    try:
+        number = int(value) if isinstance(value, int | str) else None
+    except ValueError:
+        number = None
+    if number is None or number < 0:
+        raise ValueError(expected)
+    return number
+
+
 _BYTE_UNITS = {"": 1, "b": 1, "kib": 1024, "mib": 1024**2, "gib": 1024**3}
 _BYTE_SIZE = re.compile(r"([0-9]+)[ \t]*([a-zA-Z]*)")
 
@@ -319,6 +365,40 @@ def _state_file(value: object) -> Path:
     return path
 
 
+_DNS_SUBDOMAIN = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
+_DNS_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
+
+
+def _lease_name(value: object) -> str:
+    text = _text(value)
+    if len(text) > 253 or not _DNS_SUBDOMAIN.fullmatch(text):
+        raise ValueError(
+            "a Lease name is lower-case letters, digits, '-' and '.', starting and ending "
+            "with a letter or digit (at most 253 characters)"
+        )
+    return text
+
+
+def _namespace(value: object) -> str:
+    text = _text(value)
+    if len(text) > 63 or not _DNS_LABEL.fullmatch(text):
+        raise ValueError(
+            "a namespace is lower-case letters, digits and '-', starting and ending with a "
+            "letter or digit (at most 63 characters)"
+        )
+    return text
+
+
+_ELECTION_KEYS: dict[str, Callable[[object], Any]] = {
+    "enabled": _boolean,
+    "lock_name": _lease_name,
+    "lock_namespace": _namespace,
+    "lease_duration": _positive_duration,
+    "renew_deadline": _positive_duration,
+    "retry_period": _positive_duration,
+}
+
+
 _LEVEL_KEYS: dict[str, Callable[[object], Any]] = {
     "threshold": _threshold,
     "threshold_duration": _duration,
@@ -352,6 +432,10 @@ _SERVICE_KEYS: dict[str, Callable[[object], Any]] = {
     "listen_address": _listen_address,
     "state_file": _state_file,
     "max_response_bytes": _byte_size,
+    "shard_count": _positive_int,
+    "shard_index": _shard_index,
+    **{f"leader_election_{key}": parse for key, parse in _ELECTION_KEYS.items()},
+    "kubernetes_service_account_dir": _directory,
 }
 _DEFAULTABLE_KEYS = tuple(k for k in _RULE_KEYS if k not in _IDENTITY_KEYS)
 _ENV_RULE_KEYS = ("metric_name", "label_filters", "query")
@@ -486,6 +570,8 @@ def load_settings(environ: Mapping[str, str], *, rules: bool = True) -> Settings
         key: problems.parse(parse, top.get(key), None) for key, parse in _SERVICE_KEYS.items()
     }
     client = _client_config(top, problems, warnings)
+    shard = _shard(top, service, environ, problems) if rules else (1, 0, "")
+    election = _election(top, service, problems, warnings)
     defaults = {key: top[key] for key in _DEFAULTABLE_KEYS if key in top}
     if not rules:
         built: list[RuleConfig | None] = []
@@ -523,7 +609,96 @@ def load_settings(environ: Mapping[str, str], *, rules: bool = True) -> Settings
         state_file=service["state_file"],
         client=client,
         max_response_bytes=service["max_response_bytes"] or DEFAULT_MAX_RESPONSE_BYTES,
+        shard_count=shard[0],
+        shard_index=shard[1],
+        shard_index_from=shard[2],
+        election=election,
     )
+
+
+def _election(
+    top: dict[str, _Given], service: dict[str, Any], problems: _Problems, warnings: list[str]
+) -> ElectionSettings | None:
+    """``LEADER_ELECTION_*``, checked as client-go checks them: the lease duration longer
+    than the renew deadline, the deadline longer than 1.2 retry periods."""
+    keys = [f"leader_election_{key}" for key in _ELECTION_KEYS if key != "enabled"]
+    keys.append("kubernetes_service_account_dir")
+    if not service["leader_election_enabled"]:
+        given = [top[key].at for key in keys if key in top]
+        if given:
+            warnings.append(f"{', '.join(given)} ignored: leader election is not enabled")
+        return None
+    defaults = ElectionSettings()
+    election = ElectionSettings(
+        lock_name=service["leader_election_lock_name"] or defaults.lock_name,
+        lock_namespace=service["leader_election_lock_namespace"],
+        lease_duration=service["leader_election_lease_duration"] or defaults.lease_duration,
+        renew_deadline=service["leader_election_renew_deadline"] or defaults.renew_deadline,
+        retry_period=service["leader_election_retry_period"] or defaults.retry_period,
+        service_account_dir=service["kubernetes_service_account_dir"]
+        or defaults.service_account_dir,
+    )
+
+    def named(key: str, value: float) -> str:
+        given = top.get(f"leader_election_{key}")
+        if given is not None:
+            return f"{given.at}={given.value!r}"
+        return f"{_env_name(f'leader_election_{key}')} (default {value:g}s)"
+
+    lease, renew, retry = election.lease_duration, election.renew_deadline, election.retry_period
+    if lease <= renew:
+        problems.add(
+            f"{named('lease_duration', lease)} must be longer than "
+            f"{named('renew_deadline', renew)}: a leader must stop acting before another "
+            "can take over"
+        )
+    if renew <= 1.2 * retry:
+        problems.add(
+            f"{named('renew_deadline', renew)} must be longer than 1.2 times "
+            f"{named('retry_period', retry)}, so a leader can retry a renewal before it expires"
+        )
+    return election
+
+
+def _shard(
+    top: dict[str, _Given], service: dict[str, Any], environ: Mapping[str, str], problems: _Problems
+) -> tuple[int, int, str]:
+    """This replica's shard: ``(count, index, where the index came from)``. With more than one
+    shard and no SHARD_INDEX, the index is the StatefulSet ordinal of the host name
+    (``HOSTNAME``, as Kubernetes sets it, else the system's host name)."""
+    if "shard_count" in top and service["shard_count"] is None:
+        return 1, 0, ""  # invalid, reported
+    count: int = service["shard_count"] or 1
+    index: int | None = service["shard_index"]
+    counted = f"{top['shard_count'].at}={top['shard_count'].value!r}" if count > 1 else ""
+    if "shard_index" in top:
+        given = top["shard_index"]
+        if index is None:
+            return count, 0, ""  # invalid, reported
+        if index >= count and counted:
+            problems.invalid(given, f"must be below {counted} (0 to {count - 1})")
+        elif index >= count:
+            name = "SHARD_COUNT" if given.at == "SHARD_INDEX" else "shard_count"
+            problems.invalid(
+                given, f"must be 0 when {name} is not set; set {name} to the number of replicas"
+            )
+        return count, index, f"{given.at}={index}"
+    if count == 1:
+        return 1, 0, ""
+    hostname = environ.get("HOSTNAME", "").strip() or socket.gethostname()
+    ordinal = ordinal_from_hostname(hostname)
+    if ordinal is None:
+        problems.add(
+            f"{counted} needs SHARD_INDEX: host name {hostname!r} has no StatefulSet ordinal "
+            f"(NAME-0, NAME-1, ...); set SHARD_INDEX (0 to {count - 1}) or run as a StatefulSet"
+        )
+        return count, 0, ""
+    if ordinal >= count:
+        problems.add(
+            f"{counted} but host name {hostname!r} gives shard index {ordinal}: set SHARD_INDEX "
+            f"(0 to {count - 1}), or SHARD_COUNT to the number of replicas"
+        )
+    return count, ordinal, f"host name {hostname}"
 
 
 def _read_file(

@@ -21,15 +21,17 @@ from anyio.abc import TaskGroup, TaskStatus
 from loguru import logger
 
 from . import __version__
-from ._config import Settings
+from ._config import ElectionSettings, Settings
 from ._durations import format_duration
+from ._election import ActionRecord, LeaderElector, Timing, default_identity
 from ._exposition import ExpositionError, read_series
 from ._http import deadline, make_client
+from ._kube import InCluster, LeaseClient
 from ._metrics import ServiceMetrics
 from ._plugins import PluginCatalog, PluginFailure, PluginTimeout
 from ._prometheus import instant_query
 from ._rules import Rule, format_series, revision
-from ._samples import FetchError, Sample, labels_of
+from ._samples import FetchError, Labels, Sample, labels_of
 from ._scrape import MAX_RESPONSE_BYTES, fetch_page
 from ._state import Action
 from ._status import status_snapshot
@@ -37,6 +39,7 @@ from ._throttle import Throttle
 
 if TYPE_CHECKING:
     from ._persist import StateWriter
+    from ._state import LevelMachine
 
 SHUTDOWN_GRACE = 10.0
 READY_WINDOW = 60.0
@@ -200,7 +203,10 @@ class EarlySignals:
 
 
 class Service:
-    def __init__(self, settings: Settings, catalog: PluginCatalog) -> None:
+    def __init__(
+        self, settings: Settings, catalog: PluginCatalog, cluster: InCluster | None = None
+    ) -> None:
+        """``cluster``: where the Kubernetes API is, for leader election (when enabled)."""
         self.settings = settings
         self.catalog = catalog
         self.rules = [Rule(config) for config in settings.rules]
@@ -208,6 +214,7 @@ class Service:
             self.rules, settings.max_concurrent_queries, settings.max_response_bytes
         )
         self.metrics = ServiceMetrics()
+        self._by_name = {rule.name: rule for rule in self.rules}
         self.started = time.monotonic()
         self._in_flight = 0
         self._idle = anyio.Event()
@@ -218,6 +225,52 @@ class Service:
             self.writer = StateWriter(
                 StateFile(settings.state_file), self.rules, dry_run=settings.dry_run
             )
+        self.election: LeaderElector | None = None
+        if settings.election is not None and cluster is not None:
+            self.election = self._elector(settings.election, cluster)
+
+    def _elector(self, config: ElectionSettings, cluster: InCluster) -> LeaderElector:
+        timing = Timing(config.lease_duration, config.renew_deadline, config.retry_period)
+        client = LeaseClient(
+            cluster,
+            config.lock_namespace or cluster.namespace,
+            config.lock_name,
+            timeout=max(1.0, config.retry_period),
+        )
+        return LeaderElector(
+            client, default_identity(), timing, self._adopt, still_active=self._still_active
+        )
+
+    def _level(self, key: tuple[str, str, Labels]) -> tuple[Rule, LevelMachine] | None:
+        rule = self._by_name.get(key[0])
+        series = None if rule is None or rule.machine is None else rule.machine.series.get(key[2])
+        level = None if series is None else series.level(key[1])
+        return None if rule is None or level is None else (rule, level)
+
+    def _adopt(self, records: list[ActionRecord]) -> None:
+        """Take on what the leader recorded as run (see ``_election``)."""
+        now, wall = anyio.current_time(), time.time()
+        changed = False
+        for record in records:
+            found = self._level(record.key)
+            if record.status == "failed" or found is None:
+                continue
+            rule, level = found
+            at = now - (wall - record.at)
+            slack = rule.config.polling_interval + 1.0  # replicas poll at different moments
+            since = level.resolved_at if record.kind == "resolve" else level.active_at
+            if since is None or at < since - slack:
+                continue  # a record of an earlier breach
+            if level.adopt(record.kind, at, record.fire_count):
+                assert rule.machine is not None
+                rule.machine.revision += 1
+                changed = True
+        if changed and self.writer is not None:
+            self.writer.changed()
+
+    def _still_active(self, record: ActionRecord) -> bool:
+        found = self._level(record.key)
+        return found is not None and not found[1].idle
 
     def ready(self) -> bool:
         """Every target has been read successfully, recently: within three of its polling
@@ -254,6 +307,8 @@ class Service:
                 calls.start_soon(self.writer.run)
             if self.settings.plugin_dir is not None:
                 calls.start_soon(self.catalog.watch)  # drop-in plugin changes; stops with calls
+            if self.election is not None:
+                calls.start_soon(self.election.run)
             with polling:
                 async with anyio.create_task_group() as pollers:
                     for target in self.targets:
@@ -269,6 +324,11 @@ class Service:
                 if self._in_flight:
                     logger.bind(calls=self._in_flight).warning("abandoning plugin calls")
             calls.cancel_scope.cancel()
+        if self.election is not None:
+            with anyio.CancelScope(shield=True):
+                with anyio.move_on_after(self.election.timing.retry_period):
+                    await self.election.release()
+                await self.election.client.aclose()
         if self.writer is not None:
             with anyio.CancelScope(shield=True):
                 await self.writer.flush()
@@ -346,8 +406,9 @@ class Service:
         now = anyio.current_time()
         logger.bind(target=target.description, seconds=round(now - started, 4)).debug("polled")
         before = revision(target.rules)
+        acting = self.election is None or self.election.acting()
         for rule in target.rules:
-            for action in rule.evaluate(now, reading.samples.get(rule.name, [])):
+            for action in rule.evaluate(now, reading.samples.get(rule.name, []), acting):
                 self._in_flight += 1
                 calls.start_soon(self._run_action, rule, action)
         if self.writer is not None and revision(target.rules) != before:
@@ -355,10 +416,22 @@ class Service:
 
     async def _run_action(self, rule: Rule, action: Action) -> None:
         ok = False
+        record: ActionRecord | None = None
         try:
+            if self.election is not None:
+                count = action.fire_count + (action.kind != "resolve")
+                record = await self.election.claim(
+                    rule.name, action.level, action.labels, action.kind, count
+                )
+                if record is None:  # not the leader (any more): left owed, for the leader
+                    rule.give_back(action)
+                    return
             ok = await self._call_plugin(rule, action)
         finally:
-            rule.finish(anyio.current_time(), action, ok)
+            if self.election is None or record is not None:
+                rule.finish(anyio.current_time(), action, ok)
+            if record is not None and self.election is not None:
+                self.election.outcome(record, ok)
             self._in_flight -= 1
             if not self._in_flight:
                 self._idle.set()

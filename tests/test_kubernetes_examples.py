@@ -53,3 +53,23 @@ def test_the_probes_use_the_service_endpoints() -> None:
     assert container["ports"][0]["containerPort"] == 9180
     mounts = {m["name"]: m for m in container["volumeMounts"]}
     assert mounts["plugins"]["mountPath"] == "/plugins" and mounts["plugins"]["readOnly"]
+
+
+def test_the_deployment_elects_one_leader_with_the_rbac_it_needs(tmp_path: Path) -> None:
+    deployment = yaml.safe_load((EXAMPLES / "deployment.yaml").read_text())
+    pod = deployment["spec"]["template"]["spec"]
+    [container] = pod["containers"]
+    env = {item["name"]: item["value"] for item in container["env"]}
+    (tmp_path / "plugins").mkdir()
+    env["PLUGIN_DIR"] = str(tmp_path / "plugins")
+    settings = load_settings(env)
+    assert deployment["spec"]["replicas"] > 1
+    assert settings.election is not None and settings.unknown_variables == ()
+    assert settings.election.lock_name == "metric-reader-leader"
+    rbac = list(yaml.safe_load_all((EXAMPLES / "rbac.yaml").read_text()))
+    [account] = [d for d in rbac if d["kind"] == "ServiceAccount"]
+    assert pod["serviceAccountName"] == account["metadata"]["name"]
+    [role] = [d for d in rbac if d["kind"] == "Role"]
+    [rule] = role["rules"]
+    assert rule["apiGroups"] == ["coordination.k8s.io"] and rule["resources"] == ["leases"]
+    assert sorted(rule["verbs"]) == ["create", "get", "update"]

@@ -855,6 +855,7 @@ def _record(method, plugin, metric_name, value, threshold, duration, event):
         "fire_count": getattr(event, "fire_count", None),
         "rule": getattr(event, "rule", None),
         "t": time.monotonic(),
+        "pid": os.getpid(),
     }}
     with open(os.environ["RECORDER_FILE"], "a", encoding="utf-8") as out:
         out.write(json.dumps(line) + "\\n")
