@@ -91,6 +91,7 @@ class ServiceCollector(Collector):
             last_success,
             plugins_loaded,
             load_failures,
+            leader,
         ) = self._families()
         service = self.service
 
@@ -141,6 +142,13 @@ class ServiceCollector(Collector):
         load_failures.add_metric(["unconfigured"], unconfigured)
         yield load_failures
 
+        try:
+            acting = service.election is None or service.election.acting()
+        except RuntimeError:  # outside the event loop: leave it out
+            return
+        leader.add_metric([], 1 if acting else 0)
+        yield leader
+
     @staticmethod
     def _families() -> tuple[GaugeMetricFamily, ...]:
         return (
@@ -182,5 +190,10 @@ class ServiceCollector(Collector):
                 "Plugin files that do not load now, by reason: error (the file is broken or "
                 "untrusted) or unconfigured (its validate_config refused).",
                 labels=["reason"],
+            ),
+            GaugeMetricFamily(
+                "metric_reader_leader",
+                "1 when this replica runs actions (the elected leader, or leader election "
+                "is off), 0 while it follows another replica.",
             ),
         )

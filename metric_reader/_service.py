@@ -284,7 +284,7 @@ class Service:
 
     def status(self) -> dict[str, Any]:
         """The ``/api/status`` document: every rule, its series and their states."""
-        return status_snapshot(
+        snapshot = status_snapshot(
             [rule for target in self.targets for rule in target.rules],
             self.targets,
             anyio.current_time(),
@@ -292,6 +292,18 @@ class Service:
             started_mono=self.started,
             version=__version__,
         )
+        election = self.election
+        snapshot["leader_election"] = (
+            {"enabled": False, "acting": True}
+            if election is None
+            else {
+                "enabled": True,
+                "acting": election.acting(),
+                "identity": election.identity,
+                "leader": election.holder,
+            }
+        )
+        return snapshot
 
     async def run(self, grace: float = SHUTDOWN_GRACE, early: EarlySignals | None = None) -> None:
         """Poll until SIGTERM or SIGINT, then let running plugin calls finish.

@@ -17,6 +17,7 @@ import pytest
 from _lease_api import LeaseAPI
 from loguru import logger
 
+from metric_reader._config import ConfigError, load_settings
 from metric_reader._election import ANNOTATION, ActionRecord, LeaderElector, Timing
 from metric_reader._kube import InCluster, LeaseClient, in_cluster
 
@@ -137,12 +138,14 @@ async def test_claims_are_recorded_in_the_lease_and_adopted_by_a_new_leader(
 ) -> None:
     adopted: list[ActionRecord] = []
     a, b = elector(api, "a"), elector(api, "b", adopted)
-    async with running(a, b):
+    async with running(a):
         await wait_for(a.acting)
-        record = await a.claim("disk", "base", (("pvc", "data"),), "fire", 1)
-        assert record is not None
-        a.outcome(record, ok=True)
-        await wait_for(lambda: any(r.nonce == record.nonce for r in adopted))
+        async with running(b):
+            await wait_for(lambda: b.holder == "a")
+            record = await a.claim("disk", "base", (("pvc", "data"),), "fire", 1)
+            assert record is not None
+            a.outcome(record, ok=True)
+            await wait_for(lambda: any(r.nonce == record.nonce for r in adopted))
     lease = api.lease("default", NAME)
     assert lease is not None
     [saved] = json.loads(lease["metadata"]["annotations"][ANNOTATION])
@@ -207,3 +210,55 @@ def test_outside_a_cluster_there_is_no_configuration(tmp_path: Path) -> None:
     assert "KUBERNETES_SERVICE_HOST" in str(in_cluster({}, tmp_path))
     env = {"KUBERNETES_SERVICE_HOST": "10.0.0.1", "KUBERNETES_SERVICE_PORT": "443"}
     assert "no service-account token" in str(in_cluster(env, tmp_path))
+
+
+BASE_ENV = {"SCRAPE_URL": "http://127.0.0.1:9/metrics", "METRIC_NAME": "a", "THRESHOLD": ">1"}
+
+
+def test_the_settings_have_client_go_defaults() -> None:
+    settings = load_settings({**BASE_ENV, "LEADER_ELECTION_ENABLED": "true"})
+    assert settings.election is not None
+    election = settings.election
+    assert (election.lease_duration, election.renew_deadline, election.retry_period) == (
+        15.0,
+        10.0,
+        2.0,
+    )
+    assert election.lock_name == "metric-reader-leader" and election.lock_namespace is None
+    assert load_settings(BASE_ENV).election is None
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        (
+            {"LEADER_ELECTION_RENEW_DEADLINE": "20s"},
+            "LEADER_ELECTION_LEASE_DURATION (default 15s) must be longer than "
+            "LEADER_ELECTION_RENEW_DEADLINE='20s': a leader must stop acting before another "
+            "can take over",
+        ),
+        (
+            {"LEADER_ELECTION_RETRY_PERIOD": "9s"},
+            "LEADER_ELECTION_RENEW_DEADLINE (default 10s) must be longer than 1.2 times "
+            "LEADER_ELECTION_RETRY_PERIOD='9s', so a leader can retry a renewal before it "
+            "expires",
+        ),
+        (
+            {"LEADER_ELECTION_LOCK_NAME": "Not_A_Name"},
+            "LEADER_ELECTION_LOCK_NAME='Not_A_Name' is invalid: a Lease name is lower-case "
+            "letters, digits, '-' and '.', starting and ending with a letter or digit (at "
+            "most 253 characters)",
+        ),
+    ],
+)
+def test_settings_errors_are_one_line(env: dict[str, str], message: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_settings({**BASE_ENV, "LEADER_ELECTION_ENABLED": "true", **env})
+    assert caught.value.problems == (message,)
+
+
+def test_election_settings_without_the_election_are_said_to_be_ignored() -> None:
+    settings = load_settings({**BASE_ENV, "LEADER_ELECTION_LOCK_NAME": "x"})
+    assert settings.warnings == (
+        "LEADER_ELECTION_LOCK_NAME ignored: leader election is not enabled",
+    )

@@ -8,6 +8,7 @@ deadline 2 s, retry 0.5 s) keep the tests quick while keeping client-go's ratios
 from __future__ import annotations
 
 import itertools
+import json
 import signal
 import threading
 import time
@@ -17,10 +18,18 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from _lease_api import LeaseAPI
 
-from .conftest import RecordingPlugins, ScrapeServer, Service, ServiceFactory, wait_until
+from .conftest import (
+    RecordingPlugins,
+    ScrapeServer,
+    Service,
+    ServiceFactory,
+    free_port,
+    wait_until,
+)
 
 LEASE, RENEW, RETRY = 3.0, 2.0, 0.5
 LOCK = "metric-reader-leader"
@@ -30,6 +39,10 @@ LOCK = "metric-reader-leader"
 class Replica:
     service: Service
     token: str
+    port: int = 0
+
+    def get(self, path: str) -> str:
+        return httpx.get(f"http://127.0.0.1:{self.port}{path}", timeout=5).text
 
     @property
     def pid(self) -> int:
@@ -54,6 +67,7 @@ def start_replicas(
     replicas = []
     for index in range(count):
         token = f"replica-{index}-token"
+        port = free_port()
         account = api.service_account(token, namespace="default")
         env = {
             "SCRAPE_URL": server.url,
@@ -68,9 +82,10 @@ def start_replicas(
             "LEADER_ELECTION_RETRY_PERIOD": f"{RETRY * 1000:g}ms",
             **plugins.env,
             **api.env(account),
+            "LISTEN_ADDRESS": f"127.0.0.1:{port}",
             **settings,
         }
-        replicas.append(Replica(service(env), token))
+        replicas.append(Replica(service(env), token, port))
     return replicas
 
 
@@ -136,7 +151,13 @@ def test_exactly_one_replica_runs_each_action(
     )
     wait_for_leader(lease_api, replicas)
     scrape_server.set_value("queue_depth", 90)
-    wait_calls(recording_plugin_dir, replicas, 4)
+    [fire] = wait_calls(recording_plugin_dir, replicas, 4)[:1]
+    statuses = {r.pid: json.loads(r.get("/api/status"))["leader_election"] for r in replicas}
+    assert [pid for pid, st in statuses.items() if st["acting"]] == [fire["pid"]], statuses
+    leader_identity = statuses[fire["pid"]]["identity"]
+    assert all(st["leader"] == leader_identity for st in statuses.values()), statuses
+    gauges = {r.pid: "\nmetric_reader_leader 1.0" in r.get("/metrics") for r in replicas}
+    assert [pid for pid, on in gauges.items() if on] == [fire["pid"]], gauges
     scrape_server.set_value("queue_depth", 10)
     wait_until(
         lambda: any(r["kind"] == "resolve" for r in recording_plugin_dir.records()),
@@ -268,3 +289,22 @@ def test_a_flapping_api_does_not_cause_split_brain(
     wait_calls(recording_plugin_dir, replicas, before + 3, timeout=LEASE + 15)
     assert all(r.service.alive() for r in replicas), _diagnostics(replicas)
     assert_one_at_a_time(recording_plugin_dir.records(), gap=LEASE - RENEW - 0.3)
+
+
+def test_outside_a_cluster_a_replica_says_once_that_it_acts_alone(
+    scrape_server: ScrapeServer, recording_plugin_dir: RecordingPlugins, service: ServiceFactory
+) -> None:
+    scrape_server.set_value("queue_depth", 90)
+    env = {
+        "SCRAPE_URL": scrape_server.url,
+        "METRIC_NAME": "queue_depth",
+        "THRESHOLD": ">80",
+        "POLLING_INTERVAL": "200ms",
+        "ACTION_PLUGIN": "recorder",
+        "LEADER_ELECTION_ENABLED": "true",
+        **recording_plugin_dir.env,
+    }
+    svc = service(env)
+    wait_calls(recording_plugin_dir, [Replica(svc, "")], 1)
+    alone = [line for line in svc.stderr().splitlines() if "acts alone" in line]
+    assert len(alone) == 1 and "KUBERNETES_SERVICE_HOST is not set" in alone[0], alone
