@@ -38,6 +38,7 @@ from typing import Any, Literal
 import anyio
 from loguru import logger
 
+from ._config import ElectionSettings
 from ._kube import Conflict, KubeError, Lease, LeaseClient, micro_time
 from ._samples import Labels
 from ._throttle import Throttle
@@ -53,13 +54,6 @@ Status = Literal["claimed", "ok", "failed"]
 def default_identity() -> str:
     """Unique per process: the host (pod) name and a random suffix, as client-go's examples."""
     return f"{socket.gethostname()}_{secrets.token_hex(4)}"
-
-
-@dataclass(frozen=True)
-class Timing:
-    lease_duration: float = 15.0
-    renew_deadline: float = 10.0
-    retry_period: float = 2.0
 
 
 @dataclass(frozen=True)
@@ -121,7 +115,9 @@ def decode_records(lease: Lease) -> dict[tuple[str, str, Labels], ActionRecord]:
     return records
 
 
-def encode_records(records: Iterable[ActionRecord]) -> str:
+def encode_records(records: Iterable[ActionRecord]) -> tuple[str, int]:
+    """The annotation's text, newest first within ``MAX_RECORD_BYTES``, and how many of
+    the oldest records did not fit."""
     newest_first = sorted(records, key=lambda record: record.at, reverse=True)
     items: list[str] = []
     size = 2
@@ -129,10 +125,9 @@ def encode_records(records: Iterable[ActionRecord]) -> str:
         item = json.dumps(record.to_json(), separators=(",", ":"))
         size += len(item) + 1
         if size > MAX_RECORD_BYTES:
-            logger.warning("leader election: action record full, dropping the oldest entries")
             break
         items.append(item)
-    return "[" + ",".join(items) + "]"
+    return "[" + ",".join(items) + "]", len(newest_first) - len(items)
 
 
 Adopt = Callable[[list[ActionRecord]], None]
@@ -145,7 +140,7 @@ class LeaderElector:
         self,
         client: LeaseClient,
         identity: str,
-        timing: Timing,
+        timing: ElectionSettings,
         adopt: Adopt,
         still_active: Callable[[ActionRecord], bool] = lambda record: False,
         clock: Callable[[], float] = anyio.current_time,
@@ -168,10 +163,10 @@ class LeaderElector:
         self._uncertain = False
         self._lock = anyio.Lock()
         self._pending: list[_Claim] = []
-        self._errors = Throttle(
-            f"lease {client.namespace}/{client.name}", "WARNING", "leader election"
-        )
-        self._log = logger.bind(lease=f"{client.namespace}/{client.name}", identity=identity)
+        lease = f"{client.namespace}/{client.name}"
+        self._errors = Throttle(f"lease {lease}", "WARNING", "leader election")
+        self._full = Throttle(f"lease {lease}", "WARNING", "leader election")
+        self._log = logger.bind(lease=lease, identity=identity)
 
     def acting(self) -> bool:
         """Leader, and within the renew deadline of the last successful write."""
@@ -180,8 +175,6 @@ class LeaderElector:
     async def run(self) -> None:
         """Acquire, renew, and follow, until cancelled."""
         while True:
-            if self._leading and self.clock() >= self._valid_until:
-                self._lose("could not renew the lease within the renew deadline")
             try:
                 async with self._lock:
                     if self._leading:  # a hanging request must not delay giving up
@@ -284,7 +277,7 @@ class LeaderElector:
         spec = self._spec(wall, acquire=True)
         spec["leaseTransitions"] = 0
         try:
-            lease = await self.client.create(spec, {ANNOTATION: encode_records([])})
+            lease = await self.client.create(spec, {ANNOTATION: "[]"})
         except Conflict:
             return  # someone created it first: follow it from the next cycle
         self.records = {}
@@ -369,7 +362,9 @@ class LeaderElector:
         ]
         self.records = {record.key: record for record in kept}
         annotations = dict(lease.annotations)
-        annotations[ANNOTATION] = encode_records(kept)
+        annotations[ANNOTATION], dropped = encode_records(kept)
+        if dropped:
+            self._full.report(self.clock(), f"action record full, {dropped} oldest left out")
         return annotations
 
 

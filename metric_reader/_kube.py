@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import copy
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -50,7 +51,7 @@ class InCluster:
         return (self.service_account_dir / "namespace").read_text().strip()
 
 
-def in_cluster(environ: dict[str, str] | Any, service_account_dir: Path) -> InCluster | str:
+def in_cluster(environ: Mapping[str, str], service_account_dir: Path) -> InCluster | str:
     """The in-cluster configuration, or why there is none (one line)."""
     host = environ.get("KUBERNETES_SERVICE_HOST", "")
     port = environ.get("KUBERNETES_SERVICE_PORT", "")

@@ -23,7 +23,7 @@ from loguru import logger
 from . import __version__
 from ._config import ElectionSettings, Settings
 from ._durations import format_duration
-from ._election import ActionRecord, LeaderElector, Timing, default_identity
+from ._election import ActionRecord, LeaderElector, default_identity
 from ._exposition import ExpositionError, read_series
 from ._http import deadline, make_client
 from ._kube import InCluster, LeaseClient
@@ -230,7 +230,6 @@ class Service:
             self.election = self._elector(settings.election, cluster)
 
     def _elector(self, config: ElectionSettings, cluster: InCluster) -> LeaderElector:
-        timing = Timing(config.lease_duration, config.renew_deadline, config.retry_period)
         client = LeaseClient(
             cluster,
             config.lock_namespace or cluster.namespace,
@@ -238,7 +237,7 @@ class Service:
             timeout=max(1.0, config.retry_period),
         )
         return LeaderElector(
-            client, default_identity(), timing, self._adopt, still_active=self._still_active
+            client, default_identity(), config, self._adopt, still_active=self._still_active
         )
 
     def _level(self, key: tuple[str, str, Labels]) -> tuple[Rule, LevelMachine] | None:

@@ -17,12 +17,12 @@ import pytest
 from _lease_api import LeaseAPI
 from loguru import logger
 
-from metric_reader._config import ConfigError, load_settings
-from metric_reader._election import ANNOTATION, ActionRecord, LeaderElector, Timing
+from metric_reader._config import ConfigError, ElectionSettings, load_settings
+from metric_reader._election import ANNOTATION, ActionRecord, LeaderElector
 from metric_reader._kube import InCluster, LeaseClient, in_cluster
 
 pytestmark = pytest.mark.anyio
-TIMING = Timing(lease_duration=1.0, renew_deadline=0.6, retry_period=0.1)
+TIMING = ElectionSettings(lease_duration=1.0, renew_deadline=0.6, retry_period=0.1)
 NAME = "metric-reader-leader"
 
 
