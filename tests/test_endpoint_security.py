@@ -8,8 +8,6 @@ the secrets ever shows: not in logs (debug, text and JSON), errors, ``/api/statu
 from __future__ import annotations
 
 import base64
-import datetime
-import ipaddress
 import json
 import os
 import socket
@@ -27,10 +25,8 @@ from typing import Any
 import anyio
 import httpx
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+from _certs import cert, new_key, write_pem
+from cryptography.hazmat.primitives import serialization
 
 from metric_reader._config import ConfigError, load_settings
 from metric_reader._http import ClientConfig, Secret, make_client
@@ -79,87 +75,12 @@ class Pki:
         return [line for line in lines if not line.startswith("-----") and len(line) >= 40]
 
 
-def _name(common: str) -> x509.Name:
-    return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common)])
-
-
-def _cert(
-    subject: str,
-    key: ec.EllipticCurvePrivateKey,
-    issuer: tuple[str, ec.EllipticCurvePrivateKey] | None,
-    *,
-    ca: bool = False,
-    server: bool = False,
-) -> x509.Certificate:
-    now = datetime.datetime.now(datetime.UTC)
-    issuer_name, issuer_key = issuer if issuer else (subject, key)
-    builder = (
-        x509.CertificateBuilder()
-        .subject_name(_name(subject))
-        .issuer_name(_name(issuer_name))
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
-    )
-    if ca:
-        builder = builder.add_extension(
-            x509.KeyUsage(
-                digital_signature=True,
-                content_commitment=False,
-                key_encipherment=False,
-                data_encipherment=False,
-                key_agreement=False,
-                key_cert_sign=True,
-                crl_sign=True,
-                encipher_only=False,
-                decipher_only=False,
-            ),
-            critical=True,
-        ).add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
-    else:
-        usage = ExtendedKeyUsageOID.SERVER_AUTH if server else ExtendedKeyUsageOID.CLIENT_AUTH
-        builder = builder.add_extension(x509.ExtendedKeyUsage([usage]), critical=False)
-        builder = builder.add_extension(
-            x509.AuthorityKeyIdentifier.from_issuer_public_key(issuer_key.public_key()),
-            critical=False,
-        )
-        if server:
-            builder = builder.add_extension(
-                x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
-                critical=False,
-            )
-    return builder.sign(issuer_key, hashes.SHA256())
-
-
-def _write(path: Path, *, cert: x509.Certificate | None = None, key: Any = None) -> Path:
-    if cert is not None:
-        path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    else:
-        path.write_bytes(
-            key.private_bytes(
-                serialization.Encoding.PEM,
-                serialization.PrivateFormat.PKCS8,
-                serialization.NoEncryption(),
-            )
-        )
-    return path
-
-
 @pytest.fixture(scope="module")
 def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
     d = tmp_path_factory.mktemp("pki")
-    ca_key, other_key = (
-        ec.generate_private_key(ec.SECP256R1()),
-        ec.generate_private_key(ec.SECP256R1()),
-    )
-    server_key, client_key = (
-        ec.generate_private_key(ec.SECP256R1()),
-        ec.generate_private_key(ec.SECP256R1()),
-    )
-    ca = _cert("test CA", ca_key, None, ca=True)
-    other = _cert("other CA", other_key, None, ca=True)
+    ca_key, other_key, server_key, client_key = (new_key() for _ in range(4))
+    ca = cert("test CA", ca_key, None, ca=True)
+    other = cert("other CA", other_key, None, ca=True)
     encrypted = d / "encrypted-key.pem"
     encrypted.write_bytes(
         client_key.private_bytes(
@@ -169,14 +90,16 @@ def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
         )
     )
     return Pki(
-        ca=_write(d / "ca.pem", cert=ca),
-        server_cert=_write(
-            d / "server.pem", cert=_cert("127.0.0.1", server_key, ("test CA", ca_key), server=True)
+        ca=write_pem(d / "ca.pem", cert=ca),
+        server_cert=write_pem(
+            d / "server.pem", cert=cert("127.0.0.1", server_key, ("test CA", ca_key), server=True)
         ),
-        server_key=_write(d / "server-key.pem", key=server_key),
-        client_cert=_write(d / "client.pem", cert=_cert("reader", client_key, ("test CA", ca_key))),
-        client_key=_write(d / "client-key.pem", key=client_key),
-        other_ca=_write(d / "other-ca.pem", cert=other),
+        server_key=write_pem(d / "server-key.pem", key=server_key),
+        client_cert=write_pem(
+            d / "client.pem", cert=cert("reader", client_key, ("test CA", ca_key))
+        ),
+        client_key=write_pem(d / "client-key.pem", key=client_key),
+        other_ca=write_pem(d / "other-ca.pem", cert=other),
         encrypted_key=encrypted,
     )
 
