@@ -114,6 +114,13 @@ def test_the_readme_does_not_offer_an_install_from_pypi() -> None:
 # --- links ------------------------------------------------------------------------------------
 
 
+def test_every_docs_page_is_in_the_readmes_table_of_documents() -> None:
+    table = section(README.read_text(), "## More documentation")
+    pages = sorted(p.name for p in (REPO / "docs").glob("*.md"))
+    missing = [name for name in pages if f"(docs/{name})" not in table]
+    assert missing == [], f"README.md ## More documentation does not link: {missing}"
+
+
 def _anchor(heading: str) -> str:
     """GitHub's anchor for a heading: lower case, punctuation dropped, spaces to dashes."""
     text = re.sub(r"[^\w\- ]", "", heading.strip().lower())
