@@ -30,6 +30,9 @@ ENV PLUGIN_DIR=/plugins \
     PYTHONUNBUFFERED=1
 USER 10001
 EXPOSE 9180
+# docker and podman run this health check (Kubernetes ignores it: use the probes of
+# examples/kubernetes/). It asks /healthz on the port LISTEN_ADDRESS names, on loopback when
+# the address is every interface, and passes with LISTEN_ADDRESS=off (nothing to ask).
 HEALTHCHECK --interval=30s --timeout=3s --start-period=10s \
-  CMD ["python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:9180/healthz', timeout=2)"]
+  CMD ["python3", "-c", "import os, urllib.request; a = os.environ.get('LISTEN_ADDRESS') or ':9180'; h, _, p = a.rpartition(':'); h = {'': '127.0.0.1', '0.0.0.0': '127.0.0.1', '[::]': '[::1]'}.get(h, h); a.lower() == 'off' or urllib.request.urlopen(f'http://{h}:{p}/healthz', timeout=2)"]
 ENTRYPOINT ["metric-reader"]

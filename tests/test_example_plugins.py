@@ -1,9 +1,10 @@
-"""The example plugins in ``examples/plugins`` and the code of the plugin guide.
+"""The example plugins in ``examples/plugins``, the code of the plugin guide and the README's.
 
 Each example is loaded the way the service loads it and called through
 ``LoadedPlugin.call``, as the service calls it; the HTTP one against a real local server.
 The plugin guide's (``plugin_dir/README.md``) code blocks marked ``<!-- guide-file: PATH
--->`` are extracted and run as written, so the guide cannot drift from what works.
+-->`` and the README's quick-start plugin (``<!-- readme-file: PATH -->``) are extracted and
+run as written, so the documents cannot drift from what works.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from typing import Any
 import pytest
 from _events import make_event as _make_event
 from loguru import logger
+from test_docs import readme_files
 
 from metric_reader import Event
 from metric_reader._plugins import (
@@ -641,3 +643,29 @@ def test_a_missing_directory_is_refused(
     monkeypatch.setenv("MY_PLUGIN_MARKER_DIR", str(tmp_path / "missing"))
     with pytest.raises(ValueError, match="not a directory"):
         load_plugin(guide_plugin_file).validate_config()
+
+
+# --- the README's quick start ---------------------------------------------------------------
+
+
+@pytest.mark.anyio
+async def test_the_readmes_quick_start_plugin_writes_its_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    [(relative, source)] = readme_files().items()
+    path = tmp_path / relative
+    path.parent.mkdir(mode=0o755)
+    path.write_text(source)
+    path.chmod(0o644)
+    monkeypatch.chdir(tmp_path)  # the plugin writes breaches.log where the service runs
+
+    catalog = discover_plugins(path.parent)
+    plugin = catalog.plugins["breach_log"]
+    assert [str(p) for p in catalog.problems if p.path.parent == path.parent] == []
+    for value in (91.85, 95.0):
+        await plugin.call("execute", make_event(metric_name="queue_depth", value=value), TIMEOUT)
+
+    assert (tmp_path / "breaches.log").read_text().splitlines() == [
+        "queue_depth = 91.85 (<5e9) for 120s",
+        "queue_depth = 95.0 (<5e9) for 120s",
+    ]
