@@ -96,6 +96,8 @@ if [[ ! -f $tarball ]]; then
     flock 9
 fi
 if [[ ! -f $tarball ]]; then
+    # Holding the lock: what is left of an interrupted build, and bases of other inputs, go.
+    rm -rf --one-file-system "$CACHE_DIR"/rootfs.* "$CACHE_DIR/$SUITE-$VARIANT"-*.tar* 2>/dev/null || true
     rootfs=$(mktemp -d "$CACHE_DIR/rootfs.XXXXXX")
     trap 'rm -rf --one-file-system "$rootfs" "$tarball.part"' EXIT
     echo "build-base: debootstrap $SUITE from $mirror into $rootfs (a few minutes)" >&2
