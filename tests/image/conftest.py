@@ -35,10 +35,12 @@ IMAGE = "localhost/metric-reader:image-test"
 BUILD_TIMEOUT = 900.0
 
 
-def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool:
-    """Collect this directory only when it (or a file in it) is named on the command line."""
+def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool | None:
+    """Collect this directory only when it (or a file in it) is named on the command line.
+
+    ``None`` otherwise, which leaves the decision to pytest (``--ignore`` and the like)."""
     named = (Path(arg.split("::")[0]).resolve() for arg in config.args)
-    return not any(path == HERE or HERE in path.parents for path in named)
+    return None if any(path == HERE or HERE in path.parents for path in named) else True
 
 
 def _cannot(reason: str) -> None:

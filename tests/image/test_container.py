@@ -1,7 +1,8 @@
 """The container image, run as a sidecar runs it, against a real Prometheus.
 
-Read-only root file system with no tmpfs, plugins from a read-only bind mount, the image's
-non-root user, the host network, one writable volume for the state file. The test pushes a
+Read-only root file system without podman's tmpfs mounts, plugins from a read-only bind
+mount, a non-root user (the image's, and an arbitrary uid), the host network, one writable
+volume for the state file. The test pushes a
 value above the threshold and checks, from outside the container, that the plugin acted,
 that ``/healthz`` answers, and that SIGTERM stops the service with exit code 0, "stopped"
 logged and the state written, within the service's grace period.
