@@ -166,6 +166,7 @@ def app_image(podman: Podman, base_image: str) -> str:
         "build",
         "--pull=never",
         "--layers=false",
+        "--format=docker",  # as docker build makes it: OCI images drop HEALTHCHECK
         "--network=none",
         *podman.limits,
         *build_args,
