@@ -24,7 +24,7 @@ test: $(STAMP)
 # a sidecar against a real Prometheus (needs root and podman; skipped, with the reason, where
 # podman cannot run containers). See docs/container.md.
 image-test: $(STAMP)
-	$(BIN)/python -m pytest -q -rs -p no:cacheprovider tests/image
+	$(BIN)/python -m pytest -q -p no:cacheprovider tests/image
 
 # The soak test for 10 minutes (make test runs the same test for 45 s).
 soak: $(STAMP)
