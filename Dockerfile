@@ -10,19 +10,34 @@
 # State: STATE_FILE=/var/lib/metric-reader/state.json on a volume keeps timers and
 # backoffs across restarts.
 
-FROM python:3.11-slim AS build
+# BASE: any image with Python 3.11 and its venv module (python:3.11-slim, or Debian
+# bookworm with python3-venv, as `make image-test` builds it; see docs/container.md).
+ARG BASE=python:3.11-slim
+
+FROM ${BASE} AS build
+# WHEELS: a directory of the build context holding the project's wheel and all its
+# dependencies' (`pip wheel . -w build/wheels`): pip installs from it alone, so the build
+# needs no network. Empty (the default): the wheel is built here, dependencies from PyPI.
+ARG WHEELS=
 WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY metric_reader ./metric_reader
 COPY plugin_dir ./plugin_dir
-RUN pip wheel --no-cache-dir --wheel-dir /wheels .
+# (COPY needs a source: with no WHEELS, a file that is there anyway stands in.)
+COPY ${WHEELS:-pyproject.toml} /wheels/
+RUN python3 -m venv /opt/metric-reader \
+ && if [ -n "$WHEELS" ]; then \
+      /opt/metric-reader/bin/pip install --no-cache-dir --no-index --find-links /wheels metric-reader; \
+    else \
+      /opt/metric-reader/bin/pip install --no-cache-dir .; \
+    fi
 
-FROM python:3.11-slim
+FROM ${BASE}
 RUN useradd --system --uid 10001 --no-create-home --shell /usr/sbin/nologin metric-reader \
  && mkdir -p /plugins /var/lib/metric-reader \
  && chown metric-reader /var/lib/metric-reader
-COPY --from=build /wheels /wheels
-RUN pip install --no-cache-dir /wheels/*.whl && rm -rf /wheels
+COPY --from=build /opt/metric-reader /opt/metric-reader
+ENV PATH=/opt/metric-reader/bin:$PATH
 # PYTHONSAFEPATH: never import from the working directory, whatever it is.
 ENV PLUGIN_DIR=/plugins \
     LISTEN_ADDRESS=:9180 \
