@@ -214,11 +214,6 @@ def test_sidecar_acts_answers_healthz_and_stops_on_sigterm(
     assert "orders" in json.dumps(state), f"the breached series is not in the state: {state}"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the Dockerfile's HEALTHCHECK asks port 9180 whatever LISTEN_ADDRESS says "
-    "(issue 12 point 17): remove this marker with that fix",
-)
 def test_image_healthcheck_follows_listen_address(
     podman: Podman, app_image: str, prometheus_stack: PrometheusStack, container_name: str
 ) -> None:
