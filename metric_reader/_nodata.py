@@ -1,4 +1,4 @@
-""""No data": a rule whose successful reads return no series at all.
+"""No data: a rule whose successful reads return no series at all.
 
 A misspelled ``METRIC_NAME`` (or a label filter or query that matches nothing) is not an
 error for the source: it answers, with nothing. Without this, such a rule polls forever and
