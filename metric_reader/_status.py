@@ -10,7 +10,6 @@ not a second of the event loop. ``Selection.rule`` with ``offset`` pages through
 
 from __future__ import annotations
 
-import heapq
 import itertools
 import math
 import time
@@ -184,22 +183,25 @@ def _pick(
     by_severity: bool,
     states: dict[str, int],
 ) -> list[SeriesMachine]:
-    """``count`` series from ``start``; fills ``states`` (the worse level of each series)."""
-    names = ("firing", "pending", "ok")
-    for key in states:
-        states[key] = 0
-    if not by_severity:
-        for one in series:
-            states[names[severity(one)[0]]] += 1
-        return list(itertools.islice(series, start, start + count))
-    ranked = []
+    """``count`` series from ``start``; fills ``states`` (the worse level of each series).
+
+    By severity: firing, then pending (each sorted by severity and labels), then ok in the
+    order first seen: one pass, and only the few that are not ok are sorted."""
+    ok, pending, firing = State.OK, State.PENDING, State.FIRING
+    troubled: list[SeriesMachine] = []
+    calm: list[SeriesMachine] = []
+    counts = {firing: 0, pending: 0, ok: 0}
     for one in series:
-        rank = severity(one)
-        states[names[rank[0]]] += 1
-        ranked.append((rank, one))
-    chosen = heapq.nsmallest(start + count, ranked, key=lambda pair: pair[0])[start:]
-    chosen.sort(key=lambda pair: (pair[0], pair[1].labels))
-    return [one for _, one in chosen]
+        base, hard = one.base.state, None if one.hard is None else one.hard.state
+        worst = firing if firing in (base, hard) else pending if pending in (base, hard) else ok
+        counts[worst] += 1
+        if by_severity:
+            (calm if worst is ok else troubled).append(one)
+    states.update({state.value: number for state, number in counts.items()})
+    if not by_severity:
+        return list(itertools.islice(series, start, start + count))
+    troubled.sort(key=lambda one: (severity(one), one.labels))
+    return list(itertools.islice(itertools.chain(troubled, calm), start, start + count))
 
 
 def status_snapshot(
