@@ -298,12 +298,12 @@ class _Connections:
     def __init__(self, limit: int) -> None:
         self.limit = limit
         self.waiting: OrderedDict[anyio.CancelScope, None] = OrderedDict()
-        self.answering = 0
+        self.answering: set[anyio.CancelScope] = set()
         self.evicted = 0
 
     def admit(self, scope: anyio.CancelScope) -> bool:
         """Make room for a new connection; False when every open one is being answered."""
-        if len(self.waiting) + self.answering >= self.limit:
+        if len(self.waiting) + len(self.answering) >= self.limit:
             if not self.waiting:
                 return False
             oldest, _ = self.waiting.popitem(last=False)
@@ -317,15 +317,16 @@ class _Connections:
         return True
 
     def answer(self, scope: anyio.CancelScope) -> None:
-        if self.waiting.pop(scope, 0) is None:
-            self.answering += 1
+        self.waiting.pop(scope, None)
+        self.answering.add(scope)
 
     def done_answering(self, scope: anyio.CancelScope) -> None:
-        self.answering -= 1
+        self.answering.discard(scope)
         self.waiting[scope] = None  # lingering: the first to go when room is needed
 
     def leave(self, scope: anyio.CancelScope) -> None:
         self.waiting.pop(scope, None)
+        self.answering.discard(scope)
 
 
 class _DocumentCache:

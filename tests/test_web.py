@@ -904,3 +904,78 @@ def test_a_rule_that_reads_nothing_is_shown_as_no_data_until_it_reads_again(
         ),
     ]
     assert about[0]["reads"] == "web_queu"
+
+
+# --- bounded status documents ---------------------------------------------------------------
+
+PAGED = "".join(f'paged{{i="{i:02d}"}} {95 if i % 10 == 3 else 1}\n' for i in range(30))
+
+
+def test_status_documents_page_through_a_rule_and_say_when_they_are_truncated(
+    tmp_path: Path,
+) -> None:
+    page = MetricsPage(PAGED)
+    page.start()
+    service = make_service(
+        tmp_path,
+        page,
+        f'[[rules]]\nname = "paged"\nmetric_name = "paged"\nscrape_url = "{page.url}"\n'
+        'threshold = ">50"\n',
+    )
+
+    async def test() -> None:
+        async with serving(service) as client:
+
+            async def read(query: str) -> dict[str, Any] | None:
+                status = (await client.get(f"/api/status?{query}")).json()
+                (rule,) = status["rules"]
+                return status if rule["series_count"] == 30 else None
+
+            first = await eventually(lambda: read("rule=paged&limit=10"), "a poll")
+            (rule,) = first["rules"]
+            assert rule["states"] == {"ok": 27, "pending": 0, "firing": 3}
+            assert len(rule["series"]) == 10
+            assert rule["page"] == {
+                "offset": 0,
+                "listed": 10,
+                "next": "api/status?rule=paged&offset=10&limit=10",
+            }
+            assert first["truncated"] is True
+            assert "?rule=NAME&offset=N&limit=N" in first["note"]
+            seen = [one["labels"]["i"] for one in rule["series"]]
+            link = rule["page"]["next"]
+            while link:  # follow the links to the end
+                status = (await client.get("/" + link)).json()
+                (rule,) = status["rules"]
+                seen += [one["labels"]["i"] for one in rule["series"]]
+                link = rule["page"]["next"]
+            assert sorted(seen) == [f"{i:02d}" for i in range(30)]
+            assert status["truncated"] is False and "note" not in status
+
+            everything = (await client.get("/api/status")).json()
+            # rule web reads nothing on this page: its placeholder series, and all of paged
+            assert [len(rule["series"]) for rule in everything["rules"]] == [1, 30]
+            assert everything["truncated"] is False and "page" not in everything["rules"][1]
+
+            # The page: the firing series first, then a link to the next ones.
+            html = (await client.get("/", params={"rule": "paged", "limit": "5"})).text
+            rows = html.split("<tbody>")[1].split("</tbody>")[0].split("<tr")[1:]
+            assert [row.split('"')[1] for row in rows[:5]] == ["firing"] * 3 + ["ok"] * 2
+            assert "and 25 more series" in html
+            assert 'href="?rule=paged&amp;offset=5&amp;limit=5"' in html
+            assert "paged" in html and "web_queue" not in html.split("<main>")[1]
+
+            for query, message in (
+                ("rule=nope", "no rule named 'nope'\n"),
+                ("limit=ten", "limit must be a whole number, got 'ten'\n"),
+                ("offset=5", "offset pages through one rule: give rule=NAME too\n"),
+                ("sort=value", "unknown parameter 'sort': use rule, offset and limit\n"),
+            ):
+                for path in ("/api/status", "/"):
+                    response = await client.get(f"{path}?{query}")
+                    assert (response.status_code, response.text) == (400, message), path
+
+    try:
+        run(test)
+    finally:
+        page.stop()
