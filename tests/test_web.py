@@ -29,7 +29,7 @@ from prometheus_client.openmetrics.parser import (
 from prometheus_client.parser import text_string_to_metric_families
 
 from metric_reader import __version__
-from metric_reader._config import load_settings
+from metric_reader._config import ConfigError, load_settings
 from metric_reader._logging import configure_logging
 from metric_reader._plugins import discover_plugins
 from metric_reader._service import Service
@@ -979,3 +979,35 @@ def test_status_documents_page_through_a_rule_and_say_when_they_are_truncated(
         run(test)
     finally:
         page.stop()
+
+
+def test_names_from_the_environment_that_are_not_utf8_never_break_a_surface() -> None:
+    """``os.environ`` holds bytes that are not UTF-8 as lone surrogates: a rule name or
+    query set so is either refused in one line or shown as U+FFFD, never a 500."""
+    env = {
+        "RULE_NAME": "queue\udcff",
+        "QUERY": 'up{job="\udcff"}',
+        "PROMETHEUS_ENDPOINT": "http://127.0.0.1:9",
+        "THRESHOLD": ">1",
+        "POLLING_INTERVAL": "100ms",
+    }
+    try:
+        settings = load_settings(env)
+    except ConfigError as refused:
+        assert len(str(refused).splitlines()) == 1
+        return
+    service = Service(settings, discover_plugins(None))
+
+    async def test() -> None:
+        async with serving(service) as client:
+            await eventually(lambda: _tried(client), "a first poll")
+            for path in ("/", "/api/status", "/metrics", "/healthz", "/readyz"):
+                response = await client.get(path)
+                assert response.status_code in (200, 503), (path, response.text)
+                assert "\ufffd" in response.content.decode("utf-8") or path == "/healthz"
+
+    run(test)
+
+
+async def _tried(client: httpx.AsyncClient) -> bool:
+    return bool((await client.get("/api/status")).json()["targets"][0]["last_error"])
