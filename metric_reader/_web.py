@@ -392,6 +392,8 @@ def _selection(
         if not text.isascii() or not text.isdigit() or len(text) > 9:
             raise _BadQuery(f"{name} must be a whole number, got {text!r}")
         numbers[name] = int(text) if top is None else min(int(text), top)
+    if not numbers["limit"]:
+        raise _BadQuery("limit must be at least 1")
     if numbers["offset"] and rule is None:
         raise _BadQuery("offset pages through one rule: give rule=NAME too")
     per_rule = per_rule if rule is None and "limit" not in params else None

@@ -968,6 +968,7 @@ def test_status_documents_page_through_a_rule_and_say_when_they_are_truncated(
             for query, message in (
                 ("rule=nope", "no rule named 'nope'\n"),
                 ("limit=ten", "limit must be a whole number, got 'ten'\n"),
+                ("rule=paged&limit=0", "limit must be at least 1\n"),
                 ("offset=5", "offset pages through one rule: give rule=NAME too\n"),
                 ("sort=value", "unknown parameter 'sort': use rule, offset and limit\n"),
             ):
