@@ -24,6 +24,7 @@ from . import __version__
 from ._config import ConfigError, LevelConfig, RuleConfig, Settings, load_settings
 from ._durations import format_duration, parse_duration
 from ._events import Event
+from ._first_read import first_reads
 from ._kube import InCluster, in_cluster
 from ._logging import configure_logging
 from ._memory import keep_freed_memory
@@ -34,6 +35,8 @@ from ._threshold import parse_threshold
 from ._web import ListenError, serve_http
 
 EXIT_OK, EXIT_FATAL, EXIT_CONFIG = 0, 1, 2
+CHECK_READ_TIMEOUT = 5.0
+"""How long ``check`` waits for the first read of the sources, all together."""
 _T = TypeVar("_T")
 
 
@@ -66,9 +69,17 @@ def _parser() -> argparse.ArgumentParser:
     parser.set_defaults(handler=_run)
     commands = parser.add_subparsers(title="commands", metavar="COMMAND")
     commands.add_parser("run", help="run the service (the default)").set_defaults(handler=_run)
-    commands.add_parser(
-        "check", help="validate the configuration and its plugins, print a summary, exit 0 or 2"
-    ).set_defaults(handler=_check)
+    check = commands.add_parser(
+        "check",
+        help="validate the configuration and its plugins, read each source once, print a "
+        "summary, exit 0 or 2",
+    )
+    check.add_argument(
+        "--no-read",
+        action="store_true",
+        help="do not read the sources (e.g. in CI, where they cannot be reached)",
+    )
+    check.set_defaults(handler=_check)
     commands.add_parser(
         "plugins", help="list the plugins found, bundled and in PLUGIN_DIR"
     ).set_defaults(handler=_plugins)
@@ -285,6 +296,10 @@ def _check(args: argparse.Namespace, env: Mapping[str, str]) -> int:
         print()
         for name in sorted(needed):
             print(f"plugin {name}: {catalog.plugins[name].path}")
+    if settings.rules and not args.no_read:
+        print(f"\nfirst read of each source ({format_duration(CHECK_READ_TIMEOUT)} at most):")
+        for line in anyio.run(first_reads, settings, CHECK_READ_TIMEOUT):
+            print(line)
     return EXIT_OK
 
 

@@ -11,6 +11,8 @@ so it can never drift from the state itself:
 | ``metric_reader_series`` | gauge | ``rule``, ``level``, ``state`` | series of a rule's level in
   a state (``ok``, ``pending``, ``firing``); every state is always present, 0 included |
 | ``metric_reader_plugin_calls_in_flight`` | gauge | ``rule`` | plugin calls running now |
+| ``metric_reader_rule_no_data`` | gauge | ``rule`` | 1 while the rule is in "no data" (its
+  successful reads return no series, see ``_nodata``), else 0 |
 | ``metric_reader_target_up`` | gauge | ``target`` | 1 when the last read of the target
   succeeded, else 0 (also before the first read) |
 | ``metric_reader_target_last_success_timestamp_seconds`` | gauge | ``target`` | Unix time of
@@ -92,6 +94,7 @@ class ServiceCollector(Collector):
             plugins_loaded,
             load_failures,
             leader,
+            no_data,
         ) = self._families()
         service = self.service
 
@@ -122,6 +125,9 @@ class ServiceCollector(Collector):
             in_flight.add_metric([rule.name], running)
         yield series
         yield in_flight
+        for name, tracker in service.no_data.items():
+            no_data.add_metric([name], 1 if tracker.active else 0)
+        yield no_data
 
         now_mono, now_wall = _now(), time.time()
         for target in service.targets:
@@ -195,5 +201,10 @@ class ServiceCollector(Collector):
                 "metric_reader_leader",
                 "1 when this replica runs actions (the elected leader, or leader election "
                 "is off), 0 while it follows another replica.",
+            ),
+            GaugeMetricFamily(
+                "metric_reader_rule_no_data",
+                "1 while the rule's successful reads return no series (no data), else 0.",
+                labels=["rule"],
             ),
         )

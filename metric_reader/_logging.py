@@ -14,6 +14,8 @@ from typing import Any, TextIO
 
 from loguru import logger
 
+from ._text import valid_text
+
 _PLAIN = re.compile(r"[\w.:/+@-]+")
 
 
@@ -36,7 +38,7 @@ def _text_value(value: Any) -> str:
 
 def configure_logging(level: str = "INFO", fmt: str = "text", stream: TextIO | None = None) -> None:
     """Send every log record at ``level`` or above to ``stream`` (stderr) in ``fmt``."""
-    out = stream or sys.stderr
+    out = _ValidText(stream or sys.stderr)
     logger.remove()
 
     def text_sink(message: Any) -> None:
@@ -73,6 +75,20 @@ def configure_logging(level: str = "INFO", fmt: str = "text", stream: TextIO | N
         diagnose=False,
         enqueue=False,
     )
+
+
+class _ValidText:
+    """Writes to ``stream`` with lone surrogates (from a label value, an environment
+    variable that is not UTF-8, ...) as U+FFFD: a log line can always be written and read."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self.stream = stream
+
+    def write(self, text: str) -> None:
+        self.stream.write(valid_text(text))
+
+    def flush(self) -> None:
+        self.stream.flush()
 
 
 def _format_exception(exception: Any) -> list[str]:

@@ -13,6 +13,7 @@ import httpx
 from ._http import deadline
 from ._samples import FetchError, Sample, labels_of
 from ._scrape import MAX_RESPONSE_BYTES, read_body
+from ._text import may_hold_surrogates, valid_strings
 
 try:  # the optional extra: about 3x faster than json on a Prometheus answer
     from orjson import JSONDecodeError as _FastDecodeError
@@ -24,13 +25,17 @@ except ImportError:  # pragma: no cover - depends on what is installed
 def _loads(body: bytes) -> Any:
     """``json.loads``, through orjson when it is installed. orjson is stricter (UTF-8 only,
     1,024 levels deep at most, no lone surrogates); what it refuses goes to ``json``, so
-    what is accepted, and every error message, stay those of the standard library."""
+    what is accepted, and every error message, stay those of the standard library.
+
+    A ``\\ud800`` escape without its pair becomes U+FFFD, as Go's decoder makes it: a lone
+    surrogate in a label value could not be written out anywhere (see ``_text``)."""
     if _fast_loads is not None:
         try:
             return _fast_loads(body)
         except _FastDecodeError:
             pass
-    return json.loads(body)
+    document = json.loads(body)
+    return valid_strings(document) if may_hold_surrogates(body) else document
 
 
 @dataclass(frozen=True, slots=True)

@@ -45,6 +45,12 @@ class Rule:
     def name(self) -> str:
         return self.config.name
 
+    @property
+    def reads(self) -> str:
+        """What the rule reads: its selector (scrape) or its query."""
+        config = self.config
+        return str(config.selector) if config.source == "scrape" else config.promql
+
     def level(self, level: str) -> LevelConfig:
         config = self.config.base if level == "base" else self.config.hard
         assert config is not None

@@ -28,13 +28,14 @@ from ._exposition import ExpositionError, read_series
 from ._http import deadline, make_client
 from ._kube import InCluster, LeaseClient
 from ._metrics import ServiceMetrics
+from ._nodata import NoData
 from ._plugins import PluginCatalog, PluginFailure, PluginTimeout
 from ._prometheus import instant_query
 from ._rules import Rule, format_series, revision
 from ._samples import FetchError, Labels, Sample, labels_of
 from ._scrape import MAX_RESPONSE_BYTES, fetch_page
 from ._state import Action
-from ._status import status_snapshot
+from ._status import Selection, status_snapshot
 from ._throttle import Throttle
 
 if TYPE_CHECKING:
@@ -215,6 +216,7 @@ class Service:
         )
         self.metrics = ServiceMetrics()
         self._by_name = {rule.name: rule for rule in self.rules}
+        self.no_data = {rule.name: NoData(rule.name, rule.reads) for rule in self.rules}
         self.started = time.monotonic()
         self._in_flight = 0
         self._idle = anyio.Event()
@@ -281,8 +283,9 @@ class Service:
             for target in self.targets
         )
 
-    def status(self) -> dict[str, Any]:
-        """The ``/api/status`` document: every rule, its series and their states."""
+    def status(self, selection: Selection | None = None) -> dict[str, Any]:
+        """The ``/api/status`` document: every rule, its series (those ``selection`` lists)
+        and their states."""
         snapshot = status_snapshot(
             [rule for target in self.targets for rule in target.rules],
             self.targets,
@@ -290,6 +293,8 @@ class Service:
             ready=self.ready(),
             started_mono=self.started,
             version=__version__,
+            no_data=self.no_data,
+            selection=selection or Selection(),
         )
         election = self.election
         snapshot["leader_election"] = (
@@ -419,7 +424,9 @@ class Service:
         before = revision(target.rules)
         acting = self.election is None or self.election.acting()
         for rule in target.rules:
-            for action in rule.evaluate(now, reading.samples.get(rule.name, []), acting):
+            samples = reading.samples.get(rule.name, [])
+            self.no_data[rule.name].observe(now, len(samples))
+            for action in rule.evaluate(now, samples, acting):
                 self._in_flight += 1
                 calls.start_soon(self._run_action, rule, action)
         if self.writer is not None and revision(target.rules) != before:

@@ -2,19 +2,57 @@
 
 Times inside the service are monotonic; here they become wall-clock ISO 8601 (UTC), the
 only kind a person or another program can use.
+
+A document is bounded: it lists at most ``Selection.total`` series in all (each rule's
+count by state is always complete), so a rule with 50,000 series costs a few milliseconds,
+not a second of the event loop. ``Selection.rule`` with ``offset`` pages through one rule.
 """
 
 from __future__ import annotations
 
+import itertools
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import urlencode
 
 from ._durations import format_duration
+from ._nodata import NoData
 from ._rules import Rule
-from ._state import LevelMachine, SeriesMachine
+from ._state import LevelMachine, SeriesMachine, State
+
+DEFAULT_SERIES = 1000
+"""Series listed in one document when the request does not say (``limit``)."""
+MAX_SERIES = 10_000
+"""The most series one document lists, whatever ``limit`` asks for."""
+
+_RANK = {State.FIRING: 0, State.PENDING: 1, State.OK: 2}
+
+
+@dataclass(frozen=True, slots=True)
+class Selection:
+    """Which series a document lists.
+
+    ``rule``: only that rule. ``offset``: skip that many of each listed rule's series.
+    ``limit``: list at most that many series in all (rules in order); ``per_rule``: and at
+    most that many of each rule.
+    ``by_severity``: firing first, then pending, then ok (the page); otherwise the order
+    the series were first seen in (stable from one poll to the next, for paging).
+    """
+
+    rule: str | None = None
+    offset: int = 0
+    limit: int = DEFAULT_SERIES
+    by_severity: bool = False
+    per_rule: int | None = None
+
+    def link(self, path: str, rule: str, offset: int) -> str:
+        """The relative link to the next page of ``rule``."""
+        query = urlencode({"rule": rule, "offset": offset, "limit": self.limit})
+        return f"{path}?{query}"
 
 
 def _wall(mono: float | None, now_mono: float, now_wall: float) -> str | None:
@@ -28,6 +66,13 @@ def _number(value: float | None) -> float | str | None:
     if value is None:
         return None
     return value if math.isfinite(value) else str(value)  # JSON has no NaN or Inf
+
+
+def severity(series: SeriesMachine) -> tuple[int, int]:
+    """Sort key: the worse of the levels first, a firing hard level before a base one."""
+    base = _RANK[series.base.state]
+    hard = 3 if series.hard is None else _RANK[series.hard.state]
+    return min(base, hard), hard
 
 
 class StatusView:
@@ -60,7 +105,7 @@ class StatusView:
         }
 
     def series(self, series: SeriesMachine) -> dict[str, Any]:
-        return {
+        out = {
             "labels": dict(series.labels),
             "value": _number(
                 series.base.value if not math.isnan(series.base.value) else series.last_value
@@ -69,8 +114,18 @@ class StatusView:
             "base": self.level(series.base),
             "hard": self.level(series.hard),
         }
+        if series.placeholder:  # stands for a rule that has never seen a series
+            out["placeholder"] = True
+        return out
 
-    def rule(self, rule: Rule) -> dict[str, Any]:
+    def rule(
+        self,
+        rule: Rule,
+        no_data: NoData | None = None,
+        selection: Selection = Selection(),
+        budget: int | None = None,
+    ) -> dict[str, Any]:
+        """One rule, listing at most ``budget`` of its series (``selection.limit``)."""
         config = rule.config
         levels = {}
         for name, level in (("base", config.base), ("hard", config.hard)):
@@ -85,18 +140,68 @@ class StatusView:
                 }
             )
         machine = rule.machine
-        return {
+        every: Mapping[Any, SeriesMachine] = {} if machine is None else machine.series
+        count = max(0, selection.limit if budget is None else budget)
+        start = selection.offset
+        states = {state.value: 0 for state in State}
+        listed = _pick(every.values(), start, count, selection.by_severity, states)
+        out = {
             "name": rule.name,
             "metric_name": config.metric_name,
-            "reads": str(config.selector) if config.source == "scrape" else config.promql,
+            "reads": rule.reads,
             "source": config.source,
             "target": config.target,
             "polling_interval": format_duration(config.polling_interval),
             "levels": levels,
-            "series": []
-            if machine is None
-            else [self.series(series) for series in machine.series.values()],
+            "no_data": None
+            if no_data is None
+            else {
+                "active": no_data.active,
+                "empty_polls": no_data.empty_polls,
+                "since": self.wall(no_data.since) if no_data.active else None,
+            },
+            "series_count": len(every),
+            "states": states,
+            "series": [self.series(series) for series in listed],
         }
+        if start or start + len(listed) < len(every):
+            following = start + len(listed)
+            out["page"] = {
+                "offset": start,
+                "listed": len(listed),
+                "next": selection.link("api/status", rule.name, following)
+                if following < len(every)
+                else None,
+            }
+        return out
+
+
+def _pick(
+    series: Collection[SeriesMachine],
+    start: int,
+    count: int,
+    by_severity: bool,
+    states: dict[str, int],
+) -> list[SeriesMachine]:
+    """``count`` series from ``start``; fills ``states`` (the worse level of each series).
+
+    By severity: firing, then pending (each sorted by severity and labels), then ok in the
+    order first seen: one pass, and only the few that are not ok are sorted."""
+    ok, pending, firing = State.OK, State.PENDING, State.FIRING
+    troubled: list[SeriesMachine] = []
+    calm: list[SeriesMachine] = []
+    counts = {firing: 0, pending: 0, ok: 0}
+    for one in series:
+        base, hard = one.base.state, None if one.hard is None else one.hard.state
+        worst = firing if firing in (base, hard) else pending if pending in (base, hard) else ok
+        counts[worst] += 1
+        if by_severity:
+            (calm if worst is ok else troubled).append(one)
+    states.update({state.value: number for state, number in counts.items()})
+    if not by_severity:
+        return list(itertools.islice(series, start, start + count))
+    troubled.sort(key=lambda one: (severity(one), one.labels))
+    return list(itertools.islice(itertools.chain(troubled, calm), start, start + count))
 
 
 def status_snapshot(
@@ -107,10 +212,26 @@ def status_snapshot(
     ready: bool,
     started_mono: float,
     version: str,
+    no_data: Mapping[str, NoData] | None = None,
+    selection: Selection = Selection(),
 ) -> dict[str, Any]:
-    """Everything ``/api/status`` returns. ``targets`` are the service's ``Target``s."""
+    """Everything ``/api/status`` returns. ``targets`` are the service's ``Target``s.
+
+    With ``selection.rule`` naming no rule, ``rules`` is empty."""
     view = StatusView(now_mono)
-    return {
+    budget = max(0, min(selection.limit, MAX_SERIES))
+    listed_rules = []
+    for rule in rules:
+        if selection.rule is not None and rule.name != selection.rule:
+            continue
+        share = budget if selection.per_rule is None else min(budget, selection.per_rule)
+        document = view.rule(rule, (no_data or {}).get(rule.name), selection, share)
+        budget -= len(document["series"])
+        listed_rules.append(document)
+    total = sum(rule["series_count"] for rule in listed_rules)
+    listed = sum(len(rule["series"]) for rule in listed_rules)
+    truncated = any((rule.get("page") or {}).get("next") for rule in listed_rules)
+    snapshot: dict[str, Any] = {
         "version": version,
         "time": view.wall(now_mono),
         "started_at": view.wall(started_mono),
@@ -125,5 +246,12 @@ def status_snapshot(
             }
             for target in targets
         ],
-        "rules": [view.rule(rule) for rule in rules],
+        "rules": listed_rules,
+        "truncated": truncated,
     }
+    if truncated:
+        snapshot["note"] = (
+            f"{listed} of {total} series listed (at most {MAX_SERIES} a document); each "
+            "rule's 'page.next' lists more: ?rule=NAME&offset=N&limit=N"
+        )
+    return snapshot

@@ -4,6 +4,10 @@ One self-contained HTML document built from ``Service.status()``: inline CSS, no
 external asset, a ``<meta>`` refresh every 5 seconds. Every piece of text from the status
 (rule names, label names and values, errors, ...) goes through ``html.escape``: label values
 come from the watched application and may contain anything.
+
+The page lists each rule's most severe series, at most ``PAGE_SERIES_PER_RULE`` of a rule
+and ``PAGE_SERIES`` in all; ``?rule=NAME`` shows one rule, ``&offset=N&limit=N`` pages
+through it (the counts by state are always complete).
 """
 
 from __future__ import annotations
@@ -13,11 +17,15 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime
 from html import escape
 from typing import Any
+from urllib.parse import urlencode
+
+from ._status import Selection
 
 REFRESH_SECONDS = 5
-MAX_SERIES_SHOWN = 500
-"""Series listed per rule (the most severe first); the rest are counted, and /api/status
-has them all."""
+PAGE_SERIES = 1000
+"""Series rows on the page at most (``limit`` may ask for up to ``_status.MAX_SERIES``)."""
+PAGE_SERIES_PER_RULE = 100
+"""Series rows of one rule on the page of every rule (the most severe first)."""
 
 _SEVERITY = {"firing": 0, "pending": 1, "ok": 2}
 _COLUMNS = (
@@ -66,6 +74,10 @@ tr.pending td:first-child { box-shadow: inset 4px 0 #d4a72c; }
 .state.pending { color: var(--pending); background: var(--pending-bg); }
 .state.firing { color: #fff; background: var(--firing); }
 .state.none { color: var(--muted); background: var(--head); }
+.state.nodata { color: #fff; background: #6e7781; }
+tr.nodata td:first-child { box-shadow: inset 4px 0 #6e7781; }
+.nodatanote { margin: 4px 0 6px; padding: 6px 12px; border-left: 4px solid #6e7781;
+  background: var(--head); }
 .state.ready { color: #fff; background: #1f883d; }
 .state.notready { color: #fff; background: var(--firing); }
 .level { display: block; margin-top: 2px; font-size: 11.5px; color: var(--muted); }
@@ -234,14 +246,22 @@ def _last_action(clock: _Clock, level: Mapping[str, Any] | None) -> str:
     return "<br>".join(out) if out else '<span class="muted">&mdash;</span>'
 
 
-def _series_rows(clock: _Clock, rule: Mapping[str, Any]) -> Iterable[str]:
+def _page_link(rule: str, offset: int, limit: int) -> str:
+    return "?" + _e(urlencode({"rule": rule, "offset": offset, "limit": limit}))
+
+
+def _series_rows(clock: _Clock, rule: Mapping[str, Any], limit: int) -> Iterable[str]:
     levels = rule.get("levels") or {}
     base_cfg, hard_cfg = levels.get("base"), levels.get("hard")
-    series = sorted(rule.get("series") or [], key=_severity)
-    for one in series[:MAX_SERIES_SHOWN]:
+    series = rule.get("series") or []
+    no_data = bool((rule.get("no_data") or {}).get("active"))
+    for one in series:
         base, hard = one.get("base"), one.get("hard")
         css = {0: "firing", 1: "pending"}.get(_worst(one), "ok")
         state = _state(base)
+        if one.get("placeholder") and css == "ok":  # a rule that never saw a series
+            css = "nodata" if no_data else "none"
+            state = f'<span class="state {css}">{"no data" if no_data else "no series"}</span>'
         threshold = f"<code>{_e(base_cfg['threshold'])}</code>" if base_cfg else ""
         since = clock.since(base.get("since")) if base else ""
         action = _last_action(clock, base)
@@ -264,30 +284,55 @@ def _series_rows(clock: _Clock, rule: Mapping[str, Any]) -> Iterable[str]:
             f'<td class="num right">{fires}</td>'
             f'<td class="num">{clock.ago(one.get("last_seen"))}</td></tr>'
         )
-    if len(series) > MAX_SERIES_SHOWN:
-        hidden = len(series) - MAX_SERIES_SHOWN
+    page = rule.get("page") or {}
+    offset = int(page.get("offset") or 0)
+    hidden = int(rule.get("series_count") or 0) - offset - len(series)
+    name = str(rule.get("name"))
+    if hidden > 0:
+        more = _page_link(name, offset + len(series), limit)
         yield (
-            f'<tr><td colspan="8" class="more">and {hidden:,} more series (the least severe); '
-            f'<a href="api/status">api/status</a> lists them all</td></tr>'
+            f'<tr><td colspan="8" class="more">and {hidden:,} more series (the least severe): '
+            f'<a href="{more}">the next {min(hidden, limit):,}</a> &middot; '
+            f'<a href="api/status?{_e(urlencode({"rule": name}))}">as JSON</a></td></tr>'
+        )
+    if offset:
+        back = _page_link(name, max(0, offset - limit), limit)
+        yield (
+            f'<tr><td colspan="8" class="more">{offset:,} more severe series before these: '
+            f'<a href="{back}">the previous page</a></td></tr>'
         )
 
 
-def _rule(clock: _Clock, rule: Mapping[str, Any]) -> str:
+def _no_data_note(clock: _Clock, rule: Mapping[str, Any]) -> str:
+    """What "no data" means for this rule, and what to check."""
+    no_data = rule.get("no_data") or {}
+    if not no_data.get("active"):
+        return ""
+    polls = int(no_data.get("empty_polls") or 0)
+    return (
+        f'<p class="nodatanote"><span class="state nodata">no data</span> the last '
+        f"{polls:,} successful read{'s' if polls != 1 else ''} returned no series "
+        f"(since {clock.at(no_data.get('since'))}): check the metric name, label filters "
+        "or query, and that the application exports it</p>"
+    )
+
+
+def _rule(clock: _Clock, rule: Mapping[str, Any], limit: int) -> str:
     levels = rule.get("levels") or {}
     series = rule.get("series") or []
-    counts = {state: 0 for state in _SEVERITY}
-    for one in series:
-        worst = _worst(one)
-        if worst in (0, 1):
-            counts["firing" if worst == 0 else "pending"] += 1
+    counts = rule.get("states") or {}
+    no_data = bool((rule.get("no_data") or {}).get("active"))
     badges = "".join(
-        f'<span class="state {state}">{counts[state]} {state}</span> '
+        f'<span class="state {state}">{counts[state]:,} {state}</span> '
         for state in ("firing", "pending")
-        if counts[state]
+        if counts.get(state)
     )
+    if no_data:
+        badges += '<span class="state nodata">no data</span> '
+    total = int(rule.get("series_count") or 0)
     head = (
         f'<h2 id="rule-{_e(rule.get("name"))}">{_e(rule.get("name"))} {badges}'
-        f'<span class="count">{len(series)} series</span></h2>'
+        f'<span class="count">{total:,} series</span></h2>'
     )
     about = (
         f'<p class="about">reads <code>{_e(rule.get("reads"))}</code> from '
@@ -300,15 +345,16 @@ def _rule(clock: _Clock, rule: Mapping[str, Any]) -> str:
         about += "<br>" + " &nbsp;&middot;&nbsp; ".join(thresholds)
     else:
         about += "<br>no threshold: values are only read and logged"
-    about += "</p>"
-    if not series:
-        note = (
-            "no series seen yet"
-            if levels.get("base")
-            else "no state is kept for a rule without a threshold"
-        )
+    about += "</p>" + _no_data_note(clock, rule)
+    if not series and not total:
+        if no_data:
+            note = '<span class="state nodata">no data</span>'
+        elif levels.get("base"):
+            note = "no series seen yet"
+        else:
+            note = "no state is kept for a rule without a threshold"
         return f'<section>{head}{about}<p class="muted">{note}</p></section>'
-    rows = "".join(_series_rows(clock, rule))
+    rows = "".join(_series_rows(clock, rule, limit))
     return (
         f'<section>{head}{about}<table class="series">{_COLUMNS}<thead><tr>'
         "<th>series</th><th>state</th>"
@@ -364,18 +410,20 @@ def _problems(targets: list[Mapping[str, Any]]) -> str:
     )
 
 
-def render_status_page(status: dict[str, Any]) -> str:
-    """The whole page for a ``Service.status()`` snapshot."""
+def render_status_page(status: dict[str, Any], selection: Selection | None = None) -> str:
+    """The whole page for a ``Service.status()`` snapshot made with ``selection``."""
+    selection = selection or Selection(limit=PAGE_SERIES, per_rule=PAGE_SERIES_PER_RULE)
     clock = _Clock(status.get("time"))
     rules = status.get("rules") or []
     counts = {state: 0 for state in _SEVERITY}
     total = 0
+    no_data = 0
     for rule in rules:
-        for one in rule.get("series") or []:
-            total += 1
-            worst = _worst(one)
-            if worst in (0, 1):
-                counts["firing" if worst == 0 else "pending"] += 1
+        total += int(rule.get("series_count") or 0)
+        no_data += bool((rule.get("no_data") or {}).get("active"))
+        for state, count in (rule.get("states") or {}).items():
+            if state in counts:
+                counts[state] += int(count)
     ready = bool(status.get("ready"))
     readiness = (
         '<span class="state ready">ready</span>'
@@ -387,12 +435,20 @@ def render_status_page(status: dict[str, Any]) -> str:
         title = f"{counts['firing']} firing, {counts['pending']} pending - {title}"
     facts = (
         f"<b>{len(rules)}</b> rule{'s' if len(rules) != 1 else ''} &middot; "
-        f"<b>{total}</b> series &middot; <b>{counts['firing']}</b> firing &middot; "
-        f"<b>{counts['pending']}</b> pending &middot; "
-        f"started {clock.at(status.get('started_at'))}"
+        f"<b>{total:,}</b> series &middot; <b>{counts['firing']:,}</b> firing &middot; "
+        f"<b>{counts['pending']:,}</b> pending &middot; "
     )
+    if no_data:
+        facts += f"<b>{no_data}</b> with no data &middot; "
+    facts += f"started {clock.at(status.get('started_at'))}"
     targets = status.get("targets") or []
-    body = "".join(_rule(clock, rule) for rule in rules) or '<p class="muted">no rules</p>'
+    limit = selection.per_rule or selection.limit
+    body = "".join(_rule(clock, rule, limit) for rule in rules) or '<p class="muted">no rules</p>'
+    if selection.rule is not None:
+        body = (
+            f'<p class="about">only rule <b>{_e(selection.rule)}</b> &middot; '
+            f'<a href="./">every rule</a></p>{body}'
+        )
     return (
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
         f'<meta http-equiv="refresh" content="{REFRESH_SECONDS}">'

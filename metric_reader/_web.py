@@ -12,8 +12,18 @@
 Everything is read-only: ``GET`` and ``HEAD`` only (anything else is ``405``), an unknown
 path is ``404``. No web framework: a small HTTP/1.1 server on anyio that reads one request
 per connection within limits (request line, header size and count, a deadline for the whole
-request so a slow client cannot hold a connection), answers with ``Content-Length`` and
+request head so a slow client cannot hold a connection), answers with ``Content-Length`` and
 ``Connection: close``, and never lets a bad client disturb the service.
+
+Probes come first. Idle and slow connections cannot starve them: every connection is
+accepted; when ``MAX_CONNECTIONS`` are open, the one that has waited longest without
+sending a whole request is closed to make room (a probe sends its request at once, so it is
+never that one). ``/healthz`` and ``/readyz`` are answered as soon as they are read.
+
+The status documents (``/``, ``/api/status``) are bounded (see ``_status``: at most
+``MAX_SERIES`` series, paged with ``?rule=NAME&offset=N&limit=N``) and built at most once
+per poll and second for the same query (``_DocumentCache``), so clients asking for them
+over and over cannot slow polling down.
 """
 
 from __future__ import annotations
@@ -22,21 +32,26 @@ import gzip
 import ipaddress
 import json
 import re
-from collections.abc import Callable
+from collections import OrderedDict
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from email.utils import formatdate
-from typing import TYPE_CHECKING
-from urllib.parse import unquote, urlsplit
+from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qs, unquote, urlsplit
 
 import anyio
 from anyio.abc import Listener, SocketAttribute, SocketStream, TaskGroup, TaskStatus
 from anyio.streams.buffered import BufferedByteReceiveStream
 from loguru import logger
 from prometheus_client.exposition import choose_encoder
+from prometheus_client.registry import Collector
 
 from . import __version__
 from ._collectors import register_service_collectors
-from ._status_page import render_status_page
+from ._rules import revision
+from ._status import DEFAULT_SERIES, MAX_SERIES, Selection
+from ._status_page import PAGE_SERIES, PAGE_SERIES_PER_RULE, render_status_page
+from ._text import utf8, valid_text
 
 if TYPE_CHECKING:
     from ._service import Service
@@ -47,16 +62,24 @@ MAX_HEADER_BYTES = 16 * 1024
 """Most bytes of header lines together; more is ``431``."""
 MAX_HEADERS = 100
 """Most header lines; more is ``431``."""
-READ_TIMEOUT = 10.0
-"""The whole request must arrive within this many seconds of the connection, else ``408``."""
+READ_TIMEOUT = 5.0
+"""The request head must arrive within this many seconds of the connection, else ``408``
+(Go's ``ReadHeaderTimeout``): a client sending a byte a second holds a connection no longer."""
 WRITE_TIMEOUT = 10.0
 """Longest time spent sending one response to a client that does not read it."""
 LINGER_TIME = 1.0
 """After a response, how long unread request bytes are drained before closing, so the
 client sees the response instead of a connection reset."""
 LINGER_BYTES = 256 * 1024
-MAX_CONNECTIONS = 100
-"""Connections handled at once; more are answered ``503`` at once and closed."""
+MAX_CONNECTIONS = 512
+"""Connections open at once. A new one beyond it closes the connection that has waited
+longest for its request (only when every open one is being answered is it ``503``). Well
+below the usual limit of 1,024 open files, so the service keeps files for its own reads."""
+PROBES = frozenset({"/healthz", "/readyz"})
+DOCUMENT_MAX_AGE = 1.0
+"""A status document is built again when a poll has changed the state, or after this
+many seconds (its times say "ago")."""
+_DOCUMENTS_KEPT = 32
 
 _PORT = re.compile(r"[0-9]{1,5}")
 _HOST = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?")
@@ -140,7 +163,7 @@ async def serve_http(
         raise ListenError(f"cannot listen on {address}: {reason}", exc.errno) from exc
     async with listener, anyio.create_task_group() as connections:
         bound = int(listener.extra(SocketAttribute.local_port))
-        server = _Server(service, read_timeout, anyio.Semaphore(max_connections))
+        server = _Server(service, read_timeout, max_connections)
         logger.bind(address=address, port=bound).info(
             "serving /metrics, /healthz, /readyz and the status page on port {}", bound
         )
@@ -187,6 +210,7 @@ class Request:
     path: str
     version: str
     headers: dict[str, str] = field(default_factory=dict)
+    query: str = ""
 
     def header(self, name: str) -> str:
         return self.headers.get(name.lower(), "")
@@ -201,7 +225,7 @@ class Response:
 
 
 def _text(status: int, text: str, **headers: str) -> Response:
-    return Response(status, text.encode(), headers=dict(headers))
+    return Response(status, utf8(text), headers=dict(headers))
 
 
 async def _read_line(reader: BufferedByteReceiveStream, limit: int, status: int) -> bytes:
@@ -231,10 +255,12 @@ async def read_request(reader: BufferedByteReceiveStream) -> Request:
         raise _Refused(400, "malformed request line")
     if version not in ("HTTP/1.0", "HTTP/1.1"):
         raise _Refused(505, "only HTTP/1.0 and HTTP/1.1 are spoken here")
+    query = ""
     if target.startswith("/"):
-        path = target.partition("?")[0]
+        path, _, query = target.partition("?")
     elif target.startswith(("http://", "https://")):  # absolute form
-        path = urlsplit(target).path or "/"
+        parts = urlsplit(target)
+        path, query = parts.path or "/", parts.query
     elif target == "*":
         path = "*"
     else:
@@ -259,17 +285,128 @@ async def read_request(reader: BufferedByteReceiveStream) -> Request:
         text = value.strip(b" \t").decode("latin-1")
         key = key.lower()
         headers[key] = f"{headers[key]}, {text}" if key in headers else text
-    return Request(method, unquote(path), version, headers)
+    return Request(method, unquote(path), version, headers, query)
 
 
 # --- the server -----------------------------------------------------------------------------
 
 
+class _Connections:
+    """The open connections, the ones waiting for (or lingering after) a request oldest
+    first: when there are ``limit``, the oldest of those is closed to admit a new one."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.waiting: OrderedDict[anyio.CancelScope, None] = OrderedDict()
+        self.answering: set[anyio.CancelScope] = set()
+        self.evicted = 0
+
+    def admit(self, scope: anyio.CancelScope) -> bool:
+        """Make room for a new connection; False when every open one is being answered."""
+        if len(self.waiting) + len(self.answering) >= self.limit:
+            if not self.waiting:
+                return False
+            oldest, _ = self.waiting.popitem(last=False)
+            oldest.cancel()
+            self.evicted += 1
+            if self.evicted == 1 or self.evicted % 1000 == 0:
+                logger.bind(evicted=self.evicted, limit=self.limit).warning(
+                    "http: {} connections open; closing the ones idle longest", self.limit
+                )
+        self.waiting[scope] = None
+        return True
+
+    def answer(self, scope: anyio.CancelScope) -> None:
+        self.waiting.pop(scope, None)
+        self.answering.add(scope)
+
+    def done_answering(self, scope: anyio.CancelScope) -> None:
+        self.answering.discard(scope)
+        self.waiting[scope] = None  # lingering: the first to go when room is needed
+
+    def leave(self, scope: anyio.CancelScope) -> None:
+        self.waiting.pop(scope, None)
+        self.answering.discard(scope)
+
+
+class _DocumentCache:
+    """Built documents by request, reused while the service's state has not changed (no
+    poll, no action) and for at most ``DOCUMENT_MAX_AGE`` seconds."""
+
+    def __init__(self) -> None:
+        self.kept: OrderedDict[tuple[str, ...], tuple[object, float, Response]] = OrderedDict()
+
+    def get(
+        self, key: tuple[str, ...], generation: object, build: Callable[[], Response]
+    ) -> Response:
+        now = anyio.current_time()
+        kept = self.kept.get(key)
+        if kept is not None and kept[0] == generation and now - kept[1] < DOCUMENT_MAX_AGE:
+            return kept[2]
+        response = build()
+        self.kept[key] = (generation, now, response)
+        self.kept.move_to_end(key)
+        while len(self.kept) > _DOCUMENTS_KEPT:
+            self.kept.popitem(last=False)
+        return response
+
+
+class _SafeRegistry:
+    """The service's registry as ``/metrics`` writes it: lone surrogates in label values
+    or help text become U+FFFD, so one odd string cannot make the page fail."""
+
+    def __init__(self, registry: Collector) -> None:
+        self.registry = registry
+
+    def collect(self) -> Iterator[Any]:
+        for family in self.registry.collect():
+            family.documentation = valid_text(family.documentation)
+            family.samples = [
+                sample._replace(labels={k: valid_text(v) for k, v in sample.labels.items()})
+                for sample in family.samples
+            ]
+            yield family
+
+
+class _BadQuery(ValueError):
+    pass
+
+
+def _selection(
+    query: str, rules: set[str], limit: int, *, by_severity: bool, per_rule: int | None = None
+) -> Selection:
+    """``?rule=NAME&offset=N&limit=N`` as a ``Selection``; ``_BadQuery`` saying what is wrong."""
+    try:
+        params = parse_qs(query, strict_parsing=False, max_num_fields=20)
+    except ValueError:
+        raise _BadQuery("too many query parameters") from None
+    unknown = sorted(set(params) - {"rule", "offset", "limit"})
+    if unknown:
+        raise _BadQuery(f"unknown parameter {unknown[0]!r}: use rule, offset and limit")
+    rule = params.get("rule", [None])[-1]
+    if rule is not None and rule not in rules:
+        raise _BadQuery(f"no rule named {rule!r}")
+    numbers = {}
+    for name, default, top in (("offset", 0, None), ("limit", limit, MAX_SERIES)):
+        text = params.get(name, [str(default)])[-1]
+        if not text.isascii() or not text.isdigit() or len(text) > 9:
+            raise _BadQuery(f"{name} must be a whole number, got {text!r}")
+        numbers[name] = int(text) if top is None else min(int(text), top)
+    if not numbers["limit"]:
+        raise _BadQuery("limit must be at least 1")
+    if numbers["offset"] and rule is None:
+        raise _BadQuery("offset pages through one rule: give rule=NAME too")
+    per_rule = per_rule if rule is None and "limit" not in params else None
+    return Selection(rule, numbers["offset"], numbers["limit"], by_severity, per_rule)
+
+
 class _Server:
-    def __init__(self, service: Service, read_timeout: float, slots: anyio.Semaphore) -> None:
+    def __init__(self, service: Service, read_timeout: float, max_connections: int) -> None:
         self.service = service
         self.read_timeout = read_timeout
-        self.slots = slots
+        self.connections = _Connections(max_connections)
+        self.documents = _DocumentCache()
+        self.registry = _SafeRegistry(service.metrics.registry)
         self.routes: dict[str, Callable[[Request], Response]] = {
             "/": self.status_page,
             "/api/status": self.status_json,
@@ -282,18 +419,20 @@ class _Server:
         """One connection: one request, one response, close. Never raises."""
         try:
             async with stream:
-                if self.slots.value == 0:
-                    await self._send(stream, None, _text(503, "too many connections\n"))
-                    await _linger(stream, 0)
-                    return
-                async with self.slots:
-                    await self._exchange(stream)
+                with anyio.CancelScope() as scope:
+                    if not self.connections.admit(scope):
+                        await self._send(stream, None, _text(503, "too many connections\n"))
+                        return
+                    try:
+                        await self._exchange(stream, scope)
+                    finally:
+                        self.connections.leave(scope)
         except (anyio.BrokenResourceError, anyio.ClosedResourceError, OSError):
             pass  # the client went away
         except Exception:
             logger.exception("http: unexpected error while serving a connection")
 
-    async def _exchange(self, stream: SocketStream) -> None:
+    async def _exchange(self, stream: SocketStream, scope: anyio.CancelScope) -> None:
         reader = BufferedByteReceiveStream(stream)
         request: Request | None = None
         try:
@@ -307,7 +446,11 @@ class _Server:
             return  # closed before a whole request: nothing to answer
         else:
             response = self.respond(request)
-        await self._send(stream, request, response)
+        self.connections.answer(scope)
+        try:
+            await self._send(stream, request, response)
+        finally:
+            self.connections.done_answering(scope)
         await _linger(stream, len(reader.buffer))
 
     async def _send(
@@ -360,33 +503,67 @@ class _Server:
 
     def metrics(self, request: Request) -> Response:
         encoder, content_type = choose_encoder(request.header("Accept"))
-        body = encoder(self.service.metrics.registry)
+        body = encoder(self.registry)  # type: ignore[arg-type]  # has what encoders call
         headers = {"Vary": "Accept, Accept-Encoding"}
         if _accepts_gzip(request.header("Accept-Encoding")):
             body = gzip.compress(body, compresslevel=6)
             headers["Content-Encoding"] = "gzip"
         return Response(200, body, content_type, headers)
 
+    def _document(
+        self,
+        request: Request,
+        build: Callable[[Selection], Response],
+        limit: int = DEFAULT_SERIES,
+        per_rule: int | None = None,
+    ) -> Response:
+        """A status document, from the cache when the state has not changed since."""
+        service = self.service
+        try:
+            selection = _selection(
+                request.query,
+                {rule.name for rule in service.rules},
+                limit,
+                by_severity=per_rule is not None,
+                per_rule=per_rule,
+            )
+        except _BadQuery as exc:
+            return _text(400, f"{exc}\n")
+        generation = (
+            revision(service.rules),
+            tuple((target.last_success, target.last_error) for target in service.targets),
+            tuple((one.active, one.empty_polls) for one in service.no_data.values()),
+        )
+        key = (request.path, repr(selection))
+        return self.documents.get(key, generation, lambda: build(selection))
+
     def status_json(self, request: Request) -> Response:
-        body = json.dumps(self.service.status(), indent=1, allow_nan=False) + "\n"
-        return Response(200, body.encode(), "application/json")
+        def build(selection: Selection) -> Response:
+            document = self.service.status(selection)
+            body = json.dumps(document, indent=1, allow_nan=False, ensure_ascii=False) + "\n"
+            return Response(200, utf8(body), "application/json")
+
+        return self._document(request, build)
 
     def status_page(self, request: Request) -> Response:
-        page = render_status_page(self.service.status())
-        return Response(
-            200,
-            page.encode(),
-            "text/html; charset=utf-8",
-            {
-                # The page needs no script at all: forbid every one, even if one slipped in.
-                "Content-Security-Policy": (
-                    "default-src 'none'; style-src 'unsafe-inline'; img-src data:; "
-                    "frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
-                ),
-                "Referrer-Policy": "no-referrer",
-                "X-Frame-Options": "DENY",
-            },
-        )
+        def build(selection: Selection) -> Response:
+            page = render_status_page(self.service.status(selection), selection)
+            return Response(
+                200,
+                utf8(page),
+                "text/html; charset=utf-8",
+                {
+                    # The page needs no script at all: forbid every one, even if one slipped in.
+                    "Content-Security-Policy": (
+                        "default-src 'none'; style-src 'unsafe-inline'; img-src data:; "
+                        "frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
+                    ),
+                    "Referrer-Policy": "no-referrer",
+                    "X-Frame-Options": "DENY",
+                },
+            )
+
+        return self._document(request, build, PAGE_SERIES, PAGE_SERIES_PER_RULE)
 
 
 async def _linger(stream: SocketStream, drained: int) -> None:

@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import functools
 import gzip
+import io
 import json
 import platform
 import socket
 import threading
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, suppress
 from html.parser import HTMLParser
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -28,7 +29,8 @@ from prometheus_client.openmetrics.parser import (
 from prometheus_client.parser import text_string_to_metric_families
 
 from metric_reader import __version__
-from metric_reader._config import load_settings
+from metric_reader._config import ConfigError, load_settings
+from metric_reader._logging import configure_logging
 from metric_reader._plugins import discover_plugins
 from metric_reader._service import Service
 from metric_reader._web import ListenError, parse_listen_address, serve_http
@@ -47,10 +49,10 @@ PAGE = (
 
 
 class _Handler(BaseHTTPRequestHandler):
-    text = ""
+    text: str | bytes = ""
 
     def do_GET(self) -> None:
-        body = self.text.encode()
+        body = self.text.encode() if isinstance(self.text, str) else self.text
         self.send_response(200)
         self.send_header("Content-Type", "text/plain; version=0.0.4")
         self.send_header("Content-Length", str(len(body)))
@@ -65,7 +67,7 @@ class MetricsPage:
     """``/metrics`` on 127.0.0.1; ``start()`` may come later than the port is known, so a
     service can be pointed at it while it is still down (connection refused)."""
 
-    def __init__(self, text: str) -> None:
+    def __init__(self, text: str | bytes) -> None:
         self.text = text
         with socket.socket() as probe:
             probe.bind(("127.0.0.1", 0))
@@ -80,6 +82,12 @@ class MetricsPage:
         handler = type("Handler", (_Handler,), {"text": self.text})
         self._server = ThreadingHTTPServer(("127.0.0.1", self.port), handler)
         threading.Thread(target=self._server.serve_forever, daemon=True).start()
+
+    def set_text(self, text: str | bytes) -> None:
+        """Serve ``text`` from the next request on."""
+        self.text = text
+        if self._server is not None:
+            self._server.RequestHandlerClass.text = text  # type: ignore[attr-defined]
 
     def stop(self) -> None:
         if self._server is not None:
@@ -116,12 +124,16 @@ Plugin = Recorder()
 """
 
 
-def make_service(tmp_path: Path, page: MetricsPage, *extra_rules: str) -> Service:
-    plugins = tmp_path / "plugins"
-    plugins.mkdir()
-    (plugins / "recorder.py").write_text(RECORDER)
-    (plugins / "broken.py").write_text("def oops(:\n")  # a file that does not load
-    plugins.chmod(0o755)
+def make_service(
+    tmp_path: Path, page: MetricsPage, *extra_rules: str, plugins: dict[str, str] | None = None
+) -> Service:
+    directory = tmp_path / "plugins"
+    directory.mkdir()
+    for name, text in {"recorder.py": RECORDER, **(plugins or {})}.items():
+        (directory / name).write_text(text)
+    plugins_dir = directory
+    (plugins_dir / "broken.py").write_text("def oops(:\n")  # a file that does not load
+    plugins_dir.chmod(0o755)
     config = tmp_path / "rules.toml"
     config.write_text(
         'polling_interval = "100ms"\n'
@@ -545,33 +557,95 @@ def test_slow_clients_do_not_block_other_requests(tmp_path: Path, page: MetricsP
     run(test)
 
 
-def test_connections_beyond_the_limit_are_answered_503(tmp_path: Path, page: MetricsPage) -> None:
+async def _hold(port: int, count: int, first: bytes = b"") -> list[anyio.abc.SocketStream]:
+    """``count`` open connections that sent ``first`` (maybe nothing) and then wait."""
+    held = []
+    for _ in range(count):
+        stream = await anyio.connect_tcp("127.0.0.1", port)
+        if first:
+            await stream.send(first)
+        held.append(stream)
+    return held
+
+
+async def _slowloris(stream: anyio.abc.SocketStream) -> None:
+    """A request head sent one byte a second, never finished."""
+    with suppress(anyio.BrokenResourceError, anyio.ClosedResourceError, OSError):
+        for byte in b"GET / HTTP/1.1\r\nHost: x\r\nX-Slow: " + b"a" * 1000:
+            await stream.send(bytes([byte]))
+            await anyio.sleep(1)
+
+
+async def _probes_answer_promptly(client: httpx.AsyncClient) -> None:
+    """Both probes, ten times each, all 200 and all within a few seconds."""
+    with anyio.fail_after(5):
+        for _ in range(10):
+            assert (await client.get("/healthz")).status_code == 200
+            assert (await client.get("/readyz")).status_code == 200
+
+
+def test_idle_and_slowloris_connections_do_not_starve_the_probes(
+    tmp_path: Path, page: MetricsPage
+) -> None:
+    """200 connections that send nothing and 50 that send a byte a second: a liveness
+    probe must still get 200 at once (it got 503 with 100 idle connections)."""
     service = make_service(tmp_path, page)
 
     async def test() -> None:
-        async with serving(service, read_timeout=30.0, max_connections=2) as client:
+        async with serving(service) as client, anyio.create_task_group() as group:
             port = client.base_url.port
             assert port is not None
-            held = [await anyio.connect_tcp("127.0.0.1", port) for _ in range(2)]
+            await eventually(lambda: _ready(client), "the first poll")
+            idle = await _hold(port, 200)
+            slow = await _hold(port, 50)
+            for stream in slow:
+                group.start_soon(_slowloris, stream)
             try:
-                for stream in held:
-                    await stream.send(b"GET / HTTP/1.1\r\n")
+                await anyio.sleep(0.5)  # every one of them accepted and waiting
+                await _probes_answer_promptly(client)
+                # The status documents are served too.
+                assert (await client.get("/")).status_code == 200
+                assert (await client.get("/api/status")).status_code == 200
+            finally:
+                for stream in idle + slow:
+                    await stream.aclose()
+                group.cancel_scope.cancel()  # last: awaiting in a cancelled scope would raise
 
-                async def refused() -> httpx.Response | None:
-                    response = await client.get("/healthz")
-                    return response if response.status_code == 503 else None
+    run(test)
 
-                response = await eventually(refused, "the third connection to be refused")
-                assert response.text == "too many connections\n"
+
+async def _ready(client: httpx.AsyncClient) -> bool:
+    return (await client.get("/readyz")).status_code == 200
+
+
+def test_beyond_the_connection_limit_the_longest_idle_are_closed_not_the_probes(
+    tmp_path: Path, page: MetricsPage
+) -> None:
+    """With every slot held by clients that never finish a request, a new connection
+    closes the one idle longest instead of being refused: probes are always answered."""
+    service = make_service(tmp_path, page)
+
+    async def test() -> None:
+        async with serving(service, read_timeout=30.0, max_connections=20) as client:
+            port = client.base_url.port
+            assert port is not None
+            await eventually(lambda: _ready(client), "the first poll")
+            held = await _hold(port, 100, b"GET / HTTP/1.1\r\n")
+            try:
+                await _probes_answer_promptly(client)
+                # The oldest held connections were closed without an answer; the newest
+                # ones (within the limit) are still open.
+                with (
+                    anyio.fail_after(DEADLINE),
+                    pytest.raises((anyio.EndOfStream, anyio.BrokenResourceError)),
+                ):
+                    await held[0].receive()
+                with anyio.move_on_after(0.2):
+                    await held[-1].receive()
+                    pytest.fail("the newest connection was closed")
             finally:
                 for stream in held:
                     await stream.aclose()
-
-            async def served() -> httpx.Response | None:
-                response = await client.get("/healthz")
-                return response if response.status_code == 200 else None
-
-            await eventually(served, "/healthz once the held connections are closed")
 
     run(test)
 
@@ -660,3 +734,281 @@ def test_status_json_round_trips(tmp_path: Path, page: MetricsPage) -> None:
             assert served == here
 
     run(test)
+
+
+# --- text that is not valid Unicode ---------------------------------------------------------
+
+EVENT_WRITER = """
+import json, os
+
+class Writer:
+    name = "writer"
+
+    async def execute(self, metric_name, value, threshold, duration, event=None):
+        line = json.dumps(dict(event.labels), ensure_ascii=False) + "\\n"
+        with open(os.environ["WRITER_FILE"], "ab") as out:
+            out.write(line.encode("utf-8"))  # what any plugin sending JSON does
+
+Plugin = Writer()
+"""
+
+# A label value with a lone surrogate escape (a Prometheus-compatible API may send one;
+# Python's json decodes it to a string that cannot be encoded), and a valid pair.
+QUERY_ANSWER = (
+    b'{"status":"success","data":{"resultType":"vector","result":[{"metric":'
+    b'{"__name__":"odd_queue","queue":"\\udcff<b>\\ud800x","emoji":"\\ud83d\\ude00"},'
+    b'"value":[1,"95"]}]}}'
+)
+
+
+@pytest.fixture
+def query_api() -> Iterator[str]:
+    """An ``/api/v1/query`` that answers ``QUERY_ANSWER`` (any path does)."""
+    server = MetricsPage(QUERY_ANSWER)
+    server.start()
+    yield f"http://127.0.0.1:{server.port}"
+    server.stop()
+
+
+def test_label_values_that_are_not_valid_unicode_never_break_a_surface(
+    tmp_path: Path, query_api: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A scraped page with invalid UTF-8 in a label value (the read is refused, as
+    Prometheus refuses it) and a query answer with a lone surrogate escape (U+FFFD, as Go's
+    decoder makes it): every endpoint answers, in valid UTF-8; the plugin gets valid text;
+    the log lines are valid UTF-8."""
+    bad_page = MetricsPage(b'# TYPE web_queue gauge\nweb_queue{queue="\xff\xfe<i>"} 95\n')
+    bad_page.start()
+    written = tmp_path / "events.jsonl"
+    monkeypatch.setenv("WRITER_FILE", str(written))
+    log = io.StringIO()
+    configure_logging("DEBUG", "json", log)
+    service = make_service(
+        tmp_path,
+        bad_page,
+        '[[rules]]\nname = "odd"\nmetric_name = "odd_queue"\n'
+        f'prometheus_endpoint = "{query_api}"\nthreshold = ">50"\naction_plugin = "writer"\n',
+        plugins={"writer.py": EVENT_WRITER},
+    )
+
+    async def test() -> None:
+        async with serving(service) as client:
+            await eventually(lambda: _polled(client, "odd"), "a poll of rule odd")
+            for path in ("/", "/api/status", "/metrics", "/healthz", "/readyz", "/?rule=odd"):
+                response = await client.get(path)
+                assert response.status_code in (200, 503), (path, response.text)
+                response.content.decode("utf-8")  # strictly valid
+            status = (await client.get("/api/status?rule=odd")).json()
+            (series,) = status["rules"][0]["series"]
+            assert series["labels"] == {"queue": "\ufffd<b>\ufffdx", "emoji": "\U0001f600"}
+            everything = (await client.get("/api/status")).json()
+            scrape = next(t for t in everything["targets"] if t["target"].startswith("scrape"))
+            assert "invalid UTF-8" in scrape["last_error"]
+            page = (await client.get("/")).text
+            assert "\ufffd&lt;b&gt;\ufffdx" in page
+            assert "\ufffd\ufffd&lt;i&gt;" in page  # the refused line, in the read error
+            await eventually(lambda: _written(written), "the plugin to be called")
+
+    try:
+        run(test)
+    finally:
+        bad_page.stop()
+        configure_logging()
+    assert json.loads(written.read_text("utf-8")) == {
+        "queue": "\ufffd<b>\ufffdx",
+        "emoji": "\U0001f600",
+    }
+    log.getvalue().encode("utf-8")  # every log line can be written out
+
+
+async def _polled(client: httpx.AsyncClient, rule: str) -> bool:
+    response = await client.get("/api/status", params={"rule": rule})
+    return bool(response.json()["rules"][0]["series"])
+
+
+async def _written(path: Path) -> bool:
+    return path.exists() and path.stat().st_size > 0
+
+
+# --- no data --------------------------------------------------------------------------------
+
+
+def test_a_rule_that_reads_nothing_is_shown_as_no_data_until_it_reads_again(
+    tmp_path: Path, page: MetricsPage
+) -> None:
+    """A misspelled metric name: a warning at the first read, "no data" on the page (not a
+    green row), in /api/status and in a metric; still ready. When the metric appears, an
+    info line and back to normal."""
+    service = make_service(
+        tmp_path,
+        page,
+        f'[[rules]]\nname = "typo"\nmetric_name = "web_queu"\nscrape_url = "{page.url}"\n'
+        'threshold = ">50"\n',
+    )
+    log = io.StringIO()
+    configure_logging("INFO", "json", log)
+
+    async def test() -> None:
+        async with serving(service) as client:
+
+            async def rule_status() -> dict[str, Any]:
+                response = await client.get("/api/status", params={"rule": "typo"})
+                return dict(response.json()["rules"][0])
+
+            async def no_data() -> dict[str, Any] | None:
+                rule = await rule_status()
+                return rule if rule["no_data"]["active"] else None
+
+            rule = await eventually(no_data, "rule typo to be in no data")
+            assert rule["no_data"]["empty_polls"] >= 1 and rule["no_data"]["since"]
+            assert (await client.get("/readyz")).status_code == 200  # a config problem
+            metrics = samples((await client.get("/metrics")).text)
+            assert sample(metrics, "metric_reader_rule_no_data", rule="typo") == 1
+            assert sample(metrics, "metric_reader_rule_no_data", rule="web") == 0
+            html = (await client.get("/", params={"rule": "typo"})).text
+            assert '<span class="state nodata">no data</span>' in html
+            assert '<tr class="ok">' not in html and '<span class="state ok">' not in html
+            parsed = _Text()
+            parsed.feed(html)
+            text = " ".join(" ".join(parsed.text).split())
+            assert "returned no series" in text and "check the metric name" in text
+
+            page.set_text(PAGE.replace("web_queue", "web_queu"))
+
+            async def data_again() -> dict[str, Any] | None:
+                rule = await rule_status()
+                return rule if not rule["no_data"]["active"] else None
+
+            rule = await eventually(data_again, "rule typo to read data again")
+            assert rule["no_data"] == {"active": False, "empty_polls": 0, "since": None}
+            metrics = samples((await client.get("/metrics")).text)
+            assert sample(metrics, "metric_reader_rule_no_data", rule="typo") == 0
+            assert "no data" not in (await client.get("/", params={"rule": "typo"})).text
+
+    try:
+        run(test)
+    finally:
+        configure_logging()
+    lines = [json.loads(line) for line in log.getvalue().splitlines()]
+    about = [line for line in lines if line.get("rule") == "typo" and "data" in line["message"]]
+    polls = about[-1].get("empty_polls")
+    assert [(line["level"], line["message"]) for line in about] == [
+        (
+            "warning",
+            "no data: the first read returns no series; "
+            "check the metric name, label filters or query",
+        ),
+        (
+            "info",
+            f"data again: the read returns 2 series after {polls} empty poll(s)",
+        ),
+    ]
+    assert about[0]["reads"] == "web_queu"
+
+
+# --- bounded status documents ---------------------------------------------------------------
+
+PAGED = "".join(f'paged{{i="{i:02d}"}} {95 if i % 10 == 3 else 1}\n' for i in range(30))
+
+
+def test_status_documents_page_through_a_rule_and_say_when_they_are_truncated(
+    tmp_path: Path,
+) -> None:
+    page = MetricsPage(PAGED)
+    page.start()
+    service = make_service(
+        tmp_path,
+        page,
+        f'[[rules]]\nname = "paged"\nmetric_name = "paged"\nscrape_url = "{page.url}"\n'
+        'threshold = ">50"\n',
+    )
+
+    async def test() -> None:
+        async with serving(service) as client:
+
+            async def read(query: str) -> dict[str, Any] | None:
+                status = (await client.get(f"/api/status?{query}")).json()
+                (rule,) = status["rules"]
+                return status if rule["series_count"] == 30 else None
+
+            first = await eventually(lambda: read("rule=paged&limit=10"), "a poll")
+            (rule,) = first["rules"]
+            assert rule["states"] == {"ok": 27, "pending": 0, "firing": 3}
+            assert len(rule["series"]) == 10
+            assert rule["page"] == {
+                "offset": 0,
+                "listed": 10,
+                "next": "api/status?rule=paged&offset=10&limit=10",
+            }
+            assert first["truncated"] is True
+            assert "?rule=NAME&offset=N&limit=N" in first["note"]
+            seen = [one["labels"]["i"] for one in rule["series"]]
+            link = rule["page"]["next"]
+            while link:  # follow the links to the end
+                status = (await client.get("/" + link)).json()
+                (rule,) = status["rules"]
+                seen += [one["labels"]["i"] for one in rule["series"]]
+                link = rule["page"]["next"]
+            assert sorted(seen) == [f"{i:02d}" for i in range(30)]
+            assert status["truncated"] is False and "note" not in status
+
+            everything = (await client.get("/api/status")).json()
+            # rule web reads nothing on this page: its placeholder series, and all of paged
+            assert [len(rule["series"]) for rule in everything["rules"]] == [1, 30]
+            assert everything["truncated"] is False and "page" not in everything["rules"][1]
+
+            # The page: the firing series first, then a link to the next ones.
+            html = (await client.get("/", params={"rule": "paged", "limit": "5"})).text
+            rows = html.split("<tbody>")[1].split("</tbody>")[0].split("<tr")[1:]
+            assert [row.split('"')[1] for row in rows[:5]] == ["firing"] * 3 + ["ok"] * 2
+            assert "and 25 more series" in html
+            assert 'href="?rule=paged&amp;offset=5&amp;limit=5"' in html
+            assert "paged" in html and "web_queue" not in html.split("<main>")[1]
+
+            for query, message in (
+                ("rule=nope", "no rule named 'nope'\n"),
+                ("limit=ten", "limit must be a whole number, got 'ten'\n"),
+                ("rule=paged&limit=0", "limit must be at least 1\n"),
+                ("offset=5", "offset pages through one rule: give rule=NAME too\n"),
+                ("sort=value", "unknown parameter 'sort': use rule, offset and limit\n"),
+            ):
+                for path in ("/api/status", "/"):
+                    response = await client.get(f"{path}?{query}")
+                    assert (response.status_code, response.text) == (400, message), path
+
+    try:
+        run(test)
+    finally:
+        page.stop()
+
+
+def test_names_from_the_environment_that_are_not_utf8_never_break_a_surface() -> None:
+    """``os.environ`` holds bytes that are not UTF-8 as lone surrogates: a rule name or
+    query set so is either refused in one line or shown as U+FFFD, never a 500."""
+    env = {
+        "RULE_NAME": "queue\udcff",
+        "QUERY": 'up{job="\udcff"}',
+        "PROMETHEUS_ENDPOINT": "http://127.0.0.1:9",
+        "THRESHOLD": ">1",
+        "POLLING_INTERVAL": "100ms",
+    }
+    try:
+        settings = load_settings(env)
+    except ConfigError as refused:
+        assert len(str(refused).splitlines()) == 1
+        return
+    service = Service(settings, discover_plugins(None))
+
+    async def test() -> None:
+        async with serving(service) as client:
+            await eventually(lambda: _tried(client), "a first poll")
+            for path in ("/", "/api/status", "/metrics", "/healthz", "/readyz"):
+                response = await client.get(path)
+                assert response.status_code in (200, 503), (path, response.text)
+                assert "\ufffd" in response.content.decode("utf-8") or path == "/healthz"
+
+    run(test)
+
+
+async def _tried(client: httpx.AsyncClient) -> bool:
+    return bool((await client.get("/api/status")).json()["targets"][0]["last_error"])

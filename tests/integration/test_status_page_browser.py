@@ -167,3 +167,42 @@ def test_status_page_shows_rules_and_series_and_runs_no_injected_script(
     width, height = struct.unpack(">II", data[16:24])
     assert (width, height) == (1200, 800)
     assert len(data) > 20_000, "the screenshot looks empty"
+
+
+def test_a_rule_that_reads_nothing_shows_no_data_in_the_browser_not_a_green_row(
+    service: ServiceFactory, scrape_server: ScrapeServer, tmp_path: Path
+) -> None:
+    scrape_server.set_value("web_queue", 3, {"queue": "calm"})
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    svc = service(
+        {
+            "SCRAPE_URL": scrape_server.url,
+            "METRIC_NAME": "web_queu",  # misspelled: the page has web_queue
+            "THRESHOLD": ">50",
+            "POLLING_INTERVAL": "250ms",
+            "LISTEN_ADDRESS": f"127.0.0.1:{port}",
+        }
+    )
+
+    def no_data() -> bool:
+        code, body = get(f"{base}/api/status")
+        return code == 200 and json.loads(body)["rules"][0]["no_data"]["active"]
+
+    svc.wait_until(no_data, STARTUP_TIMEOUT, "the rule to be in no data")
+    assert get(f"{base}/readyz")[0] == 200  # no data is not unreadiness
+
+    dom = browse(tmp_path, "--dump-dom", f"{base}/").stdout
+    page = _Page()
+    page.feed(dom)
+    words = " ".join(" ".join(page.text).split())
+    assert "1 with no data" in words
+    assert "no data the last" in words and "returned no series" in words
+    assert "check the metric name, label filters or query" in words
+    assert '<span class="state ok">' not in dom and '<tr class="ok">' not in dom
+    assert '<tr class="nodata">' in dom
+    svc.wait_until(
+        lambda: "no data: the first read returns no series" in svc.stderr(),
+        EVENT_TIMEOUT,
+        "the no-data warning in the log",
+    )

@@ -1,0 +1,59 @@
+"""``metric-reader check`` reads each source once and says what each rule would see.
+
+A rule that returns no series (a misspelled metric name) or whose source cannot be read is
+a warning on stdout, never a failed check (exit 0): the configuration is valid, and the
+source may not be reachable from where ``check`` runs. ``--no-read`` skips the reads.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+from .conftest import REPO_ROOT, ScrapeServer, base_env, free_port
+
+
+def check(config: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "metric_reader", "check", *args],
+        cwd=REPO_ROOT,
+        env=base_env({"CONFIG_FILE": str(config)}),
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def test_check_says_which_rules_read_nothing_and_still_passes(
+    tmp_path: Path, scrape_server: ScrapeServer
+) -> None:
+    scrape_server.set_value("queue_depth", 5, {"queue": "a"})
+    scrape_server.set_value("queue_depth", 7, {"queue": "b"})
+    nobody = f"http://127.0.0.1:{free_port()}/metrics"  # connection refused
+    config = tmp_path / "rules.toml"
+    config.write_text(
+        f'scrape_url = "{scrape_server.url}"\n'
+        '[[rules]]\nname = "queues"\nmetric_name = "queue_depth"\nthreshold = ">80"\n'
+        '[[rules]]\nname = "typo"\nmetric_name = "queue_dept"\nthreshold = ">80"\n'
+        f'[[rules]]\nname = "away"\nmetric_name = "queue_depth"\nscrape_url = "{nobody}"\n'
+    )
+
+    done = check(config)
+
+    assert done.returncode == 0, done
+    reads = done.stdout.split("\nfirst read of each source (5s at most):\n")[1].splitlines()
+    assert reads == [
+        "read queues: 2 series",
+        "read typo: warning: returns no series; check the metric name, label filters or "
+        "query (the service reports it as no data)",
+        f"read away: warning: cannot read scrape {nobody}: cannot connect: "
+        "All connection attempts failed",
+    ], done.stdout
+    assert scrape_server.requests == 1  # one read serves both rules on the page
+
+    skipped = check(config, "--no-read")
+    assert skipped.returncode == 0, skipped
+    assert "first read" not in skipped.stdout
+    assert scrape_server.requests == 1
