@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import httpx
 
+from ._body import MAX_RESPONSE_BYTES as DEFAULT_MAX_RESPONSE_BYTES
 from ._durations import parse_duration
 from ._http import ClientConfig, Secret, build_ssl_context, read_credential
 from ._selector import LabelMatcher, Selector, parse_label_filters
@@ -41,7 +42,6 @@ LOG_LEVELS = {
 LOG_FORMATS = ("text", "json")
 DEFAULT_PROMETHEUS = "http://prometheus:9090"
 DEFAULT_LISTEN_ADDRESS = ":9180"
-DEFAULT_MAX_RESPONSE_BYTES = 64 * 1024 * 1024
 _METRIC_NAME = re.compile(r"[a-zA-Z_:][a-zA-Z0-9_:]*")
 _RULE_NAME = re.compile(r"[A-Za-z0-9_.:\-]+")
 _BOOLEANS = {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}

@@ -27,6 +27,7 @@ import httpx
 from loguru import logger
 
 from . import __version__
+from ._body import ACCEPT_ENCODING
 from ._samples import FetchError
 
 MAX_CREDENTIAL_BYTES = 64 * 1024
@@ -256,7 +257,13 @@ def make_client(config: ClientConfig | None = None) -> httpx.AsyncClient:
 
     auth = EndpointAuth(config)
     return httpx.AsyncClient(
-        headers={"User-Agent": f"metric-reader/{__version__}", **extra},
+        # Only the codings ``read_body`` decodes within the limit (httpx would add br and
+        # zstd when their libraries happen to be installed).
+        headers={
+            "User-Agent": f"metric-reader/{__version__}",
+            "Accept-Encoding": ACCEPT_ENCODING,
+            **extra,
+        },
         auth=auth if auth.token is not None or auth.password is not None else None,
         verify=build_ssl_context(config),
         limits=httpx.Limits(max_connections=100, max_keepalive_connections=20),

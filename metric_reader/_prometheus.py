@@ -10,9 +10,9 @@ from typing import Any
 
 import httpx
 
+from ._body import MAX_RESPONSE_BYTES, read_body
 from ._http import deadline
 from ._samples import FetchError, Sample, labels_of
-from ._scrape import MAX_RESPONSE_BYTES, read_body
 
 try:  # the optional extra: about 3x faster than json on a Prometheus answer
     from orjson import JSONDecodeError as _FastDecodeError

@@ -21,6 +21,7 @@ from anyio.abc import TaskGroup, TaskStatus
 from loguru import logger
 
 from . import __version__
+from ._body import MAX_RESPONSE_BYTES
 from ._config import ElectionSettings, Settings
 from ._durations import format_duration
 from ._election import ActionRecord, LeaderElector, default_identity
@@ -32,7 +33,7 @@ from ._plugins import PluginCatalog, PluginFailure, PluginTimeout
 from ._prometheus import instant_query
 from ._rules import Rule, format_series, revision
 from ._samples import FetchError, Labels, Sample, labels_of
-from ._scrape import MAX_RESPONSE_BYTES, fetch_page
+from ._scrape import fetch_page
 from ._state import Action
 from ._status import status_snapshot
 from ._throttle import Throttle
