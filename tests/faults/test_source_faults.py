@@ -425,3 +425,38 @@ def test_a_real_service_rides_out_faults_and_recovers(
     for fault in faults:
         assert logged("breach started", rule=fault) == 1, fault
     assert svc.stop() == 0
+
+
+def test_text_from_a_source_cannot_forge_a_log_line(
+    fault_server: FaultServer, service: ServiceFactory, tmp_path: Path
+) -> None:
+    """A Prometheus error and a scraped label value holding a newline and a fake record:
+    the text log shows them escaped on their own line, and no line starts with the fake."""
+    fault_server.arm("forge")
+    config = tmp_path / "rules.toml"
+    config.write_text(
+        'polling_interval = "100ms"\n'
+        f'[[rules]]\nname = "query"\nmetric_name = "{METRIC}"\n'
+        f'prometheus_endpoint = "{fault_server.endpoint("forge")}"\n'
+        f'[[rules]]\nname = "scrape"\nmetric_name = "{METRIC}"\n'
+        f'scrape_url = "{fault_server.scrape_url("forge")}"\n'
+    )
+    svc = service({"CONFIG_FILE": str(config), "LOG_FORMAT": "text"})
+
+    def logged() -> bool:
+        text = svc.output()
+        return "query failed: bad_data" in text and "rule=scrape" in text
+
+    svc.wait_until(logged, DEADLINE, "the forged error and label value logged")
+    assert svc.stop() == 0
+    lines = svc.output().splitlines()
+    assert not [line for line in lines if line.lstrip().startswith("2026-01-01")], lines
+    [failed] = [line for line in lines if "query failed" in line]
+    message = failed.partition("  target=")[0]
+    assert message.endswith(
+        "poll failed: HTTP 400, query failed: bad_data: parse error"
+        "\\n2026-01-01T00:00:00.000+00:00 ERROR   forged"
+        "\\r\\n2026-01-01T00:00:00.000+00:00 ERROR   forged"
+        "\\x1b[2K\\u2028\\n2026-01-01T00:00:00.000+00:00 ERROR   forged"
+    ), message
+    assert any('kind="a\\n2026-01-01' in line for line in lines if "rule=scrape" in line)
