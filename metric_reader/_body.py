@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import zlib
 from collections.abc import Iterator
-from typing import Protocol
 
 import httpx
 
@@ -28,18 +27,6 @@ MAX_CODINGS = 2
 """Servers compress once; a proxy may add one more. Deeper stacks are refused unread."""
 _PIECE = 64 * 1024
 """The most a decoder makes in one step."""
-
-
-class _Decoder(Protocol):
-    def feed(self, data: bytes) -> Iterator[bytes]:
-        """Decode ``data`` (``b""``: the end), in pieces of at most ``_PIECE`` bytes."""
-        ...
-
-
-class _Identity:
-    def feed(self, data: bytes) -> Iterator[bytes]:
-        if data:
-            yield data
 
 
 class _Zlib:
@@ -56,6 +43,7 @@ class _Zlib:
         return zlib.decompressobj(wbits)
 
     def feed(self, data: bytes) -> Iterator[bytes]:
+        """Decode ``data`` (``b""``: the end), in pieces of at most ``_PIECE`` bytes."""
         pending = data
         while True:
             if self.inflate.eof:
@@ -85,10 +73,10 @@ class _Zlib:
         return "gzip" if self.gzip else "deflate"
 
 
-_DECODERS = {"identity": _Identity, "gzip": _Zlib, "x-gzip": _Zlib, "deflate": _Zlib}
+_DECODERS = {"gzip": _Zlib, "x-gzip": _Zlib, "deflate": _Zlib}
 
 
-def _decoders(response: httpx.Response) -> list[_Decoder]:
+def _decoders(response: httpx.Response) -> list[_Zlib]:
     """One decoder per coding, in the order they are undone (the last applied first)."""
     codings = [
         coding.strip().lower()
@@ -106,10 +94,10 @@ def _decoders(response: httpx.Response) -> list[_Decoder]:
         raise FetchError(
             f"Content-Encoding {unknown[0]!r} is not supported (asked for: {ACCEPT_ENCODING})"
         )
-    return [_DECODERS[c](c) if c != "identity" else _Identity() for c in reversed(applied)]
+    return [_Zlib(coding) for coding in reversed(applied)]
 
 
-def _through(data: bytes, decoders: list[_Decoder]) -> Iterator[bytes]:
+def _through(data: bytes, decoders: list[_Zlib]) -> Iterator[bytes]:
     if not decoders:
         if data:
             yield data
@@ -118,7 +106,7 @@ def _through(data: bytes, decoders: list[_Decoder]) -> Iterator[bytes]:
         yield from _through(piece, decoders[1:])
 
 
-def _ending(decoders: list[_Decoder]) -> Iterator[bytes]:
+def _ending(decoders: list[_Zlib]) -> Iterator[bytes]:
     """What each decoder still holds at the end of the body, through the ones after it."""
     for index, decoder in enumerate(decoders):
         for piece in decoder.feed(b""):
@@ -148,7 +136,13 @@ async def read_body(response: httpx.Response, limit: int, what: str) -> bytes:
             pieces.append(piece)
 
     async for chunk in response.aiter_raw():
-        take(_through(chunk, decoders))
+        if decoders:
+            take(_through(chunk, decoders))
+        else:  # the common case, without a generator per chunk
+            size += len(chunk)
+            if size > limit:
+                raise FetchError(too_large)
+            pieces.append(chunk)
     take(_ending(decoders))
     return b"".join(pieces)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import httpx
 
 from ._body import MAX_RESPONSE_BYTES, read_body
-from ._http import deadline
+from ._http import Attempt, Source, deadline
 from ._samples import FetchError
 
 # Text format first: every exporter speaks it, and it has no _created lines to skip.
@@ -19,10 +19,12 @@ async def fetch_page(
     client: httpx.AsyncClient, url: str, timeout: float, limit: int = MAX_RESPONSE_BYTES
 ) -> bytes:
     """The body of ``url``; raise ``FetchError`` on failure or when it exceeds ``limit``."""
+    attempt = Attempt(url, Source("SCRAPE_URL", url, "the application's metrics page"))
     async with (
-        deadline(timeout),
+        deadline(timeout, attempt),
         client.stream("GET", url, headers={"Accept": ACCEPT}, timeout=timeout) as response,
     ):
+        attempt.status = response.status_code
         if not 200 <= response.status_code < 300:
             raise FetchError(f"HTTP {response.status_code} {response.reason_phrase}".rstrip())
         media_type = response.headers.get("Content-Type", "").partition(";")[0].strip().lower()

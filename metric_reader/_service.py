@@ -26,7 +26,7 @@ from ._config import ElectionSettings, Settings
 from ._durations import format_duration
 from ._election import ActionRecord, LeaderElector, default_identity
 from ._exposition import ExpositionError, read_series
-from ._http import deadline, make_client
+from ._http import make_client
 from ._kube import InCluster, LeaseClient
 from ._metrics import ServiceMetrics
 from ._plugins import PluginCatalog, PluginFailure, PluginTimeout
@@ -99,7 +99,7 @@ def _scrape_target(
         try:
             found = read_series(page, names)
         except ExpositionError as exc:
-            raise FetchError(f"unparsable page: {exc}") from None
+            raise FetchError(f"unparsable page: {exc} (GET {url})") from None
         out = {}
         for rule in rules:
             selector = rule.config.selector
@@ -140,10 +140,7 @@ def _query_target(
     max_bytes: int = MAX_RESPONSE_BYTES,
 ) -> Target:
     async def read(client: httpx.AsyncClient, timeout: float) -> Reading:
-        # The deadline covers the wait for a free slot too, so a poll never runs late; like
-        # the query's own, it turns running out of time into a failed read.
-        async with deadline(timeout), limit.limiter:
-            result = await instant_query(client, endpoint, promql, timeout, max_bytes)
+        result = await instant_query(client, endpoint, promql, timeout, max_bytes, limit.limiter)
         return Reading({rule.name: result.samples for rule in rules}, result.warnings)
 
     return Target(f"query {promql} at {endpoint}", interval, read, rules)
