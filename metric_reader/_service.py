@@ -34,6 +34,7 @@ from ._prometheus import instant_query
 from ._rules import Rule, format_series, revision
 from ._samples import FetchError, Labels, Sample, labels_of
 from ._scrape import fetch_page
+from ._series_limit import admit
 from ._state import Action
 from ._status import status_snapshot
 from ._throttle import Throttle
@@ -212,6 +213,11 @@ class Service:
             self.rules, settings.max_concurrent_queries, settings.max_response_bytes
         )
         self.metrics = ServiceMetrics()
+        self._series_limit_errors = {
+            rule.name: Throttle(target.description, "ERROR", "series limit exceeded")
+            for target in self.targets
+            for rule in target.rules
+        }
         self._by_name = {rule.name: rule for rule in self.rules}
         self.started = time.monotonic()
         self._in_flight = 0
@@ -417,11 +423,24 @@ class Service:
         before = revision(target.rules)
         acting = self.election is None or self.election.acting()
         for rule in target.rules:
-            for action in rule.evaluate(now, reading.samples.get(rule.name, []), acting):
+            samples = reading.samples.get(rule.name, [])
+            if not self._within_series_limit(rule, samples, now):
+                continue  # failed for this rule: its state stays as it was, like a failed poll
+            for action in rule.evaluate(now, samples, acting):
                 self._in_flight += 1
                 calls.start_soon(self._run_action, rule, action)
         if self.writer is not None and revision(target.rules) != before:
             self.writer.changed()
+
+    def _within_series_limit(self, rule: Rule, samples: list[Sample], now: float) -> bool:
+        errors = self._series_limit_errors[rule.name]
+        problem = admit(rule, samples)
+        if problem is None:
+            errors.clear()
+            return True
+        self.metrics.series_limit_exceeded.labels(rule.name).inc()
+        errors.report(now, problem)
+        return False
 
     async def _run_action(self, rule: Rule, action: Action) -> None:
         ok = False
