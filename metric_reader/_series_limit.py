@@ -32,14 +32,16 @@ def admit(rule: Rule, samples: list[Sample]) -> str | None:
     if machine is None:  # a rule without a threshold only logs what it reads
         return None
     tracked = machine.series
-    over = len(tracked) + len(read.difference(tracked)) - limit
+    # The placeholder of a rule that never saw a series goes once real ones are read.
+    placeholders = sum(1 for series in tracked.values() if series.placeholder) if read else 0
+    over = len(tracked) - placeholders + len(read.difference(tracked)) - limit
     if over <= 0:
         return None
     forgettable = sorted(
         (
             (-math.inf if series.last_seen is None else series.last_seen, index, labels)
             for index, (labels, series) in enumerate(tracked.items())
-            if labels not in read and series.idle
+            if labels not in read and series.idle and not series.placeholder
         ),
     )
     for _, _, labels in forgettable[:over]:

@@ -233,3 +233,26 @@ def test_series_limit_is_set_by_environment_rule_file_default_or_rule(tmp_path: 
 def test_series_limit_refuses_anything_but_a_positive_whole_number(given: str) -> None:
     with pytest.raises(ConfigError, match=rf"^SERIES_LIMIT='{given}' is invalid: expected a whole"):
         load_settings({"METRIC_NAME": "m", "SERIES_LIMIT": given})
+
+
+def test_a_first_read_of_exactly_the_limit_passes_under_assume_breached(
+    churn: ChurnServer, tmp_path: Path
+) -> None:
+    """The placeholder series of a rule that has seen nothing (breached, under
+    assume_breached) does not take a place: real series replace it."""
+    config = rule_file(tmp_path, churn.url, 'missing_value_behavior = "assume_breached"\n')
+    service = Service(load_settings({"CONFIG_FILE": str(config)}), discover_plugins(None))
+    [target] = service.targets
+
+    async def main() -> None:
+        async with httpx.AsyncClient() as client, anyio.create_task_group() as calls:
+            churn.count = 0
+            await service.poll_once(client, target, 5.0, calls)
+            assert tracked(service, "churn")[()].base.state is State.PENDING
+            churn.count = 1000
+            await service.poll_once(client, target, 5.0, calls)
+            calls.cancel_scope.cancel()
+
+    anyio.run(main)
+    assert exceeded(service, "churn") == 0
+    assert len(tracked(service, "churn")) == 1000
