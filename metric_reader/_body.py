@@ -36,6 +36,8 @@ class _Zlib:
     def __init__(self, coding: str) -> None:
         self.gzip = coding != "deflate"
         self.raw_tried = False
+        self.fed = False
+        """Whether the current stream (gzip member) has been given bytes."""
         self.inflate = self._new()
 
     def _new(self, raw: bool = False) -> zlib._Decompress:
@@ -51,9 +53,10 @@ class _Zlib:
                     return  # anything after the deflate stream is ignored
                 # Another member may follow; zero padding after the last one is ignored.
                 pending = (self.inflate.unused_data + pending).lstrip(b"\0")
-                self.inflate = self._new()
+                self.inflate, self.fed = self._new(), False
                 if not pending:
                     return
+            self.fed = self.fed or bool(pending)
             try:
                 piece = self.inflate.decompress(pending, _PIECE)
             except zlib.error as exc:
@@ -66,6 +69,9 @@ class _Zlib:
             if piece:
                 yield piece
             elif not pending and not self.inflate.eof:
+                if not data and self.fed:
+                    # A page cut short would read as a page without some series.
+                    raise FetchError(f"the body ends inside its {self._name} stream: cut short")
                 return
 
     @property

@@ -62,6 +62,9 @@ def bombs() -> dict[str, tuple[str, bytes]]:
         "x-gzip-identity": ("x-gzip, identity", one),
         "too-deep": ("gzip, gzip, gzip", gzip.compress(gzip.compress(one))),
         "unknown": ("br", b"\x0b\x02\x80hello\x03"),
+        "truncated-gzip": ("gzip", b""),
+        "truncated-deflate": ("deflate", b""),
+        "not-gzip": ("gzip", b"queue_depth 7\n"),
         # Well-formed answers, to read as usual:
         "good-gzip": ("gzip", b""),
         "good-gzip-members": ("gzip", b""),
@@ -81,6 +84,10 @@ def _good(name: str, plain: bytes) -> bytes:
         return zlib.compress(plain)
     if name == "good-gzip-gzip":
         return gzip.compress(gzip.compress(plain))
+    if name == "truncated-gzip":
+        return gzip.compress(plain)[:-12]  # the end of the deflate data and the trailer
+    if name == "truncated-deflate":
+        return zlib.compress(plain)[:-8]
     return plain
 
 
@@ -94,7 +101,7 @@ def server(bombs: dict[str, tuple[str, bytes]]) -> Iterator[str]:
             name, _, rest = self.path.strip("/").partition("/")
             encoding, body = bombs[name]
             query = rest.startswith("api/v1/query")
-            if name.startswith("good"):
+            if name.startswith(("good", "truncated")):
                 body = _good(name, ANSWER if query else PAGE)
             self.send_response(200)
             self.send_header("Content-Type", "application/json" if query else "text/plain")
@@ -173,9 +180,15 @@ def test_a_compression_bomb_is_cut_at_the_limit_in_memory(
     [
         ("too-deep", "Content-Encoding 'gzip, gzip, gzip': more than 2 stacked codings"),
         ("unknown", "Content-Encoding 'br' is not supported (asked for: gzip, deflate)"),
+        ("truncated-gzip", "the body ends inside its gzip stream: cut short"),
+        ("truncated-deflate", "the body ends inside its deflate stream: cut short"),
+        (
+            "not-gzip",
+            "the body is not valid gzip: Error -3 while decompressing data: incorrect header check",
+        ),
     ],
 )
-def test_codings_that_cannot_be_decoded_within_bounds_are_refused_unread(
+def test_bodies_that_cannot_be_decoded_whole_and_within_bounds_are_refused(
     server: str, name: str, error: str
 ) -> None:
     async def main() -> None:
