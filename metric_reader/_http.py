@@ -319,10 +319,14 @@ class Attempt:
     url: str
     source: Source
     status: int | None = None
+    wrong_kind: bool = False
+    """The answer is not what the setting should point at (an HTML page, not JSON)."""
 
     def explain(self, problem: str, hint: str | None = None) -> str:
         """``problem (GET url); what to change``: one line for a failed request."""
         hint = hint or self._status_hint()
+        if hint is None and self.wrong_kind:
+            hint = f"does {self.source.setting}={self.source.value} point at {self.source.what}?"
         return f"{problem} (GET {self.url})" + (f"; {hint}" if hint else "")
 
     def _status_hint(self) -> str | None:

@@ -35,6 +35,10 @@ def _loads(body: bytes) -> Any:
     return json.loads(body)
 
 
+class NotJson(FetchError):
+    """The answer is not JSON: not from a Prometheus API, most likely."""
+
+
 @dataclass(frozen=True, slots=True)
 class QueryResult:
     samples: list[Sample]
@@ -70,7 +74,11 @@ async def instant_query(
     ):
         attempt.status = response.status_code
         body = await read_body(response, limit, "the answer")
-        return decode_query_response(response.status_code, body)
+        try:
+            return decode_query_response(response.status_code, body)
+        except NotJson:
+            attempt.wrong_kind = True
+            raise
 
 
 def decode_query_response(status_code: int, body: bytes) -> QueryResult:
@@ -79,7 +87,7 @@ def decode_query_response(status_code: int, body: bytes) -> QueryResult:
         document = _loads(body)
     except (ValueError, UnicodeDecodeError):
         snippet = body[:120].decode("utf-8", "replace").strip()
-        raise FetchError(f"HTTP {status_code}, not JSON: {snippet!r}") from None
+        raise NotJson(f"HTTP {status_code}, not JSON: {snippet!r}") from None
     except RecursionError:
         raise FetchError(f"HTTP {status_code}, unexpected answer: JSON nested too deeply") from None
     if not isinstance(document, Mapping):

@@ -29,5 +29,6 @@ async def fetch_page(
             raise FetchError(f"HTTP {response.status_code} {response.reason_phrase}".rstrip())
         media_type = response.headers.get("Content-Type", "").partition(";")[0].strip().lower()
         if media_type not in _PAGE_TYPES:
+            attempt.wrong_kind = True
             raise FetchError(f"the page is {media_type}, not a metrics page")
         return await read_body(response, limit, "the page")

@@ -31,15 +31,18 @@ def prometheus_like() -> Iterator[str]:
 
         def do_GET(self) -> None:
             path = self.path.partition("?")[0]
+            content_type = "text/plain; charset=utf-8"
             if path.startswith("/private/"):
                 status, body = 401, b"Unauthorized\n"
+            elif path.startswith("/html"):
+                status, body, content_type = 200, b"<html>sign in</html>", "text/html"
             elif path == "/api/v1/query":
                 status = 200
                 body = b'{"status":"success","data":{"resultType":"vector","result":[]}}'
             else:
                 status, body = 404, b"404 page not found\n"
             self.send_response(status)
-            self.send_header("Content-Type", "text/plain; charset=utf-8")
+            self.send_header("Content-Type", content_type)
             self.send_header("Content-Length", str(len(body)))
             self.end_headers()
             self.wfile.write(body)
@@ -95,6 +98,20 @@ def test_any_other_404_names_the_url_and_the_setting(prometheus_like: str) -> No
     assert scrape_error(url) == (
         f"HTTP 404 Not Found (GET {url}); is SCRAPE_URL={url} the full URL of the metrics "
         "page (e.g. .../metrics)?"
+    )
+
+
+def test_an_answer_of_the_wrong_kind_asks_whether_the_setting_points_at_the_right_thing(
+    prometheus_like: str,
+) -> None:
+    url = prometheus_like + "/html"
+    assert scrape_error(url) == (
+        f"the page is text/html, not a metrics page (GET {url}); does SCRAPE_URL={url} point "
+        "at the application's metrics page?"
+    )
+    assert query_error(url) == (
+        f"HTTP 200, not JSON: '<html>sign in</html>' (GET {url}/api/v1/query); does "
+        f"PROMETHEUS_ENDPOINT={url} point at your Prometheus?"
     )
 
 
