@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import httpx
 
+from ._body import MAX_RESPONSE_BYTES as DEFAULT_MAX_RESPONSE_BYTES
 from ._durations import parse_duration
 from ._http import ClientConfig, Secret, build_ssl_context, read_credential
 from ._selector import LabelMatcher, Selector, parse_label_filters
@@ -41,7 +42,10 @@ LOG_LEVELS = {
 LOG_FORMATS = ("text", "json")
 DEFAULT_PROMETHEUS = "http://prometheus:9090"
 DEFAULT_LISTEN_ADDRESS = ":9180"
-DEFAULT_MAX_RESPONSE_BYTES = 64 * 1024 * 1024
+DEFAULT_SERIES_LIMIT = 10_000
+"""``SERIES_LIMIT``: each series is a state machine (about 1 KiB); a rule that acts per series
+and reads more than this is almost always a label that churns (a request ID, a pod hash),
+and 10,000 is still ~10 MiB a rule, far above the few hundred a real rule watches."""
 _METRIC_NAME = re.compile(r"[a-zA-Z_:][a-zA-Z0-9_:]*")
 _RULE_NAME = re.compile(r"[A-Za-z0-9_.:\-]+")
 _BOOLEANS = {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}
@@ -91,6 +95,9 @@ class RuleConfig:
     base: LevelConfig | None
     """None without a threshold: the rule only reads and logs values."""
     hard: LevelConfig | None = None
+    series_limit: int = DEFAULT_SERIES_LIMIT
+    """``SERIES_LIMIT``: a read with more series for this rule fails for it (Prometheus'
+    ``sample_limit``), and it never tracks more."""
 
     @property
     def promql(self) -> str:
@@ -416,6 +423,7 @@ _RULE_KEYS: dict[str, Callable[[object], Any]] = {
     "prometheus_endpoint": _url,
     "polling_interval": _positive_duration,
     "missing_value_behavior": _choice(tuple(m.value for m in MissingValueBehavior)),
+    "series_limit": _positive_int,
     **_LEVEL_KEYS,
     **{f"hard.{key}": parse for key, parse in _LEVEL_KEYS.items()},
 }
@@ -805,6 +813,7 @@ def _build_rule(raw: dict[str, _Given], scope: _Scope, problems: _Problems) -> R
         _RULE_KEYS["missing_value_behavior"], raw.get("missing_value_behavior"), "skip"
     )
     name = problems.parse(_rule_name, raw.get("name"), None)
+    series_limit = problems.parse(_positive_int, raw.get("series_limit"), DEFAULT_SERIES_LIMIT)
 
     if "metric_name" not in raw and "query" not in raw:
         problems.add(
@@ -849,6 +858,7 @@ def _build_rule(raw: dict[str, _Given], scope: _Scope, problems: _Problems) -> R
         missing=MissingValueBehavior(missing),
         base=base,
         hard=hard,
+        series_limit=series_limit,
     )
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import base64
 import os
+import socket
 import ssl
 import time
 from collections.abc import AsyncIterator, Generator
@@ -27,6 +28,7 @@ import httpx
 from loguru import logger
 
 from . import __version__
+from ._body import ACCEPT_ENCODING
 from ._samples import FetchError
 
 MAX_CREDENTIAL_BYTES = 64 * 1024
@@ -256,7 +258,13 @@ def make_client(config: ClientConfig | None = None) -> httpx.AsyncClient:
 
     auth = EndpointAuth(config)
     return httpx.AsyncClient(
-        headers={"User-Agent": f"metric-reader/{__version__}", **extra},
+        # Only the codings ``read_body`` decodes within the limit (httpx would add br and
+        # zstd when their libraries happen to be installed).
+        headers={
+            "User-Agent": f"metric-reader/{__version__}",
+            "Accept-Encoding": ACCEPT_ENCODING,
+            **extra,
+        },
         auth=auth if auth.token is not None or auth.password is not None else None,
         verify=build_ssl_context(config),
         limits=httpx.Limits(max_connections=100, max_keepalive_connections=20),
@@ -293,25 +301,119 @@ def _tls_problem(exc: BaseException) -> str | None:
     return None
 
 
+@dataclass(frozen=True, slots=True)
+class Source:
+    """The setting a request comes from, so its errors can say what to change."""
+
+    setting: str
+    """``PROMETHEUS_ENDPOINT`` or ``SCRAPE_URL``."""
+    value: str
+    what: str
+    """What the setting should point at: ``your Prometheus``."""
+
+
+@dataclass(slots=True)
+class Attempt:
+    """One request to a source: its URL, and the status of its answer once there is one."""
+
+    url: str
+    source: Source
+    status: int | None = None
+    wrong_kind: bool = False
+    """The answer is not what the setting should point at (an HTML page, not JSON)."""
+
+    def explain(self, problem: str, hint: str | None = None) -> str:
+        """``problem (GET url); what to change``: one line for a failed request."""
+        hint = hint or self._status_hint()
+        if hint is None and self.wrong_kind:
+            hint = f"does {self.source.setting}={self.source.value} point at {self.source.what}?"
+        return f"{problem} (GET {self.url})" + (f"; {hint}" if hint else "")
+
+    def _status_hint(self) -> str | None:
+        setting, value = self.source.setting, self.source.value
+        if self.status == 404 and setting == "PROMETHEUS_ENDPOINT":
+            path = httpx.URL(value).path.rstrip("/")
+            if path.endswith("/api/v1") or "/api/v1/" in path:
+                return f"{setting} should be the base URL, without /api/v1 ({setting}={value})"
+            return (
+                f"is {setting}={value} the base URL of a Prometheus-compatible API "
+                "(the one /api/v1/query is under)?"
+            )
+        if self.status == 404:
+            return f"is {setting}={value} the full URL of the metrics page (e.g. .../metrics)?"
+        if self.status in (401, 403):
+            return (
+                "the endpoint refused the request: set BEARER_TOKEN_FILE, or "
+                "BASIC_AUTH_USERNAME and BASIC_AUTH_PASSWORD_FILE, to credentials it accepts"
+            )
+        return None
+
+    def change_setting(self) -> str:
+        setting = self.source.setting
+        return f"set {setting} to {self.source.what} ({setting}={self.source.value})"
+
+
 @asynccontextmanager
-async def deadline(timeout: float) -> AsyncIterator[None]:
+async def deadline(timeout: float, attempt: Attempt | None = None) -> AsyncIterator[None]:
     """Bound a whole request, body included, by ``timeout``; turn every failure into
     ``FetchError`` (httpx's own timeouts are per read, so a trickling body would evade them).
+    With ``attempt``, every error names the URL requested and, where one applies, the
+    setting to change.
     """
+
+    def fail(problem: str, hint: str | None = None) -> FetchError:
+        return FetchError(problem if attempt is None else attempt.explain(problem, hint))
+
     try:
         with anyio.fail_after(timeout):
             yield
+    except FetchError as exc:
+        if attempt is None:
+            raise
+        raise fail(str(exc)) from None
     except (TimeoutError, httpx.TimeoutException):
-        raise FetchError(f"no complete answer within {timeout:g}s") from None
+        hint = None
+        if attempt is not None:
+            hint = (
+                "the timeout is 80% of POLLING_INTERVAL (at most 30s): raise POLLING_INTERVAL, "
+                f"or make {attempt.source.value} answer faster"
+            )
+        raise fail(f"no complete answer within {timeout:g}s", hint) from None
     except httpx.ConnectError as exc:
         tls = _tls_problem(exc)
-        raise FetchError(tls or f"cannot connect: {exc or type(exc).__name__}") from None
+        if tls is not None:
+            raise fail(tls) from None
+        problem = _connect_problem(exc)
+        hint = None if attempt is None else attempt.change_setting()
+        raise fail(problem, hint) from None
     except httpx.HTTPError as exc:
         tls = _tls_problem(exc)
-        raise FetchError(tls or _describe(exc)) from None
+        raise fail(tls or _describe(exc)) from None
     except OSError as exc:  # an ssl.SSLError (a TLS alert) can come through httpx unwrapped
         tls = _tls_problem(exc)
-        raise FetchError(tls or f"{type(exc).__name__}: {exc}") from None
+        raise fail(tls or f"{type(exc).__name__}: {exc}") from None
+
+
+def _connect_problem(exc: httpx.ConnectError) -> str:
+    """Why a connection could not be made, in words: the host does not resolve, nothing
+    listens on the port, or what the system said."""
+    try:
+        url = exc.request.url
+        host = url.host
+        where = f"{host}:{url.port or {'http': 80, 'https': 443}.get(url.scheme)}"
+    except RuntimeError:  # no request attached
+        host, where = "", ""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, socket.gaierror) or "name resolution" in str(seen).lower():
+            return f"cannot connect: cannot resolve host {host!r}"
+        if isinstance(seen, ConnectionRefusedError) or "connection refused" in str(seen).lower():
+            return f"cannot connect: connection refused by {where}"
+        seen = seen.__cause__ or seen.__context__
+    text = str(exc)
+    if "Name or service not known" in text or "nodename nor servname" in text:
+        return f"cannot connect: cannot resolve host {host!r}"
+    return f"cannot connect: {text or type(exc).__name__}"
 
 
 def _describe(exc: httpx.HTTPError) -> str:

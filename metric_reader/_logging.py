@@ -2,6 +2,11 @@
 
 Code logs with ``logger.bind(field=value, ...).info("message")``; the bound fields are
 appended as ``key=value`` in text and become keys of the JSON object.
+
+Text from outside reaches log lines (a Prometheus error, a label value, a plugin's exception
+message, an HTTP reason phrase), so in text format no message or field can start a new
+line or carry a control character: they are escaped (``\\n``, ``\\x1b``). A traceback keeps
+its lines, each indented, so none of them can pass for a record of its own.
 """
 
 from __future__ import annotations
@@ -17,6 +22,21 @@ from loguru import logger
 from ._text import valid_text
 
 _PLAIN = re.compile(r"[\w.:/+@-]+")
+# C0 and C1 controls, DEL, and what else splits lines (Unicode line and paragraph separators).
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+_NAMED_ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def _escape_controls(text: str) -> str:
+    """``text`` on one line, its control characters written as escapes."""
+
+    def escaped(match: re.Match[str]) -> str:
+        char = match[0]
+        return _NAMED_ESCAPES.get(char) or (
+            f"\\x{ord(char):02x}" if ord(char) < 0x100 else f"\\u{ord(char):04x}"
+        )
+
+    return _CONTROL.sub(escaped, text)
 
 
 def _jsonable(value: Any) -> Any:
@@ -33,7 +53,9 @@ def _jsonable(value: Any) -> Any:
 
 def _text_value(value: Any) -> str:
     text = str(value)
-    return text if _PLAIN.fullmatch(text) else json.dumps(text, ensure_ascii=False)
+    if _PLAIN.fullmatch(text):
+        return text
+    return _escape_controls(json.dumps(text, ensure_ascii=False))  # JSON leaves U+2028 as is
 
 
 def configure_logging(level: str = "INFO", fmt: str = "text", stream: TextIO | None = None) -> None:
@@ -43,13 +65,16 @@ def configure_logging(level: str = "INFO", fmt: str = "text", stream: TextIO | N
 
     def text_sink(message: Any) -> None:
         record = message.record
-        fields = " ".join(f"{k}={_text_value(v)}" for k, v in record["extra"].items())
+        fields = " ".join(
+            f"{_escape_controls(str(k))}={_text_value(v)}" for k, v in record["extra"].items()
+        )
         stamp = record["time"].astimezone().isoformat(timespec="milliseconds")
-        line = f"{stamp} {record['level'].name:<7} {record['message']}"
+        line = f"{stamp} {record['level'].name:<7} {_escape_controls(record['message'])}"
         if fields:
             line += "  " + fields
         if record["exception"] is not None:
-            line += "\n" + "".join(_format_exception(record["exception"]))
+            trace = "".join(_format_exception(record["exception"]))
+            line += "".join(f"\n    {_escape_controls(part)}" for part in trace.splitlines())
         out.write(line.rstrip("\n") + "\n")
         out.flush()
 

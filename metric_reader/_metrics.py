@@ -27,6 +27,12 @@ class ServiceMetrics:
             ["target"],
             registry=self.registry,
         )
+        self.series_limit_exceeded = Counter(
+            "metric_reader_series_limit_exceeded_total",
+            "Reads that failed for a rule because they had more series than its SERIES_LIMIT.",
+            ["rule"],
+            registry=self.registry,
+        )
         self.poll_seconds = Histogram(
             "metric_reader_poll_duration_seconds",
             "Time to read a target.",

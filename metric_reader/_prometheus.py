@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import anyio
 import httpx
 
-from ._http import deadline
+from ._body import MAX_RESPONSE_BYTES, read_body
+from ._http import Attempt, Source, deadline
 from ._samples import FetchError, Sample, labels_of
-from ._scrape import MAX_RESPONSE_BYTES, read_body
 from ._text import may_hold_surrogates, valid_strings
 
 try:  # the optional extra: about 3x faster than json on a Prometheus answer
@@ -38,6 +40,10 @@ def _loads(body: bytes) -> Any:
     return valid_strings(document) if may_hold_surrogates(body) else document
 
 
+class NotJson(FetchError):
+    """The answer is not JSON: not from a Prometheus API, most likely."""
+
+
 @dataclass(frozen=True, slots=True)
 class QueryResult:
     samples: list[Sample]
@@ -50,23 +56,34 @@ async def instant_query(
     promql: str,
     timeout: float,
     limit: int = MAX_RESPONSE_BYTES,
+    slots: anyio.CapacityLimiter | None = None,
 ) -> QueryResult:
     """Run ``promql`` at ``endpoint``; raise ``FetchError`` on any failure, or when the
     answer is larger than ``limit`` bytes (read as a stream, so it is cut off there).
 
     Prometheus is also told the timeout, so it gives up on an expensive query when we do.
+    ``slots`` bounds the requests in flight to the endpoint; the wait for one counts in the
+    timeout, so a poll never runs late.
     """
+    url = f"{endpoint}/api/v1/query"
+    attempt = Attempt(url, Source("PROMETHEUS_ENDPOINT", endpoint, "your Prometheus"))
     async with (
-        deadline(timeout),
+        deadline(timeout, attempt),
+        slots if slots is not None else contextlib.nullcontext(),
         client.stream(
             "GET",
-            f"{endpoint}/api/v1/query",
+            url,
             params={"query": promql, "timeout": f"{timeout:.3f}"},  # seconds
             timeout=timeout,
         ) as response,
     ):
+        attempt.status = response.status_code
         body = await read_body(response, limit, "the answer")
-    return decode_query_response(response.status_code, body)
+        try:
+            return decode_query_response(response.status_code, body)
+        except NotJson:
+            attempt.wrong_kind = True
+            raise
 
 
 def decode_query_response(status_code: int, body: bytes) -> QueryResult:
@@ -75,7 +92,7 @@ def decode_query_response(status_code: int, body: bytes) -> QueryResult:
         document = _loads(body)
     except (ValueError, UnicodeDecodeError):
         snippet = body[:120].decode("utf-8", "replace").strip()
-        raise FetchError(f"HTTP {status_code}, not JSON: {snippet!r}") from None
+        raise NotJson(f"HTTP {status_code}, not JSON: {snippet!r}") from None
     except RecursionError:
         raise FetchError(f"HTTP {status_code}, unexpected answer: JSON nested too deeply") from None
     if not isinstance(document, Mapping):

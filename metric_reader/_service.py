@@ -21,11 +21,12 @@ from anyio.abc import TaskGroup, TaskStatus
 from loguru import logger
 
 from . import __version__
+from ._body import MAX_RESPONSE_BYTES
 from ._config import ElectionSettings, Settings
 from ._durations import format_duration
 from ._election import ActionRecord, LeaderElector, default_identity
 from ._exposition import ExpositionError, read_series
-from ._http import deadline, make_client
+from ._http import make_client
 from ._kube import InCluster, LeaseClient
 from ._metrics import ServiceMetrics
 from ._nodata import NoData
@@ -33,7 +34,8 @@ from ._plugins import PluginCatalog, PluginFailure, PluginTimeout
 from ._prometheus import instant_query
 from ._rules import Rule, format_series, revision
 from ._samples import FetchError, Labels, Sample, labels_of
-from ._scrape import MAX_RESPONSE_BYTES, fetch_page
+from ._scrape import fetch_page
+from ._series_limit import admit
 from ._state import Action
 from ._status import Selection, status_snapshot
 from ._throttle import Throttle
@@ -99,7 +101,7 @@ def _scrape_target(
         try:
             found = read_series(page, names)
         except ExpositionError as exc:
-            raise FetchError(f"unparsable page: {exc}") from None
+            raise FetchError(f"unparsable page: {exc} (GET {url})") from None
         out = {}
         for rule in rules:
             selector = rule.config.selector
@@ -140,10 +142,7 @@ def _query_target(
     max_bytes: int = MAX_RESPONSE_BYTES,
 ) -> Target:
     async def read(client: httpx.AsyncClient, timeout: float) -> Reading:
-        # The deadline covers the wait for a free slot too, so a poll never runs late; like
-        # the query's own, it turns running out of time into a failed read.
-        async with deadline(timeout), limit.limiter:
-            result = await instant_query(client, endpoint, promql, timeout, max_bytes)
+        result = await instant_query(client, endpoint, promql, timeout, max_bytes, limit.limiter)
         return Reading({rule.name: result.samples for rule in rules}, result.warnings)
 
     return Target(f"query {promql} at {endpoint}", interval, read, rules)
@@ -215,6 +214,11 @@ class Service:
             self.rules, settings.max_concurrent_queries, settings.max_response_bytes
         )
         self.metrics = ServiceMetrics()
+        self._series_limit_errors = {
+            rule.name: Throttle(target.description, "ERROR", "series limit exceeded")
+            for target in self.targets
+            for rule in target.rules
+        }
         self._by_name = {rule.name: rule for rule in self.rules}
         self.no_data = {rule.name: NoData(rule.name, rule.reads) for rule in self.rules}
         self.started = time.monotonic()
@@ -425,12 +429,24 @@ class Service:
         acting = self.election is None or self.election.acting()
         for rule in target.rules:
             samples = reading.samples.get(rule.name, [])
+            if not self._within_series_limit(rule, samples, now):
+                continue  # failed for this rule: its state stays as it was, like a failed poll
             self.no_data[rule.name].observe(now, len(samples))
             for action in rule.evaluate(now, samples, acting):
                 self._in_flight += 1
                 calls.start_soon(self._run_action, rule, action)
         if self.writer is not None and revision(target.rules) != before:
             self.writer.changed()
+
+    def _within_series_limit(self, rule: Rule, samples: list[Sample], now: float) -> bool:
+        errors = self._series_limit_errors[rule.name]
+        problem = admit(rule, samples)
+        if problem is None:
+            errors.clear()
+            return True
+        self.metrics.series_limit_exceeded.labels(rule.name).inc()
+        errors.report(now, problem)
+        return False
 
     async def _run_action(self, rule: Rule, action: Action) -> None:
         ok = False

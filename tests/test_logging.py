@@ -45,3 +45,28 @@ def test_an_exception_stays_inside_one_json_record() -> None:
         logger.exception("fatal error")
     [line] = out.getvalue().splitlines()
     assert "RuntimeError: boom" in json.loads(line)["exception"]
+
+
+FORGED = "\n2026-01-01T00:00:00.000+00:00 ERROR   forged"
+
+
+def test_text_from_outside_cannot_start_a_line_in_text_format() -> None:
+    out = io.StringIO()
+    configure_logging("INFO", "text", stream=out)
+    hostile = f"bad{FORGED}\r\x1b[31m\x00\x85\u2028end"
+    logger.bind(error=hostile, **{"odd\nkey": 1}).error("poll failed: {}", hostile)
+    try:
+        raise RuntimeError(f"boom{FORGED}")
+    except RuntimeError:
+        logger.exception("plugin crashed: {}", f"x{FORGED}")
+    lines = out.getvalue().splitlines()
+    assert not [line for line in lines if line.startswith("2026-01-01")], lines
+    escaped = "bad\\n2026-01-01T00:00:00.000+00:00 ERROR   forged\\r\\x1b[31m\\x00\\x85\\u2028end"
+    assert f"ERROR   poll failed: {escaped}  " in lines[0]
+    assert "odd\\nkey=1" in lines[0]
+    assert "\\u001b[31m\\u0000\\x85\\u2028end" in lines[0]  # the field: JSON, then the rest
+    assert "plugin crashed: x\\n2026-01-01" in lines[1]
+    assert all(line.startswith("    ") for line in lines[2:])  # the traceback, indented
+    # The exception's own message keeps its lines, indented under the record like the rest.
+    assert lines[-2:] == ["    RuntimeError: boom", "    " + FORGED.strip()]
+    assert out.getvalue().count("\n") == len(lines)

@@ -40,6 +40,8 @@ from loguru import logger
 METRIC = "fault_value"
 ONE_GIB = 1024**3
 GOOD_QUERY_TS = 1_700_000_000.0
+FORGED = "\n2026-01-01T00:00:00.000+00:00 ERROR   forged"
+"""What the ``forge`` fault puts in text that reaches log lines."""
 
 # Every kind of malformed line of the watched metric; each fails the whole read.
 MALFORMED_LINES: dict[str, bytes] = {
@@ -229,6 +231,21 @@ class _Handler(BaseHTTPRequestHandler):
                 sent += len(block)
         finally:
             self.owner.record_sent(sent)
+
+    def _forge(self, kind: str, fault: str) -> None:
+        """Text that tries to start a log line of its own: a Prometheus error,
+        and a scraped label value (``\\n`` in the exposition format is a newline)."""
+        if kind == "query":
+            body = {
+                "status": "error",
+                "errorType": "bad_data",
+                "error": f"parse error{FORGED}\r{FORGED}\x1b[2K\u2028{FORGED}",
+            }
+            self._send(400, json.dumps(body).encode(), "application/json")
+        else:
+            label = FORGED.replace("\n", "\\n")
+            page = f'{METRIC}{{kind="a{label}"}} 1\n'
+            self._send(200, page.encode(), "text/plain; version=0.0.4; charset=utf-8")
 
     def _utf8(self, kind: str, fault: str) -> None:
         """Invalid UTF-8 (a Latin-1 byte) in the series' labels."""

@@ -68,14 +68,20 @@ class Fault:
     """Likewise for a Prometheus query."""
 
 
+_GET = r" \(GET http://127\.0\.0\.1:\d+/"  # every source error names the URL requested
+_SLOW = r"^no complete answer within 0\.08s" + _GET + ".*; the timeout is 80% of POLLING_INTERVAL"
 FAULTS = [
-    Fault("refused", r"^cannot connect", r"^cannot connect"),
+    Fault(
+        "refused",
+        r"^cannot connect: connection refused by 127\.0\.0\.1:\d+" + _GET,
+        r"^cannot connect: connection refused by 127\.0\.0\.1:\d+" + _GET,
+    ),
     Fault("reset", r"RemoteProtocolError|ReadError", r"RemoteProtocolError|ReadError"),
-    Fault("trickle", r"^no complete answer within 0\.08s$", r"^no complete answer within 0\.08s$"),
-    Fault("slow", r"^no complete answer within 0\.08s$", r"^no complete answer within 0\.08s$"),
-    Fault("http-500", r"^HTTP 500 Internal Server Error$", r"^HTTP 500, not JSON"),
-    Fault("http-502", r"^HTTP 502 Bad Gateway$", r"^HTTP 502, not JSON"),
-    Fault("http-503", r"^HTTP 503 Service Unavailable$", r"^HTTP 503, not JSON"),
+    Fault("trickle", _SLOW, _SLOW),
+    Fault("slow", _SLOW, _SLOW),
+    Fault("http-500", r"^HTTP 500 Internal Server Error" + _GET, r"^HTTP 500, not JSON"),
+    Fault("http-502", r"^HTTP 502 Bad Gateway" + _GET, r"^HTTP 502, not JSON"),
+    Fault("http-503", r"^HTTP 503 Service Unavailable" + _GET, r"^HTTP 503, not JSON"),
     Fault("loop", r"^TooManyRedirects", r"^TooManyRedirects"),
     Fault("html", r"^the page is text/html, not a metrics page", r"^HTTP 200, not JSON"),
     Fault("badjson", None, r"^HTTP 200, not JSON"),
@@ -227,6 +233,7 @@ def test_a_fault_is_logged_counted_changes_nothing_and_passes(
                 assert re.search(expected_error[target.description], line.extra["error"]), (
                     f"{target.description}: {line.extra['error']!r}"
                 )
+                assert re.search(_GET, line.extra["error"]), line.extra["error"]
             assert target.last_error is not None
             assert re.search(expected_error[target.description], target.last_error)
         if fault.name.startswith("huge"):
@@ -425,3 +432,38 @@ def test_a_real_service_rides_out_faults_and_recovers(
     for fault in faults:
         assert logged("breach started", rule=fault) == 1, fault
     assert svc.stop() == 0
+
+
+def test_text_from_a_source_cannot_forge_a_log_line(
+    fault_server: FaultServer, service: ServiceFactory, tmp_path: Path
+) -> None:
+    """A Prometheus error and a scraped label value holding a newline and a fake record:
+    the text log shows them escaped on their own line, and no line starts with the fake."""
+    fault_server.arm("forge")
+    config = tmp_path / "rules.toml"
+    config.write_text(
+        'polling_interval = "100ms"\n'
+        f'[[rules]]\nname = "query"\nmetric_name = "{METRIC}"\n'
+        f'prometheus_endpoint = "{fault_server.endpoint("forge")}"\n'
+        f'[[rules]]\nname = "scrape"\nmetric_name = "{METRIC}"\n'
+        f'scrape_url = "{fault_server.scrape_url("forge")}"\n'
+    )
+    svc = service({"CONFIG_FILE": str(config), "LOG_FORMAT": "text"})
+
+    def logged() -> bool:
+        text = svc.output()
+        return "query failed: bad_data" in text and "rule=scrape" in text
+
+    svc.wait_until(logged, DEADLINE, "the forged error and label value logged")
+    assert svc.stop() == 0
+    lines = svc.output().splitlines()
+    assert not [line for line in lines if line.lstrip().startswith("2026-01-01")], lines
+    [failed] = [line for line in lines if "query failed" in line]
+    message = failed.partition("  target=")[0]
+    assert (
+        "poll failed: HTTP 400, query failed: bad_data: parse error"
+        "\\n2026-01-01T00:00:00.000+00:00 ERROR   forged"
+        "\\r\\n2026-01-01T00:00:00.000+00:00 ERROR   forged"
+        "\\x1b[2K\\u2028\\n2026-01-01T00:00:00.000+00:00 ERROR   forged (GET http://"
+    ) in message, message
+    assert any('kind="a\\n2026-01-01' in line for line in lines if "rule=scrape" in line)
