@@ -201,6 +201,14 @@ def _leader_election(
     Kubernetes API is when this replica takes part in an election; says once at start
     when it acts alone."""
     election = settings.election
+    if election is not None and settings.dry_run:
+        # Leading would stop the real replicas from acting, and its records in the Lease
+        # would tell them that actions only logged here were done.
+        logger.warning(
+            "DRY_RUN: this replica takes no part in leader election (it never takes the "
+            "Lease nor records actions in it); it logs every action as if it acted alone"
+        )
+        return dataclasses.replace(settings, election=None), None
     if election is None:
         logger.info("leader election is off: this replica runs every action itself")
         return settings, None

@@ -68,10 +68,12 @@ def start_replicas(
     server: ScrapeServer,
     plugins: RecordingPlugins,
     service: ServiceFactory,
+    first: int = 0,
     **settings: str,
 ) -> list[Replica]:
+    """``count`` replicas, numbered from ``first`` (each has its own service account)."""
     replicas = []
-    for index in range(count):
+    for index in range(first, first + count):
         token = f"replica-{index}-token"
         port = free_port()
         account = api.service_account(token, namespace="default")
@@ -314,3 +316,30 @@ def test_outside_a_cluster_a_replica_says_once_that_it_acts_alone(
     wait_calls(recording_plugin_dir, [Replica(svc, "")], 1)
     alone = [line for line in svc.stderr().splitlines() if "acts alone" in line]
     assert len(alone) == 1 and "KUBERNETES_SERVICE_HOST is not set" in alone[0], alone
+
+
+def test_a_dry_run_replica_never_takes_the_lease_nor_stops_the_real_one_acting(
+    lease_api: LeaseAPI,
+    tmp_path: Path,
+    scrape_server: ScrapeServer,
+    recording_plugin_dir: RecordingPlugins,
+    service: ServiceFactory,
+) -> None:
+    scrape_server.set_value("queue_depth", 90)
+    [dry] = start_replicas(
+        1, lease_api, tmp_path, scrape_server, recording_plugin_dir, service, DRY_RUN="true"
+    )
+    dry.service.wait_until(
+        lambda: "DRY_RUN: would call recorder.execute" in dry.service.stderr(),
+        20,
+        "the dry run's would-be fire",
+    )
+    assert "takes no part in leader election" in dry.service.stderr(), dry.service.diagnostics()
+    [real] = start_replicas(
+        1, lease_api, tmp_path, scrape_server, recording_plugin_dir, service, first=1
+    )
+    [fire] = wait_calls(recording_plugin_dir, [dry, real], 1)
+    assert (fire["pid"], fire["kind"], fire["fire_count"]) == (real.pid, "fire", 0), fire
+    identity = json.loads(real.get("/api/status"))["leader_election"]["identity"]
+    assert {h for _, h in lease_api.holders()} <= {"", identity}, lease_api.holders()
+    assert json.loads(dry.get("/api/status"))["leader_election"]["enabled"] is False
