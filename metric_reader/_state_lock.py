@@ -132,7 +132,8 @@ _FLOCK = "hhqqi4x"
 def holder(state_file: Path) -> Holder | None:
     """Who holds the lock of ``state_file`` (None: nobody), found without taking it (with
     ``F_GETLK``) and without creating or changing anything. Only on 64-bit Linux; elsewhere
-    None."""
+    None. Never call it in the process that holds the lock: closing any descriptor of the
+    lock file drops a POSIX lock (it is for ``check``, a process of its own)."""
     path = lock_path(state_file)
     if not sys.platform.startswith("linux") or struct.calcsize("P") != 8:
         return None
