@@ -66,8 +66,12 @@ class Fault:
     """What the scrape error says (a regex), None when the fault does not apply."""
     query: str | None
     """Likewise for a Prometheus query."""
+    busy: str | None = None
+    """What some polls may say instead on a busy machine (the fault still says ``scrape`` or
+    ``query`` at least once)."""
 
 
+TIMED_OUT = r"^no complete answer within 0\.08s$"
 FAULTS = [
     Fault("refused", r"^cannot connect", r"^cannot connect"),
     Fault("reset", r"RemoteProtocolError|ReadError", r"RemoteProtocolError|ReadError"),
@@ -76,7 +80,8 @@ FAULTS = [
     Fault("http-500", r"^HTTP 500 Internal Server Error$", r"^HTTP 500, not JSON"),
     Fault("http-502", r"^HTTP 502 Bad Gateway$", r"^HTTP 502, not JSON"),
     Fault("http-503", r"^HTTP 503 Service Unavailable$", r"^HTTP 503, not JSON"),
-    Fault("loop", r"^TooManyRedirects", r"^TooManyRedirects"),
+    # Following 20 redirects can take longer than the 80 ms fetch budget on a busy machine.
+    Fault("loop", r"^TooManyRedirects", r"^TooManyRedirects", busy=TIMED_OUT),
     Fault("html", r"^the page is text/html, not a metrics page", r"^HTTP 200, not JSON"),
     Fault("badjson", None, r"^HTTP 200, not JSON"),
     Fault("shape", None, r"unexpected answer|the query returns a matrix"),
@@ -223,12 +228,14 @@ def test_a_fault_is_logged_counted_changes_nothing_and_passes(
         for target in faulty:
             failed = logs.find("poll failed", level="ERROR", target=target.description)
             assert failed, f"no 'poll failed' logged for {target.description}\n{logs.dump()}"
-            for line in failed:
-                assert re.search(expected_error[target.description], line.extra["error"]), (
-                    f"{target.description}: {line.extra['error']!r}"
-                )
+            said = [line.extra["error"] for line in failed]
+            expected = expected_error[target.description]
+            assert any(re.search(expected, error) for error in said), (target.description, said)
+            either = expected if fault.busy is None else f"{expected}|{fault.busy}"
+            for error in said:
+                assert re.search(either, error), f"{target.description}: {error!r}"
             assert target.last_error is not None
-            assert re.search(expected_error[target.description], target.last_error)
+            assert re.search(either, target.last_error)
         if fault.name.startswith("huge"):
             await until(lambda: fault_server.huge_bodies_sent, "a huge body to be cut", logs)
             # Each 1 GiB body was cut off after about the limit (plus socket buffers).
