@@ -7,6 +7,7 @@ unexpected. A user mistake is one line on stderr, never a traceback.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import math
 import os
@@ -31,6 +32,7 @@ from ._memory import keep_freed_memory
 from ._plugins import PluginCatalog, PluginFailure, bundled_plugin_dir, discover_plugins
 from ._service import SHUTDOWN_GRACE, EarlySignals, Service
 from ._shard import shard_of
+from ._state_lock import StateFileLock, holder
 from ._threshold import parse_threshold
 from ._web import ListenError, serve_http
 
@@ -176,8 +178,11 @@ def _run(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     keep_freed_memory()
     service = Service(settings, catalog, cluster)
     refused: list[BaseException] = []
+    # One service writes a state file; a dry run writes nothing and takes no lock.
+    lock = None if settings.state_file is None or settings.dry_run else settings.state_file
     try:
-        anyio.run(_serve, service, early)
+        with contextlib.nullcontext() if lock is None else StateFileLock(lock):
+            anyio.run(_serve, service, early)
     except* ListenError as group:  # LISTEN_ADDRESS in use or not local: before any poll
         refused.extend(group.exceptions)
     if refused:
@@ -207,6 +212,14 @@ def _leader_election(
     Kubernetes API is when this replica takes part in an election; says once at start
     when it acts alone."""
     election = settings.election
+    if election is not None and settings.dry_run:
+        # Leading would stop the real replicas from acting, and its records in the Lease
+        # would tell them that actions only logged here were done.
+        logger.warning(
+            "DRY_RUN: this replica takes no part in leader election (it never takes the "
+            "Lease nor records actions in it); it logs every action as if it acted alone"
+        )
+        return dataclasses.replace(settings, election=None), None
     if election is None:
         logger.info("leader election is off: this replica runs every action itself")
         return settings, None
@@ -291,6 +304,10 @@ def _check(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     print(_rule_table(settings.rules, settings.shard_count))
     if settings.shard_count > 1:
         print(f"\n{_shard_line(settings)}")
+    if settings.state_file is not None:
+        held = holder(settings.state_file)  # asked without taking the lock
+        use = "not in use" if held is None else f"in use by {held}"
+        print(f"\nstate file {settings.state_file}: {use}")
     needed = _needed_plugins(settings)
     if needed:
         print()

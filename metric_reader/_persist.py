@@ -38,7 +38,14 @@ old breach. A rule that is not configured any more is dropped; both are logged.
 The file is replaced atomically (temporary file in the same directory, write, flush, fsync,
 rename, fsync of the directory), so after a crash it holds either the previous or the new
 document. A file that cannot be read or understood is set aside as
-``<name>.corrupt-<timestamp>`` with one warning, and the service starts without it.
+``<name>.corrupt-<timestamp>`` with one warning, and the service starts without it. Only one
+service writes a state file: it holds a lock on ``<name>.lock`` (``_state_lock``).
+
+A dry run (``DRY_RUN=true``) reads the state file to start from where the real service left
+off, and never writes, renames or locks anything: its actions are only logged, so nothing it
+did may be taken as done by a later real run, which finds the file exactly as the last real
+run left it. (Files written by a dry run of an earlier version are marked ``dry_run`` and a
+real run does not restore them.)
 """
 
 from __future__ import annotations
@@ -165,12 +172,9 @@ def _level_doc(machine: LevelMachine, wall: _ToWall) -> dict[str, Any]:
     }
 
 
-def snapshot(
-    rules: Iterable[Rule], now_mono: float, now_wall: float, *, dry_run: bool = False
-) -> dict[str, Any]:
+def snapshot(rules: Iterable[Rule], now_mono: float, now_wall: float) -> dict[str, Any]:
     """The state of every rule that has a state machine, as a JSON-able document with
-    wall-clock times (seconds since the epoch, to the millisecond). ``dry_run``: the state
-    comes from a dry run, whose actions were only logged."""
+    wall-clock times (seconds since the epoch, to the millisecond)."""
     wall = _ToWall(now_mono, now_wall)
     saved: dict[str, Any] = {}
     for rule in rules:
@@ -196,7 +200,7 @@ def snapshot(
         "format": FORMAT,
         "version": VERSION,
         "written_at": round(now_wall, 3),
-        "dry_run": dry_run,
+        "dry_run": False,  # only dry runs of earlier versions wrote true
         "rules": saved,
     }
 
@@ -521,10 +525,14 @@ def _utc_stamp(wall: float) -> str:
 
 
 class StateFile:
-    """The state file on disk: read at start, replaced atomically on every save."""
+    """The state file on disk: read at start, replaced atomically on every save.
 
-    def __init__(self, path: Path) -> None:
+    ``read_only`` (a dry run): ``load`` neither removes temporary files (the real service
+    may be writing one) nor sets an unusable file aside, and ``save`` is refused."""
+
+    def __init__(self, path: Path, *, read_only: bool = False) -> None:
         self.path = path
+        self.read_only = read_only
 
     def _temporaries(self) -> list[Path]:
         return list(self.path.parent.glob(glob.escape(f".{self.path.name}.") + "*.tmp"))
@@ -532,7 +540,7 @@ class StateFile:
     def load(self) -> dict[str, Any] | None:
         """The saved document; ``None`` when there is none or it is unusable (then it has
         been reported and set aside). Temporary files left by a crash are removed."""
-        for leftover in self._temporaries():
+        for leftover in [] if self.read_only else self._temporaries():
             with contextlib.suppress(OSError):
                 leftover.unlink()
         try:
@@ -556,6 +564,8 @@ class StateFile:
 
     def save(self, data: Mapping[str, Any]) -> None:
         """Replace the file with ``data``, atomically and durably. Blocking; raises OSError."""
+        if self.read_only:
+            raise PermissionError(f"{self.path} is read only here (a dry run)")
         text = json.dumps(data, separators=(",", ":"), allow_nan=False) + "\n"
         directory = self.path.parent
         temporary = directory / f".{self.path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp"
@@ -579,6 +589,14 @@ class StateFile:
     def set_aside(self, reason: str) -> Path | None:
         """Rename an unusable file to ``<name>.corrupt-<timestamp>`` with one warning; return
         the new name (None if even that failed: the next save replaces the file)."""
+        if self.read_only:
+            logger.bind(state_file=str(self.path), reason=reason).warning(
+                "state file {} is unusable ({}); the dry run leaves it as it is and starts "
+                "without saved state",
+                self.path,
+                reason,
+            )
+            return None
         stamp = _utc_stamp(time.time())
         aside = self.path.with_name(f"{self.path.name}.corrupt-{stamp}")
         number = 1
@@ -613,6 +631,8 @@ class StateWriter:
     snapshot at once, in a worker thread. Changes during a write cause one more write after
     it, however many they are. ``flush()`` writes now and returns when it is on disk. A
     failing write is logged (throttled) and tried again at the next change or flush.
+
+    ``dry_run``: the file is only read, by ``restore``; nothing is ever written.
     """
 
     def __init__(
@@ -624,7 +644,7 @@ class StateWriter:
         clock: Callable[[], float] = anyio.current_time,
         wall_clock: Callable[[], float] = time.time,
     ) -> None:
-        self.file = state_file
+        self.file = StateFile(state_file.path, read_only=True) if dry_run else state_file
         self.rules = rules
         self.dry_run = dry_run
         self.clock = clock
@@ -638,8 +658,10 @@ class StateWriter:
 
     async def restore(self) -> list[str]:
         """Load the file and restore what it holds into the rules (logged); a file that is
-        unusable is set aside. Then the current state is written back."""
+        unusable is set aside. Then the current state is written back (not in a dry run)."""
         log = logger.bind(state_file=str(self.file.path))
+        if self.dry_run:
+            log.info("DRY_RUN: state file {} is read to start from, never written", self.file.path)
         data = await anyio.to_thread.run_sync(self.file.load)
         messages: list[str] = []
         if data is None:
@@ -657,12 +679,16 @@ class StateWriter:
         return messages
 
     def changed(self) -> None:
+        if self.dry_run:
+            return
         self._dirty = True
         if self._wake is not None:
             self._wake.set()
 
     async def run(self) -> None:
-        """Write after each change until cancelled."""
+        """Write after each change until cancelled (a dry run: return at once)."""
+        if self.dry_run:
+            return
         self._wake = anyio.Event()
         if self._dirty:
             self._wake.set()
@@ -673,6 +699,8 @@ class StateWriter:
 
     async def flush(self) -> None:
         """Write the current state now (after a write in progress, if there is one)."""
+        if self.dry_run:
+            return
         self._dirty = True
         await self._write()
 
@@ -683,7 +711,7 @@ class StateWriter:
             if not self._dirty:
                 return  # a write that started after the change already has it
             self._dirty = False
-            data = snapshot(self.rules, self.clock(), self.wall_clock(), dry_run=self.dry_run)
+            data = snapshot(self.rules, self.clock(), self.wall_clock())
             try:
                 await anyio.to_thread.run_sync(self.file.save, data)
             except Exception as exc:

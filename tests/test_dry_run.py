@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import itertools
+import time
 from pathlib import Path
+from typing import Any
 
 import anyio
 import pytest
@@ -40,7 +43,7 @@ def test_dry_run_logs_every_action_and_calls_no_plugin(
             "SCRAPE_URL": url,
             "METRIC_NAME": "slow_queue",
             "THRESHOLD": ">50",
-            "BACKOFF_DELAY": "300ms",
+            "BACKOFF_DELAY": "500ms",
             "POLLING_INTERVAL": "100ms",
             "PLUGIN_DIR": str(plugins),
             "ACTION_PLUGIN": "recording",
@@ -48,17 +51,29 @@ def test_dry_run_logs_every_action_and_calls_no_plugin(
         }
     )
     service = Service(settings, discover_plugins(settings.plugin_dir))
-    lines: list[str] = []
-    sink = logger.add(lambda m: lines.append(m.record["message"]), level="INFO")
+    would: list[float] = []  # when each would-be call was logged
+
+    def note(message: Any) -> None:
+        if message.record["message"] == "DRY_RUN: would call recording.execute":
+            would.append(time.monotonic())
+
+    sink = logger.add(note, level="INFO")
 
     async def main() -> None:
-        with anyio.move_on_after(1.2):
-            await service.run()
+        async with anyio.create_task_group() as group:
+            group.start_soon(service.run)
+            with anyio.fail_after(20):  # the fire and three repeats, however busy the machine
+                while len(would) < 4:
+                    await anyio.sleep(0.01)
+            group.cancel_scope.cancel()
 
     try:
         anyio.run(main)
     finally:
         logger.remove(sink)
-    would = [line for line in lines if line == "DRY_RUN: would call recording.execute"]
-    assert len(would) >= 3  # the fire and repeats every 300 ms, as if they had run
     assert not calls.exists()
+    # As often as a real run would call, not more: the backoff apart (polls are 100 ms
+    # apart, so repeating at every poll would fail this). The margin is the delay between a
+    # decision and its log line on a busy machine.
+    gaps = [b - a for a, b in itertools.pairwise(would)]
+    assert min(gaps) >= 0.5 - 0.1, f"would-be calls {gaps} apart; the backoff is 500 ms"

@@ -479,16 +479,16 @@ def test_token_rotation_swaps_the_file_atomically_and_keeps_the_old_token_for_a_
 
 
 def test_latency_delays_every_answer(api: LeaseAPI, client: httpx.Client) -> None:
-    api.latency(0.3)
+    api.latency(1.0)
     started = time.monotonic()
     answer = client.post(LEASES, json=lease_body())
     elapsed = time.monotonic() - started
     assert answer.status_code == 201
-    assert elapsed >= 0.3
+    assert elapsed >= 1.0
     api.latency(0)
     started = time.monotonic()
     client.get(f"{LEASES}/lock")
-    assert time.monotonic() - started < 0.3
+    assert time.monotonic() - started < 0.8  # no latency left, with room for a busy machine
 
 
 def test_a_client_that_gives_up_during_latency_may_still_have_written(

@@ -334,10 +334,12 @@ def test_a_rule_no_longer_configured_is_dropped_and_said_so() -> None:
     assert any("'jobs_waiting' is not configured any more" in m for m in messages), messages
 
 
-def test_state_from_a_dry_run_is_not_taken_as_done_by_a_real_run() -> None:
+def test_a_file_marked_as_from_a_dry_run_is_not_taken_as_done_by_a_real_run() -> None:
+    """Dry runs of earlier versions wrote the file, marked ``dry_run``: their actions were
+    only logged, so a real run must not take them as done."""
     first = Run(make_rules(), MONO0, WALL0)
     assert first.poll(MONO0, 95) == ["base:fire"]  # only logged, in a dry run
-    doc = json.loads(json.dumps(snapshot(first.rules, MONO0 + 1, WALL0 + 1, dry_run=True)))
+    doc = {**first.save(MONO0 + 1), "dry_run": True}
     real = make_rules()
     messages = restore(real, doc, 5.0, WALL0 + 2, dry_run=False)
     assert any("dry run" in m for m in messages), messages
@@ -774,6 +776,52 @@ def test_the_writer_restores_then_writes_the_current_state(
     assert rules[0].machine.series[SERIES].base.active_at == pytest.approx(3.0)
     assert json.loads(path.read_text())["written_at"] == WALL0 + 2
     assert any("1 pending" in r["message"] for r in records)
+
+
+def test_a_dry_run_starts_from_the_real_file_and_never_changes_it(
+    tmp_path: Path, records: list[Any]
+) -> None:
+    path = tmp_path / "state.json"
+    real = Run(make_rules(BACKOFF_DELAY="60s"), MONO0, WALL0)
+    assert real.poll(MONO0, 95) == ["base:fire"]  # run for real, saved
+    StateFile(path).save(real.save(MONO0 + 1))
+    saved = path.read_bytes()
+    leftover = tmp_path / ".state.json.4242.cafe.tmp"  # the real service's write in progress
+    leftover.write_text("{")
+    dry = Run(make_rules(BACKOFF_DELAY="60s"), 5.0, WALL0 + 2)
+    writer = StateWriter(
+        StateFile(path), dry.rules, dry_run=True, clock=lambda: 5.0, wall_clock=lambda: WALL0 + 2
+    )
+
+    async def main() -> None:
+        messages = await writer.restore()
+        assert any("1 firing" in m for m in messages), messages
+        async with anyio.create_task_group() as tasks:
+            tasks.start_soon(writer.run)
+            # The dry run goes on from the real state: the repeat is owed at 60 s, as for real.
+            assert dry.poll(5.0 + 1, 95) == []
+            assert dry.poll(5.0 + 58, 95) == ["base:repeat"]
+            writer.changed()
+            await writer.flush()
+            await anyio.sleep(0.05)
+            tasks.cancel_scope.cancel()
+        await writer.flush()
+
+    anyio.run(main)
+    assert writer.writes == 0
+    assert path.read_bytes() == saved
+    assert leftover.exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == [leftover.name, "state.json"]
+
+
+def test_a_dry_run_leaves_an_unusable_file_where_it_is(tmp_path: Path, records: list[Any]) -> None:
+    path = tmp_path / "state.json"
+    path.write_bytes(b"{not json")
+    assert StateFile(path, read_only=True).load() is None
+    assert path.read_bytes() == b"{not json"
+    assert not list(tmp_path.glob("state.json.corrupt-*"))
+    [warning] = warnings_of(records)
+    assert "not valid JSON" in warning and "leaves it as it is" in warning
 
 
 # --- a property: a restart changes nothing ----------------------------------------------------

@@ -665,7 +665,8 @@ async def test_a_hung_plugin_times_out_while_the_event_loop_keeps_running(
     assert str(caught.value) == "plugin 'hung' execute timed out after 500ms"
     assert (caught.value.plugin, caught.value.method) == ("hung", "execute")
     assert len(ticks) >= 20
-    assert max(b - a for a, b in itertools.pairwise(ticks)) < 0.3
+    # The loop never stood still for as long as the call's timeout: it was not waiting on it.
+    assert max(b - a for a, b in itertools.pairwise(ticks)) < 0.5
 
 
 @pytest.mark.anyio
@@ -697,7 +698,7 @@ async def test_a_sync_plugin_that_keeps_hanging_is_not_given_more_threads(
         with pytest.raises(PluginFailure, match="4 earlier calls are still running") as caught:
             await plugin.call("execute", make_event(), timeout=5)
         assert not isinstance(caught.value, PluginTimeout)
-        assert time.monotonic() - started < 0.5
+        assert time.monotonic() - started < 2.5  # refused at once, not after its 5 s timeout
     finally:
         plugin.obj.release.set()
 

@@ -69,10 +69,12 @@ def test_a_blocking_plugin_does_not_delay_polling(
             await service.run()
 
     anyio.run(main)
-    # The plugin blocked for most of the run, yet polls went on every 100 ms.
-    assert len(times) >= 15, f"only {len(times)} polls in 2 s"
+    # The plugin blocked for most of the run, yet polls went on every 100 ms: about 20. Had
+    # polling waited for the plugin, there would be a gap of 1.5 s and about 3 polls. The
+    # bounds leave a busy 2-core machine half the rate and up to 1 s of stall.
+    assert len(times) >= 10, f"only {len(times)} polls in 2 s"
     gaps = [b - a for a, b in itertools.pairwise(times)]
-    assert max(gaps) < 0.5, f"polling stalled for {max(gaps):.2f}s"
+    assert max(gaps) < 1.0, f"polling stalled for {max(gaps):.2f}s"
     # One call in flight at a time: the first blocked 1.5 s, so at most a second started.
     started = len(calls.read_text().splitlines())
     assert 1 <= started <= 2

@@ -567,11 +567,14 @@ def test_a_wall_clock_jump_mid_breach_keeps_the_monotonic_schedule(
     fire, first, second, resolve = records
     assert [r["kind"] for r in records] == ["fire", "repeat", "repeat", "resolve"], detail
     # The breach is seen at the first poll after it began (within POLL), fires once it has
-    # lasted the duration on the monotonic clock: no sooner, at most a poll or two later.
-    assert breach + duration <= fire["t"] <= breach + duration + 2 * POLL + 0.3, detail
-    assert duration - 0.01 <= fire["duration_s"] <= duration + POLL + 0.3, detail
+    # lasted the duration on the monotonic clock: no sooner, and a poll or two later at
+    # most, give or take what a busy 2-core machine adds (``late``), nowhere near the hour
+    # a wall-clock schedule would be off by.
+    late = 2 * POLL + 1.5
+    assert breach + duration <= fire["t"] <= breach + duration + late, detail
+    assert duration - 0.01 <= fire["duration_s"] <= duration + late, detail
     for earlier, later in ((fire, first), (first, second)):
-        assert backoff - 0.05 <= later["t"] - earlier["t"] <= backoff + POLL + 0.3, detail
+        assert backoff - 0.05 <= later["t"] - earlier["t"] <= backoff + late, detail
     assert abs(resolve["duration_s"] - (resolve["t"] - breach)) < 1.0, detail
     # The jumps did happen: the state file's times are on the jumped wall clock.
     written = json.loads(state.read_text())["written_at"]

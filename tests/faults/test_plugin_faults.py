@@ -78,8 +78,8 @@ PLUGIN = {
 # plugin -> (result counted, what the log says)
 FAILING = {
     "raises": ("failure", "RuntimeError: ticket system down"),
-    "hangs": ("timeout", "timed out after 200ms"),
-    "blocks": ("timeout", "timed out after 200ms"),
+    "hangs": ("timeout", "timed out after 1s"),
+    "blocks": ("timeout", "timed out after 1s"),
     "exits": ("failure", "SystemExit: 3"),
     "exits_async": ("failure", "SystemExit"),
     "interrupts": ("failure", "KeyboardInterrupt"),
@@ -118,7 +118,9 @@ def run_with_plugin(
             "THRESHOLD": ">50",
             "BACKOFF_DELAY": "100ms",
             "POLLING_INTERVAL": "100ms",
-            "PLUGIN_TIMEOUT": "200ms",
+            # Long enough that polling held up by a call would show as a gap of over 1 s,
+            # far from the 100 ms a healthy service keeps, even on a busy machine.
+            "PLUGIN_TIMEOUT": "1s",
             "PLUGIN_DIR": str(plugin_dir(tmp_path, name)),
             "ACTION_PLUGIN": name,
         }
@@ -166,7 +168,7 @@ def test_a_misbehaving_plugin_is_a_failure_and_polling_goes_on(
     assert len(failures) >= 2, logs.dump()
     assert all(says in line.message for line in failures), [x.message for x in failures]
     gaps = [b - a for a, b in itertools.pairwise(times)]
-    assert max(gaps) < 0.35, f"polling stalled {max(gaps):.3f}s"
+    assert max(gaps) < 0.7, f"polling stalled {max(gaps):.3f}s"
 
 
 @pytest.mark.parametrize("name", ODD_RETURNS)

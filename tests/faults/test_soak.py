@@ -39,6 +39,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+import pytest
 from integration.conftest import EVENT_TIMEOUT, ServiceFactory
 
 SOAK_SECONDS = float(os.environ.get("SOAK_SECONDS", "45"))
@@ -375,6 +376,8 @@ def sample(pid: int) -> Sample | None:
 # ---------------------------------------------------------------------------------------------
 
 
+# The schedule, then up to two minutes for the calls to stop, plus start-up and the audit.
+@pytest.mark.timeout(SOAK_SECONDS + 240)
 def test_soak_many_rules_flapping_with_a_flaky_endpoint_and_plugin(
     service: ServiceFactory, tmp_path: Path
 ) -> None:

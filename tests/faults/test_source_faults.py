@@ -66,6 +66,9 @@ class Fault:
     """What the scrape error says (a regex), None when the fault does not apply."""
     query: str | None
     """Likewise for a Prometheus query."""
+    busy: str | None = None
+    """What some polls may say instead on a busy machine (the fault still says ``scrape`` or
+    ``query`` at least once)."""
 
 
 _GET = r" \(GET http://127\.0\.0\.1:\d+/"  # every source error names the URL requested
@@ -82,7 +85,8 @@ FAULTS = [
     Fault("http-500", r"^HTTP 500 Internal Server Error" + _GET, r"^HTTP 500, not JSON"),
     Fault("http-502", r"^HTTP 502 Bad Gateway" + _GET, r"^HTTP 502, not JSON"),
     Fault("http-503", r"^HTTP 503 Service Unavailable" + _GET, r"^HTTP 503, not JSON"),
-    Fault("loop", r"^TooManyRedirects", r"^TooManyRedirects"),
+    # Following 20 redirects can take longer than the 80 ms fetch budget on a busy machine.
+    Fault("loop", r"^TooManyRedirects", r"^TooManyRedirects", busy=_SLOW),
     Fault("html", r"^the page is text/html, not a metrics page", r"^HTTP 200, not JSON"),
     Fault("badjson", None, r"^HTTP 200, not JSON"),
     Fault("shape", None, r"unexpected answer|the query returns a matrix"),
@@ -229,13 +233,15 @@ def test_a_fault_is_logged_counted_changes_nothing_and_passes(
         for target in faulty:
             failed = logs.find("poll failed", level="ERROR", target=target.description)
             assert failed, f"no 'poll failed' logged for {target.description}\n{logs.dump()}"
-            for line in failed:
-                assert re.search(expected_error[target.description], line.extra["error"]), (
-                    f"{target.description}: {line.extra['error']!r}"
-                )
-                assert re.search(_GET, line.extra["error"]), line.extra["error"]
+            said = [line.extra["error"] for line in failed]
+            expected = expected_error[target.description]
+            assert any(re.search(expected, error) for error in said), (target.description, said)
+            either = expected if fault.busy is None else f"{expected}|{fault.busy}"
+            for error in said:
+                assert re.search(either, error), f"{target.description}: {error!r}"
+                assert re.search(_GET, error), error
             assert target.last_error is not None
-            assert re.search(expected_error[target.description], target.last_error)
+            assert re.search(either, target.last_error)
         if fault.name.startswith("huge"):
             await until(lambda: fault_server.huge_bodies_sent, "a huge body to be cut", logs)
             # Each 1 GiB body was cut off after about the limit (plus socket buffers).

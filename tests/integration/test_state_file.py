@@ -14,7 +14,14 @@ import time
 from pathlib import Path
 from typing import Any
 
-from .conftest import EVENT_TIMEOUT, RecordingPlugins, ScrapeServer, Service, ServiceFactory
+from .conftest import (
+    EVENT_TIMEOUT,
+    STARTUP_TIMEOUT,
+    RecordingPlugins,
+    ScrapeServer,
+    Service,
+    ServiceFactory,
+)
 
 POLL = "250ms"
 EPS = 1e-3
@@ -86,6 +93,36 @@ def kill(svc: Service) -> None:
     assert svc.stop(signal.SIGKILL) == -signal.SIGKILL
 
 
+def fire_and_save(
+    server: ScrapeServer, plugins: RecordingPlugins, service: ServiceFactory, env: dict[str, str]
+) -> tuple[Service, dict[str, Any]]:
+    """A service that fired once and saved it; the fire's record."""
+    server.set_value("queue_depth", 90)
+    svc = service(env)
+    [fire] = wait_records(svc, plugins, 1)
+    wait_saved(svc, Path(env["STATE_FILE"]), "the successful fire", lambda x: x["fire_count"] == 1)
+    return svc, fire
+
+
+def check_repeats_only_after_the_backoff(
+    svc: Service,
+    server: ScrapeServer,
+    plugins: RecordingPlugins,
+    fire: dict[str, Any],
+    backoff: float,
+) -> None:
+    """``svc``, started inside the backoff of ``fire``, repeats when that backoff ends."""
+    wait_polls(svc, server, 4)
+    assert len(plugins.records()) == 1, f"ran again right after the start\n{plugins.describe()}"
+    repeat, detail = wait_records(svc, plugins, 2)[1], plugins.describe()
+    assert (repeat["kind"], repeat["fire_count"]) == ("repeat", 1), detail
+    # The backoff counts from the success saved before the stop (it began just before the
+    # plugin noted the call), not from the start of ``svc``.
+    assert repeat["t"] >= fire["t"] + backoff - 0.5, f"repeated inside the backoff\n{detail}"
+    assert repeat["t"] <= fire["t"] + backoff + 3.0, f"the backoff restarted\n{detail}"
+    assert repeat["duration_s"] >= backoff - 0.5, detail
+
+
 # ---------------------------------------------------------------------------------------------
 
 
@@ -131,26 +168,10 @@ def test_killed_while_firing_does_not_repeat_inside_the_backoff(
 ) -> None:
     state = tmp_path / "state.json"
     env = rule_env(scrape_server, recording_plugin_dir, state, BACKOFF_DELAY="6s")
-    scrape_server.set_value("queue_depth", 90)
-    first = service(env)
-    [fire] = wait_records(first, recording_plugin_dir, 1)
-    wait_saved(first, state, "the successful fire", lambda level: level["fire_count"] == 1)
+    first, fire = fire_and_save(scrape_server, recording_plugin_dir, service, env)
     kill(first)
-
     second = service(env)
-    wait_polls(second, scrape_server, 4)
-    assert len(recording_plugin_dir.records()) == 1, (
-        f"ran again right after the restart\n{recording_plugin_dir.describe()}"
-    )
-    records = wait_records(second, recording_plugin_dir, 2)
-    repeat, detail = records[1], recording_plugin_dir.describe()
-    assert repeat["kind"] == "repeat", detail
-    assert repeat["fire_count"] == 1, detail
-    # The backoff counts from the success saved before the kill (it began just before the
-    # plugin noted the call), not from the restart.
-    assert repeat["t"] >= fire["t"] + 6.0 - 0.5, f"repeated inside the backoff\n{detail}"
-    assert repeat["t"] <= fire["t"] + 6.0 + 3.0, f"the backoff restarted\n{detail}"
-    assert repeat["duration_s"] >= 6.0 - 0.5, detail
+    check_repeats_only_after_the_backoff(second, scrape_server, recording_plugin_dir, fire, 6.0)
 
 
 def test_a_saved_fire_is_not_run_again_after_a_kill(
@@ -282,7 +303,7 @@ def test_random_kills_while_rules_flap_always_leave_a_valid_file(
     doc = json.loads(state.read_text())
     assert set(doc["rules"]["queue_depth"]) == {"fingerprint", "seen_any", "series"}
     # No temporary file is left once a service has started and stopped, nothing set aside.
-    assert sorted(p.name for p in tmp_path.glob("state.json*")) == ["state.json"]
+    assert sorted(p.name for p in tmp_path.glob("state.json*")) == ["state.json", "state.json.lock"]
     assert not list(tmp_path.glob(".state.json.*"))
     for svc in started:
         output = svc.stderr()
@@ -291,3 +312,83 @@ def test_random_kills_while_rules_flap_always_leave_a_valid_file(
     restored = sum("restoring state saved at" in svc.stderr() for svc in started)
     assert restored >= 10, f"only {restored} of {len(started)} starts restored a state"
     assert recording_plugin_dir.records(), "the rules never fired: the flapping did not work"
+
+
+# --- a dry run on the real state file --------------------------------------------------------
+
+
+def test_a_dry_run_between_real_runs_changes_nothing_they_do(
+    scrape_server: ScrapeServer,
+    recording_plugin_dir: RecordingPlugins,
+    service: ServiceFactory,
+    tmp_path: Path,
+) -> None:
+    state = tmp_path / "state.json"
+    env = rule_env(scrape_server, recording_plugin_dir, state, BACKOFF_DELAY="8s")
+    first, fire = fire_and_save(scrape_server, recording_plugin_dir, service, env)
+    assert first.stop(signal.SIGTERM) == 0, first.diagnostics()
+    saved = state.read_bytes()
+
+    dry = service({**env, "DRY_RUN": "true"})
+    dry.wait_until(
+        lambda: "restored 1 series (0 pending, 1 firing)" in dry.stderr(),
+        STARTUP_TIMEOUT,
+        "the dry run to start from the real state",
+    )
+    wait_polls(dry, scrape_server, 4)
+    assert dry.stop(signal.SIGTERM) == 0, dry.diagnostics()
+    assert "would call" not in dry.stderr(), f"the dry run ignored the backoff\n{dry.diagnostics()}"
+    assert state.read_bytes() == saved, "the dry run changed the state file"
+    assert sorted(p.name for p in tmp_path.glob("state.json*")) == ["state.json", "state.json.lock"]
+
+    second = service(env)
+    check_repeats_only_after_the_backoff(second, scrape_server, recording_plugin_dir, fire, 8.0)
+
+
+# --- one service per state file ----------------------------------------------------------------
+
+
+def exit_code(svc: Service) -> int:
+    """The exit code of a command or service that ends on its own."""
+    svc.wait_until(lambda: not svc.alive(), STARTUP_TIMEOUT, "the exit", require_alive=False)
+    return svc.stop()
+
+
+def test_a_second_service_on_the_same_state_file_refuses_to_start(
+    scrape_server: ScrapeServer,
+    recording_plugin_dir: RecordingPlugins,
+    service: ServiceFactory,
+    tmp_path: Path,
+) -> None:
+    state = tmp_path / "state.json"
+    env = rule_env(scrape_server, recording_plugin_dir, state)
+    scrape_server.set_value("queue_depth", 10)
+    first = service(env)
+    first.wait_until(state.exists, STARTUP_TIMEOUT, "the first service's state file")
+
+    second = service(env)
+    assert exit_code(second) == 2, second.diagnostics()
+    [line] = [x for x in second.stderr().splitlines() if "configuration error" in x]
+    assert second.stderr().splitlines()[-1] == line, second.diagnostics()
+    assert line.startswith("metric-reader: configuration error: STATE_FILE="), line
+    assert f"in use by another metric-reader (pid {first.proc.pid} on host " in line, line
+    assert "give each instance its own STATE_FILE" in line, line
+
+    # check and a dry run write nothing: they run next to the holder, and check names it.
+    check = service(env, args=["check"])
+    assert exit_code(check) == 0, check.diagnostics()
+    assert f"state file {state}: in use by pid {first.proc.pid} on host " in check.stdout()
+    dry = service({**env, "DRY_RUN": "true"})
+    dry.wait_until(lambda: dry.stderr().count(" polled ") >= 2, STARTUP_TIMEOUT, "2 dry polls")
+    assert dry.stop(signal.SIGTERM) == 0, dry.diagnostics()
+
+    kill(first)  # the kernel drops the lock with its holder: no stale lock
+    third = service(env)
+    wait_polls(third, scrape_server, 2)
+    third.wait_until(lambda: "restoring state saved at" in third.stderr(), EVENT_TIMEOUT, "restore")
+    scrape_server.set_value("queue_depth", 90)
+    [fire] = wait_records(third, recording_plugin_dir, 1)
+    assert fire["pid"] != first.proc.pid and fire["kind"] == "fire"
+    check = service(env, args=["check"])
+    assert exit_code(check) == 0, check.diagnostics()
+    assert f"state file {state}: in use by pid {third.proc.pid} on host " in check.stdout()

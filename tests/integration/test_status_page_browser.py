@@ -107,6 +107,8 @@ class _Page(HTMLParser):
         self.text.append(data)
 
 
+# Two chromium runs of up to BROWSER_TIMEOUT each, and the service's start-up.
+@pytest.mark.timeout(2 * BROWSER_TIMEOUT + 60)
 def test_status_page_shows_rules_and_series_and_runs_no_injected_script(
     service: ServiceFactory,
     scrape_server: ScrapeServer,
