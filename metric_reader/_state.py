@@ -25,6 +25,31 @@ from ._threshold import Threshold
 
 MAX_RETRY_DELAY = 300.0
 DEFAULT_FORGET_AFTER = 600.0
+MAX_COUNT = 2**53 - 1
+"""Counters stop here: the largest whole number every JSON reader (a status page, a plugin,
+the state file) keeps exactly. Unreachable by counting, so only a restored count meets it."""
+TIME_EPSILON = 1e-6
+"""Two times closer than a microsecond are the same moment. Poll ticks are floats
+(``start + k * interval``), so a duration that is a multiple of the interval may measure a
+few rounding errors short of itself; it must still count as reached."""
+
+
+def reached(elapsed: float, wait: float) -> bool:
+    """Whether ``elapsed`` seconds amount to ``wait`` (within ``TIME_EPSILON``)."""
+    return elapsed >= wait - TIME_EPSILON
+
+
+def retry_delay(first: float, failures: int) -> float:
+    """The delay after ``failures`` failed tries in a row: ``first``, doubled per further
+    failure, at most ``MAX_RETRY_DELAY``. The doubling stops before the cap is far behind,
+    so no number of failures can overflow it."""
+    doublings = min(max(failures - 1, 0), 64)
+    return min(first * 2.0**doublings, MAX_RETRY_DELAY)
+
+
+def count_up(count: int) -> int:
+    """``count + 1``, staying at ``MAX_COUNT``."""
+    return count + 1 if count < MAX_COUNT else MAX_COUNT
 
 
 class State(StrEnum):
@@ -124,7 +149,7 @@ class LevelMachine:
         elif (
             self.state is State.FIRING
             and self.last_held_at is not None
-            and now - self.last_held_at < self.policy.keep_firing_for
+            and not reached(now - self.last_held_at, self.policy.keep_firing_for)
         ):
             pass  # keep firing: no resolve inside the window
         else:
@@ -136,7 +161,9 @@ class LevelMachine:
             self.state = State.PENDING
             self.active_at = now
             self.fired_at = self.resolved_at = None
-            self.breach += 1
+            # Numbers a breach so a late outcome cannot touch a newer one; wrapping round
+            # after 2**53 breaches cannot meet an outcome that old.
+            self.breach = self.breach + 1 if self.breach < MAX_COUNT else 1
             self.fire_count = 0
             self.last_success_at = None
             self.failures = 0
@@ -144,7 +171,7 @@ class LevelMachine:
             self.due = None
         assert self.active_at is not None
         if self.state is State.PENDING:
-            if now - self.active_at >= self.policy.duration:
+            if reached(now - self.active_at, self.policy.duration):
                 self.state = State.FIRING
                 self.fired_at = now
                 if self.fire_count == 0:  # not already run by the leader (see ``adopt``)
@@ -153,7 +180,7 @@ class LevelMachine:
             self.due is None
             and self.policy.backoff > 0
             and self.last_success_at is not None
-            and now - self.last_success_at >= self.policy.backoff
+            and reached(now - self.last_success_at, self.policy.backoff)
         ):
             self._owe("repeat", now)
 
@@ -173,7 +200,7 @@ class LevelMachine:
 
     def take_due(self, now: float, labels: Labels) -> Action | None:
         """The owed action if it may start now; it is then in flight until ``finish``."""
-        if self.due is None or self.in_flight is not None or now < self.due_at:
+        if self.due is None or self.in_flight is not None or not reached(now, self.due_at):
             return None
         assert self.active_at is not None
         self.in_flight = self.due
@@ -198,7 +225,7 @@ class LevelMachine:
             return
         if ok:
             if action.kind != "resolve":
-                self.fire_count += 1
+                self.fire_count = count_up(self.fire_count)
                 self.last_success_at = action.started_at
             if self.due == action.kind:
                 self.due = None
@@ -208,9 +235,10 @@ class LevelMachine:
             # The breach ended and no call ever succeeded: there is nothing to resolve.
             self.due = None
         if self.due == action.kind:
-            self.failures += 1
-            delay = self.policy.retry_delay * 2 ** (self.failures - 1)
-            self.due_at = now + min(delay, MAX_RETRY_DELAY)
+            self.failures = count_up(self.failures)
+            # Counted from when the try was handed out (a poll tick), like the backoff: a
+            # retry delay of one polling interval retries at the next poll.
+            self.due_at = action.started_at + retry_delay(self.policy.retry_delay, self.failures)
 
     def give_back(self, action: Action) -> None:
         """``action`` was not run (this replica may not act): it stays owed as it was."""
@@ -230,7 +258,7 @@ class LevelMachine:
             return False
         if fire_count <= self.fire_count and self.due not in ("fire", "repeat"):
             return False
-        self.fire_count = max(self.fire_count, fire_count)
+        self.fire_count = min(max(self.fire_count, fire_count), MAX_COUNT)
         if self.last_success_at is None or succeeded_at > self.last_success_at:
             self.last_success_at = succeeded_at
         if self.due in ("fire", "repeat"):

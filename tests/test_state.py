@@ -16,6 +16,7 @@ import pytest
 
 from metric_reader._samples import Labels, Sample
 from metric_reader._state import (
+    MAX_COUNT,
     MAX_RETRY_DELAY,
     LevelMachine,
     LevelPolicy,
@@ -566,3 +567,41 @@ def test_without_a_record_a_new_leader_runs_what_is_owed() -> None:
         follower_poll(h, t, 90)
     assert h.poll(8, 90) == ["base:fire"]
     assert h.calls[-1].duration == 8
+
+
+# --- counters and delays that must not overflow ---------------------------------------------
+
+
+def test_ten_thousand_failed_calls_keep_retrying_every_five_minutes() -> None:
+    """A plugin down for a month: the retry delay stays capped, nothing overflows."""
+    h = harness(retry=1.0)
+    h.fail_until["base"] = math.inf
+    assert h.poll(0, 90) == ["base:fire!"]
+    machine = level(h)
+    t = 0.0
+    for _ in range(9_999):
+        t = machine.due_at
+        assert h.poll(t, 90) == ["base:fire!"]
+    assert machine.failures == 10_000
+    assert machine.due_at - t == MAX_RETRY_DELAY
+    h.fail_until["base"] = 0
+    assert h.poll(t + MAX_RETRY_DELAY - 1, 90) == []
+    assert h.poll(t + MAX_RETRY_DELAY, 90) == ["base:fire"]
+    assert machine.failures == 0
+
+
+def test_counts_restored_at_their_limit_stay_there_and_the_machine_goes_on() -> None:
+    h = harness(backoff=10, retry=1.0)
+    h.poll(0, 90)
+    machine = level(h)
+    machine.fire_count = machine.breach = MAX_COUNT
+    h.fail_until["base"] = 12
+    assert h.poll(10, 90) == ["base:repeat!"]
+    machine.failures = MAX_COUNT
+    assert h.poll(11, 90) == ["base:repeat!"]
+    assert (machine.failures, machine.due_at) == (MAX_COUNT, 11 + MAX_RETRY_DELAY)
+    assert h.poll(11 + MAX_RETRY_DELAY, 90) == ["base:repeat"]
+    assert machine.fire_count == MAX_COUNT
+    assert h.poll(400, 10) == ["base:resolve"]
+    assert h.poll(401, 90) == ["base:fire"]  # a new breach, numbered afresh
+    assert machine.breach == 1
