@@ -29,7 +29,7 @@ Clock sanity, decided here:
   still holds at the next poll simply continues (a PENDING one whose duration has passed
   fires then, as after a gap in the data with ``missing_value_behavior = skip``); one that
   does not hold any more resolves normally, and a series absent for ``forget_after`` is
-  resolved and forgotten.
+  ended and forgotten or kept as its missing-value behaviour says (``RuleMachine``).
 
 A bad record costs only itself: a series whose record cannot be used (a time before 1970 or
 NaN, a count that is not a whole number, an unknown state, levels the rule does not have) is

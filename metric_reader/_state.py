@@ -309,6 +309,16 @@ class SeriesMachine:
             value = self.last_value if self.last_value is not None else math.nan
         return self._apply(now, value, assume_breached)
 
+    @property
+    def absence_is_evaluated(self) -> bool:
+        """Whether a poll without this series still gives it something to evaluate: a zero,
+        an assumed breach, or (``last_value``) the last value seen. Then only the series'
+        own state says whether forgetting it is safe; with ``skip`` (or ``last_value`` before
+        any value) an absent series is frozen, and only ``forget_after`` ends it."""
+        if self.missing is MissingValueBehavior.SKIP:
+            return False
+        return self.missing is not MissingValueBehavior.LAST_VALUE or self.last_value is not None
+
     def clear(self, now: float) -> list[Transition]:
         """End whatever breach there is, at once, as a value that breaches nothing would."""
         for machine in self.levels():
@@ -382,7 +392,18 @@ class RuleMachine:
     hard: LevelPolicy | None = None
     missing: MissingValueBehavior = MissingValueBehavior.SKIP
     forget_after: float = DEFAULT_FORGET_AFTER
-    """A series absent this long is resolved (if it fired) and forgotten."""
+    """A series absent this long is forgotten once forgetting it cannot change what the rule
+    does: once it is idle (OK, nothing owed or running) after this poll's missing value.
+
+    - ``skip``: absence gives nothing to evaluate, so a series absent this long is taken as
+      gone (Prometheus resolves an alert whose series vanished): its breach ends, resolved
+      if it fired, and it is forgotten.
+    - ``zero`` and ``last_value``: the absent series goes on being evaluated with 0 or its
+      last value; it is forgotten only once that value leaves it idle (a value that breaches
+      keeps it breached, firing and repeating, for as long as it is absent).
+    - ``assume_breached``: an absent series is breached, so it is never forgotten while it is
+      absent: it fires after the duration and repeats until it comes back.
+    """
     series: dict[Labels, SeriesMachine] = field(default_factory=dict)
     seen_any: bool = False
     revision: int = 0
@@ -408,14 +429,17 @@ class RuleMachine:
         for labels, series in list(self.series.items()):
             if labels in seen:
                 continue
-            vanished = series.last_seen is not None and now - series.last_seen >= self.forget_after
-            if (series.placeholder and self.seen_any) or vanished:
+            replaced = series.placeholder and self.seen_any
+            absent_long = series.last_seen is not None and reached(
+                now - series.last_seen, self.forget_after
+            )
+            if replaced or (absent_long and not series.absence_is_evaluated):
                 transitions += series.clear(now)
-                if series.idle:
-                    del self.series[labels]
-                    forgot = True
             else:
                 transitions += series.observe(now, None)
+            if (replaced or absent_long) and series.idle:
+                del self.series[labels]
+                forgot = True
         if transitions or forgot:
             self.revision += 1
         return transitions

@@ -605,3 +605,71 @@ def test_counts_restored_at_their_limit_stay_there_and_the_machine_goes_on() -> 
     assert h.poll(400, 10) == ["base:resolve"]
     assert h.poll(401, 90) == ["base:fire"]  # a new breach, numbered afresh
     assert machine.breach == 1
+
+
+# --- forgetting an absent series only when that cannot change what the rule does --------------
+
+
+def run_polls(h: Harness, times: range, value: float | None) -> dict[float, list[str]]:
+    """Poll at each of ``times``; the polls at which something was handed out."""
+    got = {t: h.poll(t, value) for t in times}
+    return {t: kinds for t, kinds in got.items() if kinds}
+
+
+def test_the_heartbeat_example_fires_at_ten_minutes_and_keeps_firing_while_missing() -> None:
+    """examples/rules.toml's batch-heartbeat: `<0`, assume_breached, 10 minutes, every 5 s
+    (with a 5-minute backoff here). The series vanishes after t=100."""
+    h = harness(threshold="<0", duration=600, backoff=300, missing="assume_breached")
+    assert run_polls(h, range(0, 101, 5), 1.7e9) == {}
+    missing = run_polls(h, range(105, 7200, 5), None)
+    assert missing == {705: ["base:fire"]} | {705 + 300 * k: ["base:repeat"] for k in range(1, 22)}
+    assert h.state() is State.FIRING
+    assert h.poll(7200, 1.7e9 + 7200) == ["base:resolve"]  # it came back, with a good value
+    assert h.calls[-1].duration == 7200 - 105
+
+
+@pytest.mark.parametrize("missing", ["assume_breached", "zero", "last_value"])
+def test_a_breach_that_absence_keeps_is_not_resolved_at_the_forget_window(missing: str) -> None:
+    """A one-minute breach of `<10` whose series vanishes: assume_breached, zero (0 < 10)
+    and last_value (5 < 10) all keep it breached, past the ten-minute forget window, until
+    the series comes back with a good value."""
+    h = harness(threshold="<10", duration=60, backoff=0, missing=missing)
+    assert h.poll(0, 5) == []
+    assert run_polls(h, range(15, 3600, 15), None) == {60: ["base:fire"]}
+    assert h.state() is State.FIRING and list(h.machine.series) == [SERIES]
+    assert h.poll(3600, 5) == []  # back, still breached: the same breach goes on
+    assert h.poll(3615, 50) == ["base:resolve"]
+
+
+@pytest.mark.parametrize(("missing", "value"), [("zero", 5), ("last_value", 50), ("skip", 5)])
+def test_an_absent_series_that_absence_leaves_idle_is_forgotten(missing: str, value: float) -> None:
+    """`>80`: neither 0, nor the last value 50, nor skip breaches it, so once the breach has
+    resolved the absent series is idle, and forgetting it changes nothing."""
+    h = harness(threshold=">80", missing=missing)
+    assert h.poll(0, 90) == ["base:fire"]
+    assert h.poll(1, value) == ["base:resolve"]
+    assert run_polls(h, range(2, 601), None) == {}
+    assert list(h.machine.series) == [SERIES]
+    h.poll(601, None)  # absent for ten minutes, and idle: forgotten
+    assert h.machine.series == {}
+
+
+def test_skip_still_resolves_and_forgets_a_breach_absent_for_the_window() -> None:
+    h = harness(missing="skip", backoff=120)
+    assert h.poll(0, 90) == ["base:fire"]
+    assert run_polls(h, range(10, 600, 10), None) == {}  # frozen: no repeat, no resolve
+    assert h.poll(600, None) == ["base:resolve"]
+    h.poll(610, None)
+    assert h.machine.series == {}
+
+
+@pytest.mark.parametrize(
+    ("missing", "threshold"), [("skip", ">80"), ("zero", ">80"), ("last_value", ">80")]
+)
+def test_memory_stays_flat_when_label_values_churn_under_any_idle_absence(
+    missing: str, threshold: str
+) -> None:
+    h = harness(threshold=threshold, missing=missing, forget_after=30)
+    for t in range(10_000):
+        h.machine.observe(t, [Sample((("request_id", str(t)),), 10)])
+    assert len(h.machine.series) <= 32
