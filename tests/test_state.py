@@ -83,7 +83,7 @@ def harness(
     duration: float = 0.0,
     backoff: float = 0.0,
     missing: str = "skip",
-    hard: tuple[str, float, float] | None = None,
+    hard: tuple[str, float, float] | tuple[str, float, float, float] | None = None,
     retry: float = 1.0,
     keep_firing_for: float = 0.0,
     clear: str | None = None,
@@ -97,7 +97,9 @@ def harness(
         keep_firing_for,
         parse_threshold(clear) if clear else None,
     )
-    hard_policy = LevelPolicy(parse_threshold(hard[0]), hard[1], hard[2], retry) if hard else None
+    hard_policy = (
+        LevelPolicy(parse_threshold(hard[0]), hard[1], hard[2], retry, *hard[3:]) if hard else None
+    )
     return Harness(
         RuleMachine(base, hard_policy, MissingValueBehavior(missing), forget_after=forget_after)
     )
@@ -673,3 +675,40 @@ def test_memory_stays_flat_when_label_values_churn_under_any_idle_absence(
     for t in range(10_000):
         h.machine.observe(t, [Sample((("request_id", str(t)),), 10)])
     assert len(h.machine.series) <= 32
+
+
+# --- branches a mutation once survived ------------------------------------------------------
+
+
+def test_a_series_repeated_in_one_reading_counts_its_first_value() -> None:
+    h = harness()
+    h.machine.observe(0, [Sample(SERIES, 90), Sample(SERIES, 10)])
+    assert h.dispatch(0) == ["base:fire"]
+    h.machine.observe(1, [Sample(SERIES, 10), Sample(SERIES, 90)])
+    assert h.dispatch(1) == ["base:resolve"]
+    assert [c.value for c in h.calls] == [90, 10]
+
+
+def test_a_hard_level_keeps_firing_for_its_window_only_while_the_base_level_fires() -> None:
+    h = harness(hard=(">95", 0, 0, 30))
+    assert h.poll(0, 99) == ["base:fire", "hard:fire"]
+    assert h.poll(1, 90) == []  # hard no longer holds: kept firing for 30 s
+    assert h.state(level="hard") is State.FIRING
+    assert h.poll(30, 90) == ["hard:resolve"]
+    assert h.poll(31, 99) == ["hard:fire"]
+    # The base level resolves: the hard one resolves with it, its window notwithstanding.
+    assert h.poll(32, 10) == ["base:resolve", "hard:resolve"]
+    assert h.poll(33, 90) == ["base:fire"]  # a new base breach; hard starts afresh
+    assert h.state(level="hard") is State.OK
+
+
+def test_adopting_an_older_success_keeps_the_newer_one_for_the_backoff() -> None:
+    h = harness(backoff=10)
+    assert h.poll(0, 90) == ["base:fire"]
+    assert h.poll(10, 90) == ["base:repeat"]
+    # The leader's record counts more calls but its success is older than this one's.
+    assert level(h).adopt("repeat", 5.0, 3)
+    assert level(h).fire_count == 3
+    assert h.poll(19.9, 90) == []
+    assert h.poll(20, 90) == ["base:repeat"]
+    assert h.calls[-1].fire_count == 3
