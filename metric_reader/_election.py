@@ -41,6 +41,7 @@ from loguru import logger
 from ._config import ElectionSettings
 from ._kube import Conflict, KubeError, Lease, LeaseClient, micro_time
 from ._samples import Labels
+from ._state import MAX_COUNT
 from ._throttle import Throttle
 
 ANNOTATION = "metric-reader.io/actions"
@@ -93,12 +94,12 @@ class ActionRecord:
                 tuple(sorted((str(k), str(v)) for k, v in labels.items())),
                 str(kind),
                 float(at),
-                int(fire_count),
+                min(max(int(fire_count), 0), MAX_COUNT),
                 str(by),
                 str(nonce),
                 status,
             )
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):  # 1e999 or a 400-digit number too
             return None
 
 

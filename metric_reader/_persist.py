@@ -29,7 +29,13 @@ Clock sanity, decided here:
   still holds at the next poll simply continues (a PENDING one whose duration has passed
   fires then, as after a gap in the data with ``missing_value_behavior = skip``); one that
   does not hold any more resolves normally, and a series absent for ``forget_after`` is
-  resolved and forgotten.
+  ended and forgotten or kept as its missing-value behaviour says (``RuleMachine``).
+
+A bad record costs only itself: a series whose record cannot be used (a time before 1970 or
+NaN, a count that is not a whole number, an unknown state, levels the rule does not have) is
+not restored, and a count beyond 2**53-1, a time beyond the year 5138 (``Infinity`` too)
+or a value beyond a float is clamped; all of it is said in one warning, and the rest of
+the file is restored. No count restored this way can overflow the state machine.
 
 A rule whose meaning changed between the runs (what it reads, thresholds, durations,
 backoffs, plugins) gets none of its saved state: a changed threshold must not inherit an
@@ -72,7 +78,7 @@ from ._durations import format_duration
 from ._events import EventKind
 from ._rules import Rule
 from ._samples import Labels
-from ._state import MAX_RETRY_DELAY, LevelMachine, RuleMachine, SeriesMachine, State
+from ._state import MAX_COUNT, MAX_RETRY_DELAY, LevelMachine, RuleMachine, SeriesMachine, State
 from ._throttle import Throttle
 
 FORMAT = "metric-reader-state"
@@ -215,34 +221,55 @@ def _mapping(value: object, where: str) -> Mapping[str, Any]:
 
 
 _LATEST = 1e11
-"""No saved time is later than this (the year 5138): anything beyond is garbage."""
+"""A saved time later than this (the year 5138) is read as this: like any time later than
+now, it is then clamped to now."""
+
+
+def _show(value: object) -> str:
+    """``value`` for a message, cut short: a bad file may hold a 4,000-digit number."""
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
 
 
 def _time(value: object, where: str) -> float | None:
+    """A saved wall-clock time; one beyond any calendar (``Infinity`` too) is read as
+    ``_LATEST``. NaN, a time before 1970 or anything not a number is refused."""
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= _LATEST:
-        raise StateError(f"{where}: expected a time in seconds since 1970, got {value!r}")
-    return float(value)
+    if isinstance(value, bool) or not isinstance(value, int | float) or not value >= 0:
+        raise StateError(f"{where}: expected a time in seconds since 1970, got {_show(value)}")
+    return float(value) if value <= _LATEST else _LATEST
 
 
-def _count(value: object, where: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise StateError(f"{where}: expected a whole number of at least 0, got {value!r}")
-    return value
+def _count(value: object, where: str, notes: list[str]) -> int:
+    """A saved count; one beyond ``MAX_COUNT`` (``Infinity`` too) is read as ``MAX_COUNT``."""
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | float)
+        or not value >= 0
+        or (isinstance(value, float) and not value.is_integer() and value != math.inf)
+    ):
+        raise StateError(f"{where}: expected a whole number of at least 0, got {_show(value)}")
+    if value > MAX_COUNT:
+        notes.append(f"{where}: {_show(value)} is more than {MAX_COUNT}, taken as {MAX_COUNT}")
+        return MAX_COUNT
+    return int(value)
 
 
-def _value(value: object, where: str) -> float | None:
+def _value(value: object, where: str, notes: list[str]) -> float | None:
+    """A saved sample value; one beyond the range of a float is read as +Inf or -Inf."""
     if value is None:
         return None
     if isinstance(value, str) and value in _NUMBERS:
         return _NUMBERS[value]
     if isinstance(value, bool) or not isinstance(value, int | float):
-        raise StateError(f"{where}: expected a number, got {value!r}")
+        raise StateError(f"{where}: expected a number, got {_show(value)}")
     try:
         return float(value)
     except OverflowError:
-        raise StateError(f"{where}: {value} is out of range") from None
+        infinity = math.inf if value > 0 else -math.inf
+        notes.append(f"{where}: {_show(value)} is beyond a float, taken as {_number(infinity)}")
+        return infinity
 
 
 def _kind(value: object, where: str) -> EventKind | None:
@@ -294,9 +321,11 @@ class _Saved:
     written_at: float
     dry_run: bool
     rules: dict[str, _SavedRule]
+    notes: tuple[str, ...] = ()
+    """Records dropped and numbers clamped while reading, one line each."""
 
 
-def _parse_level(raw: object, where: str) -> _SavedLevel:
+def _parse_level(raw: object, where: str, notes: list[str]) -> _SavedLevel:
     doc = _mapping(raw, where)
     missing = [key for key in SAVED_LEVEL_FIELDS if key not in doc]
     if missing:
@@ -314,7 +343,7 @@ def _parse_level(raw: object, where: str) -> _SavedLevel:
         if kind is None or not isinstance(ok, bool) or at is None:
             raise StateError(f"{where}.last_action: expected kind, ok and at, got {last!r}")
         last_action = (kind, ok, at)
-    value = _value(doc["value"], f"{where}.value")
+    value = _value(doc["value"], f"{where}.value", notes)
     level = _SavedLevel(
         state=state,
         active_at=_time(doc["active_at"], f"{where}.active_at"),
@@ -325,9 +354,9 @@ def _parse_level(raw: object, where: str) -> _SavedLevel:
         last_action=last_action,
         due=_kind(doc["due"], f"{where}.due"),
         due_at=_time(doc["due_at"], f"{where}.due_at"),
-        failures=_count(doc["failures"], f"{where}.failures"),
-        fire_count=_count(doc["fire_count"], f"{where}.fire_count"),
-        breach=_count(doc["breach"], f"{where}.breach"),
+        failures=_count(doc["failures"], f"{where}.failures", notes),
+        fire_count=_count(doc["fire_count"], f"{where}.fire_count", notes),
+        breach=_count(doc["breach"], f"{where}.breach", notes),
         value=math.nan if value is None else value,
     )
     if (level.state is not State.OK or level.due is not None) and level.active_at is None:
@@ -352,7 +381,7 @@ def _parse_labels(raw: object, where: str) -> Labels:
     return tuple(sorted(pairs))
 
 
-def _parse_series(raw: object, where: str) -> _SavedSeries:
+def _parse_series(raw: object, where: str, notes: list[str]) -> _SavedSeries:
     doc = _mapping(raw, where)
     placeholder = doc.get("placeholder", False)
     if not isinstance(placeholder, bool):
@@ -360,15 +389,34 @@ def _parse_series(raw: object, where: str) -> _SavedSeries:
     return _SavedSeries(
         labels=_parse_labels(doc.get("labels"), f"{where}.labels"),
         placeholder=placeholder,
-        last_value=_value(doc.get("last_value"), f"{where}.last_value"),
+        last_value=_value(doc.get("last_value"), f"{where}.last_value", notes),
         last_seen=_time(doc.get("last_seen"), f"{where}.last_seen"),
-        base=_parse_level(doc.get("base"), f"{where}.base"),
-        hard=None if doc.get("hard") is None else _parse_level(doc["hard"], f"{where}.hard"),
+        base=_parse_level(doc.get("base"), f"{where}.base", notes),
+        hard=None if doc.get("hard") is None else _parse_level(doc["hard"], f"{where}.hard", notes),
     )
 
 
+def _parse_rule(raw: object, where: str, notes: list[str]) -> _SavedRule:
+    entry = _mapping(raw, where)
+    mark, seen_any, series = (entry.get("fingerprint"), entry.get("seen_any"), entry.get("series"))
+    if not isinstance(mark, str) or not isinstance(seen_any, bool):
+        raise StateError(f"{where}: expected a fingerprint string and seen_any")
+    if not isinstance(series, list):
+        raise StateError(f"{where}.series: expected a list")
+    kept = []
+    for i, item in enumerate(series):
+        try:
+            kept.append(_parse_series(item, f"{where}.series[{i}]", notes))
+        except StateError as exc:
+            notes.append(f"{exc}: that series is not restored")
+    return _SavedRule(mark, seen_any, tuple(kept))
+
+
 def parse(data: object) -> _Saved:
-    """Check a whole document; raise ``StateError`` saying what is wrong with it."""
+    """Check a whole document; raise ``StateError`` saying what is wrong with it as a whole.
+
+    A record that cannot be used (a rule's entry, a series) is left out, and a number out of
+    range is clamped, each with a line in ``notes``: one bad record costs only itself."""
     doc = _mapping(data, "document")
     if doc.get("format") != FORMAT:
         raise StateError(f"not a metric-reader state file (format {doc.get('format')!r})")
@@ -381,24 +429,13 @@ def parse(data: object) -> _Saved:
     if not isinstance(dry_run, bool):
         raise StateError(f"dry_run: expected true or false, got {dry_run!r}")
     rules: dict[str, _SavedRule] = {}
+    notes: list[str] = []
     for name, raw in _mapping(doc.get("rules"), "rules").items():
-        where = f"rules[{name!r}]"
-        entry = _mapping(raw, where)
-        mark, seen_any, series = (
-            entry.get("fingerprint"),
-            entry.get("seen_any"),
-            entry.get("series"),
-        )
-        if not isinstance(mark, str) or not isinstance(seen_any, bool):
-            raise StateError(f"{where}: expected a fingerprint string and seen_any")
-        if not isinstance(series, list):
-            raise StateError(f"{where}.series: expected a list")
-        rules[name] = _SavedRule(
-            mark,
-            seen_any,
-            tuple(_parse_series(item, f"{where}.series[{i}]") for i, item in enumerate(series)),
-        )
-    return _Saved(written_at, dry_run, rules)
+        try:
+            rules[name] = _parse_rule(raw, f"rules[{name!r}]", notes)
+        except StateError as exc:
+            notes.append(f"{exc}: that rule's state is not restored")
+    return _Saved(written_at, dry_run, rules, tuple(notes))
 
 
 # --- restore --------------------------------------------------------------------------------
@@ -415,7 +452,7 @@ class _ToMono:
     def __call__(self, wall: float | None, ahead: float = 0.0) -> float | None:
         if wall is None:
             return None
-        wall -= self.shift
+        wall = max(wall - self.shift, 0.0)  # a shift by a garbage written_at stops at 1970
         if wall > self.now_wall + ahead:
             wall = self.now_wall + ahead
             self.clamped += 1
@@ -446,11 +483,17 @@ def _apply_level(machine: LevelMachine, saved: _SavedLevel, mono: _ToMono) -> No
     machine.in_flight = None
 
 
-def _apply_rule(machine: RuleMachine, saved: _SavedRule, mono: _ToMono, name: str) -> str | None:
+def _apply_rule(
+    machine: RuleMachine, saved: _SavedRule, mono: _ToMono, name: str, notes: list[str]
+) -> str | None:
     machine.series.clear()
     machine.seen_any = saved.seen_any
     pending = firing = owed = 0
     for series in saved.series:
+        if (series.hard is None) != (machine.hard is None):
+            notes.append(f"rules[{name!r}]: series {dict(series.labels)}: its saved levels "
+                         "do not match the rule: that series is not restored")  # fmt: skip
+            continue
         target: SeriesMachine = machine.series_for(series.labels, series.placeholder)
         target.last_value = series.last_value
         target.last_seen = mono(series.last_seen)
@@ -482,13 +525,7 @@ def restore(
     if saved.dry_run and not dry_run:
         return ["the saved state comes from a dry run (DRY_RUN=true): not restored"]
     configured = {rule.name: rule for rule in rules if rule.machine is not None}
-    for name, entry in saved.rules.items():
-        rule = configured.get(name)
-        if rule is None or rule.machine is None or entry.fingerprint != fingerprint(rule.config):
-            continue
-        for series in entry.series:
-            if (series.hard is None) != (rule.machine.hard is None):
-                raise StateError(f"rules[{name!r}]: the saved levels do not match the rule")
+    notes = list(saved.notes)
     mono = _ToMono(now_mono, now_wall, saved.written_at)
     age = now_wall - min(saved.written_at, now_wall)
     stamp = datetime.fromtimestamp(saved.written_at, UTC).isoformat(timespec="seconds")
@@ -509,12 +546,28 @@ def restore(
             )
             continue
         assert rule.machine is not None
-        message = _apply_rule(rule.machine, entry, mono, name)
+        message = _apply_rule(rule.machine, entry, mono, name, notes)
         if message is not None:
             messages.append(message)
     if mono.clamped:
         messages.append(f"{mono.clamped} saved time(s) later than now clamped to now")
+    _warn_unusable(notes)
     return messages
+
+
+NOTES_SHOWN = 5
+
+
+def _warn_unusable(notes: Sequence[str]) -> None:
+    """One warning for every record left out or number clamped, with the first few."""
+    if not notes:
+        return
+    shown = "; ".join(notes[:NOTES_SHOWN])
+    if len(notes) > NOTES_SHOWN:
+        shown += f"; and {len(notes) - NOTES_SHOWN} more"
+    logger.bind(records=len(notes)).warning(
+        "state file: {} saved record(s) not usable as saved: {}", len(notes), shown
+    )
 
 
 # --- the file -------------------------------------------------------------------------------

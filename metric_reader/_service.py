@@ -53,14 +53,14 @@ def fetch_timeout(interval: float) -> float:
     return max(min(interval * 0.8, 30.0), 0.05)
 
 
-def next_tick(tick: float, interval: float, now: float) -> tuple[float, int]:
-    """The first tick of the grid ``tick + k * interval`` (k >= 1) that is after ``now``,
-    and how many ticks were skipped to get there (a late tick is skipped, not queued)."""
-    following = tick + interval
-    if following > now:
-        return following, 0
-    skipped = math.floor((now - following) / interval) + 1
-    return following + skipped * interval, skipped
+def next_tick(start: float, index: int, interval: float, now: float) -> tuple[int, int]:
+    """The index k > ``index`` of the first tick ``start + k * interval`` after ``now``, and
+    how many ticks were skipped to get there (a late tick is skipped, not queued). Ticks are
+    computed from the start, never summed, so they stay on the grid for any number of polls."""
+    following = max(index + 1, math.floor((now - start) / interval))
+    while start + following * interval <= now:
+        following += 1
+    return following, following - index - 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -384,19 +384,27 @@ class Service:
         logger.bind(target=target.description, rules=len(target.rules)).info(
             "polling every {}", format_duration(interval)
         )
-        tick = anyio.current_time()
+        start, index = anyio.current_time(), 0
         while True:
-            await self.poll_once(client, target, timeout, calls)
-            tick, skipped = next_tick(tick, interval, anyio.current_time())
+            await self.poll_once(client, target, timeout, calls, tick=start + index * interval)
+            index, skipped = next_tick(start, index, interval, anyio.current_time())
             if skipped:
                 logger.bind(target=target.description, skipped=skipped).debug(
                     "poll overran its interval; skipping late ticks"
                 )
-            await anyio.sleep_until(tick)
+            await anyio.sleep_until(start + index * interval)
 
     async def poll_once(
-        self, client: httpx.AsyncClient, target: Target, timeout: float, calls: TaskGroup
+        self,
+        client: httpx.AsyncClient,
+        target: Target,
+        timeout: float,
+        calls: TaskGroup,
+        tick: float | None = None,
     ) -> None:
+        """Read ``target`` once and evaluate its rules at ``tick``, the moment the poll was
+        scheduled (like Prometheus' evaluation timestamp), not when the answer arrived: a
+        duration or backoff that is a multiple of the interval is reached on its tick."""
         started = anyio.current_time()
         self.metrics.polls.labels(target.description).inc()
         try:
@@ -427,12 +435,13 @@ class Service:
         logger.bind(target=target.description, seconds=round(now - started, 4)).debug("polled")
         before = revision(target.rules)
         acting = self.election is None or self.election.acting()
+        at = started if tick is None else tick
         for rule in target.rules:
             samples = reading.samples.get(rule.name, [])
-            if not self._within_series_limit(rule, samples, now):
+            if not self._within_series_limit(rule, samples, at):
                 continue  # failed for this rule: its state stays as it was, like a failed poll
-            self.no_data[rule.name].observe(now, len(samples))
-            for action in rule.evaluate(now, samples, acting):
+            self.no_data[rule.name].observe(at, len(samples))
+            for action in rule.evaluate(at, samples, acting):
                 self._in_flight += 1
                 calls.start_soon(self._run_action, rule, action)
         if self.writer is not None and revision(target.rules) != before:

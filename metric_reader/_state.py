@@ -25,6 +25,31 @@ from ._threshold import Threshold
 
 MAX_RETRY_DELAY = 300.0
 DEFAULT_FORGET_AFTER = 600.0
+MAX_COUNT = 2**53 - 1
+"""Counters stop here: the largest whole number every JSON reader (a status page, a plugin,
+the state file) keeps exactly. Unreachable by counting, so only a restored count meets it."""
+TIME_EPSILON = 1e-6
+"""Two times closer than a microsecond are the same moment. Poll ticks are floats
+(``start + k * interval``), so a duration that is a multiple of the interval may measure a
+few rounding errors short of itself; it must still count as reached."""
+
+
+def reached(elapsed: float, wait: float) -> bool:
+    """Whether ``elapsed`` seconds amount to ``wait`` (within ``TIME_EPSILON``)."""
+    return elapsed >= wait - TIME_EPSILON
+
+
+def retry_delay(first: float, failures: int) -> float:
+    """The delay after ``failures`` failed tries in a row: ``first``, doubled per further
+    failure, at most ``MAX_RETRY_DELAY``. The doubling stops before the cap is far behind,
+    so no number of failures can overflow it."""
+    doublings = min(max(failures - 1, 0), 64)
+    return min(first * 2.0**doublings, MAX_RETRY_DELAY)
+
+
+def count_up(count: int) -> int:
+    """``count + 1``, staying at ``MAX_COUNT``."""
+    return count + 1 if count < MAX_COUNT else MAX_COUNT
 
 
 class State(StrEnum):
@@ -124,7 +149,7 @@ class LevelMachine:
         elif (
             self.state is State.FIRING
             and self.last_held_at is not None
-            and now - self.last_held_at < self.policy.keep_firing_for
+            and not reached(now - self.last_held_at, self.policy.keep_firing_for)
         ):
             pass  # keep firing: no resolve inside the window
         else:
@@ -136,7 +161,9 @@ class LevelMachine:
             self.state = State.PENDING
             self.active_at = now
             self.fired_at = self.resolved_at = None
-            self.breach += 1
+            # Numbers a breach so a late outcome cannot touch a newer one; wrapping round
+            # after 2**53 breaches cannot meet an outcome that old.
+            self.breach = self.breach + 1 if self.breach < MAX_COUNT else 1
             self.fire_count = 0
             self.last_success_at = None
             self.failures = 0
@@ -144,7 +171,7 @@ class LevelMachine:
             self.due = None
         assert self.active_at is not None
         if self.state is State.PENDING:
-            if now - self.active_at >= self.policy.duration:
+            if reached(now - self.active_at, self.policy.duration):
                 self.state = State.FIRING
                 self.fired_at = now
                 if self.fire_count == 0:  # not already run by the leader (see ``adopt``)
@@ -153,7 +180,7 @@ class LevelMachine:
             self.due is None
             and self.policy.backoff > 0
             and self.last_success_at is not None
-            and now - self.last_success_at >= self.policy.backoff
+            and reached(now - self.last_success_at, self.policy.backoff)
         ):
             self._owe("repeat", now)
 
@@ -173,7 +200,7 @@ class LevelMachine:
 
     def take_due(self, now: float, labels: Labels) -> Action | None:
         """The owed action if it may start now; it is then in flight until ``finish``."""
-        if self.due is None or self.in_flight is not None or now < self.due_at:
+        if self.due is None or self.in_flight is not None or not reached(now, self.due_at):
             return None
         assert self.active_at is not None
         self.in_flight = self.due
@@ -198,7 +225,7 @@ class LevelMachine:
             return
         if ok:
             if action.kind != "resolve":
-                self.fire_count += 1
+                self.fire_count = count_up(self.fire_count)
                 self.last_success_at = action.started_at
             if self.due == action.kind:
                 self.due = None
@@ -208,9 +235,10 @@ class LevelMachine:
             # The breach ended and no call ever succeeded: there is nothing to resolve.
             self.due = None
         if self.due == action.kind:
-            self.failures += 1
-            delay = self.policy.retry_delay * 2 ** (self.failures - 1)
-            self.due_at = now + min(delay, MAX_RETRY_DELAY)
+            self.failures = count_up(self.failures)
+            # Counted from when the try was handed out (a poll tick), like the backoff: a
+            # retry delay of one polling interval retries at the next poll.
+            self.due_at = action.started_at + retry_delay(self.policy.retry_delay, self.failures)
 
     def give_back(self, action: Action) -> None:
         """``action`` was not run (this replica may not act): it stays owed as it was."""
@@ -230,7 +258,7 @@ class LevelMachine:
             return False
         if fire_count <= self.fire_count and self.due not in ("fire", "repeat"):
             return False
-        self.fire_count = max(self.fire_count, fire_count)
+        self.fire_count = min(max(self.fire_count, fire_count), MAX_COUNT)
         if self.last_success_at is None or succeeded_at > self.last_success_at:
             self.last_success_at = succeeded_at
         if self.due in ("fire", "repeat"):
@@ -280,6 +308,16 @@ class SeriesMachine:
             assume_breached = True
             value = self.last_value if self.last_value is not None else math.nan
         return self._apply(now, value, assume_breached)
+
+    @property
+    def absence_is_evaluated(self) -> bool:
+        """Whether a poll without this series still gives it something to evaluate: a zero,
+        an assumed breach, or (``last_value``) the last value seen. Then only the series'
+        own state says whether forgetting it is safe; with ``skip`` (or ``last_value`` before
+        any value) an absent series is frozen, and only ``forget_after`` ends it."""
+        if self.missing is MissingValueBehavior.SKIP:
+            return False
+        return self.missing is not MissingValueBehavior.LAST_VALUE or self.last_value is not None
 
     def clear(self, now: float) -> list[Transition]:
         """End whatever breach there is, at once, as a value that breaches nothing would."""
@@ -354,7 +392,18 @@ class RuleMachine:
     hard: LevelPolicy | None = None
     missing: MissingValueBehavior = MissingValueBehavior.SKIP
     forget_after: float = DEFAULT_FORGET_AFTER
-    """A series absent this long is resolved (if it fired) and forgotten."""
+    """A series absent this long is forgotten once forgetting it cannot change what the rule
+    does: once it is idle (OK, nothing owed or running) after this poll's missing value.
+
+    - ``skip``: absence gives nothing to evaluate, so a series absent this long is taken as
+      gone (Prometheus resolves an alert whose series vanished): its breach ends, resolved
+      if it fired, and it is forgotten.
+    - ``zero`` and ``last_value``: the absent series goes on being evaluated with 0 or its
+      last value; it is forgotten only once that value leaves it idle (a value that breaches
+      keeps it breached, firing and repeating, for as long as it is absent).
+    - ``assume_breached``: an absent series is breached, so it is never forgotten while it is
+      absent: it fires after the duration and repeats until it comes back.
+    """
     series: dict[Labels, SeriesMachine] = field(default_factory=dict)
     seen_any: bool = False
     revision: int = 0
@@ -380,14 +429,17 @@ class RuleMachine:
         for labels, series in list(self.series.items()):
             if labels in seen:
                 continue
-            vanished = series.last_seen is not None and now - series.last_seen >= self.forget_after
-            if (series.placeholder and self.seen_any) or vanished:
+            replaced = series.placeholder and self.seen_any
+            absent_long = series.last_seen is not None and reached(
+                now - series.last_seen, self.forget_after
+            )
+            if replaced or (absent_long and not series.absence_is_evaluated):
                 transitions += series.clear(now)
-                if series.idle:
-                    del self.series[labels]
-                    forgot = True
             else:
                 transitions += series.observe(now, None)
+            if (replaced or absent_long) and series.idle:
+                del self.series[labels]
+                forgot = True
         if transitions or forgot:
             self.revision += 1
         return transitions

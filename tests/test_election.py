@@ -280,3 +280,29 @@ def test_election_settings_without_the_election_are_said_to_be_ignored() -> None
     assert settings.warnings == (
         "LEADER_ELECTION_LOCK_NAME ignored: leader election is not enabled",
     )
+
+
+def test_records_with_extreme_numbers_are_skipped_or_clamped_never_a_crash() -> None:
+    """The Lease is written by other replicas (or by hand): a record whose numbers no
+    float holds is skipped, a count beyond 2**53-1 is clamped, the others are kept."""
+    from metric_reader._election import ANNOTATION, decode_records
+    from metric_reader._kube import Lease
+    from metric_reader._state import MAX_COUNT
+
+    def item(rule: str, at: str, count: str) -> str:
+        return f'["{rule}","base",{{}},"fire",{at},{count},"a","n","ok"]'
+
+    text = ",".join(
+        [
+            item("inf-count", "1.5", "1e999"),
+            item("huge-time", "1" + "0" * 400, "1"),
+            item("inf-time", "1e999", "1"),
+            item("huge-count", "2.5", "1" + "0" * 30),
+            item("fine", "3.5", "2"),
+        ]
+    )
+    records = decode_records(Lease({"metadata": {"annotations": {ANNOTATION: f"[{text}]"}}}))
+    assert {key[0]: record.fire_count for key, record in records.items()} == {
+        "huge-count": MAX_COUNT,
+        "fine": 2,
+    }

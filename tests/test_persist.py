@@ -40,7 +40,7 @@ from metric_reader._persist import (
 )
 from metric_reader._rules import Rule
 from metric_reader._samples import Labels, Sample
-from metric_reader._state import Action, LevelMachine, State
+from metric_reader._state import MAX_COUNT, Action, LevelMachine, State
 
 SERIES: Labels = (("queue", "mail"),)
 WALL0 = 1_700_000_000.0
@@ -440,38 +440,143 @@ def _set(doc: dict[str, Any], path: str, value: object) -> dict[str, Any]:
     return doc
 
 
-GARBAGE = {
+GARBAGE_DOCUMENTS = {
     "wrong version": ("version", 99),
     "wrong format": ("format", "something else"),
     "rules not an object": ("rules", []),
-    "series not a list": ("rules.jobs_waiting.series", {}),
-    "unknown state": ("rules.jobs_waiting.series.0.base.state", "burning"),
-    "time as text": ("rules.jobs_waiting.series.0.base.active_at", "yesterday"),
-    "negative count": ("rules.jobs_waiting.series.0.base.failures", -1),
-    "count as bool": ("rules.jobs_waiting.series.0.base.fire_count", True),
-    "unknown action": ("rules.jobs_waiting.series.0.base.due", "explode"),
-    "labels not pairs": ("rules.jobs_waiting.series.0.labels", [["a"]]),
-    "firing without a start": ("rules.jobs_waiting.series.0.base.active_at", None),
-    "a hard level the rule lacks": (
-        "rules.jobs_waiting.series.0.hard",
-        valid_doc()["rules"]["jobs_waiting"]["series"][0]["base"],
-    ),
     "missing written_at": ("written_at", None),
-    "a time beyond any calendar": ("written_at", 10**400),
-    "a value beyond any float": ("rules.jobs_waiting.series.0.base.value", 10**400),
-    "a time before 1970": ("rules.jobs_waiting.series.0.base.fired_at", -5),
-    "level not an object": ("rules.jobs_waiting.series.0.base", 3),
+    "written_at before 1970": ("written_at", -5),
+    "written_at NaN": ("written_at", math.nan),
 }
 
 
-@pytest.mark.parametrize("name", list(GARBAGE))
-def test_restore_refuses_garbage_and_changes_nothing(name: str) -> None:
-    path, value = GARBAGE[name]
+@pytest.mark.parametrize("name", list(GARBAGE_DOCUMENTS))
+def test_restore_refuses_a_document_that_is_not_a_state_file_and_changes_nothing(
+    name: str,
+) -> None:
+    path, value = GARBAGE_DOCUMENTS[name]
     doc = _set(valid_doc(), path, value)
     rules = make_rules()
     with pytest.raises(StateError):
         restore(rules, doc, 5.0, WALL0 + 2)
     assert rules[0].machine is not None and rules[0].machine.series == {}
+
+
+OTHER: Labels = (("queue", "other"),)
+
+
+def two_series_doc() -> dict[str, Any]:
+    """series.0: a fire that failed, owed again; series.1 (OTHER): fired, FIRING."""
+    first = Run(make_rules(BACKOFF_DELAY="60s"), MONO0, WALL0)
+    first.poll(MONO0, 95, ok=False)
+    first.poll(MONO0, 95, labels=OTHER)
+    doc = first.save(MONO0 + 1)
+    assert [s["labels"] for s in doc["rules"]["jobs_waiting"]["series"]] == [
+        [list(pair) for pair in SERIES],
+        [list(pair) for pair in OTHER],
+    ]
+    return doc
+
+
+BAD_SERIES = {
+    "unknown state": ("base.state", "burning"),
+    "time as text": ("base.active_at", "yesterday"),
+    "a time before 1970": ("base.fired_at", -5),
+    "a NaN time": ("base.last_success_at", math.nan),
+    "a NaN last seen": ("last_seen", math.nan),
+    "negative count": ("base.failures", -1),
+    "count as bool": ("base.fire_count", True),
+    "a fractional count": ("base.breach", 1.5),
+    "unknown action": ("base.due", "explode"),
+    "labels not pairs": ("labels", [["a"]]),
+    "firing without a start": ("base.active_at", None),
+    "a hard level the rule lacks": (
+        "hard",
+        valid_doc()["rules"]["jobs_waiting"]["series"][0]["base"],
+    ),
+    "level not an object": ("base", 3),
+    "series not an object": ("", 3),
+}
+
+
+@pytest.mark.parametrize("name", list(BAD_SERIES))
+def test_a_bad_series_record_is_left_out_with_a_warning_and_the_rest_restored(
+    name: str, records: list[Any]
+) -> None:
+    where, value = BAD_SERIES[name]
+    path = "rules.jobs_waiting.series.0" + (f".{where}" if where else "")
+    doc = _set(two_series_doc(), path, value)
+    second, _ = restart(doc, wall=WALL0 + 2, BACKOFF_DELAY="60s")
+    assert second.rule.machine is not None
+    assert list(second.rule.machine.series) == [OTHER]
+    assert second.level(labels=OTHER).fire_count == 1
+    [warning] = state_warnings(records)
+    assert "1 saved record(s)" in warning and "rules['jobs_waiting']" in warning
+    # The restored series carries on: no fire again inside its backoff, a repeat after it.
+    assert second.poll(10.0, 95, labels=OTHER) == []
+    assert second.poll(5.0 + 59.0, 95, labels=OTHER) == ["base:repeat"]
+
+
+@pytest.mark.parametrize(
+    "entry", [3, {"fingerprint": 7, "seen_any": True, "series": []}, {"series": {}}]
+)
+def test_a_bad_rule_entry_costs_only_that_rule(entry: object, records: list[Any]) -> None:
+    doc = valid_doc()
+    doc["rules"]["gone"] = entry
+    second, _ = restart(doc, wall=WALL0 + 2)
+    assert second.level().due == "fire"
+    [warning] = state_warnings(records)
+    assert "rules['gone']" in warning and "not restored" in warning
+
+
+EXTREME_LEVEL = """{
+  "state": "firing", "active_at": 1e999, "fired_at": 100000000000000000000000000000,
+  "resolved_at": null, "last_held_at": Infinity, "last_success_at": 1e300,
+  "last_action": {"kind": "repeat", "ok": false, "at": 1e999},
+  "due": "repeat", "due_at": 1e999,
+  "failures": 1000000000000000000000000000000000, "fire_count": 1e999,
+  "breach": 340282366920938463463374607431768211456, "value": -1e999
+}"""
+
+
+def test_a_state_file_with_extreme_numbers_loads_clamped_and_the_rule_carries_on(
+    tmp_path: Path, records: list[Any]
+) -> None:
+    """A file written by a service that failed for years, or edited by hand: every count
+    beyond 2**53-1 and every time beyond any calendar is clamped, and the rule goes on
+    retrying every five minutes at most, never overflowing."""
+    path = tmp_path / "state.json"
+    doc = valid_doc()
+    text = json.dumps(doc).replace(
+        json.dumps(doc["rules"]["jobs_waiting"]["series"][0]["base"]), EXTREME_LEVEL
+    )
+    text = text.replace('"last_value": 95', '"last_value": 1e999')
+    path.write_text(text)
+    data = StateFile(path).load()
+    assert data is not None and path.exists()
+    second, messages = restart(data, wall=WALL0 + 2, mono=5.0)
+    [warning] = state_warnings(records)
+    assert "3 saved record(s)" in warning and "taken as 9007199254740991" in warning
+    assert any("clamped to now" in m for m in messages), messages
+    level = second.level()
+    assert (level.state, level.failures, level.fire_count, level.breach) == (
+        State.FIRING,
+        MAX_COUNT,
+        MAX_COUNT,
+        MAX_COUNT,
+    )
+    assert level.active_at == level.last_success_at == 5.0  # clamped to now
+    assert level.due_at == 5.0 + 300
+    assert level.value == -math.inf
+    # A thousand more failures: each retry five minutes after the last, nothing overflows.
+    t = level.due_at
+    for _ in range(1000):
+        assert second.poll(t, 95, ok=False) == ["base:repeat"]
+        assert level.due_at == t + 300
+        t = level.due_at
+    assert second.poll(t, 95) == ["base:repeat"]
+    assert level.fire_count == MAX_COUNT and level.failures == 0
+    second.save(t)  # and it is saved again as plain JSON
 
 
 # --- configuration --------------------------------------------------------------------------
@@ -520,6 +625,15 @@ def warnings_of(records: list[Any]) -> list[str]:
     return [r["message"] for r in records if r["level"].name == "WARNING"]
 
 
+def state_warnings(records: list[Any]) -> list[str]:
+    """Warnings about the state file (not the rules' own, such as "firing")."""
+    return [
+        r["message"]
+        for r in records
+        if r["level"].name == "WARNING" and r["name"] == "metric_reader._persist"
+    ]
+
+
 @pytest.mark.parametrize(
     ("content", "reason"),
     [
@@ -528,12 +642,9 @@ def warnings_of(records: list[Any]) -> list[str]:
         (b"\xff\xfe\x00garbage", "not valid JSON"),
         (b"[1, 2, 3]", "expected an object"),
         (json.dumps(_set(valid_doc(), "version", 2)).encode(), "unsupported version 2"),
-        (
-            json.dumps(_set(valid_doc(), "rules.jobs_waiting.series.0.base.breach", "x")).encode(),
-            "breach",
-        ),
+        (json.dumps(_set(valid_doc(), "rules", [])).encode(), "rules: expected an object"),
     ],
-    ids=["broken", "empty", "binary", "a list", "version", "garbage type"],
+    ids=["broken", "empty", "binary", "a list", "version", "rules not an object"],
 )
 def test_an_unusable_file_is_set_aside_with_one_warning(
     tmp_path: Path, records: list[Any], content: bytes, reason: str

@@ -2,29 +2,36 @@
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 from pathlib import Path
+from typing import Any
 
 import anyio
+import httpx
 import pytest
 
 from metric_reader._config import load_settings
 from metric_reader._plugins import discover_plugins
-from metric_reader._service import Service, next_tick
+from metric_reader._samples import Sample
+from metric_reader._service import Reading, Service, Target, next_tick
 
 
-def test_ticks_stay_on_the_grid_for_hours() -> None:
-    tick, start, interval = 0.0, 0.0, 0.1
-    for k in range(1, 360_000):  # ten hours of 100 ms ticks, each poll taking 30 ms
-        tick, skipped = next_tick(tick, interval, now=start + (k - 1) * interval + 0.03)
+def test_ticks_stay_on_the_grid_for_days() -> None:
+    start, interval, index = 1234567.891, 0.1, 0
+    for k in range(1, 3_600_000):  # four days of 100 ms ticks, each poll taking 30 ms
+        index, skipped = next_tick(start, index, interval, now=start + (k - 1) * interval + 0.03)
         assert skipped == 0
-    assert tick == pytest.approx(start + 359_999 * interval, abs=1e-6)
+    assert index == 3_599_999
+    # Computed from the start, not summed: the last tick is where the grid says it is.
+    assert start + index * interval == pytest.approx(start + 359_999.9, abs=1e-6)
 
 
 def test_a_late_tick_is_skipped_not_queued() -> None:
-    assert next_tick(10.0, 1.0, now=10.5) == (11.0, 0)
-    assert next_tick(10.0, 1.0, now=13.2) == (14.0, 3)  # 11, 12 and 13 were missed
-    assert next_tick(10.0, 1.0, now=11.0) == (12.0, 1)
+    assert next_tick(0.0, 10, 1.0, now=10.5) == (11, 0)
+    assert next_tick(0.0, 10, 1.0, now=13.2) == (14, 3)  # 11, 12 and 13 were missed
+    assert next_tick(0.0, 10, 1.0, now=11.0) == (12, 1)
+    assert next_tick(5.0, 0, 0.1, now=5.0 + 0.3) == (4, 3)  # the tick at 5.3 is not after 5.3
 
 
 BLOCKING_PLUGIN = """
@@ -142,3 +149,93 @@ def test_failed_calls_are_counted_and_retried_with_exponential_backoff(
     # but only four or five calls.
     assert len(times) >= 15
     assert calls is not None and 3 <= calls <= 6, calls
+
+
+# --- on a virtual clock: actions land on their ticks -------------------------------------------
+
+
+class JumpingSelector:
+    """A selector that, when nothing is ready, moves the loop's virtual clock to the next
+    timer instead of waiting for it. Sockets and threads still wake it (a short real wait
+    first), but no real time passes on the loop's clock."""
+
+    def __init__(self, real: Any, loop: VirtualClockLoop) -> None:
+        self.real, self.loop = real, loop
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.real, name)
+
+    def select(self, timeout: float | None = None) -> Any:
+        events = self.real.select(0.02 if timeout is None or timeout > 0 else 0)
+        if not events and timeout is not None:
+            self.loop.virtual += timeout
+        return events
+
+
+class VirtualClockLoop(asyncio.SelectorEventLoop):
+    """An event loop on a virtual clock: a minute of polling runs in a moment, every time
+    exact."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.virtual = 0.0
+        self._selector = JumpingSelector(self._selector, self)  # type: ignore[assignment]
+
+    def time(self) -> float:
+        return self.virtual
+
+
+RECORDING_PLUGIN = """
+import os
+
+class Recording:
+    name = "recording"
+
+    async def execute(self, metric_name, value, threshold, duration):
+        with open(os.environ["RECORDED_CALLS"], "a") as calls:
+            calls.write(f"{duration.total_seconds()}\\n")
+
+Plugin = Recording()
+"""
+
+
+def test_a_duration_and_a_backoff_that_are_multiples_of_the_interval_act_on_their_ticks(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """10 s at a 2 s interval fires on the poll at 10 s, and a 6 s backoff repeats on the
+    polls at 16 s and 22 s, however long each answer took to arrive (here 0.9 s for every
+    third poll, 50 ms for the others): rules are evaluated at the poll's tick."""
+    calls = tmp_path / "calls"
+    monkeypatch.setenv("RECORDED_CALLS", str(calls))
+    (tmp_path / "recording.py").write_text(RECORDING_PLUGIN)
+    tmp_path.chmod(0o755)
+    settings = load_settings(
+        {
+            "SCRAPE_URL": "http://127.0.0.1:9/metrics",
+            "METRIC_NAME": "slow_queue",
+            "THRESHOLD": ">50",
+            "THRESHOLD_DURATION": "10s",
+            "BACKOFF_DELAY": "6s",
+            "POLLING_INTERVAL": "2s",
+            "PLUGIN_DIR": str(tmp_path),
+            "ACTION_PLUGIN": "recording",
+        }
+    )
+    service = Service(settings, discover_plugins(settings.plugin_dir))
+    [rule] = service.rules
+    answered: list[float] = []
+
+    async def read(client: httpx.AsyncClient, timeout: float) -> Reading:
+        await anyio.sleep(0.9 if len(answered) % 3 == 0 else 0.05)
+        answered.append(anyio.current_time())
+        return Reading({rule.name: [Sample((("queue", "mail"),), 95.0)]})
+
+    service.targets = [Target("virtual", 2.0, read, [rule])]
+
+    async def main() -> None:
+        with anyio.move_on_after(23.5):
+            await service.run()
+
+    anyio.run(main, backend_options={"loop_factory": VirtualClockLoop})
+    assert answered[:3] == pytest.approx([0.9, 2.05, 4.05])  # the virtual clock is exact
+    assert calls.read_text().split() == ["10.0", "16.0", "22.0"]

@@ -16,6 +16,7 @@ import pytest
 
 from metric_reader._samples import Labels, Sample
 from metric_reader._state import (
+    MAX_COUNT,
     MAX_RETRY_DELAY,
     LevelMachine,
     LevelPolicy,
@@ -82,7 +83,7 @@ def harness(
     duration: float = 0.0,
     backoff: float = 0.0,
     missing: str = "skip",
-    hard: tuple[str, float, float] | None = None,
+    hard: tuple[str, float, float] | tuple[str, float, float, float] | None = None,
     retry: float = 1.0,
     keep_firing_for: float = 0.0,
     clear: str | None = None,
@@ -96,7 +97,9 @@ def harness(
         keep_firing_for,
         parse_threshold(clear) if clear else None,
     )
-    hard_policy = LevelPolicy(parse_threshold(hard[0]), hard[1], hard[2], retry) if hard else None
+    hard_policy = (
+        LevelPolicy(parse_threshold(hard[0]), hard[1], hard[2], retry, *hard[3:]) if hard else None
+    )
     return Harness(
         RuleMachine(base, hard_policy, MissingValueBehavior(missing), forget_after=forget_after)
     )
@@ -566,3 +569,146 @@ def test_without_a_record_a_new_leader_runs_what_is_owed() -> None:
         follower_poll(h, t, 90)
     assert h.poll(8, 90) == ["base:fire"]
     assert h.calls[-1].duration == 8
+
+
+# --- counters and delays that must not overflow ---------------------------------------------
+
+
+def test_ten_thousand_failed_calls_keep_retrying_every_five_minutes() -> None:
+    """A plugin down for a month: the retry delay stays capped, nothing overflows."""
+    h = harness(retry=1.0)
+    h.fail_until["base"] = math.inf
+    assert h.poll(0, 90) == ["base:fire!"]
+    machine = level(h)
+    t = 0.0
+    for _ in range(9_999):
+        t = machine.due_at
+        assert h.poll(t, 90) == ["base:fire!"]
+    assert machine.failures == 10_000
+    assert machine.due_at - t == MAX_RETRY_DELAY
+    h.fail_until["base"] = 0
+    assert h.poll(t + MAX_RETRY_DELAY - 1, 90) == []
+    assert h.poll(t + MAX_RETRY_DELAY, 90) == ["base:fire"]
+    assert machine.failures == 0
+
+
+def test_counts_restored_at_their_limit_stay_there_and_the_machine_goes_on() -> None:
+    h = harness(backoff=10, retry=1.0)
+    h.poll(0, 90)
+    machine = level(h)
+    machine.fire_count = machine.breach = MAX_COUNT
+    h.fail_until["base"] = 12
+    assert h.poll(10, 90) == ["base:repeat!"]
+    machine.failures = MAX_COUNT
+    assert h.poll(11, 90) == ["base:repeat!"]
+    assert (machine.failures, machine.due_at) == (MAX_COUNT, 11 + MAX_RETRY_DELAY)
+    assert h.poll(11 + MAX_RETRY_DELAY, 90) == ["base:repeat"]
+    assert machine.fire_count == MAX_COUNT
+    assert h.poll(400, 10) == ["base:resolve"]
+    assert h.poll(401, 90) == ["base:fire"]  # a new breach, numbered afresh
+    assert machine.breach == 1
+
+
+# --- forgetting an absent series only when that cannot change what the rule does --------------
+
+
+def run_polls(h: Harness, times: range, value: float | None) -> dict[float, list[str]]:
+    """Poll at each of ``times``; the polls at which something was handed out."""
+    got = {t: h.poll(t, value) for t in times}
+    return {t: kinds for t, kinds in got.items() if kinds}
+
+
+def test_the_heartbeat_example_fires_at_ten_minutes_and_keeps_firing_while_missing() -> None:
+    """examples/rules.toml's batch-heartbeat: `<0`, assume_breached, 10 minutes, every 5 s
+    (with a 5-minute backoff here). The series vanishes after t=100."""
+    h = harness(threshold="<0", duration=600, backoff=300, missing="assume_breached")
+    assert run_polls(h, range(0, 101, 5), 1.7e9) == {}
+    missing = run_polls(h, range(105, 7200, 5), None)
+    assert missing == {705: ["base:fire"]} | {705 + 300 * k: ["base:repeat"] for k in range(1, 22)}
+    assert h.state() is State.FIRING
+    assert h.poll(7200, 1.7e9 + 7200) == ["base:resolve"]  # it came back, with a good value
+    assert h.calls[-1].duration == 7200 - 105
+
+
+@pytest.mark.parametrize("missing", ["assume_breached", "zero", "last_value"])
+def test_a_breach_that_absence_keeps_is_not_resolved_at_the_forget_window(missing: str) -> None:
+    """A one-minute breach of `<10` whose series vanishes: assume_breached, zero (0 < 10)
+    and last_value (5 < 10) all keep it breached, past the ten-minute forget window, until
+    the series comes back with a good value."""
+    h = harness(threshold="<10", duration=60, backoff=0, missing=missing)
+    assert h.poll(0, 5) == []
+    assert run_polls(h, range(15, 3600, 15), None) == {60: ["base:fire"]}
+    assert h.state() is State.FIRING and list(h.machine.series) == [SERIES]
+    assert h.poll(3600, 5) == []  # back, still breached: the same breach goes on
+    assert h.poll(3615, 50) == ["base:resolve"]
+
+
+@pytest.mark.parametrize(("missing", "value"), [("zero", 5), ("last_value", 50), ("skip", 5)])
+def test_an_absent_series_that_absence_leaves_idle_is_forgotten(missing: str, value: float) -> None:
+    """`>80`: neither 0, nor the last value 50, nor skip breaches it, so once the breach has
+    resolved the absent series is idle, and forgetting it changes nothing."""
+    h = harness(threshold=">80", missing=missing)
+    assert h.poll(0, 90) == ["base:fire"]
+    assert h.poll(1, value) == ["base:resolve"]
+    assert run_polls(h, range(2, 601), None) == {}
+    assert list(h.machine.series) == [SERIES]
+    h.poll(601, None)  # absent for ten minutes, and idle: forgotten
+    assert h.machine.series == {}
+
+
+def test_skip_still_resolves_and_forgets_a_breach_absent_for_the_window() -> None:
+    h = harness(missing="skip", backoff=120)
+    assert h.poll(0, 90) == ["base:fire"]
+    assert run_polls(h, range(10, 600, 10), None) == {}  # frozen: no repeat, no resolve
+    assert h.poll(600, None) == ["base:resolve"]
+    h.poll(610, None)
+    assert h.machine.series == {}
+
+
+@pytest.mark.parametrize(
+    ("missing", "threshold"), [("skip", ">80"), ("zero", ">80"), ("last_value", ">80")]
+)
+def test_memory_stays_flat_when_label_values_churn_under_any_idle_absence(
+    missing: str, threshold: str
+) -> None:
+    h = harness(threshold=threshold, missing=missing, forget_after=30)
+    for t in range(10_000):
+        h.machine.observe(t, [Sample((("request_id", str(t)),), 10)])
+    assert len(h.machine.series) <= 32
+
+
+# --- branches a mutation once survived ------------------------------------------------------
+
+
+def test_a_series_repeated_in_one_reading_counts_its_first_value() -> None:
+    h = harness()
+    h.machine.observe(0, [Sample(SERIES, 90), Sample(SERIES, 10)])
+    assert h.dispatch(0) == ["base:fire"]
+    h.machine.observe(1, [Sample(SERIES, 10), Sample(SERIES, 90)])
+    assert h.dispatch(1) == ["base:resolve"]
+    assert [c.value for c in h.calls] == [90, 10]
+
+
+def test_a_hard_level_keeps_firing_for_its_window_only_while_the_base_level_fires() -> None:
+    h = harness(hard=(">95", 0, 0, 30))
+    assert h.poll(0, 99) == ["base:fire", "hard:fire"]
+    assert h.poll(1, 90) == []  # hard no longer holds: kept firing for 30 s
+    assert h.state(level="hard") is State.FIRING
+    assert h.poll(30, 90) == ["hard:resolve"]
+    assert h.poll(31, 99) == ["hard:fire"]
+    # The base level resolves: the hard one resolves with it, its window notwithstanding.
+    assert h.poll(32, 10) == ["base:resolve", "hard:resolve"]
+    assert h.poll(33, 90) == ["base:fire"]  # a new base breach; hard starts afresh
+    assert h.state(level="hard") is State.OK
+
+
+def test_adopting_an_older_success_keeps_the_newer_one_for_the_backoff() -> None:
+    h = harness(backoff=10)
+    assert h.poll(0, 90) == ["base:fire"]
+    assert h.poll(10, 90) == ["base:repeat"]
+    # The leader's record counts more calls but its success is older than this one's.
+    assert level(h).adopt("repeat", 5.0, 3)
+    assert level(h).fire_count == 3
+    assert h.poll(19.9, 90) == []
+    assert h.poll(20, 90) == ["base:repeat"]
+    assert h.calls[-1].fire_count == 3
