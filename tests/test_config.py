@@ -114,6 +114,7 @@ def test_misspelt_variables_are_reported() -> None:
         ({"HARD_THRESHOLD": ">1"}, ["HARD_THRESHOLD", "needs THRESHOLD"]),
         ({"LABEL_FILTERS": "job="}, ["LABEL_FILTERS='job='"]),
         ({"LABEL_FILTERS": 'x=~"("'}, ["LABEL_FILTERS"]),
+        ({"LABEL_FILTERS": r'x=~"(a)\\1"'}, ["LABEL_FILTERS=", "RE2", "backreferences"]),
         ({"PROMETHEUS_ENDPOINT": "prometheus:9090"}, ["PROMETHEUS_ENDPOINT", "http://"]),
         ({"SCRAPE_URL": "ftp://x/metrics"}, ["SCRAPE_URL='ftp://x/metrics'"]),
         ({"QUERY": "up", "SCRAPE_URL": "http://a/metrics"}, ["QUERY", "SCRAPE_URL"]),

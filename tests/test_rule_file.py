@@ -175,6 +175,12 @@ def test_every_error_is_reported_with_file_line_and_key(tmp_path: Path) -> None:
         ("polling_interval = \n", ":1: not valid TOML"),
         ("[[rules]]\nname = 'x'\nmetric_name = 'm'\nhard = 1\n", "expected a [rules.hard] table"),
         ("max_concurrent_queries = 0\n", "max_concurrent_queries=0 is invalid"),
+        (
+            "[[rules]]\nname = 'x'\nmetric_name = 'm'\nlabel_filters = 'a!~\"(?<=b)c\"'\n",
+            ":4: rules[0].label_filters='a!~\"(?<=b)c\"' is invalid: at position 4: invalid "
+            "regex '(?<=b)c' for label 'a': invalid perl operator: (?<= (label regexes use RE2 "
+            "syntax, as in Prometheus: no lookaround or backreferences)",
+        ),
     ],
 )
 def test_mistakes_name_their_place(tmp_path: Path, text: str, fragment: str) -> None:
