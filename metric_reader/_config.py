@@ -23,6 +23,7 @@ import httpx
 
 from ._durations import parse_duration
 from ._http import ClientConfig, Secret, build_ssl_context, read_credential
+from ._near_miss import slip_of
 from ._selector import LabelMatcher, Selector, parse_label_filters
 from ._shard import ordinal_from_hostname, shard_of
 from ._state import LevelPolicy, MissingValueBehavior
@@ -517,21 +518,38 @@ def _from_env(environ: Mapping[str, str], keys: tuple[str, ...]) -> dict[str, _G
 
 
 def _extends_a_setting(name: str, close: str) -> bool:
-    """``MY_PLUGIN_DIR`` or ``ACTION_PLUGIN_URL``: a plugin's own setting built on one of
-    ours, not a typo; ``THRESHOLD_DURATON`` is one (its match extends the same prefix)."""
+    """``MY_PLUGIN_TIMEOUT`` or ``ACTION_PLUGIN_URL``: a plugin's own setting built on one
+    of ours, not a typo; ``THRESHOLD_DURATON`` and ``HARD_CLAER_THRESHOLD`` are typos (their
+    match extends the same setting the same way)."""
     for known in KNOWN_VARIABLES:
-        if name.endswith("_" + known):
+        if name.endswith("_" + known) and not close.endswith("_" + known):
             return True
         if name.startswith(known + "_") and not close.startswith(known + "_"):
             return True
     return False
 
 
+def _slips(environ: Mapping[str, str]) -> list[str]:
+    """Variables a slip of the keyboard away from a setting (``THRESHOLD_DURATON``,
+    ``METRICNAME``): refused, because the setting meant keeps its default unnoticed."""
+    found = []
+    for name in sorted(environ):
+        if name in KNOWN_VARIABLES:
+            continue
+        close = slip_of(name, KNOWN_VARIABLES)
+        if close is not None and not _extends_a_setting(name, close):
+            found.append(
+                f"{name} is not a known variable: did you mean {close}? (rename it, or unset "
+                "it if it is not meant for metric-reader)"
+            )
+    return found
+
+
 def _misspelt(environ: Mapping[str, str]) -> tuple[str, ...]:
-    """Names close to a setting's name but not one: almost always a typo worth a warning."""
+    """Names like a setting's but farther than a slip (``BASIC_AUTH_USER``): a warning."""
     found = []
     for name in environ:
-        if name in KNOWN_VARIABLES:
+        if name in KNOWN_VARIABLES or slip_of(name, KNOWN_VARIABLES) is not None:
             continue
         close = difflib.get_close_matches(name, KNOWN_VARIABLES, n=1, cutoff=0.85)
         if close and not _extends_a_setting(name, close[0]):
@@ -547,6 +565,8 @@ def load_settings(environ: Mapping[str, str], *, rules: bool = True) -> Settings
     every mistake found. ``rules=False`` reads the service settings alone (``plugins`` and
     ``fire`` need no rule)."""
     problems = _Problems()
+    for slip in _slips(environ):
+        problems.add(slip)
     config_file = environ.get("CONFIG_FILE", "").strip() or None
     toml: TomlFile | None = None
     if config_file is not None:
@@ -755,8 +775,8 @@ def _read_rule(
 
 
 def _unknown(where: str, key: str, known: tuple[str, ...]) -> str:
-    close = difflib.get_close_matches(key, known, n=1, cutoff=0.6)
-    hint = f"; did you mean {close[0]!r}?" if close else ""
+    close = slip_of(key, known) or next(iter(difflib.get_close_matches(key, known, 1, 0.6)), None)
+    hint = f"; did you mean {close!r}?" if close else ""
     return f"{where}: unknown key{hint}"
 
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 import math
 
 import pytest
+from _slips import slips_of
 
-from metric_reader._config import ConfigError, load_settings
+from metric_reader._config import KNOWN_VARIABLES, ConfigError, load_settings
 from metric_reader._durations import format_duration, parse_duration
 
 BASE = {"METRIC_NAME": "queue_depth"}
@@ -88,9 +89,81 @@ def test_empty_values_count_as_unset() -> None:
     assert rule.base is None and rule.source == "prometheus"
 
 
-def test_misspelt_variables_are_reported() -> None:
-    s = settings(THRESHOLD_DURATON="5s")
-    assert s.unknown_variables == ("THRESHOLD_DURATON (did you mean THRESHOLD_DURATION?)",)
+@pytest.mark.parametrize(
+    ("name", "meant"),
+    [
+        ("THRESHOLD_DURATON", "THRESHOLD_DURATION"),  # a letter missing
+        ("THRESHOLD_DURATIOON", "THRESHOLD_DURATION"),  # a letter extra
+        ("THRESHOLD_DURAITON", "THRESHOLD_DURATION"),  # two letters swapped
+        ("THRESHOLD_DURATIPN", "THRESHOLD_DURATION"),  # a wrong letter
+        ("TRESHOLD_DURATON", "THRESHOLD_DURATION"),  # two slips in a long name
+        ("METRICNAME", "METRIC_NAME"),  # an underscore dropped
+        ("METRIC__NAME", "METRIC_NAME"),
+        ("Metric_Name", "METRIC_NAME"),  # case
+        ("metric-name", "METRIC_NAME"),
+        ("HARD_TRESHOLD", "HARD_THRESHOLD"),
+        ("LOGLEVEL", "LOG_LEVEL"),
+        ("QUEYR", "QUERY"),
+        ("DRYRUN", "DRY_RUN"),
+        ("PLUGIN_TIMEOUTS", "PLUGIN_TIMEOUT"),
+    ],
+)
+def test_a_variable_a_slip_away_from_a_setting_is_refused(name: str, meant: str) -> None:
+    with pytest.raises(ConfigError) as error:
+        settings(**{name: "10s"})
+    assert error.value.problems == (
+        f"{name} is not a known variable: did you mean {meant}? (rename it, or unset it if it "
+        "is not meant for metric-reader)",
+    )
+
+
+def test_every_setting_gets_a_did_you_mean_for_every_kind_of_slip() -> None:
+    meant = slips_of(KNOWN_VARIABLES)
+    with pytest.raises(ConfigError) as error:
+        settings(**dict.fromkeys(meant, "x"))
+    assert sorted(error.value.problems) == sorted(
+        f"{slip} is not a known variable: did you mean {known}? (rename it, or unset it if it "
+        "is not meant for metric-reader)"
+        for slip, known in meant.items()
+    )
+
+
+def test_the_other_variables_of_a_container_are_left_alone() -> None:
+    """What a Kubernetes pod, a base image and the bundled plugins put into the environment,
+    and a plugin's own settings built on ours: none is called a slip."""
+    s = settings(
+        HOSTNAME="metric-reader-0",
+        HOME="/root",
+        PATH="/usr/bin",
+        LANG="C.UTF-8",
+        TERM="xterm",
+        PYTHONSAFEPATH="1",
+        PYTHONUNBUFFERED="1",
+        KUBERNETES_SERVICE_HOST="10.0.0.1",
+        KUBERNETES_SERVICE_PORT="443",
+        KUBERNETES_PORT_443_TCP_ADDR="10.0.0.1",
+        PROMETHEUS_SERVICE_HOST="10.0.0.2",
+        PROMETHEUS_PORT="tcp://10.0.0.2:9090",
+        METRIC_READER_SERVICE_HOST="10.0.0.3",
+        METRIC_READER_PORT_9180_TCP="tcp://10.0.0.3:9180",
+        FILE_ACTION_DIR="/tmp",
+        FILE_ACTION_SIZE="10",
+        HTTP_PLUGIN_ENDPOINT="http://x",
+        HTTP_PLUGIN_TIMEOUT="5s",
+        MY_PLUGIN_DIR="/x",
+        MY_PLUGIN_TIMEOUT="1",
+        MY_PLUGIN_MARKER_DIR="/tmp",
+        ACTION_PLUGIN_URL="http://a",
+        MAX_POLLING_INTERVAL="1s",
+        QUERY_STRING="a=b",
+        THRESHOLD=">0",
+    )
+    assert s.unknown_variables == ()
+
+
+def test_a_name_like_a_setting_but_farther_than_a_slip_is_a_warning() -> None:
+    s = settings(BASIC_AUTH_USER="alice")
+    assert s.unknown_variables == ("BASIC_AUTH_USER (did you mean BASIC_AUTH_USERNAME?)",)
 
 
 @pytest.mark.parametrize(
@@ -165,17 +238,6 @@ def test_bad_durations(text: str) -> None:
 )
 def test_duration_formatting_matches_go(seconds: float, text: str) -> None:
     assert format_duration(seconds) == text
-
-
-def test_a_plugin_setting_built_on_one_of_ours_is_not_called_a_typo() -> None:
-    s = settings(
-        MY_PLUGIN_DIR="/x",
-        MY_PLUGIN_TIMEOUT="1",
-        ACTION_PLUGIN_URL="http://a",
-        HARD_TRESHOLD=">1",
-        THRESHOLD=">0",
-    )
-    assert s.unknown_variables == ("HARD_TRESHOLD (did you mean HARD_THRESHOLD?)",)
 
 
 def test_credentials_in_an_endpoint_url_are_refused_without_showing_the_password() -> None:

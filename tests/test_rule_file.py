@@ -5,8 +5,15 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from _slips import slips_of
 
-from metric_reader._config import ConfigError, load_settings
+from metric_reader._config import (
+    _LEVEL_KEYS,
+    _RULE_KEYS,
+    TOP_LEVEL_KEYS,
+    ConfigError,
+    load_settings,
+)
 
 GOOD = """\
 polling_interval = "5s"
@@ -195,3 +202,23 @@ def test_a_missing_file_is_one_clear_line(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as error:
         load_settings({"CONFIG_FILE": str(tmp_path / "nope.toml")})
     assert str(error.value).startswith(f"CONFIG_FILE: {tmp_path / 'nope.toml'}: cannot read")
+
+
+def test_every_key_gets_a_did_you_mean_for_every_kind_of_slip(tmp_path: Path) -> None:
+    top_keys = [key for key in TOP_LEVEL_KEYS if "." not in key] + ["rules", "plugins"]
+    rule_keys = [key for key in _RULE_KEYS if not key.startswith("hard.")] + ["hard"]
+    top, rule, hard = slips_of(top_keys), slips_of(rule_keys), slips_of(_LEVEL_KEYS)
+    text = "".join(f"{slip} = 'x'\n" for slip in top)
+    text += "[[rules]]\nname = 'x'\nmetric_name = 'm'\nthreshold = '>1'\n"
+    text += "".join(f"{slip} = 'x'\n" for slip in rule)
+    text += "[rules.hard]\nthreshold = '>2'\n" + "".join(f"{slip} = 'x'\n" for slip in hard)
+    path = write(tmp_path, text)
+    with pytest.raises(ConfigError) as error:
+        load_settings({"CONFIG_FILE": path})
+    wanted = [
+        f"{table}{slip}: unknown key; did you mean {key!r}?"
+        for table, made in (("", top), ("rules[0].", rule), ("rules[0].hard.", hard))
+        for slip, key in made.items()
+    ]
+    problems = [line.split(": ", 1)[1] for line in error.value.problems]  # without file:line
+    assert sorted(problems) == sorted(wanted)

@@ -19,6 +19,7 @@ from .conftest import (
     base_env,
     free_port,
 )
+from .test_plugin_commands import run_cli
 
 # (case id, settings on top of a valid base, variable to name, bad value to quote, or for a
 # missing setting the other variable the line must mention)
@@ -61,6 +62,19 @@ BAD_CONFIGS: list[tuple[str, dict[str, str | None], str, str]] = [
         "LABEL_FILTERS",
         "job~node",
     ),
+    (
+        "label-filters-lookaround",
+        {"LABEL_FILTERS": 'instance=~"(?!db).*"', "SCRAPE_URL": "<scrape>"},
+        "LABEL_FILTERS",
+        "RE2 syntax",
+    ),
+    (
+        "misspelt-variable",
+        {"THRESHOLD_DURATON": "10s"},
+        "THRESHOLD_DURATON",
+        "did you mean THRESHOLD_DURATION?",
+    ),
+    ("dropped-underscore", {"METRICNAME": "x"}, "METRICNAME", "did you mean METRIC_NAME?"),
 ]
 
 
@@ -133,6 +147,39 @@ def test_bad_configuration_is_one_clear_line_and_exit_2(
     assert variable in lines[0], f"the line does not name {variable}\n{shown}"
     assert bad_value in lines[0], f"the line does not quote {bad_value!r}\n{shown}"
     assert counting_endpoint.all_requests == 0, f"it polled before refusing the config\n{shown}"
+
+
+_CHECKED = {"METRIC_NAME": "cli_metric", "THRESHOLD": ">80", "ACTION_PLUGIN": "log_action"}
+
+
+@pytest.mark.parametrize(
+    ("slip", "meant"),
+    [("THRESHOLD_DURATON", "THRESHOLD_DURATION"), ("METRICNAME", "METRIC_NAME")],
+)
+def test_check_refuses_a_misspelt_variable_with_exit_2(slip: str, meant: str) -> None:
+    """THRESHOLD_DURATON=10s was a warning and exit 0, and the rule fired at once."""
+    done = run_cli("check", env={**_CHECKED, slip: "10s"})
+    assert done.returncode == 2, done
+    assert done.stderr.splitlines() == [
+        f"metric-reader: configuration error: {slip} is not a known variable: did you mean "
+        f"{meant}? (rename it, or unset it if it is not meant for metric-reader)"
+    ]
+
+
+def test_check_leaves_the_other_variables_of_a_pod_alone() -> None:
+    done = run_cli(
+        "check",
+        env={
+            **_CHECKED,
+            "HOSTNAME": "metric-reader-0",
+            "KUBERNETES_SERVICE_HOST": "10.0.0.1",
+            "METRIC_READER_SERVICE_PORT": "9180",
+            "FILE_ACTION_DIR": "/tmp",
+            "MY_PLUGIN_TIMEOUT": "3s",
+        },
+    )
+    assert done.returncode == 0, done
+    assert "configuration OK" in done.stdout
 
 
 # ---------------------------------------------------------------------------------------------
