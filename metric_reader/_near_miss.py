@@ -1,11 +1,10 @@
 """Names that are a slip of the keyboard away from a known one: ``THRESHOLD_DURATON``,
 ``METRICNAME``, ``threshold_duration``, ``PLUGIN_TIMOEUT``.
 
-A slip is the same name but for case and the separators ``_``, ``-`` and ``.``, or one
-letter missing, extra, wrong, or two neighbours swapped (two such slips in names of ten
-letters or more). Anything farther is not called a slip, so the unrelated variables of a
-container (``HOSTNAME``, ``KUBERNETES_SERVICE_HOST``, a plugin's own ``MY_PLUGIN_DIR``)
-are never taken for one.
+A slip is the same name but for case and the separators ``_``, ``-`` and ``.``, and at most
+one letter missing, extra, wrong, or two neighbours swapped. Anything farther is not called
+a slip, so the unrelated variables of a container (``HOSTNAME``, ``KUBERNETES_SERVICE_HOST``,
+``SSL_CERT_FILE``, two letters from ``TLS_CERT_FILE``) are never taken for one.
 """
 
 from __future__ import annotations
@@ -19,10 +18,6 @@ def _normalised(name: str) -> str:
     return name.translate(_SEPARATORS).lower()
 
 
-def _allowed_slips(normalised: str) -> int:
-    return 1 if len(normalised) < 10 else 2
-
-
 def slip_of(name: str, known: Iterable[str]) -> str | None:
     """The known name ``name`` is a slip of (the closest), or None."""
     wanted = _normalised(name)
@@ -30,13 +25,12 @@ def slip_of(name: str, known: Iterable[str]) -> str | None:
     best: tuple[int, str] | None = None
     for candidate in known:
         target = _normalised(candidate)
-        limit = _allowed_slips(target)
-        # Cheap tests first: each slip changes the length by at most one and the set of
-        # letters by at most two.
-        if abs(len(target) - len(wanted)) > limit or len(letters ^ set(target)) > 2 * limit:
+        # Cheap tests first: a slip changes the length by at most one and the set of letters
+        # by at most two.
+        if abs(len(target) - len(wanted)) > 1 or len(letters ^ set(target)) > 2:
             continue
-        distance = _distance(wanted, target, limit)
-        if distance <= limit and (best is None or distance < best[0]):
+        distance = _distance(wanted, target, 1)
+        if distance <= 1 and (best is None or distance < best[0]):
             best = (distance, candidate)
     return None if best is None else best[1]
 

@@ -96,7 +96,6 @@ def test_empty_values_count_as_unset() -> None:
         ("THRESHOLD_DURATIOON", "THRESHOLD_DURATION"),  # a letter extra
         ("THRESHOLD_DURAITON", "THRESHOLD_DURATION"),  # two letters swapped
         ("THRESHOLD_DURATIPN", "THRESHOLD_DURATION"),  # a wrong letter
-        ("TRESHOLD_DURATON", "THRESHOLD_DURATION"),  # two slips in a long name
         ("METRICNAME", "METRIC_NAME"),  # an underscore dropped
         ("METRIC__NAME", "METRIC_NAME"),
         ("Metric_Name", "METRIC_NAME"),  # case
@@ -156,14 +155,22 @@ def test_the_other_variables_of_a_container_are_left_alone() -> None:
         ACTION_PLUGIN_URL="http://a",
         MAX_POLLING_INTERVAL="1s",
         QUERY_STRING="a=b",
+        SSL_CERT_FILE="/etc/ssl/certs/ca-certificates.crt",
+        SSL_CERT_DIR="/etc/ssl/certs",
+        REQUESTS_CA_BUNDLE="/etc/ssl/certs/ca-certificates.crt",
+        HTTPS_PROXY="http://proxy:3128",
+        no_proxy="localhost",
         THRESHOLD=">0",
     )
     assert s.unknown_variables == ()
 
 
 def test_a_name_like_a_setting_but_farther_than_a_slip_is_a_warning() -> None:
-    s = settings(BASIC_AUTH_USER="alice")
-    assert s.unknown_variables == ("BASIC_AUTH_USER (did you mean BASIC_AUTH_USERNAME?)",)
+    s = settings(BASIC_AUTH_USER="alice", TRESHOLD_DURATON="1s")
+    assert s.unknown_variables == (
+        "BASIC_AUTH_USER (did you mean BASIC_AUTH_USERNAME?)",
+        "TRESHOLD_DURATON (did you mean THRESHOLD_DURATION?)",
+    )
 
 
 @pytest.mark.parametrize(
