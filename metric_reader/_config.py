@@ -183,16 +183,28 @@ def _text(value: object) -> str:
     return value.strip()
 
 
-def _duration(value: object) -> float:
+_SHORTEST = 0.001
+"""Durations below 1ms are refused: the shortest unit of Prometheus' durations, and more
+than any timer here can keep to."""
+
+
+def _any_duration(value: object) -> float:
     if isinstance(value, int | float) and not isinstance(value, bool) and value == 0:
         return 0.0
     return parse_duration(_quoted('a duration string such as "30s"', value))
 
 
+def _duration(value: object) -> float:
+    seconds = _any_duration(value)
+    if 0 < seconds < _SHORTEST:
+        raise ValueError("must be 0 or at least 1ms")
+    return seconds
+
+
 def _positive_duration(value: object) -> float:
-    seconds = _duration(value)
-    if seconds <= 0:
-        raise ValueError("must be more than 0, e.g. 1s")
+    seconds = _any_duration(value)
+    if seconds < _SHORTEST:
+        raise ValueError("must be at least 1ms, e.g. 1s")
     return seconds
 
 
@@ -274,33 +286,36 @@ def _boolean(value: object) -> bool:
     return _BOOLEANS[text]
 
 
-def _positive_int(value: object) -> int:
-    if isinstance(value, bool):
-        raise ValueError("expected a whole number of at least 1")
-    try:
-        number = int(value) if isinstance(value, int | str) else None
-    except ValueError:
-        number = None
-    if number is None or number < 1:
-        raise ValueError("expected a whole number of at least 1")
+_ASCII_SPACE = " \t\r\n"
+_MAX_WHOLE = 2**63 - 1
+"""The largest whole number Go's strconv.Atoi reads (int64)."""
+_DIGITS = re.compile(r"[0-9]{1,19}")
+"""ASCII digits only, as Go's strconv.Atoi: Python's int() also takes ``1_0`` and the
+digits of other scripts."""
+
+
+def _whole_number(value: object, least: int, expected: str) -> int:
+    if isinstance(value, int) and not isinstance(value, bool):
+        number = value
+    elif isinstance(value, str) and _DIGITS.fullmatch(value.strip(_ASCII_SPACE)):
+        number = int(value.strip(_ASCII_SPACE))
+    else:
+        raise ValueError(expected)
+    if not least <= number <= _MAX_WHOLE:
+        raise ValueError(expected)
     return number
+
+
+def _positive_int(value: object) -> int:
+    return _whole_number(value, 1, "expected a whole number of at least 1")
 
 
 def _shard_index(value: object) -> int:
-    expected = "expected a whole number of at least 0 (the first shard is 0)"
-    if isinstance(value, bool):
-        raise ValueError(expected)
-    try:
-        number = int(value) if isinstance(value, int | str) else None
-    except ValueError:
-        number = None
-    if number is None or number < 0:
-        raise ValueError(expected)
-    return number
+    return _whole_number(value, 0, "expected a whole number of at least 0 (the first shard is 0)")
 
 
 _BYTE_UNITS = {"": 1, "b": 1, "kib": 1024, "mib": 1024**2, "gib": 1024**3}
-_BYTE_SIZE = re.compile(r"([0-9]+)[ \t]*([a-zA-Z]*)")
+_BYTE_SIZE = re.compile(r"([0-9]{1,19})[ \t]*([a-zA-Z]*)")
 
 
 def _byte_size(value: object) -> int:
@@ -308,14 +323,14 @@ def _byte_size(value: object) -> int:
     expected = "expected a whole number of bytes of at least 1, e.g. 67108864 or 64MiB"
     if isinstance(value, int) and not isinstance(value, bool):
         number = value
-    elif isinstance(value, str) and (match := _BYTE_SIZE.fullmatch(value.strip())):
+    elif isinstance(value, str) and (match := _BYTE_SIZE.fullmatch(value.strip(_ASCII_SPACE))):
         unit = _BYTE_UNITS.get(match[2].lower())
         if unit is None:
             raise ValueError(f"{expected} (units: KiB, MiB, GiB)")
         number = int(match[1]) * unit
     else:
         raise ValueError(expected)
-    if number < 1:
+    if not 1 <= number <= _MAX_WHOLE:
         raise ValueError(expected)
     return number
 

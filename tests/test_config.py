@@ -183,7 +183,7 @@ def test_a_name_like_a_setting_but_farther_than_a_slip_is_a_warning() -> None:
         ({"THRESHOLD": "=>80"}, ["THRESHOLD='=>80'"]),
         ({"THRESHOLD": ">80", "THRESHOLD_DURATION": "5"}, ["THRESHOLD_DURATION='5'", "1m30s"]),
         ({"THRESHOLD": ">80", "BACKOFF_DELAY": "-1s"}, ["BACKOFF_DELAY='-1s'", "negative"]),
-        ({"POLLING_INTERVAL": "0s"}, ["POLLING_INTERVAL='0s'", "more than 0"]),
+        ({"POLLING_INTERVAL": "0s"}, ["POLLING_INTERVAL='0s'", "at least 1ms"]),
         ({"POLLING_INTERVAL": "1d"}, ["POLLING_INTERVAL='1d'"]),
         ({"PLUGIN_TIMEOUT": "0"}, ["PLUGIN_TIMEOUT"]),
         ({"LOG_LEVEL": "verbose"}, ["LOG_LEVEL='verbose'", "debug, info, warn"]),
@@ -211,6 +211,82 @@ def test_invalid_values_name_the_variable_the_value_and_what_is_allowed(
     assert "\n" not in message
     for fragment in fragments:
         assert fragment in message
+
+
+@pytest.mark.parametrize(
+    ("env", "line"),
+    [
+        # Go reads no underscores in these (Python's int() and float() do)
+        (
+            {"MAX_CONCURRENT_QUERIES": "1_0"},
+            "MAX_CONCURRENT_QUERIES='1_0' is invalid: expected a whole number of at least 1",
+        ),
+        (
+            {"SHARD_COUNT": "1_0"},
+            "SHARD_COUNT='1_0' is invalid: expected a whole number of at least 1",
+        ),
+        (
+            {"MAX_RESPONSE_BYTES": "1_000MiB"},
+            "MAX_RESPONSE_BYTES='1_000MiB' is invalid: expected a whole number of bytes",
+        ),
+        ({"POLLING_INTERVAL": "1_0s"}, "POLLING_INTERVAL='1_0s' is invalid: not a duration"),
+        ({"THRESHOLD": ">1_0"}, "THRESHOLD='>1_0' is invalid: expected an operator"),
+        # nor words for numbers where Go would refuse them
+        ({"THRESHOLD": ">nan"}, "THRESHOLD='>nan' is invalid: expected an operator"),
+        ({"THRESHOLD": ">1e999"}, "THRESHOLD='>1e999' is invalid: 1e999 is too large for a number"),
+        ({"POLLING_INTERVAL": "infs"}, "POLLING_INTERVAL='infs' is invalid: not a duration"),
+        (
+            {"MAX_CONCURRENT_QUERIES": "9223372036854775808"},
+            "MAX_CONCURRENT_QUERIES='9223372036854775808' is invalid",
+        ),
+        (
+            {"MAX_CONCURRENT_QUERIES": "9" * 5000},
+            "is invalid: expected a whole number of at least 1",
+        ),
+        # no interval or duration below 1ms (0 stays "at once" where it means that)
+        (
+            {"POLLING_INTERVAL": "999us"},
+            "POLLING_INTERVAL='999us' is invalid: must be at least 1ms, e.g. 1s",
+        ),
+        ({"POLLING_INTERVAL": "1ns"}, "POLLING_INTERVAL='1ns' is invalid: must be at least 1ms"),
+        ({"PLUGIN_TIMEOUT": "0.5ms"}, "PLUGIN_TIMEOUT='0.5ms' is invalid: must be at least 1ms"),
+        (
+            {"THRESHOLD_DURATION": "10ns"},
+            "THRESHOLD_DURATION='10ns' is invalid: must be 0 or at least 1ms",
+        ),
+        ({"BACKOFF_DELAY": "1us"}, "BACKOFF_DELAY='1us' is invalid: must be 0 or at least 1ms"),
+        (
+            {"LEADER_ELECTION_ENABLED": "true", "LEADER_ELECTION_RETRY_PERIOD": "100us"},
+            "LEADER_ELECTION_RETRY_PERIOD='100us' is invalid: must be at least 1ms",
+        ),
+        # spaces around a value are trimmed, but only ASCII ones
+        ({"POLLING_INTERVAL": "5s\u00a0"}, "POLLING_INTERVAL='5s\\xa0' is invalid: not a duration"),
+        ({"SHARD_COUNT": "\u20033"}, "SHARD_COUNT='\\u20033' is invalid"),
+    ],
+)
+def test_numbers_are_read_as_go_reads_them(env: dict[str, str], line: str) -> None:
+    with pytest.raises(ConfigError) as error:
+        settings(**{"THRESHOLD": ">1", **env})
+    assert any(line in problem for problem in error.value.problems), error.value
+
+
+def test_the_shortest_interval_and_the_widest_numbers_are_accepted() -> None:
+    s = settings(
+        POLLING_INTERVAL="1ms",
+        THRESHOLD_DURATION="0",
+        BACKOFF_DELAY="1ms",
+        THRESHOLD=" >= +Inf ",
+        MAX_CONCURRENT_QUERIES=" 9223372036854775807 ",
+        MAX_RESPONSE_BYTES="1 KiB",
+    )
+    [rule] = s.rules
+    assert rule.polling_interval == 0.001 and rule.base is not None
+    assert (rule.base.duration, rule.base.backoff, rule.base.threshold.number) == (
+        0.0,
+        0.001,
+        math.inf,
+    )
+    assert (s.max_concurrent_queries, s.max_response_bytes) == (2**63 - 1, 1024)
 
 
 @pytest.mark.parametrize(

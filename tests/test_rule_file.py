@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -222,3 +224,42 @@ def test_every_key_gets_a_did_you_mean_for_every_kind_of_slip(tmp_path: Path) ->
     ]
     problems = [line.split(": ", 1)[1] for line in error.value.problems]  # without file:line
     assert sorted(problems) == sorted(wanted)
+
+
+def _nested(depth: int, shape: str) -> str:
+    if shape == "arrays":
+        return "[" * depth + "]" * depth
+    return "{a = " * depth + "1" + "}" * depth
+
+
+@pytest.mark.parametrize("depth", [33, 450, 100_000])
+@pytest.mark.parametrize(
+    "template",
+    [
+        "[[rules]]\nname = 'x'\nmetric_name = 'm'\nthreshold = {value}\n",
+        "[[rules]]\nname = 'x'\nmetric_name = 'm'\n[plugins.log_action]\nlevel = {value}\n",
+        "polling_interval = {value}\n",
+    ],
+    ids=["rule", "plugin-settings", "top-level"],
+)
+@pytest.mark.parametrize("shape", ["arrays", "inline-tables"])
+def test_a_file_nested_too_deeply_is_one_line_and_exit_2(
+    tmp_path: Path, depth: int, template: str, shape: str
+) -> None:
+    """tomllib recurses once a level: a RecursionError was a traceback and exit 1 (and
+    whether it came depended on how deep the stack was already)."""
+    path = write(tmp_path, template.format(value=_nested(depth, shape)))
+    done = subprocess.run(
+        [sys.executable, "-m", "metric_reader", "check"],
+        env={"CONFIG_FILE": path, "LISTEN_ADDRESS": "off"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert (done.returncode, done.stderr.splitlines()) == (
+        2,
+        [
+            f"metric-reader: configuration error: CONFIG_FILE: {path}: tables or arrays nested "
+            "more than 32 levels deep"
+        ],
+    ), done

@@ -75,6 +75,9 @@ BAD_CONFIGS: list[tuple[str, dict[str, str | None], str, str]] = [
         "did you mean THRESHOLD_DURATION?",
     ),
     ("dropped-underscore", {"METRICNAME": "x"}, "METRICNAME", "did you mean METRIC_NAME?"),
+    ("fullwidth-digit-duration", {"POLLING_INTERVAL": "\uff11s"}, "POLLING_INTERVAL", "\uff11s"),
+    ("arabic-indic-threshold", {"THRESHOLD": ">\u0668\u0660"}, "THRESHOLD", ">\u0668\u0660"),
+    ("interval-below-1ms", {"POLLING_INTERVAL": "500us"}, "POLLING_INTERVAL", "at least 1ms"),
 ]
 
 
