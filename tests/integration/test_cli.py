@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
+import re
 import signal
 import socket
 import subprocess
 import sys
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,6 +22,7 @@ from .conftest import (
     ServiceFactory,
     base_env,
     free_port,
+    wait_until,
 )
 from .test_plugin_commands import run_cli
 
@@ -183,6 +188,90 @@ def test_check_leaves_the_other_variables_of_a_pod_alone() -> None:
     )
     assert done.returncode == 0, done
     assert "configuration OK" in done.stdout
+
+
+# ---------------------------------------------------------------------------------------------
+# LISTEN_ADDRESS that cannot be listened on
+
+
+@pytest.fixture
+def taken_port() -> Iterator[int]:
+    """A port on 127.0.0.1 that another process (this one) listens on."""
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        yield int(holder.getsockname()[1])
+
+
+@pytest.mark.parametrize("where", ["taken", "not-local"])
+def test_a_listen_address_that_cannot_be_bound_is_one_line_saying_what_to_set(
+    where: str, taken_port: int
+) -> None:
+    address = f"127.0.0.1:{taken_port}" if where == "taken" else "192.0.2.1:9180"
+    done = run_cli(
+        env={
+            "METRIC_NAME": "cli_metric",
+            "PROMETHEUS_ENDPOINT": f"http://127.0.0.1:{free_port()}",
+            "LISTEN_ADDRESS": address,
+        }
+    )
+    errors = [line for line in done.stderr.splitlines() if "error" in line]
+    assert (done.returncode, len(errors)) == (2, 1), done
+    assert errors[0].startswith(
+        f"metric-reader: configuration error: LISTEN_ADDRESS='{address}': cannot listen on "
+        f"{address}: "
+    ), done
+    if where == "taken":
+        assert "Address already in use; something else listens there: set " in errors[0]
+        assert re.search(r"LISTEN_ADDRESS=127\.0\.0\.1:[0-9]+ or LISTEN_ADDRESS=off", errors[0])
+    else:
+        assert errors[0].endswith(
+            "; set LISTEN_ADDRESS=:9180 (every interface) or 127.0.0.1:9180, or "
+            "LISTEN_ADDRESS=off to serve no endpoints"
+        ), done
+
+
+def test_make_run_says_which_port_it_serves_on_when_9180_is_taken() -> None:
+    """``make run`` (examples/demo.py) with the default port taken picks a free one."""
+    holder = socket.socket()
+    try:
+        holder.bind(("", 9180))
+        holder.listen()
+    except OSError:
+        pass  # another process has it: taken all the same
+    env = base_env()
+    del env["LISTEN_ADDRESS"]
+    demo = subprocess.Popen(
+        [sys.executable, str(REPO_ROOT / "examples" / "demo.py")],
+        cwd=REPO_ROOT,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        assert demo.stdout is not None
+        said = [demo.stdout.readline() for _ in range(3)]
+        taken = next((line for line in said if line.startswith("port 9180 is taken")), "")
+        match = re.match(r"port 9180 is taken: serving on port ([0-9]+) instead", taken)
+        assert match, said
+        url = f"http://127.0.0.1:{match[1]}/healthz"
+        wait_until(lambda: _answers(url), EVENT_TIMEOUT, f"{url} to answer")
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(demo.pid, signal.SIGINT)
+        demo.wait(timeout=30)
+        holder.close()
+
+
+def _answers(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as response:
+            return int(response.status) == 200
+    except OSError:
+        return False
 
 
 # ---------------------------------------------------------------------------------------------
