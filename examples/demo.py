@@ -6,12 +6,16 @@ breach has lasted 5 s, runs the bundled ``log_action`` plugin, again every 10 s 
 breach lasts, and resolves when the value falls back. Within a minute the log shows a
 breach go pending, fire, repeat and resolve. Stop it with Ctrl-C.
 
-Any setting can be changed from the environment, e.g. ``LOG_FORMAT=json make run``.
+Any setting can be changed from the environment, e.g. ``LOG_FORMAT=json make run``. The
+status page is on port 9180, or on a free port when 9180 is taken (the demo says which);
+``LISTEN_ADDRESS=:9200 make run`` chooses one, ``LISTEN_ADDRESS=off`` serves none.
 """
 
 from __future__ import annotations
 
+import errno
 import os
+import socket
 import subprocess
 import sys
 import threading
@@ -19,6 +23,18 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 from demo_exporter import serve
+
+
+def _free(port: int) -> bool:
+    with socket.socket() as probe:
+        try:
+            probe.bind(("", port))
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                return False
+            raise
+    return True
+
 
 server = serve(0)
 threading.Thread(target=server.serve_forever, daemon=True).start()
@@ -36,6 +52,21 @@ env = {
     "ACTION_PLUGIN": "log_action",
 }
 env.update(os.environ)
+
+
+if "LISTEN_ADDRESS" not in os.environ:
+    port = 9180
+    if not _free(port):
+        with socket.socket() as probe:
+            probe.bind(("", 0))
+            port = probe.getsockname()[1]
+        print(
+            f"port 9180 is taken: serving on port {port} instead "
+            "(LISTEN_ADDRESS=:PORT make run chooses one, LISTEN_ADDRESS=off serves none)",
+            flush=True,
+        )
+    env["LISTEN_ADDRESS"] = f":{port}"
+    print(f"status page: http://127.0.0.1:{port}/", flush=True)
 service = subprocess.Popen([sys.executable, "-m", "metric_reader"], env=env)
 try:
     sys.exit(service.wait())

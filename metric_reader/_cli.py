@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import dataclasses
+import errno
 import math
 import os
 import signal
@@ -34,7 +35,7 @@ from ._service import SHUTDOWN_GRACE, EarlySignals, Service
 from ._shard import shard_of
 from ._state_lock import StateFileLock, holder
 from ._threshold import parse_threshold
-from ._web import ListenError, serve_http
+from ._web import ListenError, parse_listen_address, serve_http
 
 EXIT_OK, EXIT_FATAL, EXIT_CONFIG = 0, 1, 2
 CHECK_READ_TIMEOUT = 5.0
@@ -186,10 +187,29 @@ def _run(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     except* ListenError as group:  # LISTEN_ADDRESS in use or not local: before any poll
         refused.extend(group.exceptions)
     if refused:
-        _say_config_error(f"LISTEN_ADDRESS={settings.listen_address!r}: {refused[0]}")
+        address = settings.listen_address or ""
+        error = refused[0]
+        assert isinstance(error, ListenError)
+        _say_config_error(
+            f"LISTEN_ADDRESS={address!r}: {error}; {_how_to_listen(address, error.errno)}"
+        )
         return EXIT_CONFIG
     EarlySignals.install()  # the loop gave the signals back; stay clean until the exit
     return EXIT_OK
+
+
+def _how_to_listen(address: str, error: int | None) -> str:
+    """What to set when ``LISTEN_ADDRESS`` cannot be listened on."""
+    host, port = parse_listen_address(address)  # it parsed when the settings were read
+    other_port = 9181 if port in (9180, 65535) else port + 1
+    host = f"[{host}]" if ":" in host else host
+    off = "or LISTEN_ADDRESS=off to serve no endpoints"
+    if error == errno.EADDRINUSE:
+        return f"something else listens there: set LISTEN_ADDRESS={host}:{other_port} {off}"
+    if error == errno.EACCES:  # a port below 1024 without the privilege
+        allowed = 9180 if port < 1024 else other_port
+        return f"this user may not listen there: set LISTEN_ADDRESS={host}:{allowed} {off}"
+    return f"set LISTEN_ADDRESS=:{port} (every interface) or 127.0.0.1:{port}, {off}"
 
 
 async def _serve(service: Service, early: EarlySignals) -> None:

@@ -24,6 +24,7 @@ import httpx
 from ._body import MAX_RESPONSE_BYTES as DEFAULT_MAX_RESPONSE_BYTES
 from ._durations import parse_duration
 from ._http import ClientConfig, Secret, build_ssl_context, read_credential
+from ._near_miss import slip_of
 from ._selector import LabelMatcher, Selector, parse_label_filters
 from ._shard import ordinal_from_hostname, shard_of
 from ._state import LevelPolicy, MissingValueBehavior
@@ -189,16 +190,28 @@ def _text(value: object) -> str:
     return value.strip()
 
 
-def _duration(value: object) -> float:
+_SHORTEST = 0.001
+"""Durations below 1ms are refused: the shortest unit of Prometheus' durations, and more
+than any timer here can keep to."""
+
+
+def _any_duration(value: object) -> float:
     if isinstance(value, int | float) and not isinstance(value, bool) and value == 0:
         return 0.0
     return parse_duration(_quoted('a duration string such as "30s"', value))
 
 
+def _duration(value: object) -> float:
+    seconds = _any_duration(value)
+    if 0 < seconds < _SHORTEST:
+        raise ValueError("must be 0 or at least 1ms")
+    return seconds
+
+
 def _positive_duration(value: object) -> float:
-    seconds = _duration(value)
-    if seconds <= 0:
-        raise ValueError("must be more than 0, e.g. 1s")
+    seconds = _any_duration(value)
+    if seconds < _SHORTEST:
+        raise ValueError("must be at least 1ms, e.g. 1s")
     return seconds
 
 
@@ -280,33 +293,36 @@ def _boolean(value: object) -> bool:
     return _BOOLEANS[text]
 
 
-def _positive_int(value: object) -> int:
-    if isinstance(value, bool):
-        raise ValueError("expected a whole number of at least 1")
-    try:
-        number = int(value) if isinstance(value, int | str) else None
-    except ValueError:
-        number = None
-    if number is None or number < 1:
-        raise ValueError("expected a whole number of at least 1")
+_ASCII_SPACE = " \t\r\n"
+_MAX_WHOLE = 2**63 - 1
+"""The largest whole number Go's strconv.Atoi reads (int64)."""
+_DIGITS = re.compile(r"[0-9]{1,19}")
+"""ASCII digits only, as Go's strconv.Atoi: Python's int() also takes ``1_0`` and the
+digits of other scripts."""
+
+
+def _whole_number(value: object, least: int, expected: str) -> int:
+    if isinstance(value, int) and not isinstance(value, bool):
+        number = value
+    elif isinstance(value, str) and _DIGITS.fullmatch(value.strip(_ASCII_SPACE)):
+        number = int(value.strip(_ASCII_SPACE))
+    else:
+        raise ValueError(expected)
+    if not least <= number <= _MAX_WHOLE:
+        raise ValueError(expected)
     return number
+
+
+def _positive_int(value: object) -> int:
+    return _whole_number(value, 1, "expected a whole number of at least 1")
 
 
 def _shard_index(value: object) -> int:
-    expected = "expected a whole number of at least 0 (the first shard is 0)"
-    if isinstance(value, bool):
-        raise ValueError(expected)
-    try:
-        number = int(value) if isinstance(value, int | str) else None
-    except ValueError:
-        number = None
-    if number is None or number < 0:
-        raise ValueError(expected)
-    return number
+    return _whole_number(value, 0, "expected a whole number of at least 0 (the first shard is 0)")
 
 
 _BYTE_UNITS = {"": 1, "b": 1, "kib": 1024, "mib": 1024**2, "gib": 1024**3}
-_BYTE_SIZE = re.compile(r"([0-9]+)[ \t]*([a-zA-Z]*)")
+_BYTE_SIZE = re.compile(r"([0-9]{1,19})[ \t]*([a-zA-Z]*)")
 
 
 def _byte_size(value: object) -> int:
@@ -314,14 +330,14 @@ def _byte_size(value: object) -> int:
     expected = "expected a whole number of bytes of at least 1, e.g. 67108864 or 64MiB"
     if isinstance(value, int) and not isinstance(value, bool):
         number = value
-    elif isinstance(value, str) and (match := _BYTE_SIZE.fullmatch(value.strip())):
+    elif isinstance(value, str) and (match := _BYTE_SIZE.fullmatch(value.strip(_ASCII_SPACE))):
         unit = _BYTE_UNITS.get(match[2].lower())
         if unit is None:
             raise ValueError(f"{expected} (units: KiB, MiB, GiB)")
         number = int(match[1]) * unit
     else:
         raise ValueError(expected)
-    if number < 1:
+    if not 1 <= number <= _MAX_WHOLE:
         raise ValueError(expected)
     return number
 
@@ -525,21 +541,38 @@ def _from_env(environ: Mapping[str, str], keys: tuple[str, ...]) -> dict[str, _G
 
 
 def _extends_a_setting(name: str, close: str) -> bool:
-    """``MY_PLUGIN_DIR`` or ``ACTION_PLUGIN_URL``: a plugin's own setting built on one of
-    ours, not a typo; ``THRESHOLD_DURATON`` is one (its match extends the same prefix)."""
+    """``MY_PLUGIN_TIMEOUT`` or ``ACTION_PLUGIN_URL``: a plugin's own setting built on one
+    of ours, not a typo; ``THRESHOLD_DURATON`` and ``HARD_CLAER_THRESHOLD`` are typos (their
+    match extends the same setting the same way)."""
     for known in KNOWN_VARIABLES:
-        if name.endswith("_" + known):
+        if name.endswith("_" + known) and not close.endswith("_" + known):
             return True
         if name.startswith(known + "_") and not close.startswith(known + "_"):
             return True
     return False
 
 
+def _slips(environ: Mapping[str, str]) -> list[str]:
+    """Variables a slip of the keyboard away from a setting (``THRESHOLD_DURATON``,
+    ``METRICNAME``): refused, because the setting meant keeps its default unnoticed."""
+    found = []
+    for name in sorted(environ):
+        if name in KNOWN_VARIABLES:
+            continue
+        close = slip_of(name, KNOWN_VARIABLES)
+        if close is not None and not _extends_a_setting(name, close):
+            found.append(
+                f"{name} is not a known variable: did you mean {close}? (rename it, or unset "
+                "it if it is not meant for metric-reader)"
+            )
+    return found
+
+
 def _misspelt(environ: Mapping[str, str]) -> tuple[str, ...]:
-    """Names close to a setting's name but not one: almost always a typo worth a warning."""
+    """Names like a setting's but farther than a slip (``BASIC_AUTH_USER``): a warning."""
     found = []
     for name in environ:
-        if name in KNOWN_VARIABLES:
+        if name in KNOWN_VARIABLES or slip_of(name, KNOWN_VARIABLES) is not None:
             continue
         close = difflib.get_close_matches(name, KNOWN_VARIABLES, n=1, cutoff=0.85)
         if close and not _extends_a_setting(name, close[0]):
@@ -555,6 +588,8 @@ def load_settings(environ: Mapping[str, str], *, rules: bool = True) -> Settings
     every mistake found. ``rules=False`` reads the service settings alone (``plugins`` and
     ``fire`` need no rule)."""
     problems = _Problems()
+    for slip in _slips(environ):
+        problems.add(slip)
     config_file = environ.get("CONFIG_FILE", "").strip() or None
     toml: TomlFile | None = None
     if config_file is not None:
@@ -763,8 +798,8 @@ def _read_rule(
 
 
 def _unknown(where: str, key: str, known: tuple[str, ...]) -> str:
-    close = difflib.get_close_matches(key, known, n=1, cutoff=0.6)
-    hint = f"; did you mean {close[0]!r}?" if close else ""
+    close = slip_of(key, known) or next(iter(difflib.get_close_matches(key, known, 1, 0.6)), None)
+    hint = f"; did you mean {close!r}?" if close else ""
     return f"{where}: unknown key{hint}"
 
 

@@ -1,4 +1,8 @@
-"""Go's duration syntax (``300ms``, ``1m30s``, ``2h``), as the original service used."""
+"""Go's duration syntax (``300ms``, ``1m30s``, ``2h``), as the original service used.
+
+Only ASCII digits, as in Go: Python's ``float`` would also take other scripts' digits (and
+``\\d`` in a ``str`` regex matches them), so the syntax is spelled ``[0-9]``.
+"""
 
 from __future__ import annotations
 
@@ -14,9 +18,10 @@ _UNITS: dict[str, float] = {
     "m": 60.0,
     "h": 3600.0,
 }
-_PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|μs|ms|s|m|h)")
+_PART = re.compile(r"([0-9]+(?:\.[0-9]*)?|\.[0-9]+)(ns|us|µs|μs|ms|s|m|h)")
 ALLOWED = "a Go duration such as 300ms, 5s, 1m30s or 2h (units ns, us, ms, s, m, h)"
 _MAX_SECONDS = (2**63 - 1) / 1e9  # Go's longest time.Duration, about 292 years
+_SPACE = " \t\r\n"
 
 
 def parse_duration(text: str) -> float:
@@ -24,7 +29,7 @@ def parse_duration(text: str) -> float:
 
     Negative durations are refused: no setting of this service can use one.
     """
-    s = text.strip()
+    s = text.strip(_SPACE)
     negative = s.startswith("-")
     if s[:1] in ("+", "-"):
         s = s[1:]

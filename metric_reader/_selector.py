@@ -3,20 +3,18 @@
 ``LABEL_FILTERS`` is what goes between the braces of a PromQL selector:
 ``job="node",mode!="idle",device=~"sd.*"``. Strings follow PromQL (double or single
 quotes with Go escapes, or raw backticks) and Prometheus 3 also allows quoted label
-names (``"my.label"="x"``). Regexes are fully anchored and ``.`` matches a newline, as
-in Prometheus. They run on Python's ``re`` with ASCII classes (``\\d``, ``\\w``, ``\\s``,
-``\\b`` as in RE2): the common syntax means the same; Python-only syntax (lookarounds,
-backreferences) is accepted, RE2-only syntax (``\\pL``, ``\\z``) refused, and ``(?i)``
-and ``[[:alpha:]]`` differ (ASCII-only folding; no POSIX classes).
+names (``"my.label"="x"``). Regexes are matched as Prometheus matches them (see
+``_regex``): RE2 syntax, fully anchored, ``.`` matches a newline, in linear time.
 """
 
 from __future__ import annotations
 
 import re
-import warnings
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
+
+from ._regex import compile_label_regex
 
 
 class MatchOp(StrEnum):
@@ -37,7 +35,9 @@ class LabelMatcher:
     name: str
     op: MatchOp
     value: str
-    _pattern: re.Pattern[str] | None = field(default=None, init=False, repr=False, compare=False)
+    _fullmatch: Callable[[str], bool] | None = field(
+        default=None, init=False, repr=False, compare=False
+    )
 
     def __post_init__(self) -> None:
         try:
@@ -46,27 +46,22 @@ class LabelMatcher:
             raise ValueError(f"unknown matcher operator {self.op!r}") from None
         object.__setattr__(self, "op", op)
         if op in (MatchOp.RE, MatchOp.NRE):
-            object.__setattr__(self, "_pattern", _compile(self.name, self.value))
+            try:
+                fullmatch = compile_label_regex(self.value)
+            except ValueError as err:
+                raise ValueError(
+                    f"invalid regex {self.value!r} for label {self.name!r}: {err}"
+                ) from None
+            object.__setattr__(self, "_fullmatch", fullmatch)
 
     def matches(self, labels: Mapping[str, str]) -> bool:
         actual = labels.get(self.name, "")
-        if self._pattern is None:
+        if self._fullmatch is None:
             return (actual == self.value) == (self.op is MatchOp.EQ)
-        return (self._pattern.fullmatch(actual) is not None) == (self.op is MatchOp.RE)
+        return self._fullmatch(actual) == (self.op is MatchOp.RE)
 
     def __str__(self) -> str:
         return f"{_format_label_name(self.name)}{self.op}{quote(self.value)}"
-
-
-def _compile(name: str, regex: str) -> re.Pattern[str]:
-    try:
-        # Python warns (FutureWarning) about some set syntax that RE2 accepts silently.
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            return re.compile(regex, re.DOTALL | re.ASCII)
-    except (re.error, OverflowError, RecursionError) as err:
-        reason = err.msg if isinstance(err, re.error) else str(err)
-        raise ValueError(f"invalid regex {regex!r} for label {name!r}: {reason}") from None
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,4 +1,9 @@
-"""Thresholds: an operator and a number, ``>80``, ``<= -3``, ``!=0``."""
+"""Thresholds: an operator and a number, ``>80``, ``<= -3``, ``!=0``.
+
+The number is what Go's ``strconv.ParseFloat`` reads in decimal, ASCII digits only: Python's
+``float`` would also take the digits of other scripts, ``1_0`` and ``nan``. ``Inf`` is allowed
+(Go allows it); a number too large for a float (``1e999``) is refused, as Go refuses it.
+"""
 
 from __future__ import annotations
 
@@ -17,8 +22,10 @@ _OPERATORS: dict[str, Callable[[float, float], bool]] = {
     "<": operator.lt,
 }
 # Longest operators first so ">=" is not read as ">" followed by "=80".
-_SYNTAX = re.compile(r"\s*(>=|<=|==|!=|>|<)\s*(\S+)\s*")
-_NUMBER = re.compile(r"[+-]?(?:inf(?:inity)?|(?:\d+\.?\d*|\.\d+)(?:e[+-]?\d+)?)", re.IGNORECASE)
+_SPACE = " \t\r\n"
+_SYNTAX = re.compile(r"[ \t\r\n]*(>=|<=|==|!=|>|<)[ \t\r\n]*([^ \t\r\n]+)[ \t\r\n]*")
+_INFINITY = re.compile(r"[+-]?inf(?:inity)?", re.IGNORECASE)
+_NUMBER = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
 ALLOWED = "an operator (>, <, >=, <=, ==, !=) followed by a number, e.g. >80, <=0.5, !=0, >1e3"
 
 
@@ -42,7 +49,15 @@ class Threshold:
 def parse_threshold(text: str) -> Threshold:
     """Parse ``text``; raise ``ValueError`` saying what is allowed."""
     match = _SYNTAX.fullmatch(text)
-    if match is None or _NUMBER.fullmatch(match.group(2)) is None:
+    if match is None:
         raise ValueError(f"expected {ALLOWED}")
-    op, number = match.group(1), float(match.group(2))
-    return Threshold(text=text.strip(), op=op, number=number, _compare=_OPERATORS[op])
+    op, written = match.group(1), match.group(2)
+    if _INFINITY.fullmatch(written):
+        number = float(written)
+    elif _NUMBER.fullmatch(written):
+        number = float(written)
+        if math.isinf(number):
+            raise ValueError(f"{written} is too large for a number; expected {ALLOWED}")
+    else:
+        raise ValueError(f"expected {ALLOWED}")
+    return Threshold(text=text.strip(_SPACE), op=op, number=number, _compare=_OPERATORS[op])

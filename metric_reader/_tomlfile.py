@@ -20,6 +20,9 @@ _HEADER = re.compile(
 )
 _KEY = re.compile(r"^\s*([A-Za-z0-9_\-]+|\"[^\"]*\")\s*=")
 _LINE_IN_ERROR = re.compile(r"\(at line (\d+), column \d+\)")
+MAX_DEPTH = 32
+"""Tables and arrays nested deeper are refused: a rule file needs four or five levels, and
+tomllib (and whatever walks plugin settings) recurses once a level."""
 
 
 class TomlFileError(Exception):
@@ -55,7 +58,26 @@ def read_toml_file(path: Path) -> TomlFile:
         place = f"{path}:{match.group(1)}" if match else str(path)
         reason = _LINE_IN_ERROR.sub("", message).strip()
         raise TomlFileError(f"{place}: not valid TOML: {reason}") from None
+    except RecursionError:  # tomllib recurses once per nested array or inline table
+        data = None
+    if data is None or _deeper_than(data, MAX_DEPTH):
+        raise TomlFileError(f"{path}: tables or arrays nested more than {MAX_DEPTH} levels deep")
     return TomlFile(path, data, _key_lines(text))
+
+
+def _deeper_than(data: dict[str, Any], limit: int) -> bool:
+    """Whether tables and arrays nest more than ``limit`` levels (counted without
+    recursion: the limit must hold whatever the depth)."""
+    pending: list[tuple[object, int]] = [(data, 1)]
+    while pending:
+        value, depth = pending.pop()
+        if depth > limit:
+            return True
+        if isinstance(value, dict):
+            pending.extend((item, depth + 1) for item in value.values())
+        elif isinstance(value, list):
+            pending.extend((item, depth + 1) for item in value)
+    return False
 
 
 def _key_lines(text: str) -> dict[str, int]:

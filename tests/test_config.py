@@ -5,8 +5,9 @@ from __future__ import annotations
 import math
 
 import pytest
+from _slips import slips_of
 
-from metric_reader._config import ConfigError, load_settings
+from metric_reader._config import KNOWN_VARIABLES, ConfigError, load_settings
 from metric_reader._durations import format_duration, parse_duration
 
 BASE = {"METRIC_NAME": "queue_depth"}
@@ -88,9 +89,88 @@ def test_empty_values_count_as_unset() -> None:
     assert rule.base is None and rule.source == "prometheus"
 
 
-def test_misspelt_variables_are_reported() -> None:
-    s = settings(THRESHOLD_DURATON="5s")
-    assert s.unknown_variables == ("THRESHOLD_DURATON (did you mean THRESHOLD_DURATION?)",)
+@pytest.mark.parametrize(
+    ("name", "meant"),
+    [
+        ("THRESHOLD_DURATON", "THRESHOLD_DURATION"),  # a letter missing
+        ("THRESHOLD_DURATIOON", "THRESHOLD_DURATION"),  # a letter extra
+        ("THRESHOLD_DURAITON", "THRESHOLD_DURATION"),  # two letters swapped
+        ("THRESHOLD_DURATIPN", "THRESHOLD_DURATION"),  # a wrong letter
+        ("METRICNAME", "METRIC_NAME"),  # an underscore dropped
+        ("METRIC__NAME", "METRIC_NAME"),
+        ("Metric_Name", "METRIC_NAME"),  # case
+        ("metric-name", "METRIC_NAME"),
+        ("HARD_TRESHOLD", "HARD_THRESHOLD"),
+        ("LOGLEVEL", "LOG_LEVEL"),
+        ("QUEYR", "QUERY"),
+        ("DRYRUN", "DRY_RUN"),
+        ("PLUGIN_TIMEOUTS", "PLUGIN_TIMEOUT"),
+    ],
+)
+def test_a_variable_a_slip_away_from_a_setting_is_refused(name: str, meant: str) -> None:
+    with pytest.raises(ConfigError) as error:
+        settings(**{name: "10s"})
+    assert error.value.problems == (
+        f"{name} is not a known variable: did you mean {meant}? (rename it, or unset it if it "
+        "is not meant for metric-reader)",
+    )
+
+
+def test_every_setting_gets_a_did_you_mean_for_every_kind_of_slip() -> None:
+    meant = slips_of(KNOWN_VARIABLES)
+    with pytest.raises(ConfigError) as error:
+        settings(**dict.fromkeys(meant, "x"))
+    assert sorted(error.value.problems) == sorted(
+        f"{slip} is not a known variable: did you mean {known}? (rename it, or unset it if it "
+        "is not meant for metric-reader)"
+        for slip, known in meant.items()
+    )
+
+
+def test_the_other_variables_of_a_container_are_left_alone() -> None:
+    """What a Kubernetes pod, a base image and the bundled plugins put into the environment,
+    and a plugin's own settings built on ours: none is called a slip."""
+    s = settings(
+        HOSTNAME="metric-reader-0",
+        HOME="/root",
+        PATH="/usr/bin",
+        LANG="C.UTF-8",
+        TERM="xterm",
+        PYTHONSAFEPATH="1",
+        PYTHONUNBUFFERED="1",
+        KUBERNETES_SERVICE_HOST="10.0.0.1",
+        KUBERNETES_SERVICE_PORT="443",
+        KUBERNETES_PORT_443_TCP_ADDR="10.0.0.1",
+        PROMETHEUS_SERVICE_HOST="10.0.0.2",
+        PROMETHEUS_PORT="tcp://10.0.0.2:9090",
+        METRIC_READER_SERVICE_HOST="10.0.0.3",
+        METRIC_READER_PORT_9180_TCP="tcp://10.0.0.3:9180",
+        FILE_ACTION_DIR="/tmp",
+        FILE_ACTION_SIZE="10",
+        HTTP_PLUGIN_ENDPOINT="http://x",
+        HTTP_PLUGIN_TIMEOUT="5s",
+        MY_PLUGIN_DIR="/x",
+        MY_PLUGIN_TIMEOUT="1",
+        MY_PLUGIN_MARKER_DIR="/tmp",
+        ACTION_PLUGIN_URL="http://a",
+        MAX_POLLING_INTERVAL="1s",
+        QUERY_STRING="a=b",
+        SSL_CERT_FILE="/etc/ssl/certs/ca-certificates.crt",
+        SSL_CERT_DIR="/etc/ssl/certs",
+        REQUESTS_CA_BUNDLE="/etc/ssl/certs/ca-certificates.crt",
+        HTTPS_PROXY="http://proxy:3128",
+        no_proxy="localhost",
+        THRESHOLD=">0",
+    )
+    assert s.unknown_variables == ()
+
+
+def test_a_name_like_a_setting_but_farther_than_a_slip_is_a_warning() -> None:
+    s = settings(BASIC_AUTH_USER="alice", TRESHOLD_DURATON="1s")
+    assert s.unknown_variables == (
+        "BASIC_AUTH_USER (did you mean BASIC_AUTH_USERNAME?)",
+        "TRESHOLD_DURATON (did you mean THRESHOLD_DURATION?)",
+    )
 
 
 @pytest.mark.parametrize(
@@ -103,7 +183,7 @@ def test_misspelt_variables_are_reported() -> None:
         ({"THRESHOLD": "=>80"}, ["THRESHOLD='=>80'"]),
         ({"THRESHOLD": ">80", "THRESHOLD_DURATION": "5"}, ["THRESHOLD_DURATION='5'", "1m30s"]),
         ({"THRESHOLD": ">80", "BACKOFF_DELAY": "-1s"}, ["BACKOFF_DELAY='-1s'", "negative"]),
-        ({"POLLING_INTERVAL": "0s"}, ["POLLING_INTERVAL='0s'", "more than 0"]),
+        ({"POLLING_INTERVAL": "0s"}, ["POLLING_INTERVAL='0s'", "at least 1ms"]),
         ({"POLLING_INTERVAL": "1d"}, ["POLLING_INTERVAL='1d'"]),
         ({"PLUGIN_TIMEOUT": "0"}, ["PLUGIN_TIMEOUT"]),
         ({"LOG_LEVEL": "verbose"}, ["LOG_LEVEL='verbose'", "debug, info, warn"]),
@@ -114,6 +194,7 @@ def test_misspelt_variables_are_reported() -> None:
         ({"HARD_THRESHOLD": ">1"}, ["HARD_THRESHOLD", "needs THRESHOLD"]),
         ({"LABEL_FILTERS": "job="}, ["LABEL_FILTERS='job='"]),
         ({"LABEL_FILTERS": 'x=~"("'}, ["LABEL_FILTERS"]),
+        ({"LABEL_FILTERS": r'x=~"(a)\\1"'}, ["LABEL_FILTERS=", "RE2", "backreferences"]),
         ({"PROMETHEUS_ENDPOINT": "prometheus:9090"}, ["PROMETHEUS_ENDPOINT", "http://"]),
         ({"SCRAPE_URL": "ftp://x/metrics"}, ["SCRAPE_URL='ftp://x/metrics'"]),
         ({"QUERY": "up", "SCRAPE_URL": "http://a/metrics"}, ["QUERY", "SCRAPE_URL"]),
@@ -130,6 +211,82 @@ def test_invalid_values_name_the_variable_the_value_and_what_is_allowed(
     assert "\n" not in message
     for fragment in fragments:
         assert fragment in message
+
+
+@pytest.mark.parametrize(
+    ("env", "line"),
+    [
+        # Go reads no underscores in these (Python's int() and float() do)
+        (
+            {"MAX_CONCURRENT_QUERIES": "1_0"},
+            "MAX_CONCURRENT_QUERIES='1_0' is invalid: expected a whole number of at least 1",
+        ),
+        (
+            {"SHARD_COUNT": "1_0"},
+            "SHARD_COUNT='1_0' is invalid: expected a whole number of at least 1",
+        ),
+        (
+            {"MAX_RESPONSE_BYTES": "1_000MiB"},
+            "MAX_RESPONSE_BYTES='1_000MiB' is invalid: expected a whole number of bytes",
+        ),
+        ({"POLLING_INTERVAL": "1_0s"}, "POLLING_INTERVAL='1_0s' is invalid: not a duration"),
+        ({"THRESHOLD": ">1_0"}, "THRESHOLD='>1_0' is invalid: expected an operator"),
+        # nor words for numbers where Go would refuse them
+        ({"THRESHOLD": ">nan"}, "THRESHOLD='>nan' is invalid: expected an operator"),
+        ({"THRESHOLD": ">1e999"}, "THRESHOLD='>1e999' is invalid: 1e999 is too large for a number"),
+        ({"POLLING_INTERVAL": "infs"}, "POLLING_INTERVAL='infs' is invalid: not a duration"),
+        (
+            {"MAX_CONCURRENT_QUERIES": "9223372036854775808"},
+            "MAX_CONCURRENT_QUERIES='9223372036854775808' is invalid",
+        ),
+        (
+            {"MAX_CONCURRENT_QUERIES": "9" * 5000},
+            "is invalid: expected a whole number of at least 1",
+        ),
+        # no interval or duration below 1ms (0 stays "at once" where it means that)
+        (
+            {"POLLING_INTERVAL": "999us"},
+            "POLLING_INTERVAL='999us' is invalid: must be at least 1ms, e.g. 1s",
+        ),
+        ({"POLLING_INTERVAL": "1ns"}, "POLLING_INTERVAL='1ns' is invalid: must be at least 1ms"),
+        ({"PLUGIN_TIMEOUT": "0.5ms"}, "PLUGIN_TIMEOUT='0.5ms' is invalid: must be at least 1ms"),
+        (
+            {"THRESHOLD_DURATION": "10ns"},
+            "THRESHOLD_DURATION='10ns' is invalid: must be 0 or at least 1ms",
+        ),
+        ({"BACKOFF_DELAY": "1us"}, "BACKOFF_DELAY='1us' is invalid: must be 0 or at least 1ms"),
+        (
+            {"LEADER_ELECTION_ENABLED": "true", "LEADER_ELECTION_RETRY_PERIOD": "100us"},
+            "LEADER_ELECTION_RETRY_PERIOD='100us' is invalid: must be at least 1ms",
+        ),
+        # spaces around a value are trimmed, but only ASCII ones
+        ({"POLLING_INTERVAL": "5s\u00a0"}, "POLLING_INTERVAL='5s\\xa0' is invalid: not a duration"),
+        ({"SHARD_COUNT": "\u20033"}, "SHARD_COUNT='\\u20033' is invalid"),
+    ],
+)
+def test_numbers_are_read_as_go_reads_them(env: dict[str, str], line: str) -> None:
+    with pytest.raises(ConfigError) as error:
+        settings(**{"THRESHOLD": ">1", **env})
+    assert any(line in problem for problem in error.value.problems), error.value
+
+
+def test_the_shortest_interval_and_the_widest_numbers_are_accepted() -> None:
+    s = settings(
+        POLLING_INTERVAL="1ms",
+        THRESHOLD_DURATION="0",
+        BACKOFF_DELAY="1ms",
+        THRESHOLD=" >= +Inf ",
+        MAX_CONCURRENT_QUERIES=" 9223372036854775807 ",
+        MAX_RESPONSE_BYTES="1 KiB",
+    )
+    [rule] = s.rules
+    assert rule.polling_interval == 0.001 and rule.base is not None
+    assert (rule.base.duration, rule.base.backoff, rule.base.threshold.number) == (
+        0.0,
+        0.001,
+        math.inf,
+    )
+    assert (s.max_concurrent_queries, s.max_response_bytes) == (2**63 - 1, 1024)
 
 
 @pytest.mark.parametrize(
@@ -164,17 +321,6 @@ def test_bad_durations(text: str) -> None:
 )
 def test_duration_formatting_matches_go(seconds: float, text: str) -> None:
     assert format_duration(seconds) == text
-
-
-def test_a_plugin_setting_built_on_one_of_ours_is_not_called_a_typo() -> None:
-    s = settings(
-        MY_PLUGIN_DIR="/x",
-        MY_PLUGIN_TIMEOUT="1",
-        ACTION_PLUGIN_URL="http://a",
-        HARD_TRESHOLD=">1",
-        THRESHOLD=">0",
-    )
-    assert s.unknown_variables == ("HARD_TRESHOLD (did you mean HARD_THRESHOLD?)",)
 
 
 def test_credentials_in_an_endpoint_url_are_refused_without_showing_the_password() -> None:

@@ -17,13 +17,15 @@ from __future__ import annotations
 import json
 import math
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from metric_reader import _config
 from metric_reader._config import KNOWN_VARIABLES, ConfigError, Settings, load_settings
 from metric_reader._durations import format_duration, parse_duration
 from metric_reader._exposition import _FIND_MAX_NAMES, ExpositionError, decode_value, read_series
@@ -263,6 +265,64 @@ def test_regex_matchers_parse_or_raise_value_error(
         return
     assert all(isinstance(m, LabelMatcher) for m in matchers)
     assert all(isinstance(m.matches(labels), bool) for m in matchers)
+
+
+# --- only ASCII digits, as in Go -------------------------------------------------------
+
+# A valid value for each parser of numbers, durations, thresholds, sizes and ports: every
+# setting read by one of them is tried, so a new setting is covered when it is added.
+_NUMBER_EXAMPLES: dict[Callable[[object], Any], str] = {
+    _config._duration: "1m30s",
+    _config._positive_duration: "250ms",
+    _config._threshold: ">80.5",
+    _config._positive_int: "12",
+    _config._shard_index: "0",
+    _config._byte_size: "64MiB",
+    _config._listen_address: "127.0.0.1:9180",
+}
+_NUMBER_SETTINGS = sorted(
+    (_config._env_name(key), _NUMBER_EXAMPLES[parse])
+    for key, parse in {**_config._SERVICE_KEYS, **_config._RULE_KEYS}.items()
+    if parse in _NUMBER_EXAMPLES
+)
+other_digits = st.characters(categories=["Nd"]).filter(lambda char: not char.isascii())
+
+
+def test_every_kind_of_number_setting_is_tried() -> None:
+    assert {"POLLING_INTERVAL", "THRESHOLD", "HARD_THRESHOLD", "SHARD_COUNT"} <= {
+        name for name, _ in _NUMBER_SETTINGS
+    }
+    assert len(_NUMBER_SETTINGS) >= 20
+
+
+@FUZZ
+@given(st.sampled_from(_NUMBER_SETTINGS), st.data(), other_digits)
+def test_no_setting_takes_a_digit_that_is_not_ascii(
+    setting: tuple[str, str], data: st.DataObject, digit: str
+) -> None:
+    """Python's int() and float() read the digits of every script (fullwidth, Arabic-Indic,
+    Bengali, ...); Go, and so the original service, reads 0-9 only."""
+    name, example = setting
+    where = data.draw(st.sampled_from([i for i, char in enumerate(example) if char.isdigit()]))
+    value = example[:where] + digit + example[where + 1 :]
+    with pytest.raises(ConfigError) as error:
+        load_settings({"METRIC_NAME": "m", "THRESHOLD": ">1", name: value})
+    assert any(line.startswith(f"{name}={value!r} is invalid") for line in error.value.problems)
+
+
+@FUZZ
+@given(
+    st.sampled_from([(parse_duration, "1h2m3.5s"), (parse_threshold, ">= -12.5e3")]),
+    st.data(),
+    other_digits,
+)
+def test_durations_and_thresholds_refuse_a_digit_that_is_not_ascii(
+    parser: tuple[Callable[[str], object], str], data: st.DataObject, digit: str
+) -> None:
+    parse, example = parser  # what plugins call too (parse_duration is public)
+    where = data.draw(st.sampled_from([i for i, char in enumerate(example) if char.isdigit()]))
+    with pytest.raises(ValueError, match="expected"):
+        parse(example[:where] + digit + example[where + 1 :])
 
 
 # --- load_settings ---------------------------------------------------------------------

@@ -2,11 +2,20 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
+from _slips import slips_of
 
-from metric_reader._config import ConfigError, load_settings
+from metric_reader._config import (
+    _LEVEL_KEYS,
+    _RULE_KEYS,
+    TOP_LEVEL_KEYS,
+    ConfigError,
+    load_settings,
+)
 
 GOOD = """\
 polling_interval = "5s"
@@ -175,6 +184,12 @@ def test_every_error_is_reported_with_file_line_and_key(tmp_path: Path) -> None:
         ("polling_interval = \n", ":1: not valid TOML"),
         ("[[rules]]\nname = 'x'\nmetric_name = 'm'\nhard = 1\n", "expected a [rules.hard] table"),
         ("max_concurrent_queries = 0\n", "max_concurrent_queries=0 is invalid"),
+        (
+            "[[rules]]\nname = 'x'\nmetric_name = 'm'\nlabel_filters = 'a!~\"(?<=b)c\"'\n",
+            ":4: rules[0].label_filters='a!~\"(?<=b)c\"' is invalid: at position 4: invalid "
+            "regex '(?<=b)c' for label 'a': invalid perl operator: (?<= (label regexes use RE2 "
+            "syntax, as in Prometheus: no lookaround or backreferences)",
+        ),
     ],
 )
 def test_mistakes_name_their_place(tmp_path: Path, text: str, fragment: str) -> None:
@@ -189,3 +204,62 @@ def test_a_missing_file_is_one_clear_line(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as error:
         load_settings({"CONFIG_FILE": str(tmp_path / "nope.toml")})
     assert str(error.value).startswith(f"CONFIG_FILE: {tmp_path / 'nope.toml'}: cannot read")
+
+
+def test_every_key_gets_a_did_you_mean_for_every_kind_of_slip(tmp_path: Path) -> None:
+    top_keys = [key for key in TOP_LEVEL_KEYS if "." not in key] + ["rules", "plugins"]
+    rule_keys = [key for key in _RULE_KEYS if not key.startswith("hard.")] + ["hard"]
+    top, rule, hard = slips_of(top_keys), slips_of(rule_keys), slips_of(_LEVEL_KEYS)
+    text = "".join(f"{slip} = 'x'\n" for slip in top)
+    text += "[[rules]]\nname = 'x'\nmetric_name = 'm'\nthreshold = '>1'\n"
+    text += "".join(f"{slip} = 'x'\n" for slip in rule)
+    text += "[rules.hard]\nthreshold = '>2'\n" + "".join(f"{slip} = 'x'\n" for slip in hard)
+    path = write(tmp_path, text)
+    with pytest.raises(ConfigError) as error:
+        load_settings({"CONFIG_FILE": path})
+    wanted = [
+        f"{table}{slip}: unknown key; did you mean {key!r}?"
+        for table, made in (("", top), ("rules[0].", rule), ("rules[0].hard.", hard))
+        for slip, key in made.items()
+    ]
+    problems = [line.split(": ", 1)[1] for line in error.value.problems]  # without file:line
+    assert sorted(problems) == sorted(wanted)
+
+
+def _nested(depth: int, shape: str) -> str:
+    if shape == "arrays":
+        return "[" * depth + "]" * depth
+    return "{a = " * depth + "1" + "}" * depth
+
+
+@pytest.mark.parametrize("depth", [33, 450, 100_000])
+@pytest.mark.parametrize(
+    "template",
+    [
+        "[[rules]]\nname = 'x'\nmetric_name = 'm'\nthreshold = {value}\n",
+        "[[rules]]\nname = 'x'\nmetric_name = 'm'\n[plugins.log_action]\nlevel = {value}\n",
+        "polling_interval = {value}\n",
+    ],
+    ids=["rule", "plugin-settings", "top-level"],
+)
+@pytest.mark.parametrize("shape", ["arrays", "inline-tables"])
+def test_a_file_nested_too_deeply_is_one_line_and_exit_2(
+    tmp_path: Path, depth: int, template: str, shape: str
+) -> None:
+    """tomllib recurses once a level: a RecursionError was a traceback and exit 1 (and
+    whether it came depended on how deep the stack was already)."""
+    path = write(tmp_path, template.format(value=_nested(depth, shape)))
+    done = subprocess.run(
+        [sys.executable, "-m", "metric_reader", "check"],
+        env={"CONFIG_FILE": path, "LISTEN_ADDRESS": "off"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert (done.returncode, done.stderr.splitlines()) == (
+        2,
+        [
+            f"metric-reader: configuration error: CONFIG_FILE: {path}: tables or arrays nested "
+            "more than 32 levels deep"
+        ],
+    ), done

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
 
 import pytest
+import re2
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from metric_reader._regex import compile_label_regex
 from metric_reader._selector import (
     LabelMatcher,
     MatchOp,
@@ -94,11 +98,37 @@ ERROR_CASES: list[tuple[str, str]] = [
     ('job="\\xff"', "at position 5: this string is not valid UTF-8"),
     ('job="a\nb"', "at position 7: newline inside a quoted string (write it as \\n)"),
     ('""="x"', "at position 1: a label name cannot be empty"),
+    ('device=~"sd("', "at position 9: invalid regex 'sd(' for label 'device': missing ): sd("),
     (
-        'device=~"sd("',
-        "at position 9: invalid regex 'sd(' for label 'device': missing ), unterminated subpattern",
+        'a!~"*"',
+        "at position 4: invalid regex '*' for label 'a': no argument for repetition operator: *",
     ),
-    ('a!~"*"', "at position 4: invalid regex '*' for label 'a': nothing to repeat"),
+    # What RE2 (and so Prometheus) refuses, Python's re would accept: a clear line each.
+    (
+        r'instance=~"(a)\\1"',
+        r"at position 11: invalid regex '(a)\\1' for label 'instance': invalid escape sequence: "
+        r"\1 (label regexes use RE2 syntax, as in Prometheus: no lookaround or backreferences)",
+    ),
+    *(
+        (
+            f'x!~"{look}"',
+            f"at position 4: invalid regex {look!r} for label 'x': invalid perl operator: "
+            f"{look[:-2]} (label regexes use RE2 syntax, as in Prometheus: no lookaround or "
+            "backreferences)",
+        )
+        for look in ("(?=a)", "(?!a)", "(?<=a)", "(?<!a)")
+    ),
+    (
+        r'x=~"a\\Z"',
+        r"at position 4: invalid regex 'a\\Z' for label 'x': invalid escape sequence: \Z",
+    ),
+    (r'x=~"\\C"', r"at position 4: invalid regex '\\C' for label 'x': invalid escape sequence: \C"),
+    ('x=~"a**"', "at position 4: invalid regex 'a**' for label 'x': bad repetition operator: **"),
+    (
+        'x=~"a{1001}"',
+        "at position 4: invalid regex 'a{1001}' for label 'x': invalid repetition size: {1001}",
+    ),
+    ('x=~"a)|(b"', "at position 4: invalid regex 'a)|(b' for label 'x': unexpected ): a)|(b"),
 ]
 
 
@@ -138,6 +168,21 @@ MATCH_CASES: list[tuple[str, dict[str, str], bool]] = [
     (r'dev=~"\\d+"', {"dev": "٤٢"}, False),  # \d is ASCII, as in RE2
     ('job="a",dev=~"sd.*"', {"job": "a", "dev": "sdb"}, True),
     ('job="a",dev=~"sd.*"', {"job": "b", "dev": "sdb"}, False),
+    # RE2 syntax and semantics, as in Prometheus (Go's regexp)
+    ('dev=~"(?i)É"', {"dev": "é"}, True),  # case folding is Unicode
+    ('dev=~"[[:alpha:]]+"', {"dev": "sda"}, True),  # POSIX classes
+    ('dev=~"\\\\pL+"', {"dev": "ünï"}, True),  # Unicode classes
+    ('dev=~"\\\\Q.*\\\\E"', {"dev": ".*"}, True),  # quoted text
+    ('dev=~"\\\\Q.*\\\\E"', {"dev": "x"}, False),
+    ('dev=~"\\\\Q\\\\C\\\\E"', {"dev": "\\C"}, True),  # \C quoted is text, not "any byte"
+    ('dev=~"(?-s:a.b)"', {"dev": "a\nb"}, False),  # the flag can be turned off
+    ('dev=~"a+?"', {"dev": "aaa"}, True),  # lazy quantifiers still match the whole value
+    ('dev=~"x.y"', {"dev": "x\ud800y"}, True),  # a lone surrogate is one character, as U+FFFD
+    ('dev=~"x\\\\.*"', {"dev": "x..."}, True),  # an escaped dot repeated: no prefix test
+    ('dev=~"x\\\\.*"', {"dev": "xa"}, False),
+    ('dev=~".*-prod|.*-stage"', {"dev": "a-stage"}, True),
+    ('dev=~"GET|POST|"', {}, True),  # an empty alternative matches the missing label
+    ('dev=~"a\\\\|b"', {"dev": "a|b"}, True),  # an escaped | is text
 ]
 
 
@@ -248,3 +293,84 @@ def test_parse_raises_nothing_but_value_error(text: str) -> None:
         assert str(err).startswith("at position ") and "\n" not in str(err)
     else:
         assert all(isinstance(x, LabelMatcher) for x in result)
+
+
+# --- regexes run in linear time, with Prometheus' semantics -----------------------------
+
+_CATASTROPHIC = ["([a-z0-9]+)*-prod", "(a|a)*b", "(a+)+$x", "(.*a){20}x", ".*.*.*.*.*.*=x"]
+
+
+def test_catastrophic_patterns_match_a_long_value_quickly() -> None:
+    """Python's re backtracks for ages on these; RE2 answers at once. Run in a subprocess so
+    that a regression fails within the timeout instead of hanging the suite."""
+    script = f"""
+import time
+from metric_reader._selector import Selector, parse_label_filters
+value = "a" * 10_000
+for regex in {_CATASTROPHIC!r}:
+    for op in ("=~", "!~"):
+        selector = Selector("m", parse_label_filters(f"instance{{op}}`{{regex}}`"))
+        started = time.process_time()
+        assert selector.matches({{"instance": value}}) is (op == "!~"), regex
+        assert time.process_time() - started < 0.5, regex
+"""
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+
+
+_RE2 = re2.Options()
+_RE2.log_errors = False
+_RE2.dot_nl = True
+
+# Small regexes whose meaning is the same in Python's re (DOTALL, ASCII) and RE2.
+_SAFE_ATOMS = ["a", "b", "-", ".", "[ab]", "[^a]", "\\d", "\\w", "\\.", "é", "\n"]
+safe_regexes = st.recursive(
+    st.sampled_from(_SAFE_ATOMS),
+    lambda inner: st.one_of(
+        st.tuples(inner, st.sampled_from(["*", "+", "?", "{1,2}", "*?"])).map(
+            lambda t: f"(?:{t[0]}){t[1]}"
+        ),
+        st.lists(inner, min_size=2, max_size=3).map("".join),
+        st.lists(inner, min_size=2, max_size=3).map(lambda xs: "(" + "|".join(xs) + ")"),
+    ),
+    max_leaves=6,
+)
+values = st.text(st.sampled_from("ab-.1_é\n"), max_size=8)
+
+
+@settings(max_examples=400, deadline=None)
+@given(safe_regexes, values)
+def test_matching_agrees_with_python_fullmatch_on_simple_patterns(regex: str, value: str) -> None:
+    expected = re.fullmatch(regex, value, re.DOTALL | re.ASCII) is not None
+    assert LabelMatcher("x", RE, regex).matches({"x": value}) is expected
+    assert LabelMatcher("x", NRE, regex).matches({"x": value}) is not expected
+
+
+# Fragments that make the shapes the matcher answers without RE2, and near misses of them.
+_SHAPE_BITS = ["a", "b", "é", ".*", ".+", ".", "|", "\\.", "\\|", "\\", "*", "?", "\\d", "(?i)"]
+shaped_regexes = st.lists(st.sampled_from(_SHAPE_BITS), max_size=6).map("".join)
+shaped_values = st.text(st.sampled_from("abé.|\\1A"), max_size=6)
+
+
+@settings(max_examples=1000, deadline=None)
+@given(shaped_regexes, st.lists(shaped_values, max_size=4))
+def test_string_shortcuts_agree_with_re2(regex: str, tried: list[str]) -> None:
+    """Literals, alternations and .* affixes skip the engine: the answers must not change."""
+    try:
+        engine = re2.compile(regex, _RE2)
+    except re2.error:
+        with pytest.raises(ValueError):
+            compile_label_regex(regex)
+        return
+    fullmatch = compile_label_regex(regex)
+    for value in [*tried, *tried]:  # twice: answers remembered are the same
+        assert fullmatch(value) is (engine.fullmatch(value) is not None), value
+
+
+def test_remembered_answers_stay_right_past_the_cache_size() -> None:
+    fullmatch = compile_label_regex("[0-9]+7")
+    expected = [n for n in range(10_000) if n > 9 and n % 10 == 7]
+    for _ in range(2):  # 10,000 values: the remembered answers start over twice a round
+        assert [n for n in range(10_000) if fullmatch(str(n))] == expected

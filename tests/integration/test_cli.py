@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
+import re
 import signal
 import socket
 import subprocess
 import sys
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,7 +22,9 @@ from .conftest import (
     ServiceFactory,
     base_env,
     free_port,
+    wait_until,
 )
+from .test_plugin_commands import run_cli
 
 # (case id, settings on top of a valid base, variable to name, bad value to quote, or for a
 # missing setting the other variable the line must mention)
@@ -61,6 +67,22 @@ BAD_CONFIGS: list[tuple[str, dict[str, str | None], str, str]] = [
         "LABEL_FILTERS",
         "job~node",
     ),
+    (
+        "label-filters-lookaround",
+        {"LABEL_FILTERS": 'instance=~"(?!db).*"', "SCRAPE_URL": "<scrape>"},
+        "LABEL_FILTERS",
+        "RE2 syntax",
+    ),
+    (
+        "misspelt-variable",
+        {"THRESHOLD_DURATON": "10s"},
+        "THRESHOLD_DURATON",
+        "did you mean THRESHOLD_DURATION?",
+    ),
+    ("dropped-underscore", {"METRICNAME": "x"}, "METRICNAME", "did you mean METRIC_NAME?"),
+    ("fullwidth-digit-duration", {"POLLING_INTERVAL": "\uff11s"}, "POLLING_INTERVAL", "\uff11s"),
+    ("arabic-indic-threshold", {"THRESHOLD": ">\u0668\u0660"}, "THRESHOLD", ">\u0668\u0660"),
+    ("interval-below-1ms", {"POLLING_INTERVAL": "500us"}, "POLLING_INTERVAL", "at least 1ms"),
 ]
 
 
@@ -133,6 +155,123 @@ def test_bad_configuration_is_one_clear_line_and_exit_2(
     assert variable in lines[0], f"the line does not name {variable}\n{shown}"
     assert bad_value in lines[0], f"the line does not quote {bad_value!r}\n{shown}"
     assert counting_endpoint.all_requests == 0, f"it polled before refusing the config\n{shown}"
+
+
+_CHECKED = {"METRIC_NAME": "cli_metric", "THRESHOLD": ">80", "ACTION_PLUGIN": "log_action"}
+
+
+@pytest.mark.parametrize(
+    ("slip", "meant"),
+    [("THRESHOLD_DURATON", "THRESHOLD_DURATION"), ("METRICNAME", "METRIC_NAME")],
+)
+def test_check_refuses_a_misspelt_variable_with_exit_2(slip: str, meant: str) -> None:
+    """THRESHOLD_DURATON=10s was a warning and exit 0, and the rule fired at once."""
+    done = run_cli("check", env={**_CHECKED, slip: "10s"})
+    assert done.returncode == 2, done
+    assert done.stderr.splitlines() == [
+        f"metric-reader: configuration error: {slip} is not a known variable: did you mean "
+        f"{meant}? (rename it, or unset it if it is not meant for metric-reader)"
+    ]
+
+
+def test_check_leaves_the_other_variables_of_a_pod_alone() -> None:
+    done = run_cli(
+        "check",
+        env={
+            **_CHECKED,
+            "HOSTNAME": "metric-reader-0",
+            "KUBERNETES_SERVICE_HOST": "10.0.0.1",
+            "METRIC_READER_SERVICE_PORT": "9180",
+            "FILE_ACTION_DIR": "/tmp",
+            "MY_PLUGIN_TIMEOUT": "3s",
+        },
+    )
+    assert done.returncode == 0, done
+    assert "configuration OK" in done.stdout
+
+
+# ---------------------------------------------------------------------------------------------
+# LISTEN_ADDRESS that cannot be listened on
+
+
+@pytest.fixture
+def taken_port() -> Iterator[int]:
+    """A port on 127.0.0.1 that another process (this one) listens on."""
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        yield int(holder.getsockname()[1])
+
+
+@pytest.mark.parametrize("where", ["taken", "not-local"])
+def test_a_listen_address_that_cannot_be_bound_is_one_line_saying_what_to_set(
+    where: str, taken_port: int
+) -> None:
+    address = f"127.0.0.1:{taken_port}" if where == "taken" else "192.0.2.1:9180"
+    done = run_cli(
+        env={
+            "METRIC_NAME": "cli_metric",
+            "PROMETHEUS_ENDPOINT": f"http://127.0.0.1:{free_port()}",
+            "LISTEN_ADDRESS": address,
+        }
+    )
+    errors = [line for line in done.stderr.splitlines() if "error" in line]
+    assert (done.returncode, len(errors)) == (2, 1), done
+    assert errors[0].startswith(
+        f"metric-reader: configuration error: LISTEN_ADDRESS='{address}': cannot listen on "
+        f"{address}: "
+    ), done
+    if where == "taken":
+        assert "Address already in use; something else listens there: set " in errors[0]
+        assert re.search(r"LISTEN_ADDRESS=127\.0\.0\.1:[0-9]+ or LISTEN_ADDRESS=off", errors[0])
+    else:
+        assert errors[0].endswith(
+            "; set LISTEN_ADDRESS=:9180 (every interface) or 127.0.0.1:9180, or "
+            "LISTEN_ADDRESS=off to serve no endpoints"
+        ), done
+
+
+def test_make_run_says_which_port_it_serves_on_when_9180_is_taken() -> None:
+    """``make run`` (examples/demo.py) with the default port taken picks a free one."""
+    holder = socket.socket()
+    try:
+        holder.bind(("", 9180))
+        holder.listen()
+    except OSError:
+        pass  # another process has it: taken all the same
+    env = base_env()
+    del env["LISTEN_ADDRESS"]
+    demo = subprocess.Popen(
+        [sys.executable, str(REPO_ROOT / "examples" / "demo.py")],
+        cwd=REPO_ROOT,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        assert demo.stdout is not None
+        said = [demo.stdout.readline() for _ in range(3)]
+        taken = next((line for line in said if line.startswith("port 9180 is taken")), "")
+        match = re.match(r"port 9180 is taken: serving on port ([0-9]+) instead", taken)
+        assert match, said
+        url = f"http://127.0.0.1:{match[1]}/healthz"
+        wait_until(lambda: _answers(url), EVENT_TIMEOUT, f"{url} to answer")
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(demo.pid, signal.SIGINT)
+        demo.wait(timeout=30)
+        holder.close()
+
+
+def _answers(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as response:
+            return int(response.status) == 200
+    except OSError:
+        return False
 
 
 # ---------------------------------------------------------------------------------------------
