@@ -7,6 +7,7 @@ unexpected. A user mistake is one line on stderr, never a traceback.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import math
 import os
@@ -15,7 +16,7 @@ import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
-from typing import TypeVar
+from typing import NoReturn, TypeVar
 
 import anyio
 from loguru import logger
@@ -27,6 +28,7 @@ from ._events import Event
 from ._kube import InCluster, in_cluster
 from ._logging import configure_logging
 from ._memory import keep_freed_memory
+from ._plugin_jobs import settle, threads_holding_exit
 from ._plugins import PluginCatalog, PluginFailure, bundled_plugin_dir, discover_plugins
 from ._service import SHUTDOWN_GRACE, EarlySignals, Service
 from ._shard import shard_of
@@ -34,7 +36,28 @@ from ._threshold import parse_threshold
 from ._web import ListenError, serve_http
 
 EXIT_OK, EXIT_FATAL, EXIT_CONFIG = 0, 1, 2
+CLEANUP_SECONDS = 1.0
+"""At exit, how long cancelled ``async def`` plugin calls get to finish their clean-up."""
 _T = TypeVar("_T")
+
+
+def entry() -> NoReturn:
+    """The program (``metric-reader``, ``python -m metric_reader``): :func:`main`, then an
+    exit that no thread left behind by a plugin can hold up."""
+    code = main()
+    settle(CLEANUP_SECONDS)
+    held = threads_holding_exit()
+    if held:
+        # Python would wait for each of these without limit (an executor's or anyio's
+        # worker thread that a plugin left hanging): everything is saved and logged, so
+        # end here.
+        logger.bind(threads=", ".join(held)).debug("not waiting for threads left by plugins")
+        logger.complete()
+        for stream in (sys.stdout, sys.stderr):
+            with contextlib.suppress(Exception):
+                stream.flush()
+        os._exit(code)
+    raise SystemExit(code)
 
 
 def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None) -> int:

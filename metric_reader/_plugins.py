@@ -15,9 +15,8 @@ way sshd refuses loose key files (``PLUGIN_DIR_INSECURE`` turns this into a warn
 
 from __future__ import annotations
 
-import asyncio
-import contextvars
 import errno
+import functools
 import hashlib
 import importlib.machinery
 import importlib.util
@@ -30,7 +29,8 @@ import stat
 import sys
 import threading
 import time
-from collections.abc import Callable, Mapping
+import weakref
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -38,12 +38,12 @@ from types import CodeType, ModuleType
 from typing import Any, Literal, NamedTuple, TypeVar, cast
 
 import anyio
-import anyio.to_thread
 from anyio.lowlevel import RunVar, checkpoint_if_cancelled
 from loguru import logger
 
 from ._durations import format_duration
 from ._events import Event
+from ._plugin_jobs import WEDGED_AFTER, Job, Outcome, PluginLoop, ThreadJob
 
 Method = Literal["execute", "resolve"]
 PluginSettings = Mapping[str, Mapping[str, Any]]
@@ -52,7 +52,6 @@ _NO_SETTINGS: PluginSettings = {}
 _MODULE_PREFIX = "metric_reader._loaded_plugins"
 _PLUGIN_THREADS = 32  # plain-``def`` plugin calls running at once; more wait their turn
 _MAX_STUCK_THREADS = 4  # a plugin with this many abandoned calls still running gets no more
-_POLL_SECONDS = 0.05  # how soon a worker notices that its caller gave up
 _PROBE_ARGS = ("metric", 0.0, ">0", timedelta(0))
 
 _T = TypeVar("_T")
@@ -117,7 +116,8 @@ class LoadedPlugin:
         if resolve is not None:
             self._methods["resolve"] = resolve
         self._lock = threading.Lock()
-        self._stuck: set[_ThreadJob] = set()
+        self._stuck: set[Job] = set()
+        self._loop: PluginLoop | None = None
 
     @property
     def has_resolve(self) -> bool:
@@ -125,7 +125,7 @@ class LoadedPlugin:
 
     @property
     def stuck_threads(self) -> int:
-        """Calls given up at their timeout whose thread is still running."""
+        """Calls given up at their timeout that are still running."""
         with self._lock:
             return len(self._stuck)
 
@@ -137,8 +137,9 @@ class LoadedPlugin:
         """Run ``method(metric_name, value, threshold, duration[, event=event])``.
 
         Returns when it succeeded. Raises :class:`PluginTimeout` after ``timeout`` seconds,
-        :class:`PluginFailure` for anything the plugin raised. The caller's own cancellation
-        is never turned into a failure. ``resolve`` on a plugin without one does nothing.
+        whatever the plugin does (see :mod:`._plugin_jobs`), :class:`PluginFailure` for
+        anything the plugin raised. The caller's own cancellation is never turned into a
+        failure. ``resolve`` on a plugin without one does nothing.
         """
         target = self._methods.get(method)
         if target is None:
@@ -147,32 +148,78 @@ class LoadedPlugin:
             raise ValueError(f"unknown plugin method {method!r}")
         args = (event.metric_name, event.value, event.threshold, event.duration)
         kwargs = {"event": event} if target.accepts_event else {}
-        if not target.is_async:
-            self._refuse_if_stuck(method)
-        cancelled = anyio.get_cancelled_exc_class()
-        scope = anyio.move_on_after(timeout)
-        try:
-            with scope:
-                if target.is_async:
-                    result = await target.fn(*args, **kwargs)
-                else:
-                    result = await self._run_in_thread(method, lambda: target.fn(*args, **kwargs))
-                if inspect.isawaitable(result):
-                    result = await result
-        except cancelled as exc:
-            if _caller_cancelled():
-                raise
-            await checkpoint_if_cancelled()  # an enclosing anyio scope is cancelled: raises
-            raise self._failure(method, exc) from exc
-        except BaseException as exc:  # SystemExit and KeyboardInterrupt too: see module doc
-            if scope.cancel_called:  # the plugin turned our cancellation into an error
-                raise self._timeout(method, timeout) from exc
-            raise self._failure(method, exc) from exc
-        if scope.cancelled_caught:
-            await checkpoint_if_cancelled()
+        self._refuse_if_stuck(method)
+        call = functools.partial(target.fn, *args, **kwargs)
+        outcome: Outcome | None = None
+        with anyio.move_on_after(timeout) as scope:
+            if target.is_async:
+                outcome = await self._run(method, self._on_loop(method, call))
+            else:
+                thread_name = f"plugin {self.name} {method}"
+                async with _plugin_thread_limiter():
+                    outcome = await self._run(method, lambda: ThreadJob(call, thread_name))
+                result = outcome.value
+                if outcome.error is None and inspect.isawaitable(result):
+                    outcome = await self._run(method, self._on_loop(method, lambda: result))
+        if scope.cancelled_caught or outcome is None:
+            await checkpoint_if_cancelled()  # an enclosing scope is cancelled: raises
             raise self._timeout(method, timeout)
-        if result is not None:
-            logger.bind(plugin=self.name).debug("{} returned {!r}; ignored", method, result)
+        if outcome.error is not None:
+            raise self._failure(method, outcome.error) from outcome.error
+        if outcome.value is not None:
+            logger.bind(plugin=self.name).debug("{} returned {!r}; ignored", method, outcome.value)
+
+    def _on_loop(self, method: str, make: Callable[[], object]) -> Callable[[], Job]:
+        """How to start ``await make()`` on this plugin's event loop (a new one if it is
+        blocked)."""
+
+        async def awaited() -> object:
+            return await cast(Awaitable[object], make())
+
+        def start() -> Job:
+            loop = self._loop
+            if loop is None or loop.retired or loop.wedged():
+                if loop is not None and not loop.retired:
+                    loop.retire()
+                    logger.bind(plugin=self.name).warning(
+                        "the event loop of plugin {} has been blocked for {} or more (an "
+                        "async def that blocks?); its calls get a new one",
+                        self.name,
+                        format_duration(WEDGED_AFTER),
+                    )
+                loop = self._loop = PluginLoop(self.name)
+                weakref.finalize(self, loop.retire).atexit = False
+            return loop.submit(awaited, f"{method} of plugin {self.name}")
+
+        return start
+
+    async def _run(self, method: str, start: Callable[[], Job]) -> Outcome:
+        """Start a job and wait for it; if the wait is given up, the job is abandoned."""
+        job = start()
+        try:
+            return await job.wait()
+        finally:
+            if job.abandon():
+                self._note_stuck(job, method)
+
+    def _note_stuck(self, job: Job, method: str) -> None:
+        with self._lock:
+            self._stuck.add(job)
+            stuck = len(self._stuck)
+
+        def done(job: Job) -> None:
+            with self._lock:
+                self._stuck.discard(job)
+
+        job.on_finish(done)
+        if isinstance(job, ThreadJob):
+            logger.bind(plugin=self.name).warning(
+                "{} gave up waiting for {}; its thread keeps running in the background "
+                "({} such thread(s) for this plugin)",
+                method,
+                self.name,
+                stuck,
+            )
 
     def _refuse_if_stuck(self, method: str) -> None:
         """Bound the threads a hung plugin can pile up: one per timed-out call otherwise."""
@@ -184,22 +231,6 @@ class LoadedPlugin:
                 plugin=self.name,
                 method=method,
             )
-
-    async def _run_in_thread(self, method: str, func: Callable[[], object]) -> object:
-        job = _ThreadJob(func, f"plugin {self.name} {method}", self._lock, self._stuck)
-        try:
-            return await anyio.to_thread.run_sync(
-                job.run_and_wait, abandon_on_cancel=True, limiter=_plugin_thread_limiter()
-            )
-        finally:
-            if job.abandon():
-                logger.bind(plugin=self.name).warning(
-                    "{} gave up waiting for {}; its thread keeps running in the background "
-                    "({} such thread(s) for this plugin)",
-                    method,
-                    self.name,
-                    self.stuck_threads,
-                )
 
     def _failure(self, method: str, exc: BaseException) -> PluginFailure:
         return PluginFailure(
@@ -216,58 +247,6 @@ class LoadedPlugin:
         )
 
 
-class _ThreadJob:
-    """One plain-``def`` plugin call in its own daemon thread.
-
-    The plugin runs in a daemon thread rather than directly in anyio's worker so that one
-    hung forever can neither keep the worker nor stop the process from exiting (Python
-    waits for non-daemon threads at exit). The anyio worker only waits for it, and stops
-    waiting as soon as the caller gives up.
-    """
-
-    def __init__(
-        self, func: Callable[[], object], name: str, lock: threading.Lock, stuck: set[_ThreadJob]
-    ) -> None:
-        context = contextvars.copy_context()  # log context bound by the caller follows the call
-        self._thread = threading.Thread(target=context.run, args=(self._run, func), name=name)
-        self._thread.daemon = True
-        self._lock = lock
-        self._stuck = stuck
-        self._done = threading.Event()
-        self._gave_up = threading.Event()
-        self._result: object = None
-        self._error: BaseException | None = None
-
-    def run_and_wait(self) -> object:
-        """In an anyio worker: start the plugin thread, wait for it or for :meth:`abandon`."""
-        self._thread.start()
-        while not self._done.wait(_POLL_SECONDS):
-            if self._gave_up.is_set():
-                return None
-        if self._error is not None:
-            raise self._error
-        return self._result
-
-    def abandon(self) -> bool:
-        """Stop waiting; True when the plugin thread is still running (it is left to finish)."""
-        with self._lock:
-            self._gave_up.set()
-            running = self._thread.ident is not None and not self._done.is_set()
-            if running:
-                self._stuck.add(self)
-            return running
-
-    def _run(self, func: Callable[[], object]) -> None:
-        try:
-            self._result = func()
-        except BaseException as exc:
-            self._error = exc
-        finally:
-            with self._lock:
-                self._done.set()
-                self._stuck.discard(self)
-
-
 def _plugin_thread_limiter() -> anyio.CapacityLimiter:
     """The plugin threads' own limiter (one per event loop): they never starve anyio's."""
     try:
@@ -276,15 +255,6 @@ def _plugin_thread_limiter() -> anyio.CapacityLimiter:
         limiter = anyio.CapacityLimiter(_PLUGIN_THREADS)
         _thread_limiter.set(limiter)
         return limiter
-
-
-def _caller_cancelled() -> bool:
-    """Whether this task was asked to stop, rather than a plugin raising CancelledError."""
-    try:
-        task = asyncio.current_task()
-    except RuntimeError:  # not asyncio: cannot tell, so never swallow it
-        return True
-    return task is None or task.cancelling() > 0
 
 
 def _describe(exc: BaseException) -> str:
@@ -1209,8 +1179,11 @@ class _DirWatcher:
 
 async def _off_the_loop(func: Callable[[], _T], name: str) -> _T:
     """Run ``func`` in a daemon thread (plugin code may hang): cancelling stops the wait."""
-    job = _ThreadJob(func, name, threading.Lock(), set())
+    job = ThreadJob(func, name)
     try:
-        return cast(_T, await anyio.to_thread.run_sync(job.run_and_wait, abandon_on_cancel=True))
+        outcome = await job.wait()
     finally:
         job.abandon()
+    if outcome.error is not None:
+        raise outcome.error
+    return cast(_T, outcome.value)

@@ -282,3 +282,85 @@ def test_sys_exit_in_a_plugin_is_a_failure_not_an_exit(
             if "not loaded" in str(r.get("message"))
         ), name
     assert svc.stop() == 0
+
+
+# --- plugins that hang where no cancellation reaches: real processes ---------------------------
+
+HANGING_PLUGINS = {
+    # the plugin guide's own advice for blocking work, without abandon_on_cancel
+    "to_thread": "async def execute(self, *args):\n"
+    "        await anyio.to_thread.run_sync(time.sleep, 3600)",
+    "executor": "async def execute(self, *args):\n"
+    "        await asyncio.get_running_loop().run_in_executor(None, time.sleep, 3600)",
+    "own_executor": "async def execute(self, *args):\n"
+    "        pool = concurrent.futures.ThreadPoolExecutor(1)\n"
+    "        await asyncio.wrap_future(pool.submit(time.sleep, 3600))",
+    "blocks_its_loop": "async def execute(self, *args):\n        time.sleep(3600)",
+    "own_thread": "def execute(self, *args):\n"
+    "        worker = threading.Thread(target=time.sleep, args=(3600,))\n"
+    "        worker.start()\n"
+    "        worker.join()",
+    "sync": "def execute(self, *args):\n        time.sleep(3600)",
+}
+
+
+def hanging_plugin_dir(tmp_path: Path, name: str) -> Path:
+    plugins = tmp_path / "hanging"
+    plugins.mkdir(mode=0o755)
+    (plugins / f"{name}.py").write_text(
+        "import asyncio, concurrent.futures, threading, time\n"
+        "import anyio, anyio.to_thread\n\n\n"
+        "class Hangs:\n"
+        f"    name = {name!r}\n\n"
+        f"    {HANGING_PLUGINS[name]}\n\n\n"
+        "Plugin = Hangs()\n"
+    )
+    return plugins
+
+
+@pytest.mark.parametrize("name", list(HANGING_PLUGINS))
+def test_a_plugin_hung_beyond_cancellation_times_out_and_sigterm_still_exits_cleanly(
+    name: str, fault_server: FaultServer, service: ServiceFactory, tmp_path: Path
+) -> None:
+    """Whatever the plugin hangs in, the service counts the call as timed out at
+    PLUGIN_TIMEOUT, retries it, and a SIGTERM ends the process well within the grace
+    period, exit 0, with the state file written (the fire still owed)."""
+    state = tmp_path / "state.json"
+    svc = service(
+        {
+            "SCRAPE_URL": fault_server.scrape_url("healthy"),
+            "METRIC_NAME": "fault_value",
+            "THRESHOLD": ">50",
+            "POLLING_INTERVAL": "250ms",
+            "PLUGIN_TIMEOUT": "1s",
+            "PLUGIN_DIR": str(hanging_plugin_dir(tmp_path, name)),
+            "ACTION_PLUGIN": name,
+            "STATE_FILE": str(state),
+            "LOG_FORMAT": "json",
+        }
+    )
+
+    def timeouts() -> list[dict[str, object]]:
+        return [
+            r
+            for r in _records(svc.output())
+            if r.get("plugin") == name and "execute timed out" in str(r.get("message"))
+        ]
+
+    found = svc.wait_until(lambda: len(timeouts()) >= 2 and timeouts(), DEADLINE, "2 timeouts")
+    for record in found:
+        assert "timed out after 1s" in str(record["message"]), record
+        assert 1.0 <= float(record["seconds"]) < 1.5, record  # type: ignore[arg-type]
+    polls = fault_server.count("healthy")
+    svc.wait_until(lambda: fault_server.count("healthy") >= polls + 4, DEADLINE, "more polls")
+
+    sent = time.monotonic()
+    code = svc.stop(timeout=DEADLINE)
+    took = time.monotonic() - sent
+    assert code == 0, svc.diagnostics()
+    # A call in flight at the SIGTERM has the grace period to end, and ends at its timeout.
+    assert took < 1.0 + 3.0, f"the stop took {took:.1f}s\n{svc.diagnostics()}"
+    messages = [str(r.get("message")) for r in _records(svc.output())]
+    assert "stopped" in messages, svc.diagnostics()
+    [series] = json.loads(state.read_text())["rules"]["fault_value"]["series"]
+    assert series["base"]["due"] == "fire" and series["base"]["failures"] >= 2, series
