@@ -30,7 +30,7 @@ from ._logging import configure_logging
 from ._memory import keep_freed_memory
 from ._plugin_jobs import settle, threads_holding_exit
 from ._plugins import PluginCatalog, PluginFailure, bundled_plugin_dir, discover_plugins
-from ._service import SHUTDOWN_GRACE, EarlySignals, Service
+from ._service import SHUTDOWN_GRACE, SIGHUP_IGNORED, SIGNALS, EarlySignals, Service
 from ._shard import shard_of
 from ._threshold import parse_threshold
 from ._web import ListenError, serve_http
@@ -273,9 +273,12 @@ def _this_shard(settings: Settings) -> Settings:
 async def _idle(early: EarlySignals) -> None:
     """A shard that owns no rule: ``Service.run`` would return at once with nothing to poll.
     Stay up instead, endpoints serving, healthy and ready, until SIGTERM or SIGINT."""
-    with anyio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
+    with anyio.open_signal_receiver(*SIGNALS) as signals:
+        early.log_hangups()
         received = early.received
-        if received is None:
+        while received is None or received == signal.SIGHUP:
+            if received is not None:
+                logger.bind(signal="SIGHUP").warning(SIGHUP_IGNORED)
             received = await anext(signals)
     logger.bind(signal=signal.Signals(received).name).info("stopping")
     logger.info("stopped")
