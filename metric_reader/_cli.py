@@ -134,6 +134,7 @@ def _load(env: Mapping[str, str]) -> tuple[Settings, PluginCatalog]:
         settings.plugin_dir,
         insecure=settings.plugin_dir_insecure,
         settings=settings.plugin_settings,
+        load_timeout=settings.plugin_timeout,
     )
     needed = _needed_plugins(settings)
     problems = []
@@ -367,6 +368,7 @@ def _plugin_catalog(env: Mapping[str, str]) -> tuple[Settings, PluginCatalog]:
         settings.plugin_dir,
         insecure=settings.plugin_dir_insecure,
         settings=settings.plugin_settings,
+        load_timeout=settings.plugin_timeout,
     )
     if settings.plugin_dir is not None:
         for problem in catalog.problems:

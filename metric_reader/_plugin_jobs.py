@@ -85,7 +85,7 @@ class Job:
         self.on_finish(report)
         return await future
 
-    def wait_blocking(self, timeout: float) -> Outcome | None:
+    def wait_blocking(self, timeout: float | None) -> Outcome | None:
         """For a caller without an event loop: the outcome, or None after ``timeout``."""
         if not self.finished.wait(timeout):
             return None

@@ -43,7 +43,7 @@ from loguru import logger
 
 from ._durations import format_duration
 from ._events import Event
-from ._plugin_jobs import WEDGED_AFTER, Job, Outcome, PluginLoop, ThreadJob
+from ._plugin_jobs import WEDGED_AFTER, Job, Outcome, PluginLoop, ThreadJob, run_bounded
 
 Method = Literal["execute", "resolve"]
 PluginSettings = Mapping[str, Mapping[str, Any]]
@@ -262,6 +262,9 @@ def _describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
+LOAD_TIMEOUT = 30.0
+"""How long (seconds) loading one plugin file may take by default: ``PLUGIN_TIMEOUT``'s."""
+
 WATCH_INTERVAL = 2.0
 """How often (seconds) :meth:`PluginCatalog.watch` looks at ``PLUGIN_DIR`` by default."""
 
@@ -460,6 +463,7 @@ def discover_plugins(
     *,
     insecure: bool = False,
     settings: PluginSettings = _NO_SETTINGS,
+    load_timeout: float = LOAD_TIMEOUT,
 ) -> PluginCatalog:
     """Load the bundled plugins and those in ``plugin_dir``; a ``plugin_dir`` one wins.
 
@@ -473,9 +477,15 @@ def discover_plugins(
 
     ``settings`` holds the rule file's ``[plugins.NAME]`` tables: each is given to that
     plugin's ``configure(settings)`` before ``validate_config()``.
+
+    Loading a file (its import, ``configure``, ``validate_config``) may take at most
+    ``load_timeout`` seconds (``PLUGIN_TIMEOUT``); one that takes longer is a problem of
+    that file, its loading left to finish in the background (see :func:`_load_bounded`).
     """
     bundled_dir = bundled_plugin_dir()
-    plugins, problems = _load_directory(bundled_dir, bundled=True, settings=settings)
+    plugins, problems = _load_directory(
+        bundled_dir, bundled=True, settings=settings, load_timeout=load_timeout
+    )
     if plugin_dir is None or _same_dir(plugin_dir, bundled_dir):
         return PluginCatalog(plugins, problems)
     if insecure:
@@ -490,6 +500,7 @@ def discover_plugins(
         bundled=plugins,
         bundled_problems=problems,
         settings=settings,
+        load_timeout=load_timeout,
     )
     scan = watcher.scan()
     if scan.error is not None:
@@ -519,7 +530,11 @@ def _same_dir(a: Path, b: Path) -> bool:
 
 
 def _load_directory(
-    directory: Path, *, bundled: bool, settings: PluginSettings = _NO_SETTINGS
+    directory: Path,
+    *,
+    bundled: bool,
+    settings: PluginSettings = _NO_SETTINGS,
+    load_timeout: float = 0.0,
 ) -> tuple[dict[str, LoadedPlugin], list[PluginProblem]]:
     """Load every plugin file directly in ``directory``; refuse names given twice."""
     try:
@@ -537,7 +552,9 @@ def _load_directory(
     by_name: dict[str, list[LoadedPlugin]] = {}
     problems: list[PluginProblem] = []
     for path in files:
-        loaded = load_plugin_file(path, bundled=bundled, settings=settings)
+        loaded = load_plugin_file(
+            path, bundled=bundled, settings=settings, load_timeout=load_timeout or LOAD_TIMEOUT
+        )
         if isinstance(loaded, PluginProblem):
             logger.bind(file=str(path)).debug("plugin not loaded: {}", loaded.reason)
             problems.append(loaded)
@@ -566,19 +583,58 @@ class _Refused(Exception):
 
 
 def load_plugin_file(
-    path: Path, *, bundled: bool = False, settings: PluginSettings = _NO_SETTINGS
+    path: Path,
+    *,
+    bundled: bool = False,
+    settings: PluginSettings = _NO_SETTINGS,
+    load_timeout: float = LOAD_TIMEOUT,
 ) -> LoadedPlugin | PluginProblem:
     """Import one plugin file under a private module name, check it, configure it with its
-    ``settings[name]`` table (if any), validate it."""
+    ``settings[name]`` table (if any), validate it; all within ``load_timeout`` seconds."""
     try:
         source = path.read_bytes()
     except OSError as exc:
         return PluginProblem(path, f"cannot be read: {_describe(exc)}")
-    return _load_source(path, source, bundled=bundled, settings=settings)
+    return _load_bounded(path, source, bundled=bundled, settings=settings, timeout=load_timeout)
+
+
+def _load_bounded(
+    path: Path, source: bytes, *, bundled: bool, settings: PluginSettings, timeout: float
+) -> LoadedPlugin | PluginProblem:
+    """:func:`_load_source` in a daemon thread of its own, given up after ``timeout``.
+
+    A plugin file whose import hangs (a ``sleep``, a busy loop, a blocking read at module
+    level) must hold up neither the other files nor the service: its thread is abandoned
+    like a hung call, and runs on until it ends or the process exits; what it ends with is
+    ignored. The file is not tried again until it changes.
+    """
+    stage = ["import"]
+    outcome = run_bounded(
+        functools.partial(
+            _load_source, path, source, bundled=bundled, settings=settings, stage=stage
+        ),
+        timeout,
+        f"plugin load {path.name}",
+    )
+    if outcome is None:
+        reason = (
+            f"{stage[-1]} did not finish within {format_duration(timeout)}; skipped "
+            "(PLUGIN_TIMEOUT bounds loading a plugin file too; its loading is left running "
+            "in the background and the file is tried again when it changes)"
+        )
+        return PluginProblem(path, reason)
+    if outcome.error is not None:
+        raise outcome.error
+    return cast("LoadedPlugin | PluginProblem", outcome.value)
 
 
 def _load_source(
-    path: Path, source: bytes, *, bundled: bool, settings: PluginSettings = _NO_SETTINGS
+    path: Path,
+    source: bytes,
+    *,
+    bundled: bool,
+    settings: PluginSettings = _NO_SETTINGS,
+    stage: list[str] | None = None,
 ) -> LoadedPlugin | PluginProblem:
     """Load ``source``, the content of ``path`` as read: no second read can differ."""
     name: str | None = None
@@ -595,7 +651,11 @@ def _load_source(
             )
             raise _Refused(f"`Plugin` has no `execute` method{hint}", name)
         resolve = _method(obj, "resolve", name)
+        if stage is not None:
+            stage.append("configure()")
         _configure(obj, name, settings.get(name))
+        if stage is not None:
+            stage.append("validate_config()")
         _validate(obj, name)
     except _Refused as refused:
         return PluginProblem(path, refused.reason, refused.name or name, refused.unconfigured)
@@ -1010,9 +1070,11 @@ class _DirWatcher:
         bundled: dict[str, LoadedPlugin],
         bundled_problems: list[PluginProblem],
         settings: PluginSettings = _NO_SETTINGS,
+        load_timeout: float = 0.0,
     ) -> None:
         self.directory = directory
         self.settings = settings
+        self.load_timeout = load_timeout or LOAD_TIMEOUT
         self.insecure = insecure
         self.bundled = dict(bundled)
         self.bundled_problems = list(bundled_problems)
@@ -1057,6 +1119,7 @@ class _DirWatcher:
             dir_key=dir_key,
             dir_problem=None if dir_reason is None else PluginProblem(self.directory, dir_reason),
         )
+        loading: dict[str, ThreadJob] = {}
         for name in names:
             entry = self.entries.get(name)
             if entry is not None and not everything:
@@ -1065,7 +1128,15 @@ class _DirWatcher:
                     if seen != entry.seen_ns:
                         scan.confirmed[name] = seen
                     continue
-            scan.loaded[name] = self._load(self.directory / name, real_dir, dir_reason)
+            # All at once: a file whose loading hangs delays no other by more than nothing.
+            load = functools.partial(self._load, self.directory / name, real_dir, dir_reason)
+            loading[name] = ThreadJob(load, f"plugin load {name}")
+        for name, job in loading.items():
+            outcome = job.wait_blocking(None)  # each load is bounded: see _load_bounded
+            assert outcome is not None
+            if outcome.error is not None:
+                raise outcome.error
+            scan.loaded[name] = cast(_Entry, outcome.value)
         scan.gone = [name for name in self.entries if name not in names]
         return scan
 
@@ -1094,7 +1165,9 @@ class _DirWatcher:
             logger.bind(file=str(path)).warning(
                 "PLUGIN_DIR_INSECURE: loading {} although {}", path, finding
             )
-        result = _load_source(path, source, bundled=False, settings=self.settings)
+        result = _load_bounded(
+            path, source, bundled=False, settings=self.settings, timeout=self.load_timeout
+        )
         return _Entry(path, signature, digest, seen_ns, result)
 
     def absorb(self, scan: _Scan) -> list[_Entry]:
