@@ -136,20 +136,13 @@ def _load(env: Mapping[str, str]) -> tuple[Settings, PluginCatalog]:
         settings=settings.plugin_settings,
         load_timeout=settings.plugin_timeout,
     )
+    _refuse_unusable_plugin_dir(catalog)
     needed = _needed_plugins(settings)
-    problems = []
-    for name, variable in needed.items():
-        if name in catalog.plugins:
-            continue
-        problem = catalog.problem_for(name)
-        if problem is not None:
-            problems.append(f"{variable}={name!r} cannot be loaded: {problem}")
-        else:
-            available = ", ".join(sorted(catalog.plugins)) or "none"
-            problems.append(
-                f"{variable}={name!r} is invalid: no plugin of that name "
-                f"(available: {available}; add {name}.py to PLUGIN_DIR)"
-            )
+    problems = [
+        f"{variable}={name!r} {catalog.explain_missing(name)}"
+        for name, variable in needed.items()
+        if name not in catalog.plugins
+    ]
     if problems:
         raise ConfigError(*problems)
     catalog.log_overrides()
@@ -370,11 +363,17 @@ def _plugin_catalog(env: Mapping[str, str]) -> tuple[Settings, PluginCatalog]:
         settings=settings.plugin_settings,
         load_timeout=settings.plugin_timeout,
     )
-    if settings.plugin_dir is not None:
-        for problem in catalog.problems:
-            if problem.path == settings.plugin_dir:
-                raise ConfigError(f"PLUGIN_DIR={str(problem.path)!r}: {problem.reason}")
+    _refuse_unusable_plugin_dir(catalog)
     return settings, catalog
+
+
+def _refuse_unusable_plugin_dir(catalog: PluginCatalog) -> None:
+    """A PLUGIN_DIR that is set but cannot be used is an error, whatever the rules need."""
+    if catalog.dir_error is not None:
+        raise ConfigError(
+            f"PLUGIN_DIR={str(catalog.plugin_dir)!r} is invalid: {catalog.dir_error}; "
+            "fix it or unset PLUGIN_DIR"
+        )
 
 
 def _plugins(args: argparse.Namespace, env: Mapping[str, str]) -> int:
@@ -406,12 +405,7 @@ def _fire(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     settings, catalog = _plugin_catalog(env)
     plugin = catalog.plugins.get(args.name)
     if plugin is None:
-        problem = catalog.problem_for(args.name)
-        raise ConfigError(
-            f"plugin {args.name!r} cannot be used: {problem}"
-            if problem
-            else f"no plugin named {args.name!r} (available: {', '.join(sorted(catalog.plugins))})"
-        )
+        raise ConfigError(f"plugin {args.name!r} {catalog.explain_missing(args.name)}")
     kind = "resolve" if args.resolve else args.kind
     event = Event(
         rule="fire",

@@ -305,6 +305,42 @@ class PluginCatalog:
                 "bundled plugin {} not used: its replacement in PLUGIN_DIR failed to load", name
             )
 
+    @property
+    def dir_error(self) -> str | None:
+        """Why ``PLUGIN_DIR`` itself cannot be used (cannot be listed, or refused as a
+        whole by the trust rules); None when it can."""
+        if self.plugin_dir is None:
+            return None
+        for problem in self.problems:
+            if problem.path == self.plugin_dir:
+                return problem.reason
+        return None
+
+    def explain_missing(self, name: str) -> str:
+        """Why no plugin ``name`` is loaded and how to fix it, to follow ``X='name' ``.
+
+        A name ending in ``.py`` is refused with a hint, wherever a plugin is named
+        (``ACTION_PLUGIN``, a rule file, ``fire``): plugins are named by their ``name``,
+        which usually is the file name without ``.py``.
+        """
+        stem = name.removesuffix(".py")
+        suffix = f"it takes the plugin's name, without .py: {stem!r}" if stem != name else ""
+        if suffix and stem in self.plugins:
+            return f"is invalid: {suffix}"
+        problem = self.problem_for(name) or (self.problem_for(stem) if suffix else None)
+        if problem is not None:
+            return f"cannot be loaded: {problem}" + (f" ({suffix})" if suffix else "")
+        available = ", ".join(sorted(self.plugins)) or "none"
+        where = (
+            f"add {stem}.py to PLUGIN_DIR ({self.plugin_dir})"
+            if self.plugin_dir is not None
+            else f"put {stem}.py in a directory and set PLUGIN_DIR to it"
+        )
+        return (
+            f"is invalid: {suffix + '; ' if suffix else ''}no plugin of that name "
+            f"(available: {available}; {where})"
+        )
+
     def problem_for(self, name: str) -> PluginProblem | None:
         """The problem of a file whose plugin name, or failing that file stem, is ``name``."""
         for problem in self.problems:
@@ -522,6 +558,17 @@ def discover_plugins(
     return catalog
 
 
+def describe_dir_error(directory: Path, exc: OSError) -> str:
+    """Why ``directory`` cannot be used, with the operating system's own words."""
+    if isinstance(exc, FileNotFoundError):
+        if os.path.islink(directory):
+            return f"it is a symlink to {os.readlink(directory)}, which does not exist"
+        return f"does not exist ({exc})"
+    if isinstance(exc, NotADirectoryError):
+        return f"not a directory ({exc})"
+    return f"cannot be listed ({exc})"
+
+
 def _same_dir(a: Path, b: Path) -> bool:
     try:
         return a.resolve() == b.resolve()
@@ -543,12 +590,8 @@ def _load_directory(
             for p in directory.iterdir()
             if p.suffix == ".py" and not p.name.startswith(("_", ".")) and p.is_file()
         )
-    except FileNotFoundError:
-        return {}, [PluginProblem(directory, "plugin directory does not exist")]
-    except NotADirectoryError:
-        return {}, [PluginProblem(directory, "not a directory")]
     except OSError as exc:
-        return {}, [PluginProblem(directory, f"cannot list the plugin directory: {exc}")]
+        return {}, [PluginProblem(directory, describe_dir_error(directory, exc))]
     by_name: dict[str, list[LoadedPlugin]] = {}
     problems: list[PluginProblem] = []
     for path in files:
@@ -1091,19 +1134,17 @@ class _DirWatcher:
             real_dir = os.path.realpath(self.directory)
             dir_st = os.stat(real_dir)
             if not stat.S_ISDIR(dir_st.st_mode):
-                raise NotADirectoryError(errno.ENOTDIR, "not a directory", str(self.directory))
+                raise NotADirectoryError(
+                    errno.ENOTDIR, os.strerror(errno.ENOTDIR), str(self.directory)
+                )
             with os.scandir(self.directory) as listing:
                 names = sorted(
                     e.name
                     for e in listing
                     if e.name.endswith(".py") and not e.name.startswith(("_", ".")) and e.is_file()
                 )
-        except FileNotFoundError:
-            return _Scan(error="plugin directory does not exist")
-        except NotADirectoryError:
-            return _Scan(error="not a directory")
         except OSError as exc:
-            return _Scan(error=f"cannot list the plugin directory: {exc}")
+            return _Scan(error=describe_dir_error(self.directory, exc))
         dir_key = _DirKey(real_dir, dir_st.st_dev, dir_st.st_ino, dir_st.st_mode, dir_st.st_uid)
         everything = dir_key != self.dir_key
         dir_reason = None

@@ -447,7 +447,13 @@ def test_a_missing_plugin_dir_is_a_problem_not_an_exception(tmp_path: Path) -> N
 
     catalog = discover_plugins(missing)
 
-    assert catalog.problems == [PluginProblem(missing, "plugin directory does not exist")]
+    assert catalog.problems == [
+        PluginProblem(
+            missing,
+            f"does not exist ([Errno 2] No such file or directory: '{missing}')",
+        )
+    ]
+    assert catalog.dir_error == catalog.problems[0].reason
     assert "log_action" in catalog.plugins
 
 
