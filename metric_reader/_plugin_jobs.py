@@ -149,7 +149,7 @@ class LoopJob(Job):
 
     def __init__(self, owner: PluginLoop, make: Callable[[], Awaitable[object]], name: str):
         super().__init__(name)
-        self._owner = owner
+        self.loop = owner  # the PluginLoop it runs on
         self._make = make
         self._task: asyncio.Task[None] | None = None
 
@@ -158,8 +158,8 @@ class LoopJob(Job):
         if self.cancel_requested:
             self._finish(Outcome(error=asyncio.CancelledError()))
             return
-        self._task = self._owner.loop.create_task(self._run())
-        self._owner.track(self._task)
+        self._task = self.loop.loop.create_task(self._run())
+        self.loop.track(self._task)
 
     async def _run(self) -> None:
         try:
@@ -176,18 +176,18 @@ class LoopJob(Job):
         self._finish(outcome)
 
     def _cancel(self) -> None:
-        self._owner.call_soon(self._cancel_in_loop)
+        self.loop.call_soon(self._cancel_in_loop)
 
     def _cancel_in_loop(self) -> None:
         task = self._task
         if task is None or task.done():
             return
         task.cancel()
-        self._owner.loop.call_later(CANCEL_NOTICE, self._notice_still_running)
+        self.loop.loop.call_later(CANCEL_NOTICE, self._notice_still_running)
 
     def _notice_still_running(self) -> None:
         if not self.finished.is_set():
-            logger.bind(plugin=self._owner.plugin).warning(
+            logger.bind(plugin=self.loop.plugin).warning(
                 "{} is still running {}s after it was cancelled (it ignores cancellation, "
                 "or waits for a thread, which cannot be cancelled); it is left to finish in "
                 "the background",
@@ -238,18 +238,22 @@ class PluginLoop:
         task.add_done_callback(self._task_done)
 
     def wedged(self) -> bool:
-        """Whether the loop has left a callback waiting for :data:`WEDGED_AFTER` seconds.
+        """Whether a no-op callback sent to the loop has waited :data:`WEDGED_AFTER` seconds.
 
-        Each look sends the loop a new no-op callback when the last one has run, so a loop
-        that blocks is found at the first call due one interval after it stopped running.
+        One is sent at each look (when the last one has run) and whenever a call is given
+        up, so a loop that blocks is found at the first call due a second after that.
         """
-        now = time.monotonic()
         ping = self._ping
         if ping is not None and not ping.is_set():
-            return now - self._ping_sent >= WEDGED_AFTER
-        self._ping, self._ping_sent = threading.Event(), now
-        self.call_soon(self._ping.set)
+            return time.monotonic() - self._ping_sent >= WEDGED_AFTER
+        self.ping()
         return False
+
+    def ping(self) -> None:
+        """Send the loop a no-op callback, unless one is still waiting."""
+        if self._ping is None or self._ping.is_set():
+            self._ping, self._ping_sent = threading.Event(), time.monotonic()
+            self.call_soon(self._ping.set)
 
     def retire(self) -> None:
         """Take no more calls; stop once the running ones are done. Any thread may call."""

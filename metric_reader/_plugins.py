@@ -43,7 +43,15 @@ from loguru import logger
 
 from ._durations import format_duration
 from ._events import Event
-from ._plugin_jobs import WEDGED_AFTER, Job, Outcome, PluginLoop, ThreadJob, run_bounded
+from ._plugin_jobs import (
+    WEDGED_AFTER,
+    Job,
+    LoopJob,
+    Outcome,
+    PluginLoop,
+    ThreadJob,
+    run_bounded,
+)
 
 Method = Literal["execute", "resolve"]
 PluginSettings = Mapping[str, Mapping[str, Any]]
@@ -201,6 +209,8 @@ class LoadedPlugin:
         finally:
             if job.abandon():
                 self._note_stuck(job, method)
+                if isinstance(job, LoopJob):
+                    job.loop.ping()  # is it blocked? the next call finds out
 
     def _note_stuck(self, job: Job, method: str) -> None:
         with self._lock:
