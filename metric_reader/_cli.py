@@ -17,7 +17,7 @@ import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
-from typing import TypeVar
+from typing import NoReturn, TypeVar
 
 import anyio
 from loguru import logger
@@ -30,8 +30,9 @@ from ._first_read import first_reads
 from ._kube import InCluster, in_cluster
 from ._logging import configure_logging
 from ._memory import keep_freed_memory
+from ._plugin_jobs import settle, threads_holding_exit
 from ._plugins import PluginCatalog, PluginFailure, bundled_plugin_dir, discover_plugins
-from ._service import SHUTDOWN_GRACE, EarlySignals, Service
+from ._service import SHUTDOWN_GRACE, SIGHUP_IGNORED, SIGNALS, EarlySignals, Service
 from ._shard import shard_of
 from ._state_lock import StateFileLock, holder
 from ._threshold import parse_threshold
@@ -40,7 +41,28 @@ from ._web import ListenError, parse_listen_address, serve_http
 EXIT_OK, EXIT_FATAL, EXIT_CONFIG = 0, 1, 2
 CHECK_READ_TIMEOUT = 5.0
 """How long ``check`` waits for the first read of the sources, all together."""
+CLEANUP_SECONDS = 1.0
+"""At exit, how long cancelled ``async def`` plugin calls get to finish their clean-up."""
 _T = TypeVar("_T")
+
+
+def entry() -> NoReturn:
+    """The program (``metric-reader``, ``python -m metric_reader``): :func:`main`, then an
+    exit that no thread left behind by a plugin can hold up."""
+    code = main()
+    settle(CLEANUP_SECONDS)
+    held = threads_holding_exit()
+    if held:
+        # Python would wait for each of these without limit (an executor's or anyio's
+        # worker thread that a plugin left hanging): everything is saved and logged, so
+        # end here.
+        logger.bind(threads=", ".join(held)).debug("not waiting for threads left by plugins")
+        logger.complete()
+        for stream in (sys.stdout, sys.stderr):
+            with contextlib.suppress(Exception):
+                stream.flush()
+        os._exit(code)
+    raise SystemExit(code)
 
 
 def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None) -> int:
@@ -125,21 +147,15 @@ def _load(env: Mapping[str, str]) -> tuple[Settings, PluginCatalog]:
         settings.plugin_dir,
         insecure=settings.plugin_dir_insecure,
         settings=settings.plugin_settings,
+        load_timeout=settings.plugin_timeout,
     )
+    _refuse_unusable_plugin_dir(catalog)
     needed = _needed_plugins(settings)
-    problems = []
-    for name, variable in needed.items():
-        if name in catalog.plugins:
-            continue
-        problem = catalog.problem_for(name)
-        if problem is not None:
-            problems.append(f"{variable}={name!r} cannot be loaded: {problem}")
-        else:
-            available = ", ".join(sorted(catalog.plugins)) or "none"
-            problems.append(
-                f"{variable}={name!r} is invalid: no plugin of that name "
-                f"(available: {available}; add {name}.py to PLUGIN_DIR)"
-            )
+    problems = [
+        f"{variable}={name!r} {catalog.explain_missing(name)}"
+        for name, variable in needed.items()
+        if name not in catalog.plugins
+    ]
     if problems:
         raise ConfigError(*problems)
     catalog.log_overrides()
@@ -294,9 +310,12 @@ def _this_shard(settings: Settings) -> Settings:
 async def _idle(early: EarlySignals) -> None:
     """A shard that owns no rule: ``Service.run`` would return at once with nothing to poll.
     Stay up instead, endpoints serving, healthy and ready, until SIGTERM or SIGINT."""
-    with anyio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
+    with anyio.open_signal_receiver(*SIGNALS) as signals:
+        early.log_hangups()
         received = early.received
-        if received is None:
+        while received is None or received == signal.SIGHUP:
+            if received is not None:
+                logger.bind(signal="SIGHUP").warning(SIGHUP_IGNORED)
             received = await anext(signals)
     logger.bind(signal=signal.Signals(received).name).info("stopping")
     logger.info("stopped")
@@ -393,12 +412,19 @@ def _plugin_catalog(env: Mapping[str, str]) -> tuple[Settings, PluginCatalog]:
         settings.plugin_dir,
         insecure=settings.plugin_dir_insecure,
         settings=settings.plugin_settings,
+        load_timeout=settings.plugin_timeout,
     )
-    if settings.plugin_dir is not None:
-        for problem in catalog.problems:
-            if problem.path == settings.plugin_dir:
-                raise ConfigError(f"PLUGIN_DIR={str(problem.path)!r}: {problem.reason}")
+    _refuse_unusable_plugin_dir(catalog)
     return settings, catalog
+
+
+def _refuse_unusable_plugin_dir(catalog: PluginCatalog) -> None:
+    """A PLUGIN_DIR that is set but cannot be used is an error, whatever the rules need."""
+    if catalog.dir_error is not None:
+        raise ConfigError(
+            f"PLUGIN_DIR={str(catalog.plugin_dir)!r} is invalid: {catalog.dir_error}; "
+            "fix it or unset PLUGIN_DIR"
+        )
 
 
 def _plugins(args: argparse.Namespace, env: Mapping[str, str]) -> int:
@@ -430,12 +456,7 @@ def _fire(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     settings, catalog = _plugin_catalog(env)
     plugin = catalog.plugins.get(args.name)
     if plugin is None:
-        problem = catalog.problem_for(args.name)
-        raise ConfigError(
-            f"plugin {args.name!r} cannot be used: {problem}"
-            if problem
-            else f"no plugin named {args.name!r} (available: {', '.join(sorted(catalog.plugins))})"
-        )
+        raise ConfigError(f"plugin {args.name!r} {catalog.explain_missing(args.name)}")
     kind = "resolve" if args.resolve else args.kind
     event = Event(
         rule="fire",

@@ -366,9 +366,17 @@ def _listening(given: str | None) -> str | None:
 
 
 def _directory(value: object) -> Path:
+    import errno
+    import stat
+
+    from ._plugins import describe_dir_error
+
     path = Path(_text(value))
-    if not path.is_dir():
-        raise ValueError("no such directory")
+    try:
+        if not stat.S_ISDIR(os.stat(path).st_mode):
+            raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR), str(path))
+    except OSError as exc:  # the operating system's words: they say what to fix
+        raise ValueError(describe_dir_error(path, exc)) from None
     return path
 
 

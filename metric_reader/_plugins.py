@@ -15,9 +15,8 @@ way sshd refuses loose key files (``PLUGIN_DIR_INSECURE`` turns this into a warn
 
 from __future__ import annotations
 
-import asyncio
-import contextvars
 import errno
+import functools
 import hashlib
 import importlib.machinery
 import importlib.util
@@ -30,7 +29,8 @@ import stat
 import sys
 import threading
 import time
-from collections.abc import Callable, Mapping
+import weakref
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -38,12 +38,20 @@ from types import CodeType, ModuleType
 from typing import Any, Literal, NamedTuple, TypeVar, cast
 
 import anyio
-import anyio.to_thread
 from anyio.lowlevel import RunVar, checkpoint_if_cancelled
 from loguru import logger
 
 from ._durations import format_duration
 from ._events import Event
+from ._plugin_jobs import (
+    WEDGED_AFTER,
+    Job,
+    LoopJob,
+    Outcome,
+    PluginLoop,
+    ThreadJob,
+    run_bounded,
+)
 
 Method = Literal["execute", "resolve"]
 PluginSettings = Mapping[str, Mapping[str, Any]]
@@ -52,7 +60,6 @@ _NO_SETTINGS: PluginSettings = {}
 _MODULE_PREFIX = "metric_reader._loaded_plugins"
 _PLUGIN_THREADS = 32  # plain-``def`` plugin calls running at once; more wait their turn
 _MAX_STUCK_THREADS = 4  # a plugin with this many abandoned calls still running gets no more
-_POLL_SECONDS = 0.05  # how soon a worker notices that its caller gave up
 _PROBE_ARGS = ("metric", 0.0, ">0", timedelta(0))
 
 _T = TypeVar("_T")
@@ -117,7 +124,8 @@ class LoadedPlugin:
         if resolve is not None:
             self._methods["resolve"] = resolve
         self._lock = threading.Lock()
-        self._stuck: set[_ThreadJob] = set()
+        self._stuck: set[Job] = set()
+        self._loop: PluginLoop | None = None
 
     @property
     def has_resolve(self) -> bool:
@@ -125,7 +133,7 @@ class LoadedPlugin:
 
     @property
     def stuck_threads(self) -> int:
-        """Calls given up at their timeout whose thread is still running."""
+        """Calls given up at their timeout that are still running."""
         with self._lock:
             return len(self._stuck)
 
@@ -137,8 +145,9 @@ class LoadedPlugin:
         """Run ``method(metric_name, value, threshold, duration[, event=event])``.
 
         Returns when it succeeded. Raises :class:`PluginTimeout` after ``timeout`` seconds,
-        :class:`PluginFailure` for anything the plugin raised. The caller's own cancellation
-        is never turned into a failure. ``resolve`` on a plugin without one does nothing.
+        whatever the plugin does (see :mod:`._plugin_jobs`), :class:`PluginFailure` for
+        anything the plugin raised. The caller's own cancellation is never turned into a
+        failure. ``resolve`` on a plugin without one does nothing.
         """
         target = self._methods.get(method)
         if target is None:
@@ -147,32 +156,80 @@ class LoadedPlugin:
             raise ValueError(f"unknown plugin method {method!r}")
         args = (event.metric_name, event.value, event.threshold, event.duration)
         kwargs = {"event": event} if target.accepts_event else {}
-        if not target.is_async:
-            self._refuse_if_stuck(method)
-        cancelled = anyio.get_cancelled_exc_class()
-        scope = anyio.move_on_after(timeout)
-        try:
-            with scope:
-                if target.is_async:
-                    result = await target.fn(*args, **kwargs)
-                else:
-                    result = await self._run_in_thread(method, lambda: target.fn(*args, **kwargs))
-                if inspect.isawaitable(result):
-                    result = await result
-        except cancelled as exc:
-            if _caller_cancelled():
-                raise
-            await checkpoint_if_cancelled()  # an enclosing anyio scope is cancelled: raises
-            raise self._failure(method, exc) from exc
-        except BaseException as exc:  # SystemExit and KeyboardInterrupt too: see module doc
-            if scope.cancel_called:  # the plugin turned our cancellation into an error
-                raise self._timeout(method, timeout) from exc
-            raise self._failure(method, exc) from exc
-        if scope.cancelled_caught:
-            await checkpoint_if_cancelled()
+        self._refuse_if_stuck(method)
+        call = functools.partial(target.fn, *args, **kwargs)
+        outcome: Outcome | None = None
+        with anyio.move_on_after(timeout) as scope:
+            if target.is_async:
+                outcome = await self._run(method, self._on_loop(method, call))
+            else:
+                thread_name = f"plugin {self.name} {method}"
+                async with _plugin_thread_limiter():
+                    outcome = await self._run(method, lambda: ThreadJob(call, thread_name))
+                result = outcome.value
+                if outcome.error is None and inspect.isawaitable(result):
+                    outcome = await self._run(method, self._on_loop(method, lambda: result))
+        if scope.cancelled_caught or outcome is None:
+            await checkpoint_if_cancelled()  # an enclosing scope is cancelled: raises
             raise self._timeout(method, timeout)
-        if result is not None:
-            logger.bind(plugin=self.name).debug("{} returned {!r}; ignored", method, result)
+        if outcome.error is not None:
+            raise self._failure(method, outcome.error) from outcome.error
+        if outcome.value is not None:
+            logger.bind(plugin=self.name).debug("{} returned {!r}; ignored", method, outcome.value)
+
+    def _on_loop(self, method: str, make: Callable[[], object]) -> Callable[[], Job]:
+        """How to start ``await make()`` on this plugin's event loop (a new one if it is
+        blocked)."""
+
+        async def awaited() -> object:
+            return await cast(Awaitable[object], make())
+
+        def start() -> Job:
+            loop = self._loop
+            if loop is None or loop.retired or loop.wedged():
+                if loop is not None and not loop.retired:
+                    loop.retire()
+                    logger.bind(plugin=self.name).warning(
+                        "the event loop of plugin {} has been blocked for {} or more (an "
+                        "async def that blocks?); its calls get a new one",
+                        self.name,
+                        format_duration(WEDGED_AFTER),
+                    )
+                loop = self._loop = PluginLoop(self.name)
+                weakref.finalize(self, loop.retire).atexit = False
+            return loop.submit(awaited, f"{method} of plugin {self.name}")
+
+        return start
+
+    async def _run(self, method: str, start: Callable[[], Job]) -> Outcome:
+        """Start a job and wait for it; if the wait is given up, the job is abandoned."""
+        job = start()
+        try:
+            return await job.wait()
+        finally:
+            if job.abandon():
+                self._note_stuck(job, method)
+                if isinstance(job, LoopJob):
+                    job.loop.ping()  # is it blocked? the next call finds out
+
+    def _note_stuck(self, job: Job, method: str) -> None:
+        with self._lock:
+            self._stuck.add(job)
+            stuck = len(self._stuck)
+
+        def done(job: Job) -> None:
+            with self._lock:
+                self._stuck.discard(job)
+
+        job.on_finish(done)
+        if isinstance(job, ThreadJob):
+            logger.bind(plugin=self.name).warning(
+                "{} gave up waiting for {}; its thread keeps running in the background "
+                "({} such thread(s) for this plugin)",
+                method,
+                self.name,
+                stuck,
+            )
 
     def _refuse_if_stuck(self, method: str) -> None:
         """Bound the threads a hung plugin can pile up: one per timed-out call otherwise."""
@@ -184,22 +241,6 @@ class LoadedPlugin:
                 plugin=self.name,
                 method=method,
             )
-
-    async def _run_in_thread(self, method: str, func: Callable[[], object]) -> object:
-        job = _ThreadJob(func, f"plugin {self.name} {method}", self._lock, self._stuck)
-        try:
-            return await anyio.to_thread.run_sync(
-                job.run_and_wait, abandon_on_cancel=True, limiter=_plugin_thread_limiter()
-            )
-        finally:
-            if job.abandon():
-                logger.bind(plugin=self.name).warning(
-                    "{} gave up waiting for {}; its thread keeps running in the background "
-                    "({} such thread(s) for this plugin)",
-                    method,
-                    self.name,
-                    self.stuck_threads,
-                )
 
     def _failure(self, method: str, exc: BaseException) -> PluginFailure:
         return PluginFailure(
@@ -216,58 +257,6 @@ class LoadedPlugin:
         )
 
 
-class _ThreadJob:
-    """One plain-``def`` plugin call in its own daemon thread.
-
-    The plugin runs in a daemon thread rather than directly in anyio's worker so that one
-    hung forever can neither keep the worker nor stop the process from exiting (Python
-    waits for non-daemon threads at exit). The anyio worker only waits for it, and stops
-    waiting as soon as the caller gives up.
-    """
-
-    def __init__(
-        self, func: Callable[[], object], name: str, lock: threading.Lock, stuck: set[_ThreadJob]
-    ) -> None:
-        context = contextvars.copy_context()  # log context bound by the caller follows the call
-        self._thread = threading.Thread(target=context.run, args=(self._run, func), name=name)
-        self._thread.daemon = True
-        self._lock = lock
-        self._stuck = stuck
-        self._done = threading.Event()
-        self._gave_up = threading.Event()
-        self._result: object = None
-        self._error: BaseException | None = None
-
-    def run_and_wait(self) -> object:
-        """In an anyio worker: start the plugin thread, wait for it or for :meth:`abandon`."""
-        self._thread.start()
-        while not self._done.wait(_POLL_SECONDS):
-            if self._gave_up.is_set():
-                return None
-        if self._error is not None:
-            raise self._error
-        return self._result
-
-    def abandon(self) -> bool:
-        """Stop waiting; True when the plugin thread is still running (it is left to finish)."""
-        with self._lock:
-            self._gave_up.set()
-            running = self._thread.ident is not None and not self._done.is_set()
-            if running:
-                self._stuck.add(self)
-            return running
-
-    def _run(self, func: Callable[[], object]) -> None:
-        try:
-            self._result = func()
-        except BaseException as exc:
-            self._error = exc
-        finally:
-            with self._lock:
-                self._done.set()
-                self._stuck.discard(self)
-
-
 def _plugin_thread_limiter() -> anyio.CapacityLimiter:
     """The plugin threads' own limiter (one per event loop): they never starve anyio's."""
     try:
@@ -278,19 +267,13 @@ def _plugin_thread_limiter() -> anyio.CapacityLimiter:
         return limiter
 
 
-def _caller_cancelled() -> bool:
-    """Whether this task was asked to stop, rather than a plugin raising CancelledError."""
-    try:
-        task = asyncio.current_task()
-    except RuntimeError:  # not asyncio: cannot tell, so never swallow it
-        return True
-    return task is None or task.cancelling() > 0
-
-
 def _describe(exc: BaseException) -> str:
     text = str(exc)
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
+
+LOAD_TIMEOUT = 30.0
+"""How long (seconds) loading one plugin file may take by default: ``PLUGIN_TIMEOUT``'s."""
 
 WATCH_INTERVAL = 2.0
 """How often (seconds) :meth:`PluginCatalog.watch` looks at ``PLUGIN_DIR`` by default."""
@@ -331,6 +314,42 @@ class PluginCatalog:
             logger.bind(plugin=name).warning(
                 "bundled plugin {} not used: its replacement in PLUGIN_DIR failed to load", name
             )
+
+    @property
+    def dir_error(self) -> str | None:
+        """Why ``PLUGIN_DIR`` itself cannot be used (cannot be listed, or refused as a
+        whole by the trust rules); None when it can."""
+        if self.plugin_dir is None:
+            return None
+        for problem in self.problems:
+            if problem.path == self.plugin_dir:
+                return problem.reason
+        return None
+
+    def explain_missing(self, name: str) -> str:
+        """Why no plugin ``name`` is loaded and how to fix it, to follow ``X='name' ``.
+
+        A name ending in ``.py`` is refused with a hint, wherever a plugin is named
+        (``ACTION_PLUGIN``, a rule file, ``fire``): plugins are named by their ``name``,
+        which usually is the file name without ``.py``.
+        """
+        stem = name.removesuffix(".py")
+        suffix = f"it takes the plugin's name, without .py: {stem!r}" if stem != name else ""
+        if suffix and stem in self.plugins:
+            return f"is invalid: {suffix}"
+        problem = self.problem_for(name) or (self.problem_for(stem) if suffix else None)
+        if problem is not None:
+            return f"cannot be loaded: {problem}" + (f" ({suffix})" if suffix else "")
+        available = ", ".join(sorted(self.plugins)) or "none"
+        where = (
+            f"add {stem}.py to PLUGIN_DIR ({self.plugin_dir})"
+            if self.plugin_dir is not None
+            else f"put {stem}.py in a directory and set PLUGIN_DIR to it"
+        )
+        return (
+            f"is invalid: {suffix + '; ' if suffix else ''}no plugin of that name "
+            f"(available: {available}; {where})"
+        )
 
     def problem_for(self, name: str) -> PluginProblem | None:
         """The problem of a file whose plugin name, or failing that file stem, is ``name``."""
@@ -490,6 +509,7 @@ def discover_plugins(
     *,
     insecure: bool = False,
     settings: PluginSettings = _NO_SETTINGS,
+    load_timeout: float = LOAD_TIMEOUT,
 ) -> PluginCatalog:
     """Load the bundled plugins and those in ``plugin_dir``; a ``plugin_dir`` one wins.
 
@@ -503,9 +523,15 @@ def discover_plugins(
 
     ``settings`` holds the rule file's ``[plugins.NAME]`` tables: each is given to that
     plugin's ``configure(settings)`` before ``validate_config()``.
+
+    Loading a file (its import, ``configure``, ``validate_config``) may take at most
+    ``load_timeout`` seconds (``PLUGIN_TIMEOUT``); one that takes longer is a problem of
+    that file, its loading left to finish in the background (see :func:`_load_bounded`).
     """
     bundled_dir = bundled_plugin_dir()
-    plugins, problems = _load_directory(bundled_dir, bundled=True, settings=settings)
+    plugins, problems = _load_directory(
+        bundled_dir, bundled=True, settings=settings, load_timeout=load_timeout
+    )
     if plugin_dir is None or _same_dir(plugin_dir, bundled_dir):
         return PluginCatalog(plugins, problems)
     if insecure:
@@ -520,6 +546,7 @@ def discover_plugins(
         bundled=plugins,
         bundled_problems=problems,
         settings=settings,
+        load_timeout=load_timeout,
     )
     scan = watcher.scan()
     if scan.error is not None:
@@ -541,6 +568,17 @@ def discover_plugins(
     return catalog
 
 
+def describe_dir_error(directory: Path, exc: OSError) -> str:
+    """Why ``directory`` cannot be used, with the operating system's own words."""
+    if isinstance(exc, FileNotFoundError):
+        if os.path.islink(directory):
+            return f"it is a symlink to {os.readlink(directory)}, which does not exist"
+        return f"does not exist ({exc})"
+    if isinstance(exc, NotADirectoryError):
+        return f"not a directory ({exc})"
+    return f"cannot be listed ({exc})"
+
+
 def _same_dir(a: Path, b: Path) -> bool:
     try:
         return a.resolve() == b.resolve()
@@ -549,7 +587,11 @@ def _same_dir(a: Path, b: Path) -> bool:
 
 
 def _load_directory(
-    directory: Path, *, bundled: bool, settings: PluginSettings = _NO_SETTINGS
+    directory: Path,
+    *,
+    bundled: bool,
+    settings: PluginSettings = _NO_SETTINGS,
+    load_timeout: float = 0.0,
 ) -> tuple[dict[str, LoadedPlugin], list[PluginProblem]]:
     """Load every plugin file directly in ``directory``; refuse names given twice."""
     try:
@@ -558,16 +600,14 @@ def _load_directory(
             for p in directory.iterdir()
             if p.suffix == ".py" and not p.name.startswith(("_", ".")) and p.is_file()
         )
-    except FileNotFoundError:
-        return {}, [PluginProblem(directory, "plugin directory does not exist")]
-    except NotADirectoryError:
-        return {}, [PluginProblem(directory, "not a directory")]
     except OSError as exc:
-        return {}, [PluginProblem(directory, f"cannot list the plugin directory: {exc}")]
+        return {}, [PluginProblem(directory, describe_dir_error(directory, exc))]
     by_name: dict[str, list[LoadedPlugin]] = {}
     problems: list[PluginProblem] = []
     for path in files:
-        loaded = load_plugin_file(path, bundled=bundled, settings=settings)
+        loaded = load_plugin_file(
+            path, bundled=bundled, settings=settings, load_timeout=load_timeout or LOAD_TIMEOUT
+        )
         if isinstance(loaded, PluginProblem):
             logger.bind(file=str(path)).debug("plugin not loaded: {}", loaded.reason)
             problems.append(loaded)
@@ -596,19 +636,58 @@ class _Refused(Exception):
 
 
 def load_plugin_file(
-    path: Path, *, bundled: bool = False, settings: PluginSettings = _NO_SETTINGS
+    path: Path,
+    *,
+    bundled: bool = False,
+    settings: PluginSettings = _NO_SETTINGS,
+    load_timeout: float = LOAD_TIMEOUT,
 ) -> LoadedPlugin | PluginProblem:
     """Import one plugin file under a private module name, check it, configure it with its
-    ``settings[name]`` table (if any), validate it."""
+    ``settings[name]`` table (if any), validate it; all within ``load_timeout`` seconds."""
     try:
         source = path.read_bytes()
     except OSError as exc:
         return PluginProblem(path, f"cannot be read: {_describe(exc)}")
-    return _load_source(path, source, bundled=bundled, settings=settings)
+    return _load_bounded(path, source, bundled=bundled, settings=settings, timeout=load_timeout)
+
+
+def _load_bounded(
+    path: Path, source: bytes, *, bundled: bool, settings: PluginSettings, timeout: float
+) -> LoadedPlugin | PluginProblem:
+    """:func:`_load_source` in a daemon thread of its own, given up after ``timeout``.
+
+    A plugin file whose import hangs (a ``sleep``, a busy loop, a blocking read at module
+    level) must hold up neither the other files nor the service: its thread is abandoned
+    like a hung call, and runs on until it ends or the process exits; what it ends with is
+    ignored. The file is not tried again until it changes.
+    """
+    stage = ["import"]
+    outcome = run_bounded(
+        functools.partial(
+            _load_source, path, source, bundled=bundled, settings=settings, stage=stage
+        ),
+        timeout,
+        f"plugin load {path.name}",
+    )
+    if outcome is None:
+        reason = (
+            f"{stage[-1]} did not finish within {format_duration(timeout)}; skipped "
+            "(PLUGIN_TIMEOUT bounds loading a plugin file too; its loading is left running "
+            "in the background and the file is tried again when it changes)"
+        )
+        return PluginProblem(path, reason)
+    if outcome.error is not None:
+        raise outcome.error
+    return cast("LoadedPlugin | PluginProblem", outcome.value)
 
 
 def _load_source(
-    path: Path, source: bytes, *, bundled: bool, settings: PluginSettings = _NO_SETTINGS
+    path: Path,
+    source: bytes,
+    *,
+    bundled: bool,
+    settings: PluginSettings = _NO_SETTINGS,
+    stage: list[str] | None = None,
 ) -> LoadedPlugin | PluginProblem:
     """Load ``source``, the content of ``path`` as read: no second read can differ."""
     name: str | None = None
@@ -625,7 +704,11 @@ def _load_source(
             )
             raise _Refused(f"`Plugin` has no `execute` method{hint}", name)
         resolve = _method(obj, "resolve", name)
+        if stage is not None:
+            stage.append("configure()")
         _configure(obj, name, settings.get(name))
+        if stage is not None:
+            stage.append("validate_config()")
         _validate(obj, name)
     except _Refused as refused:
         return PluginProblem(path, refused.reason, refused.name or name, refused.unconfigured)
@@ -1040,9 +1123,11 @@ class _DirWatcher:
         bundled: dict[str, LoadedPlugin],
         bundled_problems: list[PluginProblem],
         settings: PluginSettings = _NO_SETTINGS,
+        load_timeout: float = 0.0,
     ) -> None:
         self.directory = directory
         self.settings = settings
+        self.load_timeout = load_timeout or LOAD_TIMEOUT
         self.insecure = insecure
         self.bundled = dict(bundled)
         self.bundled_problems = list(bundled_problems)
@@ -1059,19 +1144,17 @@ class _DirWatcher:
             real_dir = os.path.realpath(self.directory)
             dir_st = os.stat(real_dir)
             if not stat.S_ISDIR(dir_st.st_mode):
-                raise NotADirectoryError(errno.ENOTDIR, "not a directory", str(self.directory))
+                raise NotADirectoryError(
+                    errno.ENOTDIR, os.strerror(errno.ENOTDIR), str(self.directory)
+                )
             with os.scandir(self.directory) as listing:
                 names = sorted(
                     e.name
                     for e in listing
                     if e.name.endswith(".py") and not e.name.startswith(("_", ".")) and e.is_file()
                 )
-        except FileNotFoundError:
-            return _Scan(error="plugin directory does not exist")
-        except NotADirectoryError:
-            return _Scan(error="not a directory")
         except OSError as exc:
-            return _Scan(error=f"cannot list the plugin directory: {exc}")
+            return _Scan(error=describe_dir_error(self.directory, exc))
         dir_key = _DirKey(real_dir, dir_st.st_dev, dir_st.st_ino, dir_st.st_mode, dir_st.st_uid)
         everything = dir_key != self.dir_key
         dir_reason = None
@@ -1087,6 +1170,7 @@ class _DirWatcher:
             dir_key=dir_key,
             dir_problem=None if dir_reason is None else PluginProblem(self.directory, dir_reason),
         )
+        loading: dict[str, ThreadJob] = {}
         for name in names:
             entry = self.entries.get(name)
             if entry is not None and not everything:
@@ -1095,7 +1179,15 @@ class _DirWatcher:
                     if seen != entry.seen_ns:
                         scan.confirmed[name] = seen
                     continue
-            scan.loaded[name] = self._load(self.directory / name, real_dir, dir_reason)
+            # All at once: a file whose loading hangs delays no other by more than nothing.
+            load = functools.partial(self._load, self.directory / name, real_dir, dir_reason)
+            loading[name] = ThreadJob(load, f"plugin load {name}")
+        for name, job in loading.items():
+            outcome = job.wait_blocking(None)  # each load is bounded: see _load_bounded
+            assert outcome is not None
+            if outcome.error is not None:
+                raise outcome.error
+            scan.loaded[name] = cast(_Entry, outcome.value)
         scan.gone = [name for name in self.entries if name not in names]
         return scan
 
@@ -1124,7 +1216,9 @@ class _DirWatcher:
             logger.bind(file=str(path)).warning(
                 "PLUGIN_DIR_INSECURE: loading {} although {}", path, finding
             )
-        result = _load_source(path, source, bundled=False, settings=self.settings)
+        result = _load_bounded(
+            path, source, bundled=False, settings=self.settings, timeout=self.load_timeout
+        )
         return _Entry(path, signature, digest, seen_ns, result)
 
     def absorb(self, scan: _Scan) -> list[_Entry]:
@@ -1209,8 +1303,11 @@ class _DirWatcher:
 
 async def _off_the_loop(func: Callable[[], _T], name: str) -> _T:
     """Run ``func`` in a daemon thread (plugin code may hang): cancelling stops the wait."""
-    job = _ThreadJob(func, name, threading.Lock(), set())
+    job = ThreadJob(func, name)
     try:
-        return cast(_T, await anyio.to_thread.run_sync(job.run_and_wait, abandon_on_cancel=True))
+        outcome = await job.wait()
     finally:
         job.abandon()
+    if outcome.error is not None:
+        raise outcome.error
+    return cast(_T, outcome.value)

@@ -179,8 +179,17 @@ def build_targets(
     return targets
 
 
+SIGHUP_IGNORED = "SIGHUP received: reloading the configuration is not supported yet; ignored"
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+SIGNALS = (*STOP_SIGNALS, signal.SIGHUP)
+"""What the service listens for: SIGTERM and SIGINT stop it cleanly; SIGHUP, which
+Prometheus and most daemons take as "reload", is logged and ignored (never an unclean stop:
+a hang-up of the terminal or a ``kill -HUP`` meant as a reload must not end the watching)."""
+
+
 class EarlySignals:
-    """Remembers SIGTERM or SIGINT arriving before the event loop listens for signals.
+    """Remembers SIGTERM or SIGINT arriving before the event loop listens for signals, and
+    ignores SIGHUP (logged once the service runs).
 
     An orchestrator may stop a pod at any moment, start-up included; that must be a clean
     stop too. Raising KeyboardInterrupt from a handler is not safe for this: one that lands
@@ -190,16 +199,25 @@ class EarlySignals:
 
     def __init__(self) -> None:
         self.received: int | None = None
+        self.hangups = 0
 
     @classmethod
     def install(cls) -> EarlySignals:
         early = cls()
-        for signum in (signal.SIGTERM, signal.SIGINT):
+        for signum in SIGNALS:
             signal.signal(signum, early._note)
         return early
 
     def _note(self, signum: int, frame: object) -> None:
-        self.received = signum
+        if signum == signal.SIGHUP:
+            self.hangups += 1
+        else:
+            self.received = signum
+
+    def log_hangups(self) -> None:
+        if self.hangups:
+            logger.bind(signal="SIGHUP", count=self.hangups).warning(SIGHUP_IGNORED)
+            self.hangups = 0
 
 
 class Service:
@@ -316,7 +334,7 @@ class Service:
     async def run(self, grace: float = SHUTDOWN_GRACE, early: EarlySignals | None = None) -> None:
         """Poll until SIGTERM or SIGINT, then let running plugin calls finish.
 
-        A second signal during the grace period stops at once.
+        A second signal during the grace period stops at once. SIGHUP is logged and ignored.
         """
         client_config = self.settings.client
         async with make_client(client_config) as client, anyio.create_task_group() as calls:
@@ -362,14 +380,18 @@ class Service:
         *,
         task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED,
     ) -> None:
-        with anyio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
+        with anyio.open_signal_receiver(*SIGNALS) as signals:
             task_status.started()
-            if early is not None and early.received is not None:
-                logger.bind(signal=signal.Signals(early.received).name).info("stopping")
-                polling.cancel()
+            if early is not None:
+                early.log_hangups()
+                if early.received is not None:
+                    logger.bind(signal=signal.Signals(early.received).name).info("stopping")
+                    polling.cancel()
             async for signum in signals:
                 name = signal.Signals(signum).name
-                if not polling.cancel_called:
+                if signum == signal.SIGHUP:
+                    logger.bind(signal=name).warning(SIGHUP_IGNORED)
+                elif not polling.cancel_called:
                     logger.bind(signal=name).info("stopping")
                     polling.cancel()
                 else:

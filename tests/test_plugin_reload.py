@@ -473,7 +473,7 @@ async def test_an_unreadable_plugin_dir_keeps_the_plugins_until_it_is_back(
         plugin_dir.rename(moved)
         await eventually(
             lambda: any(
-                "cannot read PLUGIN_DIR (plugin directory does not exist)" in m
+                "cannot read PLUGIN_DIR (does not exist ([Errno 2]" in m
                 for m in messages(log_records, "WARNING")
             ),
             "a warning that PLUGIN_DIR cannot be read",

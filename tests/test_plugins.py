@@ -447,7 +447,13 @@ def test_a_missing_plugin_dir_is_a_problem_not_an_exception(tmp_path: Path) -> N
 
     catalog = discover_plugins(missing)
 
-    assert catalog.problems == [PluginProblem(missing, "plugin directory does not exist")]
+    assert catalog.problems == [
+        PluginProblem(
+            missing,
+            f"does not exist ([Errno 2] No such file or directory: '{missing}')",
+        )
+    ]
+    assert catalog.dir_error == catalog.problems[0].reason
     assert "log_action" in catalog.plugins
 
 
@@ -825,3 +831,95 @@ def test_catalog_problem_lookup_prefers_the_plugin_name() -> None:
 
     assert PluginCatalog({}, [by_stem, by_name]).problem_for("alpha") is by_name
     assert PluginCatalog({}, [by_stem]).problem_for("alpha") is by_stem
+
+
+# --- async plugins run on an event loop of their own ----------------------------------------
+
+UNCANCELLABLE = {
+    "to_thread": "await anyio.to_thread.run_sync(self.release.wait)",
+    "executor": "await asyncio.get_running_loop().run_in_executor(None, self.release.wait)",
+    "blocks its loop": "self.release.wait()",
+    "ignores cancellation": "while not self.release.is_set():\n"
+    "                    try:\n"
+    "                        await asyncio.sleep(0.01)\n"
+    "                    except asyncio.CancelledError:\n"
+    "                        pass",
+}
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("how", list(UNCANCELLABLE))
+async def test_an_async_plugin_waiting_on_what_cannot_be_cancelled_still_times_out(
+    tmp_path: Path, how: str, log_records: list[dict[str, Any]]
+) -> None:
+    plugin = load(
+        tmp_path,
+        f"""
+        import asyncio, threading
+        import anyio, anyio.to_thread
+
+        class P:
+            name = "uncancellable"
+            release = threading.Event()
+            async def execute(self, m, v, t, d):
+                {UNCANCELLABLE[how]}
+
+        Plugin = P()
+        """,
+    )
+    try:
+        started = time.monotonic()
+        with pytest.raises(PluginTimeout, match="timed out after 300ms"):
+            await plugin.call("execute", make_event(), timeout=0.3)
+        assert time.monotonic() - started < 1.0
+        if how == "blocks its loop":  # found blocked at the next call: that one gets a new loop
+            await anyio.sleep(1.1)
+            with pytest.raises(PluginTimeout):
+                await plugin.call("execute", make_event(), timeout=0.3)
+            assert any("has been blocked for 1s" in r["message"] for r in log_records)
+        if how == "ignores cancellation":
+            await anyio.sleep(1.2)
+            [notice] = [
+                r["message"] for r in log_records if "after it was cancelled" in r["message"]
+            ]
+            assert "execute of plugin uncancellable is still running 1.0s after" in notice
+            assert plugin.stuck_threads == 1
+    finally:
+        plugin.obj.release.set()
+    with anyio.fail_after(5):
+        while plugin.stuck_threads:
+            await anyio.sleep(0.01)
+
+
+@pytest.mark.anyio
+async def test_calls_of_an_async_plugin_share_one_loop_that_is_not_the_callers(
+    tmp_path: Path,
+) -> None:
+    """State bound to an event loop (a client, a lock, a queue) can be kept between calls."""
+    plugin = load(
+        tmp_path,
+        """
+        import asyncio
+
+        class P:
+            name = "stateful"
+            loops = []
+            lock = None
+            async def execute(self, m, v, t, d):
+                self.loops.append(asyncio.get_running_loop())
+                if self.lock is None:
+                    self.lock = asyncio.Lock()
+                async with self.lock:
+                    await asyncio.sleep(0.05)
+
+        Plugin = P()
+        """,
+    )
+    async with anyio.create_task_group() as group:
+        for _ in range(3):
+            group.start_soon(plugin.call, "execute", make_event(), 5)
+    await plugin.call("execute", make_event(), timeout=5)
+
+    loops = plugin.obj.loops
+    assert len(loops) == 4 and len(set(map(id, loops))) == 1
+    assert loops[0] is not asyncio.get_running_loop()

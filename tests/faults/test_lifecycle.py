@@ -633,3 +633,33 @@ def test_a_state_file_written_in_the_future_neither_stretches_nor_cuts_a_timer(
     assert call["t"] >= restart + remaining - POLL - 0.2, f"the timer was cut\n{detail}"
     assert call["t"] <= restart + total - 1.0, f"the timer was stretched\n{detail}"
     assert second.stop(signal.SIGTERM) == 0, detail
+
+
+# ---------------------------------------------------------------------------------------------
+# SIGHUP: logged and ignored (reloading is not supported yet)
+
+
+def test_sighup_is_logged_and_ignored_and_sigterm_still_stops_cleanly(
+    scrape_server: ScrapeServer,
+    recording_plugin_dir: RecordingPlugins,
+    service: ServiceFactory,
+    tmp_path: Path,
+) -> None:
+    """A ``kill -HUP`` meant as a reload, or a terminal's hang-up, never ends the watching."""
+    state = tmp_path / "state.json"
+    scrape_server.set_value("queue_depth", 90)
+    svc = service(rule_env(scrape_server, recording_plugin_dir.env, STATE_FILE=str(state)))
+    wait_records(svc, recording_plugin_dir, 1)
+    for _ in range(2):
+        svc.proc.send_signal(signal.SIGHUP)
+    svc.wait_until(
+        lambda: len(lines_with(svc, "SIGHUP received")) >= 1, EVENT_TIMEOUT, "the SIGHUP line"
+    )
+    wait_polls(svc, scrape_server, 4)
+    assert svc.alive(), svc.diagnostics()
+    [line, *_] = lines_with(svc, "SIGHUP received")
+    assert "WARNING" in line and "not supported yet; ignored" in line, line
+    assert not lines_with(svc, "stopping"), svc.diagnostics()
+    assert svc.stop(signal.SIGTERM) == 0, svc.diagnostics()
+    assert lines_with(svc, "stopped"), svc.diagnostics()
+    assert (saved_base(state) or {}).get("fire_count") == 1, state.read_text()

@@ -8,6 +8,7 @@ the exit code, and what the plugin itself received.
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 import sys
@@ -455,3 +456,102 @@ def test_fire_refuses_a_label_without_a_value(plugin_dir: Path) -> None:
     assert done.returncode == 2, describe(done)
     [line] = stderr_lines(done)
     assert "--label='namespace' is invalid: expected NAME=VALUE" in line
+
+
+# --- a PLUGIN_DIR that cannot be used; plugin names with .py -------------------------------
+
+RULE = {"SCRAPE_URL": "http://127.0.0.1:9/metrics", "METRIC_NAME": "m", "THRESHOLD": ">1"}
+
+
+def unusable_plugin_dirs(tmp_path: Path) -> dict[str, tuple[Path, str]]:
+    """Each kind of PLUGIN_DIR that cannot be listed, with the OS error a user must see."""
+    a_file = tmp_path / "a-file"
+    a_file.write_text("")
+    dangling = tmp_path / "dangling"
+    dangling.symlink_to(tmp_path / "missing")
+    return {
+        "missing": (tmp_path / "nope", "No such file or directory"),
+        "a file": (a_file, "[Errno 20] Not a directory"),
+        "dangling symlink": (
+            dangling,
+            f"a symlink to {tmp_path / 'missing'}, which does not exist",
+        ),
+    }
+
+
+@pytest.mark.parametrize("command", ["check", "run"])
+@pytest.mark.parametrize("kind", ["missing", "a file", "dangling symlink"])
+def test_a_plugin_dir_that_cannot_be_listed_is_one_line_with_the_os_error_and_exit_2(
+    tmp_path: Path, kind: str, command: str
+) -> None:
+    """Even when the rule's plugin is a bundled one: PLUGIN_DIR is set, so it is meant."""
+    directory, says = unusable_plugin_dirs(tmp_path)[kind]
+    env = {**RULE, "PLUGIN_DIR": str(directory), "ACTION_PLUGIN": "log_action"}
+
+    done = run_cli(command, env=env)
+
+    assert done.returncode == 2, describe(done)
+    [line] = [x for x in stderr_lines(done) if "configuration error" in x]
+    assert f"PLUGIN_DIR='{directory}' is invalid: " in line, line
+    assert says in line, line
+    assert "no plugin of that name" not in done.stderr
+
+
+def test_a_plugin_dir_without_read_permission_shows_permission_denied(tmp_path: Path) -> None:
+    """Run as root without the capabilities that let root read anything (tests run as root)."""
+    directory = tmp_path / "locked"
+    directory.mkdir(mode=0o000)
+    env = base_env({**RULE, "PLUGIN_DIR": str(directory), "ACTION_PLUGIN": "log_action"})
+    argv = [sys.executable, "-m", "metric_reader", "check"]
+    if os.geteuid() == 0:
+        argv = ["setpriv", "--bounding-set", "-dac_override,-dac_read_search", *argv]
+    try:
+        done = subprocess.run(
+            argv, cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=60
+        )
+    except FileNotFoundError:
+        pytest.skip("setpriv (util-linux) is needed to drop root's file capabilities")
+
+    assert done.returncode == 2, describe(done)
+    [line] = [x for x in stderr_lines(done) if "configuration error" in x]
+    assert f"PLUGIN_DIR='{directory}' is invalid: cannot be listed " in line, line
+    assert line.endswith("; fix it or unset PLUGIN_DIR"), line
+    assert "[Errno 13] Permission denied" in line, line
+
+
+@pytest.mark.parametrize(
+    ("name", "says"),
+    [
+        ("good.py", "is invalid: it takes the plugin's name, without .py: 'good'"),
+        ("log_action.py", "is invalid: it takes the plugin's name, without .py: 'log_action'"),
+        (
+            "nope.py",
+            "is invalid: it takes the plugin's name, without .py: 'nope'; no plugin of that "
+            "name (available: ",
+        ),
+    ],
+)
+def test_a_plugin_named_with_py_is_refused_with_the_name_to_use_everywhere(
+    plugin_dir: Path, tmp_path: Path, name: str, says: str
+) -> None:
+    rules = tmp_path / "rules.toml"
+    rules.write_text(
+        '[[rules]]\nname = "r"\nscrape_url = "http://127.0.0.1:9/metrics"\n'
+        f'metric_name = "m"\nthreshold = ">1"\naction_plugin = "{name}"\n'
+    )
+    runs = {
+        "ACTION_PLUGIN": run_cli(
+            "check", env={**RULE, "PLUGIN_DIR": str(plugin_dir), "ACTION_PLUGIN": name}
+        ),
+        "rule file": run_cli(
+            "check", env={"CONFIG_FILE": str(rules), "PLUGIN_DIR": str(plugin_dir)}
+        ),
+        "fire": run_cli("fire", name, env={"PLUGIN_DIR": str(plugin_dir)}),
+    }
+    for how, done in runs.items():
+        assert done.returncode == 2, f"{how}: {describe(done)}"
+        [line] = stderr_lines(done)
+        assert f"{name!r} {says}" in line, f"{how}: {line}"
+        assert ".py.py" not in line, line
+    if name == "nope.py":  # where to put the file: its name once, with .py once
+        assert f"add nope.py to PLUGIN_DIR ({plugin_dir})" in stderr_lines(runs["fire"])[0]
