@@ -58,6 +58,7 @@ def test_polling_keeps_its_pace_while_clients_hammer_the_status_documents(
             "POLLING_INTERVAL": f"{INTERVAL}s",
             "LISTEN_ADDRESS": f"127.0.0.1:{port}",
             "LOG_LEVEL": "warning",
+            "SERIES_LIMIT": "60000",
         }
     )
 
