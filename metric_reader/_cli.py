@@ -23,20 +23,20 @@ import anyio
 from loguru import logger
 
 from . import __version__
-from ._config import ConfigError, LevelConfig, RuleConfig, Settings, load_settings
-from ._durations import format_duration, parse_duration
-from ._events import Event
-from ._first_read import first_reads
-from ._kube import InCluster, in_cluster
-from ._logging import configure_logging
-from ._memory import keep_freed_memory
-from ._plugin_jobs import settle, threads_holding_exit
-from ._plugins import PluginCatalog, PluginFailure, bundled_plugin_dir, discover_plugins
+from ._actions._plugin_jobs import settle, threads_holding_exit
+from ._actions._plugins import PluginCatalog, PluginFailure, bundled_plugin_dir, discover_plugins
+from ._cluster._kube import InCluster, in_cluster
+from ._cluster._shard import shard_of
+from ._cluster._state_lock import StateFileLock, holder
+from ._config._settings import ConfigError, LevelConfig, RuleConfig, Settings, load_settings
+from ._core._durations import format_duration, parse_duration
+from ._core._events import Event
+from ._core._logging import configure_logging
+from ._core._memory import keep_freed_memory
+from ._core._threshold import parse_threshold
 from ._service import SHUTDOWN_GRACE, SIGHUP_IGNORED, SIGNALS, EarlySignals, Service
-from ._shard import shard_of
-from ._state_lock import StateFileLock, holder
-from ._threshold import parse_threshold
-from ._web import ListenError, parse_listen_address, serve_http
+from ._sources._first_read import first_reads
+from ._surface._web import ListenError, parse_listen_address, serve_http
 
 EXIT_OK, EXIT_FATAL, EXIT_CONFIG = 0, 1, 2
 CHECK_READ_TIMEOUT = 5.0

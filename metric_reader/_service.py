@@ -21,28 +21,28 @@ from anyio.abc import TaskGroup, TaskStatus
 from loguru import logger
 
 from . import __version__
-from ._body import MAX_RESPONSE_BYTES
-from ._config import ElectionSettings, Settings
-from ._durations import format_duration
-from ._election import ActionRecord, LeaderElector, default_identity
-from ._exposition import ExpositionError, read_series
-from ._http import make_client
-from ._kube import InCluster, LeaseClient
-from ._metrics import ServiceMetrics
-from ._nodata import NoData
-from ._plugins import PluginCatalog, PluginFailure, PluginTimeout
-from ._prometheus import instant_query
-from ._rules import Rule, format_series, revision
-from ._samples import FetchError, Labels, Sample, labels_of
-from ._scrape import fetch_page
-from ._series_limit import admit
-from ._state import Action
-from ._status import Selection, status_snapshot
-from ._throttle import Throttle
+from ._actions._plugins import PluginCatalog, PluginFailure, PluginTimeout
+from ._cluster._election import ActionRecord, LeaderElector, default_identity
+from ._cluster._kube import InCluster, LeaseClient
+from ._config._settings import ElectionSettings, Settings
+from ._core._durations import format_duration
+from ._core._samples import FetchError, Labels, Sample, labels_of
+from ._core._throttle import Throttle
+from ._engine._nodata import NoData
+from ._engine._rules import Rule, format_series, revision
+from ._engine._series_limit import admit
+from ._engine._state import Action
+from ._sources._body import MAX_RESPONSE_BYTES
+from ._sources._exposition import ExpositionError, read_series
+from ._sources._http import make_client
+from ._sources._prometheus import instant_query
+from ._sources._scrape import fetch_page
+from ._surface._metrics import ServiceMetrics
+from ._surface._status import Selection, status_snapshot
 
 if TYPE_CHECKING:
-    from ._persist import StateWriter
-    from ._state import LevelMachine
+    from ._cluster._persist import StateWriter
+    from ._engine._state import LevelMachine
 
 SHUTDOWN_GRACE = 10.0
 READY_WINDOW = 60.0
@@ -244,7 +244,7 @@ class Service:
         self._idle = anyio.Event()
         self.writer: StateWriter | None = None
         if settings.state_file is not None:
-            from ._persist import StateFile, StateWriter  # only with STATE_FILE
+            from ._cluster._persist import StateFile, StateWriter  # only with STATE_FILE
 
             self.writer = StateWriter(
                 StateFile(settings.state_file), self.rules, dry_run=settings.dry_run

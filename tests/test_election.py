@@ -17,9 +17,9 @@ import pytest
 from _lease_api import LeaseAPI
 from loguru import logger
 
-from metric_reader._config import ConfigError, ElectionSettings, load_settings
-from metric_reader._election import ANNOTATION, ActionRecord, LeaderElector
-from metric_reader._kube import InCluster, LeaseClient, in_cluster
+from metric_reader._cluster._election import ANNOTATION, ActionRecord, LeaderElector
+from metric_reader._cluster._kube import InCluster, LeaseClient, in_cluster
+from metric_reader._config._settings import ConfigError, ElectionSettings, load_settings
 
 pytestmark = pytest.mark.anyio
 TIMING = ElectionSettings(lease_duration=1.0, renew_deadline=0.6, retry_period=0.1)
@@ -285,9 +285,9 @@ def test_election_settings_without_the_election_are_said_to_be_ignored() -> None
 def test_records_with_extreme_numbers_are_skipped_or_clamped_never_a_crash() -> None:
     """The Lease is written by other replicas (or by hand): a record whose numbers no
     float holds is skipped, a count beyond 2**53-1 is clamped, the others are kept."""
-    from metric_reader._election import ANNOTATION, decode_records
-    from metric_reader._kube import Lease
-    from metric_reader._state import MAX_COUNT
+    from metric_reader._cluster._election import ANNOTATION, decode_records
+    from metric_reader._cluster._kube import Lease
+    from metric_reader._engine._state import MAX_COUNT
 
     def item(rule: str, at: str, count: str) -> str:
         return f'["{rule}","base",{{}},"fire",{at},{count},"a","n","ok"]'

@@ -28,14 +28,14 @@ import pytest
 from _certs import cert, new_key, write_pem
 from cryptography.hazmat.primitives import serialization
 
-from metric_reader._config import ConfigError, load_settings
-from metric_reader._http import ClientConfig, Secret, make_client
-from metric_reader._logging import configure_logging
-from metric_reader._plugins import discover_plugins
-from metric_reader._samples import FetchError
-from metric_reader._scrape import fetch_page
+from metric_reader._actions._plugins import discover_plugins
+from metric_reader._config._settings import ConfigError, load_settings
+from metric_reader._core._logging import configure_logging
+from metric_reader._core._samples import FetchError
 from metric_reader._service import Service
-from metric_reader._web import serve_http
+from metric_reader._sources._http import ClientConfig, Secret, make_client
+from metric_reader._sources._scrape import fetch_page
+from metric_reader._surface._web import serve_http
 
 DEADLINE = 20.0
 TOKEN = "tok-SECRETBEARER-1a2b3c"

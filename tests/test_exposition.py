@@ -16,7 +16,12 @@ from prometheus_client.openmetrics.parser import (
 )
 from prometheus_client.parser import text_string_to_metric_families
 
-from metric_reader._exposition import _FIND_MAX_NAMES, ExpositionError, decode_value, read_series
+from metric_reader._sources._exposition import (
+    _FIND_MAX_NAMES,
+    ExpositionError,
+    decode_value,
+    read_series,
+)
 
 Found = dict[str, list[tuple[dict[str, str], float]]]
 STRATEGIES = ["find", "lines"]

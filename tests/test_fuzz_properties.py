@@ -25,14 +25,19 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from metric_reader import _config
-from metric_reader._config import KNOWN_VARIABLES, ConfigError, Settings, load_settings
-from metric_reader._durations import format_duration, parse_duration
-from metric_reader._exposition import _FIND_MAX_NAMES, ExpositionError, decode_value, read_series
-from metric_reader._prometheus import QueryResult, decode_query_response
-from metric_reader._samples import FetchError
-from metric_reader._selector import LabelMatcher, parse_label_filters, quote
-from metric_reader._threshold import Threshold, parse_threshold
+from metric_reader._config import _settings as _config
+from metric_reader._config._settings import KNOWN_VARIABLES, ConfigError, Settings, load_settings
+from metric_reader._core._durations import format_duration, parse_duration
+from metric_reader._core._samples import FetchError
+from metric_reader._core._selector import LabelMatcher, parse_label_filters, quote
+from metric_reader._core._threshold import Threshold, parse_threshold
+from metric_reader._sources._exposition import (
+    _FIND_MAX_NAMES,
+    ExpositionError,
+    decode_value,
+    read_series,
+)
+from metric_reader._sources._prometheus import QueryResult, decode_query_response
 
 FUZZ = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 

@@ -8,7 +8,7 @@ import math
 
 from loguru import logger
 
-from metric_reader._logging import configure_logging
+from metric_reader._core._logging import configure_logging
 
 
 def test_json_lines_carry_the_fields_as_keys() -> None:

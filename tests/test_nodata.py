@@ -8,8 +8,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from metric_reader._logging import configure_logging
-from metric_reader._nodata import NO_DATA_POLLS, NoData
+from metric_reader._core._logging import configure_logging
+from metric_reader._engine._nodata import NO_DATA_POLLS, NoData
 
 
 @pytest.fixture

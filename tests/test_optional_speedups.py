@@ -11,9 +11,9 @@ import json
 
 import pytest
 
-from metric_reader import _prometheus
-from metric_reader._prometheus import decode_query_response
-from metric_reader._samples import FetchError
+from metric_reader._core._samples import FetchError
+from metric_reader._sources import _prometheus
+from metric_reader._sources._prometheus import decode_query_response
 
 ANSWERS = [
     b'{"status":"success","data":{"resultType":"vector","result":[{"metric":{"a":"b"},'

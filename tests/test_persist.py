@@ -28,8 +28,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from loguru import logger
 
-from metric_reader._config import ConfigError, load_settings
-from metric_reader._persist import (
+from metric_reader._cluster._persist import (
     SAVED_LEVEL_FIELDS,
     UNSAVED_LEVEL_FIELDS,
     StateError,
@@ -38,9 +37,10 @@ from metric_reader._persist import (
     restore,
     snapshot,
 )
-from metric_reader._rules import Rule
-from metric_reader._samples import Labels, Sample
-from metric_reader._state import MAX_COUNT, Action, LevelMachine, State
+from metric_reader._config._settings import ConfigError, load_settings
+from metric_reader._core._samples import Labels, Sample
+from metric_reader._engine._rules import Rule
+from metric_reader._engine._state import MAX_COUNT, Action, LevelMachine, State
 
 SERIES: Labels = (("queue", "mail"),)
 WALL0 = 1_700_000_000.0
@@ -630,7 +630,7 @@ def state_warnings(records: list[Any]) -> list[str]:
     return [
         r["message"]
         for r in records
-        if r["level"].name == "WARNING" and r["name"] == "metric_reader._persist"
+        if r["level"].name == "WARNING" and r["name"] == "metric_reader._cluster._persist"
     ]
 
 
@@ -748,7 +748,7 @@ def test_a_reader_never_sees_a_partial_file(tmp_path: Path) -> None:
 KILLED_WRITER = """
 import sys
 from pathlib import Path
-from metric_reader._persist import StateFile
+from metric_reader._cluster._persist import StateFile
 
 state = StateFile(Path(sys.argv[1]))
 docs = [

@@ -21,7 +21,12 @@ from _events import make_event as _make_event
 from loguru import logger
 
 from metric_reader import Event
-from metric_reader._plugins import LoadedPlugin, PluginCatalog, PluginFailure, discover_plugins
+from metric_reader._actions._plugins import (
+    LoadedPlugin,
+    PluginCatalog,
+    PluginFailure,
+    discover_plugins,
+)
 
 INTERVAL = 0.1
 DEADLINE = 10.0

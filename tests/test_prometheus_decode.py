@@ -7,8 +7,8 @@ import math
 
 import pytest
 
-from metric_reader._prometheus import decode_query_response
-from metric_reader._samples import FetchError
+from metric_reader._core._samples import FetchError
+from metric_reader._sources._prometheus import decode_query_response
 
 
 def answer(result_type: str, result: object, **extra: object) -> bytes:

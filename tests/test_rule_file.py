@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from _slips import slips_of
 
-from metric_reader._config import (
+from metric_reader._config._settings import (
     _LEVEL_KEYS,
     _RULE_KEYS,
     TOP_LEVEL_KEYS,

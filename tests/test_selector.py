@@ -11,8 +11,8 @@ import re2
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from metric_reader._regex import compile_label_regex
-from metric_reader._selector import (
+from metric_reader._core._regex import compile_label_regex
+from metric_reader._core._selector import (
     LabelMatcher,
     MatchOp,
     Selector,
@@ -305,7 +305,7 @@ def test_catastrophic_patterns_match_a_long_value_quickly() -> None:
     that a regression fails within the timeout instead of hanging the suite."""
     script = f"""
 import time
-from metric_reader._selector import Selector, parse_label_filters
+from metric_reader._core._selector import Selector, parse_label_filters
 value = "a" * 10_000
 for regex in {_CATASTROPHIC!r}:
     for op in ("=~", "!~"):

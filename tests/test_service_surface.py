@@ -26,10 +26,10 @@ import anyio
 import httpx
 import pytest
 
-from metric_reader._config import load_settings
-from metric_reader._plugins import discover_plugins
+from metric_reader._actions._plugins import discover_plugins
+from metric_reader._config._settings import load_settings
 from metric_reader._service import Service
-from metric_reader._web import serve_http
+from metric_reader._surface._web import serve_http
 
 DEADLINE = 15.0
 ROUTES = ("/", "/api/status", "/metrics", "/healthz", "/readyz")

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from metric_reader._config import KNOWN_VARIABLES, ConfigError, load_settings
-from metric_reader._shard import ordinal_from_hostname, shard_of
+from metric_reader._cluster._shard import ordinal_from_hostname, shard_of
+from metric_reader._config._settings import KNOWN_VARIABLES, ConfigError, load_settings
 
 MAX_UINT64 = 2**64 - 1
 
@@ -74,7 +74,7 @@ def test_the_shard_is_the_same_in_every_process_whatever_the_hash_seed() -> None
     names = ["disk-space", "queue-depth", "cpu-load", "ünïcode", *(f"r{i}" for i in range(50))]
     here = [shard_of(name, 5) for name in names]
     program = (
-        "import json, sys\nfrom metric_reader._shard import shard_of\n"
+        "import json, sys\nfrom metric_reader._cluster._shard import shard_of\n"
         "print(json.dumps([shard_of(n, 5) for n in json.loads(sys.argv[1])]))"
     )
     for seed in ("0", "1", "12345", "random"):

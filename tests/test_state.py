@@ -14,8 +14,9 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from metric_reader._samples import Labels, Sample
-from metric_reader._state import (
+from metric_reader._core._samples import Labels, Sample
+from metric_reader._core._threshold import parse_threshold
+from metric_reader._engine._state import (
     MAX_COUNT,
     MAX_RETRY_DELAY,
     LevelMachine,
@@ -24,7 +25,6 @@ from metric_reader._state import (
     RuleMachine,
     State,
 )
-from metric_reader._threshold import parse_threshold
 
 SERIES: Labels = (("instance", "a"),)
 

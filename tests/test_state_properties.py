@@ -18,9 +18,9 @@ from dataclasses import dataclass
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from metric_reader._samples import Sample
-from metric_reader._state import MAX_RETRY_DELAY, LevelPolicy, RuleMachine, State
-from metric_reader._threshold import parse_threshold
+from metric_reader._core._samples import Sample
+from metric_reader._core._threshold import parse_threshold
+from metric_reader._engine._state import MAX_RETRY_DELAY, LevelPolicy, RuleMachine, State
 
 SERIES = (("s", "1"),)
 EPSILON = 1e-6

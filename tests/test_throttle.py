@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import pytest
 from loguru import logger
 
-from metric_reader._throttle import Throttle
+from metric_reader._core._throttle import Throttle
 
 
 @pytest.fixture

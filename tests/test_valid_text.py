@@ -7,8 +7,8 @@ import io
 import pytest
 from loguru import logger
 
-from metric_reader._logging import configure_logging
-from metric_reader._prometheus import decode_query_response
+from metric_reader._core._logging import configure_logging
+from metric_reader._sources._prometheus import decode_query_response
 
 
 def test_a_lone_surrogate_escape_in_a_query_answer_becomes_u_fffd_and_a_pair_is_kept() -> None:

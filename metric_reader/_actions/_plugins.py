@@ -41,8 +41,8 @@ import anyio
 from anyio.lowlevel import RunVar, checkpoint_if_cancelled
 from loguru import logger
 
-from ._durations import format_duration
-from ._events import Event
+from .._core._durations import format_duration
+from .._core._events import Event
 from ._plugin_jobs import (
     WEDGED_AFTER,
     Job,
@@ -499,7 +499,7 @@ def _log_changes(
 
 def bundled_plugin_dir() -> Path:
     """Where the bundled plugins are: inside an installed package, or the source tree's."""
-    package_dir = Path(__file__).resolve().parent
+    package_dir = Path(__file__).resolve().parent.parent  # metric_reader/
     installed = package_dir / "_bundled_plugins"
     return installed if installed.is_dir() else package_dir.parent / "plugin_dir"
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import httpx
 
+from .._core._samples import FetchError
 from ._body import MAX_RESPONSE_BYTES, read_body
 from ._http import Attempt, Source, deadline
-from ._samples import FetchError
 
 # Text format first: every exporter speaks it, and it has no _created lines to skip.
 ACCEPT = "text/plain;version=0.0.4;q=0.9,application/openmetrics-text;version=1.0.0;q=0.5,*/*;q=0.1"

@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import math
 
+from .._core._samples import Sample
 from ._rules import Rule
-from ._samples import Sample
 
 
 def admit(rule: Rule, samples: list[Sample]) -> str | None:

@@ -8,10 +8,10 @@ from datetime import UTC, datetime, timedelta
 
 from loguru import logger
 
-from ._config import LevelConfig, RuleConfig
-from ._durations import format_duration
-from ._events import Event
-from ._samples import Labels, Sample
+from .._config._settings import LevelConfig, RuleConfig
+from .._core._durations import format_duration
+from .._core._events import Event
+from .._core._samples import Labels, Sample
 from ._state import Action, RuleMachine, State, Transition
 
 

@@ -38,11 +38,11 @@ from typing import Any, Literal
 import anyio
 from loguru import logger
 
-from ._config import ElectionSettings
+from .._config._settings import ElectionSettings
+from .._core._samples import Labels
+from .._core._throttle import Throttle
+from .._engine._state import MAX_COUNT
 from ._kube import Conflict, KubeError, Lease, LeaseClient, micro_time
-from ._samples import Labels
-from ._state import MAX_COUNT
-from ._throttle import Throttle
 
 ANNOTATION = "metric-reader.io/actions"
 MAX_RECORD_BYTES = 200 * 1024  # the API server allows 256 KiB of annotations in all

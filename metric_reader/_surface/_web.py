@@ -46,15 +46,15 @@ from loguru import logger
 from prometheus_client.exposition import choose_encoder
 from prometheus_client.registry import Collector
 
-from . import __version__
+from .. import __version__
+from .._core._text import utf8, valid_text
+from .._engine._rules import revision
 from ._collectors import register_service_collectors
-from ._rules import revision
 from ._status import DEFAULT_SERIES, MAX_SERIES, Selection
 from ._status_page import PAGE_SERIES, PAGE_SERIES_PER_RULE, render_status_page
-from ._text import utf8, valid_text
 
 if TYPE_CHECKING:
-    from ._service import Service
+    from .._service import Service
 
 MAX_REQUEST_LINE = 8 * 1024
 """Longest request line (method, target, version); longer is ``414``."""
@@ -592,7 +592,7 @@ def readiness_problems(service: Service) -> list[str]:
     Ready means: every target read successfully within the window ``Service.ready`` uses
     (three polling intervals, at least a minute), and every plugin a rule names loaded.
     """
-    from ._service import READY_WINDOW  # here: _service may import this module
+    from .._service import READY_WINDOW  # here: _service may import this module
 
     now = anyio.current_time()
     problems: list[str] = []

@@ -19,9 +19,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-from ._events import EventKind, Level
-from ._samples import Labels, Sample
-from ._threshold import Threshold
+from .._core._events import EventKind, Level
+from .._core._samples import Labels, Sample
+from .._core._threshold import Threshold
 
 MAX_RETRY_DELAY = 300.0
 DEFAULT_FORGET_AFTER = 600.0

@@ -73,13 +73,20 @@ from typing import Any, cast
 import anyio
 from loguru import logger
 
-from ._config import LevelConfig, RuleConfig
-from ._durations import format_duration
-from ._events import EventKind
-from ._rules import Rule
-from ._samples import Labels
-from ._state import MAX_COUNT, MAX_RETRY_DELAY, LevelMachine, RuleMachine, SeriesMachine, State
-from ._throttle import Throttle
+from .._config._settings import LevelConfig, RuleConfig
+from .._core._durations import format_duration
+from .._core._events import EventKind
+from .._core._samples import Labels
+from .._core._throttle import Throttle
+from .._engine._rules import Rule
+from .._engine._state import (
+    MAX_COUNT,
+    MAX_RETRY_DELAY,
+    LevelMachine,
+    RuleMachine,
+    SeriesMachine,
+    State,
+)
 
 FORMAT = "metric-reader-state"
 VERSION = 1

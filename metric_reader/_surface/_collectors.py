@@ -44,11 +44,11 @@ from prometheus_client import CollectorRegistry, ProcessCollector
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from . import __version__
-from ._state import State
+from .. import __version__
+from .._engine._state import State
 
 if TYPE_CHECKING:
-    from ._service import Service
+    from .._service import Service
 
 _STATES = tuple(state.value for state in State)
 _registered: weakref.WeakKeyDictionary[CollectorRegistry, ServiceCollector] = (

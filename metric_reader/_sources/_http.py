@@ -27,9 +27,9 @@ import anyio
 import httpx
 from loguru import logger
 
-from . import __version__
+from .. import __version__
+from .._core._samples import FetchError
 from ._body import ACCEPT_ENCODING
-from ._samples import FetchError
 
 MAX_CREDENTIAL_BYTES = 64 * 1024
 """A token or password file larger than this is refused (Kubernetes tokens are ~1 KiB)."""

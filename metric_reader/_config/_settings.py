@@ -21,14 +21,14 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import httpx
 
-from ._body import MAX_RESPONSE_BYTES as DEFAULT_MAX_RESPONSE_BYTES
-from ._durations import parse_duration
-from ._http import ClientConfig, Secret, build_ssl_context, read_credential
+from .._cluster._shard import ordinal_from_hostname, shard_of
+from .._core._durations import parse_duration
+from .._core._selector import LabelMatcher, Selector, parse_label_filters
+from .._core._threshold import Threshold, parse_threshold
+from .._engine._state import LevelPolicy, MissingValueBehavior
+from .._sources._body import MAX_RESPONSE_BYTES as DEFAULT_MAX_RESPONSE_BYTES
+from .._sources._http import ClientConfig, Secret, build_ssl_context, read_credential
 from ._near_miss import slip_of
-from ._selector import LabelMatcher, Selector, parse_label_filters
-from ._shard import ordinal_from_hostname, shard_of
-from ._state import LevelPolicy, MissingValueBehavior
-from ._threshold import Threshold, parse_threshold
 
 if TYPE_CHECKING:
     from ._tomlfile import TomlFile
@@ -350,7 +350,7 @@ def _listen_address(value: object) -> str:
     text = _text(value)
     if text.lower() == "off":
         return "off"
-    from ._web import parse_listen_address
+    from .._surface._web import parse_listen_address
 
     try:
         parse_listen_address(text)
@@ -369,7 +369,7 @@ def _directory(value: object) -> Path:
     import errno
     import stat
 
-    from ._plugins import describe_dir_error
+    from .._actions._plugins import describe_dir_error
 
     path = Path(_text(value))
     try:

@@ -19,10 +19,10 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlencode
 
-from ._durations import format_duration
-from ._nodata import NoData
-from ._rules import Rule
-from ._state import LevelMachine, SeriesMachine, State
+from .._core._durations import format_duration
+from .._engine._nodata import NoData
+from .._engine._rules import Rule
+from .._engine._state import LevelMachine, SeriesMachine, State
 
 DEFAULT_SERIES = 1000
 """Series listed in one document when the request does not say (``limit``)."""
