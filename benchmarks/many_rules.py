@@ -35,8 +35,7 @@ def _child(rules: int, url: str) -> dict[str, float]:
     from metric_reader._config._settings import LevelConfig, RuleConfig
     from metric_reader._core._selector import Selector
     from metric_reader._core._threshold import parse_threshold
-    from metric_reader._engine._rules import Rule
-    from metric_reader._engine._state import MissingValueBehavior
+    from metric_reader._engine import MissingValueBehavior, make_rule
     from metric_reader._service import build_targets
     from metric_reader._sources._http import make_client
 
@@ -56,7 +55,7 @@ def _child(rules: int, url: str) -> dict[str, float]:
         )
         for i in range(rules)
     ]
-    [target] = build_targets([Rule(c) for c in configs])
+    [target] = build_targets([make_rule(c) for c in configs])
 
     async def cycles() -> float:
         async with make_client() as client:

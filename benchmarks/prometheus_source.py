@@ -207,7 +207,7 @@ def _startup(url: str, repeat: int = 5) -> float:
 async def _one_cycle(url: str) -> tuple[float, float, int]:
     """Wall seconds of two consecutive cycles of ``SCALE_RULES`` distinct queries."""
     from metric_reader._config._settings import load_settings
-    from metric_reader._engine._rules import Rule
+    from metric_reader._engine import make_rule
     from metric_reader._service import build_targets, fetch_timeout
     from metric_reader._sources._http import make_client
 
@@ -221,7 +221,7 @@ async def _one_cycle(url: str) -> tuple[float, float, int]:
             )
         )
         settings = load_settings({"CONFIG_FILE": str(rules_file)})
-    rules = [Rule(config) for config in settings.rules]
+    rules = [make_rule(config) for config in settings.rules]
     targets = build_targets(rules, settings.max_concurrent_queries)
     timeout = fetch_timeout(SCALE_INTERVAL)
     failures = 0

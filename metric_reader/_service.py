@@ -26,12 +26,9 @@ from ._cluster._election import ActionRecord, LeaderElector, default_identity
 from ._cluster._kube import InCluster, LeaseClient
 from ._config._settings import ElectionSettings, Settings
 from ._core._durations import format_duration
-from ._core._samples import FetchError, Labels, Sample, labels_of
+from ._core._samples import FetchError, Sample, labels_of
 from ._core._throttle import Throttle
-from ._engine._nodata import NoData
-from ._engine._rules import Rule, format_series, revision
-from ._engine._series_limit import admit
-from ._engine._state import Action
+from ._engine import Action, NoData, Rule, admit, format_series, make_rule, revision
 from ._sources._body import MAX_RESPONSE_BYTES
 from ._sources._exposition import ExpositionError, read_series
 from ._sources._http import make_client
@@ -42,7 +39,6 @@ from ._surface._status import Selection, status_snapshot
 
 if TYPE_CHECKING:
     from ._cluster._persist import StateWriter
-    from ._engine._state import LevelMachine
 
 SHUTDOWN_GRACE = 10.0
 READY_WINDOW = 60.0
@@ -227,7 +223,7 @@ class Service:
         """``cluster``: where the Kubernetes API is, for leader election (when enabled)."""
         self.settings = settings
         self.catalog = catalog
-        self.rules = [Rule(config) for config in settings.rules]
+        self.rules = [make_rule(config) for config in settings.rules]
         self.targets = build_targets(
             self.rules, settings.max_concurrent_queries, settings.max_response_bytes
         )
@@ -264,36 +260,23 @@ class Service:
             client, default_identity(), config, self._adopt, still_active=self._still_active
         )
 
-    def _level(self, key: tuple[str, str, Labels]) -> tuple[Rule, LevelMachine] | None:
-        rule = self._by_name.get(key[0])
-        series = None if rule is None or rule.machine is None else rule.machine.series.get(key[2])
-        level = None if series is None else series.level(key[1])
-        return None if rule is None or level is None else (rule, level)
-
     def _adopt(self, records: list[ActionRecord]) -> None:
         """Take on what the leader recorded as run (see ``_election``)."""
         now, wall = anyio.current_time(), time.time()
         changed = False
         for record in records:
-            found = self._level(record.key)
-            if record.status == "failed" or found is None:
+            rule = self._by_name.get(record.rule)
+            if record.status == "failed" or rule is None:
                 continue
-            rule, level = found
             at = now - (wall - record.at)
-            slack = rule.config.polling_interval + 1.0  # replicas poll at different moments
-            since = level.resolved_at if record.kind == "resolve" else level.active_at
-            if since is None or at < since - slack:
-                continue  # a record of an earlier breach
-            if level.adopt(record.kind, at, record.fire_count):
-                assert rule.machine is not None
-                rule.machine.revision += 1
+            if rule.adopt(record.level, record.labels, record.kind, at, record.fire_count):
                 changed = True
         if changed and self.writer is not None:
             self.writer.changed()
 
     def _still_active(self, record: ActionRecord) -> bool:
-        found = self._level(record.key)
-        return found is not None and not found[1].idle
+        rule = self._by_name.get(record.rule)
+        return rule is not None and rule.busy(record.level, record.labels)
 
     def ready(self) -> bool:
         """Every target has been read successfully, recently: within three of its polling

@@ -287,7 +287,7 @@ def test_records_with_extreme_numbers_are_skipped_or_clamped_never_a_crash() -> 
     float holds is skipped, a count beyond 2**53-1 is clamped, the others are kept."""
     from metric_reader._cluster._election import ANNOTATION, decode_records
     from metric_reader._cluster._kube import Lease
-    from metric_reader._engine._state import MAX_COUNT
+    from metric_reader._engine import MAX_COUNT
 
     def item(rule: str, at: str, count: str) -> str:
         return f'["{rule}","base",{{}},"fire",{at},{count},"a","n","ok"]'

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 import pytest
 
 from metric_reader._core._logging import configure_logging
-from metric_reader._engine._nodata import NO_DATA_POLLS, NoData
+from metric_reader._engine import NO_DATA_POLLS, NoData
 
 
 @pytest.fixture

@@ -39,8 +39,7 @@ from metric_reader._cluster._persist import (
 )
 from metric_reader._config._settings import ConfigError, load_settings
 from metric_reader._core._samples import Labels, Sample
-from metric_reader._engine._rules import Rule
-from metric_reader._engine._state import MAX_COUNT, Action, LevelMachine, State
+from metric_reader._engine import MAX_COUNT, Action, LevelMachine, Rule, State, make_rule
 
 SERIES: Labels = (("queue", "mail"),)
 WALL0 = 1_700_000_000.0
@@ -59,7 +58,7 @@ def make_rules(**env: str) -> list[Rule]:
         "THRESHOLD": ">80",
         "POLLING_INTERVAL": "1s",
     }
-    return [Rule(config) for config in load_settings({**base, **env}).rules]
+    return [make_rule(config) for config in load_settings({**base, **env}).rules]
 
 
 @dataclasses.dataclass

@@ -41,7 +41,7 @@ from loguru import logger
 from .._config._settings import ElectionSettings
 from .._core._samples import Labels
 from .._core._throttle import Throttle
-from .._engine._state import MAX_COUNT
+from .._engine import MAX_COUNT
 from ._kube import Conflict, KubeError, Lease, LeaseClient, micro_time
 
 ANNOTATION = "metric-reader.io/actions"

@@ -78,11 +78,12 @@ from .._core._durations import format_duration
 from .._core._events import EventKind
 from .._core._samples import Labels
 from .._core._throttle import Throttle
-from .._engine._rules import Rule
-from .._engine._state import (
+from .._engine import (
     MAX_COUNT,
     MAX_RETRY_DELAY,
+    AlertingRule,
     LevelMachine,
+    Rule,
     RuleMachine,
     SeriesMachine,
     State,
@@ -191,9 +192,9 @@ def snapshot(rules: Iterable[Rule], now_mono: float, now_wall: float) -> dict[st
     wall = _ToWall(now_mono, now_wall)
     saved: dict[str, Any] = {}
     for rule in rules:
-        machine = rule.machine
-        if machine is None:
+        if not isinstance(rule, AlertingRule):
             continue
+        machine = rule.machine
         saved[rule.name] = {
             "fingerprint": fingerprint(rule.config),
             "seen_any": machine.seen_any,
@@ -531,7 +532,7 @@ def restore(
     saved = parse(data)
     if saved.dry_run and not dry_run:
         return ["the saved state comes from a dry run (DRY_RUN=true): not restored"]
-    configured = {rule.name: rule for rule in rules if rule.machine is not None}
+    configured = {rule.name: rule for rule in rules if isinstance(rule, AlertingRule)}
     notes = list(saved.notes)
     mono = _ToMono(now_mono, now_wall, saved.written_at)
     age = now_wall - min(saved.written_at, now_wall)
@@ -552,7 +553,6 @@ def restore(
                 f"rule {name!r} changed since its state was saved: its saved state dropped"
             )
             continue
-        assert rule.machine is not None
         message = _apply_rule(rule.machine, entry, mono, name, notes)
         if message is not None:
             messages.append(message)

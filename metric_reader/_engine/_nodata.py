@@ -1,20 +1,12 @@
 """No data: a rule whose successful reads return no series at all.
 
-A misspelled ``METRIC_NAME`` (or a label filter or query that matches nothing) is not an
-error for the source: it answers, with nothing. Without this, such a rule polls forever and
-looks healthy. Like Grafana's *No Data* state (and Prometheus' ``absent()``), a rule is in
-"no data":
-
-- at once when the first successful read after the start returns no series: there is
-  nothing to smooth over, and the most likely cause is a mistake in the configuration;
-- after ``NO_DATA_POLLS`` successful reads in a row returned no series, once it had data
-  (so one empty answer, e.g. while a target restarts, is not reported).
-
-It ends with the first read that returns a series. Entering it is a warning, leaving it an
-info line, each logged once. A failed read neither counts nor ends it: that is a read error,
-reported as such. "No data" does not make the service unready (it is a configuration or
-application problem, and restarting the service would not fix it), and it changes nothing
-in how the rule is evaluated (``MISSING_VALUE_BEHAVIOR`` still applies to each series).
+A misspelled ``METRIC_NAME`` (or a filter or query that matches nothing) is no error for the
+source: it answers, with nothing, and the rule would poll forever looking healthy. Like
+Grafana's *No Data* state, a rule enters "no data" at once when its first read returns no
+series (most likely a configuration mistake), or after ``NO_DATA_POLLS`` empty reads in a
+row once it had data; the first read with a series ends it. A failed read neither counts
+nor ends it. Entering is a warning, leaving an info line; neither makes the service unready
+or changes how the rule is evaluated.
 """
 
 from __future__ import annotations

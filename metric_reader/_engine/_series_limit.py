@@ -13,8 +13,11 @@ from __future__ import annotations
 
 import math
 
-from .._core._samples import Sample
-from ._rules import Rule
+from .._core._samples import Labels, Sample
+from ._rule import Rule
+from ._state import RuleMachine
+
+HINT = "narrow the query or label_filters, or raise SERIES_LIMIT"
 
 
 def admit(rule: Rule, samples: list[Sample]) -> str | None:
@@ -22,21 +25,31 @@ def admit(rule: Rule, samples: list[Sample]) -> str | None:
     fail for the rule instead (one line, naming the rule, the count and the setting)."""
     limit = rule.config.series_limit
     read = {sample.labels for sample in samples}
-    hint = "narrow the query or label_filters, or raise SERIES_LIMIT"
     if len(read) > limit:
         return (
             f"rule {rule.name!r}: the read returned {len(read)} series, more than "
-            f"SERIES_LIMIT={limit}; nothing was evaluated: {hint}"
+            f"SERIES_LIMIT={limit}; nothing was evaluated: {HINT}"
         )
-    machine = rule.machine
-    if machine is None:  # a rule without a threshold only logs what it reads
+    if rule.make_room(read, limit):
         return None
+    tracked = len(rule.series)
+    new = len(read.difference(rule.series))
+    return (
+        f"rule {rule.name!r}: {new} new series would make {tracked + new} tracked, more "
+        f"than SERIES_LIMIT={limit} (the others are read now, breached or acting); nothing "
+        f"was evaluated: {HINT}"
+    )
+
+
+def make_room(machine: RuleMachine, read: set[Labels], limit: int) -> bool:
+    """Forget absent idle series of ``machine``, the longest absent first, until the series
+    ``read`` fit among ``limit``; return whether they do."""
     tracked = machine.series
     # The placeholder of a rule that never saw a series goes once real ones are read.
     placeholders = sum(1 for series in tracked.values() if series.placeholder) if read else 0
     over = len(tracked) - placeholders + len(read.difference(tracked)) - limit
     if over <= 0:
-        return None
+        return True
     forgettable = sorted(
         (
             (-math.inf if series.last_seen is None else series.last_seen, index, labels)
@@ -48,11 +61,4 @@ def admit(rule: Rule, samples: list[Sample]) -> str | None:
         del tracked[labels]
     if forgettable:
         machine.revision += 1
-    if len(forgettable) >= over:
-        return None
-    new = len(read.difference(tracked))
-    return (
-        f"rule {rule.name!r}: {new} new series would make {len(tracked) + new} tracked, more "
-        f"than SERIES_LIMIT={limit} (the others are read now, breached or acting); nothing "
-        f"was evaluated: {hint}"
-    )
+    return len(forgettable) >= over

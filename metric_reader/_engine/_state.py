@@ -367,9 +367,9 @@ class SeriesMachine:
         return actions
 
     def finish(self, now: float, action: Action, ok: bool) -> None:
-        machine = self.level(action.level)
-        assert machine is not None
-        machine.finish(now, action, ok)
+        for machine in self.levels():
+            if machine.level == action.level:
+                machine.finish(now, action, ok)
 
     def level(self, level: str) -> LevelMachine | None:
         return self.base if level == "base" else self.hard
@@ -457,11 +457,43 @@ class RuleMachine:
             self.revision += 1
 
     def give_back(self, action: Action) -> None:
-        series = self.series.get(action.labels)
-        machine = None if series is None else series.level(action.level)
-        if machine is not None:
-            machine.give_back(action)
+        found = self._level(action.level, action.labels)
+        if found is not None:
+            found.give_back(action)
             self.revision += 1
+
+    def adopt(
+        self,
+        level: str,
+        labels: Labels,
+        kind: EventKind,
+        at: float,
+        fire_count: int,
+        slack: float,
+    ) -> bool:
+        """The leader ran ``kind`` for the series ``labels`` at ``level``, successfully, at
+        ``at``: count it as run here (see ``LevelMachine.adopt``). A record from before the
+        breach began (or, for a resolve, before it ended) by more than ``slack`` seconds is
+        of an earlier breach and changes nothing. Return whether anything changed."""
+        found = self._level(level, labels)
+        if found is None:
+            return False
+        since = found.resolved_at if kind == "resolve" else found.active_at
+        if since is None or at < since - slack:
+            return False
+        if not found.adopt(kind, at, fire_count):
+            return False
+        self.revision += 1
+        return True
+
+    def busy(self, level: str, labels: Labels) -> bool:
+        """Whether the series ``labels`` at ``level`` is breached or acting."""
+        found = self._level(level, labels)
+        return found is not None and not found.idle
+
+    def _level(self, level: str, labels: Labels) -> LevelMachine | None:
+        series = self.series.get(labels)
+        return None if series is None else series.level(level)
 
     def series_for(self, labels: Labels, placeholder: bool = False) -> SeriesMachine:
         """The machine of the series ``labels``, made (in OK) if there is none yet."""

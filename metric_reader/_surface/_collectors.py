@@ -45,7 +45,7 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from .. import __version__
-from .._engine._state import State
+from .._engine import AlertingRule, State
 
 if TYPE_CHECKING:
     from .._service import Service
@@ -110,13 +110,12 @@ class ServiceCollector(Collector):
             yield ready
 
         for rule in service.rules:
-            machine = rule.machine
-            if machine is None:
+            if not isinstance(rule, AlertingRule):
                 continue
             levels = ["base"] if rule.config.hard is None else ["base", "hard"]
             counts = {(level, state): 0 for level in levels for state in _STATES}
             running = 0
-            for one in machine.series.values():
+            for one in rule.series.values():
                 for level in one.levels():
                     counts[level.level, level.state.value] += 1
                     running += level.in_flight is not None

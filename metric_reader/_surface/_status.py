@@ -20,9 +20,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from .._core._durations import format_duration
-from .._engine._nodata import NoData
-from .._engine._rules import Rule
-from .._engine._state import LevelMachine, SeriesMachine, State
+from .._engine import LevelMachine, NoData, Rule, SeriesMachine, State
 
 DEFAULT_SERIES = 1000
 """Series listed in one document when the request does not say (``limit``)."""
@@ -85,9 +83,7 @@ class StatusView:
     def wall(self, mono: float | None) -> str | None:
         return _wall(mono, self.now_mono, self.now_wall)
 
-    def level(self, machine: LevelMachine | None) -> dict[str, Any] | None:
-        if machine is None:
-            return None
+    def level(self, machine: LevelMachine) -> dict[str, Any]:
         last = machine.last_action
         return {
             "state": machine.state.value,
@@ -112,7 +108,7 @@ class StatusView:
             ),
             "last_seen": self.wall(series.last_seen),
             "base": self.level(series.base),
-            "hard": self.level(series.hard),
+            "hard": None if series.hard is None else self.level(series.hard),
         }
         if series.placeholder:  # stands for a rule that has never seen a series
             out["placeholder"] = True
@@ -139,8 +135,7 @@ class StatusView:
                     "plugin": level.plugin,
                 }
             )
-        machine = rule.machine
-        every: Mapping[Any, SeriesMachine] = {} if machine is None else machine.series
+        every = rule.series
         count = max(0, selection.limit if budget is None else budget)
         start = selection.offset
         states = {state.value: 0 for state in State}

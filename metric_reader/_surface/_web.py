@@ -48,7 +48,7 @@ from prometheus_client.registry import Collector
 
 from .. import __version__
 from .._core._text import utf8, valid_text
-from .._engine._rules import revision
+from .._engine import revision
 from ._collectors import register_service_collectors
 from ._status import DEFAULT_SERIES, MAX_SERIES, Selection
 from ._status_page import PAGE_SERIES, PAGE_SERIES_PER_RULE, render_status_page
