@@ -8,11 +8,11 @@ from datetime import UTC, datetime, timedelta
 
 from loguru import logger
 
-from .._config._settings import LevelConfig, RuleConfig
+from .._config import LevelConfig, RuleConfig
 from .._core._durations import format_duration
 from .._core._events import Event
 from .._core._samples import Labels, Sample
-from ._state import Action, RuleMachine, State, Transition
+from ._state import Action, RuleMachine, State, Transition, level_policy
 
 
 def format_series(name: str, labels: Labels) -> str:
@@ -35,7 +35,9 @@ class Rule:
         retry = self.config.polling_interval
         self.machine = (
             RuleMachine(
-                base.policy(retry), hard.policy(retry) if hard else None, self.config.missing
+                level_policy(base, retry),
+                level_policy(hard, retry) if hard else None,
+                self.config.missing,
             )
             if base is not None
             else None
