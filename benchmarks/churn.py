@@ -23,7 +23,7 @@ STEP = 60.0
 
 
 def _child() -> dict[str, float]:
-    from metric_reader._config._settings import load_settings
+    from metric_reader._config import load_settings
     from metric_reader._core._logging import configure_logging
     from metric_reader._core._samples import Sample, labels_of
     from metric_reader._engine import make_rule

@@ -32,10 +32,10 @@ def _page(rules: int) -> bytes:
 def _child(rules: int, url: str) -> dict[str, float]:
     import anyio
 
-    from metric_reader._config._settings import LevelConfig, RuleConfig
+    from metric_reader._config import LevelConfig, MissingValueBehavior, RuleConfig
     from metric_reader._core._selector import Selector
     from metric_reader._core._threshold import parse_threshold
-    from metric_reader._engine import MissingValueBehavior, make_rule
+    from metric_reader._engine import make_rule
     from metric_reader._service import build_targets
     from metric_reader._sources._http import make_client
 

@@ -206,7 +206,7 @@ def _startup(url: str, repeat: int = 5) -> float:
 
 async def _one_cycle(url: str) -> tuple[float, float, int]:
     """Wall seconds of two consecutive cycles of ``SCALE_RULES`` distinct queries."""
-    from metric_reader._config._settings import load_settings
+    from metric_reader._config import load_settings
     from metric_reader._engine import make_rule
     from metric_reader._service import build_targets, fetch_timeout
     from metric_reader._sources._http import make_client

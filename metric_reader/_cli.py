@@ -26,9 +26,16 @@ from . import __version__
 from ._actions._plugin_jobs import settle, threads_holding_exit
 from ._actions._plugins import PluginCatalog, PluginFailure, bundled_plugin_dir, discover_plugins
 from ._cluster._kube import InCluster, in_cluster
-from ._cluster._shard import shard_of
+from ._cluster._shard import owned_rules, shard_of
 from ._cluster._state_lock import StateFileLock, holder
-from ._config._settings import ConfigError, LevelConfig, RuleConfig, Settings, load_settings
+from ._config import (
+    ConfigError,
+    LevelConfig,
+    RuleConfig,
+    Settings,
+    load_settings,
+    parse_listen_address,
+)
 from ._core._durations import format_duration, parse_duration
 from ._core._events import Event
 from ._core._logging import configure_logging
@@ -36,7 +43,7 @@ from ._core._memory import keep_freed_memory
 from ._core._threshold import parse_threshold
 from ._service import SHUTDOWN_GRACE, SIGHUP_IGNORED, SIGNALS, EarlySignals, Service
 from ._sources._first_read import first_reads
-from ._surface._web import ListenError, parse_listen_address, serve_http
+from ._surface._web import ListenError, serve_http
 
 EXIT_OK, EXIT_FATAL, EXIT_CONFIG = 0, 1, 2
 CHECK_READ_TIMEOUT = 5.0
@@ -285,7 +292,7 @@ def _this_shard(settings: Settings) -> Settings:
     """The settings with only the rules this replica's shard owns, said once at start."""
     if settings.shard_count == 1:
         return settings
-    owned = settings.owned_rules
+    owned = owned_rules(settings)
     log = logger.bind(
         shard_index=settings.shard_index,
         shard_count=settings.shard_count,
@@ -360,7 +367,7 @@ def _check(args: argparse.Namespace, env: Mapping[str, str]) -> int:
 
 
 def _shard_line(settings: Settings) -> str:
-    owned = [rule.name for rule in settings.owned_rules]
+    owned = [rule.name for rule in owned_rules(settings)]
     rules = f": {', '.join(owned)}" if owned else " (it stays up, idle)"
     return (
         f"this replica is shard {settings.shard_index} of {settings.shard_count} "

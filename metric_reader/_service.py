@@ -24,12 +24,11 @@ from . import __version__
 from ._actions._plugins import PluginCatalog, PluginFailure, PluginTimeout
 from ._cluster._election import ActionRecord, LeaderElector, default_identity
 from ._cluster._kube import InCluster, LeaseClient
-from ._config._settings import ElectionSettings, Settings
+from ._config import MAX_RESPONSE_BYTES, ElectionSettings, Settings
 from ._core._durations import format_duration
 from ._core._samples import FetchError, Sample, labels_of
 from ._core._throttle import Throttle
 from ._engine import Action, NoData, Rule, admit, format_series, make_rule, revision
-from ._sources._body import MAX_RESPONSE_BYTES
 from ._sources._exposition import ExpositionError, read_series
 from ._sources._http import make_client
 from ._sources._prometheus import instant_query

@@ -7,7 +7,7 @@ import math
 import pytest
 from _slips import slips_of
 
-from metric_reader._config._settings import KNOWN_VARIABLES, ConfigError, load_settings
+from metric_reader._config import KNOWN_VARIABLES, ConfigError, load_settings
 from metric_reader._core._durations import format_duration, parse_duration
 
 BASE = {"METRIC_NAME": "queue_depth"}

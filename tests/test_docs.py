@@ -1,6 +1,6 @@
 """The README and the examples say what the code does, and the quick start works as written.
 
-The settings the code knows (``metric_reader._config._settings``) must all be in the README's
+The settings the code knows (``metric_reader._config._keys``) must all be in the README's
 configuration reference and, as rule file keys, in ``examples/rules.toml``; every metric
 the service exports must be in the README's metrics table; every link between the
 documents must lead somewhere. The quick start's commands are run as a user would run
@@ -21,7 +21,10 @@ from pathlib import Path
 
 import pytest
 
-from metric_reader._config._settings import _LEVEL_KEYS, _RULE_KEYS, KNOWN_VARIABLES, TOP_LEVEL_KEYS
+from metric_reader._config import KNOWN_VARIABLES
+from metric_reader._config._keys import LEVEL_KEYS as _LEVEL_KEYS
+from metric_reader._config._keys import RULE_KEYS as _RULE_KEYS
+from metric_reader._config._keys import TOP_LEVEL_KEYS
 
 REPO = Path(__file__).resolve().parent.parent
 README = REPO / "README.md"

@@ -12,7 +12,7 @@ import pytest
 from loguru import logger
 
 from metric_reader._actions._plugins import discover_plugins
-from metric_reader._config._settings import load_settings
+from metric_reader._config import load_settings
 from metric_reader._service import Service
 
 RECORDING = """

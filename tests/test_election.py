@@ -19,7 +19,7 @@ from loguru import logger
 
 from metric_reader._cluster._election import ANNOTATION, ActionRecord, LeaderElector
 from metric_reader._cluster._kube import InCluster, LeaseClient, in_cluster
-from metric_reader._config._settings import ConfigError, ElectionSettings, load_settings
+from metric_reader._config import ConfigError, ElectionSettings, load_settings
 
 pytestmark = pytest.mark.anyio
 TIMING = ElectionSettings(lease_duration=1.0, renew_deadline=0.6, retry_period=0.1)

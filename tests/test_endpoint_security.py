@@ -29,11 +29,11 @@ from _certs import cert, new_key, write_pem
 from cryptography.hazmat.primitives import serialization
 
 from metric_reader._actions._plugins import discover_plugins
-from metric_reader._config._settings import ConfigError, load_settings
+from metric_reader._config import ClientConfig, ConfigError, Secret, load_settings
 from metric_reader._core._logging import configure_logging
 from metric_reader._core._samples import FetchError
 from metric_reader._service import Service
-from metric_reader._sources._http import ClientConfig, Secret, make_client
+from metric_reader._sources._http import make_client
 from metric_reader._sources._scrape import fetch_page
 from metric_reader._surface._web import serve_http
 
@@ -271,11 +271,11 @@ def test_nothing_turns_verification_off_unless_asked() -> None:
     """The only ``CERT_NONE`` in the package is the one TLS_INSECURE_SKIP_VERIFY asks for."""
     package = Path(__file__).parent.parent / "metric_reader"
     found = []
-    for path in package.glob("*.py"):
+    for path in package.rglob("*.py"):
         text = path.read_text()
         for needle in ("verify=False", "CERT_NONE", "check_hostname = False", "_create_unverified"):
             found += [f"{path.name}: {needle}"] * text.count(needle)
-    assert sorted(found) == ["_http.py: CERT_NONE", "_http.py: check_hostname = False"]
+    assert sorted(found) == ["_client.py: CERT_NONE", "_client.py: check_hostname = False"]
 
 
 # --- credentials and headers ----------------------------------------------------------------

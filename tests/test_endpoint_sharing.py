@@ -19,7 +19,7 @@ import anyio
 import pytest
 
 from metric_reader._actions._plugins import discover_plugins
-from metric_reader._config._settings import load_settings
+from metric_reader._config import load_settings
 from metric_reader._service import Service
 
 

@@ -28,7 +28,7 @@ import pytest
 import yaml
 
 from metric_reader._actions._plugins import discover_plugins
-from metric_reader._config._settings import load_settings
+from metric_reader._config import load_settings
 
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLES = REPO / "examples" / "kubernetes"

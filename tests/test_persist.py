@@ -37,7 +37,7 @@ from metric_reader._cluster._persist import (
     restore,
     snapshot,
 )
-from metric_reader._config._settings import ConfigError, load_settings
+from metric_reader._config import ConfigError, load_settings
 from metric_reader._core._samples import Labels, Sample
 from metric_reader._engine import MAX_COUNT, Action, LevelMachine, Rule, State, make_rule
 

@@ -21,7 +21,7 @@ import pytest
 from loguru import logger
 
 from metric_reader._actions._plugins import PluginCatalog, PluginProblem, discover_plugins
-from metric_reader._config._settings import ConfigError, load_settings
+from metric_reader._config import ConfigError, load_settings
 
 REPO = Path(__file__).resolve().parents[1]
 NOBODY = 65534

@@ -9,13 +9,10 @@ from pathlib import Path
 import pytest
 from _slips import slips_of
 
-from metric_reader._config._settings import (
-    _LEVEL_KEYS,
-    _RULE_KEYS,
-    TOP_LEVEL_KEYS,
-    ConfigError,
-    load_settings,
-)
+from metric_reader._config import ConfigError, load_settings
+from metric_reader._config._keys import LEVEL_KEYS as _LEVEL_KEYS
+from metric_reader._config._keys import RULE_KEYS as _RULE_KEYS
+from metric_reader._config._keys import TOP_LEVEL_KEYS
 
 GOOD = """\
 polling_interval = "5s"

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from metric_reader._cluster._shard import ordinal_from_hostname, shard_of
-from metric_reader._config._settings import KNOWN_VARIABLES, ConfigError, load_settings
+from metric_reader._cluster._shard import owned_rules, shard_of
+from metric_reader._config import KNOWN_VARIABLES, ConfigError, load_settings, ordinal_from_hostname
 
 MAX_UINT64 = 2**64 - 1
 
@@ -128,13 +128,13 @@ NAMES = [f"rule-{i}" for i in range(30)]
 def test_without_sharding_every_rule_is_owned(tmp_path: Path) -> None:
     settings = load_settings({"CONFIG_FILE": str(rule_file(tmp_path, NAMES))})
     assert (settings.shard_count, settings.shard_index) == (1, 0)
-    assert settings.owned_rules == settings.rules
+    assert owned_rules(settings) == settings.rules
 
 
 def test_the_shards_split_the_rules_without_gap_or_overlap(tmp_path: Path) -> None:
     env = {"CONFIG_FILE": str(rule_file(tmp_path, NAMES)), "SHARD_COUNT": "3"}
     owned = [
-        {r.name for r in load_settings({**env, "SHARD_INDEX": str(i)}).owned_rules}
+        {r.name for r in owned_rules(load_settings({**env, "SHARD_INDEX": str(i)}))}
         for i in range(3)
     ]
     assert sorted(n for names in owned for n in names) == sorted(NAMES)

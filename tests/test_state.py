@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 import pytest
 
+from metric_reader._config import MissingValueBehavior
 from metric_reader._core._samples import Labels, Sample
 from metric_reader._core._threshold import parse_threshold
 from metric_reader._engine._state import (
@@ -21,7 +22,6 @@ from metric_reader._engine._state import (
     MAX_RETRY_DELAY,
     LevelMachine,
     LevelPolicy,
-    MissingValueBehavior,
     RuleMachine,
     State,
 )

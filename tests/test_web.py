@@ -30,10 +30,10 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from metric_reader import __version__
 from metric_reader._actions._plugins import discover_plugins
-from metric_reader._config._settings import ConfigError, load_settings
+from metric_reader._config import ConfigError, load_settings, parse_listen_address
 from metric_reader._core._logging import configure_logging
 from metric_reader._service import Service
-from metric_reader._surface._web import ListenError, parse_listen_address, serve_http
+from metric_reader._surface._web import ListenError, serve_http
 
 T = TypeVar("T")
 DEADLINE = 15.0  # generous: a busy 2-core machine must not flake

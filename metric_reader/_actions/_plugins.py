@@ -41,6 +41,7 @@ import anyio
 from anyio.lowlevel import RunVar, checkpoint_if_cancelled
 from loguru import logger
 
+from .._config import describe_dir_error
 from .._core._durations import format_duration
 from .._core._events import Event
 from ._plugin_jobs import (
@@ -566,17 +567,6 @@ def discover_plugins(
     )
     catalog._watcher = watcher
     return catalog
-
-
-def describe_dir_error(directory: Path, exc: OSError) -> str:
-    """Why ``directory`` cannot be used, with the operating system's own words."""
-    if isinstance(exc, FileNotFoundError):
-        if os.path.islink(directory):
-            return f"it is a symlink to {os.readlink(directory)}, which does not exist"
-        return f"does not exist ({exc})"
-    if isinstance(exc, NotADirectoryError):
-        return f"not a directory ({exc})"
-    return f"cannot be listed ({exc})"
 
 
 def _same_dir(a: Path, b: Path) -> bool:

@@ -38,7 +38,7 @@ from typing import Any, Literal
 import anyio
 from loguru import logger
 
-from .._config._settings import ElectionSettings
+from .._config import ElectionSettings
 from .._core._samples import Labels
 from .._core._throttle import Throttle
 from .._engine import MAX_COUNT

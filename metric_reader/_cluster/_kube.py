@@ -18,8 +18,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from .._config import ClientConfig
 from .._core._samples import FetchError
-from .._sources._http import ClientConfig, deadline, make_client
+from .._sources._http import deadline, make_client
 
 SERVICE_ACCOUNT_DIR = Path("/var/run/secrets/kubernetes.io/serviceaccount")
 LEASES = "/apis/coordination.k8s.io/v1/namespaces/{namespace}/leases"

@@ -73,7 +73,7 @@ from typing import Any, cast
 import anyio
 from loguru import logger
 
-from .._config._settings import LevelConfig, RuleConfig
+from .._config import LevelConfig, RuleConfig
 from .._core._durations import format_duration
 from .._core._events import EventKind
 from .._core._samples import Labels

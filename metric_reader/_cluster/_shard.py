@@ -9,10 +9,8 @@ the others, and a rule keeps its shard as long as its name and the count stay th
 from __future__ import annotations
 
 import hashlib
-import re
 
-_ORDINAL = re.compile(r".+-(0|[1-9][0-9]*)")
-"""A StatefulSet pod name: the set's name, ``-``, the ordinal (no leading zeros)."""
+from .._config import RuleConfig, Settings
 
 
 def shard_of(rule_name: str, count: int) -> int:
@@ -27,10 +25,13 @@ def shard_of(rule_name: str, count: int) -> int:
     return int.from_bytes(digest[8:], "big") % count
 
 
-def ordinal_from_hostname(hostname: str) -> int | None:
-    """The ordinal of a StatefulSet pod (``metric-reader-2`` -> 2), or None if the host name
-    is not ``NAME-ORDINAL``. Only the first label of a dotted name counts
-    (``metric-reader-2.metric-reader.monitoring.svc`` -> 2)."""
-    first = hostname.strip().split(".", 1)[0]
-    match = _ORDINAL.fullmatch(first)
-    return int(match[1]) if match else None
+def owned_rules(settings: Settings) -> tuple[RuleConfig, ...]:
+    """The rules this replica runs: those whose name hashes to its shard (all of them
+    without sharding)."""
+    if settings.shard_count == 1:
+        return settings.rules
+    return tuple(
+        rule
+        for rule in settings.rules
+        if shard_of(rule.name, settings.shard_count) == settings.shard_index
+    )

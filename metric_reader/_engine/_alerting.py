@@ -12,10 +12,10 @@ from .._core._events import EventKind
 from .._core._samples import Labels, Sample
 from ._rule import Rule, format_series
 from ._series_limit import make_room
-from ._state import Action, RuleMachine, SeriesMachine, State, Transition
+from ._state import Action, RuleMachine, SeriesMachine, State, Transition, level_policy
 
 if TYPE_CHECKING:
-    from .._config._settings import RuleConfig
+    from .._config import RuleConfig
 
 
 class AlertingRule(Rule):
@@ -28,7 +28,9 @@ class AlertingRule(Rule):
         assert base is not None, "a rule without a threshold is a LoggingRule"
         retry = config.polling_interval
         self.machine = RuleMachine(
-            base.policy(retry), hard.policy(retry) if hard else None, config.missing
+            level_policy(base, retry),
+            level_policy(hard, retry) if hard else None,
+            config.missing,
         )
 
     def evaluate(self, now: float, samples: list[Sample], acting: bool = True) -> list[Action]:

@@ -19,7 +19,7 @@ from .._core._samples import Labels, Sample
 from ._state import Action, SeriesMachine
 
 if TYPE_CHECKING:
-    from .._config._settings import LevelConfig, RuleConfig
+    from .._config import LevelConfig, RuleConfig
 
 
 def format_series(name: str, labels: Labels) -> str:

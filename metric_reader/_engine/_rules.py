@@ -9,7 +9,7 @@ from ._logging_rule import LoggingRule
 from ._rule import Rule
 
 if TYPE_CHECKING:
-    from .._config._settings import RuleConfig
+    from .._config import RuleConfig
 
 
 def make_rule(config: RuleConfig) -> Rule:

@@ -19,6 +19,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+from .._config import LevelConfig, MissingValueBehavior
 from .._core._events import EventKind, Level
 from .._core._samples import Labels, Sample
 from .._core._threshold import Threshold
@@ -58,13 +59,6 @@ class State(StrEnum):
     FIRING = "firing"
 
 
-class MissingValueBehavior(StrEnum):
-    SKIP = "skip"
-    LAST_VALUE = "last_value"
-    ZERO = "zero"
-    ASSUME_BREACHED = "assume_breached"
-
-
 @dataclass(frozen=True, slots=True)
 class LevelPolicy:
     """What one level of a rule asks for: when it is breached, how long, how often to act."""
@@ -84,6 +78,18 @@ class LevelPolicy:
         if state is State.FIRING and self.clear_threshold is not None:
             return not math.isnan(value) and not self.clear_threshold.breached(value)
         return self.threshold.breached(value)
+
+
+def level_policy(level: LevelConfig, retry_delay: float) -> LevelPolicy:
+    """The policy of a configured level; a failed action is retried after ``retry_delay``."""
+    return LevelPolicy(
+        level.threshold,
+        level.duration,
+        level.backoff,
+        retry_delay,
+        level.keep_firing_for,
+        level.clear_threshold,
+    )
 
 
 @dataclass(frozen=True, slots=True)

@@ -20,8 +20,6 @@ import httpx
 
 from .._core._samples import FetchError
 
-MAX_RESPONSE_BYTES = 64 * 1024 * 1024
-"""The default of ``MAX_RESPONSE_BYTES``: a body that decodes to more is a failed read."""
 ACCEPT_ENCODING = "gzip, deflate"
 MAX_CODINGS = 2
 """Servers compress once; a proxy may add one more. Deeper stacks are refused unread."""

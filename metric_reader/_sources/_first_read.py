@@ -12,7 +12,7 @@ from __future__ import annotations
 import anyio
 import httpx
 
-from .._config._settings import Settings
+from .._config import Settings
 from .._engine import make_rule
 from .._service import Target, build_targets
 from ._http import make_client

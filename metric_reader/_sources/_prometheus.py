@@ -12,9 +12,10 @@ from typing import Any
 import anyio
 import httpx
 
+from .._config import MAX_RESPONSE_BYTES
 from .._core._samples import FetchError, Sample, labels_of
 from .._core._text import may_hold_surrogates, valid_strings
-from ._body import MAX_RESPONSE_BYTES, read_body
+from ._body import read_body
 from ._http import Attempt, Source, deadline
 
 try:  # the optional extra: about 3x faster than json on a Prometheus answer

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import httpx
 
+from .._config import MAX_RESPONSE_BYTES
 from .._core._samples import FetchError
-from ._body import MAX_RESPONSE_BYTES, read_body
+from ._body import read_body
 from ._http import Attempt, Source, deadline
 
 # Text format first: every exporter speaks it, and it has no _created lines to skip.

@@ -29,7 +29,6 @@ over and over cannot slow polling down.
 from __future__ import annotations
 
 import gzip
-import ipaddress
 import json
 import re
 from collections import OrderedDict
@@ -47,6 +46,7 @@ from prometheus_client.exposition import choose_encoder
 from prometheus_client.registry import Collector
 
 from .. import __version__
+from .._config import parse_listen_address
 from .._core._text import utf8, valid_text
 from .._engine import revision
 from ._collectors import register_service_collectors
@@ -81,14 +81,8 @@ DOCUMENT_MAX_AGE = 1.0
 many seconds (its times say "ago")."""
 _DOCUMENTS_KEPT = 32
 
-_PORT = re.compile(r"[0-9]{1,5}")
-_HOST = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?")
 _TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
 _VERSION = re.compile(r"HTTP/[0-9]\.[0-9]")
-_ALLOWED_FORMS = (
-    "expected host:port, :port (every interface) or [IPv6 address]:port, "
-    "e.g. 127.0.0.1:9180, :9180, [::1]:9180"
-)
 
 _REASONS = {
     200: "OK",
@@ -102,33 +96,6 @@ _REASONS = {
     503: "Service Unavailable",
     505: "HTTP Version Not Supported",
 }
-
-
-def parse_listen_address(text: str) -> tuple[str, int]:
-    """``host:port``, ``:port`` or ``[IPv6]:port`` as ``(host, port)``.
-
-    ``:port`` gives the host ``""``: every interface, IPv4 and IPv6. The port may be 0 (the
-    system picks a free one). Anything else raises ``ValueError`` saying what is allowed.
-    """
-    text = text.strip()
-    host, sep, port_text = text.rpartition(":")
-    if not sep:
-        if _PORT.fullmatch(text):
-            raise ValueError(f"no host: write :{text} for every interface; {_ALLOWED_FORMS}")
-        raise ValueError(f"no port: {_ALLOWED_FORMS}")
-    if not _PORT.fullmatch(port_text) or int(port_text) > 65535:
-        raise ValueError(f"port {port_text!r} is not a number from 0 to 65535: {_ALLOWED_FORMS}")
-    if host.startswith("[") and host.endswith("]"):
-        inner = host[1:-1]
-        try:
-            ipaddress.IPv6Address(inner)
-        except ValueError:
-            raise ValueError(f"{inner!r} is not an IPv6 address: {_ALLOWED_FORMS}") from None
-        host = inner
-    elif host and not _HOST.fullmatch(host):
-        hint = " (put an IPv6 address in brackets)" if ":" in host else ""
-        raise ValueError(f"{host!r} is not a host name or address{hint}: {_ALLOWED_FORMS}")
-    return host, int(port_text)
 
 
 class ListenError(Exception):
