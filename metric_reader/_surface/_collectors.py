@@ -1,35 +1,13 @@
 """Metrics computed when ``/metrics`` is scraped, from what the service holds right now.
 
 Counters and histograms that events update live in ``_metrics.ServiceMetrics``; what is a
-current state (series by state, readiness, targets, plugins) is read here at scrape time,
-so it can never drift from the state itself:
+current state (series by state, readiness, targets, plugins, leadership) is read here at
+scrape time through ``ServiceView``, so it can never drift from the state itself. README.md
+(``### Metrics``) lists them all; ``tests/test_docs.py`` checks that list against the
+registry. ``ProcessCollector`` adds the standard ``process_*`` metrics.
 
-| metric | type | labels | value |
-|---|---|---|---|
-| ``metric_reader_build_info`` | gauge | ``version``, ``python`` | 1 |
-| ``metric_reader_ready`` | gauge | | 1 when ``/readyz`` would say ready (targets read), else 0 |
-| ``metric_reader_series`` | gauge | ``rule``, ``level``, ``state`` | series of a rule's level in
-  a state (``ok``, ``pending``, ``firing``); every state is always present, 0 included |
-| ``metric_reader_plugin_calls_in_flight`` | gauge | ``rule`` | plugin calls running now |
-| ``metric_reader_rule_no_data`` | gauge | ``rule`` | 1 while the rule is in "no data" (its
-  successful reads return no series, see ``_nodata``), else 0 |
-| ``metric_reader_target_up`` | gauge | ``target`` | 1 when the last read of the target
-  succeeded, else 0 (also before the first read) |
-| ``metric_reader_target_last_success_timestamp_seconds`` | gauge | ``target`` | Unix time of
-  the last successful read; 0 before the first |
-| ``metric_reader_plugins_loaded`` | gauge | | plugins usable now (bundled and ``PLUGIN_DIR``) |
-| ``metric_reader_plugin_load_failures`` | gauge | ``reason`` | plugin files that do not load
-  right now: ``error`` (syntax error, import error, untrusted file, ...) or ``unconfigured``
-  (loaded, but its ``validate_config`` refused, e.g. ``exec_action`` without a command). A
-  gauge of current problems, not a counter: fixing the file brings it back to 0 |
-
-plus the standard ``process_*`` metrics (CPU, memory, open files, start time) of
-``prometheus_client``'s ``ProcessCollector``. Rules without a threshold have no state, so no
-``metric_reader_series``.
-
-Collection runs on the event loop (the HTTP server calls it there), so it reads the state
-machines without locks; outside a loop it still works, on ``time.monotonic``. It reads the
-service only through ``ServiceView``.
+Collection runs on the event loop (the HTTP server calls it there); outside a loop it
+still works, on ``time.monotonic``, leaving out what needs the loop's clock.
 """
 
 from __future__ import annotations

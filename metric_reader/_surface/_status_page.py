@@ -1,9 +1,9 @@
 """The status page at ``/``: what every rule sees, for a person to glance at.
 
-One self-contained HTML document built from ``Service.status()``: inline CSS, no script, no
-external asset, a ``<meta>`` refresh every 5 seconds. Every piece of text from the status
-(rule names, label names and values, errors, ...) goes through ``html.escape``: label values
-come from the watched application and may contain anything.
+One self-contained HTML document built from the ``/api/status`` document: inline CSS, no
+script, no external asset, a ``<meta>`` refresh every 5 seconds. Every piece of text from
+the status (rule names, label names and values, errors, ...) goes through ``html.escape``:
+label values come from the watched application and may contain anything.
 
 The page lists each rule's most severe series, at most ``PAGE_SERIES_PER_RULE`` of a rule
 and ``PAGE_SERIES`` in all; ``?rule=NAME`` shows one rule, ``&offset=N&limit=N`` pages
@@ -19,11 +19,11 @@ from html import escape
 from typing import Any
 from urllib.parse import urlencode
 
-from ._status import Selection
+from ._selection import Selection
 
 REFRESH_SECONDS = 5
 PAGE_SERIES = 1000
-"""Series rows on the page at most (``limit`` may ask for up to ``_status.MAX_SERIES``)."""
+"""Series rows on the page at most (``limit`` may ask for up to ``_selection.MAX_SERIES``)."""
 PAGE_SERIES_PER_RULE = 100
 """Series rows of one rule on the page of every rule (the most severe first)."""
 

@@ -1,29 +1,16 @@
 """``LISTEN_ADDRESS``: the service's own HTTP endpoints, served from its event loop.
 
-| path | answers |
-|---|---|
-| ``/metrics`` | the service's own metrics (Prometheus text format, OpenMetrics on request) |
-| ``/healthz`` | ``200 ok``: the event loop is alive (liveness probe) |
-| ``/readyz`` | ``200`` once every target has been read recently and every plugin the rules
-  name is loaded; ``503`` with the reasons otherwise (readiness probe) |
-| ``/`` | a status page for people: every rule, its series and their states |
-| ``/api/status`` | the same as JSON |
+``/metrics`` (Prometheus text, OpenMetrics on request), ``/healthz`` (the loop is alive),
+``/readyz`` (``200`` once every target was read recently and every plugin the rules name
+is loaded, else ``503`` with the reasons), ``/`` (the status page) and ``/api/status`` (the
+same as JSON). Read-only: ``GET`` and ``HEAD``, anything else is ``405``.
 
-Everything is read-only: ``GET`` and ``HEAD`` only (anything else is ``405``), an unknown
-path is ``404``. No web framework: a small HTTP/1.1 server on anyio that reads one request
-per connection within limits (request line, header size and count, a deadline for the whole
-request head so a slow client cannot hold a connection), answers with ``Content-Length`` and
-``Connection: close``, and never lets a bad client disturb the service.
-
-Probes come first. Idle and slow connections cannot starve them: every connection is
-accepted; when ``MAX_CONNECTIONS`` are open, the one that has waited longest without
-sending a whole request is closed to make room (a probe sends its request at once, so it is
-never that one). ``/healthz`` and ``/readyz`` are answered as soon as they are read.
-
-The status documents (``/``, ``/api/status``) are bounded (see ``_status``: at most
-``MAX_SERIES`` series, paged with ``?rule=NAME&offset=N&limit=N``) and built at most once
-per poll and second for the same query (``_DocumentCache``), so clients asking for them
-over and over cannot slow polling down.
+No web framework: a small HTTP/1.1 server on anyio, one request per connection, read
+within limits (request line, headers, a deadline for the whole head), so a bad or slow
+client cannot disturb the service. When ``MAX_CONNECTIONS`` are open, the connection idle
+longest is closed to make room: probes send their request at once, so they always get in.
+Status documents are bounded (``_selection``) and built at most once per poll and second
+for the same query (``_DocumentCache``).
 """
 
 from __future__ import annotations
@@ -36,11 +23,11 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from email.utils import formatdate
-from typing import Any
+from typing import Any, cast
 from urllib.parse import parse_qs, unquote, urlsplit
 
 import anyio
-from anyio.abc import Listener, SocketAttribute, SocketStream, TaskGroup, TaskStatus
+from anyio.abc import SocketAttribute, SocketListener, SocketStream, TaskGroup, TaskStatus
 from anyio.streams.buffered import BufferedByteReceiveStream
 from loguru import logger
 from prometheus_client.exposition import choose_encoder
@@ -165,13 +152,12 @@ async def serve_http(
             "serving /metrics, /healthz, /readyz and the status page on port {}", bound
         )
         for one in listener.listeners:
-            connections.start_soon(_accept_forever, one, server, connections)
+            # TCP listeners on every backend are SocketListeners, which can accept()
+            connections.start_soon(_accept_forever, cast(SocketListener, one), server, connections)
         task_status.started(bound)
 
 
-async def _accept_forever(
-    listener: Listener[SocketStream], server: _Server, group: TaskGroup
-) -> None:
+async def _accept_forever(listener: SocketListener, server: _Server, group: TaskGroup) -> None:
     """Accept connections until cancelled. An accept that fails (out of file descriptors,
     ...) is logged and retried: the HTTP side must never take the service down."""
     failures = 0
@@ -500,7 +486,7 @@ class _Server:
 
     def metrics(self, request: Request) -> Response:
         encoder, content_type = choose_encoder(request.header("Accept"))
-        body = encoder(self.registry)  # type: ignore[arg-type]  # has what encoders call
+        body = encoder(self.registry)
         headers = {"Vary": "Accept, Accept-Encoding"}
         if _accepts_gzip(request.header("Accept-Encoding")):
             body = gzip.compress(body, compresslevel=6)
