@@ -169,7 +169,9 @@ class _Clock:
         )
 
 
-def _number(value: object) -> str:
+def _number_cell(value: object) -> str:
+    """A series value as the page shows it: thousands separated, or 6 significant digits;
+    the text ``/api/status`` gives for NaN and the infinities as it is."""
     if value is None:
         return '<span class="muted">&mdash;</span>'
     if isinstance(value, int | float) and not isinstance(value, bool):
@@ -277,7 +279,7 @@ def _series_rows(clock: _Clock, rule: Mapping[str, Any], limit: int) -> Iterable
         yield (
             f'<tr class="{css}"><td>{_labels(one.get("labels") or {})}</td>'
             f"<td>{state}</td>"
-            f'<td class="num mono right">{_number(one.get("value"))}</td>'
+            f'<td class="num mono right">{_number_cell(one.get("value"))}</td>'
             f"<td>{threshold}</td>"
             f'<td class="num">{since}</td>'
             f"<td>{action}</td>"
