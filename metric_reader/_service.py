@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 import signal
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Collection, Hashable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -19,12 +19,14 @@ import anyio
 import httpx
 from anyio.abc import TaskGroup, TaskStatus
 from loguru import logger
+from prometheus_client import CollectorRegistry
 
 from . import __version__
 from ._actions._plugins import PluginCatalog, PluginFailure, PluginTimeout
 from ._cluster._election import ActionRecord, LeaderElector, default_identity
 from ._cluster._kube import InCluster, LeaseClient
 from ._config import MAX_RESPONSE_BYTES, ElectionSettings, Settings
+from ._core._clock import to_mono
 from ._core._durations import format_duration
 from ._core._samples import FetchError, Sample, labels_of
 from ._core._throttle import Throttle
@@ -34,13 +36,20 @@ from ._sources._http import make_client
 from ._sources._prometheus import instant_query
 from ._sources._scrape import fetch_page
 from ._surface._metrics import ServiceMetrics
-from ._surface._status import Selection, status_snapshot
+from ._surface._selection import Selection
+from ._surface._status import status_snapshot
+from ._surface._view import (
+    PluginCounts,
+    RuleSeries,
+    TargetRead,
+    UnloadedPlugin,
+    read_recently,
+)
 
 if TYPE_CHECKING:
     from ._cluster._persist import StateWriter
 
 SHUTDOWN_GRACE = 10.0
-READY_WINDOW = 60.0
 
 
 def fetch_timeout(interval: float) -> float:
@@ -267,7 +276,7 @@ class Service:
             rule = self._by_name.get(record.rule)
             if record.status == "failed" or rule is None:
                 continue
-            at = now - (wall - record.at)
+            at = to_mono(record.at, now, wall)
             if rule.adopt(record.level, record.labels, record.kind, at, record.fire_count):
                 changed = True
         if changed and self.writer is not None:
@@ -277,22 +286,68 @@ class Service:
         rule = self._by_name.get(record.rule)
         return rule is not None and rule.busy(record.level, record.labels)
 
+    # --- what the HTTP endpoints read (``_surface._view.ServiceView``) -------------------------
+
+    @property
+    def registry(self) -> CollectorRegistry:
+        return self.metrics.registry
+
+    def rule_names(self) -> Collection[str]:
+        return self._by_name.keys()
+
+    def generation(self) -> Hashable:
+        return (
+            revision(self.rules),
+            tuple((target.last_success, target.last_error) for target in self.targets),
+            tuple((one.active, one.empty_polls) for one in self.no_data.values()),
+        )
+
     def ready(self) -> bool:
         """Every target has been read successfully, recently: within three of its polling
         intervals, and at least within a minute."""
         now = anyio.current_time()
         return all(
-            target.last_success is not None
-            and now - target.last_success <= max(3 * target.interval, READY_WINDOW)
-            for target in self.targets
+            read_recently(target.last_success, target.interval, now) for target in self.targets
         )
+
+    def target_reads(self) -> list[TargetRead]:
+        return [
+            TargetRead(t.description, t.interval, len(t.rules), t.last_success, t.last_error)
+            for t in self.targets
+        ]
+
+    def unloaded_plugins(self) -> Iterator[UnloadedPlugin]:
+        loaded = self.catalog.plugins
+        for rule in self.rules:
+            for level in (rule.config.base, rule.config.hard):
+                if level is not None and level.plugin is not None and level.plugin not in loaded:
+                    problem = self.catalog.problem_for(level.plugin)
+                    reason = None if problem is None else problem.reason
+                    yield UnloadedPlugin(rule.name, level.plugin, reason)
+
+    def rule_series(self) -> Iterator[RuleSeries]:
+        for rule in self.rules:
+            summary = RuleSeries.of(rule)
+            if summary is not None:
+                yield summary
+
+    def rules_without_data(self) -> Mapping[str, bool]:
+        return {name: tracker.active for name, tracker in self.no_data.items()}
+
+    def plugin_counts(self) -> PluginCounts:
+        problems = self.catalog.problems
+        unconfigured = sum(1 for problem in problems if problem.unconfigured)
+        return PluginCounts(len(self.catalog.plugins), len(problems) - unconfigured, unconfigured)
+
+    def acting(self) -> bool:
+        return self.election is None or self.election.acting()
 
     def status(self, selection: Selection | None = None) -> dict[str, Any]:
         """The ``/api/status`` document: every rule, its series (those ``selection`` lists)
         and their states."""
         snapshot = status_snapshot(
             [rule for target in self.targets for rule in target.rules],
-            self.targets,
+            self.target_reads(),
             anyio.current_time(),
             ready=self.ready(),
             started_mono=self.started,

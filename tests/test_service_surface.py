@@ -25,6 +25,7 @@ from typing import Any
 import anyio
 import httpx
 import pytest
+from _fake_view import FakeView
 
 from metric_reader._actions._plugins import discover_plugins
 from metric_reader._config import load_settings
@@ -75,9 +76,11 @@ def _service(page_url: str) -> Service:
 
 
 @asynccontextmanager
-async def serving(service: Service, address: str) -> AsyncIterator[int]:
+async def serving(service: Service | FakeView, address: str) -> AsyncIterator[int]:
+    """The endpoints on ``address``, with ``service`` polling (a ``FakeView`` does not)."""
     async with anyio.create_task_group() as group:
-        group.start_soon(service.run)
+        if isinstance(service, Service):
+            group.start_soon(service.run)
         port = await group.start(functools.partial(serve_http, address, service))
         yield int(port)
         group.cancel_scope.cancel()
@@ -134,11 +137,9 @@ def run(test: Any) -> None:
 # --- where it listens -----------------------------------------------------------------------
 
 
-def test_a_loopback_listen_address_is_not_reachable_through_another_address(
-    page_url: str,
-) -> None:
+def test_a_loopback_listen_address_is_not_reachable_through_another_address() -> None:
     other = _other_local_address()
-    service = _service(page_url)
+    service = FakeView()
 
     async def test() -> None:
         async with serving(service, "127.0.0.1:0") as port:
@@ -154,10 +155,10 @@ def test_a_loopback_listen_address_is_not_reachable_through_another_address(
         pytest.skip("this host has only loopback: the other-address half was not checked")
 
 
-def test_a_port_alone_listens_on_every_address(page_url: str) -> None:
+def test_a_port_alone_listens_on_every_address() -> None:
     other = _other_local_address()
     port = _free_port()
-    service = _service(page_url)
+    service = FakeView()
 
     async def test() -> None:
         async with serving(service, f":{port}") as bound:

@@ -1,7 +1,8 @@
 """LISTEN_ADDRESS: /metrics, /healthz, /readyz, the status page and /api/status, over real HTTP.
 
-Each test runs a real ``Service`` polling a real local metrics page, with ``serve_http`` on
-127.0.0.1:0 in the same task group, and talks to it with httpx or a raw socket.
+Each test runs ``serve_http`` on 127.0.0.1:0 and talks to it with httpx or a raw socket: over
+a real ``Service`` polling a real local metrics page, or, for what is only HTTP (limits,
+methods, slow clients), over a small ``FakeView``.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from typing import Any, TypeVar
 import anyio
 import httpx
 import pytest
+from _fake_view import FakeView
 from prometheus_client.openmetrics.parser import (
     text_string_to_metric_families as openmetrics_families,
 )
@@ -155,6 +157,18 @@ async def serving(service: Service, **options: Any) -> AsyncIterator[httpx.Async
     async with anyio.create_task_group() as group:
         group.start_soon(service.run)
         port = await group.start(functools.partial(serve_http, "127.0.0.1:0", service, **options))
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=5) as client:
+            yield client
+        group.cancel_scope.cancel()
+
+
+@asynccontextmanager
+async def serving_fake(**options: Any) -> AsyncIterator[httpx.AsyncClient]:
+    """Only the endpoints, over a ``FakeView`` (ready, no rule): for what does not depend
+    on what the service holds."""
+    view = FakeView()
+    async with anyio.create_task_group() as group:
+        port = await group.start(functools.partial(serve_http, "127.0.0.1:0", view, **options))
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=5) as client:
             yield client
         group.cancel_scope.cancel()
@@ -462,11 +476,9 @@ def test_status_json_is_strict_json(tmp_path: Path, page: MetricsPage) -> None:
 # --- what is refused ------------------------------------------------------------------------
 
 
-def test_unknown_paths_are_404_and_other_methods_405(tmp_path: Path, page: MetricsPage) -> None:
-    service = make_service(tmp_path, page)
-
+def test_unknown_paths_are_404_and_other_methods_405() -> None:
     async def test() -> None:
-        async with serving(service) as client:
+        async with serving_fake() as client:
             for path in ("/nope", "/metrics/", "/index.html", "/api"):
                 response = await client.get(path)
                 assert response.status_code == 404, path
@@ -498,11 +510,9 @@ async def _raw(port: int, data: bytes) -> bytes:
         return received
 
 
-def test_huge_or_malformed_requests_are_refused(tmp_path: Path, page: MetricsPage) -> None:
-    service = make_service(tmp_path, page)
-
+def test_huge_or_malformed_requests_are_refused() -> None:
     async def test() -> None:
-        async with serving(service) as client:
+        async with serving_fake() as client:
             port = client.base_url.port
             assert port is not None
             response = await client.get("/", headers={"X-Big": "a" * 65536})
@@ -524,11 +534,9 @@ def test_huge_or_malformed_requests_are_refused(tmp_path: Path, page: MetricsPag
     run(test)
 
 
-def test_slow_clients_do_not_block_other_requests(tmp_path: Path, page: MetricsPage) -> None:
-    service = make_service(tmp_path, page)
-
+def test_slow_clients_do_not_block_other_requests() -> None:
     async def test() -> None:
-        async with serving(service, read_timeout=2.0) as client:
+        async with serving_fake(read_timeout=2.0) as client:
             port = client.base_url.port
             assert port is not None
             slow = []
@@ -584,15 +592,12 @@ async def _probes_answer_promptly(client: httpx.AsyncClient) -> None:
             assert (await client.get("/readyz")).status_code == 200
 
 
-def test_idle_and_slowloris_connections_do_not_starve_the_probes(
-    tmp_path: Path, page: MetricsPage
-) -> None:
+def test_idle_and_slowloris_connections_do_not_starve_the_probes() -> None:
     """200 connections that send nothing and 50 that send a byte a second: a liveness
     probe must still get 200 at once (it got 503 with 100 idle connections)."""
-    service = make_service(tmp_path, page)
 
     async def test() -> None:
-        async with serving(service) as client, anyio.create_task_group() as group:
+        async with serving_fake() as client, anyio.create_task_group() as group:
             port = client.base_url.port
             assert port is not None
             await eventually(lambda: _ready(client), "the first poll")
@@ -618,15 +623,12 @@ async def _ready(client: httpx.AsyncClient) -> bool:
     return (await client.get("/readyz")).status_code == 200
 
 
-def test_beyond_the_connection_limit_the_longest_idle_are_closed_not_the_probes(
-    tmp_path: Path, page: MetricsPage
-) -> None:
+def test_beyond_the_connection_limit_the_longest_idle_are_closed_not_the_probes() -> None:
     """With every slot held by clients that never finish a request, a new connection
     closes the one idle longest instead of being refused: probes are always answered."""
-    service = make_service(tmp_path, page)
 
     async def test() -> None:
-        async with serving(service, read_timeout=30.0, max_connections=20) as client:
+        async with serving_fake(read_timeout=30.0, max_connections=20) as client:
             port = client.base_url.port
             assert port is not None
             await eventually(lambda: _ready(client), "the first poll")
@@ -698,8 +700,8 @@ def test_a_bare_port_is_refused_with_the_way_to_write_it() -> None:
         parse_listen_address("9180")
 
 
-def test_an_address_in_use_is_a_clear_error(tmp_path: Path, page: MetricsPage) -> None:
-    service = make_service(tmp_path, page)
+def test_an_address_in_use_is_a_clear_error() -> None:
+    service = FakeView()
 
     async def test() -> None:
         with socket.socket() as taken:

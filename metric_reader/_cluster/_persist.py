@@ -74,8 +74,10 @@ import anyio
 from loguru import logger
 
 from .._config import LevelConfig, RuleConfig
+from .._core._clock import to_mono, to_wall
 from .._core._durations import format_duration
 from .._core._events import EventKind
+from .._core._numbers import json_number
 from .._core._samples import Labels
 from .._core._throttle import Throttle
 from .._engine import (
@@ -148,12 +150,6 @@ def fingerprint(config: RuleConfig) -> str:
 # --- snapshot -------------------------------------------------------------------------------
 
 
-def _number(value: float | None) -> float | str | None:
-    if value is None or math.isfinite(value):
-        return value
-    return "NaN" if math.isnan(value) else ("+Inf" if value > 0 else "-Inf")
-
-
 class _ToWall:
     def __init__(self, now_mono: float, now_wall: float) -> None:
         self.now_mono, self.now_wall = now_mono, now_wall
@@ -161,7 +157,7 @@ class _ToWall:
     def __call__(self, mono: float | None) -> float | None:
         if mono is None:
             return None
-        return round(self.now_wall - (self.now_mono - mono), 3)
+        return round(to_wall(mono, self.now_mono, self.now_wall), 3)
 
 
 def _level_doc(machine: LevelMachine, wall: _ToWall) -> dict[str, Any]:
@@ -182,7 +178,7 @@ def _level_doc(machine: LevelMachine, wall: _ToWall) -> dict[str, Any]:
         "failures": machine.failures,
         "fire_count": machine.fire_count,
         "breach": machine.breach,
-        "value": _number(machine.value),
+        "value": json_number(machine.value),
     }
 
 
@@ -202,7 +198,7 @@ def snapshot(rules: Iterable[Rule], now_mono: float, now_wall: float) -> dict[st
                 {
                     "labels": [list(pair) for pair in series.labels],
                     "placeholder": series.placeholder,
-                    "last_value": _number(series.last_value),
+                    "last_value": json_number(series.last_value),
                     "last_seen": wall(series.last_seen),
                     "base": _level_doc(series.base, wall),
                     "hard": None if series.hard is None else _level_doc(series.hard, wall),
@@ -276,7 +272,7 @@ def _value(value: object, where: str, notes: list[str]) -> float | None:
         return float(value)
     except OverflowError:
         infinity = math.inf if value > 0 else -math.inf
-        notes.append(f"{where}: {_show(value)} is beyond a float, taken as {_number(infinity)}")
+        notes.append(f"{where}: {_show(value)} is beyond a float, taken as {json_number(infinity)}")
         return infinity
 
 
@@ -464,7 +460,7 @@ class _ToMono:
         if wall > self.now_wall + ahead:
             wall = self.now_wall + ahead
             self.clamped += 1
-        return self.now_mono - (self.now_wall - wall)
+        return to_mono(wall, self.now_mono, self.now_wall)
 
 
 def _apply_level(machine: LevelMachine, saved: _SavedLevel, mono: _ToMono) -> None:

@@ -1,34 +1,13 @@
 """Metrics computed when ``/metrics`` is scraped, from what the service holds right now.
 
 Counters and histograms that events update live in ``_metrics.ServiceMetrics``; what is a
-current state (series by state, readiness, targets, plugins) is read here at scrape time,
-so it can never drift from the state itself:
+current state (series by state, readiness, targets, plugins, leadership) is read here at
+scrape time through ``ServiceView``, so it can never drift from the state itself. README.md
+(``### Metrics``) lists them all; ``tests/test_docs.py`` checks that list against the
+registry. ``ProcessCollector`` adds the standard ``process_*`` metrics.
 
-| metric | type | labels | value |
-|---|---|---|---|
-| ``metric_reader_build_info`` | gauge | ``version``, ``python`` | 1 |
-| ``metric_reader_ready`` | gauge | | 1 when ``/readyz`` would say ready (targets read), else 0 |
-| ``metric_reader_series`` | gauge | ``rule``, ``level``, ``state`` | series of a rule's level in
-  a state (``ok``, ``pending``, ``firing``); every state is always present, 0 included |
-| ``metric_reader_plugin_calls_in_flight`` | gauge | ``rule`` | plugin calls running now |
-| ``metric_reader_rule_no_data`` | gauge | ``rule`` | 1 while the rule is in "no data" (its
-  successful reads return no series, see ``_nodata``), else 0 |
-| ``metric_reader_target_up`` | gauge | ``target`` | 1 when the last read of the target
-  succeeded, else 0 (also before the first read) |
-| ``metric_reader_target_last_success_timestamp_seconds`` | gauge | ``target`` | Unix time of
-  the last successful read; 0 before the first |
-| ``metric_reader_plugins_loaded`` | gauge | | plugins usable now (bundled and ``PLUGIN_DIR``) |
-| ``metric_reader_plugin_load_failures`` | gauge | ``reason`` | plugin files that do not load
-  right now: ``error`` (syntax error, import error, untrusted file, ...) or ``unconfigured``
-  (loaded, but its ``validate_config`` refused, e.g. ``exec_action`` without a command). A
-  gauge of current problems, not a counter: fixing the file brings it back to 0 |
-
-plus the standard ``process_*`` metrics (CPU, memory, open files, start time) of
-``prometheus_client``'s ``ProcessCollector``. Rules without a threshold have no state, so no
-``metric_reader_series``.
-
-Collection runs on the event loop (the HTTP server calls it there), so it reads the state
-machines without locks; outside a loop it still works, on ``time.monotonic``.
+Collection runs on the event loop (the HTTP server calls it there); outside a loop it
+still works, on ``time.monotonic``, leaving out what needs the loop's clock.
 """
 
 from __future__ import annotations
@@ -37,7 +16,6 @@ import platform
 import time
 import weakref
 from collections.abc import Iterator
-from typing import TYPE_CHECKING
 
 import anyio
 from prometheus_client import CollectorRegistry, ProcessCollector
@@ -45,18 +23,15 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from .. import __version__
-from .._engine import AlertingRule, State
+from .._core._clock import to_wall
+from ._view import ServiceView
 
-if TYPE_CHECKING:
-    from .._service import Service
-
-_STATES = tuple(state.value for state in State)
 _registered: weakref.WeakKeyDictionary[CollectorRegistry, ServiceCollector] = (
     weakref.WeakKeyDictionary()
 )
 
 
-def register_service_collectors(registry: CollectorRegistry, service: Service) -> None:
+def register_service_collectors(registry: CollectorRegistry, service: ServiceView) -> None:
     """Add the scrape-time metrics of ``service`` (and ``process_*``) to ``registry``.
 
     Calling it again for the same registry does nothing.
@@ -77,7 +52,7 @@ def _now() -> float:
 
 
 class ServiceCollector(Collector):
-    def __init__(self, service: Service) -> None:
+    def __init__(self, service: ServiceView) -> None:
         self.service = service
 
     def describe(self) -> Iterator[Metric]:
@@ -109,46 +84,38 @@ class ServiceCollector(Collector):
             ready.add_metric([], 1 if is_ready else 0)
             yield ready
 
-        for rule in service.rules:
-            if not isinstance(rule, AlertingRule):
-                continue
-            levels = ["base"] if rule.config.hard is None else ["base", "hard"]
-            counts = {(level, state): 0 for level in levels for state in _STATES}
-            running = 0
-            for one in rule.series.values():
-                for level in one.levels():
-                    counts[level.level, level.state.value] += 1
-                    running += level.in_flight is not None
-            for (level_name, state), count in counts.items():
-                series.add_metric([rule.name, level_name, state], count)
-            in_flight.add_metric([rule.name], running)
+        for summary in service.rule_series():
+            for (level_name, state), count in summary.counts.items():
+                series.add_metric([summary.rule, level_name, state], count)
+            in_flight.add_metric([summary.rule], summary.in_flight)
         yield series
         yield in_flight
-        for name, tracker in service.no_data.items():
-            no_data.add_metric([name], 1 if tracker.active else 0)
+        for name, active in service.rules_without_data().items():
+            no_data.add_metric([name], 1 if active else 0)
         yield no_data
 
         now_mono, now_wall = _now(), time.time()
-        for target in service.targets:
+        for target in service.target_reads():
             ok = target.last_success is not None and target.last_error is None
             target_up.add_metric([target.description], 1 if ok else 0)
             stamp = (
-                0.0 if target.last_success is None else now_wall - (now_mono - target.last_success)
+                0.0
+                if target.last_success is None
+                else to_wall(target.last_success, now_mono, now_wall)
             )
             last_success.add_metric([target.description], stamp)
         yield target_up
         yield last_success
 
-        catalog = service.catalog
-        plugins_loaded.add_metric([], len(catalog.plugins))
+        plugins = service.plugin_counts()
+        plugins_loaded.add_metric([], plugins.loaded)
         yield plugins_loaded
-        unconfigured = sum(1 for problem in catalog.problems if problem.unconfigured)
-        load_failures.add_metric(["error"], len(catalog.problems) - unconfigured)
-        load_failures.add_metric(["unconfigured"], unconfigured)
+        load_failures.add_metric(["error"], plugins.broken)
+        load_failures.add_metric(["unconfigured"], plugins.unconfigured)
         yield load_failures
 
         try:
-            acting = service.election is None or service.election.acting()
+            acting = service.acting()
         except RuntimeError:  # outside the event loop: leave it out
             return
         leader.add_metric([], 1 if acting else 0)

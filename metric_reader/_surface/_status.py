@@ -3,7 +3,7 @@
 Times inside the service are monotonic; here they become wall-clock ISO 8601 (UTC), the
 only kind a person or another program can use.
 
-A document is bounded: it lists at most ``Selection.total`` series in all (each rule's
+A document is bounded: it lists at most ``Selection.limit`` series in all (each rule's
 count by state is always complete), so a rule with 50,000 series costs a few milliseconds,
 not a second of the event loop. ``Selection.rule`` with ``offset`` pages through one rule.
 """
@@ -14,56 +14,17 @@ import itertools
 import math
 import time
 from collections.abc import Collection, Mapping, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import urlencode
 
+from .._core._clock import to_wall
 from .._core._durations import format_duration
+from .._core._numbers import json_number
 from .._engine import LevelMachine, NoData, Rule, SeriesMachine, State
-
-DEFAULT_SERIES = 1000
-"""Series listed in one document when the request does not say (``limit``)."""
-MAX_SERIES = 10_000
-"""The most series one document lists, whatever ``limit`` asks for."""
+from ._selection import EVERY_RULE, MAX_SERIES, Selection
+from ._view import TargetRead
 
 _RANK = {State.FIRING: 0, State.PENDING: 1, State.OK: 2}
-
-
-@dataclass(frozen=True, slots=True)
-class Selection:
-    """Which series a document lists.
-
-    ``rule``: only that rule. ``offset``: skip that many of each listed rule's series.
-    ``limit``: list at most that many series in all (rules in order); ``per_rule``: and at
-    most that many of each rule.
-    ``by_severity``: firing first, then pending, then ok (the page); otherwise the order
-    the series were first seen in (stable from one poll to the next, for paging).
-    """
-
-    rule: str | None = None
-    offset: int = 0
-    limit: int = DEFAULT_SERIES
-    by_severity: bool = False
-    per_rule: int | None = None
-
-    def link(self, path: str, rule: str, offset: int) -> str:
-        """The relative link to the next page of ``rule``."""
-        query = urlencode({"rule": rule, "offset": offset, "limit": self.limit})
-        return f"{path}?{query}"
-
-
-def _wall(mono: float | None, now_mono: float, now_wall: float) -> str | None:
-    if mono is None:
-        return None
-    stamp = datetime.fromtimestamp(now_wall - (now_mono - mono), UTC)
-    return stamp.isoformat(timespec="milliseconds")
-
-
-def _number(value: float | None) -> float | str | None:
-    if value is None:
-        return None
-    return value if math.isfinite(value) else str(value)  # JSON has no NaN or Inf
 
 
 def severity(series: SeriesMachine) -> tuple[int, int]:
@@ -73,7 +34,7 @@ def severity(series: SeriesMachine) -> tuple[int, int]:
     return min(base, hard), hard
 
 
-class StatusView:
+class _DocumentBuilder:
     """Builds the snapshot; ``now_mono`` must be on the service's clock."""
 
     def __init__(self, now_mono: float, now_wall: float | None = None) -> None:
@@ -81,7 +42,11 @@ class StatusView:
         self.now_wall = time.time() if now_wall is None else now_wall
 
     def wall(self, mono: float | None) -> str | None:
-        return _wall(mono, self.now_mono, self.now_wall)
+        """``mono`` as wall-clock ISO 8601 (UTC), to the millisecond."""
+        if mono is None:
+            return None
+        stamp = datetime.fromtimestamp(to_wall(mono, self.now_mono, self.now_wall), UTC)
+        return stamp.isoformat(timespec="milliseconds")
 
     def level(self, machine: LevelMachine) -> dict[str, Any]:
         last = machine.last_action
@@ -103,7 +68,7 @@ class StatusView:
     def series(self, series: SeriesMachine) -> dict[str, Any]:
         out = {
             "labels": dict(series.labels),
-            "value": _number(
+            "value": json_number(
                 series.base.value if not math.isnan(series.base.value) else series.last_value
             ),
             "last_seen": self.wall(series.last_seen),
@@ -118,7 +83,7 @@ class StatusView:
         self,
         rule: Rule,
         no_data: NoData | None = None,
-        selection: Selection = Selection(),
+        selection: Selection = EVERY_RULE,
         budget: int | None = None,
     ) -> dict[str, Any]:
         """One rule, listing at most ``budget`` of its series (``selection.limit``)."""
@@ -201,19 +166,19 @@ def _pick(
 
 def status_snapshot(
     rules: Sequence[Rule],
-    targets: Sequence[Any],
+    targets: Sequence[TargetRead],
     now_mono: float,
     *,
     ready: bool,
     started_mono: float,
     version: str,
     no_data: Mapping[str, NoData] | None = None,
-    selection: Selection = Selection(),
+    selection: Selection = EVERY_RULE,
 ) -> dict[str, Any]:
-    """Everything ``/api/status`` returns. ``targets`` are the service's ``Target``s.
+    """Everything ``/api/status`` returns.
 
     With ``selection.rule`` naming no rule, ``rules`` is empty."""
-    view = StatusView(now_mono)
+    view = _DocumentBuilder(now_mono)
     budget = max(0, min(selection.limit, MAX_SERIES))
     listed_rules = []
     for rule in rules:
@@ -235,7 +200,7 @@ def status_snapshot(
             {
                 "target": target.description,
                 "polling_interval": format_duration(target.interval),
-                "rules": len(target.rules),
+                "rules": target.rules,
                 "last_success": view.wall(target.last_success),
                 "last_error": target.last_error,
             }

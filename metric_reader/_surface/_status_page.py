@@ -1,9 +1,9 @@
 """The status page at ``/``: what every rule sees, for a person to glance at.
 
-One self-contained HTML document built from ``Service.status()``: inline CSS, no script, no
-external asset, a ``<meta>`` refresh every 5 seconds. Every piece of text from the status
-(rule names, label names and values, errors, ...) goes through ``html.escape``: label values
-come from the watched application and may contain anything.
+One self-contained HTML document built from the ``/api/status`` document: inline CSS, no
+script, no external asset, a ``<meta>`` refresh every 5 seconds. Every piece of text from
+the status (rule names, label names and values, errors, ...) goes through ``html.escape``:
+label values come from the watched application and may contain anything.
 
 The page lists each rule's most severe series, at most ``PAGE_SERIES_PER_RULE`` of a rule
 and ``PAGE_SERIES`` in all; ``?rule=NAME`` shows one rule, ``&offset=N&limit=N`` pages
@@ -19,11 +19,11 @@ from html import escape
 from typing import Any
 from urllib.parse import urlencode
 
-from ._status import Selection
+from ._selection import Selection
 
 REFRESH_SECONDS = 5
 PAGE_SERIES = 1000
-"""Series rows on the page at most (``limit`` may ask for up to ``_status.MAX_SERIES``)."""
+"""Series rows on the page at most (``limit`` may ask for up to ``_selection.MAX_SERIES``)."""
 PAGE_SERIES_PER_RULE = 100
 """Series rows of one rule on the page of every rule (the most severe first)."""
 
@@ -169,7 +169,9 @@ class _Clock:
         )
 
 
-def _number(value: object) -> str:
+def _number_cell(value: object) -> str:
+    """A series value as the page shows it: thousands separated, or 6 significant digits;
+    the text ``/api/status`` gives for NaN and the infinities as it is."""
     if value is None:
         return '<span class="muted">&mdash;</span>'
     if isinstance(value, int | float) and not isinstance(value, bool):
@@ -277,7 +279,7 @@ def _series_rows(clock: _Clock, rule: Mapping[str, Any], limit: int) -> Iterable
         yield (
             f'<tr class="{css}"><td>{_labels(one.get("labels") or {})}</td>'
             f"<td>{state}</td>"
-            f'<td class="num mono right">{_number(one.get("value"))}</td>'
+            f'<td class="num mono right">{_number_cell(one.get("value"))}</td>'
             f"<td>{threshold}</td>"
             f'<td class="num">{since}</td>'
             f"<td>{action}</td>"

@@ -1,29 +1,16 @@
 """``LISTEN_ADDRESS``: the service's own HTTP endpoints, served from its event loop.
 
-| path | answers |
-|---|---|
-| ``/metrics`` | the service's own metrics (Prometheus text format, OpenMetrics on request) |
-| ``/healthz`` | ``200 ok``: the event loop is alive (liveness probe) |
-| ``/readyz`` | ``200`` once every target has been read recently and every plugin the rules
-  name is loaded; ``503`` with the reasons otherwise (readiness probe) |
-| ``/`` | a status page for people: every rule, its series and their states |
-| ``/api/status`` | the same as JSON |
+``/metrics`` (Prometheus text, OpenMetrics on request), ``/healthz`` (the loop is alive),
+``/readyz`` (``200`` once every target was read recently and every plugin the rules name
+is loaded, else ``503`` with the reasons), ``/`` (the status page) and ``/api/status`` (the
+same as JSON). Read-only: ``GET`` and ``HEAD``, anything else is ``405``.
 
-Everything is read-only: ``GET`` and ``HEAD`` only (anything else is ``405``), an unknown
-path is ``404``. No web framework: a small HTTP/1.1 server on anyio that reads one request
-per connection within limits (request line, header size and count, a deadline for the whole
-request head so a slow client cannot hold a connection), answers with ``Content-Length`` and
-``Connection: close``, and never lets a bad client disturb the service.
-
-Probes come first. Idle and slow connections cannot starve them: every connection is
-accepted; when ``MAX_CONNECTIONS`` are open, the one that has waited longest without
-sending a whole request is closed to make room (a probe sends its request at once, so it is
-never that one). ``/healthz`` and ``/readyz`` are answered as soon as they are read.
-
-The status documents (``/``, ``/api/status``) are bounded (see ``_status``: at most
-``MAX_SERIES`` series, paged with ``?rule=NAME&offset=N&limit=N``) and built at most once
-per poll and second for the same query (``_DocumentCache``), so clients asking for them
-over and over cannot slow polling down.
+No web framework: a small HTTP/1.1 server on anyio, one request per connection, read
+within limits (request line, headers, a deadline for the whole head), so a bad or slow
+client cannot disturb the service. When ``MAX_CONNECTIONS`` are open, the connection idle
+longest is closed to make room: probes send their request at once, so they always get in.
+Status documents are bounded (``_selection``) and built at most once per poll and second
+for the same query (``_DocumentCache``).
 """
 
 from __future__ import annotations
@@ -35,11 +22,11 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from email.utils import formatdate
-from typing import TYPE_CHECKING, Any
+from typing import Any, cast
 from urllib.parse import parse_qs, unquote, urlsplit
 
 import anyio
-from anyio.abc import Listener, SocketAttribute, SocketStream, TaskGroup, TaskStatus
+from anyio.abc import SocketAttribute, SocketListener, SocketStream, TaskGroup, TaskStatus
 from anyio.streams.buffered import BufferedByteReceiveStream
 from loguru import logger
 from prometheus_client.exposition import choose_encoder
@@ -48,13 +35,10 @@ from prometheus_client.registry import Collector
 from .. import __version__
 from .._config import parse_listen_address
 from .._core._text import utf8, valid_text
-from .._engine import revision
 from ._collectors import register_service_collectors
-from ._status import DEFAULT_SERIES, MAX_SERIES, Selection
+from ._selection import DEFAULT_SERIES, MAX_SERIES, Selection
 from ._status_page import PAGE_SERIES, PAGE_SERIES_PER_RULE, render_status_page
-
-if TYPE_CHECKING:
-    from .._service import Service
+from ._view import ServiceView, read_recently
 
 MAX_REQUEST_LINE = 8 * 1024
 """Longest request line (method, target, version); longer is ``414``."""
@@ -108,7 +92,7 @@ class ListenError(Exception):
 
 async def serve_http(
     address: str,
-    service: Service,
+    service: ServiceView,
     *,
     read_timeout: float = READ_TIMEOUT,
     max_connections: int = MAX_CONNECTIONS,
@@ -119,10 +103,10 @@ async def serve_http(
     Binds first, then reports the bound port with ``task_status.started(port)`` (so
     ``address`` may end in ``:0``). Raises ``ValueError`` for an address that does not parse
     and ``ListenError`` when it cannot be bound. Also registers the service's scrape-time
-    collectors in ``service.metrics.registry`` (once).
+    collectors in ``service.registry`` (once).
     """
     host, port = parse_listen_address(address)
-    register_service_collectors(service.metrics.registry, service)
+    register_service_collectors(service.registry, service)
     try:
         listener = await anyio.create_tcp_listener(local_host=host or None, local_port=port)
     except OSError as exc:
@@ -135,13 +119,12 @@ async def serve_http(
             "serving /metrics, /healthz, /readyz and the status page on port {}", bound
         )
         for one in listener.listeners:
-            connections.start_soon(_accept_forever, one, server, connections)
+            # TCP listeners on every backend are SocketListeners, which can accept()
+            connections.start_soon(_accept_forever, cast(SocketListener, one), server, connections)
         task_status.started(bound)
 
 
-async def _accept_forever(
-    listener: Listener[SocketStream], server: _Server, group: TaskGroup
-) -> None:
+async def _accept_forever(listener: SocketListener, server: _Server, group: TaskGroup) -> None:
     """Accept connections until cancelled. An accept that fails (out of file descriptors,
     ...) is logged and retried: the HTTP side must never take the service down."""
     failures = 0
@@ -163,7 +146,7 @@ async def _accept_forever(
 # --- requests -------------------------------------------------------------------------------
 
 
-class _Refused(Exception):
+class _BadRequestHead(Exception):
     """A request we answer with an error status and no further reading."""
 
     def __init__(self, status: int, message: str) -> None:
@@ -203,25 +186,25 @@ async def _read_line(reader: BufferedByteReceiveStream, limit: int, status: int)
     try:
         line = await reader.receive_until(b"\n", limit + 1)
     except anyio.DelimiterNotFound:
-        raise _Refused(status, what) from None
+        raise _BadRequestHead(status, what) from None
     if len(line) > limit + 1:  # found in data that arrived in one go with more
-        raise _Refused(status, what)
+        raise _BadRequestHead(status, what)
     return line[:-1] if line.endswith(b"\r") else line
 
 
 async def read_request(reader: BufferedByteReceiveStream) -> Request:
-    """Read and check one request head; raise ``_Refused`` with the status to answer."""
+    """Read and check one request head; raise ``_BadRequestHead`` with the status to answer."""
     line = await _read_line(reader, MAX_REQUEST_LINE, 414)
     while not line:  # RFC 9112 2.2: ignore empty lines before the request line
         line = await _read_line(reader, MAX_REQUEST_LINE, 414)
     try:
         method, target, version = line.decode("ascii").split(" ")
     except (UnicodeDecodeError, ValueError):
-        raise _Refused(400, "malformed request line") from None
+        raise _BadRequestHead(400, "malformed request line") from None
     if not _TOKEN.fullmatch(method) or not _VERSION.fullmatch(version):
-        raise _Refused(400, "malformed request line")
+        raise _BadRequestHead(400, "malformed request line")
     if version not in ("HTTP/1.0", "HTTP/1.1"):
-        raise _Refused(505, "only HTTP/1.0 and HTTP/1.1 are spoken here")
+        raise _BadRequestHead(505, "only HTTP/1.0 and HTTP/1.1 are spoken here")
     query = ""
     if target.startswith("/"):
         path, _, query = target.partition("?")
@@ -231,7 +214,7 @@ async def read_request(reader: BufferedByteReceiveStream) -> Request:
     elif target == "*":
         path = "*"
     else:
-        raise _Refused(400, "malformed request target")
+        raise _BadRequestHead(400, "malformed request target")
     headers: dict[str, str] = {}
     budget, count = MAX_HEADER_BYTES, 0
     while True:
@@ -241,14 +224,14 @@ async def read_request(reader: BufferedByteReceiveStream) -> Request:
         budget -= len(line) + 2
         count += 1
         if budget < 0 or count > MAX_HEADERS:
-            raise _Refused(431, "headers too large")
+            raise _BadRequestHead(431, "headers too large")
         name, colon, value = line.partition(b":")
         try:
             key = name.decode("ascii")
         except UnicodeDecodeError:
-            raise _Refused(400, "malformed header line") from None
+            raise _BadRequestHead(400, "malformed header line") from None
         if not colon or not _TOKEN.fullmatch(key):
-            raise _Refused(400, "malformed header line")
+            raise _BadRequestHead(400, "malformed header line")
         text = value.strip(b" \t").decode("latin-1")
         key = key.lower()
         headers[key] = f"{headers[key]}, {text}" if key in headers else text
@@ -368,12 +351,12 @@ def _selection(
 
 
 class _Server:
-    def __init__(self, service: Service, read_timeout: float, max_connections: int) -> None:
+    def __init__(self, service: ServiceView, read_timeout: float, max_connections: int) -> None:
         self.service = service
         self.read_timeout = read_timeout
         self.connections = _Connections(max_connections)
         self.documents = _DocumentCache()
-        self.registry = _SafeRegistry(service.metrics.registry)
+        self.registry = _SafeRegistry(service.registry)
         self.routes: dict[str, Callable[[Request], Response]] = {
             "/": self.status_page,
             "/api/status": self.status_json,
@@ -407,7 +390,7 @@ class _Server:
                 request = await read_request(reader)
         except TimeoutError:
             response = _text(408, "request not received in time\n")
-        except _Refused as refusal:
+        except _BadRequestHead as refusal:
             response = _text(refusal.status, f"{refusal}\n")
         except (anyio.EndOfStream, anyio.IncompleteRead):
             return  # closed before a whole request: nothing to answer
@@ -470,7 +453,7 @@ class _Server:
 
     def metrics(self, request: Request) -> Response:
         encoder, content_type = choose_encoder(request.header("Accept"))
-        body = encoder(self.registry)  # type: ignore[arg-type]  # has what encoders call
+        body = encoder(self.registry)
         headers = {"Vary": "Accept, Accept-Encoding"}
         if _accepts_gzip(request.header("Accept-Encoding")):
             body = gzip.compress(body, compresslevel=6)
@@ -485,22 +468,17 @@ class _Server:
         per_rule: int | None = None,
     ) -> Response:
         """A status document, from the cache when the state has not changed since."""
-        service = self.service
         try:
             selection = _selection(
                 request.query,
-                {rule.name for rule in service.rules},
+                set(self.service.rule_names()),
                 limit,
                 by_severity=per_rule is not None,
                 per_rule=per_rule,
             )
         except _BadQuery as exc:
             return _text(400, f"{exc}\n")
-        generation = (
-            revision(service.rules),
-            tuple((target.last_success, target.last_error) for target in service.targets),
-            tuple((one.active, one.empty_polls) for one in service.no_data.values()),
-        )
+        generation = self.service.generation()
         key = (request.path, repr(selection))
         return self.documents.get(key, generation, lambda: build(selection))
 
@@ -553,33 +531,24 @@ def _accepts_gzip(accept_encoding: str) -> bool:
     return False
 
 
-def readiness_problems(service: Service) -> list[str]:
+def readiness_problems(service: ServiceView) -> list[str]:
     """Why ``service`` is not ready, one line each; empty when it is.
 
-    Ready means: every target read successfully within the window ``Service.ready`` uses
-    (three polling intervals, at least a minute), and every plugin a rule names loaded.
+    Ready means: every target read successfully within the readiness window
+    (``read_recently``), and every plugin a rule names loaded.
     """
-    from .._service import READY_WINDOW  # here: _service may import this module
-
     now = anyio.current_time()
     problems: list[str] = []
-    for target in service.targets:
+    for target in service.target_reads():
         error = f" (last error: {target.last_error})" if target.last_error else ""
         if target.last_success is None:
             problems.append(f"{target.description}: not read successfully yet{error}")
-        else:
+        elif not read_recently(target.last_success, target.interval, now):
             ago = now - target.last_success
-            if ago > max(3 * target.interval, READY_WINDOW):
-                problems.append(
-                    f"{target.description}: last read successfully {ago:.0f}s ago{error}"
-                )
-    loaded = service.catalog.plugins
-    for rule in service.rules:
-        for level in (rule.config.base, rule.config.hard):
-            if level is not None and level.plugin is not None and level.plugin not in loaded:
-                problem = service.catalog.problem_for(level.plugin)
-                why = f": {problem.reason}" if problem is not None else ""
-                problems.append(f"rule {rule.name}: plugin {level.plugin} is not loaded{why}")
+            problems.append(f"{target.description}: last read successfully {ago:.0f}s ago{error}")
+    for unloaded in service.unloaded_plugins():
+        why = f": {unloaded.reason}" if unloaded.reason is not None else ""
+        problems.append(f"rule {unloaded.rule}: plugin {unloaded.plugin} is not loaded{why}")
     if not problems and not service.ready():
         problems.append("not every target has been read recently")
     return problems
