@@ -26,7 +26,7 @@ import anyio
 import httpx
 import pytest
 
-from metric_reader._actions._plugins import discover_plugins
+from metric_reader._actions import discover_plugins
 from metric_reader._config._settings import load_settings
 from metric_reader._service import Service
 from metric_reader._surface._web import serve_http

@@ -369,7 +369,7 @@ def _directory(value: object) -> Path:
     import errno
     import stat
 
-    from .._actions._plugins import describe_dir_error
+    from .._actions._loader import describe_dir_error
 
     path = Path(_text(value))
     try:
