@@ -120,7 +120,8 @@ def one_per_name(
 
 
 class _UnusableFile(Exception):
-    """Internal: why a plugin file cannot be used."""
+    """Raised while loading a file that cannot be used, with why; it becomes the file's
+    :class:`PluginProblem`."""
 
     def __init__(self, reason: str, name: str | None = None, unconfigured: bool = False) -> None:
         super().__init__(reason)
