@@ -33,10 +33,10 @@ async def dispatch(
 
     ``log`` carries the fields that say which rule and series the action is for.
     """
+    method: Method = "resolve" if event.kind == "resolve" else "execute"
     if plugin_name is None:
         log.info("{}: no ACTION_PLUGIN set, nothing to run", event.kind)
-        return Dispatched(ok=True, plugin=None, method="execute")
-    method: Method = "resolve" if event.kind == "resolve" else "execute"
+        return Dispatched(ok=True, plugin=None, method=method)
     plugin = catalog.plugins.get(plugin_name)
     if plugin is None:  # its file was removed (or refused) since the start: a failure
         log.bind(plugin=plugin_name).error(
