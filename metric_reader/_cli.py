@@ -23,8 +23,14 @@ import anyio
 from loguru import logger
 
 from . import __version__
-from ._actions._plugin_jobs import settle, threads_holding_exit
-from ._actions._plugins import PluginCatalog, PluginFailure, bundled_plugin_dir, discover_plugins
+from ._actions import (
+    PluginCatalog,
+    PluginFailure,
+    bundled_plugin_dir,
+    discover_plugins,
+    settle,
+    threads_holding_exit,
+)
 from ._cluster._kube import InCluster, in_cluster
 from ._cluster._shard import owned_rules, shard_of
 from ._cluster._state_lock import StateFileLock, holder

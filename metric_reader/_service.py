@@ -22,7 +22,7 @@ from loguru import logger
 from prometheus_client import CollectorRegistry
 
 from . import __version__
-from ._actions._plugins import PluginCatalog, PluginFailure, PluginTimeout
+from ._actions import Dispatched, PluginCatalog, dispatch
 from ._cluster._election import ActionRecord, LeaderElector, default_identity
 from ._cluster._kube import InCluster, LeaseClient
 from ._config import MAX_RESPONSE_BYTES, ElectionSettings, Settings
@@ -554,45 +554,23 @@ class Service:
             threshold=event.threshold,
             breach_seconds=round(action.duration, 3),
         )
-        if plugin_name is None:
-            log.info("{}: no ACTION_PLUGIN set, nothing to run", action.kind)
-            return True
-        method = "resolve" if action.kind == "resolve" else "execute"
-        plugin = self.catalog.plugins.get(plugin_name)
-        if plugin is None:  # its file was removed (or refused) since the start: a failure
-            log.bind(plugin=plugin_name).error(
-                "{} failed: plugin {!r} is not loaded any more", method, plugin_name
-            )
-            self.metrics.plugin_calls.labels(plugin_name, method, "failure").inc()
-            return False
-        if method == "resolve" and not plugin.has_resolve:
-            log.bind(plugin=plugin_name).debug("resolve: plugin has no resolve method")
-            return True
-        if self.settings.dry_run:  # evaluated and logged, never run
-            log.bind(plugin=plugin_name, dry_run=True).warning(
-                "DRY_RUN: would call {}.{}", plugin_name, method
-            )
-            self.metrics.plugin_calls.labels(plugin_name, method, "dry_run").inc()
-            return True
-        log = log.bind(plugin=plugin_name)
-        started = time.monotonic()
-        result = "success"
-        try:
-            await plugin.call(method, event, self.settings.plugin_timeout)
-        except PluginTimeout as exc:
-            result = "timeout"
-            log.bind(seconds=round(time.monotonic() - started, 3)).error(
-                "{} timed out: {}", method, exc
-            )
-        except PluginFailure as exc:
-            result = "failure"
-            log.bind(seconds=round(time.monotonic() - started, 3)).error(
-                "{} failed: {}", method, exc
-            )
-        else:
-            log.bind(seconds=round(time.monotonic() - started, 3)).info("{} succeeded", method)
-        self.metrics.plugin_calls.labels(plugin_name, method, result).inc()
-        self.metrics.plugin_call_seconds.labels(plugin_name, method).observe(
-            time.monotonic() - started
+        settings = self.settings
+        outcome = await dispatch(
+            self.catalog,
+            plugin_name,
+            event,
+            log,
+            dry_run=settings.dry_run,
+            timeout=settings.plugin_timeout,
         )
-        return result == "success"
+        self._record_call(outcome)
+        return outcome.ok
+
+    def _record_call(self, outcome: Dispatched) -> None:
+        if outcome.plugin is None or outcome.result is None:
+            return
+        self.metrics.plugin_calls.labels(outcome.plugin, outcome.method, outcome.result).inc()
+        if outcome.seconds is not None:
+            self.metrics.plugin_call_seconds.labels(outcome.plugin, outcome.method).observe(
+                outcome.seconds
+            )

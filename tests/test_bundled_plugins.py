@@ -14,7 +14,7 @@ from _events import make_event as _make_event
 from loguru import logger
 
 from metric_reader import Event
-from metric_reader._actions._plugins import LoadedPlugin, PluginFailure, discover_plugins
+from metric_reader._actions import LoadedPlugin, PluginFailure, discover_plugins
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ import anyio
 import pytest
 from loguru import logger
 
-from metric_reader._actions._plugins import discover_plugins
+from metric_reader._actions import discover_plugins
 from metric_reader._config import load_settings
 from metric_reader._service import Service
 

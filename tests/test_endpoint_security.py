@@ -28,7 +28,7 @@ import pytest
 from _certs import cert, new_key, write_pem
 from cryptography.hazmat.primitives import serialization
 
-from metric_reader._actions._plugins import discover_plugins
+from metric_reader._actions import discover_plugins
 from metric_reader._config import ClientConfig, ConfigError, Secret, load_settings
 from metric_reader._core._logging import configure_logging
 from metric_reader._core._samples import FetchError

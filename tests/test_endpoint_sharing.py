@@ -18,7 +18,7 @@ from urllib.parse import parse_qs, urlparse
 import anyio
 import pytest
 
-from metric_reader._actions._plugins import discover_plugins
+from metric_reader._actions import discover_plugins
 from metric_reader._config import load_settings
 from metric_reader._service import Service
 

@@ -29,7 +29,7 @@ from loguru import logger
 from test_docs import readme_files
 
 from metric_reader import Event
-from metric_reader._actions._plugins import (
+from metric_reader._actions import (
     LoadedPlugin,
     PluginFailure,
     PluginProblem,

@@ -27,7 +27,7 @@ import kubernetes.client
 import pytest
 import yaml
 
-from metric_reader._actions._plugins import discover_plugins
+from metric_reader._actions import discover_plugins
 from metric_reader._config import load_settings
 
 REPO = Path(__file__).resolve().parent.parent

@@ -21,7 +21,7 @@ from _events import make_event as _make_event
 from loguru import logger
 
 from metric_reader import Event
-from metric_reader._actions._plugins import (
+from metric_reader._actions import (
     LoadedPlugin,
     PluginCatalog,
     PluginFailure,

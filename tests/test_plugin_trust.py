@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 from loguru import logger
 
-from metric_reader._actions._plugins import PluginCatalog, PluginProblem, discover_plugins
+from metric_reader._actions import PluginCatalog, PluginProblem, discover_plugins
 from metric_reader._config import ConfigError, load_settings
 
 REPO = Path(__file__).resolve().parents[1]
@@ -312,7 +312,7 @@ def _can_make_mount_namespace() -> str | None:
 _DISCOVER_SCRIPT = """
 import json, sys
 from pathlib import Path
-from metric_reader._actions._plugins import discover_plugins
+from metric_reader._actions import discover_plugins
 directory = Path(sys.argv[1])
 catalog = discover_plugins(directory)
 print(json.dumps({

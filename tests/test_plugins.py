@@ -21,7 +21,7 @@ from _events import make_event as _make_event
 from loguru import logger
 
 from metric_reader import Event
-from metric_reader._actions._plugins import (
+from metric_reader._actions import (
     LoadedPlugin,
     PluginCatalog,
     PluginFailure,
@@ -793,7 +793,7 @@ def test_a_hung_sync_plugin_does_not_keep_the_process_from_exiting(tmp_path: Pat
         import anyio
 
         from metric_reader import Event
-        from metric_reader._actions._plugins import PluginTimeout, load_plugin_file
+        from metric_reader._actions import PluginTimeout, load_plugin_file
 
         plugin = load_plugin_file(Path(sys.argv[1]))
         event = Event("r", "m", {}, 1.0, ">0", "base", "fire", datetime.now(UTC),

@@ -11,7 +11,7 @@ import anyio
 import httpx
 import pytest
 
-from metric_reader._actions._plugins import discover_plugins
+from metric_reader._actions import discover_plugins
 from metric_reader._config import load_settings
 from metric_reader._core._samples import Sample
 from metric_reader._service import Reading, Service, Target, next_tick

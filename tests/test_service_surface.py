@@ -27,7 +27,7 @@ import httpx
 import pytest
 from _fake_view import FakeView
 
-from metric_reader._actions._plugins import discover_plugins
+from metric_reader._actions import discover_plugins
 from metric_reader._config import load_settings
 from metric_reader._service import Service
 from metric_reader._surface._web import serve_http

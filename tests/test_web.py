@@ -31,7 +31,7 @@ from prometheus_client.openmetrics.parser import (
 from prometheus_client.parser import text_string_to_metric_families
 
 from metric_reader import __version__
-from metric_reader._actions._plugins import discover_plugins
+from metric_reader._actions import discover_plugins
 from metric_reader._config import ConfigError, load_settings, parse_listen_address
 from metric_reader._core._logging import configure_logging
 from metric_reader._service import Service

@@ -26,7 +26,7 @@ import httpx
 import pytest
 from integration.conftest import ServiceFactory
 
-from metric_reader._actions._plugins import discover_plugins
+from metric_reader._actions import discover_plugins
 from metric_reader._config import ConfigError, load_settings
 from metric_reader._core._samples import FetchError
 from metric_reader._engine import State

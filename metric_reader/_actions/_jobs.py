@@ -27,9 +27,10 @@ import contextvars
 import threading
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 
 from loguru import logger
+
+from ._result import Outcome
 
 WEDGED_AFTER = 1.0
 """A plugin's event loop that has not run a callback for this long (seconds) while a new
@@ -40,14 +41,6 @@ CANCEL_NOTICE = 1.0
 
 _live: set[Job] = set()
 _live_lock = threading.Lock()
-
-
-@dataclass(frozen=True, slots=True)
-class Outcome:
-    """What a job ended with: its return value, or what it raised."""
-
-    value: object = None
-    error: BaseException | None = None
 
 
 class Job:
@@ -147,7 +140,7 @@ def run_bounded(func: Callable[[], object], timeout: float, name: str) -> Outcom
 class LoopJob(Job):
     """One ``async def`` call as a task on a :class:`PluginLoop`."""
 
-    def __init__(self, owner: PluginLoop, make: Callable[[], Awaitable[object]], name: str):
+    def __init__(self, owner: PluginLoop, make: Callable[[], Awaitable[object]], name: str) -> None:
         super().__init__(name)
         self.loop = owner  # the PluginLoop it runs on
         self._make = make
