@@ -28,15 +28,16 @@ from ._actions._plugins import PluginCatalog, PluginFailure, bundled_plugin_dir,
 from ._cluster._kube import InCluster, in_cluster
 from ._cluster._shard import shard_of
 from ._cluster._state_lock import StateFileLock, holder
-from ._config._settings import ConfigError, LevelConfig, RuleConfig, Settings, load_settings
+from ._config._settings import LevelConfig, RuleConfig, Settings, load_settings
 from ._core._durations import format_duration, parse_duration
 from ._core._events import Event
+from ._core._exceptions import ConfigError, ListenError
 from ._core._logging import configure_logging
 from ._core._memory import keep_freed_memory
 from ._core._threshold import parse_threshold
 from ._service import SHUTDOWN_GRACE, SIGHUP_IGNORED, SIGNALS, EarlySignals, Service
 from ._sources._first_read import first_reads
-from ._surface._web import ListenError, parse_listen_address, serve_http
+from ._surface._web import parse_listen_address, serve_http
 
 EXIT_OK, EXIT_FATAL, EXIT_CONFIG = 0, 1, 2
 CHECK_READ_TIMEOUT = 5.0

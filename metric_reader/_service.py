@@ -26,7 +26,8 @@ from ._cluster._election import ActionRecord, LeaderElector, default_identity
 from ._cluster._kube import InCluster, LeaseClient
 from ._config._settings import ElectionSettings, Settings
 from ._core._durations import format_duration
-from ._core._samples import FetchError, Labels, Sample, labels_of
+from ._core._exceptions import FetchError
+from ._core._samples import Labels, Sample, labels_of
 from ._core._throttle import Throttle
 from ._engine._nodata import NoData
 from ._engine._rules import Rule, format_series, revision

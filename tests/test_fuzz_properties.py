@@ -28,7 +28,7 @@ from hypothesis import strategies as st
 from metric_reader._config import _settings as _config
 from metric_reader._config._settings import KNOWN_VARIABLES, ConfigError, Settings, load_settings
 from metric_reader._core._durations import format_duration, parse_duration
-from metric_reader._core._samples import FetchError
+from metric_reader._core._exceptions import FetchError
 from metric_reader._core._selector import LabelMatcher, parse_label_filters, quote
 from metric_reader._core._threshold import Threshold, parse_threshold
 from metric_reader._sources._exposition import (

@@ -31,13 +31,13 @@ from loguru import logger
 from metric_reader._cluster._persist import (
     SAVED_LEVEL_FIELDS,
     UNSAVED_LEVEL_FIELDS,
-    StateError,
     StateFile,
     StateWriter,
     restore,
     snapshot,
 )
 from metric_reader._config._settings import ConfigError, load_settings
+from metric_reader._core._exceptions import StateError
 from metric_reader._core._samples import Labels, Sample
 from metric_reader._engine._rules import Rule
 from metric_reader._engine._state import MAX_COUNT, Action, LevelMachine, State

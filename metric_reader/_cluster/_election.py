@@ -39,10 +39,11 @@ import anyio
 from loguru import logger
 
 from .._config._settings import ElectionSettings
+from .._core._exceptions import Conflict, KubeError
 from .._core._samples import Labels
 from .._core._throttle import Throttle
 from .._engine._state import MAX_COUNT
-from ._kube import Conflict, KubeError, Lease, LeaseClient, micro_time
+from ._kube import Lease, LeaseClient, micro_time
 
 ANNOTATION = "metric-reader.io/actions"
 MAX_RECORD_BYTES = 200 * 1024  # the API server allows 256 KiB of annotations in all

@@ -18,25 +18,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from .._core._samples import FetchError
+from .._core._exceptions import Conflict, FetchError, KubeError
 from .._sources._http import ClientConfig, deadline, make_client
 
 SERVICE_ACCOUNT_DIR = Path("/var/run/secrets/kubernetes.io/serviceaccount")
 LEASES = "/apis/coordination.k8s.io/v1/namespaces/{namespace}/leases"
-
-
-class KubeError(Exception):
-    """The API server refused a request (``status`` is its HTTP code), or could not be
-    reached (``status`` 0)."""
-
-    def __init__(self, status: int, message: str, reason: str = "") -> None:
-        super().__init__(message)
-        self.status = status
-        self.reason = reason
-
-
-class Conflict(KubeError):
-    """409: the Lease exists already (create) or changed since it was read (update)."""
 
 
 @dataclass(frozen=True)

@@ -76,6 +76,7 @@ from loguru import logger
 from .._config._settings import LevelConfig, RuleConfig
 from .._core._durations import format_duration
 from .._core._events import EventKind
+from .._core._exceptions import StateError
 from .._core._samples import Labels
 from .._core._throttle import Throttle
 from .._engine._rules import Rule
@@ -111,10 +112,6 @@ SAVED_LEVEL_FIELDS = (
 """The ``LevelMachine`` fields a state file holds; ``policy`` and ``level`` come from the
 configuration, and ``in_flight`` is saved as the ``due`` it came from."""
 UNSAVED_LEVEL_FIELDS = ("policy", "level", "in_flight")
-
-
-class StateError(ValueError):
-    """A state document that cannot be used: wrong format, version or content."""
 
 
 def fingerprint(config: RuleConfig) -> str:

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from .._config._settings import ConfigError
+from .._core._exceptions import ConfigError
 
 
 def lock_path(state_file: Path) -> Path:

@@ -23,6 +23,7 @@ import httpx
 
 from .._cluster._shard import ordinal_from_hostname, shard_of
 from .._core._durations import parse_duration
+from .._core._exceptions import ConfigError
 from .._core._selector import LabelMatcher, Selector, parse_label_filters
 from .._core._threshold import Threshold, parse_threshold
 from .._engine._state import LevelPolicy, MissingValueBehavior
@@ -50,14 +51,6 @@ and 10,000 is still ~10 MiB a rule, far above the few hundred a real rule watche
 _METRIC_NAME = re.compile(r"[a-zA-Z_:][a-zA-Z0-9_:]*")
 _RULE_NAME = re.compile(r"[A-Za-z0-9_.:\-]+")
 _BOOLEANS = {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}
-
-
-class ConfigError(Exception):
-    """User mistakes in the configuration: one line each, exit code 2."""
-
-    def __init__(self, *problems: str) -> None:
-        super().__init__("\n".join(problems))
-        self.problems = problems
 
 
 @dataclass(frozen=True, slots=True)

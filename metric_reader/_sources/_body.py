@@ -18,7 +18,7 @@ from collections.abc import Iterator
 
 import httpx
 
-from .._core._samples import FetchError
+from .._core._exceptions import FetchError
 
 MAX_RESPONSE_BYTES = 64 * 1024 * 1024
 """The default of ``MAX_RESPONSE_BYTES``: a body that decodes to more is a failed read."""

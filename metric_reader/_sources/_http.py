@@ -28,7 +28,7 @@ import httpx
 from loguru import logger
 
 from .. import __version__
-from .._core._samples import FetchError
+from .._core._exceptions import FetchError
 from ._body import ACCEPT_ENCODING
 
 MAX_CREDENTIAL_BYTES = 64 * 1024

@@ -12,7 +12,8 @@ from typing import Any
 import anyio
 import httpx
 
-from .._core._samples import FetchError, Sample, labels_of
+from .._core._exceptions import FetchError
+from .._core._samples import Sample, labels_of
 from .._core._text import may_hold_surrogates, valid_strings
 from ._body import MAX_RESPONSE_BYTES, read_body
 from ._http import Attempt, Source, deadline

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import httpx
 
-from .._core._samples import FetchError
+from .._core._exceptions import FetchError
 from ._body import MAX_RESPONSE_BYTES, read_body
 from ._http import Attempt, Source, deadline
 

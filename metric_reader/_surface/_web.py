@@ -47,6 +47,7 @@ from prometheus_client.exposition import choose_encoder
 from prometheus_client.registry import Collector
 
 from .. import __version__
+from .._core._exceptions import ListenError
 from .._core._text import utf8, valid_text
 from .._engine._rules import revision
 from ._collectors import register_service_collectors
@@ -129,14 +130,6 @@ def parse_listen_address(text: str) -> tuple[str, int]:
         hint = " (put an IPv6 address in brackets)" if ":" in host else ""
         raise ValueError(f"{host!r} is not a host name or address{hint}: {_ALLOWED_FORMS}")
     return host, int(port_text)
-
-
-class ListenError(Exception):
-    """``LISTEN_ADDRESS`` could not be listened on (address in use, not local, ...)."""
-
-    def __init__(self, message: str, errno: int | None = None) -> None:
-        super().__init__(message)
-        self.errno = errno
 
 
 async def serve_http(

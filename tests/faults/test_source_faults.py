@@ -28,7 +28,7 @@ from integration.conftest import ServiceFactory
 
 from metric_reader._actions._plugins import discover_plugins
 from metric_reader._config._settings import ConfigError, load_settings
-from metric_reader._core._samples import FetchError
+from metric_reader._core._exceptions import FetchError
 from metric_reader._engine._state import State
 from metric_reader._service import Service, Target
 from metric_reader._sources._prometheus import instant_query
