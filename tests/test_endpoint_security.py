@@ -271,7 +271,7 @@ def test_nothing_turns_verification_off_unless_asked() -> None:
     """The only ``CERT_NONE`` in the package is the one TLS_INSECURE_SKIP_VERIFY asks for."""
     package = Path(__file__).parent.parent / "metric_reader"
     found = []
-    for path in package.glob("*.py"):
+    for path in package.rglob("*.py"):
         text = path.read_text()
         for needle in ("verify=False", "CERT_NONE", "check_hostname = False", "_create_unverified"):
             found += [f"{path.name}: {needle}"] * text.count(needle)
