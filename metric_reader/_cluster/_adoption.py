@@ -12,6 +12,7 @@ from collections.abc import Callable, Mapping
 import anyio
 
 from .._config._settings import ElectionSettings
+from .._core._events import EventKind
 from .._engine._rules import Rule
 from .._engine._state import LevelMachine
 from ._election import ActionRecord, LeaderElector, default_identity
@@ -60,11 +61,16 @@ def adopt_records(
         since = level.resolved_at if record.kind == "resolve" else level.active_at
         if since is None or at < since - slack:
             continue  # a record of an earlier breach
-        if level.adopt(record.kind, at, record.fire_count):
+        if level.adopt(_kind(record.kind), at, record.fire_count):
             assert rule.machine is not None
             rule.machine.revision += 1
             changed = True
     return changed
+
+
+def _kind(text: str) -> EventKind:
+    """The kind a record names; one this version does not know counts as a fire."""
+    return "resolve" if text == "resolve" else "repeat" if text == "repeat" else "fire"
 
 
 def _level(rules: Mapping[str, Rule], record: ActionRecord) -> tuple[Rule, LevelMachine] | None:

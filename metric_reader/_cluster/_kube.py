@@ -131,7 +131,7 @@ class LeaseClient:
             raise
 
     async def create(self, spec: dict[str, Any], annotations: dict[str, str]) -> Lease:
-        body = {
+        body: dict[str, Any] = {
             "apiVersion": "coordination.k8s.io/v1",
             "kind": "Lease",
             "metadata": {"name": self.name, "namespace": self.namespace},

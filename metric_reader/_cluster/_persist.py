@@ -1,4 +1,4 @@
-"""``STATE_FILE``: rule state that survives a restart (SPEC section 7).
+"""``STATE_FILE``: rule state that survives a restart.
 
 The service keeps every timer on the monotonic clock, whose origin is lost when the process
 ends. The file holds wall-clock times instead: ``snapshot`` converts each monotonic time

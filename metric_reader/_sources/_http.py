@@ -1,6 +1,6 @@
 """The one HTTP client the service shares, and how its failures become ``FetchError``.
 
-``ClientConfig`` is how the endpoints are reached (SPEC: endpoint security): which
+``ClientConfig`` is how the endpoints are reached: which
 certificates are trusted, the client certificate for mutual TLS, and the credentials and
 extra headers sent with every request to Prometheus and to scrape targets. Certificates are
 always verified unless ``TLS_INSECURE_SKIP_VERIFY`` says otherwise.

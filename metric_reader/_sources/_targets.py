@@ -126,7 +126,7 @@ def build_targets(
     larger than ``max_response_bytes`` is read."""
     groups: dict[tuple[str, ...], list[RuleConfig]] = {}
     for rule in rules:
-        key = (
+        key: tuple[str, ...] = (
             ("scrape", rule.scrape_url or "", repr(rule.polling_interval))
             if rule.source == "scrape"
             else ("query", rule.prometheus_endpoint, rule.promql, repr(rule.polling_interval))
