@@ -96,6 +96,9 @@ class EarlySignals:
 
 
 class Service:
+    """The running service: a poll task per target feeding its rules, the plugin calls
+    they hand out, and (when configured) the state file and the leader election."""
+
     def __init__(
         self, settings: Settings, catalog: PluginCatalog, cluster: InCluster | None = None
     ) -> None:
@@ -344,8 +347,7 @@ class Service:
             self._in_flight -= 1
             if not self._in_flight:
                 self._idle.set()
-            if self.writer is not None:
-                self.writer.changed()
+            self._state_changed()
         if ok and self.writer is not None:
             await self.writer.flush()  # a confirmed success is never run again after a restart
 
