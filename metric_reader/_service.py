@@ -11,8 +11,7 @@ from __future__ import annotations
 import math
 import signal
 import time
-from collections.abc import Awaitable, Callable, Collection, Hashable, Iterator, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Collection, Hashable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 import anyio
@@ -23,18 +22,17 @@ from prometheus_client import CollectorRegistry
 
 from . import __version__
 from ._actions import Dispatched, PluginCatalog, dispatch
-from ._cluster._election import ActionRecord, LeaderElector, default_identity
-from ._cluster._kube import InCluster, LeaseClient
-from ._config import MAX_RESPONSE_BYTES, ElectionSettings, Settings
-from ._core._clock import to_mono
+from ._cluster._adoption import rules_elector
+from ._cluster._election import ActionRecord, LeaderElector
+from ._cluster._kube import InCluster
+from ._config import Settings
 from ._core._durations import format_duration
-from ._core._samples import FetchError, Sample, labels_of
+from ._core._exceptions import FetchError
+from ._core._samples import Sample
 from ._core._throttle import Throttle
 from ._engine import Action, NoData, Rule, admit, format_series, make_rule, revision
-from ._sources._exposition import ExpositionError, read_series
 from ._sources._http import make_client
-from ._sources._prometheus import instant_query
-from ._sources._scrape import fetch_page
+from ._sources._targets import Target, build_targets, fetch_timeout
 from ._surface._metrics import ServiceMetrics
 from ._surface._selection import Selection
 from ._surface._status import status_snapshot
@@ -52,11 +50,6 @@ if TYPE_CHECKING:
 SHUTDOWN_GRACE = 10.0
 
 
-def fetch_timeout(interval: float) -> float:
-    """Shorter than the interval, so a slow endpoint cannot make polls pile up."""
-    return max(min(interval * 0.8, 30.0), 0.05)
-
-
 def next_tick(start: float, index: int, interval: float, now: float) -> tuple[int, int]:
     """The index k > ``index`` of the first tick ``start + k * interval`` after ``now``, and
     how many ticks were skipped to get there (a late tick is skipped, not queued). Ticks are
@@ -65,122 +58,6 @@ def next_tick(start: float, index: int, interval: float, now: float) -> tuple[in
     while start + following * interval <= now:
         following += 1
     return following, following - index - 1
-
-
-@dataclass(frozen=True, slots=True)
-class Reading:
-    """One successful read of a target: the samples of each of its rules, by rule name."""
-
-    samples: dict[str, list[Sample]]
-    warnings: tuple[str, ...] = ()
-
-
-@dataclass
-class Target:
-    """One endpoint read once per interval for every rule that needs it."""
-
-    description: str
-    interval: float
-    read: Callable[[httpx.AsyncClient, float], Awaitable[Reading]]
-    rules: list[Rule] = field(default_factory=list)
-    errors: Throttle = field(init=False)
-    warnings: Throttle = field(init=False)
-    last_success: float | None = None
-    """Monotonic time of the last successful read."""
-    last_error: str | None = None
-    """Why the last read failed; None once one succeeds."""
-
-    def __post_init__(self) -> None:
-        self.errors = Throttle(self.description, "ERROR", "poll failed")
-        self.warnings = Throttle(self.description, "WARNING", "query warning")
-
-
-def _scrape_target(
-    url: str, interval: float, rules: list[Rule], max_bytes: int = MAX_RESPONSE_BYTES
-) -> Target:
-    names = sorted({r.config.selector.metric_name for r in rules if r.config.selector})
-
-    async def read(client: httpx.AsyncClient, timeout: float) -> Reading:
-        page = await fetch_page(client, url, timeout, max_bytes)
-        try:
-            found = read_series(page, names)
-        except ExpositionError as exc:
-            raise FetchError(f"unparsable page: {exc} (GET {url})") from None
-        out = {}
-        for rule in rules:
-            selector = rule.config.selector
-            assert selector is not None
-            out[rule.name] = [
-                Sample(labels_of(labels), value)
-                for labels, value in found.get(selector.metric_name, ())
-                if selector.matches(labels)
-            ]
-        return Reading(out)
-
-    return Target(f"scrape {url}", interval, read, rules)
-
-
-class EndpointLimit:
-    """Bounds the requests in flight to one endpoint, so 1,000 rules do not hammer it.
-
-    The limiter is made on first use: anyio creates it for the running event loop.
-    """
-
-    def __init__(self, total: int) -> None:
-        self.total = total
-        self._limiter: anyio.CapacityLimiter | None = None
-
-    @property
-    def limiter(self) -> anyio.CapacityLimiter:
-        if self._limiter is None:
-            self._limiter = anyio.CapacityLimiter(self.total)
-        return self._limiter
-
-
-def _query_target(
-    endpoint: str,
-    promql: str,
-    interval: float,
-    rules: list[Rule],
-    limit: EndpointLimit,
-    max_bytes: int = MAX_RESPONSE_BYTES,
-) -> Target:
-    async def read(client: httpx.AsyncClient, timeout: float) -> Reading:
-        result = await instant_query(client, endpoint, promql, timeout, max_bytes, limit.limiter)
-        return Reading({rule.name: result.samples for rule in rules}, result.warnings)
-
-    return Target(f"query {promql} at {endpoint}", interval, read, rules)
-
-
-def build_targets(
-    rules: list[Rule],
-    max_concurrent_queries: int = 8,
-    max_response_bytes: int = MAX_RESPONSE_BYTES,
-) -> list[Target]:
-    """Group rules so that each scrape target, and each query on an endpoint, is read once
-    per interval; queries to one endpoint share a bound on requests in flight; no answer
-    larger than ``max_response_bytes`` is read."""
-    groups: dict[tuple[str, ...], list[Rule]] = {}
-    for rule in rules:
-        c = rule.config
-        key = (
-            ("scrape", c.scrape_url or "", repr(c.polling_interval))
-            if c.source == "scrape"
-            else ("query", c.prometheus_endpoint, c.promql, repr(c.polling_interval))
-        )
-        groups.setdefault(key, []).append(rule)
-    targets = []
-    limits: dict[str, EndpointLimit] = {}
-    for key, members in groups.items():
-        interval = members[0].config.polling_interval
-        if key[0] == "scrape":
-            targets.append(_scrape_target(key[1], interval, members, max_response_bytes))
-        else:
-            limit = limits.setdefault(key[1], EndpointLimit(max_concurrent_queries))
-            targets.append(
-                _query_target(key[1], key[2], interval, members, limit, max_response_bytes)
-            )
-    return targets
 
 
 SIGHUP_IGNORED = "SIGHUP received: reloading the configuration is not supported yet; ignored"
@@ -225,6 +102,9 @@ class EarlySignals:
 
 
 class Service:
+    """The running service: a poll task per target feeding its rules, the plugin calls
+    they hand out, and (when configured) the state file and the leader election."""
+
     def __init__(
         self, settings: Settings, catalog: PluginCatalog, cluster: InCluster | None = None
     ) -> None:
@@ -233,7 +113,7 @@ class Service:
         self.catalog = catalog
         self.rules = [make_rule(config) for config in settings.rules]
         self.targets = build_targets(
-            self.rules, settings.max_concurrent_queries, settings.max_response_bytes
+            settings.rules, settings.max_concurrent_queries, settings.max_response_bytes
         )
         self.metrics = ServiceMetrics()
         self._series_limit_errors = {
@@ -255,36 +135,17 @@ class Service:
             )
         self.election: LeaderElector | None = None
         if settings.election is not None and cluster is not None:
-            self.election = self._elector(settings.election, cluster)
+            self.election = rules_elector(
+                settings.election, cluster, self._by_name, self._state_changed
+            )
 
-    def _elector(self, config: ElectionSettings, cluster: InCluster) -> LeaderElector:
-        client = LeaseClient(
-            cluster,
-            config.lock_namespace or cluster.namespace,
-            config.lock_name,
-            timeout=max(1.0, config.retry_period),
-        )
-        return LeaderElector(
-            client, default_identity(), config, self._adopt, still_active=self._still_active
-        )
+    def rules_of(self, target: Target) -> list[Rule]:
+        """The rules ``target`` is read for, in its order."""
+        return [self._by_name[config.name] for config in target.rules]
 
-    def _adopt(self, records: list[ActionRecord]) -> None:
-        """Take on what the leader recorded as run (see ``_election``)."""
-        now, wall = anyio.current_time(), time.time()
-        changed = False
-        for record in records:
-            rule = self._by_name.get(record.rule)
-            if record.status == "failed" or rule is None:
-                continue
-            at = to_mono(record.at, now, wall)
-            if rule.adopt(record.level, record.labels, record.kind, at, record.fire_count):
-                changed = True
-        if changed and self.writer is not None:
+    def _state_changed(self) -> None:
+        if self.writer is not None:
             self.writer.changed()
-
-    def _still_active(self, record: ActionRecord) -> bool:
-        rule = self._by_name.get(record.rule)
-        return rule is not None and rule.busy(record.level, record.labels)
 
     # --- what the HTTP endpoints read (``_surface._view.ServiceView``) -------------------------
 
@@ -346,7 +207,7 @@ class Service:
         """The ``/api/status`` document: every rule, its series (those ``selection`` lists)
         and their states."""
         snapshot = status_snapshot(
-            [rule for target in self.targets for rule in target.rules],
+            [rule for target in self.targets for rule in self.rules_of(target)],
             self.target_reads(),
             anyio.current_time(),
             ready=self.ready(),
@@ -492,10 +353,11 @@ class Service:
             target.warnings.clear()
         now = anyio.current_time()
         logger.bind(target=target.description, seconds=round(now - started, 4)).debug("polled")
-        before = revision(target.rules)
+        rules = self.rules_of(target)
+        before = revision(rules)
         acting = self.election is None or self.election.acting()
         at = started if tick is None else tick
-        for rule in target.rules:
+        for rule in rules:
             samples = reading.samples.get(rule.name, [])
             if not self._within_series_limit(rule, samples, at):
                 continue  # failed for this rule: its state stays as it was, like a failed poll
@@ -503,7 +365,7 @@ class Service:
             for action in rule.evaluate(at, samples, acting):
                 self._in_flight += 1
                 calls.start_soon(self._run_action, rule, action)
-        if self.writer is not None and revision(target.rules) != before:
+        if self.writer is not None and revision(rules) != before:
             self.writer.changed()
 
     def _within_series_limit(self, rule: Rule, samples: list[Sample], now: float) -> bool:
@@ -537,8 +399,7 @@ class Service:
             self._in_flight -= 1
             if not self._in_flight:
                 self._idle.set()
-            if self.writer is not None:
-                self.writer.changed()
+            self._state_changed()
         if ok and self.writer is not None:
             await self.writer.flush()  # a confirmed success is never run again after a restart
 

@@ -35,7 +35,7 @@ from metric_reader._config import (
 )
 from metric_reader._config._problems import env_name
 from metric_reader._core._durations import format_duration, parse_duration
-from metric_reader._core._samples import FetchError
+from metric_reader._core._exceptions import FetchError
 from metric_reader._core._selector import LabelMatcher, parse_label_filters, quote
 from metric_reader._core._threshold import Threshold, parse_threshold
 from metric_reader._sources._exposition import (

@@ -13,7 +13,7 @@ import pytest
 
 from metric_reader._config import ConfigError, load_settings
 from metric_reader._core._durations import parse_duration
-from metric_reader._core._samples import FetchError
+from metric_reader._core._exceptions import FetchError
 from metric_reader._sources._prometheus import decode_query_response
 
 

@@ -11,7 +11,7 @@ import json
 
 import pytest
 
-from metric_reader._core._samples import FetchError
+from metric_reader._core._exceptions import FetchError
 from metric_reader._sources import _prometheus
 from metric_reader._sources._prometheus import decode_query_response
 

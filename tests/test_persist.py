@@ -31,13 +31,13 @@ from loguru import logger
 from metric_reader._cluster._persist import (
     SAVED_LEVEL_FIELDS,
     UNSAVED_LEVEL_FIELDS,
-    StateError,
     StateFile,
     StateWriter,
     restore,
     snapshot,
 )
 from metric_reader._config import ConfigError, load_settings
+from metric_reader._core._exceptions import StateError
 from metric_reader._core._samples import Labels, Sample
 from metric_reader._engine import MAX_COUNT, Action, LevelMachine, Rule, State, make_rule
 

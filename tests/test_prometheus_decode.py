@@ -7,7 +7,7 @@ import math
 
 import pytest
 
-from metric_reader._core._samples import FetchError
+from metric_reader._core._exceptions import FetchError
 from metric_reader._sources._prometheus import decode_query_response
 
 

@@ -14,7 +14,8 @@ import pytest
 from metric_reader._actions import discover_plugins
 from metric_reader._config import load_settings
 from metric_reader._core._samples import Sample
-from metric_reader._service import Reading, Service, Target, next_tick
+from metric_reader._service import Service, next_tick
+from metric_reader._sources._targets import Reading, Target
 
 
 def test_ticks_stay_on_the_grid_for_days() -> None:
@@ -230,7 +231,7 @@ def test_a_duration_and_a_backoff_that_are_multiples_of_the_interval_act_on_thei
         answered.append(anyio.current_time())
         return Reading({rule.name: [Sample((("queue", "mail"),), 95.0)]})
 
-    service.targets = [Target("virtual", 2.0, read, [rule])]
+    service.targets = [Target("virtual", 2.0, read, [rule.config])]
 
     async def main() -> None:
         with anyio.move_on_after(23.5):

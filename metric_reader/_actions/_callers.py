@@ -22,9 +22,10 @@ from loguru import logger
 
 from .._core._durations import format_duration
 from .._core._events import Event
+from .._core._exceptions import PluginFailure, PluginTimeout
 from ._contract import ActionPlugin, Method
 from ._jobs import WEDGED_AFTER, Job, LoopJob, PluginLoop, ThreadJob
-from ._result import Outcome, PluginFailure, PluginTimeout, describe
+from ._result import Outcome, describe
 
 _PLUGIN_THREADS = 32  # plain-``def`` plugin calls running at once; more wait their turn
 _MAX_STUCK_THREADS = 4  # a plugin with this many abandoned calls still running gets no more

@@ -12,9 +12,10 @@ import time
 from typing import TYPE_CHECKING
 
 from .._core._events import Event
+from .._core._exceptions import PluginFailure, PluginTimeout
 from ._catalog import PluginCatalog
 from ._contract import Method
-from ._result import CallResult, Dispatched, PluginFailure, PluginTimeout
+from ._result import CallResult, Dispatched
 
 if TYPE_CHECKING:
     from loguru import Logger

@@ -14,19 +14,6 @@ CallResult = Literal["success", "failure", "timeout", "dry_run"]
 """The ``result`` label of ``metric_reader_plugin_calls_total``."""
 
 
-class PluginFailure(Exception):
-    """A plugin call did not succeed: the plugin raised, or (subclass) ran out of time."""
-
-    def __init__(self, message: str, *, plugin: str, method: str) -> None:
-        super().__init__(message)
-        self.plugin = plugin
-        self.method = method
-
-
-class PluginTimeout(PluginFailure):
-    """A plugin call took longer than its timeout and was given up."""
-
-
 @dataclass(frozen=True)
 class PluginProblem:
     """A plugin file that could not be loaded, and why; ``name`` when it was learnt."""

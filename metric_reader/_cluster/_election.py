@@ -1,26 +1,8 @@
 """Leader election on a Kubernetes Lease, client-go's algorithm, plus a record of actions.
 
-Every replica polls and evaluates; only the leader runs actions. The algorithm is
-client-go's ``leaderelection``: get the Lease, create it if absent, take it over only when
-its holder has not renewed it for ``leaseDurationSeconds`` as measured by the local clock
-from when this replica saw it change, and renew it every retry period with its
-``resourceVersion``, so any concurrent write makes ours fail with 409 Conflict, which
-counts as lost.
-
-Safety: the leader acts only until ``renew_deadline`` after the start of its last
-successful write. Another replica takes over no earlier than ``lease_duration`` after it
-saw that write, which it can only see after it was sent; so with the deadline shorter
-than the lease duration, an old leader has stopped acting before a new one can start,
-whatever the network does.
-
-Handover without running an action twice: before it runs an action the leader records
-it in the Lease (an annotation, written with the same optimistic concurrency as the
-renewal), and runs it only when that write succeeded. Followers read the record every
-retry period and mark in their own state machines what the leader ran, so a new leader
-knows which actions are done, when the last one was, and what still needs a resolve.
-The record travels with the lock itself: no shared volume, no second object to keep
-consistent with the lock. An action is recorded before it runs, so a leader that dies
-during the call leaves it recorded: at most once per backoff window.
+Every replica polls and evaluates; only the leader runs actions. Before it runs one, the
+leader records it in the Lease, so a new leader knows which actions are done
+(``LeaderElector`` says how, and why it is safe).
 """
 
 from __future__ import annotations
@@ -39,10 +21,11 @@ import anyio
 from loguru import logger
 
 from .._config import ElectionSettings
+from .._core._exceptions import Conflict, KubeError
 from .._core._samples import Labels
 from .._core._throttle import Throttle
 from .._engine import MAX_COUNT
-from ._kube import Conflict, KubeError, Lease, LeaseClient, micro_time
+from ._kube import Lease, LeaseClient, micro_time
 
 ANNOTATION = "metric-reader.io/actions"
 MAX_RECORD_BYTES = 200 * 1024  # the API server allows 256 KiB of annotations in all
@@ -135,7 +118,29 @@ Adopt = Callable[[list[ActionRecord]], None]
 
 
 class LeaderElector:
-    """Keeps (or waits for) the Lease; ``acting()`` says whether actions may run now."""
+    """Keeps (or waits for) the Lease; ``acting()`` says whether actions may run now.
+
+    The algorithm is client-go's ``leaderelection``: get the Lease, create it if absent,
+    take it over only when its holder has not renewed it for ``leaseDurationSeconds`` as
+    measured by the local clock from when this replica saw it change, and renew it every
+    retry period with its ``resourceVersion``, so any concurrent write makes ours fail with
+    409 Conflict, which counts as lost.
+
+    Safety: the leader acts only until ``renew_deadline`` after the start of its last
+    successful write. Another replica takes over no earlier than ``lease_duration`` after it
+    saw that write, which it can only see after it was sent; so with the deadline shorter
+    than the lease duration, an old leader has stopped acting before a new one can start,
+    whatever the network does.
+
+    Handover without running an action twice: before it runs an action the leader records
+    it in the Lease (an annotation, written with the same optimistic concurrency as the
+    renewal), and runs it only when that write succeeded. Followers read the record every
+    retry period and mark in their own state machines what the leader ran, so a new leader
+    knows which actions are done, when the last one was, and what still needs a resolve.
+    The record travels with the lock itself: no shared volume, no second object to keep
+    consistent with the lock. An action is recorded before it runs, so a leader that dies
+    during the call leaves it recorded: at most once per backoff window.
+    """
 
     def __init__(
         self,

@@ -19,25 +19,11 @@ from pathlib import Path
 from typing import Any
 
 from .._config import ClientConfig
-from .._core._samples import FetchError
+from .._core._exceptions import Conflict, FetchError, KubeError
 from .._sources._http import deadline, make_client
 
 SERVICE_ACCOUNT_DIR = Path("/var/run/secrets/kubernetes.io/serviceaccount")
 LEASES = "/apis/coordination.k8s.io/v1/namespaces/{namespace}/leases"
-
-
-class KubeError(Exception):
-    """The API server refused a request (``status`` is its HTTP code), or could not be
-    reached (``status`` 0)."""
-
-    def __init__(self, status: int, message: str, reason: str = "") -> None:
-        super().__init__(message)
-        self.status = status
-        self.reason = reason
-
-
-class Conflict(KubeError):
-    """409: the Lease exists already (create) or changed since it was read (update)."""
 
 
 @dataclass(frozen=True)
@@ -146,7 +132,7 @@ class LeaseClient:
             raise
 
     async def create(self, spec: dict[str, Any], annotations: dict[str, str]) -> Lease:
-        body = {
+        body: dict[str, Any] = {
             "apiVersion": "coordination.k8s.io/v1",
             "kind": "Lease",
             "metadata": {"name": self.name, "namespace": self.namespace},

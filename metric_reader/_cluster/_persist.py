@@ -1,57 +1,11 @@
-"""``STATE_FILE``: rule state that survives a restart (SPEC section 7).
+"""``STATE_FILE``: rule state that survives a restart.
 
-The service keeps every timer on the monotonic clock, whose origin is lost when the process
-ends. The file holds wall-clock times instead: ``snapshot`` converts each monotonic time
-``mono`` with ``wall = now_wall - (now_mono - mono)`` and ``restore`` converts it back with
-``mono = now_mono - (now_wall - wall)``, so a PENDING timer keeps its start and a backoff
-keeps counting from the last successful call, however long the restart took.
-
-What a SIGKILL can cost (the at-least-once edge): an action that was running when the
-process died has not been confirmed, so it is saved as still owed and runs again after the
-restart (if the breach still holds; a fire whose breach ended meanwhile is not re-run, and
-its resolve is owed only when a call of the breach is known to have succeeded or was
-running when the breach ended). A call that succeeded and whose success was written (the
-service flushes after each success) is never run again inside its backoff.
-
-The file is written on state changes (transitions, actions handed out and finished), not at
-every poll, so after a SIGKILL the latest value, ``last_seen`` and ``last_held_at`` may be a
-few polls old: a ``keep_firing_for`` window may then end early by that much. A graceful stop
-writes everything.
-
-Clock sanity, decided here:
-
-- A file written "in the future" (the wall clock went back, or the file is bad) is read as
-  if it had been written now: every saved time moves back by the same amount, so the
-  intervals between them (how long a breach had lasted) are kept.
-- Any saved time later than now after that is clamped to now; a retry deadline may be up to
-  ``MAX_RETRY_DELAY`` ahead of now, no more.
-- An old file is restored as it is: timers count from the saved wall times. A breach that
-  still holds at the next poll simply continues (a PENDING one whose duration has passed
-  fires then, as after a gap in the data with ``missing_value_behavior = skip``); one that
-  does not hold any more resolves normally, and a series absent for ``forget_after`` is
-  ended and forgotten or kept as its missing-value behaviour says (``RuleMachine``).
-
-A bad record costs only itself: a series whose record cannot be used (a time before 1970 or
-NaN, a count that is not a whole number, an unknown state, levels the rule does not have) is
-not restored, and a count beyond 2**53-1, a time beyond the year 5138 (``Infinity`` too)
-or a value beyond a float is clamped; all of it is said in one warning, and the rest of
-the file is restored. No count restored this way can overflow the state machine.
-
-A rule whose meaning changed between the runs (what it reads, thresholds, durations,
-backoffs, plugins) gets none of its saved state: a changed threshold must not inherit an
-old breach. A rule that is not configured any more is dropped; both are logged.
-
-The file is replaced atomically (temporary file in the same directory, write, flush, fsync,
-rename, fsync of the directory), so after a crash it holds either the previous or the new
-document. A file that cannot be read or understood is set aside as
-``<name>.corrupt-<timestamp>`` with one warning, and the service starts without it. Only one
-service writes a state file: it holds a lock on ``<name>.lock`` (``_state_lock``).
-
-A dry run (``DRY_RUN=true``) reads the state file to start from where the real service left
-off, and never writes, renames or locks anything: its actions are only logged, so nothing it
-did may be taken as done by a later real run, which finds the file exactly as the last real
-run left it. (Files written by a dry run of an earlier version are marked ``dry_run`` and a
-real run does not restore them.)
+``snapshot`` turns the rules' state into a JSON document and ``restore`` puts it back;
+``StateFile`` reads the file and replaces it atomically; ``StateWriter`` keeps it up to date
+without blocking polling. Timers run on the monotonic clock, whose origin is lost when the
+process ends, so the file holds wall-clock times instead (``wall = now_wall - (now_mono -
+mono)`` and back): a PENDING timer keeps its start and a backoff keeps counting from the
+last successful call, however long the restart took.
 """
 
 from __future__ import annotations
@@ -77,6 +31,7 @@ from .._config import LevelConfig, RuleConfig
 from .._core._clock import to_mono, to_wall
 from .._core._durations import format_duration
 from .._core._events import EventKind
+from .._core._exceptions import StateError
 from .._core._numbers import json_number
 from .._core._samples import Labels
 from .._core._throttle import Throttle
@@ -114,10 +69,6 @@ SAVED_LEVEL_FIELDS = (
 """The ``LevelMachine`` fields a state file holds; ``policy`` and ``level`` come from the
 configuration, and ``in_flight`` is saved as the ``due`` it came from."""
 UNSAVED_LEVEL_FIELDS = ("policy", "level", "in_flight")
-
-
-class StateError(ValueError):
-    """A state document that cannot be used: wrong format, version or content."""
 
 
 def fingerprint(config: RuleConfig) -> str:
@@ -446,7 +397,19 @@ def parse(data: object) -> _Saved:
 
 
 class _ToMono:
-    """Wall clock back to monotonic, with the sanity rules of the module docstring."""
+    """Wall clock back to monotonic, with these sanity rules:
+
+    - A file written "in the future" (the wall clock went back, or the file is bad) is read
+      as if it had been written now: every saved time moves back by the same amount, so the
+      intervals between them (how long a breach had lasted) are kept.
+    - Any saved time later than now after that is clamped to now; a retry deadline may be
+      up to ``MAX_RETRY_DELAY`` ahead of now, no more.
+    - An old file is restored as it is: timers count from the saved wall times. A breach
+      that still holds at the next poll simply continues (a PENDING one whose duration has
+      passed fires then, as after a gap in the data with ``missing_value_behavior = skip``);
+      one that does not hold any more resolves normally, and a series absent for
+      ``forget_after`` is ended and forgotten or kept as its missing-value behaviour says.
+    """
 
     def __init__(self, now_mono: float, now_wall: float, written_at: float) -> None:
         self.now_mono, self.now_wall = now_mono, now_wall
@@ -523,6 +486,17 @@ def restore(
     dropped, one message each. Raise ``StateError`` (changing nothing) if ``data`` is not a
     valid state document.
 
+    A bad record costs only itself: a series whose record cannot be used (a time before
+    1970 or NaN, a count that is not a whole number, an unknown state, levels the rule does
+    not have) is not restored, and a count beyond 2**53-1, a time beyond the year 5138
+    (``Infinity`` too) or a value beyond a float is clamped; all of it is said in one
+    warning, and the rest of the file is restored. No count restored this way can overflow
+    the state machine.
+
+    A rule whose meaning changed between the runs (what it reads, thresholds, durations,
+    backoffs, plugins) gets none of its saved state: a changed threshold must not inherit
+    an old breach. A rule that is not configured any more is dropped; both are logged.
+
     State saved by a dry run is not restored into a real run (``dry_run`` False): its
     actions were only logged, so the real run must not take them as done."""
     saved = parse(data)
@@ -582,6 +556,12 @@ def _utc_stamp(wall: float) -> str:
 
 class StateFile:
     """The state file on disk: read at start, replaced atomically on every save.
+
+    A save writes a temporary file in the same directory, flushes and fsyncs it, renames it
+    over the file and fsyncs the directory, so after a crash the file holds either the
+    previous or the new document. A file that cannot be read or understood is set aside as
+    ``<name>.corrupt-<timestamp>`` with one warning, and the service starts without it. Only
+    one service writes a state file: it holds a lock on ``<name>.lock`` (``_state_lock``).
 
     ``read_only`` (a dry run): ``load`` neither removes temporary files (the real service
     may be writing one) nor sets an unusable file aside, and ``save`` is refused."""
@@ -688,7 +668,20 @@ class StateWriter:
     it, however many they are. ``flush()`` writes now and returns when it is on disk. A
     failing write is logged (throttled) and tried again at the next change or flush.
 
-    ``dry_run``: the file is only read, by ``restore``; nothing is ever written.
+    Writes follow state changes (transitions, actions handed out and finished), not every
+    poll, so after a SIGKILL the latest value, ``last_seen`` and ``last_held_at`` may be a
+    few polls old: a ``keep_firing_for`` window may then end early by that much. A graceful
+    stop writes everything. What a SIGKILL can cost (the at-least-once edge): an action that
+    was running has not been confirmed, so it is saved as still owed and runs again after
+    the restart (if the breach still holds; a fire whose breach ended meanwhile is not
+    re-run, and its resolve is owed only when a call of the breach is known to have
+    succeeded or was running when the breach ended). A success is flushed at once, so it
+    is never run again inside its backoff.
+
+    ``dry_run``: the file is only read, by ``restore``, to start from where the real service
+    left off; nothing is ever written, renamed or locked, so nothing a dry run only logged
+    is taken as done by a later real run. (Files written by a dry run of an earlier version
+    are marked ``dry_run`` and a real run does not restore them.)
     """
 
     def __init__(

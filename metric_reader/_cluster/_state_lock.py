@@ -1,17 +1,8 @@
 """One service per ``STATE_FILE``: an OS lock on ``<STATE_FILE>.lock`` for the life of the process.
 
 Two services writing one state file would both act and overwrite each other's state, so the
-second refuses to start. The lock is a POSIX record lock (``lockf``) on a sidecar file, not on
-the state file itself: that one is replaced by a rename at every save, and a lock on the old
-file would not protect the new one. The kernel drops the lock when its holder ends, however
-it ends (SIGKILL, OOM kill, power cut on a local disk), so a crash never leaves a stale lock
-to clean up; and unlike ``flock`` it is not inherited by a plugin's child processes, which
-could otherwise keep it after the service died. It also works on NFS (through the NFS lock
-manager). The sidecar file is never deleted: deleting a lock file while others may open it
-is a race; its content (pid, host, start time of the holder) only serves the messages.
-
-``check`` and a dry run never take the lock: they write nothing. ``holder`` tells whether
-it is held without taking it.
+second refuses to start. ``check`` and a dry run never take the lock: they write nothing.
+``holder`` tells whether it is held without taking it.
 """
 
 from __future__ import annotations
@@ -79,7 +70,17 @@ class StateFileInUse(ConfigError):
 
 class StateFileLock:
     """The lock held by the service that writes ``state_file``; ``release`` (or the end of
-    the process) lets it go."""
+    the process) lets it go.
+
+    A POSIX record lock (``lockf``) on a sidecar file, not on the state file itself: that
+    one is replaced by a rename at every save, and a lock on the old file would not protect
+    the new one. The kernel drops the lock when its holder ends, however it ends (SIGKILL,
+    OOM kill, power cut on a local disk), so a crash never leaves a stale lock to clean up;
+    and unlike ``flock`` it is not inherited by a plugin's child processes, which could
+    otherwise keep it after the service died. It also works on NFS (through the NFS lock
+    manager). The sidecar file is never deleted: deleting a lock file while others may open
+    it is a race; its content (pid, host, start time of the holder) only serves the messages.
+    """
 
     def __init__(self, state_file: Path) -> None:
         self.state_file = state_file

@@ -10,13 +10,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from .._core._exceptions import ConfigError
 
-class ConfigError(Exception):
-    """User mistakes in the configuration: one line each, exit code 2."""
-
-    def __init__(self, *problems: str) -> None:
-        super().__init__("\n".join(problems))
-        self.problems = problems
+__all__ = ["ConfigError", "Given", "Problems", "env_name"]
 
 
 def env_name(key: str) -> str:

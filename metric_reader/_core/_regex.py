@@ -19,7 +19,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
-import re2
+import re2  # type: ignore[import-untyped]
 from re2 import _re2  # the binding itself: re2's Python wrapper costs ~6 µs a match
 
 _OPTIONS = re2.Options()
@@ -83,14 +83,14 @@ def _engine(compiled: _re2.RE2) -> Fullmatch:
     known: dict[str, bool] = {}
 
     def fullmatch(value: str) -> bool:
-        answer = known.get(value)
-        if answer is not None:
-            return answer
+        cached = known.get(value)
+        if cached is not None:
+            return cached
         try:
             data = value.encode("utf-8")
         except UnicodeEncodeError:  # a lone surrogate: what Go would see, U+FFFD
             data = _SURROGATE.sub("\ufffd", value).encode("utf-8")
-        answer = match(_WHOLE, data, 0, len(data))[0] != _NO_MATCH
+        answer = bool(match(_WHOLE, data, 0, len(data))[0] != _NO_MATCH)
         if len(value) <= _CACHED_LENGTH:
             if len(known) >= _CACHE_SIZE:
                 known.clear()

@@ -16,7 +16,3 @@ def labels_of(mapping: dict[str, str]) -> Labels:
 class Sample:
     labels: Labels
     value: float
-
-
-class FetchError(Exception):
-    """A read of a source failed: nothing it returned may change any state."""

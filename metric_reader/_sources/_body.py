@@ -18,7 +18,7 @@ from collections.abc import Iterator
 
 import httpx
 
-from .._core._samples import FetchError
+from .._core._exceptions import FetchError
 
 ACCEPT_ENCODING = "gzip, deflate"
 MAX_CODINGS = 2

@@ -4,31 +4,6 @@ A rule watches a few metrics on pages that can hold 100,000 series and more, so 
 reader parses only the lines of the metrics asked for and never looks at the others:
 a malformed line of an unwatched metric is not noticed, one of a watched metric fails
 the whole read (``ExpositionError``), as Prometheus fails a scrape.
-
-Finding the lines of a metric (a line belongs to ``name`` when its name token, the
-longest run of metric-name characters it starts with, is exactly ``name``; so
-``queue_depth`` never picks ``queue_depth_max`` and ``x_bucket`` is its own name):
-
-* Up to ``_FIND_MAX_NAMES`` names: one regex scan of the page stops only at newlines
-  followed by a watched name (written as a trie, so names sharing a prefix cost little
-  more than one), by a line that does not start with a name (indented lines, Prometheus
-  3's quoted names ``{"my.metric",a="b"} 1``) or by the OpenMetrics ``# EOF``. A name
-  hit counts when the next byte cannot continue a metric name. One pass in C, about as
-  fast as a single ``bytes.find`` for one name.
-* More names: one ``split`` of the page into lines and a dict lookup of each line's
-  name token; its cost does not grow with the number of names.
-
-On valid pages it reads what Prometheus and ``prometheus_client`` read, and it also
-takes: spaces or tabs anywhere between tokens, indented lines, CRLF line ends, trailing
-commas in label sets, quoted metric and label names, the value spellings of Go's
-``ParseFloat`` (no hex, no ``_``, as Prometheus) and of ``prometheus_client`` (also
-``+nan``, ``-nan``), and Prometheus' escapes (``\\\\``, ``\\"`` and ``\\n``; any other
-backslash pair is kept as it is). Where ``prometheus_client`` is laxer than Prometheus
-(a third number after the value, a leading comma in a label set) a watched line is
-refused, as Prometheus would; and a counter sample written without ``_total`` keeps
-its name, which ``prometheus_client`` alone extends. Timestamps and OpenMetrics
-exemplars are checked and ignored: the service never uses scraped timestamps. Nothing
-after an OpenMetrics ``# EOF`` line is read.
 """
 
 from __future__ import annotations
@@ -83,6 +58,31 @@ def read_series(page: bytes, names: Collection[str]) -> dict[str, Series]:
 
     Samples come in page order; a name that is not on the page maps to ``[]``. Raise
     ``ExpositionError`` (naming the line) when a line of one of these metrics is malformed.
+
+    A line belongs to ``name`` when its name token, the longest run of metric-name
+    characters it starts with, is exactly ``name``; so ``queue_depth`` never picks
+    ``queue_depth_max`` and ``x_bucket`` is its own name. The lines are found:
+
+    * for up to ``_FIND_MAX_NAMES`` names, by one regex scan of the page that stops only at
+      newlines followed by a watched name (written as a trie, so names sharing a prefix
+      cost little more than one), by a line that does not start with a name (indented
+      lines, Prometheus 3's quoted names ``{"my.metric",a="b"} 1``) or by the OpenMetrics
+      ``# EOF``. A name hit counts when the next byte cannot continue a metric name. One
+      pass in C, about as fast as a single ``bytes.find`` for one name.
+    * for more names, by one ``split`` of the page into lines and a dict lookup of each
+      line's name token; its cost does not grow with the number of names.
+
+    On valid pages it reads what Prometheus and ``prometheus_client`` read, and it also
+    takes: spaces or tabs anywhere between tokens, indented lines, CRLF line ends, trailing
+    commas in label sets, quoted metric and label names, the value spellings of Go's
+    ``ParseFloat`` (no hex, no ``_``, as Prometheus) and of ``prometheus_client`` (also
+    ``+nan``, ``-nan``), and Prometheus' escapes (``\\\\``, ``\\"`` and ``\\n``; any other
+    backslash pair is kept as it is). Where ``prometheus_client`` is laxer than Prometheus
+    (a third number after the value, a leading comma in a label set) a watched line is
+    refused, as Prometheus would; and a counter sample written without ``_total`` keeps
+    its name, which ``prometheus_client`` alone extends. Timestamps and OpenMetrics
+    exemplars are checked and ignored: the service never uses scraped timestamps. Nothing
+    after an OpenMetrics ``# EOF`` line is read.
     """
     found: dict[str, Series] = {name: [] for name in names}
     if not found or not page:

@@ -13,15 +13,14 @@ import anyio
 import httpx
 
 from .._config import Settings
-from .._engine import make_rule
-from .._service import Target, build_targets
 from ._http import make_client
+from ._targets import Target, build_targets
 
 
 async def first_reads(settings: Settings, timeout: float) -> list[str]:
     """One line per rule, in the order of ``settings.rules``: how many series its source
     returns now, or why it could not be read within ``timeout`` seconds."""
-    rules = [make_rule(config) for config in settings.rules]
+    rules = settings.rules
     targets = build_targets(rules, settings.max_concurrent_queries, settings.max_response_bytes)
     found: dict[str, str] = {}
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -13,11 +13,13 @@ import anyio
 import httpx
 
 from .._config import MAX_RESPONSE_BYTES
-from .._core._samples import FetchError, Sample, labels_of
+from .._core._exceptions import FetchError
+from .._core._samples import Sample, labels_of
 from .._core._text import may_hold_surrogates, valid_strings
 from ._body import read_body
 from ._http import Attempt, Source, deadline
 
+_fast_loads: Callable[[bytes], Any] | None
 try:  # the optional extra: about 3x faster than json on a Prometheus answer
     from orjson import JSONDecodeError as _FastDecodeError
     from orjson import loads as _fast_loads

@@ -5,7 +5,7 @@ from __future__ import annotations
 import httpx
 
 from .._config import MAX_RESPONSE_BYTES
-from .._core._samples import FetchError
+from .._core._exceptions import FetchError
 from ._body import read_body
 from ._http import Attempt, Source, deadline
 

@@ -34,6 +34,7 @@ from prometheus_client.registry import Collector
 
 from .. import __version__
 from .._config import parse_listen_address
+from .._core._exceptions import ListenError
 from .._core._text import utf8, valid_text
 from ._collectors import register_service_collectors
 from ._selection import DEFAULT_SERIES, MAX_SERIES, Selection
@@ -80,14 +81,6 @@ _REASONS = {
     503: "Service Unavailable",
     505: "HTTP Version Not Supported",
 }
-
-
-class ListenError(Exception):
-    """``LISTEN_ADDRESS`` could not be listened on (address in use, not local, ...)."""
-
-    def __init__(self, message: str, errno: int | None = None) -> None:
-        super().__init__(message)
-        self.errno = errno
 
 
 async def serve_http(

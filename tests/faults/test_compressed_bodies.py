@@ -24,7 +24,7 @@ import anyio
 import httpx
 import pytest
 
-from metric_reader._core._samples import FetchError
+from metric_reader._core._exceptions import FetchError
 from metric_reader._sources._prometheus import instant_query
 from metric_reader._sources._scrape import fetch_page
 
@@ -126,7 +126,7 @@ import json, resource, sys
 import anyio, httpx
 from metric_reader._sources._http import make_client
 from metric_reader._sources._prometheus import instant_query
-from metric_reader._core._samples import FetchError
+from metric_reader._core._exceptions import FetchError
 from metric_reader._sources._scrape import fetch_page
 
 kind, url, limit, warm = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
