@@ -1,8 +1,8 @@
 """metric-reader: watch metrics, act when a threshold has been crossed for long enough."""
 
-from ._actions._contract import ActionPlugin
 from ._core._durations import parse_duration
 from ._core._events import Event
+from ._core._plugin_contract import ActionPlugin
 
 __all__ = ["ActionPlugin", "Event", "__version__", "parse_duration"]
 __version__ = "0.1.0"

@@ -5,9 +5,9 @@ What the other layers use is exported here; the modules behind it are private.
 """
 
 from .._core._exceptions import PluginFailure, PluginTimeout
+from .._core._plugin_contract import ActionPlugin
 from ._callers import LoadedPlugin
 from ._catalog import PluginCatalog, bundled_plugin_dir, discover_plugins
-from ._contract import ActionPlugin
 from ._dispatch import dispatch
 from ._jobs import settle, threads_holding_exit
 from ._loader import load_plugin_file

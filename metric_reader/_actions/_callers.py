@@ -23,7 +23,7 @@ from loguru import logger
 from .._core._durations import format_duration
 from .._core._events import Event
 from .._core._exceptions import PluginFailure, PluginTimeout
-from ._contract import ActionPlugin, Method
+from .._core._plugin_contract import ActionPlugin, Method
 from ._jobs import WEDGED_AFTER, Job, LoopJob, PluginLoop, ThreadJob
 from ._result import Outcome, describe
 

@@ -14,8 +14,8 @@ import anyio
 from loguru import logger
 
 from .._core._durations import format_duration
+from .._core._plugin_contract import PluginSettings
 from ._callers import LoadedPlugin
-from ._contract import PluginSettings
 from ._loader import LOAD_TIMEOUT, NO_SETTINGS, load_directory
 from ._result import PluginProblem
 from ._watch import DirWatcher, Scan, off_the_loop

@@ -13,8 +13,8 @@ from typing import TYPE_CHECKING
 
 from .._core._events import Event
 from .._core._exceptions import PluginFailure, PluginTimeout
+from .._core._plugin_contract import Method
 from ._catalog import PluginCatalog
-from ._contract import Method
 from ._result import CallResult, Dispatched
 
 if TYPE_CHECKING:

@@ -26,8 +26,8 @@ from loguru import logger
 
 from .._config import describe_dir_error
 from .._core._durations import format_duration
+from .._core._plugin_contract import ActionPlugin, PluginSettings
 from ._callers import LoadedPlugin, PluginMethod
-from ._contract import ActionPlugin, PluginSettings
 from ._jobs import run_bounded
 from ._result import PluginProblem, describe
 

@@ -18,8 +18,8 @@ import anyio
 from loguru import logger
 
 from .._config import describe_dir_error
+from .._core._plugin_contract import PluginSettings
 from ._callers import LoadedPlugin
-from ._contract import PluginSettings
 from ._jobs import ThreadJob
 from ._loader import LOAD_TIMEOUT, NO_SETTINGS, load_bounded, one_per_name
 from ._result import PluginProblem, describe
