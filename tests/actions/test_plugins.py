@@ -32,7 +32,7 @@ from metric_reader._actions import (
     load_plugin_file,
 )
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(autouse=True)

@@ -269,7 +269,7 @@ def test_insecure_skip_verify_works_and_warns_once_at_start(
 
 def test_nothing_turns_verification_off_unless_asked() -> None:
     """The only ``CERT_NONE`` in the package is the one TLS_INSECURE_SKIP_VERIFY asks for."""
-    package = Path(__file__).parent.parent / "metric_reader"
+    package = Path(__file__).parents[2] / "metric_reader"
     found = []
     for path in package.rglob("*.py"):
         text = path.read_text()

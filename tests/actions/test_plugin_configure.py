@@ -33,7 +33,7 @@ from metric_reader._actions import (
     load_plugin_file,
 )
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
+REPO_ROOT = Path(__file__).resolve().parents[2]
 PY = shlex.quote(sys.executable)
 TIMEOUT = 10.0
 PLUGIN_VARIABLES = (

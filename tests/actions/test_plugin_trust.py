@@ -23,7 +23,7 @@ from loguru import logger
 from metric_reader._actions import PluginCatalog, PluginProblem, discover_plugins
 from metric_reader._config import ConfigError, load_settings
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 NOBODY = 65534
 IS_ROOT = os.geteuid() == 0
 TIMESTAMPED = "..2024_01_01_10_00_00.123456789"

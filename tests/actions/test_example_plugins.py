@@ -37,7 +37,7 @@ from metric_reader._actions import (
     load_plugin_file,
 )
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
+REPO_ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = REPO_ROOT / "examples" / "plugins"
 GUIDE = REPO_ROOT / "plugin_dir" / "README.md"
 
