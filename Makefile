@@ -18,7 +18,8 @@ run: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/ruff check metric_reader plugin_dir examples tests benchmarks
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n 4 -m 'not serial'
+	$(BIN)/python -m pytest -q -m serial
 
 # The container image: built offline with podman on a debootstrapped Debian base, then run as
 # a sidecar against a real Prometheus (needs root and podman; skipped, with the reason, where

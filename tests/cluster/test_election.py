@@ -182,17 +182,24 @@ async def test_a_follower_cannot_claim(api: LeaseAPI) -> None:
 async def test_release_hands_over_at_once(api: LeaseAPI) -> None:
     a, b = elector(api, "a", timing=SLOW_EXPIRY), elector(api, "b", timing=SLOW_EXPIRY)
     stop_a = anyio.CancelScope()
+    a_stopped = anyio.Event()
 
     async def run_a() -> None:
-        with stop_a:
-            await a.run()
+        try:
+            with stop_a:
+                await a.run()
+        finally:
+            a_stopped.set()
 
     async with anyio.create_task_group() as group:
         group.start_soon(run_a)
         await wait_for(a.acting)
         group.start_soon(b.run)
         await wait_for(lambda: b.holder == "a")
+        # As the service does: the elector has stopped (no renewal in flight) before it
+        # releases, or a late renewal could write the lease back after the release.
         stop_a.cancel()
+        await a_stopped.wait()
         await a.release()
         released = anyio.current_time()
         assert not a.acting() and holder(api) == ""

@@ -23,6 +23,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -36,6 +37,18 @@ from integration.conftest import (  # noqa: F401  (fixtures and hooks are found 
     service,
 )
 from loguru import logger
+
+_HERE = Path(__file__).parent
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Fault tests run real budgets of 80 ms to a few seconds against real processes:
+    make test runs them on their own, after the parallel part, so no neighbour on a
+    2-core machine eats their budget (see the Makefile)."""
+    for item in items:
+        if _HERE in item.path.parents:
+            item.add_marker(pytest.mark.serial)
+
 
 METRIC = "fault_value"
 ONE_GIB = 1024**3

@@ -574,7 +574,11 @@ def test_a_wall_clock_jump_mid_breach_keeps_the_monotonic_schedule(
     assert breach + duration <= fire["t"] <= breach + duration + late, detail
     assert duration - 0.01 <= fire["duration_s"] <= duration + late, detail
     for earlier, later in ((fire, first), (first, second)):
-        assert backoff - 0.05 <= later["t"] - earlier["t"] <= backoff + late, detail
+        # Repeats are due on the poll grid, exactly one backoff apart on the schedule (the
+        # breach durations told to the plugin); each call starts when a busy machine gets
+        # to it, so the gap between the calls themselves varies by up to ``late``.
+        assert abs(later["duration_s"] - earlier["duration_s"] - backoff) < 0.01, detail
+        assert backoff - late <= later["t"] - earlier["t"] <= backoff + late, detail
     assert abs(resolve["duration_s"] - (resolve["t"] - breach)) < 1.0, detail
     # The jumps did happen: the state file's times are on the jumped wall clock.
     written = json.loads(state.read_text())["written_at"]

@@ -31,6 +31,9 @@ from .conftest import (
     wait_until,
 )
 
+# Timing-sensitive: run on its own after the parallel part of make test (see Makefile).
+pytestmark = pytest.mark.serial
+
 LEASE, RENEW, RETRY = 3.0, 2.0, 0.5
 # For the tests that time when the old leader stops: a lease well past the renew deadline,
 # so that "stopped at the renew deadline" and "acted until the lease expired" are told apart

@@ -9,7 +9,12 @@ from __future__ import annotations
 from collections import Counter
 from pathlib import Path
 
+import pytest
+
 from .conftest import PrometheusStack, RecordingPlugins, ScrapeServer, ServiceFactory
+
+# Timing-sensitive: run on its own after the parallel part of make test (see Makefile).
+pytestmark = pytest.mark.serial
 
 TARGETS = 5
 SCRAPE_RULES_PER_TARGET = 180

@@ -14,6 +14,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from .conftest import (
     EVENT_TIMEOUT,
     STARTUP_TIMEOUT,
@@ -22,6 +24,9 @@ from .conftest import (
     Service,
     ServiceFactory,
 )
+
+# Timing-sensitive: run on its own after the parallel part of make test (see Makefile).
+pytestmark = pytest.mark.serial
 
 POLL = "250ms"
 EPS = 1e-3

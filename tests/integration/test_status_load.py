@@ -16,7 +16,12 @@ import urllib.request
 from collections import Counter
 from pathlib import Path
 
+import pytest
+
 from .conftest import ScrapeServer, ServiceFactory, free_port
+
+# Timing-sensitive: run on its own after the parallel part of make test (see Makefile).
+pytestmark = pytest.mark.serial
 
 SERIES = 50_000
 INTERVAL = 3.0
