@@ -3,12 +3,12 @@
 The test drives every value from a schedule that is a pure function of the time on the
 machine's monotonic clock (which the service and its plugin share), so afterwards it knows
 exactly which breaches each rule saw: short blips that must not fire, and sustained breaches
-that must get exactly the calls the SPEC promises (section 4): one fire once the breach has
+that must get exactly the calls the README promises (When an action runs): one fire once the breach has
 lasted ``threshold_duration``, a repeat ``backoff_delay`` after each successful call while
 the breach lasts, a failed call retried after one polling interval, doubling, and one
 resolve when a breach that had a successful call ends. The plugin's own record of every
 call (attempts that failed included) is then walked rule by rule against that schedule;
-every call must be one the schedule asks for, in the window the SPEC allows, and every call
+every call must be one the schedule asks for, in the window the README allows, and every call
 the schedule asks for must be there. The only tolerance is at a boundary a poll interval
 makes: a call whose window straddles the end of its breach may or may not happen.
 
@@ -58,6 +58,11 @@ ENDPOINT_FAIL_PROBABILITY = 0.08
 # plugin's clock reading may be (the call is timed from the poll, the record after it).
 U = 2 * POLL + 0.25
 EARLY = 0.05
+DISPATCH = POLL
+"""How long after its poll a call may start: the plugin runs on a thread of its own. An
+execute call records its poll (``tick``, from the event's breach start and duration), and
+repeats and retries count from that poll; a resolve retry's poll is not in its event, so
+its window starts up to this much sooner than its recorded time plus the delay."""
 LATE_REQUEST = 0.3
 """How much older than the plugin's reading of the clock the value behind a call may be."""
 
@@ -216,13 +221,17 @@ def _fails(rule, number):
 
 def _call(method, event):
     t = time.monotonic()
+    # The poll the call belongs to, on the same monotonic clock: the breach began at
+    # breach_started and had lasted ``duration`` at that poll.
+    tick = t - (time.time() - (event.breach_started.timestamp() + event.duration.total_seconds()))
     number = _calls.get(event.rule, 0)
     _calls[event.rule] = number + 1
     in_a_row = _in_a_row.get(event.rule, 0)
     fail = _fails(event.rule, number) and in_a_row < {MAX_PLUGIN_FAILURES_IN_A_ROW}
     _in_a_row[event.rule] = in_a_row + 1 if fail else 0
     line = {{"rule": event.rule, "method": method, "kind": event.kind,
-             "fire_count": event.fire_count, "n": number, "ok": not fail, "t": t}}
+             "fire_count": event.fire_count, "n": number, "ok": not fail, "t": t,
+             "tick": tick}}
     with open(os.environ["SOAK_RECORD"], "a", encoding="utf-8") as out:
         out.write(json.dumps(line) + "\\n")
     if fail:
@@ -272,12 +281,16 @@ def audit_rule(plan: RulePlan, origin: float, calls: list[dict[str, Any]], audit
         if lo > end + LATE_REQUEST:
             return None
         call = calls[position] if position < len(calls) else None
+        # An execute call is placed by its poll; a resolve by when it ran.
+        at = None if call is None else call["tick"] if method == "execute" else call["t"]
         matches = (
             call is not None
+            and at is not None
             and call["method"] == method
             and call["kind"] == kind
-            and lo - EARLY <= call["t"] <= hi
-            and call["t"] <= end + LATE_REQUEST
+            and lo - EARLY <= at <= hi
+            and at <= end + LATE_REQUEST
+            and (method != "execute" or 0 <= call["t"] - call["tick"] <= DISPATCH)
         )
         if not matches:
             if hi < end:
@@ -329,11 +342,11 @@ def audit_rule(plan: RulePlan, origin: float, calls: list[dict[str, Any]], audit
                 failures = 0
                 if plan.backoff == 0:
                     break
-                lo, hi = call["t"] + plan.backoff, call["t"] + plan.backoff + U
+                lo, hi = call["tick"] + plan.backoff, call["tick"] + plan.backoff + U
             else:
                 failures += 1
                 delay = POLL * 2 ** (failures - 1)
-                lo, hi = call["t"] + delay, call["t"] + delay + U
+                lo, hi = call["tick"] + delay, call["tick"] + delay + U
         if successes:
             audit.fired += 1
         if not successes:
@@ -347,7 +360,7 @@ def audit_rule(plan: RulePlan, origin: float, calls: list[dict[str, Any]], audit
                 break
             failures += 1
             delay = POLL * 2 ** (failures - 1)
-            lo, hi = call["t"] + delay, call["t"] + delay + U
+            lo, hi = call["t"] + delay - DISPATCH, call["t"] + delay + U
     for extra in calls[position:]:
         audit.errors.append(f"{plan.name}: a call the schedule does not ask for: {extra}")
 
