@@ -3,14 +3,15 @@
 The test drives every value from a schedule that is a pure function of the time on the
 machine's monotonic clock (which the service and its plugin share), so afterwards it knows
 exactly which breaches each rule saw: short blips that must not fire, and sustained breaches
-that must get exactly the calls the README promises (When an action runs): one fire once the breach has
-lasted ``threshold_duration``, a repeat ``backoff_delay`` after each successful call while
-the breach lasts, a failed call retried after one polling interval, doubling, and one
-resolve when a breach that had a successful call ends. The plugin's own record of every
-call (attempts that failed included) is then walked rule by rule against that schedule;
-every call must be one the schedule asks for, in the window the README allows, and every call
-the schedule asks for must be there. The only tolerance is at a boundary a poll interval
-makes: a call whose window straddles the end of its breach may or may not happen.
+that must get exactly the calls the README promises ("When an action runs"): one fire once
+the breach has lasted ``threshold_duration``, a repeat ``backoff_delay`` after each
+successful call while the breach lasts, a failed call retried after one polling interval,
+doubling, and one resolve when a breach that had a successful call ends. The plugin's own
+record of every call (attempts that failed included) is then walked rule by rule against
+that schedule; every call must be one the schedule asks for, in the window the README
+allows, and every call the schedule asks for must be there. The only tolerance is at a
+boundary a poll interval makes: a call whose window straddles the end of its breach may or
+may not happen.
 
 The endpoint fails one request in about twelve (an HTTP 500 or an answer slower than the
 fetch timeout), never two in a row; the plugin fails about one call in five (by a
