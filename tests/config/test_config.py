@@ -1,4 +1,4 @@
-"""Configuration from the environment (SPEC section 2)."""
+"""Configuration from the environment."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""CONFIG_FILE: many rules from TOML, errors that name their place (SPEC section 6)."""
+"""CONFIG_FILE: many rules from TOML, errors that name their place."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The state machine of SPEC section 4, driven by a fake clock.
+"""The state machine (README, "When an action runs"), driven by a fake clock.
 
 Each scenario is a script of polls: at time ``t`` the source returns ``value`` (``None``:
 the series is absent, NaN: a NaN sample); the actions the machine hands out at that poll
@@ -108,7 +108,7 @@ def harness(
 Script = list[tuple[float, float | None, list[str]]]
 
 SCENARIOS: dict[str, tuple[dict[str, object], Script]] = {
-    # OK row of the SPEC table
+    # the OK row of the README's state table
     "ok stays ok on a value that is not breached": (
         {"duration": 5},
         [(0, 10, []), (1, 80, []), (2, 79.9, [])],
