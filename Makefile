@@ -18,6 +18,7 @@ run: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/ruff check metric_reader plugin_dir examples tests benchmarks
+	$(BIN)/mypy
 	$(BIN)/python -m pytest -q -n 4 -m 'not serial'
 	$(BIN)/python -m pytest -q -m serial
 

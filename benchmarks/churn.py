@@ -24,9 +24,9 @@ STEP = 60.0
 
 def _child() -> dict[str, float]:
     from metric_reader._config import load_settings
-    from metric_reader._logging import configure_logging
-    from metric_reader._rules import Rule
-    from metric_reader._samples import Sample, labels_of
+    from metric_reader._core._logging import configure_logging
+    from metric_reader._core._samples import Sample, labels_of
+    from metric_reader._engine import make_rule
 
     from ._proc import rss_kb
 
@@ -40,7 +40,7 @@ def _child() -> dict[str, float]:
             "POLLING_INTERVAL": "1m",
         }
     )
-    rule = Rule(settings.rules[0])
+    rule = make_rule(settings.rules[0])
     now = 0.0
     start_kb = 0
     live = 0
@@ -55,8 +55,7 @@ def _child() -> dict[str, float]:
         for action in rule.evaluate(now, samples):
             rule.finish(now, action, True)
         now += STEP
-        assert rule.machine is not None
-        live = max(live, len(rule.machine.series))
+        live = max(live, len(rule.series))
     gc.collect()
     return {"start_kb": start_kb, "end_kb": rss_kb(), "live": live}
 

@@ -32,13 +32,12 @@ def _page(rules: int) -> bytes:
 def _child(rules: int, url: str) -> dict[str, float]:
     import anyio
 
-    from metric_reader._config import LevelConfig, RuleConfig
-    from metric_reader._http import make_client
-    from metric_reader._rules import Rule
-    from metric_reader._selector import Selector
-    from metric_reader._service import build_targets
-    from metric_reader._state import MissingValueBehavior
-    from metric_reader._threshold import parse_threshold
+    from metric_reader._config import LevelConfig, MissingValueBehavior, RuleConfig
+    from metric_reader._core._selector import Selector
+    from metric_reader._core._threshold import parse_threshold
+    from metric_reader._engine import make_rule
+    from metric_reader._sources._http import make_client
+    from metric_reader._sources._targets import build_targets
 
     threshold = parse_threshold(">1000")  # never breached: every rule stays idle
     configs = [
@@ -56,7 +55,8 @@ def _child(rules: int, url: str) -> dict[str, float]:
         )
         for i in range(rules)
     ]
-    [target] = build_targets([Rule(c) for c in configs])
+    [target] = build_targets(configs)
+    machines = [make_rule(c) for c in configs]
 
     async def cycles() -> float:
         async with make_client() as client:
@@ -70,7 +70,7 @@ def _child(rules: int, url: str) -> dict[str, float]:
     async def _cycle(client: object) -> None:
         reading = await target.read(client, 10.0)  # type: ignore[arg-type]
         now = anyio.current_time()
-        for rule in target.rules:
+        for rule in machines:
             rule.evaluate(now, reading.samples[rule.name])
 
     cpu = anyio.run(cycles)

@@ -207,9 +207,9 @@ def _startup(url: str, repeat: int = 5) -> float:
 async def _one_cycle(url: str) -> tuple[float, float, int]:
     """Wall seconds of two consecutive cycles of ``SCALE_RULES`` distinct queries."""
     from metric_reader._config import load_settings
-    from metric_reader._http import make_client
-    from metric_reader._rules import Rule
-    from metric_reader._service import build_targets, fetch_timeout
+    from metric_reader._engine import make_rule
+    from metric_reader._sources._http import make_client
+    from metric_reader._sources._targets import build_targets, fetch_timeout
 
     with tempfile.TemporaryDirectory() as tmp:
         rules_file = Path(tmp, "rules.toml")
@@ -221,8 +221,8 @@ async def _one_cycle(url: str) -> tuple[float, float, int]:
             )
         )
         settings = load_settings({"CONFIG_FILE": str(rules_file)})
-    rules = [Rule(config) for config in settings.rules]
-    targets = build_targets(rules, settings.max_concurrent_queries)
+    rules = {config.name: make_rule(config) for config in settings.rules}
+    targets = build_targets(settings.rules, settings.max_concurrent_queries)
     timeout = fetch_timeout(SCALE_INTERVAL)
     failures = 0
 
@@ -234,8 +234,8 @@ async def _one_cycle(url: str) -> tuple[float, float, int]:
             failures += 1
             return
         now = anyio.current_time()
-        for rule in target.rules:  # type: ignore[attr-defined]
-            rule.evaluate(now, reading.samples[rule.name])
+        for config in target.rules:  # type: ignore[attr-defined]
+            rules[config.name].evaluate(now, reading.samples[config.name])
 
     cycles = []
     async with make_client() as client:

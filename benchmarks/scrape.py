@@ -16,7 +16,7 @@ from collections.abc import Callable
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from metric_reader._exposition import read_series
+from metric_reader._sources._exposition import read_series
 
 WATCHED = ("queue_depth", "http_requests_total", "process_resident_memory_bytes")
 SERIES = 100_000

@@ -24,8 +24,8 @@ import atheris
 
 import metric_reader  # noqa: F401  (imported uninstrumented: only the reader is of interest)
 
-with atheris.instrument_imports(include=["metric_reader._exposition"]):
-    from metric_reader._exposition import _FIND_MAX_NAMES, ExpositionError, read_series
+with atheris.instrument_imports(include=["metric_reader._sources._exposition"]):
+    from metric_reader._sources._exposition import _FIND_MAX_NAMES, ExpositionError, read_series
 
 _PADDING = [f"zz_fuzz_padding_{i}" for i in range(_FIND_MAX_NAMES + 1)]
 

@@ -1,7 +1,8 @@
 """metric-reader: watch metrics, act when a threshold has been crossed for long enough."""
 
-from ._durations import parse_duration
-from ._events import Event
+from ._core._durations import parse_duration
+from ._core._events import Event
+from ._core._plugin_contract import ActionPlugin
 
-__all__ = ["Event", "__version__", "parse_duration"]
+__all__ = ["ActionPlugin", "Event", "__version__", "parse_duration"]
 __version__ = "0.1.0"

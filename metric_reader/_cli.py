@@ -1,6 +1,6 @@
 """The command line: ``run`` (the default), ``check``, ``plugins`` and ``fire``.
 
-Exit codes (SPEC section 1): 0 clean stop, 2 invalid configuration or plugin, 1 anything
+Exit codes: 0 clean stop, 2 invalid configuration or plugin, 1 anything
 unexpected. A user mistake is one line on stderr, never a traceback.
 """
 
@@ -17,26 +17,39 @@ import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
-from typing import NoReturn, TypeVar
+from typing import Literal, NoReturn, TypeVar
 
 import anyio
 from loguru import logger
 
 from . import __version__
-from ._config import ConfigError, LevelConfig, RuleConfig, Settings, load_settings
-from ._durations import format_duration, parse_duration
-from ._events import Event
-from ._first_read import first_reads
-from ._kube import InCluster, in_cluster
-from ._logging import configure_logging
-from ._memory import keep_freed_memory
-from ._plugin_jobs import settle, threads_holding_exit
-from ._plugins import PluginCatalog, PluginFailure, bundled_plugin_dir, discover_plugins
+from ._actions import (
+    PluginCatalog,
+    PluginFailure,
+    bundled_plugin_dir,
+    discover_plugins,
+    settle,
+    threads_holding_exit,
+)
+from ._cluster._kube import InCluster, in_cluster
+from ._cluster._shard import owned_rules, shard_of
+from ._cluster._state_lock import StateFileLock, holder
+from ._config import (
+    LevelConfig,
+    RuleConfig,
+    Settings,
+    load_settings,
+    parse_listen_address,
+)
+from ._core._durations import format_duration, parse_duration
+from ._core._events import Event, EventKind, Level
+from ._core._exceptions import ConfigError, ListenError
+from ._core._logging import configure_logging
+from ._core._memory import keep_freed_memory
+from ._core._threshold import parse_threshold
 from ._service import SHUTDOWN_GRACE, SIGHUP_IGNORED, SIGNALS, EarlySignals, Service
-from ._shard import shard_of
-from ._state_lock import StateFileLock, holder
-from ._threshold import parse_threshold
-from ._web import ListenError, parse_listen_address, serve_http
+from ._sources._first_read import first_reads
+from ._surface._web import serve_http
 
 EXIT_OK, EXIT_FATAL, EXIT_CONFIG = 0, 1, 2
 CHECK_READ_TIMEOUT = 5.0
@@ -172,7 +185,11 @@ def _needed_plugins(settings: Settings) -> dict[str, str]:
     """Each plugin the rules name, with how the first rule naming it called it."""
     needed: dict[str, str] = {}
     for rule in settings.rules:
-        for level_name, level in (("base", rule.base), ("hard", rule.hard)):
+        levels: tuple[tuple[Level, LevelConfig | None], ...] = (
+            ("base", rule.base),
+            ("hard", rule.hard),
+        )
+        for level_name, level in levels:
             if level is not None and level.plugin:
                 needed.setdefault(level.plugin, settings.plugin_variable(rule, level_name))
     return needed
@@ -285,7 +302,7 @@ def _this_shard(settings: Settings) -> Settings:
     """The settings with only the rules this replica's shard owns, said once at start."""
     if settings.shard_count == 1:
         return settings
-    owned = settings.owned_rules
+    owned = owned_rules(settings)
     log = logger.bind(
         shard_index=settings.shard_index,
         shard_count=settings.shard_count,
@@ -323,7 +340,9 @@ async def _idle(early: EarlySignals) -> None:
 
 def _rule_fields(rule: RuleConfig) -> dict[str, str]:
     fields = {"rule": rule.name}
-    fields["source"] = rule.scrape_url if rule.source == "scrape" else rule.prometheus_endpoint
+    fields["source"] = (
+        (rule.scrape_url or "") if rule.source == "scrape" else rule.prometheus_endpoint
+    )
     fields["read"] = str(rule.selector) if rule.source == "scrape" else rule.promql
     fields["every"] = format_duration(rule.polling_interval)
     for prefix, level in (("", rule.base), ("hard_", rule.hard)):
@@ -360,7 +379,7 @@ def _check(args: argparse.Namespace, env: Mapping[str, str]) -> int:
 
 
 def _shard_line(settings: Settings) -> str:
-    owned = [rule.name for rule in settings.owned_rules]
+    owned = [rule.name for rule in owned_rules(settings)]
     rules = f": {', '.join(owned)}" if owned else " (it stays up, idle)"
     return (
         f"this replica is shard {settings.shard_index} of {settings.shard_count} "
@@ -457,7 +476,7 @@ def _fire(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     plugin = catalog.plugins.get(args.name)
     if plugin is None:
         raise ConfigError(f"plugin {args.name!r} {catalog.explain_missing(args.name)}")
-    kind = "resolve" if args.resolve else args.kind
+    kind: EventKind = "resolve" if args.resolve else args.kind
     event = Event(
         rule="fire",
         metric_name=args.metric,
@@ -471,7 +490,7 @@ def _fire(args: argparse.Namespace, env: Mapping[str, str]) -> int:
         fire_count=0 if kind == "fire" else 1,
         plugin=plugin.name,
     )
-    method = "resolve" if args.resolve else "execute"
+    method: Literal["execute", "resolve"] = "resolve" if args.resolve else "execute"
     if method == "resolve" and not plugin.has_resolve:
         print(f"{plugin.name}: has no resolve method; nothing to run")
         return EXIT_OK

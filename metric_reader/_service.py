@@ -11,46 +11,43 @@ from __future__ import annotations
 import math
 import signal
 import time
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from collections.abc import Collection, Hashable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 import anyio
 import httpx
 from anyio.abc import TaskGroup, TaskStatus
 from loguru import logger
+from prometheus_client import CollectorRegistry
 
 from . import __version__
-from ._body import MAX_RESPONSE_BYTES
-from ._config import ElectionSettings, Settings
-from ._durations import format_duration
-from ._election import ActionRecord, LeaderElector, default_identity
-from ._exposition import ExpositionError, read_series
-from ._http import make_client
-from ._kube import InCluster, LeaseClient
-from ._metrics import ServiceMetrics
-from ._nodata import NoData
-from ._plugins import PluginCatalog, PluginFailure, PluginTimeout
-from ._prometheus import instant_query
-from ._rules import Rule, format_series, revision
-from ._samples import FetchError, Labels, Sample, labels_of
-from ._scrape import fetch_page
-from ._series_limit import admit
-from ._state import Action
-from ._status import Selection, status_snapshot
-from ._throttle import Throttle
+from ._actions import Dispatched, PluginCatalog, dispatch
+from ._cluster._adoption import rules_elector
+from ._cluster._election import ActionRecord, LeaderElector
+from ._cluster._kube import InCluster
+from ._config import Settings
+from ._core._durations import format_duration
+from ._core._exceptions import FetchError
+from ._core._samples import Sample
+from ._core._throttle import Throttle
+from ._engine import Action, NoData, Rule, admit, format_series, make_rule, revision
+from ._sources._http import make_client
+from ._sources._targets import Target, build_targets, fetch_timeout
+from ._surface._metrics import ServiceMetrics
+from ._surface._selection import Selection
+from ._surface._status import status_snapshot
+from ._surface._view import (
+    PluginCounts,
+    RuleSeries,
+    TargetRead,
+    UnloadedPlugin,
+    read_recently,
+)
 
 if TYPE_CHECKING:
-    from ._persist import StateWriter
-    from ._state import LevelMachine
+    from ._cluster._persist import StateWriter
 
 SHUTDOWN_GRACE = 10.0
-READY_WINDOW = 60.0
-
-
-def fetch_timeout(interval: float) -> float:
-    """Shorter than the interval, so a slow endpoint cannot make polls pile up."""
-    return max(min(interval * 0.8, 30.0), 0.05)
 
 
 def next_tick(start: float, index: int, interval: float, now: float) -> tuple[int, int]:
@@ -61,122 +58,6 @@ def next_tick(start: float, index: int, interval: float, now: float) -> tuple[in
     while start + following * interval <= now:
         following += 1
     return following, following - index - 1
-
-
-@dataclass(frozen=True, slots=True)
-class Reading:
-    """One successful read of a target: the samples of each of its rules, by rule name."""
-
-    samples: dict[str, list[Sample]]
-    warnings: tuple[str, ...] = ()
-
-
-@dataclass
-class Target:
-    """One endpoint read once per interval for every rule that needs it."""
-
-    description: str
-    interval: float
-    read: Callable[[httpx.AsyncClient, float], Awaitable[Reading]]
-    rules: list[Rule] = field(default_factory=list)
-    errors: Throttle = field(init=False)
-    warnings: Throttle = field(init=False)
-    last_success: float | None = None
-    """Monotonic time of the last successful read."""
-    last_error: str | None = None
-    """Why the last read failed; None once one succeeds."""
-
-    def __post_init__(self) -> None:
-        self.errors = Throttle(self.description, "ERROR", "poll failed")
-        self.warnings = Throttle(self.description, "WARNING", "query warning")
-
-
-def _scrape_target(
-    url: str, interval: float, rules: list[Rule], max_bytes: int = MAX_RESPONSE_BYTES
-) -> Target:
-    names = sorted({r.config.selector.metric_name for r in rules if r.config.selector})
-
-    async def read(client: httpx.AsyncClient, timeout: float) -> Reading:
-        page = await fetch_page(client, url, timeout, max_bytes)
-        try:
-            found = read_series(page, names)
-        except ExpositionError as exc:
-            raise FetchError(f"unparsable page: {exc} (GET {url})") from None
-        out = {}
-        for rule in rules:
-            selector = rule.config.selector
-            assert selector is not None
-            out[rule.name] = [
-                Sample(labels_of(labels), value)
-                for labels, value in found.get(selector.metric_name, ())
-                if selector.matches(labels)
-            ]
-        return Reading(out)
-
-    return Target(f"scrape {url}", interval, read, rules)
-
-
-class EndpointLimit:
-    """Bounds the requests in flight to one endpoint, so 1,000 rules do not hammer it.
-
-    The limiter is made on first use: anyio creates it for the running event loop.
-    """
-
-    def __init__(self, total: int) -> None:
-        self.total = total
-        self._limiter: anyio.CapacityLimiter | None = None
-
-    @property
-    def limiter(self) -> anyio.CapacityLimiter:
-        if self._limiter is None:
-            self._limiter = anyio.CapacityLimiter(self.total)
-        return self._limiter
-
-
-def _query_target(
-    endpoint: str,
-    promql: str,
-    interval: float,
-    rules: list[Rule],
-    limit: EndpointLimit,
-    max_bytes: int = MAX_RESPONSE_BYTES,
-) -> Target:
-    async def read(client: httpx.AsyncClient, timeout: float) -> Reading:
-        result = await instant_query(client, endpoint, promql, timeout, max_bytes, limit.limiter)
-        return Reading({rule.name: result.samples for rule in rules}, result.warnings)
-
-    return Target(f"query {promql} at {endpoint}", interval, read, rules)
-
-
-def build_targets(
-    rules: list[Rule],
-    max_concurrent_queries: int = 8,
-    max_response_bytes: int = MAX_RESPONSE_BYTES,
-) -> list[Target]:
-    """Group rules so that each scrape target, and each query on an endpoint, is read once
-    per interval; queries to one endpoint share a bound on requests in flight; no answer
-    larger than ``max_response_bytes`` is read."""
-    groups: dict[tuple[str, ...], list[Rule]] = {}
-    for rule in rules:
-        c = rule.config
-        key = (
-            ("scrape", c.scrape_url or "", repr(c.polling_interval))
-            if c.source == "scrape"
-            else ("query", c.prometheus_endpoint, c.promql, repr(c.polling_interval))
-        )
-        groups.setdefault(key, []).append(rule)
-    targets = []
-    limits: dict[str, EndpointLimit] = {}
-    for key, members in groups.items():
-        interval = members[0].config.polling_interval
-        if key[0] == "scrape":
-            targets.append(_scrape_target(key[1], interval, members, max_response_bytes))
-        else:
-            limit = limits.setdefault(key[1], EndpointLimit(max_concurrent_queries))
-            targets.append(
-                _query_target(key[1], key[2], interval, members, limit, max_response_bytes)
-            )
-    return targets
 
 
 SIGHUP_IGNORED = "SIGHUP received: reloading the configuration is not supported yet; ignored"
@@ -221,15 +102,18 @@ class EarlySignals:
 
 
 class Service:
+    """The running service: a poll task per target feeding its rules, the plugin calls
+    they hand out, and (when configured) the state file and the leader election."""
+
     def __init__(
         self, settings: Settings, catalog: PluginCatalog, cluster: InCluster | None = None
     ) -> None:
         """``cluster``: where the Kubernetes API is, for leader election (when enabled)."""
         self.settings = settings
         self.catalog = catalog
-        self.rules = [Rule(config) for config in settings.rules]
+        self.rules = [make_rule(config) for config in settings.rules]
         self.targets = build_targets(
-            self.rules, settings.max_concurrent_queries, settings.max_response_bytes
+            settings.rules, settings.max_concurrent_queries, settings.max_response_bytes
         )
         self.metrics = ServiceMetrics()
         self._series_limit_errors = {
@@ -244,73 +128,87 @@ class Service:
         self._idle = anyio.Event()
         self.writer: StateWriter | None = None
         if settings.state_file is not None:
-            from ._persist import StateFile, StateWriter  # only with STATE_FILE
+            from ._cluster._persist import StateFile, StateWriter  # only with STATE_FILE
 
             self.writer = StateWriter(
                 StateFile(settings.state_file), self.rules, dry_run=settings.dry_run
             )
         self.election: LeaderElector | None = None
         if settings.election is not None and cluster is not None:
-            self.election = self._elector(settings.election, cluster)
+            self.election = rules_elector(
+                settings.election, cluster, self._by_name, self._state_changed
+            )
 
-    def _elector(self, config: ElectionSettings, cluster: InCluster) -> LeaderElector:
-        client = LeaseClient(
-            cluster,
-            config.lock_namespace or cluster.namespace,
-            config.lock_name,
-            timeout=max(1.0, config.retry_period),
-        )
-        return LeaderElector(
-            client, default_identity(), config, self._adopt, still_active=self._still_active
-        )
+    def rules_of(self, target: Target) -> list[Rule]:
+        """The rules ``target`` is read for, in its order."""
+        return [self._by_name[config.name] for config in target.rules]
 
-    def _level(self, key: tuple[str, str, Labels]) -> tuple[Rule, LevelMachine] | None:
-        rule = self._by_name.get(key[0])
-        series = None if rule is None or rule.machine is None else rule.machine.series.get(key[2])
-        level = None if series is None else series.level(key[1])
-        return None if rule is None or level is None else (rule, level)
-
-    def _adopt(self, records: list[ActionRecord]) -> None:
-        """Take on what the leader recorded as run (see ``_election``)."""
-        now, wall = anyio.current_time(), time.time()
-        changed = False
-        for record in records:
-            found = self._level(record.key)
-            if record.status == "failed" or found is None:
-                continue
-            rule, level = found
-            at = now - (wall - record.at)
-            slack = rule.config.polling_interval + 1.0  # replicas poll at different moments
-            since = level.resolved_at if record.kind == "resolve" else level.active_at
-            if since is None or at < since - slack:
-                continue  # a record of an earlier breach
-            if level.adopt(record.kind, at, record.fire_count):
-                assert rule.machine is not None
-                rule.machine.revision += 1
-                changed = True
-        if changed and self.writer is not None:
+    def _state_changed(self) -> None:
+        if self.writer is not None:
             self.writer.changed()
 
-    def _still_active(self, record: ActionRecord) -> bool:
-        found = self._level(record.key)
-        return found is not None and not found[1].idle
+    # --- what the HTTP endpoints read (``_surface._view.ServiceView``) -------------------------
+
+    @property
+    def registry(self) -> CollectorRegistry:
+        return self.metrics.registry
+
+    def rule_names(self) -> Collection[str]:
+        return self._by_name.keys()
+
+    def generation(self) -> Hashable:
+        return (
+            revision(self.rules),
+            tuple((target.last_success, target.last_error) for target in self.targets),
+            tuple((one.active, one.empty_polls) for one in self.no_data.values()),
+        )
 
     def ready(self) -> bool:
         """Every target has been read successfully, recently: within three of its polling
         intervals, and at least within a minute."""
         now = anyio.current_time()
         return all(
-            target.last_success is not None
-            and now - target.last_success <= max(3 * target.interval, READY_WINDOW)
-            for target in self.targets
+            read_recently(target.last_success, target.interval, now) for target in self.targets
         )
+
+    def target_reads(self) -> list[TargetRead]:
+        return [
+            TargetRead(t.description, t.interval, len(t.rules), t.last_success, t.last_error)
+            for t in self.targets
+        ]
+
+    def unloaded_plugins(self) -> Iterator[UnloadedPlugin]:
+        loaded = self.catalog.plugins
+        for rule in self.rules:
+            for level in (rule.config.base, rule.config.hard):
+                if level is not None and level.plugin is not None and level.plugin not in loaded:
+                    problem = self.catalog.problem_for(level.plugin)
+                    reason = None if problem is None else problem.reason
+                    yield UnloadedPlugin(rule.name, level.plugin, reason)
+
+    def rule_series(self) -> Iterator[RuleSeries]:
+        for rule in self.rules:
+            summary = RuleSeries.of(rule)
+            if summary is not None:
+                yield summary
+
+    def rules_without_data(self) -> Mapping[str, bool]:
+        return {name: tracker.active for name, tracker in self.no_data.items()}
+
+    def plugin_counts(self) -> PluginCounts:
+        problems = self.catalog.problems
+        unconfigured = sum(1 for problem in problems if problem.unconfigured)
+        return PluginCounts(len(self.catalog.plugins), len(problems) - unconfigured, unconfigured)
+
+    def acting(self) -> bool:
+        return self.election is None or self.election.acting()
 
     def status(self, selection: Selection | None = None) -> dict[str, Any]:
         """The ``/api/status`` document: every rule, its series (those ``selection`` lists)
         and their states."""
         snapshot = status_snapshot(
-            [rule for target in self.targets for rule in target.rules],
-            self.targets,
+            [rule for target in self.targets for rule in self.rules_of(target)],
+            self.target_reads(),
             anyio.current_time(),
             ready=self.ready(),
             started_mono=self.started,
@@ -455,10 +353,11 @@ class Service:
             target.warnings.clear()
         now = anyio.current_time()
         logger.bind(target=target.description, seconds=round(now - started, 4)).debug("polled")
-        before = revision(target.rules)
+        rules = self.rules_of(target)
+        before = revision(rules)
         acting = self.election is None or self.election.acting()
         at = started if tick is None else tick
-        for rule in target.rules:
+        for rule in rules:
             samples = reading.samples.get(rule.name, [])
             if not self._within_series_limit(rule, samples, at):
                 continue  # failed for this rule: its state stays as it was, like a failed poll
@@ -466,7 +365,7 @@ class Service:
             for action in rule.evaluate(at, samples, acting):
                 self._in_flight += 1
                 calls.start_soon(self._run_action, rule, action)
-        if self.writer is not None and revision(target.rules) != before:
+        if self.writer is not None and revision(rules) != before:
             self.writer.changed()
 
     def _within_series_limit(self, rule: Rule, samples: list[Sample], now: float) -> bool:
@@ -500,8 +399,7 @@ class Service:
             self._in_flight -= 1
             if not self._in_flight:
                 self._idle.set()
-            if self.writer is not None:
-                self.writer.changed()
+            self._state_changed()
         if ok and self.writer is not None:
             await self.writer.flush()  # a confirmed success is never run again after a restart
 
@@ -517,45 +415,23 @@ class Service:
             threshold=event.threshold,
             breach_seconds=round(action.duration, 3),
         )
-        if plugin_name is None:
-            log.info("{}: no ACTION_PLUGIN set, nothing to run", action.kind)
-            return True
-        method = "resolve" if action.kind == "resolve" else "execute"
-        plugin = self.catalog.plugins.get(plugin_name)
-        if plugin is None:  # its file was removed (or refused) since the start: a failure
-            log.bind(plugin=plugin_name).error(
-                "{} failed: plugin {!r} is not loaded any more", method, plugin_name
-            )
-            self.metrics.plugin_calls.labels(plugin_name, method, "failure").inc()
-            return False
-        if method == "resolve" and not plugin.has_resolve:
-            log.bind(plugin=plugin_name).debug("resolve: plugin has no resolve method")
-            return True
-        if self.settings.dry_run:  # evaluated and logged, never run
-            log.bind(plugin=plugin_name, dry_run=True).warning(
-                "DRY_RUN: would call {}.{}", plugin_name, method
-            )
-            self.metrics.plugin_calls.labels(plugin_name, method, "dry_run").inc()
-            return True
-        log = log.bind(plugin=plugin_name)
-        started = time.monotonic()
-        result = "success"
-        try:
-            await plugin.call(method, event, self.settings.plugin_timeout)
-        except PluginTimeout as exc:
-            result = "timeout"
-            log.bind(seconds=round(time.monotonic() - started, 3)).error(
-                "{} timed out: {}", method, exc
-            )
-        except PluginFailure as exc:
-            result = "failure"
-            log.bind(seconds=round(time.monotonic() - started, 3)).error(
-                "{} failed: {}", method, exc
-            )
-        else:
-            log.bind(seconds=round(time.monotonic() - started, 3)).info("{} succeeded", method)
-        self.metrics.plugin_calls.labels(plugin_name, method, result).inc()
-        self.metrics.plugin_call_seconds.labels(plugin_name, method).observe(
-            time.monotonic() - started
+        settings = self.settings
+        outcome = await dispatch(
+            self.catalog,
+            plugin_name,
+            event,
+            log,
+            dry_run=settings.dry_run,
+            timeout=settings.plugin_timeout,
         )
-        return result == "success"
+        self._record_call(outcome)
+        return outcome.ok
+
+    def _record_call(self, outcome: Dispatched) -> None:
+        if outcome.plugin is None or outcome.result is None:
+            return
+        self.metrics.plugin_calls.labels(outcome.plugin, outcome.method, outcome.result).inc()
+        if outcome.seconds is not None:
+            self.metrics.plugin_call_seconds.labels(outcome.plugin, outcome.method).observe(
+                outcome.seconds
+            )

@@ -25,14 +25,26 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from metric_reader import _config
-from metric_reader._config import KNOWN_VARIABLES, ConfigError, Settings, load_settings
-from metric_reader._durations import format_duration, parse_duration
-from metric_reader._exposition import _FIND_MAX_NAMES, ExpositionError, decode_value, read_series
-from metric_reader._prometheus import QueryResult, decode_query_response
-from metric_reader._samples import FetchError
-from metric_reader._selector import LabelMatcher, parse_label_filters, quote
-from metric_reader._threshold import Threshold, parse_threshold
+from metric_reader._config import (
+    KNOWN_VARIABLES,
+    ConfigError,
+    Settings,
+    _keys,
+    _values,
+    load_settings,
+)
+from metric_reader._config._problems import env_name
+from metric_reader._core._durations import format_duration, parse_duration
+from metric_reader._core._exceptions import FetchError
+from metric_reader._core._selector import LabelMatcher, parse_label_filters, quote
+from metric_reader._core._threshold import Threshold, parse_threshold
+from metric_reader._sources._exposition import (
+    _FIND_MAX_NAMES,
+    ExpositionError,
+    decode_value,
+    read_series,
+)
+from metric_reader._sources._prometheus import QueryResult, decode_query_response
 
 FUZZ = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -272,17 +284,17 @@ def test_regex_matchers_parse_or_raise_value_error(
 # A valid value for each parser of numbers, durations, thresholds, sizes and ports: every
 # setting read by one of them is tried, so a new setting is covered when it is added.
 _NUMBER_EXAMPLES: dict[Callable[[object], Any], str] = {
-    _config._duration: "1m30s",
-    _config._positive_duration: "250ms",
-    _config._threshold: ">80.5",
-    _config._positive_int: "12",
-    _config._shard_index: "0",
-    _config._byte_size: "64MiB",
-    _config._listen_address: "127.0.0.1:9180",
+    _values.duration: "1m30s",
+    _values.positive_duration: "250ms",
+    _values.threshold: ">80.5",
+    _values.positive_int: "12",
+    _values.shard_index: "0",
+    _values.byte_size: "64MiB",
+    _values.listen_address: "127.0.0.1:9180",
 }
 _NUMBER_SETTINGS = sorted(
-    (_config._env_name(key), _NUMBER_EXAMPLES[parse])
-    for key, parse in {**_config._SERVICE_KEYS, **_config._RULE_KEYS}.items()
+    (env_name(key), _NUMBER_EXAMPLES[parse])
+    for key, parse in {**_keys.SERVICE_KEYS, **_keys.RULE_KEYS}.items()
     if parse in _NUMBER_EXAMPLES
 )
 other_digits = st.characters(categories=["Nd"]).filter(lambda char: not char.isascii())

@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 
 from metric_reader._config import ConfigError, load_settings
-from metric_reader._durations import parse_duration
-from metric_reader._prometheus import decode_query_response
-from metric_reader._samples import FetchError
+from metric_reader._core._durations import parse_duration
+from metric_reader._core._exceptions import FetchError
+from metric_reader._sources._prometheus import decode_query_response
 
 
 @pytest.mark.parametrize("warnings", ["5", "true", '{"a": 1}', '"partial"'])

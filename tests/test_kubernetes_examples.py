@@ -27,8 +27,8 @@ import kubernetes.client
 import pytest
 import yaml
 
+from metric_reader._actions import discover_plugins
 from metric_reader._config import load_settings
-from metric_reader._plugins import discover_plugins
 
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLES = REPO / "examples" / "kubernetes"

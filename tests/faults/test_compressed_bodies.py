@@ -24,9 +24,9 @@ import anyio
 import httpx
 import pytest
 
-from metric_reader._prometheus import instant_query
-from metric_reader._samples import FetchError
-from metric_reader._scrape import fetch_page
+from metric_reader._core._exceptions import FetchError
+from metric_reader._sources._prometheus import instant_query
+from metric_reader._sources._scrape import fetch_page
 
 LIMIT = 1024 * 1024
 GROWTH_ALLOWED = 8 * LIMIT
@@ -124,10 +124,10 @@ def server(bombs: dict[str, tuple[str, bytes]]) -> Iterator[str]:
 _READER = """
 import json, resource, sys
 import anyio, httpx
-from metric_reader._http import make_client
-from metric_reader._prometheus import instant_query
-from metric_reader._samples import FetchError
-from metric_reader._scrape import fetch_page
+from metric_reader._sources._http import make_client
+from metric_reader._sources._prometheus import instant_query
+from metric_reader._core._exceptions import FetchError
+from metric_reader._sources._scrape import fetch_page
 
 kind, url, limit, warm = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
 

@@ -14,8 +14,8 @@ import anyio
 import pytest
 from integration.conftest import REPO_ROOT, ServiceFactory, _http_get, base_env, free_port
 
+from metric_reader._actions import discover_plugins
 from metric_reader._config import load_settings
-from metric_reader._plugins import discover_plugins
 from metric_reader._service import Service
 
 from .conftest import FaultServer, Logs

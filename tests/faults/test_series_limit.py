@@ -22,10 +22,10 @@ import httpx
 import pytest
 from integration.conftest import ServiceFactory
 
+from metric_reader._actions import discover_plugins
 from metric_reader._config import ConfigError, load_settings
-from metric_reader._plugins import discover_plugins
+from metric_reader._engine import State
 from metric_reader._service import Service
-from metric_reader._state import State
 
 from .conftest import Logs
 

@@ -15,9 +15,9 @@ import httpx
 import pytest
 
 from metric_reader._config import load_settings
-from metric_reader._prometheus import instant_query
-from metric_reader._samples import FetchError
-from metric_reader._scrape import fetch_page
+from metric_reader._core._exceptions import FetchError
+from metric_reader._sources._prometheus import instant_query
+from metric_reader._sources._scrape import fetch_page
 
 
 @pytest.fixture

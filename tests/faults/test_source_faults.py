@@ -26,13 +26,14 @@ import httpx
 import pytest
 from integration.conftest import ServiceFactory
 
+from metric_reader._actions import discover_plugins
 from metric_reader._config import ConfigError, load_settings
-from metric_reader._plugins import discover_plugins
-from metric_reader._prometheus import instant_query
-from metric_reader._samples import FetchError
-from metric_reader._scrape import fetch_page
-from metric_reader._service import Service, Target
-from metric_reader._state import State
+from metric_reader._core._exceptions import FetchError
+from metric_reader._engine import State
+from metric_reader._service import Service
+from metric_reader._sources._prometheus import instant_query
+from metric_reader._sources._scrape import fetch_page
+from metric_reader._sources._targets import Target
 
 from .conftest import MALFORMED_LINES, METRIC, FaultServer, Logs
 

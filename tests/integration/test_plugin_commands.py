@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from metric_reader._plugins import bundled_plugin_dir
+from metric_reader._actions import bundled_plugin_dir
 
 from .conftest import REPO_ROOT, ScrapeServer, base_env
 

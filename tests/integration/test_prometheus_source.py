@@ -487,7 +487,7 @@ def test_a_failed_query_is_not_a_missing_value(
     recording_plugin_dir: RecordingPlugins,
     service: ServiceFactory,
 ) -> None:
-    """SPEC 4: a failed fetch changes no state, even where a missing value would breach."""
+    """A failed fetch changes no state, even where a missing value would breach."""
     query = "max(mr_prom_h2_broken"
     svc = service(
         rule_env(

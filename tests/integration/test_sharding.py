@@ -12,7 +12,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from metric_reader._shard import shard_of
+from metric_reader._cluster._shard import shard_of
 
 from .conftest import (
     EVENT_TIMEOUT,

@@ -1,0 +1,206 @@
+"""Calling a loaded plugin: each call bounded in time, whatever the plugin blocks on.
+
+The plugin code runs elsewhere (see :mod:`._jobs`); the caller waits at most the timeout,
+then gives the call up. A plugin that keeps piling up calls still running after their
+timeout is refused more, so a hung plugin cannot take every thread.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import threading
+import weakref
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import cast
+
+import anyio
+from anyio.lowlevel import RunVar, checkpoint_if_cancelled
+from loguru import logger
+
+from .._core._durations import format_duration
+from .._core._events import Event
+from .._core._exceptions import PluginFailure, PluginTimeout
+from .._core._plugin_contract import ActionPlugin, Method
+from ._jobs import WEDGED_AFTER, Job, LoopJob, PluginLoop, ThreadJob
+from ._result import Outcome, describe
+
+_PLUGIN_THREADS = 32  # plain-``def`` plugin calls running at once; more wait their turn
+_MAX_STUCK_THREADS = 4  # a plugin with this many abandoned calls still running gets no more
+
+_thread_limiter: RunVar[anyio.CapacityLimiter] = RunVar("metric_reader_plugin_threads")
+
+
+@dataclass(frozen=True)
+class PluginMethod:
+    """One plugin method and how to call it (worked out once, at load time)."""
+
+    fn: Callable[..., object]
+    is_async: bool
+    accepts_event: bool
+
+
+class LoadedPlugin:
+    """A plugin that loaded and validated: ``call`` runs its ``execute`` or ``resolve``."""
+
+    def __init__(
+        self,
+        *,
+        name: str,
+        path: Path,
+        bundled: bool,
+        obj: ActionPlugin,
+        execute: PluginMethod,
+        resolve: PluginMethod | None,
+    ) -> None:
+        self.name = name
+        self.path = path
+        self.bundled = bundled
+        self.obj = obj  # the ``Plugin`` object itself
+        self._methods: dict[str, PluginMethod] = {"execute": execute}
+        if resolve is not None:
+            self._methods["resolve"] = resolve
+        self._lock = threading.Lock()
+        self._stuck: set[Job] = set()
+        self._loop: PluginLoop | None = None
+
+    @property
+    def has_resolve(self) -> bool:
+        return "resolve" in self._methods
+
+    @property
+    def stuck_threads(self) -> int:
+        """Calls given up at their timeout that are still running."""
+        with self._lock:
+            return len(self._stuck)
+
+    def __repr__(self) -> str:
+        origin = "bundled" if self.bundled else "PLUGIN_DIR"
+        return f"<LoadedPlugin {self.name!r} from {self.path} ({origin})>"
+
+    async def call(self, method: Method, event: Event, timeout: float) -> None:
+        """Run ``method(metric_name, value, threshold, duration[, event=event])``.
+
+        Returns when it succeeded. Raises :class:`PluginTimeout` after ``timeout`` seconds,
+        whatever the plugin does (see :mod:`._jobs`), :class:`PluginFailure` for
+        anything the plugin raised. The caller's own cancellation is never turned into a
+        failure. ``resolve`` on a plugin without one does nothing.
+        """
+        target = self._methods.get(method)
+        if target is None:
+            if method == "resolve":
+                return
+            raise ValueError(f"unknown plugin method {method!r}")
+        args = (event.metric_name, event.value, event.threshold, event.duration)
+        kwargs = {"event": event} if target.accepts_event else {}
+        self._refuse_if_stuck(method)
+        call = functools.partial(target.fn, *args, **kwargs)
+        outcome: Outcome | None = None
+        with anyio.move_on_after(timeout) as scope:
+            if target.is_async:
+                outcome = await self._run(method, self._on_loop(method, call))
+            else:
+                thread_name = f"plugin {self.name} {method}"
+                async with _plugin_thread_limiter():
+                    outcome = await self._run(method, lambda: ThreadJob(call, thread_name))
+                result = outcome.value
+                if outcome.error is None and inspect.isawaitable(result):
+                    outcome = await self._run(method, self._on_loop(method, lambda: result))
+        if scope.cancelled_caught or outcome is None:
+            await checkpoint_if_cancelled()  # an enclosing scope is cancelled: raises
+            raise self._timeout(method, timeout)
+        if outcome.error is not None:
+            raise self._failure(method, outcome.error) from outcome.error
+        if outcome.value is not None:
+            logger.bind(plugin=self.name).debug("{} returned {!r}; ignored", method, outcome.value)
+
+    def _on_loop(self, method: str, make: Callable[[], object]) -> Callable[[], Job]:
+        """How to start ``await make()`` on this plugin's event loop (a new one if it is
+        blocked)."""
+
+        async def awaited() -> object:
+            return await cast(Awaitable[object], make())
+
+        def start() -> Job:
+            loop = self._loop
+            if loop is None or loop.retired or loop.wedged():
+                if loop is not None and not loop.retired:
+                    loop.retire()
+                    logger.bind(plugin=self.name).warning(
+                        "the event loop of plugin {} has been blocked for {} or more (an "
+                        "async def that blocks?); its calls get a new one",
+                        self.name,
+                        format_duration(WEDGED_AFTER),
+                    )
+                loop = self._loop = PluginLoop(self.name)
+                weakref.finalize(self, loop.retire).atexit = False
+            return loop.submit(awaited, f"{method} of plugin {self.name}")
+
+        return start
+
+    async def _run(self, method: str, start: Callable[[], Job]) -> Outcome:
+        """Start a job and wait for it; if the wait is given up, the job is abandoned."""
+        job = start()
+        try:
+            return await job.wait()
+        finally:
+            if job.abandon():
+                self._note_stuck(job, method)
+                if isinstance(job, LoopJob):
+                    job.loop.ping()  # is it blocked? the next call finds out
+
+    def _note_stuck(self, job: Job, method: str) -> None:
+        with self._lock:
+            self._stuck.add(job)
+            stuck = len(self._stuck)
+
+        def done(job: Job) -> None:
+            with self._lock:
+                self._stuck.discard(job)
+
+        job.on_finish(done)
+        if isinstance(job, ThreadJob):
+            logger.bind(plugin=self.name).warning(
+                "{} gave up waiting for {}; its thread keeps running in the background "
+                "({} such thread(s) for this plugin)",
+                method,
+                self.name,
+                stuck,
+            )
+
+    def _refuse_if_stuck(self, method: str) -> None:
+        """Bound the threads a hung plugin can pile up: one per timed-out call otherwise."""
+        stuck = self.stuck_threads
+        if stuck >= _MAX_STUCK_THREADS:
+            raise PluginFailure(
+                f"plugin {self.name!r} {method} not started: {stuck} earlier calls are "
+                "still running after their timeout",
+                plugin=self.name,
+                method=method,
+            )
+
+    def _failure(self, method: str, exc: BaseException) -> PluginFailure:
+        return PluginFailure(
+            f"plugin {self.name!r} {method} failed: {describe(exc)}",
+            plugin=self.name,
+            method=method,
+        )
+
+    def _timeout(self, method: str, timeout: float) -> PluginTimeout:
+        return PluginTimeout(
+            f"plugin {self.name!r} {method} timed out after {format_duration(timeout)}",
+            plugin=self.name,
+            method=method,
+        )
+
+
+def _plugin_thread_limiter() -> anyio.CapacityLimiter:
+    """The plugin threads' own limiter (one per event loop): they never starve anyio's."""
+    try:
+        return _thread_limiter.get()
+    except LookupError:
+        limiter = anyio.CapacityLimiter(_PLUGIN_THREADS)
+        _thread_limiter.set(limiter)
+        return limiter

@@ -1,0 +1,320 @@
+"""The plugin catalog: which plugins are loaded, by name, which files are not and why.
+
+The bundled plugins are loaded first, then ``PLUGIN_DIR``'s, whose plugin of the same name
+wins. :meth:`PluginCatalog.watch` keeps the catalog in step with ``PLUGIN_DIR`` while the
+service runs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import anyio
+from loguru import logger
+
+from .._core._durations import format_duration
+from .._core._plugin_contract import PluginSettings
+from ._callers import LoadedPlugin
+from ._loader import LOAD_TIMEOUT, NO_SETTINGS, load_directory
+from ._result import PluginProblem
+from ._watch import DirWatcher, Scan, off_the_loop
+
+WATCH_INTERVAL = 2.0
+"""How often (seconds) :meth:`PluginCatalog.watch` looks at ``PLUGIN_DIR`` by default."""
+
+
+@dataclass
+class PluginCatalog:
+    """Every plugin that loaded, by name, and every file that did not.
+
+    A catalog that :func:`discover_plugins` built with a ``PLUGIN_DIR`` keeps itself current
+    while :meth:`watch` runs: plugin files added, changed or removed are picked up without a
+    restart. ``plugins`` stays the very same dict throughout. Every plugin put into it is
+    fully imported, checked and validated first, and the entries of one round of changes are
+    swapped in on the event loop with no ``await`` in between, so a caller on the loop sees
+    either the old set or the new one, never a half-loaded plugin.
+    """
+
+    plugins: dict[str, LoadedPlugin]
+    problems: list[PluginProblem]
+    plugin_dir: Path | None = None
+    insecure: bool = False
+    """``PLUGIN_DIR_INSECURE``: load PLUGIN_DIR files others can change (with a warning)."""
+    overrides: list[str] = field(default_factory=list)
+    """Bundled plugins replaced by a ``PLUGIN_DIR`` file of the same name."""
+    hidden: list[str] = field(default_factory=list)
+    """Bundled plugins not used because their ``PLUGIN_DIR`` replacement failed to load."""
+    _watcher: DirWatcher | None = field(default=None, init=False, repr=False, compare=False)
+
+    def log_overrides(self) -> None:
+        """Say which bundled plugins PLUGIN_DIR replaced: once the configuration is valid,
+        so that an invalid one stays a single line on stderr."""
+        for name in self.overrides:
+            plugin = self.plugins.get(name)
+            logger.bind(plugin=name, file=str(plugin.path if plugin else "")).info(
+                "plugin {} from PLUGIN_DIR replaces the bundled one", name
+            )
+        for name in self.hidden:
+            logger.bind(plugin=name).warning(
+                "bundled plugin {} not used: its replacement in PLUGIN_DIR failed to load", name
+            )
+
+    @property
+    def dir_error(self) -> str | None:
+        """Why ``PLUGIN_DIR`` itself cannot be used (cannot be listed, or refused as a
+        whole by the trust rules); None when it can."""
+        if self.plugin_dir is None:
+            return None
+        for problem in self.problems:
+            if problem.path == self.plugin_dir:
+                return problem.reason
+        return None
+
+    def explain_missing(self, name: str) -> str:
+        """Why no plugin ``name`` is loaded and how to fix it, to follow ``X='name' ``.
+
+        A name ending in ``.py`` is refused with a hint, wherever a plugin is named
+        (``ACTION_PLUGIN``, a rule file, ``fire``): plugins are named by their ``name``,
+        which usually is the file name without ``.py``.
+        """
+        stem = name.removesuffix(".py")
+        suffix = f"it takes the plugin's name, without .py: {stem!r}" if stem != name else ""
+        if suffix and stem in self.plugins:
+            return f"is invalid: {suffix}"
+        problem = self.problem_for(name) or (self.problem_for(stem) if suffix else None)
+        if problem is not None:
+            return f"cannot be loaded: {problem}" + (f" ({suffix})" if suffix else "")
+        available = ", ".join(sorted(self.plugins)) or "none"
+        where = (
+            f"add {stem}.py to PLUGIN_DIR ({self.plugin_dir})"
+            if self.plugin_dir is not None
+            else f"put {stem}.py in a directory and set PLUGIN_DIR to it"
+        )
+        return (
+            f"is invalid: {suffix + '; ' if suffix else ''}no plugin of that name "
+            f"(available: {available}; {where})"
+        )
+
+    def problem_for(self, name: str) -> PluginProblem | None:
+        """The problem of a file whose plugin name, or failing that file stem, is ``name``."""
+        for problem in self.problems:
+            if problem.name == name:
+                return problem
+        for problem in self.problems:
+            if problem.path.stem == name:
+                return problem
+        return None
+
+    async def watch(self, interval: float = WATCH_INTERVAL) -> None:
+        """Keep ``plugins`` in step with the files in ``PLUGIN_DIR``; runs until cancelled.
+
+        Every ``interval`` seconds each ``*.py`` entry is looked at with ``stat`` (following
+        symlinks: its real path, inode, size, mtime and ctime, mode and owner) and the
+        directory is listed again; only what changed is loaded again, in a worker thread.
+
+        This polls rather than using inotify on purpose: inotify only reports changes made
+        through this kernel (not those made on another host: NFS, CIFS, many FUSE file
+        systems); a watch stays on the inode it was set on, so a re-pointed symlink (the
+        Kubernetes ConfigMap update: a new timestamped directory, then ``..data_tmp``
+        renamed over ``..data``) needs watching several directories and re-arming; and the
+        per-user watch limit is shared by every container on the node. A few ``stat`` calls
+        every couple of seconds cost next to nothing and behave the same on every file
+        system, in every container, with every kind of update.
+
+        - A new file is loaded and its plugin added; a changed one is loaded again and the
+          new version replaces the old for the next call (calls already running finish with
+          the version they started with).
+        - A file that fails to load (syntax error, failing ``validate_config``, refused by
+          the trust check...) leaves its previous version in service, with a warning naming
+          the file and the reason.
+        - A removed file removes its plugin (a bundled plugin it replaced is used again).
+        - If ``PLUGIN_DIR`` cannot be read, everything stays as it is until it can.
+
+        Does nothing when the catalog has no ``PLUGIN_DIR`` (bundled plugins never change).
+        """
+        watcher = self._watcher
+        if watcher is None:
+            return
+        if not interval > 0:
+            raise ValueError(f"watch interval must be more than 0, got {interval!r}")
+        logger.bind(dir=str(watcher.directory)).info(
+            "watching PLUGIN_DIR for plugin changes every {}", format_duration(interval)
+        )
+        while True:
+            await anyio.sleep(interval)
+            try:
+                await self.reload_changed()
+            except Exception:  # the watcher must never take the service down
+                logger.opt(exception=True).error(
+                    "checking PLUGIN_DIR for plugin changes failed; trying again in {}",
+                    format_duration(interval),
+                )
+
+    async def reload_changed(self) -> bool:
+        """Look at ``PLUGIN_DIR`` once, swap in what changed; True when ``plugins`` changed.
+
+        What :meth:`watch` does at each interval.
+        """
+        watcher = self._watcher
+        if watcher is None:
+            return False
+        if watcher.lock is None:
+            watcher.lock = anyio.Lock()
+        async with watcher.lock:
+            scan = await off_the_loop(watcher.scan, "plugin reload")
+            return self._apply(scan)
+
+    def _apply(self, scan: Scan) -> bool:
+        """Take a scan's results into the catalog: no ``await`` in here (see the class doc)."""
+        watcher = self._watcher
+        assert watcher is not None
+        if scan.error is not None:
+            if scan.error != watcher.listing_error:
+                logger.bind(dir=str(watcher.directory)).warning(
+                    "cannot read PLUGIN_DIR ({}); the plugins loaded from it stay in service",
+                    scan.error,
+                )
+            watcher.listing_error = scan.error
+            return False
+        if watcher.listing_error is not None:
+            logger.bind(dir=str(watcher.directory)).info("PLUGIN_DIR can be read again")
+            watcher.listing_error = None
+        if not (scan.loaded or scan.gone or scan.dir_problem != watcher.dir_problem):
+            watcher.absorb(scan)
+            return False
+        failed = watcher.absorb(scan)
+        for entry in failed:
+            assert isinstance(entry.result, PluginProblem)
+            log = logger.bind(file=str(entry.path))
+            if entry.kept is not None:
+                log.bind(plugin=entry.kept.name).warning(
+                    "{} failed to load: {}; the previous version of plugin {} stays in service",
+                    entry.path,
+                    entry.result.reason,
+                    entry.kept.name,
+                )
+            else:
+                log.warning("plugin file {} not loaded: {}", entry.path, entry.result.reason)
+        composed = watcher.compose(self.plugins)
+        reported = {entry.result for entry in failed} | set(self.problems)
+        for problem in composed.problems:  # e.g. a name given twice: the files loaded fine
+            if problem not in reported:
+                logger.bind(file=str(problem.path)).warning(
+                    "plugin file {} not used: {}", problem.path, problem.reason
+                )
+        before = dict(self.plugins)
+        _log_changes(before, composed.plugins, set(scan.gone))
+        # The swap: plain dict operations, no await, on the event loop.
+        for name in [name for name in self.plugins if name not in composed.plugins]:
+            del self.plugins[name]
+        self.plugins.update(composed.plugins)
+        self.problems[:] = composed.problems
+        return before != self.plugins
+
+
+def _log_changes(
+    before: dict[str, LoadedPlugin], after: dict[str, LoadedPlugin], gone: set[str]
+) -> None:
+    for name, plugin in after.items():
+        old = before.get(name)
+        if old is plugin:
+            continue
+        log = logger.bind(plugin=name, file=str(plugin.path))
+        if old is None:
+            log.info("plugin {} added from {}", name, plugin.path)
+        elif plugin.bundled:
+            log.info("plugin {}: the bundled one is used again", name)
+        elif old.path == plugin.path:
+            log.info("plugin {} reloaded from {}", name, plugin.path)
+        else:
+            log.info("plugin {} now comes from {} (was {})", name, plugin.path, old.path)
+    for name, old in before.items():
+        if name in after:
+            continue
+        why = (
+            f"{old.path} is gone"
+            if old.path.name in gone
+            else "see the problem reported for its file"
+        )
+        logger.bind(plugin=name, file=str(old.path)).warning(
+            "plugin {} removed ({}); calls to it fail until it is back", name, why
+        )
+
+
+def bundled_plugin_dir() -> Path:
+    """Where the bundled plugins are: inside an installed package, or the source tree's."""
+    package_dir = Path(__file__).resolve().parent.parent  # metric_reader/
+    installed = package_dir / "_bundled_plugins"
+    return installed if installed.is_dir() else package_dir.parent / "plugin_dir"
+
+
+def discover_plugins(
+    plugin_dir: Path | None,
+    *,
+    insecure: bool = False,
+    settings: PluginSettings = NO_SETTINGS,
+    load_timeout: float = LOAD_TIMEOUT,
+) -> PluginCatalog:
+    """Load the bundled plugins and those in ``plugin_dir``; a ``plugin_dir`` one wins.
+
+    A ``plugin_dir`` file that fails to load also hides the bundled plugin of its name (or
+    file stem): a broken override must be reported, not silently replaced by the default.
+
+    ``plugin_dir`` files are code run by the service, so they must not be changeable by
+    anyone but root and the user running the service (see :func:`._trust.file_finding`); with
+    ``insecure`` they are loaded anyway, with a warning. The bundled plugins, part of the
+    installed package, are not checked.
+
+    ``settings`` holds the rule file's ``[plugins.NAME]`` tables: each is given to that
+    plugin's ``configure(settings)`` before ``validate_config()``.
+
+    Loading a file (its import, ``configure``, ``validate_config``) may take at most
+    ``load_timeout`` seconds (``PLUGIN_TIMEOUT``); one that takes longer is a problem of
+    that file, its loading left to finish in the background (see :func:`._loader.load_bounded`).
+    """
+    bundled_dir = bundled_plugin_dir()
+    plugins, problems = load_directory(
+        bundled_dir, bundled=True, settings=settings, load_timeout=load_timeout
+    )
+    if plugin_dir is None or _same_dir(plugin_dir, bundled_dir):
+        return PluginCatalog(plugins, problems)
+    if insecure:
+        logger.bind(dir=str(plugin_dir)).warning(
+            "PLUGIN_DIR_INSECURE is on: plugins in {} are loaded without checking who can "
+            "change them; use this for development only",
+            plugin_dir,
+        )
+    watcher = DirWatcher(
+        plugin_dir,
+        insecure=insecure,
+        bundled=plugins,
+        bundled_problems=problems,
+        settings=settings,
+        load_timeout=load_timeout,
+    )
+    scan = watcher.scan()
+    if scan.error is not None:
+        watcher.listing_error = scan.error
+        watcher.dir_problem = PluginProblem(plugin_dir, scan.error)
+    for entry in watcher.absorb(scan):
+        assert isinstance(entry.result, PluginProblem)
+        logger.bind(file=str(entry.path)).debug("plugin not loaded: {}", entry.result.reason)
+    composed = watcher.compose({})
+    catalog = PluginCatalog(
+        composed.plugins,
+        composed.problems,
+        plugin_dir=plugin_dir,
+        insecure=insecure,
+        overrides=[plugin.name for plugin in composed.overrides],
+        hidden=[name for name, _ in composed.hidden],
+    )
+    catalog._watcher = watcher
+    return catalog
+
+
+def _same_dir(a: Path, b: Path) -> bool:
+    try:
+        return a.resolve() == b.resolve()
+    except OSError:
+        return False

@@ -1,0 +1,103 @@
+"""Every setting's key and the parser of its value. A key is the same in the rule file and,
+upper-cased, in the environment (``hard.threshold``, ``HARD_THRESHOLD``)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from ._client_settings import CLIENT_KEYS
+from ._problems import env_name
+from ._types import MissingValueBehavior
+from ._values import (
+    boolean,
+    byte_size,
+    choice,
+    directory,
+    duration,
+    label_filters,
+    lease_name,
+    listen_address,
+    metric_name,
+    namespace,
+    plugin_name,
+    positive_duration,
+    positive_int,
+    rule_name,
+    shard_index,
+    state_file,
+    text,
+    threshold,
+    url,
+)
+
+Parser = Callable[[object], Any]
+
+LOG_LEVELS = {
+    "debug": "DEBUG",
+    "info": "INFO",
+    "warn": "WARNING",
+    "warning": "WARNING",
+    "error": "ERROR",
+}
+LOG_FORMATS = ("text", "json")
+
+ELECTION_KEYS: dict[str, Parser] = {
+    "enabled": boolean,
+    "lock_name": lease_name,
+    "lock_namespace": namespace,
+    "lease_duration": positive_duration,
+    "renew_deadline": positive_duration,
+    "retry_period": positive_duration,
+}
+LEVEL_KEYS: dict[str, Parser] = {
+    "threshold": threshold,
+    "threshold_duration": duration,
+    "backoff_delay": duration,
+    "action_plugin": plugin_name,
+    "keep_firing_for": duration,
+    "clear_threshold": threshold,
+}
+RULE_KEYS: dict[str, Parser] = {
+    "name": rule_name,
+    "metric_name": metric_name,
+    "label_filters": label_filters,
+    "query": text,
+    "scrape_url": url,
+    "prometheus_endpoint": url,
+    "polling_interval": positive_duration,
+    "missing_value_behavior": choice(tuple(m.value for m in MissingValueBehavior)),
+    "series_limit": positive_int,
+    **LEVEL_KEYS,
+    **{f"hard.{key}": parse for key, parse in LEVEL_KEYS.items()},
+}
+IDENTITY_KEYS = ("name", "metric_name", "label_filters", "query")
+"""Keys that belong to one rule only: never defaults for the others."""
+SERVICE_KEYS: dict[str, Parser] = {
+    "plugin_dir": directory,
+    "plugin_dir_insecure": boolean,
+    "plugin_timeout": positive_duration,
+    "log_level": choice(LOG_LEVELS),
+    "log_format": choice(LOG_FORMATS),
+    "max_concurrent_queries": positive_int,
+    "dry_run": boolean,
+    "listen_address": listen_address,
+    "state_file": state_file,
+    "max_response_bytes": byte_size,
+    "shard_count": positive_int,
+    "shard_index": shard_index,
+    **{f"leader_election_{key}": parse for key, parse in ELECTION_KEYS.items()},
+    "kubernetes_service_account_dir": directory,
+}
+DEFAULTABLE_KEYS = tuple(k for k in RULE_KEYS if k not in IDENTITY_KEYS)
+"""Rule keys a rule file may give at the top, as the default of every rule."""
+ENV_RULE_KEYS = ("metric_name", "label_filters", "query")
+"""Identity keys read from the environment (never ``name``: NAME is too common)."""
+SECRET_KEYS = frozenset({"basic_auth_password", "http_headers"})
+"""Keys whose values are never shown, not even in a configuration error."""
+TOP_LEVEL_KEYS = (*SERVICE_KEYS, *CLIENT_KEYS, *DEFAULTABLE_KEYS)
+
+KNOWN_VARIABLES = (
+    "CONFIG_FILE",
+    *(env_name(k) for k in (*SERVICE_KEYS, *CLIENT_KEYS, *RULE_KEYS) if k != "name"),
+)

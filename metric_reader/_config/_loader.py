@@ -1,0 +1,232 @@
+"""The environment, and the TOML rule file named by ``CONFIG_FILE``, to ``Settings``:
+validated before anything polls, every mistake collected and reported together.
+
+The environment gives one rule; a rule file gives many, and its top-level keys are the
+defaults of every rule. The environment overrides the file's top-level keys.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ._client import MAX_RESPONSE_BYTES
+from ._client_settings import CLIENT_FILE_KEYS, CLIENT_KEYS, client_config
+from ._keys import (
+    DEFAULTABLE_KEYS,
+    ENV_RULE_KEYS,
+    KNOWN_VARIABLES,
+    LEVEL_KEYS,
+    RULE_KEYS,
+    SECRET_KEYS,
+    SERVICE_KEYS,
+    TOP_LEVEL_KEYS,
+)
+from ._near_miss import slip_of
+from ._problems import ConfigError, Given, Problems, env_name
+from ._replicas import election_settings, this_shard
+from ._rule_builder import ENV_SCOPE, FileScope, build_rule, check_unique_names
+from ._types import RuleConfig, Settings
+
+if TYPE_CHECKING:
+    from ._tomlfile import TomlFile
+
+DEFAULT_LISTEN_ADDRESS = ":9180"
+
+
+def load_settings(environ: Mapping[str, str], *, rules: bool = True) -> Settings:
+    """Build the settings from ``environ`` (and ``CONFIG_FILE``); raise ``ConfigError`` with
+    every mistake found. ``rules=False`` reads the service settings alone (``plugins`` and
+    ``fire`` need no rule)."""
+    problems = Problems()
+    for slip in _slips(environ):
+        problems.add(slip)
+    config_file = environ.get("CONFIG_FILE", "").strip() or None
+    toml: TomlFile | None = None
+    if config_file is not None:
+        from ._tomlfile import TomlFileError, read_toml_file  # only with CONFIG_FILE
+
+        try:
+            toml = read_toml_file(Path(config_file))
+        except TomlFileError as exc:
+            raise ConfigError(f"CONFIG_FILE: {exc}") from None
+
+    top: dict[str, Given] = {}
+    rules_raw: list[tuple[int, dict[str, Given]]] = []
+    plugin_settings: dict[str, Mapping[str, Any]] = {}
+    warnings: list[str] = []
+    if toml is not None:
+        top, rules_raw, plugin_settings = _read_file(toml, problems)
+    # The environment overrides the file's top-level defaults.
+    top.update(_from_env(environ, (*SERVICE_KEYS, *CLIENT_KEYS, *DEFAULTABLE_KEYS)))
+
+    service = {
+        key: problems.parse(parse, top.get(key), None) for key, parse in SERVICE_KEYS.items()
+    }
+    client = client_config(top, problems, warnings)
+    shard = this_shard(top, service, environ, problems) if rules else (1, 0, "")
+    election = election_settings(top, service, problems, warnings)
+    defaults = {key: top[key] for key in DEFAULTABLE_KEYS if key in top}
+    if not rules:
+        built: list[RuleConfig | None] = []
+    elif rules_raw:
+        identity = _from_env(environ, ENV_RULE_KEYS)
+        if identity:
+            names = ", ".join(given.at for given in identity.values())
+            warnings.append(f"{names} ignored: CONFIG_FILE {config_file} defines the rules")
+        assert toml is not None
+        built = [
+            build_rule({**defaults, **raw}, FileScope(toml, index), problems)
+            for index, raw in rules_raw
+        ]
+        check_unique_names(rules_raw, problems)
+    else:
+        built = [build_rule({**defaults, **_from_env(environ, ENV_RULE_KEYS)}, ENV_SCOPE, problems)]
+    if problems.lines:
+        raise ConfigError(*problems.lines)
+    return Settings(
+        rules=tuple(r for r in built if r is not None),
+        plugin_dir=service["plugin_dir"],
+        plugin_timeout=service["plugin_timeout"] or 30.0,
+        log_level=service["log_level"] or "INFO",
+        log_format=service["log_format"] or "text",
+        unknown_variables=_misspelt(environ),
+        plugin_dir_insecure=bool(service["plugin_dir_insecure"]),
+        max_concurrent_queries=service["max_concurrent_queries"] or 8,
+        dry_run=bool(service["dry_run"]),
+        listen_address=_listening(service["listen_address"]),
+        plugin_settings=plugin_settings,
+        config_file=Path(config_file) if config_file else None,
+        warnings=tuple(warnings),
+        state_file=service["state_file"],
+        client=client,
+        max_response_bytes=service["max_response_bytes"] or MAX_RESPONSE_BYTES,
+        shard_count=shard[0],
+        shard_index=shard[1],
+        shard_index_from=shard[2],
+        election=election,
+    )
+
+
+def _listening(given: str | None) -> str | None:
+    if given is None:
+        return DEFAULT_LISTEN_ADDRESS
+    return None if given == "off" else given
+
+
+# --- the environment ---
+
+
+def _from_env(environ: Mapping[str, str], keys: tuple[str, ...]) -> dict[str, Given]:
+    """The keys set in the environment; an empty value counts as unset, as in most manifests."""
+    found = {}
+    for key in keys:
+        name = env_name(key)
+        value = environ.get(name)
+        if value is not None and value.strip():
+            found[key] = Given(value, name, key in SECRET_KEYS)
+    return found
+
+
+def _extends_a_setting(name: str, close: str) -> bool:
+    """``MY_PLUGIN_TIMEOUT`` or ``ACTION_PLUGIN_URL``: a plugin's own setting built on one
+    of ours, not a typo; ``THRESHOLD_DURATON`` and ``HARD_CLAER_THRESHOLD`` are typos (their
+    match extends the same setting the same way)."""
+    for known in KNOWN_VARIABLES:
+        if name.endswith("_" + known) and not close.endswith("_" + known):
+            return True
+        if name.startswith(known + "_") and not close.startswith(known + "_"):
+            return True
+    return False
+
+
+def _slips(environ: Mapping[str, str]) -> list[str]:
+    """Variables a slip of the keyboard away from a setting (``THRESHOLD_DURATON``,
+    ``METRICNAME``): refused, because the setting meant keeps its default unnoticed."""
+    found = []
+    for name in sorted(environ):
+        if name in KNOWN_VARIABLES:
+            continue
+        close = slip_of(name, KNOWN_VARIABLES)
+        if close is not None and not _extends_a_setting(name, close):
+            found.append(
+                f"{name} is not a known variable: did you mean {close}? (rename it, or unset "
+                "it if it is not meant for metric-reader)"
+            )
+    return found
+
+
+def _misspelt(environ: Mapping[str, str]) -> tuple[str, ...]:
+    """Names like a setting's but farther than a slip (``BASIC_AUTH_USER``): a warning."""
+    found = []
+    for name in environ:
+        if name in KNOWN_VARIABLES or slip_of(name, KNOWN_VARIABLES) is not None:
+            continue
+        close = difflib.get_close_matches(name, KNOWN_VARIABLES, n=1, cutoff=0.85)
+        if close and not _extends_a_setting(name, close[0]):
+            found.append(f"{name} (did you mean {close[0]}?)")
+    return tuple(sorted(found))
+
+
+# --- the rule file ---
+
+
+def _read_file(
+    toml: TomlFile, problems: Problems
+) -> tuple[dict[str, Given], list[tuple[int, dict[str, Given]]], dict[str, Mapping[str, Any]]]:
+    top: dict[str, Given] = {}
+    rules: list[tuple[int, dict[str, Given]]] = []
+    plugins: dict[str, Mapping[str, Any]] = {}
+    for key, value in toml.data.items():
+        if key == "rules":
+            if not isinstance(value, list) or not all(isinstance(r, dict) for r in value):
+                problems.add(f"{toml.where('rules')}: expected [[rules]] tables")
+                continue
+            for index, table in enumerate(value):
+                rules.append((index, _read_rule(toml, index, table, problems)))
+        elif key == "plugins":
+            if not isinstance(value, dict) or not all(isinstance(v, dict) for v in value.values()):
+                problems.add(f"{toml.where('plugins')}: expected [plugins.NAME] tables")
+                continue
+            plugins = value
+        elif key in TOP_LEVEL_KEYS:
+            if key in ("plugin_dir", "state_file", *CLIENT_FILE_KEYS) and isinstance(value, str):
+                value = str(toml.path.parent / value)  # relative to the file, as in Prometheus
+            top[key] = Given(value, toml.where(key), key in SECRET_KEYS)
+        else:
+            problems.add(_unknown(toml.where(key), key, (*TOP_LEVEL_KEYS, "rules", "plugins")))
+    if "rules" in toml.data and not rules:
+        problems.add(f"{toml.where('rules')}: no rules")
+    return top, rules, plugins
+
+
+def _read_rule(
+    toml: TomlFile, index: int, table: dict[str, Any], problems: Problems
+) -> dict[str, Given]:
+    raw: dict[str, Given] = {}
+    prefix = f"rules[{index}]"
+    rule_keys = [k for k in RULE_KEYS if not k.startswith("hard.")] + ["hard"]
+    for key, value in table.items():
+        if key == "hard":
+            if not isinstance(value, dict):
+                problems.add(f"{toml.where(prefix + '.hard')}: expected a [rules.hard] table")
+                continue
+            for hard_key, hard_value in value.items():
+                where = toml.where(f"{prefix}.hard.{hard_key}")
+                if hard_key in LEVEL_KEYS:
+                    raw[f"hard.{hard_key}"] = Given(hard_value, where)
+                else:
+                    problems.add(_unknown(where, hard_key, tuple(LEVEL_KEYS)))
+        elif key in RULE_KEYS:
+            raw[key] = Given(value, toml.where(f"{prefix}.{key}"))
+        else:
+            problems.add(_unknown(toml.where(f"{prefix}.{key}"), key, tuple(rule_keys)))
+    return raw
+
+
+def _unknown(where: str, key: str, known: tuple[str, ...]) -> str:
+    close = slip_of(key, known) or next(iter(difflib.get_close_matches(key, known, 1, 0.6)), None)
+    hint = f"; did you mean {close!r}?" if close else ""
+    return f"{where}: unknown key{hint}"

@@ -1,0 +1,156 @@
+"""One rule's keys to a ``RuleConfig``: the same for the environment (one rule) and for each
+``[[rules]]`` table of the rule file, so both say their errors the same way."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from .._core._selector import Selector
+from ._keys import LEVEL_KEYS, RULE_KEYS
+from ._problems import Given, Problems, env_name
+from ._types import DEFAULT_SERIES_LIMIT, LevelConfig, MissingValueBehavior, RuleConfig
+
+if TYPE_CHECKING:
+    from ._tomlfile import TomlFile
+
+DEFAULT_PROMETHEUS = "http://prometheus:9090"
+
+
+class Scope:
+    """Names a rule's keys in the user's vocabulary, for errors about combinations."""
+
+    def name(self, key: str) -> str:
+        raise NotImplementedError
+
+    def about(self) -> str:
+        raise NotImplementedError
+
+
+class _EnvScope(Scope):
+    def name(self, key: str) -> str:
+        return env_name(key)
+
+    def about(self) -> str:
+        return ""
+
+
+class FileScope(Scope):
+    def __init__(self, toml: TomlFile, index: int) -> None:
+        self.toml, self.index = toml, index
+
+    def name(self, key: str) -> str:
+        return key
+
+    def about(self) -> str:
+        return self.toml.where(f"rules[{self.index}]") + ": "
+
+
+ENV_SCOPE = _EnvScope()
+
+
+def build_rule(raw: dict[str, Given], scope: Scope, problems: Problems) -> RuleConfig | None:
+    """The rule ``raw`` gives, or None when it has mistakes (added to ``problems``)."""
+    before = len(problems.lines)
+    n = scope.name
+
+    def value(key: str, default: Any = None) -> Any:
+        return problems.parse(RULE_KEYS[key], raw.get(key), default)
+
+    metric_name = value("metric_name")
+    query = value("query") or None
+    matchers = value("label_filters", ())
+    scrape_url = value("scrape_url")
+    endpoint = value("prometheus_endpoint", DEFAULT_PROMETHEUS)
+    interval = value("polling_interval", 1.0)
+    missing = value("missing_value_behavior", "skip")
+    name = value("name")
+    series_limit = value("series_limit", DEFAULT_SERIES_LIMIT)
+
+    if "metric_name" not in raw and "query" not in raw:
+        problems.add(
+            f"{scope.about()}{n('metric_name')} is not set: set {n('metric_name')} "
+            f"(a metric name such as queue_depth) or {n('query')} (a PromQL expression)"
+        )
+    if "query" in raw:
+        if "label_filters" in raw:
+            problems.invalid(
+                raw["label_filters"],
+                f"cannot be combined with {n('query')}; put the matchers into the query",
+            )
+        if "scrape_url" in raw:
+            problems.invalid(
+                raw["query"],
+                f"needs the Prometheus source, but {n('scrape_url')} is set; "
+                f"a scrape reads {n('metric_name')} with {n('label_filters')}",
+            )
+    if isinstance(scope, FileScope) and "name" not in raw:
+        problems.add(f"{scope.about()}name is not set: every rule needs a unique name")
+    base = _build_level(raw, "", scope, problems)
+    hard = _build_level(raw, "hard.", scope, problems)
+    if "threshold" not in raw:
+        for key in ("action_plugin", "hard.threshold"):
+            if key in raw:
+                problems.add(
+                    f"{raw[key].at}={raw[key].value!r} needs "
+                    f"{n('threshold')}: set {n('threshold')}, e.g. '>80', to say when the "
+                    "action runs"
+                )
+    if len(problems.lines) > before:
+        return None
+    return RuleConfig(
+        name=name or metric_name or "query",
+        metric_name=metric_name or query or "",
+        selector=Selector(metric_name, matchers) if metric_name else None,
+        query=query,
+        source="scrape" if scrape_url else "prometheus",
+        prometheus_endpoint=endpoint.rstrip("/"),
+        scrape_url=scrape_url,
+        polling_interval=interval,
+        missing=MissingValueBehavior(missing),
+        base=base,
+        hard=hard,
+        series_limit=series_limit,
+    )
+
+
+def _build_level(
+    raw: dict[str, Given], prefix: str, scope: Scope, problems: Problems
+) -> LevelConfig | None:
+    values = {
+        key: problems.parse(parse, raw.get(prefix + key), None) for key, parse in LEVEL_KEYS.items()
+    }
+    if prefix + "threshold" not in raw:
+        if prefix:
+            for key in LEVEL_KEYS:
+                if prefix + key in raw:
+                    threshold = scope.name(prefix + "threshold")
+                    problems.add(
+                        f"{raw[prefix + key].at}={raw[prefix + key].value!r} "
+                        f"needs {threshold}: set {threshold}, e.g. '>95', for the escalation "
+                        "level"
+                    )
+                    break
+        return None
+    if values["threshold"] is None:
+        return None
+    return LevelConfig(
+        threshold=values["threshold"],
+        duration=values["threshold_duration"] or 0.0,
+        backoff=values["backoff_delay"] or 0.0,
+        plugin=values["action_plugin"],
+        keep_firing_for=values["keep_firing_for"] or 0.0,
+        clear_threshold=values["clear_threshold"],
+    )
+
+
+def check_unique_names(rules: list[tuple[int, dict[str, Given]]], problems: Problems) -> None:
+    seen: dict[object, int] = {}
+    for index, raw in rules:
+        given = raw.get("name")
+        if given is None or not isinstance(given.value, str):
+            continue
+        if given.value in seen:
+            problems.invalid(
+                given, f"a rule of that name is already defined at rules[{seen[given.value]}]"
+            )
+        seen.setdefault(given.value, index)

@@ -1,0 +1,131 @@
+"""The settings, frozen: what the loader builds and every other layer reads."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from pathlib import Path
+from typing import Any, Literal
+
+from .._core._selector import Selector
+from .._core._threshold import Threshold
+from ._client import MAX_RESPONSE_BYTES, ClientConfig
+from ._problems import env_name
+
+DEFAULT_SERIES_LIMIT = 10_000
+"""``SERIES_LIMIT``: each series is a state machine (about 1 KiB); a rule that acts per series
+and reads more than this is almost always a label that churns (a request ID, a pod hash),
+and 10,000 is still ~10 MiB a rule, far above the few hundred a real rule watches."""
+
+
+class MissingValueBehavior(StrEnum):
+    """``MISSING_VALUE_BEHAVIOR``: what a poll that returns no value for a series means."""
+
+    SKIP = "skip"
+    LAST_VALUE = "last_value"
+    ZERO = "zero"
+    ASSUME_BREACHED = "assume_breached"
+
+
+@dataclass(frozen=True, slots=True)
+class LevelConfig:
+    """One level of a rule (the base level, or ``hard.``): when it is breached and what runs."""
+
+    threshold: Threshold
+    duration: float = 0.0
+    backoff: float = 0.0
+    plugin: str | None = None
+    keep_firing_for: float = 0.0
+    clear_threshold: Threshold | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RuleConfig:
+    name: str
+    metric_name: str
+    """The metric name, or the PromQL text of a ``query`` rule: what plugins are given."""
+    selector: Selector | None
+    """What a scrape reads, and what the Prometheus query is built from without ``query``."""
+    query: str | None
+    source: Literal["prometheus", "scrape"]
+    prometheus_endpoint: str
+    scrape_url: str | None
+    polling_interval: float
+    missing: MissingValueBehavior
+    base: LevelConfig | None
+    """None without a threshold: the rule only reads and logs values."""
+    hard: LevelConfig | None = None
+    series_limit: int = DEFAULT_SERIES_LIMIT
+    """``SERIES_LIMIT``: a read with more series for this rule fails for it (Prometheus'
+    ``sample_limit``), and it never tracks more."""
+
+    @property
+    def promql(self) -> str:
+        if self.query is not None:
+            return self.query
+        assert self.selector is not None
+        return str(self.selector)
+
+    @property
+    def target(self) -> str:
+        return self.scrape_url if self.scrape_url else self.prometheus_endpoint
+
+
+@dataclass(frozen=True, slots=True)
+class ElectionSettings:
+    """Leader election on a Kubernetes Lease; the defaults are client-go's."""
+
+    lock_name: str = "metric-reader-leader"
+    lock_namespace: str | None = None
+    """None: the pod's namespace, from the service account."""
+    lease_duration: float = 15.0
+    renew_deadline: float = 10.0
+    retry_period: float = 2.0
+    service_account_dir: Path = Path("/var/run/secrets/kubernetes.io/serviceaccount")
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    rules: tuple[RuleConfig, ...]
+    plugin_dir: Path | None = None
+    plugin_timeout: float = 30.0
+    log_level: str = "INFO"
+    log_format: Literal["text", "json"] = "text"
+    unknown_variables: tuple[str, ...] = ()
+    """Environment variables that look like a misspelt setting, with a suggestion each."""
+    plugin_dir_insecure: bool = False
+    """``PLUGIN_DIR_INSECURE``: load PLUGIN_DIR files others could change (development)."""
+    max_concurrent_queries: int = 8
+    """Requests in flight at once to one Prometheus endpoint."""
+    dry_run: bool = False
+    """``DRY_RUN``: evaluate everything and log each action that would run; call no plugin."""
+    listen_address: str | None = None
+    """``LISTEN_ADDRESS``: where /metrics, /healthz, /readyz and the status page are served;
+    None serves nothing (``LISTEN_ADDRESS=off``)."""
+    plugin_settings: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    """``[plugins.NAME]`` tables of the rule file, for the plugins' ``configure``."""
+    config_file: Path | None = None
+    warnings: tuple[str, ...] = ()
+    """Settings that were given but have no effect, said once at start-up."""
+    state_file: Path | None = None
+    """``STATE_FILE``: where rule state is kept across restarts (None: it is not)."""
+    client: ClientConfig = field(default_factory=ClientConfig)
+    """TLS, credentials and extra headers for every request to the endpoints."""
+    max_response_bytes: int = MAX_RESPONSE_BYTES
+    """``MAX_RESPONSE_BYTES``: a scraped page or query answer larger than this is refused."""
+    shard_count: int = 1
+    """``SHARD_COUNT``: how many replicas split the rules between them (1: no sharding)."""
+    shard_index: int = 0
+    """``SHARD_INDEX``, or the StatefulSet ordinal of the host name: this replica's shard."""
+    shard_index_from: str = ""
+    """Where ``shard_index`` came from, for messages: ``SHARD_INDEX=1``, ``host name web-1``."""
+    election: ElectionSettings | None = None
+    """``LEADER_ELECTION_*``: elect one replica to run the actions (None: election is off)."""
+
+    def plugin_variable(self, rule: RuleConfig, level: Literal["base", "hard"]) -> str:
+        """How the user named the plugin of ``rule``'s ``level``, for messages."""
+        key = "action_plugin" if level == "base" else "hard.action_plugin"
+        if self.config_file is None:
+            return env_name(key)
+        return f"rule {rule.name!r} {key}"

@@ -1,0 +1,42 @@
+"""The rules and their state machines: pure code, every call given the time ``now``.
+
+What the other layers use of the engine is exported here; the modules behind it are
+private.
+"""
+
+from ._alerting import AlertingRule
+from ._logging_rule import LoggingRule
+from ._nodata import NO_DATA_POLLS, NoData
+from ._rule import Rule, format_series, revision
+from ._rules import make_rule
+from ._series_limit import admit
+from ._state import (
+    MAX_COUNT,
+    MAX_RETRY_DELAY,
+    Action,
+    LevelMachine,
+    LevelPolicy,
+    RuleMachine,
+    SeriesMachine,
+    State,
+)
+
+__all__ = [
+    "MAX_COUNT",
+    "MAX_RETRY_DELAY",
+    "NO_DATA_POLLS",
+    "Action",
+    "AlertingRule",
+    "LevelMachine",
+    "LevelPolicy",
+    "LoggingRule",
+    "NoData",
+    "Rule",
+    "RuleMachine",
+    "SeriesMachine",
+    "State",
+    "admit",
+    "format_series",
+    "make_rule",
+    "revision",
+]

@@ -1,0 +1,87 @@
+"""A rule with thresholds: a state machine per series, which hands out actions to run."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING
+
+from loguru import logger
+
+from .._core._durations import format_duration
+from .._core._events import EventKind
+from .._core._samples import Labels, Sample
+from ._rule import Rule, format_series
+from ._series_limit import make_room
+from ._state import Action, RuleMachine, SeriesMachine, State, Transition, level_policy
+
+if TYPE_CHECKING:
+    from .._config import RuleConfig
+
+
+class AlertingRule(Rule):
+    """Evaluates each read against its base (and hard) threshold, logs every transition,
+    and hands out the actions its ``machine`` owes."""
+
+    def __init__(self, config: RuleConfig) -> None:
+        super().__init__(config)
+        base, hard = config.base, config.hard
+        assert base is not None, "a rule without a threshold is a LoggingRule"
+        retry = config.polling_interval
+        self.machine = RuleMachine(
+            level_policy(base, retry),
+            level_policy(hard, retry) if hard else None,
+            config.missing,
+        )
+
+    def evaluate(self, now: float, samples: list[Sample], acting: bool = True) -> list[Action]:
+        transitions = self.machine.observe(now, samples)
+        self._log(transitions)
+        return self.machine.take_due(now) if acting else []
+
+    @property
+    def series(self) -> Mapping[Labels, SeriesMachine]:
+        return self.machine.series
+
+    @property
+    def revision(self) -> int:
+        return self.machine.revision
+
+    def finish(self, now: float, action: Action, ok: bool) -> None:
+        self.machine.finish(now, action, ok)
+
+    def give_back(self, action: Action) -> None:
+        self.machine.give_back(action)
+
+    def make_room(self, read: set[Labels], limit: int) -> bool:
+        return make_room(self.machine, read, limit)
+
+    def adopt(
+        self, level: str, labels: Labels, kind: EventKind, at: float, fire_count: int
+    ) -> bool:
+        slack = self.config.polling_interval + 1.0  # replicas poll at different moments
+        return self.machine.adopt(level, labels, kind, at, fire_count, slack)
+
+    def busy(self, level: str, labels: Labels) -> bool:
+        return self.machine.busy(level, labels)
+
+    def _log(self, transitions: Iterable[Transition]) -> None:
+        for t in transitions:
+            level = self.level(t.level)
+            log = logger.bind(
+                rule=self.name,
+                series=format_series(self.config.metric_name, t.labels),
+                breach_level=t.level,
+                value=t.value,
+                threshold=level.threshold.text,
+            )
+            if t.new is State.PENDING:
+                log.info("breach started, pending for {}", format_duration(level.duration))
+            elif t.new is State.FIRING:
+                log.warning("firing: breached for {}", format_duration(round(t.duration, 3)))
+            elif t.old is State.FIRING:
+                log.info("resolved after {}", format_duration(round(t.duration, 3)))
+            else:
+                log.info(
+                    "breach ended after {}, before the duration",
+                    format_duration(round(t.duration, 3)),
+                )

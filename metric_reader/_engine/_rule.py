@@ -1,0 +1,113 @@
+"""What the service does with any rule, whatever its kind: read, evaluate, act.
+
+Two kinds implement it, as Prometheus' ``rules/rule.go`` has alerting and recording rules:
+``AlertingRule`` (thresholds, and a state machine per series) and ``LoggingRule`` (no
+threshold: it only logs what it reads). A rule of either kind answers every question here,
+so callers need not ask which kind it is: a rule without a threshold hands out no actions,
+tracks no series and has nothing to save.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
+
+from .._core._events import Event, EventKind
+from .._core._samples import Labels, Sample
+from ._state import Action, SeriesMachine
+
+if TYPE_CHECKING:
+    from .._config import LevelConfig, RuleConfig
+
+
+def format_series(name: str, labels: Labels) -> str:
+    """``name{a="x",b="y"}``: how a series is shown in logs."""
+    if not labels:
+        return name
+    inner = ",".join(f'{k}="{v}"' for k, v in labels)
+    return f"{name}{{{inner}}}"
+
+
+class Rule(ABC):
+    """One configured rule at run time: evaluates each successful read of its source."""
+
+    def __init__(self, config: RuleConfig) -> None:
+        self.config = config
+
+    @property
+    def name(self) -> str:
+        return self.config.name
+
+    @property
+    def reads(self) -> str:
+        """What the rule reads: its selector (scrape) or its query."""
+        config = self.config
+        return str(config.selector) if config.source == "scrape" else config.promql
+
+    def level(self, level: str) -> LevelConfig:
+        config = self.config.base if level == "base" else self.config.hard
+        assert config is not None
+        return config
+
+    @abstractmethod
+    def evaluate(self, now: float, samples: list[Sample], acting: bool = True) -> list[Action]:
+        """Feed one successful read at monotonic time ``now``; return the actions to run
+        (none when not ``acting``: a follower keeps them owed for when it leads)."""
+
+    @property
+    @abstractmethod
+    def series(self) -> Mapping[Labels, SeriesMachine]:
+        """The series the rule tracks, by their labels."""
+
+    @property
+    @abstractmethod
+    def revision(self) -> int:
+        """Counts the changes worth saving: compare before and after a step."""
+
+    @abstractmethod
+    def finish(self, now: float, action: Action, ok: bool) -> None:
+        """Record the outcome of ``action``, which ``evaluate`` handed out."""
+
+    @abstractmethod
+    def give_back(self, action: Action) -> None:
+        """``action`` was not run (this replica may not act): it stays owed as it was."""
+
+    @abstractmethod
+    def make_room(self, read: set[Labels], limit: int) -> bool:
+        """Forget what can be forgotten so the series ``read`` fit among at most ``limit``
+        tracked; return whether they do (see ``_series_limit``)."""
+
+    @abstractmethod
+    def adopt(
+        self, level: str, labels: Labels, kind: EventKind, at: float, fire_count: int
+    ) -> bool:
+        """The leader ran ``kind`` successfully for a series and level at monotonic ``at``:
+        count it as run here; return whether anything changed."""
+
+    @abstractmethod
+    def busy(self, level: str, labels: Labels) -> bool:
+        """Whether that series and level is breached, or has an action owed or running."""
+
+    def event(self, action: Action, now: float, plugin: str) -> Event:
+        """What a plugin is told about ``action``, with the breach start in wall-clock time."""
+        started = datetime.now(UTC) - timedelta(seconds=now - action.active_at)
+        return Event(
+            rule=self.name,
+            metric_name=self.config.metric_name,
+            labels=dict(action.labels),
+            value=action.value,
+            threshold=self.level(action.level).threshold.text,
+            level=action.level,
+            kind=action.kind,
+            breach_started=started,
+            duration=timedelta(seconds=action.duration),
+            fire_count=action.fire_count,
+            plugin=plugin,
+        )
+
+
+def revision(rules: Iterable[Rule]) -> int:
+    """Changes to the state of ``rules`` so far: compare before and after a step."""
+    return sum(rule.revision for rule in rules)

@@ -1,0 +1,519 @@
+"""The state machine: observations of one rule in, actions out.
+
+Pure code, no I/O and no clock of its own: every call is given ``now``, a monotonic time in
+seconds, so tests drive it with a fake clock. Modelled on Prometheus' ``rules/alerting.go``:
+each series of a rule has, per level, an explicit ``state`` with ``active_at`` (when the
+breach began), ``fired_at`` and ``resolved_at``.
+
+On top of the alert state each level keeps the bookkeeping of its action: which action is
+owed (``due``), from when (``due_at``), which one is running (``in_flight``, at most one), how
+many succeeded in this breach (``fire_count``) and when the last one did. The service asks
+for owed actions with ``take_due``, runs them, and reports the outcome with ``finish``; a
+failed action stays owed and is retried with exponential backoff.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from .._config import LevelConfig, MissingValueBehavior
+from .._core._events import EventKind, Level
+from .._core._samples import Labels, Sample
+from .._core._threshold import Threshold
+
+MAX_RETRY_DELAY = 300.0
+DEFAULT_FORGET_AFTER = 600.0
+MAX_COUNT = 2**53 - 1
+"""Counters stop here: the largest whole number every JSON reader (a status page, a plugin,
+the state file) keeps exactly. Unreachable by counting, so only a restored count meets it."""
+TIME_EPSILON = 1e-6
+"""Two times closer than a microsecond are the same moment. Poll ticks are floats
+(``start + k * interval``), so a duration that is a multiple of the interval may measure a
+few rounding errors short of itself; it must still count as reached."""
+
+
+def reached(elapsed: float, wait: float) -> bool:
+    """Whether ``elapsed`` seconds amount to ``wait`` (within ``TIME_EPSILON``)."""
+    return elapsed >= wait - TIME_EPSILON
+
+
+def retry_delay(first: float, failures: int) -> float:
+    """The delay after ``failures`` failed tries in a row: ``first``, doubled per further
+    failure, at most ``MAX_RETRY_DELAY``. The doubling stops before the cap is far behind,
+    so no number of failures can overflow it."""
+    doublings = min(max(failures - 1, 0), 64)
+    return min(first * 2.0**doublings, MAX_RETRY_DELAY)
+
+
+def count_up(count: int) -> int:
+    """``count + 1``, staying at ``MAX_COUNT``."""
+    return count + 1 if count < MAX_COUNT else MAX_COUNT
+
+
+class State(StrEnum):
+    OK = "ok"
+    PENDING = "pending"
+    FIRING = "firing"
+
+
+@dataclass(frozen=True, slots=True)
+class LevelPolicy:
+    """What one level of a rule asks for: when it is breached, how long, how often to act."""
+
+    threshold: Threshold
+    duration: float = 0.0
+    backoff: float = 0.0
+    retry_delay: float = 1.0
+    """First delay before a failed action is tried again; doubles up to MAX_RETRY_DELAY."""
+    keep_firing_for: float = 0.0
+    """Stay FIRING this long after the condition last held (Prometheus' keep_firing_for)."""
+    clear_threshold: Threshold | None = None
+    """Hysteresis: once FIRING, only a value that meets this ends the breach."""
+
+    def holds(self, state: State, value: float) -> bool:
+        """Whether ``value`` keeps (or starts) a breach for a level in ``state``."""
+        if state is State.FIRING and self.clear_threshold is not None:
+            return not math.isnan(value) and not self.clear_threshold.breached(value)
+        return self.threshold.breached(value)
+
+
+def level_policy(level: LevelConfig, retry_delay: float) -> LevelPolicy:
+    """The policy of a configured level; a failed action is retried after ``retry_delay``."""
+    return LevelPolicy(
+        level.threshold,
+        level.duration,
+        level.backoff,
+        retry_delay,
+        level.keep_firing_for,
+        level.clear_threshold,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Action:
+    """An action the service must run now for one series and level."""
+
+    labels: Labels
+    level: Level
+    kind: EventKind
+    value: float
+    active_at: float
+    duration: float
+    fire_count: int
+    """Successful fire and repeat calls of this breach before this action."""
+    breach: int
+    """Which breach of the series this belongs to, so a late outcome cannot touch a new one."""
+    started_at: float
+    """When the action was handed out: a successful one counts from here for the backoff,
+    so repeats keep the configured spacing however long the plugin takes."""
+
+
+@dataclass(frozen=True, slots=True)
+class Transition:
+    labels: Labels
+    level: Level
+    old: State
+    new: State
+    value: float
+    duration: float
+    """How long the breach had lasted at this transition."""
+
+
+@dataclass(slots=True)
+class LevelMachine:
+    """One level (base or hard) of one series."""
+
+    policy: LevelPolicy
+    level: Level
+    state: State = State.OK
+    active_at: float | None = None
+    fired_at: float | None = None
+    resolved_at: float | None = None
+    value: float = math.nan
+    breach: int = 0
+    fire_count: int = 0
+    last_success_at: float | None = None
+    due: EventKind | None = None
+    due_at: float = 0.0
+    failures: int = 0
+    in_flight: EventKind | None = None
+    last_held_at: float | None = None
+    """When the condition last held: the start of a ``keep_firing_for`` window."""
+    last_action: tuple[EventKind, bool, float] | None = None
+    """The last finished action: its kind, whether it succeeded, and when it finished."""
+
+    def observe(self, now: float, value: float, breached: bool) -> tuple[State, State] | None:
+        """Apply one observation; return ``(old, new)`` when the state changed."""
+        old = self.state
+        self.value = value
+        if breached:
+            self.last_held_at = now
+            self._on_breached(now)
+        elif (
+            self.state is State.FIRING
+            and self.last_held_at is not None
+            and not reached(now - self.last_held_at, self.policy.keep_firing_for)
+        ):
+            pass  # keep firing: no resolve inside the window
+        else:
+            self._on_clear(now)
+        return (old, self.state) if self.state is not old else None
+
+    def _on_breached(self, now: float) -> None:
+        if self.state is State.OK:
+            self.state = State.PENDING
+            self.active_at = now
+            self.fired_at = self.resolved_at = None
+            # Numbers a breach so a late outcome cannot touch a newer one; wrapping round
+            # after 2**53 breaches cannot meet an outcome that old.
+            self.breach = self.breach + 1 if self.breach < MAX_COUNT else 1
+            self.fire_count = 0
+            self.last_success_at = None
+            self.failures = 0
+            # A resolve still owed to the previous breach is superseded by this one.
+            self.due = None
+        assert self.active_at is not None
+        if self.state is State.PENDING:
+            if reached(now - self.active_at, self.policy.duration):
+                self.state = State.FIRING
+                self.fired_at = now
+                if self.fire_count == 0:  # not already run by the leader (see ``adopt``)
+                    self._owe("fire", now)
+        elif (
+            self.due is None
+            and self.policy.backoff > 0
+            and self.last_success_at is not None
+            and reached(now - self.last_success_at, self.policy.backoff)
+        ):
+            self._owe("repeat", now)
+
+    def _on_clear(self, now: float) -> None:
+        if self.state is State.FIRING:
+            self.resolved_at = now
+            acted = self.fire_count > 0 or self.in_flight in ("fire", "repeat")
+            self.due = None
+            if acted:
+                self._owe("resolve", now)
+        self.state = State.OK
+
+    def _owe(self, kind: EventKind, now: float) -> None:
+        self.due = kind
+        self.due_at = now
+        self.failures = 0
+
+    def take_due(self, now: float, labels: Labels) -> Action | None:
+        """The owed action if it may start now; it is then in flight until ``finish``."""
+        if self.due is None or self.in_flight is not None or not reached(now, self.due_at):
+            return None
+        assert self.active_at is not None
+        self.in_flight = self.due
+        end = self.resolved_at if self.due == "resolve" and self.resolved_at is not None else now
+        return Action(
+            labels=labels,
+            level=self.level,
+            kind=self.due,
+            value=self.value,
+            active_at=self.active_at,
+            duration=end - self.active_at,
+            fire_count=self.fire_count,
+            breach=self.breach,
+            started_at=now,
+        )
+
+    def finish(self, now: float, action: Action, ok: bool) -> None:
+        """Record the outcome of ``action``, which ``take_due`` returned."""
+        self.in_flight = None
+        self.last_action = (action.kind, ok, now)
+        if action.breach != self.breach:
+            return
+        if ok:
+            if action.kind != "resolve":
+                self.fire_count = count_up(self.fire_count)
+                self.last_success_at = action.started_at
+            if self.due == action.kind:
+                self.due = None
+            self.failures = 0
+            return
+        if self.due == "resolve" and action.kind != "resolve" and self.fire_count == 0:
+            # The breach ended and no call ever succeeded: there is nothing to resolve.
+            self.due = None
+        if self.due == action.kind:
+            self.failures = count_up(self.failures)
+            # Counted from when the try was handed out (a poll tick), like the backoff: a
+            # retry delay of one polling interval retries at the next poll.
+            self.due_at = action.started_at + retry_delay(self.policy.retry_delay, self.failures)
+
+    def give_back(self, action: Action) -> None:
+        """``action`` was not run (this replica may not act): it stays owed as it was."""
+        if self.in_flight == action.kind:
+            self.in_flight = None
+
+    def adopt(self, kind: EventKind, succeeded_at: float, fire_count: int) -> bool:
+        """Another replica (the leader) ran ``kind`` for this breach, successfully, at
+        ``succeeded_at``: count it as if this machine had, so a new leader neither runs it
+        again nor misses the resolve it owes. Return whether anything changed."""
+        if kind == "resolve":
+            if self.due == "resolve" and self.in_flight is None:
+                self.due = None
+                return True
+            return False
+        if self.state is State.OK or self.in_flight is not None:
+            return False
+        if fire_count <= self.fire_count and self.due not in ("fire", "repeat"):
+            return False
+        self.fire_count = min(max(self.fire_count, fire_count), MAX_COUNT)
+        if self.last_success_at is None or succeeded_at > self.last_success_at:
+            self.last_success_at = succeeded_at
+        if self.due in ("fire", "repeat"):
+            self.due = None
+        self.failures = 0
+        return True
+
+    @property
+    def idle(self) -> bool:
+        return self.state is State.OK and self.due is None and self.in_flight is None
+
+
+@dataclass(slots=True)
+class SeriesMachine:
+    """All levels of one series of a rule, and what it does with missing values."""
+
+    labels: Labels
+    base: LevelMachine
+    hard: LevelMachine | None
+    missing: MissingValueBehavior
+    last_value: float | None = None
+    placeholder: bool = False
+    """Stands for a rule that has never seen a series (see ``RuleMachine``)."""
+    last_seen: float | None = None
+
+    def levels(self) -> Iterable[LevelMachine]:
+        yield self.base
+        if self.hard is not None:
+            yield self.hard
+
+    def observe(self, now: float, value: float | None) -> list[Transition]:
+        """One poll's value for this series; ``None`` or NaN when it is missing."""
+        if value is not None and math.isnan(value):
+            value = None
+        assume_breached = False
+        if value is not None:
+            self.last_value = value
+        elif self.missing is MissingValueBehavior.SKIP:
+            return []
+        elif self.missing is MissingValueBehavior.LAST_VALUE:
+            if self.last_value is None:
+                return []
+            value = self.last_value
+        elif self.missing is MissingValueBehavior.ZERO:
+            value = 0.0
+        else:
+            assume_breached = True
+            value = self.last_value if self.last_value is not None else math.nan
+        return self._apply(now, value, assume_breached)
+
+    @property
+    def absence_is_evaluated(self) -> bool:
+        """Whether a poll without this series still gives it something to evaluate: a zero,
+        an assumed breach, or (``last_value``) the last value seen. Then only the series'
+        own state says whether forgetting it is safe; with ``skip`` (or ``last_value`` before
+        any value) an absent series is frozen, and only ``forget_after`` ends it."""
+        if self.missing is MissingValueBehavior.SKIP:
+            return False
+        return self.missing is not MissingValueBehavior.LAST_VALUE or self.last_value is not None
+
+    def clear(self, now: float) -> list[Transition]:
+        """End whatever breach there is, at once, as a value that breaches nothing would."""
+        for machine in self.levels():
+            machine.last_held_at = None
+        return self._apply(now, math.nan, False, force_clear=True)
+
+    def _apply(
+        self, now: float, value: float, assume_breached: bool, force_clear: bool = False
+    ) -> list[Transition]:
+        transitions: list[Transition] = []
+        base = self.base
+        base_breached = not force_clear and (
+            assume_breached or base.policy.holds(base.state, value)
+        )
+        self._step(base, now, value, base_breached, transitions)
+        hard = self.hard
+        if hard is not None:
+            # The hard level only counts while the base level is firing.
+            hard_breached = base.state is State.FIRING and (
+                assume_breached or hard.policy.holds(hard.state, value)
+            )
+            if base.state is not State.FIRING:
+                hard.last_held_at = None  # the base resolved: no keep_firing_for for hard
+            self._step(hard, now, value, hard_breached, transitions)
+        return transitions
+
+    def _step(
+        self,
+        machine: LevelMachine,
+        now: float,
+        value: float,
+        breached: bool,
+        out: list[Transition],
+    ) -> None:
+        change = machine.observe(now, value, breached)
+        if change is not None:
+            started = machine.active_at if machine.active_at is not None else now
+            out.append(Transition(self.labels, machine.level, *change, value, now - started))
+
+    def take_due(self, now: float) -> list[Action]:
+        actions = []
+        for machine in self.levels():
+            action = machine.take_due(now, self.labels)
+            if action is not None:
+                actions.append(action)
+        return actions
+
+    def finish(self, now: float, action: Action, ok: bool) -> None:
+        for machine in self.levels():
+            if machine.level == action.level:
+                machine.finish(now, action, ok)
+
+    def level(self, level: str) -> LevelMachine | None:
+        return self.base if level == "base" else self.hard
+
+    @property
+    def idle(self) -> bool:
+        return all(machine.idle for machine in self.levels())
+
+
+@dataclass(slots=True)
+class RuleMachine:
+    """Every series of one rule.
+
+    A rule that has never seen a series keeps one placeholder series with the empty label set,
+    so ``assume_breached`` can act on a metric that does not exist. Once real series appear
+    the placeholder is cleared (resolved if it had fired) and dropped when idle.
+    """
+
+    base: LevelPolicy
+    hard: LevelPolicy | None = None
+    missing: MissingValueBehavior = MissingValueBehavior.SKIP
+    forget_after: float = DEFAULT_FORGET_AFTER
+    """A series absent this long is forgotten once forgetting it cannot change what the rule
+    does: once it is idle (OK, nothing owed or running) after this poll's missing value.
+
+    - ``skip``: absence gives nothing to evaluate, so a series absent this long is taken as
+      gone (Prometheus resolves an alert whose series vanished): its breach ends, resolved
+      if it fired, and it is forgotten.
+    - ``zero`` and ``last_value``: the absent series goes on being evaluated with 0 or its
+      last value; it is forgotten only once that value leaves it idle (a value that breaches
+      keeps it breached, firing and repeating, for as long as it is absent).
+    - ``assume_breached``: an absent series is breached, so it is never forgotten while it is
+      absent: it fires after the duration and repeats until it comes back.
+    """
+    series: dict[Labels, SeriesMachine] = field(default_factory=dict)
+    seen_any: bool = False
+    revision: int = 0
+    """Counts the changes worth saving (transitions, actions handed out or finished, series
+    forgotten): whoever persists the state compares it before and after a step."""
+
+    def observe(self, now: float, samples: Iterable[Sample]) -> list[Transition]:
+        """One successful read of the rule's source at ``now``."""
+        transitions: list[Transition] = []
+        forgot = False
+        seen: set[Labels] = set()
+        for sample in samples:
+            if sample.labels in seen:
+                continue  # a source repeating a series: the first value counts
+            seen.add(sample.labels)
+            series = self._series(sample.labels)
+            series.placeholder = False
+            series.last_seen = now
+            transitions += series.observe(now, sample.value)
+        self.seen_any = self.seen_any or bool(seen)
+        if not self.seen_any and not self.series:
+            self._series((), placeholder=True)
+        for labels, series in list(self.series.items()):
+            if labels in seen:
+                continue
+            replaced = series.placeholder and self.seen_any
+            absent_long = series.last_seen is not None and reached(
+                now - series.last_seen, self.forget_after
+            )
+            if replaced or (absent_long and not series.absence_is_evaluated):
+                transitions += series.clear(now)
+            else:
+                transitions += series.observe(now, None)
+            if (replaced or absent_long) and series.idle:
+                del self.series[labels]
+                forgot = True
+        if transitions or forgot:
+            self.revision += 1
+        return transitions
+
+    def take_due(self, now: float) -> list[Action]:
+        actions = [action for series in self.series.values() for action in series.take_due(now)]
+        if actions:
+            self.revision += 1
+        return actions
+
+    def finish(self, now: float, action: Action, ok: bool) -> None:
+        series = self.series.get(action.labels)
+        if series is not None:
+            series.finish(now, action, ok)
+            self.revision += 1
+
+    def give_back(self, action: Action) -> None:
+        found = self._level(action.level, action.labels)
+        if found is not None:
+            found.give_back(action)
+            self.revision += 1
+
+    def adopt(
+        self,
+        level: str,
+        labels: Labels,
+        kind: EventKind,
+        at: float,
+        fire_count: int,
+        slack: float,
+    ) -> bool:
+        """The leader ran ``kind`` for the series ``labels`` at ``level``, successfully, at
+        ``at``: count it as run here (see ``LevelMachine.adopt``). A record from before the
+        breach began (or, for a resolve, before it ended) by more than ``slack`` seconds is
+        of an earlier breach and changes nothing. Return whether anything changed."""
+        found = self._level(level, labels)
+        if found is None:
+            return False
+        since = found.resolved_at if kind == "resolve" else found.active_at
+        if since is None or at < since - slack:
+            return False
+        if not found.adopt(kind, at, fire_count):
+            return False
+        self.revision += 1
+        return True
+
+    def busy(self, level: str, labels: Labels) -> bool:
+        """Whether the series ``labels`` at ``level`` is breached or acting."""
+        found = self._level(level, labels)
+        return found is not None and not found.idle
+
+    def _level(self, level: str, labels: Labels) -> LevelMachine | None:
+        series = self.series.get(labels)
+        return None if series is None else series.level(level)
+
+    def series_for(self, labels: Labels, placeholder: bool = False) -> SeriesMachine:
+        """The machine of the series ``labels``, made (in OK) if there is none yet."""
+        return self._series(labels, placeholder)
+
+    def _series(self, labels: Labels, placeholder: bool = False) -> SeriesMachine:
+        series = self.series.get(labels)
+        if series is None:
+            series = SeriesMachine(
+                labels=labels,
+                base=LevelMachine(self.base, "base"),
+                hard=LevelMachine(self.hard, "hard") if self.hard is not None else None,
+                missing=self.missing,
+                placeholder=placeholder,
+            )
+            self.series[labels] = series
+        return series

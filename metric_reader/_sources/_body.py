@@ -1,0 +1,159 @@
+"""Reading an answer's body within ``MAX_RESPONSE_BYTES``, whatever its ``Content-Encoding``.
+
+httpx decodes a compressed body a whole network chunk at a time: one 16 KiB chunk of a gzip
+bomb becomes 16 MiB in memory before any limit is looked at, and ``gzip, gzip`` multiplies
+that again. So the body is read raw (``aiter_raw``) and decoded here, each coding by a
+decoder that never makes more than ``_PIECE`` bytes per step; the decoded bytes are counted
+as they come and reading stops as soon as they pass the limit. What a read can take is then
+the limit plus a few pieces, however the body is encoded or stacked.
+
+Only the codings decoded here are asked for (``ACCEPT_ENCODING``); an answer in another one,
+or with more than ``MAX_CODINGS`` stacked, is a failed read.
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Iterator
+
+import httpx
+
+from .._core._exceptions import FetchError
+
+ACCEPT_ENCODING = "gzip, deflate"
+MAX_CODINGS = 2
+"""Servers compress once; a proxy may add one more. Deeper stacks are refused unread."""
+_PIECE = 64 * 1024
+"""The most a decoder makes in one step."""
+
+
+class _Zlib:
+    """gzip (with concatenated members, as ``gzip -c a b`` makes) or deflate (zlib-wrapped, or
+    raw as some servers send it, like httpx and browsers accept)."""
+
+    def __init__(self, coding: str) -> None:
+        self.gzip = coding != "deflate"
+        self.raw_tried = False
+        self.fed = False
+        """Whether the current stream (gzip member) has been given bytes."""
+        self.inflate = self._new()
+
+    def _new(self, raw: bool = False) -> zlib._Decompress:
+        wbits = 16 + zlib.MAX_WBITS if self.gzip else (-zlib.MAX_WBITS if raw else zlib.MAX_WBITS)
+        return zlib.decompressobj(wbits)
+
+    def feed(self, data: bytes) -> Iterator[bytes]:
+        """Decode ``data`` (``b""``: the end), in pieces of at most ``_PIECE`` bytes."""
+        pending = data
+        while True:
+            if self.inflate.eof:
+                if not self.gzip:
+                    return  # anything after the deflate stream is ignored
+                # Another member may follow; zero padding after the last one is ignored.
+                pending = (self.inflate.unused_data + pending).lstrip(b"\0")
+                self.inflate, self.fed = self._new(), False
+                if not pending:
+                    return
+            self.fed = self.fed or bool(pending)
+            try:
+                piece = self.inflate.decompress(pending, _PIECE)
+            except zlib.error as exc:
+                if self.gzip or self.raw_tried:
+                    raise FetchError(f"the body is not valid {self._name}: {exc}") from None
+                self.raw_tried, self.inflate = True, self._new(raw=True)
+                continue
+            self.raw_tried = True  # the first bytes decoded: the variant is settled
+            pending = self.inflate.unconsumed_tail
+            if piece:
+                yield piece
+            elif not pending and not self.inflate.eof:
+                if not data and self.fed:
+                    # A page cut short would read as a page without some series.
+                    raise FetchError(f"the body ends inside its {self._name} stream: cut short")
+                return
+
+    @property
+    def _name(self) -> str:
+        return "gzip" if self.gzip else "deflate"
+
+
+_DECODERS = {"gzip": _Zlib, "x-gzip": _Zlib, "deflate": _Zlib}
+
+
+def _decoders(response: httpx.Response) -> list[_Zlib]:
+    """One decoder per coding, in the order they are undone (the last applied first)."""
+    codings = [
+        coding.strip().lower()
+        for value in response.headers.get_list("Content-Encoding")
+        for coding in value.split(",")
+        if coding.strip()
+    ]
+    applied = [c for c in codings if c != "identity"]
+    if len(applied) > MAX_CODINGS:
+        raise FetchError(
+            f"Content-Encoding {', '.join(codings)!r}: more than {MAX_CODINGS} stacked codings"
+        )
+    unknown = [c for c in applied if c not in _DECODERS]
+    if unknown:
+        raise FetchError(
+            f"Content-Encoding {unknown[0]!r} is not supported (asked for: {ACCEPT_ENCODING})"
+        )
+    return [_Zlib(coding) for coding in reversed(applied)]
+
+
+def _through(data: bytes, decoders: list[_Zlib]) -> Iterator[bytes]:
+    if not decoders:
+        if data:
+            yield data
+        return
+    for piece in decoders[0].feed(data):
+        yield from _through(piece, decoders[1:])
+
+
+def _ending(decoders: list[_Zlib]) -> Iterator[bytes]:
+    """What each decoder still holds at the end of the body, through the ones after it."""
+    for index, decoder in enumerate(decoders):
+        for piece in decoder.feed(b""):
+            yield from _through(piece, decoders[index + 1 :])
+
+
+async def read_body(response: httpx.Response, limit: int, what: str) -> bytes:
+    """The decoded body of a streamed ``response``; ``FetchError`` as soon as it passes
+    ``limit`` bytes, so a huge, endless or compressed-bomb answer is cut off, never held."""
+    too_large = (
+        f"{what} is larger than {limit} bytes{' once decompressed' if _encoded(response) else ''}"
+        " (MAX_RESPONSE_BYTES); raise MAX_RESPONSE_BYTES if the answer is meant to be this large"
+    )
+    length = response.headers.get("Content-Length", "")
+    if length.isdigit() and not _encoded(response) and int(length) > limit:
+        raise FetchError(too_large)
+    decoders = _decoders(response)
+    pieces: list[bytes] = []
+    size = 0
+
+    def take(decoded: Iterator[bytes]) -> None:
+        nonlocal size
+        for piece in decoded:
+            size += len(piece)
+            if size > limit:
+                raise FetchError(too_large)
+            pieces.append(piece)
+
+    async for chunk in response.aiter_raw():
+        if decoders:
+            take(_through(chunk, decoders))
+        else:  # the common case, without a generator per chunk
+            size += len(chunk)
+            if size > limit:
+                raise FetchError(too_large)
+            pieces.append(chunk)
+    take(_ending(decoders))
+    return b"".join(pieces)
+
+
+def _encoded(response: httpx.Response) -> bool:
+    return any(
+        coding.strip().lower() not in ("", "identity")
+        for value in response.headers.get_list("Content-Encoding")
+        for coding in value.split(",")
+    )

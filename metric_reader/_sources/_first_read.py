@@ -1,0 +1,51 @@
+"""``metric-reader check``: one read of every source, to say what each rule would see.
+
+A rule whose query returns nothing (a misspelled metric name, a filter that matches no
+series) is valid configuration, so ``check`` cannot refuse it; but it can say so before the
+service runs. The reads share one deadline; one that fails or returns nothing is reported
+as a warning and never changes ``check``'s exit code: the source may simply not be reachable
+from where ``check`` runs (``--no-read`` skips them).
+"""
+
+from __future__ import annotations
+
+import anyio
+import httpx
+
+from .._config import Settings
+from ._http import make_client
+from ._targets import Target, build_targets
+
+
+async def first_reads(settings: Settings, timeout: float) -> list[str]:
+    """One line per rule, in the order of ``settings.rules``: how many series its source
+    returns now, or why it could not be read within ``timeout`` seconds."""
+    rules = settings.rules
+    targets = build_targets(rules, settings.max_concurrent_queries, settings.max_response_bytes)
+    found: dict[str, str] = {}
+
+    async def read(client: httpx.AsyncClient, target: Target) -> None:
+        try:
+            reading = await target.read(client, timeout)
+        except Exception as exc:  # whatever it is, check goes on and says it
+            error = str(exc) or type(exc).__name__
+            for rule in target.rules:
+                found[rule.name] = f"warning: cannot read {target.description}: {error}"
+            return
+        for rule in target.rules:
+            count = len(reading.samples.get(rule.name, []))
+            found[rule.name] = (
+                f"{count} series"
+                if count
+                else "warning: returns no series; check the metric name, label filters "
+                "or query (the service reports it as no data)"
+            )
+
+    async with make_client(settings.client) as client:
+        with anyio.move_on_after(timeout + 1.0):  # each read has its own deadline too
+            async with anyio.create_task_group() as group:
+                for target in targets:
+                    group.start_soon(read, client, target)
+    return [
+        f"read {rule.name}: {found.get(rule.name, 'warning: no answer in time')}" for rule in rules
+    ]

@@ -1,0 +1,217 @@
+"""What the service knows right now, as plain data: for ``/api/status`` and the status page.
+
+Times inside the service are monotonic; here they become wall-clock ISO 8601 (UTC), the
+only kind a person or another program can use.
+
+A document is bounded: it lists at most ``Selection.limit`` series in all (each rule's
+count by state is always complete), so a rule with 50,000 series costs a few milliseconds,
+not a second of the event loop. ``Selection.rule`` with ``offset`` pages through one rule.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import time
+from collections.abc import Collection, Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from .._core._clock import to_wall
+from .._core._durations import format_duration
+from .._core._numbers import json_number
+from .._engine import LevelMachine, NoData, Rule, SeriesMachine, State
+from ._selection import EVERY_RULE, MAX_SERIES, Selection
+from ._view import TargetRead
+
+_RANK = {State.FIRING: 0, State.PENDING: 1, State.OK: 2}
+
+
+def severity(series: SeriesMachine) -> tuple[int, int]:
+    """Sort key: the worse of the levels first, a firing hard level before a base one."""
+    base = _RANK[series.base.state]
+    hard = 3 if series.hard is None else _RANK[series.hard.state]
+    return min(base, hard), hard
+
+
+class _DocumentBuilder:
+    """Builds the snapshot; ``now_mono`` must be on the service's clock."""
+
+    def __init__(self, now_mono: float, now_wall: float | None = None) -> None:
+        self.now_mono = now_mono
+        self.now_wall = time.time() if now_wall is None else now_wall
+
+    def wall(self, mono: float | None) -> str | None:
+        """``mono`` as wall-clock ISO 8601 (UTC), to the millisecond."""
+        if mono is None:
+            return None
+        stamp = datetime.fromtimestamp(to_wall(mono, self.now_mono, self.now_wall), UTC)
+        return stamp.isoformat(timespec="milliseconds")
+
+    def level(self, machine: LevelMachine) -> dict[str, Any]:
+        last = machine.last_action
+        return {
+            "state": machine.state.value,
+            "since": self.wall(machine.active_at) if machine.state.value != "ok" else None,
+            "fired_at": self.wall(machine.fired_at),
+            "fire_count": machine.fire_count,
+            "in_flight": machine.in_flight,
+            "last_action": None
+            if last is None
+            else {
+                "kind": last[0],
+                "result": "success" if last[1] else "failure",
+                "at": self.wall(last[2]),
+            },
+        }
+
+    def series(self, series: SeriesMachine) -> dict[str, Any]:
+        out = {
+            "labels": dict(series.labels),
+            "value": json_number(
+                series.base.value if not math.isnan(series.base.value) else series.last_value
+            ),
+            "last_seen": self.wall(series.last_seen),
+            "base": self.level(series.base),
+            "hard": None if series.hard is None else self.level(series.hard),
+        }
+        if series.placeholder:  # stands for a rule that has never seen a series
+            out["placeholder"] = True
+        return out
+
+    def rule(
+        self,
+        rule: Rule,
+        no_data: NoData | None = None,
+        selection: Selection = EVERY_RULE,
+        budget: int | None = None,
+    ) -> dict[str, Any]:
+        """One rule, listing at most ``budget`` of its series (``selection.limit``)."""
+        config = rule.config
+        levels = {}
+        for name, level in (("base", config.base), ("hard", config.hard)):
+            levels[name] = (
+                None
+                if level is None
+                else {
+                    "threshold": level.threshold.text,
+                    "duration": format_duration(level.duration),
+                    "backoff": format_duration(level.backoff),
+                    "plugin": level.plugin,
+                }
+            )
+        every = rule.series
+        count = max(0, selection.limit if budget is None else budget)
+        start = selection.offset
+        states = {state.value: 0 for state in State}
+        listed = _pick(every.values(), start, count, selection.by_severity, states)
+        out = {
+            "name": rule.name,
+            "metric_name": config.metric_name,
+            "reads": rule.reads,
+            "source": config.source,
+            "target": config.target,
+            "polling_interval": format_duration(config.polling_interval),
+            "levels": levels,
+            "no_data": None
+            if no_data is None
+            else {
+                "active": no_data.active,
+                "empty_polls": no_data.empty_polls,
+                "since": self.wall(no_data.since) if no_data.active else None,
+            },
+            "series_count": len(every),
+            "states": states,
+            "series": [self.series(series) for series in listed],
+        }
+        if start or start + len(listed) < len(every):
+            following = start + len(listed)
+            out["page"] = {
+                "offset": start,
+                "listed": len(listed),
+                "next": selection.link("api/status", rule.name, following)
+                if following < len(every)
+                else None,
+            }
+        return out
+
+
+def _pick(
+    series: Collection[SeriesMachine],
+    start: int,
+    count: int,
+    by_severity: bool,
+    states: dict[str, int],
+) -> list[SeriesMachine]:
+    """``count`` series from ``start``; fills ``states`` (the worse level of each series).
+
+    By severity: firing, then pending (each sorted by severity and labels), then ok in the
+    order first seen: one pass, and only the few that are not ok are sorted."""
+    ok, pending, firing = State.OK, State.PENDING, State.FIRING
+    troubled: list[SeriesMachine] = []
+    calm: list[SeriesMachine] = []
+    counts = {firing: 0, pending: 0, ok: 0}
+    for one in series:
+        base, hard = one.base.state, None if one.hard is None else one.hard.state
+        worst = firing if firing in (base, hard) else pending if pending in (base, hard) else ok
+        counts[worst] += 1
+        if by_severity:
+            (calm if worst is ok else troubled).append(one)
+    states.update({state.value: number for state, number in counts.items()})
+    if not by_severity:
+        return list(itertools.islice(series, start, start + count))
+    troubled.sort(key=lambda one: (severity(one), one.labels))
+    return list(itertools.islice(itertools.chain(troubled, calm), start, start + count))
+
+
+def status_snapshot(
+    rules: Sequence[Rule],
+    targets: Sequence[TargetRead],
+    now_mono: float,
+    *,
+    ready: bool,
+    started_mono: float,
+    version: str,
+    no_data: Mapping[str, NoData] | None = None,
+    selection: Selection = EVERY_RULE,
+) -> dict[str, Any]:
+    """Everything ``/api/status`` returns.
+
+    With ``selection.rule`` naming no rule, ``rules`` is empty."""
+    view = _DocumentBuilder(now_mono)
+    budget = max(0, min(selection.limit, MAX_SERIES))
+    listed_rules = []
+    for rule in rules:
+        if selection.rule is not None and rule.name != selection.rule:
+            continue
+        share = budget if selection.per_rule is None else min(budget, selection.per_rule)
+        document = view.rule(rule, (no_data or {}).get(rule.name), selection, share)
+        budget -= len(document["series"])
+        listed_rules.append(document)
+    total = sum(rule["series_count"] for rule in listed_rules)
+    listed = sum(len(rule["series"]) for rule in listed_rules)
+    truncated = any((rule.get("page") or {}).get("next") for rule in listed_rules)
+    snapshot: dict[str, Any] = {
+        "version": version,
+        "time": view.wall(now_mono),
+        "started_at": view.wall(started_mono),
+        "ready": ready,
+        "targets": [
+            {
+                "target": target.description,
+                "polling_interval": format_duration(target.interval),
+                "rules": target.rules,
+                "last_success": view.wall(target.last_success),
+                "last_error": target.last_error,
+            }
+            for target in targets
+        ],
+        "rules": listed_rules,
+        "truncated": truncated,
+    }
+    if truncated:
+        snapshot["note"] = (
+            f"{listed} of {total} series listed (at most {MAX_SERIES} a document); each "
+            "rule's 'page.next' lists more: ?rule=NAME&offset=N&limit=N"
+        )
+    return snapshot

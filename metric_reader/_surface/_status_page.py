@@ -1,0 +1,466 @@
+"""The status page at ``/``: what every rule sees, for a person to glance at.
+
+One self-contained HTML document built from the ``/api/status`` document: inline CSS, no
+script, no external asset, a ``<meta>`` refresh every 5 seconds. Every piece of text from
+the status (rule names, label names and values, errors, ...) goes through ``html.escape``:
+label values come from the watched application and may contain anything.
+
+The page lists each rule's most severe series, at most ``PAGE_SERIES_PER_RULE`` of a rule
+and ``PAGE_SERIES`` in all; ``?rule=NAME`` shows one rule, ``&offset=N&limit=N`` pages
+through it (the counts by state are always complete).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping
+from datetime import datetime
+from html import escape
+from typing import Any
+from urllib.parse import urlencode
+
+from ._selection import Selection
+
+REFRESH_SECONDS = 5
+PAGE_SERIES = 1000
+"""Series rows on the page at most (``limit`` may ask for up to ``_selection.MAX_SERIES``)."""
+PAGE_SERIES_PER_RULE = 100
+"""Series rows of one rule on the page of every rule (the most severe first)."""
+
+_SEVERITY = {"firing": 0, "pending": 1, "ok": 2}
+_COLUMNS = (
+    '<colgroup><col style="width:29%"><col style="width:10%"><col style="width:12%">'
+    '<col style="width:9%"><col style="width:10%"><col style="width:15%">'
+    '<col style="width:6%"><col style="width:9%"></colgroup>'
+)
+
+_CSS = """
+:root { color-scheme: light; --ok: #1a7f37; --ok-bg: #dafbe1; --pending: #8a5a00;
+  --pending-bg: #fff1b8; --firing: #c5221f; --firing-bg: #ffe3e0; --muted: #59636e;
+  --line: #d8dee4; --head: #f6f8fa; }
+* { box-sizing: border-box; }
+body { margin: 0; font: 14px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, "DejaVu Sans",
+  sans-serif; color: #1f2328; background: #fff; }
+header { padding: 14px 24px 12px; background: #24292f; color: #fff; display: flex;
+  flex-wrap: wrap; align-items: baseline; gap: 6px 18px; }
+header h1 { margin: 0; font-size: 20px; font-weight: 600; }
+header h1 small { font-weight: 400; color: #b6bec8; font-size: 13px; margin-left: 4px; }
+header .facts { color: #d0d7de; }
+header .facts b { color: #fff; }
+header a { color: #9ecbff; }
+main { padding: 8px 24px 32px; max-width: 1400px; }
+h2 { font-size: 17px; margin: 22px 0 2px; display: flex; align-items: center; gap: 10px;
+  flex-wrap: wrap; }
+.about { color: var(--muted); margin: 2px 0 8px; }
+code, .mono { font-family: ui-monospace, "SFMono-Regular", "DejaVu Sans Mono", Menlo,
+  Consolas, monospace; font-size: 12.5px; }
+.about code { color: #1f2328; background: var(--head); padding: 1px 5px; border-radius: 4px;
+  overflow-wrap: anywhere; }
+table { border-collapse: collapse; width: 100%; margin: 4px 0 6px; }
+table.series { table-layout: fixed; }
+th, td { text-align: left; padding: 5px 10px; border-bottom: 1px solid var(--line);
+  vertical-align: top; }
+th { background: var(--head); font-weight: 600; font-size: 12px; color: var(--muted);
+  text-transform: uppercase; letter-spacing: .03em; white-space: nowrap; }
+td.num { font-variant-numeric: tabular-nums; white-space: nowrap; }
+tr.firing td { background: #fff6f5; }
+tr.firing td:first-child { box-shadow: inset 4px 0 var(--firing); }
+tr.pending td:first-child { box-shadow: inset 4px 0 #d4a72c; }
+.state { display: inline-block; white-space: nowrap; min-width: 64px; text-align: center;
+  padding: 1px 8px; border-radius: 10px; font-size: 12px; font-weight: 700;
+  text-transform: uppercase;
+  letter-spacing: .04em; }
+.state.ok { color: var(--ok); background: var(--ok-bg); }
+.state.pending { color: var(--pending); background: var(--pending-bg); }
+.state.firing { color: #fff; background: var(--firing); }
+.state.none { color: var(--muted); background: var(--head); }
+.state.nodata { color: #fff; background: #6e7781; }
+tr.nodata td:first-child { box-shadow: inset 4px 0 #6e7781; }
+.nodatanote { margin: 4px 0 6px; padding: 6px 12px; border-left: 4px solid #6e7781;
+  background: var(--head); }
+.state.ready { color: #fff; background: #1f883d; }
+.state.notready { color: #fff; background: var(--firing); }
+.level { display: block; margin-top: 2px; font-size: 11.5px; color: var(--muted); }
+.hard { display: block; margin-top: 4px; }
+.running { color: #0969da; font-weight: 600; }
+td.right, th.right { text-align: right; }
+.label { display: inline-block; margin: 1px 4px 1px 0; padding: 0 6px; border: 1px solid
+  var(--line); border-radius: 4px; background: #fff; overflow-wrap: anywhere; }
+.label .k { color: #0550ae; }
+.label .v { color: #0a3069; }
+.nolabels { color: var(--muted); font-style: italic; }
+.muted { color: var(--muted); }
+.good { color: var(--ok); font-weight: 600; }
+.bad { color: var(--firing); font-weight: 600; }
+.error { color: var(--firing); overflow-wrap: anywhere; }
+.count { font-size: 13px; font-weight: 400; color: var(--muted); }
+.more { color: var(--muted); font-style: italic; padding: 4px 10px; }
+.problems { margin: 16px 0 0; padding: 8px 14px; border: 1px solid #ffb3ad;
+  border-left: 4px solid var(--firing); border-radius: 4px; background: #fff6f5; }
+.problems ul { margin: 4px 0 0; padding-left: 18px; }
+footer { color: var(--muted); font-size: 12px; padding: 0 24px 24px; }
+"""
+
+
+def _e(value: object) -> str:
+    return escape(str(value), quote=True)
+
+
+def _parse(stamp: str | None) -> datetime | None:
+    if not stamp:
+        return None
+    try:
+        return datetime.fromisoformat(stamp)
+    except ValueError:
+        return None
+
+
+def _span(seconds: float) -> str:
+    """A coarse, readable duration: ``45s``, ``3m05s``, ``2h10m``, ``4d3h``."""
+    seconds = max(0, int(seconds))
+    if seconds < 60:
+        return f"{seconds}s"
+    minutes, secs = divmod(seconds, 60)
+    if minutes < 60:
+        return f"{minutes}m{secs:02d}s"
+    hours, minutes = divmod(minutes, 60)
+    if hours < 48:
+        return f"{hours}h{minutes:02d}m"
+    days, hours = divmod(hours, 24)
+    return f"{days}d{hours}h"
+
+
+class _Clock:
+    def __init__(self, now: str | None) -> None:
+        self.now = _parse(now)
+
+    def at(self, stamp: str | None, *, ago: bool = True) -> str:
+        """``08:31:10`` (the date too when not today), with the full time as a tooltip."""
+        when = _parse(stamp)
+        if when is None:
+            return '<span class="muted">never</span>'
+        same_day = self.now is not None and when.date() == self.now.date()
+        text = when.strftime("%H:%M:%S" if same_day else "%Y-%m-%d %H:%M:%S")
+        if ago and self.now is not None:
+            text += f" ({_span((self.now - when).total_seconds())} ago)"
+        return f'<span title="{_e(stamp)}">{_e(text)}</span>'
+
+    def ago(self, stamp: str | None) -> str:
+        """``17s ago``, with the full time as a tooltip."""
+        when = _parse(stamp)
+        if when is None:
+            return '<span class="muted">never</span>'
+        if self.now is None:
+            return self.at(stamp)
+        lasted = _span((self.now - when).total_seconds())
+        return f'<span title="{_e(stamp)}">{_e(lasted)} ago</span>'
+
+    def since(self, stamp: str | None, *, short: bool = False) -> str:
+        """How long a state has lasted, and since when."""
+        when = _parse(stamp)
+        if when is None:
+            return '<span class="muted">&mdash;</span>'
+        lasted = _span((self.now - when).total_seconds()) if self.now is not None else "?"
+        if short:
+            return f'<span title="{_e(stamp)}">for {_e(lasted)}</span>'
+        return (
+            f'<span title="{_e(stamp)}">for <b>{_e(lasted)}</b>'
+            f'<span class="level">since {_e(when.strftime("%H:%M:%S"))}</span></span>'
+        )
+
+
+def _number_cell(value: object) -> str:
+    """A series value as the page shows it: thousands separated, or 6 significant digits;
+    the text ``/api/status`` gives for NaN and the infinities as it is."""
+    if value is None:
+        return '<span class="muted">&mdash;</span>'
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        number = float(value)
+        if math.isfinite(number) and number == int(number) and abs(number) < 1e15:
+            return _e(f"{int(number):,}")
+        return _e(f"{number:.6g}")
+    return _e(value)
+
+
+def _label_value(value: str) -> str:
+    """As Prometheus writes it: backslash, double quote and newline escaped."""
+    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+
+
+def _labels(labels: Mapping[str, str]) -> str:
+    if not labels:
+        return '<span class="nolabels">no labels</span>'
+    return "".join(
+        f'<span class="label mono"><span class="k">{_e(name)}</span>='
+        f'<span class="v">"{_e(_label_value(str(value)))}"</span></span>'
+        for name, value in sorted(labels.items())
+    )
+
+
+def _state(level: Mapping[str, Any] | None, prefix: str = "") -> str:
+    state = str(level["state"]) if level else "none"
+    css = state if state in _SEVERITY else "none"
+    return f'<span class="state {css}">{_e(prefix + state)}</span>'
+
+
+def _rank(level: Mapping[str, Any] | None) -> int:
+    return _SEVERITY.get(str(level["state"]), 3) if level else 3
+
+
+def _worst(series: Mapping[str, Any]) -> int:
+    """0 firing, 1 pending, 2 ok (3 unknown): the worse of the series' levels."""
+    return min(_rank(series.get("base")), _rank(series.get("hard")))
+
+
+def _severity(series: Mapping[str, Any]) -> tuple[int, int, str]:
+    """Sort key: the most severe first, a firing hard level before a firing base one."""
+    labels = ",".join(f"{k}={v}" for k, v in sorted((series.get("labels") or {}).items()))
+    return _worst(series), _rank(series.get("hard")), labels
+
+
+def _level_text(name: str, level: Mapping[str, Any] | None) -> str:
+    """``>80 for 5s, again every 10s -> log_action``."""
+    if level is None:
+        return ""
+    parts = [f"<code>{_e(level['threshold'])}</code>"]
+    if level.get("duration") not in (None, "0s"):
+        parts.append(f"for {_e(level['duration'])}")
+    if level.get("backoff") not in (None, "0s"):
+        parts.append(f"again every {_e(level['backoff'])}")
+    plugin = level.get("plugin")
+    action = f"&rarr; <b>{_e(plugin)}</b>" if plugin else "&rarr; log only"
+    return f"{_e(name)}: {' '.join(parts)} {action}"
+
+
+def _last_action(clock: _Clock, level: Mapping[str, Any] | None) -> str:
+    if level is None:
+        return ""
+    out = []
+    last = level.get("last_action")
+    if last:
+        css = "good" if last.get("result") == "success" else "bad"
+        out.append(
+            f'{_e(last.get("kind"))} <span class="{css}">{_e(last.get("result"))}</span>'
+            f' <span class="muted">{clock.ago(last.get("at"))}</span>'
+        )
+    if level.get("in_flight"):
+        out.append(f'<span class="running">{_e(level["in_flight"])} running</span>')
+    return "<br>".join(out) if out else '<span class="muted">&mdash;</span>'
+
+
+def _page_link(rule: str, offset: int, limit: int) -> str:
+    return "?" + _e(urlencode({"rule": rule, "offset": offset, "limit": limit}))
+
+
+def _series_rows(clock: _Clock, rule: Mapping[str, Any], limit: int) -> Iterable[str]:
+    levels = rule.get("levels") or {}
+    base_cfg, hard_cfg = levels.get("base"), levels.get("hard")
+    series = rule.get("series") or []
+    no_data = bool((rule.get("no_data") or {}).get("active"))
+    for one in series:
+        base, hard = one.get("base"), one.get("hard")
+        css = {0: "firing", 1: "pending"}.get(_worst(one), "ok")
+        state = _state(base)
+        if one.get("placeholder") and css == "ok":  # a rule that never saw a series
+            css = "nodata" if no_data else "none"
+            state = f'<span class="state {css}">{"no data" if no_data else "no series"}</span>'
+        threshold = f"<code>{_e(base_cfg['threshold'])}</code>" if base_cfg else ""
+        since = clock.since(base.get("since")) if base else ""
+        action = _last_action(clock, base)
+        fires = _e(base.get("fire_count", 0)) if base else ""
+        if hard_cfg:
+            threshold += f'<span class="level">hard <code>{_e(hard_cfg["threshold"])}</code></span>'
+        if hard and hard.get("state") != "ok":
+            state += f'<span class="hard">{_state(hard, "hard ")}</span>'
+            since += f'<span class="level">hard {clock.since(hard.get("since"), short=True)}</span>'
+            fires += f'<span class="level">hard {_e(hard.get("fire_count", 0))}</span>'
+        if hard and (hard.get("last_action") or hard.get("in_flight")):
+            action += f'<span class="level">hard: {_last_action(clock, hard)}</span>'
+        yield (
+            f'<tr class="{css}"><td>{_labels(one.get("labels") or {})}</td>'
+            f"<td>{state}</td>"
+            f'<td class="num mono right">{_number_cell(one.get("value"))}</td>'
+            f"<td>{threshold}</td>"
+            f'<td class="num">{since}</td>'
+            f"<td>{action}</td>"
+            f'<td class="num right">{fires}</td>'
+            f'<td class="num">{clock.ago(one.get("last_seen"))}</td></tr>'
+        )
+    page = rule.get("page") or {}
+    offset = int(page.get("offset") or 0)
+    hidden = int(rule.get("series_count") or 0) - offset - len(series)
+    name = str(rule.get("name"))
+    if hidden > 0:
+        more = _page_link(name, offset + len(series), limit)
+        yield (
+            f'<tr><td colspan="8" class="more">and {hidden:,} more series (the least severe): '
+            f'<a href="{more}">the next {min(hidden, limit):,}</a> &middot; '
+            f'<a href="api/status?{_e(urlencode({"rule": name}))}">as JSON</a></td></tr>'
+        )
+    if offset:
+        back = _page_link(name, max(0, offset - limit), limit)
+        yield (
+            f'<tr><td colspan="8" class="more">{offset:,} more severe series before these: '
+            f'<a href="{back}">the previous page</a></td></tr>'
+        )
+
+
+def _no_data_note(clock: _Clock, rule: Mapping[str, Any]) -> str:
+    """What "no data" means for this rule, and what to check."""
+    no_data = rule.get("no_data") or {}
+    if not no_data.get("active"):
+        return ""
+    polls = int(no_data.get("empty_polls") or 0)
+    return (
+        f'<p class="nodatanote"><span class="state nodata">no data</span> the last '
+        f"{polls:,} successful read{'s' if polls != 1 else ''} returned no series "
+        f"(since {clock.at(no_data.get('since'))}): check the metric name, label filters "
+        "or query, and that the application exports it</p>"
+    )
+
+
+def _rule(clock: _Clock, rule: Mapping[str, Any], limit: int) -> str:
+    levels = rule.get("levels") or {}
+    series = rule.get("series") or []
+    counts = rule.get("states") or {}
+    no_data = bool((rule.get("no_data") or {}).get("active"))
+    badges = "".join(
+        f'<span class="state {state}">{counts[state]:,} {state}</span> '
+        for state in ("firing", "pending")
+        if counts.get(state)
+    )
+    if no_data:
+        badges += '<span class="state nodata">no data</span> '
+    total = int(rule.get("series_count") or 0)
+    head = (
+        f'<h2 id="rule-{_e(rule.get("name"))}">{_e(rule.get("name"))} {badges}'
+        f'<span class="count">{total:,} series</span></h2>'
+    )
+    about = (
+        f'<p class="about">reads <code>{_e(rule.get("reads"))}</code> from '
+        f"<code>{_e(rule.get('target'))}</code> every {_e(rule.get('polling_interval'))}"
+    )
+    thresholds = [
+        _level_text(name, levels.get(name)) for name in ("base", "hard") if levels.get(name)
+    ]
+    if thresholds:
+        about += "<br>" + " &nbsp;&middot;&nbsp; ".join(thresholds)
+    else:
+        about += "<br>no threshold: values are only read and logged"
+    about += "</p>" + _no_data_note(clock, rule)
+    if not series and not total:
+        if no_data:
+            note = '<span class="state nodata">no data</span>'
+        elif levels.get("base"):
+            note = "no series seen yet"
+        else:
+            note = "no state is kept for a rule without a threshold"
+        return f'<section>{head}{about}<p class="muted">{note}</p></section>'
+    rows = "".join(_series_rows(clock, rule, limit))
+    return (
+        f'<section>{head}{about}<table class="series">{_COLUMNS}<thead><tr>'
+        "<th>series</th><th>state</th>"
+        '<th class="right">value</th><th>threshold</th><th>since</th><th>last action</th>'
+        '<th class="right">fires</th><th>last seen</th>'
+        f"</tr></thead><tbody>{rows}</tbody></table></section>"
+    )
+
+
+def _targets(clock: _Clock, targets: list[Mapping[str, Any]]) -> str:
+    rows = []
+    for target in targets:
+        error = target.get("last_error")
+        if error:
+            health = f'<span class="error">{_e(error)}</span>'
+        elif target.get("last_success"):
+            health = '<span class="good">ok</span>'
+        else:
+            health = '<span class="muted">not read yet</span>'
+        rows.append(
+            f'<tr><td class="mono">{_e(target.get("target"))}</td>'
+            f'<td class="num">{_e(target.get("polling_interval"))}</td>'
+            f'<td class="num">{_e(target.get("rules"))}</td>'
+            f'<td class="num">{clock.at(target.get("last_success"))}</td><td>{health}</td></tr>'
+        )
+    return (
+        "<section><h2>Targets</h2><table><thead><tr><th>target</th><th>every</th><th>rules</th>"
+        f"<th>last read</th><th>last poll</th></tr></thead><tbody>{''.join(rows)}</tbody>"
+        "</table></section>"
+    )
+
+
+def _problems(targets: list[Mapping[str, Any]]) -> str:
+    """A banner naming the targets that are failing or were never read."""
+    items = []
+    for target in targets:
+        error = target.get("last_error")
+        if error:
+            items.append(
+                f'<li><span class="mono">{_e(target.get("target"))}</span>: '
+                f'<span class="error">{_e(error)}</span></li>'
+            )
+        elif not target.get("last_success"):
+            items.append(
+                f'<li><span class="mono">{_e(target.get("target"))}</span>: not read yet</li>'
+            )
+    if not items:
+        return ""
+    what = "target is" if len(items) == 1 else "targets are"
+    return (
+        f'<div class="problems"><b>{len(items)} {what} not being read</b>'
+        f"<ul>{''.join(items)}</ul></div>"
+    )
+
+
+def render_status_page(status: dict[str, Any], selection: Selection | None = None) -> str:
+    """The whole page for a ``Service.status()`` snapshot made with ``selection``."""
+    selection = selection or Selection(limit=PAGE_SERIES, per_rule=PAGE_SERIES_PER_RULE)
+    clock = _Clock(status.get("time"))
+    rules = status.get("rules") or []
+    counts = {state: 0 for state in _SEVERITY}
+    total = 0
+    no_data = 0
+    for rule in rules:
+        total += int(rule.get("series_count") or 0)
+        no_data += bool((rule.get("no_data") or {}).get("active"))
+        for state, count in (rule.get("states") or {}).items():
+            if state in counts:
+                counts[state] += int(count)
+    ready = bool(status.get("ready"))
+    readiness = (
+        '<span class="state ready">ready</span>'
+        if ready
+        else '<span class="state notready">not ready</span>'
+    )
+    title = "metric-reader"
+    if counts["firing"] or counts["pending"]:
+        title = f"{counts['firing']} firing, {counts['pending']} pending - {title}"
+    facts = (
+        f"<b>{len(rules)}</b> rule{'s' if len(rules) != 1 else ''} &middot; "
+        f"<b>{total:,}</b> series &middot; <b>{counts['firing']:,}</b> firing &middot; "
+        f"<b>{counts['pending']:,}</b> pending &middot; "
+    )
+    if no_data:
+        facts += f"<b>{no_data}</b> with no data &middot; "
+    facts += f"started {clock.at(status.get('started_at'))}"
+    targets = status.get("targets") or []
+    limit = selection.per_rule or selection.limit
+    body = "".join(_rule(clock, rule, limit) for rule in rules) or '<p class="muted">no rules</p>'
+    if selection.rule is not None:
+        body = (
+            f'<p class="about">only rule <b>{_e(selection.rule)}</b> &middot; '
+            f'<a href="./">every rule</a></p>{body}'
+        )
+    return (
+        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+        f'<meta http-equiv="refresh" content="{REFRESH_SECONDS}">'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        f"<title>{_e(title)}</title><style>{_CSS}</style></head><body>"
+        f"<header><h1>metric-reader<small>{_e(status.get('version', ''))}</small></h1>"
+        f'{readiness}<span class="facts">{facts}</span></header>'
+        f"<main>{_problems(targets)}{body}{_targets(clock, targets)}</main>"
+        f"<footer>as of {clock.at(status.get('time'), ago=False)} UTC &middot; refreshes every "
+        f'{REFRESH_SECONDS} s &middot; <a href="api/status">api/status</a> (JSON) &middot; '
+        '<a href="metrics">metrics</a> &middot; <a href="readyz">readyz</a></footer>'
+        "</body></html>\n"
+    )

@@ -1,0 +1,119 @@
+"""What the HTTP endpoints, the scrape-time metrics and the status document read from the
+service: a narrow, read-only view declared here, so ``_surface`` never imports the service
+and its tests can use a small fake."""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Hashable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from prometheus_client import CollectorRegistry
+
+from .._engine import AlertingRule, Rule, State
+from ._selection import Selection
+
+READY_WINDOW = 60.0
+"""A target counts as read recently within three of its polling intervals, and at least
+within this many seconds."""
+
+
+def read_recently(last_success: float | None, interval: float, now: float) -> bool:
+    """Whether a target last read successfully at ``last_success`` (monotonic) still
+    counts as read at ``now``: the readiness window, in one place."""
+    return last_success is not None and now - last_success <= max(3 * interval, READY_WINDOW)
+
+
+@dataclass(frozen=True, slots=True)
+class TargetRead:
+    """How the reads of one target go. Times are monotonic."""
+
+    description: str
+    interval: float
+    rules: int
+    last_success: float | None
+    last_error: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class RuleSeries:
+    """A rule's series counted by level and state, and its plugin calls running now."""
+
+    rule: str
+    counts: Mapping[tuple[str, str], int]
+    """Series by ``(level, state)``; every state of every level the rule has, 0 included."""
+    in_flight: int
+
+    @classmethod
+    def of(cls, rule: Rule) -> RuleSeries | None:
+        """The summary of ``rule``; None for a rule without a threshold (it has no state)."""
+        if not isinstance(rule, AlertingRule):
+            return None
+        levels = ["base"] if rule.config.hard is None else ["base", "hard"]
+        counts = {(level, state.value): 0 for level in levels for state in State}
+        running = 0
+        for one in rule.series.values():
+            for level in one.levels():
+                counts[level.level, level.state.value] += 1
+                running += level.in_flight is not None
+        return cls(rule.name, counts, running)
+
+
+@dataclass(frozen=True, slots=True)
+class UnloadedPlugin:
+    """A plugin a rule names that is not loaded now, and why when known."""
+
+    rule: str
+    plugin: str
+    reason: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class PluginCounts:
+    loaded: int
+    broken: int
+    """Plugin files that do not load: syntax or import error, untrusted, ..."""
+    unconfigured: int
+    """Plugins that loaded but whose ``validate_config`` refused."""
+
+
+class ServiceView(Protocol):
+    """The service as ``_surface`` sees it. Methods that read the event loop's clock
+    (``ready``, ``acting``, ``status``) raise ``RuntimeError`` outside it."""
+
+    @property
+    def registry(self) -> CollectorRegistry:
+        """Where the service's own counters and histograms are."""
+        ...
+
+    def rule_names(self) -> Collection[str]: ...
+
+    def generation(self) -> Hashable:
+        """Changes whenever a poll or an action changed what a status document shows."""
+        ...
+
+    def ready(self) -> bool:
+        """Every target read successfully within ``READY_WINDOW`` (see ``read_recently``)."""
+        ...
+
+    def target_reads(self) -> Sequence[TargetRead]: ...
+
+    def unloaded_plugins(self) -> Iterable[UnloadedPlugin]: ...
+
+    def rule_series(self) -> Iterable[RuleSeries]:
+        """One per rule with a threshold."""
+        ...
+
+    def rules_without_data(self) -> Mapping[str, bool]:
+        """Every rule: True while its successful reads return no series."""
+        ...
+
+    def plugin_counts(self) -> PluginCounts: ...
+
+    def acting(self) -> bool:
+        """Whether this replica runs actions (the leader, or leader election is off)."""
+        ...
+
+    def status(self, selection: Selection | None = None) -> dict[str, Any]:
+        """The ``/api/status`` document for ``selection``."""
+        ...

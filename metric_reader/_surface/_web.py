@@ -1,0 +1,547 @@
+"""``LISTEN_ADDRESS``: the service's own HTTP endpoints, served from its event loop.
+
+``/metrics`` (Prometheus text, OpenMetrics on request), ``/healthz`` (the loop is alive),
+``/readyz`` (``200`` once every target was read recently and every plugin the rules name
+is loaded, else ``503`` with the reasons), ``/`` (the status page) and ``/api/status`` (the
+same as JSON). Read-only: ``GET`` and ``HEAD``, anything else is ``405``.
+
+No web framework: a small HTTP/1.1 server on anyio, one request per connection, read
+within limits (request line, headers, a deadline for the whole head), so a bad or slow
+client cannot disturb the service. When ``MAX_CONNECTIONS`` are open, the connection idle
+longest is closed to make room: probes send their request at once, so they always get in.
+Status documents are bounded (``_selection``) and built at most once per poll and second
+for the same query (``_DocumentCache``).
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import re
+from collections import OrderedDict
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from email.utils import formatdate
+from typing import Any, cast
+from urllib.parse import parse_qs, unquote, urlsplit
+
+import anyio
+from anyio.abc import SocketAttribute, SocketListener, SocketStream, TaskGroup, TaskStatus
+from anyio.streams.buffered import BufferedByteReceiveStream
+from loguru import logger
+from prometheus_client.exposition import choose_encoder
+from prometheus_client.registry import Collector
+
+from .. import __version__
+from .._config import parse_listen_address
+from .._core._exceptions import ListenError
+from .._core._text import utf8, valid_text
+from ._collectors import register_service_collectors
+from ._selection import DEFAULT_SERIES, MAX_SERIES, Selection
+from ._status_page import PAGE_SERIES, PAGE_SERIES_PER_RULE, render_status_page
+from ._view import ServiceView, read_recently
+
+MAX_REQUEST_LINE = 8 * 1024
+"""Longest request line (method, target, version); longer is ``414``."""
+MAX_HEADER_BYTES = 16 * 1024
+"""Most bytes of header lines together; more is ``431``."""
+MAX_HEADERS = 100
+"""Most header lines; more is ``431``."""
+READ_TIMEOUT = 5.0
+"""The request head must arrive within this many seconds of the connection, else ``408``
+(Go's ``ReadHeaderTimeout``): a client sending a byte a second holds a connection no longer."""
+WRITE_TIMEOUT = 10.0
+"""Longest time spent sending one response to a client that does not read it."""
+LINGER_TIME = 1.0
+"""After a response, how long unread request bytes are drained before closing, so the
+client sees the response instead of a connection reset."""
+LINGER_BYTES = 256 * 1024
+MAX_CONNECTIONS = 512
+"""Connections open at once. A new one beyond it closes the connection that has waited
+longest for its request (only when every open one is being answered is it ``503``). Well
+below the usual limit of 1,024 open files, so the service keeps files for its own reads."""
+PROBES = frozenset({"/healthz", "/readyz"})
+DOCUMENT_MAX_AGE = 1.0
+"""A status document is built again when a poll has changed the state, or after this
+many seconds (its times say "ago")."""
+_DOCUMENTS_KEPT = 32
+
+_TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
+_VERSION = re.compile(r"HTTP/[0-9]\.[0-9]")
+
+_REASONS = {
+    200: "OK",
+    400: "Bad Request",
+    404: "Not Found",
+    405: "Method Not Allowed",
+    408: "Request Timeout",
+    414: "URI Too Long",
+    431: "Request Header Fields Too Large",
+    500: "Internal Server Error",
+    503: "Service Unavailable",
+    505: "HTTP Version Not Supported",
+}
+
+
+async def serve_http(
+    address: str,
+    service: ServiceView,
+    *,
+    read_timeout: float = READ_TIMEOUT,
+    max_connections: int = MAX_CONNECTIONS,
+    task_status: TaskStatus[int] = anyio.TASK_STATUS_IGNORED,
+) -> None:
+    """Serve the endpoints of ``service`` on ``address`` until cancelled.
+
+    Binds first, then reports the bound port with ``task_status.started(port)`` (so
+    ``address`` may end in ``:0``). Raises ``ValueError`` for an address that does not parse
+    and ``ListenError`` when it cannot be bound. Also registers the service's scrape-time
+    collectors in ``service.registry`` (once).
+    """
+    host, port = parse_listen_address(address)
+    register_service_collectors(service.registry, service)
+    try:
+        listener = await anyio.create_tcp_listener(local_host=host or None, local_port=port)
+    except OSError as exc:
+        reason = exc.strerror or str(exc)
+        raise ListenError(f"cannot listen on {address}: {reason}", exc.errno) from exc
+    async with listener, anyio.create_task_group() as connections:
+        bound = int(listener.extra(SocketAttribute.local_port))
+        server = _Server(service, read_timeout, max_connections)
+        logger.bind(address=address, port=bound).info(
+            "serving /metrics, /healthz, /readyz and the status page on port {}", bound
+        )
+        for one in listener.listeners:
+            # TCP listeners on every backend are SocketListeners, which can accept()
+            connections.start_soon(_accept_forever, cast(SocketListener, one), server, connections)
+        task_status.started(bound)
+
+
+async def _accept_forever(listener: SocketListener, server: _Server, group: TaskGroup) -> None:
+    """Accept connections until cancelled. An accept that fails (out of file descriptors,
+    ...) is logged and retried: the HTTP side must never take the service down."""
+    failures = 0
+    while True:
+        try:
+            stream = await listener.accept()
+        except OSError as exc:
+            failures += 1
+            if failures == 1 or failures % 1000 == 0:
+                logger.bind(failures=failures).warning(
+                    "http: accepting a connection failed: {}", exc
+                )
+            await anyio.sleep(0.1)
+            continue
+        failures = 0
+        group.start_soon(server.handle, stream)
+
+
+# --- requests -------------------------------------------------------------------------------
+
+
+class _BadRequestHead(Exception):
+    """A request we answer with an error status and no further reading."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+@dataclass(slots=True)
+class Request:
+    method: str
+    path: str
+    version: str
+    headers: dict[str, str] = field(default_factory=dict)
+    query: str = ""
+
+    def header(self, name: str) -> str:
+        return self.headers.get(name.lower(), "")
+
+
+@dataclass(slots=True)
+class Response:
+    status: int
+    body: bytes
+    content_type: str = "text/plain; charset=utf-8"
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+def _text(status: int, text: str, **headers: str) -> Response:
+    return Response(status, utf8(text), headers=dict(headers))
+
+
+async def _read_line(reader: BufferedByteReceiveStream, limit: int, status: int) -> bytes:
+    """One line without its ``\\r\\n`` (a bare ``\\n`` is accepted too).
+
+    Raises ``IncompleteRead`` when the client closes the connection first."""
+    what = "request line too long" if status == 414 else "headers too large"
+    try:
+        line = await reader.receive_until(b"\n", limit + 1)
+    except anyio.DelimiterNotFound:
+        raise _BadRequestHead(status, what) from None
+    if len(line) > limit + 1:  # found in data that arrived in one go with more
+        raise _BadRequestHead(status, what)
+    return line[:-1] if line.endswith(b"\r") else line
+
+
+async def read_request(reader: BufferedByteReceiveStream) -> Request:
+    """Read and check one request head; raise ``_BadRequestHead`` with the status to answer."""
+    line = await _read_line(reader, MAX_REQUEST_LINE, 414)
+    while not line:  # RFC 9112 2.2: ignore empty lines before the request line
+        line = await _read_line(reader, MAX_REQUEST_LINE, 414)
+    try:
+        method, target, version = line.decode("ascii").split(" ")
+    except (UnicodeDecodeError, ValueError):
+        raise _BadRequestHead(400, "malformed request line") from None
+    if not _TOKEN.fullmatch(method) or not _VERSION.fullmatch(version):
+        raise _BadRequestHead(400, "malformed request line")
+    if version not in ("HTTP/1.0", "HTTP/1.1"):
+        raise _BadRequestHead(505, "only HTTP/1.0 and HTTP/1.1 are spoken here")
+    query = ""
+    if target.startswith("/"):
+        path, _, query = target.partition("?")
+    elif target.startswith(("http://", "https://")):  # absolute form
+        parts = urlsplit(target)
+        path, query = parts.path or "/", parts.query
+    elif target == "*":
+        path = "*"
+    else:
+        raise _BadRequestHead(400, "malformed request target")
+    headers: dict[str, str] = {}
+    budget, count = MAX_HEADER_BYTES, 0
+    while True:
+        line = await _read_line(reader, budget, 431)
+        if not line:
+            break
+        budget -= len(line) + 2
+        count += 1
+        if budget < 0 or count > MAX_HEADERS:
+            raise _BadRequestHead(431, "headers too large")
+        name, colon, value = line.partition(b":")
+        try:
+            key = name.decode("ascii")
+        except UnicodeDecodeError:
+            raise _BadRequestHead(400, "malformed header line") from None
+        if not colon or not _TOKEN.fullmatch(key):
+            raise _BadRequestHead(400, "malformed header line")
+        text = value.strip(b" \t").decode("latin-1")
+        key = key.lower()
+        headers[key] = f"{headers[key]}, {text}" if key in headers else text
+    return Request(method, unquote(path), version, headers, query)
+
+
+# --- the server -----------------------------------------------------------------------------
+
+
+class _Connections:
+    """The open connections, the ones waiting for (or lingering after) a request oldest
+    first: when there are ``limit``, the oldest of those is closed to admit a new one."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.waiting: OrderedDict[anyio.CancelScope, None] = OrderedDict()
+        self.answering: set[anyio.CancelScope] = set()
+        self.evicted = 0
+
+    def admit(self, scope: anyio.CancelScope) -> bool:
+        """Make room for a new connection; False when every open one is being answered."""
+        if len(self.waiting) + len(self.answering) >= self.limit:
+            if not self.waiting:
+                return False
+            oldest, _ = self.waiting.popitem(last=False)
+            oldest.cancel()
+            self.evicted += 1
+            if self.evicted == 1 or self.evicted % 1000 == 0:
+                logger.bind(evicted=self.evicted, limit=self.limit).warning(
+                    "http: {} connections open; closing the ones idle longest", self.limit
+                )
+        self.waiting[scope] = None
+        return True
+
+    def answer(self, scope: anyio.CancelScope) -> None:
+        self.waiting.pop(scope, None)
+        self.answering.add(scope)
+
+    def done_answering(self, scope: anyio.CancelScope) -> None:
+        self.answering.discard(scope)
+        self.waiting[scope] = None  # lingering: the first to go when room is needed
+
+    def leave(self, scope: anyio.CancelScope) -> None:
+        self.waiting.pop(scope, None)
+        self.answering.discard(scope)
+
+
+class _DocumentCache:
+    """Built documents by request, reused while the service's state has not changed (no
+    poll, no action) and for at most ``DOCUMENT_MAX_AGE`` seconds."""
+
+    def __init__(self) -> None:
+        self.kept: OrderedDict[tuple[str, ...], tuple[object, float, Response]] = OrderedDict()
+
+    def get(
+        self, key: tuple[str, ...], generation: object, build: Callable[[], Response]
+    ) -> Response:
+        now = anyio.current_time()
+        kept = self.kept.get(key)
+        if kept is not None and kept[0] == generation and now - kept[1] < DOCUMENT_MAX_AGE:
+            return kept[2]
+        response = build()
+        self.kept[key] = (generation, now, response)
+        self.kept.move_to_end(key)
+        while len(self.kept) > _DOCUMENTS_KEPT:
+            self.kept.popitem(last=False)
+        return response
+
+
+class _SafeRegistry:
+    """The service's registry as ``/metrics`` writes it: lone surrogates in label values
+    or help text become U+FFFD, so one odd string cannot make the page fail."""
+
+    def __init__(self, registry: Collector) -> None:
+        self.registry = registry
+
+    def collect(self) -> Iterator[Any]:
+        for family in self.registry.collect():
+            family.documentation = valid_text(family.documentation)
+            family.samples = [
+                sample._replace(labels={k: valid_text(v) for k, v in sample.labels.items()})
+                for sample in family.samples
+            ]
+            yield family
+
+
+class _BadQuery(ValueError):
+    pass
+
+
+def _selection(
+    query: str, rules: set[str], limit: int, *, by_severity: bool, per_rule: int | None = None
+) -> Selection:
+    """``?rule=NAME&offset=N&limit=N`` as a ``Selection``; ``_BadQuery`` saying what is wrong."""
+    try:
+        params = parse_qs(query, strict_parsing=False, max_num_fields=20)
+    except ValueError:
+        raise _BadQuery("too many query parameters") from None
+    unknown = sorted(set(params) - {"rule", "offset", "limit"})
+    if unknown:
+        raise _BadQuery(f"unknown parameter {unknown[0]!r}: use rule, offset and limit")
+    rule = params.get("rule", [None])[-1]
+    if rule is not None and rule not in rules:
+        raise _BadQuery(f"no rule named {rule!r}")
+    numbers = {}
+    for name, default, top in (("offset", 0, None), ("limit", limit, MAX_SERIES)):
+        text = params.get(name, [str(default)])[-1]
+        if not text.isascii() or not text.isdigit() or len(text) > 9:
+            raise _BadQuery(f"{name} must be a whole number, got {text!r}")
+        numbers[name] = int(text) if top is None else min(int(text), top)
+    if not numbers["limit"]:
+        raise _BadQuery("limit must be at least 1")
+    if numbers["offset"] and rule is None:
+        raise _BadQuery("offset pages through one rule: give rule=NAME too")
+    per_rule = per_rule if rule is None and "limit" not in params else None
+    return Selection(rule, numbers["offset"], numbers["limit"], by_severity, per_rule)
+
+
+class _Server:
+    def __init__(self, service: ServiceView, read_timeout: float, max_connections: int) -> None:
+        self.service = service
+        self.read_timeout = read_timeout
+        self.connections = _Connections(max_connections)
+        self.documents = _DocumentCache()
+        self.registry = _SafeRegistry(service.registry)
+        self.routes: dict[str, Callable[[Request], Response]] = {
+            "/": self.status_page,
+            "/api/status": self.status_json,
+            "/metrics": self.metrics,
+            "/healthz": self.healthz,
+            "/readyz": self.readyz,
+        }
+
+    async def handle(self, stream: SocketStream) -> None:
+        """One connection: one request, one response, close. Never raises."""
+        try:
+            async with stream:
+                with anyio.CancelScope() as scope:
+                    if not self.connections.admit(scope):
+                        await self._send(stream, None, _text(503, "too many connections\n"))
+                        return
+                    try:
+                        await self._exchange(stream, scope)
+                    finally:
+                        self.connections.leave(scope)
+        except (anyio.BrokenResourceError, anyio.ClosedResourceError, OSError):
+            pass  # the client went away
+        except Exception:
+            logger.exception("http: unexpected error while serving a connection")
+
+    async def _exchange(self, stream: SocketStream, scope: anyio.CancelScope) -> None:
+        reader = BufferedByteReceiveStream(stream)
+        request: Request | None = None
+        try:
+            with anyio.fail_after(self.read_timeout):
+                request = await read_request(reader)
+        except TimeoutError:
+            response = _text(408, "request not received in time\n")
+        except _BadRequestHead as refusal:
+            response = _text(refusal.status, f"{refusal}\n")
+        except (anyio.EndOfStream, anyio.IncompleteRead):
+            return  # closed before a whole request: nothing to answer
+        else:
+            response = self.respond(request)
+        self.connections.answer(scope)
+        try:
+            await self._send(stream, request, response)
+        finally:
+            self.connections.done_answering(scope)
+        await _linger(stream, len(reader.buffer))
+
+    async def _send(
+        self, stream: SocketStream, request: Request | None, response: Response
+    ) -> None:
+        head = [
+            f"HTTP/1.1 {response.status} {_REASONS.get(response.status, 'Unknown')}",
+            f"Date: {formatdate(usegmt=True)}",
+            f"Server: metric-reader/{__version__}",
+            f"Content-Type: {response.content_type}",
+            f"Content-Length: {len(response.body)}",
+            "Connection: close",
+            "Cache-Control: no-store",
+            "X-Content-Type-Options: nosniff",
+            *(f"{name}: {value}" for name, value in response.headers.items()),
+        ]
+        data = ("\r\n".join(head) + "\r\n\r\n").encode("latin-1")
+        if request is None or request.method != "HEAD":
+            data += response.body
+        with anyio.move_on_after(WRITE_TIMEOUT):
+            await stream.send(data)
+            await stream.send_eof()
+        if request is not None:
+            logger.bind(method=request.method, path=request.path, status=response.status).debug(
+                "http request"
+            )
+
+    def respond(self, request: Request) -> Response:
+        if request.method not in ("GET", "HEAD"):
+            return _text(405, "only GET and HEAD are allowed\n", Allow="GET, HEAD")
+        route = self.routes.get(request.path)
+        if route is None:
+            return _text(404, "not found\n")
+        try:
+            return route(request)
+        except Exception:
+            logger.bind(path=request.path).exception("http: failed to answer {}", request.path)
+            return _text(500, "internal error, see the service's log\n")
+
+    # --- the endpoints: plain functions, run on the event loop -------------------------------
+
+    def healthz(self, request: Request) -> Response:
+        return _text(200, "ok\n")
+
+    def readyz(self, request: Request) -> Response:
+        problems = readiness_problems(self.service)
+        if not problems:
+            return _text(200, "ready\n")
+        return _text(503, "not ready:\n" + "".join(f"- {p}\n" for p in problems))
+
+    def metrics(self, request: Request) -> Response:
+        encoder, content_type = choose_encoder(request.header("Accept"))
+        body = encoder(self.registry)
+        headers = {"Vary": "Accept, Accept-Encoding"}
+        if _accepts_gzip(request.header("Accept-Encoding")):
+            body = gzip.compress(body, compresslevel=6)
+            headers["Content-Encoding"] = "gzip"
+        return Response(200, body, content_type, headers)
+
+    def _document(
+        self,
+        request: Request,
+        build: Callable[[Selection], Response],
+        limit: int = DEFAULT_SERIES,
+        per_rule: int | None = None,
+    ) -> Response:
+        """A status document, from the cache when the state has not changed since."""
+        try:
+            selection = _selection(
+                request.query,
+                set(self.service.rule_names()),
+                limit,
+                by_severity=per_rule is not None,
+                per_rule=per_rule,
+            )
+        except _BadQuery as exc:
+            return _text(400, f"{exc}\n")
+        generation = self.service.generation()
+        key = (request.path, repr(selection))
+        return self.documents.get(key, generation, lambda: build(selection))
+
+    def status_json(self, request: Request) -> Response:
+        def build(selection: Selection) -> Response:
+            document = self.service.status(selection)
+            body = json.dumps(document, indent=1, allow_nan=False, ensure_ascii=False) + "\n"
+            return Response(200, utf8(body), "application/json")
+
+        return self._document(request, build)
+
+    def status_page(self, request: Request) -> Response:
+        def build(selection: Selection) -> Response:
+            page = render_status_page(self.service.status(selection), selection)
+            return Response(
+                200,
+                utf8(page),
+                "text/html; charset=utf-8",
+                {
+                    # The page needs no script at all: forbid every one, even if one slipped in.
+                    "Content-Security-Policy": (
+                        "default-src 'none'; style-src 'unsafe-inline'; img-src data:; "
+                        "frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
+                    ),
+                    "Referrer-Policy": "no-referrer",
+                    "X-Frame-Options": "DENY",
+                },
+            )
+
+        return self._document(request, build, PAGE_SERIES, PAGE_SERIES_PER_RULE)
+
+
+async def _linger(stream: SocketStream, drained: int) -> None:
+    """Lingering close: drain what the client still sends (a body, the rest of a huge
+    header) for a moment, so closing does not reset the connection under the response."""
+    with anyio.move_on_after(LINGER_TIME):
+        try:
+            while drained < LINGER_BYTES:
+                drained += len(await stream.receive())
+        except (anyio.EndOfStream, anyio.BrokenResourceError, OSError):
+            pass
+
+
+def _accepts_gzip(accept_encoding: str) -> bool:
+    for item in accept_encoding.split(","):
+        coding, _, params = item.strip().partition(";")
+        if coding.strip().lower() == "gzip":
+            q = params.strip().replace(" ", "")
+            return q not in ("q=0", "q=0.0", "q=0.00", "q=0.000")
+    return False
+
+
+def readiness_problems(service: ServiceView) -> list[str]:
+    """Why ``service`` is not ready, one line each; empty when it is.
+
+    Ready means: every target read successfully within the readiness window
+    (``read_recently``), and every plugin a rule names loaded.
+    """
+    now = anyio.current_time()
+    problems: list[str] = []
+    for target in service.target_reads():
+        error = f" (last error: {target.last_error})" if target.last_error else ""
+        if target.last_success is None:
+            problems.append(f"{target.description}: not read successfully yet{error}")
+        elif not read_recently(target.last_success, target.interval, now):
+            ago = now - target.last_success
+            problems.append(f"{target.description}: last read successfully {ago:.0f}s ago{error}")
+    for unloaded in service.unloaded_plugins():
+        why = f": {unloaded.reason}" if unloaded.reason is not None else ""
+        problems.append(f"rule {unloaded.rule}: plugin {unloaded.plugin} is not loaded{why}")
+    if not problems and not service.ready():
+        problems.append("not every target has been read recently")
+    return problems

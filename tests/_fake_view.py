@@ -1,0 +1,87 @@
+"""A small stand-in for the service as ``_surface`` sees it (``ServiceView``): for tests of
+the endpoints that do not need a service polling anything."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Collection, Hashable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import anyio
+from prometheus_client import CollectorRegistry
+
+from metric_reader import __version__
+from metric_reader._surface._metrics import ServiceMetrics
+from metric_reader._surface._selection import Selection
+from metric_reader._surface._status import status_snapshot
+from metric_reader._surface._view import (
+    PluginCounts,
+    RuleSeries,
+    TargetRead,
+    UnloadedPlugin,
+    read_recently,
+)
+
+
+def _now() -> float:
+    try:
+        return anyio.current_time()
+    except RuntimeError:  # outside an event loop (a test collecting the registry)
+        return time.monotonic()
+
+
+@dataclass
+class FakeView:
+    """Holds what a test sets; by default no rule and no target (so ready)."""
+
+    targets: list[TargetRead] = field(default_factory=list)
+    series: list[RuleSeries] = field(default_factory=list)
+    no_data: dict[str, bool] = field(default_factory=dict)
+    unloaded: list[UnloadedPlugin] = field(default_factory=list)
+    plugins: PluginCounts = field(default_factory=lambda: PluginCounts(0, 0, 0))
+    is_acting: bool = True
+    started: float = 0.0
+    metrics: ServiceMetrics = field(default_factory=ServiceMetrics)
+
+    @property
+    def registry(self) -> CollectorRegistry:
+        return self.metrics.registry
+
+    def rule_names(self) -> Collection[str]:
+        return self.no_data.keys()
+
+    def generation(self) -> Hashable:
+        return (tuple(self.targets), tuple(self.no_data.items()))
+
+    def ready(self) -> bool:
+        now = _now()
+        return all(read_recently(t.last_success, t.interval, now) for t in self.targets)
+
+    def target_reads(self) -> Sequence[TargetRead]:
+        return self.targets
+
+    def unloaded_plugins(self) -> list[UnloadedPlugin]:
+        return self.unloaded
+
+    def rule_series(self) -> list[RuleSeries]:
+        return self.series
+
+    def rules_without_data(self) -> dict[str, bool]:
+        return self.no_data
+
+    def plugin_counts(self) -> PluginCounts:
+        return self.plugins
+
+    def acting(self) -> bool:
+        return self.is_acting
+
+    def status(self, selection: Selection | None = None) -> dict[str, Any]:
+        return status_snapshot(
+            [],
+            self.targets,
+            _now(),
+            ready=self.ready(),
+            started_mono=self.started,
+            version=__version__,
+        )

@@ -1,0 +1,332 @@
+"""Configuration from the environment."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+from _slips import slips_of
+
+from metric_reader._config import KNOWN_VARIABLES, ConfigError, load_settings
+from metric_reader._core._durations import format_duration, parse_duration
+
+BASE = {"METRIC_NAME": "queue_depth"}
+
+
+def settings(**env: str):
+    return load_settings({**BASE, **env})
+
+
+def test_defaults() -> None:
+    s = settings()
+    [rule] = s.rules
+    assert rule.source == "prometheus"
+    assert rule.prometheus_endpoint == "http://prometheus:9090"
+    assert rule.polling_interval == 1.0
+    assert rule.missing.value == "skip"
+    assert rule.base is None and rule.hard is None  # no THRESHOLD: read and log only
+    assert rule.promql == "queue_depth"
+    assert (s.plugin_timeout, s.log_level, s.log_format, s.plugin_dir) == (
+        30.0,
+        "INFO",
+        "text",
+        None,
+    )
+
+
+def test_full_rule() -> None:
+    s = settings(
+        LABEL_FILTERS='job="node",mode!="idle",device=~"sd.*"',
+        THRESHOLD="> 80",
+        THRESHOLD_DURATION="1m30s",
+        BACKOFF_DELAY="5m",
+        POLLING_INTERVAL="250ms",
+        PROMETHEUS_ENDPOINT="http://127.0.0.1:9090/",
+        ACTION_PLUGIN="log_action",
+        MISSING_VALUE_BEHAVIOR="assume_breached",
+        HARD_THRESHOLD=">=95",
+        HARD_THRESHOLD_DURATION="10s",
+        HARD_BACKOFF_DELAY="1h",
+        HARD_ACTION_PLUGIN="file_action",
+        PLUGIN_TIMEOUT="2s",
+        LOG_LEVEL="WARN",
+        LOG_FORMAT="json",
+    )
+    [rule] = s.rules
+    assert rule.promql == 'queue_depth{job="node",mode!="idle",device=~"sd.*"}'
+    assert rule.prometheus_endpoint == "http://127.0.0.1:9090"
+    assert rule.base is not None and rule.hard is not None
+    assert (rule.base.threshold.text, rule.base.duration, rule.base.backoff, rule.base.plugin) == (
+        "> 80",
+        90.0,
+        300.0,
+        "log_action",
+    )
+    assert (rule.hard.threshold.text, rule.hard.duration, rule.hard.backoff, rule.hard.plugin) == (
+        ">=95",
+        10.0,
+        3600.0,
+        "file_action",
+    )
+    assert rule.polling_interval == 0.25
+    assert (s.log_level, s.log_format, s.plugin_timeout) == ("WARNING", "json", 2.0)
+
+
+def test_query_replaces_the_selector_and_names_the_metric() -> None:
+    [rule] = load_settings({"QUERY": "sum(rate(x[5m])) > 0"}).rules
+    assert rule.promql == "sum(rate(x[5m])) > 0"
+    assert rule.metric_name == "sum(rate(x[5m])) > 0"
+
+
+def test_scrape_source() -> None:
+    [rule] = settings(SCRAPE_URL="http://127.0.0.1:8080/metrics").rules
+    assert rule.source == "scrape"
+    assert rule.scrape_url == "http://127.0.0.1:8080/metrics"
+
+
+def test_empty_values_count_as_unset() -> None:
+    [rule] = settings(THRESHOLD="", LABEL_FILTERS="", SCRAPE_URL="").rules
+    assert rule.base is None and rule.source == "prometheus"
+
+
+@pytest.mark.parametrize(
+    ("name", "meant"),
+    [
+        ("THRESHOLD_DURATON", "THRESHOLD_DURATION"),  # a letter missing
+        ("THRESHOLD_DURATIOON", "THRESHOLD_DURATION"),  # a letter extra
+        ("THRESHOLD_DURAITON", "THRESHOLD_DURATION"),  # two letters swapped
+        ("THRESHOLD_DURATIPN", "THRESHOLD_DURATION"),  # a wrong letter
+        ("METRICNAME", "METRIC_NAME"),  # an underscore dropped
+        ("METRIC__NAME", "METRIC_NAME"),
+        ("Metric_Name", "METRIC_NAME"),  # case
+        ("metric-name", "METRIC_NAME"),
+        ("HARD_TRESHOLD", "HARD_THRESHOLD"),
+        ("LOGLEVEL", "LOG_LEVEL"),
+        ("QUEYR", "QUERY"),
+        ("DRYRUN", "DRY_RUN"),
+        ("PLUGIN_TIMEOUTS", "PLUGIN_TIMEOUT"),
+    ],
+)
+def test_a_variable_a_slip_away_from_a_setting_is_refused(name: str, meant: str) -> None:
+    with pytest.raises(ConfigError) as error:
+        settings(**{name: "10s"})
+    assert error.value.problems == (
+        f"{name} is not a known variable: did you mean {meant}? (rename it, or unset it if it "
+        "is not meant for metric-reader)",
+    )
+
+
+def test_every_setting_gets_a_did_you_mean_for_every_kind_of_slip() -> None:
+    meant = slips_of(KNOWN_VARIABLES)
+    with pytest.raises(ConfigError) as error:
+        settings(**dict.fromkeys(meant, "x"))
+    assert sorted(error.value.problems) == sorted(
+        f"{slip} is not a known variable: did you mean {known}? (rename it, or unset it if it "
+        "is not meant for metric-reader)"
+        for slip, known in meant.items()
+    )
+
+
+def test_the_other_variables_of_a_container_are_left_alone() -> None:
+    """What a Kubernetes pod, a base image and the bundled plugins put into the environment,
+    and a plugin's own settings built on ours: none is called a slip."""
+    s = settings(
+        HOSTNAME="metric-reader-0",
+        HOME="/root",
+        PATH="/usr/bin",
+        LANG="C.UTF-8",
+        TERM="xterm",
+        PYTHONSAFEPATH="1",
+        PYTHONUNBUFFERED="1",
+        KUBERNETES_SERVICE_HOST="10.0.0.1",
+        KUBERNETES_SERVICE_PORT="443",
+        KUBERNETES_PORT_443_TCP_ADDR="10.0.0.1",
+        PROMETHEUS_SERVICE_HOST="10.0.0.2",
+        PROMETHEUS_PORT="tcp://10.0.0.2:9090",
+        METRIC_READER_SERVICE_HOST="10.0.0.3",
+        METRIC_READER_PORT_9180_TCP="tcp://10.0.0.3:9180",
+        FILE_ACTION_DIR="/tmp",
+        FILE_ACTION_SIZE="10",
+        HTTP_PLUGIN_ENDPOINT="http://x",
+        HTTP_PLUGIN_TIMEOUT="5s",
+        MY_PLUGIN_DIR="/x",
+        MY_PLUGIN_TIMEOUT="1",
+        MY_PLUGIN_MARKER_DIR="/tmp",
+        ACTION_PLUGIN_URL="http://a",
+        MAX_POLLING_INTERVAL="1s",
+        QUERY_STRING="a=b",
+        SSL_CERT_FILE="/etc/ssl/certs/ca-certificates.crt",
+        SSL_CERT_DIR="/etc/ssl/certs",
+        REQUESTS_CA_BUNDLE="/etc/ssl/certs/ca-certificates.crt",
+        HTTPS_PROXY="http://proxy:3128",
+        no_proxy="localhost",
+        THRESHOLD=">0",
+    )
+    assert s.unknown_variables == ()
+
+
+def test_a_name_like_a_setting_but_farther_than_a_slip_is_a_warning() -> None:
+    s = settings(BASIC_AUTH_USER="alice", TRESHOLD_DURATON="1s")
+    assert s.unknown_variables == (
+        "BASIC_AUTH_USER (did you mean BASIC_AUTH_USERNAME?)",
+        "TRESHOLD_DURATON (did you mean THRESHOLD_DURATION?)",
+    )
+
+
+@pytest.mark.parametrize(
+    ("env", "fragments"),
+    [
+        ({"METRIC_NAME": ""}, ["METRIC_NAME", "QUERY"]),
+        ({"METRIC_NAME": "queue-depth"}, ["METRIC_NAME='queue-depth'", "metric name"]),
+        ({"THRESHOLD": "abc"}, ["THRESHOLD='abc'", ">80"]),
+        ({"THRESHOLD": ">"}, ["THRESHOLD='>'"]),
+        ({"THRESHOLD": "=>80"}, ["THRESHOLD='=>80'"]),
+        ({"THRESHOLD": ">80", "THRESHOLD_DURATION": "5"}, ["THRESHOLD_DURATION='5'", "1m30s"]),
+        ({"THRESHOLD": ">80", "BACKOFF_DELAY": "-1s"}, ["BACKOFF_DELAY='-1s'", "negative"]),
+        ({"POLLING_INTERVAL": "0s"}, ["POLLING_INTERVAL='0s'", "at least 1ms"]),
+        ({"POLLING_INTERVAL": "1d"}, ["POLLING_INTERVAL='1d'"]),
+        ({"PLUGIN_TIMEOUT": "0"}, ["PLUGIN_TIMEOUT"]),
+        ({"LOG_LEVEL": "verbose"}, ["LOG_LEVEL='verbose'", "debug, info, warn"]),
+        ({"LOG_FORMAT": "xml"}, ["LOG_FORMAT='xml'", "text, json"]),
+        ({"MISSING_VALUE_BEHAVIOR": "ignore"}, ["MISSING_VALUE_BEHAVIOR='ignore'", "last_value"]),
+        ({"ACTION_PLUGIN": "log_action"}, ["ACTION_PLUGIN='log_action'", "THRESHOLD"]),
+        ({"THRESHOLD": ">1", "HARD_ACTION_PLUGIN": "x"}, ["HARD_ACTION_PLUGIN", "HARD_THRESHOLD"]),
+        ({"HARD_THRESHOLD": ">1"}, ["HARD_THRESHOLD", "needs THRESHOLD"]),
+        ({"LABEL_FILTERS": "job="}, ["LABEL_FILTERS='job='"]),
+        ({"LABEL_FILTERS": 'x=~"("'}, ["LABEL_FILTERS"]),
+        ({"LABEL_FILTERS": r'x=~"(a)\\1"'}, ["LABEL_FILTERS=", "RE2", "backreferences"]),
+        ({"PROMETHEUS_ENDPOINT": "prometheus:9090"}, ["PROMETHEUS_ENDPOINT", "http://"]),
+        ({"SCRAPE_URL": "ftp://x/metrics"}, ["SCRAPE_URL='ftp://x/metrics'"]),
+        ({"QUERY": "up", "SCRAPE_URL": "http://a/metrics"}, ["QUERY", "SCRAPE_URL"]),
+        ({"QUERY": "up", "LABEL_FILTERS": 'a="b"'}, ["LABEL_FILTERS", "QUERY"]),
+        ({"PLUGIN_DIR": "/nonexistent/plugins"}, ["PLUGIN_DIR='/nonexistent/plugins'"]),
+    ],
+)
+def test_invalid_values_name_the_variable_the_value_and_what_is_allowed(
+    env: dict[str, str], fragments: list[str]
+) -> None:
+    with pytest.raises(ConfigError) as error:
+        settings(**env)
+    message = str(error.value)
+    assert "\n" not in message
+    for fragment in fragments:
+        assert fragment in message
+
+
+@pytest.mark.parametrize(
+    ("env", "line"),
+    [
+        # Go reads no underscores in these (Python's int() and float() do)
+        (
+            {"MAX_CONCURRENT_QUERIES": "1_0"},
+            "MAX_CONCURRENT_QUERIES='1_0' is invalid: expected a whole number of at least 1",
+        ),
+        (
+            {"SHARD_COUNT": "1_0"},
+            "SHARD_COUNT='1_0' is invalid: expected a whole number of at least 1",
+        ),
+        (
+            {"MAX_RESPONSE_BYTES": "1_000MiB"},
+            "MAX_RESPONSE_BYTES='1_000MiB' is invalid: expected a whole number of bytes",
+        ),
+        ({"POLLING_INTERVAL": "1_0s"}, "POLLING_INTERVAL='1_0s' is invalid: not a duration"),
+        ({"THRESHOLD": ">1_0"}, "THRESHOLD='>1_0' is invalid: expected an operator"),
+        # nor words for numbers where Go would refuse them
+        ({"THRESHOLD": ">nan"}, "THRESHOLD='>nan' is invalid: expected an operator"),
+        ({"THRESHOLD": ">1e999"}, "THRESHOLD='>1e999' is invalid: 1e999 is too large for a number"),
+        ({"POLLING_INTERVAL": "infs"}, "POLLING_INTERVAL='infs' is invalid: not a duration"),
+        (
+            {"MAX_CONCURRENT_QUERIES": "9223372036854775808"},
+            "MAX_CONCURRENT_QUERIES='9223372036854775808' is invalid",
+        ),
+        (
+            {"MAX_CONCURRENT_QUERIES": "9" * 5000},
+            "is invalid: expected a whole number of at least 1",
+        ),
+        # no interval or duration below 1ms (0 stays "at once" where it means that)
+        (
+            {"POLLING_INTERVAL": "999us"},
+            "POLLING_INTERVAL='999us' is invalid: must be at least 1ms, e.g. 1s",
+        ),
+        ({"POLLING_INTERVAL": "1ns"}, "POLLING_INTERVAL='1ns' is invalid: must be at least 1ms"),
+        ({"PLUGIN_TIMEOUT": "0.5ms"}, "PLUGIN_TIMEOUT='0.5ms' is invalid: must be at least 1ms"),
+        (
+            {"THRESHOLD_DURATION": "10ns"},
+            "THRESHOLD_DURATION='10ns' is invalid: must be 0 or at least 1ms",
+        ),
+        ({"BACKOFF_DELAY": "1us"}, "BACKOFF_DELAY='1us' is invalid: must be 0 or at least 1ms"),
+        (
+            {"LEADER_ELECTION_ENABLED": "true", "LEADER_ELECTION_RETRY_PERIOD": "100us"},
+            "LEADER_ELECTION_RETRY_PERIOD='100us' is invalid: must be at least 1ms",
+        ),
+        # spaces around a value are trimmed, but only ASCII ones
+        ({"POLLING_INTERVAL": "5s\u00a0"}, "POLLING_INTERVAL='5s\\xa0' is invalid: not a duration"),
+        ({"SHARD_COUNT": "\u20033"}, "SHARD_COUNT='\\u20033' is invalid"),
+    ],
+)
+def test_numbers_are_read_as_go_reads_them(env: dict[str, str], line: str) -> None:
+    with pytest.raises(ConfigError) as error:
+        settings(**{"THRESHOLD": ">1", **env})
+    assert any(line in problem for problem in error.value.problems), error.value
+
+
+def test_the_shortest_interval_and_the_widest_numbers_are_accepted() -> None:
+    s = settings(
+        POLLING_INTERVAL="1ms",
+        THRESHOLD_DURATION="0",
+        BACKOFF_DELAY="1ms",
+        THRESHOLD=" >= +Inf ",
+        MAX_CONCURRENT_QUERIES=" 9223372036854775807 ",
+        MAX_RESPONSE_BYTES="1 KiB",
+    )
+    [rule] = s.rules
+    assert rule.polling_interval == 0.001 and rule.base is not None
+    assert (rule.base.duration, rule.base.backoff, rule.base.threshold.number) == (
+        0.0,
+        0.001,
+        math.inf,
+    )
+    assert (s.max_concurrent_queries, s.max_response_bytes) == (2**63 - 1, 1024)
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"),
+    [
+        ("0", 0),
+        ("0s", 0),
+        ("300ms", 0.3),
+        ("5s", 5),
+        ("1m30s", 90),
+        ("2h", 7200),
+        ("1h2m3s", 3723),
+        ("1.5h", 5400),
+        ("100us", 1e-4),
+        ("100µs", 1e-4),
+        ("10ns", 1e-8),
+        ("2h45m", 9900),
+    ],
+)
+def test_go_durations(text: str, seconds: float) -> None:
+    assert math.isclose(parse_duration(text), seconds)
+
+
+@pytest.mark.parametrize("text", ["", "5", "s", "1d", "-1s", "1s 2s", "1S", "1 s", "ms5", "+"])
+def test_bad_durations(text: str) -> None:
+    with pytest.raises(ValueError):
+        parse_duration(text)
+
+
+@pytest.mark.parametrize(
+    ("seconds", "text"), [(0, "0s"), (0.3, "300ms"), (90, "1m30s"), (7200, "2h0m0s"), (5, "5s")]
+)
+def test_duration_formatting_matches_go(seconds: float, text: str) -> None:
+    assert format_duration(seconds) == text
+
+
+def test_credentials_in_an_endpoint_url_are_refused_without_showing_the_password() -> None:
+    with pytest.raises(ConfigError) as error:
+        settings(PROMETHEUS_ENDPOINT="https://alice:s3cret@prom.example:9090")
+    message = str(error.value)
+    assert "s3cret" not in message
+    assert "https://alice:***@prom.example:9090" in message
+    assert "BASIC_AUTH_USERNAME" in message

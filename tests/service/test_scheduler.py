@@ -1,0 +1,242 @@
+"""The scheduler keeps its cadence: absolute deadlines, late ticks skipped, plugins aside."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from pathlib import Path
+from typing import Any
+
+import anyio
+import httpx
+import pytest
+
+from metric_reader._actions import discover_plugins
+from metric_reader._config import load_settings
+from metric_reader._core._samples import Sample
+from metric_reader._service import Service, next_tick
+from metric_reader._sources._targets import Reading, Target
+
+
+def test_ticks_stay_on_the_grid_for_days() -> None:
+    start, interval, index = 1234567.891, 0.1, 0
+    for k in range(1, 3_600_000):  # four days of 100 ms ticks, each poll taking 30 ms
+        index, skipped = next_tick(start, index, interval, now=start + (k - 1) * interval + 0.03)
+        assert skipped == 0
+    assert index == 3_599_999
+    # Computed from the start, not summed: the last tick is where the grid says it is.
+    assert start + index * interval == pytest.approx(start + 359_999.9, abs=1e-6)
+
+
+def test_a_late_tick_is_skipped_not_queued() -> None:
+    assert next_tick(0.0, 10, 1.0, now=10.5) == (11, 0)
+    assert next_tick(0.0, 10, 1.0, now=13.2) == (14, 3)  # 11, 12 and 13 were missed
+    assert next_tick(0.0, 10, 1.0, now=11.0) == (12, 1)
+    assert next_tick(5.0, 0, 0.1, now=5.0 + 0.3) == (4, 3)  # the tick at 5.3 is not after 5.3
+
+
+BLOCKING_PLUGIN = """
+import os
+import time
+
+class Blocking:
+    name = "blocking"
+
+    def execute(self, metric_name, value, threshold, duration):
+        with open(os.environ["BLOCKING_CALLS"], "a") as calls:
+            calls.write("call\\n")
+        time.sleep(1.5)  # plain def: runs in a worker thread
+
+Plugin = Blocking()
+"""
+
+
+def test_a_blocking_plugin_does_not_delay_polling(
+    tmp_path: Path, page_server: tuple[str, list[float]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url, times = page_server
+    calls = tmp_path / "calls"
+    monkeypatch.setenv("BLOCKING_CALLS", str(calls))
+    (tmp_path / "blocking.py").write_text(BLOCKING_PLUGIN)
+    tmp_path.chmod(0o755)
+    settings = load_settings(
+        {
+            "SCRAPE_URL": url,
+            "METRIC_NAME": "slow_queue",
+            "THRESHOLD": ">50",
+            "BACKOFF_DELAY": "100ms",
+            "POLLING_INTERVAL": "100ms",
+            "PLUGIN_DIR": str(tmp_path),
+            "ACTION_PLUGIN": "blocking",
+        }
+    )
+    service = Service(settings, discover_plugins(settings.plugin_dir))
+
+    async def main() -> None:
+        with anyio.move_on_after(2.0):
+            await service.run()
+
+    anyio.run(main)
+    # The plugin blocked for most of the run, yet polls went on every 100 ms: about 20. Had
+    # polling waited for the plugin, there would be a gap of 1.5 s and about 3 polls. The
+    # bounds leave a busy 2-core machine half the rate and up to 1 s of stall.
+    assert len(times) >= 10, f"only {len(times)} polls in 2 s"
+    gaps = [b - a for a, b in itertools.pairwise(times)]
+    assert max(gaps) < 1.0, f"polling stalled for {max(gaps):.2f}s"
+    # One call in flight at a time: the first blocked 1.5 s, so at most a second started.
+    started = len(calls.read_text().splitlines())
+    assert 1 <= started <= 2
+    # Every call is counted with its outcome; every poll too.
+    metric = service.metrics.registry.get_sample_value
+    succeeded = metric(
+        "metric_reader_plugin_calls_total",
+        {"plugin": "blocking", "method": "execute", "result": "success"},
+    )
+    assert succeeded in (started - 1, started)  # the last one may have been cut off
+    polls = metric("metric_reader_polls_total", {"target": f"scrape {url}"})
+    assert polls in (len(times), len(times) + 1)  # the last poll may have been cut off
+
+
+FAILING_PLUGINS = """
+import asyncio
+
+class Raising:
+    name = "raising"
+
+    async def execute(self, metric_name, value, threshold, duration):
+        raise RuntimeError("the ticket system is down")
+
+
+class Hanging:
+    name = "hanging"
+
+    async def execute(self, metric_name, value, threshold, duration):
+        await asyncio.sleep(3600)
+"""
+
+
+@pytest.mark.parametrize(("plugin", "result"), [("raising", "failure"), ("hanging", "timeout")])
+def test_failed_calls_are_counted_and_retried_with_exponential_backoff(
+    tmp_path: Path, page_server: tuple[str, list[float]], plugin: str, result: str
+) -> None:
+    url, times = page_server
+    (tmp_path / f"{plugin}.py").write_text(
+        FAILING_PLUGINS + f"\nPlugin = {plugin.capitalize()}()\n"
+    )
+    tmp_path.chmod(0o755)
+    settings = load_settings(
+        {
+            "SCRAPE_URL": url,
+            "METRIC_NAME": "slow_queue",
+            "THRESHOLD": ">50",
+            "POLLING_INTERVAL": "100ms",
+            "PLUGIN_TIMEOUT": "50ms",
+            "PLUGIN_DIR": str(tmp_path),
+            "ACTION_PLUGIN": plugin,
+        }
+    )
+    service = Service(settings, discover_plugins(settings.plugin_dir))
+
+    async def main() -> None:
+        with anyio.move_on_after(2.0):
+            await service.run()
+
+    anyio.run(main)
+    calls = service.metrics.registry.get_sample_value(
+        "metric_reader_plugin_calls_total",
+        {"plugin": plugin, "method": "execute", "result": result},
+    )
+    # Tries at about 0, 0.1, 0.3, 0.7 and 1.5 s (delays 0.1, 0.2, 0.4, 0.8): about 20 polls
+    # but only four or five calls.
+    assert len(times) >= 15
+    assert calls is not None and 3 <= calls <= 6, calls
+
+
+# --- on a virtual clock: actions land on their ticks -------------------------------------------
+
+
+class JumpingSelector:
+    """A selector that, when nothing is ready, moves the loop's virtual clock to the next
+    timer instead of waiting for it. Sockets and threads still wake it (a short real wait
+    first), but no real time passes on the loop's clock."""
+
+    def __init__(self, real: Any, loop: VirtualClockLoop) -> None:
+        self.real, self.loop = real, loop
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.real, name)
+
+    def select(self, timeout: float | None = None) -> Any:
+        events = self.real.select(0.02 if timeout is None or timeout > 0 else 0)
+        if not events and timeout is not None:
+            self.loop.virtual += timeout
+        return events
+
+
+class VirtualClockLoop(asyncio.SelectorEventLoop):
+    """An event loop on a virtual clock: a minute of polling runs in a moment, every time
+    exact."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.virtual = 0.0
+        self._selector = JumpingSelector(self._selector, self)  # type: ignore[assignment]
+
+    def time(self) -> float:
+        return self.virtual
+
+
+RECORDING_PLUGIN = """
+import os
+
+class Recording:
+    name = "recording"
+
+    async def execute(self, metric_name, value, threshold, duration):
+        with open(os.environ["RECORDED_CALLS"], "a") as calls:
+            calls.write(f"{duration.total_seconds()}\\n")
+
+Plugin = Recording()
+"""
+
+
+def test_a_duration_and_a_backoff_that_are_multiples_of_the_interval_act_on_their_ticks(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """10 s at a 2 s interval fires on the poll at 10 s, and a 6 s backoff repeats on the
+    polls at 16 s and 22 s, however long each answer took to arrive (here 0.9 s for every
+    third poll, 50 ms for the others): rules are evaluated at the poll's tick."""
+    calls = tmp_path / "calls"
+    monkeypatch.setenv("RECORDED_CALLS", str(calls))
+    (tmp_path / "recording.py").write_text(RECORDING_PLUGIN)
+    tmp_path.chmod(0o755)
+    settings = load_settings(
+        {
+            "SCRAPE_URL": "http://127.0.0.1:9/metrics",
+            "METRIC_NAME": "slow_queue",
+            "THRESHOLD": ">50",
+            "THRESHOLD_DURATION": "10s",
+            "BACKOFF_DELAY": "6s",
+            "POLLING_INTERVAL": "2s",
+            "PLUGIN_DIR": str(tmp_path),
+            "ACTION_PLUGIN": "recording",
+        }
+    )
+    service = Service(settings, discover_plugins(settings.plugin_dir))
+    [rule] = service.rules
+    answered: list[float] = []
+
+    async def read(client: httpx.AsyncClient, timeout: float) -> Reading:
+        await anyio.sleep(0.9 if len(answered) % 3 == 0 else 0.05)
+        answered.append(anyio.current_time())
+        return Reading({rule.name: [Sample((("queue", "mail"),), 95.0)]})
+
+    service.targets = [Target("virtual", 2.0, read, [rule.config])]
+
+    async def main() -> None:
+        with anyio.move_on_after(23.5):
+            await service.run()
+
+    anyio.run(main, backend_options={"loop_factory": VirtualClockLoop})
+    assert answered[:3] == pytest.approx([0.9, 2.05, 4.05])  # the virtual clock is exact
+    assert calls.read_text().split() == ["10.0", "16.0", "22.0"]
