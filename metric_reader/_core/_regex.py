@@ -18,15 +18,9 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from functools import cache
+from typing import Any
 
-import re2  # type: ignore[import-untyped]
-from re2 import _re2  # the binding itself: re2's Python wrapper costs ~6 µs a match
-
-_OPTIONS = re2.Options()
-_OPTIONS.log_errors = False  # raised as ValueError instead of printed to stderr
-_OPTIONS.never_capture = True
-_OPTIONS.dot_nl = True  # Prometheus wraps the regex in (?s:...)
-_WHOLE = _re2.RE2.Anchor.ANCHOR_BOTH  # fully anchored: ^(?:...)$
 _NO_MATCH = (-1, -1)
 _META = frozenset("\\.+*?()|[]{}^$")
 _CACHE_SIZE = 8192
@@ -40,6 +34,20 @@ _SURROGATE = re.compile("[\ud800-\udfff]")
 Fullmatch = Callable[[str], bool]
 
 
+@cache
+def _re2_binding() -> tuple[Any, Any, Any]:
+    """RE2's binding, its options and the anchor, imported on first use: the library holds
+    about 3 MB that a service without label regexes need not carry."""
+    import re2  # type: ignore[import-untyped]
+    from re2 import _re2  # the binding itself: re2's Python wrapper costs ~6 µs a match
+
+    options = re2.Options()
+    options.log_errors = False  # raised as ValueError instead of printed to stderr
+    options.never_capture = True
+    options.dot_nl = True  # Prometheus wraps the regex in (?s:...)
+    return _re2, options, _re2.RE2.Anchor.ANCHOR_BOTH  # fully anchored: ^(?:...)$
+
+
 def compile_label_regex(regex: str) -> Fullmatch:
     """A function telling whether a whole label value matches ``regex``; raise
     ``ValueError`` with RE2's reason when Prometheus would refuse the regex."""
@@ -50,14 +58,15 @@ def compile_label_regex(regex: str) -> Fullmatch:
     refused = _refused_by_go(regex)
     if refused is not None:
         raise ValueError(refused)
-    compiled = _re2.RE2(pattern, _OPTIONS)
+    binding, options, whole = _re2_binding()
+    compiled = binding.RE2(pattern, options)
     if not compiled.ok():
         reason = compiled.error().decode("utf-8", "replace")
         if _UNSUPPORTED.match(reason):
             reason += " (label regexes use RE2 syntax, as in Prometheus: no lookaround or "
             reason += "backreferences)"
         raise ValueError(reason)
-    return _fast_path(regex) or _engine(compiled)
+    return _fast_path(regex) or _engine(compiled, whole)
 
 
 def _refused_by_go(regex: str) -> str | None:
@@ -78,7 +87,7 @@ def _refused_by_go(regex: str) -> str | None:
     return None
 
 
-def _engine(compiled: _re2.RE2) -> Fullmatch:
+def _engine(compiled: Any, whole: Any) -> Fullmatch:
     match = compiled.Match
     known: dict[str, bool] = {}
 
@@ -90,7 +99,7 @@ def _engine(compiled: _re2.RE2) -> Fullmatch:
             data = value.encode("utf-8")
         except UnicodeEncodeError:  # a lone surrogate: what Go would see, U+FFFD
             data = _SURROGATE.sub("\ufffd", value).encode("utf-8")
-        answer = bool(match(_WHOLE, data, 0, len(data))[0] != _NO_MATCH)
+        answer = bool(match(whole, data, 0, len(data))[0] != _NO_MATCH)
         if len(value) <= _CACHED_LENGTH:
             if len(known) >= _CACHE_SIZE:
                 known.clear()
