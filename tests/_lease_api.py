@@ -717,8 +717,11 @@ def _read_body(handler: BaseHTTPRequestHandler) -> bytes | None:
     return handler.rfile.read(length)
 
 
-def _send(handler: BaseHTTPRequestHandler, code: int, body: Lease, headers: Headers) -> None:
+def _send(
+    handler: BaseHTTPRequestHandler, code: int, body: Lease, headers: Headers, padding: int = 0
+) -> None:
     data = json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode() + b"\n"
+    data += b" " * padding
     try:
         handler.send_response(code)
         handler.send_header("Audit-Id", str(uuid.uuid4()))
@@ -819,6 +822,7 @@ class LeaseAPI:
         self._forbidden: set[tuple[str, str | None]] = set()
         self._latency = 0.0
         self._fail: tuple[int, int | None] | None = None
+        self._padding = 0
         self._cut: dict[str, tuple[str, int]] = {}
         self._cuts = 0
         self._log: list[Request] = []
@@ -986,6 +990,12 @@ class LeaseAPI:
         with self._cond:
             self._fail = None if status is None or times == 0 else (status, times)
 
+    def pad_answers(self, size: int) -> None:
+        """Send ``size`` bytes of white space after every JSON answer (valid JSON still): an
+        API server, or something in front of it, answering far more than a Lease holds."""
+        with self._cond:
+            self._padding = max(0, size)
+
     def cut_off(self, token: str, mode: Literal["hang", "reset"] = "hang") -> None:
         """Requests with ``token`` are never carried out: ``hang`` holds them unanswered until
         ``restore(token)``, ``down()`` or the client gives up; ``reset`` resets the connection."""
@@ -1149,7 +1159,7 @@ class LeaseAPI:
                 )
             )
         if answered:
-            _send(handler, code, answer, headers)
+            _send(handler, code, answer, headers, self._padding)
         else:
             handler.close_connection = True
 

@@ -20,10 +20,14 @@ from typing import Any
 
 from .._config import ClientConfig
 from .._core._exceptions import Conflict, FetchError, KubeError
+from .._sources._body import read_body
 from .._sources._http import deadline, make_client
 
 SERVICE_ACCOUNT_DIR = Path("/var/run/secrets/kubernetes.io/serviceaccount")
 LEASES = "/apis/coordination.k8s.io/v1/namespaces/{namespace}/leases"
+MAX_LEASE_ANSWER = 1 << 20
+"""Most bytes read of one answer about a Lease: a Lease with every annotation Kubernetes
+allows (256 KiB) fits many times; more is refused while it is read, never held."""
 
 
 @dataclass(frozen=True)
@@ -154,10 +158,16 @@ class LeaseClient:
             headers["Content-Type"] = "application/json"
         try:
             async with deadline(self.timeout):
-                response = await self._client.request(
+                request = self._client.build_request(
                     method, url, content=content, headers=headers, timeout=self.timeout
                 )
-                data = await response.aread()
+                response = await self._client.send(request, stream=True)
+                try:
+                    data = await read_body(
+                        response, MAX_LEASE_ANSWER, "the API server's answer", setting=False
+                    )
+                finally:
+                    await response.aclose()
         except FetchError as exc:
             raise KubeError(0, f"{method} lease {self.name}: {exc}") from None
         if response.status_code in (200, 201):

@@ -117,13 +117,20 @@ def _ending(decoders: list[_Zlib]) -> Iterator[bytes]:
             yield from _through(piece, decoders[index + 1 :])
 
 
-async def read_body(response: httpx.Response, limit: int, what: str) -> bytes:
+async def read_body(
+    response: httpx.Response, limit: int, what: str, *, setting: bool = True
+) -> bytes:
     """The decoded body of a streamed ``response``; ``FetchError`` as soon as it passes
-    ``limit`` bytes, so a huge, endless or compressed-bomb answer is cut off, never held."""
+    ``limit`` bytes, so a huge, endless or compressed-bomb answer is cut off, never held.
+    ``setting``: whether ``limit`` is ``MAX_RESPONSE_BYTES`` (the error then says so)."""
     too_large = (
         f"{what} is larger than {limit} bytes{' once decompressed' if _encoded(response) else ''}"
-        " (MAX_RESPONSE_BYTES); raise MAX_RESPONSE_BYTES if the answer is meant to be this large"
     )
+    if setting:
+        too_large += (
+            " (MAX_RESPONSE_BYTES); raise MAX_RESPONSE_BYTES if the answer is meant to be"
+            " this large"
+        )
     length = response.headers.get("Content-Length", "")
     if length.isdigit() and not _encoded(response) and int(length) > limit:
         raise FetchError(too_large)

@@ -20,6 +20,7 @@ from loguru import logger
 from metric_reader._cluster._election import ANNOTATION, ActionRecord, LeaderElector
 from metric_reader._cluster._kube import InCluster, LeaseClient, in_cluster
 from metric_reader._config import ConfigError, ElectionSettings, load_settings
+from metric_reader._core._exceptions import KubeError
 
 pytestmark = pytest.mark.anyio
 TIMING = ElectionSettings(lease_duration=1.0, renew_deadline=0.6, retry_period=0.1)
@@ -313,3 +314,17 @@ def test_records_with_extreme_numbers_are_skipped_or_clamped_never_a_crash() -> 
         "huge-count": MAX_COUNT,
         "fine": 2,
     }
+
+
+async def test_an_answer_far_larger_than_a_lease_is_cut_off_while_it_is_read(
+    api: LeaseAPI,
+) -> None:
+    client = LeaseClient(cluster(api, "a-token"), "default", NAME, timeout=5.0)
+    api.pad_answers(64 << 20)  # 64 MiB of white space after the JSON: valid, and absurd
+    try:
+        with pytest.raises(KubeError, match=r"larger than 1048576 bytes"):
+            await client.get()
+        api.pad_answers(0)
+        assert await client.get() is None  # no Lease yet: the client goes on working
+    finally:
+        await client.aclose()
