@@ -10,7 +10,6 @@ import argparse
 import contextlib
 import dataclasses
 import errno
-import math
 import os
 import signal
 import sys
@@ -46,7 +45,7 @@ from ._core._events import Event, EventKind, Level
 from ._core._exceptions import ConfigError, ListenError
 from ._core._logging import configure_logging
 from ._core._memory import keep_freed_memory
-from ._core._threshold import parse_threshold
+from ._core._threshold import parse_threshold, parse_value
 from ._service import SHUTDOWN_GRACE, SIGHUP_IGNORED, SIGNALS, EarlySignals, Service
 from ._sources._first_read import first_reads
 from ._surface._web import serve_http
@@ -124,7 +123,7 @@ def _parser() -> argparse.ArgumentParser:
     fire = commands.add_parser("fire", help="run one plugin's execute once and report")
     fire.add_argument("name", help="the plugin's name")
     fire.add_argument("--metric", default="test_metric", help="metric name (test_metric)")
-    fire.add_argument("--value", type=float, default=math.nan, help="metric value (NaN)")
+    fire.add_argument("--value", default="NaN", help="metric value (NaN)")
     fire.add_argument("--threshold", default=">0", help="threshold text (>0)")
     fire.add_argument("--duration", default="0s", help="breach duration, e.g. 30s (0s)")
     fire.add_argument(
@@ -471,6 +470,7 @@ def _plugins(args: argparse.Namespace, env: Mapping[str, str]) -> int:
 def _fire(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     threshold = _argument("--threshold", args.threshold, lambda t: parse_threshold(t).text)
     duration = _argument("--duration", args.duration, parse_duration)
+    value = _argument("--value", args.value, parse_value)
     labels = dict(_argument("--label", label, _label_pair) for label in args.label)
     settings, catalog = _plugin_catalog(env)
     plugin = catalog.plugins.get(args.name)
@@ -481,7 +481,7 @@ def _fire(args: argparse.Namespace, env: Mapping[str, str]) -> int:
         rule="fire",
         metric_name=args.metric,
         labels=labels,
-        value=args.value,
+        value=value,
         threshold=threshold,
         level=args.level,
         kind=kind,

@@ -61,3 +61,12 @@ def parse_threshold(text: str) -> Threshold:
     else:
         raise ValueError(f"expected {ALLOWED}")
     return Threshold(text=text.strip(_SPACE), op=op, number=number, _compare=_OPERATORS[op])
+
+
+def parse_value(text: str) -> float:
+    """A metric value as Go's ParseFloat reads one: ASCII digits, ``NaN``, ``Inf``; raise
+    ``ValueError`` saying what is allowed (``float`` would take ``١٢`` or ``1_0``)."""
+    written = text.strip(_SPACE)
+    if _INFINITY.fullmatch(written) or written.lower() == "nan" or _NUMBER.fullmatch(written):
+        return float(written)
+    raise ValueError("expected a number such as 12.5, -3 or 1e3, or NaN, Inf, -Inf")

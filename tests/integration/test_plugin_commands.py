@@ -327,6 +327,16 @@ def test_fire_on_an_unknown_plugin_is_one_line_and_exit_2(plugin_dir: Path) -> N
     assert "Traceback" not in done.stderr
 
 
+@pytest.mark.parametrize("value", ["\u0661\u0662", "1_0", "\uff11", "twelve"])
+def test_fire_takes_a_value_only_as_go_reads_numbers(plugin_dir: Path, value: str) -> None:
+    """``float()`` takes Arabic-Indic and full-width digits and ``1_0``; Go does not."""
+    done = run_cli("fire", "good", "--value", value, env={"PLUGIN_DIR": str(plugin_dir)})
+
+    assert done.returncode == 2, describe(done)
+    [line] = stderr_lines(done)
+    assert f"--value={value!r} is invalid: expected a number" in line, line
+
+
 def test_fire_on_a_broken_plugin_is_one_line_naming_file_and_reason_exit_2(
     plugin_dir: Path,
 ) -> None:
