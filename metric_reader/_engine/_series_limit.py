@@ -24,6 +24,8 @@ def admit(rule: Rule, samples: list[Sample]) -> str | None:
     """Make room for ``samples`` among the series ``rule`` tracks; return why the read must
     fail for the rule instead (one line, naming the rule, the count and the setting)."""
     limit = rule.config.series_limit
+    if len(samples) + len(rule.series) <= limit:
+        return None  # the usual poll: whatever is new fits, nothing to count or forget
     read = {sample.labels for sample in samples}
     if len(read) > limit:
         return (
