@@ -11,7 +11,12 @@ or changes how the rule is evaluated.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from loguru import logger
+
+if TYPE_CHECKING:
+    from loguru import Logger
 
 NO_DATA_POLLS = 3
 """Successful reads in a row that returned no series before a rule that had data is
@@ -37,10 +42,9 @@ class NoData:
         """One successful read at monotonic ``now`` that returned ``series`` series."""
         first = not self._read_once
         self._read_once = True
-        log = logger.bind(rule=self.rule, reads=self.reads)
         if series:
             if self.active:
-                log.bind(empty_polls=self.empty_polls).info(
+                self._log().info(
                     "data again: the read returns {} series after {} empty poll(s)",
                     series,
                     self.empty_polls,
@@ -58,6 +62,8 @@ class NoData:
             if first
             else f"the last {self.empty_polls} reads returned no series"
         )
-        log.bind(empty_polls=self.empty_polls).warning(
-            "no data: {}; check the metric name, label filters or query", when
-        )
+        self._log().warning("no data: {}; check the metric name, label filters or query", when)
+
+    def _log(self) -> Logger:
+        # Bound only when there is something to say: observe runs on every poll of every rule.
+        return logger.bind(rule=self.rule, reads=self.reads, empty_polls=self.empty_polls)
