@@ -7,6 +7,11 @@ with Prometheus' matcher semantics (``_core._selector``: fully anchored RE2, a m
 is the empty string, ``__name__`` is a label like any other). A rule gets exactly the series
 and values its own query would return: the same instant, the same lookback, the same
 labels (tests/integration/test_selector_batching.py checks it against a real Prometheus).
+
+One difference between Prometheus versions cannot be settled here: whether ``.`` in a label
+regex matches a newline (Prometheus 3 and RE2 with ``s``: yes; Prometheus 2: no). A rule
+whose own regex meets a label value with a newline is therefore "unsure" and is read with
+its own query; label values with newlines are rare, so this costs nothing in practice.
 """
 
 from __future__ import annotations
@@ -16,7 +21,7 @@ from dataclasses import dataclass, field
 
 from .._config import RuleConfig
 from .._core._samples import Labels, Sample, labels_of
-from .._core._selector import LabelMatcher, Selector, format_selector, quote
+from .._core._selector import LabelMatcher, MatchOp, Selector, format_selector, quote
 
 MAX_NAMES = 256
 """Metric names per query. Prometheus looks an alternation of up to 256 literals up as a
@@ -37,6 +42,8 @@ class _Reader:
     name: str
     metric_name: str
     own: tuple[LabelMatcher, ...]
+    regex_labels: tuple[str, ...]
+    """The labels its own regex matchers test (see "unsure" in the module docstring)."""
 
 
 @dataclass(frozen=True)
@@ -57,13 +64,14 @@ class SelectorBatch:
         for selector in selectors[1:]:
             common &= set(selector.matchers)
         shared = tuple(m for m in selectors[0].matchers if m in common and m.name != "__name__")
-        readers = tuple(
-            _Reader(rule.name, sel.metric_name, tuple(m for m in sel.matchers if m not in shared))
-            for rule, sel in zip(self.rules, selectors, strict=True)
-        )
+        readers = []
+        for rule, selector in zip(self.rules, selectors, strict=True):
+            own = tuple(m for m in selector.matchers if m not in shared)
+            regex_labels = tuple(m.name for m in own if m.op in (MatchOp.RE, MatchOp.NRE))
+            readers.append(_Reader(rule.name, selector.metric_name, own, regex_labels))
         object.__setattr__(self, "names", tuple(names))
         object.__setattr__(self, "shared", shared)
-        object.__setattr__(self, "_readers", readers)
+        object.__setattr__(self, "_readers", tuple(readers))
 
     @property
     def promql(self) -> str:
@@ -73,18 +81,27 @@ class SelectorBatch:
         matchers = [f"__name__=~{quote(alternatives)}", *(str(m) for m in self.shared)]
         return "{" + ",".join(matchers) + "}"
 
-    def samples(self, series: Iterable[tuple[Mapping[str, str], float]]) -> dict[str, list[Sample]]:
+    def samples(
+        self, series: Iterable[tuple[Mapping[str, str], float]]
+    ) -> tuple[dict[str, list[Sample]], list[RuleConfig]]:
         """Each rule's samples in the answer ``series`` (full label sets, ``__name__``
-        included), by rule name."""
+        included), by rule name; and the rules that must be read with their own query
+        instead (regex against a newline: see the module docstring)."""
         by_name: dict[str, list[tuple[Mapping[str, str], float]]] = {}
         for metric, value in series:
             by_name.setdefault(metric.get("__name__", ""), []).append((metric, value))
         labels: dict[int, Labels] = {}  # each series' labels made once, however many rules
         out: dict[str, list[Sample]] = {}
-        for reader in self._readers:
+        unsure: list[RuleConfig] = []
+        for rule, reader in zip(self.rules, self._readers, strict=True):
             taken = []
             own = reader.own
             for metric, value in by_name.get(reader.metric_name, ()):
+                if reader.regex_labels and any(
+                    "\n" in metric.get(label, "") for label in reader.regex_labels
+                ):
+                    unsure.append(rule)
+                    break
                 if own and not all(m.matches(metric) for m in own):
                     continue
                 key = id(metric)
@@ -93,7 +110,7 @@ class SelectorBatch:
                     made = labels[key] = labels_of(metric)
                 taken.append(Sample(made, value))
             out[reader.name] = taken
-        return out
+        return out, unsure
 
     def halves(self) -> tuple[SelectorBatch, SelectorBatch] | None:
         """The batch split in two by metric name (None for one name): what is read when

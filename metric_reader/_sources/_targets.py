@@ -132,10 +132,32 @@ def batch_target(
     promql = batch.promql
 
     async def read(client: httpx.AsyncClient, timeout: float) -> Reading:
+        started = anyio.current_time()
         series, warnings = await instant_vector(
             client, endpoint, promql, timeout, max_bytes, limit.limiter
         )
-        return Reading(batch.samples(series), warnings)
+        samples, unsure = batch.samples(series)
+        if unsure:
+            remaining = max(timeout - (anyio.current_time() - started), 0.05)
+
+            failures: list[FetchError] = []
+
+            async def own_query(rule: RuleConfig) -> None:
+                try:
+                    result = await instant_query(
+                        client, endpoint, rule.promql, remaining, max_bytes, limit.limiter
+                    )
+                except FetchError as exc:  # raised below, not as an exception group
+                    failures.append(exc)
+                    return
+                samples[rule.name] = result.samples
+
+            async with anyio.create_task_group() as queries:
+                for rule in unsure:
+                    queries.start_soon(own_query, rule)
+            if failures:
+                raise failures[0]
+        return Reading(samples, warnings)
 
     def split() -> list[Target]:
         halves = batch.halves()
