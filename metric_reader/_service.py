@@ -32,7 +32,7 @@ from ._cluster._election import ActionRecord, LeaderElector
 from ._cluster._kube import InCluster
 from ._config import Settings
 from ._core._durations import format_duration
-from ._core._exceptions import FetchError, FetchTimeout, ResponseTooLarge
+from ._core._exceptions import FetchError, QueueTimeout
 from ._core._samples import Sample
 from ._core._throttle import Throttle
 from ._engine import Action, NoData, Rule, admit, format_series, make_rule, revision
@@ -130,8 +130,14 @@ class Service:
             self.metrics.evaluations.labels(group.name)
             self.metrics.evaluations_missed.labels(group.name)
         self._series_limit_errors = {
-            rule.name: Throttle(rule.target, "ERROR", "series limit exceeded")
-            for rule in settings.rules
+            rule.name: Throttle(target.description, "ERROR", "series limit exceeded")
+            for target in self.targets
+            for rule in target.rules
+        }
+        self._read_errors = {
+            rule.name: Throttle(target.description, "ERROR", f"read failed for rule {rule.name!r}")
+            for target in self.targets
+            for rule in target.rules
         }
         self._by_name = {rule.name: rule for rule in self.rules}
         self.no_data = {rule.name: NoData(rule.name, rule.reads) for rule in self.rules}
@@ -400,8 +406,8 @@ class Service:
                 group,
                 now,
                 missed,
-                f"{len(late)} read{'s' if len(late) > 1 else ''} did not finish within "
-                f"{timeout:g}s (such as {late[0].description})",
+                f"{len(late)} read{'s' if len(late) > 1 else ''} found no free request slot "
+                f"within {timeout:g}s (such as {late[0].description})",
             )
         else:
             group.missed.on_time(now)
@@ -417,21 +423,8 @@ class Service:
         late: list[Target],
     ) -> None:
         outcome = await self.poll_once(client, target, timeout, calls, tick, group)
-        if isinstance(outcome, FetchTimeout):
+        if isinstance(outcome, QueueTimeout):
             late.append(target)
-        elif isinstance(outcome, ResponseTooLarge) and target.split is not None:
-            parts = target.split()
-            group.replace(target, parts)
-            logger.bind(target=target.description, group=group.name).info(
-                "the answer is larger than max_response_bytes: reading it as {} queries",
-                len(parts),
-            )
-            remaining = max(timeout - (anyio.current_time() - tick), 0.05)
-            async with anyio.create_task_group() as reads:
-                for part in parts:
-                    reads.start_soon(
-                        self._poll_in_group, client, part, remaining, calls, tick, group, late
-                    )
 
     def _missed(self, group: Group, now: float, count: int, reason: str) -> None:
         self.metrics.evaluations_missed.labels(group.name).inc(count)
@@ -450,8 +443,8 @@ class Service:
         scheduled (like Prometheus' evaluation timestamp), not when the answer arrived: a
         duration or backoff that is a multiple of the interval is reached on its tick.
 
-        Returns why the read failed, or None. A read that ran out of time is left to the
-        group to report (one warning a minute for all its reads), not logged here."""
+        Returns why the read failed, or None. A read that waited all its time for a request
+        slot is left to the group to report (one warning a minute for all its reads)."""
         started = anyio.current_time()
         self.metrics.polls.labels(target.description).inc()
         try:
@@ -463,7 +456,7 @@ class Service:
                 logger.opt(exception=exc).bind(target=target.description).debug("unexpected")
             error = str(exc) if isinstance(exc, FetchError) else f"{type(exc).__name__}: {exc}"
             self.metrics.poll_errors.labels(target.description).inc()
-            if not isinstance(exc, FetchTimeout) or group is None:
+            if not isinstance(exc, QueueTimeout) or group is None:
                 target.errors.report(started, error)
             target.last_error = error
             return exc
@@ -485,7 +478,16 @@ class Service:
         before = revision(rules)
         acting = self.election is None or self.election.acting()
         at = started if tick is None else tick
+        late = 0
         for rule in rules:
+            failed = reading.failed.get(rule.name)
+            if failed is not None:  # its part of a batched read: its state stays as it was
+                if isinstance(failed, QueueTimeout) and group is not None:
+                    late += 1
+                else:
+                    self._read_errors[rule.name].report(started, str(failed))
+                continue
+            self._read_errors[rule.name].clear()
             samples = reading.samples.get(rule.name, [])
             if not self._within_series_limit(rule, samples, at):
                 continue  # failed for this rule: its state stays as it was, like a failed poll
@@ -496,7 +498,11 @@ class Service:
         if self.writer is not None and revision(rules) != before:
             self.writer.changed()
         if group is not None:
-            self.metrics.evaluations.labels(group.name).inc(len(rules))
+            self.metrics.evaluations.labels(group.name).inc(len(rules) - len(reading.failed))
+            if late:
+                self._missed(
+                    group, now, late, f"a read found no free request slot within {timeout:g}s"
+                )
         return None
 
     def _within_series_limit(self, rule: Rule, samples: list[Sample], now: float) -> bool:

@@ -6,6 +6,7 @@
     │   └── StateFileInUse another metric-reader holds STATE_FILE (``_cluster._state_lock``)
     ├── FetchError         a read of a source failed: it changes no state
     │   ├── FetchTimeout   no complete answer within the poll's time: the read ran late
+    │   │   └── QueueTimeout  ... because it waited all that time for a free request slot
     │   ├── ResponseTooLarge  the answer is larger than MAX_RESPONSE_BYTES
     │   └── NotJson        the answer is not JSON (``_sources._prometheus``)
     ├── StateError         a state document that cannot be used (also a ValueError)
@@ -46,7 +47,12 @@ class FetchError(MetricReaderError):
 
 
 class FetchTimeout(FetchError):
-    """No complete answer within the time a poll has: the evaluation it was for is missed."""
+    """No complete answer within the time a poll has."""
+
+
+class QueueTimeout(FetchTimeout):
+    """The read never started: every request slot to the endpoint (``max_concurrent_queries``)
+    stayed busy for the whole poll. The scheduler is overloaded, the endpoint may be fine."""
 
 
 class ResponseTooLarge(FetchError):

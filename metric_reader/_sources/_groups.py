@@ -100,11 +100,6 @@ class Group:
     def rules(self) -> list[RuleConfig]:
         return [rule for target in self.targets for rule in target.rules]
 
-    def replace(self, target: Target, parts: list[Target]) -> None:
-        """Read ``parts`` instead of ``target`` from now on (a batch split in two)."""
-        index = next(i for i, t in enumerate(self.targets) if t is target)
-        self.targets[index : index + 1] = parts
-
 
 def build_groups(
     rules: Sequence[RuleConfig],

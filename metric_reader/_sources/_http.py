@@ -21,7 +21,7 @@ from loguru import logger
 
 from .. import __version__
 from .._config import ClientConfig, Secret, build_ssl_context, read_credential
-from .._core._exceptions import FetchError, FetchTimeout
+from .._core._exceptions import FetchError, FetchTimeout, QueueTimeout
 from ._body import ACCEPT_ENCODING
 
 REREAD_INTERVAL = 10.0
@@ -192,6 +192,8 @@ class Attempt:
     status: int | None = None
     wrong_kind: bool = False
     """The answer is not what the setting should point at (an HTML page, not JSON)."""
+    queued: bool = False
+    """Waiting for a free request slot to the endpoint: not sent yet."""
 
     def explain(self, problem: str, hint: str | None = None) -> str:
         """``problem (GET url); what to change``: one line for a failed request."""
@@ -225,6 +227,21 @@ class Attempt:
 
 
 @asynccontextmanager
+async def request_slot(
+    slots: anyio.CapacityLimiter | None, attempt: Attempt
+) -> AsyncIterator[None]:
+    """Hold one of ``slots`` (if bounded) for the request; while waiting for it, a timeout
+    is a ``QueueTimeout`` (see ``deadline``)."""
+    if slots is None:
+        yield
+        return
+    attempt.queued = True
+    async with slots:
+        attempt.queued = False
+        yield
+
+
+@asynccontextmanager
 async def deadline(timeout: float, attempt: Attempt | None = None) -> AsyncIterator[None]:
     """Bound a whole request, body included, by ``timeout``; turn every failure into
     ``FetchError`` (httpx's own timeouts are per read, so a trickling body would evade them).
@@ -245,6 +262,12 @@ async def deadline(timeout: float, attempt: Attempt | None = None) -> AsyncItera
             raise
         raise fail(str(exc), kind=type(exc)) from None
     except (TimeoutError, httpx.TimeoutException):
+        if attempt is not None and attempt.queued:
+            raise fail(
+                f"no free request slot within {timeout:g}s: all max_concurrent_queries requests"
+                " to the endpoint were busy",
+                kind=QueueTimeout,
+            ) from None
         hint = None
         if attempt is not None:
             hint = (

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
 import math
 from collections.abc import Callable, Mapping
@@ -17,7 +16,7 @@ from .._core._exceptions import FetchError
 from .._core._samples import Sample, labels_of
 from .._core._text import may_hold_surrogates, valid_strings
 from ._body import read_body
-from ._http import Attempt, Source, deadline
+from ._http import Attempt, Source, deadline, request_slot
 
 _fast_loads: Callable[[bytes], Any] | None
 try:  # the optional extra: about 3x faster than json on a Prometheus answer
@@ -116,7 +115,7 @@ async def _query(
     long = len(promql) > LONG_QUERY
     async with (
         deadline(timeout, attempt),
-        slots if slots is not None else contextlib.nullcontext(),
+        request_slot(slots, attempt),
         client.stream(
             "POST" if long else "GET",
             url,

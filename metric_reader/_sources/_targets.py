@@ -13,9 +13,10 @@ from dataclasses import dataclass, field
 
 import anyio
 import httpx
+from loguru import logger
 
 from .._config import MAX_RESPONSE_BYTES, RuleConfig
-from .._core._exceptions import FetchError
+from .._core._exceptions import FetchError, ResponseTooLarge
 from .._core._samples import Sample, labels_of
 from .._core._throttle import Throttle
 from ._batch import SelectorBatch
@@ -29,12 +30,14 @@ def fetch_timeout(interval: float) -> float:
     return max(min(interval * 0.8, 30.0), 0.05)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Reading:
     """One successful read of a target: the samples of each of its rules, by rule name."""
 
     samples: dict[str, list[Sample]]
     warnings: tuple[str, ...] = ()
+    failed: dict[str, FetchError] = field(default_factory=dict)
+    """Rules whose part of the read failed (a batched read), and why; the others read."""
 
 
 @dataclass
@@ -45,9 +48,6 @@ class Target:
     interval: float
     read: Callable[[httpx.AsyncClient, float], Awaitable[Reading]]
     rules: list[RuleConfig] = field(default_factory=list)
-    split: Callable[[], list[Target]] | None = None
-    """For a batched read of several metric names: the two reads it becomes when its answer
-    is larger than ``MAX_RESPONSE_BYTES``."""
     errors: Throttle = field(init=False)
     warnings: Throttle = field(init=False)
     last_success: float | None = None
@@ -120,6 +120,99 @@ def query_target(
     return Target(f"query {promql} at {endpoint}", interval, read, rules)
 
 
+class _BatchReader:
+    """Reads the rules of a batch: its query, split in two by metric name (for good) when
+    the answer is larger than ``max_bytes``, and own queries for the rules the batch cannot
+    answer for sure (``_batch``). A rule whose part of the read failed fails alone."""
+
+    def __init__(
+        self, endpoint: str, batch: SelectorBatch, limit: EndpointLimit, max_bytes: int
+    ) -> None:
+        self.endpoint = endpoint
+        self.parts = [batch]
+        self.limit = limit
+        self.max_bytes = max_bytes
+
+    async def read(self, client: httpx.AsyncClient, timeout: float) -> Reading:
+        deadline = anyio.current_time() + timeout
+        reading = Reading({}, (), {})
+        async with anyio.create_task_group() as parts:
+            for part in list(self.parts):
+                parts.start_soon(self._read_part, client, part, timeout, deadline, reading)
+        if reading.failed and len(reading.failed) == sum(len(p.rules) for p in self.parts):
+            raise next(iter(reading.failed.values()))  # the whole read failed
+        return reading
+
+    async def _read_part(
+        self,
+        client: httpx.AsyncClient,
+        part: SelectorBatch,
+        timeout: float,
+        deadline: float,
+        reading: Reading,
+    ) -> None:
+        """Read ``part`` within ``timeout`` (the poll's, or what is left of it before
+        ``deadline`` for a part read again after a split)."""
+        try:
+            series, warnings = await instant_vector(
+                client,
+                self.endpoint,
+                part.promql,
+                timeout,
+                self.max_bytes,
+                self.limit.limiter,
+            )
+        except ResponseTooLarge as exc:
+            halves = part.halves()
+            if halves is None:
+                reading.failed.update((rule.name, exc) for rule in part.rules)
+                return
+            index = next(i for i, p in enumerate(self.parts) if p is part)
+            self.parts[index : index + 1] = halves
+            logger.bind(endpoint=self.endpoint, metrics=len(part.names)).info(
+                "the answer is larger than max_response_bytes: reading these metrics with "
+                "two queries from now on"
+            )
+            async with anyio.create_task_group() as both:
+                for half in halves:
+                    both.start_soon(
+                        self._read_part, client, half, self._left(deadline), deadline, reading
+                    )
+            return
+        except FetchError as exc:
+            reading.failed.update((rule.name, exc) for rule in part.rules)
+            return
+        samples, unsure = part.samples(series)
+        reading.samples.update(samples)
+        reading.warnings += warnings
+        if unsure:
+            async with anyio.create_task_group() as own:
+                for rule in unsure:
+                    own.start_soon(self._own_query, client, rule, deadline, reading)
+
+    async def _own_query(
+        self, client: httpx.AsyncClient, rule: RuleConfig, deadline: float, reading: Reading
+    ) -> None:
+        try:
+            result = await instant_query(
+                client,
+                self.endpoint,
+                rule.promql,
+                self._left(deadline),
+                self.max_bytes,
+                self.limit.limiter,
+            )
+        except FetchError as exc:
+            del reading.samples[rule.name]
+            reading.failed[rule.name] = exc
+            return
+        reading.samples[rule.name] = result.samples
+
+    @staticmethod
+    def _left(deadline: float) -> float:
+        return max(deadline - anyio.current_time(), 0.01)
+
+
 def batch_target(
     endpoint: str,
     batch: SelectorBatch,
@@ -127,47 +220,13 @@ def batch_target(
     limit: EndpointLimit,
     max_bytes: int = MAX_RESPONSE_BYTES,
 ) -> Target:
-    """One query for the selector rules of ``batch``; each rule gets the series its own
-    selector matches. Split in two (by metric name) when its answer is too large."""
-    promql = batch.promql
-
-    async def read(client: httpx.AsyncClient, timeout: float) -> Reading:
-        started = anyio.current_time()
-        series, warnings = await instant_vector(
-            client, endpoint, promql, timeout, max_bytes, limit.limiter
-        )
-        samples, unsure = batch.samples(series)
-        if unsure:
-            remaining = max(timeout - (anyio.current_time() - started), 0.05)
-
-            failures: list[FetchError] = []
-
-            async def own_query(rule: RuleConfig) -> None:
-                try:
-                    result = await instant_query(
-                        client, endpoint, rule.promql, remaining, max_bytes, limit.limiter
-                    )
-                except FetchError as exc:  # raised below, not as an exception group
-                    failures.append(exc)
-                    return
-                samples[rule.name] = result.samples
-
-            async with anyio.create_task_group() as queries:
-                for rule in unsure:
-                    queries.start_soon(own_query, rule)
-            if failures:
-                raise failures[0]
-        return Reading(samples, warnings)
-
-    def split() -> list[Target]:
-        halves = batch.halves()
-        assert halves is not None
-        return [batch_target(endpoint, half, interval, limit, max_bytes) for half in halves]
-
+    """The selector rules of ``batch``, read together; each rule gets the series its own
+    selector matches."""
     names = batch.names
     description = (
-        f"query {promql} at {endpoint}"
+        f"query {batch.promql} at {endpoint}"
         if len(names) == 1
         else f"selectors of {len(names)} metrics ({names[0]} to {names[-1]}) at {endpoint}"
     )
-    return Target(description, interval, read, list(batch.rules), split if len(names) > 1 else None)
+    reader = _BatchReader(endpoint, batch, limit, max_bytes)
+    return Target(description, interval, reader.read, list(batch.rules))

@@ -6,20 +6,18 @@ a newline, unicode) is pushed through the Pushgateway and scraped by Prometheus.
 of selector rules over it are written as a user writes them (``metric_name`` and
 ``label_filters`` in a ``CONFIG_FILE``), by hypothesis or from a seed: metric names that
 exist or not, 0 to 4 matchers with every operator, label names that exist or not, values
-that exist or not, regexes built from them, ``__name__`` matchers.
+that exist or not, regexes built from them.
 
 Every rule must get from the read of its target exactly what its own instant query gets
 from Prometheus: the same series (labels without ``__name__``) with the same values.
 
-A rule whose own query Prometheus refuses must fail to read too; it is kept in the rule
-sets, not skipped. In practice that is a rule with a ``__name__`` matcher: its metric name
-is already set, and Prometheus 2.42 refuses ``m{__name__...}`` whatever the operator and
-value ("metric name must not be set twice"), so a batch that reads ``{__name__=~"m|..."}``
-and filters locally would answer a query Prometheus does not.
+A rule whose own query Prometheus refuses must fail to read too. A ``__name__`` matcher
+next to the metric name is one (``m{__name__...}``: "metric name must not be set twice"),
+and a batch filtering locally would answer it: such a rule is refused when the file loads.
 
 Which ``.`` Prometheus means depends on its version: 2.x lets ``.`` stop at a newline, 3.x
-matches label regexes as ``(?s:...)``. The universe holds label values with newlines, so a
-batch filtering locally must use the semantics of the Prometheus it reads.
+matches label regexes as ``(?s:...)``. The universe holds label values with newlines; a rule
+whose regex meets one is read with its own query (``_sources._batch``).
 
 The rule sets are valid configuration: the regexes built here are ones Prometheus accepts.
 """
@@ -43,12 +41,13 @@ from hypothesis import HealthCheck, event, example, given, settings
 from hypothesis import strategies as st
 
 from metric_reader._config import RuleConfig, Settings, load_settings
-from metric_reader._core._exceptions import FetchError
+from metric_reader._core._exceptions import ConfigError, FetchError
 from metric_reader._core._samples import Sample, labels_of
 from metric_reader._core._selector import LabelMatcher, MatchOp, quote
+from metric_reader._sources._batch import MAX_NAMES
+from metric_reader._sources._groups import build_targets
 from metric_reader._sources._http import make_client
 from metric_reader._sources._prometheus import instant_query
-from metric_reader._sources._targets import build_targets
 
 from .conftest import EVENT_TIMEOUT, PrometheusStack, wait_until
 
@@ -323,7 +322,7 @@ def draw_regex(pick: Pick, known: Sequence[str]) -> str:
 
 
 def draw_matcher(pick: Pick) -> Matcher:
-    label = "__name__" if pick.number(0, 19) == 0 else pick.one(MATCHER_LABELS)
+    label = pick.one(MATCHER_LABELS)
     op = pick.one(("=", "!=", "=~", "!~"))
     known = VALUES_BY_LABEL.get(label) or ALL_VALUES
     value = draw_literal(pick, known) if op in ("=", "!=") else draw_regex(pick, known)
@@ -408,6 +407,8 @@ async def batched_reads(client: httpx.AsyncClient, loaded: Settings) -> dict[str
     targets = build_targets(loaded.rules, loaded.max_concurrent_queries, loaded.max_response_bytes)
     held = Counter(rule.name for target in targets for rule in target.rules)
     assert held == Counter(rule.name for rule in loaded.rules), "each rule in exactly one target"
+    names = {rule.metric_name for rule in loaded.rules}
+    assert len(targets) == -(-len(names) // MAX_NAMES), "one query per 256 metric names"
     out: dict[str, Outcome] = {}
 
     async def one(target_index: int) -> None:
@@ -417,7 +418,10 @@ async def batched_reads(client: httpx.AsyncClient, loaded: Settings) -> dict[str
         except FetchError as exc:
             out.update((rule.name, exc) for rule in target.rules)
         else:
-            out.update((rule.name, reading.samples[rule.name]) for rule in target.rules)
+            out.update(
+                (rule.name, reading.failed.get(rule.name) or reading.samples[rule.name])
+                for rule in target.rules
+            )
 
     async with anyio.create_task_group() as group:
         for index in range(len(targets)):
@@ -515,13 +519,12 @@ NEWLINE_AND_METACHARACTERS = [
     RuleSpec(TRAPS, (m("l", "=~", escape_regex("a.b|c(d)\\e+"), "`"),)),
     RuleSpec(TRAPS, (m("l", "=~", "a.b|c.*"),)),
 ]
-NAME_MATCHERS = [
+SAME_METRIC_MANY_RULES = [
     RuleSpec(TRAPS),
-    RuleSpec(TRAPS, (m("__name__", "=~", "selbatch.*"),)),
-    RuleSpec(TRAPS, (m("__name__", "!=", "x"),)),
-    RuleSpec(TRAPS, (m("__name__", "=", TRAPS),)),
-    RuleSpec(METRIC_NAMES[0], (m("__name__", "!~", escape_regex(TRAPS)),)),
-    RuleSpec(ABSENT_NAMES[0], (m("__name__", "=~", ".*"),)),
+    RuleSpec(TRAPS, (m("l", "=", "a"),)),
+    RuleSpec(TRAPS, (m("job", "=", JOB), m("l", "!=", "a"))),
+    RuleSpec(METRIC_NAMES[0], (m("job", "=", JOB),)),
+    RuleSpec(ABSENT_NAMES[0], (m("job", "=", JOB),)),
 ]
 
 
@@ -530,7 +533,7 @@ NAME_MATCHERS = [
 @example(specs=EMPTY_MATCHES_MISSING)
 @example(specs=ANCHORING)
 @example(specs=NEWLINE_AND_METACHARACTERS)
-@example(specs=NAME_MATCHERS)
+@example(specs=SAME_METRIC_MANY_RULES)
 def test_every_rule_gets_what_its_own_query_gets(endpoint: str, specs: list[RuleSpec]) -> None:
     own = assert_batched_reads_match(endpoint, specs)
     for got in own.values():
@@ -568,7 +571,6 @@ def test_the_classic_traps_read_what_prometheus_answers(endpoint: str) -> None:
         (m("l", "=", "a.b|c(d)\\e+"), [7.0]),
         (m("l", "=~", escape_regex("a.b|c(d)\\e+")), [7.0]),
         (m("l", "=~", "a.b|c.*"), newline),
-        (m("__name__", "!=", "x"), "metric name must not be set twice"),
     ]
     own = assert_batched_reads_match(endpoint, [RuleSpec(TRAPS, (x,)) for x, _ in expected])
     for index, (matcher, want) in enumerate(expected):
@@ -578,6 +580,27 @@ def test_the_classic_traps_read_what_prometheus_answers(endpoint: str) -> None:
         else:
             assert not isinstance(got, FetchError), (matcher, got)
             assert sorted(s.value for s in got if not math.isnan(s.value)) == want, matcher
+
+
+@pytest.mark.parametrize("op", ["=", "!=", "=~", "!~"])
+def test_a_name_matcher_next_to_a_metric_name_is_refused_as_prometheus_refuses_it(
+    endpoint: str, op: str
+) -> None:
+    """``m{__name__...}`` is refused by Prometheus ("metric name must not be set twice");
+    a batch would have answered it, so the rule is refused when the file is loaded."""
+    spec = RuleSpec(TRAPS, (m("__name__", op, TRAPS),))
+    own = anyio.run(_own_query_of, endpoint, f'{TRAPS}{{__name__{op}"{TRAPS}"}}')
+    assert isinstance(own, FetchError) and "metric name must not be set twice" in str(own)
+    with pytest.raises(ConfigError, match="cannot match __name__"):
+        load_rules(endpoint, [spec])
+
+
+async def _own_query_of(endpoint: str, promql: str) -> Outcome:
+    async with make_client() as client:
+        try:
+            return (await instant_query(client, endpoint, promql, READ_TIMEOUT)).samples
+        except FetchError as exc:
+            return exc
 
 
 def test_five_hundred_rules_in_one_read(endpoint: str) -> None:
