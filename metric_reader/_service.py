@@ -406,8 +406,8 @@ class Service:
                 group,
                 now,
                 missed,
-                f"{len(late)} read{'s' if len(late) > 1 else ''} found no free request slot "
-                f"within {timeout:g}s (such as {late[0].description})",
+                f"{len(late)} read{'s' if len(late) > 1 else ''} waited for a free request "
+                f"slot and did not finish within {timeout:g}s (such as {late[0].description})",
             )
         else:
             group.missed.on_time(now)

@@ -193,7 +193,7 @@ class Attempt:
     wrong_kind: bool = False
     """The answer is not what the setting should point at (an HTML page, not JSON)."""
     queued: bool = False
-    """Waiting for a free request slot to the endpoint: not sent yet."""
+    """Waited for a free request slot to the endpoint (all were busy) before being sent."""
 
     def explain(self, problem: str, hint: str | None = None) -> str:
         """``problem (GET url); what to change``: one line for a failed request."""
@@ -230,14 +230,14 @@ class Attempt:
 async def request_slot(
     slots: anyio.CapacityLimiter | None, attempt: Attempt
 ) -> AsyncIterator[None]:
-    """Hold one of ``slots`` (if bounded) for the request; while waiting for it, a timeout
-    is a ``QueueTimeout`` (see ``deadline``)."""
+    """Hold one of ``slots`` (if bounded) for the request. A request that had to wait for
+    its slot and then ran out of time is a ``QueueTimeout`` (see ``deadline``): the requests
+    before it used up its time."""
     if slots is None:
         yield
         return
-    attempt.queued = True
+    attempt.queued = slots.available_tokens < 1
     async with slots:
-        attempt.queued = False
         yield
 
 
@@ -264,8 +264,8 @@ async def deadline(timeout: float, attempt: Attempt | None = None) -> AsyncItera
     except (TimeoutError, httpx.TimeoutException):
         if attempt is not None and attempt.queued:
             raise fail(
-                f"no free request slot within {timeout:g}s: all max_concurrent_queries requests"
-                " to the endpoint were busy",
+                f"no complete answer within {timeout:g}s, most of it spent waiting for a free "
+                "request slot: all max_concurrent_queries requests to the endpoint were busy",
                 kind=QueueTimeout,
             ) from None
         hint = None
