@@ -10,7 +10,10 @@ Labels = tuple[tuple[str, str], ...]
 
 
 def labels_of(mapping: Mapping[str, str]) -> Labels:
-    return tuple(sorted((k, v) for k, v in mapping.items() if k != "__name__"))
+    if "__name__" in mapping:  # copied and sorted in C: this runs for every series read
+        mapping = dict(mapping)
+        del mapping["__name__"]
+    return tuple(sorted(mapping.items()))
 
 
 @dataclass(frozen=True, slots=True)

@@ -55,6 +55,8 @@ class SelectorBatch:
     """The metric names the rules read, sorted."""
     shared: tuple[LabelMatcher, ...] = field(init=False)
     """Matchers every rule has: Prometheus applies them, so the answer is smaller."""
+    promql: str = field(init=False)
+    """The query: the one selector, or ``{__name__=~"a|b|…", <shared matchers>}``."""
     _readers: tuple[_Reader, ...] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -72,9 +74,9 @@ class SelectorBatch:
         object.__setattr__(self, "names", tuple(names))
         object.__setattr__(self, "shared", shared)
         object.__setattr__(self, "_readers", tuple(readers))
+        object.__setattr__(self, "promql", self._query())
 
-    @property
-    def promql(self) -> str:
+    def _query(self) -> str:
         if len(self.names) == 1:
             return format_selector(self.names[0], self.shared)
         alternatives = "|".join(quote_meta(name) for name in self.names)
