@@ -159,7 +159,7 @@ class Service:
 
     @property
     def targets(self) -> list[Target]:
-        """Every read of every group (a batch that was split counts as its parts)."""
+        """Every read of every group."""
         return [target for group in self.groups for target in group.targets]
 
     def rules_of(self, target: Target) -> list[Rule]:
@@ -371,7 +371,10 @@ class Service:
         while True:
             await self.evaluate_group(client, group, timeout, calls, tick)
             now = anyio.current_time()
-            index, skipped = next_tick(origin, index, interval, now)
+            following, skipped = next_tick(origin, index, interval, now)
+            if index == 0:  # the evaluation at start was an extra one: the grid's first tick
+                skipped = max(skipped - 1, 0)  # comes at the offset, which it may overlap
+            index = following
             if skipped:
                 self._missed(
                     group,

@@ -55,11 +55,11 @@ class MissedEvaluations:
         if self._warned_at is None or now - self._warned_at >= MISSED_WINDOW:
             missed = self.in_last_minute(now)
             logger.bind(group=self.group, missed=missed).warning(
-                "{} evaluation{} missed in the last minute: {}; {}",
+                "{} evaluation{} missed in the last minute: {}{}",
                 missed,
                 "" if missed == 1 else "s",
                 reason,
-                self.advice,
+                f"; {self.advice}" if self.advice else "",
             )
             self._warned_at = now
 

@@ -10,6 +10,7 @@ from typing import Any
 import anyio
 import httpx
 import pytest
+from loguru import logger
 
 from metric_reader._actions import discover_plugins
 from metric_reader._config import load_settings
@@ -286,3 +287,47 @@ def test_groups_read_at_start_then_on_grids_offset_by_their_names(
             expected.insert(1, offset)
         assert reads[name] == pytest.approx(expected[: len(reads[name])], abs=1e-6)
         assert len(reads[name]) == len([t for t in expected if t < 35])
+
+
+def test_a_tick_that_overruns_skips_the_next_ones_and_counts_them_as_missed(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """At a 1 s interval: the first read (at start) takes longer than the group's offset,
+    which is no miss (it was an extra evaluation); a read at 3.1 s that takes 2.5 s overruns
+    the ticks at 4.1 s and 5.1 s: those two evaluations of the rule are missed, counted, and
+    said in one warning; the next tick is at 6.1 s, on the grid."""
+    settings = load_settings(
+        {"SCRAPE_URL": "http://127.0.0.1:9/metrics", "METRIC_NAME": "m", "THRESHOLD": ">1"}
+    )
+    service = Service(settings, discover_plugins(None))
+    [rule] = service.rules
+    reads: list[float] = []
+
+    async def read(client: httpx.AsyncClient, timeout: float) -> Reading:
+        reads.append(anyio.current_time())
+        await anyio.sleep({1: 0.3, 4: 2.5}.get(len(reads), 0.01))
+        return Reading({rule.name: []})
+
+    group = Group("virtual", 1.0, [Target("virtual", 1.0, read, [rule.config])])
+    group.offset = 0.1
+    service.groups = [group]
+    warnings: list[str] = []
+    handler = logger.add(lambda m: warnings.append(m.record["message"]), level="WARNING")
+
+    async def main() -> None:
+        with anyio.move_on_after(7.5):
+            await service.run()
+
+    try:
+        anyio.run(main, backend_options={"loop_factory": VirtualClockLoop})
+    finally:
+        logger.remove(handler)
+    assert reads == pytest.approx([0.0, 1.1, 2.1, 3.1, 6.1, 7.1], abs=1e-6)
+    missed = service.metrics.registry.get_sample_value(
+        "metric_reader_evaluations_missed_total", {"group": "virtual"}
+    )
+    assert missed == 2
+    assert [w for w in warnings if "missed" in w] == [
+        "2 evaluations missed in the last minute: an evaluation took longer than the 1s "
+        "interval, so 2 ticks were skipped"
+    ]
