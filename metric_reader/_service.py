@@ -32,7 +32,7 @@ from ._cluster._election import ActionRecord, LeaderElector
 from ._cluster._kube import InCluster
 from ._config import Settings
 from ._core._durations import format_duration
-from ._core._exceptions import FetchError, QueueTimeout
+from ._core._exceptions import FetchError, FetchTimeout, QueueTimeout
 from ._core._samples import Sample
 from ._core._throttle import Throttle
 from ._engine import Action, NoData, Rule, admit, format_series, make_rule, revision
@@ -394,40 +394,59 @@ class Service:
         calls: TaskGroup,
         tick: float,
     ) -> None:
-        """Every read of ``group`` at once, each rule evaluated at ``tick`` when its read
-        has answered."""
+        """Read every target of ``group`` (``group.concurrency`` at a time) within
+        ``timeout`` of ``tick``, evaluating each target's rules at ``tick`` as its read
+        answers. A read that cannot start in time is not started: its rules' evaluations are
+        missed, and the next tick starts with it."""
+        targets = group.targets
+        count = len(targets)
+        first = group.next_read % count
+        order = targets[first:] + targets[:first]
+        deadline = tick + timeout
+        started = 0
         late: list[Target] = []
-        async with anyio.create_task_group() as reads:
-            for target in list(group.targets):
-                reads.start_soon(
-                    self._poll_in_group, client, target, timeout, calls, tick, group, late
+
+        async def worker() -> None:
+            nonlocal started
+            while started < count:
+                left = deadline - anyio.current_time()
+                if left <= 0:
+                    return
+                target = order[started]
+                # The first reads have the poll's whole time; later ones what is left of it.
+                on_time = started < group.concurrency
+                budget = timeout if on_time else left
+                started += 1
+                outcome = await self.poll_once(
+                    client, target, budget, calls, tick, group, late_start=not on_time
                 )
+                if isinstance(outcome, QueueTimeout) or (
+                    isinstance(outcome, FetchTimeout) and not on_time
+                ):
+                    late.append(target)
+
+        async with anyio.create_task_group() as workers:
+            for _ in range(min(group.concurrency, count)):
+                workers.start_soon(worker)
+        group.next_read = (first + started) % count
         now = anyio.current_time()
-        if late:
-            missed = sum(len(target.rules) for target in late)
-            self._missed(
-                group,
-                now,
-                missed,
-                f"{len(late)} read{'s' if len(late) > 1 else ''} waited for a free request "
-                f"slot and did not finish within {timeout:g}s (such as {late[0].description})",
-            )
+        not_started = order[started:]
+        if late or not_started:
+            missed = sum(len(target.rules) for target in (*late, *not_started))
+            reasons = []
+            if not_started:
+                reasons.append(
+                    f"{len(not_started)} of {count} reads could not start within {timeout:g}s, "
+                    f"{group.concurrency} at a time"
+                )
+            if late:
+                reasons.append(
+                    f"{len(late)} read{'s' if len(late) > 1 else ''} started late in the tick "
+                    f"or waited for a free request slot, and did not finish within {timeout:g}s"
+                )
+            self._missed(group, now, missed, "; ".join(reasons))
         else:
             group.missed.on_time(now)
-
-    async def _poll_in_group(
-        self,
-        client: httpx.AsyncClient,
-        target: Target,
-        timeout: float,
-        calls: TaskGroup,
-        tick: float,
-        group: Group,
-        late: list[Target],
-    ) -> None:
-        outcome = await self.poll_once(client, target, timeout, calls, tick, group)
-        if isinstance(outcome, QueueTimeout):
-            late.append(target)
 
     def _missed(self, group: Group, now: float, count: int, reason: str) -> None:
         self.metrics.evaluations_missed.labels(group.name).inc(count)
@@ -441,13 +460,17 @@ class Service:
         calls: TaskGroup,
         tick: float | None = None,
         group: Group | None = None,
+        *,
+        late_start: bool = False,
     ) -> Exception | None:
         """Read ``target`` once and evaluate its rules at ``tick``, the moment the poll was
         scheduled (like Prometheus' evaluation timestamp), not when the answer arrived: a
         duration or backoff that is a multiple of the interval is reached on its tick.
 
-        Returns why the read failed, or None. A read that waited all its time for a request
-        slot is left to the group to report (one warning a minute for all its reads)."""
+        Returns why the read failed, or None. A read of a ``group`` that ran out of time
+        because other reads used it (it waited for a request slot, or started late in the
+        tick: ``late_start``) is the group's overload, reported by the group (one warning a
+        minute for all its reads), not here."""
         started = anyio.current_time()
         self.metrics.polls.labels(target.description).inc()
         try:
@@ -459,7 +482,10 @@ class Service:
                 logger.opt(exception=exc).bind(target=target.description).debug("unexpected")
             error = str(exc) if isinstance(exc, FetchError) else f"{type(exc).__name__}: {exc}"
             self.metrics.poll_errors.labels(target.description).inc()
-            if not isinstance(exc, QueueTimeout) or group is None:
+            overload = isinstance(exc, QueueTimeout) or (
+                late_start and isinstance(exc, FetchTimeout)
+            )
+            if not overload or group is None:
                 target.errors.report(started, error)
             target.last_error = error
             return exc

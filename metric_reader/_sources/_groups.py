@@ -88,6 +88,11 @@ class Group:
     """The Prometheus endpoint or the scraped URL."""
     advice: str = ""
     """What to change when the group cannot keep up (for the missed-evaluations warning)."""
+    concurrency: int = 1
+    """Reads in flight at once (``max_concurrent_queries`` for a Prometheus)."""
+    next_read: int = 0
+    """Where the next tick starts reading: after the last read the previous tick started,
+    so a group that cannot read everything in a tick still reads every target in turn."""
     offset: float = field(init=False)
     """Seconds into the interval at which the group's ticks fall."""
     missed: MissedEvaluations = field(init=False)
@@ -118,11 +123,13 @@ def build_groups(
     groups = []
     for (source, where, interval), group_rules in members.items():
         name = f"{source} {where} every {format_duration(interval)}"
+        concurrency = 1
         if source == "scrape":
             targets = [scrape_target(where, interval, group_rules, max_response_bytes)]
             advice = f"raise its polling_interval (now {format_duration(interval)})"
         else:
             limit = limits.setdefault(where, EndpointLimit(max_concurrent_queries))
+            concurrency = max_concurrent_queries
             targets = _query_targets(
                 where, interval, group_rules, limit, max_response_bytes, batch_selectors
             )
@@ -132,7 +139,7 @@ def build_groups(
                 + ("" if batch_selectors else ", or turn batch_selectors on")
                 + ", or make the Prometheus answer faster"
             )
-        groups.append(Group(name, interval, targets, source, where, advice))
+        groups.append(Group(name, interval, targets, source, where, advice, concurrency))
     return groups
 
 
