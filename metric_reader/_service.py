@@ -1,9 +1,14 @@
-"""The scheduler: polls every target on a steady cadence and runs the actions rules hand out.
+"""The scheduler: evaluates every group on a steady cadence and runs the actions rules hand
+out.
 
-One task per target polls from absolute deadlines (``start + k * interval``), so there is no
-drift; when a poll overruns, the ticks it missed are skipped, never queued. Plugin calls run
-in a task group of their own, so however slow a plugin is, polling keeps its pace. On SIGTERM
-or SIGINT polling stops, running calls get ``grace`` seconds to finish, and ``run`` returns.
+One task per group (``_sources._groups``: the rules of one source and interval). Its first
+evaluation is at start; the next ones on the group's grid, ``offset + k * interval`` from
+the start, computed from the start and never summed, so there is no drift. All the reads of
+a group run at its tick and every rule is evaluated at the tick. When a tick overruns, the
+ticks it overran are skipped, never queued, and counted as missed evaluations. Plugin calls
+run in a task group of their own, so however slow a plugin is, polling keeps its pace. On
+SIGTERM or SIGINT polling stops, running calls get ``grace`` seconds to finish, and ``run``
+returns.
 """
 
 from __future__ import annotations
@@ -27,16 +32,18 @@ from ._cluster._election import ActionRecord, LeaderElector
 from ._cluster._kube import InCluster
 from ._config import Settings
 from ._core._durations import format_duration
-from ._core._exceptions import FetchError
+from ._core._exceptions import FetchError, FetchTimeout, ResponseTooLarge
 from ._core._samples import Sample
 from ._core._throttle import Throttle
 from ._engine import Action, NoData, Rule, admit, format_series, make_rule, revision
+from ._sources._groups import Group, build_groups
 from ._sources._http import make_client
-from ._sources._targets import Target, build_targets, fetch_timeout
+from ._sources._targets import Target, fetch_timeout
 from ._surface._metrics import ServiceMetrics
 from ._surface._selection import Selection
 from ._surface._status import status_snapshot
 from ._surface._view import (
+    GroupRead,
     PluginCounts,
     RuleSeries,
     TargetRead,
@@ -112,14 +119,19 @@ class Service:
         self.settings = settings
         self.catalog = catalog
         self.rules = [make_rule(config) for config in settings.rules]
-        self.targets = build_targets(
-            settings.rules, settings.max_concurrent_queries, settings.max_response_bytes
+        self.groups = build_groups(
+            settings.rules,
+            settings.max_concurrent_queries,
+            settings.max_response_bytes,
+            settings.batch_selectors,
         )
         self.metrics = ServiceMetrics()
+        for group in self.groups:  # shown from the start, at 0
+            self.metrics.evaluations.labels(group.name)
+            self.metrics.evaluations_missed.labels(group.name)
         self._series_limit_errors = {
-            rule.name: Throttle(target.description, "ERROR", "series limit exceeded")
-            for target in self.targets
-            for rule in target.rules
+            rule.name: Throttle(rule.target, "ERROR", "series limit exceeded")
+            for rule in settings.rules
         }
         self._by_name = {rule.name: rule for rule in self.rules}
         self.no_data = {rule.name: NoData(rule.name, rule.reads) for rule in self.rules}
@@ -138,6 +150,11 @@ class Service:
             self.election = rules_elector(
                 settings.election, cluster, self._by_name, self._state_changed
             )
+
+    @property
+    def targets(self) -> list[Target]:
+        """Every read of every group (a batch that was split counts as its parts)."""
+        return [target for group in self.groups for target in group.targets]
 
     def rules_of(self, target: Target) -> list[Rule]:
         """The rules ``target`` is read for, in its order."""
@@ -161,6 +178,7 @@ class Service:
             revision(self.rules),
             tuple((target.last_success, target.last_error) for target in self.targets),
             tuple((one.active, one.empty_polls) for one in self.no_data.values()),
+            tuple(group.missed.total for group in self.groups),
         )
 
     def ready(self) -> bool:
@@ -175,6 +193,21 @@ class Service:
         return [
             TargetRead(t.description, t.interval, len(t.rules), t.last_success, t.last_error)
             for t in self.targets
+        ]
+
+    def group_reads(self) -> list[GroupRead]:
+        now = anyio.current_time()
+        return [
+            GroupRead(
+                g.name,
+                g.interval,
+                g.offset,
+                len(g.rules),
+                len(g.targets),
+                g.missed.in_last_minute(now),
+                g.missed.total,
+            )
+            for g in self.groups
         ]
 
     def unloaded_plugins(self) -> Iterator[UnloadedPlugin]:
@@ -207,7 +240,7 @@ class Service:
         """The ``/api/status`` document: every rule, its series (those ``selection`` lists)
         and their states."""
         snapshot = status_snapshot(
-            [rule for target in self.targets for rule in self.rules_of(target)],
+            self.rules,
             self.target_reads(),
             anyio.current_time(),
             ready=self.ready(),
@@ -215,6 +248,7 @@ class Service:
             version=__version__,
             no_data=self.no_data,
             selection=selection or Selection(),
+            groups=self.group_reads(),
         )
         election = self.election
         snapshot["leader_election"] = (
@@ -246,9 +280,10 @@ class Service:
             if self.election is not None:
                 calls.start_soon(self.election.run)
             with polling:
+                self._log_batching()
                 async with anyio.create_task_group() as pollers:
-                    for target in self.targets:
-                        pollers.start_soon(self._poll_forever, client, target, calls)
+                    for group in self.groups:
+                        pollers.start_soon(self._evaluate_forever, client, group, calls)
             if self._in_flight:
                 logger.bind(calls=self._in_flight).info(
                     "waiting up to {} for running plugin calls", format_duration(grace)
@@ -296,23 +331,111 @@ class Service:
                     logger.bind(signal=name).warning("stopping now, abandoning plugin calls")
                     everything.cancel()
 
-    async def _poll_forever(
-        self, client: httpx.AsyncClient, target: Target, calls: TaskGroup
+    def _log_batching(self) -> None:
+        """Say how many queries serve the rules of each Prometheus: ``4 queries serve 1,000
+        rules``."""
+        prometheus = [group for group in self.groups if group.source == "prometheus"]
+        for endpoint in dict.fromkeys(group.where for group in prometheus):
+            groups = [group for group in prometheus if group.where == endpoint]
+            queries = sum(len(group.targets) for group in groups)
+            rules = sum(len(group.rules) for group in groups)
+            batching = "on" if self.settings.batch_selectors else "off"
+            logger.bind(endpoint=endpoint, batch_selectors=batching).info(
+                "{} quer{} serve{} {:,} rule{}",
+                queries,
+                "y" if queries == 1 else "ies",
+                "s" if queries == 1 else "",
+                rules,
+                "" if rules == 1 else "s",
+            )
+
+    async def _evaluate_forever(
+        self, client: httpx.AsyncClient, group: Group, calls: TaskGroup
     ) -> None:
-        interval = target.interval
+        interval = group.interval
         timeout = fetch_timeout(interval)
-        logger.bind(target=target.description, rules=len(target.rules)).info(
+        logger.bind(group=group.name, rules=len(group.rules), reads=len(group.targets)).info(
             "polling every {}", format_duration(interval)
         )
-        start, index = anyio.current_time(), 0
+        start = anyio.current_time()
+        # The grid: tick k at origin + k * interval. The first evaluation is at start (tick 0
+        # stands for it), so a sidecar reads and is ready at once, then keeps to the grid.
+        origin = start + group.offset - interval
+        index, tick = 0, start
         while True:
-            await self.poll_once(client, target, timeout, calls, tick=start + index * interval)
-            index, skipped = next_tick(start, index, interval, anyio.current_time())
+            await self.evaluate_group(client, group, timeout, calls, tick)
+            now = anyio.current_time()
+            index, skipped = next_tick(origin, index, interval, now)
             if skipped:
-                logger.bind(target=target.description, skipped=skipped).debug(
-                    "poll overran its interval; skipping late ticks"
+                self._missed(
+                    group,
+                    now,
+                    skipped * len(group.rules),
+                    f"an evaluation took longer than the {format_duration(interval)} interval,"
+                    f" so {skipped} tick{'s were' if skipped > 1 else ' was'} skipped",
                 )
-            await anyio.sleep_until(start + index * interval)
+            tick = origin + index * interval
+            await anyio.sleep_until(tick)
+
+    async def evaluate_group(
+        self,
+        client: httpx.AsyncClient,
+        group: Group,
+        timeout: float,
+        calls: TaskGroup,
+        tick: float,
+    ) -> None:
+        """Every read of ``group`` at once, each rule evaluated at ``tick`` when its read
+        has answered."""
+        late: list[Target] = []
+        async with anyio.create_task_group() as reads:
+            for target in list(group.targets):
+                reads.start_soon(
+                    self._poll_in_group, client, target, timeout, calls, tick, group, late
+                )
+        now = anyio.current_time()
+        if late:
+            missed = sum(len(target.rules) for target in late)
+            self._missed(
+                group,
+                now,
+                missed,
+                f"{len(late)} read{'s' if len(late) > 1 else ''} did not finish within "
+                f"{timeout:g}s (such as {late[0].description})",
+            )
+        else:
+            group.missed.on_time(now)
+
+    async def _poll_in_group(
+        self,
+        client: httpx.AsyncClient,
+        target: Target,
+        timeout: float,
+        calls: TaskGroup,
+        tick: float,
+        group: Group,
+        late: list[Target],
+    ) -> None:
+        outcome = await self.poll_once(client, target, timeout, calls, tick, group)
+        if isinstance(outcome, FetchTimeout):
+            late.append(target)
+        elif isinstance(outcome, ResponseTooLarge) and target.split is not None:
+            parts = target.split()
+            group.replace(target, parts)
+            logger.bind(target=target.description, group=group.name).info(
+                "the answer is larger than max_response_bytes: reading it as {} queries",
+                len(parts),
+            )
+            remaining = max(timeout - (anyio.current_time() - tick), 0.05)
+            async with anyio.create_task_group() as reads:
+                for part in parts:
+                    reads.start_soon(
+                        self._poll_in_group, client, part, remaining, calls, tick, group, late
+                    )
+
+    def _missed(self, group: Group, now: float, count: int, reason: str) -> None:
+        self.metrics.evaluations_missed.labels(group.name).inc(count)
+        group.missed.add(now, count, reason)
 
     async def poll_once(
         self,
@@ -321,10 +444,14 @@ class Service:
         timeout: float,
         calls: TaskGroup,
         tick: float | None = None,
-    ) -> None:
+        group: Group | None = None,
+    ) -> Exception | None:
         """Read ``target`` once and evaluate its rules at ``tick``, the moment the poll was
         scheduled (like Prometheus' evaluation timestamp), not when the answer arrived: a
-        duration or backoff that is a multiple of the interval is reached on its tick."""
+        duration or backoff that is a multiple of the interval is reached on its tick.
+
+        Returns why the read failed, or None. A read that ran out of time is left to the
+        group to report (one warning a minute for all its reads), not logged here."""
         started = anyio.current_time()
         self.metrics.polls.labels(target.description).inc()
         try:
@@ -336,9 +463,10 @@ class Service:
                 logger.opt(exception=exc).bind(target=target.description).debug("unexpected")
             error = str(exc) if isinstance(exc, FetchError) else f"{type(exc).__name__}: {exc}"
             self.metrics.poll_errors.labels(target.description).inc()
-            target.errors.report(started, error)
+            if not isinstance(exc, FetchTimeout) or group is None:
+                target.errors.report(started, error)
             target.last_error = error
-            return
+            return exc
         finally:
             self.metrics.poll_seconds.labels(target.description).observe(
                 anyio.current_time() - started
@@ -367,6 +495,9 @@ class Service:
                 calls.start_soon(self._run_action, rule, action)
         if self.writer is not None and revision(rules) != before:
             self.writer.changed()
+        if group is not None:
+            self.metrics.evaluations.labels(group.name).inc(len(rules))
+        return None
 
     def _within_series_limit(self, rule: Rule, samples: list[Sample], now: float) -> bool:
         errors = self._series_limit_errors[rule.name]

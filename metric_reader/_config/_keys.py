@@ -80,6 +80,7 @@ SERVICE_KEYS: dict[str, Parser] = {
     "log_level": choice(LOG_LEVELS),
     "log_format": choice(LOG_FORMATS),
     "max_concurrent_queries": positive_int,
+    "batch_selectors": boolean,
     "dry_run": boolean,
     "listen_address": listen_address,
     "state_file": state_file,

@@ -83,6 +83,12 @@ def build_rule(raw: dict[str, Given], scope: Scope, problems: Problems) -> RuleC
                 f"needs the Prometheus source, but {n('scrape_url')} is set; "
                 f"a scrape reads {n('metric_name')} with {n('label_filters')}",
             )
+    if "label_filters" in raw and any(m.name == "__name__" for m in matchers):
+        problems.invalid(
+            raw["label_filters"],
+            f"cannot match __name__: the metric name is {n('metric_name')} "
+            "(Prometheus refuses a selector that sets the metric name twice)",
+        )
     if isinstance(scope, FileScope) and "name" not in raw:
         problems.add(f"{scope.about()}name is not set: every rule needs a unique name")
     base = _build_level(raw, "", scope, problems)

@@ -98,6 +98,9 @@ class Settings:
     """``PLUGIN_DIR_INSECURE``: load PLUGIN_DIR files others could change (development)."""
     max_concurrent_queries: int = 8
     """Requests in flight at once to one Prometheus endpoint."""
+    batch_selectors: bool = True
+    """``BATCH_SELECTORS``: the selector rules of a group are answered by a few queries,
+    each rule's label filters applied here (False: one query per distinct selector)."""
     dry_run: bool = False
     """``DRY_RUN``: evaluate everything and log each action that would run; call no plugin."""
     listen_address: str | None = None

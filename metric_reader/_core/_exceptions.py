@@ -5,6 +5,8 @@
     │   ├── ListenError    LISTEN_ADDRESS cannot be listened on
     │   └── StateFileInUse another metric-reader holds STATE_FILE (``_cluster._state_lock``)
     ├── FetchError         a read of a source failed: it changes no state
+    │   ├── FetchTimeout   no complete answer within the poll's time: the read ran late
+    │   ├── ResponseTooLarge  the answer is larger than MAX_RESPONSE_BYTES
     │   └── NotJson        the answer is not JSON (``_sources._prometheus``)
     ├── StateError         a state document that cannot be used (also a ValueError)
     ├── KubeError          the Kubernetes API refused a request or could not be reached
@@ -41,6 +43,15 @@ class ListenError(ConfigError):
 
 class FetchError(MetricReaderError):
     """A read of a source failed: nothing it returned may change any state."""
+
+
+class FetchTimeout(FetchError):
+    """No complete answer within the time a poll has: the evaluation it was for is missed."""
+
+
+class ResponseTooLarge(FetchError):
+    """The answer is larger than the limit (``MAX_RESPONSE_BYTES``); a batched read that
+    gets this is split in two."""
 
 
 class StateError(MetricReaderError, ValueError):

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 Labels = tuple[tuple[str, str], ...]
 """A series' label set without ``__name__``, sorted by label name: hashable and canonical."""
 
 
-def labels_of(mapping: dict[str, str]) -> Labels:
+def labels_of(mapping: Mapping[str, str]) -> Labels:
     return tuple(sorted((k, v) for k, v in mapping.items() if k != "__name__"))
 
 

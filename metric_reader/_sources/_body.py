@@ -18,7 +18,7 @@ from collections.abc import Iterator
 
 import httpx
 
-from .._core._exceptions import FetchError
+from .._core._exceptions import FetchError, ResponseTooLarge
 
 ACCEPT_ENCODING = "gzip, deflate"
 MAX_CODINGS = 2
@@ -133,7 +133,7 @@ async def read_body(
         )
     length = response.headers.get("Content-Length", "")
     if length.isdigit() and not _encoded(response) and int(length) > limit:
-        raise FetchError(too_large)
+        raise ResponseTooLarge(too_large)
     decoders = _decoders(response)
     pieces: list[bytes] = []
     size = 0
@@ -143,7 +143,7 @@ async def read_body(
         for piece in decoded:
             size += len(piece)
             if size > limit:
-                raise FetchError(too_large)
+                raise ResponseTooLarge(too_large)
             pieces.append(piece)
 
     async for chunk in response.aiter_raw():
@@ -152,7 +152,7 @@ async def read_body(
         else:  # the common case, without a generator per chunk
             size += len(chunk)
             if size > limit:
-                raise FetchError(too_large)
+                raise ResponseTooLarge(too_large)
             pieces.append(chunk)
     take(_ending(decoders))
     return b"".join(pieces)

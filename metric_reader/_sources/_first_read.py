@@ -13,15 +13,21 @@ import anyio
 import httpx
 
 from .._config import Settings
+from ._groups import build_targets
 from ._http import make_client
-from ._targets import Target, build_targets
+from ._targets import Target
 
 
 async def first_reads(settings: Settings, timeout: float) -> list[str]:
     """One line per rule, in the order of ``settings.rules``: how many series its source
     returns now, or why it could not be read within ``timeout`` seconds."""
     rules = settings.rules
-    targets = build_targets(rules, settings.max_concurrent_queries, settings.max_response_bytes)
+    targets = build_targets(
+        rules,
+        settings.max_concurrent_queries,
+        settings.max_response_bytes,
+        settings.batch_selectors,
+    )
     found: dict[str, str] = {}
 
     async def read(client: httpx.AsyncClient, target: Target) -> None:

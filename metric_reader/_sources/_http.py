@@ -21,7 +21,7 @@ from loguru import logger
 
 from .. import __version__
 from .._config import ClientConfig, Secret, build_ssl_context, read_credential
-from .._core._exceptions import FetchError
+from .._core._exceptions import FetchError, FetchTimeout
 from ._body import ACCEPT_ENCODING
 
 REREAD_INTERVAL = 10.0
@@ -232,8 +232,10 @@ async def deadline(timeout: float, attempt: Attempt | None = None) -> AsyncItera
     setting to change.
     """
 
-    def fail(problem: str, hint: str | None = None) -> FetchError:
-        return FetchError(problem if attempt is None else attempt.explain(problem, hint))
+    def fail(
+        problem: str, hint: str | None = None, kind: type[FetchError] = FetchError
+    ) -> FetchError:
+        return kind(problem if attempt is None else attempt.explain(problem, hint))
 
     try:
         with anyio.fail_after(timeout):
@@ -241,7 +243,7 @@ async def deadline(timeout: float, attempt: Attempt | None = None) -> AsyncItera
     except FetchError as exc:
         if attempt is None:
             raise
-        raise fail(str(exc)) from None
+        raise fail(str(exc), kind=type(exc)) from None
     except (TimeoutError, httpx.TimeoutException):
         hint = None
         if attempt is not None:
@@ -249,7 +251,7 @@ async def deadline(timeout: float, attempt: Attempt | None = None) -> AsyncItera
                 "the timeout is 80% of POLLING_INTERVAL (at most 30s): raise POLLING_INTERVAL, "
                 f"or make {attempt.source.value} answer faster"
             )
-        raise fail(f"no complete answer within {timeout:g}s", hint) from None
+        raise fail(f"no complete answer within {timeout:g}s", hint, FetchTimeout) from None
     except httpx.ConnectError as exc:
         tls = _tls_problem(exc)
         if tls is not None:

@@ -7,7 +7,7 @@ import json
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import anyio
 import httpx
@@ -43,6 +43,9 @@ def _loads(body: bytes) -> Any:
     return valid_strings(document) if may_hold_surrogates(body) else document
 
 
+_Decoded = TypeVar("_Decoded")
+
+
 class NotJson(FetchError):
     """The answer is not JSON: not from a Prometheus API, most likely."""
 
@@ -51,6 +54,11 @@ class NotJson(FetchError):
 class QueryResult:
     samples: list[Sample]
     warnings: tuple[str, ...] = ()
+
+
+LONG_QUERY = 2_000
+"""Characters: a longer query is sent as a POST form, not in the URL (proxies and load
+balancers refuse URLs of more than a few KiB; Prometheus takes both)."""
 
 
 async def instant_query(
@@ -68,22 +76,59 @@ async def instant_query(
     ``slots`` bounds the requests in flight to the endpoint; the wait for one counts in the
     timeout, so a poll never runs late.
     """
+    return await _query(client, endpoint, promql, timeout, limit, slots, decode_query_response)
+
+
+async def instant_vector(
+    client: httpx.AsyncClient,
+    endpoint: str,
+    promql: str,
+    timeout: float,
+    limit: int = MAX_RESPONSE_BYTES,
+    slots: anyio.CapacityLimiter | None = None,
+) -> tuple[list[tuple[Mapping[str, str], float]], tuple[str, ...]]:
+    """Like ``instant_query`` for a query that returns an instant vector, with each series'
+    full label set (``__name__`` included), for matchers applied here; and the warnings."""
+    return await _query(client, endpoint, promql, timeout, limit, slots, _decode_vector)
+
+
+def _decode_vector(
+    status_code: int, body: bytes
+) -> tuple[list[tuple[Mapping[str, str], float]], tuple[str, ...]]:
+    result_type, result, warnings = _decode(status_code, body)
+    if result_type != "vector" or not isinstance(result, list):
+        raise FetchError(f"unexpected answer: resultType {result_type!r} for a selector")
+    return [(_metric(item), _value(item.get("value"))) for item in result], warnings
+
+
+async def _query(
+    client: httpx.AsyncClient,
+    endpoint: str,
+    promql: str,
+    timeout: float,
+    limit: int,
+    slots: anyio.CapacityLimiter | None,
+    decode: Callable[[int, bytes], _Decoded],
+) -> _Decoded:
     url = f"{endpoint}/api/v1/query"
     attempt = Attempt(url, Source("PROMETHEUS_ENDPOINT", endpoint, "your Prometheus"))
+    form = {"query": promql, "timeout": f"{timeout:.3f}"}  # seconds
+    long = len(promql) > LONG_QUERY
     async with (
         deadline(timeout, attempt),
         slots if slots is not None else contextlib.nullcontext(),
         client.stream(
-            "GET",
+            "POST" if long else "GET",
             url,
-            params={"query": promql, "timeout": f"{timeout:.3f}"},  # seconds
+            params=None if long else form,
+            data=form if long else None,
             timeout=timeout,
         ) as response,
     ):
         attempt.status = response.status_code
         body = await read_body(response, limit, "the answer")
         try:
-            return decode_query_response(response.status_code, body)
+            return decode(response.status_code, body)
         except NotJson:
             attempt.wrong_kind = True
             raise
@@ -91,6 +136,21 @@ async def instant_query(
 
 def decode_query_response(status_code: int, body: bytes) -> QueryResult:
     """Turn an ``/api/v1/query`` answer into samples, or raise ``FetchError`` saying why."""
+    result_type, result, warnings = _decode(status_code, body)
+    if result_type == "vector" and isinstance(result, list):
+        return QueryResult([_vector_sample(item) for item in result], warnings)
+    if result_type == "scalar":
+        return QueryResult([Sample((), _value(result))], warnings)
+    if result_type in ("matrix", "string"):
+        raise FetchError(
+            f"the query returns a {result_type}; it must return an instant vector or a scalar"
+        )
+    raise FetchError(f"unexpected answer: resultType {result_type!r}")
+
+
+def _decode(status_code: int, body: bytes) -> tuple[Any, Any, tuple[str, ...]]:
+    """The result type, result and warnings of an answer; ``FetchError`` for an answer that
+    is not JSON, a failed query, or one without a data object."""
     try:
         document = _loads(body)
     except (ValueError, UnicodeDecodeError):
@@ -110,25 +170,20 @@ def decode_query_response(status_code: int, body: bytes) -> QueryResult:
     data = document.get("data")
     if not isinstance(data, Mapping):
         raise FetchError("unexpected answer: no data object")
-    result_type, result = data.get("resultType"), data.get("result")
-    if result_type == "vector" and isinstance(result, list):
-        return QueryResult([_vector_sample(item) for item in result], warnings)
-    if result_type == "scalar":
-        return QueryResult([Sample((), _value(result))], warnings)
-    if result_type in ("matrix", "string"):
-        raise FetchError(
-            f"the query returns a {result_type}; it must return an instant vector or a scalar"
-        )
-    raise FetchError(f"unexpected answer: resultType {result_type!r}")
+    return data.get("resultType"), data.get("result"), warnings
 
 
 def _vector_sample(item: Any) -> Sample:
+    return Sample(labels_of(_metric(item)), _value(item.get("value")))
+
+
+def _metric(item: Any) -> dict[str, str]:
     if not isinstance(item, Mapping) or not isinstance(item.get("metric"), Mapping):
         raise FetchError("unexpected answer: a vector element without metric labels")
-    metric = item["metric"]
+    metric: dict[str, str] = item["metric"]
     if not all(isinstance(k, str) and isinstance(v, str) for k, v in metric.items()):
         raise FetchError("unexpected answer: label names and values must be strings")
-    return Sample(labels_of(metric), _value(item.get("value")))
+    return metric
 
 
 def _value(pair: Any) -> float:

@@ -2,12 +2,13 @@
 
 Rules that read the same page, or run the same query on the same endpoint, at the same
 interval share one target, so a source is read once per interval however many rules
-watch it.
+watch it; the selector rules of one Prometheus and interval share a few batched queries
+(``_batch``). Targets are read in groups (``_groups``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 import anyio
@@ -17,8 +18,9 @@ from .._config import MAX_RESPONSE_BYTES, RuleConfig
 from .._core._exceptions import FetchError
 from .._core._samples import Sample, labels_of
 from .._core._throttle import Throttle
+from ._batch import SelectorBatch
 from ._exposition import ExpositionError, read_series
-from ._prometheus import instant_query
+from ._prometheus import instant_query, instant_vector
 from ._scrape import fetch_page
 
 
@@ -43,6 +45,9 @@ class Target:
     interval: float
     read: Callable[[httpx.AsyncClient, float], Awaitable[Reading]]
     rules: list[RuleConfig] = field(default_factory=list)
+    split: Callable[[], list[Target]] | None = None
+    """For a batched read of several metric names: the two reads it becomes when its answer
+    is larger than ``MAX_RESPONSE_BYTES``."""
     errors: Throttle = field(init=False)
     warnings: Throttle = field(init=False)
     last_success: float | None = None
@@ -115,31 +120,54 @@ def query_target(
     return Target(f"query {promql} at {endpoint}", interval, read, rules)
 
 
-def build_targets(
-    rules: Sequence[RuleConfig],
-    max_concurrent_queries: int = 8,
-    max_response_bytes: int = MAX_RESPONSE_BYTES,
-) -> list[Target]:
-    """Group rules so that each scrape target, and each query on an endpoint, is read once
-    per interval; queries to one endpoint share a bound on requests in flight; no answer
-    larger than ``max_response_bytes`` is read."""
-    groups: dict[tuple[str, ...], list[RuleConfig]] = {}
-    for rule in rules:
-        key: tuple[str, ...] = (
-            ("scrape", rule.scrape_url or "", repr(rule.polling_interval))
-            if rule.source == "scrape"
-            else ("query", rule.prometheus_endpoint, rule.promql, repr(rule.polling_interval))
+def batch_target(
+    endpoint: str,
+    batch: SelectorBatch,
+    interval: float,
+    limit: EndpointLimit,
+    max_bytes: int = MAX_RESPONSE_BYTES,
+) -> Target:
+    """One query for the selector rules of ``batch``; each rule gets the series its own
+    selector matches. Split in two (by metric name) when its answer is too large."""
+    promql = batch.promql
+
+    async def read(client: httpx.AsyncClient, timeout: float) -> Reading:
+        started = anyio.current_time()
+        series, warnings = await instant_vector(
+            client, endpoint, promql, timeout, max_bytes, limit.limiter
         )
-        groups.setdefault(key, []).append(rule)
-    targets = []
-    limits: dict[str, EndpointLimit] = {}
-    for key, members in groups.items():
-        interval = members[0].polling_interval
-        if key[0] == "scrape":
-            targets.append(scrape_target(key[1], interval, members, max_response_bytes))
-        else:
-            limit = limits.setdefault(key[1], EndpointLimit(max_concurrent_queries))
-            targets.append(
-                query_target(key[1], key[2], interval, members, limit, max_response_bytes)
-            )
-    return targets
+        samples, unsure = batch.samples(series)
+        if unsure:
+            remaining = max(timeout - (anyio.current_time() - started), 0.05)
+
+            failures: list[FetchError] = []
+
+            async def own_query(rule: RuleConfig) -> None:
+                try:
+                    result = await instant_query(
+                        client, endpoint, rule.promql, remaining, max_bytes, limit.limiter
+                    )
+                except FetchError as exc:  # raised below, not as an exception group
+                    failures.append(exc)
+                    return
+                samples[rule.name] = result.samples
+
+            async with anyio.create_task_group() as queries:
+                for rule in unsure:
+                    queries.start_soon(own_query, rule)
+            if failures:
+                raise failures[0]
+        return Reading(samples, warnings)
+
+    def split() -> list[Target]:
+        halves = batch.halves()
+        assert halves is not None
+        return [batch_target(endpoint, half, interval, limit, max_bytes) for half in halves]
+
+    names = batch.names
+    description = (
+        f"query {promql} at {endpoint}"
+        if len(names) == 1
+        else f"selectors of {len(names)} metrics ({names[0]} to {names[-1]}) at {endpoint}"
+    )
+    return Target(description, interval, read, list(batch.rules), split if len(names) > 1 else None)

@@ -27,6 +27,19 @@ class ServiceMetrics:
             ["target"],
             registry=self.registry,
         )
+        self.evaluations = Counter(
+            "metric_reader_evaluations_total",
+            "Rule evaluations done: one per rule at each tick of its group whose read answered.",
+            ["group"],
+            registry=self.registry,
+        )
+        self.evaluations_missed = Counter(
+            "metric_reader_evaluations_missed_total",
+            "Rule evaluations a group could not do on time: its read did not answer within the"
+            " poll's time, or a tick was skipped because the one before overran its interval.",
+            ["group"],
+            registry=self.registry,
+        )
         self.series_limit_exceeded = Counter(
             "metric_reader_series_limit_exceeded_total",
             "Reads that failed for a rule because they had more series than its SERIES_LIMIT.",

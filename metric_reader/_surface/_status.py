@@ -22,7 +22,7 @@ from .._core._durations import format_duration
 from .._core._numbers import json_number
 from .._engine import LevelMachine, NoData, Rule, SeriesMachine, State
 from ._selection import EVERY_RULE, MAX_SERIES, Selection
-from ._view import TargetRead
+from ._view import GroupRead, TargetRead
 
 _RANK = {State.FIRING: 0, State.PENDING: 1, State.OK: 2}
 
@@ -174,6 +174,7 @@ def status_snapshot(
     version: str,
     no_data: Mapping[str, NoData] | None = None,
     selection: Selection = EVERY_RULE,
+    groups: Sequence[GroupRead] = (),
 ) -> dict[str, Any]:
     """Everything ``/api/status`` returns.
 
@@ -205,6 +206,18 @@ def status_snapshot(
                 "last_error": target.last_error,
             }
             for target in targets
+        ],
+        "groups": [
+            {
+                "group": group.name,
+                "polling_interval": format_duration(group.interval),
+                "offset": format_duration(group.offset),
+                "rules": group.rules,
+                "reads": group.reads,
+                "evaluations_missed_last_minute": group.missed_last_minute,
+                "evaluations_missed_total": group.missed_total,
+            }
+            for group in groups
         ],
         "rules": listed_rules,
         "truncated": truncated,

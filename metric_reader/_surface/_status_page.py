@@ -389,6 +389,27 @@ def _targets(clock: _Clock, targets: list[Mapping[str, Any]]) -> str:
     )
 
 
+def _groups(groups: list[Mapping[str, Any]]) -> str:
+    rows = []
+    for group in groups:
+        recent = int(group.get("evaluations_missed_last_minute") or 0)
+        late = f'<span class="error">{recent:,}</span>' if recent else "0"
+        rows.append(
+            f'<tr><td class="mono">{_e(group.get("group"))}</td>'
+            f'<td class="num">{_e(group.get("polling_interval"))}</td>'
+            f'<td class="num">{_e(group.get("offset"))}</td>'
+            f'<td class="num">{_e(group.get("rules"))}</td>'
+            f'<td class="num">{_e(group.get("reads"))}</td>'
+            f'<td class="num">{late}</td>'
+            f'<td class="num">{int(group.get("evaluations_missed_total") or 0):,}</td></tr>'
+        )
+    return (
+        "<section><h2>Groups</h2><table><thead><tr><th>group</th><th>every</th><th>offset</th>"
+        "<th>rules</th><th>queries</th><th>missed, last minute</th><th>missed in all</th>"
+        f"</tr></thead><tbody>{''.join(rows)}</tbody></table></section>"
+    )
+
+
 def _problems(targets: list[Mapping[str, Any]]) -> str:
     """A banner naming the targets that are failing or were never read."""
     items = []
@@ -409,6 +430,23 @@ def _problems(targets: list[Mapping[str, Any]]) -> str:
     return (
         f'<div class="problems"><b>{len(items)} {what} not being read</b>'
         f"<ul>{''.join(items)}</ul></div>"
+    )
+
+
+def _overload(groups: list[Mapping[str, Any]]) -> str:
+    """A banner naming the groups that missed evaluations in the last minute."""
+    items = [
+        f'<li><span class="mono">{_e(group.get("group"))}</span>: '
+        f'<span class="error">{int(group.get("evaluations_missed_last_minute") or 0):,} '
+        "evaluations missed in the last minute</span></li>"
+        for group in groups
+        if group.get("evaluations_missed_last_minute")
+    ]
+    if not items:
+        return ""
+    what = "group cannot" if len(items) == 1 else "groups cannot"
+    return (
+        f'<div class="problems"><b>{len(items)} {what} keep up</b><ul>{"".join(items)}</ul></div>'
     )
 
 
@@ -444,6 +482,7 @@ def render_status_page(status: dict[str, Any], selection: Selection | None = Non
         facts += f"<b>{no_data}</b> with no data &middot; "
     facts += f"started {clock.at(status.get('started_at'))}"
     targets = status.get("targets") or []
+    groups = status.get("groups") or []
     limit = selection.per_rule or selection.limit
     body = "".join(_rule(clock, rule, limit) for rule in rules) or '<p class="muted">no rules</p>'
     if selection.rule is not None:
@@ -458,7 +497,8 @@ def render_status_page(status: dict[str, Any], selection: Selection | None = Non
         f"<title>{_e(title)}</title><style>{_CSS}</style></head><body>"
         f"<header><h1>metric-reader<small>{_e(status.get('version', ''))}</small></h1>"
         f'{readiness}<span class="facts">{facts}</span></header>'
-        f"<main>{_problems(targets)}{body}{_targets(clock, targets)}</main>"
+        f"<main>{_problems(targets)}{_overload(groups)}{body}{_groups(groups)}"
+        f"{_targets(clock, targets)}</main>"
         f"<footer>as of {clock.at(status.get('time'), ago=False)} UTC &middot; refreshes every "
         f'{REFRESH_SECONDS} s &middot; <a href="api/status">api/status</a> (JSON) &middot; '
         '<a href="metrics">metrics</a> &middot; <a href="readyz">readyz</a></footer>'

@@ -36,6 +36,19 @@ class TargetRead:
 
 
 @dataclass(frozen=True, slots=True)
+class GroupRead:
+    """How one group keeps up: its rules, its reads, and the evaluations it missed."""
+
+    name: str
+    interval: float
+    offset: float
+    rules: int
+    reads: int
+    missed_last_minute: int
+    missed_total: int
+
+
+@dataclass(frozen=True, slots=True)
 class RuleSeries:
     """A rule's series counted by level and state, and its plugin calls running now."""
 

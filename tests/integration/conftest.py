@@ -35,7 +35,7 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -206,6 +206,16 @@ class PrometheusStack:
         with self._lock:
             group = self._groups.setdefault(job, {})
             group.setdefault(metric, {})[_label_key(labels)] = float(value)
+            self._put_group(job, group)
+
+    def push_many(
+        self, job: str, series: Iterable[tuple[str, Mapping[str, str] | None, float]]
+    ) -> None:
+        """Set many ``(metric, labels, value)`` series of the job's group in one push."""
+        with self._lock:
+            group = self._groups.setdefault(job, {})
+            for metric, labels, value in series:
+                group.setdefault(metric, {})[_label_key(labels)] = float(value)
             self._put_group(job, group)
 
     def remove(

@@ -15,6 +15,7 @@ from metric_reader._actions import discover_plugins
 from metric_reader._config import load_settings
 from metric_reader._core._samples import Sample
 from metric_reader._service import Service, next_tick
+from metric_reader._sources._groups import Group, group_offset
 from metric_reader._sources._targets import Reading, Target
 
 
@@ -231,7 +232,9 @@ def test_a_duration_and_a_backoff_that_are_multiples_of_the_interval_act_on_thei
         answered.append(anyio.current_time())
         return Reading({rule.name: [Sample((("queue", "mail"),), 95.0)]})
 
-    service.targets = [Target("virtual", 2.0, read, [rule.config])]
+    group = Group("virtual", 2.0, [Target("virtual", 2.0, read, [rule.config])])
+    group.offset = 0.0  # ticks at 0, 2, 4, ...: the grid of a group whose hash lands on 0
+    service.groups = [group]
 
     async def main() -> None:
         with anyio.move_on_after(23.5):
@@ -240,3 +243,46 @@ def test_a_duration_and_a_backoff_that_are_multiples_of_the_interval_act_on_thei
     anyio.run(main, backend_options={"loop_factory": VirtualClockLoop})
     assert answered[:3] == pytest.approx([0.9, 2.05, 4.05])  # the virtual clock is exact
     assert calls.read_text().split() == ["10.0", "16.0", "22.0"]
+
+
+def test_groups_read_at_start_then_on_grids_offset_by_their_names(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Three groups with the same 10 s interval: each reads at start (so the service is ready
+    at once), then on its own grid, ``offset + k * 10 s``; the offsets come from the groups'
+    names, so the groups do not wake together, and are the same at every start."""
+    settings = load_settings(
+        {"SCRAPE_URL": "http://127.0.0.1:9/metrics", "METRIC_NAME": "m", "THRESHOLD": ">1"}
+    )
+    service = Service(settings, discover_plugins(None))
+    [rule] = service.rules
+    reads: dict[str, list[float]] = {}
+
+    def reader(name: str) -> Any:
+        async def read(client: httpx.AsyncClient, timeout: float) -> Reading:
+            reads.setdefault(name, []).append(anyio.current_time())
+            return Reading({rule.name: []})
+
+        return read
+
+    names = [
+        "scrape http://a:9100/metrics every 10s",
+        "scrape http://b:9100/metrics every 10s",
+        "prometheus http://prom:9090 every 10s",
+    ]
+    service.groups = [Group(n, 10.0, [Target(n, 10.0, reader(n), [rule.config])]) for n in names]
+
+    async def main() -> None:
+        with anyio.move_on_after(35.0):
+            await service.run()
+
+    anyio.run(main, backend_options={"loop_factory": VirtualClockLoop})
+    offsets = [group_offset(name, 10.0) for name in names]
+    assert len({round(o, 3) for o in offsets}) == 3 and all(0 <= o < 10 for o in offsets)
+    assert offsets == [g.offset for g in service.groups]
+    for name, offset in zip(names, offsets, strict=True):
+        expected = [0.0] + [offset + 10 * k for k in range(1, 4) if offset + 10 * k < 35]
+        if offset > 0:
+            expected.insert(1, offset)
+        assert reads[name] == pytest.approx(expected[: len(reads[name])], abs=1e-6)
+        assert len(reads[name]) == len([t for t in expected if t < 35])

@@ -1,0 +1,176 @@
+"""Groups: the rules that read one source at one interval, evaluated together on one tick.
+
+As in Prometheus' rule groups (``rules/group.go``), a group is the unit of scheduling: its
+reads run together at each tick and all its rules are evaluated at that tick. Each group
+has its own grid, ``interval`` apart and offset inside the interval by a hash of its name,
+so that many groups never wake at the same instant, and the offset is the same at every
+start. Its reads: one page (a scrape group), or a few batched queries for its selector
+rules plus one query per distinct ``QUERY`` (a Prometheus group).
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from loguru import logger
+
+from .._config import MAX_RESPONSE_BYTES, RuleConfig
+from .._core._durations import format_duration
+from ._batch import plan_batches
+from ._targets import EndpointLimit, Target, batch_target, query_target, scrape_target
+
+MISSED_WINDOW = 60.0
+"""Seconds: the warning about missed evaluations says how many were missed in this window,
+and is said at most once per window."""
+
+
+def group_offset(name: str, interval: float) -> float:
+    """Where in its interval a group's ticks fall: FNV-1a of its name (as Prometheus hashes a
+    group's name and file), so the same group lands at the same offset at every start."""
+    digest = 0xCBF29CE484222325
+    for byte in name.encode():
+        digest = ((digest ^ byte) * 0x100000001B3) & 0xFFFFFFFFFFFFFFFF
+    nanoseconds = max(round(interval * 1e9), 1)
+    return (digest % nanoseconds) / 1e9
+
+
+class MissedEvaluations:
+    """Evaluations a group could not do on time: counted, and said in one warning a minute
+    at most (how many in the last minute, why, and what to change), never a line a poll."""
+
+    def __init__(self, group: str, advice: str) -> None:
+        self.group = group
+        self.advice = advice
+        self.total = 0
+        self._recent: deque[tuple[float, int]] = deque()
+        self._warned_at: float | None = None
+
+    def add(self, now: float, count: int, reason: str) -> None:
+        if count <= 0:
+            return
+        self.total += count
+        self._recent.append((now, count))
+        if self._warned_at is None or now - self._warned_at >= MISSED_WINDOW:
+            missed = self.in_last_minute(now)
+            logger.bind(group=self.group, missed=missed).warning(
+                "{} evaluation{} missed in the last minute: {}; {}",
+                missed,
+                "" if missed == 1 else "s",
+                reason,
+                self.advice,
+            )
+            self._warned_at = now
+
+    def in_last_minute(self, now: float) -> int:
+        while self._recent and now - self._recent[0][0] >= MISSED_WINDOW:
+            self._recent.popleft()
+        return sum(count for _, count in self._recent)
+
+    def on_time(self, now: float) -> None:
+        """A tick was evaluated in full; a minute after the last miss, say it once."""
+        if self._warned_at is not None and not self.in_last_minute(now):
+            logger.bind(group=self.group).info("evaluations on time again")
+            self._warned_at = None
+
+
+@dataclass
+class Group:
+    """The rules read from one source at one interval, and the reads that serve them."""
+
+    name: str
+    interval: float
+    targets: list[Target]
+    source: str = ""
+    """``prometheus`` or ``scrape``."""
+    where: str = ""
+    """The Prometheus endpoint or the scraped URL."""
+    advice: str = ""
+    """What to change when the group cannot keep up (for the missed-evaluations warning)."""
+    offset: float = field(init=False)
+    """Seconds into the interval at which the group's ticks fall."""
+    missed: MissedEvaluations = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.offset = group_offset(self.name, self.interval)
+        self.missed = MissedEvaluations(self.name, self.advice)
+
+    @property
+    def rules(self) -> list[RuleConfig]:
+        return [rule for target in self.targets for rule in target.rules]
+
+    def replace(self, target: Target, parts: list[Target]) -> None:
+        """Read ``parts`` instead of ``target`` from now on (a batch split in two)."""
+        index = next(i for i, t in enumerate(self.targets) if t is target)
+        self.targets[index : index + 1] = parts
+
+
+def build_groups(
+    rules: Sequence[RuleConfig],
+    max_concurrent_queries: int = 8,
+    max_response_bytes: int = MAX_RESPONSE_BYTES,
+    batch_selectors: bool = True,
+) -> list[Group]:
+    """One group per scrape URL or Prometheus endpoint and polling interval. A page, and a
+    query, is read once per interval however many rules need it; selector rules are batched
+    (``batch_selectors``); requests to one endpoint share a bound on those in flight; no
+    answer larger than ``max_response_bytes`` is read."""
+    members: dict[tuple[str, str, float], list[RuleConfig]] = {}
+    for rule in rules:
+        members.setdefault((rule.source, rule.target, rule.polling_interval), []).append(rule)
+    limits: dict[str, EndpointLimit] = {}
+    groups = []
+    for (source, where, interval), group_rules in members.items():
+        name = f"{source} {where} every {format_duration(interval)}"
+        if source == "scrape":
+            targets = [scrape_target(where, interval, group_rules, max_response_bytes)]
+            advice = f"raise its polling_interval (now {format_duration(interval)})"
+        else:
+            limit = limits.setdefault(where, EndpointLimit(max_concurrent_queries))
+            targets = _query_targets(
+                where, interval, group_rules, limit, max_response_bytes, batch_selectors
+            )
+            advice = (
+                f"to keep up, raise its polling_interval (now {format_duration(interval)}) or "
+                f"max_concurrent_queries (now {max_concurrent_queries})"
+                + ("" if batch_selectors else ", or turn batch_selectors on")
+                + ", or make the Prometheus answer faster"
+            )
+        groups.append(Group(name, interval, targets, source, where, advice))
+    return groups
+
+
+def _query_targets(
+    endpoint: str,
+    interval: float,
+    rules: list[RuleConfig],
+    limit: EndpointLimit,
+    max_bytes: int,
+    batch_selectors: bool,
+) -> list[Target]:
+    batched = [rule for rule in rules if rule.query is None] if batch_selectors else []
+    targets = [
+        batch_target(endpoint, batch, interval, limit, max_bytes)
+        for batch in (plan_batches(batched) if batched else ())
+    ]
+    by_query: dict[str, list[RuleConfig]] = {}
+    for rule in rules:
+        if not (batch_selectors and rule.query is None):
+            by_query.setdefault(rule.promql, []).append(rule)
+    targets += [
+        query_target(endpoint, promql, interval, sharing, limit, max_bytes)
+        for promql, sharing in by_query.items()
+    ]
+    return targets
+
+
+def build_targets(
+    rules: Sequence[RuleConfig],
+    max_concurrent_queries: int = 8,
+    max_response_bytes: int = MAX_RESPONSE_BYTES,
+    batch_selectors: bool = True,
+) -> list[Target]:
+    """Every read the ``rules`` need, group after group."""
+    groups = build_groups(rules, max_concurrent_queries, max_response_bytes, batch_selectors)
+    return [target for group in groups for target in group.targets]
