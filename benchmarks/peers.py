@@ -33,8 +33,9 @@ at 10 s) passes; then over the scenario's window:
   its own ``metric_reader_evaluations_total`` when the build has it, otherwise Prometheus'
   ``prometheus_http_requests_total{handler="/api/v1/query"}`` (marked "fallback"), cross-
   checked against the other and its successful polls (``metric_reader_polls_total`` less
-  ``metric_reader_poll_errors_total``: one per rule and cycle while each selector rule is its
-  own query). vmalert: Prometheus' query
+  ``metric_reader_poll_errors_total``). With batched selector reads (``BATCH_SELECTORS``,
+  the default) a few queries serve a whole group, so those two count reads, not rules: they
+  equal the evaluations only for QUERY rules and with batching off. vmalert: Prometheus' query
   counter, cross-checked against ``vmalert_execution_total`` and ``vmalert_iteration_total``
   x rules. Rule manager: ``prometheus_rule_evaluations_total``, cross-checked against
   ``prometheus_rule_group_iterations_total`` x rules. Missed: the contender's own missed
@@ -46,6 +47,8 @@ at 10 s) passes; then over the scenario's window:
 - Fired: each breaching series (rule, shard) must fire within 5 s + one interval of the
   breach's start. metric-reader: the recording plugin's wall time minus
   ``event.breach_started``; peers: the sink's first receipt minus the alert's ``activeAt``.
+  vmalert stamps every rule of a group iteration with the iteration's start, so when an
+  iteration of 1,000 queries takes most of a second, its later rules show that as delay.
 """
 
 from __future__ import annotations
