@@ -267,7 +267,8 @@ def markdown(results: list[Measured]) -> str:
         "",
         "metric-reader, vmalert and Prometheus' rule manager on the same rules, one after "
         "another against one Prometheus scraping 1,000 gauges (2 series each, 1 % above the "
-        "threshold) every second; every rule is `> 50 for 5s`. How each column is measured: "
+        "threshold) every second, and for (d) 10,000 more every 10 s; every rule is "
+        "`> 50 for 5s`. How each column is measured: "
         "the docstring of `benchmarks/peers.py`. CPU in cores (1.0 = one core busy).",
     ]
     for scenario in SCENARIOS:
