@@ -1,5 +1,6 @@
 """Run every benchmark and print one table of figures, targets and ratios; write it, with
-the machine it ran on, to ``docs/benchmarks.md``.
+the machine it ran on, to ``docs/benchmarks.md``, followed by the per-scenario tables of
+the peer benchmark (``benchmarks/peers.py``).
 
 A row with a target is "met" when its value is at most the target; a missed target is
 reported as MISSED in the table and fails nothing.
@@ -11,7 +12,7 @@ import sys
 import time
 from pathlib import Path
 
-from . import churn, many_rules, prometheus_source, scrape, scrape_poll, startup
+from . import churn, many_rules, peers, prometheus_source, scrape, scrape_poll, startup
 from ._proc import machine
 
 DOC = Path(__file__).parent.parent / "docs" / "benchmarks.md"
@@ -50,6 +51,13 @@ def table(rows: list[dict[str, object]]) -> str:
 def main() -> None:
     started = time.monotonic()
     rows: list[dict[str, object]] = []
+    sections: list[str] = []
+
+    def peer_benchmark() -> list[dict[str, object]]:
+        peer_run = peers.run_all()
+        sections.append(peer_run.markdown)
+        return peer_run.rows
+
     for name, bench in (
         ("scrape", scrape.run),
         ("scrape_poll", lambda: scrape_poll.run(scrape.FULL_PARSE[0])),
@@ -57,6 +65,7 @@ def main() -> None:
         ("many_rules", many_rules.run),
         ("startup", startup.run),
         ("prometheus_source", prometheus_source.run),
+        ("peers", peer_benchmark),
     ):
         print(f"running {name} ...", file=sys.stderr, flush=True)
         rows += bench()
@@ -73,6 +82,7 @@ def main() -> None:
         "docstrings in `benchmarks/` for how each is measured. A target is met when the "
         "value is at most the target; ratio = value / target.\n\n"
         f"Machine: {where}. The run took {took:.0f} s.\n\n{text}\n"
+        + "".join(f"\n{section}" for section in sections)
     )
     print(f"written to {DOC}", file=sys.stderr)
 
