@@ -83,6 +83,8 @@ def _log(
         fields.update(event.as_dict())
         # "level" is the log record's own level in JSON logs: keep the breach level apart
         fields["breach_level"] = fields.pop("level")
+        if not event.annotations:  # only alerting rules have them
+            del fields["annotations"]
         series += _labels(event.labels)
     tag = f"{kind} #{event.fire_count + 1}" if event and kind != "resolve" else kind
     if event is not None and event.level != "base":

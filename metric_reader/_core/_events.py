@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Literal
 
@@ -18,7 +18,8 @@ class Event:
     ``metric_name`` is the rule's metric name, or its PromQL text for a ``QUERY`` rule.
     ``breach_started`` is wall-clock time (UTC); ``duration`` is how long the breach has
     lasted when the event was made; ``fire_count`` counts the successful fire and repeat
-    calls of this breach before this one.
+    calls of this breach before this one. ``annotations`` are the rendered annotations of
+    an alerting rule (empty for other rules).
     """
 
     rule: str
@@ -32,6 +33,7 @@ class Event:
     duration: timedelta
     fire_count: int
     plugin: str = ""
+    annotations: Mapping[str, str] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, object]:
         """A JSON-friendly view (times as ISO 8601, duration in seconds)."""
@@ -47,4 +49,5 @@ class Event:
             "duration_seconds": self.duration.total_seconds(),
             "fire_count": self.fire_count,
             "plugin": self.plugin,
+            "annotations": dict(self.annotations),
         }

@@ -70,6 +70,7 @@ def make_event(**changes: Any) -> Event:
         "value": 95.5,
         "breach_started": datetime(2024, 1, 2, 3, 4, 5, 250000, tzinfo=UTC),
         "plugin": "http_action",
+        "annotations": {},
     }
     return _make_event(**{**defaults, **changes})
 
@@ -161,6 +162,7 @@ def expected_body(event: Event, **changes: Any) -> dict[str, Any]:
         "duration_seconds": event.duration.total_seconds(),
         "fire_count": event.fire_count,
         "plugin": event.plugin,
+        "annotations": {},
     }
     body.update(changes)
     return body
@@ -194,6 +196,7 @@ async def test_http_action_posts_every_event_field_as_json_with_its_headers(
         "duration_seconds": 30.0,
         "fire_count": 2,
         "plugin": "http_action",
+        "annotations": {},
     }
     assert request.headers["content-type"] == "application/json"
     assert request.headers["user-agent"] == f"metric-reader/{__version__} (http_action)"
