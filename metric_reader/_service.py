@@ -35,7 +35,16 @@ from ._core._durations import format_duration
 from ._core._exceptions import FetchError, FetchTimeout, QueueTimeout
 from ._core._samples import Sample
 from ._core._throttle import Throttle
-from ._engine import Action, NoData, Rule, admit, format_series, make_rule, revision
+from ._engine import (
+    Action,
+    ActiveAlert,
+    NoData,
+    Rule,
+    admit,
+    format_series,
+    make_rule,
+    revision,
+)
 from ._sources._groups import Group, build_groups
 from ._sources._http import make_client
 from ._sources._targets import Target, fetch_timeout
@@ -230,6 +239,10 @@ class Service:
             summary = RuleSeries.of(rule)
             if summary is not None:
                 yield summary
+
+    def alerts(self) -> Iterator[ActiveAlert]:
+        for rule in self.rules:
+            yield from rule.alerts()
 
     def rules_without_data(self) -> Mapping[str, bool]:
         return {name: tracker.active for name, tracker in self.no_data.items()}

@@ -12,6 +12,7 @@ import anyio
 from prometheus_client import CollectorRegistry
 
 from metric_reader import __version__
+from metric_reader._engine import ActiveAlert
 from metric_reader._surface._metrics import ServiceMetrics
 from metric_reader._surface._selection import Selection
 from metric_reader._surface._status import status_snapshot
@@ -40,6 +41,7 @@ class FakeView:
     no_data: dict[str, bool] = field(default_factory=dict)
     unloaded: list[UnloadedPlugin] = field(default_factory=list)
     plugins: PluginCounts = field(default_factory=lambda: PluginCounts(0, 0, 0))
+    active_alerts: list[ActiveAlert] = field(default_factory=list)
     is_acting: bool = True
     started: float = 0.0
     metrics: ServiceMetrics = field(default_factory=ServiceMetrics)
@@ -69,6 +71,9 @@ class FakeView:
 
     def rules_without_data(self) -> dict[str, bool]:
         return self.no_data
+
+    def alerts(self) -> list[ActiveAlert]:
+        return self.active_alerts
 
     def plugin_counts(self) -> PluginCounts:
         return self.plugins

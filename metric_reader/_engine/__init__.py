@@ -7,7 +7,7 @@ private.
 from ._alerting import AlertingRule
 from ._logging_rule import LoggingRule
 from ._nodata import NO_DATA_POLLS, NoData
-from ._rule import Rule, format_series, revision
+from ._rule import ActiveAlert, Rule, format_series, revision
 from ._rules import make_rule
 from ._series_limit import admit
 from ._state import (
@@ -26,6 +26,7 @@ __all__ = [
     "MAX_RETRY_DELAY",
     "NO_DATA_POLLS",
     "Action",
+    "ActiveAlert",
     "AlertingRule",
     "LevelMachine",
     "LevelPolicy",

@@ -10,13 +10,14 @@ tracks no series and has nothing to save.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
 from .._core._events import Event, EventKind
 from .._core._samples import Labels, Sample
-from ._state import Action, SeriesMachine
+from ._state import Action, SeriesMachine, State
 
 if TYPE_CHECKING:
     from .._config import LevelConfig, RuleConfig
@@ -28,6 +29,17 @@ def format_series(name: str, labels: Labels) -> str:
         return name
     inner = ",".join(f'{k}="{v}"' for k, v in labels)
     return f"{name}{{{inner}}}"
+
+
+@dataclass(frozen=True, slots=True)
+class ActiveAlert:
+    """A pending or firing series level, as Prometheus shows an alert (``ALERTS``)."""
+
+    labels: Mapping[str, str]
+    """The alert's labels: ``alertname`` and the series' labels (see ``Rule.alert_labels``)."""
+    state: State
+    active_at: float
+    """Monotonic time the breach started (Prometheus' ``activeAt``)."""
 
 
 class Rule(ABC):
@@ -89,6 +101,24 @@ class Rule(ABC):
     @abstractmethod
     def busy(self, level: str, labels: Labels) -> bool:
         """Whether that series and level is breached, or has an action owed or running."""
+
+    def alert_labels(self, labels: Labels, level: str) -> dict[str, str]:
+        """The labels of the alert a series level is: its labels, ``alertname`` (the rule's
+        name) and, for the hard level, ``breach_level="hard"``."""
+        out = dict(labels)
+        out["alertname"] = self.name
+        if level != "base":
+            out["breach_level"] = level
+        return out
+
+    def alerts(self) -> Iterator[ActiveAlert]:
+        """Every pending or firing series level of the rule."""
+        for labels, series in self.series.items():
+            for machine in series.levels():
+                if machine.state is not State.OK and machine.active_at is not None:
+                    yield ActiveAlert(
+                        self.alert_labels(labels, machine.level), machine.state, machine.active_at
+                    )
 
     def event(self, action: Action, now: float, plugin: str) -> Event:
         """What a plugin is told about ``action``, with the breach start in wall-clock time."""

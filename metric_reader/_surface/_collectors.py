@@ -51,6 +51,25 @@ def _now() -> float:
         return time.monotonic()
 
 
+def _alerts(service: ServiceView, now_mono: float, now_wall: float) -> Iterator[Metric]:
+    """``ALERTS`` and ``ALERTS_FOR_STATE`` in Prometheus' own shape, so dashboards and
+    meta-alerts written for Prometheus' alerts work on metric-reader's."""
+    alerts = Metric(
+        "ALERTS", "Pending and firing alerts: every breached series level of every rule.", "gauge"
+    )
+    for_state = Metric(
+        "ALERTS_FOR_STATE",
+        "Unix time each pending or firing alert became active (its breach started).",
+        "gauge",
+    )
+    for alert in service.alerts():
+        since = to_wall(alert.active_at, now_mono, now_wall)
+        for_state.add_sample("ALERTS_FOR_STATE", dict(alert.labels), since)
+        alerts.add_sample("ALERTS", {**alert.labels, "alertstate": alert.state.value}, 1.0)
+    yield alerts
+    yield for_state
+
+
 class ServiceCollector(Collector):
     def __init__(self, service: ServiceView) -> None:
         self.service = service
@@ -95,6 +114,7 @@ class ServiceCollector(Collector):
         yield no_data
 
         now_mono, now_wall = _now(), time.time()
+        yield from _alerts(service, now_mono, now_wall)
         for target in service.target_reads():
             ok = target.last_success is not None and target.last_error is None
             target_up.add_metric([target.description], 1 if ok else 0)

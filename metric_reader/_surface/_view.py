@@ -10,7 +10,7 @@ from typing import Any, Protocol
 
 from prometheus_client import CollectorRegistry
 
-from .._engine import AlertingRule, Rule, State
+from .._engine import ActiveAlert, AlertingRule, Rule, State
 from ._selection import Selection
 
 READY_WINDOW = 60.0
@@ -119,6 +119,10 @@ class ServiceView(Protocol):
 
     def rules_without_data(self) -> Mapping[str, bool]:
         """Every rule: True while its successful reads return no series."""
+        ...
+
+    def alerts(self) -> Iterable[ActiveAlert]:
+        """Every pending or firing series level of every rule (``ALERTS``)."""
         ...
 
     def plugin_counts(self) -> PluginCounts: ...
