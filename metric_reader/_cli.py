@@ -46,7 +46,7 @@ from ._core._exceptions import ConfigError, ListenError
 from ._core._logging import configure_logging
 from ._core._memory import keep_freed_memory
 from ._core._threshold import parse_threshold, parse_value
-from ._service import SHUTDOWN_GRACE, SIGHUP_IGNORED, SIGNALS, EarlySignals, Service
+from ._service import SHUTDOWN_GRACE, SIGNALS, EarlySignals, Service
 from ._sources._first_read import first_reads
 from ._surface._web import serve_http
 
@@ -203,13 +203,24 @@ def _run(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     settings = _this_shard(settings)
     for rule in settings.rules:
         logger.bind(**_rule_fields(rule)).info("metric-reader {} watching", __version__)
+    configured_election = settings.election
     try:
         settings, cluster = _leader_election(settings, env)
     except ConfigError as exc:
         _say_config_error(str(exc))
         return EXIT_CONFIG
+    running_election = settings.election
+
+    def reload() -> tuple[Settings, PluginCatalog]:
+        """The configuration read again (SIGHUP, POST /-/reload), as at start."""
+        fresh, fresh_catalog = _load(env)
+        fresh = _this_shard(fresh)
+        if fresh.election == configured_election:  # as it was: the one running
+            fresh = dataclasses.replace(fresh, election=running_election)
+        return fresh, fresh_catalog
+
     keep_freed_memory()
-    service = Service(settings, catalog, cluster)
+    service = Service(settings, catalog, cluster, reload)
     refused: list[BaseException] = []
     # One service writes a state file; a dry run writes nothing and takes no lock.
     lock = None if settings.state_file is None or settings.dry_run else settings.state_file
@@ -331,7 +342,10 @@ async def _idle(early: EarlySignals) -> None:
         received = early.received
         while received is None or received == signal.SIGHUP:
             if received is not None:
-                logger.bind(signal="SIGHUP").warning(SIGHUP_IGNORED)
+                logger.bind(signal="SIGHUP").warning(
+                    "SIGHUP received: this shard owns no rule and stays idle; restart it to "
+                    "run a new configuration"
+                )
             received = await anext(signals)
     logger.bind(signal=signal.Signals(received).name).info("stopping")
     logger.info("stopped")

@@ -13,10 +13,11 @@ returns.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import signal
 import time
-from collections.abc import Collection, Hashable, Iterator, Mapping
+from collections.abc import Callable, Collection, Hashable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 import anyio
@@ -32,7 +33,7 @@ from ._cluster._election import ActionRecord, LeaderElector
 from ._cluster._kube import InCluster
 from ._config import Settings
 from ._core._durations import format_duration
-from ._core._exceptions import FetchError, FetchTimeout, QueueTimeout
+from ._core._exceptions import ConfigError, FetchError, FetchTimeout, QueueTimeout
 from ._core._samples import Sample
 from ._core._throttle import Throttle
 from ._engine import (
@@ -41,6 +42,7 @@ from ._engine import (
     NoData,
     Rule,
     admit,
+    carry_over,
     format_series,
     make_rule,
     revision,
@@ -76,12 +78,23 @@ def next_tick(start: float, index: int, interval: float, now: float) -> tuple[in
     return following, following - index - 1
 
 
-SIGHUP_IGNORED = "SIGHUP received: reloading the configuration is not supported yet; ignored"
+SIGHUP_IGNORED = "SIGHUP received before the service ran: it started with the files as they are"
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 SIGNALS = (*STOP_SIGNALS, signal.SIGHUP)
-"""What the service listens for: SIGTERM and SIGINT stop it cleanly; SIGHUP, which
-Prometheus and most daemons take as "reload", is logged and ignored (never an unclean stop:
-a hang-up of the terminal or a ``kill -HUP`` meant as a reload must not end the watching)."""
+"""What the service listens for: SIGTERM and SIGINT stop it cleanly; SIGHUP reloads the
+configuration, as Prometheus and most daemons do (never an unclean stop: a hang-up of the
+terminal must not end the watching)."""
+RESTART_SETTINGS = (
+    "listen_address",
+    "state_file",
+    "dry_run",
+    "shard_count",
+    "shard_index",
+    "election",
+)
+"""Settings a reload cannot change in a running service: they take effect at a restart."""
+
+Reloader = Callable[[], tuple[Settings, PluginCatalog]]
 
 
 class EarlySignals:
@@ -122,34 +135,28 @@ class Service:
     they hand out, and (when configured) the state file and the leader election."""
 
     def __init__(
-        self, settings: Settings, catalog: PluginCatalog, cluster: InCluster | None = None
+        self,
+        settings: Settings,
+        catalog: PluginCatalog,
+        cluster: InCluster | None = None,
+        reloader: Reloader | None = None,
     ) -> None:
-        """``cluster``: where the Kubernetes API is, for leader election (when enabled)."""
+        """``cluster``: where the Kubernetes API is, for leader election (when enabled);
+        ``reloader``: reads the configuration again (SIGHUP, ``POST /-/reload``), or raises
+        ``ConfigError``."""
         self.settings = settings
         self.catalog = catalog
-        self.rules = [make_rule(config) for config in settings.rules]
-        self.groups = build_groups(
-            settings.rules,
-            settings.max_concurrent_queries,
-            settings.max_response_bytes,
-            settings.batch_selectors,
-        )
+        self.reloader = reloader
+        self._reload_lock: anyio.Lock | None = None
+        self._restart: anyio.Event | None = None
+        self._calls: TaskGroup | None = None
+        self._watch_scope: anyio.CancelScope | None = None
         self.metrics = ServiceMetrics()
-        for group in self.groups:  # shown from the start, at 0
-            self.metrics.evaluations.labels(group.name)
-            self.metrics.evaluations_missed.labels(group.name)
-        self._series_limit_errors = {
-            rule.name: Throttle(target.description, "ERROR", "series limit exceeded")
-            for target in self.targets
-            for rule in target.rules
-        }
-        self._read_errors = {
-            rule.name: Throttle(target.description, "ERROR", f"read failed for rule {rule.name!r}")
-            for target in self.targets
-            for rule in target.rules
-        }
-        self._by_name = {rule.name: rule for rule in self.rules}
-        self.no_data = {rule.name: NoData(rule.name, rule.reads) for rule in self.rules}
+        self.rules: list[Rule] = []
+        self._by_name: dict[str, Rule] = {}
+        self.no_data: dict[str, NoData] = {}
+        self.groups: list[Group] = []
+        self._install([make_rule(config) for config in settings.rules])
         self.started = time.monotonic()
         self._in_flight = 0
         self._idle = anyio.Event()
@@ -165,6 +172,47 @@ class Service:
             self.election = rules_elector(
                 settings.election, cluster, self._by_name, self._state_changed
             )
+
+    def _install(self, rules: list[Rule], kept: Collection[str] = ()) -> None:
+        """Take ``rules`` (and ``self.settings``) as what runs: the groups that read them and
+        what is kept per rule. The lists and dicts are changed in place: the state writer and
+        the election hold them. A rule ``kept`` over a reload keeps its no-data tracker; a
+        read kept over it (same description) keeps when it last succeeded or failed."""
+        settings = self.settings
+        self.rules[:] = rules
+        self._by_name.clear()
+        self._by_name.update((rule.name, rule) for rule in rules)
+        old_reads = {target.description: target for target in self.targets}
+        self.groups = build_groups(
+            settings.rules,
+            settings.max_concurrent_queries,
+            settings.max_response_bytes,
+            settings.batch_selectors,
+        )
+        for target in self.targets:
+            before = old_reads.get(target.description)
+            if before is not None:
+                target.last_success, target.last_error = before.last_success, before.last_error
+        for group in self.groups:  # shown from the start, at 0
+            self.metrics.evaluations.labels(group.name)
+            self.metrics.evaluations_missed.labels(group.name)
+        self._series_limit_errors = {
+            rule.name: Throttle(target.description, "ERROR", "series limit exceeded")
+            for target in self.targets
+            for rule in target.rules
+        }
+        self._read_errors = {
+            rule.name: Throttle(target.description, "ERROR", f"read failed for rule {rule.name!r}")
+            for target in self.targets
+            for rule in target.rules
+        }
+        no_data = {
+            rule.name: (self.no_data[rule.name] if rule.name in kept else None)
+            or NoData(rule.name, rule.reads)
+            for rule in rules
+        }
+        self.no_data.clear()
+        self.no_data.update(no_data)
 
     @property
     def targets(self) -> list[Target]:
@@ -285,24 +333,30 @@ class Service:
     async def run(self, grace: float = SHUTDOWN_GRACE, early: EarlySignals | None = None) -> None:
         """Poll until SIGTERM or SIGINT, then let running plugin calls finish.
 
-        A second signal during the grace period stops at once. SIGHUP is logged and ignored.
+        A second signal during the grace period stops at once. SIGHUP reloads.
         """
-        client_config = self.settings.client
-        async with make_client(client_config) as client, anyio.create_task_group() as calls:
+        async with anyio.create_task_group() as calls:
+            self._calls = calls
             polling = anyio.CancelScope()
             await calls.start(self._watch_signals, polling, calls.cancel_scope, early)
             if self.writer is not None:
                 await self.writer.restore()  # before the first poll: timers go on where they were
                 calls.start_soon(self.writer.run)
-            if self.settings.plugin_dir is not None:
-                calls.start_soon(self.catalog.watch)  # drop-in plugin changes; stops with calls
+            self._watch_plugins()
             if self.election is not None:
                 calls.start_soon(self.election.run)
             with polling:
-                self._log_batching()
-                async with anyio.create_task_group() as pollers:
-                    for group in self.groups:
-                        pollers.start_soon(self._evaluate_forever, client, group, calls)
+                while True:  # one turn per configuration: a reload ends the turn
+                    self._restart = anyio.Event()
+                    self._log_batching()
+                    async with (
+                        make_client(self.settings.client) as client,
+                        anyio.create_task_group() as pollers,
+                    ):
+                        for group in self.groups:
+                            pollers.start_soon(self._evaluate_forever, client, group, calls)
+                        await self._restart.wait()
+                        pollers.cancel_scope.cancel()
             if self._in_flight:
                 logger.bind(calls=self._in_flight).info(
                     "waiting up to {} for running plugin calls", format_duration(grace)
@@ -335,20 +389,100 @@ class Service:
         with anyio.open_signal_receiver(*SIGNALS) as signals:
             task_status.started()
             if early is not None:
-                early.log_hangups()
+                early.log_hangups()  # before the loop listened: nothing to reload yet
                 if early.received is not None:
                     logger.bind(signal=signal.Signals(early.received).name).info("stopping")
                     polling.cancel()
             async for signum in signals:
                 name = signal.Signals(signum).name
                 if signum == signal.SIGHUP:
-                    logger.bind(signal=name).warning(SIGHUP_IGNORED)
+                    logger.bind(signal=name).info("reloading the configuration")
+                    await self.reload()
                 elif not polling.cancel_called:
                     logger.bind(signal=name).info("stopping")
                     polling.cancel()
                 else:
                     logger.bind(signal=name).warning("stopping now, abandoning plugin calls")
                     everything.cancel()
+
+    def _watch_plugins(self) -> None:
+        """Watch PLUGIN_DIR for drop-in changes (the current catalog's), until a reload
+        brings another catalog."""
+        if self._watch_scope is not None:
+            self._watch_scope.cancel()
+            self._watch_scope = None
+        calls = self._calls
+        if self.settings.plugin_dir is None or calls is None:
+            return
+        scope = self._watch_scope = anyio.CancelScope()
+        catalog = self.catalog
+
+        async def watch() -> None:
+            with scope:
+                await catalog.watch()
+
+        calls.start_soon(watch)
+
+    async def reload(self) -> str | None:
+        """Read the configuration again and run it: rules whose definition did not change
+        keep their state; changed and removed rules resolve what had fired; the groups start
+        again. A configuration with errors is refused (each line logged) and the running one
+        goes on. Returns None, or why the reload was refused."""
+        if self._reload_lock is None:
+            self._reload_lock = anyio.Lock()
+        async with self._reload_lock:
+            if self.reloader is None:
+                return "this service was started without a way to reload its configuration"
+            try:
+                settings, catalog = self.reloader()
+            except ConfigError as exc:
+                for line in exc.problems or (str(exc),):
+                    logger.error("reload refused, the running configuration goes on: {}", line)
+                self.metrics.config_reload_successful.set(0)
+                return str(exc)
+            self._apply(settings, catalog)
+            self.metrics.config_reload_successful.set(1)
+            self.metrics.config_reload_time.set_to_current_time()
+            return None
+
+    def _apply(self, settings: Settings, catalog: PluginCatalog) -> None:
+        old = self.settings
+        unchanged = {}
+        for name in RESTART_SETTINGS:
+            before, after = getattr(old, name), getattr(settings, name)
+            if before != after:
+                logger.bind(setting=name).warning(
+                    "{} changed: it takes effect at the next restart; keeping {!r}", name, before
+                )
+                unchanged[name] = before
+        self.settings = dataclasses.replace(settings, **unchanged)
+        rules, retired = carry_over(self.rules, settings.rules)
+        kept = {rule.name for rule in rules} - {rule.name for rule in retired}
+        now = anyio.current_time()
+        for rule in retired:
+            for action in rule.retire(now):
+                self._start_action(rule, action)
+        self._install(rules, kept)
+        if catalog is not self.catalog:
+            self.catalog = catalog
+            self._watch_plugins()
+        self._state_changed()
+        logger.bind(kept=len(kept), new=len(rules) - len(kept), retired=len(retired)).info(
+            "configuration reloaded: {} rules kept as they were, {} new or changed, {} "
+            "changed or removed",
+            len(kept),
+            len(rules) - len(kept),
+            len(retired),
+        )
+        if self._restart is not None:
+            self._restart.set()
+
+    def _start_action(self, rule: Rule, action: Action) -> None:
+        if self._calls is None:  # not running: nothing can run it
+            rule.give_back(action)
+            return
+        self._in_flight += 1
+        self._calls.start_soon(self._run_action, rule, action)
 
     def _log_batching(self) -> None:
         """Say how many queries serve the rules of each Prometheus: ``4 queries serve 1,000

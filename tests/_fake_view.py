@@ -43,6 +43,8 @@ class FakeView:
     plugins: PluginCounts = field(default_factory=lambda: PluginCounts(0, 0, 0))
     active_alerts: list[ActiveAlert] = field(default_factory=list)
     is_acting: bool = True
+    reloads: int = 0
+    reload_problem: str | None = None
     started: float = 0.0
     metrics: ServiceMetrics = field(default_factory=ServiceMetrics)
 
@@ -80,6 +82,10 @@ class FakeView:
 
     def acting(self) -> bool:
         return self.is_acting
+
+    async def reload(self) -> str | None:
+        self.reloads += 1
+        return self.reload_problem
 
     def status(self, selection: Selection | None = None) -> dict[str, Any]:
         return status_snapshot(

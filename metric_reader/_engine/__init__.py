@@ -8,7 +8,7 @@ from ._alerting import AlertingRule
 from ._logging_rule import LoggingRule
 from ._nodata import NO_DATA_POLLS, NoData
 from ._rule import ActiveAlert, Rule, format_series, revision
-from ._rules import make_rule
+from ._rules import carry_over, make_rule
 from ._series_limit import admit
 from ._state import (
     MAX_COUNT,
@@ -37,6 +37,7 @@ __all__ = [
     "SeriesMachine",
     "State",
     "admit",
+    "carry_over",
     "format_series",
     "make_rule",
     "revision",

@@ -64,6 +64,13 @@ class AlertingRule(Rule):
     def busy(self, level: str, labels: Labels) -> bool:
         return self.machine.busy(level, labels)
 
+    def retire(self, now: float) -> list[Action]:
+        transitions = [t for series in self.machine.series.values() for t in series.clear(now)]
+        self._log(transitions)
+        if transitions:
+            self.machine.revision += 1
+        return self.machine.take_due(now)
+
     def _log(self, transitions: Iterable[Transition]) -> None:
         for t in transitions:
             level = self.level(t.level)

@@ -48,5 +48,8 @@ class LoggingRule(Rule):
     ) -> bool:
         return False
 
+    def retire(self, now: float) -> list[Action]:
+        return []
+
     def busy(self, level: str, labels: Labels) -> bool:
         return False

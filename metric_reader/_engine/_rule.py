@@ -99,6 +99,11 @@ class Rule(ABC):
         count it as run here; return whether anything changed."""
 
     @abstractmethod
+    def retire(self, now: float) -> list[Action]:
+        """The rule is changed or removed by a reload: end every breach at once; return the
+        resolve actions owed for what had fired."""
+
+    @abstractmethod
     def busy(self, level: str, labels: Labels) -> bool:
         """Whether that series and level is breached, or has an action owed or running."""
 

@@ -6,7 +6,7 @@ counters, ``_seconds`` for durations.
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 _CALL_BUCKETS = (0.005, 0.01, 0.05, 0.1, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300)
 _POLL_BUCKETS = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
@@ -40,6 +40,19 @@ class ServiceMetrics:
             ["group"],
             registry=self.registry,
         )
+        self.config_reload_successful = Gauge(
+            "metric_reader_config_last_reload_successful",
+            "1 when the last configuration load (at start, SIGHUP, POST /-/reload) worked, "
+            "else 0: the previous configuration goes on running.",
+            registry=self.registry,
+        )
+        self.config_reload_time = Gauge(
+            "metric_reader_config_last_reload_success_timestamp_seconds",
+            "Unix time of the last configuration load that worked.",
+            registry=self.registry,
+        )
+        self.config_reload_successful.set(1)
+        self.config_reload_time.set_to_current_time()
         self.series_limit_exceeded = Counter(
             "metric_reader_series_limit_exceeded_total",
             "Reads that failed for a rule because they had more series than its SERIES_LIMIT.",

@@ -134,3 +134,7 @@ class ServiceView(Protocol):
     def status(self, selection: Selection | None = None) -> dict[str, Any]:
         """The ``/api/status`` document for ``selection``."""
         ...
+
+    async def reload(self) -> str | None:
+        """Read the configuration again and run it; None, or why it was refused."""
+        ...

@@ -3,7 +3,8 @@
 ``/metrics`` (Prometheus text, OpenMetrics on request), ``/healthz`` (the loop is alive),
 ``/readyz`` (``200`` once every target was read recently and every plugin the rules name
 is loaded, else ``503`` with the reasons), ``/`` (the status page) and ``/api/status`` (the
-same as JSON). Read-only: ``GET`` and ``HEAD``, anything else is ``405``.
+same as JSON): ``GET`` and ``HEAD``, anything else is ``405``. One write, as Prometheus
+names it: ``POST`` (or ``PUT``) ``/-/reload`` reads the configuration again.
 
 No web framework: a small HTTP/1.1 server on anyio, one request per connection, read
 within limits (request line, headers, a deadline for the whole head), so a bad or slow
@@ -388,7 +389,10 @@ class _Server:
         except (anyio.EndOfStream, anyio.IncompleteRead):
             return  # closed before a whole request: nothing to answer
         else:
-            response = self.respond(request)
+            if request.path == "/-/reload":
+                response = await self.reload(request)
+            else:
+                response = self.respond(request)
         self.connections.answer(scope)
         try:
             await self._send(stream, request, response)
@@ -432,6 +436,15 @@ class _Server:
         except Exception:
             logger.bind(path=request.path).exception("http: failed to answer {}", request.path)
             return _text(500, "internal error, see the service's log\n")
+
+    async def reload(self, request: Request) -> Response:
+        """``/-/reload``: the configuration read again; 500 with why, when it is refused."""
+        if request.method not in ("POST", "PUT"):
+            return _text(405, "only POST or PUT requests are allowed\n", Allow="POST, PUT")
+        problem = await self.service.reload()
+        if problem is None:
+            return _text(200, "configuration reloaded\n")
+        return _text(500, f"failed to reload the configuration:\n{problem}\n")
 
     # --- the endpoints: plain functions, run on the event loop -------------------------------
 
