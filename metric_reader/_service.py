@@ -435,11 +435,18 @@ class Service:
                 return "this service was started without a way to reload its configuration"
             try:
                 settings, catalog = self.reloader()
-            except ConfigError as exc:
-                for line in exc.problems or (str(exc),):
+            except Exception as exc:  # a bug must not end the watching either
+                problems = (
+                    exc.problems
+                    if isinstance(exc, ConfigError)
+                    else (f"{type(exc).__name__}: {exc}",)
+                )
+                if not isinstance(exc, ConfigError):
+                    logger.opt(exception=exc).debug("unexpected error while reloading")
+                for line in problems or (str(exc),):
                     logger.error("reload refused, the running configuration goes on: {}", line)
                 self.metrics.config_reload_successful.set(0)
-                return str(exc)
+                return "\n".join(problems)
             self._apply(settings, catalog)
             self.metrics.config_reload_successful.set(1)
             self.metrics.config_reload_time.set_to_current_time()
@@ -456,8 +463,9 @@ class Service:
                 )
                 unchanged[name] = before
         self.settings = dataclasses.replace(settings, **unchanged)
+        before = {id(rule) for rule in self.rules}
         rules, retired = carry_over(self.rules, settings.rules)
-        kept = {rule.name for rule in rules} - {rule.name for rule in retired}
+        kept = {rule.name for rule in rules if id(rule) in before}
         now = anyio.current_time()
         for rule in retired:
             for action in rule.retire(now):

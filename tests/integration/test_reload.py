@@ -1,0 +1,122 @@
+"""Reloading a running service: SIGHUP and ``POST /-/reload``.
+
+A real service runs four rules on a real page, each firing once. The rule file is then
+changed: one rule stays as it was, one gets another threshold, one is removed, one is
+added. After SIGHUP the unchanged rule goes on as it was (it does not fire again), the
+changed one resolves and fires afresh, the removed one resolves, the new one fires. A
+broken file is then refused (500 with the problem, each line logged, the metric at 0) and
+nothing changes; a good file again is taken (200, the metric back at 1).
+"""
+
+from __future__ import annotations
+
+import signal
+import urllib.error
+import urllib.request
+from collections import Counter
+from pathlib import Path
+
+from .conftest import (
+    EVENT_TIMEOUT,
+    RecordingPlugins,
+    ScrapeServer,
+    ServiceFactory,
+    free_port,
+)
+
+RULES = {
+    "kept": "queue_a",
+    "changed": "queue_b",
+    "removed": "queue_c",
+}
+
+
+def _rule_file(url: str, rules: dict[str, tuple[str, str]]) -> str:
+    text = f'scrape_url = "{url}"\npolling_interval = "200ms"\naction_plugin = "recorder"\n'
+    for name, (metric, threshold) in rules.items():
+        text += f'[[rules]]\nname = "{name}"\nmetric_name = "{metric}"\nthreshold = "{threshold}"\n'
+    return text
+
+
+def _post(url: str) -> tuple[int, str]:
+    request = urllib.request.Request(url, data=b"", method="POST")
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return int(response.status), response.read().decode()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read().decode()
+
+
+def _metric(base: str, name: str) -> float:
+    with urllib.request.urlopen(f"{base}/metrics", timeout=5) as response:
+        for line in response.read().decode().splitlines():
+            if line.startswith(name + " "):
+                return float(line.split()[1])
+    raise AssertionError(f"{name} not on /metrics")
+
+
+def test_a_reload_keeps_unchanged_rules_and_refuses_a_broken_file(
+    tmp_path: Path,
+    service: ServiceFactory,
+    scrape_server: ScrapeServer,
+    recording_plugin_dir: RecordingPlugins,
+) -> None:
+    for metric in ("queue_a", "queue_b", "queue_c", "queue_d"):
+        scrape_server.set_value(metric, 100)
+    config = tmp_path / "rules.toml"
+    config.write_text(
+        _rule_file(scrape_server.url, {name: (m, ">50") for name, m in RULES.items()})
+    )
+    port = free_port()
+    svc = service(
+        {
+            "CONFIG_FILE": str(config),
+            "LISTEN_ADDRESS": f"127.0.0.1:{port}",
+            "LOG_LEVEL": "info",
+            **recording_plugin_dir.env,
+        }
+    )
+    base = f"http://127.0.0.1:{port}"
+
+    def calls() -> Counter[tuple[str, str]]:
+        return Counter((r["rule"], r["method"]) for r in recording_plugin_dir.records())
+
+    svc.wait_until(lambda: len(calls()) == 3, EVENT_TIMEOUT, "each rule to fire once")
+    config.write_text(
+        _rule_file(
+            scrape_server.url,
+            {"kept": ("queue_a", ">50"), "changed": ("queue_b", ">60"), "new": ("queue_d", ">50")},
+        )
+    )
+    svc.proc.send_signal(signal.SIGHUP)
+    expected = {
+        ("kept", "execute"): 1,
+        ("changed", "execute"): 2,
+        ("changed", "resolve"): 1,
+        ("removed", "execute"): 1,
+        ("removed", "resolve"): 1,
+        ("new", "execute"): 1,
+    }
+    svc.wait_until(lambda: calls() == expected, EVENT_TIMEOUT, lambda: f"{expected}, got {calls()}")
+    [reloaded] = [line for line in svc.stderr().splitlines() if "configuration reloaded" in line]
+    assert "1 rules kept as they were, 2 new or changed, 2 changed or removed" in reloaded
+    assert _metric(base, "metric_reader_config_last_reload_successful") == 1
+
+    good = config.read_text()
+    config.write_text(
+        good + '[[rules]]\nname = "broken"\nthreshold = ">50"\npolling_interval = "fast"\n'
+    )
+    status, body = _post(f"{base}/-/reload")
+    assert status == 500, body
+    assert "failed to reload the configuration" in body and "polling_interval='fast'" in body
+    refused = [line for line in svc.stderr().splitlines() if "reload refused" in line]
+    assert len(refused) == 2, refused  # two problems: no metric_name, a bad polling_interval
+    assert _metric(base, "metric_reader_config_last_reload_successful") == 0
+    before = calls()
+    scrape_server.wait_requests(scrape_server.requests + 5)  # a second of polls: nothing new
+    assert calls() == before and svc.alive()
+
+    config.write_text(good)
+    assert _post(f"{base}/-/reload") == (200, "configuration reloaded\n")
+    assert _metric(base, "metric_reader_config_last_reload_successful") == 1
+    assert calls() == before  # the same configuration again: every rule kept
