@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ._gofmt import format_value, go_type, sprint, sprintf, sprintln
+from ._gofmt import Struct, format_value, go_type, sprint, sprintf, sprintln
 from ._goparse import (
     Action,
     Branch,
@@ -48,14 +48,6 @@ class _Missing:
 
 MISSING: Any = _Missing()
 _NO_FINAL: Any = object()
-
-
-@dataclass(frozen=True)
-class Struct:
-    """A Go struct value: its type's text for errors, its fields by name."""
-
-    type_name: str
-    fields: Mapping[str, Any]
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,17 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
+
+
+@dataclass(frozen=True)
+class Struct:
+    """A Go struct value: its type's text for errors, its fields by name, in order."""
+
+    type_name: str
+    fields: Mapping[str, Any]
+
 
 _VERB = re.compile(r"%([-+# 0]*)(\*|\d+)?(?:\.(\*|\d*))?(.)", re.DOTALL)
 
@@ -29,6 +39,8 @@ def go_type(value: Any) -> str:
         return "map[string]string"
     if value is None:
         return "<nil>"
+    if isinstance(value, Struct):
+        return value.type_name
     return type(value).__name__
 
 
@@ -106,6 +118,8 @@ def format_value(value: Any) -> str:
     if isinstance(value, Mapping):
         inner = " ".join(f"{k}:{format_value(value[k])}" for k in sorted(value))
         return f"map[{inner}]"
+    if isinstance(value, Struct):
+        return "{" + " ".join(format_value(v) for v in value.fields.values()) + "}"
     return str(value)
 
 

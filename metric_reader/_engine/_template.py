@@ -17,8 +17,8 @@ from collections.abc import Mapping
 from functools import lru_cache
 from typing import Any
 
-from ._goexec import BUILTINS, ExecError, Executor, Func, FuncError, Struct
-from ._gofmt import format_float, go_type
+from ._goexec import BUILTINS, ExecError, Executor, Func, FuncError
+from ._gofmt import Struct, format_float, go_type
 from ._goparse import Node, ParseError, Parser
 
 _DEFS = (
