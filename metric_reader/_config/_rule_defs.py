@@ -1,0 +1,64 @@
+"""Prometheus rule files, read: groups of alerting and recording rules as frozen values that
+remember their file and line."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+TemplateCheck = Callable[[str], "str | None"]
+"""Checks one label or annotation template of an alerting rule: the problem, or None."""
+
+
+@dataclass(frozen=True, slots=True)
+class AlertRuleDef:
+    """An alerting rule (``alert:``). ``labels`` are the rule's own: the group's apply under
+    them (``RuleGroupDef.labels_of``). Label values and annotations are templates, as written."""
+
+    name: str
+    expr: str
+    for_: float
+    """Seconds the condition must hold before the alert fires; 0: at once."""
+    keep_firing_for: float
+    """Seconds the alert keeps firing after the condition is gone; 0: none."""
+    labels: Mapping[str, str]
+    annotations: Mapping[str, str]
+    file: Path
+    line: int
+    """Where the rule's ``alert:`` name is."""
+    group: str
+
+
+@dataclass(frozen=True, slots=True)
+class RecordingRuleDef:
+    """A recording rule (``record:``): read and checked, never evaluated here."""
+
+    name: str
+    expr: str
+    file: Path
+    line: int
+    group: str
+
+
+@dataclass(frozen=True, slots=True)
+class RuleGroupDef:
+    name: str
+    file: Path
+    interval: float | None
+    """Seconds between evaluations; None: the default (also for ``interval: 0``, as in
+    Prometheus)."""
+    limit: int
+    """Most alerts each alerting rule of the group may have at once: in Prometheus a rule
+    that would have more fails that evaluation and drops its alerts. 0: no limit (a
+    negative limit is 0, as in Prometheus)."""
+    labels: Mapping[str, str]
+    """Added to every rule of the group; a rule's own labels win (Prometheus 3.0)."""
+    alerts: tuple[AlertRuleDef, ...]
+    recording: tuple[RecordingRuleDef, ...]
+    query_offset: float | None = None
+    """Seconds to evaluate in the past (Prometheus 2.53); None: the default."""
+
+    def labels_of(self, alert: AlertRuleDef) -> dict[str, str]:
+        """The labels ``alert`` gets: the group's, then its own over them."""
+        return {**self.labels, **alert.labels}
