@@ -155,6 +155,8 @@ def _load(env: Mapping[str, str]) -> tuple[Settings, PluginCatalog]:
         logger.warning("unknown environment variable {}", name)
     for warning in settings.warnings:
         logger.warning("{}", warning)
+    for skipped in settings.skipped_recording_rules:
+        logger.info("{}", skipped)
     catalog = discover_plugins(
         settings.plugin_dir,
         insecure=settings.plugin_dir_insecure,
@@ -373,6 +375,10 @@ def _check(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     source = f" from {settings.config_file}" if settings.config_file else ""
     print(f"configuration OK{source}: {len(settings.rules)} rule(s)\n")
     print(_rule_table(settings.rules, settings.shard_count))
+    if settings.skipped_recording_rules:
+        print()
+        for skipped in settings.skipped_recording_rules:
+            print(skipped)
     if settings.shard_count > 1:
         print(f"\n{_shard_line(settings)}")
     if settings.state_file is not None:
@@ -406,10 +412,11 @@ def _shorten(text: str, width: int) -> str:
 
 
 def _rule_table(rules: Sequence[RuleConfig], shards: int = 1) -> str:
-    def level(config: LevelConfig | None) -> str:
+    def level(config: LevelConfig | None, alert: bool = False) -> str:
         if config is None:
             return "-"
-        text = f"{config.threshold.text} for {format_duration(config.duration)}"
+        condition = "alert" if alert else config.threshold.text  # an alert: its expr decides
+        text = f"{condition} for {format_duration(config.duration)}"
         if config.backoff:
             text += f" every {format_duration(config.backoff)}"
         return f"{text} -> {config.plugin or 'log only'}"
@@ -418,10 +425,10 @@ def _rule_table(rules: Sequence[RuleConfig], shards: int = 1) -> str:
     rows: list[tuple[str, ...]] = [
         (
             rule.name,
-            _shorten(str(rule.selector) if rule.source == "scrape" else rule.promql, 60),
+            _shorten(" ".join((str(rule.selector) if rule.selector else rule.promql).split()), 60),
             rule.target,
             format_duration(rule.polling_interval),
-            level(rule.base) if rule.base else "read and log",
+            level(rule.base, rule.alert is not None) if rule.base else "read and log",
             level(rule.hard),
         )
         for rule in rules

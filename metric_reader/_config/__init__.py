@@ -5,12 +5,20 @@ from ._client import MAX_RESPONSE_BYTES, ClientConfig, Secret, build_ssl_context
 from ._keys import KNOWN_VARIABLES
 from ._loader import load_settings
 from ._problems import ConfigError
-from ._types import ElectionSettings, LevelConfig, MissingValueBehavior, RuleConfig, Settings
+from ._types import (
+    AlertDefinition,
+    ElectionSettings,
+    LevelConfig,
+    MissingValueBehavior,
+    RuleConfig,
+    Settings,
+)
 from ._values import describe_dir_error, ordinal_from_hostname, parse_listen_address
 
 __all__ = [
     "KNOWN_VARIABLES",
     "MAX_RESPONSE_BYTES",
+    "AlertDefinition",
     "ClientConfig",
     "ConfigError",
     "ElectionSettings",

@@ -69,8 +69,16 @@ def load_settings(environ: Mapping[str, str], *, rules: bool = True) -> Settings
     shard = this_shard(top, service, environ, problems) if rules else (1, 0, "")
     election = election_settings(top, service, problems, warnings)
     defaults = {key: top[key] for key in DEFAULTABLE_KEYS if key in top}
+    alerts: list[RuleConfig] = []
+    recording: tuple[str, ...] = ()
+    if rules and service["rule_files"]:
+        alerts, recording = _alerting_rules(
+            service["rule_files"], top["rule_files"].at, config_file, defaults, problems
+        )
     if not rules:
         built: list[RuleConfig | None] = []
+    elif not rules_raw and service["rule_files"] and not _from_env(environ, ENV_RULE_KEYS):
+        built = []  # the rule files give the rules
     elif rules_raw:
         identity = _from_env(environ, ENV_RULE_KEYS)
         if identity:
@@ -84,10 +92,13 @@ def load_settings(environ: Mapping[str, str], *, rules: bool = True) -> Settings
         check_unique_names(rules_raw, problems)
     else:
         built = [build_rule({**defaults, **_from_env(environ, ENV_RULE_KEYS)}, ENV_SCOPE, problems)]
+    every = [r for r in built if r is not None] + alerts
+    _check_names_across(every, problems)
     if problems.lines:
         raise ConfigError(*problems.lines)
     return Settings(
-        rules=tuple(r for r in built if r is not None),
+        rules=tuple(every),
+        skipped_recording_rules=recording,
         plugin_dir=service["plugin_dir"],
         plugin_timeout=service["plugin_timeout"] or 30.0,
         log_level=service["log_level"] or "INFO",
@@ -109,6 +120,41 @@ def load_settings(environ: Mapping[str, str], *, rules: bool = True) -> Settings
         shard_index_from=shard[2],
         election=election,
     )
+
+
+def _alerting_rules(
+    patterns: tuple[str, ...],
+    given_at: str,
+    config_file: str | None,
+    defaults: Mapping[str, Given],
+    problems: Problems,
+) -> tuple[list[RuleConfig], tuple[str, ...]]:
+    """The rules of the Prometheus rule files ``patterns`` name, relative to the rule file
+    (or, from ``RULE_FILES`` without one, to the working directory)."""
+    from ._alert_rules import alert_rules, read_rule_files, skipped_recording_rules
+
+    base = Path(config_file).parent if config_file else Path.cwd()
+    try:
+        groups = read_rule_files(patterns, base, given_at)
+    except ConfigError as exc:
+        for line in exc.problems:
+            problems.add(line)
+        return [], ()
+    return alert_rules(groups, defaults, problems), skipped_recording_rules(groups)
+
+
+def _check_names_across(rules: list[RuleConfig], problems: Problems) -> None:
+    """A ``[[rules]]`` name and an alert of a rule file may not be the same: rules are told
+    apart by name (state file, metrics, logs)."""
+    seen: set[str] = set()
+    for rule in rules:
+        if rule.name in seen and rule.alert is not None:
+            where = f"{rule.alert.file}:{rule.alert.line}"
+            problems.add(
+                f"{where}: alert {rule.name!r} has the name of a rule of the rule file; "
+                "rename one of them"
+            )
+        seen.add(rule.name)
 
 
 def _listening(given: str | None) -> str | None:

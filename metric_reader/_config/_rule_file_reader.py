@@ -246,14 +246,17 @@ class _FileReader:
         if alert and not record:
             self._check_templates(prefix, labels, annotations)
             name_node = at("alert")
-            if alert in first_alert_line:
+            # Alerts of one name that differ in their labels (a warning and a critical
+            # version) are common and distinct; the same name and labels twice is a mistake.
+            key = f"{alert}\x00{sorted(_texts(labels).items())!r}"
+            if key in first_alert_line:
                 self.report(
                     name_node,
-                    f"{prefix}alert name {go_quoted(alert)} is already used in this group "
-                    f"(line {first_alert_line[alert]}); metric-reader needs each once",
+                    f"{prefix}alert {go_quoted(alert)} with the same labels is already in this "
+                    f"group (line {first_alert_line[key]})",
                 )
             else:
-                first_alert_line[alert] = place(name_node)[0]
+                first_alert_line[key] = place(name_node)[0]
         if len(self.problems) > count:
             return None
         if record:

@@ -26,6 +26,23 @@ class MissingValueBehavior(StrEnum):
     LAST_VALUE = "last_value"
     ZERO = "zero"
     ASSUME_BREACHED = "assume_breached"
+    RESOLVE = "resolve"
+    """Not breached, at once: how a Prometheus alert ends when its series leaves the result."""
+
+
+@dataclass(frozen=True, slots=True)
+class AlertDefinition:
+    """What a rule from a Prometheus rule file adds: its alert's name, and its labels and
+    annotations as templates (Prometheus renders them for each series, at each evaluation)."""
+
+    name: str
+    labels: tuple[tuple[str, str], ...]
+    """The group's labels, then the rule's own over them."""
+    annotations: tuple[tuple[str, str], ...]
+    expr: str
+    group: str
+    file: Path
+    line: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,6 +76,8 @@ class RuleConfig:
     series_limit: int = DEFAULT_SERIES_LIMIT
     """``SERIES_LIMIT``: a read with more series for this rule fails for it (Prometheus'
     ``sample_limit``), and it never tracks more."""
+    alert: AlertDefinition | None = None
+    """Set for an alerting rule of a Prometheus rule file (``rule_files``)."""
 
     @property
     def promql(self) -> str:
@@ -125,6 +144,8 @@ class Settings:
     """Where ``shard_index`` came from, for messages: ``SHARD_INDEX=1``, ``host name web-1``."""
     election: ElectionSettings | None = None
     """``LEADER_ELECTION_*``: elect one replica to run the actions (None: election is off)."""
+    skipped_recording_rules: tuple[str, ...] = ()
+    """``FILE:LINE: recording rule NAME`` of the rule files: read, not evaluated."""
 
     def plugin_variable(self, rule: RuleConfig, level: Literal["base", "hard"]) -> str:
         """How the user named the plugin of ``rule``'s ``level``, for messages."""

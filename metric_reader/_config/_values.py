@@ -229,6 +229,18 @@ def listen_address(value: object) -> str:
     return given
 
 
+def globs(value: object) -> tuple[str, ...]:
+    """``rule_files``: a TOML list of file patterns, or (``RULE_FILES``) one string of
+    patterns separated by commas."""
+    items = value.split(",") if isinstance(value, str) else value
+    if not isinstance(items, list | tuple) or not all(isinstance(i, str) for i in items):
+        raise ValueError('expected a list of file patterns, e.g. ["alerts/*.yml"]')
+    patterns = tuple(item.strip() for item in items if item.strip())
+    if not patterns:
+        raise ValueError("expected at least one file pattern, e.g. alerts/*.yml")
+    return patterns
+
+
 def directory(value: object) -> Path:
     path = Path(text(value))
     try:

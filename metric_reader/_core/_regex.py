@@ -61,7 +61,8 @@ def compile_label_regex(regex: str) -> Fullmatch:
     binding, options, whole = _re2_binding()
     compiled = binding.RE2(pattern, options)
     if not compiled.ok():
-        reason = compiled.error().decode("utf-8", "replace")
+        # RE2 quotes the regex in its reason; a newline in it would break the one-line error
+        reason = compiled.error().decode("utf-8", "replace").replace("\n", "\\n")
         if _UNSUPPORTED.match(reason):
             reason += " (label regexes use RE2 syntax, as in Prometheus: no lookaround or "
             reason += "backreferences)"

@@ -107,9 +107,10 @@ class Rule(ABC):
     def busy(self, level: str, labels: Labels) -> bool:
         """Whether that series and level is breached, or has an action owed or running."""
 
-    def alert_labels(self, labels: Labels, level: str) -> dict[str, str]:
+    def alert_labels(self, labels: Labels, level: str, value: float) -> dict[str, str]:
         """The labels of the alert a series level is: its labels, ``alertname`` (the rule's
-        name) and, for the hard level, ``breach_level="hard"``."""
+        name) and, for the hard level, ``breach_level="hard"``. ``value``: the series' last
+        value (an alerting rule of a rule file renders its label templates with it)."""
         out = dict(labels)
         out["alertname"] = self.name
         if level != "base":
@@ -122,7 +123,9 @@ class Rule(ABC):
             for machine in series.levels():
                 if machine.state is not State.OK and machine.active_at is not None:
                     yield ActiveAlert(
-                        self.alert_labels(labels, machine.level), machine.state, machine.active_at
+                        self.alert_labels(labels, machine.level, machine.value),
+                        machine.state,
+                        machine.active_at,
                     )
 
     def event(self, action: Action, now: float, plugin: str) -> Event:

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 from ._alerting import AlertingRule
 from ._logging_rule import LoggingRule
+from ._prometheus_alert import PrometheusAlertRule
 from ._rule import Rule
 
 if TYPE_CHECKING:
@@ -14,7 +15,10 @@ if TYPE_CHECKING:
 
 
 def make_rule(config: RuleConfig) -> Rule:
-    """An ``AlertingRule`` if ``config`` has a threshold, else a ``LoggingRule``."""
+    """A ``PrometheusAlertRule`` for an alerting rule of a rule file, an ``AlertingRule`` if
+    ``config`` has a threshold, else a ``LoggingRule``."""
+    if config.alert is not None:
+        return PrometheusAlertRule(config)
     return LoggingRule(config) if config.base is None else AlertingRule(config)
 
 

@@ -310,6 +310,8 @@ class SeriesMachine:
             value = self.last_value
         elif self.missing is MissingValueBehavior.ZERO:
             value = 0.0
+        elif self.missing is MissingValueBehavior.RESOLVE:
+            return self._apply(now, math.nan, False)  # not breached (keep_firing_for applies)
         else:
             assume_breached = True
             value = self.last_value if self.last_value is not None else math.nan
@@ -409,6 +411,8 @@ class RuleMachine:
       keeps it breached, firing and repeating, for as long as it is absent).
     - ``assume_breached``: an absent series is breached, so it is never forgotten while it is
       absent: it fires after the duration and repeats until it comes back.
+    - ``resolve``: an absent series is not breached, at once (its ``keep_firing_for`` still
+      applies), and forgotten as soon as that leaves it idle: a Prometheus alert.
     """
     series: dict[Labels, SeriesMachine] = field(default_factory=dict)
     seen_any: bool = False
@@ -436,8 +440,9 @@ class RuleMachine:
             if labels in seen:
                 continue
             replaced = series.placeholder and self.seen_any
-            absent_long = series.last_seen is not None and reached(
-                now - series.last_seen, self.forget_after
+            absent_long = series.last_seen is not None and (
+                self.missing is MissingValueBehavior.RESOLVE  # an alert: gone once it is idle
+                or reached(now - series.last_seen, self.forget_after)
             )
             if replaced or (absent_long and not series.absence_is_evaluated):
                 transitions += series.clear(now)

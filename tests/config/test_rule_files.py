@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from metric_reader._config import ConfigError
+from metric_reader._config import ConfigError, load_settings
 from metric_reader._config._prom_duration import parse_prometheus_duration
 from metric_reader._config._rule_files import (
     AlertRuleDef,
@@ -258,8 +258,8 @@ BAD = [
               - alert: A
                 expr: up == 1
         """,
-        '{f}:6:16: group "g", rule 2, "A": alert name "A" is already used in this group'
-        " (line 4); metric-reader needs each once",
+        '{f}:6:16: group "g", rule 2, "A": alert "A" with the same labels is already in this'
+        " group (line 4)",
         False,  # promtool only warns (a lint)
         id="duplicate-alert",
     ),
@@ -550,3 +550,95 @@ def test_alert_defs_are_frozen() -> None:
     alert: AlertRuleDef = host.alerts[0]
     with pytest.raises(AttributeError):
         alert.name = "Other"  # type: ignore[misc]
+
+
+# --- rule files in the settings: rule_files and RULE_FILES -------------------------------------
+
+TWO_GROUPS = """\
+groups:
+  - name: disks
+    interval: 30s
+    limit: 50
+    rules:
+      - alert: DiskFull
+        expr: disk_used > 0.9
+        for: 5m
+        keep_firing_for: 1m
+        labels: {severity: warning}
+        annotations: {summary: "{{ $labels.mount }} is full"}
+      - alert: DiskFull
+        expr: disk_used > 0.95
+        labels: {severity: page}
+      - record: disk:used:max
+        expr: max(disk_used)
+  - name: hosts
+    rules:
+      - alert: DiskFull
+        expr: host_disk_used > 0.9
+"""
+
+
+def test_rule_files_give_one_rule_per_alert_with_the_files_defaults(tmp_path: Path) -> None:
+    (tmp_path / "alerts").mkdir()
+    (tmp_path / "alerts" / "disks.yml").write_text(TWO_GROUPS)
+    config = tmp_path / "rules.toml"
+    config.write_text(
+        'prometheus_endpoint = "http://prom:9090"\npolling_interval = "10s"\n'
+        'action_plugin = "log_action"\nrule_files = ["alerts/*.yml"]\n'
+    )
+    settings = load_settings({"CONFIG_FILE": str(config)})
+    names = [rule.name for rule in settings.rules]
+    assert names == ["disks:DiskFull-1", "disks:DiskFull-2", "hosts:DiskFull"]
+    first, second, third = settings.rules
+    assert first.query == "disk_used > 0.9" and first.metric_name == "DiskFull"
+    assert first.polling_interval == 30 and third.polling_interval == 10  # group, default
+    assert first.series_limit == 50 and first.missing.value == "resolve"
+    assert first.base is not None and first.base.duration == 300
+    assert first.base.keep_firing_for == 60 and first.base.plugin == "log_action"
+    assert first.base.threshold.text == "disk_used > 0.9"
+    assert first.alert is not None and dict(first.alert.labels) == {"severity": "warning"}
+    assert second.alert is not None and dict(second.alert.labels) == {"severity": "page"}
+    assert settings.skipped_recording_rules == (
+        f"{tmp_path / 'alerts' / 'disks.yml'}:15: recording rule disk:used:max skipped: "
+        "metric-reader evaluates alerting rules only",
+    )
+
+
+def test_rule_files_from_the_environment_are_relative_to_the_working_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "a.yml").write_text(
+        "groups:\n  - name: g\n    rules:\n      - alert: Up\n        expr: up == 1\n"
+    )
+    monkeypatch.chdir(tmp_path)
+    settings = load_settings({"RULE_FILES": "a.yml, missing*.yml"})
+    assert [rule.name for rule in settings.rules] == ["Up"]
+
+
+def test_a_broken_rule_file_and_a_clash_of_names_are_one_line_each(tmp_path: Path) -> None:
+    (tmp_path / "a.yml").write_text(
+        "groups:\n  - name: g\n    rules:\n      - alert: queue\n        expr: up\n"
+        "        annotations: {x: '{{ .Nope '}\n"
+        "      - alert: other\n        expr: up\n"
+    )
+    config = tmp_path / "rules.toml"
+    config.write_text('rule_files = ["a.yml"]\n[[rules]]\nname = "other"\nmetric_name = "q"\n')
+    with pytest.raises(ConfigError) as caught:
+        load_settings({"CONFIG_FILE": str(config)})
+    [template] = caught.value.problems
+    assert template.startswith(f"{tmp_path / 'a.yml'}:6:") and "unclosed action" in template
+    (tmp_path / "a.yml").write_text(
+        "groups:\n  - name: g\n    rules:\n      - alert: other\n        expr: up\n"
+    )
+    with pytest.raises(ConfigError) as caught:
+        load_settings({"CONFIG_FILE": str(config)})
+    assert caught.value.problems == (
+        f"{tmp_path / 'a.yml'}:4: alert 'other' has the name of a rule of the rule file; "
+        "rename one of them",
+    )
+    config.write_text('rule_files = ["a.yml", "b.yml"]\n')
+    with pytest.raises(ConfigError) as caught:
+        load_settings({"CONFIG_FILE": str(config)})
+    assert caught.value.problems == (
+        f'{config}:1: rule_files: "b.yml" does not point to an existing file',
+    )

@@ -862,6 +862,7 @@ def _record(method, plugin, metric_name, value, threshold, duration, event):
         "kind": getattr(event, "kind", None),
         "level": getattr(event, "level", None),
         "labels": dict(event.labels) if event is not None else None,
+        "annotations": dict(getattr(event, "annotations", {{}})),
         "fire_count": getattr(event, "fire_count", None),
         "rule": getattr(event, "rule", None),
         "t": time.monotonic(),

@@ -1,0 +1,132 @@
+"""The alerting rules of Prometheus rule files (``rule_files``, ``RULE_FILES``) as rules.
+
+Each alerting rule is a rule that runs its ``expr`` on the Prometheus endpoint: every series
+of the result is an alert of its own, pending until it has been in the result for ``for``,
+then firing; a series that leaves the result ends its alert at once (``missing_value_behavior
+= "resolve"``), or after ``keep_firing_for``. The rule file's ``rules.toml`` defaults apply
+(``prometheus_endpoint``, ``polling_interval`` when the group has no ``interval``,
+``action_plugin``, ``backoff_delay``); the group's ``limit`` is the rule's series limit.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+from .._core._durations import format_duration
+from .._core._template import TemplateError, check_template
+from ._problems import Given, Problems
+from ._rule_builder import Scope, build_rule
+from ._rule_files import RuleGroupDef, expand_rule_file_globs, load_rule_files
+from ._types import AlertDefinition, RuleConfig
+
+_RULE_NAME_UNSAFE = re.compile(r"[^A-Za-z0-9_.:-]")
+"""What a group's name may hold that a rule's name may not (spaces, slashes)."""
+ALWAYS = ">=-Inf"
+"""The threshold of an alert: any value of a series in the result holds the condition."""
+NOT_FOR_ALERTS = ("scrape_url", "threshold", "clear_threshold", "missing_value_behavior")
+"""Defaults of the rule file that an alerting rule does not take (its ``expr`` decides)."""
+
+
+class _AlertScope(Scope):
+    def __init__(self, where: str) -> None:
+        self.where = where
+
+    def name(self, key: str) -> str:
+        return key
+
+    def about(self) -> str:
+        return f"{self.where}: "
+
+
+def read_rule_files(patterns: Sequence[str], base: Path, source: str) -> tuple[RuleGroupDef, ...]:
+    """The groups of the files ``patterns`` name (relative to ``base``); ``ConfigError`` with
+    every problem of every file, templates included."""
+    paths = expand_rule_file_globs(patterns, base, source)
+    return load_rule_files(paths, check_templates=_template_problem)
+
+
+def _template_problem(text: str) -> str | None:
+    try:
+        check_template(text, "__alert_check")
+    except TemplateError as exc:
+        return str(exc)
+    return None
+
+
+def alert_rules(
+    groups: Sequence[RuleGroupDef], defaults: Mapping[str, Given], problems: Problems
+) -> list[RuleConfig]:
+    """One rule per alerting rule of ``groups``, named after its alert (``GROUP:ALERT`` when
+    two rules have an alert of that name, ``GROUP:ALERT-N`` for the N-th of one group)."""
+    names = _unique_names(groups)
+    taken = {key: value for key, value in defaults.items() if key not in NOT_FOR_ALERTS}
+    taken = {key: value for key, value in taken.items() if not key.startswith("hard.")}
+    out = []
+    for group in groups:
+        for alert in group.alerts:
+            where = f"{alert.file}:{alert.line}"
+            raw = dict(taken)
+            raw.update(
+                name=Given(names[id(alert)], where),
+                query=Given(alert.expr, where),
+                threshold=Given(ALWAYS, where),
+                threshold_duration=Given(format_duration(alert.for_), where),
+                keep_firing_for=Given(format_duration(alert.keep_firing_for), where),
+                missing_value_behavior=Given("resolve", where),
+            )
+            if group.interval is not None:
+                raw["polling_interval"] = Given(format_duration(group.interval), where)
+            if group.limit > 0:
+                raw["series_limit"] = Given(group.limit, where)
+            config = build_rule(raw, _AlertScope(where), problems)
+            if config is None or config.base is None:
+                continue
+            threshold = dataclasses.replace(config.base.threshold, text=alert.expr)
+            out.append(
+                dataclasses.replace(
+                    config,
+                    metric_name=alert.name,
+                    base=dataclasses.replace(config.base, threshold=threshold),
+                    alert=AlertDefinition(
+                        name=alert.name,
+                        labels=tuple(group.labels_of(alert).items()),
+                        annotations=tuple(alert.annotations.items()),
+                        expr=alert.expr,
+                        group=group.name,
+                        file=alert.file,
+                        line=alert.line,
+                    ),
+                )
+            )
+    return out
+
+
+def skipped_recording_rules(groups: Sequence[RuleGroupDef]) -> tuple[str, ...]:
+    return tuple(
+        f"{rule.file}:{rule.line}: recording rule {rule.name} skipped: metric-reader "
+        "evaluates alerting rules only"
+        for group in groups
+        for rule in group.recording
+    )
+
+
+def _unique_names(groups: Sequence[RuleGroupDef]) -> dict[int, str]:
+    counts: dict[str, int] = {}
+    for group in groups:
+        for alert in group.alerts:
+            counts[alert.name] = counts.get(alert.name, 0) + 1
+    names: dict[int, str] = {}
+    for group in groups:
+        seen: dict[str, int] = {}
+        for alert in group.alerts:
+            if counts[alert.name] == 1:
+                names[id(alert)] = alert.name
+                continue
+            seen[alert.name] = seen.get(alert.name, 0) + 1
+            in_group = sum(1 for other in group.alerts if other.name == alert.name)
+            name = f"{_RULE_NAME_UNSAFE.sub('_', group.name)}:{alert.name}"
+            names[id(alert)] = f"{name}-{seen[alert.name]}" if in_group > 1 else name
+    return names
