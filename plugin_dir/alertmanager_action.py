@@ -137,7 +137,7 @@ class AlertmanagerAction:
         self._table: dict[str, object] = {}  # from the rule file, checked; beats the env
         self._lock = threading.Lock()
         self._alerts: dict[frozenset[tuple[str, str]], _Alert] = {}
-        self._resender: asyncio.Task[None] | None = None
+        self._resending_on: asyncio.AbstractEventLoop | None = None  # where rounds run
         self.resolved_retention = RESOLVED_RETENTION
 
     def configure(self, settings: dict[str, Any]) -> None:
@@ -201,25 +201,39 @@ class AlertmanagerAction:
         return alert
 
     def _ensure_resender(self) -> None:
-        """A re-send task on the running loop: a new one when the last ended, or ran on a
-        loop the service has since replaced."""
+        """Re-sending scheduled on the running loop, unless it already is. The rounds are
+        timers, not one long task: when the service replaces the plugin's event loop (it
+        was blocked) or drops the plugin, a pending timer simply goes with the old loop,
+        and the next call schedules the rounds on its own loop."""
         loop = asyncio.get_running_loop()
-        task = self._resender
-        if task is None or task.done() or task.get_loop() is not loop:
-            self._resender = loop.create_task(self._resend_forever(), name=f"{NAME} re-send")
+        if self._resending_on is not loop:
+            self._resending_on = loop
+            self._schedule_round(loop)
 
-    async def _resend_forever(self) -> None:
-        """Every ``resend_interval``, POST the kept alerts again; ends when none are left.
-        An error is logged and the next round tried; only cancellation ends it early."""
-        while True:
-            try:
-                interval = self._settings().resend_interval
-            except ValueError as exc:
-                logger.bind(plugin=NAME).warning("{}: cannot re-send: {}", NAME, exc)
-                interval = _DEFAULTS["resend_interval"]
-            await asyncio.sleep(interval)
-            if not await self._resend_once():
-                return
+    def _schedule_round(self, loop: asyncio.AbstractEventLoop) -> None:
+        try:
+            interval = self._settings().resend_interval
+        except ValueError as exc:  # the environment changed since: keep the default pace
+            logger.bind(plugin=NAME).warning("{}: cannot re-send as configured: {}", NAME, exc)
+            interval = _DEFAULTS["resend_interval"]
+        loop.call_later(interval, self._start_round, loop)
+
+    def _start_round(self, loop: asyncio.AbstractEventLoop) -> None:
+        if self._resending_on is loop:  # else rounds have moved to another loop
+            loop.create_task(self._round(loop), name=f"{NAME} re-send")
+
+    async def _round(self, loop: asyncio.AbstractEventLoop) -> None:
+        """One round, then the next one scheduled; none when nothing is left or the round
+        is cancelled (the loop is going away)."""
+        more = False
+        try:
+            more = await self._resend_once()
+        finally:
+            if self._resending_on is loop:
+                if more:
+                    self._schedule_round(loop)
+                else:
+                    self._resending_on = None
 
     async def _resend_once(self) -> bool:
         """One round of re-sending; False when there is nothing left to re-send."""
@@ -232,6 +246,7 @@ class AlertmanagerAction:
                     del self._alerts[identity]
             alerts = list(self._alerts.values())
         if not alerts:
+            logger.bind(plugin=NAME).debug("{}: nothing left to re-send", NAME)
             return False
         try:
             settings = self._settings()
@@ -633,9 +648,9 @@ async def _post(client: httpx.AsyncClient, base: httpx.URL, content: bytes, time
     except httpx.ConnectError as exc:
         raise AlertmanagerError(f"POST {where} could not connect: {_connect_reason(exc)}") from None
     except httpx.HTTPError as exc:
-        raise AlertmanagerError(
-            f"POST {where} failed: {type(exc).__name__}: {_reason(exc)}"
-        ) from None
+        detail = str(exc) or "the connection broke before an answer came"
+        reason = _tls_reason(exc) or f"{type(exc).__name__}: {detail}"
+        raise AlertmanagerError(f"POST {where} failed: {reason}") from None
 
 
 async def _preview(answer: httpx.Response) -> str:
@@ -661,13 +676,31 @@ def _reason(exc: BaseException) -> str:
     return str(exc) or type(exc).__name__
 
 
+def _tls_reason(exc: BaseException) -> str | None:
+    """OpenSSL's reason when a TLS error is behind ``exc`` (the server refused the client
+    certificate: ``TLSV13_ALERT_CERTIFICATE_REQUIRED``), else None."""
+    seen: set[int] = set()
+    cause: BaseException | None = exc
+    while cause is not None and id(cause) not in seen:
+        seen.add(id(cause))
+        if isinstance(cause, ssl.SSLCertVerificationError):
+            return f"TLS certificate verification failed: {cause.verify_message}"
+        if isinstance(cause, ssl.SSLError):
+            return f"TLS: {cause.reason or _reason(cause)}"
+        cause = cause.__cause__ or cause.__context__
+    return None
+
+
 def _connect_reason(exc: BaseException) -> str:
-    """The innermost OS error (``Connection refused``), not httpx's summary of it."""
+    """The innermost OS error (``Connection refused``), not httpx's summary of it; for TLS,
+    OpenSSL's reason (an ``SSLError`` is an ``OSError`` whose errno is not the system's)."""
     reason = _reason(exc)
     seen: set[int] = set()
     cause: BaseException | None = exc
     while cause is not None and id(cause) not in seen:
         seen.add(id(cause))
+        if isinstance(cause, ssl.SSLError):
+            return _tls_reason(cause) or reason
         if isinstance(cause, OSError) and cause.strerror:
             errno = cause.errno if isinstance(cause.errno, int) else 0
             reason = os.strerror(errno) if errno > 0 else cause.strerror
