@@ -647,6 +647,9 @@ async def _post(client: httpx.AsyncClient, base: httpx.URL, content: bytes, time
         raise AlertmanagerError(f"POST {where} got no answer within {timeout:g}s") from None
     except httpx.ConnectError as exc:
         raise AlertmanagerError(f"POST {where} could not connect: {_connect_reason(exc)}") from None
+    except OSError as exc:  # an ssl.SSLError that httpx did not wrap
+        reason = _tls_reason(exc) or f"{type(exc).__name__}: {_reason(exc)}"
+        raise AlertmanagerError(f"POST {where} failed: {reason}") from None
     except httpx.HTTPError as exc:
         detail = str(exc) or "the connection broke before an answer came"
         reason = _tls_reason(exc) or f"{type(exc).__name__}: {detail}"
