@@ -117,12 +117,12 @@ _URL_FORMAT = "expected http:// or https:// URLs such as http://alertmanager:909
 
 @dataclass(frozen=True)
 class _Key:
-    """One setting: its table key, its environment variable, how each is read."""
+    """One setting: its table key, its environment variable, how either is read (a string
+    from the environment reads as the same string in the table would), its default."""
 
     key: str
     variable: str
-    from_table: Callable[[object, str], object]
-    from_env: Callable[[str, str], object]
+    parse: Callable[[object, str], object]
     default: object
 
 
@@ -146,7 +146,7 @@ class AlertmanagerAction:
         table = {}
         for key, value in settings.items():
             spec = _KEYS[key]
-            table[key] = spec.from_table(value, key)
+            table[key] = spec.parse(value, key)
         self._table = table
 
     def validate_config(self) -> None:
@@ -162,7 +162,7 @@ class AlertmanagerAction:
                 values[key] = self._table[key]
                 continue
             raw = os.environ.get(spec.variable, "").strip()
-            values[key] = spec.from_env(raw, spec.variable) if raw else spec.default
+            values[key] = spec.parse(raw, spec.variable) if raw else spec.default
         settings = _Settings(**values)  # type: ignore[arg-type]
         settings.check_combinations()
         return settings
@@ -223,17 +223,22 @@ class AlertmanagerAction:
             loop.create_task(self._round(loop), name=f"{NAME} re-send")
 
     async def _round(self, loop: asyncio.AbstractEventLoop) -> None:
-        """One round, then the next one scheduled; none when nothing is left or the round
-        is cancelled (the loop is going away)."""
-        more = False
+        """One round, then the next one scheduled; none when nothing is left, or when the
+        round is cancelled (its loop is going away)."""
         try:
             more = await self._resend_once()
-        finally:
+        except asyncio.CancelledError:
             if self._resending_on is loop:
-                if more:
-                    self._schedule_round(loop)
-                else:
-                    self._resending_on = None
+                self._resending_on = None
+            raise
+        except Exception as exc:  # a bug of ours must not end the re-sending: go on
+            logger.bind(plugin=NAME).opt(exception=exc).warning("{}: re-send round failed", NAME)
+            more = True
+        if self._resending_on is loop:
+            if more:
+                self._schedule_round(loop)
+            else:
+                self._resending_on = None
 
     async def _resend_once(self) -> bool:
         """One round of re-sending; False when there is nothing left to re-send."""
@@ -569,7 +574,7 @@ def _username(value: object, source: str) -> str:
 
 
 def _spec(key: str, parse: Callable[[object, str], object], default: object) -> _Key:
-    return _Key(key, f"ALERTMANAGER_{key.upper()}", parse, parse, default)
+    return _Key(key, f"ALERTMANAGER_{key.upper()}", parse, default)
 
 
 _DEFAULTS: dict[str, Any] = {
