@@ -122,7 +122,9 @@ def test_a_plugin_without_configure_given_a_table_is_refused(tmp_path: Path) -> 
     assert "\n" not in problem.reason
 
 
-@pytest.mark.parametrize("name", ["log_action", "file_action", "http_action", "exec_action"])
+@pytest.mark.parametrize(
+    "name", ["log_action", "file_action", "http_action", "exec_action", "alertmanager_action"]
+)
 def test_every_bundled_plugin_refuses_an_unknown_key_with_a_suggestion_only_when_close(
     name: str, clean_env: pytest.MonkeyPatch
 ) -> None:

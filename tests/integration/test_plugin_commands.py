@@ -22,7 +22,7 @@ from metric_reader._actions import bundled_plugin_dir
 
 from .conftest import REPO_ROOT, ScrapeServer, base_env
 
-BUNDLED = ("exec_action", "file_action", "http_action", "log_action")
+BUNDLED = ("alertmanager_action", "exec_action", "file_action", "http_action", "log_action")
 
 # Records every argument it gets, with its type, as one JSON line in $FIRE_RECORD.
 GOOD_PLUGIN = """
