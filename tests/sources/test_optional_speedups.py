@@ -1,19 +1,22 @@
-"""The optional JSON decoder (orjson, the ``fast`` extra) changes speed, never behaviour:
-without it the standard library path is used and gives the same answers.
-
-uvloop is measured by ``make bench`` but not used: under uvloop a refused connection could
-surface inside anyio/httpcore as an AttributeError instead of a connection error, which is
-not robust enough for a service that must ride out endpoints going down."""
+"""What makes a poll cheaper changes speed, never behaviour: orjson decodes as the standard
+library does; uvloop (the service's event loop when installed) and the aiohttp transport
+(what ``make_client`` sends requests through) fail a request with the same words as
+asyncio and httpcore. An older uvloop was reported to let a refused connection surface as an
+``AttributeError`` inside anyio/httpcore: the refused connection is tried on every pair."""
 
 from __future__ import annotations
 
 import json
+import socket
 
+import anyio
 import pytest
 
+from metric_reader import _cli
 from metric_reader._core._exceptions import FetchError
-from metric_reader._sources import _prometheus
-from metric_reader._sources._prometheus import decode_query_response
+from metric_reader._sources import _http, _prometheus
+from metric_reader._sources._http import make_client
+from metric_reader._sources._prometheus import decode_query_response, instant_query
 
 ANSWERS = [
     b'{"status":"success","data":{"resultType":"vector","result":[{"metric":{"a":"b"},'
@@ -44,3 +47,44 @@ def test_the_fast_decoder_and_the_stdlib_agree(
     fast = _outcome(body)
     monkeypatch.setattr(_prometheus, "_fast_loads", None)
     assert _outcome(body) == fast
+
+
+def _closed_port() -> int:
+    """A loopback port nothing listens on (bound, never listened, then closed)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.mark.parametrize("transport", ["aiohttp", "httpx"])
+@pytest.mark.parametrize("loop", ["uvloop", "asyncio"])
+def test_a_refused_connection_reads_the_same_on_every_loop_and_transport(
+    loop: str, transport: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(_http, "TRANSPORT", transport)
+    monkeypatch.setattr(_cli, "EVENT_LOOP", loop)
+    endpoint = f"http://127.0.0.1:{_closed_port()}"
+
+    async def main() -> str:
+        assert type(anyio.lowlevel.current_token().native_token).__module__.startswith(loop)
+        async with make_client() as client:
+            with pytest.raises(FetchError) as raised:
+                await instant_query(client, endpoint, "up", 5.0)
+        return str(raised.value)
+
+    assert anyio.run(main, backend_options=_cli.loop_options()) == (
+        f"cannot connect: connection refused by {endpoint.removeprefix('http://')} "
+        f"(GET {endpoint}/api/v1/query); set PROMETHEUS_ENDPOINT to your Prometheus "
+        f"(PROMETHEUS_ENDPOINT={endpoint})"
+    )
+
+
+def test_the_service_runs_on_uvloop_and_aiohttp_when_installed() -> None:
+    pytest.importorskip("uvloop")
+
+    async def main() -> str:
+        async with make_client() as client:
+            return type(client._transport).__module__
+
+    assert _cli.loop_options() == {"use_uvloop": True}
+    assert anyio.run(main) == "metric_reader._sources._aiohttp"
