@@ -21,7 +21,7 @@ from ._body import read_body
 from ._http import Attempt, Source, deadline
 
 _fast_loads: Callable[[bytes], Any] | None
-try:  # the optional extra: about 3x faster than json on a Prometheus answer
+try:  # a dependency: about 3x faster than json on a Prometheus answer
     from orjson import JSONDecodeError as _FastDecodeError
     from orjson import loads as _fast_loads
 except ImportError:  # pragma: no cover - depends on what is installed

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import socket
+import sys
 
 import anyio
 import pytest
@@ -81,6 +82,7 @@ def test_a_refused_connection_reads_the_same_on_every_loop_and_transport(
 
 def test_the_service_runs_on_uvloop_and_aiohttp_when_installed() -> None:
     pytest.importorskip("uvloop")
+    pytest.importorskip("aiohttp")
 
     async def main() -> str:
         async with make_client() as client:
@@ -88,3 +90,14 @@ def test_the_service_runs_on_uvloop_and_aiohttp_when_installed() -> None:
 
     assert _cli.loop_options() == {"use_uvloop": True}
     assert anyio.run(main) == "metric_reader._sources._aiohttp"
+
+
+def test_without_aiohttp_requests_go_through_httpcore(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "aiohttp", None)
+    monkeypatch.setitem(sys.modules, "metric_reader._sources._aiohttp", None)
+
+    async def main() -> str:
+        async with make_client() as client:
+            return type(client._transport).__name__
+
+    assert anyio.run(main) == "AsyncHTTPTransport"
