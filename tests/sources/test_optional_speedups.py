@@ -9,6 +9,11 @@ from __future__ import annotations
 import json
 import socket
 import sys
+import threading
+import urllib.request
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
 
 import anyio
 import pytest
@@ -101,3 +106,67 @@ def test_without_aiohttp_requests_go_through_httpcore(monkeypatch: pytest.Monkey
             return type(client._transport).__name__
 
     assert anyio.run(main) == "AsyncHTTPTransport"
+
+
+@pytest.fixture
+def forward_proxy() -> Iterator[tuple[str, str, list[str]]]:
+    """An HTTP forward proxy on loopback that relays each absolute-URI GET and notes its
+    URL, and an endpoint behind it that answers every query with ``ANSWERS[0]``."""
+    seen: list[str] = []
+
+    class Relay(BaseHTTPRequestHandler):
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+        def do_GET(self) -> None:
+            seen.append(self.path)
+            direct = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+            with direct.open(self.path, timeout=5) as upstream:
+                body = upstream.read()
+                status = upstream.status
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+    class Answer(BaseHTTPRequestHandler):
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+        def do_GET(self) -> None:
+            body = ANSWERS[0]
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+    servers = [ThreadingHTTPServer(("127.0.0.1", 0), handler) for handler in (Relay, Answer)]
+    for server in servers:
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+    proxy, endpoint = (f"http://127.0.0.1:{s.server_address[1]}" for s in servers)
+    try:
+        yield proxy, endpoint, seen
+    finally:
+        for server in servers:
+            server.shutdown()
+            server.server_close()
+
+
+def test_a_proxy_from_the_environment_is_used_whatever_the_transport(
+    forward_proxy: tuple[str, str, list[str]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    proxy, endpoint, seen = forward_proxy
+    monkeypatch.setenv("HTTP_PROXY", proxy)
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    monkeypatch.delenv("no_proxy", raising=False)
+
+    async def main() -> list[float]:
+        async with make_client() as client:
+            result = await instant_query(client, endpoint, "up", 5.0)
+        return [sample.value for sample in result.samples]
+
+    assert anyio.run(main, backend_options=_cli.loop_options())[0] == 42.0
+    assert len(seen) == 1
+    assert seen[0].startswith(f"{endpoint}/api/v1/query?query=up")
