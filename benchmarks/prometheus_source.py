@@ -41,6 +41,10 @@ INTERVAL = 0.02
 POLLS = 500
 RSS_AFTER = 60.0
 WARM_UP = 2.0
+SLOW_INTERVAL = 1.0
+SLOW_POLLS = 60
+"""At 1 s (the peer benchmark's interval) each poll also pays for waking up, and the
+connection is reused after a second of idleness."""
 SCALE_RULES = 1_000
 SCALE_INTERVAL = 5.0
 ROOT = Path(__file__).parent.parent
@@ -119,7 +123,12 @@ def _service_env(url: str, interval: str, level: str = "warning") -> dict[str, s
 
 
 def _measure(
-    argv: list[str], env: dict[str, str], url: str, polls: int, rss_at: float | None = None
+    argv: list[str],
+    env: dict[str, str],
+    url: str,
+    polls: int,
+    rss_at: float | None = None,
+    interval: float = INTERVAL,
 ) -> dict[str, float]:
     """CPU per poll of the process ``argv`` after a warm-up, over at least ``polls`` polls;
     with ``rss_at``, its resident memory that many seconds after the spawn."""
@@ -129,10 +138,10 @@ def _measure(
     )
     try:
         first = _queries_served(url)
-        wait_until(lambda: _queries_served(url) > first + 5, 30, "the first polls")
+        wait_until(lambda: _queries_served(url) > first + 2, 30, "the first polls")
         time.sleep(WARM_UP)
         cpu0, n0 = cpu_seconds(proc.pid), _queries_served(url)
-        time.sleep(polls * INTERVAL * 1.05)
+        time.sleep(polls * interval * 1.05)
         if rss_at is not None:
             time.sleep(max(rss_at - (time.monotonic() - spawned), 0))
         cpu1, n1 = cpu_seconds(proc.pid), _queries_served(url)
@@ -150,17 +159,17 @@ def _have(module: str) -> bool:
 
 def combinations() -> list[tuple[str, str, str]]:
     loops = ["asyncio"] + (["uvloop"] if _have("uvloop") else [])
-    transports = ["httpx"] + (["aiohttp"] if _have("httpx_aiohttp") else [])
+    transports = ["httpx"] + (["aiohttp"] if _have("aiohttp") else [])
     decoders = ["json"] + (["orjson"] if _have("orjson") else [])
     return list(itertools.product(loops, transports, decoders))
 
 
 def default_combination() -> tuple[str, str, str]:
-    """What the service picks by itself: asyncio, httpx's own transport, and orjson when it
-    is importable (uvloop is measured but not used: see tests/test_optional_speedups.py)."""
+    """What the service picks by itself: uvloop, the aiohttp transport and orjson, each
+    when it is importable (``_cli.loop_options``, ``_http.make_client``, ``_prometheus``)."""
     return (
-        "asyncio",
-        "httpx",
+        "uvloop" if _have("uvloop") else "asyncio",
+        "aiohttp" if _have("aiohttp") else "httpx",
         "orjson" if _have("orjson") else "json",
     )
 
@@ -271,6 +280,16 @@ def run() -> list[dict[str, object]]:
                 POLLS,
                 rss_at=RSS_AFTER if combo == default else None,
             )
+        slow: dict[tuple[str, str, str], dict[str, float]] = {}
+        for combo in dict.fromkeys([default, ("asyncio", "httpx", default[2])]):
+            print(f"  service with {'+'.join(combo)} at 1 s ...", file=sys.stderr, flush=True)
+            slow[combo] = _measure(
+                _service_argv(combo),
+                _service_env(url, f"{SLOW_INTERVAL:g}s"),
+                url,
+                SLOW_POLLS,
+                interval=SLOW_INTERVAL,
+            )
     ours = results[default]
     rows.append(
         {
@@ -305,6 +324,16 @@ def run() -> list[dict[str, object]]:
                 "value": result["cpu"] * 1e6,
                 "unit": "us",
                 "note": f"{result['polls']:.0f} polls; {result['cpu'] / bare['cpu']:.2f}x bare",
+            }
+        )
+    for combo, result in slow.items():
+        rows.append(
+            {
+                "name": f"prometheus: service CPU per poll at {SLOW_INTERVAL:g} s, "
+                f"{'+'.join(combo)}" + (" (the default)" if combo == default else ""),
+                "value": result["cpu"] * 1e6,
+                "unit": "us",
+                "note": f"{result['polls']:.0f} polls",
             }
         )
     rows.append(

@@ -21,7 +21,7 @@ from ._body import read_body
 from ._http import Attempt, Source, deadline, request_slot
 
 _fast_loads: Callable[[bytes], Any] | None
-try:  # the optional extra: about 3x faster than json on a Prometheus answer
+try:  # a dependency: about 3x faster than json on a Prometheus answer
     from orjson import JSONDecodeError as _FastDecodeError
     from orjson import loads as _fast_loads
 except ImportError:  # pragma: no cover - depends on what is installed
@@ -128,8 +128,7 @@ async def _query(
         request_slot(slots, attempt),
         client.stream(
             "POST" if long else "GET",
-            url,
-            params=None if long else {"query": promql, "timeout": seconds},
+            url if long else _query_url(url, promql, seconds),
             content=_form(promql, seconds) if long else None,
             headers=_FORM if long else None,
             timeout=timeout,
@@ -142,6 +141,13 @@ async def _query(
         except NotJson:
             attempt.wrong_kind = True
             raise
+
+
+@functools.lru_cache(maxsize=4096)
+def _query_url(url: str, promql: str, timeout: str) -> httpx.URL:
+    """The URL of a query, parsed and quoted once: httpx takes about 80 us of CPU to do it
+    from a string and parameters, a sizeable part of a poll. ``timeout`` in seconds."""
+    return httpx.URL(url, params={"query": promql, "timeout": timeout})
 
 
 def decode_query_response(status_code: int, body: bytes) -> QueryResult:

@@ -21,10 +21,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import anyio
-import httpx
 import pytest
 
 from metric_reader._core._exceptions import FetchError
+from metric_reader._sources._http import make_client
 from metric_reader._sources._prometheus import instant_query
 from metric_reader._sources._scrape import fetch_page
 
@@ -192,7 +192,7 @@ def test_bodies_that_cannot_be_decoded_whole_and_within_bounds_are_refused(
     server: str, name: str, error: str
 ) -> None:
     async def main() -> None:
-        async with httpx.AsyncClient() as client:
+        async with make_client() as client:
             with pytest.raises(FetchError) as raised:
                 await fetch_page(client, f"{server}/{name}/metrics", 20.0, LIMIT)
             assert str(raised.value) == f"{error} (GET {server}/{name}/metrics)"
@@ -209,7 +209,7 @@ def test_bodies_that_cannot_be_decoded_whole_and_within_bounds_are_refused(
 )
 def test_well_formed_compressed_answers_read_as_before(server: str, name: str) -> None:
     async def main() -> None:
-        async with httpx.AsyncClient() as client:
+        async with make_client() as client:
             assert await fetch_page(client, f"{server}/{name}/metrics", 20.0, LIMIT) == PAGE
             result = await instant_query(client, f"{server}/{name}", "queue_depth", 20.0, LIMIT)
             assert [s.value for s in result.samples] == [7.0]
@@ -219,7 +219,7 @@ def test_well_formed_compressed_answers_read_as_before(server: str, name: str) -
 
 def test_a_body_of_exactly_the_limit_is_read(server: str) -> None:
     async def main() -> None:
-        async with httpx.AsyncClient() as client:
+        async with make_client() as client:
             body = await fetch_page(client, f"{server}/good-gzip/metrics", 20.0, len(PAGE))
             assert body == PAGE
             with pytest.raises(FetchError, match="larger than"):

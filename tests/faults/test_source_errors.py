@@ -11,11 +11,11 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import anyio
-import httpx
 import pytest
 
 from metric_reader._config import load_settings
 from metric_reader._core._exceptions import FetchError
+from metric_reader._sources._http import make_client
 from metric_reader._sources._prometheus import instant_query
 from metric_reader._sources._scrape import fetch_page
 
@@ -59,7 +59,7 @@ def prometheus_like() -> Iterator[str]:
 
 def query_error(endpoint: str) -> str:
     async def main() -> str:
-        async with httpx.AsyncClient() as client:
+        async with make_client() as client:
             with pytest.raises(FetchError) as raised:
                 await instant_query(client, endpoint, "up", 5.0)
             return str(raised.value)
@@ -69,7 +69,7 @@ def query_error(endpoint: str) -> str:
 
 def scrape_error(url: str) -> str:
     async def main() -> str:
-        async with httpx.AsyncClient() as client:
+        async with make_client() as client:
             with pytest.raises(FetchError) as raised:
                 await fetch_page(client, url, 5.0)
             return str(raised.value)

@@ -22,7 +22,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import anyio
-import httpx
 import pytest
 from integration.conftest import ServiceFactory
 
@@ -31,6 +30,7 @@ from metric_reader._config import ConfigError, load_settings
 from metric_reader._core._exceptions import FetchError
 from metric_reader._engine import State
 from metric_reader._service import Service
+from metric_reader._sources._http import make_client
 from metric_reader._sources._prometheus import instant_query
 from metric_reader._sources._scrape import fetch_page
 from metric_reader._sources._targets import Target
@@ -298,7 +298,7 @@ def test_each_kind_of_malformed_line_fails_the_read_and_changes_nothing(
     target = next(t for t in service.targets if t.rules[0].name != "healthy")
 
     async def main() -> None:
-        async with httpx.AsyncClient() as client, anyio.create_task_group() as group:
+        async with make_client() as client, anyio.create_task_group() as group:
             await service.poll_once(client, target, 5.0, group)
             await until(lambda: not service._in_flight, "the fire call", logs)
             before = snapshot(service)
@@ -356,7 +356,7 @@ def test_the_default_limit_cuts_a_1_gib_body_at_64_mib(
     fault_server.arm(fault)
 
     async def main() -> None:
-        async with httpx.AsyncClient() as client:
+        async with make_client() as client:
             with pytest.raises(FetchError, match=r"^the page is larger than 67108864 bytes"):
                 await fetch_page(client, fault_server.scrape_url(fault), 20.0)
             with pytest.raises(FetchError, match=r"^the answer is larger than 67108864 bytes"):
