@@ -66,6 +66,12 @@ def alert_rules(
     taken = {key: value for key, value in taken.items() if not key.startswith("hard.")}
     out = []
     for group in groups:
+        if group.query_offset:
+            problems.add(
+                f"{group.file}: group {group.name!r}: query_offset is not supported by "
+                "metric-reader: its queries are evaluated at the time of the tick"
+            )
+            continue
         for alert in group.alerts:
             where = f"{alert.file}:{alert.line}"
             raw = dict(taken)
