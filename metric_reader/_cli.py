@@ -194,6 +194,8 @@ def _needed_plugins(settings: Settings) -> dict[str, str]:
         for level_name, level in levels:
             if level is not None and level.plugin:
                 needed.setdefault(level.plugin, settings.plugin_variable(rule, level_name))
+    for route in settings.routes:
+        needed.setdefault(route.plugin, f"{route.where}.action_plugin")
     return needed
 
 
@@ -390,6 +392,10 @@ def _check(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     source = f" from {settings.config_file}" if settings.config_file else ""
     print(f"configuration OK{source}: {len(settings.rules)} rule(s)\n")
     print(_rule_table(settings.rules, settings.shard_count))
+    if settings.routes:
+        print()
+        for line in _route_lines(settings):
+            print(line)
     if settings.skipped_recording_rules:
         print()
         for skipped in settings.skipped_recording_rules:
@@ -412,6 +418,29 @@ def _check(args: argparse.Namespace, env: Mapping[str, str]) -> int:
         ):
             print(line)
     return EXIT_OK
+
+
+def _route_lines(settings: Settings) -> list[str]:
+    """For each alert of the rule files, the routes it can reach: those its own labels (the
+    group's and the rule's) do not rule out; its series' labels decide among them."""
+    lines = []
+    for rule in settings.rules:
+        alert = rule.alert
+        if alert is None:
+            continue
+        known = {k: v for k, v in alert.labels if "{{" not in v}
+        known["alertname"] = alert.name
+        reach, taken = [], False
+        for index, route in enumerate(settings.routes):
+            if route.may_match(known):
+                reach.append(f"routes[{index}] {route}")
+                taken = taken or route.matches(known)
+                if route.matches(known) and not route.continue_:
+                    break
+        if not taken:  # no route is sure to take it: the default may
+            reach.append(f"default -> {alert.default_plugin or 'log only'}")
+        lines.append(f"route {rule.name}: {'; '.join(reach)}")
+    return lines
 
 
 def _shard_line(settings: Settings) -> str:

@@ -31,7 +31,7 @@ from ._actions import Dispatched, PluginCatalog, dispatch
 from ._cluster._adoption import rules_elector
 from ._cluster._election import ActionRecord, LeaderElector
 from ._cluster._kube import InCluster
-from ._config import Settings
+from ._config import Settings, routes_for
 from ._core._durations import format_duration
 from ._core._exceptions import ConfigError, FetchError, FetchTimeout, QueueTimeout
 from ._core._samples import Sample
@@ -151,6 +151,9 @@ class Service:
         self._restart: anyio.Event | None = None
         self._calls: TaskGroup | None = None
         self._watch_scope: anyio.CancelScope | None = None
+        self._delivered: dict[tuple[object, ...], tuple[tuple[object, ...], set[str]]] = {}
+        """Per series level: the plugins its current action already reached while others of
+        its routes failed (one entry a series level at most)."""
         self.metrics = ServiceMetrics()
         self.rules: list[Rule] = []
         self._by_name: dict[str, Rule] = {}
@@ -725,28 +728,54 @@ class Service:
             await self.writer.flush()  # a confirmed success is never run again after a restart
 
     async def _call_plugin(self, rule: Rule, action: Action) -> bool:
-        plugin_name = rule.level(action.level).plugin
-        event = rule.event(action, anyio.current_time(), plugin_name or "")
-        log = logger.bind(
-            rule=rule.name,
-            series=format_series(rule.config.metric_name, action.labels),
-            breach_level=action.level,
-            kind=action.kind,
-            value=action.value,
-            threshold=event.threshold,
-            breach_seconds=round(action.duration, 3),
-        )
-        settings = self.settings
-        outcome = await dispatch(
-            self.catalog,
-            plugin_name,
-            event,
-            log,
-            dry_run=settings.dry_run,
-            timeout=settings.plugin_timeout,
-        )
-        self._record_call(outcome)
-        return outcome.ok
+        plugins = self._plugins_for(rule, action)
+        key = (rule.name, action.labels, action.level)
+        which = (action.breach, action.kind, action.fire_count)
+        held = self._delivered.get(key)
+        done: set[str] = held[1] if held is not None and held[0] == which else set()
+        self._delivered[key] = (which, done)
+        ok = True
+        for plugin_name in plugins:
+            if plugin_name is not None and plugin_name in done:
+                continue  # taken by this plugin on an earlier try: never twice
+            event = rule.event(action, anyio.current_time(), plugin_name or "")
+            log = logger.bind(
+                rule=rule.name,
+                series=format_series(rule.config.metric_name, action.labels),
+                breach_level=action.level,
+                kind=action.kind,
+                value=action.value,
+                threshold=event.threshold,
+                breach_seconds=round(action.duration, 3),
+            )
+            settings = self.settings
+            outcome = await dispatch(
+                self.catalog,
+                plugin_name,
+                event,
+                log,
+                dry_run=settings.dry_run,
+                timeout=settings.plugin_timeout,
+            )
+            self._record_call(outcome)
+            if outcome.ok and plugin_name is not None:
+                done.add(plugin_name)
+            ok = ok and outcome.ok
+        if ok:
+            del self._delivered[key]
+        return ok
+
+    def _plugins_for(self, rule: Rule, action: Action) -> list[str | None]:
+        """The plugins an action goes to: the rule's level's, or for an alert of a rule
+        file the plugins of the routes its labels take (``[[routes]]``), else the rule
+        file's default ``action_plugin`` (None: only logged)."""
+        alert = rule.config.alert
+        routes = self.settings.routes
+        if alert is None or not routes:
+            return [rule.level(action.level).plugin]
+        labels = rule.alert_labels(action.labels, action.level, action.value)
+        taken = routes_for(routes, labels)
+        return [route.plugin for route in taken] or [alert.default_plugin]
 
     def _record_call(self, outcome: Dispatched) -> None:
         if outcome.plugin is None or outcome.result is None:

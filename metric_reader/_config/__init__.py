@@ -5,6 +5,7 @@ from ._client import MAX_RESPONSE_BYTES, ClientConfig, Secret, build_ssl_context
 from ._keys import KNOWN_VARIABLES
 from ._loader import load_settings
 from ._problems import ConfigError
+from ._routes import Route, routes_for
 from ._types import (
     AlertDefinition,
     ElectionSettings,
@@ -24,6 +25,7 @@ __all__ = [
     "ElectionSettings",
     "LevelConfig",
     "MissingValueBehavior",
+    "Route",
     "RuleConfig",
     "Secret",
     "Settings",
@@ -33,4 +35,5 @@ __all__ = [
     "ordinal_from_hostname",
     "parse_listen_address",
     "read_credential",
+    "routes_for",
 ]

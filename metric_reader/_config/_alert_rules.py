@@ -18,6 +18,7 @@ from pathlib import Path
 from .._core._durations import format_duration
 from .._core._template import TemplateError, check_template
 from ._problems import Given, Problems
+from ._routes import Route
 from ._rule_builder import Scope, build_rule
 from ._rule_files import RuleGroupDef, expand_rule_file_globs, load_rule_files
 from ._types import AlertDefinition, RuleConfig
@@ -57,11 +58,16 @@ def _template_problem(text: str) -> str | None:
 
 
 def alert_rules(
-    groups: Sequence[RuleGroupDef], defaults: Mapping[str, Given], problems: Problems
+    groups: Sequence[RuleGroupDef],
+    defaults: Mapping[str, Given],
+    routes: tuple[Route, ...],
+    problems: Problems,
 ) -> list[RuleConfig]:
     """One rule per alerting rule of ``groups``, named after its alert (``GROUP:ALERT`` when
     two rules have an alert of that name, ``GROUP:ALERT-N`` for the N-th of one group)."""
     names = _unique_names(groups)
+    given = defaults.get("action_plugin")
+    fallback = str(given.value).strip() or None if given is not None else None
     taken = {key: value for key, value in defaults.items() if key not in NOT_FOR_ALERTS}
     taken = {key: value for key, value in taken.items() if not key.startswith("hard.")}
     out = []
@@ -87,6 +93,14 @@ def alert_rules(
                 raw["polling_interval"] = Given(format_duration(group.interval), where)
             if group.limit > 0:
                 raw["series_limit"] = Given(group.limit, where)
+            # The rule's plugin and repeat: those of the first route its own labels (not
+            # yet its series') reach; each action is routed on its alert's full labels.
+            static = {**_untemplated(group.labels_of(alert)), "alertname": alert.name}
+            first = next((route for route in routes if route.may_match(static)), None)
+            if first is not None:
+                raw["action_plugin"] = Given(first.plugin, first.where)
+                if first.backoff is not None:
+                    raw["backoff_delay"] = Given(format_duration(first.backoff), first.where)
             config = build_rule(raw, _AlertScope(where), problems)
             if config is None or config.base is None:
                 continue
@@ -104,10 +118,16 @@ def alert_rules(
                         group=group.name,
                         file=alert.file,
                         line=alert.line,
+                        default_plugin=fallback,
                     ),
                 )
             )
     return out
+
+
+def _untemplated(labels: Mapping[str, str]) -> dict[str, str]:
+    """The labels whose values are not templates: known before any series is read."""
+    return {name: value for name, value in labels.items() if "{{" not in value}
 
 
 def skipped_recording_rules(groups: Sequence[RuleGroupDef]) -> tuple[str, ...]:

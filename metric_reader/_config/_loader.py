@@ -31,6 +31,7 @@ from ._rule_builder import ENV_SCOPE, FileScope, build_rule, check_unique_names
 from ._types import RuleConfig, Settings
 
 if TYPE_CHECKING:
+    from ._routes import Route
     from ._tomlfile import TomlFile
 
 DEFAULT_LISTEN_ADDRESS = ":9180"
@@ -71,9 +72,14 @@ def load_settings(environ: Mapping[str, str], *, rules: bool = True) -> Settings
     defaults = {key: top[key] for key in DEFAULTABLE_KEYS if key in top}
     alerts: list[RuleConfig] = []
     recording: tuple[str, ...] = ()
+    routes: tuple[Route, ...] = ()
+    if "routes" in top:
+        from ._routes import read_routes
+
+        routes = read_routes(top["routes"].value, top["routes"].at, problems)
     if rules and service["rule_files"]:
         alerts, recording = _alerting_rules(
-            service["rule_files"], top["rule_files"].at, config_file, defaults, problems
+            service["rule_files"], top["rule_files"].at, config_file, defaults, routes, problems
         )
     if not rules:
         built: list[RuleConfig | None] = []
@@ -99,6 +105,7 @@ def load_settings(environ: Mapping[str, str], *, rules: bool = True) -> Settings
     return Settings(
         rules=tuple(every),
         skipped_recording_rules=recording,
+        routes=routes,
         plugin_dir=service["plugin_dir"],
         plugin_timeout=service["plugin_timeout"] or 30.0,
         log_level=service["log_level"] or "INFO",
@@ -127,6 +134,7 @@ def _alerting_rules(
     given_at: str,
     config_file: str | None,
     defaults: Mapping[str, Given],
+    routes: tuple[Route, ...],
     problems: Problems,
 ) -> tuple[list[RuleConfig], tuple[str, ...]]:
     """The rules of the Prometheus rule files ``patterns`` name, relative to the rule file
@@ -140,7 +148,7 @@ def _alerting_rules(
         for line in exc.problems:
             problems.add(line)
         return [], ()
-    return alert_rules(groups, defaults, problems), skipped_recording_rules(groups)
+    return alert_rules(groups, defaults, routes, problems), skipped_recording_rules(groups)
 
 
 def _check_names_across(rules: list[RuleConfig], problems: Problems) -> None:
@@ -227,7 +235,9 @@ def _read_file(
     rules: list[tuple[int, dict[str, Given]]] = []
     plugins: dict[str, Mapping[str, Any]] = {}
     for key, value in toml.data.items():
-        if key == "rules":
+        if key == "routes":
+            top["routes"] = Given(value, toml.where("routes"))
+        elif key == "rules":
             if not isinstance(value, list) or not all(isinstance(r, dict) for r in value):
                 problems.add(f"{toml.where('rules')}: expected [[rules]] tables")
                 continue
@@ -243,7 +253,8 @@ def _read_file(
                 value = str(toml.path.parent / value)  # relative to the file, as in Prometheus
             top[key] = Given(value, toml.where(key), key in SECRET_KEYS)
         else:
-            problems.add(_unknown(toml.where(key), key, (*TOP_LEVEL_KEYS, "rules", "plugins")))
+            known = (*TOP_LEVEL_KEYS, "rules", "plugins", "routes")
+            problems.add(_unknown(toml.where(key), key, known))
     if "rules" in toml.data and not rules:
         problems.add(f"{toml.where('rules')}: no rules")
     return top, rules, plugins

@@ -6,12 +6,15 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from .._core._selector import Selector
 from .._core._threshold import Threshold
 from ._client import MAX_RESPONSE_BYTES, ClientConfig
 from ._problems import env_name
+
+if TYPE_CHECKING:
+    from ._routes import Route
 
 DEFAULT_SERIES_LIMIT = 10_000
 """``SERIES_LIMIT``: each series is a state machine (about 1 KiB); a rule that acts per series
@@ -43,6 +46,8 @@ class AlertDefinition:
     group: str
     file: Path
     line: int
+    default_plugin: str | None = None
+    """The rule file's ``action_plugin``: for an alert no route takes (None: only logged)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,6 +149,8 @@ class Settings:
     """Where ``shard_index`` came from, for messages: ``SHARD_INDEX=1``, ``host name web-1``."""
     election: ElectionSettings | None = None
     """``LEADER_ELECTION_*``: elect one replica to run the actions (None: election is off)."""
+    routes: tuple[Route, ...] = ()
+    """``[[routes]]``: which plugin each alert of the rule files goes to, by its labels."""
     skipped_recording_rules: tuple[str, ...] = ()
     """``FILE:LINE: recording rule NAME`` of the rule files: read, not evaluated."""
 

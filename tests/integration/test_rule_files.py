@@ -11,7 +11,9 @@ agree, and the plugin is called with the alert's labels and rendered annotations
 from __future__ import annotations
 
 import json
+import os
 import subprocess
+import sys
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -212,3 +214,63 @@ def test_a_rule_file_alerts_as_prometheus_alerts(
         ("HostDown", "execute"),
         ("HostDown", "resolve"),
     ]
+
+
+def test_routes_send_each_alert_to_the_plugins_its_labels_take(
+    tmp_path: Path,
+    service: ServiceFactory,
+    scrape_server: ScrapeServer,
+    recording_plugin_dir: RecordingPlugins,
+    prometheus_with_rules: str,
+) -> None:
+    """``team=~"db|storage"`` (continue) and ``severity="page"`` both take DiskAlmostFull;
+    HostDown (severity warning, no team) is taken by none and there is no default plugin:
+    it is only logged. ``check`` says which routes each alert can reach."""
+    scrape_server.set_value("disk_used_ratio", 0.95, {"mount": "/"})
+    scrape_server.set_value("host_up", 0, {"host": "db-1"})
+    (tmp_path / "alerts.yml").write_text(ALERTS_FILE)
+    config = tmp_path / "rules.toml"
+    config.write_text(
+        f'prometheus_endpoint = "{prometheus_with_rules}"\npolling_interval = "1s"\n'
+        'rule_files = ["alerts.yml"]\n'
+        '[[routes]]\nmatchers = [\'team=~"db|storage"\']\naction_plugin = "recorder_hard"\n'
+        "continue = true\n"
+        '[[routes]]\nmatchers = [\'severity="page"\']\naction_plugin = "recorder"\n'
+    )
+    env = {"CONFIG_FILE": str(config), **recording_plugin_dir.env}
+    check = subprocess.run(
+        [sys.executable, "-m", "metric_reader", "check", "--no-read"],
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert (
+        'route DiskAlmostFull: routes[0] {team=~"db|storage"} -> recorder_hard; '
+        'routes[1] {severity="page"} -> recorder'
+    ) in check.stdout, check.stdout
+    # HostDown has no team of its own: a series with a team label could still take route 0.
+    assert (
+        'route HostDown: routes[0] {team=~"db|storage"} -> recorder_hard; default -> log only'
+    ) in check.stdout, check.stdout
+
+    svc = service({**env, "LOG_LEVEL": "info"})
+    svc.wait_until(
+        lambda: (
+            {(r["rule"], r["plugin"]) for r in recording_plugin_dir.records()}
+            == {("DiskAlmostFull", "recorder_hard"), ("DiskAlmostFull", "recorder")}
+        ),
+        EVENT_TIMEOUT,
+        "DiskAlmostFull to reach both routes' plugins",
+    )
+    svc.wait_until(
+        lambda: (
+            "fire: no ACTION_PLUGIN set, nothing to run" in svc.stderr()
+            and "rule=HostDown" in svc.stderr()
+        ),
+        EVENT_TIMEOUT,
+        "HostDown only logged",
+    )
+    records = recording_plugin_dir.records()
+    assert all(r["annotations"]["summary"] == "Disk / is 95% full" for r in records)
+    assert len(records) == 2  # once each: nothing fired twice

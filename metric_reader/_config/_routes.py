@@ -1,0 +1,113 @@
+"""``[[routes]]``: which plugin an alert of a Prometheus rule file goes to, by its labels.
+
+As in Alertmanager's routing tree, flattened: routes are tried in order; the first whose
+matchers all match the alert's labels takes it, and a route with ``continue = true`` lets
+the next matching ones take it too. An alert no route takes goes to the rule file's
+``action_plugin`` (or is only logged without one).
+
+Matchers are Alertmanager's: ``severity="page"``, ``team=~"db|storage"``, ``env!=dev``;
+the value may be quoted (PromQL's string syntax) or not. Regexes are fully anchored RE2, a
+label the alert does not have is the empty string, as everywhere in metric-reader.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from .._core._selector import LabelMatcher, MatchOp, parse_label_filters
+from ._problems import Given, Problems
+from ._values import duration, plugin_name
+
+ROUTE_KEYS = ("matchers", "action_plugin", "backoff_delay", "continue")
+_UNQUOTED = re.compile(r"\s*([A-Za-z_][A-Za-z0-9_]*)\s*(=~|!~|!=|=)\s*(.*?)\s*")
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    matchers: tuple[LabelMatcher, ...]
+    plugin: str
+    backoff: float | None
+    """The repeat interval of the alerts it takes; None: the rule file's ``backoff_delay``."""
+    continue_: bool
+    where: str
+    """``rules.toml:12: routes[1]``, for messages."""
+
+    def matches(self, labels: Mapping[str, str]) -> bool:
+        return all(matcher.matches(labels) for matcher in self.matchers)
+
+    def may_match(self, known: Mapping[str, str]) -> bool:
+        """Whether an alert whose labels include ``known`` (and perhaps more, from its
+        series) can match: no matcher on a label in ``known`` refuses it."""
+        return all(m.matches(known) for m in self.matchers if m.name in known)
+
+    def __str__(self) -> str:
+        return f"{{{', '.join(str(m) for m in self.matchers)}}} -> {self.plugin}"
+
+
+def routes_for(routes: tuple[Route, ...], labels: Mapping[str, str]) -> list[Route]:
+    """The routes that take an alert with ``labels``, in order."""
+    taken = []
+    for route in routes:
+        if route.matches(labels):
+            taken.append(route)
+            if not route.continue_:
+                break
+    return taken
+
+
+def parse_matcher(text: str) -> LabelMatcher:
+    """One Alertmanager matcher; ``ValueError`` saying what is wrong."""
+    try:
+        [matcher] = parse_label_filters(text)
+        return matcher
+    except ValueError as quoted_error:
+        found = _UNQUOTED.fullmatch(text)
+        if found is None or found.group(3)[:1] in "\"'`":
+            raise quoted_error from None
+        return LabelMatcher(found.group(1), MatchOp(found.group(2)), found.group(3))
+
+
+def read_routes(value: Any, where: str, problems: Problems) -> tuple[Route, ...]:
+    """The ``[[routes]]`` tables of the rule file (``where`` names them)."""
+    if not isinstance(value, list) or not all(isinstance(table, dict) for table in value):
+        problems.add(f"{where}: expected [[routes]] tables")
+        return ()
+    routes = []
+    for index, table in enumerate(value):
+        at = f"{where}[{index}]"
+        before = len(problems.lines)
+        for key in table:
+            if key not in ROUTE_KEYS:
+                problems.add(f"{at}.{key}: unknown key; a route takes {', '.join(ROUTE_KEYS)}")
+        matchers = _matchers(table.get("matchers", []), f"{at}.matchers", problems)
+        plugin = problems.parse(plugin_name, _given(table, "action_plugin", at), None)
+        if plugin is None and "action_plugin" not in table:
+            problems.add(f"{at}: action_plugin is not set: a route names the plugin it calls")
+        backoff = problems.parse(duration, _given(table, "backoff_delay", at), None)
+        go_on = table.get("continue", False)
+        if not isinstance(go_on, bool):
+            problems.add(f"{at}.continue={go_on!r} is invalid: expected true or false")
+        if len(problems.lines) == before and plugin is not None:
+            routes.append(Route(matchers, plugin, backoff, bool(go_on), at))
+    return tuple(routes)
+
+
+def _given(table: Mapping[str, Any], key: str, at: str) -> Given | None:
+    return Given(table[key], f"{at}.{key}") if key in table else None
+
+
+def _matchers(value: Any, at: str, problems: Problems) -> tuple[LabelMatcher, ...]:
+    items = [value] if isinstance(value, str) else value
+    if not isinstance(items, list) or not all(isinstance(item, str) for item in items):
+        problems.add(f"{at}: expected a list of matchers, e.g. ['severity=\"page\"']")
+        return ()
+    matchers = []
+    for text in items:
+        try:
+            matchers.append(parse_matcher(text))
+        except ValueError as exc:
+            problems.add(f"{at}: {text!r} is not a matcher: {exc}")
+    return tuple(matchers)
