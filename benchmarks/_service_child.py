@@ -16,8 +16,11 @@ import sys
 
 
 def apply(loop: str, decoder: str, transport: str) -> None:
-    if decoder != "orjson":
-        sys.modules["orjson"] = None  # type: ignore[assignment]
+    # What is not chosen is not importable either, so memory is that of an install without
+    # it (``sys.modules[name] = None`` makes an import fail).
+    for chosen, name in ((decoder, "orjson"), (loop, "uvloop"), (transport, "aiohttp")):
+        if chosen != name:
+            sys.modules[name] = None  # type: ignore[assignment]
     from metric_reader import _cli
     from metric_reader._sources import _http
 

@@ -24,12 +24,16 @@ def test_check_accepts_the_example_rule_file_and_prints_the_rules() -> None:
     result = run("check", CONFIG_FILE="examples/rules.toml")
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
-    assert lines[0] == "configuration OK from examples/rules.toml: 4 rule(s)"
+    # 4 [[rules]] and the 7 alerts of examples/rules/host-alerts.yml (rule_files)
+    assert lines[0] == "configuration OK from examples/rules.toml: 11 rule(s)"
     assert lines[2].split() == ["RULE", "READS", "FROM", "EVERY", "ACTION", "HARD"]
-    table = "\n".join(lines[3:7])
+    table = "\n".join(lines[3:14])
     for name in ("data-volume-space", "checkout-error-rate", "queue-depth", "batch-heartbeat"):
         assert name in table
     assert "<5e9 for 2m0s every 30m0s -> log_action" in table
+    assert "HostMemoryLow" in table and "alert for 2m0s every 5m0s -> log_action" in table
+    assert 'route HostMemoryLow: routes[0] {severity="critical"} -> log_action' in lines
+    assert any("recording rule instance:node_cpu_utilisation:rate5m skipped" in x for x in lines)
     assert "Traceback" not in result.stderr
 
 
