@@ -48,11 +48,13 @@ from ._core._logging import configure_logging
 from ._core._memory import keep_freed_memory
 from ._core._threshold import parse_threshold, parse_value
 from ._service import SHUTDOWN_GRACE, SIGNALS, EarlySignals, Service
-from ._sources._first_read import first_reads
+from ._sources._first_read import check_expressions, first_reads
 from ._surface._web import serve_http
 
 EXIT_OK, EXIT_FATAL, EXIT_CONFIG = 0, 1, 2
 CHECK_READ_TIMEOUT = 5.0
+EXPRESSION_CHECK_TIMEOUT = 5.0
+"""Seconds to ask Prometheus about the rule files' expressions, at start and in check."""
 """How long ``check`` waits for the first read of the sources, all together."""
 CLEANUP_SECONDS = 1.0
 """At exit, how long cancelled ``async def`` plugin calls get to finish their clean-up."""
@@ -205,6 +207,7 @@ def _run(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     settings, catalog = _load(env)
     if early.received is not None:
         return EXIT_OK
+    _check_alert_expressions(settings)
     settings = _this_shard(settings)
     for rule in settings.rules:
         logger.bind(**_rule_fields(rule)).info("metric-reader {} watching", __version__)
@@ -412,6 +415,7 @@ def _check(args: argparse.Namespace, env: Mapping[str, str]) -> int:
         for name in sorted(needed):
             print(f"plugin {name}: {catalog.plugins[name].path}")
     if settings.rules and not args.no_read:
+        _check_alert_expressions(settings)
         print(f"\nfirst read of each source ({format_duration(CHECK_READ_TIMEOUT)} at most):")
         for line in anyio.run(
             first_reads, settings, CHECK_READ_TIMEOUT, backend_options=loop_options()
@@ -441,6 +445,18 @@ def _route_lines(settings: Settings) -> list[str]:
             reach.append(f"default -> {alert.default_plugin or 'log only'}")
         lines.append(f"route {rule.name}: {'; '.join(reach)}")
     return lines
+
+
+def _check_alert_expressions(settings: Settings) -> None:
+    """Prometheus checks a rule file's expressions when it loads it: so does metric-reader,
+    by sending each to the Prometheus it reads; a parse error is a configuration error."""
+    if not any(rule.alert is not None for rule in settings.rules):
+        return
+    problems, warnings = anyio.run(check_expressions, settings, EXPRESSION_CHECK_TIMEOUT)
+    for warning in warnings:
+        logger.warning("{}", warning)
+    if problems:
+        raise ConfigError(*problems)
 
 
 def _shard_line(settings: Settings) -> str:

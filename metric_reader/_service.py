@@ -47,6 +47,7 @@ from ._engine import (
     make_rule,
     revision,
 )
+from ._sources._first_read import check_expressions
 from ._sources._groups import Group, build_groups
 from ._sources._http import make_client
 from ._sources._targets import Target, fetch_timeout
@@ -95,6 +96,8 @@ RESTART_SETTINGS = (
 """Settings a reload cannot change in a running service: they take effect at a restart."""
 
 Reloader = Callable[[], tuple[Settings, PluginCatalog]]
+EXPRESSION_TIMEOUT = 5.0
+"""Seconds a reload asks Prometheus about the rule files' expressions (see ``_cli``)."""
 
 
 class EarlySignals:
@@ -438,6 +441,11 @@ class Service:
                 return "this service was started without a way to reload its configuration"
             try:
                 settings, catalog = self.reloader()
+                bad, warnings = await check_expressions(settings, EXPRESSION_TIMEOUT)
+                for warning in warnings:
+                    logger.warning("{}", warning)
+                if bad:
+                    raise ConfigError(*bad)
             except Exception as exc:  # a bug must not end the watching either
                 problems = (
                     exc.problems

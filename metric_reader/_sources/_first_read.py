@@ -12,9 +12,10 @@ from __future__ import annotations
 import anyio
 import httpx
 
-from .._config import Settings
+from .._config import RuleConfig, Settings
 from ._groups import build_targets
 from ._http import make_client
+from ._prometheus import QueryParseError, instant_query
 from ._targets import Target
 
 
@@ -55,3 +56,36 @@ async def first_reads(settings: Settings, timeout: float) -> list[str]:
     return [
         f"read {rule.name}: {found.get(rule.name, 'warning: no answer in time')}" for rule in rules
     ]
+
+
+async def check_expressions(settings: Settings, timeout: float) -> tuple[list[str], list[str]]:
+    """The ``expr`` of every alert of the rule files, sent once to its Prometheus, as
+    Prometheus checks them when it loads a rule file: the problems (a parse error, one line
+    naming the file, line and alert) and the warnings (the Prometheus could not be asked:
+    the service goes on, and reports each failed read)."""
+    alerts = [rule for rule in settings.rules if rule.alert is not None]
+    problems: dict[str, str] = {}
+    unreachable: dict[str, str] = {}
+
+    async def check(client: httpx.AsyncClient, rule: RuleConfig) -> None:
+        alert = rule.alert
+        assert alert is not None
+        try:
+            await instant_query(client, rule.prometheus_endpoint, alert.expr, timeout)
+        except QueryParseError as exc:
+            problems[rule.name] = (
+                f"{alert.file}:{alert.line}: alert {alert.name!r}: expr: {exc.reason}"
+            )
+        except Exception as exc:  # down, slow, refused: not the expression's fault
+            unreachable.setdefault(rule.prometheus_endpoint, str(exc) or type(exc).__name__)
+
+    async with make_client(settings.client) as client:
+        with anyio.move_on_after(timeout + 1.0):
+            async with anyio.create_task_group() as group:
+                for rule in alerts:
+                    group.start_soon(check, client, rule)
+    warnings = [
+        f"the expressions of the rule files could not be checked at {endpoint}: {why}"
+        for endpoint, why in unreachable.items()
+    ]
+    return [problems[r.name] for r in alerts if r.name in problems], warnings

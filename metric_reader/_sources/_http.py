@@ -298,7 +298,9 @@ async def deadline(timeout: float, attempt: Attempt | None = None) -> AsyncItera
     except FetchError as exc:
         if attempt is None:
             raise
-        raise fail(str(exc), kind=type(exc)) from None
+        again = fail(str(exc), kind=type(exc))
+        again.__dict__.update(exc.__dict__)  # what the kind carries (QueryParseError.reason)
+        raise again from None
     except (TimeoutError, httpx.TimeoutException):
         if attempt is not None and attempt.queued:
             raise fail(

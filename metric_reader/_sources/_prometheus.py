@@ -47,6 +47,15 @@ def _loads(body: bytes) -> Any:
 _Decoded = TypeVar("_Decoded")
 
 
+class QueryParseError(FetchError):
+    """Prometheus could not parse the query (``bad_data``: ``parse error``)."""
+
+    def __init__(self, message: str, reason: str = "") -> None:
+        super().__init__(message)
+        self.reason = reason.removeprefix('invalid parameter "query": ')
+        """Prometheus' own words: ``1:11: parse error: unexpected end of input ...``."""
+
+
 class NotJson(FetchError):
     """The answer is not JSON: not from a Prometheus API, most likely."""
 
@@ -180,6 +189,8 @@ def _decode(status_code: int, body: bytes) -> tuple[Any, Any, tuple[str, ...]]:
         error_type = document.get("errorType", "")
         error = document.get("error", "")
         detail = f"{error_type}: {error}" if error_type else str(error or "no error message")
+        if error_type == "bad_data" and "parse error" in str(error):
+            raise QueryParseError(f"HTTP {status_code}, query failed: {detail}", str(error))
         raise FetchError(f"HTTP {status_code}, query failed: {detail}")
     listed = document.get("warnings")
     warnings = tuple(str(w) for w in listed if w) if isinstance(listed, list) else ()

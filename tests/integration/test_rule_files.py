@@ -17,6 +17,7 @@ import sys
 import time
 import urllib.request
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +26,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from .conftest import (
     EVENT_TIMEOUT,
+    REPO_ROOT,
     RecordingPlugins,
     ScrapeServer,
     ServiceFactory,
@@ -32,7 +34,6 @@ from .conftest import (
     _http_get,
     _start_logged,
     _stop_process,
-    _tail,
     _wait_ready,
     free_port,
     wait_until,
@@ -67,19 +68,24 @@ groups:
 """
 
 
-@pytest.fixture
-def prometheus_with_rules(scrape_server: ScrapeServer, tmp_path: Path) -> Iterator[str]:
-    base = tmp_path / "prometheus"
+@contextmanager
+def prometheus(base: Path, rules: str, jobs: dict[str, str]) -> Iterator[str]:
+    """A real Prometheus evaluating ``rules`` every second and scraping ``jobs`` (name ->
+    ``host:port``) every second, itself among them when asked (job ``prometheus``)."""
     base.mkdir()
-    (base / "alerts.yml").write_text(ALERTS_FILE)
-    target = scrape_server.url.split("/")[2]
+    (base / "alerts.yml").write_text(rules)
+    port = free_port()
+    jobs = {
+        name: (f"127.0.0.1:{port}" if target == "self" else target) for name, target in jobs.items()
+    }
+    scrape = "".join(
+        f"  - job_name: {name}\n    static_configs:\n      - targets: ['{target}']\n"
+        for name, target in jobs.items()
+    )
     (base / "prometheus.yml").write_text(
         "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n"
-        "rule_files:\n  - alerts.yml\n"
-        f"scrape_configs:\n  - job_name: host\n    static_configs:\n"
-        f"      - targets: ['{target}']\n"
+        f"rule_files:\n  - alerts.yml\nscrape_configs:\n{scrape}"
     )
-    port = free_port()
     url = f"http://127.0.0.1:{port}"
     log = base / "prometheus.log"
     proc: subprocess.Popen[bytes] = _start_logged(
@@ -98,8 +104,14 @@ def prometheus_with_rules(scrape_server: ScrapeServer, tmp_path: Path) -> Iterat
         yield url
     finally:
         _stop_process(proc)
-        if proc.returncode not in (0, -15):
-            print(_tail(log))
+
+
+@pytest.fixture
+def prometheus_with_rules(scrape_server: ScrapeServer, tmp_path: Path) -> Iterator[str]:
+    with prometheus(
+        tmp_path / "prometheus", ALERTS_FILE, {"host": scrape_server.url.split("/")[2]}
+    ) as url:
+        yield url
 
 
 def _prometheus_alerts(url: str) -> dict[tuple[tuple[str, str], ...], dict[str, Any]]:
@@ -274,3 +286,161 @@ def test_routes_send_each_alert_to_the_plugins_its_labels_take(
     records = recording_plugin_dir.records()
     assert all(r["annotations"]["summary"] == "Disk / is 95% full" for r in records)
     assert len(records) == 2  # once each: nothing fired twice
+
+
+def test_an_expression_prometheus_cannot_parse_is_a_configuration_error(
+    tmp_path: Path, prometheus_with_rules: str
+) -> None:
+    """As Prometheus refuses a rule file whose expression does not parse, so does
+    metric-reader, at start and in ``check``: one line with the file, line and alert, exit
+    2. A Prometheus that cannot be asked is only a warning: the service starts."""
+    (tmp_path / "bad.yml").write_text(
+        "groups:\n  - name: g\n    rules:\n      - alert: Good\n        expr: up == 0\n"
+        "      - alert: Broken\n        expr: sum(up) by\n"
+    )
+    config = tmp_path / "rules.toml"
+    config.write_text(
+        f'prometheus_endpoint = "{prometheus_with_rules}"\nrule_files = ["bad.yml"]\n'
+    )
+    env = {**os.environ, "CONFIG_FILE": str(config), "LISTEN_ADDRESS": "off"}
+    for args in ([], ["check"]):
+        run = subprocess.run(
+            [sys.executable, "-m", "metric_reader", *args],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert run.returncode == 2, run.stderr
+        errors = [line for line in run.stderr.splitlines() if "configuration error" in line]
+        assert len(errors) == 1, run.stderr
+        assert (
+            errors[0].startswith(
+                f"metric-reader: configuration error: {tmp_path / 'bad.yml'}:6: alert 'Broken': "
+                "expr: 1:"
+            )
+            and "parse error" in errors[0]
+        ), errors[0]
+
+    config.write_text(
+        f'prometheus_endpoint = "http://127.0.0.1:{free_port()}"\nrule_files = ["bad.yml"]\n'
+    )
+    check = subprocess.run(
+        [sys.executable, "-m", "metric_reader", "check"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert check.returncode == 0, check.stderr
+    assert "the expressions of the rule files could not be checked" in check.stderr
+
+
+def _firing_variant(text: str) -> str:
+    """The example host alerts made to fire on a healthy machine within seconds: the same
+    expressions, labels and templates, with the comparisons turned round and short ``for``."""
+    for old, new in (
+        ("interval: 30s", "interval: 1s"),
+        ("< 0.10", "< 1.10"),
+        ("< 0.05", "< 1.05"),
+        ("> 2\n", "> -1\n"),
+        ("up == 0", "up == 1"),
+        ("for: 5m", "for: 2s"),  # and keep_firing_for: 5m
+        ("for: 15m", "for: 2s"),
+        ("for: 2m", "for: 2s"),
+        ("for: 3m", "for: 2s"),
+        ("  - name: prometheus\n", "  - name: prometheus\n    interval: 1s\n"),
+    ):
+        assert old in text, old
+        text = text.replace(old, new)
+    return text
+
+
+@pytest.fixture
+def node_exporter(tmp_path: Path) -> Iterator[str]:
+    port = free_port()
+    log = tmp_path / "node_exporter.log"
+    proc: subprocess.Popen[bytes] = _start_logged(
+        [
+            _binary("NODE_EXPORTER_BIN", "prometheus-node-exporter", "prometheus-node-exporter"),
+            f"--web.listen-address=127.0.0.1:{port}",
+            "--collector.disable-defaults",
+            "--collector.filesystem",
+            "--collector.loadavg",
+            "--collector.meminfo",
+            "--collector.cpu",
+        ],
+        log,
+        tmp_path,
+    )
+    try:
+        _wait_ready("node_exporter", f"http://127.0.0.1:{port}", proc, log)
+        yield f"127.0.0.1:{port}"
+    finally:
+        _stop_process(proc)
+
+
+def test_the_example_host_alerts_on_a_real_node_exporter_as_prometheus_shows_them(
+    tmp_path: Path,
+    service: ServiceFactory,
+    recording_plugin_dir: RecordingPlugins,
+    node_exporter: str,
+) -> None:
+    """``examples/rules/host-alerts.yml`` (turned round so that it fires here) against a real
+    ``prometheus-node-exporter``: metric-reader and Prometheus show the same alerts, with
+    the same labels (one per filesystem, the load, the memory, each target), all firing,
+    and the plugin gets the annotations Prometheus renders."""
+    rules = _firing_variant((REPO_ROOT / "examples" / "rules" / "host-alerts.yml").read_text())
+    with prometheus(
+        tmp_path / "prometheus", rules, {"node": node_exporter, "prometheus": "self"}
+    ) as url:
+        (tmp_path / "host-alerts.yml").write_text(rules)
+        config = tmp_path / "rules.toml"
+        config.write_text(
+            f'prometheus_endpoint = "{url}"\naction_plugin = "recorder"\n'
+            'rule_files = ["host-alerts.yml"]\n'
+        )
+        port = free_port()
+        svc = service(
+            {
+                "CONFIG_FILE": str(config),
+                "LISTEN_ADDRESS": f"127.0.0.1:{port}",
+                "LOG_LEVEL": "info",
+                **recording_plugin_dir.env,
+            }
+        )
+        ours = f"http://127.0.0.1:{port}/metrics"
+
+        def both() -> tuple[dict[Any, str], dict[Any, str]]:
+            theirs = {k: v["state"] for k, v in _prometheus_alerts(url).items()}
+            mine = {k: v["state"] for k, v in _our_alerts(ours).items()}
+            return theirs, mine
+
+        def agreed() -> bool:
+            theirs, mine = both()
+            names = {dict(k)["alertname"] for k in theirs}
+            return (
+                theirs == mine
+                and set(theirs.values()) == {"firing"}
+                and {"HostFilesystemAlmostFull", "HostMemoryLow", "PrometheusTargetDown"} <= names
+            )
+
+        svc.wait_until(agreed, 60, lambda: f"the same alerts, all firing:\n{both()}")
+        theirs = _prometheus_alerts(url)
+        filesystems = [k for k in theirs if dict(k)["alertname"] == "HostFilesystemAlmostFull"]
+        assert filesystems, theirs
+        for key in filesystems + [
+            k for k in theirs if dict(k)["alertname"] == "PrometheusTargetDown"
+        ]:
+            svc.wait_until(
+                lambda key=key: (
+                    key
+                    in {tuple(sorted(r["labels"].items())) for r in recording_plugin_dir.records()}
+                ),
+                EVENT_TIMEOUT,
+                f"a plugin call for {key}",
+            )
+        by_labels = {tuple(sorted(r["labels"].items())): r for r in recording_plugin_dir.records()}
+        for key in filesystems:  # the summary does not depend on the value
+            assert by_labels[key]["annotations"]["summary"] == theirs[key]["annotations"]["summary"]
+            assert "description" in by_labels[key]["annotations"]
