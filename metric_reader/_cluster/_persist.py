@@ -68,7 +68,9 @@ SAVED_LEVEL_FIELDS = (
 )
 """The ``LevelMachine`` fields a state file holds; ``policy`` and ``level`` come from the
 configuration, and ``in_flight`` is saved as the ``due`` it came from."""
-UNSAVED_LEVEL_FIELDS = ("policy", "level", "in_flight")
+UNSAVED_LEVEL_FIELDS = ("policy", "level", "in_flight", "cleared_at")
+"""Not saved: the configuration's, the call running now (saved as ``due``), and where the
+``keep_firing_for`` window started (after a restart it starts again: never shorter)."""
 
 
 def fingerprint(config: RuleConfig) -> str:

@@ -69,7 +69,8 @@ class LevelPolicy:
     retry_delay: float = 1.0
     """First delay before a failed action is tried again; doubles up to MAX_RETRY_DELAY."""
     keep_firing_for: float = 0.0
-    """Stay FIRING this long after the condition last held (Prometheus' keep_firing_for)."""
+    """Stay FIRING this long after the first evaluation at which the condition no longer
+    held (Prometheus' keep_firing_for, counted as Prometheus counts it)."""
     clear_threshold: Threshold | None = None
     """Hysteresis: once FIRING, only a value that meets this ends the breach."""
 
@@ -141,7 +142,11 @@ class LevelMachine:
     failures: int = 0
     in_flight: EventKind | None = None
     last_held_at: float | None = None
-    """When the condition last held: the start of a ``keep_firing_for`` window."""
+    """When the condition last held (None: it has not held since the level was cleared)."""
+    cleared_at: float | None = None
+    """The first evaluation at which the condition no longer held while FIRING: where the
+    ``keep_firing_for`` window starts, as Prometheus counts it (its ``KeepFiringSince``).
+    Not saved in the state file: after a restart the window starts again, never shorter."""
     last_action: tuple[EventKind, bool, float] | None = None
     """The last finished action: its kind, whether it succeeded, and when it finished."""
 
@@ -151,13 +156,14 @@ class LevelMachine:
         self.value = value
         if breached:
             self.last_held_at = now
+            self.cleared_at = None
             self._on_breached(now)
-        elif (
-            self.state is State.FIRING
-            and self.last_held_at is not None
-            and not reached(now - self.last_held_at, self.policy.keep_firing_for)
-        ):
-            pass  # keep firing: no resolve inside the window
+        elif self.state is State.FIRING and self.last_held_at is not None:
+            if self.cleared_at is None:
+                self.cleared_at = now
+            if reached(now - self.cleared_at, self.policy.keep_firing_for):
+                self._on_clear(now)
+            # else: keep firing, no resolve inside the window
         else:
             self._on_clear(now)
         return (old, self.state) if self.state is not old else None
@@ -191,6 +197,7 @@ class LevelMachine:
             self._owe("repeat", now)
 
     def _on_clear(self, now: float) -> None:
+        self.cleared_at = None
         if self.state is State.FIRING:
             self.resolved_at = now
             acted = self.fire_count > 0 or self.in_flight in ("fire", "repeat")

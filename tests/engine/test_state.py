@@ -235,7 +235,8 @@ SCENARIOS: dict[str, tuple[dict[str, object], Script]] = {
     # Flap control
     "keep_firing_for: no resolve inside the window": (
         {"keep_firing_for": 10},
-        [(0, 90, ["base:fire"]), (1, 50, []), (9.9, 50, []), (10, 50, ["base:resolve"])],
+        # the window starts at the first value that breaches nothing (1), as in Prometheus
+        [(0, 90, ["base:fire"]), (1, 50, []), (10.9, 50, []), (11, 50, ["base:resolve"])],
     ),
     "keep_firing_for: a breach again inside the window is the same breach": (
         {"keep_firing_for": 10},
@@ -692,13 +693,14 @@ def test_a_series_repeated_in_one_reading_counts_its_first_value() -> None:
 def test_a_hard_level_keeps_firing_for_its_window_only_while_the_base_level_fires() -> None:
     h = harness(hard=(">95", 0, 0, 30))
     assert h.poll(0, 99) == ["base:fire", "hard:fire"]
-    assert h.poll(1, 90) == []  # hard no longer holds: kept firing for 30 s
+    assert h.poll(1, 90) == []  # hard no longer holds: kept firing for 30 s from here
     assert h.state(level="hard") is State.FIRING
-    assert h.poll(30, 90) == ["hard:resolve"]
-    assert h.poll(31, 99) == ["hard:fire"]
+    assert h.poll(30.9, 90) == []
+    assert h.poll(31, 90) == ["hard:resolve"]
+    assert h.poll(32, 99) == ["hard:fire"]
     # The base level resolves: the hard one resolves with it, its window notwithstanding.
-    assert h.poll(32, 10) == ["base:resolve", "hard:resolve"]
-    assert h.poll(33, 90) == ["base:fire"]  # a new base breach; hard starts afresh
+    assert h.poll(33, 10) == ["base:resolve", "hard:resolve"]
+    assert h.poll(34, 90) == ["base:fire"]  # a new base breach; hard starts afresh
     assert h.state(level="hard") is State.OK
 
 

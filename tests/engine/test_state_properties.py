@@ -146,6 +146,7 @@ def expected_breaches(
     firing_at, held_at = [], []
     current: Breach | None = None
     last_held: float | None = None
+    cleared: float | None = None  # the first poll that did not hold while firing
     for i, (t, value) in enumerate(polls):
         allowed = gate is None or gate[i]
         firing = current is not None and current.fired is not None
@@ -156,21 +157,24 @@ def expected_breaches(
         else:
             held = threshold.breached(value)
         if held:
-            last_held = t
+            last_held, cleared = t, None
             if current is None:
                 current = Breach(started=t)
                 breaches.append(current)
             if current.fired is None and t - current.started >= level.duration - EPSILON:
                 current.fired = t
         elif current is not None:
+            if current.fired is not None and last_held is not None and cleared is None:
+                cleared = t  # keep_firing_for counts from here, as in Prometheus
             kept = (
                 current.fired is not None
                 and last_held is not None
-                and t - last_held < level.keep_firing_for - EPSILON
+                and cleared is not None
+                and t - cleared < level.keep_firing_for - EPSILON
             )
             if not kept:
                 current.ended = t
-                current = None
+                current, cleared = None, None
         firing_at.append(current is not None and current.fired is not None)
         held_at.append(held)
     return breaches, firing_at, held_at
