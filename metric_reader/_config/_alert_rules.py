@@ -17,6 +17,7 @@ from pathlib import Path
 
 from .._core._durations import format_duration
 from .._core._template import TemplateError, check_template
+from .._core._threshold import any_value
 from ._problems import Given, Problems
 from ._routes import Route
 from ._rule_builder import Scope, build_rule
@@ -104,7 +105,7 @@ def alert_rules(
             config = build_rule(raw, _AlertScope(where), problems)
             if config is None or config.base is None:
                 continue
-            threshold = dataclasses.replace(config.base.threshold, text=alert.expr)
+            threshold = any_value(alert.expr)  # in the result: the condition holds, NaN too
             out.append(
                 dataclasses.replace(
                     config,

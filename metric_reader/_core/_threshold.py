@@ -39,11 +39,23 @@ class Threshold:
     _compare: Callable[[float, float], bool] = field(repr=False, compare=False)
 
     def breached(self, value: float) -> bool:
-        """Whether ``value`` crosses the threshold. NaN never does."""
+        """Whether ``value`` crosses the threshold. NaN never does, but for ``ANY``."""
+        if self.op == ANY:
+            return True
         return not math.isnan(value) and self._compare(value, self.number)
 
     def __str__(self) -> str:
         return self.text
+
+
+ANY = "any"
+"""The operator of ``any_value``: every value holds, NaN included."""
+
+
+def any_value(text: str) -> Threshold:
+    """A threshold every value crosses, NaN included, shown as ``text``: an alert of a
+    Prometheus rule file, where being in the result is the condition."""
+    return Threshold(text=text, op=ANY, number=math.nan, _compare=lambda value, _: True)
 
 
 def parse_threshold(text: str) -> Threshold:

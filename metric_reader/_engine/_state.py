@@ -24,6 +24,8 @@ from .._core._events import EventKind, Level
 from .._core._samples import Labels, Sample
 from .._core._threshold import Threshold
 
+RESOLVE = MissingValueBehavior.RESOLVE
+
 MAX_RETRY_DELAY = 300.0
 DEFAULT_FORGET_AFTER = 600.0
 MAX_COUNT = 2**53 - 1
@@ -304,8 +306,8 @@ class SeriesMachine:
 
     def observe(self, now: float, value: float | None) -> list[Transition]:
         """One poll's value for this series; ``None`` or NaN when it is missing."""
-        if value is not None and math.isnan(value):
-            value = None
+        if value is not None and math.isnan(value) and self.missing is not RESOLVE:
+            value = None  # missing; for an alert, NaN in the result is a value like any other
         assume_breached = False
         if value is not None:
             self.last_value = value
@@ -317,8 +319,8 @@ class SeriesMachine:
             value = self.last_value
         elif self.missing is MissingValueBehavior.ZERO:
             value = 0.0
-        elif self.missing is MissingValueBehavior.RESOLVE:
-            return self._apply(now, math.nan, False)  # not breached (keep_firing_for applies)
+        elif self.missing is RESOLVE:  # not breached, whatever the threshold says
+            return self._apply(now, math.nan, False, force_clear=True)  # keep_firing_for holds
         else:
             assume_breached = True
             value = self.last_value if self.last_value is not None else math.nan

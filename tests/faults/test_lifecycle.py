@@ -657,9 +657,7 @@ def test_sighup_reloads_and_never_stops_the_service_and_sigterm_still_stops_clea
     wait_records(svc, recording_plugin_dir, 1)
     for _ in range(2):  # two at once may arrive as one: signals of a kind do not queue
         svc.proc.send_signal(signal.SIGHUP)
-    svc.wait_until(
-        lambda: lines_with(svc, "configuration reloaded"), EVENT_TIMEOUT, "the reload"
-    )
+    svc.wait_until(lambda: lines_with(svc, "configuration reloaded"), EVENT_TIMEOUT, "the reload")
     wait_polls(svc, scrape_server, 4)
     assert svc.alive(), svc.diagnostics()
     [line, *_] = lines_with(svc, "configuration reloaded")
