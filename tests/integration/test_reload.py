@@ -120,3 +120,26 @@ def test_a_reload_keeps_unchanged_rules_and_refuses_a_broken_file(
     assert _post(f"{base}/-/reload") == (200, "configuration reloaded\n")
     assert _metric(base, "metric_reader_config_last_reload_successful") == 1
     assert calls() == before  # the same configuration again: every rule kept
+
+
+def test_a_broken_prometheus_rule_file_is_refused_on_reload(
+    tmp_path: Path, service: ServiceFactory
+) -> None:
+    alerts = tmp_path / "alerts.yml"
+    alerts.write_text("groups:\n  - name: g\n    rules:\n      - alert: Up\n        expr: up\n")
+    config = tmp_path / "rules.toml"
+    config.write_text(
+        f'prometheus_endpoint = "http://127.0.0.1:{free_port()}"\nrule_files = ["alerts.yml"]\n'
+    )
+    port = free_port()
+    svc = service(
+        {"CONFIG_FILE": str(config), "LISTEN_ADDRESS": f"127.0.0.1:{port}", "LOG_LEVEL": "info"}
+    )
+    base = f"http://127.0.0.1:{port}"
+    svc.wait_until(lambda: "polling every" in svc.stderr(), EVENT_TIMEOUT, "the start")
+    alerts.write_text("groups:\n  - name: g\n    rules:\n      - alert: Up\n        exp: up\n")
+    status, body = _post(f"{base}/-/reload")
+    assert status == 500, body
+    assert f"{alerts}:5:9: " in body and "exp" in body, body
+    assert _metric(base, "metric_reader_config_last_reload_successful") == 0
+    assert svc.alive() and "configuration reloaded" not in svc.stderr()
