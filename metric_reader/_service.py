@@ -465,6 +465,9 @@ class Service:
 
     def _apply(self, settings: Settings, catalog: PluginCatalog) -> None:
         old = self.settings
+        if settings == old:  # nothing to restart: a reload asked again and again costs nothing
+            logger.info("configuration reloaded: unchanged, every rule goes on as it was")
+            return
         unchanged = {}
         for name in RESTART_SETTINGS:
             before, after = getattr(old, name), getattr(settings, name)
