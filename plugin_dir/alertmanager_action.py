@@ -11,9 +11,10 @@ the JSON Prometheus sends: a list of ``{"annotations", "endsAt", "startsAt",
   is not the base level's. Labels with an empty value are left out, as Prometheus does.
 - ``annotations``: the rule's rendered annotations, plus the ``annotations`` setting's
   where the rule has none of that name; left out when empty.
-- ``startsAt``: when the breach began (``event.breach_started``). Prometheus sends when its
-  alert started *firing*, after its ``for``: here that moment is ``THRESHOLD_DURATION``
-  later.
+- ``startsAt``: when the alert started *firing*, as Prometheus sends it (its ``FiredAt``:
+  after ``for``, here ``THRESHOLD_DURATION``): the fire event's ``breach_started`` plus its
+  ``duration``; repeats and the resolve carry the same time. An alert first seen on a
+  repeat (after a restart) starts at its breach's start.
 - ``endsAt``: while firing, the time of sending plus four resend intervals (Prometheus:
   ``4 * max(resend_delay, evaluation interval)``), so Alertmanager resolves the alert by
   itself if metric-reader stops sending; on resolve, the time of the resolve.
@@ -197,6 +198,9 @@ class AlertmanagerAction:
     def _remember(self, alert: _Alert, resolved_at: float | None) -> _Alert:
         alert.resolved_at = resolved_at
         with self._lock:
+            known = self._alerts.get(alert.identity)
+            if known is not None and known.resolved_at is None:
+                alert.starts_at = known.starts_at  # a repeat or the resolve: the fire's time
             self._alerts[alert.identity] = alert
         return alert
 
@@ -307,6 +311,8 @@ def _alert_from(
     else:
         rule, labels, annotations = event.rule, dict(event.labels), dict(event.annotations)
         started, level = event.breach_started, event.level
+        if event.kind == "fire":  # Prometheus' startsAt is when the alert began to fire
+            started += event.duration
     labels.setdefault("alertname", rule)
     if level == "hard":
         labels.setdefault("breach_level", "hard")

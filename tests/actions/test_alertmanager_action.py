@@ -232,7 +232,8 @@ async def test_a_fire_is_posted_as_prometheus_posts_an_alert(am: FakeAlertmanage
     assert list(alert) == ["annotations", "endsAt", "startsAt", "labels"]  # Prometheus' order
     assert alert["labels"] == {"alertname": "queue", "instance": "a:1", "job": "x"}
     assert alert["annotations"] == {"summary": "full"}
-    assert alert["startsAt"] == "2024-01-02T03:04:05.000Z"  # the breach's start
+    # startsAt: when it began to fire (Prometheus' FiredAt): breach start + 30 s breached
+    assert alert["startsAt"] == "2024-01-02T03:04:35.000Z"
     # endsAt: four resend intervals (1m by default) ahead, in milliseconds
     ends_at = parse_time(alert["endsAt"])
     four_minutes = timedelta(minutes=4)
