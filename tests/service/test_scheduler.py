@@ -331,3 +331,71 @@ def test_a_tick_that_overruns_skips_the_next_ones_and_counts_them_as_missed(
         "2 evaluations missed in the last minute: an evaluation took longer than the 1s "
         "interval, so 2 ticks were skipped"
     ]
+
+
+ROUTED_PLUGINS = """
+import os
+
+class Steady:
+    name = "steady"
+
+    async def execute(self, metric_name, value, threshold, duration, event=None):
+        with open(os.environ["ROUTED_CALLS"], "a") as calls:
+            calls.write("steady\\n")
+
+
+class Flaky:
+    name = "flaky"
+    tries = 0
+
+    async def execute(self, metric_name, value, threshold, duration, event=None):
+        Flaky.tries += 1
+        with open(os.environ["ROUTED_CALLS"], "a") as calls:
+            calls.write(f"flaky {Flaky.tries}\\n")
+        if Flaky.tries < 3:
+            raise RuntimeError("the pager is down")
+"""
+
+
+def test_an_alert_two_routes_take_reaches_each_plugin_once_whatever_fails(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two routes take an alert (``continue``): ``steady`` succeeds at once, ``flaky`` fails
+    twice. The retries call ``flaky`` again, never ``steady``: each plugin gets the fire once
+    it succeeded, and only once."""
+    calls = tmp_path / "calls"
+    monkeypatch.setenv("ROUTED_CALLS", str(calls))
+    plugins = tmp_path / "plugins"
+    plugins.mkdir()
+    (plugins / "steady.py").write_text(ROUTED_PLUGINS + "\nPlugin = Steady()\n")
+    (plugins / "flaky.py").write_text(ROUTED_PLUGINS + "\nPlugin = Flaky()\n")
+    plugins.chmod(0o755)
+    (tmp_path / "alerts.yml").write_text(
+        "groups:\n  - name: g\n    rules:\n      - alert: Down\n        expr: up == 0\n"
+        "        labels: {severity: page}\n"
+    )
+    config = tmp_path / "rules.toml"
+    config.write_text(
+        'prometheus_endpoint = "http://127.0.0.1:9"\npolling_interval = "1s"\n'
+        f'plugin_dir = "{plugins}"\nrule_files = ["alerts.yml"]\n'
+        '[[routes]]\nmatchers = [\'severity="page"\']\naction_plugin = "steady"\n'
+        "continue = true\n"
+        '[[routes]]\nmatchers = [\'alertname="Down"\']\naction_plugin = "flaky"\n'
+    )
+    settings = load_settings({"CONFIG_FILE": str(config)})
+    service = Service(settings, discover_plugins(settings.plugin_dir))
+    [rule] = service.rules
+
+    async def read(client: httpx.AsyncClient, timeout: float) -> Reading:
+        return Reading({rule.name: [Sample((("job", "api"),), 0.0)]})
+
+    group = Group("virtual", 1.0, [Target("virtual", 1.0, read, [rule.config])])
+    group.offset = 0.0
+    service.groups = [group]
+
+    async def main() -> None:
+        with anyio.move_on_after(10.5):
+            await service.run()
+
+    anyio.run(main, backend_options={"loop_factory": VirtualClockLoop})
+    assert calls.read_text().split("\n")[:-1] == ["steady", "flaky 1", "flaky 2", "flaky 3"]
