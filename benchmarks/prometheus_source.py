@@ -271,7 +271,7 @@ def run() -> list[dict[str, object]]:
             POLLS,
         )
         results: dict[tuple[str, str, str], dict[str, float]] = {}
-        plain = ("asyncio", "httpx", "orjson")  # pip install metric-reader, no extra
+        plain = ("asyncio", "httpx", "orjson")  # the package without extras
         for combo in [default, *(c for c in combinations() if c != default)]:
             print(f"  service with {'+'.join(combo)} ...", file=sys.stderr, flush=True)
             results[combo] = _measure(
@@ -344,7 +344,7 @@ def run() -> list[dict[str, object]]:
                 "value": results[plain]["rss_kb"] / 1024,
                 "unit": "MB",
                 "target": 40.0,
-                "note": f"{'+'.join(plain)}: pip install metric-reader, polling every 20ms",
+                "note": f"{'+'.join(plain)}: the package without extras, polling every 20ms",
             }
         )
     if default != plain:
