@@ -432,8 +432,7 @@ def _route_lines(settings: Settings) -> list[str]:
         alert = rule.alert
         if alert is None:
             continue
-        known = {k: v for k, v in alert.labels if "{{" not in v}
-        known["alertname"] = alert.name
+        known = alert.known_labels()
         reach, taken = [], False
         for index, route in enumerate(settings.routes):
             if route.may_match(known):

@@ -94,10 +94,20 @@ def alert_rules(
                 raw["polling_interval"] = Given(format_duration(group.interval), where)
             if group.limit > 0:
                 raw["series_limit"] = Given(group.limit, where)
+            definition = AlertDefinition(
+                name=alert.name,
+                labels=tuple(group.labels_of(alert).items()),
+                annotations=tuple(alert.annotations.items()),
+                expr=alert.expr,
+                group=group.name,
+                file=alert.file,
+                line=alert.line,
+                default_plugin=fallback,
+            )
             # The rule's plugin and repeat: those of the first route its own labels (not
             # yet its series') reach; each action is routed on its alert's full labels.
-            static = {**_untemplated(group.labels_of(alert)), "alertname": alert.name}
-            first = next((route for route in routes if route.may_match(static)), None)
+            known = definition.known_labels()
+            first = next((route for route in routes if route.may_match(known)), None)
             if first is not None:
                 raw["action_plugin"] = Given(first.plugin, first.where)
                 if first.backoff is not None:
@@ -111,24 +121,10 @@ def alert_rules(
                     config,
                     metric_name=alert.name,
                     base=dataclasses.replace(config.base, threshold=threshold),
-                    alert=AlertDefinition(
-                        name=alert.name,
-                        labels=tuple(group.labels_of(alert).items()),
-                        annotations=tuple(alert.annotations.items()),
-                        expr=alert.expr,
-                        group=group.name,
-                        file=alert.file,
-                        line=alert.line,
-                        default_plugin=fallback,
-                    ),
+                    alert=definition,
                 )
             )
     return out
-
-
-def _untemplated(labels: Mapping[str, str]) -> dict[str, str]:
-    """The labels whose values are not templates: known before any series is read."""
-    return {name: value for name, value in labels.items() if "{{" not in value}
 
 
 def skipped_recording_rules(groups: Sequence[RuleGroupDef]) -> tuple[str, ...]:

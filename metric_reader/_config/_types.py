@@ -49,6 +49,13 @@ class AlertDefinition:
     default_plugin: str | None = None
     """The rule file's ``action_plugin``: for an alert no route takes (None: only logged)."""
 
+    def known_labels(self) -> dict[str, str]:
+        """The alert's labels known before any series is read: ``alertname`` and those of
+        its labels that are not templates (what routes can be matched on ahead)."""
+        known = {name: value for name, value in self.labels if "{{" not in value}
+        known["alertname"] = self.name
+        return known
+
 
 @dataclass(frozen=True, slots=True)
 class LevelConfig:
