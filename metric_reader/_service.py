@@ -31,7 +31,7 @@ from ._actions import Dispatched, PluginCatalog, dispatch
 from ._cluster._adoption import rules_elector
 from ._cluster._election import ActionRecord, LeaderElector
 from ._cluster._kube import InCluster
-from ._config import Settings, routes_for
+from ._config import Settings
 from ._core._durations import format_duration
 from ._core._exceptions import ConfigError, FetchError, FetchTimeout, QueueTimeout
 from ._core._samples import Sample
@@ -39,6 +39,7 @@ from ._core._throttle import Throttle
 from ._engine import (
     Action,
     ActiveAlert,
+    Deliveries,
     NoData,
     Rule,
     admit,
@@ -154,9 +155,7 @@ class Service:
         self._restart: anyio.Event | None = None
         self._calls: TaskGroup | None = None
         self._watch_scope: anyio.CancelScope | None = None
-        self._delivered: dict[tuple[object, ...], tuple[tuple[object, ...], set[str]]] = {}
-        """Per series level: the plugins its current action already reached while others of
-        its routes failed (one entry a series level at most)."""
+        self.deliveries = Deliveries(settings.routes)
         self.metrics = ServiceMetrics()
         self.rules: list[Rule] = []
         self._by_name: dict[str, Rule] = {}
@@ -477,6 +476,7 @@ class Service:
                 )
                 unchanged[name] = before
         self.settings = dataclasses.replace(settings, **unchanged)
+        self.deliveries.routes = self.settings.routes
         before = {id(rule) for rule in self.rules}
         rules, retired = carry_over(self.rules, settings.rules)
         kept = {rule.name for rule in rules if id(rule) in before}
@@ -739,16 +739,8 @@ class Service:
             await self.writer.flush()  # a confirmed success is never run again after a restart
 
     async def _call_plugin(self, rule: Rule, action: Action) -> bool:
-        plugins = self._plugins_for(rule, action)
-        key = (rule.name, action.labels, action.level)
-        which = (action.breach, action.kind, action.fire_count)
-        held = self._delivered.get(key)
-        done: set[str] = held[1] if held is not None and held[0] == which else set()
-        self._delivered[key] = (which, done)
         ok = True
-        for plugin_name in plugins:
-            if plugin_name is not None and plugin_name in done:
-                continue  # taken by this plugin on an earlier try: never twice
+        for plugin_name in self.deliveries.pending(rule, action):
             event = rule.event(action, anyio.current_time(), plugin_name or "")
             log = logger.bind(
                 rule=rule.name,
@@ -769,24 +761,11 @@ class Service:
                 timeout=settings.plugin_timeout,
             )
             self._record_call(outcome)
-            if outcome.ok and plugin_name is not None:
-                done.add(plugin_name)
+            if outcome.ok:
+                self.deliveries.took(rule, action, plugin_name)
             ok = ok and outcome.ok
-        if ok:
-            del self._delivered[key]
+        self.deliveries.settle(rule, action, ok)
         return ok
-
-    def _plugins_for(self, rule: Rule, action: Action) -> list[str | None]:
-        """The plugins an action goes to: the rule's level's, or for an alert of a rule
-        file the plugins of the routes its labels take (``[[routes]]``), else the rule
-        file's default ``action_plugin`` (None: only logged)."""
-        alert = rule.config.alert
-        routes = self.settings.routes
-        if alert is None or not routes:
-            return [rule.level(action.level).plugin]
-        labels = rule.alert_labels(action.labels, action.level, action.value)
-        taken = routes_for(routes, labels)
-        return [route.plugin for route in taken] or [alert.default_plugin]
 
     def _record_call(self, outcome: Dispatched) -> None:
         if outcome.plugin is None or outcome.result is None:

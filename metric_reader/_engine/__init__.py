@@ -5,8 +5,10 @@ private.
 """
 
 from ._alerting import AlertingRule
+from ._delivery import Deliveries
 from ._logging_rule import LoggingRule
 from ._nodata import NO_DATA_POLLS, NoData
+from ._replay import Read, Replay, ReplayedCall, SeriesHistory, Step, replay
 from ._rule import ActiveAlert, Rule, format_series, revision
 from ._rules import carry_over, make_rule
 from ._series_limit import admit
@@ -28,17 +30,24 @@ __all__ = [
     "Action",
     "ActiveAlert",
     "AlertingRule",
+    "Deliveries",
     "LevelMachine",
     "LevelPolicy",
     "LoggingRule",
     "NoData",
+    "Read",
+    "Replay",
+    "ReplayedCall",
     "Rule",
     "RuleMachine",
+    "SeriesHistory",
     "SeriesMachine",
     "State",
+    "Step",
     "admit",
     "carry_over",
     "format_series",
     "make_rule",
+    "replay",
     "revision",
 ]

@@ -10,6 +10,7 @@ rendered at each action with the value that caused it.
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import TYPE_CHECKING
 
 from .._core._events import Event
@@ -45,8 +46,8 @@ class PrometheusAlertRule(AlertingRule):
         series = dict(labels)
         return {name: self._expand(text, series, value) for name, text in self.alert.annotations}
 
-    def event(self, action: Action, now: float, plugin: str) -> Event:
-        base = super().event(action, now, plugin)
+    def event(self, action: Action, now: float, plugin: str, wall: datetime | None = None) -> Event:
+        base = super().event(action, now, plugin, wall)
         return Event(
             rule=base.rule,
             metric_name=self.alert.name,

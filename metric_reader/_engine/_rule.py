@@ -128,9 +128,11 @@ class Rule(ABC):
                         machine.active_at,
                     )
 
-    def event(self, action: Action, now: float, plugin: str) -> Event:
-        """What a plugin is told about ``action``, with the breach start in wall-clock time."""
-        started = datetime.now(UTC) - timedelta(seconds=now - action.active_at)
+    def event(self, action: Action, now: float, plugin: str, wall: datetime | None = None) -> Event:
+        """What a plugin is told about ``action``, with the breach start in wall-clock time:
+        ``wall`` is the wall-clock time of ``now`` (default: the current time)."""
+        wall = datetime.now(UTC) if wall is None else wall
+        started = wall - timedelta(seconds=now - action.active_at)
         return Event(
             rule=self.name,
             metric_name=self.config.metric_name,

@@ -1,0 +1,131 @@
+"""The replay: a rule run over values read before, on their clock, as the service runs it.
+
+The service and the replay share every step that decides an action: the series limit,
+``Rule.evaluate`` (the state machines: duration, backoff, ``keep_firing_for``, clear
+thresholds, the hard level, missing values) and ``Deliveries`` (routes, and retrying only
+the plugins that failed). What differs is only where the values come from (``query_range``
+or a test's input series, instead of a read at each tick) and that a replayed plugin call
+takes no time and succeeds unless a script says it fails.
+
+Times are seconds since the epoch: the events handed to plugins carry them as wall-clock
+times.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+
+from .._core._events import Event
+from .._core._samples import Labels, Sample
+from ._delivery import Deliveries
+from ._rule import Rule
+from ._rules import make_rule
+from ._series_limit import admit
+from ._state import State
+
+if TYPE_CHECKING:
+    from .._config import Route, RuleConfig
+
+CallOutcome = Callable[[str | None, float], bool]
+"""Whether a replayed call of a plugin (None: only logged) at a time succeeds."""
+
+
+def always_succeeds(plugin: str | None, at: float) -> bool:
+    return True
+
+
+@dataclass(frozen=True, slots=True)
+class Read:
+    """What the rule's read returned at ``at``; ``samples`` None: the read failed (the
+    rule's state stays as it was, as after a failed poll)."""
+
+    at: float
+    samples: list[Sample] | None
+
+
+@dataclass(frozen=True, slots=True)
+class ReplayedCall:
+    """One plugin call the rule made (or would have made)."""
+
+    at: float
+    plugin: str | None
+    """None: no plugin is configured, the action is only logged."""
+    event: Event
+    ok: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Step:
+    """A series at one evaluation: its value (None: absent) and the state of each level."""
+
+    at: float
+    value: float | None
+    base: State
+    hard: State | None
+
+
+@dataclass(slots=True)
+class SeriesHistory:
+    labels: Labels
+    steps: list[Step] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class Replay:
+    """What a rule did over the replayed reads."""
+
+    rule: Rule
+    series: dict[Labels, SeriesHistory] = field(default_factory=dict)
+    calls: list[ReplayedCall] = field(default_factory=list)
+    problems: list[tuple[float, str]] = field(default_factory=list)
+    """Evaluations that did not happen, and why (a read over ``SERIES_LIMIT``)."""
+    evaluations: int = 0
+
+
+def replay(
+    config: RuleConfig,
+    reads: Iterable[Read],
+    routes: tuple[Route, ...] = (),
+    succeeds: CallOutcome = always_succeeds,
+) -> Replay:
+    """Run a new rule of ``config`` over ``reads`` (in time order)."""
+    rule = make_rule(config)
+    result = Replay(rule)
+    deliveries = Deliveries(routes)
+    for read in reads:
+        if read.samples is None:
+            continue
+        problem = admit(rule, read.samples)
+        if problem is not None:
+            result.problems.append((read.at, problem))
+            continue
+        result.evaluations += 1
+        wall = datetime.fromtimestamp(read.at, UTC)
+        for action in rule.evaluate(read.at, read.samples):
+            ok = True
+            for plugin in deliveries.pending(rule, action):
+                took = succeeds(plugin, read.at)
+                event = rule.event(action, read.at, plugin or "", wall)
+                result.calls.append(ReplayedCall(read.at, plugin, event, took))
+                if took:
+                    deliveries.took(rule, action, plugin)
+                ok = ok and took
+            deliveries.settle(rule, action, ok)
+            rule.finish(read.at, action, ok)
+        _record(result, read.at, read.samples)
+    return result
+
+
+def _record(result: Replay, at: float, samples: list[Sample]) -> None:
+    values = {sample.labels: sample.value for sample in samples}
+    for labels, machine in result.rule.series.items():
+        if machine.placeholder:
+            continue
+        history = result.series.get(labels)
+        if history is None:
+            history = result.series[labels] = SeriesHistory(labels)
+        hard = machine.hard.state if machine.hard is not None else None
+        history.steps.append(Step(at, values.get(labels), machine.base.state, hard))

@@ -1,0 +1,190 @@
+"""The replay (backtests, rule tests) acts exactly as the live service does.
+
+Hypothesis draws a rule (duration, backoff, keep_firing_for, clear threshold, a hard level,
+missing values) and what its reads return tick after tick (series that come and go, values
+on both sides of the thresholds, failed reads) and which plugin calls fail. The live
+service runs over those reads on a virtual clock with a real plugin file that records every
+call; the replay runs over the same reads. Both must make the same calls, at the same
+times, with the same arguments, in the same order.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import anyio
+import httpx
+from _virtual_clock import VirtualClockLoop
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from metric_reader._actions import discover_plugins
+from metric_reader._config import load_settings
+from metric_reader._core._exceptions import FetchError
+from metric_reader._core._samples import Sample
+from metric_reader._engine import Read, replay
+from metric_reader._service import Service
+from metric_reader._sources._groups import Group
+from metric_reader._sources._targets import Reading, Target
+
+RECORDER = """
+import json
+
+DIR = {directory!r}
+
+class Recorder:
+    name = "recorder"
+
+    async def execute(self, metric_name, value, threshold, duration, event=None):
+        self.record(event)
+
+    async def resolve(self, metric_name, value, threshold, duration, event=None):
+        self.record(event)
+
+    def record(self, event):
+        with open(DIR + "/calls") as calls:
+            index = len(calls.readlines())
+        failing = json.loads(open(DIR + "/failing").read())
+        with open(DIR + "/calls", "a") as calls:
+            fields = event.as_dict()
+            fields["at"] = float(open(DIR + "/tick").read())
+            calls.write(json.dumps(fields) + "\\n")
+        if index in failing:
+            raise RuntimeError("scripted failure")
+
+Plugin = Recorder()
+"""
+
+INTERVAL = 1.0
+SERIES = [(("queue", "mail"),), (("queue", "sms"),)]
+COMPARED = ("at", "plugin", "kind", "level", "labels", "value", "duration_seconds", "fire_count")
+
+ticks = st.one_of(
+    st.none(),  # the read failed
+    st.lists(
+        st.one_of(st.none(), st.sampled_from([5.0, 40.0, 60.0, 75.0, 120.0])),
+        min_size=len(SERIES),
+        max_size=len(SERIES),
+    ),
+)
+durations = st.sampled_from(["0s", "1s", "2s", "3s", "5s"])
+rules = st.fixed_dictionaries(
+    {
+        "THRESHOLD": st.just(">50"),
+        "THRESHOLD_DURATION": durations,
+        "BACKOFF_DELAY": st.sampled_from(["0s", "2s", "3s"]),
+        "KEEP_FIRING_FOR": st.sampled_from(["0s", "2s"]),
+        "MISSING_VALUE_BEHAVIOR": st.sampled_from(
+            ["skip", "last_value", "zero", "assume_breached", "resolve"]
+        ),
+    },
+    optional={"CLEAR_THRESHOLD": st.just("<30")},
+)
+hard_levels = st.one_of(
+    st.just({}),
+    st.fixed_dictionaries(
+        {"HARD_THRESHOLD": st.just(">100"), "HARD_THRESHOLD_DURATION": durations}
+    ),
+)
+
+
+def _live(env: dict[str, str], reads: list[list[Sample] | None], tmp: Path) -> list[Any]:
+    settings_ = load_settings(env)
+    service = Service(settings_, discover_plugins(settings_.plugin_dir))
+    [rule] = service.rules
+    done = 0
+
+    async def read(client: httpx.AsyncClient, timeout: float) -> Reading:
+        nonlocal done
+        # Plugins run on threads of their own: wait for the calls of the last tick, so that
+        # every call is recorded with the tick that made it (the replay's calls take no time).
+        while service._in_flight:
+            await anyio.sleep(0)
+        if done >= len(reads):
+            finished.set()
+            raise FetchError("the test is over")
+        samples = reads[done]
+        (tmp / "tick").write_text(str(done * INTERVAL))
+        done += 1
+        if samples is None:
+            raise FetchError("scripted: the read failed")
+        return Reading({rule.name: samples})
+
+    group = Group("virtual", INTERVAL, [Target("virtual", INTERVAL, read, [rule.config])])
+    group.offset = 0.0
+    service.groups = [group]
+
+    finished = anyio.Event()
+
+    async def main() -> None:
+        async with anyio.create_task_group() as tasks:
+            tasks.start_soon(service.run)
+            await finished.wait()
+            tasks.cancel_scope.cancel()
+
+    anyio.run(main, backend_options={"loop_factory": VirtualClockLoop})
+    lines = (tmp / "calls").read_text().splitlines()
+    return [_compared(json.loads(line)) for line in lines]
+
+
+def _compared(fields: dict[str, Any]) -> list[Any]:
+    return [repr(fields[key]) if key == "value" else fields[key] for key in COMPARED]
+
+
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    rule=rules,
+    hard=hard_levels,
+    drawn=st.lists(ticks, min_size=5, max_size=30),
+    failing=st.sets(st.integers(0, 12), max_size=4),
+)
+def test_the_replay_makes_the_calls_the_live_service_makes(
+    tmp_path_factory: Any,
+    rule: dict[str, str],
+    hard: dict[str, str],
+    drawn: list[Any],
+    failing: set[int],
+) -> None:
+    tmp = tmp_path_factory.mktemp("replay")
+    plugins = tmp / "plugins"
+    plugins.mkdir()
+    (plugins / "recorder.py").write_text(RECORDER.format(directory=str(tmp)))
+    plugins.chmod(0o755)
+    (tmp / "calls").write_text("")
+    (tmp / "failing").write_text(json.dumps(sorted(failing)))
+    env = {
+        "SCRAPE_URL": "http://127.0.0.1:9/metrics",
+        "METRIC_NAME": "queue_depth",
+        "POLLING_INTERVAL": "1s",
+        "PLUGIN_DIR": str(plugins),
+        "ACTION_PLUGIN": "recorder",
+        **rule,
+        **hard,
+    }
+    if hard:
+        env["HARD_ACTION_PLUGIN"] = "recorder"
+    reads = [
+        None
+        if tick is None
+        else [Sample(labels, v) for labels, v in zip(SERIES, tick, strict=True) if v is not None]
+        for tick in drawn
+    ]
+    live = _live(env, reads, tmp)
+
+    calls = 0
+
+    def succeeds(plugin: str | None, at: float) -> bool:
+        nonlocal calls
+        calls += 1
+        return calls - 1 not in failing
+
+    config = load_settings(env).rules[0]
+    replayed = replay(
+        config, [Read(k * INTERVAL, samples) for k, samples in enumerate(reads)], (), succeeds
+    )
+    got = [_compared({**call.event.as_dict(), "at": call.at}) for call in replayed.calls]
+    assert got == live
