@@ -427,14 +427,17 @@ class _TestFileReader(_FileReader):
                 at = fields[key][1]
                 self.report(at, f"{prefix}{key}: must be one line (promtool reads one per series)")
                 return None
+        # promtool reads the two joined; a mistake in the metric is the series' even when
+        # the values would be read into it (a brace not closed).
+        key, offset = "series", 0
         try:
+            parse_series_description(series_text)
+            key, offset = "values", len(series_text) + 1
             labels, values = parse_series_description(f"{series_text} {values_text}")
         except SeriesDescError as exc:
-            in_series = exc.offset < len(series_text)
-            key = "series" if in_series else "values"
-            offset = exc.offset if in_series else exc.offset - len(series_text) - 1
             at = fields[key][1] if key in fields else node
-            self.report(at, f"{prefix}{key}: at character {max(offset, 0) + 1}: {exc.message}")
+            where = max(exc.offset - offset, 0) + 1
+            self.report(at, f"{prefix}{key}: at character {where}: {exc.message}")
             return None
         if "__name__" not in labels:
             at = fields["series"][1] if "series" in fields else node
