@@ -42,10 +42,10 @@ __all__ = [
     "ExpAlert",
     "ExpSample",
     "InputSeries",
-    "PluginFailure",
     "PromqlExprTest",
     "RuleTestFile",
     "RuleTestGroup",
+    "ScriptedFailure",
     "SeriesValue",
     "Stale",
     "read_rule_test_file",
@@ -166,7 +166,7 @@ class ActionTest:
 
 
 @dataclass(frozen=True, slots=True)
-class PluginFailure:
+class ScriptedFailure:
     """Calls of ``plugin`` that fail: its first ``times`` calls, or those made at a time in
     [``start``, ``end``) (``end`` None: to the end of the test)."""
 
@@ -195,7 +195,7 @@ class RuleTestGroup:
     alert_rule_tests: tuple[AlertRuleTest, ...]
     promql_expr_tests: tuple[PromqlExprTest, ...]
     action_tests: tuple[ActionTest, ...]
-    plugin_failures: tuple[PluginFailure, ...]
+    plugin_failures: tuple[ScriptedFailure, ...]
     external_labels: Mapping[str, str]
     external_url: str
     line: int
@@ -572,7 +572,7 @@ class _TestFileReader(_FileReader):
         self.report(node, f"{prefix}{key}: expected true or false, got {kind(node)}")
         return False
 
-    def _plugin_failure(self, node: Node, prefix: str) -> PluginFailure | None:
+    def _plugin_failure(self, node: Node, prefix: str) -> ScriptedFailure | None:
         fields = self._fields(node, "a plugin failure", _FAILURE_KEYS)
         if fields is None:
             return None
@@ -593,4 +593,4 @@ class _TestFileReader(_FileReader):
         error = self._text_of(fields, "error", f"{prefix}error") or SCRIPTED_FAILURE
         if len(self.problems) > count:
             return None
-        return PluginFailure(plugin, times, start, end, error, place(node)[0])
+        return ScriptedFailure(plugin, times, start, end, error, place(node)[0])
