@@ -470,3 +470,55 @@ def test_the_model_is_what_the_runner_is_given(tmp_path: Path) -> None:
     read = read_rule_test_file(write(tmp_path, "tests: []\n"))
     assert isinstance(read, RuleTestFile)
     assert read.tests == ()
+
+
+# --- the documentation's example ---------------------------------------------------------------
+
+_DOCS = Path(__file__).resolve().parents[2] / "docs" / "rule-tests.md"
+
+
+def _docs_block(after: str, language: str) -> str:
+    text = _DOCS.read_text()
+    start = text.index(f"```{language}\n", text.index(after)) + len(language) + 4
+    return text[start : text.index("```", start)]
+
+
+def _docs_example(tmp_path: Path) -> Path:
+    (tmp_path / "alerts.yml").write_text(_docs_block("`alerts.yml`", "yaml"))
+    (tmp_path / "rules.toml").write_text(_docs_block("`rules.toml`", "toml"))
+    return write(tmp_path, _docs_block("`load_test.yml`", "yaml"), "load_test.yml")
+
+
+def test_the_documented_example_is_read(tmp_path: Path) -> None:
+    read = read_rule_test_file(_docs_example(tmp_path))
+    (group,) = read.tests
+    assert read.config_file == tmp_path / "rules.toml"
+    assert [(a.at, a.kind, a.failed) for a in group.action_tests[0].exp_actions] == [
+        (420.0, "fire", True),
+        (480.0, "fire", False),
+        (780.0, "resolve", False),
+    ]
+    assert group.plugin_failures[0].times == 1
+
+
+@needs_promtool
+def test_promtool_passes_the_documented_example_without_metric_readers_keys(
+    tmp_path: Path,
+) -> None:
+    """The alerts the example expects are the ones Prometheus' own rule manager fires."""
+    path = _docs_example(tmp_path)
+    promtool_only = re.sub(
+        r"(?ms)^    (plugin_failures|action_test):.*?(?=^    \w|\Z)", "", path.read_text()
+    )
+    promtool_only = promtool_only.replace("config_file: rules.toml", "rule_files: [alerts.yml]")
+    assert "action_test" not in promtool_only and "config_file" not in promtool_only
+    path.write_text(promtool_only)
+    assert PROMTOOL is not None
+    run = subprocess.run(
+        [PROMTOOL, "test", "rules", str(path)],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert run.returncode == 0, run.stdout + run.stderr
