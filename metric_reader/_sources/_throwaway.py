@@ -184,9 +184,12 @@ async def _serving(
             if await _ready(url, process, startup_timeout):
                 yield url
                 return
-            said = _last_line(log_path)
+            said = _log(log_path)
+            # The port picked was taken before Prometheus could bind it: another one.
             if "address already in use" not in said or attempt == _PORT_ATTEMPTS - 1:
-                raise ThrowawayError(f"the throwaway Prometheus did not start: {said}")
+                last = said.splitlines()[-1] if said else "no output"
+                raise ThrowawayError(f"the throwaway Prometheus did not start: {last}")
+            log_path.unlink()
         finally:
             await _stop(process)
 
@@ -227,12 +230,11 @@ def _free_port() -> int:
         return port
 
 
-def _last_line(path: Path) -> str:
+def _log(path: Path) -> str:
     try:
-        lines = path.read_text(encoding="utf-8", errors="replace").strip().splitlines()
+        return path.read_text(encoding="utf-8", errors="replace").strip()
     except OSError:
-        return "no output"
-    return lines[-1] if lines else "no output"
+        return ""
 
 
 def lookback_includes_start(prometheus: str | None = None) -> bool:

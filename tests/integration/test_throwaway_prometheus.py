@@ -20,6 +20,7 @@ from metric_reader._sources._series_store import SeriesStore
 from metric_reader._sources._throwaway import (
     MissingBinaries,
     StaleNotSupported,
+    ThrowawayError,
     lookback_includes_start,
     openmetrics_text,
     throwaway_prometheus,
@@ -160,4 +161,26 @@ def test_openmetrics_text_is_escaped_and_timed_in_seconds() -> None:
         'job:errors:rate5m{job="api",path="/a\\"b\\\\c\\nd"} 0.2 0.500\n'
         'job:errors:rate5m{job="api",path="/a\\"b\\\\c\\nd"} 0.3 3.500\n'
         "# EOF\n"
+    )
+
+
+@needs_prometheus
+@pytest.mark.timeout(60)
+async def test_a_prometheus_that_does_not_start_says_why_in_one_line(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    promtool = shutil.which("promtool")
+    assert promtool is not None
+    (tmp_path / "promtool").symlink_to(promtool)
+    fake = tmp_path / "prometheus"
+    fake.write_text(
+        '#!/bin/sh\necho "ts=1 level=error msg=\\"cannot open storage\\"" >&2\nexit 1\n'
+    )
+    fake.chmod(0o755)
+    monkeypatch.setenv("PATH", str(tmp_path))
+    with pytest.raises(ThrowawayError) as caught:
+        async with throwaway_prometheus(_input()[:1], INTERVAL):
+            pass
+    assert str(caught.value) == (
+        'the throwaway Prometheus did not start: ts=1 level=error msg="cannot open storage"'
     )
