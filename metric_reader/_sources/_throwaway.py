@@ -4,16 +4,19 @@ turned into TSDB blocks by ``promtool tsdb create-blocks-from openmetrics``, and
 Prometheus serves those blocks on a loopback port until the ``async with`` ends; then it is
 stopped and its directory deleted.
 
-Times are promtool's: the first step is at 0, 1970-01-01T00:00:00Z, and the data stays
-there (Prometheus keeps blocks of any age as long as none is newer than its retention: its
-time retention counts back from the newest block, not from now).
+OpenMetrics has no staleness marker (Prometheus' is a NaN of its own, which a text format
+cannot write). When a series holds ``stale``, the series are given to the Prometheus
+through its remote-write receiver instead, all of them, in time order: Prometheus takes a
+sample into its head only if it is at most an hour older than the newest it holds (and
+never before the end of a block), so the markers cannot be added to imported blocks.
 
-OpenMetrics has no staleness marker (Prometheus' is a NaN of its own, which the text
-format cannot write), so series holding ``stale`` are refused with ``StaleNotSupported``.
+Times are promtool's: the first step is at 0, 1970-01-01T00:00:00Z, and the data stays
+there (Prometheus' time retention counts back from the newest block, not from now).
 """
 
 from __future__ import annotations
 
+import bisect
 import math
 import shutil
 import signal
@@ -30,10 +33,10 @@ import httpx
 
 from .._config._rule_tests import InputSeries, Stale
 from .._core._exceptions import MetricReaderError
+from ._remote_write import STALE_NAN_BITS, Point, snappy_block, write_request
 
 __all__ = [
     "MissingBinaries",
-    "StaleNotSupported",
     "ThrowawayError",
     "lookback_includes_start",
     "openmetrics_text",
@@ -45,6 +48,14 @@ STARTUP_TIMEOUT = 30.0
 _STOP_TIMEOUT = 10.0
 _PORT_ATTEMPTS = 3
 _RETENTION = "100y"
+_PUSH_WINDOW_MS = 30 * 60 * 1000
+"""Milliseconds of samples per remote-write request: well within the hour Prometheus'
+head takes behind its newest sample."""
+_REMOTE_WRITE_HEADERS = {
+    "Content-Encoding": "snappy",
+    "Content-Type": "application/x-protobuf",
+    "X-Prometheus-Remote-Write-Version": "0.1.0",
+}
 
 
 class ThrowawayError(MetricReaderError):
@@ -59,15 +70,6 @@ class MissingBinaries(ThrowawayError):
         )
 
 
-class StaleNotSupported(ThrowawayError):
-    def __init__(self, series: str, at: float) -> None:
-        super().__init__(
-            f"'stale' in {series} at {_duration(at)}: expression rules run in a Prometheus "
-            "given the series as OpenMetrics, which cannot carry a staleness marker; "
-            "write '_' (a missing sample) instead or test a selector rule"
-        )
-
-
 @asynccontextmanager
 async def throwaway_prometheus(
     series: Iterable[InputSeries],
@@ -78,16 +80,22 @@ async def throwaway_prometheus(
     """The base URL (``http://127.0.0.1:PORT``) of a Prometheus holding ``series``, sampled
     every ``interval`` seconds from time 0; ``ThrowawayError`` when it cannot be had."""
     promtool, prometheus = _binaries()
-    text = openmetrics_text(series, interval)
+    given = list(series)
+    markers = any(isinstance(value, Stale) for one in given for value in one.values)
     with tempfile.TemporaryDirectory(prefix="metric-reader-test-") as work:
         directory = Path(work)
         data = directory / "data"
         data.mkdir()
-        if text != "# EOF\n":
+        text = "" if markers else openmetrics_text(given, interval)
+        if text and text != "# EOF\n":
             await _create_blocks(promtool, text, directory, data)
         config = directory / "prometheus.yml"
         config.write_text("")
-        async with _serving(prometheus, config, data, directory, startup_timeout) as url:
+        async with _serving(
+            prometheus, config, data, directory, startup_timeout, remote_write=markers
+        ) as url:
+            if markers:
+                await _push(url, given, interval)
             yield url
 
 
@@ -103,7 +111,7 @@ def _binaries() -> tuple[str, str]:
 
 def openmetrics_text(series: Iterable[InputSeries], interval: float) -> str:
     """``series`` as an OpenMetrics exposition with a timestamp on every sample, each metric
-    family's series together, ending in ``# EOF``."""
+    family's series together, ending in ``# EOF``; ``ValueError`` for a staleness marker."""
     by_name: dict[str, list[InputSeries]] = {}
     for one in series:
         by_name.setdefault(one.labels["__name__"], []).append(one)
@@ -113,7 +121,7 @@ def openmetrics_text(series: Iterable[InputSeries], interval: float) -> str:
             shown = _series_text(one)
             for at, value in one.samples(interval):
                 if isinstance(value, Stale):
-                    raise StaleNotSupported(shown, at)
+                    raise ValueError(f"OpenMetrics cannot carry the staleness marker of {shown}")
                 lines.append(f"{shown} {_value_text(value)} {_seconds_text(at)}\n")
     return "".join(lines) + "# EOF\n"
 
@@ -145,10 +153,6 @@ def _seconds_text(seconds: float) -> str:
     return f"{milliseconds // 1000}.{milliseconds % 1000:03d}"
 
 
-def _duration(seconds: float) -> str:
-    return f"{seconds:g}s" if seconds % 60 else f"{seconds / 60:g}m"
-
-
 async def _create_blocks(promtool: str, text: str, directory: Path, data: Path) -> None:
     source = directory / "series.om"
     source.write_text(text, encoding="utf-8")
@@ -162,7 +166,13 @@ async def _create_blocks(promtool: str, text: str, directory: Path, data: Path) 
 
 @asynccontextmanager
 async def _serving(
-    prometheus: str, config: Path, data: Path, directory: Path, startup_timeout: float
+    prometheus: str,
+    config: Path,
+    data: Path,
+    directory: Path,
+    startup_timeout: float,
+    *,
+    remote_write: bool,
 ) -> AsyncIterator[str]:
     log_path = directory / "prometheus.log"
     for attempt in range(_PORT_ATTEMPTS):
@@ -175,6 +185,8 @@ async def _serving(
             f"--web.listen-address=127.0.0.1:{port}",
             "--log.level=warn",
         ]
+        if remote_write:
+            command.append("--web.enable-remote-write-receiver")
         with log_path.open("ab") as log:
             process = await anyio.open_process(
                 command, stdin=subprocess.DEVNULL, stdout=log, stderr=log, cwd=directory
@@ -192,6 +204,43 @@ async def _serving(
             log_path.unlink()
         finally:
             await _stop(process)
+
+
+async def _push(url: str, series: list[InputSeries], interval: float) -> None:
+    """``series`` written into the Prometheus at ``url``, markers included, in time order."""
+    points: list[tuple[InputSeries, list[Point]]] = [
+        (
+            one,
+            [
+                (round(at * 1000), STALE_NAN_BITS if isinstance(value, Stale) else value)
+                for at, value in one.samples(interval)
+            ],
+        )
+        for one in series
+    ]
+    times = [[at_ms for at_ms, _ in taken] for _, taken in points]
+    end = max((taken[-1][0] for _, taken in points if taken), default=-1)
+    async with httpx.AsyncClient(timeout=60.0) as client:
+        for start in range(0, end + 1, _PUSH_WINDOW_MS):
+            batch = []
+            for (one, taken), at in zip(points, times, strict=True):
+                first = bisect.bisect_left(at, start)
+                last = bisect.bisect_left(at, start + _PUSH_WINDOW_MS)
+                if first < last:
+                    batch.append((one.labels, taken[first:last]))
+            if not batch:
+                continue
+            response = await client.post(
+                f"{url}/api/v1/write",
+                content=snappy_block(write_request(batch)),
+                headers=_REMOTE_WRITE_HEADERS,
+            )
+            if response.status_code >= 300:
+                said = response.text.strip().splitlines()
+                raise ThrowawayError(
+                    "the throwaway Prometheus refused the input series: "
+                    f"HTTP {response.status_code}: {said[0] if said else 'no reason given'}"
+                )
 
 
 async def _ready(url: str, process: anyio.abc.Process, timeout: float) -> bool:
