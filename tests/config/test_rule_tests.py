@@ -4,6 +4,7 @@ and ``plugin_failures``, and every problem of a file at once, with its place."""
 
 from __future__ import annotations
 
+import json
 import math
 import re
 import shutil
@@ -218,6 +219,40 @@ def test_values_refused_are_those_promtool_refuses(tmp_path: Path, values: str) 
     run = _promtool_run(tmp_path, values, 1)
     assert run.returncode == 1
     assert "parse error" in run.stderr
+
+
+_LABELS_AS_PROMTOOL = [
+    r'm{a="q\"\\\n\x41\u00e9\t"}',
+    r"m{a='it\'s',b=`raw\n`}",
+    '{__name__="m", job="a",}',
+    r'm{a="\101\U0001F600"}',
+    'sum{by="x"}',
+]
+
+
+@needs_promtool
+@pytest.mark.parametrize("series", _LABELS_AS_PROMTOOL)
+def test_series_labels_are_the_ones_promtool_reads(tmp_path: Path, series: str) -> None:
+    from metric_reader._core._selector import quote
+
+    labels, _ = parse_series_description(f"{series} 1")
+    name = labels["__name__"]
+    path = tmp_path / "labels.yml"
+    path.write_text(
+        "tests:\n- interval: 1m\n  input_series:\n"
+        f"  - series: {json.dumps(series)}\n    values: '1'\n"
+        f"  promql_expr_test:\n  - expr: '{{__name__=\"{name}\"}}'\n    eval_time: 0s\n"
+    )
+    assert PROMTOOL is not None
+    run = subprocess.run(
+        [PROMTOOL, "test", "rules", str(path)],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    shown = ", ".join(f"{label}={quote(value)}" for label, value in sorted(labels.items()))
+    assert f"got: {{{shown}}} 1E+00" in run.stderr, run.stderr
 
 
 # --- the test file ---------------------------------------------------------------------------
