@@ -557,3 +557,22 @@ def test_promtool_passes_the_documented_example_without_metric_readers_keys(
         check=False,
     )
     assert run.returncode == 0, run.stdout + run.stderr
+
+
+def test_a_missing_config_file_and_a_group_ordered_twice_are_errors(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        """\
+        config_file: absent.toml
+        group_eval_order: [a, b, a]
+        rule_files: ['[']
+        tests: []
+        """,
+    )
+    with pytest.raises(ConfigError) as caught:
+        read_rule_test_file(path)
+    assert caught.value.problems == (
+        f'{path}:3:14: rule_files: "[": syntax error in pattern',
+        f'{path}:1:14: config_file: "absent.toml" is not a file',
+        f"{path}:2:26: group name repeated in evaluation order: a",
+    )
