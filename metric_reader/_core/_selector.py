@@ -158,6 +158,19 @@ def parse_label_filters(text: str) -> tuple[LabelMatcher, ...]:
         raise ValueError(f"at position {err.pos + 1}: {err.message}") from None
 
 
+def read_string_literal(text: str, pos: int) -> tuple[str, int]:
+    """The PromQL string literal at ``text[pos]`` (its opening quote: ``"``, ``'`` or a
+    backtick), decoded, and the position just after it. ``ValueError`` saying what is wrong
+    and at which position (counted in characters from 1)."""
+    parser = _Parser(text)
+    parser.pos = pos
+    try:
+        value = parser._string()
+    except _Error as err:
+        raise ValueError(f"at position {err.pos + 1}: {err.message}") from None
+    return value, parser.pos
+
+
 class _Parser:
     def __init__(self, text: str) -> None:
         self.text = text

@@ -1,0 +1,596 @@
+"""Rule unit-test files (``metric-reader test FILE...``): promtool's test-file format, plus
+metric-reader's ``config_file``, ``action_test`` and ``plugin_failures``. The format is
+described in docs/rule-tests.md.
+
+A file is read whole: every problem is one line, ``FILE:LINE:COL: message``, and all of
+them are reported together (``ConfigError``), unknown keys with the known key they are a
+slip of. What promtool only warns about (a ``rule_files`` pattern that matches nothing, a
+series given twice) is kept in ``RuleTestFile.warnings``.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Literal, cast
+
+from .._core._exceptions import ConfigError
+from ._go_glob import BadPattern, escape, glob, go_join
+from ._prom_duration import go_quoted
+from ._rule_file_reader import _FileReader
+from ._series_desc import (
+    STALE,
+    SeriesDescError,
+    SeriesValue,
+    Stale,
+    parse_series_description,
+)
+from ._yaml_nodes import YamlSyntaxError, compose, is_null, kind, place, scalar_text
+
+if TYPE_CHECKING:
+    from yaml.nodes import Node
+
+__all__ = [
+    "STALE",
+    "ActionKind",
+    "ActionTest",
+    "AlertRuleTest",
+    "ExpAction",
+    "ExpAlert",
+    "ExpSample",
+    "InputSeries",
+    "PromqlExprTest",
+    "RuleTestFile",
+    "RuleTestGroup",
+    "ScriptedFailure",
+    "SeriesValue",
+    "Stale",
+    "read_rule_test_file",
+]
+
+DEFAULT_EVALUATION_INTERVAL = 60.0
+"""promtool's: one minute."""
+SCRIPTED_FAILURE = "scripted failure (plugin_failures)"
+
+_FILE_KEYS = ("rule_files", "config_file", "evaluation_interval", "group_eval_order", "tests")
+_GROUP_KEYS = (
+    "name",
+    "interval",
+    "input_series",
+    "alert_rule_test",
+    "promql_expr_test",
+    "external_labels",
+    "external_url",
+    "action_test",
+    "plugin_failures",
+)
+_SERIES_KEYS = ("series", "values")
+_ALERT_TEST_KEYS = ("eval_time", "alertname", "exp_alerts")
+_EXP_ALERT_KEYS = ("exp_labels", "exp_annotations")
+_EXPR_TEST_KEYS = ("expr", "eval_time", "exp_samples")
+_EXP_SAMPLE_KEYS = ("labels", "value")
+_ACTION_TEST_KEYS = ("eval_time", "exp_actions")
+_EXP_ACTION_KEYS = ("at", "plugin", "kind", "rule", "labels", "value", "annotations", "failed")
+_FAILURE_KEYS = ("plugin", "times", "from", "until", "error")
+
+ActionKind = Literal["fire", "repeat", "resolve"]
+_KINDS: tuple[ActionKind, ...] = ("fire", "repeat", "resolve")
+_SPECIAL_NUMBERS = {
+    # YAML's spellings (yaml.v2 decodes them into a float64) and Prometheus'.
+    ".nan": math.nan,
+    ".inf": math.inf,
+    "+.inf": math.inf,
+    "-.inf": -math.inf,
+    "nan": math.nan,
+    "inf": math.inf,
+    "+inf": math.inf,
+    "-inf": -math.inf,
+}
+_NODES = dict[str, tuple["Node", "Node"]]
+
+
+@dataclass(frozen=True, slots=True)
+class InputSeries:
+    labels: Mapping[str, str]
+    """``__name__`` included."""
+    values: tuple[SeriesValue, ...]
+    """One per step of the group's interval, from time 0: None is a missing sample."""
+    line: int
+
+    def samples(self, interval: float) -> list[tuple[float, float | Stale]]:
+        """(time in seconds from 0, value) of each step that has a sample."""
+        return [
+            (step * interval, value) for step, value in enumerate(self.values) if value is not None
+        ]
+
+
+@dataclass(frozen=True, slots=True)
+class ExpAlert:
+    labels: Mapping[str, str]
+    """As written: promtool adds ``alertname`` (the test's) before comparing."""
+    annotations: Mapping[str, str]
+    line: int
+
+
+@dataclass(frozen=True, slots=True)
+class AlertRuleTest:
+    eval_time: float
+    alertname: str
+    exp_alerts: tuple[ExpAlert, ...]
+    """The complete set of the alerts of that name firing at ``eval_time``."""
+    line: int
+
+
+@dataclass(frozen=True, slots=True)
+class ExpSample:
+    labels: Mapping[str, str]
+    """``__name__`` included when the expected series has one."""
+    value: float
+    line: int
+
+
+@dataclass(frozen=True, slots=True)
+class PromqlExprTest:
+    expr: str
+    eval_time: float
+    exp_samples: tuple[ExpSample, ...]
+    line: int
+
+
+@dataclass(frozen=True, slots=True)
+class ExpAction:
+    """One plugin call expected; a field left out (None) is not compared."""
+
+    plugin: str
+    kind: ActionKind
+    labels: Mapping[str, str]
+    value: float | None
+    annotations: Mapping[str, str] | None
+    at: float | None
+    """Seconds from 0 when the call was made."""
+    rule: str | None
+    failed: bool
+    """The call failed (as ``plugin_failures`` scripts it)."""
+    line: int
+
+
+@dataclass(frozen=True, slots=True)
+class ActionTest:
+    eval_time: float
+    exp_actions: tuple[ExpAction, ...]
+    """Every plugin call made up to ``eval_time`` (inclusive), in the order made."""
+    line: int
+
+
+@dataclass(frozen=True, slots=True)
+class ScriptedFailure:
+    """Calls of ``plugin`` that fail: its first ``times`` calls, or those made at a time in
+    [``start``, ``end``) (``end`` None: to the end of the test)."""
+
+    plugin: str
+    times: int | None
+    start: float | None
+    end: float | None
+    error: str
+    line: int
+
+    def fails(self, call_number: int, at: float) -> bool:
+        """Whether the plugin's ``call_number``-th call (from 1), made at ``at``, fails."""
+        if self.times is not None:
+            return call_number <= self.times
+        assert self.start is not None
+        return self.start <= at and (self.end is None or at < self.end)
+
+
+@dataclass(frozen=True, slots=True)
+class RuleTestGroup:
+    name: str
+    interval: float
+    """Seconds between the steps of the input series (the file's evaluation interval
+    unless given)."""
+    input_series: tuple[InputSeries, ...]
+    alert_rule_tests: tuple[AlertRuleTest, ...]
+    promql_expr_tests: tuple[PromqlExprTest, ...]
+    action_tests: tuple[ActionTest, ...]
+    plugin_failures: tuple[ScriptedFailure, ...]
+    external_labels: Mapping[str, str]
+    external_url: str
+    line: int
+
+    def max_eval_time(self) -> float:
+        """The latest ``eval_time`` of the group's tests: how long to run it for."""
+        tests: list[AlertRuleTest | PromqlExprTest | ActionTest] = [
+            *self.alert_rule_tests,
+            *self.promql_expr_tests,
+            *self.action_tests,
+        ]
+        return max((test.eval_time for test in tests), default=0.0)
+
+
+@dataclass(frozen=True, slots=True)
+class RuleTestFile:
+    path: Path
+    rule_files: tuple[Path, ...]
+    """The files the ``rule_files`` patterns match (relative to the test file), in order."""
+    config_file: Path | None
+    """A metric-reader TOML configuration (relative to the test file)."""
+    evaluation_interval: float
+    group_eval_order: tuple[str, ...]
+    tests: tuple[RuleTestGroup, ...]
+    warnings: tuple[str, ...]
+
+
+def read_rule_test_file(path: Path) -> RuleTestFile:
+    """The test file at ``path``; ``ConfigError`` naming every problem in it."""
+    reader = _TestFileReader(path)
+    result = reader.read_file()
+    if reader.problems or result is None:
+        raise ConfigError(*reader.problems)
+    return result
+
+
+class _TestFileReader(_FileReader):
+    def __init__(self, path: Path) -> None:
+        super().__init__(path, None)
+        self.warnings: list[str] = []
+
+    def warn(self, node: Node, message: str) -> None:
+        line, column = place(node)
+        self.warnings.append(f"{self.path}:{line}:{column}: {message}")
+
+    def read_file(self) -> RuleTestFile | None:
+        text = self._text()
+        if text is None:
+            return None
+        try:
+            root = compose(text)
+        except YamlSyntaxError as exc:
+            self.problems.append(f"{self.path}:{exc.line}:{exc.column}: {exc.message}")
+            return None
+        top = self._fields(root, "a test file", _FILE_KEYS)
+        if top is None:
+            return None
+        rule_files = self._rule_files(top)
+        config_file = self._config_file(top)
+        interval = self._duration(top, "evaluation_interval", "") or DEFAULT_EVALUATION_INTERVAL
+        order = self._group_eval_order(top)
+        groups = [self._test_group(node, interval) for node in self._list(top, "tests", "tests")]
+        return RuleTestFile(
+            path=self.path,
+            rule_files=tuple(rule_files),
+            config_file=config_file,
+            evaluation_interval=interval,
+            group_eval_order=tuple(order),
+            tests=tuple(group for group in groups if group is not None),
+            warnings=tuple(self.warnings),
+        )
+
+    # --- helpers -------------------------------------------------------------------------
+
+    def _list(self, fields: _NODES, key: str, what: str) -> list[Node]:
+        """A list's items; [] when absent or null, or (noted) not a list."""
+        from yaml.nodes import SequenceNode
+
+        node = fields.get(key, (None, None))[1]
+        if node is None or is_null(node):
+            return []
+        if not isinstance(node, SequenceNode):
+            self.report(node, f"{what}: expected a list, got {kind(node)}")
+            return []
+        return list(node.value)
+
+    def _node(self, fields: _NODES, key: str) -> Node | None:
+        node = fields.get(key, (None, None))[1]
+        return None if node is None or is_null(node) else node
+
+    def _eval_time(self, fields: _NODES, prefix: str) -> float:
+        return self._duration(fields, "eval_time", prefix) or 0.0
+
+    def _number(self, node: Node, what: str) -> float | None:
+        """A float64 as yaml.v2 decodes one, or as Prometheus writes one (``NaN``, ``+Inf``)."""
+        from yaml.nodes import ScalarNode
+
+        text = str(node.value).strip() if isinstance(node, ScalarNode) else None
+        if text is not None and text.lower() in _SPECIAL_NUMBERS:
+            return _SPECIAL_NUMBERS[text.lower()]
+        try:
+            if text and "inf" not in text.lower() and "nan" not in text.lower():
+                return float(text)
+        except ValueError:
+            pass
+        self.report(node, f"{what}: expected a number, got {kind(node)}")
+        return None
+
+    def _whole(self, node: Node, what: str) -> int | None:
+        from yaml.nodes import ScalarNode
+
+        text = str(node.value) if isinstance(node, ScalarNode) and not node.style else ""
+        if not text.isascii() or not text.isdigit() or int(text) < 1:
+            self.report(node, f"{what}: expected a whole number from 1, got {kind(node)}")
+            return None
+        return int(text)
+
+    # --- the file ------------------------------------------------------------------------
+
+    def _rule_files(self, top: _NODES) -> list[Path]:
+        """The files of the patterns, as promtool globs them: relative to the test file, in
+        the order given; a pattern that matches nothing is a warning."""
+        base = escape(str(self.path.parent))
+        found: list[Path] = []
+        for node in self._list(top, "rule_files", "rule_files"):
+            pattern = scalar_text(node, self.report, "rule_files")
+            if not pattern:
+                continue
+            full = pattern if os.path.isabs(pattern) else go_join(base, pattern)
+            try:
+                matches = glob(full)
+            except BadPattern as exc:
+                self.report(node, f"rule_files: {go_quoted(pattern)}: {exc}")
+                continue
+            if not matches:
+                self.warn(node, f"rule_files: no file matches pattern {go_quoted(pattern)}")
+            found.extend(Path(match) for match in matches)
+        return found
+
+    def _config_file(self, top: _NODES) -> Path | None:
+        node = self._node(top, "config_file")
+        if node is None:
+            return None
+        text = scalar_text(node, self.report, "config_file")
+        if not text:
+            return None
+        path = Path(text) if os.path.isabs(text) else self.path.parent / text
+        if not path.is_file():
+            self.report(node, f"config_file: {go_quoted(text)} is not a file")
+            return None
+        return path
+
+    def _group_eval_order(self, top: _NODES) -> list[str]:
+        order: list[str] = []
+        for node in self._list(top, "group_eval_order", "group_eval_order"):
+            name = scalar_text(node, self.report, "group_eval_order")
+            if name is None:
+                continue
+            if name in order:
+                self.report(node, f"group name repeated in evaluation order: {name}")
+            order.append(name)
+        return order
+
+    # --- a test group --------------------------------------------------------------------
+
+    def _test_group(self, node: Node, evaluation_interval: float) -> RuleTestGroup | None:
+        fields = self._fields(node, "a test group", _GROUP_KEYS)
+        if fields is None:
+            return None
+        name = self._text_of(fields, "name", "name")
+        prefix = f"test group {go_quoted(name)}: " if name else ""
+        interval = self._duration(fields, "interval", prefix) or evaluation_interval
+        series = self._input_series(fields, prefix)
+        external_labels = self._labels(fields, "external_labels", prefix, names_of="label")
+        return RuleTestGroup(
+            name=name,
+            interval=interval,
+            input_series=tuple(series),
+            alert_rule_tests=tuple(
+                test
+                for item in self._list(fields, "alert_rule_test", f"{prefix}alert_rule_test")
+                if (test := self._alert_test(item, prefix)) is not None
+            ),
+            promql_expr_tests=tuple(
+                expr_test
+                for item in self._list(fields, "promql_expr_test", f"{prefix}promql_expr_test")
+                if (expr_test := self._expr_test(item, prefix)) is not None
+            ),
+            action_tests=tuple(
+                action_test
+                for item in self._list(fields, "action_test", f"{prefix}action_test")
+                if (action_test := self._action_test(item, prefix)) is not None
+            ),
+            plugin_failures=tuple(
+                failure
+                for item in self._list(fields, "plugin_failures", f"{prefix}plugin_failures")
+                if (failure := self._plugin_failure(item, prefix)) is not None
+            ),
+            external_labels={label: value for label, (value, _) in external_labels.items()},
+            external_url=self._text_of(fields, "external_url", f"{prefix}external_url"),
+            line=place(node)[0],
+        )
+
+    def _input_series(self, fields: _NODES, prefix: str) -> list[InputSeries]:
+        by_labels: dict[tuple[tuple[str, str], ...], InputSeries] = {}
+        for node in self._list(fields, "input_series", f"{prefix}input_series"):
+            series = self._one_series(node, prefix)
+            if series is None:
+                continue
+            key = tuple(sorted(series.labels.items()))
+            if key in by_labels:
+                self.warn(
+                    node,
+                    f"{prefix}series given twice (first at line {by_labels[key].line}): "
+                    "the later one is used, as promtool does",
+                )
+                del by_labels[key]
+            by_labels[key] = series
+        return list(by_labels.values())
+
+    def _one_series(self, node: Node, prefix: str) -> InputSeries | None:
+        fields = self._fields(node, "an input series", _SERIES_KEYS)
+        if fields is None:
+            return None
+        series_text = self._text_of(fields, "series", f"{prefix}series")
+        values_text = self._text_of(fields, "values", f"{prefix}values")
+        for key, text in (("series", series_text), ("values", values_text)):
+            if "\n" in text:
+                at = fields[key][1]
+                self.report(at, f"{prefix}{key}: must be one line (promtool reads one per series)")
+                return None
+        # promtool reads the two joined; a mistake in the metric is the series' even when
+        # the values would be read into it (a brace not closed).
+        key, offset = "series", 0
+        try:
+            parse_series_description(series_text)
+            key, offset = "values", len(series_text) + 1
+            labels, values = parse_series_description(f"{series_text} {values_text}")
+        except SeriesDescError as exc:
+            at = fields[key][1] if key in fields else node
+            where = max(exc.offset - offset, 0) + 1
+            self.report(at, f"{prefix}{key}: at character {where}: {exc.message}")
+            return None
+        if "__name__" not in labels:
+            at = fields["series"][1] if "series" in fields else node
+            self.report(at, f"{prefix}series: {go_quoted(series_text)} has no metric name")
+            return None
+        return InputSeries(labels, tuple(values), place(node)[0])
+
+    def _alert_test(self, node: Node, prefix: str) -> AlertRuleTest | None:
+        fields = self._fields(node, "an alert_rule_test", _ALERT_TEST_KEYS)
+        if fields is None:
+            return None
+        eval_time = self._eval_time(fields, prefix)
+        alertname = self._text_of(fields, "alertname", f"{prefix}alertname")
+        if not alertname:
+            self.report(
+                node,
+                f"{prefix}an item under alert_rule_test misses required attribute alertname",
+            )
+            return None
+        expected = []
+        for item in self._list(fields, "exp_alerts", f"{prefix}exp_alerts"):
+            alert_fields = self._fields(item, "an expected alert", _EXP_ALERT_KEYS)
+            if alert_fields is None:
+                continue
+            labels = self._labels(alert_fields, "exp_labels", prefix, names_of="label")
+            notes = self._labels(alert_fields, "exp_annotations", prefix, names_of="annotation")
+            expected.append(
+                ExpAlert(
+                    labels={name: value for name, (value, _) in labels.items()},
+                    annotations={name: value for name, (value, _) in notes.items()},
+                    line=place(item)[0],
+                )
+            )
+        return AlertRuleTest(eval_time, alertname, tuple(expected), place(node)[0])
+
+    def _expr_test(self, node: Node, prefix: str) -> PromqlExprTest | None:
+        fields = self._fields(node, "a promql_expr_test", _EXPR_TEST_KEYS)
+        if fields is None:
+            return None
+        expr = self._text_of(fields, "expr", f"{prefix}expr")
+        if not expr.strip():
+            self.report(node, f"{prefix}promql_expr_test: expr must be set")
+        eval_time = self._eval_time(fields, prefix)
+        samples = []
+        for item in self._list(fields, "exp_samples", f"{prefix}exp_samples"):
+            sample_fields = self._fields(item, "an expected sample", _EXP_SAMPLE_KEYS)
+            if sample_fields is None:
+                continue
+            labels = self._metric(sample_fields, prefix)
+            value_node = self._node(sample_fields, "value")
+            value = 0.0 if value_node is None else self._number(value_node, f"{prefix}value")
+            if labels is not None and value is not None:
+                samples.append(ExpSample(labels, value, place(item)[0]))
+        return PromqlExprTest(expr, eval_time, tuple(samples), place(node)[0])
+
+    def _metric(self, fields: _NODES, prefix: str) -> dict[str, str] | None:
+        """``labels`` of an expected sample: ``name{label="value"}`` without values."""
+        text = self._text_of(fields, "labels", f"{prefix}labels")
+        at = self._node(fields, "labels")
+        try:
+            labels, values = parse_series_description(text)
+        except SeriesDescError as exc:
+            if at is not None:
+                self.report(at, f"{prefix}labels {go_quoted(text)}: {exc}")
+            return None
+        if values and at is not None:
+            self.report(at, f"{prefix}labels {go_quoted(text)}: labels only, no values")
+            return None
+        return labels
+
+    # --- metric-reader's own -------------------------------------------------------------
+
+    def _action_test(self, node: Node, prefix: str) -> ActionTest | None:
+        fields = self._fields(node, "an action_test", _ACTION_TEST_KEYS)
+        if fields is None:
+            return None
+        eval_time = self._eval_time(fields, prefix)
+        if "exp_actions" not in fields:
+            self.report(node, f"{prefix}action_test: exp_actions must be given ([] for none)")
+        expected = [
+            action
+            for item in self._list(fields, "exp_actions", f"{prefix}exp_actions")
+            if (action := self._exp_action(item, prefix)) is not None
+        ]
+        return ActionTest(eval_time, tuple(expected), place(node)[0])
+
+    def _exp_action(self, node: Node, prefix: str) -> ExpAction | None:
+        fields = self._fields(node, "an expected action", _EXP_ACTION_KEYS)
+        if fields is None:
+            return None
+        count = len(self.problems)
+        plugin = self._text_of(fields, "plugin", f"{prefix}plugin")
+        if not plugin:
+            self.report(node, f"{prefix}an expected action needs its plugin")
+        kind_text = self._text_of(fields, "kind", f"{prefix}kind")
+        if kind_text not in _KINDS:
+            self.report(
+                fields["kind"][1] if "kind" in fields else node,
+                f"{prefix}kind: expected one of {', '.join(_KINDS)}, got {go_quoted(kind_text)}",
+            )
+        labels = self._labels(fields, "labels", prefix, names_of="label")
+        value_node = self._node(fields, "value")
+        value = None if value_node is None else self._number(value_node, f"{prefix}value")
+        annotations = None
+        if "annotations" in fields:
+            found = self._labels(fields, "annotations", prefix, names_of="annotation")
+            annotations = {name: text for name, (text, _) in found.items()}
+        at = self._duration(fields, "at", prefix)
+        rule = self._text_of(fields, "rule", f"{prefix}rule") if "rule" in fields else None
+        failed = self._flag(fields, "failed", prefix)
+        if len(self.problems) > count:
+            return None
+        return ExpAction(
+            plugin=plugin,
+            kind=cast(ActionKind, kind_text),
+            labels={name: text for name, (text, _) in labels.items()},
+            value=value,
+            annotations=annotations,
+            at=at,
+            rule=rule,
+            failed=failed,
+            line=place(node)[0],
+        )
+
+    def _flag(self, fields: _NODES, key: str, prefix: str) -> bool:
+        node = self._node(fields, key)
+        if node is None:
+            return False
+        text = scalar_text(node, self.report, f"{prefix}{key}")
+        if text is not None and text.lower() in ("true", "false"):
+            return text.lower() == "true"
+        self.report(node, f"{prefix}{key}: expected true or false, got {kind(node)}")
+        return False
+
+    def _plugin_failure(self, node: Node, prefix: str) -> ScriptedFailure | None:
+        fields = self._fields(node, "a plugin failure", _FAILURE_KEYS)
+        if fields is None:
+            return None
+        count = len(self.problems)
+        plugin = self._text_of(fields, "plugin", f"{prefix}plugin")
+        if not plugin:
+            self.report(node, f"{prefix}a plugin failure needs its plugin")
+        times_node = self._node(fields, "times")
+        times = None if times_node is None else self._whole(times_node, f"{prefix}times")
+        start = self._duration(fields, "from", prefix)
+        end = self._duration(fields, "until", prefix)
+        if times_node is not None and ("from" in fields or "until" in fields):
+            self.report(node, f"{prefix}a plugin failure takes times, or from and until: not both")
+        elif times_node is None and "from" not in fields:
+            self.report(node, f"{prefix}a plugin failure needs times, or from (and until)")
+        if start is not None and end is not None and end <= start:
+            self.report(fields["until"][1], f"{prefix}until must be after from")
+        error = self._text_of(fields, "error", f"{prefix}error") or SCRIPTED_FAILURE
+        if len(self.problems) > count:
+            return None
+        return ScriptedFailure(plugin, times, start, end, error, place(node)[0])
