@@ -1,4 +1,5 @@
-"""The command line: ``run`` (the default), ``check``, ``plugins`` and ``fire``.
+"""The command line: ``run`` (the default), ``check``, ``plugins``, ``fire``, ``backtest``
+and ``test``.
 
 Exit codes: 0 clean stop, 2 invalid configuration or plugin, 1 anything
 unexpected. A user mistake is one line on stderr, never a traceback.
@@ -17,6 +18,7 @@ import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Literal, NoReturn, TypeVar
 
 import anyio
@@ -47,6 +49,7 @@ from ._core._exceptions import ConfigError, ListenError
 from ._core._logging import configure_logging
 from ._core._memory import keep_freed_memory
 from ._core._threshold import parse_threshold, parse_value
+from ._replay._commands import BacktestOptions, backtest_command
 from ._service import SHUTDOWN_GRACE, SIGNALS, EarlySignals, Service
 from ._sources._first_read import check_expressions, first_reads
 from ._surface._web import serve_http
@@ -142,7 +145,45 @@ def _parser() -> argparse.ArgumentParser:
         "--resolve", action="store_true", help="call resolve (kind resolve) instead of execute"
     )
     fire.set_defaults(handler=_fire)
+    backtest = commands.add_parser(
+        "backtest",
+        help="replay the rules over their history in Prometheus: when each series would have "
+        "gone pending, fired and resolved, and which plugins would have been called",
+    )
+    backtest.add_argument(
+        "--from",
+        dest="start",
+        required=True,
+        metavar="WHEN",
+        help="start: a duration back from now (2h, 7d) or an RFC 3339 time",
+    )
+    backtest.add_argument("--to", dest="end", metavar="WHEN", help="end, as --from (now)")
+    backtest.add_argument(
+        "--rule", action="append", default=[], metavar="NAME", help="only this rule; repeat"
+    )
+    backtest.add_argument(
+        "--step", metavar="DURATION", help="evaluate every DURATION (each rule's interval)"
+    )
+    backtest.add_argument(
+        "--prometheus",
+        metavar="URL",
+        help="a Prometheus that scrapes the pages SCRAPE_URL rules read, to backtest them",
+    )
+    backtest.add_argument("--format", choices=("text", "json"), default="text")
+    backtest.add_argument(
+        "--html", metavar="FILE", type=Path, help="also write a report with a timeline per series"
+    )
+    backtest.set_defaults(handler=_backtest)
     return parser
+
+
+def _backtest(args: argparse.Namespace, env: Mapping[str, str]) -> int:
+    settings = load_settings(env)
+    configure_logging(settings.log_level, settings.log_format)
+    options = BacktestOptions(
+        args.start, args.end, tuple(args.rule), args.step, args.prometheus, args.format, args.html
+    )
+    return backtest_command(settings, options)
 
 
 def _say_config_error(message: str) -> None:

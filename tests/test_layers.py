@@ -1,6 +1,6 @@
 """The package's layers point one way, and no module imports itself back through others.
 
-core ← config ← {engine, sources, actions} ← {cluster, surface} ← service ← cli
+core ← config ← {engine, sources, actions} ← {cluster, surface, replay} ← service ← cli
 
 Every import counts, wherever it stands: at the top, inside a function (lazy), or under
 ``if TYPE_CHECKING:``. The graph is read from the source (AST), not from what happens to
@@ -24,6 +24,7 @@ RANK = {
     "_actions": 2,
     "_cluster": 3,
     "_surface": 3,
+    "_replay": 3,
     "_service": 4,
     "_cli": 5,
     "__main__": 6,

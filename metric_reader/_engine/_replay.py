@@ -51,6 +51,8 @@ class ReplayedCall:
     """One plugin call the rule made (or would have made)."""
 
     at: float
+    series: Labels
+    """The series' labels (the event's may have more: an alert's ``alertname``...)."""
     plugin: str | None
     """None: no plugin is configured, the action is only logged."""
     event: Event
@@ -109,7 +111,7 @@ def replay(
             for plugin in deliveries.pending(rule, action):
                 took = succeeds(plugin, read.at)
                 event = rule.event(action, read.at, plugin or "", wall)
-                result.calls.append(ReplayedCall(read.at, plugin, event, took))
+                result.calls.append(ReplayedCall(read.at, action.labels, plugin, event, took))
                 if took:
                     deliveries.took(rule, action, plugin)
                 ok = ok and took

@@ -1,0 +1,182 @@
+"""``metric-reader backtest``: each rule replayed over its history in Prometheus.
+
+A rule's read becomes a ``query_range`` over the window (its selector, its ``QUERY``, or
+its alert's expression), at the rule's polling interval or ``--step``; the replay then runs
+the service's own steps over what each step returned. A rule that reads a ``/metrics``
+page directly is read from a Prometheus that scrapes the page (``--prometheus``), or
+skipped with the reason.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+
+import anyio
+import httpx
+
+from .._config import RuleConfig, Settings
+from .._config._prom_duration import parse_prometheus_duration
+from .._core._exceptions import ConfigError, FetchError
+from .._engine import Read, Replay, replay
+from .._sources._http import make_client
+from .._sources._range import RangeSeries, evaluation_times, query_range, samples_at
+
+TARGET_LABELS = ("job", "instance")
+"""What Prometheus adds to every series it scrapes; a page's own label of the same name
+is kept by Prometheus as ``exported_<name>``."""
+
+READ_TIMEOUT = 60.0
+"""Seconds for one ``query_range`` request: a week of a busy rule is a large answer."""
+
+
+@dataclass(frozen=True, slots=True)
+class Window:
+    start: float
+    end: float
+
+
+@dataclass(slots=True)
+class RuleBacktest:
+    config: RuleConfig
+    step: float
+    reads: str
+    """The query sent, and where."""
+    replayed: Replay | None = None
+    skipped: str | None = None
+    """Why the rule was not backtested (set when ``replayed`` is None)."""
+    unread: bool = False
+    """Skipped because its history could not be read (Prometheus down, a bad query)."""
+
+
+def parse_time(text: str, now: float, flag: str) -> float:
+    """``7d``, ``2h``: that long before ``now``; or an RFC 3339 time. Seconds since the
+    epoch; ``ConfigError`` naming the flag otherwise."""
+    text = text.strip()
+    try:
+        return now - parse_prometheus_duration(text)
+    except ValueError:
+        pass
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise ConfigError(
+            f"{flag} {text!r}: expected a duration back from now (30m, 2h, 7d) or an RFC 3339 "
+            "time (2026-11-20T08:00:00Z)"
+        ) from None
+    if moment.tzinfo is None:
+        raise ConfigError(f"{flag} {text!r}: give the time zone (Z or +01:00)")
+    return moment.timestamp()
+
+
+def window(start: str, end: str | None, now: float) -> Window:
+    first = parse_time(start, now, "--from")
+    last = now if end is None else parse_time(end, now, "--to")
+    if last <= first:
+        raise ConfigError(f"--from {start!r} is not before --to {end or 'now'!r}")
+    return Window(first, last)
+
+
+def select_rules(settings: Settings, names: Sequence[str]) -> list[RuleConfig]:
+    """The rules named (all without names); ``ConfigError`` for a name no rule has."""
+    if not names:
+        return list(settings.rules)
+    by_name = {rule.name: rule for rule in settings.rules}
+    unknown = [name for name in names if name not in by_name]
+    if unknown:
+        known = ", ".join(sorted(by_name)) or "none"
+        raise ConfigError(f"--rule {unknown[0]!r}: no rule of that name; the rules: {known}")
+    return [by_name[name] for name in dict.fromkeys(names)]
+
+
+async def backtest(
+    settings: Settings,
+    rules: Sequence[RuleConfig],
+    span: Window,
+    step: float | None = None,
+    prometheus: str | None = None,
+) -> list[RuleBacktest]:
+    """Every rule of ``rules`` replayed over ``span``; a rule that cannot be read is
+    skipped with the reason, the others go on."""
+    results = [_plan(rule, step, prometheus) for rule in rules]
+    slots = anyio.CapacityLimiter(max(1, settings.max_concurrent_queries))
+    async with make_client(settings.client) as client, anyio.create_task_group() as group:
+        for result in results:
+            if result.skipped is None:
+                group.start_soon(_run, client, settings, result, span, prometheus, slots)
+    return results
+
+
+def _plan(rule: RuleConfig, step: float | None, prometheus: str | None) -> RuleBacktest:
+    every = step or rule.polling_interval
+    if rule.source == "scrape" and prometheus is None:
+        return RuleBacktest(
+            rule,
+            every,
+            f"{rule.promql} on {rule.scrape_url}",
+            skipped=f"reads {rule.scrape_url} directly: give --prometheus URL, a Prometheus "
+            "that scrapes that page, to backtest it from there",
+        )
+    endpoint = prometheus if rule.source == "scrape" and prometheus else rule.prometheus_endpoint
+    query = rule.alert.expr if rule.alert is not None else rule.promql
+    result = RuleBacktest(rule, every, f"{query} at {endpoint}")
+    if rule.base is None:
+        result.skipped = "no threshold: the rule only logs what it reads, it never acts"
+    return result
+
+
+async def _run(
+    client: httpx.AsyncClient,
+    settings: Settings,
+    result: RuleBacktest,
+    span: Window,
+    prometheus: str | None,
+    slots: anyio.CapacityLimiter,
+) -> None:
+    rule = result.config
+    times = evaluation_times(span.start, span.end, result.step)
+    if not times:
+        result.skipped = f"the window holds no step of {result.step:g}s"
+        return
+    scraped = rule.source == "scrape"
+    endpoint = prometheus if scraped and prometheus else rule.prometheus_endpoint
+    query = rule.alert.expr if rule.alert is not None else rule.promql
+    try:
+        async with slots:
+            series = await query_range(
+                client,
+                endpoint,
+                query,
+                times,
+                result.step,
+                READ_TIMEOUT,
+                settings.max_response_bytes,
+            )
+    except FetchError as exc:
+        result.skipped, result.unread = f"could not read its history: {exc}", True
+        return
+    if scraped:
+        series = [_as_on_the_page(one) for one in series]
+    reads = [
+        Read(at, samples) for at, samples in zip(times, samples_at(series, times), strict=True)
+    ]
+    result.replayed = replay(rule, reads, settings.routes)
+
+
+def _as_on_the_page(series: RangeSeries) -> RangeSeries:
+    """A scraped series with the labels the page gave it: without the target's ``job`` and
+    ``instance``, and a page's own label Prometheus renamed ``exported_x`` named ``x``."""
+    labels = {k: v for k, v in series.labels.items() if k not in TARGET_LABELS}
+    for name in TARGET_LABELS:
+        exported = labels.pop(f"exported_{name}", None)
+        if exported is not None:
+            labels[name] = exported
+    return replace(series, labels=labels)
+
+
+def utc(seconds: float) -> str:
+    """``2026-11-20T08:00:15Z``: a time in reports (milliseconds only when there are)."""
+    moment = datetime.fromtimestamp(seconds, UTC)
+    text = moment.isoformat(timespec="milliseconds" if seconds % 1 else "seconds")
+    return text.replace("+00:00", "Z")

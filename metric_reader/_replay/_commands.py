@@ -1,0 +1,63 @@
+"""The commands built on replays: ``backtest`` (and ``test``, in ``_rule_test_runner``)."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import anyio
+from loguru import logger
+
+from .._config import Settings
+from .._core._durations import parse_duration
+from .._core._exceptions import ConfigError
+from ._backtest import backtest, select_rules, window
+from ._report import json_report, text_report
+
+EXIT_OK, EXIT_UNREAD = 0, 1
+
+
+@dataclass(frozen=True, slots=True)
+class BacktestOptions:
+    start: str
+    end: str | None = None
+    rules: tuple[str, ...] = ()
+    step: str | None = None
+    prometheus: str | None = None
+    format: str = "text"
+    html: Path | None = None
+
+
+def backtest_command(settings: Settings, options: BacktestOptions) -> int:
+    """Print the backtest; exit 0 when every rule was backtested, 1 when the history of
+    one could not be read (the others are still reported); ``ConfigError`` for bad flags."""
+    span = window(options.start, options.end, time.time())
+    rules = select_rules(settings, options.rules)
+    step = None
+    if options.step is not None:
+        try:
+            step = parse_duration(options.step)
+        except ValueError as exc:
+            raise ConfigError(f"--step {options.step!r}: {exc}") from None
+        if step <= 0:
+            raise ConfigError(f"--step {options.step!r}: must be more than 0")
+    prometheus = options.prometheus.rstrip("/") if options.prometheus else None
+    # The rules' own transition logs would read as if they happened now: the report says it.
+    logger.disable("metric_reader._engine")
+    results = anyio.run(backtest, settings, rules, span, step, prometheus)
+    if options.format == "json":
+        json.dump(json_report(results, span), sys.stdout, indent=2)
+        sys.stdout.write("\n")
+    else:
+        sys.stdout.write(text_report(results, span))
+    if options.html is not None:
+        from ._html_report import write_html  # only with --html
+
+        write_html(options.html, results, span)
+    unread = any(
+        r.replayed is None and r.skipped and "could not read" in r.skipped for r in results
+    )
+    return EXIT_UNREAD if unread else EXIT_OK

@@ -1,0 +1,133 @@
+"""``query_range``: what a rule's read would have returned at each step of a past window.
+
+A backtest reads a rule's query (a selector rule's selector, a ``QUERY`` rule's or an
+alert's expression) over the window in one or more ``/api/v1/query_range`` requests: at
+most ``MAX_POINTS`` steps each, as Prometheus refuses more (``exceeded maximum resolution
+of 11,000 points per timeseries``). Prometheus evaluates the query at each step as an
+instant query at that time, so each step is what the service would have read then.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+
+import httpx
+
+from .._config import MAX_RESPONSE_BYTES
+from .._core._exceptions import FetchError
+from .._core._samples import Sample, labels_of
+from ._body import read_body
+from ._http import Attempt, Source, deadline
+from ._prometheus import _decode, _metric, _value
+
+MAX_POINTS = 11_000
+"""Steps per request and series Prometheus answers at most."""
+
+
+@dataclass(frozen=True, slots=True)
+class RangeSeries:
+    labels: Mapping[str, str]
+    """Every label, ``__name__`` included."""
+    points: dict[int, float]
+    """Value by time in milliseconds."""
+
+
+def evaluation_times(start: float, end: float, step: float) -> list[float]:
+    """The steps of a window: multiples of ``step`` from the first at or after ``start``
+    to the last at or before ``end`` (aligned, so every backtest of a rule evaluates at
+    the same times, like Prometheus' rule groups)."""
+    first = math.ceil(start / step)
+    last = math.floor(end / step)
+    return [k * step for k in range(first, last + 1)]
+
+
+def windows(times: list[float], points: int = MAX_POINTS) -> Iterator[tuple[float, float]]:
+    """``(start, end)`` of requests covering ``times``, ``points`` steps each at most."""
+    for index in range(0, len(times), points):
+        part = times[index : index + points]
+        yield part[0], part[-1]
+
+
+async def query_range(
+    client: httpx.AsyncClient,
+    endpoint: str,
+    promql: str,
+    times: list[float],
+    step: float,
+    timeout: float,
+    limit: int = MAX_RESPONSE_BYTES,
+) -> list[RangeSeries]:
+    """Every series ``promql`` returned at ``times`` (evenly ``step`` apart), read in
+    requests of at most ``MAX_POINTS`` steps; ``FetchError`` on any failure."""
+    merged: dict[tuple[tuple[str, str], ...], RangeSeries] = {}
+    for start, end in windows(times):
+        for series in await _request(client, endpoint, promql, start, end, step, timeout, limit):
+            key = tuple(sorted(series.labels.items()))
+            held = merged.get(key)
+            if held is None:
+                merged[key] = series
+            else:
+                held.points.update(series.points)
+    return list(merged.values())
+
+
+async def _request(
+    client: httpx.AsyncClient,
+    endpoint: str,
+    promql: str,
+    start: float,
+    end: float,
+    step: float,
+    timeout: float,
+    limit: int,
+) -> list[RangeSeries]:
+    url = f"{endpoint}/api/v1/query_range"
+    attempt = Attempt(url, Source("PROMETHEUS_ENDPOINT", endpoint, "your Prometheus"))
+    form = {
+        "query": promql,
+        "start": f"{start:.3f}",
+        "end": f"{end:.3f}",
+        "step": f"{step:.3f}",
+        "timeout": f"{timeout:.3f}",
+    }
+    async with (
+        deadline(timeout, attempt),
+        client.stream("POST", url, data=form, timeout=timeout) as response,
+    ):
+        attempt.status = response.status_code
+        body = await read_body(response, limit, "the answer")
+    result_type, result, _ = _decode(response.status_code, body)
+    if result_type == "scalar":
+        raise FetchError("unexpected answer: a scalar from query_range")  # Prometheus says matrix
+    if result_type != "matrix" or not isinstance(result, list):
+        raise FetchError(f"unexpected answer: resultType {result_type!r} from query_range")
+    return [_range_series(item) for item in result]
+
+
+def _range_series(item: object) -> RangeSeries:
+    metric = _metric(item)
+    assert isinstance(item, Mapping)
+    values = item.get("values")
+    if not isinstance(values, list):
+        raise FetchError("unexpected answer: a matrix element without values")
+    points = {}
+    for pair in values:
+        value = _value(pair)
+        try:
+            at = round(float(pair[0]) * 1000)
+        except (TypeError, ValueError):
+            raise FetchError(f"unexpected answer: {pair[0]!r} is not a time") from None
+        points[at] = value
+    return RangeSeries(metric, points)
+
+
+def samples_at(series: list[RangeSeries], times: list[float]) -> list[list[Sample]]:
+    """What the read returned at each of ``times``: the series with a value at that step."""
+    keyed = [(labels_of(one.labels), one.points) for one in series]
+    out = []
+    for at in times:
+        ms = round(at * 1000)
+        out.append([Sample(labels, points[ms]) for labels, points in keyed if ms in points])
+    return out

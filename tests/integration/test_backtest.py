@@ -1,0 +1,176 @@
+"""``metric-reader backtest`` lists the actions the live service took over the same window.
+
+A real Prometheus scrapes a Pushgateway; the service runs against it (a selector rule with
+a backoff, and a QUERY rule) while the test moves the values through breaches that fire,
+repeat and resolve. Then ``backtest`` replays the same window from Prometheus' history and
+must list the very calls the service made: same rules, series, kinds and plugins, in the
+same order, each within one step of when the service made it.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from .conftest import (
+    REPO_ROOT,
+    PrometheusStack,
+    RecordingPlugins,
+    ServiceFactory,
+    base_env,
+    wait_until,
+)
+
+JOB = "backtest"
+# (seconds from the start, series, value): mail breaches 5 s to 28 s (fires after 3 s,
+# repeats every 8 s), sms 12 s to 34 s; the sum of both is over 150 from 12 s to 28 s.
+SCRIPT = [
+    (0, "mail", 10.0),
+    (0, "sms", 10.0),
+    (5, "mail", 80.0),
+    (12, "sms", 90.0),
+    (28, "mail", 10.0),
+    (34, "sms", 10.0),
+    (40, "mail", 10.0),
+]
+RULES = """
+prometheus_endpoint = "{prometheus}"
+polling_interval = "1s"
+
+[[rules]]
+name = "queue-high"
+metric_name = "bt_queue"
+label_filters = 'job="{job}"'
+threshold = ">50"
+threshold_duration = "3s"
+backoff_delay = "8s"
+action_plugin = "recorder"
+
+[[rules]]
+name = "queues-total"
+query = 'sum(bt_queue{{job="{job}"}})'
+threshold = ">150"
+threshold_duration = "2s"
+action_plugin = "recorder_hard"
+"""
+
+
+def _utc(seconds: float) -> str:
+    return datetime.fromtimestamp(seconds, UTC).isoformat().replace("+00:00", "Z")
+
+
+def test_a_backtest_lists_the_actions_the_live_service_took(
+    prometheus_stack: PrometheusStack,
+    service: ServiceFactory,
+    recording_plugin_dir: RecordingPlugins,
+    tmp_path: Path,
+) -> None:
+    config = tmp_path / "rules.toml"
+    config.write_text(RULES.format(prometheus=prometheus_stack.prometheus_url, job=JOB))
+    env = {"CONFIG_FILE": str(config), **recording_plugin_dir.env}
+    live = service(env)
+    wait_until(lambda: "polling every" in live.stderr(), 20, "the service polls")
+    start = time.time()
+    for at, queue, value in SCRIPT:
+        time.sleep(max(0.0, start + at - time.time()))
+        prometheus_stack.push("bt_queue", value, {"queue": queue}, job=JOB)
+    wait_until(
+        lambda: sum(r["kind"] == "resolve" for r in recording_plugin_dir.records()) >= 3,
+        15,
+        "the three resolves",
+        diagnostics=recording_plugin_dir.describe,
+    )
+    end = time.time()
+    live.stop()
+    to_wall = time.time() - time.monotonic()
+    took = [
+        _call(r["rule"], r["labels"], r["kind"], r["plugin"], r["t"] + to_wall)
+        for r in recording_plugin_dir.records()
+    ]
+
+    report = tmp_path / "report.html"
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "metric_reader",
+            "backtest",
+            "--from",
+            _utc(start - 5),
+            "--to",
+            _utc(end),
+            "--format",
+            "json",
+            "--html",
+            str(report),
+        ],
+        cwd=REPO_ROOT,
+        env=base_env({"CONFIG_FILE": str(config)}),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    document = json.loads(result.stdout)
+    would = sorted(
+        (
+            _call(rule["rule"], call["labels"], call["kind"], call["plugin"], call["time"])
+            for rule in document["rules"]
+            for series in rule["series"]
+            for call in series["calls"]
+        ),
+        key=lambda call: call[-1],
+    )
+    # Per rule and series, the same calls in the same order, each within a step (1 s) and
+    # a scrape (0.5 s) of when the service made it (two rules acting at one moment may be
+    # told in either order).
+    assert _by_series(would).keys() == _by_series(took).keys(), (would, took)
+    for key, calls in _by_series(took).items():
+        backtested = _by_series(would)[key]
+        assert [c[:-1] for c in backtested] == [c[:-1] for c in calls], (key, backtested, calls)
+        for replayed, lived in zip(backtested, calls, strict=True):
+            assert abs(replayed[-1] - lived[-1]) < 1.6, (key, replayed, lived)
+    kinds = [call[2] for call in took]
+    assert kinds.count("fire") == 3 and kinds.count("repeat") == 4 and kinds.count("resolve") == 3
+    assert document["summary"].startswith("would have acted 10 times on 3 series")
+
+    text = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "metric_reader",
+            "backtest",
+            "--from",
+            _utc(start - 5),
+            "--to",
+            _utc(end),
+            "--rule",
+            "queue-high",
+        ],
+        cwd=REPO_ROOT,
+        env=base_env({"CONFIG_FILE": str(config)}),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert text.returncode == 0, text.stderr
+    print(text.stdout)
+    assert 'bt_queue{job="backtest",queue="mail"}' in text.stdout
+    assert "fire: recorder.execute(metric_name='bt_queue', value=80" in text.stdout
+    assert text.stdout.rstrip().endswith("would have acted 8 times on 2 series (1 rule backtested)")
+
+
+def _by_series(calls: list[tuple[Any, ...]]) -> dict[tuple[Any, ...], list[tuple[Any, ...]]]:
+    out: dict[tuple[Any, ...], list[tuple[Any, ...]]] = {}
+    for call in calls:
+        out.setdefault(call[:2], []).append(call[2:])
+    return out
+
+
+def _call(rule: str, labels: dict[str, str], kind: str, plugin: str, at: float) -> tuple[Any, ...]:
+    return (rule, tuple(sorted(labels.items())), kind, plugin, at)
