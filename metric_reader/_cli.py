@@ -49,7 +49,7 @@ from ._core._exceptions import ConfigError, ListenError
 from ._core._logging import configure_logging
 from ._core._memory import keep_freed_memory
 from ._core._threshold import parse_threshold, parse_value
-from ._replay._commands import BacktestOptions, backtest_command
+from ._replay._commands import BacktestOptions, backtest_command, test_command
 from ._service import SHUTDOWN_GRACE, SIGNALS, EarlySignals, Service
 from ._sources._first_read import check_expressions, first_reads
 from ._surface._web import serve_http
@@ -174,6 +174,13 @@ def _parser() -> argparse.ArgumentParser:
         "--html", metavar="FILE", type=Path, help="also write a report with a timeline per series"
     )
     backtest.set_defaults(handler=_backtest)
+    test = commands.add_parser(
+        "test",
+        help="run rule unit tests (promtool's test-file format, plus action_test and "
+        "plugin_failures); exit 0 when all pass, 1 otherwise",
+    )
+    test.add_argument("files", nargs="+", type=Path, metavar="FILE", help="a test file")
+    test.set_defaults(handler=_test)
     return parser
 
 
@@ -184,6 +191,10 @@ def _backtest(args: argparse.Namespace, env: Mapping[str, str]) -> int:
         args.start, args.end, tuple(args.rule), args.step, args.prometheus, args.format, args.html
     )
     return backtest_command(settings, options)
+
+
+def _test(args: argparse.Namespace, env: Mapping[str, str]) -> int:
+    return test_command(args.files)
 
 
 def _say_config_error(message: str) -> None:

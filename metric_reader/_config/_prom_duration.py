@@ -68,3 +68,28 @@ def _leading(text: str, *, inside: bool) -> str:
 def go_quoted(text: str) -> str:
     """``text`` in double quotes, as Go's ``%q`` and so Prometheus' messages show it."""
     return json.dumps(text, ensure_ascii=False)
+
+
+def format_prometheus_duration(seconds: float) -> str:
+    """As Prometheus prints a duration (``model.Duration``): ``8m``, ``1h30m``, ``90d``,
+    ``2w``; years and weeks only when nothing is left over."""
+    ms = round(seconds * 1000)
+    if ms == 0:
+        return "0s"
+    out = ""
+    for unit, size, exact in (
+        ("y", 365 * 86_400_000, True),
+        ("w", 7 * 86_400_000, True),
+        ("d", 86_400_000, False),
+        ("h", 3_600_000, False),
+        ("m", 60_000, False),
+        ("s", 1000, False),
+        ("ms", 1, False),
+    ):
+        if exact and ms % size:
+            continue
+        count = ms // size
+        if count > 0:
+            out += f"{count}{unit}"
+            ms -= count * size
+    return out

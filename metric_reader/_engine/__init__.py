@@ -8,7 +8,7 @@ from ._alerting import AlertingRule
 from ._delivery import Deliveries
 from ._logging_rule import LoggingRule
 from ._nodata import NO_DATA_POLLS, NoData
-from ._replay import Read, Replay, ReplayedCall, SeriesHistory, Step, replay
+from ._replay import Read, Replay, ReplayedCall, Replayer, SeriesHistory, Step, replay
 from ._rule import ActiveAlert, Rule, format_series, revision
 from ._rules import carry_over, make_rule
 from ._series_limit import admit
@@ -38,6 +38,7 @@ __all__ = [
     "Read",
     "Replay",
     "ReplayedCall",
+    "Replayer",
     "Rule",
     "RuleMachine",
     "SeriesHistory",

@@ -87,6 +87,46 @@ class Replay:
     evaluations: int = 0
 
 
+class Replayer:
+    """Replays one rule read by read (``step``), so that several rules can be replayed in
+    step with each other; what it did so far is ``result``."""
+
+    def __init__(
+        self,
+        config: RuleConfig,
+        routes: tuple[Route, ...] = (),
+        succeeds: CallOutcome = always_succeeds,
+    ) -> None:
+        self.rule = make_rule(config)
+        self.result = Replay(self.rule)
+        self._deliveries = Deliveries(routes)
+        self._succeeds = succeeds
+
+    def step(self, read: Read) -> None:
+        """Evaluate the rule on one read, at ``read.at`` (after every earlier read)."""
+        rule, result = self.rule, self.result
+        if read.samples is None:
+            return
+        problem = admit(rule, read.samples)
+        if problem is not None:
+            result.problems.append((read.at, problem))
+            return
+        result.evaluations += 1
+        wall = datetime.fromtimestamp(read.at, UTC)
+        for action in rule.evaluate(read.at, read.samples):
+            ok = True
+            for plugin in self._deliveries.pending(rule, action):
+                took = self._succeeds(plugin, read.at)
+                event = rule.event(action, read.at, plugin or "", wall)
+                result.calls.append(ReplayedCall(read.at, action.labels, plugin, event, took))
+                if took:
+                    self._deliveries.took(rule, action, plugin)
+                ok = ok and took
+            self._deliveries.settle(rule, action, ok)
+            rule.finish(read.at, action, ok)
+        _record(result, read.at, read.samples)
+
+
 def replay(
     config: RuleConfig,
     reads: Iterable[Read],
@@ -94,31 +134,10 @@ def replay(
     succeeds: CallOutcome = always_succeeds,
 ) -> Replay:
     """Run a new rule of ``config`` over ``reads`` (in time order)."""
-    rule = make_rule(config)
-    result = Replay(rule)
-    deliveries = Deliveries(routes)
+    replayer = Replayer(config, routes, succeeds)
     for read in reads:
-        if read.samples is None:
-            continue
-        problem = admit(rule, read.samples)
-        if problem is not None:
-            result.problems.append((read.at, problem))
-            continue
-        result.evaluations += 1
-        wall = datetime.fromtimestamp(read.at, UTC)
-        for action in rule.evaluate(read.at, read.samples):
-            ok = True
-            for plugin in deliveries.pending(rule, action):
-                took = succeeds(plugin, read.at)
-                event = rule.event(action, read.at, plugin or "", wall)
-                result.calls.append(ReplayedCall(read.at, action.labels, plugin, event, took))
-                if took:
-                    deliveries.took(rule, action, plugin)
-                ok = ok and took
-            deliveries.settle(rule, action, ok)
-            rule.finish(read.at, action, ok)
-        _record(result, read.at, read.samples)
-    return result
+        replayer.step(read)
+    return replayer.result
 
 
 def _record(result: Replay, at: float, samples: list[Sample]) -> None:

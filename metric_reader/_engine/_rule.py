@@ -117,6 +117,11 @@ class Rule(ABC):
             out["breach_level"] = level
         return out
 
+    def annotations(self, labels: Labels, value: float) -> dict[str, str]:
+        """The alert's annotations, rendered for a series (only rule files' alerts have
+        any)."""
+        return {}
+
     def alerts(self) -> Iterator[ActiveAlert]:
         """Every pending or firing series level of the rule."""
         for labels, series in self.series.items():

@@ -1,10 +1,11 @@
-"""The commands built on replays: ``backtest`` (and ``test``, in ``_rule_test_runner``)."""
+"""The commands built on replays: ``backtest`` and ``test``."""
 
 from __future__ import annotations
 
 import json
 import sys
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,6 +17,7 @@ from .._core._durations import parse_duration
 from .._core._exceptions import ConfigError
 from ._backtest import backtest, select_rules, window
 from ._report import json_report, text_report
+from ._rule_test_runner import run_test_file
 
 EXIT_OK, EXIT_UNREAD = 0, 1
 
@@ -61,3 +63,31 @@ def backtest_command(settings: Settings, options: BacktestOptions) -> int:
         r.replayed is None and r.skipped and "could not read" in r.skipped for r in results
     )
     return EXIT_UNREAD if unread else EXIT_OK
+
+
+def test_command(paths: Sequence[Path]) -> int:
+    """Run the rule test files, report like ``promtool test rules``; 0 when every test
+    passed, 1 otherwise (a file that cannot be read counts as failed)."""
+    logger.disable("metric_reader._engine")
+    failed = False
+    for path in paths:
+        print(f"Unit Testing:  {path}")
+        problems, groups = run_test_file(path)
+        if not groups:
+            failed = True
+            print("  FAILED:")
+            for problem in problems:
+                print(f"    {problem}")
+            print()
+            continue
+        for warning in problems:
+            print(f"  WARNING: {warning}")
+        failures = [(group.name, f) for group in groups for f in group.failures]
+        if not failures:
+            print("  SUCCESS\n")
+            continue
+        failed = True
+        print("  FAILED:")
+        for name, failure in failures:
+            print(f"    name: {name},\n    {failure}\n")
+    return EXIT_UNREAD if failed else EXIT_OK

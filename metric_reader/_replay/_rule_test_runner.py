@@ -1,0 +1,339 @@
+"""``metric-reader test FILE...``: rule unit tests, in promtool's test-file format.
+
+Each test group's input series are read as the rules would read them (selector rules in
+process, with Prometheus' matchers and lookback; expressions through ``query_range`` on a
+throwaway Prometheus holding the series, as a backtest reads a real one), the rules are
+replayed in step at their intervals (the engine's replay: the service's own steps), and
+what they did is compared with the test's ``alert_rule_test``, ``promql_expr_test`` and
+``action_test``.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Mapping, Sequence
+from contextlib import AsyncExitStack
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import anyio
+import httpx
+
+from .._config import RuleConfig, Settings, load_settings
+from .._config._prom_duration import format_prometheus_duration
+from .._config._rule_tests import (
+    ActionTest,
+    AlertRuleTest,
+    ExpAction,
+    PromqlExprTest,
+    RuleTestFile,
+    RuleTestGroup,
+    read_rule_test_file,
+)
+from .._core._durations import format_duration
+from .._core._exceptions import ConfigError, FetchError, MetricReaderError
+from .._core._gofmt import format_float, quote
+from .._engine import Read, ReplayedCall, Replayer, State, Step
+from .._sources._range import evaluation_times, query_range, samples_at
+from .._sources._series_store import SeriesStore
+from .._sources._throwaway import lookback_includes_start, throwaway_prometheus
+
+PLACEHOLDER_ENDPOINT = "http://127.0.0.1:9"
+"""Where a rule without a Prometheus would read: never asked, a test reads its own data."""
+QUERY_TIMEOUT = 60.0
+
+
+@dataclass(slots=True)
+class GroupOutcome:
+    name: str
+    failures: list[str] = field(default_factory=list)
+
+
+def run_test_file(path: Path) -> tuple[list[str], list[GroupOutcome]]:
+    """The file's problems (it could not be run), or the outcome of each test group."""
+    try:
+        test_file = read_rule_test_file(path)
+        settings = _settings(test_file)
+    except ConfigError as exc:
+        return str(exc).splitlines(), []
+    outcomes = []
+    for group in test_file.tests:
+        outcome = GroupOutcome(group.name)
+        try:
+            anyio.run(_run_group, settings, test_file, group, outcome)
+        except (MetricReaderError, FetchError) as exc:
+            outcome.failures.append(str(exc))
+        outcomes.append(outcome)
+    return list(test_file.warnings), outcomes
+
+
+def _settings(test_file: RuleTestFile) -> Settings:
+    env: dict[str, str] = {
+        "POLLING_INTERVAL": format_duration(test_file.evaluation_interval),
+        "LOG_LEVEL": os.environ.get("LOG_LEVEL", "warn"),
+    }
+    if test_file.config_file is not None:
+        env["CONFIG_FILE"] = str(test_file.config_file)
+    else:
+        env["PROMETHEUS_ENDPOINT"] = PLACEHOLDER_ENDPOINT
+    if test_file.rule_files:
+        env["RULE_FILES"] = ",".join(str(path.resolve()) for path in test_file.rule_files)
+    settings = load_settings(env)
+    if not settings.rules:
+        raise ConfigError(f"{test_file.path}: no rule to test: give rule_files or config_file")
+    return settings
+
+
+def _is_expression(rule: RuleConfig) -> bool:
+    return rule.alert is not None or rule.query is not None
+
+
+async def _run_group(
+    settings: Settings, test_file: RuleTestFile, group: RuleTestGroup, outcome: GroupOutcome
+) -> None:
+    end = group.max_eval_time()
+    store = SeriesStore(
+        group.input_series, group.interval, lookback_includes_start=lookback_includes_start()
+    )
+    needs_promql = bool(group.promql_expr_tests) or any(map(_is_expression, settings.rules))
+    async with AsyncExitStack() as stack:
+        url = None
+        client = None
+        if needs_promql:
+            url = await stack.enter_async_context(
+                throwaway_prometheus(group.input_series, group.interval)
+            )
+            client = await stack.enter_async_context(httpx.AsyncClient())
+        reads: dict[str, list[Read]] = {}
+        for rule in settings.rules:
+            times = evaluation_times(0.0, end, rule.polling_interval)
+            if _is_expression(rule):
+                assert url is not None and client is not None
+                query = rule.alert.expr if rule.alert is not None else rule.promql
+                series = await query_range(
+                    client, url, query, times, rule.polling_interval, QUERY_TIMEOUT
+                )
+                values = samples_at(series, times)
+                reads[rule.name] = [Read(t, s) for t, s in zip(times, values, strict=True)]
+            else:
+                assert rule.selector is not None
+                reads[rule.name] = [Read(t, store.select(rule.selector, t)) for t in times]
+        replayers = _replay_in_step(settings, group, reads)
+        for test in group.alert_rule_tests:
+            outcome.failures += _check_alerts(test, replayers)
+        for expr_test in group.promql_expr_tests:
+            assert url is not None and client is not None
+            outcome.failures += await _check_expression(expr_test, client, url)
+        calls = _calls(replayers)
+        for action_test in group.action_tests:
+            outcome.failures += _check_actions(action_test, calls)
+
+
+def _replay_in_step(
+    settings: Settings, group: RuleTestGroup, reads: Mapping[str, list[Read]]
+) -> list[Replayer]:
+    """Every rule replayed over its reads, all rules in step: at each instant, the rules in
+    the order of the configuration (so scripted failures count calls in that order)."""
+    counts: dict[str, int] = {}
+
+    def succeeds(plugin: str | None, at: float) -> bool:
+        if plugin is None:
+            return True
+        counts[plugin] = counts.get(plugin, 0) + 1
+        return not any(
+            failure.plugin == plugin and failure.fails(counts[plugin], at)
+            for failure in group.plugin_failures
+        )
+
+    replayers = [Replayer(rule, settings.routes, succeeds) for rule in settings.rules]
+    moments = sorted(
+        {(read.at, index) for index, rule in enumerate(settings.rules) for read in reads[rule.name]}
+    )
+    positions = [0] * len(replayers)
+    for _, index in moments:
+        rule_reads = reads[settings.rules[index].name]
+        replayers[index].step(rule_reads[positions[index]])
+        positions[index] += 1
+    return replayers
+
+
+# --- alert_rule_test -----------------------------------------------------------------------
+
+
+def _check_alerts(test: AlertRuleTest, replayers: Sequence[Replayer]) -> list[str]:
+    got = []
+    for replayer in replayers:
+        rule = replayer.rule
+        config = rule.config
+        name = config.alert.name if config.alert is not None else config.name
+        if name != test.alertname:
+            continue
+        for labels, history in replayer.result.series.items():
+            state, value = _state_at(history.steps, test.eval_time)
+            if state is State.FIRING:
+                alert = rule.alert_labels(labels, "base", value)
+                notes = rule.annotations(labels, value)
+                got.append((_text_labels(alert), _text_labels(notes)))
+    expected = [
+        (_text_labels({**e.labels, "alertname": test.alertname}), _text_labels(e.annotations))
+        for e in test.exp_alerts
+    ]
+    if sorted(got) == sorted(expected):
+        return []
+    return [
+        f"alertname: {test.alertname}, time: {format_prometheus_duration(test.eval_time)}, \n"
+        f"        exp:{_alert_list(sorted(expected))}, \n"
+        f"        got:{_alert_list(sorted(got))}"
+    ]
+
+
+def _state_at(steps: Sequence[Step], at: float) -> tuple[State, float]:
+    state, value = State.OK, math.nan
+    for step in steps:
+        if step.at > at:
+            break
+        state = step.base
+        if step.value is not None:
+            value = step.value
+    return state, value
+
+
+def _text_labels(labels: Mapping[str, str]) -> str:
+    inner = ", ".join(f"{name}={quote(value)}" for name, value in sorted(labels.items()))
+    return "{" + inner + "}"
+
+
+def _alert_list(alerts: Sequence[tuple[str, str]]) -> str:
+    if not alerts:
+        return "[]"
+    rows = "".join(
+        f"\n            {index}:\n              Labels:{labels}\n              Annotations:{notes}"
+        for index, (labels, notes) in enumerate(alerts)
+    )
+    return "[" + rows + "\n            ]"
+
+
+# --- promql_expr_test ----------------------------------------------------------------------
+
+
+async def _check_expression(test: PromqlExprTest, client: httpx.AsyncClient, url: str) -> list[str]:
+    series = await query_range(client, url, test.expr, [test.eval_time], 1.0, QUERY_TIMEOUT)
+    at = round(test.eval_time * 1000)
+    got = sorted((_text_labels(one.labels), one.points[at]) for one in series if at in one.points)
+    expected = sorted((_text_labels(s.labels), s.value) for s in test.exp_samples)
+    if len(got) == len(expected) and all(
+        g[0] == e[0] and _same_number(g[1], e[1]) for g, e in zip(got, expected, strict=True)
+    ):
+        return []
+    return [
+        f"expr: {quote(test.expr)}, time: {format_prometheus_duration(test.eval_time)},\n"
+        f"        exp: {_samples_text(expected)}\n"
+        f"        got: {_samples_text(got)}"
+    ]
+
+
+def _samples_text(samples: Sequence[tuple[str, float]]) -> str:
+    return ", ".join(f"{labels} {format_float(value, 'e').upper()}" for labels, value in samples)
+
+
+def _same_number(a: float, b: float) -> bool:
+    if math.isnan(a) or math.isnan(b):
+        return math.isnan(a) and math.isnan(b)
+    return a == b or math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-12)
+
+
+# --- action_test ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class _Call:
+    at: float
+    plugin: str
+    kind: str
+    rule: str
+    labels: Mapping[str, str]
+    value: float
+    annotations: Mapping[str, str]
+    failed: bool
+
+    def text(self) -> str:
+        outcome = ", failed" if self.failed else ""
+        return (
+            f"at {format_prometheus_duration(self.at)}: {self.kind} by {self.plugin}, "
+            f"rule {self.rule}, labels {_text_labels(self.labels)}, value {self.value:g}{outcome}"
+        )
+
+
+def _calls(replayers: Sequence[Replayer]) -> list[_Call]:
+    calls = [
+        _as_call(replayer.rule.name, call)
+        for replayer in replayers
+        for call in replayer.result.calls
+        if call.plugin is not None
+    ]
+    calls.sort(key=lambda c: (c.at, c.plugin, c.rule, sorted(c.labels.items())))
+    return calls
+
+
+def _as_call(rule: str, call: ReplayedCall) -> _Call:
+    event = call.event
+    assert call.plugin is not None
+    return _Call(
+        call.at,
+        call.plugin,
+        event.kind,
+        rule,
+        dict(event.labels),
+        event.value,
+        dict(event.annotations),
+        not call.ok,
+    )
+
+
+def _check_actions(test: ActionTest, calls: Sequence[_Call]) -> list[str]:
+    made = [call for call in calls if call.at <= test.eval_time]
+    expected = test.exp_actions
+    matches = len(made) == len(expected) and all(
+        _matches(exp, call) for exp, call in zip(expected, made, strict=True)
+    )
+    if matches:
+        return []
+    exp_rows = "".join(
+        f"\n            {index}: {_expected_text(exp)}" for index, exp in enumerate(expected)
+    )
+    got_rows = "".join(f"\n            {index}: {call.text()}" for index, call in enumerate(made))
+    return [
+        f"action_test at {format_prometheus_duration(test.eval_time)} (line {test.line}), \n"
+        f"        exp:[{exp_rows}\n            ], \n"
+        f"        got:[{got_rows}\n            ]"
+    ]
+
+
+def _matches(exp: ExpAction, call: _Call) -> bool:
+    return (
+        exp.plugin == call.plugin
+        and exp.kind == call.kind
+        and dict(exp.labels) == dict(call.labels)
+        and exp.failed == call.failed
+        and (exp.at is None or _same_number(exp.at, call.at))
+        and (exp.rule is None or exp.rule == call.rule)
+        and (exp.value is None or _same_number(exp.value, call.value))
+        and (exp.annotations is None or dict(exp.annotations) == dict(call.annotations))
+    )
+
+
+def _expected_text(exp: ExpAction) -> str:
+    parts = []
+    if exp.at is not None:
+        parts.append(f"at {format_prometheus_duration(exp.at)}:")
+    parts.append(f"{exp.kind} by {exp.plugin},")
+    if exp.rule is not None:
+        parts.append(f"rule {exp.rule},")
+    parts.append(f"labels {_text_labels(exp.labels)}")
+    if exp.value is not None:
+        parts[-1] += ","
+        parts.append(f"value {exp.value:g}")
+    if exp.failed:
+        parts[-1] += ", failed"
+    return " ".join(parts)
