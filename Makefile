@@ -19,6 +19,7 @@ run: $(STAMP)
 test: $(STAMP)
 	$(BIN)/ruff check metric_reader plugin_dir examples tests benchmarks
 	$(BIN)/mypy
+	$(BIN)/python -m metric_reader test examples/tests/*.yml
 	$(BIN)/python -m pytest -q -n 4 -m 'not serial'
 	$(BIN)/python -m pytest -q -m serial
 

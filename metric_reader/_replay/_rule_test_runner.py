@@ -69,14 +69,15 @@ def run_test_file(path: Path) -> tuple[list[str], list[GroupOutcome]]:
 
 
 def _settings(test_file: RuleTestFile) -> Settings:
-    env: dict[str, str] = {
-        "POLLING_INTERVAL": format_duration(test_file.evaluation_interval),
-        "LOG_LEVEL": os.environ.get("LOG_LEVEL", "warn"),
-    }
+    """The rules to test: a ``config_file``'s as the service would run them (its own
+    intervals), and the ``rule_files``' alerts at ``evaluation_interval`` unless their
+    group says otherwise (as promtool)."""
+    env: dict[str, str] = {"LOG_LEVEL": os.environ.get("LOG_LEVEL", "warn")}
     if test_file.config_file is not None:
         env["CONFIG_FILE"] = str(test_file.config_file)
     else:
         env["PROMETHEUS_ENDPOINT"] = PLACEHOLDER_ENDPOINT
+        env["POLLING_INTERVAL"] = format_duration(test_file.evaluation_interval)
     if test_file.rule_files:
         env["RULE_FILES"] = ",".join(str(path.resolve()) for path in test_file.rule_files)
     settings = load_settings(env)

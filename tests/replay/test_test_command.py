@@ -1,0 +1,173 @@
+"""``metric-reader test FILE...`` as a user runs it: real files, a real subprocess, and for
+expression rules a real throwaway Prometheus (Debian's prometheus and promtool)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+HAVE_PROMETHEUS = shutil.which("prometheus") is not None and shutil.which("promtool") is not None
+
+ALERTS = """
+groups:
+  - name: queues
+    rules:
+      - alert: QueueBacklog
+        expr: sum by (queue) (queue_depth) > 100
+        for: 2m
+        labels: {severity: page}
+        annotations: {summary: '{{ $labels.queue }} holds {{ $value }} messages'}
+"""
+CONFIG = """
+rule_files = ["alerts.yml"]
+action_plugin = "pager"
+polling_interval = "1m"
+
+[[rules]]
+name = "dead-letters"
+metric_name = "dead_letters"
+scrape_url = "http://127.0.0.1:9/metrics"
+threshold = ">0"
+threshold_duration = "1m"
+backoff_delay = "3m"
+action_plugin = "ticket"
+"""
+TESTS = """
+config_file: rules.toml
+tests:
+  - name: backlog
+    interval: 1m
+    input_series:
+      - series: 'queue_depth{queue="mail", pod="a"}'
+        values: '10 80x5 10'
+      - series: 'queue_depth{queue="mail", pod="b"}'
+        values: '10 80x5 10'
+      - series: 'dead_letters{queue="mail"}'
+        values: '0 0 3x6 0'
+    plugin_failures:
+      - plugin: ticket
+        times: 1
+    alert_rule_test:
+      - eval_time: 3m
+        alertname: QueueBacklog
+        exp_alerts:
+          - exp_labels: {queue: mail, severity: page}
+            exp_annotations: {summary: mail holds 160 messages}
+      - eval_time: 7m
+        alertname: QueueBacklog
+        exp_alerts: []
+    action_test:
+      - eval_time: 9m
+        exp_actions:
+          - {at: 3m, plugin: pager, kind: fire, rule: QueueBacklog, value: 160,
+             labels: {alertname: QueueBacklog, queue: mail, severity: page},
+             annotations: {summary: mail holds 160 messages}}
+          - {at: 3m, plugin: ticket, kind: fire, rule: dead-letters, failed: true,
+             labels: {queue: mail}, value: 3}
+          - {at: 4m, plugin: ticket, kind: fire, labels: {queue: mail}}
+          - {at: 7m, plugin: pager, kind: resolve,
+             labels: {alertname: QueueBacklog, queue: mail, severity: page}}
+          - {at: 7m, plugin: ticket, kind: repeat, labels: {queue: mail}}
+          - {at: 9m, plugin: ticket, kind: resolve, labels: {queue: mail}}
+"""
+
+
+def _write(tmp_path: Path, tests: str = TESTS) -> Path:
+    (tmp_path / "alerts.yml").write_text(ALERTS)
+    (tmp_path / "rules.toml").write_text(CONFIG)
+    path = tmp_path / "queues_test.yml"
+    path.write_text(tests)
+    return path
+
+
+def _run(*files: Path, path: str | None = None) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "PATH": path if path is not None else os.environ["PATH"]}
+    return subprocess.run(
+        [sys.executable, "-m", "metric_reader", "test", *map(str, files)],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+@pytest.mark.skipif(not HAVE_PROMETHEUS, reason="needs Debian's prometheus package")
+def test_a_passing_file_with_an_expression_and_a_selector_rule_exits_0(tmp_path: Path) -> None:
+    result = _run(_write(tmp_path))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout == f"Unit Testing:  {tmp_path / 'queues_test.yml'}\n  SUCCESS\n\n"
+
+
+@pytest.mark.skipif(not HAVE_PROMETHEUS, reason="needs Debian's prometheus package")
+def test_a_failing_file_shows_expected_and_got_and_exits_1(tmp_path: Path) -> None:
+    wrong = TESTS.replace(
+        "exp_annotations: {summary: mail holds 160 messages}",
+        "exp_annotations: {summary: mail holds 150 messages}",
+    ).replace("{at: 7m, plugin: ticket, kind: repeat", "{at: 6m, plugin: ticket, kind: repeat")
+    assert wrong.count("150") == 1 and "at: 6m, plugin: ticket" in wrong
+    (tmp_path / "good").mkdir()
+    (tmp_path / "bad").mkdir()
+    good = _write(tmp_path / "good")
+    bad = _write(tmp_path / "bad", wrong)
+    result = _run(good, bad)
+    assert result.returncode == 1, result.stdout + result.stderr
+    report = result.stdout
+    assert f"Unit Testing:  {good}\n  SUCCESS" in report
+    failed = report.split(f"Unit Testing:  {bad}\n", 1)[1]
+    assert failed.startswith("  FAILED:\n    name: backlog,\n    alertname: QueueBacklog, time: 3m")
+    assert 'Annotations:{summary="mail holds 150 messages"}' in failed  # expected
+    assert 'Annotations:{summary="mail holds 160 messages"}' in failed  # got
+    # The expected call, and the call that was made instead, each on its line.
+    assert "action_test at 9m (line 26)" in failed
+    assert '4: at 6m: repeat by ticket, labels {queue="mail"}\n' in failed
+    assert '4: at 7m: repeat by ticket, rule dead-letters, labels {queue="mail"}, value 3' in failed
+
+
+def test_without_prometheus_an_expression_rule_fails_in_one_line(tmp_path: Path) -> None:
+    bare = tmp_path / "bin"
+    bare.mkdir()
+    result = _run(_write(tmp_path), path=str(bare))
+    assert result.returncode == 1
+    lines = [line for line in result.stdout.splitlines() if "promtool" in line]
+    assert len(lines) == 1, result.stdout
+    assert "expression rules need Prometheus' promtool and prometheus binaries on PATH" in lines[0]
+
+
+def test_selector_rules_alone_need_no_prometheus(tmp_path: Path) -> None:
+    (tmp_path / "rules.toml").write_text(CONFIG.replace('rule_files = ["alerts.yml"]\n', ""))
+    test = tmp_path / "dead_letters_test.yml"
+    test.write_text(
+        "config_file: rules.toml\ntests:\n  - interval: 1m\n    input_series:\n"
+        "      - {series: 'dead_letters{queue=\"mail\"}', values: '0 0 3x6 0'}\n"
+        "    action_test:\n      - eval_time: 9m\n        exp_actions:\n"
+        "          - {at: 3m, plugin: ticket, kind: fire, labels: {queue: mail}}\n"
+        "          - {at: 6m, plugin: ticket, kind: repeat, labels: {queue: mail}}\n"
+        "          - {at: 9m, plugin: ticket, kind: resolve, labels: {queue: mail}}\n"
+    )
+    bare = tmp_path / "bin"
+    bare.mkdir()
+    result = _run(test, path=str(bare))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "SUCCESS" in result.stdout
+
+
+def test_a_file_that_cannot_be_read_fails_with_its_problems(tmp_path: Path) -> None:
+    test = tmp_path / "broken_test.yml"
+    test.write_text("rule_files: [missing.yml]\ntests:\n  - intervl: 1m\n")
+    result = _run(test)
+    assert result.returncode == 1
+    assert "FAILED" in result.stdout
+    assert "intervl" in result.stdout and "interval" in result.stdout
+
+
+@pytest.mark.skipif(not HAVE_PROMETHEUS, reason="needs Debian's prometheus package")
+def test_the_example_rule_tests_pass() -> None:
+    result = _run(*sorted((REPO / "examples" / "tests").glob("*.yml")))
+    assert result.returncode == 0, result.stdout + result.stderr
