@@ -181,7 +181,7 @@ def _load(env: Mapping[str, str]) -> tuple[Settings, PluginCatalog]:
         if problem.name not in needed:
             # An unused bundled plugin that lacks its settings is normal, not news.
             if problem.entry_point is not None:
-                logger.bind(entry_point=str(problem.entry_point)).warning(
+                logger.bind(distribution=problem.entry_point.package).warning(
                     "plugin not loaded: {}", problem
                 )
                 continue

@@ -77,7 +77,7 @@ class PluginCatalog:
             )
             fields = {"plugin": name, "file": str(plugin.path)}
             if plugin.entry_point is not None:
-                fields["entry_point"] = str(plugin.entry_point)
+                fields["distribution"] = plugin.entry_point.package
             logger.bind(**fields).info(
                 "plugin {} from {} replaces {}", name, plugin.origin, " and ".join(replaced)
             )

@@ -104,7 +104,7 @@ def base_plugins(
         entry_point, origin = offers[0]
         loaded = load_entry_point(entry_point, origin, settings=settings, timeout=load_timeout)
         if isinstance(loaded, PluginProblem):
-            logger.bind(entry_point=str(origin)).debug("plugin not loaded: {}", loaded.reason)
+            logger.bind(distribution=origin.package).debug("plugin not loaded: {}", loaded)
             problems.append(loaded)
             shadowed = plugins.pop(name, None)
             if shadowed is not None:

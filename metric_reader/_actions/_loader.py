@@ -221,7 +221,7 @@ def _load_source(
         module = _import_file(path, source)
         obj = _plugin_object(module)
         name = _plugin_name(obj)
-        execute, resolve = _checked(obj, name, settings, stage)
+        execute, resolve = _checked(obj, name, "Plugin", settings, stage)
     except _UnusableFile as refused:
         return PluginProblem(path, refused.reason, refused.name or name, refused.unconfigured)
     except Exception as exc:  # a plugin object misbehaving in a way not foreseen above
@@ -247,14 +247,14 @@ def _load_entry_point(
     name = origin.name
     try:
         module = _import_module(entry_point.module)
-        obj = _instance(_attribute(module, entry_point), "the entry point's object")
+        obj = _instance(_attribute(module, entry_point), f"`{entry_point.value}`")
         _entry_point_name(obj, name)
-        execute, resolve = _checked(obj, name, settings, stage)
+        execute, resolve = _checked(obj, name, entry_point.value, settings, stage)
     except _UnusableFile as refused:
         return PluginProblem(None, refused.reason, name, refused.unconfigured, origin)
     except Exception as exc:  # a plugin object misbehaving in a way not foreseen above
         return PluginProblem(None, f"cannot be loaded: {describe(exc)}", name, entry_point=origin)
-    logger.bind(plugin=name, entry_point=str(origin)).debug("plugin loaded")
+    logger.bind(plugin=name, distribution=origin.package).debug("plugin loaded from {}", origin)
     return LoadedPlugin(
         name=name,
         path=_module_file(module, origin),
@@ -267,20 +267,21 @@ def _load_entry_point(
 
 
 def _checked(
-    obj: object, name: str, settings: PluginSettings, stage: list[str] | None
+    obj: object, name: str, label: str, settings: PluginSettings, stage: list[str] | None
 ) -> tuple[PluginMethod, PluginMethod | None]:
-    """``execute`` and ``resolve`` of a plugin object, once configured and validated."""
-    execute = _method(obj, "execute", name)
+    """``execute`` and ``resolve`` of a plugin object, once configured and validated;
+    ``label`` is what messages call the object (``Plugin``, ``mr_slack:Plugin``)."""
+    execute = _method(obj, "execute", name, label)
     if execute is None:
         hint = " (found `Execute`: Python plugins use `execute`)" if hasattr(obj, "Execute") else ""
-        raise _UnusableFile(f"`Plugin` has no `execute` method{hint}", name)
-    resolve = _method(obj, "resolve", name)
+        raise _UnusableFile(f"`{label}` has no `execute` method{hint}", name)
+    resolve = _method(obj, "resolve", name, label)
     if stage is not None:
         stage.append("configure()")
     _configure(obj, name, settings.get(name))
     if stage is not None:
         stage.append("validate_config()")
-    _validate(obj, name)
+    _validate(obj, name, label)
     return execute, resolve
 
 
@@ -454,19 +455,19 @@ def _plugin_name(obj: object) -> str:
     raise _UnusableFile(f"`Plugin.name` must be a non-empty string, got {name!r}{hint}")
 
 
-def _method(obj: object, method: str, name: str) -> PluginMethod | None:
-    """How to call ``Plugin.<method>``; None when there is none."""
+def _method(obj: object, method: str, name: str, label: str) -> PluginMethod | None:
+    """How to call ``<label>.<method>``; None when there is none."""
     fn = getattr(obj, method, None)
     if fn is None:
         return None
     if not callable(fn):
-        raise _UnusableFile(f"`Plugin.{method}` is not callable (got {type(fn).__name__})", name)
+        raise _UnusableFile(f"`{label}.{method}` is not callable (got {type(fn).__name__})", name)
     # an object with an ``async def __call__`` counts as async too
     is_async = inspect.iscoroutinefunction(fn) or inspect.iscoroutinefunction(type(fn).__call__)
-    return PluginMethod(fn, is_async, _accepts_event(fn, method, name))
+    return PluginMethod(fn, is_async, _accepts_event(fn, method, name, label))
 
 
-def _accepts_event(fn: Callable[..., object], method: str, name: str) -> bool:
+def _accepts_event(fn: Callable[..., object], method: str, name: str, label: str) -> bool:
     """True when ``fn`` can take ``event=`` (a parameter of that name, or ``**kwargs``)."""
     try:
         signature = inspect.signature(fn)
@@ -481,7 +482,7 @@ def _accepts_event(fn: Callable[..., object], method: str, name: str) -> bool:
         signature.bind(*_PROBE_ARGS)
     except TypeError as exc:
         raise _UnusableFile(
-            f"`Plugin.{method}{signature}` cannot be called as "
+            f"`{label}.{method}{signature}` cannot be called as "
             f"{method}(metric_name, value, threshold, duration): {exc}",
             name,
         ) from None
@@ -511,12 +512,12 @@ def _configure(obj: object, name: str, table: Mapping[str, Any] | None) -> None:
         ) from None
 
 
-def _validate(obj: object, name: str) -> None:
+def _validate(obj: object, name: str, label: str) -> None:
     validate = getattr(obj, "validate_config", None)
     if validate is None:
         return
     if not callable(validate):
-        raise _UnusableFile("`Plugin.validate_config` is not callable", name)
+        raise _UnusableFile(f"`{label}.validate_config` is not callable", name)
     try:
         result = validate()
     except _ctrl_c():
