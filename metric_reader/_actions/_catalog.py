@@ -20,7 +20,7 @@ from .._core._plugin_contract import PluginSettings
 from ._callers import LoadedPlugin
 from ._entry_points import BUNDLED, Hidden, base_plugins
 from ._loader import LOAD_TIMEOUT, NO_SETTINGS, load_directory
-from ._result import PluginProblem
+from ._result import EntryPointOrigin, PluginProblem
 from ._watch import DirWatcher, Scan, off_the_loop
 
 WATCH_INTERVAL = 2.0
@@ -52,6 +52,8 @@ class PluginCatalog:
     """Plugins not used because their replacement failed to load."""
     providers: dict[str, list[str]] = field(default_factory=dict)
     """Per name, each origin other than ``PLUGIN_DIR`` that gives it, by precedence."""
+    installed: tuple[EntryPointOrigin, ...] = ()
+    """The entry points of installed packages found when the catalog was built."""
     _watcher: DirWatcher | None = field(default=None, init=False, repr=False, compare=False)
 
     def replaced(self, name: str) -> list[str]:
@@ -316,7 +318,11 @@ def discover_plugins(
     base = base_plugins(bundled, bundled_problems, settings=settings, load_timeout=load_timeout)
     if plugin_dir is None or _same_dir(plugin_dir, bundled_dir):
         catalog = PluginCatalog(
-            base.plugins, base.problems, hidden=base.hidden, providers=base.providers
+            base.plugins,
+            base.problems,
+            hidden=base.hidden,
+            providers=base.providers,
+            installed=base.installed,
         )
         catalog.overrides = [name for name in catalog.plugins if catalog.replaced(name)]
         return catalog
@@ -349,6 +355,7 @@ def discover_plugins(
         insecure=insecure,
         hidden=[h for h in base.hidden if h.name not in composed.plugins] + composed.hidden,
         providers=base.providers,
+        installed=base.installed,
     )
     catalog.overrides = [name for name in catalog.plugins if catalog.replaced(name)]
     catalog._watcher = watcher

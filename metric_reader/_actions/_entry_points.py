@@ -8,6 +8,7 @@ packages do not change under a running process the way ``PLUGIN_DIR`` files do.
 from __future__ import annotations
 
 import contextlib
+import importlib
 import re
 from dataclasses import dataclass
 from importlib.metadata import EntryPoint, entry_points
@@ -46,10 +47,15 @@ class BasePlugins:
     """Per name, every origin other than ``PLUGIN_DIR`` that gives it, the one used first:
     ``["entry point mr-a 1.0", "entry point mr-b 2.0", "bundled"]``."""
     hidden: list[Hidden]
+    installed: tuple[EntryPointOrigin, ...]
+    """Every entry point of the group found, used or not."""
 
 
 def installed_entry_points() -> list[tuple[EntryPoint, EntryPointOrigin]]:
     """Every entry point of :data:`GROUP`, by name, then by distribution name."""
+    # Forget the directory listings importlib keeps: a package installed since the last
+    # look (before a reload) must be seen, and its modules found.
+    importlib.invalidate_caches()
     found = []
     for entry_point in entry_points(group=GROUP):
         name, version = _distribution(entry_point)
@@ -94,7 +100,8 @@ def base_plugins(
     for problem in bundled_problems:
         providers.setdefault(problem.key, [BUNDLED])
     by_name: dict[str, list[tuple[EntryPoint, EntryPointOrigin]]] = {}
-    for entry_point, origin in installed_entry_points():
+    installed = installed_entry_points()
+    for entry_point, origin in installed:
         by_name.setdefault(origin.name, []).append((entry_point, origin))
     problems: list[PluginProblem] = []
     hidden: list[Hidden] = []
@@ -112,4 +119,5 @@ def base_plugins(
         else:
             plugins[name] = loaded
     kept = [problem for problem in bundled_problems if problem.key not in by_name]
-    return BasePlugins(plugins, kept + problems, providers, hidden)
+    origins = tuple(origin for _, origin in installed)
+    return BasePlugins(plugins, kept + problems, providers, hidden, origins)

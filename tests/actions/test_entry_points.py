@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import os
 import re
+import signal
 import subprocess
 import sys
 import textwrap
+import time
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -434,3 +436,67 @@ def test_replaced_lists_what_the_plugin_in_use_shadows() -> None:
     assert catalog.replaced("n") == ["entry point mr-b 2", "bundled"]
     assert catalog.replaced("m") == ["bundled"]  # a PLUGIN_DIR file replaces every other
     assert catalog.replaced("b") == []
+
+
+# --- a reload reads the entry points again -----------------------------------------------------
+
+NEWER = """
+import os
+
+
+class LogAction:
+    def execute(self, metric_name, value, threshold, duration):
+        with open(os.environ["MARK"], "a") as out:
+            out.write("aaa log_action\\n")
+"""
+
+
+def wait_for_mark(tmp_path: Path, service: subprocess.Popen[str], line: str) -> None:
+    deadline = time.monotonic() + 30
+    mark = tmp_path / "mark.txt"
+    while not (mark.exists() and line in mark.read_text().splitlines()):
+        assert service.poll() is None, "the service ended early"
+        assert time.monotonic() < deadline, f"no {line!r} in {mark} within 30 s"
+        time.sleep(0.05)
+
+
+def test_a_reload_reads_the_entry_points_again(
+    tmp_path: Path, sites: list[Path], page_server: tuple[str, list[float]]
+) -> None:
+    """The configuration does not change; a package installed since gives ``log_action``
+    too, and sorts before mr-alpha: after SIGHUP its plugin takes the repeated calls."""
+    url, _ = page_server
+    env = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "HOME": os.environ.get("HOME", "/root"),
+        "PYTHONPATH": os.pathsep.join(str(site) for site in sites),
+        "LISTEN_ADDRESS": "off",
+        "MARK": str(tmp_path / "mark.txt"),
+        "SCRAPE_URL": url,
+        "METRIC_NAME": "slow_queue",
+        "THRESHOLD": ">50",
+        "POLLING_INTERVAL": "100ms",
+        "BACKOFF_DELAY": "100ms",
+        "ACTION_PLUGIN": "log_action",
+    }
+    service = subprocess.Popen(
+        [sys.executable, "-m", "metric_reader"],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        wait_for_mark(tmp_path, service, "alpha log_action")
+        distribution(sites[1], "mr-aaa", "0.1", {"log_action": "mr_aaa:LogAction"}, "mr_aaa", NEWER)
+        service.send_signal(signal.SIGHUP)
+        wait_for_mark(tmp_path, service, "aaa log_action")
+        service.send_signal(signal.SIGTERM)
+        code = service.wait(timeout=30)
+    finally:
+        if service.poll() is None:
+            service.kill()
+        log, _ = service.communicate(timeout=10)
+    assert code == 0, log
+    assert "the installed packages' plugins changed and are used from now on" in log, log
