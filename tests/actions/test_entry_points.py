@@ -500,3 +500,19 @@ def test_a_reload_reads_the_entry_points_again(
         log, _ = service.communicate(timeout=10)
     assert code == 0, log
     assert "the installed packages' plugins changed and are used from now on" in log, log
+
+
+def test_an_entry_point_whose_import_hangs_is_skipped_at_plugin_timeout(tmp_path: Path) -> None:
+    site = tmp_path / "site"
+    slow = "import time\n\ntime.sleep(60)\n"
+    distribution(site, "mr-slow", "1.0", {"slow": "mr_slow:Plugin"}, "mr_slow", slow)
+
+    started = time.monotonic()
+    done = run_cli(tmp_path, [site], "plugins", PLUGIN_TIMEOUT="1s")
+
+    assert done.returncode == 0, describe(done)
+    assert time.monotonic() - started < 30, "the hung import held the command up"
+    origin, where, status = table(done)["slow"]
+    assert (origin, where) == ("entry point mr-slow 1.0", "mr_slow:Plugin")
+    assert status.startswith("invalid: import did not finish within 1s; skipped"), status
+    assert table(done)["log_action"][2] == "ok"  # the others loaded as usual
