@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -50,6 +51,11 @@ def _pip_env() -> dict[str, str]:
 def fresh_venv(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The ``bin`` directory of a fresh venv with metric-reader and the example installed."""
     root = tmp_path_factory.mktemp("plugin-package")
+    # setuptools builds in the source tree (build/, *.egg-info): a copy of its own keeps the
+    # checkout clean and the test workers that build it at once apart.
+    example = shutil.copytree(
+        EXAMPLE, root / "example", ignore=shutil.ignore_patterns("build", "*.egg-info")
+    )
     env_dir = root / "venv"
     venv.create(env_dir, with_pip=False)
     python = env_dir / "bin" / "python"
@@ -72,7 +78,7 @@ def fresh_venv(tmp_path_factory: pytest.TempPathFactory) -> Path:
             "--no-build-isolation",
             "--no-deps",
             str(REPO),
-            str(EXAMPLE),
+            str(example),
         ],
         cwd=root,
         env=_pip_env(),
