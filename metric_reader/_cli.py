@@ -124,7 +124,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     check.set_defaults(handler=_check)
     commands.add_parser(
-        "plugins", help="list the plugins found, bundled and in PLUGIN_DIR"
+        "plugins", help="list the plugins found: bundled, of installed packages, in PLUGIN_DIR"
     ).set_defaults(handler=_plugins)
     fire = commands.add_parser("fire", help="run one plugin's execute once and report")
     fire.add_argument("name", help="the plugin's name")
@@ -232,8 +232,14 @@ def _load(env: Mapping[str, str]) -> tuple[Settings, PluginCatalog]:
     for problem in catalog.problems:
         if problem.name not in needed:
             # An unused bundled plugin that lacks its settings is normal, not news.
-            level = "DEBUG" if problem.path.parent == bundled else "WARNING"
-            logger.bind(file=str(problem.path)).log(level, "plugin not loaded: {}", problem.reason)
+            if problem.entry_point is not None:
+                logger.bind(distribution=problem.entry_point.package).warning(
+                    "plugin not loaded: {}", problem
+                )
+                continue
+            path = problem.path
+            level = "DEBUG" if path is not None and path.parent == bundled else "WARNING"
+            logger.bind(file=str(path)).log(level, "plugin not loaded: {}", problem.reason)
     return settings, catalog
 
 
@@ -465,7 +471,7 @@ def _check(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     if needed:
         print()
         for name in sorted(needed):
-            print(f"plugin {name}: {catalog.plugins[name].path}")
+            print(f"plugin {name}: {catalog.plugins[name].source}")
     if settings.rules and not args.no_read:
         _check_alert_expressions(settings)
         print(f"\nfirst read of each source ({format_duration(CHECK_READ_TIMEOUT)} at most):")
@@ -584,14 +590,20 @@ def _plugins(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     bundled_dir = bundled_plugin_dir()
     rows = []
     for plugin in catalog.plugins.values():
-        origin = "bundled" if plugin.bundled else "PLUGIN_DIR"
-        if plugin.name in catalog.overrides:
-            origin += ", replaces bundled"
+        origin = plugin.origin
+        replaced = catalog.replaced(plugin.name)
+        if replaced:
+            origin += ", replaces " + " and ".join(replaced)
         rows.append((plugin.name, origin, "ok", str(plugin.path)))
     for problem in catalog.problems:
-        origin = "bundled" if problem.path.parent == bundled_dir else "PLUGIN_DIR"
         status = ("not configured: " if problem.unconfigured else "invalid: ") + problem.reason
-        rows.append((problem.name or problem.path.stem, origin, status, str(problem.path)))
+        if problem.entry_point is not None:  # no file to show when it could not be imported
+            origin, where = f"entry point {problem.entry_point.package}", problem.entry_point.value
+        else:
+            assert problem.path is not None
+            origin = "bundled" if problem.path.parent == bundled_dir else "PLUGIN_DIR"
+            where = str(problem.path)
+        rows.append((problem.key, origin, status, where))
     header = ("NAME", "FROM", "FILE", "STATUS")
     table = [header, *((name, origin, path, status) for name, origin, status, path in sorted(rows))]
     widths = [max(len(row[i]) for row in table) for i in range(3)]
@@ -634,7 +646,7 @@ def _fire(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     except PluginFailure as exc:
         print(f"{plugin.name}: {method} FAILED after {time.monotonic() - started:.3f}s: {exc}")
         return EXIT_FATAL
-    print(f"{plugin.name}: {method} OK in {time.monotonic() - started:.3f}s ({plugin.path})")
+    print(f"{plugin.name}: {method} OK in {time.monotonic() - started:.3f}s ({plugin.source})")
     return EXIT_OK
 
 

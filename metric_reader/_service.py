@@ -465,6 +465,16 @@ class Service:
     def _apply(self, settings: Settings, catalog: PluginCatalog) -> None:
         old = self.settings
         if settings == old:  # nothing to restart: a reload asked again and again costs nothing
+            if catalog.installed != self.catalog.installed:
+                # A package installed or removed since: its plugins, read again (an upgraded
+                # one's modules, imported already, stay as they are until a restart).
+                self.catalog = catalog
+                self._watch_plugins()
+                logger.info(
+                    "configuration reloaded: unchanged, every rule goes on as it was; the "
+                    "installed packages' plugins changed and are used from now on"
+                )
+                return
             logger.info("configuration reloaded: unchanged, every rule goes on as it was")
             return
         unchanged = {}

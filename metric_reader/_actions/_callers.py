@@ -25,7 +25,7 @@ from .._core._events import Event
 from .._core._exceptions import PluginFailure, PluginTimeout
 from .._core._plugin_contract import ActionPlugin, Method
 from ._jobs import WEDGED_AFTER, Job, LoopJob, PluginLoop, ThreadJob
-from ._result import Outcome, describe
+from ._result import EntryPointOrigin, Outcome, describe
 
 _PLUGIN_THREADS = 32  # plain-``def`` plugin calls running at once; more wait their turn
 _MAX_STUCK_THREADS = 4  # a plugin with this many abandoned calls still running gets no more
@@ -54,10 +54,13 @@ class LoadedPlugin:
         obj: ActionPlugin,
         execute: PluginMethod,
         resolve: PluginMethod | None,
+        entry_point: EntryPointOrigin | None = None,
     ) -> None:
         self.name = name
         self.path = path
+        """The plugin's file; for an entry point's, the file of the module it names."""
         self.bundled = bundled
+        self.entry_point = entry_point
         self.obj = obj  # the ``Plugin`` object itself
         self._methods: dict[str, PluginMethod] = {"execute": execute}
         if resolve is not None:
@@ -76,9 +79,27 @@ class LoadedPlugin:
         with self._lock:
             return len(self._stuck)
 
+    @property
+    def from_plugin_dir(self) -> bool:
+        """A ``PLUGIN_DIR`` file's: it can change while the service runs."""
+        return not self.bundled and self.entry_point is None
+
+    @property
+    def origin(self) -> str:
+        """``bundled``, ``PLUGIN_DIR`` or ``entry point mr-slack 1.2.0``."""
+        if self.entry_point is not None:
+            return f"entry point {self.entry_point.package}"
+        return "bundled" if self.bundled else "PLUGIN_DIR"
+
+    @property
+    def source(self) -> str:
+        """Where its code is, for people: the file, and the entry point if it has one."""
+        if self.entry_point is None:
+            return str(self.path)
+        return f"{self.entry_point}, {self.path}"
+
     def __repr__(self) -> str:
-        origin = "bundled" if self.bundled else "PLUGIN_DIR"
-        return f"<LoadedPlugin {self.name!r} from {self.path} ({origin})>"
+        return f"<LoadedPlugin {self.name!r} from {self.source} ({self.origin})>"
 
     async def call(self, method: Method, event: Event, timeout: float) -> None:
         """Run ``method(metric_name, value, threshold, duration[, event=event])``.

@@ -1,7 +1,9 @@
-"""The plugin catalog: which plugins are loaded, by name, which files are not and why.
+"""The plugin catalog: which plugins are loaded, by name, which are not and why.
 
-The bundled plugins are loaded first, then ``PLUGIN_DIR``'s, whose plugin of the same name
-wins. :meth:`PluginCatalog.watch` keeps the catalog in step with ``PLUGIN_DIR`` while the
+The bundled plugins are loaded first, then the installed packages' (entry points of the
+``metric_reader.plugins`` group), then ``PLUGIN_DIR``'s: of one name, a ``PLUGIN_DIR``
+file wins over an entry point, which wins over a bundled plugin.
+:meth:`PluginCatalog.watch` keeps the catalog in step with ``PLUGIN_DIR`` while the
 service runs.
 """
 
@@ -16,8 +18,9 @@ from loguru import logger
 from .._core._durations import format_duration
 from .._core._plugin_contract import PluginSettings
 from ._callers import LoadedPlugin
+from ._entry_points import BUNDLED, Hidden, base_plugins
 from ._loader import LOAD_TIMEOUT, NO_SETTINGS, load_directory
-from ._result import PluginProblem
+from ._result import EntryPointOrigin, PluginProblem
 from ._watch import DirWatcher, Scan, off_the_loop
 
 WATCH_INTERVAL = 2.0
@@ -26,7 +29,7 @@ WATCH_INTERVAL = 2.0
 
 @dataclass
 class PluginCatalog:
-    """Every plugin that loaded, by name, and every file that did not.
+    """Every plugin that loaded, by name, and every file or entry point that did not.
 
     A catalog that :func:`discover_plugins` built with a ``PLUGIN_DIR`` keeps itself current
     while :meth:`watch` runs: plugin files added, changed or removed are picked up without a
@@ -42,22 +45,51 @@ class PluginCatalog:
     insecure: bool = False
     """``PLUGIN_DIR_INSECURE``: load PLUGIN_DIR files others can change (with a warning)."""
     overrides: list[str] = field(default_factory=list)
-    """Bundled plugins replaced by a ``PLUGIN_DIR`` file of the same name."""
-    hidden: list[str] = field(default_factory=list)
-    """Bundled plugins not used because their ``PLUGIN_DIR`` replacement failed to load."""
+    """Names whose plugin replaces another at start: a ``PLUGIN_DIR`` file replacing an
+    entry point's or a bundled plugin, an entry point's replacing a bundled plugin or
+    another package's (see :meth:`replaced`)."""
+    hidden: list[Hidden] = field(default_factory=list)
+    """Plugins not used because their replacement failed to load."""
+    providers: dict[str, list[str]] = field(default_factory=dict)
+    """Per name, each origin other than ``PLUGIN_DIR`` that gives it, by precedence."""
+    installed: tuple[EntryPointOrigin, ...] = ()
+    """The entry points of installed packages found when the catalog was built."""
     _watcher: DirWatcher | None = field(default=None, init=False, repr=False, compare=False)
 
+    def replaced(self, name: str) -> list[str]:
+        """The origins (``bundled``, ``entry point mr-slack 1.2.0``) giving plugin ``name``
+        that the one in use replaces."""
+        plugin = self.plugins.get(name)
+        offered = self.providers.get(name, [])
+        if plugin is None:
+            return []
+        if plugin.from_plugin_dir:
+            return list(offered)
+        return offered[offered.index(plugin.origin) + 1 :] if plugin.origin in offered else []
+
     def log_overrides(self) -> None:
-        """Say which bundled plugins PLUGIN_DIR replaced: once the configuration is valid,
-        so that an invalid one stays a single line on stderr."""
+        """Say which plugins replace others: once the configuration is valid, so that an
+        invalid one stays a single line on stderr."""
         for name in self.overrides:
             plugin = self.plugins.get(name)
-            logger.bind(plugin=name, file=str(plugin.path if plugin else "")).info(
-                "plugin {} from PLUGIN_DIR replaces the bundled one", name
+            if plugin is None:
+                continue
+            replaced = (
+                "the bundled one" if origin == BUNDLED else origin for origin in self.replaced(name)
             )
-        for name in self.hidden:
+            fields = {"plugin": name, "file": str(plugin.path)}
+            if plugin.entry_point is not None:
+                fields["distribution"] = plugin.entry_point.package
+            logger.bind(**fields).info(
+                "plugin {} from {} replaces {}", name, plugin.origin, " and ".join(replaced)
+            )
+        for name, shadowed, problem in self.hidden:
+            by = "in PLUGIN_DIR" if problem.entry_point is None else str(problem.entry_point)
             logger.bind(plugin=name).warning(
-                "bundled plugin {} not used: its replacement in PLUGIN_DIR failed to load", name
+                "{} plugin {} not used: its replacement {} failed to load",
+                shadowed.origin,
+                name,
+                by,
             )
 
     @property
@@ -97,12 +129,12 @@ class PluginCatalog:
         )
 
     def problem_for(self, name: str) -> PluginProblem | None:
-        """The problem of a file whose plugin name, or failing that file stem, is ``name``."""
+        """The problem of a plugin whose name, or failing that file stem, is ``name``."""
         for problem in self.problems:
             if problem.name == name:
                 return problem
         for problem in self.problems:
-            if problem.path.stem == name:
+            if problem.path is not None and problem.path.stem == name:
                 return problem
         return None
 
@@ -222,9 +254,11 @@ def _log_changes(
             continue
         log = logger.bind(plugin=name, file=str(plugin.path))
         if old is None:
-            log.info("plugin {} added from {}", name, plugin.path)
+            log.info("plugin {} added from {}", name, plugin.source)
         elif plugin.bundled:
             log.info("plugin {}: the bundled one is used again", name)
+        elif not plugin.from_plugin_dir:
+            log.info("plugin {}: the one of {} is used again", name, plugin.source)
         elif old.path == plugin.path:
             log.info("plugin {} reloaded from {}", name, plugin.path)
         else:
@@ -256,29 +290,42 @@ def discover_plugins(
     settings: PluginSettings = NO_SETTINGS,
     load_timeout: float = LOAD_TIMEOUT,
 ) -> PluginCatalog:
-    """Load the bundled plugins and those in ``plugin_dir``; a ``plugin_dir`` one wins.
+    """Load the bundled plugins, the installed packages' and those in ``plugin_dir``.
 
-    A ``plugin_dir`` file that fails to load also hides the bundled plugin of its name (or
-    file stem): a broken override must be reported, not silently replaced by the default.
+    Of one name, a ``plugin_dir`` file wins over an installed package's entry point, which
+    wins over a bundled plugin; every replacement is reported (:meth:`PluginCatalog.
+    log_overrides`, :meth:`PluginCatalog.replaced`). A replacement that fails to load also
+    hides what it replaces: a broken override must be reported, not silently replaced by
+    the default.
 
     ``plugin_dir`` files are code run by the service, so they must not be changeable by
     anyone but root and the user running the service (see :func:`._trust.file_finding`); with
-    ``insecure`` they are loaded anyway, with a warning. The bundled plugins, part of the
-    installed package, are not checked.
+    ``insecure`` they are loaded anyway, with a warning. The bundled plugins and installed
+    packages, part of the Python installation, are not checked.
 
     ``settings`` holds the rule file's ``[plugins.NAME]`` tables: each is given to that
     plugin's ``configure(settings)`` before ``validate_config()``.
 
-    Loading a file (its import, ``configure``, ``validate_config``) may take at most
+    Loading a plugin (its import, ``configure``, ``validate_config``) may take at most
     ``load_timeout`` seconds (``PLUGIN_TIMEOUT``); one that takes longer is a problem of
-    that file, its loading left to finish in the background (see :func:`._loader.load_bounded`).
+    that plugin, its loading left to finish in the background (see
+    :func:`._loader.load_bounded`).
     """
     bundled_dir = bundled_plugin_dir()
-    plugins, problems = load_directory(
+    bundled, bundled_problems = load_directory(
         bundled_dir, bundled=True, settings=settings, load_timeout=load_timeout
     )
+    base = base_plugins(bundled, bundled_problems, settings=settings, load_timeout=load_timeout)
     if plugin_dir is None or _same_dir(plugin_dir, bundled_dir):
-        return PluginCatalog(plugins, problems)
+        catalog = PluginCatalog(
+            base.plugins,
+            base.problems,
+            hidden=base.hidden,
+            providers=base.providers,
+            installed=base.installed,
+        )
+        catalog.overrides = [name for name in catalog.plugins if catalog.replaced(name)]
+        return catalog
     if insecure:
         logger.bind(dir=str(plugin_dir)).warning(
             "PLUGIN_DIR_INSECURE is on: plugins in {} are loaded without checking who can "
@@ -288,8 +335,8 @@ def discover_plugins(
     watcher = DirWatcher(
         plugin_dir,
         insecure=insecure,
-        bundled=plugins,
-        bundled_problems=problems,
+        base=base.plugins,
+        base_problems=base.problems,
         settings=settings,
         load_timeout=load_timeout,
     )
@@ -306,9 +353,11 @@ def discover_plugins(
         composed.problems,
         plugin_dir=plugin_dir,
         insecure=insecure,
-        overrides=[plugin.name for plugin in composed.overrides],
-        hidden=[name for name, _ in composed.hidden],
+        hidden=[h for h in base.hidden if h.name not in composed.plugins] + composed.hidden,
+        providers=base.providers,
+        installed=base.installed,
     )
+    catalog.overrides = [name for name in catalog.plugins if catalog.replaced(name)]
     catalog._watcher = watcher
     return catalog
 

@@ -1,14 +1,16 @@
-"""Loading plugin files: each imported under a private module name, checked against the
-contract, configured and validated, all within a time limit.
+"""Loading plugins: files, each imported under a private module name, and installed
+packages' entry points; each checked against the contract, configured and validated, all
+within a time limit.
 
-Loading never raises: every file that cannot be used becomes a :class:`PluginProblem`
-naming the file and the reason.
+Loading never raises: every plugin that cannot be used becomes a :class:`PluginProblem`
+naming the file (or the entry point and its package) and the reason.
 """
 
 from __future__ import annotations
 
 import functools
 import hashlib
+import importlib
 import importlib.machinery
 import importlib.util
 import inspect
@@ -18,6 +20,7 @@ import sys
 import threading
 from collections.abc import Callable, Mapping
 from datetime import timedelta
+from importlib.metadata import EntryPoint
 from pathlib import Path
 from types import CodeType, ModuleType
 from typing import TYPE_CHECKING, Any, cast
@@ -29,7 +32,7 @@ from .._core._durations import format_duration
 from .._core._plugin_contract import ActionPlugin, PluginSettings
 from ._callers import LoadedPlugin, PluginMethod
 from ._jobs import run_bounded
-from ._result import PluginProblem, describe
+from ._result import EntryPointOrigin, PluginProblem, describe
 
 if TYPE_CHECKING:
     from typing_extensions import Buffer
@@ -145,21 +148,60 @@ def load_bounded(
     like a hung call, and runs on until it ends or the process exits; what it ends with is
     ignored. The file is not tried again until it changes.
     """
-    stage = ["import"]
-    outcome = run_bounded(
-        functools.partial(
-            _load_source, path, source, bundled=bundled, settings=settings, stage=stage
-        ),
-        timeout,
-        f"plugin load {path.name}",
-    )
-    if outcome is None:
-        reason = (
-            f"{stage[-1]} did not finish within {format_duration(timeout)}; skipped "
+
+    def late(stage: str) -> PluginProblem:
+        return PluginProblem(
+            path,
+            f"{stage} did not finish within {format_duration(timeout)}; skipped "
             "(PLUGIN_TIMEOUT bounds loading a plugin file too; its loading is left running "
-            "in the background and the file is tried again when it changes)"
+            "in the background and the file is tried again when it changes)",
         )
-        return PluginProblem(path, reason)
+
+    stage = ["import"]
+    load = functools.partial(
+        _load_source, path, source, bundled=bundled, settings=settings, stage=stage
+    )
+    return _bounded(load, stage, timeout, f"plugin load {path.name}", late)
+
+
+def load_entry_point(
+    entry_point: EntryPoint,
+    origin: EntryPointOrigin,
+    *,
+    settings: PluginSettings = NO_SETTINGS,
+    timeout: float = LOAD_TIMEOUT,
+) -> LoadedPlugin | PluginProblem:
+    """Load the plugin an installed package's entry point names, as a file's is loaded:
+    the same checks, ``configure`` and ``validate_config``, the same time limit.
+
+    Its name is the entry point's name. What ``entry_point.load()`` would return is the
+    plugin: an object, or a class created with no arguments (a fresh object at each load,
+    so a reload's ``configure`` never touches the one in service). The module is imported
+    the normal way, once per process: a new version of the package needs a restart.
+    """
+
+    def late(stage: str) -> PluginProblem:
+        reason = (
+            f"{stage} did not finish within {format_duration(timeout)}; skipped (PLUGIN_TIMEOUT "
+            "bounds loading a plugin too; its loading is left running in the background)"
+        )
+        return PluginProblem(None, reason, origin.name, entry_point=origin)
+
+    stage = ["import"]
+    load = functools.partial(_load_entry_point, entry_point, origin, settings=settings, stage=stage)
+    return _bounded(load, stage, timeout, f"plugin load {origin.name}", late)
+
+
+def _bounded(
+    load: Callable[[], LoadedPlugin | PluginProblem],
+    stage: list[str],
+    timeout: float,
+    thread_name: str,
+    late: Callable[[str], PluginProblem],
+) -> LoadedPlugin | PluginProblem:
+    outcome = run_bounded(load, timeout, thread_name)
+    if outcome is None:
+        return late(stage[-1])
     if outcome.error is not None:
         raise outcome.error
     return cast("LoadedPlugin | PluginProblem", outcome.value)
@@ -179,21 +221,7 @@ def _load_source(
         module = _import_file(path, source)
         obj = _plugin_object(module)
         name = _plugin_name(obj)
-        execute = _method(obj, "execute", name)
-        if execute is None:
-            hint = (
-                " (found `Execute`: Python plugins use `execute`)"
-                if hasattr(obj, "Execute")
-                else ""
-            )
-            raise _UnusableFile(f"`Plugin` has no `execute` method{hint}", name)
-        resolve = _method(obj, "resolve", name)
-        if stage is not None:
-            stage.append("configure()")
-        _configure(obj, name, settings.get(name))
-        if stage is not None:
-            stage.append("validate_config()")
-        _validate(obj, name)
+        execute, resolve = _checked(obj, name, "Plugin", settings, stage)
     except _UnusableFile as refused:
         return PluginProblem(path, refused.reason, refused.name or name, refused.unconfigured)
     except Exception as exc:  # a plugin object misbehaving in a way not foreseen above
@@ -207,6 +235,54 @@ def _load_source(
         execute=execute,
         resolve=resolve,
     )
+
+
+def _load_entry_point(
+    entry_point: EntryPoint,
+    origin: EntryPointOrigin,
+    *,
+    settings: PluginSettings = NO_SETTINGS,
+    stage: list[str] | None = None,
+) -> LoadedPlugin | PluginProblem:
+    name = origin.name
+    try:
+        module = _import_module(entry_point.module)
+        obj = _instance(_attribute(module, entry_point), f"`{entry_point.value}`")
+        _entry_point_name(obj, name)
+        execute, resolve = _checked(obj, name, entry_point.value, settings, stage)
+    except _UnusableFile as refused:
+        return PluginProblem(None, refused.reason, name, refused.unconfigured, origin)
+    except Exception as exc:  # a plugin object misbehaving in a way not foreseen above
+        return PluginProblem(None, f"cannot be loaded: {describe(exc)}", name, entry_point=origin)
+    logger.bind(plugin=name, distribution=origin.package).debug("plugin loaded from {}", origin)
+    return LoadedPlugin(
+        name=name,
+        path=_module_file(module, origin),
+        bundled=False,
+        obj=cast(ActionPlugin, obj),  # checked above: a callable execute
+        execute=execute,
+        resolve=resolve,
+        entry_point=origin,
+    )
+
+
+def _checked(
+    obj: object, name: str, label: str, settings: PluginSettings, stage: list[str] | None
+) -> tuple[PluginMethod, PluginMethod | None]:
+    """``execute`` and ``resolve`` of a plugin object, once configured and validated;
+    ``label`` is what messages call the object (``Plugin``, ``mr_slack:Plugin``)."""
+    execute = _method(obj, "execute", name, label)
+    if execute is None:
+        hint = " (found `Execute`: Python plugins use `execute`)" if hasattr(obj, "Execute") else ""
+        raise _UnusableFile(f"`{label}` has no `execute` method{hint}", name)
+    resolve = _method(obj, "resolve", name, label)
+    if stage is not None:
+        stage.append("configure()")
+    _configure(obj, name, settings.get(name))
+    if stage is not None:
+        stage.append("validate_config()")
+    _validate(obj, name, label)
+    return execute, resolve
 
 
 def _module_name(path: Path) -> str:
@@ -276,9 +352,9 @@ def _ctrl_c() -> tuple[type[BaseException], ...]:
     return ()
 
 
-def _syntax_reason(exc: SyntaxError, path: Path) -> str:
+def _syntax_reason(exc: SyntaxError, path: Path | None) -> str:
     where = ""
-    if exc.filename and Path(exc.filename) != path:
+    if exc.filename and (path is None or Path(exc.filename) != path):
         where += f" in {exc.filename}"
     if exc.lineno:
         where += f" at line {exc.lineno}"
@@ -299,17 +375,74 @@ def _where(exc: BaseException, path: Path) -> str:
 def _plugin_object(module: ModuleType) -> object:
     if not hasattr(module, "Plugin"):
         raise _UnusableFile("no module-level `Plugin` (expected e.g. `Plugin = MyPlugin()`)")
-    obj: object = module.Plugin
-    if isinstance(obj, type):
-        try:
-            obj = obj()
-        except _ctrl_c():
-            raise
-        except BaseException as exc:
-            raise _UnusableFile(
-                f"`Plugin` is a class and creating it with no arguments failed: {describe(exc)}"
-            ) from None
+    return _instance(module.Plugin, "`Plugin`")
+
+
+def _instance(obj: object, what: str) -> object:
+    """``obj``, or a new object of it when it is a class."""
+    if not isinstance(obj, type):
+        return obj
+    try:
+        return obj()
+    except _ctrl_c():
+        raise
+    except BaseException as exc:
+        raise _UnusableFile(
+            f"{what} is a class and creating it with no arguments failed: {describe(exc)}"
+        ) from None
+
+
+def _import_module(module_name: str) -> ModuleType:
+    """An installed package's module, imported the normal way."""
+    try:
+        return importlib.import_module(module_name)
+    except SyntaxError as exc:
+        raise _UnusableFile(_syntax_reason(exc, None)) from None
+    except ImportError as exc:
+        raise _UnusableFile(f"import failed: {describe(exc)}") from None
+    except _ctrl_c():
+        raise
+    except BaseException as exc:  # SystemExit too: a plugin must not stop the service
+        raise _UnusableFile(f"raised {describe(exc)} while being imported") from None
+
+
+def _attribute(module: ModuleType, entry_point: EntryPoint) -> object:
+    """What ``module:attr.attr`` names (as ``EntryPoint.load`` finds it)."""
+    if not entry_point.attr:
+        raise _UnusableFile(
+            f"it names the module {entry_point.module}, not an object in it: write "
+            f'"{entry_point.name} = {entry_point.module}:Plugin" (the class or object)'
+        )
+    obj: object = module
+    walked: list[str] = []
+    for attr in entry_point.attr.split("."):
+        if not hasattr(obj, attr):
+            where = ":".join([entry_point.module, ".".join(walked)]) if walked else module.__name__
+            raise _UnusableFile(f"{where} has no attribute {attr!r}")
+        walked.append(attr)
+        obj = getattr(obj, attr)
     return obj
+
+
+def _entry_point_name(obj: object, name: str) -> None:
+    """An entry point's plugin is named by the entry point; a ``name`` it has must agree."""
+    own = getattr(obj, "name", None)
+    if own is not None and own != name:
+        raise _UnusableFile(
+            f"the plugin's own name {own!r} differs from the entry point's name {name!r}: "
+            "a package's plugin is named by its entry point; make them equal or drop `name`",
+            name,
+        )
+
+
+def _module_file(module: ModuleType, origin: EntryPointOrigin) -> Path:
+    """The file of an entry point's module (a namespace package: its first directory)."""
+    file = getattr(module, "__file__", None)
+    if isinstance(file, str):
+        return Path(file)
+    for directory in getattr(module, "__path__", ()):
+        return Path(directory)
+    return Path(origin.value)  # a built-in module: no file; what the entry point says
 
 
 def _plugin_name(obj: object) -> str:
@@ -322,19 +455,19 @@ def _plugin_name(obj: object) -> str:
     raise _UnusableFile(f"`Plugin.name` must be a non-empty string, got {name!r}{hint}")
 
 
-def _method(obj: object, method: str, name: str) -> PluginMethod | None:
-    """How to call ``Plugin.<method>``; None when there is none."""
+def _method(obj: object, method: str, name: str, label: str) -> PluginMethod | None:
+    """How to call ``<label>.<method>``; None when there is none."""
     fn = getattr(obj, method, None)
     if fn is None:
         return None
     if not callable(fn):
-        raise _UnusableFile(f"`Plugin.{method}` is not callable (got {type(fn).__name__})", name)
+        raise _UnusableFile(f"`{label}.{method}` is not callable (got {type(fn).__name__})", name)
     # an object with an ``async def __call__`` counts as async too
     is_async = inspect.iscoroutinefunction(fn) or inspect.iscoroutinefunction(type(fn).__call__)
-    return PluginMethod(fn, is_async, _accepts_event(fn, method, name))
+    return PluginMethod(fn, is_async, _accepts_event(fn, method, name, label))
 
 
-def _accepts_event(fn: Callable[..., object], method: str, name: str) -> bool:
+def _accepts_event(fn: Callable[..., object], method: str, name: str, label: str) -> bool:
     """True when ``fn`` can take ``event=`` (a parameter of that name, or ``**kwargs``)."""
     try:
         signature = inspect.signature(fn)
@@ -349,7 +482,7 @@ def _accepts_event(fn: Callable[..., object], method: str, name: str) -> bool:
         signature.bind(*_PROBE_ARGS)
     except TypeError as exc:
         raise _UnusableFile(
-            f"`Plugin.{method}{signature}` cannot be called as "
+            f"`{label}.{method}{signature}` cannot be called as "
             f"{method}(metric_name, value, threshold, duration): {exc}",
             name,
         ) from None
@@ -379,12 +512,12 @@ def _configure(obj: object, name: str, table: Mapping[str, Any] | None) -> None:
         ) from None
 
 
-def _validate(obj: object, name: str) -> None:
+def _validate(obj: object, name: str, label: str) -> None:
     validate = getattr(obj, "validate_config", None)
     if validate is None:
         return
     if not callable(validate):
-        raise _UnusableFile("`Plugin.validate_config` is not callable", name)
+        raise _UnusableFile(f"`{label}.validate_config` is not callable", name)
     try:
         result = validate()
     except _ctrl_c():

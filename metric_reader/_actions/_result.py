@@ -15,17 +15,52 @@ CallResult = Literal["success", "failure", "timeout", "dry_run"]
 
 
 @dataclass(frozen=True)
-class PluginProblem:
-    """A plugin file that could not be loaded, and why; ``name`` when it was learnt."""
+class EntryPointOrigin:
+    """An installed package's plugin: one entry point of the ``metric_reader.plugins``
+    group, ``name = value`` in ``distribution`` ``version``."""
 
-    path: Path
+    name: str
+    value: str
+    """Where the plugin object is: ``module:attribute``."""
+    distribution: str
+    version: str
+
+    @property
+    def package(self) -> str:
+        """``mr-slack 1.2.0``."""
+        return f"{self.distribution} {self.version}"
+
+    def __str__(self) -> str:
+        return f'entry point "{self.name} = {self.value}" of {self.package}'
+
+
+@dataclass(frozen=True)
+class PluginProblem:
+    """A plugin that could not be loaded, and why: a file (``path``) or an installed
+    package's ``entry_point`` (``path`` None); ``name`` when it was learnt."""
+
+    path: Path | None
     reason: str
     name: str | None = None
     unconfigured: bool = False
     """The plugin loaded but its ``validate_config`` refused its settings."""
+    entry_point: EntryPointOrigin | None = None
+
+    @property
+    def key(self) -> str:
+        """The plugin name it stands for: its name, or failing that its file's stem."""
+        if self.name is not None:
+            return self.name
+        assert self.path is not None  # an entry point's problem always has its name
+        return self.path.stem
+
+    @property
+    def source(self) -> str:
+        """Where the plugin was to come from: the file, or the entry point and package."""
+        return str(self.entry_point if self.entry_point is not None else self.path)
 
     def __str__(self) -> str:
-        return f"{self.path}: {self.reason}"
+        return f"{self.source}: {self.reason}"
 
 
 @dataclass(frozen=True, slots=True)

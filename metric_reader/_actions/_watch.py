@@ -20,6 +20,7 @@ from loguru import logger
 from .._config import describe_dir_error
 from .._core._plugin_contract import PluginSettings
 from ._callers import LoadedPlugin
+from ._entry_points import Hidden
 from ._jobs import ThreadJob
 from ._loader import LOAD_TIMEOUT, NO_SETTINGS, load_bounded, one_per_name
 from ._result import PluginProblem, describe
@@ -124,8 +125,7 @@ class Scan:
 class _Composition:
     plugins: dict[str, LoadedPlugin]
     problems: list[PluginProblem]
-    overrides: list[LoadedPlugin]
-    hidden: list[tuple[str, PluginProblem]]
+    hidden: list[Hidden]
 
 
 class DirWatcher:
@@ -136,8 +136,8 @@ class DirWatcher:
         directory: Path,
         *,
         insecure: bool,
-        bundled: dict[str, LoadedPlugin],
-        bundled_problems: list[PluginProblem],
+        base: dict[str, LoadedPlugin],
+        base_problems: list[PluginProblem],
         settings: PluginSettings = NO_SETTINGS,
         load_timeout: float = 0.0,
     ) -> None:
@@ -145,8 +145,9 @@ class DirWatcher:
         self.settings = settings
         self.load_timeout = load_timeout or LOAD_TIMEOUT
         self.insecure = insecure
-        self.bundled = dict(bundled)
-        self.bundled_problems = list(bundled_problems)
+        self.base = dict(base)
+        """The plugins a file can replace: bundled, and installed packages' entry points."""
+        self.base_problems = list(base_problems)
         self.entries: dict[str, _Entry] = {}
         self.dir_key: _DirKey | None = None
         self.dir_problem: PluginProblem | None = None
@@ -260,9 +261,9 @@ class DirWatcher:
         """The plugins and problems the entries make, given the plugins ``current``ly in use.
 
         As at start-up, a name given by two files refuses both, and a file that fails to
-        load hides the bundled plugin of its name; but what is in use wins: a file giving
-        the name of a plugin in use from another file is refused alone, and a bundled plugin
-        in use stays when a broken replacement appears.
+        load hides the bundled or entry point plugin of its name; but what is in use wins: a
+        file giving the name of a plugin in use from another file is refused alone, and a
+        bundled or entry point plugin in use stays when a broken replacement appears.
         """
         problems: list[PluginProblem] = []
         by_name: dict[str, list[LoadedPlugin]] = {}
@@ -276,24 +277,28 @@ class DirWatcher:
 
         def in_service(name: str) -> Path | None:
             incumbent = current.get(name)
-            return None if incumbent is None or incumbent.bundled else incumbent.path
+            if incumbent is None or not incumbent.from_plugin_dir:
+                return None
+            return incumbent.path
 
         user, duplicates = one_per_name(by_name, in_service)
         problems += duplicates
-        plugins = dict(self.bundled)
-        overrides = [plugin for name, plugin in user.items() if name in plugins]
+        plugins = dict(self.base)
         plugins.update(user)
-        kept_problems = [p for p in self.bundled_problems if (p.name or p.path.stem) not in user]
-        hidden: list[tuple[str, PluginProblem]] = []
+        kept_problems = [p for p in self.base_problems if p.key not in user]
+        hidden: list[Hidden] = []
         for problem in problems:
-            name = problem.name or problem.path.stem
-            shadowed = plugins.get(name)
-            if shadowed is not None and shadowed.bundled and current.get(name) is not shadowed:
-                del plugins[name]
-                hidden.append((name, problem))
+            shadowed = plugins.get(problem.key)
+            if (
+                shadowed is not None
+                and not shadowed.from_plugin_dir
+                and current.get(problem.key) is not shadowed
+            ):
+                del plugins[problem.key]
+                hidden.append(Hidden(problem.key, shadowed, problem))
         if self.dir_problem is not None:
             problems.append(self.dir_problem)
-        return _Composition(plugins, kept_problems + problems, overrides, hidden)
+        return _Composition(plugins, kept_problems + problems, hidden)
 
 
 async def off_the_loop(func: Callable[[], _T], name: str) -> _T:
