@@ -21,7 +21,13 @@ from .._config._prom_duration import parse_prometheus_duration
 from .._core._exceptions import ConfigError, FetchError
 from .._engine import Read, Replay, replay
 from .._sources._http import make_client
-from .._sources._range import RangeSeries, evaluation_times, query_range, samples_at
+from .._sources._range import (
+    RangeSeries,
+    evaluation_times,
+    query_range,
+    samples_at,
+    scrape_target_labels,
+)
 
 TARGET_LABELS = ("job", "instance")
 """What Prometheus adds to every series it scrapes; a page's own label of the same name
@@ -142,8 +148,19 @@ async def _run(
     scraped = rule.source == "scrape"
     endpoint = prometheus if scraped and prometheus else rule.prometheus_endpoint
     query = rule.alert.expr if rule.alert is not None else rule.promql
+    target: dict[str, str] | None = None
     try:
         async with slots:
+            if scraped:
+                assert rule.scrape_url is not None
+                target = await scrape_target_labels(client, endpoint, rule.scrape_url, READ_TIMEOUT)
+                if target is None:
+                    result.skipped = (
+                        f"the Prometheus at {endpoint} does not scrape {rule.scrape_url} "
+                        "(not among its active targets)"
+                    )
+                    result.unread = True
+                    return
             series = await query_range(
                 client,
                 endpoint,
@@ -156,18 +173,28 @@ async def _run(
     except FetchError as exc:
         result.skipped, result.unread = f"could not read its history: {exc}", True
         return
-    if scraped:
-        series = [_as_on_the_page(one) for one in series]
+    if target is not None:
+        series = [_as_on_the_page(one, target) for one in series if _from(one, target)]
     reads = [
         Read(at, samples) for at, samples in zip(times, samples_at(series, times), strict=True)
     ]
     result.replayed = replay(rule, reads, settings.routes)
 
 
-def _as_on_the_page(series: RangeSeries) -> RangeSeries:
-    """A scraped series with the labels the page gave it: without the target's ``job`` and
-    ``instance``, and a page's own label Prometheus renamed ``exported_x`` named ``x``."""
-    labels = {k: v for k, v in series.labels.items() if k not in TARGET_LABELS}
+def _from(series: RangeSeries, target: dict[str, str]) -> bool:
+    """Whether Prometheus scraped ``series`` from the target: it has the target's
+    ``instance``, or none (a page that sets an empty one, kept by ``honor_labels: true``,
+    as a Pushgateway's)."""
+    return series.labels.get("instance", target.get("instance")) == target.get("instance")
+
+
+def _as_on_the_page(series: RangeSeries, target: dict[str, str]) -> RangeSeries:
+    """A scraped series with the labels the page gave it: without what the target added
+    (its ``job`` and ``instance``), and a page's own label that Prometheus renamed
+    ``exported_x`` (``honor_labels: false``) named ``x`` again."""
+    labels = {
+        k: v for k, v in series.labels.items() if not (k in TARGET_LABELS and target.get(k) == v)
+    }
     for name in TARGET_LABELS:
         exported = labels.pop(f"exported_{name}", None)
         if exported is not None:

@@ -20,7 +20,7 @@ from .._core._exceptions import FetchError
 from .._core._samples import Sample, labels_of
 from ._body import read_body
 from ._http import Attempt, Source, deadline
-from ._prometheus import _decode, _metric, _value
+from ._prometheus import _decode, _loads, _metric, _value
 
 MAX_POINTS = 11_000
 """Steps per request and series Prometheus answers at most."""
@@ -131,3 +131,30 @@ def samples_at(series: list[RangeSeries], times: list[float]) -> list[list[Sampl
         ms = round(at * 1000)
         out.append([Sample(labels, points[ms]) for labels, points in keyed if ms in points])
     return out
+
+
+async def scrape_target_labels(
+    client: httpx.AsyncClient, prometheus: str, scrape_url: str, timeout: float
+) -> dict[str, str] | None:
+    """The target labels (``job``, ``instance``...) Prometheus gives what it scrapes from
+    ``scrape_url``, from its ``/api/v1/targets``; None when it does not scrape that URL."""
+    url = f"{prometheus}/api/v1/targets"
+    attempt = Attempt(url, Source("--prometheus", prometheus, "a Prometheus"))
+    async with (
+        deadline(timeout, attempt),
+        client.stream("GET", url, params={"state": "active"}, timeout=timeout) as response,
+    ):
+        attempt.status = response.status_code
+        body = await read_body(response, MAX_RESPONSE_BYTES, "the answer")
+    try:
+        document = _loads(body)
+        targets = document["data"]["activeTargets"]
+    except (ValueError, KeyError, TypeError):
+        raise FetchError(f"HTTP {response.status_code}: not a list of targets ({url})") from None
+    wanted = httpx.URL(scrape_url)
+    for target in targets if isinstance(targets, list) else ():
+        if isinstance(target, Mapping) and httpx.URL(str(target.get("scrapeUrl"))) == wanted:
+            labels = target.get("labels")
+            if isinstance(labels, Mapping):
+                return {str(k): str(v) for k, v in labels.items()}
+    return None

@@ -10,6 +10,7 @@ same order, each within one step of when the service made it.
 from __future__ import annotations
 
 import json
+import math
 import subprocess
 import sys
 import time
@@ -17,8 +18,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import httpx
+
 from .conftest import (
     REPO_ROOT,
+    PrometheusProxy,
     PrometheusStack,
     RecordingPlugins,
     ServiceFactory,
@@ -174,3 +178,106 @@ def _by_series(calls: list[tuple[Any, ...]]) -> dict[tuple[Any, ...], list[tuple
 
 def _call(rule: str, labels: dict[str, str], kind: str, plugin: str, at: float) -> tuple[Any, ...]:
     return (rule, tuple(sorted(labels.items())), kind, plugin, at)
+
+
+def _wait_for_history(stack: PrometheusStack, selector: str, steps: int) -> None:
+    """Until Prometheus holds ``selector`` at the last ``steps`` whole seconds: what a
+    backtest at 1 s steps, aligned to whole seconds, can see."""
+
+    def held() -> bool:
+        end = math.floor(time.time())
+        form = {"query": selector, "start": str(end - steps + 1), "end": str(end), "step": "1"}
+        answer = httpx.post(f"{stack.prometheus_url}/api/v1/query_range", data=form).json()
+        return any(len(series["values"]) >= steps for series in answer["data"]["result"])
+
+    wait_until(held, 30, f"{steps} seconds of {selector} in Prometheus")
+
+
+def _backtest(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "metric_reader", "backtest", *args],
+        cwd=REPO_ROOT,
+        env=base_env(env),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_a_long_window_is_read_in_requests_of_at_most_11000_steps(
+    prometheus_stack: PrometheusStack, prometheus_proxy: PrometheusProxy
+) -> None:
+    """5 hours at 1 s are 18,000 steps: Prometheus answers at most 11,000 a request (it
+    refuses more with an error), so the backtest asks twice and joins the answers."""
+    prometheus_stack.push("bt_long", 7.0, {"queue": "mail"}, job="backtest-long")
+    _wait_for_history(prometheus_stack, 'bt_long{job="backtest-long"}', steps=3)
+    env = {
+        "PROMETHEUS_ENDPOINT": prometheus_proxy.url,
+        "METRIC_NAME": "bt_long",
+        "THRESHOLD": ">5",
+        "POLLING_INTERVAL": "1s",
+    }
+    before = prometheus_proxy.requests
+    result = _backtest("--from", "5h", "--format", "json", env=env)
+    assert result.returncode == 0, result.stderr
+    asked = prometheus_proxy.request_log[before:]
+    assert asked == ["POST /api/v1/query_range"] * 2, asked
+    [rule] = json.loads(result.stdout)["rules"]
+    assert 17_999 <= rule["evaluations"] <= 18_001
+    assert len(rule["series"]) == 1, result.stdout[:3000]
+    [series] = rule["series"]
+    # The series exists only for the last seconds of the window: it fired then.
+    assert [change["to"] for change in series["changes"]] == ["firing"]
+    assert [call["kind"] for call in series["calls"]] == ["fire"]
+    assert series["calls"][0]["time"] > time.time() - 60
+
+
+def test_a_rule_reading_a_page_is_backtested_from_a_prometheus_scraping_it(
+    prometheus_stack: PrometheusStack, tmp_path: Path
+) -> None:
+    prometheus_stack.push("bt_page", 9.0, {"queue": "sms"}, job="backtest-page")
+    _wait_for_history(prometheus_stack, 'bt_page{job="backtest-page"}', steps=3)
+    env = {
+        "SCRAPE_URL": f"{prometheus_stack.pushgateway_url}/metrics",
+        "METRIC_NAME": "bt_page",
+        "THRESHOLD": ">5",
+        "POLLING_INTERVAL": "1s",
+    }
+    skipped = _backtest("--from", "1m", env=env)
+    assert skipped.returncode == 0, skipped.stderr
+    assert (
+        f"skipped: reads {prometheus_stack.pushgateway_url}/metrics directly: give --prometheus "
+        "URL, a Prometheus that scrapes that page, to backtest it from there" in skipped.stdout
+    )
+    assert skipped.stdout.rstrip().endswith("(0 rules backtested, 1 skipped)")
+    read = _backtest(
+        "--from", "1m", "--prometheus", prometheus_stack.prometheus_url, "--format", "json", env=env
+    )
+    assert read.returncode == 0, read.stderr
+    [rule] = json.loads(read.stdout)["rules"]
+    labels = [series["labels"] for series in rule["series"]]
+    # As the page shows it: the pushed job (Prometheus keeps it, honor_labels), no target
+    # instance.
+    assert {"queue": "sms", "job": "backtest-page"} in labels, labels
+    assert rule["reads"] == f"bt_page at {prometheus_stack.prometheus_url}"
+
+
+def test_an_unreadable_history_is_reported_and_exits_1(tmp_path: Path) -> None:
+    env = {"PROMETHEUS_ENDPOINT": "http://127.0.0.1:9", "QUERY": "up", "THRESHOLD": ">0"}
+    result = _backtest("--from", "10m", env=env)
+    assert result.returncode == 1
+    assert "skipped: could not read its history:" in result.stdout
+    assert "(0 rules backtested, 1 skipped)" in result.stdout
+
+
+def test_bad_flags_are_one_line_and_exit_2() -> None:
+    env = {"PROMETHEUS_ENDPOINT": "http://127.0.0.1:9", "QUERY": "up", "THRESHOLD": ">0"}
+    for args, message in [
+        (["--from", "yesterday"], "--from 'yesterday': expected a duration back from now"),
+        (["--from", "1h", "--to", "2h"], "--from '1h' is not before --to '2h'"),
+        (["--from", "1h", "--rule", "nope"], "--rule 'nope': no rule of that name"),
+        (["--from", "1h", "--step", "0s"], "--step '0s': must be more than 0"),
+    ]:
+        result = _backtest(*args, env=env)
+        assert result.returncode == 2, (args, result.stderr)
+        assert result.stderr.count("\n") == 1 and message in result.stderr, result.stderr
