@@ -225,8 +225,15 @@ class Service:
         return [target for group in self.groups for target in group.targets]
 
     def rules_of(self, target: Target) -> list[Rule]:
-        """The rules ``target`` is read for, in its order."""
-        return [self._by_name[config.name] for config in target.rules]
+        """The rules ``target`` is read for, in its order, as long as they are configured
+        as when the read was planned: a read that started before a reload may answer after
+        it, and what it read is not for a rule that changed or was removed."""
+        rules = []
+        for config in target.rules:
+            rule = self._by_name.get(config.name)
+            if rule is not None and (rule.config is config or rule.config == config):
+                rules.append(rule)
+        return rules
 
     def _state_changed(self) -> None:
         if self.writer is not None:
