@@ -24,6 +24,7 @@ RANK = {
     "_actions": 2,
     "_cluster": 3,
     "_surface": 3,
+    "_replay": 3,
     "_service": 4,
     "_cli": 5,
     "__main__": 6,

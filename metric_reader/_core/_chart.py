@@ -7,8 +7,8 @@ reference), the same bytes for the same input, and bounded in size whatever the 
 
 - values are drawn at most two per pixel column (the lowest and the highest of the column,
   in time order), so a week at 15 s costs about as much as an hour;
-- spans closer than a pixel merge, and at most one mark per pixel column and kind is drawn
-  (its tooltip says how many it stands for);
+- spans closer than a pixel merge, and at most one mark per kind is drawn in 4 pixel
+  columns (2 on a sparkline; its tooltip says how many it stands for);
 - NaN is no value (a gap in the line, like ``None``); +Inf and -Inf are drawn at the top and
   bottom edge of the plot and do not stretch the value axis;
 - every text (labels are hostile input: label values, plugin names) is XML-escaped.
@@ -278,13 +278,14 @@ def _span_rects(spans: Iterable[Span], frame: _Frame) -> list[tuple[SpanState, f
     return out
 
 
-def _marks(marks: Iterable[Mark], frame: _Frame) -> list[tuple[Mark, int, float]]:
-    """Marks inside the chart, one per pixel column and kind: ``(first mark, count, x)``."""
+def _marks(marks: Iterable[Mark], frame: _Frame, spacing: int) -> list[tuple[Mark, int, float]]:
+    """Marks inside the chart, one per ``spacing`` pixel columns and kind (closer ones could
+    not be told apart): ``(first mark, count, x)``."""
     chosen: dict[tuple[int, str], tuple[Mark, int]] = {}
     for mark in sorted(marks, key=lambda m: (m.at, m.kind, m.label)):
         if not frame.start <= mark.at <= frame.end:
             continue
-        key = (frame.column(mark.at), mark.kind)
+        key = (frame.column(mark.at) // spacing, mark.kind)
         first, count = chosen.get(key, (mark, 0))
         chosen[key] = (first, count + 1)
     # Whole pixels: a mark's line covers the same columns in every renderer.
@@ -338,14 +339,14 @@ def render_svg(chart: Chart, width: int, height: int, *, detailed: bool) -> str:
         f'viewBox="0 0 {width} {height}" role="img" font-family="sans-serif">'
     ]
     plot_bottom = frame.top + frame.height
+    if detailed:
+        out += _axes(frame)
     for state, x0, x1 in _span_rects(chart.spans, frame):
         out.append(
             f'<rect class="span {state}" x="{_n(x0)}" y="{_n(frame.top)}" '
             f'width="{_n(x1 - x0)}" height="{_n(frame.height)}" fill="{SPAN_COLOURS[state]}" '
             f'fill-opacity="{SPAN_OPACITY}"/>'
         )
-    if detailed:
-        out += _axes(frame)
     for line in chart.lines:
         if not math.isfinite(line.value):
             continue
@@ -371,7 +372,7 @@ def render_svg(chart: Chart, width: int, height: int, *, detailed: bool) -> str:
             f'text-anchor="middle" font-size="13" fill="{AXIS_COLOUR}">no values</text>'
         )
     last_label = -math.inf
-    for mark, count, x in _marks(chart.marks, frame):
+    for mark, count, x in _marks(chart.marks, frame, 4 if detailed else 2):
         colour = MARK_COLOURS.get(mark.kind, MARK_COLOURS["fire"])
         tip = mark.label if count == 1 else f"{mark.label} (and {count - 1} more here)"
         out.append(
@@ -410,16 +411,21 @@ def _axes(frame: _Frame) -> list[str]:
         )
     for at, label in time_ticks(frame.start, frame.end, max(2, int(frame.width // 90))):
         x = _n(frame.x(at))
+        # A label at the right end would be cut off by the edge of the drawing.
+        anchor = "end" if frame.x(at) > right - 20 else "middle"
         out.append(
             f'<line x1="{x}" y1="{_n(bottom)}" x2="{x}" y2="{_n(bottom + 4)}" '
             f'stroke="{AXIS_COLOUR}"/><text x="{x}" y="{_n(bottom + 16)}" '
-            f'text-anchor="middle" font-size="11" fill="{AXIS_COLOUR}">{escape_text(label)}</text>'
+            f'text-anchor="{anchor}" font-size="11" fill="{AXIS_COLOUR}">'
+            f"{escape_text(label)}</text>"
         )
     day = datetime.fromtimestamp(frame.start, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
     out.append(
         f'<text x="{_n(frame.left)}" y="{_n(bottom + 30)}" font-size="10" '
         f'fill="{AXIS_COLOUR}">from {day}</text>'
-        f'<rect x="{_n(frame.left)}" y="{_n(frame.top)}" width="{_n(frame.width)}" '
-        f'height="{_n(frame.height)}" fill="none" stroke="{AXIS_COLOUR}" stroke-width="1"/>'
+        # Half a pixel outside the plot: the frame's 1 px lines fall on whole pixels.
+        f'<rect x="{_n(frame.left - 0.5)}" y="{_n(frame.top - 0.5)}" '
+        f'width="{_n(frame.width + 1)}" height="{_n(frame.height + 1)}" fill="none" '
+        f'stroke="{AXIS_COLOUR}" stroke-width="1"/>'
     )
     return out
