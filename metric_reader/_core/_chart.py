@@ -293,6 +293,12 @@ def _marks(marks: Iterable[Mark], frame: _Frame, spacing: int) -> list[tuple[Mar
     return sorted(out, key=lambda item: (item[2], item[0].kind))
 
 
+def _tip(text: str, detailed: bool) -> str:
+    """A tooltip; none on a sparkline, which has no text at all (a page's text and title
+    stay its own)."""
+    return f"<title>{escape_text(text)}</title>" if detailed else ""
+
+
 def _path(runs: list[list[tuple[float, float]]], frame: _Frame, stroke: float) -> str:
     parts = []
     dots = []
@@ -319,7 +325,7 @@ def render_svg(chart: Chart, width: int, height: int, *, detailed: bool) -> str:
 
     ``detailed`` (the report): axes with UTC time ticks and value ticks, the lines and the
     marks labelled, ``<title>`` tooltips. Otherwise a sparkline: the same drawing, tiny,
-    without axes or text."""
+    without axes, labels or tooltips: no text at all."""
     width, height = max(16, int(width)), max(8, int(height))
     start, end = chart.start, chart.end
     if not (math.isfinite(start) and math.isfinite(end)) or end <= start:
@@ -357,7 +363,7 @@ def render_svg(chart: Chart, width: int, height: int, *, detailed: bool) -> str:
             f'<line class="line {escape_text(line.kind)}" x1="{_n(frame.left)}" y1="{y}" '
             f'x2="{_n(frame.left + frame.width)}" y2="{y}" stroke="{colour}" '
             f'stroke-width="{1.5 if detailed else 1}" stroke-dasharray="{dash}">'
-            f"<title>{escape_text(line.label)}</title></line>"
+            f"{_tip(line.label, detailed)}</line>"
         )
         if detailed:
             out.append(
@@ -376,7 +382,7 @@ def render_svg(chart: Chart, width: int, height: int, *, detailed: bool) -> str:
         colour = MARK_COLOURS.get(mark.kind, MARK_COLOURS["fire"])
         tip = mark.label if count == 1 else f"{mark.label} (and {count - 1} more here)"
         out.append(
-            f'<g class="mark {escape_text(mark.kind)}"><title>{escape_text(tip)}</title>'
+            f'<g class="mark {escape_text(mark.kind)}">{_tip(tip, detailed)}'
             f'<line x1="{_n(x)}" y1="{_n(frame.top)}" x2="{_n(x)}" y2="{_n(plot_bottom)}" '
             f'stroke="{colour}" stroke-width="{2 if detailed else 1}"/>'
         )

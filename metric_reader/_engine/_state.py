@@ -23,6 +23,7 @@ from .._config import LevelConfig, MissingValueBehavior
 from .._core._events import EventKind, Level
 from .._core._samples import Labels, Sample
 from .._core._threshold import Threshold
+from ._recent import RECENT_SERIES_PER_RULE, Recent
 
 RESOLVE = MissingValueBehavior.RESOLVE
 
@@ -59,6 +60,9 @@ class State(StrEnum):
     OK = "ok"
     PENDING = "pending"
     FIRING = "firing"
+
+
+_SEVERITY = (State.OK, State.PENDING, State.FIRING)
 
 
 @dataclass(frozen=True, slots=True)
@@ -298,14 +302,27 @@ class SeriesMachine:
     placeholder: bool = False
     """Stands for a rule that has never seen a series (see ``RuleMachine``)."""
     last_seen: float | None = None
+    recent: Recent[State] | None = field(default=None, compare=False, repr=False)
+    """Its last evaluations, for the status page: kept for a few series of a rule only."""
 
     def levels(self) -> Iterable[LevelMachine]:
         yield self.base
         if self.hard is not None:
             yield self.hard
 
+    @property
+    def worst(self) -> State:
+        """Firing if a level is, else pending if a level is, else OK."""
+        return max((machine.state for machine in self.levels()), key=_SEVERITY.index)
+
     def observe(self, now: float, value: float | None) -> list[Transition]:
         """One poll's value for this series; ``None`` or NaN when it is missing."""
+        transitions = self._evaluate(now, value)
+        if self.recent is not None:
+            self.recent.add(now, value, self.worst)
+        return transitions
+
+    def _evaluate(self, now: float, value: float | None) -> list[Transition]:
         if value is not None and math.isnan(value) and self.missing is not RESOLVE:
             value = None  # missing; for an alert, NaN in the result is a value like any other
         assume_breached = False
@@ -428,6 +445,13 @@ class RuleMachine:
     revision: int = 0
     """Counts the changes worth saving (transitions, actions handed out or finished, series
     forgotten): whoever persists the state compares it before and after a step."""
+    recent_length: int = 0
+    """Evaluations a series keeps for the status page (``SeriesMachine.recent``); 0: none."""
+    recent_series: int = RECENT_SERIES_PER_RULE
+    """Series that keep them, at most."""
+    _recorded: dict[Labels, SeriesMachine] = field(
+        default_factory=dict, init=False, compare=False, repr=False
+    )
 
     def observe(self, now: float, samples: Iterable[Sample]) -> list[Transition]:
         """One successful read of the rule's source at ``now``."""
@@ -443,6 +467,11 @@ class RuleMachine:
             series.last_seen = now
             transitions += series.observe(now, sample.value)
         self.seen_any = self.seen_any or bool(seen)
+        if self.recent_length:
+            for transition in transitions:
+                changed = self.series.get(transition.labels)
+                if transition.new is not State.OK and changed is not None:
+                    self._keep_recent(changed, now)
         if not self.seen_any and not self.series:
             self._series((), placeholder=True)
         for labels, series in list(self.series.items()):
@@ -530,4 +559,31 @@ class RuleMachine:
                 placeholder=placeholder,
             )
             self.series[labels] = series
+            if self.recent_length:
+                self._keep_recent(series, None)
         return series
+
+    def _keep_recent(self, series: SeriesMachine, now: float | None) -> None:
+        """Give ``series`` a ring of recent evaluations if the rule may keep another; when
+        it may not, a breached series takes the ring of a calm one (the status page shows
+        the breached first). ``now``: the series was just evaluated, at ``now``."""
+        if series.recent is not None:
+            return
+        recorded = self._recorded
+        if len(recorded) >= self.recent_series:  # forgotten series give theirs back
+            for labels, kept in list(recorded.items()):
+                if self.series.get(labels) is not kept:
+                    del recorded[labels]
+        if len(recorded) >= self.recent_series:
+            if series.worst is State.OK:
+                return
+            calm = next(
+                (labels for labels, kept in recorded.items() if kept.worst is State.OK), None
+            )
+            if calm is None:
+                return
+            recorded.pop(calm).recent = None
+        series.recent = Recent(self.recent_length, State.OK)
+        recorded[series.labels] = series
+        if now is not None:
+            series.recent.add(now, series.base.value, series.worst)
