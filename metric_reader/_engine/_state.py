@@ -62,9 +62,6 @@ class State(StrEnum):
     FIRING = "firing"
 
 
-_SEVERITY = (State.OK, State.PENDING, State.FIRING)
-
-
 @dataclass(frozen=True, slots=True)
 class LevelPolicy:
     """What one level of a rule asks for: when it is breached, how long, how often to act."""
@@ -313,16 +310,13 @@ class SeriesMachine:
     @property
     def worst(self) -> State:
         """Firing if a level is, else pending if a level is, else OK."""
-        return max((machine.state for machine in self.levels()), key=_SEVERITY.index)
+        base, hard = self.base.state, self.hard
+        if hard is None or hard.state is State.OK or base is State.FIRING:
+            return base
+        return hard.state if base is State.OK or hard.state is State.FIRING else base
 
     def observe(self, now: float, value: float | None) -> list[Transition]:
         """One poll's value for this series; ``None`` or NaN when it is missing."""
-        transitions = self._evaluate(now, value)
-        if self.recent is not None:
-            self.recent.add(now, value, self.worst)
-        return transitions
-
-    def _evaluate(self, now: float, value: float | None) -> list[Transition]:
         if value is not None and math.isnan(value) and self.missing is not RESOLVE:
             value = None  # missing; for an alert, NaN in the result is a value like any other
         assume_breached = False
@@ -457,6 +451,8 @@ class RuleMachine:
         """One successful read of the rule's source at ``now``."""
         transitions: list[Transition] = []
         forgot = False
+        if self.recent_length:
+            self._drop_forgotten_recent()
         seen: set[Labels] = set()
         for sample in samples:
             if sample.labels in seen:
@@ -466,12 +462,9 @@ class RuleMachine:
             series.placeholder = False
             series.last_seen = now
             transitions += series.observe(now, sample.value)
+            if series.recent is not None:
+                series.recent.add(now, sample.value, series.worst)
         self.seen_any = self.seen_any or bool(seen)
-        if self.recent_length:
-            for transition in transitions:
-                changed = self.series.get(transition.labels)
-                if transition.new is not State.OK and changed is not None:
-                    self._keep_recent(changed, now)
         if not self.seen_any and not self.series:
             self._series((), placeholder=True)
         for labels, series in list(self.series.items()):
@@ -486,9 +479,13 @@ class RuleMachine:
                 transitions += series.clear(now)
             else:
                 transitions += series.observe(now, None)
+            if series.recent is not None:
+                series.recent.add(now, None, series.worst)
             if (replaced or absent_long) and series.idle:
                 del self.series[labels]
                 forgot = True
+        if self.recent_length and transitions:
+            self._recent_for_breached(transitions, now)
         if transitions or forgot:
             self.revision += 1
         return transitions
@@ -559,31 +556,43 @@ class RuleMachine:
                 placeholder=placeholder,
             )
             self.series[labels] = series
-            if self.recent_length:
-                self._keep_recent(series, None)
+            if self.recent_length and len(self._recorded) < self.recent_series:
+                self._record(series, None)
         return series
 
-    def _keep_recent(self, series: SeriesMachine, now: float | None) -> None:
-        """Give ``series`` a ring of recent evaluations if the rule may keep another; when
-        it may not, a breached series takes the ring of a calm one (the status page shows
-        the breached first). ``now``: the series was just evaluated, at ``now``."""
-        if series.recent is not None:
-            return
+    def _record(self, series: SeriesMachine, now: float | None) -> None:
+        """Keep the recent evaluations of ``series`` from now on (``now``: it was just
+        evaluated, at ``now``)."""
+        series.recent = Recent(self.recent_length, State.OK)
+        self._recorded[series.labels] = series
+        if now is not None:
+            series.recent.add(now, series.base.value, series.worst)
+
+    def _drop_forgotten_recent(self) -> None:
+        """Series forgotten (here or by ``make_room``) give their place back: once a poll,
+        and only when every place is taken."""
         recorded = self._recorded
-        if len(recorded) >= self.recent_series:  # forgotten series give theirs back
+        if len(recorded) >= self.recent_series:
             for labels, kept in list(recorded.items()):
                 if self.series.get(labels) is not kept:
                     del recorded[labels]
-        if len(recorded) >= self.recent_series:
-            if series.worst is State.OK:
-                return
-            calm = next(
-                (labels for labels, kept in recorded.items() if kept.worst is State.OK), None
-            )
-            if calm is None:
-                return
-            recorded.pop(calm).recent = None
-        series.recent = Recent(self.recent_length, State.OK)
-        recorded[series.labels] = series
-        if now is not None:
-            series.recent.add(now, series.base.value, series.worst)
+
+    def _recent_for_breached(self, transitions: list[Transition], now: float) -> None:
+        """Series that went pending or firing keep their recent evaluations: in a free
+        place, else in that of a calm series (the status page lists the breached first)."""
+        calm: list[Labels] | None = None
+        for transition in transitions:
+            series = self.series.get(transition.labels)
+            if transition.new is State.OK or series is None or series.recent is not None:
+                continue
+            if len(self._recorded) >= self.recent_series:
+                if calm is None:  # once a poll, however many series breach at once
+                    calm = [
+                        labels
+                        for labels, kept in reversed(self._recorded.items())
+                        if kept.worst is State.OK
+                    ]
+                if not calm:
+                    return
+                self._recorded.pop(calm.pop()).recent = None
+            self._record(series, now)
