@@ -46,6 +46,7 @@ MARK_COLOURS: dict[MarkKind, str] = {
     "failed": "#000000",
 }
 AXIS_COLOUR = "#59636e"
+VALUE_LIMIT = 1e300
 GRID_COLOUR = "#e6e9ec"
 
 
@@ -108,6 +109,15 @@ def _n(number: float) -> str:
     return "0" if text == "-0" else text
 
 
+def utc_text(at: float, fmt: str) -> str:
+    """``at`` (seconds since the epoch) in UTC as ``fmt`` says; ``?`` for a time no
+    calendar holds (before year 1, after 9999)."""
+    try:
+        return datetime.fromtimestamp(at, UTC).strftime(fmt)
+    except (OverflowError, ValueError, OSError):
+        return "?"
+
+
 _TICK_STEPS = (
     1, 2, 5, 10, 15, 30,
     60, 120, 300, 600, 900, 1800,
@@ -128,14 +138,13 @@ def time_ticks(start: float, end: float, most: int) -> list[tuple[float, str]]:
     fmt = "%H:%M:%S" if step < 60 else "%H:%M" if step < 86400 else "%m-%d"
     first = math.ceil(start / step) * step
     count = int((end - first) // step) + 1
-    return [
-        (first + k * step, datetime.fromtimestamp(first + k * step, UTC).strftime(fmt))
-        for k in range(max(0, count))
-    ]
+    return [(first + k * step, utc_text(first + k * step, fmt)) for k in range(max(0, count))]
 
 
 def _nice_step(span: float, most: int) -> float:
     raw = span / max(1, most)
+    if not (math.isfinite(raw) and raw > 1e-300):
+        return math.nan
     power = 10.0 ** math.floor(math.log10(raw))
     for factor in (1.0, 2.0, 2.5, 5.0, 10.0):
         if raw <= factor * power:
@@ -167,14 +176,18 @@ def format_value(value: float) -> str:
 
 
 def _value_range(chart: Chart) -> tuple[float, float]:
-    """The finite values and line values, padded a little; a flat series gets room."""
+    """The finite values and line values, padded a little; a flat series gets room.
+    Beyond ``±VALUE_LIMIT`` the scale stops (a difference of two values must stay finite),
+    and values out there are drawn on its edge."""
     finite = [v for _, v in chart.points if v is not None and math.isfinite(v)]
     finite += [line.value for line in chart.lines if math.isfinite(line.value)]
     if not finite:
         return 0.0, 1.0
-    low, high = min(finite), max(finite)
-    if high - low <= abs(high) * 1e-12 or high == low:
-        room = abs(high) * 0.1 or 1.0
+    low = max(-VALUE_LIMIT, min(finite))
+    high = min(VALUE_LIMIT, max(finite))
+    largest = max(abs(low), abs(high))
+    if high - low <= largest * 1e-9:  # flat, to within rounding
+        room = largest * 0.1 if largest > 1e-200 else 1.0
         return low - room, high + room
     pad = (high - low) * 0.06
     return low - pad, high + pad
@@ -331,6 +344,8 @@ def render_svg(chart: Chart, width: int, height: int, *, detailed: bool) -> str:
     if not (math.isfinite(start) and math.isfinite(end)) or end <= start:
         end = (start if math.isfinite(start) else 0.0) + 1.0
         start = end - 1.0
+    if not end > start:  # so far from 1970 that a second is lost in rounding: no real time
+        start, end = 0.0, 1.0
     low, high = _value_range(chart)
     if detailed:
         left, top, right, bottom = 64.0, 22.0, 12.0, 34.0
@@ -425,7 +440,7 @@ def _axes(frame: _Frame) -> list[str]:
             f'text-anchor="{anchor}" font-size="11" fill="{AXIS_COLOUR}">'
             f"{escape_text(label)}</text>"
         )
-    day = datetime.fromtimestamp(frame.start, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+    day = utc_text(frame.start, "%Y-%m-%d %H:%M:%S UTC")
     out.append(
         f'<text x="{_n(frame.left)}" y="{_n(bottom + 30)}" font-size="10" '
         f'fill="{AXIS_COLOUR}">from {day}</text>'

@@ -13,9 +13,16 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 
-from .._core._chart import Chart, Mark, MarkKind, escape_text, format_value, render_svg
+from .._core._chart import (
+    Chart,
+    Mark,
+    MarkKind,
+    escape_text,
+    format_value,
+    render_svg,
+    utc_text,
+)
 
 SERIES_PER_RULE = 200
 CALLS_PER_SERIES = 100
@@ -109,7 +116,7 @@ def call_marks(calls: Sequence[ReportCall]) -> tuple[Mark, ...]:
 
 
 def _utc(at: float) -> str:
-    return datetime.fromtimestamp(at, UTC).strftime("%Y-%m-%d %H:%M:%S")
+    return utc_text(at, "%Y-%m-%d %H:%M:%S")
 
 
 def _labels(labels: Mapping[str, str]) -> str:
