@@ -10,7 +10,8 @@ reference), the same bytes for the same input, and bounded in size whatever the 
 - spans closer than a pixel merge, and at most one mark per kind is drawn in 4 pixel
   columns (2 on a sparkline; its tooltip says how many it stands for);
 - NaN is no value (a gap in the line, like ``None``); +Inf and -Inf are drawn at the top and
-  bottom edge of the plot and do not stretch the value axis;
+  bottom edge of the plot and do not stretch the value axis (nor do values beyond
+  ``±VALUE_LIMIT``, 1e300, drawn on the edge too);
 - every text (labels are hostile input: label values, plugin names) is XML-escaped.
 
 Times are seconds since the epoch; ticks and labels are in UTC.
@@ -46,8 +47,9 @@ MARK_COLOURS: dict[MarkKind, str] = {
     "failed": "#000000",
 }
 AXIS_COLOUR = "#59636e"
-VALUE_LIMIT = 1e300
 GRID_COLOUR = "#e6e9ec"
+VALUE_LIMIT = 1e300
+"""The value scale ends here: values beyond it are drawn on the edge of the plot."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -222,7 +224,7 @@ class _Frame:
         return min(whole - 1, max(0, int((at - self.start) / (self.end - self.start) * whole)))
 
 
-def downsample(
+def _downsample(
     points: Iterable[tuple[float, float | None]], frame: _Frame
 ) -> list[list[tuple[float, float]]]:
     """The runs of values to draw: at most two points per pixel column (its lowest and
@@ -386,7 +388,7 @@ def render_svg(chart: Chart, width: int, height: int, *, detailed: bool) -> str:
                 f'text-anchor="end" font-size="11" fill="{colour}">'
                 f"{escape_text(line.label)}</text>"
             )
-    out.append(_path(downsample(chart.points, frame), frame, 1.5 if detailed else 1.2))
+    out.append(_path(_downsample(chart.points, frame), frame, 1.5 if detailed else 1.2))
     if detailed and not any(v is not None and not math.isnan(v) for _, v in chart.points):
         out.append(
             f'<text x="{_n(frame.left + frame.width / 2)}" y="{_n(frame.top + frame.height / 2)}" '
