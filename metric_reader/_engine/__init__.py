@@ -7,7 +7,7 @@ private.
 from ._alerting import AlertingRule
 from ._logging_rule import LoggingRule
 from ._nodata import NO_DATA_POLLS, NoData
-from ._recent import RECENT_SECONDS, RECENT_SERIES_PER_RULE, recent_length
+from ._recent import RECENT_SERIES_PER_RULE, recent_length, recent_window
 from ._rule import ActiveAlert, Rule, format_series, revision
 from ._rules import carry_over, make_rule
 from ._series_limit import admit
@@ -26,7 +26,6 @@ __all__ = [
     "MAX_COUNT",
     "MAX_RETRY_DELAY",
     "NO_DATA_POLLS",
-    "RECENT_SECONDS",
     "RECENT_SERIES_PER_RULE",
     "Action",
     "ActiveAlert",
@@ -44,5 +43,6 @@ __all__ = [
     "format_series",
     "make_rule",
     "recent_length",
+    "recent_window",
     "revision",
 ]

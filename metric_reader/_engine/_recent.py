@@ -29,6 +29,12 @@ def recent_length(polling_interval: float) -> int:
     return max(2, min(RECENT_EVALUATIONS, math.ceil(RECENT_SECONDS / polling_interval)))
 
 
+def recent_window(polling_interval: float) -> float:
+    """The seconds those evaluations span: about ``RECENT_SECONDS``, less when polling is
+    faster than every 5 s, more when it is slower than every 5 minutes (two polls)."""
+    return recent_length(polling_interval) * max(polling_interval, 0.0) or RECENT_SECONDS
+
+
 class Recent(Generic[S]):
     """A ring of ``(time, value, state)``: the newest ``length`` evaluations of a series.
 

@@ -22,14 +22,13 @@ from .._core._durations import format_duration
 from .._core._numbers import json_number
 from .._core._threshold import ANY
 from .._engine import (
-    RECENT_SECONDS,
     RECENT_SERIES_PER_RULE,
     LevelMachine,
     NoData,
     Rule,
     SeriesMachine,
     State,
-    recent_length,
+    recent_window,
 )
 from ._selection import EVERY_RULE, MAX_SERIES, Selection
 from ._view import GroupRead, TargetRead
@@ -148,9 +147,7 @@ class _DocumentBuilder:
         }
         if selection.recent and config.base is not None:
             out["sparkline"] = {
-                "seconds": min(
-                    RECENT_SECONDS, recent_length(config.polling_interval) * config.polling_interval
-                ),
+                "seconds": recent_window(config.polling_interval),
                 "lines": _lines(config),
                 "series_kept": RECENT_SERIES_PER_RULE,
             }

@@ -10,8 +10,9 @@ and ``PAGE_SERIES`` in all; ``?rule=NAME`` shows one rule, ``&offset=N&limit=N``
 through it (the counts by state are always complete).
 
 A series row has a sparkline (inline SVG, ``_core/_chart.py``) of its recent values, with the
-threshold lines and its pending and firing stretches, where the engine keeps them: the last
-10 minutes (at most 120 evaluations) of at most ``RECENT_SERIES_PER_RULE`` series a rule.
+threshold lines and its pending and firing stretches, where the engine keeps them: about the
+last 10 minutes (at most 120 evaluations, at least 2) of at most ``RECENT_SERIES_PER_RULE``
+series a rule (``_engine/_recent.py``).
 """
 
 from __future__ import annotations

@@ -8,7 +8,7 @@ import math
 from metric_reader._config import MissingValueBehavior
 from metric_reader._core._samples import Sample
 from metric_reader._core._threshold import parse_threshold
-from metric_reader._engine._recent import Recent, recent_length
+from metric_reader._engine._recent import Recent, recent_length, recent_window
 from metric_reader._engine._state import LevelPolicy, RuleMachine, State
 
 
@@ -43,6 +43,7 @@ def test_ten_minutes_at_most_120_evaluations() -> None:
     assert recent_length(15.0) == 40
     assert recent_length(600.0) == 2
     assert recent_length(0.0) == 120
+    assert [recent_window(s) for s in (1.0, 15.0, 7.0, 3600.0)] == [120.0, 600.0, 602.0, 7200.0]
 
 
 def test_a_series_records_its_values_and_the_state_after_each_evaluation() -> None:
