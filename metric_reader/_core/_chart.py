@@ -97,6 +97,26 @@ class Chart:
 _NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 
 
+def state_spans(states: Sequence[tuple[float, str]], end: float) -> list[Span]:
+    """The pending and firing spans of a series from its state at each evaluation (in time
+    order): a state holds from its evaluation to the next one, the last until ``end``."""
+    spans: list[Span] = []
+    for k, (at, state) in enumerate(states):
+        until = states[k + 1][0] if k + 1 < len(states) else end
+        kind: SpanState
+        if state == "pending":
+            kind = "pending"
+        elif state == "firing":
+            kind = "firing"
+        else:
+            continue
+        if spans and spans[-1].state == kind and spans[-1].end == at:
+            spans[-1] = Span(spans[-1].start, until, kind)
+        else:
+            spans.append(Span(at, until, kind))
+    return spans
+
+
 def escape_text(text: str) -> str:
     """``text`` safe in XML text and attributes (quotes too); characters XML 1.0 cannot
     hold (NUL and most control characters) become U+FFFD."""

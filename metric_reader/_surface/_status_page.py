@@ -24,7 +24,7 @@ from html import escape
 from typing import Any
 from urllib.parse import urlencode
 
-from .._core._chart import Chart, Line, Span, render_svg
+from .._core._chart import Chart, Line, render_svg, state_spans
 from ._selection import Selection
 
 REFRESH_SECONDS = 5
@@ -266,20 +266,6 @@ def _number(value: object) -> float | None:
     return {"+Inf": math.inf, "-Inf": -math.inf}.get(str(value))
 
 
-def _spans(recent: list[Any], end: float) -> list[Span]:
-    """Pending and firing stretches: a state holds from its evaluation to the next one."""
-    spans: list[Span] = []
-    for k, (at, _, state) in enumerate(recent):
-        until = recent[k + 1][0] if k + 1 < len(recent) else end
-        if state not in ("pending", "firing"):
-            continue
-        if spans and spans[-1].state == state and spans[-1].end == at:
-            spans[-1] = Span(spans[-1].start, until, state)
-        else:
-            spans.append(Span(at, until, state))
-    return spans
-
-
 def _sparkline(clock: _Clock, spark: Mapping[str, Any] | None, series: Mapping[str, Any]) -> str:
     """The series' recent values, threshold lines and pending and firing stretches."""
     recent = series.get("recent")
@@ -293,7 +279,7 @@ def _sparkline(clock: _Clock, spark: Mapping[str, Any] | None, series: Mapping[s
         end,
         [(float(at), _number(value)) for at, value, _ in recent],
         [Line(float(line["value"]), str(line["label"]), line["kind"]) for line in spark["lines"]],
-        _spans(recent, end),
+        state_spans([(float(at), str(state)) for at, _, state in recent], end),
     )
     return render_svg(chart, SPARK_WIDTH, SPARK_HEIGHT, detailed=False)
 

@@ -15,6 +15,7 @@ from metric_reader._core._chart import (
     Mark,
     Span,
     render_svg,
+    state_spans,
     time_ticks,
 )
 
@@ -210,6 +211,13 @@ def test_the_same_chart_renders_the_same_bytes() -> None:
     assert render_svg(chart, 640, 180, detailed=True) == render_svg(
         busy_chart(5_000), 640, 180, detailed=True
     )
+
+
+def test_spans_from_states_hold_from_one_evaluation_to_the_next() -> None:
+    states = [(0.0, "ok"), (10.0, "pending"), (20.0, "pending"), (30.0, "firing"), (40.0, "ok")]
+    assert state_spans(states, 50.0) == [Span(10.0, 30.0, "pending"), Span(30.0, 40.0, "firing")]
+    assert state_spans([(0.0, "firing")], 5.0) == [Span(0.0, 5.0, "firing")]
+    assert state_spans([], 5.0) == []
 
 
 def test_time_ticks_are_round_utc_times() -> None:
