@@ -10,6 +10,7 @@ from loguru import logger
 from .._core._durations import format_duration
 from .._core._events import EventKind
 from .._core._samples import Labels, Sample
+from ._recent import recent_length
 from ._rule import Rule, format_series
 from ._series_limit import make_room
 from ._state import Action, RuleMachine, SeriesMachine, State, Transition, level_policy
@@ -31,6 +32,7 @@ class AlertingRule(Rule):
             level_policy(base, retry),
             level_policy(hard, retry) if hard else None,
             config.missing,
+            recent_length=recent_length(config.polling_interval),
         )
 
     def evaluate(self, now: float, samples: list[Sample], acting: bool = True) -> list[Action]:

@@ -23,6 +23,7 @@ from .._config import LevelConfig, MissingValueBehavior
 from .._core._events import EventKind, Level
 from .._core._samples import Labels, Sample
 from .._core._threshold import Threshold
+from ._recent import RECENT_SERIES_PER_RULE, Recent
 
 RESOLVE = MissingValueBehavior.RESOLVE
 
@@ -298,11 +299,21 @@ class SeriesMachine:
     placeholder: bool = False
     """Stands for a rule that has never seen a series (see ``RuleMachine``)."""
     last_seen: float | None = None
+    recent: Recent[State] | None = field(default=None, compare=False, repr=False)
+    """Its last evaluations, for the status page: kept for a few series of a rule only."""
 
     def levels(self) -> Iterable[LevelMachine]:
         yield self.base
         if self.hard is not None:
             yield self.hard
+
+    @property
+    def worst(self) -> State:
+        """Firing if a level is, else pending if a level is, else OK."""
+        base, hard = self.base.state, self.hard
+        if hard is None or hard.state is State.OK or base is State.FIRING:
+            return base
+        return hard.state if base is State.OK or hard.state is State.FIRING else base
 
     def observe(self, now: float, value: float | None) -> list[Transition]:
         """One poll's value for this series; ``None`` or NaN when it is missing."""
@@ -428,11 +439,20 @@ class RuleMachine:
     revision: int = 0
     """Counts the changes worth saving (transitions, actions handed out or finished, series
     forgotten): whoever persists the state compares it before and after a step."""
+    recent_length: int = 0
+    """Evaluations a series keeps for the status page (``SeriesMachine.recent``); 0: none."""
+    recent_series: int = RECENT_SERIES_PER_RULE
+    """Series that keep them, at most."""
+    _recorded: dict[Labels, SeriesMachine] = field(
+        default_factory=dict, init=False, compare=False, repr=False
+    )
 
     def observe(self, now: float, samples: Iterable[Sample]) -> list[Transition]:
         """One successful read of the rule's source at ``now``."""
         transitions: list[Transition] = []
         forgot = False
+        if self.recent_length:
+            self._drop_forgotten_recent()
         seen: set[Labels] = set()
         for sample in samples:
             if sample.labels in seen:
@@ -442,6 +462,8 @@ class RuleMachine:
             series.placeholder = False
             series.last_seen = now
             transitions += series.observe(now, sample.value)
+            if series.recent is not None:
+                series.recent.add(now, sample.value, series.worst)
         self.seen_any = self.seen_any or bool(seen)
         if not self.seen_any and not self.series:
             self._series((), placeholder=True)
@@ -457,9 +479,13 @@ class RuleMachine:
                 transitions += series.clear(now)
             else:
                 transitions += series.observe(now, None)
+            if series.recent is not None:
+                series.recent.add(now, None, series.worst)
             if (replaced or absent_long) and series.idle:
                 del self.series[labels]
                 forgot = True
+        if self.recent_length and transitions:
+            self._recent_for_breached(transitions, now)
         if transitions or forgot:
             self.revision += 1
         return transitions
@@ -530,4 +556,43 @@ class RuleMachine:
                 placeholder=placeholder,
             )
             self.series[labels] = series
+            if self.recent_length and len(self._recorded) < self.recent_series:
+                self._record(series, None)
         return series
+
+    def _record(self, series: SeriesMachine, now: float | None) -> None:
+        """Keep the recent evaluations of ``series`` from now on (``now``: it was just
+        evaluated, at ``now``)."""
+        series.recent = Recent(self.recent_length, State.OK)
+        self._recorded[series.labels] = series
+        if now is not None:
+            series.recent.add(now, series.base.value, series.worst)
+
+    def _drop_forgotten_recent(self) -> None:
+        """Series forgotten (here or by ``make_room``) give their place back: once a poll,
+        and only when every place is taken."""
+        recorded = self._recorded
+        if len(recorded) >= self.recent_series:
+            for labels, kept in list(recorded.items()):
+                if self.series.get(labels) is not kept:
+                    del recorded[labels]
+
+    def _recent_for_breached(self, transitions: list[Transition], now: float) -> None:
+        """Series that went pending or firing keep their recent evaluations: in a free
+        place, else in that of a calm series (the status page lists the breached first)."""
+        calm: list[Labels] | None = None
+        for transition in transitions:
+            series = self.series.get(transition.labels)
+            if transition.new is State.OK or series is None or series.recent is not None:
+                continue
+            if len(self._recorded) >= self.recent_series:
+                if calm is None:  # once a poll, however many series breach at once
+                    calm = [
+                        labels
+                        for labels, kept in reversed(self._recorded.items())
+                        if kept.worst is State.OK
+                    ]
+                if not calm:
+                    return
+                self._recorded.pop(calm.pop()).recent = None
+            self._record(series, now)

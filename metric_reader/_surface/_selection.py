@@ -20,6 +20,7 @@ class Selection:
     most that many of each rule.
     ``by_severity``: firing first, then pending, then ok (the page); otherwise the order
     the series were first seen in (stable from one poll to the next, for paging).
+    ``recent``: with each series' recent evaluations, where kept (the page's sparklines).
     """
 
     rule: str | None = None
@@ -27,6 +28,7 @@ class Selection:
     limit: int = DEFAULT_SERIES
     by_severity: bool = False
     per_rule: int | None = None
+    recent: bool = False
 
     def link(self, path: str, rule: str, offset: int) -> str:
         """The relative link to the next page of ``rule``."""

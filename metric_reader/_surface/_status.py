@@ -15,14 +15,26 @@ import math
 import time
 from collections.abc import Collection, Mapping, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .._core._clock import to_wall
 from .._core._durations import format_duration
 from .._core._numbers import json_number
-from .._engine import LevelMachine, NoData, Rule, SeriesMachine, State
+from .._core._threshold import ANY
+from .._engine import (
+    RECENT_SERIES_PER_RULE,
+    LevelMachine,
+    NoData,
+    Rule,
+    SeriesMachine,
+    State,
+    recent_window,
+)
 from ._selection import EVERY_RULE, MAX_SERIES, Selection
 from ._view import GroupRead, TargetRead
+
+if TYPE_CHECKING:
+    from .._config import RuleConfig
 
 _RANK = {State.FIRING: 0, State.PENDING: 1, State.OK: 2}
 
@@ -65,8 +77,8 @@ class _DocumentBuilder:
             },
         }
 
-    def series(self, series: SeriesMachine) -> dict[str, Any]:
-        out = {
+    def series(self, series: SeriesMachine, recent: bool = False) -> dict[str, Any]:
+        out: dict[str, Any] = {
             "labels": dict(series.labels),
             "value": json_number(
                 series.base.value if not math.isnan(series.base.value) else series.last_value
@@ -77,7 +89,16 @@ class _DocumentBuilder:
         }
         if series.placeholder:  # stands for a rule that has never seen a series
             out["placeholder"] = True
+        if recent and series.recent is not None:
+            out["recent"] = [
+                [round(self.epoch(at), 3), None if math.isnan(value) else json_number(value), state]
+                for at, value, state in series.recent
+            ]
         return out
+
+    def epoch(self, mono: float) -> float:
+        """``mono`` as seconds since the epoch."""
+        return to_wall(mono, self.now_mono, self.now_wall)
 
     def rule(
         self,
@@ -105,7 +126,7 @@ class _DocumentBuilder:
         start = selection.offset
         states = {state.value: 0 for state in State}
         listed = _pick(every.values(), start, count, selection.by_severity, states)
-        out = {
+        out: dict[str, Any] = {
             "name": rule.name,
             "metric_name": config.metric_name,
             "reads": rule.reads,
@@ -122,8 +143,14 @@ class _DocumentBuilder:
             },
             "series_count": len(every),
             "states": states,
-            "series": [self.series(series) for series in listed],
+            "series": [self.series(series, selection.recent) for series in listed],
         }
+        if selection.recent and config.base is not None:
+            out["sparkline"] = {
+                "seconds": recent_window(config.polling_interval),
+                "lines": _lines(config),
+                "series_kept": RECENT_SERIES_PER_RULE,
+            }
         if start or start + len(listed) < len(every):
             following = start + len(listed)
             out["page"] = {
@@ -134,6 +161,20 @@ class _DocumentBuilder:
                 else None,
             }
         return out
+
+
+def _lines(config: RuleConfig) -> list[dict[str, Any]]:
+    """The threshold lines a sparkline of the rule draws: value, label, kind."""
+    out = []
+    for kind, threshold in (
+        ("threshold", config.base.threshold if config.base else None),
+        ("clear", config.base.clear_threshold if config.base else None),
+        ("hard", config.hard.threshold if config.hard else None),
+    ):
+        if threshold is not None and threshold.op != ANY and math.isfinite(threshold.number):
+            label = threshold.text if kind == "threshold" else f"{kind} {threshold.text}"
+            out.append({"value": threshold.number, "label": label, "kind": kind})
+    return out
 
 
 def _pick(

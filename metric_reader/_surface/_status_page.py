@@ -8,6 +8,11 @@ label values come from the watched application and may contain anything.
 The page lists each rule's most severe series, at most ``PAGE_SERIES_PER_RULE`` of a rule
 and ``PAGE_SERIES`` in all; ``?rule=NAME`` shows one rule, ``&offset=N&limit=N`` pages
 through it (the counts by state are always complete).
+
+A series row has a sparkline (inline SVG, ``_core/_chart.py``) of its recent values, with the
+threshold lines and its pending and firing stretches, where the engine keeps them: about the
+last 10 minutes (at most 120 evaluations, at least 2) of at most ``RECENT_SERIES_PER_RULE``
+series a rule (``_engine/_recent.py``).
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ from html import escape
 from typing import Any
 from urllib.parse import urlencode
 
+from .._core._chart import Chart, Line, render_svg, state_spans
 from ._selection import Selection
 
 REFRESH_SECONDS = 5
@@ -29,10 +35,12 @@ PAGE_SERIES_PER_RULE = 100
 
 _SEVERITY = {"firing": 0, "pending": 1, "ok": 2}
 _COLUMNS = (
-    '<colgroup><col style="width:29%"><col style="width:10%"><col style="width:12%">'
-    '<col style="width:9%"><col style="width:10%"><col style="width:15%">'
-    '<col style="width:6%"><col style="width:9%"></colgroup>'
+    '<colgroup><col style="width:25%"><col style="width:9%"><col style="width:9%">'
+    '<col style="width:138px"><col style="width:9%"><col style="width:10%">'
+    '<col style="width:14%"><col style="width:6%"><col style="width:8%"></colgroup>'
 )
+SPARK_WIDTH = 120
+SPARK_HEIGHT = 24
 
 _CSS = """
 :root { color-scheme: light; --ok: #1a7f37; --ok-bg: #dafbe1; --pending: #8a5a00;
@@ -99,6 +107,9 @@ td.right, th.right { text-align: right; }
   border-left: 4px solid var(--firing); border-radius: 4px; background: #fff6f5; }
 .problems ul { margin: 4px 0 0; padding-left: 18px; }
 footer { color: var(--muted); font-size: 12px; padding: 0 24px 24px; }
+td.spark { padding: 3px 6px; }
+td.spark svg { display: block; background: #fff; border: 1px solid var(--line);
+  border-radius: 3px; }
 """
 
 
@@ -248,6 +259,31 @@ def _last_action(clock: _Clock, level: Mapping[str, Any] | None) -> str:
     return "<br>".join(out) if out else '<span class="muted">&mdash;</span>'
 
 
+def _number(value: object) -> float | None:
+    """A value of ``recent`` back as a float; None (no value) for NaN and what is not one."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return None if math.isnan(value) else float(value)
+    return {"+Inf": math.inf, "-Inf": -math.inf}.get(str(value))
+
+
+def _sparkline(clock: _Clock, spark: Mapping[str, Any] | None, series: Mapping[str, Any]) -> str:
+    """The series' recent values, threshold lines and pending and firing stretches."""
+    recent = series.get("recent")
+    if not spark or recent is None or clock.now is None:
+        kept = int((spark or {}).get("series_kept") or 0)
+        why = f"recent values are kept for {kept} series of a rule" if kept else "no values kept"
+        return f'<span class="muted" title="{_e(why)}">&mdash;</span>'
+    end = clock.now.timestamp()
+    chart = Chart(
+        end - float(spark.get("seconds") or 600.0),
+        end,
+        [(float(at), _number(value)) for at, value, _ in recent],
+        [Line(float(line["value"]), str(line["label"]), line["kind"]) for line in spark["lines"]],
+        state_spans([(float(at), str(state)) for at, _, state in recent], end),
+    )
+    return render_svg(chart, SPARK_WIDTH, SPARK_HEIGHT, detailed=False)
+
+
 def _page_link(rule: str, offset: int, limit: int) -> str:
     return "?" + _e(urlencode({"rule": rule, "offset": offset, "limit": limit}))
 
@@ -257,6 +293,7 @@ def _series_rows(clock: _Clock, rule: Mapping[str, Any], limit: int) -> Iterable
     base_cfg, hard_cfg = levels.get("base"), levels.get("hard")
     series = rule.get("series") or []
     no_data = bool((rule.get("no_data") or {}).get("active"))
+    spark = rule.get("sparkline")
     for one in series:
         base, hard = one.get("base"), one.get("hard")
         css = {0: "firing", 1: "pending"}.get(_worst(one), "ok")
@@ -280,6 +317,7 @@ def _series_rows(clock: _Clock, rule: Mapping[str, Any], limit: int) -> Iterable
             f'<tr class="{css}"><td>{_labels(one.get("labels") or {})}</td>'
             f"<td>{state}</td>"
             f'<td class="num mono right">{_number_cell(one.get("value"))}</td>'
+            f'<td class="spark">{_sparkline(clock, spark, one)}</td>'
             f"<td>{threshold}</td>"
             f'<td class="num">{since}</td>'
             f"<td>{action}</td>"
@@ -293,14 +331,14 @@ def _series_rows(clock: _Clock, rule: Mapping[str, Any], limit: int) -> Iterable
     if hidden > 0:
         more = _page_link(name, offset + len(series), limit)
         yield (
-            f'<tr><td colspan="8" class="more">and {hidden:,} more series (the least severe): '
+            f'<tr><td colspan="9" class="more">and {hidden:,} more series (the least severe): '
             f'<a href="{more}">the next {min(hidden, limit):,}</a> &middot; '
             f'<a href="api/status?{_e(urlencode({"rule": name}))}">as JSON</a></td></tr>'
         )
     if offset:
         back = _page_link(name, max(0, offset - limit), limit)
         yield (
-            f'<tr><td colspan="8" class="more">{offset:,} more severe series before these: '
+            f'<tr><td colspan="9" class="more">{offset:,} more severe series before these: '
             f'<a href="{back}">the previous page</a></td></tr>'
         )
 
@@ -347,6 +385,12 @@ def _rule(clock: _Clock, rule: Mapping[str, Any], limit: int) -> str:
         about += "<br>" + " &nbsp;&middot;&nbsp; ".join(thresholds)
     else:
         about += "<br>no threshold: values are only read and logged"
+    kept = int((rule.get("sparkline") or {}).get("series_kept") or 0)
+    if kept and total > kept:
+        about += (
+            f" &nbsp;&middot;&nbsp; recent values kept for {kept} of its series "
+            "(the breached first)"
+        )
     about += "</p>" + _no_data_note(clock, rule)
     if not series and not total:
         if no_data:
@@ -360,7 +404,8 @@ def _rule(clock: _Clock, rule: Mapping[str, Any], limit: int) -> str:
     return (
         f'<section>{head}{about}<table class="series">{_COLUMNS}<thead><tr>'
         "<th>series</th><th>state</th>"
-        '<th class="right">value</th><th>threshold</th><th>since</th><th>last action</th>'
+        '<th class="right">value</th><th>recent</th><th>threshold</th><th>since</th>'
+        "<th>last action</th>"
         '<th class="right">fires</th><th>last seen</th>'
         f"</tr></thead><tbody>{rows}</tbody></table></section>"
     )

@@ -21,7 +21,7 @@ import json
 import re
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from email.utils import formatdate
 from typing import Any, cast
 from urllib.parse import parse_qs, unquote, urlsplit
@@ -498,6 +498,7 @@ class _Server:
 
     def status_page(self, request: Request) -> Response:
         def build(selection: Selection) -> Response:
+            selection = replace(selection, recent=True)  # the sparklines
             page = render_status_page(self.service.status(selection), selection)
             return Response(
                 200,

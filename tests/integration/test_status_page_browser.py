@@ -8,10 +8,7 @@ as text and never run it.
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import struct
-import subprocess
 import urllib.error
 import urllib.request
 from html.parser import HTMLParser
@@ -19,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from _browser import BROWSER_TIMEOUT, browse
 
 from .conftest import (
     EVENT_TIMEOUT,
@@ -30,48 +28,6 @@ from .conftest import (
 )
 
 INJECTED = "<script>document.title='pwned'</script>"
-BROWSER_TIMEOUT = 120.0
-
-
-def chromium() -> str:
-    path = os.environ.get("CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
-    if not (os.path.isfile(path) and os.access(path, os.X_OK)):
-        pytest.fail(
-            "chromium not found (looked at $CHROMIUM, PATH and /usr/bin): this test needs a "
-            "real browser; install the Debian package 'chromium' (.ci/run does) or set CHROMIUM",
-            pytrace=False,
-        )
-    return path
-
-
-def browse(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    """Run headless Chromium once with a fresh profile; fail with its output if it fails."""
-    profile = tmp_path / f"chromium-profile-{len(list(tmp_path.glob('chromium-profile-*')))}"
-    argv = [
-        chromium(),
-        "--headless",
-        "--no-sandbox",  # the tests may run as root, in a container
-        "--disable-gpu",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--disable-dev-shm-usage",
-        "--hide-scrollbars",
-        f"--user-data-dir={profile}",
-        *args,
-    ]
-    done = subprocess.run(
-        argv,
-        capture_output=True,
-        text=True,
-        timeout=BROWSER_TIMEOUT,
-        env={**os.environ, "HOME": str(tmp_path)},
-        check=False,
-    )
-    assert done.returncode == 0, f"chromium failed ({done.returncode}): {argv}\n{done.stderr}"
-    return done
 
 
 def get(url: str) -> tuple[int, bytes]:
