@@ -7,9 +7,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from .._config import LevelConfig, RuleConfig
-from .._core._chart import Chart, Line, LineKind, Span, SpanState
+from .._core._chart import Chart, Line, LineKind, state_spans
 from .._core._threshold import ANY, Threshold
-from .._engine import State
 from ._backtest import RuleBacktest, Window, utc
 from ._html import ReportCall, ReportRule, ReportSeries, render_report
 from ._report import summary
@@ -40,7 +39,7 @@ def _series(timeline: SeriesTimeline, config: RuleConfig, span: Window) -> Repor
         span.end,
         [(step.at, step.value) for step in steps],
         _lines(config),
-        _spans(timeline),
+        state_spans([(step.at, step.base.value) for step in steps], span.end),
     )
     calls = [
         ReportCall(
@@ -75,19 +74,3 @@ def _lines(config: RuleConfig) -> list[Line]:
 
 def _drawable(threshold: Threshold) -> bool:
     return threshold.op != ANY and math.isfinite(threshold.number)
-
-
-def _spans(timeline: SeriesTimeline) -> list[Span]:
-    """The stretches the base level was pending or firing, each up to the next step."""
-    out: list[Span] = []
-    steps = timeline.history.steps
-    for index, step in enumerate(steps):
-        if step.base is State.OK:
-            continue
-        state: SpanState = "firing" if step.base is State.FIRING else "pending"
-        end = steps[index + 1].at if index + 1 < len(steps) else step.at
-        if out and out[-1].state == state and out[-1].end == step.at:
-            out[-1] = Span(out[-1].start, end, state)
-        else:
-            out.append(Span(step.at, end, state))
-    return out

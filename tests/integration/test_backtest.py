@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import subprocess
 import sys
 import time
@@ -142,6 +143,16 @@ def test_a_backtest_lists_the_actions_the_live_service_took(
     kinds = [call[2] for call in took]
     assert kinds.count("fire") == 3 and kinds.count("repeat") == 4 and kinds.count("resolve") == 3
     assert document["summary"].startswith("would have acted 10 times on 3 series")
+    # The report draws a mark for each of those calls, labelled with its plugin (where on
+    # the time axis: tests/replay/test_html_report.py, in a browser).
+    html = report.read_text()
+    drawn = re.findall(r'<g class="mark (\w+)"><title>(\w+) (\w+)', html)
+    assert sorted((kind, plugin) for kind, _, plugin in drawn) == sorted(
+        (call[2], call[3]) for call in took
+    ), drawn
+    assert "<script" not in html and "http://" not in html.replace(
+        prometheus_stack.prometheus_url, ""
+    )
 
     text = subprocess.run(
         [
