@@ -99,27 +99,9 @@ def test_a_backtest_lists_the_actions_the_live_service_took(
     ]
 
     report = tmp_path / "report.html"
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "metric_reader",
-            "backtest",
-            "--from",
-            _utc(start - 5),
-            "--to",
-            _utc(end),
-            "--format",
-            "json",
-            "--html",
-            str(report),
-        ],
-        cwd=REPO_ROOT,
-        env=base_env({"CONFIG_FILE": str(config)}),
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    window = ("--from", _utc(start - 5), "--to", _utc(end))
+    rules_only = {"CONFIG_FILE": str(config)}
+    result = _backtest(*window, "--format", "json", "--html", str(report), env=rules_only)
     assert result.returncode == 0, result.stderr
     document = json.loads(result.stdout)
     would = sorted(
@@ -154,25 +136,7 @@ def test_a_backtest_lists_the_actions_the_live_service_took(
         prometheus_stack.prometheus_url, ""
     )
 
-    text = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "metric_reader",
-            "backtest",
-            "--from",
-            _utc(start - 5),
-            "--to",
-            _utc(end),
-            "--rule",
-            "queue-high",
-        ],
-        cwd=REPO_ROOT,
-        env=base_env({"CONFIG_FILE": str(config)}),
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    text = _backtest(*window, "--rule", "queue-high", env=rules_only)
     assert text.returncode == 0, text.stderr
     print(text.stdout)
     assert 'bt_queue{job="backtest",queue="mail"}' in text.stdout
