@@ -59,7 +59,17 @@ Plugin = Recorder()
 
 INTERVAL = 1.0
 SERIES = [(("queue", "mail"),), (("queue", "sms"),)]
-COMPARED = ("at", "plugin", "kind", "level", "labels", "value", "duration_seconds", "fire_count")
+COMPARED = (
+    "at",
+    "plugin",
+    "kind",
+    "level",
+    "labels",
+    "value",
+    "duration_seconds",
+    "fire_count",
+    "annotations",
+)
 
 ticks = st.one_of(
     st.none(),  # the read failed
@@ -167,6 +177,75 @@ def test_the_replay_makes_the_calls_the_live_service_makes(
     }
     if hard:
         env["HARD_ACTION_PLUGIN"] = "recorder"
+    _assert_same_calls(env, drawn, failing, tmp)
+
+
+ALERTS = """
+groups:
+  - name: queues
+    rules:
+      - alert: QueueHigh
+        expr: queue_depth > 50
+        for: {duration}
+        keep_firing_for: {keep}
+        labels: {{severity: page, where: '{{{{ $labels.queue }}}}'}}
+        annotations: {{summary: '{{{{ $labels.queue }}}} holds {{{{ $value }}}}'}}
+"""
+ROUTED = """
+prometheus_endpoint = "http://127.0.0.1:9"
+polling_interval = "1s"
+plugin_dir = "{plugins}"
+rule_files = ["alerts.yml"]
+
+[[routes]]
+matchers = ['severity="page"']
+action_plugin = "recorder"
+backoff_delay = "{backoff}"
+continue = true
+
+[[routes]]
+matchers = ['where="mail"']
+action_plugin = "second"
+"""
+
+
+@settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    duration=st.sampled_from(["0s", "2s", "3s"]),
+    keep=st.sampled_from(["0s", "2s"]),
+    backoff=st.sampled_from(["0s", "3s"]),
+    drawn=st.lists(ticks, min_size=5, max_size=25),
+    failing=st.sets(st.integers(0, 12), max_size=4),
+)
+def test_an_alert_of_a_rule_file_reaches_its_routes_in_the_replay_as_live(
+    tmp_path_factory: Any,
+    duration: str,
+    keep: str,
+    backoff: str,
+    drawn: list[Any],
+    failing: set[int],
+) -> None:
+    """Routes, templated labels and annotations, keep_firing_for and a call that reaches two
+    plugins, one of which fails: the replay retries what the live service retries."""
+    tmp = tmp_path_factory.mktemp("routed")
+    plugins = tmp / "plugins"
+    plugins.mkdir()
+    for name in ("recorder", "second"):
+        source = RECORDER.format(directory=str(tmp)).replace(
+            'name = "recorder"', f'name = "{name}"'
+        )
+        (plugins / f"{name}.py").write_text(source)
+    plugins.chmod(0o755)
+    (tmp / "calls").write_text("")
+    (tmp / "failing").write_text(json.dumps(sorted(failing)))
+    (tmp / "alerts.yml").write_text(ALERTS.format(duration=duration, keep=keep))
+    (tmp / "rules.toml").write_text(ROUTED.format(plugins=plugins, backoff=backoff))
+    _assert_same_calls({"CONFIG_FILE": str(tmp / "rules.toml")}, drawn, failing, tmp)
+
+
+def _assert_same_calls(env: dict[str, str], drawn: list[Any], failing: set[int], tmp: Path) -> None:
     reads = [
         None
         if tick is None
@@ -182,9 +261,12 @@ def test_the_replay_makes_the_calls_the_live_service_makes(
         calls += 1
         return calls - 1 not in failing
 
-    config = load_settings(env).rules[0]
+    configured = load_settings(env)
     replayed = replay(
-        config, [Read(k * INTERVAL, samples) for k, samples in enumerate(reads)], (), succeeds
+        configured.rules[0],
+        [Read(k * INTERVAL, samples) for k, samples in enumerate(reads)],
+        configured.routes,
+        succeeds,
     )
     got = [_compared({**call.event.as_dict(), "at": call.at}) for call in replayed.calls]
     assert got == live

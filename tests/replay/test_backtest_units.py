@@ -1,0 +1,123 @@
+"""The pure parts of a backtest: its steps, its requests, its times and its report."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+
+import pytest
+
+from metric_reader._config import Settings, load_settings
+from metric_reader._core._exceptions import ConfigError
+from metric_reader._core._samples import Sample
+from metric_reader._engine import Read, replay
+from metric_reader._replay._backtest import RuleBacktest, Window, parse_time, select_rules
+from metric_reader._replay._report import json_report, summary, text_report
+from metric_reader._sources._range import MAX_POINTS, evaluation_times, windows
+
+NOW = datetime(2026, 11, 27, 12, 0, 0, tzinfo=UTC).timestamp()
+
+
+def test_steps_are_aligned_to_multiples_of_the_step() -> None:
+    assert evaluation_times(100.5, 130.0, 10.0) == [110.0, 120.0, 130.0]
+    assert evaluation_times(101.0, 109.0, 10.0) == []
+    # Two backtests of one rule over overlapping windows evaluate at the same times.
+    assert set(evaluation_times(0, 95, 15)) & set(evaluation_times(40, 200, 15)) == {
+        45.0,
+        60.0,
+        75.0,
+        90.0,
+    }
+
+
+@pytest.mark.parametrize("steps", [1, MAX_POINTS - 1, MAX_POINTS, MAX_POINTS + 1, 3 * MAX_POINTS])
+def test_requests_hold_at_most_11000_steps_and_cover_every_step(steps: int) -> None:
+    times = [float(k) for k in range(steps)]
+    parts = list(windows(times))
+    assert all(end - start + 1 <= MAX_POINTS for start, end in parts)
+    covered = [t for start, end in parts for t in times if start <= t <= end]
+    assert covered == times  # each step once, in order
+    assert len(parts) == -(-steps // MAX_POINTS)
+
+
+def test_times_are_durations_back_from_now_or_rfc3339() -> None:
+    assert parse_time("2h", NOW, "--from") == NOW - 7200
+    assert parse_time("7d", NOW, "--from") == NOW - 7 * 86400
+    assert parse_time("2026-11-27T10:00:00Z", NOW, "--from") == NOW - 7200
+    assert parse_time("2026-11-27T11:00:00+01:00", NOW, "--to") == NOW - 7200
+    with pytest.raises(ConfigError, match="give the time zone"):
+        parse_time("2026-11-27T10:00:00", NOW, "--from")
+    with pytest.raises(ConfigError, match=r"--to 'soon': expected a duration back from now"):
+        parse_time("soon", NOW, "--to")
+
+
+def _settings() -> tuple[Settings, list[RuleBacktest], Window]:
+    settings = load_settings(
+        {
+            "PROMETHEUS_ENDPOINT": "http://127.0.0.1:9",
+            "METRIC_NAME": "queue_depth",
+            "THRESHOLD": ">50",
+            "THRESHOLD_DURATION": "20s",
+            "BACKOFF_DELAY": "30s",
+            "POLLING_INTERVAL": "10s",
+            "ACTION_PLUGIN": "log_action",
+        }
+    )
+    [config] = settings.rules
+    mail = (("queue", "mail"),)
+    values = [10, 80, 80, 80, 80, 80, 80, 80, 10, 10]  # breached from 10 s to 70 s
+    reads = [Read(NOW + 10 * k, [Sample(mail, v)]) for k, v in enumerate(values)]
+    result = RuleBacktest(config, 10.0, "queue_depth at http://127.0.0.1:9", replay(config, reads))
+    return settings, [result], Window(NOW, NOW + 100)
+
+
+def test_the_text_report_tells_each_moment_and_call_and_sums_up() -> None:
+    _, results, span = _settings()
+    text = text_report(results, span)
+    assert text.splitlines() == [
+        "backtest from 2026-11-27T12:00:00Z to 2026-11-27T12:01:40Z",
+        "",
+        "rule queue_depth: queue_depth at http://127.0.0.1:9, every 10s: 10 evaluations",
+        '  queue_depth{queue="mail"}',
+        "    2026-11-27T12:00:10Z  pending, value 80",
+        "    2026-11-27T12:00:30Z  firing, value 80",
+        "    2026-11-27T12:00:30Z  fire: log_action.execute(metric_name='queue_depth', value=80,"
+        " threshold='>50', duration=20s)",
+        "    2026-11-27T12:01:00Z  repeat: log_action.execute(metric_name='queue_depth', value=80,"
+        " threshold='>50', duration=50s)",
+        "    2026-11-27T12:01:20Z  resolved, value 10",
+        "    2026-11-27T12:01:20Z  resolve: log_action.resolve(metric_name='queue_depth',"
+        " value=10, threshold='>50', duration=1m10s)",
+        "",
+        "would have acted 3 times on 1 series (1 rule backtested)",
+    ]
+
+
+def test_the_json_report_has_every_field_of_the_events() -> None:
+    _, results, span = _settings()
+    document = json.loads(json.dumps(json_report(results, span)))
+    assert document["actions"] == 3
+    [rule] = document["rules"]
+    [series] = rule["series"]
+    assert series["labels"] == {"queue": "mail"}
+    assert [(c["at"], c["kind"], c["plugin"]) for c in series["calls"]] == [
+        ("2026-11-27T12:00:30Z", "fire", "log_action"),
+        ("2026-11-27T12:01:00Z", "repeat", "log_action"),
+        ("2026-11-27T12:01:20Z", "resolve", "log_action"),
+    ]
+    first = series["calls"][0]
+    assert first["breach_started"] == "2026-11-27T12:00:10+00:00"
+    assert first["duration_seconds"] == 20.0 and first["threshold"] == ">50"
+    assert [(c["from"], c["to"]) for c in series["changes"]] == [
+        ("ok", "pending"),
+        ("pending", "firing"),
+        ("firing", "ok"),
+    ]
+
+
+def test_an_unknown_rule_name_lists_the_rules() -> None:
+    settings, _, _ = _settings()
+    with pytest.raises(ConfigError, match=r"--rule 'nope': no rule of that name; the rules: q"):
+        select_rules(settings, ["nope"])
+    assert select_rules(settings, []) == list(settings.rules)
+    assert summary([]) == "would have acted 0 times on 0 series (0 rules backtested)"
