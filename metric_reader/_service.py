@@ -46,6 +46,7 @@ from ._engine import (
     carry_over,
     format_series,
     make_rule,
+    recent_shares,
     revision,
 )
 from ._sources._first_read import check_expressions
@@ -185,6 +186,8 @@ class Service:
         read kept over it (same description) keeps when it last succeeded or failed."""
         settings = self.settings
         self.rules[:] = rules
+        for rule, share in zip(rules, recent_shares(len(rules)), strict=True):
+            rule.keep_recent(share)
         self._by_name.clear()
         self._by_name.update((rule.name, rule) for rule in rules)
         old_reads = {target.description: target for target in self.targets}

@@ -8,7 +8,7 @@ from ._alerting import AlertingRule
 from ._delivery import Deliveries
 from ._logging_rule import LoggingRule
 from ._nodata import NO_DATA_POLLS, NoData
-from ._recent import RECENT_SERIES_PER_RULE, recent_length, recent_window
+from ._recent import RECENT_SERIES_PER_RULE, recent_length, recent_shares, recent_window
 from ._replay import Read, Replay, ReplayedCall, Replayer, SeriesHistory, Step, replay
 from ._rule import ActiveAlert, Rule, format_series, revision
 from ._rules import carry_over, make_rule
@@ -52,6 +52,7 @@ __all__ = [
     "format_series",
     "make_rule",
     "recent_length",
+    "recent_shares",
     "recent_window",
     "replay",
     "revision",

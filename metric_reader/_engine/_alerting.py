@@ -40,6 +40,9 @@ class AlertingRule(Rule):
         self._log(transitions)
         return self.machine.take_due(now) if acting else []
 
+    def keep_recent(self, series: int) -> None:
+        self.machine.recent_series = series
+
     @property
     def series(self) -> Mapping[Labels, SeriesMachine]:
         return self.machine.series

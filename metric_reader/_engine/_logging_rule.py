@@ -53,3 +53,6 @@ class LoggingRule(Rule):
 
     def busy(self, level: str, labels: Labels) -> bool:
         return False
+
+    def keep_recent(self, series: int) -> None:
+        pass  # no series tracked: nothing to draw

@@ -20,6 +20,18 @@ RECENT_EVALUATIONS = 120
 RECENT_SECONDS = 600.0
 RECENT_SERIES_PER_RULE = 50
 """Series of one rule that keep their recent evaluations (the status page draws them)."""
+RECENT_SERIES_OVERALL = 2000
+"""Series of all rules together that keep them: about 6 MB at most, however many rules."""
+
+
+def recent_shares(rules: int) -> list[int]:
+    """How many series each of ``rules`` rules keeps recent evaluations of: an equal share
+    of ``RECENT_SERIES_OVERALL``, at most ``RECENT_SERIES_PER_RULE``; with more rules than
+    that, one each for the first ones, none for the rest."""
+    share = min(RECENT_SERIES_PER_RULE, RECENT_SERIES_OVERALL // max(rules, 1))
+    if share:
+        return [share] * rules
+    return [1] * RECENT_SERIES_OVERALL + [0] * (rules - RECENT_SERIES_OVERALL)
 
 
 def recent_length(polling_interval: float) -> int:

@@ -98,6 +98,7 @@ class Replayer:
         succeeds: CallOutcome = always_succeeds,
     ) -> None:
         self.rule = make_rule(config)
+        self.rule.keep_recent(0)  # sparklines are the status page's: a replay has its steps
         self.result = Replay(self.rule)
         self._deliveries = Deliveries(routes)
         self._succeeds = succeeds

@@ -117,6 +117,11 @@ class Rule(ABC):
             out["breach_level"] = level
         return out
 
+    @abstractmethod
+    def keep_recent(self, series: int) -> None:
+        """Keep the recent evaluations (the status page's sparklines) of at most ``series``
+        of the rule's series from now on; 0: of none."""
+
     def annotations(self, labels: Labels, value: float) -> dict[str, str]:
         """The alert's annotations, rendered for a series (only rule files' alerts have
         any)."""

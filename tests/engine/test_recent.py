@@ -95,3 +95,17 @@ def test_no_ring_without_a_length() -> None:
     rule = machine(length=0)
     rule.observe(0.0, [Sample(labels(0), 99.0)])
     assert rule.series[labels(0)].recent is None
+
+
+def test_all_rules_together_keep_the_recent_evaluations_of_at_most_2000_series() -> None:
+    from metric_reader._engine import recent_shares
+    from metric_reader._engine._recent import RECENT_SERIES_OVERALL, RECENT_SERIES_PER_RULE
+
+    for rules in (0, 1, 39, 40, 41, 1000, 2000, 2001, 10_000):
+        shares = recent_shares(rules)
+        assert len(shares) == rules
+        assert sum(shares) <= max(RECENT_SERIES_OVERALL, 0)
+        assert all(0 <= share <= RECENT_SERIES_PER_RULE for share in shares)
+    assert recent_shares(10) == [50] * 10  # a few rules: 50 series each
+    assert recent_shares(1000) == [2] * 1000
+    assert recent_shares(10_000)[:2000] == [1] * 2000 and not any(recent_shares(10_000)[2000:])
