@@ -19,7 +19,7 @@ from ._backtest import backtest, select_rules, window
 from ._report import json_report, text_report
 from ._rule_test_runner import run_test_file
 
-EXIT_OK, EXIT_UNREAD = 0, 1
+EXIT_OK, EXIT_FAILED = 0, 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,7 +62,7 @@ def backtest_command(settings: Settings, options: BacktestOptions) -> int:
     unread = any(
         r.replayed is None and r.skipped and "could not read" in r.skipped for r in results
     )
-    return EXIT_UNREAD if unread else EXIT_OK
+    return EXIT_FAILED if unread else EXIT_OK
 
 
 def test_command(paths: Sequence[Path]) -> int:
@@ -90,4 +90,4 @@ def test_command(paths: Sequence[Path]) -> int:
         print("  FAILED:")
         for name, failure in failures:
             print(f"    name: {name},\n    {failure}\n")
-    return EXIT_UNREAD if failed else EXIT_OK
+    return EXIT_FAILED if failed else EXIT_OK
