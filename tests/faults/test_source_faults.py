@@ -213,18 +213,23 @@ def test_a_fault_is_logged_counted_changes_nothing_and_passes(
             )
 
         await until(settled, "pending and firing breaches", logs)
-        before, calls_before = snapshot(service), calls(service)
         pending_before = {k: series_state(service, f"{k}-pending") for k in kinds}
         errors_before = {t.description: errors(service, t) for t in faulty}
 
-        # 2. The fault: every poll of the faulty target fails, and nothing else happens.
+        # 2. The fault: every poll of the faulty target fails, and nothing else happens. The
+        # state is taken once each faulty target has failed once: a poll that was on its way
+        # when the fault was armed may still bring a good answer before that.
         fault_server.arm(fault.name)
         armed_at = time.monotonic()
+
+        def failed_polls(polls: int) -> bool:
+            return all(errors(service, t) >= errors_before[t.description] + polls for t in faulty)
+
+        await until(lambda: failed_polls(1), "a failed poll of each faulty target", logs)
+        before, calls_before = snapshot(service), calls(service)
         await until(
-            lambda: all(
-                errors(service, t) >= errors_before[t.description] + FAULT_POLLS for t in faulty
-            ),
-            f"{FAULT_POLLS} failed polls of each faulty target",
+            lambda: failed_polls(1 + FAULT_POLLS),
+            f"{FAULT_POLLS} more failed polls of each faulty target",
             logs,
         )
         lifted_at = time.monotonic()
