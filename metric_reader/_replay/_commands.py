@@ -47,6 +47,10 @@ def backtest_command(settings: Settings, options: BacktestOptions) -> int:
         if step <= 0:
             raise ConfigError(f"--step {options.step!r}: must be more than 0")
     prometheus = options.prometheus.rstrip("/") if options.prometheus else None
+    if options.html is not None and not options.html.parent.is_dir():
+        raise ConfigError(
+            f"--html {str(options.html)!r}: no directory {str(options.html.parent)!r}"
+        )
     # The rules' own transition logs would read as if they happened now: the report says it.
     logger.disable("metric_reader._engine")
     results = anyio.run(backtest, settings, rules, span, step, prometheus)
@@ -58,7 +62,10 @@ def backtest_command(settings: Settings, options: BacktestOptions) -> int:
     if options.html is not None:
         from ._html_report import write_html  # only with --html
 
-        write_html(options.html, results, span)
+        try:
+            write_html(options.html, results, span)
+        except OSError as exc:
+            raise ConfigError(f"--html {str(options.html)!r}: {exc.strerror or exc}") from None
     unread = any(
         r.replayed is None and r.skipped and "could not read" in r.skipped for r in results
     )

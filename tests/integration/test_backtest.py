@@ -246,6 +246,7 @@ def test_bad_flags_are_one_line_and_exit_2() -> None:
         (["--from", "1h", "--to", "2h"], "--from '1h' is not before --to '2h'"),
         (["--from", "1h", "--rule", "nope"], "--rule 'nope': no rule of that name"),
         (["--from", "1h", "--step", "0s"], "--step '0s': must be more than 0"),
+        (["--from", "1h", "--html", "/no-such-dir/r.html"], "--html '/no-such-dir/r.html': no"),
     ]:
         result = _backtest(*args, env=env)
         assert result.returncode == 2, (args, result.stderr)
