@@ -176,7 +176,10 @@ def assert_cadence(times: list[float], start: float, end: float, interval: float
     points = before + during
     gaps = [b - a for a, b in itertools.pairwise(points)]
     assert len(gaps) >= 4, f"only {len(gaps)} healthy polls in {end - start:.2f}s"
-    assert max(gaps) < 3 * interval, f"healthy polling stalled {max(gaps):.3f}s; gaps {gaps}"
+    # A fault that held the healthy target up would show in every gap, so the median is
+    # the test; the longest gap only rules out a stall longer than a single hiccup of the
+    # whole process (a 2-core machine just after the parallel tests once paused 300 ms).
+    assert max(gaps) < 4 * interval, f"healthy polling stalled {max(gaps):.3f}s; gaps {gaps}"
     median = statistics.median(gaps)
     assert 0.7 * interval < median < 1.3 * interval, f"median gap {median:.3f}s; gaps {gaps}"
     expected = (end - (points[0] if before else start)) / interval
