@@ -54,6 +54,8 @@ class RuleBacktest:
     """Why the rule was not backtested (set when ``replayed`` is None)."""
     unread: bool = False
     """Skipped because its history could not be read (Prometheus down, a bad query)."""
+    endpoint: str = ""
+    """The Prometheus its history is read from."""
 
 
 def parse_time(text: str, now: float, flag: str) -> float:
@@ -110,7 +112,7 @@ async def backtest(
     async with make_client(settings.client) as client, anyio.create_task_group() as group:
         for result in results:
             if result.skipped is None:
-                group.start_soon(_run, client, settings, result, span, prometheus, slots)
+                group.start_soon(_run, client, settings, result, span, slots)
     return results
 
 
@@ -124,9 +126,9 @@ def _plan(rule: RuleConfig, step: float | None, prometheus: str | None) -> RuleB
             skipped=f"reads {rule.scrape_url} directly: give --prometheus URL, a Prometheus "
             "that scrapes that page, to backtest it from there",
         )
+    # An alert's expr is its rule's query (``RuleConfig.promql``), as for the service.
     endpoint = prometheus if rule.source == "scrape" and prometheus else rule.prometheus_endpoint
-    query = rule.alert.expr if rule.alert is not None else rule.promql
-    result = RuleBacktest(rule, every, f"{query} at {endpoint}")
+    result = RuleBacktest(rule, every, f"{rule.promql} at {endpoint}", endpoint=endpoint)
     if rule.base is None:
         result.skipped = "no threshold: the rule only logs what it reads, it never acts"
     return result
@@ -137,7 +139,6 @@ async def _run(
     settings: Settings,
     result: RuleBacktest,
     span: Window,
-    prometheus: str | None,
     slots: anyio.CapacityLimiter,
 ) -> None:
     rule = result.config
@@ -145,13 +146,11 @@ async def _run(
     if not times:
         result.skipped = f"the window holds no step of {result.step:g}s"
         return
-    scraped = rule.source == "scrape"
-    endpoint = prometheus if scraped and prometheus else rule.prometheus_endpoint
-    query = rule.alert.expr if rule.alert is not None else rule.promql
+    endpoint = result.endpoint
     target: dict[str, str] | None = None
     try:
         async with slots:
-            if scraped:
+            if rule.source == "scrape":
                 assert rule.scrape_url is not None
                 target = await scrape_target_labels(client, endpoint, rule.scrape_url, READ_TIMEOUT)
                 if target is None:
@@ -164,7 +163,7 @@ async def _run(
             series = await query_range(
                 client,
                 endpoint,
-                query,
+                rule.promql,
                 times,
                 result.step,
                 READ_TIMEOUT,

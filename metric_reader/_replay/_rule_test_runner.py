@@ -87,7 +87,8 @@ def _settings(test_file: RuleTestFile) -> Settings:
 
 
 def _is_expression(rule: RuleConfig) -> bool:
-    return rule.alert is not None or rule.query is not None
+    """A ``QUERY`` rule, or an alert of a rule file (its ``expr`` is its query)."""
+    return rule.query is not None
 
 
 async def _run_group(
@@ -111,9 +112,8 @@ async def _run_group(
             times = evaluation_times(0.0, end, rule.polling_interval)
             if _is_expression(rule):
                 assert url is not None and client is not None
-                query = rule.alert.expr if rule.alert is not None else rule.promql
                 series = await query_range(
-                    client, url, query, times, rule.polling_interval, QUERY_TIMEOUT
+                    client, url, rule.promql, times, rule.polling_interval, QUERY_TIMEOUT
                 )
                 values = samples_at(series, times)
                 reads[rule.name] = [Read(t, s) for t, s in zip(times, values, strict=True)]
