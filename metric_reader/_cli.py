@@ -50,14 +50,12 @@ from ._core._logging import configure_logging
 from ._core._memory import keep_freed_memory
 from ._core._threshold import parse_threshold, parse_value
 from ._replay._commands import BacktestOptions, backtest_command, test_command
-from ._service import SHUTDOWN_GRACE, SIGNALS, EarlySignals, Service
+from ._service import EXPRESSION_TIMEOUT, SHUTDOWN_GRACE, SIGNALS, EarlySignals, Service
 from ._sources._first_read import check_expressions, first_reads
 from ._surface._web import serve_http
 
 EXIT_OK, EXIT_FATAL, EXIT_CONFIG = 0, 1, 2
 CHECK_READ_TIMEOUT = 5.0
-EXPRESSION_CHECK_TIMEOUT = 5.0
-"""Seconds to ask Prometheus about the rule files' expressions, at start and in check."""
 """How long ``check`` waits for the first read of the sources, all together."""
 CLEANUP_SECONDS = 1.0
 """At exit, how long cancelled ``async def`` plugin calls get to finish their clean-up."""
@@ -509,7 +507,7 @@ def _check_alert_expressions(settings: Settings) -> None:
     by sending each to the Prometheus it reads; a parse error is a configuration error."""
     if not any(rule.alert is not None for rule in settings.rules):
         return
-    problems, warnings = anyio.run(check_expressions, settings, EXPRESSION_CHECK_TIMEOUT)
+    problems, warnings = anyio.run(check_expressions, settings, EXPRESSION_TIMEOUT)
     for warning in warnings:
         logger.warning("{}", warning)
     if problems:

@@ -99,7 +99,8 @@ RESTART_SETTINGS = (
 
 Reloader = Callable[[], tuple[Settings, PluginCatalog]]
 EXPRESSION_TIMEOUT = 5.0
-"""Seconds a reload asks Prometheus about the rule files' expressions (see ``_cli``)."""
+"""Seconds to ask Prometheus about the rule files' expressions: at start, in ``check`` and
+at a reload."""
 
 
 class EarlySignals:
