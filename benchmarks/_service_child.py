@@ -22,7 +22,7 @@ def apply(loop: str, decoder: str, transport: str) -> None:
         if chosen != name:
             sys.modules[name] = None  # type: ignore[assignment]
     from metric_reader import _cli
-    from metric_reader._sources import _http
+    from metric_reader._http import _client as _http
 
     _cli.EVENT_LOOP = loop
     _http.TRANSPORT = transport

@@ -36,8 +36,8 @@ def _child(rules: int, url: str) -> dict[str, float]:
     from metric_reader._core._selector import Selector
     from metric_reader._core._threshold import parse_threshold
     from metric_reader._engine import make_rule
+    from metric_reader._http import make_client
     from metric_reader._sources._groups import build_targets
-    from metric_reader._sources._http import make_client
 
     threshold = parse_threshold(">1000")  # never breached: every rule stays idle
     configs = [

@@ -217,8 +217,8 @@ async def _one_cycle(url: str) -> tuple[float, float, int]:
     """Wall seconds of two consecutive cycles of ``SCALE_RULES`` distinct queries."""
     from metric_reader._config import load_settings
     from metric_reader._engine import make_rule
+    from metric_reader._http import make_client
     from metric_reader._sources._groups import build_targets
-    from metric_reader._sources._http import make_client
     from metric_reader._sources._targets import fetch_timeout
 
     with tempfile.TemporaryDirectory() as tmp:

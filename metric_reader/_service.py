@@ -49,9 +49,9 @@ from ._engine import (
     recent_shares,
     revision,
 )
+from ._http import make_client
 from ._sources._first_read import check_expressions
 from ._sources._groups import Group, build_groups
-from ._sources._http import make_client
 from ._sources._targets import Target, fetch_timeout
 from ._surface._metrics import ServiceMetrics
 from ._surface._selection import Selection

@@ -1,6 +1,6 @@
 """The package's layers point one way, and no module imports itself back through others.
 
-core ← config ← {engine, sources, actions} ← {cluster, surface, replay} ← service ← cli
+core ← config ← http ← {engine, sources, actions} ← {cluster, surface, replay} ← service ← cli
 
 Every import counts, wherever it stands: at the top, inside a function (lazy), or under
 ``if TYPE_CHECKING:``. The graph is read from the source (AST), not from what happens to
@@ -16,9 +16,10 @@ from pathlib import Path
 import metric_reader
 
 PACKAGE = Path(metric_reader.__file__).parent
-RANK = {
+RANK: dict[str, float] = {
     "_core": 0,
     "_config": 1,
+    "_http": 1.5,
     "_engine": 2,
     "_sources": 2,
     "_actions": 2,

@@ -20,8 +20,7 @@ from typing import Any
 
 from .._config import ClientConfig
 from .._core._exceptions import Conflict, FetchError, KubeError
-from .._sources._body import read_body
-from .._sources._http import deadline, make_client
+from .._http import deadline, make_client, read_body
 
 SERVICE_ACCOUNT_DIR = Path("/var/run/secrets/kubernetes.io/serviceaccount")
 LEASES = "/apis/coordination.k8s.io/v1/namespaces/{namespace}/leases"

@@ -16,7 +16,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from .._core._durations import format_duration
-from .._core._template import TemplateError, check_template
+from .._core._gotemplate import TemplateError, check_template
 from .._core._threshold import any_value
 from ._problems import Given, Problems
 from ._routes import Route

@@ -14,8 +14,8 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from .._core._events import Event
+from .._core._gotemplate import expand_alert_template
 from .._core._samples import Labels
-from .._core._template import expand_alert_template
 from ._alerting import AlertingRule
 from ._state import Action
 

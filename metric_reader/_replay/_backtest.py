@@ -20,7 +20,7 @@ from .._config import RuleConfig, Settings
 from .._config._prom_duration import parse_prometheus_duration
 from .._core._exceptions import ConfigError, FetchError
 from .._engine import Read, Replay, replay
-from .._sources._http import make_client
+from .._http import make_client
 from .._sources._range import (
     RangeSeries,
     evaluation_times,

@@ -17,7 +17,7 @@ from .._core._durations import parse_duration
 from .._core._exceptions import ConfigError
 from ._backtest import backtest, select_rules, window
 from ._report import json_report, text_report
-from ._rule_test_runner import run_test_file
+from ._ruletest import run_test_file
 
 EXIT_OK, EXIT_FAILED = 0, 1
 

@@ -13,8 +13,8 @@ import anyio
 import httpx
 
 from .._config import RuleConfig, Settings
+from .._http import make_client
 from ._groups import build_targets
-from ._http import make_client
 from ._prometheus import QueryParseError, instant_query
 from ._targets import Target
 

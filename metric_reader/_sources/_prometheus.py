@@ -17,8 +17,7 @@ from .._config import MAX_RESPONSE_BYTES
 from .._core._exceptions import FetchError
 from .._core._samples import Sample, labels_of
 from .._core._text import may_hold_surrogates, valid_strings
-from ._body import read_body
-from ._http import Attempt, Source, deadline, request_slot
+from .._http import Attempt, Source, deadline, read_body, request_slot
 
 _fast_loads: Callable[[bytes], Any] | None
 try:  # a dependency: about 3x faster than json on a Prometheus answer

@@ -18,8 +18,7 @@ import httpx
 from .._config import MAX_RESPONSE_BYTES
 from .._core._exceptions import FetchError
 from .._core._samples import Sample, labels_of
-from ._body import read_body
-from ._http import Attempt, Source, deadline
+from .._http import Attempt, Source, deadline, read_body
 from ._prometheus import _decode, _loads, _metric, _value
 
 MAX_POINTS = 11_000

@@ -6,8 +6,7 @@ import httpx
 
 from .._config import MAX_RESPONSE_BYTES
 from .._core._exceptions import FetchError
-from ._body import read_body
-from ._http import Attempt, Source, deadline
+from .._http import Attempt, Source, deadline, read_body
 
 # Text format first: every exporter speaks it, and it has no _created lines to skip.
 ACCEPT = "text/plain;version=0.0.4;q=0.9,application/openmetrics-text;version=1.0.0;q=0.5,*/*;q=0.1"

@@ -15,17 +15,17 @@ from pathlib import Path
 import pytest
 
 from metric_reader._config._prom_duration import parse_prometheus_duration
-from metric_reader._config._rule_tests import (
+from metric_reader._core._exceptions import ConfigError
+from metric_reader._core._selector import Selector
+from metric_reader._replay._ruletest._file import (
     SCRIPTED_FAILURE,
     STALE,
     ExpAction,
     RuleTestFile,
     read_rule_test_file,
 )
-from metric_reader._config._series_desc import SeriesDescError, parse_series_description
-from metric_reader._core._exceptions import ConfigError
-from metric_reader._core._selector import Selector
-from metric_reader._sources._series_store import SeriesStore
+from metric_reader._replay._ruletest._series_desc import SeriesDescError, parse_series_description
+from metric_reader._replay._ruletest._series_store import SeriesStore
 
 PROMTOOL = shutil.which("promtool")
 needs_promtool = pytest.mark.skipif(PROMTOOL is None, reason="promtool is not installed")
@@ -178,7 +178,7 @@ def _promtool_observations(output: str) -> dict[tuple[str, float], float]:
 
 def _our_observations(values: str, steps: int) -> dict[tuple[str, float], float]:
     labels, parsed = parse_series_description(f"m {values}")
-    from metric_reader._config._rule_tests import InputSeries
+    from metric_reader._replay._ruletest._file import InputSeries
 
     store = SeriesStore([InputSeries(labels, tuple(parsed), 1)], 60.0, lookback_includes_start=True)
     found = {}

@@ -13,7 +13,7 @@ import math
 
 import pytest
 
-from metric_reader._core._template import (
+from metric_reader._core._gotemplate._template import (
     TemplateError,
     _parse,
     check_template,

@@ -24,7 +24,7 @@ import anyio
 import pytest
 
 from metric_reader._core._exceptions import FetchError
-from metric_reader._sources._http import make_client
+from metric_reader._http import make_client
 from metric_reader._sources._prometheus import instant_query
 from metric_reader._sources._scrape import fetch_page
 
@@ -124,7 +124,7 @@ def server(bombs: dict[str, tuple[str, bytes]]) -> Iterator[str]:
 _READER = """
 import json, resource, sys
 import anyio, httpx
-from metric_reader._sources._http import make_client
+from metric_reader._http import make_client
 from metric_reader._sources._prometheus import instant_query
 from metric_reader._core._exceptions import FetchError
 from metric_reader._sources._scrape import fetch_page

@@ -15,7 +15,7 @@ import pytest
 
 from metric_reader._config import load_settings
 from metric_reader._core._exceptions import FetchError
-from metric_reader._sources._http import make_client
+from metric_reader._http import make_client
 from metric_reader._sources._prometheus import instant_query
 from metric_reader._sources._scrape import fetch_page
 

@@ -29,8 +29,8 @@ from metric_reader._actions import discover_plugins
 from metric_reader._config import ConfigError, load_settings
 from metric_reader._core._exceptions import FetchError
 from metric_reader._engine import State
+from metric_reader._http import make_client
 from metric_reader._service import Service
-from metric_reader._sources._http import make_client
 from metric_reader._sources._prometheus import instant_query
 from metric_reader._sources._scrape import fetch_page
 from metric_reader._sources._targets import Target

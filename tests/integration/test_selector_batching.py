@@ -44,9 +44,9 @@ from metric_reader._config import RuleConfig, Settings, load_settings
 from metric_reader._core._exceptions import ConfigError, FetchError
 from metric_reader._core._samples import Sample, labels_of
 from metric_reader._core._selector import LabelMatcher, MatchOp, quote
+from metric_reader._http import make_client
 from metric_reader._sources._batch import MAX_NAMES
 from metric_reader._sources._groups import build_targets
-from metric_reader._sources._http import make_client
 from metric_reader._sources._prometheus import instant_query
 
 from .conftest import EVENT_TIMEOUT, PrometheusStack, wait_until

@@ -30,7 +30,7 @@ from integration.conftest import (
     free_port,
     wait_until,
 )
-from metric_reader._core._template import expand_alert_template
+from metric_reader._core._gotemplate._template import expand_alert_template
 
 LABELS = {"instance": "host-1.example.org:9100", "job": "node", "path": "/var/lib"}
 EXTERNAL_LABELS = {"cluster": "eu-1", "replica": "a"}
@@ -230,7 +230,7 @@ PARSE_CASES: dict[str, str] = {
 
 def test_parse_errors_are_promtools(tmp_path: Path) -> None:
     """``check_template`` refuses what ``promtool check rules`` refuses, with its message."""
-    from metric_reader._core._template import TemplateError, check_template
+    from metric_reader._core._gotemplate._template import TemplateError, check_template
 
     promtool = _binary("PROMTOOL_BIN", "promtool", "prometheus")
     alerts = {f"Case{i}": case for i, case in enumerate(PARSE_CASES)}

@@ -13,11 +13,11 @@ from pathlib import Path
 import httpx
 import pytest
 
-from metric_reader._config._rule_tests import InputSeries
-from metric_reader._config._series_desc import parse_series_description
 from metric_reader._core._selector import Selector
-from metric_reader._sources._series_store import SeriesStore
-from metric_reader._sources._throwaway import (
+from metric_reader._replay._ruletest._file import InputSeries
+from metric_reader._replay._ruletest._series_desc import parse_series_description
+from metric_reader._replay._ruletest._series_store import SeriesStore
+from metric_reader._replay._ruletest._throwaway import (
     MissingBinaries,
     ThrowawayError,
     lookback_includes_start,

@@ -32,8 +32,8 @@ from metric_reader._actions import discover_plugins
 from metric_reader._config import ClientConfig, ConfigError, Secret, load_settings
 from metric_reader._core._exceptions import FetchError
 from metric_reader._core._logging import configure_logging
+from metric_reader._http import make_client
 from metric_reader._service import Service
-from metric_reader._sources._http import make_client
 from metric_reader._sources._scrape import fetch_page
 from metric_reader._surface._web import serve_http
 

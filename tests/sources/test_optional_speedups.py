@@ -20,8 +20,9 @@ import pytest
 
 from metric_reader import _cli
 from metric_reader._core._exceptions import FetchError
-from metric_reader._sources import _http, _prometheus
-from metric_reader._sources._http import make_client
+from metric_reader._http import _client as _http
+from metric_reader._http import make_client
+from metric_reader._sources import _prometheus
 from metric_reader._sources._prometheus import decode_query_response, instant_query
 
 ANSWERS = [
@@ -94,12 +95,12 @@ def test_the_service_runs_on_uvloop_and_aiohttp_when_installed() -> None:
             return type(client._transport).__module__
 
     assert _cli.loop_options() == {"use_uvloop": True}
-    assert anyio.run(main) == "metric_reader._sources._aiohttp"
+    assert anyio.run(main) == "metric_reader._http._aiohttp"
 
 
 def test_without_aiohttp_requests_go_through_httpcore(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "aiohttp", None)
-    monkeypatch.setitem(sys.modules, "metric_reader._sources._aiohttp", None)
+    monkeypatch.setitem(sys.modules, "metric_reader._http._aiohttp", None)
 
     async def main() -> str:
         async with make_client() as client:

@@ -10,11 +10,11 @@ import math
 
 import pytest
 
-from metric_reader._config._rule_tests import InputSeries
-from metric_reader._config._series_desc import parse_series_description
 from metric_reader._core._samples import Sample
 from metric_reader._core._selector import Selector, parse_label_filters
-from metric_reader._sources._series_store import SeriesStore
+from metric_reader._replay._ruletest._file import InputSeries
+from metric_reader._replay._ruletest._series_desc import parse_series_description
+from metric_reader._replay._ruletest._series_store import SeriesStore
 
 
 def store(*lines: str, interval: float = 60.0, includes_start: bool = False) -> SeriesStore:

@@ -98,11 +98,6 @@ def _plain(negative: bool, digits: str, exp: int) -> str:
     return ("-" if negative else "") + text
 
 
-def _shortest_f(value: float) -> str:
-    digits, exp = _shortest_digits(value)
-    return _plain(value < 0, digits, exp)
-
-
 def format_value(value: Any) -> str:
     """fmt.Sprint of one value (``%v``)."""
     if value is None:

@@ -31,8 +31,8 @@ import anyio
 import anyio.abc
 import httpx
 
-from .._config._rule_tests import InputSeries, Stale
-from .._core._exceptions import MetricReaderError
+from ..._core._exceptions import MetricReaderError
+from ._file import InputSeries, Stale
 from ._remote_write import STALE_NAN_BITS, Point, snappy_block, write_request
 
 __all__ = [

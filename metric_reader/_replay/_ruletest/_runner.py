@@ -20,9 +20,14 @@ from pathlib import Path
 import anyio
 import httpx
 
-from .._config import RuleConfig, Settings, load_settings
-from .._config._prom_duration import format_prometheus_duration
-from .._config._rule_tests import (
+from ..._config import RuleConfig, Settings, load_settings
+from ..._config._prom_duration import format_prometheus_duration
+from ..._core._durations import format_duration
+from ..._core._exceptions import ConfigError, FetchError, MetricReaderError
+from ..._core._gotemplate import format_float, quote
+from ..._engine import Read, ReplayedCall, Replayer, State, Step
+from ..._sources._range import evaluation_times, query_range, samples_at
+from ._file import (
     ActionTest,
     AlertRuleTest,
     ExpAction,
@@ -31,13 +36,8 @@ from .._config._rule_tests import (
     RuleTestGroup,
     read_rule_test_file,
 )
-from .._core._durations import format_duration
-from .._core._exceptions import ConfigError, FetchError, MetricReaderError
-from .._core._gofmt import format_float, quote
-from .._engine import Read, ReplayedCall, Replayer, State, Step
-from .._sources._range import evaluation_times, query_range, samples_at
-from .._sources._series_store import SeriesStore
-from .._sources._throwaway import lookback_includes_start, throwaway_prometheus
+from ._series_store import SeriesStore
+from ._throwaway import lookback_includes_start, throwaway_prometheus
 
 PLACEHOLDER_ENDPOINT = "http://127.0.0.1:9"
 """Where a rule without a Prometheus would read: never asked, a test reads its own data."""

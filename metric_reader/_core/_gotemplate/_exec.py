@@ -13,8 +13,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ._gofmt import Struct, format_value, go_type, sprint, sprintf, sprintln
-from ._goparse import (
+from ._fmt import Struct, format_value, go_type, sprint, sprintf, sprintln
+from ._parse import (
     Action,
     Branch,
     Chain,

@@ -43,7 +43,7 @@ class Token:
 
 
 def _go_quote(text: str) -> str:
-    from ._gofmt import quote
+    from ._fmt import quote
 
     return quote(text)
 

@@ -17,9 +17,9 @@ from collections.abc import Mapping
 from functools import lru_cache
 from typing import Any
 
-from ._goexec import BUILTINS, ExecError, Executor, Func, FuncError
-from ._gofmt import Struct, format_float, go_type
-from ._goparse import Node, ParseError, Parser
+from ._exec import BUILTINS, ExecError, Executor, Func, FuncError
+from ._fmt import Struct, format_float, go_type
+from ._parse import Node, ParseError, Parser
 
 _DEFS = (
     "{{$labels := .Labels}}{{$externalLabels := .ExternalLabels}}"

@@ -14,9 +14,9 @@ import bisect
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from .._config._rule_tests import InputSeries, Stale
-from .._core._samples import Sample, labels_of
-from .._core._selector import Selector
+from ..._core._samples import Sample, labels_of
+from ..._core._selector import Selector
+from ._file import InputSeries, Stale
 
 __all__ = ["LOOKBACK_DELTA", "SeriesStore"]
 

@@ -17,10 +17,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal, cast
 
-from .._core._exceptions import ConfigError
-from ._go_glob import BadPattern, escape, glob, go_join
-from ._prom_duration import go_quoted
-from ._rule_file_reader import _FileReader
+from ..._config._go_glob import BadPattern, escape, glob, go_join
+from ..._config._prom_duration import go_quoted
+from ..._config._rule_file_reader import _FileReader
+from ..._config._yaml_nodes import YamlSyntaxError, compose, is_null, kind, place, scalar_text
+from ..._core._exceptions import ConfigError
 from ._series_desc import (
     STALE,
     SeriesDescError,
@@ -28,7 +29,6 @@ from ._series_desc import (
     Stale,
     parse_series_description,
 )
-from ._yaml_nodes import YamlSyntaxError, compose, is_null, kind, place, scalar_text
 
 if TYPE_CHECKING:
     from yaml.nodes import Node

@@ -1,0 +1,11 @@
+"""Go's text/template as Prometheus' alert templates use it: parse, check and expand.
+
+The entry point of the template engine; its lexer and parser (``_parse``), executor
+(``_exec``), Go's fmt verbs (``_fmt``) and Prometheus' template functions (``_template``)
+are private.
+"""
+
+from ._fmt import format_float, quote
+from ._template import TemplateError, check_template, expand_alert_template
+
+__all__ = ["TemplateError", "check_template", "expand_alert_template", "format_float", "quote"]
