@@ -37,7 +37,7 @@ def _child(rules: int, url: str) -> dict[str, float]:
     from metric_reader._core._threshold import parse_threshold
     from metric_reader._engine import make_rule
     from metric_reader._http import make_client
-    from metric_reader._sources._groups import build_targets
+    from metric_reader._sources._groups import build_fetches
 
     threshold = parse_threshold(">1000")  # never breached: every rule stays idle
     configs = [
@@ -55,7 +55,7 @@ def _child(rules: int, url: str) -> dict[str, float]:
         )
         for i in range(rules)
     ]
-    [target] = build_targets(configs)
+    [target] = build_fetches(configs)
     machines = [make_rule(c) for c in configs]
 
     async def cycles() -> float:
@@ -68,7 +68,7 @@ def _child(rules: int, url: str) -> dict[str, float]:
             return (time.process_time() - start) / CYCLES
 
     async def _cycle(client: object) -> None:
-        reading = await target.read(client, 10.0)  # type: ignore[arg-type]
+        reading = await target.perform(client, 10.0)  # type: ignore[arg-type]
         now = anyio.current_time()
         for rule in machines:
             rule.evaluate(now, reading.samples[rule.name])

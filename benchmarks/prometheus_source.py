@@ -218,8 +218,8 @@ async def _one_cycle(url: str) -> tuple[float, float, int]:
     from metric_reader._config import load_settings
     from metric_reader._engine import make_rule
     from metric_reader._http import make_client
-    from metric_reader._sources._groups import build_targets
-    from metric_reader._sources._targets import fetch_timeout
+    from metric_reader._sources._fetches import fetch_timeout
+    from metric_reader._sources._groups import build_fetches
 
     with tempfile.TemporaryDirectory() as tmp:
         rules_file = Path(tmp, "rules.toml")
@@ -232,14 +232,14 @@ async def _one_cycle(url: str) -> tuple[float, float, int]:
         )
         settings = load_settings({"CONFIG_FILE": str(rules_file)})
     rules = {config.name: make_rule(config) for config in settings.rules}
-    targets = build_targets(settings.rules, settings.max_concurrent_queries)
+    targets = build_fetches(settings.rules, settings.max_concurrent_queries)
     timeout = fetch_timeout(SCALE_INTERVAL)
     failures = 0
 
     async def poll(client: httpx.AsyncClient, target: object) -> None:
         nonlocal failures
         try:
-            reading = await target.read(client, timeout)  # type: ignore[attr-defined]
+            reading = await target.perform(client, timeout)  # type: ignore[attr-defined]
         except Exception:
             failures += 1
             return

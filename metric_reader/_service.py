@@ -50,19 +50,19 @@ from ._engine import (
     revision,
 )
 from ._http import make_client
+from ._sources._fetches import Fetch, fetch_timeout
 from ._sources._first_read import check_expressions
 from ._sources._groups import Group, build_groups
-from ._sources._targets import Target, fetch_timeout
 from ._surface._metrics import ServiceMetrics
 from ._surface._selection import Selection
 from ._surface._status import status_snapshot
 from ._surface._view import (
-    GroupRead,
+    FetchStatus,
+    GroupStatus,
     PluginCounts,
     RuleSeries,
-    TargetRead,
     UnloadedPlugin,
-    read_recently,
+    fetched_recently,
 )
 
 if TYPE_CHECKING:
@@ -137,7 +137,7 @@ class EarlySignals:
 
 
 class Service:
-    """The running service: a poll task per target feeding its rules, the plugin calls
+    """The running service: a poll task per fetch feeding its rules, the plugin calls
     they hand out, and (when configured) the state file and the leader election."""
 
     def __init__(
@@ -191,49 +191,49 @@ class Service:
             rule.keep_recent(share)
         self._by_name.clear()
         self._by_name.update((rule.name, rule) for rule in rules)
-        old_reads = {target.description: target for target in self.targets}
+        old_reads = {fetch.description: fetch for fetch in self.fetches}
         self.groups = build_groups(
             settings.rules,
             settings.max_concurrent_queries,
             settings.max_response_bytes,
             settings.batch_selectors,
         )
-        for target in self.targets:
-            before = old_reads.get(target.description)
+        for fetch in self.fetches:
+            before = old_reads.get(fetch.description)
             if before is not None:
-                target.last_success, target.last_error = before.last_success, before.last_error
+                fetch.last_success, fetch.last_error = before.last_success, before.last_error
         for group in self.groups:  # shown from the start, at 0
             self.metrics.evaluations.labels(group.name)
             self.metrics.evaluations_missed.labels(group.name)
         self._series_limit_errors = {
-            rule.name: Throttle(target.description, "ERROR", "series limit exceeded")
-            for target in self.targets
-            for rule in target.rules
+            rule.name: Throttle(fetch.description, "ERROR", "series limit exceeded")
+            for fetch in self.fetches
+            for rule in fetch.rules
         }
         self._read_errors = {
-            rule.name: Throttle(target.description, "ERROR", f"read failed for rule {rule.name!r}")
-            for target in self.targets
-            for rule in target.rules
+            rule.name: Throttle(fetch.description, "ERROR", f"read failed for rule {rule.name!r}")
+            for fetch in self.fetches
+            for rule in fetch.rules
         }
         no_data = {
             rule.name: (self.no_data[rule.name] if rule.name in kept else None)
-            or NoData(rule.name, rule.reads)
+            or NoData(rule.name, rule.expression)
             for rule in rules
         }
         self.no_data.clear()
         self.no_data.update(no_data)
 
     @property
-    def targets(self) -> list[Target]:
+    def fetches(self) -> list[Fetch]:
         """Every read of every group."""
-        return [target for group in self.groups for target in group.targets]
+        return [fetch for group in self.groups for fetch in group.fetches]
 
-    def rules_of(self, target: Target) -> list[Rule]:
-        """The rules ``target`` is read for, in its order, as long as they are configured
+    def rules_of(self, fetch: Fetch) -> list[Rule]:
+        """The rules ``fetch`` is read for, in its order, as long as they are configured
         as when the read was planned: a read that started before a reload may answer after
         it, and what it read is not for a rule that changed or was removed."""
         rules = []
-        for config in target.rules:
+        for config in fetch.rules:
             rule = self._by_name.get(config.name)
             if rule is not None and (rule.config is config or rule.config == config):
                 rules.append(rule)
@@ -255,34 +255,34 @@ class Service:
     def generation(self) -> Hashable:
         return (
             revision(self.rules),
-            tuple((target.last_success, target.last_error) for target in self.targets),
+            tuple((fetch.last_success, fetch.last_error) for fetch in self.fetches),
             tuple((one.active, one.empty_polls) for one in self.no_data.values()),
             tuple(group.missed.total for group in self.groups),
         )
 
     def ready(self) -> bool:
-        """Every target has been read successfully, recently: within three of its polling
+        """Every fetch has been read successfully, recently: within three of its polling
         intervals, and at least within a minute."""
         now = anyio.current_time()
         return all(
-            read_recently(target.last_success, target.interval, now) for target in self.targets
+            fetched_recently(fetch.last_success, fetch.interval, now) for fetch in self.fetches
         )
 
-    def target_reads(self) -> list[TargetRead]:
+    def fetch_statuses(self) -> list[FetchStatus]:
         return [
-            TargetRead(t.description, t.interval, len(t.rules), t.last_success, t.last_error)
-            for t in self.targets
+            FetchStatus(t.description, t.interval, len(t.rules), t.last_success, t.last_error)
+            for t in self.fetches
         ]
 
-    def group_reads(self) -> list[GroupRead]:
+    def group_statuses(self) -> list[GroupStatus]:
         now = anyio.current_time()
         return [
-            GroupRead(
+            GroupStatus(
                 g.name,
                 g.interval,
                 g.offset,
                 len(g.rules),
-                len(g.targets),
+                len(g.fetches),
                 g.missed.in_last_minute(now),
                 g.missed.total,
             )
@@ -324,14 +324,14 @@ class Service:
         and their states."""
         snapshot = status_snapshot(
             self.rules,
-            self.target_reads(),
+            self.fetch_statuses(),
             anyio.current_time(),
             ready=self.ready(),
             started_mono=self.started,
             version=__version__,
             no_data=self.no_data,
             selection=selection or Selection(),
-            groups=self.group_reads(),
+            groups=self.group_statuses(),
         )
         election = self.election
         snapshot["leader_election"] = (
@@ -533,7 +533,7 @@ class Service:
         prometheus = [group for group in self.groups if group.source == "prometheus"]
         for endpoint in dict.fromkeys(group.where for group in prometheus):
             groups = [group for group in prometheus if group.where == endpoint]
-            queries = sum(len(group.targets) for group in groups)
+            queries = sum(len(group.fetches) for group in groups)
             rules = sum(len(group.rules) for group in groups)
             batching = "on" if self.settings.batch_selectors else "off"
             logger.bind(endpoint=endpoint, batch_selectors=batching).info(
@@ -550,7 +550,7 @@ class Service:
     ) -> None:
         interval = group.interval
         timeout = fetch_timeout(interval)
-        logger.bind(group=group.name, rules=len(group.rules), reads=len(group.targets)).info(
+        logger.bind(group=group.name, rules=len(group.rules), reads=len(group.fetches)).info(
             "polling every {}", format_duration(interval)
         )
         start = anyio.current_time()
@@ -584,17 +584,17 @@ class Service:
         calls: TaskGroup,
         tick: float,
     ) -> None:
-        """Read every target of ``group`` (``group.concurrency`` at a time) within
-        ``timeout`` of ``tick``, evaluating each target's rules at ``tick`` as its read
+        """Read every fetch of ``group`` (``group.concurrency`` at a time) within
+        ``timeout`` of ``tick``, evaluating each fetch's rules at ``tick`` as its read
         answers. A read that cannot start in time is not started: its rules' evaluations are
         missed, and the next tick starts with it."""
-        targets = group.targets
-        count = len(targets)
-        first = group.next_read % count
-        order = targets[first:] + targets[:first]
+        fetches = group.fetches
+        count = len(fetches)
+        first = group.next_fetch % count
+        order = fetches[first:] + fetches[:first]
         deadline = tick + timeout
         started = 0
-        late: list[Target] = []
+        late: list[Fetch] = []
 
         async def worker() -> None:
             nonlocal started
@@ -602,27 +602,27 @@ class Service:
                 left = deadline - anyio.current_time()
                 if left <= 0:
                     return
-                target = order[started]
+                fetch = order[started]
                 # The first reads have the poll's whole time; later ones what is left of it.
                 on_time = started < group.concurrency
                 budget = timeout if on_time else left
                 started += 1
                 outcome = await self.poll_once(
-                    client, target, budget, calls, tick, group, late_start=not on_time
+                    client, fetch, budget, calls, tick, group, late_start=not on_time
                 )
                 if isinstance(outcome, QueueTimeout) or (
                     isinstance(outcome, FetchTimeout) and not on_time
                 ):
-                    late.append(target)
+                    late.append(fetch)
 
         async with anyio.create_task_group() as workers:
             for _ in range(min(group.concurrency, count)):
                 workers.start_soon(worker)
-        group.next_read = (first + started) % count
+        group.next_fetch = (first + started) % count
         now = anyio.current_time()
         not_started = order[started:]
         if late or not_started:
-            missed = sum(len(target.rules) for target in (*late, *not_started))
+            missed = sum(len(fetch.rules) for fetch in (*late, *not_started))
             reasons = []
             if not_started:
                 reasons.append(
@@ -645,7 +645,7 @@ class Service:
     async def poll_once(
         self,
         client: httpx.AsyncClient,
-        target: Target,
+        fetch: Fetch,
         timeout: float,
         calls: TaskGroup,
         tick: float | None = None,
@@ -653,7 +653,7 @@ class Service:
         *,
         late_start: bool = False,
     ) -> Exception | None:
-        """Read ``target`` once and evaluate its rules at ``tick``, the moment the poll was
+        """Read ``fetch`` once and evaluate its rules at ``tick``, the moment the poll was
         scheduled (like Prometheus' evaluation timestamp), not when the answer arrived: a
         duration or backoff that is a multiple of the interval is reached on its tick.
 
@@ -662,44 +662,44 @@ class Service:
         tick: ``late_start``) is the group's overload, reported by the group (one warning a
         minute for all its reads), not here."""
         started = anyio.current_time()
-        self.metrics.polls.labels(target.description).inc()
+        self.metrics.polls.labels(fetch.description).inc()
         try:
-            reading = await target.read(client, timeout)
+            fetched = await fetch.perform(client, timeout)
         except Exception as exc:
             # FetchError is what a source says; anything else is a bug in a library or in
-            # ours, and still must not stop this target's polling or any other's.
+            # ours, and still must not stop this fetch's polling or any other's.
             if not isinstance(exc, FetchError):
-                logger.opt(exception=exc).bind(target=target.description).debug("unexpected")
+                logger.opt(exception=exc).bind(target=fetch.description).debug("unexpected")
             error = str(exc) if isinstance(exc, FetchError) else f"{type(exc).__name__}: {exc}"
-            self.metrics.poll_errors.labels(target.description).inc()
+            self.metrics.poll_errors.labels(fetch.description).inc()
             overload = isinstance(exc, QueueTimeout) or (
                 late_start and isinstance(exc, FetchTimeout)
             )
             if not overload or group is None:
-                target.errors.report(started, error)
-            target.last_error = error
+                fetch.errors.report(started, error)
+            fetch.last_error = error
             return exc
         finally:
-            self.metrics.poll_seconds.labels(target.description).observe(
+            self.metrics.poll_seconds.labels(fetch.description).observe(
                 anyio.current_time() - started
             )
-        target.last_success, target.last_error = anyio.current_time(), None
-        failed_polls = target.errors.clear()
+        fetch.last_success, fetch.last_error = anyio.current_time(), None
+        failed_polls = fetch.errors.clear()
         if failed_polls:
-            logger.bind(target=target.description, failed_polls=failed_polls).info("poll recovered")
-        for warning in reading.warnings:
-            target.warnings.report(started, warning)
-        if not reading.warnings:
-            target.warnings.clear()
+            logger.bind(target=fetch.description, failed_polls=failed_polls).info("poll recovered")
+        for warning in fetched.warnings:
+            fetch.warnings.report(started, warning)
+        if not fetched.warnings:
+            fetch.warnings.clear()
         now = anyio.current_time()
-        logger.bind(target=target.description, seconds=round(now - started, 4)).debug("polled")
-        rules = self.rules_of(target)
+        logger.bind(target=fetch.description, seconds=round(now - started, 4)).debug("polled")
+        rules = self.rules_of(fetch)
         before = revision(rules)
         acting = self.election is None or self.election.acting()
         at = started if tick is None else tick
         late = 0
         for rule in rules:
-            failed = reading.failed.get(rule.name)
+            failed = fetched.failed.get(rule.name)
             if failed is not None:  # its part of a batched read: its state stays as it was
                 if isinstance(failed, QueueTimeout) and group is not None:
                     late += 1
@@ -707,7 +707,7 @@ class Service:
                     self._read_errors[rule.name].report(started, str(failed))
                 continue
             self._read_errors[rule.name].clear()
-            samples = reading.samples.get(rule.name, [])
+            samples = fetched.samples.get(rule.name, [])
             if not self._within_series_limit(rule, samples, at):
                 continue  # failed for this rule: its state stays as it was, like a failed poll
             self.no_data[rule.name].observe(at, len(samples))
@@ -717,7 +717,7 @@ class Service:
         if self.writer is not None and revision(rules) != before:
             self.writer.changed()
         if group is not None:
-            self.metrics.evaluations.labels(group.name).inc(len(rules) - len(reading.failed))
+            self.metrics.evaluations.labels(group.name).inc(len(rules) - len(fetched.failed))
             if late:
                 self._missed(
                     group, now, late, f"a read found no free request slot within {timeout:g}s"

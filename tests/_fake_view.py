@@ -17,11 +17,11 @@ from metric_reader._surface._metrics import ServiceMetrics
 from metric_reader._surface._selection import Selection
 from metric_reader._surface._status import status_snapshot
 from metric_reader._surface._view import (
+    FetchStatus,
     PluginCounts,
     RuleSeries,
-    TargetRead,
     UnloadedPlugin,
-    read_recently,
+    fetched_recently,
 )
 
 
@@ -36,7 +36,7 @@ def _now() -> float:
 class FakeView:
     """Holds what a test sets; by default no rule and no target (so ready)."""
 
-    targets: list[TargetRead] = field(default_factory=list)
+    fetches: list[FetchStatus] = field(default_factory=list)
     series: list[RuleSeries] = field(default_factory=list)
     no_data: dict[str, bool] = field(default_factory=dict)
     unloaded: list[UnloadedPlugin] = field(default_factory=list)
@@ -56,14 +56,14 @@ class FakeView:
         return self.no_data.keys()
 
     def generation(self) -> Hashable:
-        return (tuple(self.targets), tuple(self.no_data.items()))
+        return (tuple(self.fetches), tuple(self.no_data.items()))
 
     def ready(self) -> bool:
         now = _now()
-        return all(read_recently(t.last_success, t.interval, now) for t in self.targets)
+        return all(fetched_recently(t.last_success, t.interval, now) for t in self.fetches)
 
-    def target_reads(self) -> Sequence[TargetRead]:
-        return self.targets
+    def fetch_statuses(self) -> Sequence[FetchStatus]:
+        return self.fetches
 
     def unloaded_plugins(self) -> list[UnloadedPlugin]:
         return self.unloaded
@@ -90,7 +90,7 @@ class FakeView:
     def status(self, selection: Selection | None = None) -> dict[str, Any]:
         return status_snapshot(
             [],
-            self.targets,
+            self.fetches,
             _now(),
             ready=self.ready(),
             started_mono=self.started,

@@ -26,9 +26,9 @@ reported as "no data"."""
 class NoData:
     """Tracks one rule's reads; ``active`` is the "no data" condition."""
 
-    def __init__(self, rule: str, reads: str, polls: int = NO_DATA_POLLS) -> None:
+    def __init__(self, rule: str, expression: str, polls: int = NO_DATA_POLLS) -> None:
         self.rule = rule
-        self.reads = reads
+        self.expression = expression
         """What the rule reads (its selector or query), for the log lines."""
         self.polls = polls
         self.active = False
@@ -66,4 +66,4 @@ class NoData:
 
     def _log(self) -> Logger:
         # Bound only when there is something to say: observe runs on every poll of every rule.
-        return logger.bind(rule=self.rule, reads=self.reads, empty_polls=self.empty_polls)
+        return logger.bind(rule=self.rule, reads=self.expression, empty_polls=self.empty_polls)

@@ -38,7 +38,7 @@ def always_succeeds(plugin: str | None, at: float) -> bool:
 
 
 @dataclass(frozen=True, slots=True)
-class Read:
+class Observation:
     """What the rule's read returned at ``at``; ``samples`` None: the read failed (the
     rule's state stays as it was, as after a failed poll)."""
 
@@ -103,7 +103,7 @@ class Replayer:
         self._deliveries = Deliveries(routes)
         self._succeeds = succeeds
 
-    def step(self, read: Read) -> None:
+    def step(self, read: Observation) -> None:
         """Evaluate the rule on one read, at ``read.at`` (after every earlier read)."""
         rule, result = self.rule, self.result
         if read.samples is None:
@@ -130,7 +130,7 @@ class Replayer:
 
 def replay(
     config: RuleConfig,
-    reads: Iterable[Read],
+    reads: Iterable[Observation],
     routes: tuple[Route, ...] = (),
     succeeds: CallOutcome = always_succeeds,
 ) -> Replay:

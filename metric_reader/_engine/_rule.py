@@ -53,7 +53,7 @@ class Rule(ABC):
         return self.config.name
 
     @property
-    def reads(self) -> str:
+    def expression(self) -> str:
         """What the rule reads: its selector (scrape) or its query."""
         config = self.config
         return str(config.selector) if config.source == "scrape" else config.promql

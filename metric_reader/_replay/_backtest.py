@@ -19,7 +19,7 @@ import httpx
 from .._config import RuleConfig, Settings
 from .._config._prom_duration import parse_prometheus_duration
 from .._core._exceptions import ConfigError, FetchError
-from .._engine import Read, Replay, replay
+from .._engine import Observation, Replay, replay
 from .._http import make_client
 from .._sources._range import (
     RangeSeries,
@@ -47,7 +47,7 @@ class Window:
 class RuleBacktest:
     config: RuleConfig
     step: float
-    reads: str
+    expression: str
     """The query sent, and where."""
     replayed: Replay | None = None
     skipped: str | None = None
@@ -174,10 +174,11 @@ async def _run(
         return
     if target is not None:
         series = [_as_on_the_page(one, target) for one in series if _from(one, target)]
-    reads = [
-        Read(at, samples) for at, samples in zip(times, samples_at(series, times), strict=True)
+    observations = [
+        Observation(at, samples)
+        for at, samples in zip(times, samples_at(series, times), strict=True)
     ]
-    result.replayed = replay(rule, reads, settings.routes)
+    result.replayed = replay(rule, observations, settings.routes)
 
 
 def _from(series: RangeSeries, target: dict[str, str]) -> bool:

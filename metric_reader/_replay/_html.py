@@ -91,7 +91,7 @@ class ReportSeries:
 @dataclass(frozen=True, slots=True)
 class ReportRule:
     name: str
-    reads: str
+    expression: str
     """The rule's query or selector, as written."""
     threshold: str
     series: Sequence[ReportSeries] = ()
@@ -170,7 +170,7 @@ def _rule(rule: ReportRule) -> str:
     drawn = rule.series[:SERIES_PER_RULE]
     parts = [
         f"<h2>{escape_text(rule.name)}</h2>"
-        f'<p class="about">reads <code>{escape_text(rule.reads)}</code> &middot; threshold '
+        f'<p class="about">reads <code>{escape_text(rule.expression)}</code> &middot; threshold '
         f"<code>{escape_text(rule.threshold)}</code> &middot; {len(rule.series):,} series</p>"
     ]
     if not drawn:

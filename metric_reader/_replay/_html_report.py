@@ -25,11 +25,11 @@ def _rule(result: RuleBacktest, span: Window) -> ReportRule:
     config = result.config
     threshold = config.base.threshold.text if config.base else "none"
     if result.replayed is None:
-        return ReportRule(config.name, f"{result.reads}: skipped: {result.skipped}", threshold)
+        return ReportRule(config.name, f"{result.expression}: skipped: {result.skipped}", threshold)
     series = [_series(t, config, span) for t in timelines(result.replayed)]
     # The series that acted or breached first: the report keeps a bounded number of charts.
     series.sort(key=lambda s: (not s.calls, not s.chart.spans))
-    return ReportRule(config.name, result.reads, threshold, series)
+    return ReportRule(config.name, result.expression, threshold, series)
 
 
 def _series(timeline: SeriesTimeline, config: RuleConfig, span: Window) -> ReportSeries:

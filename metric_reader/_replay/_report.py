@@ -32,7 +32,7 @@ def text_report(results: Sequence[RuleBacktest], span: Window) -> str:
     lines = [f"backtest from {utc(span.start)} to {utc(span.end)}", ""]
     for result in results:
         rule = result.config
-        head = f"rule {rule.name}: {result.reads}, every {format_duration(result.step)}"
+        head = f"rule {rule.name}: {result.expression}, every {format_duration(result.step)}"
         if result.replayed is None:
             lines += [f"{head}: skipped: {result.skipped}", ""]
             continue
@@ -89,7 +89,7 @@ def json_report(results: Sequence[RuleBacktest], span: Window) -> dict[str, Any]
     for result in results:
         entry: dict[str, Any] = {
             "rule": result.config.name,
-            "reads": result.reads,
+            "reads": result.expression,
             "step_seconds": result.step,
         }
         if result.replayed is None:

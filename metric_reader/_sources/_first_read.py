@@ -14,16 +14,16 @@ import httpx
 
 from .._config import RuleConfig, Settings
 from .._http import make_client
-from ._groups import build_targets
+from ._fetches import Fetch
+from ._groups import build_fetches
 from ._prometheus import QueryParseError, instant_query
-from ._targets import Target
 
 
 async def first_reads(settings: Settings, timeout: float) -> list[str]:
     """One line per rule, in the order of ``settings.rules``: how many series its source
     returns now, or why it could not be read within ``timeout`` seconds."""
     rules = settings.rules
-    targets = build_targets(
+    targets = build_fetches(
         rules,
         settings.max_concurrent_queries,
         settings.max_response_bytes,
@@ -31,9 +31,9 @@ async def first_reads(settings: Settings, timeout: float) -> list[str]:
     )
     found: dict[str, str] = {}
 
-    async def read(client: httpx.AsyncClient, target: Target) -> None:
+    async def read(client: httpx.AsyncClient, target: Fetch) -> None:
         try:
-            reading = await target.read(client, timeout)
+            reading = await target.perform(client, timeout)
         except Exception as exc:  # whatever it is, check goes on and says it
             error = str(exc) or type(exc).__name__
             for rule in target.rules:

@@ -19,7 +19,7 @@ from loguru import logger
 from .._config import MAX_RESPONSE_BYTES, RuleConfig
 from .._core._durations import format_duration
 from ._batch import plan_batches
-from ._targets import EndpointLimit, Target, batch_target, query_target, scrape_target
+from ._fetches import EndpointLimit, Fetch, batch_target, query_fetch, scrape_fetch
 
 MISSED_WINDOW = 60.0
 """Seconds: the warning about missed evaluations says how many were missed in this window,
@@ -81,7 +81,7 @@ class Group:
 
     name: str
     interval: float
-    targets: list[Target]
+    fetches: list[Fetch]
     source: str = ""
     """``prometheus`` or ``scrape``."""
     where: str = ""
@@ -90,9 +90,9 @@ class Group:
     """What to change when the group cannot keep up (for the missed-evaluations warning)."""
     concurrency: int = 1
     """Reads in flight at once (``max_concurrent_queries`` for a Prometheus)."""
-    next_read: int = 0
-    """Where the next tick starts reading: after the last read the previous tick started,
-    so a group that cannot read everything in a tick still reads every target in turn."""
+    next_fetch: int = 0
+    """Where the next tick starts fetched: after the last read the previous tick started,
+    so a group that cannot read everything in a tick still reads every fetch in turn."""
     offset: float = field(init=False)
     """Seconds into the interval at which the group's ticks fall."""
     missed: MissedEvaluations = field(init=False)
@@ -103,7 +103,7 @@ class Group:
 
     @property
     def rules(self) -> list[RuleConfig]:
-        return [rule for target in self.targets for rule in target.rules]
+        return [rule for fetch in self.fetches for rule in fetch.rules]
 
 
 def build_groups(
@@ -125,12 +125,12 @@ def build_groups(
         name = f"{source} {where} every {format_duration(interval)}"
         concurrency = 1
         if source == "scrape":
-            targets = [scrape_target(where, interval, group_rules, max_response_bytes)]
+            fetches = [scrape_fetch(where, interval, group_rules, max_response_bytes)]
             advice = f"raise its polling_interval (now {format_duration(interval)})"
         else:
             limit = limits.setdefault(where, EndpointLimit(max_concurrent_queries))
             concurrency = max_concurrent_queries
-            targets = _query_targets(
+            fetches = _query_fetches(
                 where, interval, group_rules, limit, max_response_bytes, batch_selectors
             )
             advice = (
@@ -139,20 +139,20 @@ def build_groups(
                 + ("" if batch_selectors else ", or turn batch_selectors on")
                 + ", or make the Prometheus answer faster"
             )
-        groups.append(Group(name, interval, targets, source, where, advice, concurrency))
+        groups.append(Group(name, interval, fetches, source, where, advice, concurrency))
     return groups
 
 
-def _query_targets(
+def _query_fetches(
     endpoint: str,
     interval: float,
     rules: list[RuleConfig],
     limit: EndpointLimit,
     max_bytes: int,
     batch_selectors: bool,
-) -> list[Target]:
+) -> list[Fetch]:
     batched = [rule for rule in rules if rule.query is None] if batch_selectors else []
-    targets = [
+    fetches = [
         batch_target(endpoint, batch, interval, limit, max_bytes)
         for batch in (plan_batches(batched) if batched else ())
     ]
@@ -160,19 +160,19 @@ def _query_targets(
     for rule in rules:
         if not (batch_selectors and rule.query is None):
             by_query.setdefault(rule.promql, []).append(rule)
-    targets += [
-        query_target(endpoint, promql, interval, sharing, limit, max_bytes)
+    fetches += [
+        query_fetch(endpoint, promql, interval, sharing, limit, max_bytes)
         for promql, sharing in by_query.items()
     ]
-    return targets
+    return fetches
 
 
-def build_targets(
+def build_fetches(
     rules: Sequence[RuleConfig],
     max_concurrent_queries: int = 8,
     max_response_bytes: int = MAX_RESPONSE_BYTES,
     batch_selectors: bool = True,
-) -> list[Target]:
+) -> list[Fetch]:
     """Every read the ``rules`` need, group after group."""
     groups = build_groups(rules, max_concurrent_queries, max_response_bytes, batch_selectors)
-    return [target for group in groups for target in group.targets]
+    return [fetch for group in groups for fetch in group.fetches]

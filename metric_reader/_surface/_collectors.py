@@ -115,7 +115,7 @@ class ServiceCollector(Collector):
 
         now_mono, now_wall = _now(), time.time()
         yield from _alerts(service, now_mono, now_wall)
-        for target in service.target_reads():
+        for target in service.fetch_statuses():
             ok = target.last_success is not None and target.last_error is None
             target_up.add_metric([target.description], 1 if ok else 0)
             stamp = (

@@ -31,7 +31,7 @@ from .._engine import (
     recent_window,
 )
 from ._selection import EVERY_RULE, MAX_SERIES, Selection
-from ._view import GroupRead, TargetRead
+from ._view import FetchStatus, GroupStatus
 
 if TYPE_CHECKING:
     from .._config import RuleConfig
@@ -129,7 +129,7 @@ class _DocumentBuilder:
         out: dict[str, Any] = {
             "name": rule.name,
             "metric_name": config.metric_name,
-            "reads": rule.reads,
+            "reads": rule.expression,
             "source": config.source,
             "target": config.target,
             "polling_interval": format_duration(config.polling_interval),
@@ -207,7 +207,7 @@ def _pick(
 
 def status_snapshot(
     rules: Sequence[Rule],
-    targets: Sequence[TargetRead],
+    targets: Sequence[FetchStatus],
     now_mono: float,
     *,
     ready: bool,
@@ -215,7 +215,7 @@ def status_snapshot(
     version: str,
     no_data: Mapping[str, NoData] | None = None,
     selection: Selection = EVERY_RULE,
-    groups: Sequence[GroupRead] = (),
+    groups: Sequence[GroupStatus] = (),
 ) -> dict[str, Any]:
     """Everything ``/api/status`` returns.
 
@@ -254,7 +254,7 @@ def status_snapshot(
                 "polling_interval": format_duration(group.interval),
                 "offset": format_duration(group.offset),
                 "rules": group.rules,
-                "reads": group.reads,
+                "reads": group.fetches,
                 "evaluations_missed_last_minute": group.missed_last_minute,
                 "evaluations_missed_total": group.missed_total,
             }

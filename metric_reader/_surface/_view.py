@@ -18,15 +18,15 @@ READY_WINDOW = 60.0
 within this many seconds."""
 
 
-def read_recently(last_success: float | None, interval: float, now: float) -> bool:
+def fetched_recently(last_success: float | None, interval: float, now: float) -> bool:
     """Whether a target last read successfully at ``last_success`` (monotonic) still
     counts as read at ``now``: the readiness window, in one place."""
     return last_success is not None and now - last_success <= max(3 * interval, READY_WINDOW)
 
 
 @dataclass(frozen=True, slots=True)
-class TargetRead:
-    """How the reads of one target go. Times are monotonic."""
+class FetchStatus:
+    """How one fetch goes. Times are monotonic."""
 
     description: str
     interval: float
@@ -36,14 +36,14 @@ class TargetRead:
 
 
 @dataclass(frozen=True, slots=True)
-class GroupRead:
-    """How one group keeps up: its rules, its reads, and the evaluations it missed."""
+class GroupStatus:
+    """How one group keeps up: its rules, its fetches, and the evaluations it missed."""
 
     name: str
     interval: float
     offset: float
     rules: int
-    reads: int
+    fetches: int
     missed_last_minute: int
     missed_total: int
 
@@ -106,10 +106,10 @@ class ServiceView(Protocol):
         ...
 
     def ready(self) -> bool:
-        """Every target read successfully within ``READY_WINDOW`` (see ``read_recently``)."""
+        """Every target read successfully within ``READY_WINDOW`` (see ``fetched_recently``)."""
         ...
 
-    def target_reads(self) -> Sequence[TargetRead]: ...
+    def fetch_statuses(self) -> Sequence[FetchStatus]: ...
 
     def unloaded_plugins(self) -> Iterable[UnloadedPlugin]: ...
 

@@ -40,7 +40,7 @@ from .._core._text import utf8, valid_text
 from ._collectors import register_service_collectors
 from ._selection import DEFAULT_SERIES, MAX_SERIES, Selection
 from ._status_page import PAGE_SERIES, PAGE_SERIES_PER_RULE, render_status_page
-from ._view import ServiceView, read_recently
+from ._view import ServiceView, fetched_recently
 
 MAX_REQUEST_LINE = 8 * 1024
 """Longest request line (method, target, version); longer is ``414``."""
@@ -542,15 +542,15 @@ def readiness_problems(service: ServiceView) -> list[str]:
     """Why ``service`` is not ready, one line each; empty when it is.
 
     Ready means: every target read successfully within the readiness window
-    (``read_recently``), and every plugin a rule names loaded.
+    (``fetched_recently``), and every plugin a rule names loaded.
     """
     now = anyio.current_time()
     problems: list[str] = []
-    for target in service.target_reads():
+    for target in service.fetch_statuses():
         error = f" (last error: {target.last_error})" if target.last_error else ""
         if target.last_success is None:
             problems.append(f"{target.description}: not read successfully yet{error}")
-        elif not read_recently(target.last_success, target.interval, now):
+        elif not fetched_recently(target.last_success, target.interval, now):
             ago = now - target.last_success
             problems.append(f"{target.description}: last read successfully {ago:.0f}s ago{error}")
     for unloaded in service.unloaded_plugins():

@@ -107,7 +107,7 @@ def test_series_that_churn_under_the_limit_are_forgotten_to_stay_within_it(
     churn: ChurnServer, tmp_path: Path, logs: Logs
 ) -> None:
     service = in_process(tmp_path, churn.url)
-    [target] = service.targets
+    [target] = service.fetches
     churn.count = 400  # 400 new series on every read, none breached
 
     async def main() -> None:
@@ -131,7 +131,7 @@ def test_a_read_over_the_limit_fails_for_that_rule_alone(
     churn: ChurnServer, tmp_path: Path, logs: Logs
 ) -> None:
     service = in_process(tmp_path, churn.url)
-    [target] = service.targets
+    [target] = service.fetches
     churn.value = 100.0  # every churn series breaches: pending for an hour
 
     async def main() -> None:
@@ -242,7 +242,7 @@ def test_a_first_read_of_exactly_the_limit_passes_under_assume_breached(
     assume_breached) does not take a place: real series replace it."""
     config = rule_file(tmp_path, churn.url, 'missing_value_behavior = "assume_breached"\n')
     service = Service(load_settings({"CONFIG_FILE": str(config)}), discover_plugins(None))
-    [target] = service.targets
+    [target] = service.fetches
 
     async def main() -> None:
         async with httpx.AsyncClient() as client, anyio.create_task_group() as calls:

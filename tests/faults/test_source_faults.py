@@ -31,9 +31,9 @@ from metric_reader._core._exceptions import FetchError
 from metric_reader._engine import State
 from metric_reader._http import make_client
 from metric_reader._service import Service
+from metric_reader._sources._fetches import Fetch
 from metric_reader._sources._prometheus import instant_query
 from metric_reader._sources._scrape import fetch_page
-from metric_reader._sources._targets import Target
 
 from .conftest import MALFORMED_LINES, METRIC, FaultServer, Logs
 
@@ -154,7 +154,7 @@ def calls(service: Service) -> list[tuple[str, str]]:
     return list(service.catalog.plugins["recorder"].obj.calls)  # type: ignore[attr-defined]
 
 
-def errors(service: Service, target: Target) -> float:
+def errors(service: Service, target: Fetch) -> float:
     value = service.metrics.registry.get_sample_value(
         "metric_reader_poll_errors_total", {"target": target.description}
     )
@@ -198,7 +198,7 @@ def test_a_fault_is_logged_counted_changes_nothing_and_passes(
 ) -> None:
     service = make_service(tmp_path, fault_server, fault, max_response_bytes=f"{TEST_LIMIT}")
     kinds = [k for k in ("scrape", "query") if getattr(fault, k) is not None]
-    faulty = [t for t in service.targets if t.rules[0].name != "healthy"]
+    faulty = [t for t in service.fetches if t.rules[0].name != "healthy"]
     assert len(faulty) == len(kinds)
     expected_error = {t.description: getattr(fault, t.rules[0].name.split("-")[0]) for t in faulty}
 
@@ -303,7 +303,7 @@ def test_each_kind_of_malformed_line_fails_the_read_and_changes_nothing(
 ) -> None:
     fault = Fault(f"malformed-{index}", r"^unparsable page: line 3: ", None)
     service = make_service(tmp_path, fault_server, fault)
-    target = next(t for t in service.targets if t.rules[0].name != "healthy")
+    target = next(t for t in service.fetches if t.rules[0].name != "healthy")
 
     async def main() -> None:
         async with make_client() as client, anyio.create_task_group() as group:

@@ -46,7 +46,7 @@ from metric_reader._core._samples import Sample, labels_of
 from metric_reader._core._selector import LabelMatcher, MatchOp, quote
 from metric_reader._http import make_client
 from metric_reader._sources._batch import MAX_NAMES
-from metric_reader._sources._groups import build_targets
+from metric_reader._sources._groups import build_fetches
 from metric_reader._sources._prometheus import instant_query
 
 from .conftest import EVENT_TIMEOUT, PrometheusStack, wait_until
@@ -404,7 +404,7 @@ async def own_queries(
 
 async def batched_reads(client: httpx.AsyncClient, loaded: Settings) -> dict[str, Outcome]:
     """Every target read once, all at a time, as the service reads them in one interval."""
-    targets = build_targets(loaded.rules, loaded.max_concurrent_queries, loaded.max_response_bytes)
+    targets = build_fetches(loaded.rules, loaded.max_concurrent_queries, loaded.max_response_bytes)
     held = Counter(rule.name for target in targets for rule in target.rules)
     assert held == Counter(rule.name for rule in loaded.rules), "each rule in exactly one target"
     names = {rule.metric_name for rule in loaded.rules}
@@ -414,7 +414,7 @@ async def batched_reads(client: httpx.AsyncClient, loaded: Settings) -> dict[str
     async def one(target_index: int) -> None:
         target = targets[target_index]
         try:
-            reading = await target.read(client, READ_TIMEOUT)
+            reading = await target.perform(client, READ_TIMEOUT)
         except FetchError as exc:
             out.update((rule.name, exc) for rule in target.rules)
         else:

@@ -10,7 +10,7 @@ import pytest
 from metric_reader._config import Settings, load_settings
 from metric_reader._core._exceptions import ConfigError
 from metric_reader._core._samples import Sample
-from metric_reader._engine import Read, replay
+from metric_reader._engine import Observation, replay
 from metric_reader._replay._backtest import RuleBacktest, Window, parse_time, select_rules
 from metric_reader._replay._report import json_report, summary, text_report
 from metric_reader._sources._range import MAX_POINTS, evaluation_times, windows
@@ -66,7 +66,7 @@ def _settings() -> tuple[Settings, list[RuleBacktest], Window]:
     [config] = settings.rules
     mail = (("queue", "mail"),)
     values = [10, 80, 80, 80, 80, 80, 80, 80, 10, 10]  # breached from 10 s to 70 s
-    reads = [Read(NOW + 10 * k, [Sample(mail, v)]) for k, v in enumerate(values)]
+    reads = [Observation(NOW + 10 * k, [Sample(mail, v)]) for k, v in enumerate(values)]
     result = RuleBacktest(config, 10.0, "queue_depth at http://127.0.0.1:9", replay(config, reads))
     return settings, [result], Window(NOW, NOW + 100)
 

@@ -10,7 +10,7 @@ from metric_reader._actions import discover_plugins
 from metric_reader._config import load_settings
 from metric_reader._core._samples import Sample
 from metric_reader._service import Service
-from metric_reader._sources._targets import Reading, Target
+from metric_reader._sources._fetches import Fetch, Fetched
 
 BASE = {"SCRAPE_URL": "http://127.0.0.1:9/metrics", "METRIC_NAME": "queue_depth"}
 
@@ -21,11 +21,11 @@ def test_a_read_answering_after_a_reload_leaves_changed_rules_alone() -> None:
     [old_rule] = service.rules
     reloaded = anyio.Event()
 
-    async def read(client: httpx.AsyncClient, timeout: float) -> Reading:
+    async def read(client: httpx.AsyncClient, timeout: float) -> Fetched:
         await reloaded.wait()
-        return Reading({old_rule.name: [Sample((("queue", "mail"),), 95.0)]})
+        return Fetched({old_rule.name: [Sample((("queue", "mail"),), 95.0)]})
 
-    target = Target("slow", 1.0, read, [old_rule.config])
+    target = Fetch("slow", 1.0, read, [old_rule.config])
 
     async def main() -> None:
         async with httpx.AsyncClient() as client, anyio.create_task_group() as calls:

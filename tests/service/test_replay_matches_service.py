@@ -24,10 +24,10 @@ from metric_reader._actions import discover_plugins
 from metric_reader._config import load_settings
 from metric_reader._core._exceptions import FetchError
 from metric_reader._core._samples import Sample
-from metric_reader._engine import Read, replay
+from metric_reader._engine import Observation, replay
 from metric_reader._service import Service
+from metric_reader._sources._fetches import Fetch, Fetched
 from metric_reader._sources._groups import Group
-from metric_reader._sources._targets import Reading, Target
 
 RECORDER = """
 import json
@@ -110,7 +110,7 @@ def _live(env: dict[str, str], reads: list[list[Sample] | None], tmp: Path) -> l
     [rule] = service.rules
     done = 0
 
-    async def read(client: httpx.AsyncClient, timeout: float) -> Reading:
+    async def read(client: httpx.AsyncClient, timeout: float) -> Fetched:
         nonlocal done
         # Plugins run on threads of their own: wait for the calls of the last tick, so that
         # every call is recorded with the tick that made it (the replay's calls take no time).
@@ -124,9 +124,9 @@ def _live(env: dict[str, str], reads: list[list[Sample] | None], tmp: Path) -> l
         done += 1
         if samples is None:
             raise FetchError("scripted: the read failed")
-        return Reading({rule.name: samples})
+        return Fetched({rule.name: samples})
 
-    group = Group("virtual", INTERVAL, [Target("virtual", INTERVAL, read, [rule.config])])
+    group = Group("virtual", INTERVAL, [Fetch("virtual", INTERVAL, read, [rule.config])])
     group.offset = 0.0
     service.groups = [group]
 
@@ -273,7 +273,7 @@ def _assert_same_calls(
     configured = load_settings(env)
     replayed = replay(
         configured.rules[0],
-        [Read(k * INTERVAL, samples) for k, samples in enumerate(reads)],
+        [Observation(k * INTERVAL, samples) for k, samples in enumerate(reads)],
         configured.routes,
         succeeds,
     )

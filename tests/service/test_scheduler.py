@@ -16,8 +16,8 @@ from metric_reader._actions import discover_plugins
 from metric_reader._config import load_settings
 from metric_reader._core._samples import Sample
 from metric_reader._service import Service, next_tick
+from metric_reader._sources._fetches import Fetch, Fetched
 from metric_reader._sources._groups import Group, group_offset
-from metric_reader._sources._targets import Reading, Target
 
 
 def test_ticks_stay_on_the_grid_for_days() -> None:
@@ -197,12 +197,12 @@ def test_a_duration_and_a_backoff_that_are_multiples_of_the_interval_act_on_thei
     [rule] = service.rules
     answered: list[float] = []
 
-    async def read(client: httpx.AsyncClient, timeout: float) -> Reading:
+    async def read(client: httpx.AsyncClient, timeout: float) -> Fetched:
         await anyio.sleep(0.9 if len(answered) % 3 == 0 else 0.05)
         answered.append(anyio.current_time())
-        return Reading({rule.name: [Sample((("queue", "mail"),), 95.0)]})
+        return Fetched({rule.name: [Sample((("queue", "mail"),), 95.0)]})
 
-    group = Group("virtual", 2.0, [Target("virtual", 2.0, read, [rule.config])])
+    group = Group("virtual", 2.0, [Fetch("virtual", 2.0, read, [rule.config])])
     group.offset = 0.0  # ticks at 0, 2, 4, ...: the grid of a group whose hash lands on 0
     service.groups = [group]
 
@@ -229,9 +229,9 @@ def test_groups_read_at_start_then_on_grids_offset_by_their_names(
     reads: dict[str, list[float]] = {}
 
     def reader(name: str) -> Any:
-        async def read(client: httpx.AsyncClient, timeout: float) -> Reading:
+        async def read(client: httpx.AsyncClient, timeout: float) -> Fetched:
             reads.setdefault(name, []).append(anyio.current_time())
-            return Reading({rule.name: []})
+            return Fetched({rule.name: []})
 
         return read
 
@@ -240,7 +240,7 @@ def test_groups_read_at_start_then_on_grids_offset_by_their_names(
         "scrape http://b:9100/metrics every 10s",
         "prometheus http://prom:9090 every 10s",
     ]
-    service.groups = [Group(n, 10.0, [Target(n, 10.0, reader(n), [rule.config])]) for n in names]
+    service.groups = [Group(n, 10.0, [Fetch(n, 10.0, reader(n), [rule.config])]) for n in names]
 
     async def main() -> None:
         with anyio.move_on_after(35.0):
@@ -272,12 +272,12 @@ def test_a_tick_that_overruns_skips_the_next_ones_and_counts_them_as_missed(
     [rule] = service.rules
     reads: list[float] = []
 
-    async def read(client: httpx.AsyncClient, timeout: float) -> Reading:
+    async def read(client: httpx.AsyncClient, timeout: float) -> Fetched:
         reads.append(anyio.current_time())
         await anyio.sleep({1: 0.3, 4: 2.5}.get(len(reads), 0.01))
-        return Reading({rule.name: []})
+        return Fetched({rule.name: []})
 
-    group = Group("virtual", 1.0, [Target("virtual", 1.0, read, [rule.config])])
+    group = Group("virtual", 1.0, [Fetch("virtual", 1.0, read, [rule.config])])
     group.offset = 0.1
     service.groups = [group]
     warnings: list[str] = []
@@ -355,10 +355,10 @@ def test_an_alert_two_routes_take_reaches_each_plugin_once_whatever_fails(
     service = Service(settings, discover_plugins(settings.plugin_dir))
     [rule] = service.rules
 
-    async def read(client: httpx.AsyncClient, timeout: float) -> Reading:
-        return Reading({rule.name: [Sample((("job", "api"),), 0.0)]})
+    async def read(client: httpx.AsyncClient, timeout: float) -> Fetched:
+        return Fetched({rule.name: [Sample((("job", "api"),), 0.0)]})
 
-    group = Group("virtual", 1.0, [Target("virtual", 1.0, read, [rule.config])])
+    group = Group("virtual", 1.0, [Fetch("virtual", 1.0, read, [rule.config])])
     group.offset = 0.0
     service.groups = [group]
 

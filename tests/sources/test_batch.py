@@ -117,7 +117,7 @@ def test_groups_are_one_per_source_and_interval_with_batches_then_queries(
     )
     settings = load_settings({"CONFIG_FILE": str(path)})
     groups = build_groups(settings.rules)
-    assert [(g.name, [t.description for t in g.targets]) for g in groups] == [
+    assert [(g.name, [t.description for t in g.fetches]) for g in groups] == [
         (
             "prometheus http://p:9090 every 1s",
             [
@@ -129,7 +129,7 @@ def test_groups_are_one_per_source_and_interval_with_batches_then_queries(
         ("scrape http://app/metrics every 1s", ["scrape http://app/metrics"]),
     ]
     unbatched = build_groups(settings.rules, batch_selectors=False)
-    assert len(unbatched[0].targets) == 3  # up, load, sum(up)
+    assert len(unbatched[0].fetches) == 3  # up, load, sum(up)
 
 
 def test_group_offsets_are_stable_spread_and_inside_the_interval() -> None:

@@ -213,7 +213,7 @@ def test_a_poll_error_says_the_certificate_was_not_verified(
 ) -> None:
     settings = load_settings({"METRIC_NAME": "secure_metric", "SCRAPE_URL": endpoint.url})
     service = Service(settings, discover_plugins(None))
-    (target,) = service.targets
+    (target,) = service.fetches
 
     async def go() -> None:
         async with make_client(settings.client) as client, anyio.create_task_group() as calls:
@@ -357,7 +357,7 @@ def test_basic_auth_password_from_the_environment_and_headers_reach_a_prometheus
         }
     )
     service = Service(settings, discover_plugins(None))
-    (target,) = service.targets
+    (target,) = service.fetches
 
     async def go() -> None:
         async with make_client(settings.client) as client, anyio.create_task_group() as calls:
@@ -623,7 +623,7 @@ def test_no_secret_shows_in_process_in_logs_status_metrics_or_errors(
                 with anyio.fail_after(DEADLINE):
                     while not (
                         len(mtls_endpoint.seen) >= 2
-                        and all(t.last_success or t.last_error for t in service.targets)
+                        and all(t.last_success or t.last_error for t in service.fetches)
                     ):
                         await anyio.sleep(0.05)
                 for path in ("/api/status", "/metrics", "/", "/readyz", "/healthz"):

@@ -25,7 +25,7 @@ from ..._config._prom_duration import format_prometheus_duration
 from ..._core._durations import format_duration
 from ..._core._exceptions import ConfigError, FetchError, MetricReaderError
 from ..._core._gotemplate import format_float, quote
-from ..._engine import Read, ReplayedCall, Replayer, State, Step
+from ..._engine import Observation, ReplayedCall, Replayer, State, Step
 from ..._sources._range import evaluation_times, query_range, samples_at
 from ._file import (
     ActionTest,
@@ -107,7 +107,7 @@ async def _run_group(
                 throwaway_prometheus(group.input_series, group.interval)
             )
             client = await stack.enter_async_context(httpx.AsyncClient())
-        reads: dict[str, list[Read]] = {}
+        reads: dict[str, list[Observation]] = {}
         for rule in settings.rules:
             times = evaluation_times(0.0, end, rule.polling_interval)
             if _is_expression(rule):
@@ -116,10 +116,10 @@ async def _run_group(
                     client, url, rule.promql, times, rule.polling_interval, QUERY_TIMEOUT
                 )
                 values = samples_at(series, times)
-                reads[rule.name] = [Read(t, s) for t, s in zip(times, values, strict=True)]
+                reads[rule.name] = [Observation(t, s) for t, s in zip(times, values, strict=True)]
             else:
                 assert rule.selector is not None
-                reads[rule.name] = [Read(t, store.select(rule.selector, t)) for t in times]
+                reads[rule.name] = [Observation(t, store.select(rule.selector, t)) for t in times]
         replayers = _replay_in_step(settings, group, reads)
         for test in group.alert_rule_tests:
             outcome.failures += _check_alerts(test, replayers)
@@ -132,7 +132,7 @@ async def _run_group(
 
 
 def _replay_in_step(
-    settings: Settings, group: RuleTestGroup, reads: Mapping[str, list[Read]]
+    settings: Settings, group: RuleTestGroup, reads: Mapping[str, list[Observation]]
 ) -> list[Replayer]:
     """Every rule replayed over its reads, all rules in step: at each instant, the rules in
     the order of the configuration (so scripted failures count calls in that order)."""

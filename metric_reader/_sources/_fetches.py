@@ -1,9 +1,14 @@
-"""Targets: what is read once per interval for every rule that needs it.
+"""Fetches: the requests made once per interval for every rule that needs them.
+
+Vocabulary, used throughout the package: a *fetch* is one request a group makes at each of
+its ticks (a Prometheus query, or a metrics page scraped); what it brings back is
+``Fetched``; an *observation* is what one rule was given at one time (``_engine``), and
+evaluating a rule turns observations into actions.
 
 Rules that read the same page, or run the same query on the same endpoint, at the same
-interval share one target, so a source is read once per interval however many rules
+interval share one fetch, so a source is read once per interval however many rules
 watch it; the selector rules of one Prometheus and interval share a few batched queries
-(``_batch``). Targets are read in groups (``_groups``).
+(``_batch``). Fetches are made in groups (``_groups``).
 """
 
 from __future__ import annotations
@@ -31,8 +36,8 @@ def fetch_timeout(interval: float) -> float:
 
 
 @dataclass(slots=True)
-class Reading:
-    """One successful read of a target: the samples of each of its rules, by rule name."""
+class Fetched:
+    """One successful fetch: the samples of each of its rules, by rule name."""
 
     samples: dict[str, list[Sample]]
     warnings: tuple[str, ...] = ()
@@ -41,12 +46,13 @@ class Reading:
 
 
 @dataclass
-class Target:
-    """One endpoint read once per interval for every rule that needs it."""
+class Fetch:
+    """One request made once per interval for every rule that needs it (not a Prometheus
+    scrape fetch: a query, or a page fetched)."""
 
     description: str
     interval: float
-    read: Callable[[httpx.AsyncClient, float], Awaitable[Reading]]
+    perform: Callable[[httpx.AsyncClient, float], Awaitable[Fetched]]
     rules: list[RuleConfig] = field(default_factory=list)
     errors: Throttle = field(init=False)
     warnings: Throttle = field(init=False)
@@ -77,13 +83,13 @@ class EndpointLimit:
         return self._limiter
 
 
-def scrape_target(
+def scrape_fetch(
     url: str, interval: float, rules: list[RuleConfig], max_bytes: int = MAX_RESPONSE_BYTES
-) -> Target:
+) -> Fetch:
     """A metrics page read directly; each rule gets the series its selector matches."""
     names = sorted({rule.selector.metric_name for rule in rules if rule.selector})
 
-    async def read(client: httpx.AsyncClient, timeout: float) -> Reading:
+    async def perform(client: httpx.AsyncClient, timeout: float) -> Fetched:
         page = await fetch_page(client, url, timeout, max_bytes)
         try:
             found = read_series(page, names)
@@ -98,26 +104,26 @@ def scrape_target(
                 for labels, value in found.get(selector.metric_name, ())
                 if selector.matches(labels)
             ]
-        return Reading(out)
+        return Fetched(out)
 
-    return Target(f"scrape {url}", interval, read, rules)
+    return Fetch(f"scrape {url}", interval, perform, rules)
 
 
-def query_target(
+def query_fetch(
     endpoint: str,
     promql: str,
     interval: float,
     rules: list[RuleConfig],
     limit: EndpointLimit,
     max_bytes: int = MAX_RESPONSE_BYTES,
-) -> Target:
+) -> Fetch:
     """One query on a Prometheus endpoint; every rule gets all of its answer."""
 
-    async def read(client: httpx.AsyncClient, timeout: float) -> Reading:
+    async def perform(client: httpx.AsyncClient, timeout: float) -> Fetched:
         result = await instant_query(client, endpoint, promql, timeout, max_bytes, limit.limiter)
-        return Reading({rule.name: result.samples for rule in rules}, result.warnings)
+        return Fetched({rule.name: result.samples for rule in rules}, result.warnings)
 
-    return Target(f"query {promql} at {endpoint}", interval, read, rules)
+    return Fetch(f"query {promql} at {endpoint}", interval, perform, rules)
 
 
 class _BatchReader:
@@ -133,15 +139,15 @@ class _BatchReader:
         self.limit = limit
         self.max_bytes = max_bytes
 
-    async def read(self, client: httpx.AsyncClient, timeout: float) -> Reading:
+    async def perform(self, client: httpx.AsyncClient, timeout: float) -> Fetched:
         deadline = anyio.current_time() + timeout
-        reading = Reading({}, (), {})
+        fetched = Fetched({}, (), {})
         async with anyio.create_task_group() as parts:
             for part in list(self.parts):
-                parts.start_soon(self._read_part, client, part, timeout, deadline, reading)
-        if reading.failed and len(reading.failed) == sum(len(p.rules) for p in self.parts):
-            raise next(iter(reading.failed.values()))  # the whole read failed
-        return reading
+                parts.start_soon(self._read_part, client, part, timeout, deadline, fetched)
+        if fetched.failed and len(fetched.failed) == sum(len(p.rules) for p in self.parts):
+            raise next(iter(fetched.failed.values()))  # the whole read failed
+        return fetched
 
     async def _read_part(
         self,
@@ -149,7 +155,7 @@ class _BatchReader:
         part: SelectorBatch,
         timeout: float,
         deadline: float,
-        reading: Reading,
+        fetched: Fetched,
     ) -> None:
         """Read ``part`` within ``timeout`` (the poll's, or what is left of it before
         ``deadline`` for a part read again after a split)."""
@@ -165,33 +171,33 @@ class _BatchReader:
         except ResponseTooLarge as exc:
             halves = part.halves()
             if halves is None:
-                reading.failed.update((rule.name, exc) for rule in part.rules)
+                fetched.failed.update((rule.name, exc) for rule in part.rules)
                 return
             index = next(i for i, p in enumerate(self.parts) if p is part)
             self.parts[index : index + 1] = halves
             logger.bind(endpoint=self.endpoint, metrics=len(part.names)).info(
-                "the answer is larger than max_response_bytes: reading these metrics with "
+                "the answer is larger than max_response_bytes: fetched these metrics with "
                 "two queries from now on"
             )
             async with anyio.create_task_group() as both:
                 for half in halves:
                     both.start_soon(
-                        self._read_part, client, half, self._left(deadline), deadline, reading
+                        self._read_part, client, half, self._left(deadline), deadline, fetched
                     )
             return
         except FetchError as exc:
-            reading.failed.update((rule.name, exc) for rule in part.rules)
+            fetched.failed.update((rule.name, exc) for rule in part.rules)
             return
         samples, unsure = part.samples(series)
-        reading.samples.update(samples)
-        reading.warnings += warnings
+        fetched.samples.update(samples)
+        fetched.warnings += warnings
         if unsure:
             async with anyio.create_task_group() as own:
                 for rule in unsure:
-                    own.start_soon(self._own_query, client, rule, deadline, reading)
+                    own.start_soon(self._own_query, client, rule, deadline, fetched)
 
     async def _own_query(
-        self, client: httpx.AsyncClient, rule: RuleConfig, deadline: float, reading: Reading
+        self, client: httpx.AsyncClient, rule: RuleConfig, deadline: float, fetched: Fetched
     ) -> None:
         try:
             result = await instant_query(
@@ -203,10 +209,10 @@ class _BatchReader:
                 self.limit.limiter,
             )
         except FetchError as exc:
-            del reading.samples[rule.name]
-            reading.failed[rule.name] = exc
+            del fetched.samples[rule.name]
+            fetched.failed[rule.name] = exc
             return
-        reading.samples[rule.name] = result.samples
+        fetched.samples[rule.name] = result.samples
 
     @staticmethod
     def _left(deadline: float) -> float:
@@ -219,7 +225,7 @@ def batch_target(
     interval: float,
     limit: EndpointLimit,
     max_bytes: int = MAX_RESPONSE_BYTES,
-) -> Target:
+) -> Fetch:
     """The selector rules of ``batch``, read together; each rule gets the series its own
     selector matches."""
     names = batch.names
@@ -229,4 +235,4 @@ def batch_target(
         else f"selectors of {len(names)} metrics ({names[0]} to {names[-1]}) at {endpoint}"
     )
     reader = _BatchReader(endpoint, batch, limit, max_bytes)
-    return Target(description, interval, reader.read, list(batch.rules))
+    return Fetch(description, interval, reader.perform, list(batch.rules))
