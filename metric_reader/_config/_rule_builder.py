@@ -75,7 +75,7 @@ def build_rule(raw: dict[str, Given], scope: Scope, problems: Problems) -> RuleC
     name = value("name")
     series_limit = value("series_limit", DEFAULT_SERIES_LIMIT)
 
-    if "metric_name" not in raw and "query" not in raw:
+    if "metric_name" not in raw and query is None:  # a blank query is no query either
         problems.add(
             f"{scope.about()}{n('metric_name')} is not set: set {n('metric_name')} "
             f"(a metric name such as queue_depth) or {n('query')} (a PromQL expression)"

@@ -197,6 +197,15 @@ def test_mistakes_name_their_place(tmp_path: Path, text: str, fragment: str) -> 
     assert all(line.startswith(("CONFIG_FILE: " + path, path)) for line in error.value.problems)
 
 
+def test_a_blank_query_is_no_query(tmp_path: Path) -> None:
+    """A rule needs something to read: a blank query alone is refused at load, not left
+    to fail when the rule is first read."""
+    path = write(tmp_path, "[[rules]]\nname = 'x'\nquery = '  '\n")
+    with pytest.raises(ConfigError) as error:
+        load_settings({"CONFIG_FILE": path})
+    assert ":1: rules[0]: metric_name is not set" in str(error.value)
+
+
 def test_a_missing_file_is_one_clear_line(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as error:
         load_settings({"CONFIG_FILE": str(tmp_path / "nope.toml")})
