@@ -32,7 +32,7 @@ def _page(rules: int) -> bytes:
 def _child(rules: int, url: str) -> dict[str, float]:
     import anyio
 
-    from metric_reader._config import LevelConfig, MissingValueBehavior, RuleConfig
+    from metric_reader._config import LevelConfig, MissingValueBehavior, RuleConfig, ScrapePage
     from metric_reader._core._selector import Selector
     from metric_reader._core._threshold import parse_threshold
     from metric_reader._engine import make_rule
@@ -44,11 +44,7 @@ def _child(rules: int, url: str) -> dict[str, float]:
         RuleConfig(
             name=f"rule-{i}",
             metric_name=f"watched_metric_{i}",
-            selector=Selector(f"watched_metric_{i}"),
-            query=None,
-            source="scrape",
-            prometheus_endpoint="",
-            scrape_url=url,
+            source=ScrapePage(url, Selector(f"watched_metric_{i}")),
             polling_interval=1.0,
             missing=MissingValueBehavior.SKIP,
             base=LevelConfig(threshold, 60.0),

@@ -38,6 +38,7 @@ from ._cluster._shard import owned_rules, shard_of
 from ._cluster._state_lock import StateFileLock, holder
 from ._config import (
     LevelConfig,
+    PrometheusQuery,
     RuleConfig,
     Settings,
     load_settings,
@@ -431,10 +432,8 @@ async def _idle(early: EarlySignals) -> None:
 
 def _rule_fields(rule: RuleConfig) -> dict[str, str]:
     fields = {"rule": rule.name}
-    fields["source"] = (
-        (rule.scrape_url or "") if rule.source == "scrape" else rule.prometheus_endpoint
-    )
-    fields["read"] = str(rule.selector) if rule.source == "scrape" else rule.promql
+    fields["source"] = rule.source.where
+    fields["read"] = rule.source.expression
     fields["every"] = format_duration(rule.polling_interval)
     for prefix, level in (("", rule.base), ("hard_", rule.hard)):
         if level is not None:
@@ -528,6 +527,14 @@ def _shorten(text: str, width: int) -> str:
     return text if len(text) <= width else text[: width - 3] + "..."
 
 
+def _reads(rule: RuleConfig) -> str:
+    """The READS cell: what the rule reads; for a ``QUERY`` rule that names a ``METRIC_NAME``
+    too, that name (as the table has always shown it)."""
+    if isinstance(rule.source, PrometheusQuery) and rule.alert is None:
+        return rule.metric_name  # the query itself when no METRIC_NAME was given
+    return rule.source.expression
+
+
 def _rule_table(rules: Sequence[RuleConfig], shards: int = 1) -> str:
     def level(config: LevelConfig | None, alert: bool = False) -> str:
         if config is None:
@@ -542,8 +549,8 @@ def _rule_table(rules: Sequence[RuleConfig], shards: int = 1) -> str:
     rows: list[tuple[str, ...]] = [
         (
             rule.name,
-            _shorten(" ".join((str(rule.selector) if rule.selector else rule.promql).split()), 60),
-            rule.target,
+            _shorten(" ".join(_reads(rule).split()), 60),
+            rule.source.where,
             format_duration(rule.polling_interval),
             level(rule.base, rule.alert is not None) if rule.base else "read and log",
             level(rule.hard),

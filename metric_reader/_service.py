@@ -53,6 +53,7 @@ from ._http import make_client
 from ._sources._fetches import Fetch, fetch_timeout
 from ._sources._first_read import check_expressions
 from ._sources._groups import Group, build_groups
+from ._sources._prometheus_kind import PROMETHEUS
 from ._surface._metrics import ServiceMetrics
 from ._surface._selection import Selection
 from ._surface._status import status_snapshot
@@ -530,7 +531,7 @@ class Service:
     def _log_batching(self) -> None:
         """Say how many queries serve the rules of each Prometheus: ``4 queries serve 1,000
         rules``."""
-        prometheus = [group for group in self.groups if group.source == "prometheus"]
+        prometheus = [group for group in self.groups if group.kind is PROMETHEUS]
         for endpoint in dict.fromkeys(group.where for group in prometheus):
             groups = [group for group in prometheus if group.where == endpoint]
             queries = sum(len(group.fetches) for group in groups)

@@ -361,7 +361,7 @@ def test_the_deployment_elects_one_leader_with_the_rbac_it_needs(tmp_path: Path)
     assert settings.election is not None and settings.unknown_variables == ()
     assert settings.election.lock_name == "metric-reader-leader"
     # every replica reads the same source: a query, not each its own pod
-    assert [r.scrape_url for r in settings.rules] == [None]
+    assert [r.source.kind for r in settings.rules] == ["prometheus"]
     rbac = _documents((EXAMPLES / "rbac.yaml").read_text())
     [account] = [d for d in rbac if d["kind"] == "ServiceAccount"]
     assert pod["serviceAccountName"] == account["metadata"]["name"]

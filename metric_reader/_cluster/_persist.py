@@ -90,9 +90,9 @@ def fingerprint(config: RuleConfig) -> str:
         }
 
     meaning = {
-        "source": config.source,
-        "target": config.target,
-        "reads": config.promql,
+        "source": config.source.kind,
+        "target": config.source.where,
+        "reads": config.source.expression,
         "base": level(config.base),
         "hard": level(config.hard),
     }

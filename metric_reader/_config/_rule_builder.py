@@ -8,7 +8,16 @@ from typing import TYPE_CHECKING, Any
 from .._core._selector import Selector
 from ._keys import LEVEL_KEYS, RULE_KEYS
 from ._problems import Given, Problems, env_name
-from ._types import DEFAULT_SERIES_LIMIT, LevelConfig, MissingValueBehavior, RuleConfig
+from ._types import (
+    DEFAULT_SERIES_LIMIT,
+    LevelConfig,
+    MissingValueBehavior,
+    PrometheusQuery,
+    PrometheusSelector,
+    RuleConfig,
+    RuleSource,
+    ScrapePage,
+)
 
 if TYPE_CHECKING:
     from ._tomlfile import TomlFile
@@ -66,7 +75,7 @@ def build_rule(raw: dict[str, Given], scope: Scope, problems: Problems) -> RuleC
     name = value("name")
     series_limit = value("series_limit", DEFAULT_SERIES_LIMIT)
 
-    if "metric_name" not in raw and "query" not in raw:
+    if "metric_name" not in raw and query is None:  # a blank query is no query either
         problems.add(
             f"{scope.about()}{n('metric_name')} is not set: set {n('metric_name')} "
             f"(a metric name such as queue_depth) or {n('query')} (a PromQL expression)"
@@ -103,14 +112,17 @@ def build_rule(raw: dict[str, Given], scope: Scope, problems: Problems) -> RuleC
                 )
     if len(problems.lines) > before:
         return None
+    source: RuleSource
+    if scrape_url:
+        source = ScrapePage(scrape_url, Selector(metric_name, matchers))
+    elif query is not None:
+        source = PrometheusQuery(endpoint.rstrip("/"), query)
+    else:
+        source = PrometheusSelector(endpoint.rstrip("/"), Selector(metric_name, matchers))
     return RuleConfig(
         name=name or metric_name or "query",
         metric_name=metric_name or query or "",
-        selector=Selector(metric_name, matchers) if metric_name else None,
-        query=query,
-        source="scrape" if scrape_url else "prometheus",
-        prometheus_endpoint=endpoint.rstrip("/"),
-        scrape_url=scrape_url,
+        source=source,
         polling_interval=interval,
         missing=MissingValueBehavior(missing),
         base=base,

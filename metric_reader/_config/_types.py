@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from .._core._selector import Selector
 from .._core._threshold import Threshold
@@ -70,16 +70,73 @@ class LevelConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class PrometheusQuery:
+    """A ``QUERY`` rule, or the ``expr`` of a rule file's alert: PromQL run on a Prometheus,
+    every series of its answer the rule's. Read with a query of its own (shared only with
+    rules of the same text), as Prometheus could answer it no other way."""
+
+    endpoint: str
+    query: str
+    kind: ClassVar[Literal["prometheus"]] = "prometheus"
+
+    @property
+    def expression(self) -> str:
+        return self.query
+
+    @property
+    def where(self) -> str:
+        return self.endpoint
+
+
+@dataclass(frozen=True, slots=True)
+class PrometheusSelector:
+    """``metric_name{label filters}`` read from a Prometheus: the selector rules of one
+    Prometheus can be answered together (``BATCH_SELECTORS``), each taking its own series."""
+
+    endpoint: str
+    selector: Selector
+    kind: ClassVar[Literal["prometheus"]] = "prometheus"
+
+    @property
+    def expression(self) -> str:
+        return str(self.selector)
+
+    @property
+    def where(self) -> str:
+        return self.endpoint
+
+
+@dataclass(frozen=True, slots=True)
+class ScrapePage:
+    """``metric_name{label filters}`` read from an application's metrics page
+    (``SCRAPE_URL``), without Prometheus."""
+
+    url: str
+    selector: Selector
+    kind: ClassVar[Literal["scrape"]] = "scrape"
+
+    @property
+    def expression(self) -> str:
+        return str(self.selector)
+
+    @property
+    def where(self) -> str:
+        return self.url
+
+
+RuleSource = PrometheusQuery | PrometheusSelector | ScrapePage
+"""Where a rule's samples come from and what it reads there. Each type answers ``kind``
+(what users are shown: ``/api/status``' ``source``, the state file's fingerprint, group
+names), ``where`` (the endpoint or URL fetched) and ``expression`` (the PromQL text it reads);
+``_sources/_kinds.py`` says which source kind fetches each."""
+
+
+@dataclass(frozen=True, slots=True)
 class RuleConfig:
     name: str
     metric_name: str
     """The metric name, or the PromQL text of a ``query`` rule: what plugins are given."""
-    selector: Selector | None
-    """What a scrape reads, and what the Prometheus query is built from without ``query``."""
-    query: str | None
-    source: Literal["prometheus", "scrape"]
-    prometheus_endpoint: str
-    scrape_url: str | None
+    source: RuleSource
     polling_interval: float
     missing: MissingValueBehavior
     base: LevelConfig | None
@@ -90,17 +147,6 @@ class RuleConfig:
     ``sample_limit``), and it never tracks more."""
     alert: AlertDefinition | None = None
     """Set for an alerting rule of a Prometheus rule file (``rule_files``)."""
-
-    @property
-    def promql(self) -> str:
-        if self.query is not None:
-            return self.query
-        assert self.selector is not None
-        return str(self.selector)
-
-    @property
-    def target(self) -> str:
-        return self.scrape_url if self.scrape_url else self.prometheus_endpoint
 
 
 @dataclass(frozen=True, slots=True)

@@ -54,9 +54,8 @@ class Rule(ABC):
 
     @property
     def expression(self) -> str:
-        """What the rule reads: its selector (scrape) or its query."""
-        config = self.config
-        return str(config.selector) if config.source == "scrape" else config.promql
+        """What the rule reads: its selector or its query."""
+        return self.config.source.expression
 
     def level(self, level: str) -> LevelConfig:
         config = self.config.base if level == "base" else self.config.hard

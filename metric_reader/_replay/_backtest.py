@@ -4,13 +4,14 @@ A rule's read becomes a ``query_range`` over the window (its selector, its ``QUE
 its alert's expression), at the rule's polling interval or ``--step``; the replay then runs
 the service's own steps over what each step returned. A rule that reads a ``/metrics``
 page directly is read from a Prometheus that scrapes the page (``--prometheus``), or
-skipped with the reason.
+skipped with the reason. How a rule's history is read is its source kind's answer
+(``_sources._kinds``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import anyio
@@ -21,17 +22,9 @@ from .._config._prom_duration import parse_prometheus_duration
 from .._core._exceptions import ConfigError, FetchError
 from .._engine import Observation, Replay, replay
 from .._http import make_client
-from .._sources._range import (
-    RangeSeries,
-    evaluation_times,
-    query_range,
-    samples_at,
-    scrape_target_labels,
-)
-
-TARGET_LABELS = ("job", "instance")
-"""What Prometheus adds to every series it scrapes; a page's own label of the same name
-is kept by Prometheus as ``exported_<name>``."""
+from .._sources._kind import History, HistoryUnavailable
+from .._sources._kinds import kind_of
+from .._sources._range import evaluation_times, samples_at
 
 READ_TIMEOUT = 60.0
 """Seconds for one ``query_range`` request: a week of a busy rule is a large answer."""
@@ -54,8 +47,8 @@ class RuleBacktest:
     """Why the rule was not backtested (set when ``replayed`` is None)."""
     unread: bool = False
     """Skipped because its history could not be read (Prometheus down, a bad query)."""
-    endpoint: str = ""
-    """The Prometheus its history is read from."""
+    history: History | None = None
+    """How its history is read (its source kind's answer)."""
 
 
 def parse_time(text: str, now: float, flag: str) -> float:
@@ -118,18 +111,12 @@ async def backtest(
 
 def _plan(rule: RuleConfig, step: float | None, prometheus: str | None) -> RuleBacktest:
     every = step or rule.polling_interval
-    if rule.source == "scrape" and prometheus is None:
-        return RuleBacktest(
-            rule,
-            every,
-            f"{rule.promql} on {rule.scrape_url}",
-            skipped=f"reads {rule.scrape_url} directly: give --prometheus URL, a Prometheus "
-            "that scrapes that page, to backtest it from there",
-        )
-    # An alert's expr is its rule's query (``RuleConfig.promql``), as for the service.
-    endpoint = prometheus if rule.source == "scrape" and prometheus else rule.prometheus_endpoint
-    result = RuleBacktest(rule, every, f"{rule.promql} at {endpoint}", endpoint=endpoint)
-    if rule.base is None:
+    # An alert's expr is its rule's query (its source's expression), as for the service.
+    history = kind_of(rule.source).history(rule.source, prometheus)
+    result = RuleBacktest(
+        rule, every, history.description, skipped=history.skipped, history=history
+    )
+    if result.skipped is None and rule.base is None:
         result.skipped = "no threshold: the rule only logs what it reads, it never acts"
     return result
 
@@ -141,65 +128,27 @@ async def _run(
     span: Window,
     slots: anyio.CapacityLimiter,
 ) -> None:
-    rule = result.config
     times = evaluation_times(span.start, span.end, result.step)
     if not times:
         result.skipped = f"the window holds no step of {result.step:g}s"
         return
-    endpoint = result.endpoint
-    target: dict[str, str] | None = None
+    assert result.history is not None and result.history.read is not None
     try:
         async with slots:
-            if rule.source == "scrape":
-                assert rule.scrape_url is not None
-                target = await scrape_target_labels(client, endpoint, rule.scrape_url, READ_TIMEOUT)
-                if target is None:
-                    result.skipped = (
-                        f"the Prometheus at {endpoint} does not scrape {rule.scrape_url} "
-                        "(not among its active targets)"
-                    )
-                    result.unread = True
-                    return
-            series = await query_range(
-                client,
-                endpoint,
-                rule.promql,
-                times,
-                result.step,
-                READ_TIMEOUT,
-                settings.max_response_bytes,
+            series = await result.history.read(
+                client, times, result.step, READ_TIMEOUT, settings.max_response_bytes
             )
+    except HistoryUnavailable as exc:
+        result.skipped, result.unread = str(exc), True
+        return
     except FetchError as exc:
         result.skipped, result.unread = f"could not read its history: {exc}", True
         return
-    if target is not None:
-        series = [_as_on_the_page(one, target) for one in series if _from(one, target)]
     observations = [
         Observation(at, samples)
         for at, samples in zip(times, samples_at(series, times), strict=True)
     ]
-    result.replayed = replay(rule, observations, settings.routes)
-
-
-def _from(series: RangeSeries, target: dict[str, str]) -> bool:
-    """Whether Prometheus scraped ``series`` from the target: it has the target's
-    ``instance``, or none (a page that sets an empty one, kept by ``honor_labels: true``,
-    as a Pushgateway's)."""
-    return series.labels.get("instance", target.get("instance")) == target.get("instance")
-
-
-def _as_on_the_page(series: RangeSeries, target: dict[str, str]) -> RangeSeries:
-    """A scraped series with the labels the page gave it: without what the target added
-    (its ``job`` and ``instance``), and a page's own label that Prometheus renamed
-    ``exported_x`` (``honor_labels: false``) named ``x`` again."""
-    labels = {
-        k: v for k, v in series.labels.items() if not (k in TARGET_LABELS and target.get(k) == v)
-    }
-    for name in TARGET_LABELS:
-        exported = labels.pop(f"exported_{name}", None)
-        if exported is not None:
-            labels[name] = exported
-    return replace(series, labels=labels)
+    result.replayed = replay(result.config, observations, settings.routes)
 
 
 def utc(seconds: float) -> str:

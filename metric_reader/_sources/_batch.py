@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from .._config import RuleConfig
+from .._config import PrometheusSelector, RuleConfig
 from .._core._samples import Labels, Sample, labels_of
 from .._core._selector import LabelMatcher, MatchOp, Selector, format_selector, quote
 
@@ -139,6 +139,6 @@ def plan_batches(rules: Sequence[RuleConfig], max_names: int = MAX_NAMES) -> lis
 
 
 def _selector_of(rule: RuleConfig) -> Selector:
-    selector = rule.selector
-    assert selector is not None and rule.query is None, "only selector rules are batched"
-    return selector
+    source = rule.source
+    assert isinstance(source, PrometheusSelector), "only selector rules are batched"
+    return source.selector

@@ -12,7 +12,7 @@ from __future__ import annotations
 import anyio
 import httpx
 
-from .._config import RuleConfig, Settings
+from .._config import PrometheusQuery, RuleConfig, Settings
 from .._http import make_client
 from ._fetches import Fetch
 from ._groups import build_fetches
@@ -68,16 +68,16 @@ async def check_expressions(settings: Settings, timeout: float) -> tuple[list[st
     unreachable: dict[str, str] = {}
 
     async def check(client: httpx.AsyncClient, rule: RuleConfig) -> None:
-        alert = rule.alert
-        assert alert is not None
+        alert, source = rule.alert, rule.source
+        assert alert is not None and isinstance(source, PrometheusQuery)  # the expr is its query
         try:
-            await instant_query(client, rule.prometheus_endpoint, alert.expr, timeout)
+            await instant_query(client, source.endpoint, alert.expr, timeout)
         except QueryParseError as exc:
             problems[rule.name] = (
                 f"{alert.file}:{alert.line}: alert {alert.name!r}: expr: {exc.reason}"
             )
         except Exception as exc:  # down, slow, refused: not the expression's fault
-            unreachable.setdefault(rule.prometheus_endpoint, str(exc) or type(exc).__name__)
+            unreachable.setdefault(source.endpoint, str(exc) or type(exc).__name__)
 
     async with make_client(settings.client) as client:
         with anyio.move_on_after(timeout + 1.0):

@@ -18,8 +18,9 @@ from loguru import logger
 
 from .._config import MAX_RESPONSE_BYTES, RuleConfig
 from .._core._durations import format_duration
-from ._batch import plan_batches
-from ._fetches import EndpointLimit, Fetch, batch_target, query_fetch, scrape_fetch
+from ._fetches import Fetch
+from ._kind import PlanOptions, SourceKind
+from ._kinds import kind_of
 
 MISSED_WINDOW = 60.0
 """Seconds: the warning about missed evaluations says how many were missed in this window,
@@ -82,8 +83,8 @@ class Group:
     name: str
     interval: float
     fetches: list[Fetch]
-    source: str = ""
-    """``prometheus`` or ``scrape``."""
+    kind: SourceKind | None = None
+    """What plans and reads its rules (``_kinds``)."""
     where: str = ""
     """The Prometheus endpoint or the scraped URL."""
     advice: str = ""
@@ -118,53 +119,18 @@ def build_groups(
     answer larger than ``max_response_bytes`` is read."""
     members: dict[tuple[str, str, float], list[RuleConfig]] = {}
     for rule in rules:
-        members.setdefault((rule.source, rule.target, rule.polling_interval), []).append(rule)
-    limits: dict[str, EndpointLimit] = {}
+        source = rule.source
+        members.setdefault((source.kind, source.where, rule.polling_interval), []).append(rule)
+    options = PlanOptions(max_concurrent_queries, max_response_bytes, batch_selectors)
     groups = []
-    for (source, where, interval), group_rules in members.items():
-        name = f"{source} {where} every {format_duration(interval)}"
-        concurrency = 1
-        if source == "scrape":
-            fetches = [scrape_fetch(where, interval, group_rules, max_response_bytes)]
-            advice = f"raise its polling_interval (now {format_duration(interval)})"
-        else:
-            limit = limits.setdefault(where, EndpointLimit(max_concurrent_queries))
-            concurrency = max_concurrent_queries
-            fetches = _query_fetches(
-                where, interval, group_rules, limit, max_response_bytes, batch_selectors
-            )
-            advice = (
-                f"to keep up, raise its polling_interval (now {format_duration(interval)}) or "
-                f"max_concurrent_queries (now {max_concurrent_queries})"
-                + ("" if batch_selectors else ", or turn batch_selectors on")
-                + ", or make the Prometheus answer faster"
-            )
-        groups.append(Group(name, interval, fetches, source, where, advice, concurrency))
+    for (kind_name, where, interval), group_rules in members.items():
+        name = f"{kind_name} {where} every {format_duration(interval)}"
+        kind = kind_of(group_rules[0].source)
+        plan = kind.plan(where, interval, group_rules, options)
+        groups.append(
+            Group(name, interval, plan.fetches, kind, where, plan.advice, plan.concurrency)
+        )
     return groups
-
-
-def _query_fetches(
-    endpoint: str,
-    interval: float,
-    rules: list[RuleConfig],
-    limit: EndpointLimit,
-    max_bytes: int,
-    batch_selectors: bool,
-) -> list[Fetch]:
-    batched = [rule for rule in rules if rule.query is None] if batch_selectors else []
-    fetches = [
-        batch_target(endpoint, batch, interval, limit, max_bytes)
-        for batch in (plan_batches(batched) if batched else ())
-    ]
-    by_query: dict[str, list[RuleConfig]] = {}
-    for rule in rules:
-        if not (batch_selectors and rule.query is None):
-            by_query.setdefault(rule.promql, []).append(rule)
-    fetches += [
-        query_fetch(endpoint, promql, interval, sharing, limit, max_bytes)
-        for promql, sharing in by_query.items()
-    ]
-    return fetches
 
 
 def build_fetches(

@@ -130,8 +130,8 @@ class _DocumentBuilder:
             "name": rule.name,
             "metric_name": config.metric_name,
             "reads": rule.expression,
-            "source": config.source,
-            "target": config.target,
+            "source": config.source.kind,
+            "target": config.source.where,
             "polling_interval": format_duration(config.polling_interval),
             "levels": levels,
             "no_data": None

@@ -20,12 +20,12 @@ def settings(**env: str):
 def test_defaults() -> None:
     s = settings()
     [rule] = s.rules
-    assert rule.source == "prometheus"
-    assert rule.prometheus_endpoint == "http://prometheus:9090"
+    assert rule.source.kind == "prometheus"
+    assert rule.source.where == "http://prometheus:9090"
     assert rule.polling_interval == 1.0
     assert rule.missing.value == "skip"
     assert rule.base is None and rule.hard is None  # no THRESHOLD: read and log only
-    assert rule.promql == "queue_depth"
+    assert rule.source.expression == "queue_depth"
     assert (s.plugin_timeout, s.log_level, s.log_format, s.plugin_dir) == (
         30.0,
         "INFO",
@@ -53,8 +53,8 @@ def test_full_rule() -> None:
         LOG_FORMAT="json",
     )
     [rule] = s.rules
-    assert rule.promql == 'queue_depth{job="node",mode!="idle",device=~"sd.*"}'
-    assert rule.prometheus_endpoint == "http://127.0.0.1:9090"
+    assert rule.source.expression == 'queue_depth{job="node",mode!="idle",device=~"sd.*"}'
+    assert rule.source.where == "http://127.0.0.1:9090"
     assert rule.base is not None and rule.hard is not None
     assert (rule.base.threshold.text, rule.base.duration, rule.base.backoff, rule.base.plugin) == (
         "> 80",
@@ -74,19 +74,19 @@ def test_full_rule() -> None:
 
 def test_query_replaces_the_selector_and_names_the_metric() -> None:
     [rule] = load_settings({"QUERY": "sum(rate(x[5m])) > 0"}).rules
-    assert rule.promql == "sum(rate(x[5m])) > 0"
+    assert rule.source.expression == "sum(rate(x[5m])) > 0"
     assert rule.metric_name == "sum(rate(x[5m])) > 0"
 
 
 def test_scrape_source() -> None:
     [rule] = settings(SCRAPE_URL="http://127.0.0.1:8080/metrics").rules
-    assert rule.source == "scrape"
-    assert rule.scrape_url == "http://127.0.0.1:8080/metrics"
+    assert rule.source.kind == "scrape"
+    assert rule.source.where == "http://127.0.0.1:8080/metrics"
 
 
 def test_empty_values_count_as_unset() -> None:
     [rule] = settings(THRESHOLD="", LABEL_FILTERS="", SCRAPE_URL="").rules
-    assert rule.base is None and rule.source == "prometheus"
+    assert rule.base is None and rule.source.kind == "prometheus"
 
 
 @pytest.mark.parametrize(

@@ -63,12 +63,12 @@ def write(tmp_path: Path, text: str) -> str:
 def test_rules_take_the_file_defaults_and_their_own_keys(tmp_path: Path) -> None:
     s = load_settings({"CONFIG_FILE": write(tmp_path, GOOD)})
     disk, queue, errors = s.rules
-    assert (disk.name, disk.polling_interval, disk.prometheus_endpoint) == (
+    assert (disk.name, disk.polling_interval, disk.source.where) == (
         "disk",
         5.0,
         "http://127.0.0.1:9090",
     )
-    assert disk.promql == 'node_filesystem_avail_bytes{mountpoint="/data"}'
+    assert disk.source.expression == 'node_filesystem_avail_bytes{mountpoint="/data"}'
     assert disk.base is not None and disk.hard is not None
     assert (disk.base.duration, disk.base.backoff, disk.base.keep_firing_for) == (60, 1800, 120)
     assert disk.base.clear_threshold is not None and disk.base.clear_threshold.text == ">6e9"
@@ -77,12 +77,12 @@ def test_rules_take_the_file_defaults_and_their_own_keys(tmp_path: Path) -> None
         30,
         "file_action",
     )
-    assert (queue.source, queue.scrape_url, queue.polling_interval) == (
+    assert (queue.source.kind, queue.source.where, queue.polling_interval) == (
         "scrape",
         "http://127.0.0.1:8080/metrics",
         1.0,
     )
-    assert errors.promql == "sum(rate(errors_total[5m]))"
+    assert errors.source.expression == "sum(rate(errors_total[5m]))"
     assert errors.base is not None and errors.base.duration == 0
     assert s.log_level == "DEBUG" and s.max_concurrent_queries == 4
     assert s.plugin_settings == {"file_action": {"size": 1024}}
@@ -195,6 +195,15 @@ def test_mistakes_name_their_place(tmp_path: Path, text: str, fragment: str) -> 
         load_settings({"CONFIG_FILE": path, "METRIC_NAME": "fallback"})
     assert fragment in str(error.value)
     assert all(line.startswith(("CONFIG_FILE: " + path, path)) for line in error.value.problems)
+
+
+def test_a_blank_query_is_no_query(tmp_path: Path) -> None:
+    """A rule needs something to read: a blank query alone is refused at load, not left
+    to fail when the rule is first read."""
+    path = write(tmp_path, "[[rules]]\nname = 'x'\nquery = '  '\n")
+    with pytest.raises(ConfigError) as error:
+        load_settings({"CONFIG_FILE": path})
+    assert ":1: rules[0]: metric_name is not set" in str(error.value)
 
 
 def test_a_missing_file_is_one_clear_line(tmp_path: Path) -> None:

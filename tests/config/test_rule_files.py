@@ -590,7 +590,7 @@ def test_rule_files_give_one_rule_per_alert_with_the_files_defaults(tmp_path: Pa
     names = [rule.name for rule in settings.rules]
     assert names == ["disks:DiskFull-1", "disks:DiskFull-2", "hosts:DiskFull"]
     first, second, third = settings.rules
-    assert first.query == "disk_used > 0.9" and first.metric_name == "DiskFull"
+    assert first.source.expression == "disk_used > 0.9" and first.metric_name == "DiskFull"
     assert first.polling_interval == 30 and third.polling_interval == 10  # group, default
     assert first.series_limit == 50 and first.missing.value == "resolve"
     assert first.base is not None and first.base.duration == 300

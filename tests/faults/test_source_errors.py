@@ -138,7 +138,7 @@ def test_the_default_endpoint_not_resolving_says_to_set_prometheus_endpoint(
 
     monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
     [rule] = load_settings({"METRIC_NAME": "up"}).rules
-    assert query_error(rule.prometheus_endpoint) == (
+    assert query_error(rule.source.where) == (
         "cannot connect: cannot resolve host 'prometheus' "
         "(GET http://prometheus:9090/api/v1/query); set PROMETHEUS_ENDPOINT to your "
         "Prometheus (PROMETHEUS_ENDPOINT=http://prometheus:9090)"

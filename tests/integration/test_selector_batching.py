@@ -40,7 +40,7 @@ import pytest
 from hypothesis import HealthCheck, event, example, given, settings
 from hypothesis import strategies as st
 
-from metric_reader._config import RuleConfig, Settings, load_settings
+from metric_reader._config import PrometheusSelector, RuleConfig, Settings, load_settings
 from metric_reader._core._exceptions import ConfigError, FetchError
 from metric_reader._core._samples import Sample, labels_of
 from metric_reader._core._selector import LabelMatcher, MatchOp, quote
@@ -367,9 +367,10 @@ def load_rules(
         loaded = load_settings({"CONFIG_FILE": str(path)})
     for index, (spec, rule) in enumerate(zip(specs, loaded.rules, strict=True)):
         assert rule.name == f"rule-{index}"
-        assert rule.selector is not None and rule.selector.metric_name == spec.metric
+        source = rule.source
+        assert isinstance(source, PrometheusSelector) and source.selector.metric_name == spec.metric
         written = tuple(LabelMatcher(x.label, MatchOp(x.op), x.value) for x in spec.matchers)
-        assert rule.selector.matchers == written, f"label_filters of {rule.name} read wrongly"
+        assert source.selector.matchers == written, f"label_filters of {rule.name} read wrongly"
     return loaded
 
 
@@ -389,7 +390,7 @@ async def own_queries(
     async def one(rule: RuleConfig) -> None:
         try:
             result = await instant_query(
-                client, rule.prometheus_endpoint, rule.promql, READ_TIMEOUT, max_bytes, slots
+                client, rule.source.where, rule.source.expression, READ_TIMEOUT, max_bytes, slots
             )
         except FetchError as exc:
             out[rule.name] = exc
@@ -467,7 +468,7 @@ def assert_batched_reads_match(
 
     own, batched = anyio.run(both)
     differences = [
-        f"{rule.name}: {rule.promql}\n  own query: {_describe(own[rule.name])}\n"
+        f"{rule.name}: {rule.source.expression}\n  own query: {_describe(own[rule.name])}\n"
         f"  batched:   {_describe(batched[rule.name])}"
         for rule in loaded.rules
         if not _same(own[rule.name], batched[rule.name])
@@ -624,7 +625,7 @@ def test_answers_that_together_exceed_max_response_bytes(endpoint: str) -> None:
             sizes = []
             for rule in loaded.rules:
                 response = await client.get(
-                    f"{endpoint}/api/v1/query", params={"query": rule.promql}
+                    f"{endpoint}/api/v1/query", params={"query": rule.source.expression}
                 )
                 sizes.append(len(response.content))
             return sizes

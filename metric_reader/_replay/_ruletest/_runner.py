@@ -20,7 +20,7 @@ from pathlib import Path
 import anyio
 import httpx
 
-from ..._config import RuleConfig, Settings, load_settings
+from ..._config import PrometheusQuery, RuleConfig, Settings, load_settings
 from ..._config._prom_duration import format_prometheus_duration
 from ..._core._durations import format_duration
 from ..._core._exceptions import ConfigError, FetchError, MetricReaderError
@@ -88,7 +88,7 @@ def _settings(test_file: RuleTestFile) -> Settings:
 
 def _is_expression(rule: RuleConfig) -> bool:
     """A ``QUERY`` rule, or an alert of a rule file (its ``expr`` is its query)."""
-    return rule.query is not None
+    return isinstance(rule.source, PrometheusQuery)
 
 
 async def _run_group(
@@ -110,16 +110,16 @@ async def _run_group(
         reads: dict[str, list[Observation]] = {}
         for rule in settings.rules:
             times = evaluation_times(0.0, end, rule.polling_interval)
-            if _is_expression(rule):
+            source = rule.source
+            if isinstance(source, PrometheusQuery):
                 assert url is not None and client is not None
                 series = await query_range(
-                    client, url, rule.promql, times, rule.polling_interval, QUERY_TIMEOUT
+                    client, url, source.query, times, rule.polling_interval, QUERY_TIMEOUT
                 )
                 values = samples_at(series, times)
                 reads[rule.name] = [Observation(t, s) for t, s in zip(times, values, strict=True)]
-            else:
-                assert rule.selector is not None
-                reads[rule.name] = [Observation(t, store.select(rule.selector, t)) for t in times]
+            else:  # a selector, read from the input series as from a page or a Prometheus
+                reads[rule.name] = [Observation(t, store.select(source.selector, t)) for t in times]
         replayers = _replay_in_step(settings, group, reads)
         for test in group.alert_rule_tests:
             outcome.failures += _check_alerts(test, replayers)
