@@ -6,12 +6,13 @@ from __future__ import annotations
 
 from collections.abc import Collection, Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Protocol
 
 from prometheus_client import CollectorRegistry
 
 from .._engine import ActiveAlert, AlertingRule, Rule, State
 from ._selection import Selection
+from ._status_doc import StatusDocument
 
 READY_WINDOW = 60.0
 """A target counts as read recently within three of its polling intervals, and at least
@@ -131,7 +132,7 @@ class ServiceView(Protocol):
         """Whether this replica runs actions (the leader, or leader election is off)."""
         ...
 
-    def status(self, selection: Selection | None = None) -> dict[str, Any]:
+    def status(self, selection: Selection | None = None) -> StatusDocument:
         """The ``/api/status`` document for ``selection``."""
         ...
 
