@@ -221,7 +221,7 @@ def _pick(
 
 def status_snapshot(
     rules: Sequence[Rule],
-    targets: Sequence[FetchStatus],
+    fetches: Sequence[FetchStatus],
     now_mono: float,
     *,
     ready: bool,
@@ -256,13 +256,13 @@ def status_snapshot(
         "ready": ready,
         "targets": [
             {
-                "target": target.description,
-                "polling_interval": format_duration(target.interval),
-                "rules": target.rules,
-                "last_success": view.wall(target.last_success),
-                "last_error": target.last_error,
+                "target": fetch.description,
+                "polling_interval": format_duration(fetch.interval),
+                "rules": fetch.rules,
+                "last_success": view.wall(fetch.last_success),
+                "last_error": fetch.last_error,
             }
-            for target in targets
+            for fetch in fetches
         ],
         "groups": [
             {
