@@ -18,7 +18,7 @@ import math
 import signal
 import time
 from collections.abc import Callable, Collection, Hashable, Iterator, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import anyio
 import httpx
@@ -57,6 +57,7 @@ from ._sources._prometheus_kind import PROMETHEUS
 from ._surface._metrics import ServiceMetrics
 from ._surface._selection import Selection
 from ._surface._status import status_snapshot
+from ._surface._status_doc import StatusDocument
 from ._surface._view import (
     FetchStatus,
     GroupStatus,
@@ -320,7 +321,7 @@ class Service:
     def acting(self) -> bool:
         return self.election is None or self.election.acting()
 
-    def status(self, selection: Selection | None = None) -> dict[str, Any]:
+    def status(self, selection: Selection | None = None) -> StatusDocument:
         """The ``/api/status`` document: every rule, its series (those ``selection`` lists)
         and their states."""
         snapshot = status_snapshot(

@@ -82,7 +82,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import difflib
 import json
 import math
 import os
@@ -91,7 +90,7 @@ import ssl
 import threading
 import time
 import urllib.parse
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -100,7 +99,7 @@ import httpx
 from loguru import logger
 
 import metric_reader
-from metric_reader import Event, parse_duration
+from metric_reader import Event, check_settings, parse_duration, toml_type
 
 NAME = "alertmanager_action"
 DEFAULT_URL = "http://localhost:9093"
@@ -143,7 +142,7 @@ class AlertmanagerAction:
 
     def configure(self, settings: dict[str, Any]) -> None:
         """Take the ``[plugins.alertmanager_action]`` table (see the module doc)."""
-        _check_keys(settings)
+        check_settings(settings, _KEYS, _VARIABLES)
         table = {}
         for key, value in settings.items():
             spec = _KEYS[key]
@@ -440,51 +439,19 @@ def _read_credential(path: str, key: str) -> str:
     return text
 
 
-def _check_keys(settings: Mapping[str, object]) -> None:
-    """Refuse unknown keys, suggesting the closest known one (or the key an environment
-    variable's name stands for)."""
-    allowed = tuple(_KEYS)
-    by_variable = {spec.variable: key for key, spec in _KEYS.items()}
-    unknown = []
-    for key in settings:
-        if key not in allowed:
-            close = difflib.get_close_matches(str(key), allowed, n=1)
-            guess = by_variable.get(str(key).upper()) or (close[0] if close else None)
-            unknown.append(f"{key!r}" + (f" (did you mean {guess!r}?)" if guess else ""))
-    if unknown:
-        s = "s" if len(unknown) > 1 else ""
-        raise ValueError(f"unknown key{s} {', '.join(unknown)}; allowed: {', '.join(allowed)}")
-
-
-def _type_name(value: object) -> str:
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, int):
-        return "an integer"
-    if isinstance(value, float):
-        return "a float"
-    if isinstance(value, str):
-        return "a string"
-    if isinstance(value, list):
-        return "an array"
-    if isinstance(value, dict):
-        return "a table"
-    return f"a {type(value).__name__}"
-
-
 def _urls(value: object, source: str) -> tuple[httpx.URL, ...]:
     if isinstance(value, str):
         items: Sequence[object] = [part for part in value.split(",") if part.strip()]
     elif isinstance(value, list):
         items = value
     else:
-        raise ValueError(f"{source} is {_type_name(value)}; {_URL_FORMAT}, as a list of strings")
+        raise ValueError(f"{source} is {toml_type(value)}; {_URL_FORMAT}, as a list of strings")
     if not items:
         raise ValueError(f"{source} is empty; {_URL_FORMAT}")
     urls: list[httpx.URL] = []
     for item in items:
         if not isinstance(item, str):
-            raise ValueError(f"{source} holds {_type_name(item)}; {_URL_FORMAT}")
+            raise ValueError(f"{source} holds {toml_type(item)}; {_URL_FORMAT}")
         url = _url(item.strip(), source)
         if any(_origin(url) == _origin(seen) and url.path == seen.path for seen in urls):
             raise ValueError(f"{source} names {_origin(url)}{url.path} twice")
@@ -526,7 +493,7 @@ def _duration(value: object, source: str) -> float:
 
 def _generator_url(value: object, source: str) -> str:
     if not isinstance(value, str):
-        raise ValueError(f"{source} is {_type_name(value)}, not a string")
+        raise ValueError(f"{source} is {toml_type(value)}, not a string")
     text = value.strip()
     if text:
         _url(text.replace("{expr}", "x").split("?")[0], source)
@@ -550,14 +517,14 @@ def _label_set(value: object, source: str) -> dict[str, str]:
         if not isinstance(name, str) or not _LABEL_NAME.fullmatch(name):
             raise ValueError(f"{source}: {name!r} is not a label name ([a-zA-Z_][a-zA-Z0-9_]*)")
         if not isinstance(text, str):
-            raise ValueError(f"{source}: {name} is {_type_name(text)}, not a string")
+            raise ValueError(f"{source}: {name} is {toml_type(text)}, not a string")
         checked[name] = text
     return checked
 
 
 def _path(value: object, source: str) -> str:
     if not isinstance(value, str) or not value.strip():
-        raise ValueError(f"{source} is {_type_name(value)}; expected a file path")
+        raise ValueError(f"{source} is {toml_type(value)}; expected a file path")
     return value.strip()
 
 
@@ -571,7 +538,7 @@ def _boolean(value: object, source: str) -> bool:
 
 def _username(value: object, source: str) -> str:
     if not isinstance(value, str) or not value:
-        raise ValueError(f"{source} is {_type_name(value)}; expected a user name")
+        raise ValueError(f"{source} is {toml_type(value)}; expected a user name")
     if ":" in value or not value.isprintable():
         raise ValueError(
             f"{source}: a basic auth user name cannot contain ':' or control characters"
@@ -606,6 +573,7 @@ _KEYS: dict[str, _Key] = {
         _spec("basic_auth_password_file", _path, None),
     )
 }
+_VARIABLES = {spec.variable: key for key, spec in _KEYS.items()}  # for the suggestion
 
 
 # --- sending --------------------------------------------------------------------------------

@@ -52,7 +52,6 @@ background processes it started are left alone, but what they print is no longer
 from __future__ import annotations
 
 import contextlib
-import difflib
 import json
 import math
 import os
@@ -71,7 +70,7 @@ import anyio
 from anyio.abc import ByteReceiveStream, Process
 from loguru import logger
 
-from metric_reader import Event
+from metric_reader import Event, check_settings, toml_type
 
 COMMAND_VAR = "EXEC_ACTION_COMMAND"
 RESOLVE_COMMAND_VAR = "EXEC_ACTION_RESOLVE_COMMAND"
@@ -106,7 +105,7 @@ class ExecAction:
 
     def configure(self, settings: dict[str, Any]) -> None:
         """Take the ``[plugins.exec_action]`` table: ``command``, ``resolve_command``."""
-        _check_keys(settings, _KEYS, _VARIABLES)
+        check_settings(settings, _KEYS, _VARIABLES)
         commands: dict[str, str | list[str]] = {}
         for key in _KEYS:
             if key in settings:
@@ -114,7 +113,7 @@ class ExecAction:
                 if isinstance(value, list):
                     value = list(value)  # a copy: the caller's list may change
                 if not isinstance(value, str | list):
-                    raise ValueError(f"{key} is {_toml_type(value)}; {_COMMAND_FORMAT}")
+                    raise ValueError(f"{key} is {toml_type(value)}; {_COMMAND_FORMAT}")
                 _argv(value, key)
                 commands[key] = value
         self._commands = commands
@@ -178,7 +177,7 @@ def _argv(raw: str | list[str], source: str) -> list[str]:
         for index, word in enumerate(raw):
             if not isinstance(word, str):
                 raise ValueError(
-                    f"{source}[{index}] is {_toml_type(word)}, not a string; {_COMMAND_FORMAT}"
+                    f"{source}[{index}] is {toml_type(word)}, not a string; {_COMMAND_FORMAT}"
                 )
         argv = list(raw)
     else:
@@ -207,38 +206,6 @@ def _argv(raw: str | list[str], source: str) -> list[str]:
             "executable on PATH or a path to one"
         )
     return argv
-
-
-def _check_keys(
-    settings: Mapping[str, object], allowed: tuple[str, ...], variables: Mapping[str, str]
-) -> None:
-    """Refuse keys other than ``allowed``, suggesting the closest allowed one (or the key
-    an environment variable's name stands for)."""
-    unknown = []
-    for key in settings:
-        if key not in allowed:
-            close = difflib.get_close_matches(str(key), allowed, n=1)
-            guess = variables.get(str(key).upper()) or (close[0] if close else None)
-            unknown.append(f"{key!r}" + (f" (did you mean {guess!r}?)" if guess else ""))
-    if unknown:
-        s = "s" if len(unknown) > 1 else ""
-        raise ValueError(f"unknown key{s} {', '.join(unknown)}; allowed: {', '.join(allowed)}")
-
-
-def _toml_type(value: object) -> str:
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, int):
-        return "an integer"
-    if isinstance(value, float):
-        return "a float"
-    if isinstance(value, str):
-        return "a string"
-    if isinstance(value, list):
-        return "an array"
-    if isinstance(value, dict):
-        return "a table"
-    return "a date or time" if hasattr(value, "isoformat") else f"a {type(value).__name__}"
 
 
 def _event_variables(

@@ -21,12 +21,10 @@ the free space of the target file system is refused before anything is written.
 from __future__ import annotations
 
 import contextlib
-import difflib
 import hashlib
 import os
 import re
 import shutil
-from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -35,6 +33,8 @@ import aiofiles
 import aiofiles.os
 import anyio.to_thread
 from loguru import logger
+
+from metric_reader import check_settings
 
 DEFAULT_DIR = "/tmp/metric-files"
 DEFAULT_SIZE = 1048576
@@ -54,7 +54,7 @@ class FileAction:
 
     def configure(self, settings: dict[str, Any]) -> None:
         """Take the ``[plugins.file_action]`` table: ``dir`` and ``size`` (see the module doc)."""
-        _check_keys(settings, _KEYS, _VARIABLES)
+        check_settings(settings, _KEYS, _VARIABLES)
         directory = _table_dir(settings["dir"]) if "dir" in settings else None
         size = _table_size(settings["size"]) if "size" in settings else None
         self._dir, self._size = directory, size
@@ -136,22 +136,6 @@ def _table_size(value: object) -> int:
         f"size={value!r} is not a size: expected a whole number of bytes (0 or more), "
         f'such as {DEFAULT_SIZE} or "{DEFAULT_SIZE}"'
     )
-
-
-def _check_keys(
-    settings: Mapping[str, object], allowed: tuple[str, ...], variables: Mapping[str, str]
-) -> None:
-    """Refuse keys other than ``allowed``, suggesting the closest allowed one (or the key
-    an environment variable's name stands for)."""
-    unknown = []
-    for key in settings:
-        if key not in allowed:
-            close = difflib.get_close_matches(str(key), allowed, n=1)
-            guess = variables.get(str(key).upper()) or (close[0] if close else None)
-            unknown.append(f"{key!r}" + (f" (did you mean {guess!r}?)" if guess else ""))
-    if unknown:
-        s = "s" if len(unknown) > 1 else ""
-        raise ValueError(f"unknown key{s} {', '.join(unknown)}; allowed: {', '.join(allowed)}")
 
 
 def safe_stem(metric_name: str) -> str:

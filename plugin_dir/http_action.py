@@ -41,12 +41,11 @@ Each call uses a client of its own: the service may run calls in different event
 
 from __future__ import annotations
 
-import difflib
 import json
 import math
 import os
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable
 from datetime import timedelta
 from typing import Any
 
@@ -55,7 +54,7 @@ import httpx
 from loguru import logger
 
 import metric_reader
-from metric_reader import Event, parse_duration
+from metric_reader import Event, check_settings, parse_duration, toml_type
 
 DEFAULT_ENDPOINT = "http://localhost:8080"
 DEFAULT_TIMEOUT = "10s"
@@ -96,7 +95,7 @@ class HTTPAction:
 
     def configure(self, settings: dict[str, Any]) -> None:
         """Take the ``[plugins.http_action]`` table: ``endpoint``, ``headers``, ``timeout``."""
-        _check_keys(settings, _KEYS, _VARIABLES)
+        check_settings(settings, _KEYS, _VARIABLES)
         endpoint = _table_endpoint(settings["endpoint"]) if "endpoint" in settings else None
         headers = _table_headers(settings["headers"]) if "headers" in settings else None
         timeout = _table_timeout(settings["timeout"]) if "timeout" in settings else None
@@ -157,41 +156,9 @@ class _Settings:
         self.timeout_source = timeout_source  # how messages name where the timeout came from
 
 
-def _check_keys(
-    settings: Mapping[str, object], allowed: tuple[str, ...], variables: Mapping[str, str]
-) -> None:
-    """Refuse keys other than ``allowed``, suggesting the closest allowed one (or the key
-    an environment variable's name stands for)."""
-    unknown = []
-    for key in settings:
-        if key not in allowed:
-            close = difflib.get_close_matches(str(key), allowed, n=1)
-            guess = variables.get(str(key).upper()) or (close[0] if close else None)
-            unknown.append(f"{key!r}" + (f" (did you mean {guess!r}?)" if guess else ""))
-    if unknown:
-        s = "s" if len(unknown) > 1 else ""
-        raise ValueError(f"unknown key{s} {', '.join(unknown)}; allowed: {', '.join(allowed)}")
-
-
-def _toml_type(value: object) -> str:
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, int):
-        return "an integer"
-    if isinstance(value, float):
-        return "a float"
-    if isinstance(value, str):
-        return "a string"
-    if isinstance(value, list):
-        return "an array"
-    if isinstance(value, dict):
-        return "a table"
-    return "a date or time" if hasattr(value, "isoformat") else f"a {type(value).__name__}"
-
-
 def _table_endpoint(value: object) -> httpx.URL:
     if not isinstance(value, str):
-        raise ValueError(f"endpoint is {_toml_type(value)}, not a string; {_ENDPOINT_FORMAT}")
+        raise ValueError(f"endpoint is {toml_type(value)}, not a string; {_ENDPOINT_FORMAT}")
     return _parse_endpoint(value.strip(), "endpoint")
 
 
@@ -202,8 +169,8 @@ def _table_headers(value: object) -> dict[str, str]:
         return ValueError(f"headers {reason}; expected {_TABLE_HEADERS_FORMAT}")
 
     if not isinstance(value, dict):
-        raise refuse(f"is {_toml_type(value)}, not a table")
-    return _checked_headers(value.items(), refuse, _toml_type)
+        raise refuse(f"is {toml_type(value)}, not a table")
+    return _checked_headers(value.items(), refuse, toml_type)
 
 
 def _table_timeout(value: object) -> float:

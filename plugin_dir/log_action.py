@@ -14,14 +14,13 @@ variable; an unknown key is refused, with a suggestion):
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Mapping
 from datetime import timedelta
 from typing import Any
 
 from loguru import logger
 
-from metric_reader import Event
+from metric_reader import Event, check_settings
 
 _KEYS = ("level",)
 _LEVELS = {"warning": "WARNING", "info": "INFO"}
@@ -35,7 +34,7 @@ class LogAction:
 
     def configure(self, settings: dict[str, Any]) -> None:
         """Take the ``[plugins.log_action]`` table: ``level`` only (see the module doc)."""
-        _check_keys(settings, _KEYS)
+        check_settings(settings, _KEYS)
         level = settings.get("level", "warning")
         if not isinstance(level, str) or level.strip().lower() not in _LEVELS:
             raise ValueError(f'level={level!r} is not a log level; expected "warning" or "info"')
@@ -94,18 +93,6 @@ def _log(
     )
     level = "INFO" if kind == "resolve" else fire_level
     logger.bind(**fields).log(level, "{}", message)
-
-
-def _check_keys(settings: Mapping[str, object], allowed: tuple[str, ...]) -> None:
-    """Refuse keys other than ``allowed``, suggesting the closest allowed one."""
-    unknown = []
-    for key in settings:
-        if key not in allowed:
-            close = difflib.get_close_matches(str(key), allowed, n=1)
-            unknown.append(f"{key!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
-    if unknown:
-        s = "s" if len(unknown) > 1 else ""
-        raise ValueError(f"unknown key{s} {', '.join(unknown)}; allowed: {', '.join(allowed)}")
 
 
 def _labels(labels: Mapping[str, str]) -> str:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import time
 from collections.abc import Collection, Hashable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 import anyio
 from prometheus_client import CollectorRegistry
@@ -16,6 +15,7 @@ from metric_reader._engine import ActiveAlert
 from metric_reader._surface._metrics import ServiceMetrics
 from metric_reader._surface._selection import Selection
 from metric_reader._surface._status import status_snapshot
+from metric_reader._surface._status_doc import StatusDocument
 from metric_reader._surface._view import (
     FetchStatus,
     PluginCounts,
@@ -87,7 +87,7 @@ class FakeView:
         self.reloads += 1
         return self.reload_problem
 
-    def status(self, selection: Selection | None = None) -> dict[str, Any]:
+    def status(self, selection: Selection | None = None) -> StatusDocument:
         return status_snapshot(
             [],
             self.fetches,

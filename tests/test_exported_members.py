@@ -8,7 +8,14 @@ import metric_reader
 
 def test_the_package_exports_exactly_its_public_names() -> None:
     exported = set(metric_reader.__all__)
-    assert exported == {"ActionPlugin", "Event", "__version__", "parse_duration"}
+    assert exported == {
+        "ActionPlugin",
+        "Event",
+        "__version__",
+        "check_settings",
+        "parse_duration",
+        "toml_type",
+    }
     public = {name for name in vars(metric_reader) if not name.startswith("_")}
     assert public == exported - {"__version__"}, "a public name that is not in __all__"
     for name in exported:

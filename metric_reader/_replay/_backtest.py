@@ -46,7 +46,10 @@ class RuleBacktest:
     skipped: str | None = None
     """Why the rule was not backtested (set when ``replayed`` is None)."""
     unread: bool = False
-    """Skipped because its history could not be read (Prometheus down, a bad query)."""
+    """Skipped because its history could not be read: Prometheus down or refusing the
+    query, or the ``--prometheus`` given does not scrape the rule's page. This, not the
+    text of ``skipped``, makes ``backtest`` exit 1; a rule skipped by design (no threshold,
+    no ``--prometheus`` for a page, a window without a step) does not."""
     history: History | None = None
     """How its history is read (its source kind's answer)."""
 

@@ -34,8 +34,9 @@ class BacktestOptions:
 
 
 def backtest_command(settings: Settings, options: BacktestOptions) -> int:
-    """Print the backtest; exit 0 when every rule was backtested, 1 when the history of
-    one could not be read (the others are still reported); ``ConfigError`` for bad flags."""
+    """Print the backtest; exit 1 when the history of a rule could not be read
+    (``RuleBacktest.unread``; the others are still reported), else 0; ``ConfigError`` for
+    bad flags."""
     span = window(options.start, options.end, time.time())
     rules = select_rules(settings, options.rules)
     step = None
@@ -66,10 +67,7 @@ def backtest_command(settings: Settings, options: BacktestOptions) -> int:
             write_html(options.html, results, span)
         except OSError as exc:
             raise ConfigError(f"--html {str(options.html)!r}: {exc.strerror or exc}") from None
-    unread = any(
-        r.replayed is None and r.skipped and "could not read" in r.skipped for r in results
-    )
-    return EXIT_FAILED if unread else EXIT_OK
+    return EXIT_FAILED if any(result.unread for result in results) else EXIT_OK
 
 
 def test_command(paths: Sequence[Path]) -> int:

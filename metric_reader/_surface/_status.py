@@ -15,12 +15,13 @@ import math
 import time
 from collections.abc import Collection, Mapping, Sequence
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, overload
 
+from .._core._chart import LineKind
 from .._core._clock import to_wall
 from .._core._durations import format_duration
 from .._core._numbers import json_number
-from .._core._threshold import ANY
+from .._core._threshold import ANY, Threshold
 from .._engine import (
     RECENT_SERIES_PER_RULE,
     LevelMachine,
@@ -31,10 +32,18 @@ from .._engine import (
     recent_window,
 )
 from ._selection import EVERY_RULE, MAX_SERIES, Selection
+from ._status_doc import (
+    LevelDoc,
+    LevelSettingsDoc,
+    RuleDoc,
+    SeriesDoc,
+    StatusDocument,
+    ThresholdLineDoc,
+)
 from ._view import FetchStatus, GroupStatus
 
 if TYPE_CHECKING:
-    from .._config import RuleConfig
+    from .._config import LevelConfig, RuleConfig
 
 _RANK = {State.FIRING: 0, State.PENDING: 1, State.OK: 2}
 
@@ -53,6 +62,10 @@ class _DocumentBuilder:
         self.now_mono = now_mono
         self.now_wall = time.time() if now_wall is None else now_wall
 
+    @overload
+    def wall(self, mono: float) -> str: ...
+    @overload
+    def wall(self, mono: float | None) -> str | None: ...
     def wall(self, mono: float | None) -> str | None:
         """``mono`` as wall-clock ISO 8601 (UTC), to the millisecond."""
         if mono is None:
@@ -60,7 +73,7 @@ class _DocumentBuilder:
         stamp = datetime.fromtimestamp(to_wall(mono, self.now_mono, self.now_wall), UTC)
         return stamp.isoformat(timespec="milliseconds")
 
-    def level(self, machine: LevelMachine) -> dict[str, Any]:
+    def level(self, machine: LevelMachine) -> LevelDoc:
         last = machine.last_action
         return {
             "state": machine.state.value,
@@ -77,8 +90,8 @@ class _DocumentBuilder:
             },
         }
 
-    def series(self, series: SeriesMachine, recent: bool = False) -> dict[str, Any]:
-        out: dict[str, Any] = {
+    def series(self, series: SeriesMachine, recent: bool = False) -> SeriesDoc:
+        out: SeriesDoc = {
             "labels": dict(series.labels),
             "value": json_number(
                 series.base.value if not math.isnan(series.base.value) else series.last_value
@@ -91,7 +104,7 @@ class _DocumentBuilder:
             out["placeholder"] = True
         if recent and series.recent is not None:
             out["recent"] = [
-                [round(self.epoch(at), 3), None if math.isnan(value) else json_number(value), state]
+                (round(self.epoch(at), 3), None if math.isnan(value) else json_number(value), state)
                 for at, value, state in series.recent
             ]
         return out
@@ -106,34 +119,22 @@ class _DocumentBuilder:
         no_data: NoData | None = None,
         selection: Selection = EVERY_RULE,
         budget: int | None = None,
-    ) -> dict[str, Any]:
+    ) -> RuleDoc:
         """One rule, listing at most ``budget`` of its series (``selection.limit``)."""
         config = rule.config
-        levels = {}
-        for name, level in (("base", config.base), ("hard", config.hard)):
-            levels[name] = (
-                None
-                if level is None
-                else {
-                    "threshold": level.threshold.text,
-                    "duration": format_duration(level.duration),
-                    "backoff": format_duration(level.backoff),
-                    "plugin": level.plugin,
-                }
-            )
         every = rule.series
         count = max(0, selection.limit if budget is None else budget)
         start = selection.offset
         states = {state.value: 0 for state in State}
         listed = _pick(every.values(), start, count, selection.by_severity, states)
-        out: dict[str, Any] = {
+        out: RuleDoc = {
             "name": rule.name,
             "metric_name": config.metric_name,
             "reads": rule.expression,
             "source": config.source.kind,
             "target": config.source.where,
             "polling_interval": format_duration(config.polling_interval),
-            "levels": levels,
+            "levels": {"base": _settings(config.base), "hard": _settings(config.hard)},
             "no_data": None
             if no_data is None
             else {
@@ -163,14 +164,27 @@ class _DocumentBuilder:
         return out
 
 
-def _lines(config: RuleConfig) -> list[dict[str, Any]]:
+def _settings(level: LevelConfig | None) -> LevelSettingsDoc | None:
+    """One level of a rule as configured; None for a level the rule does not have."""
+    if level is None:
+        return None
+    return {
+        "threshold": level.threshold.text,
+        "duration": format_duration(level.duration),
+        "backoff": format_duration(level.backoff),
+        "plugin": level.plugin,
+    }
+
+
+def _lines(config: RuleConfig) -> list[ThresholdLineDoc]:
     """The threshold lines a sparkline of the rule draws: value, label, kind."""
-    out = []
-    for kind, threshold in (
+    out: list[ThresholdLineDoc] = []
+    drawn: tuple[tuple[LineKind, Threshold | None], ...] = (
         ("threshold", config.base.threshold if config.base else None),
         ("clear", config.base.clear_threshold if config.base else None),
         ("hard", config.hard.threshold if config.hard else None),
-    ):
+    )
+    for kind, threshold in drawn:
         if threshold is not None and threshold.op != ANY and math.isfinite(threshold.number):
             label = threshold.text if kind == "threshold" else f"{kind} {threshold.text}"
             out.append({"value": threshold.number, "label": label, "kind": kind})
@@ -207,7 +221,7 @@ def _pick(
 
 def status_snapshot(
     rules: Sequence[Rule],
-    targets: Sequence[FetchStatus],
+    fetches: Sequence[FetchStatus],
     now_mono: float,
     *,
     ready: bool,
@@ -216,13 +230,15 @@ def status_snapshot(
     no_data: Mapping[str, NoData] | None = None,
     selection: Selection = EVERY_RULE,
     groups: Sequence[GroupStatus] = (),
-) -> dict[str, Any]:
-    """Everything ``/api/status`` returns.
+    now_wall: float | None = None,
+) -> StatusDocument:
+    """Everything ``/api/status`` returns but ``leader_election`` (the service adds it).
 
-    With ``selection.rule`` naming no rule, ``rules`` is empty."""
-    view = _DocumentBuilder(now_mono)
+    With ``selection.rule`` naming no rule, ``rules`` is empty. ``now_wall``: the wall-clock
+    time of ``now_mono`` (default: the current time)."""
+    view = _DocumentBuilder(now_mono, now_wall)
     budget = max(0, min(selection.limit, MAX_SERIES))
-    listed_rules = []
+    listed_rules: list[RuleDoc] = []
     for rule in rules:
         if selection.rule is not None and rule.name != selection.rule:
             continue
@@ -232,21 +248,21 @@ def status_snapshot(
         listed_rules.append(document)
     total = sum(rule["series_count"] for rule in listed_rules)
     listed = sum(len(rule["series"]) for rule in listed_rules)
-    truncated = any((rule.get("page") or {}).get("next") for rule in listed_rules)
-    snapshot: dict[str, Any] = {
+    truncated = any("page" in rule and rule["page"]["next"] for rule in listed_rules)
+    snapshot: StatusDocument = {
         "version": version,
         "time": view.wall(now_mono),
         "started_at": view.wall(started_mono),
         "ready": ready,
         "targets": [
             {
-                "target": target.description,
-                "polling_interval": format_duration(target.interval),
-                "rules": target.rules,
-                "last_success": view.wall(target.last_success),
-                "last_error": target.last_error,
+                "target": fetch.description,
+                "polling_interval": format_duration(fetch.interval),
+                "rules": fetch.rules,
+                "last_success": view.wall(fetch.last_success),
+                "last_error": fetch.last_error,
             }
-            for target in targets
+            for fetch in fetches
         ],
         "groups": [
             {

@@ -21,11 +21,21 @@ import math
 from collections.abc import Iterable, Mapping
 from datetime import datetime
 from html import escape
-from typing import Any
 from urllib.parse import urlencode
 
 from .._core._chart import Chart, Line, render_svg, state_spans
 from ._selection import Selection
+from ._status_doc import (
+    GroupDoc,
+    JsonNumber,
+    LevelDoc,
+    LevelSettingsDoc,
+    RuleDoc,
+    SeriesDoc,
+    SparklineDoc,
+    StatusDocument,
+    TargetDoc,
+)
 
 REFRESH_SECONDS = 5
 PAGE_SERIES = 1000
@@ -180,7 +190,7 @@ class _Clock:
         )
 
 
-def _number_cell(value: object) -> str:
+def _number_cell(value: JsonNumber) -> str:
     """A series value as the page shows it: thousands separated, or 6 significant digits;
     the text ``/api/status`` gives for NaN and the infinities as it is."""
     if value is None:
@@ -208,78 +218,78 @@ def _labels(labels: Mapping[str, str]) -> str:
     )
 
 
-def _state(level: Mapping[str, Any] | None, prefix: str = "") -> str:
-    state = str(level["state"]) if level else "none"
+def _state(level: LevelDoc | None, prefix: str = "") -> str:
+    state = level["state"] if level else "none"
     css = state if state in _SEVERITY else "none"
     return f'<span class="state {css}">{_e(prefix + state)}</span>'
 
 
-def _rank(level: Mapping[str, Any] | None) -> int:
-    return _SEVERITY.get(str(level["state"]), 3) if level else 3
+def _rank(level: LevelDoc | None) -> int:
+    return _SEVERITY.get(level["state"], 3) if level else 3
 
 
-def _worst(series: Mapping[str, Any]) -> int:
+def _worst(series: SeriesDoc) -> int:
     """0 firing, 1 pending, 2 ok (3 unknown): the worse of the series' levels."""
-    return min(_rank(series.get("base")), _rank(series.get("hard")))
+    return min(_rank(series["base"]), _rank(series["hard"]))
 
 
-def _severity(series: Mapping[str, Any]) -> tuple[int, int, str]:
-    """Sort key: the most severe first, a firing hard level before a firing base one."""
-    labels = ",".join(f"{k}={v}" for k, v in sorted((series.get("labels") or {}).items()))
-    return _worst(series), _rank(series.get("hard")), labels
+def _no_data(rule: RuleDoc) -> bool:
+    """Whether the rule's successful reads return no series now."""
+    no_data = rule["no_data"]
+    return no_data is not None and no_data["active"]
 
 
-def _level_text(name: str, level: Mapping[str, Any] | None) -> str:
+def _level_text(name: str, level: LevelSettingsDoc | None) -> str:
     """``>80 for 5s, again every 10s -> log_action``."""
     if level is None:
         return ""
     parts = [f"<code>{_e(level['threshold'])}</code>"]
-    if level.get("duration") not in (None, "0s"):
+    if level["duration"] != "0s":
         parts.append(f"for {_e(level['duration'])}")
-    if level.get("backoff") not in (None, "0s"):
+    if level["backoff"] != "0s":
         parts.append(f"again every {_e(level['backoff'])}")
-    plugin = level.get("plugin")
+    plugin = level["plugin"]
     action = f"&rarr; <b>{_e(plugin)}</b>" if plugin else "&rarr; log only"
     return f"{_e(name)}: {' '.join(parts)} {action}"
 
 
-def _last_action(clock: _Clock, level: Mapping[str, Any] | None) -> str:
+def _last_action(clock: _Clock, level: LevelDoc | None) -> str:
     if level is None:
         return ""
     out = []
-    last = level.get("last_action")
+    last = level["last_action"]
     if last:
-        css = "good" if last.get("result") == "success" else "bad"
+        css = "good" if last["result"] == "success" else "bad"
         out.append(
-            f'{_e(last.get("kind"))} <span class="{css}">{_e(last.get("result"))}</span>'
-            f' <span class="muted">{clock.ago(last.get("at"))}</span>'
+            f'{_e(last["kind"])} <span class="{css}">{_e(last["result"])}</span>'
+            f' <span class="muted">{clock.ago(last["at"])}</span>'
         )
-    if level.get("in_flight"):
+    if level["in_flight"]:
         out.append(f'<span class="running">{_e(level["in_flight"])} running</span>')
     return "<br>".join(out) if out else '<span class="muted">&mdash;</span>'
 
 
-def _number(value: object) -> float | None:
+def _number(value: JsonNumber) -> float | None:
     """A value of ``recent`` back as a float; None (no value) for NaN and what is not one."""
     if isinstance(value, int | float) and not isinstance(value, bool):
         return None if math.isnan(value) else float(value)
     return {"+Inf": math.inf, "-Inf": -math.inf}.get(str(value))
 
 
-def _sparkline(clock: _Clock, spark: Mapping[str, Any] | None, series: Mapping[str, Any]) -> str:
+def _sparkline(clock: _Clock, spark: SparklineDoc | None, series: SeriesDoc) -> str:
     """The series' recent values, threshold lines and pending and firing stretches."""
     recent = series.get("recent")
     if not spark or recent is None or clock.now is None:
-        kept = int((spark or {}).get("series_kept") or 0)
+        kept = spark["series_kept"] if spark else 0
         why = f"recent values are kept for {kept} series of a rule" if kept else "no values kept"
         return f'<span class="muted" title="{_e(why)}">&mdash;</span>'
     end = clock.now.timestamp()
     chart = Chart(
-        end - float(spark.get("seconds") or 600.0),
+        end - spark["seconds"],
         end,
-        [(float(at), _number(value)) for at, value, _ in recent],
-        [Line(float(line["value"]), str(line["label"]), line["kind"]) for line in spark["lines"]],
-        state_spans([(float(at), str(state)) for at, _, state in recent], end),
+        [(at, _number(value)) for at, value, _ in recent],
+        [Line(line["value"], line["label"], line["kind"]) for line in spark["lines"]],
+        state_spans([(at, state) for at, _, state in recent], end),
     )
     return render_svg(chart, SPARK_WIDTH, SPARK_HEIGHT, detailed=False)
 
@@ -288,46 +298,46 @@ def _page_link(rule: str, offset: int, limit: int) -> str:
     return "?" + _e(urlencode({"rule": rule, "offset": offset, "limit": limit}))
 
 
-def _series_rows(clock: _Clock, rule: Mapping[str, Any], limit: int) -> Iterable[str]:
-    levels = rule.get("levels") or {}
-    base_cfg, hard_cfg = levels.get("base"), levels.get("hard")
-    series = rule.get("series") or []
-    no_data = bool((rule.get("no_data") or {}).get("active"))
+def _series_rows(clock: _Clock, rule: RuleDoc, limit: int) -> Iterable[str]:
+    levels = rule["levels"]
+    base_cfg, hard_cfg = levels["base"], levels["hard"]
+    series = rule["series"]
+    no_data = _no_data(rule)
     spark = rule.get("sparkline")
     for one in series:
-        base, hard = one.get("base"), one.get("hard")
+        base, hard = one["base"], one["hard"]
         css = {0: "firing", 1: "pending"}.get(_worst(one), "ok")
         state = _state(base)
         if one.get("placeholder") and css == "ok":  # a rule that never saw a series
             css = "nodata" if no_data else "none"
             state = f'<span class="state {css}">{"no data" if no_data else "no series"}</span>'
         threshold = f"<code>{_e(base_cfg['threshold'])}</code>" if base_cfg else ""
-        since = clock.since(base.get("since")) if base else ""
+        since = clock.since(base["since"])
         action = _last_action(clock, base)
-        fires = _e(base.get("fire_count", 0)) if base else ""
+        fires = _e(base["fire_count"])
         if hard_cfg:
             threshold += f'<span class="level">hard <code>{_e(hard_cfg["threshold"])}</code></span>'
-        if hard and hard.get("state") != "ok":
+        if hard and hard["state"] != "ok":
             state += f'<span class="hard">{_state(hard, "hard ")}</span>'
-            since += f'<span class="level">hard {clock.since(hard.get("since"), short=True)}</span>'
-            fires += f'<span class="level">hard {_e(hard.get("fire_count", 0))}</span>'
-        if hard and (hard.get("last_action") or hard.get("in_flight")):
+            since += f'<span class="level">hard {clock.since(hard["since"], short=True)}</span>'
+            fires += f'<span class="level">hard {_e(hard["fire_count"])}</span>'
+        if hard and (hard["last_action"] or hard["in_flight"]):
             action += f'<span class="level">hard: {_last_action(clock, hard)}</span>'
         yield (
-            f'<tr class="{css}"><td>{_labels(one.get("labels") or {})}</td>'
+            f'<tr class="{css}"><td>{_labels(one["labels"])}</td>'
             f"<td>{state}</td>"
-            f'<td class="num mono right">{_number_cell(one.get("value"))}</td>'
+            f'<td class="num mono right">{_number_cell(one["value"])}</td>'
             f'<td class="spark">{_sparkline(clock, spark, one)}</td>'
             f"<td>{threshold}</td>"
             f'<td class="num">{since}</td>'
             f"<td>{action}</td>"
             f'<td class="num right">{fires}</td>'
-            f'<td class="num">{clock.ago(one.get("last_seen"))}</td></tr>'
+            f'<td class="num">{clock.ago(one["last_seen"])}</td></tr>'
         )
-    page = rule.get("page") or {}
-    offset = int(page.get("offset") or 0)
-    hidden = int(rule.get("series_count") or 0) - offset - len(series)
-    name = str(rule.get("name"))
+    page = rule.get("page")
+    offset = page["offset"] if page else 0
+    hidden = rule["series_count"] - offset - len(series)
+    name = rule["name"]
     if hidden > 0:
         more = _page_link(name, offset + len(series), limit)
         yield (
@@ -343,49 +353,52 @@ def _series_rows(clock: _Clock, rule: Mapping[str, Any], limit: int) -> Iterable
         )
 
 
-def _no_data_note(clock: _Clock, rule: Mapping[str, Any]) -> str:
+def _no_data_note(clock: _Clock, rule: RuleDoc) -> str:
     """What "no data" means for this rule, and what to check."""
-    no_data = rule.get("no_data") or {}
-    if not no_data.get("active"):
+    no_data = rule["no_data"]
+    if no_data is None or not no_data["active"]:
         return ""
-    polls = int(no_data.get("empty_polls") or 0)
+    polls = no_data["empty_polls"]
     return (
         f'<p class="nodatanote"><span class="state nodata">no data</span> the last '
         f"{polls:,} successful read{'s' if polls != 1 else ''} returned no series "
-        f"(since {clock.at(no_data.get('since'))}): check the metric name, label filters "
+        f"(since {clock.at(no_data['since'])}): check the metric name, label filters "
         "or query, and that the application exports it</p>"
     )
 
 
-def _rule(clock: _Clock, rule: Mapping[str, Any], limit: int) -> str:
-    levels = rule.get("levels") or {}
-    series = rule.get("series") or []
-    counts = rule.get("states") or {}
-    no_data = bool((rule.get("no_data") or {}).get("active"))
+def _rule(clock: _Clock, rule: RuleDoc, limit: int) -> str:
+    levels = rule["levels"]
+    series = rule["series"]
+    counts = rule["states"]
+    no_data = _no_data(rule)
     badges = "".join(
         f'<span class="state {state}">{counts[state]:,} {state}</span> '
         for state in ("firing", "pending")
-        if counts.get(state)
+        if counts[state]
     )
     if no_data:
         badges += '<span class="state nodata">no data</span> '
-    total = int(rule.get("series_count") or 0)
+    total = rule["series_count"]
     head = (
-        f'<h2 id="rule-{_e(rule.get("name"))}">{_e(rule.get("name"))} {badges}'
+        f'<h2 id="rule-{_e(rule["name"])}">{_e(rule["name"])} {badges}'
         f'<span class="count">{total:,} series</span></h2>'
     )
     about = (
-        f'<p class="about">reads <code>{_e(rule.get("reads"))}</code> from '
-        f"<code>{_e(rule.get('target'))}</code> every {_e(rule.get('polling_interval'))}"
+        f'<p class="about">reads <code>{_e(rule["reads"])}</code> from '
+        f"<code>{_e(rule['target'])}</code> every {_e(rule['polling_interval'])}"
     )
     thresholds = [
-        _level_text(name, levels.get(name)) for name in ("base", "hard") if levels.get(name)
+        _level_text(name, level)
+        for name, level in (("base", levels["base"]), ("hard", levels["hard"]))
+        if level
     ]
     if thresholds:
         about += "<br>" + " &nbsp;&middot;&nbsp; ".join(thresholds)
     else:
         about += "<br>no threshold: values are only read and logged"
-    kept = int((rule.get("sparkline") or {}).get("series_kept") or 0)
+    spark = rule.get("sparkline")
+    kept = spark["series_kept"] if spark else 0
     if kept and total > kept:
         about += (
             f" &nbsp;&middot;&nbsp; recent values kept for {kept} of its series "
@@ -395,7 +408,7 @@ def _rule(clock: _Clock, rule: Mapping[str, Any], limit: int) -> str:
     if not series and not total:
         if no_data:
             note = '<span class="state nodata">no data</span>'
-        elif levels.get("base"):
+        elif levels["base"]:
             note = "no series seen yet"
         else:
             note = "no state is kept for a rule without a threshold"
@@ -411,21 +424,21 @@ def _rule(clock: _Clock, rule: Mapping[str, Any], limit: int) -> str:
     )
 
 
-def _targets(clock: _Clock, targets: list[Mapping[str, Any]]) -> str:
+def _targets(clock: _Clock, targets: list[TargetDoc]) -> str:
     rows = []
     for target in targets:
-        error = target.get("last_error")
+        error = target["last_error"]
         if error:
             health = f'<span class="error">{_e(error)}</span>'
-        elif target.get("last_success"):
+        elif target["last_success"]:
             health = '<span class="good">ok</span>'
         else:
             health = '<span class="muted">not read yet</span>'
         rows.append(
-            f'<tr><td class="mono">{_e(target.get("target"))}</td>'
-            f'<td class="num">{_e(target.get("polling_interval"))}</td>'
-            f'<td class="num">{_e(target.get("rules"))}</td>'
-            f'<td class="num">{clock.at(target.get("last_success"))}</td><td>{health}</td></tr>'
+            f'<tr><td class="mono">{_e(target["target"])}</td>'
+            f'<td class="num">{_e(target["polling_interval"])}</td>'
+            f'<td class="num">{_e(target["rules"])}</td>'
+            f'<td class="num">{clock.at(target["last_success"])}</td><td>{health}</td></tr>'
         )
     return (
         "<section><h2>Targets</h2><table><thead><tr><th>target</th><th>every</th><th>rules</th>"
@@ -434,19 +447,19 @@ def _targets(clock: _Clock, targets: list[Mapping[str, Any]]) -> str:
     )
 
 
-def _groups(groups: list[Mapping[str, Any]]) -> str:
+def _groups(groups: list[GroupDoc]) -> str:
     rows = []
     for group in groups:
-        recent = int(group.get("evaluations_missed_last_minute") or 0)
+        recent = group["evaluations_missed_last_minute"]
         late = f'<span class="error">{recent:,}</span>' if recent else "0"
         rows.append(
-            f'<tr><td class="mono">{_e(group.get("group"))}</td>'
-            f'<td class="num">{_e(group.get("polling_interval"))}</td>'
-            f'<td class="num">{_e(group.get("offset"))}</td>'
-            f'<td class="num">{_e(group.get("rules"))}</td>'
-            f'<td class="num">{_e(group.get("reads"))}</td>'
+            f'<tr><td class="mono">{_e(group["group"])}</td>'
+            f'<td class="num">{_e(group["polling_interval"])}</td>'
+            f'<td class="num">{_e(group["offset"])}</td>'
+            f'<td class="num">{_e(group["rules"])}</td>'
+            f'<td class="num">{_e(group["reads"])}</td>'
             f'<td class="num">{late}</td>'
-            f'<td class="num">{int(group.get("evaluations_missed_total") or 0):,}</td></tr>'
+            f'<td class="num">{group["evaluations_missed_total"]:,}</td></tr>'
         )
     return (
         "<section><h2>Groups</h2><table><thead><tr><th>group</th><th>every</th><th>offset</th>"
@@ -455,20 +468,18 @@ def _groups(groups: list[Mapping[str, Any]]) -> str:
     )
 
 
-def _problems(targets: list[Mapping[str, Any]]) -> str:
+def _problems(targets: list[TargetDoc]) -> str:
     """A banner naming the targets that are failing or were never read."""
     items = []
     for target in targets:
-        error = target.get("last_error")
+        error = target["last_error"]
         if error:
             items.append(
-                f'<li><span class="mono">{_e(target.get("target"))}</span>: '
+                f'<li><span class="mono">{_e(target["target"])}</span>: '
                 f'<span class="error">{_e(error)}</span></li>'
             )
-        elif not target.get("last_success"):
-            items.append(
-                f'<li><span class="mono">{_e(target.get("target"))}</span>: not read yet</li>'
-            )
+        elif not target["last_success"]:
+            items.append(f'<li><span class="mono">{_e(target["target"])}</span>: not read yet</li>')
     if not items:
         return ""
     what = "target is" if len(items) == 1 else "targets are"
@@ -478,14 +489,14 @@ def _problems(targets: list[Mapping[str, Any]]) -> str:
     )
 
 
-def _overload(groups: list[Mapping[str, Any]]) -> str:
+def _overload(groups: list[GroupDoc]) -> str:
     """A banner naming the groups that missed evaluations in the last minute."""
     items = [
-        f'<li><span class="mono">{_e(group.get("group"))}</span>: '
-        f'<span class="error">{int(group.get("evaluations_missed_last_minute") or 0):,} '
+        f'<li><span class="mono">{_e(group["group"])}</span>: '
+        f'<span class="error">{group["evaluations_missed_last_minute"]:,} '
         "evaluations missed in the last minute</span></li>"
         for group in groups
-        if group.get("evaluations_missed_last_minute")
+        if group["evaluations_missed_last_minute"]
     ]
     if not items:
         return ""
@@ -495,24 +506,23 @@ def _overload(groups: list[Mapping[str, Any]]) -> str:
     )
 
 
-def render_status_page(status: dict[str, Any], selection: Selection | None = None) -> str:
+def render_status_page(status: StatusDocument, selection: Selection | None = None) -> str:
     """The whole page for a ``Service.status()`` snapshot made with ``selection``."""
     selection = selection or Selection(limit=PAGE_SERIES, per_rule=PAGE_SERIES_PER_RULE)
-    clock = _Clock(status.get("time"))
-    rules = status.get("rules") or []
+    clock = _Clock(status["time"])
+    rules = status["rules"]
     counts = {state: 0 for state in _SEVERITY}
     total = 0
     no_data = 0
     for rule in rules:
-        total += int(rule.get("series_count") or 0)
-        no_data += bool((rule.get("no_data") or {}).get("active"))
-        for state, count in (rule.get("states") or {}).items():
+        total += rule["series_count"]
+        no_data += _no_data(rule)
+        for state, count in rule["states"].items():
             if state in counts:
-                counts[state] += int(count)
-    ready = bool(status.get("ready"))
+                counts[state] += count
     readiness = (
         '<span class="state ready">ready</span>'
-        if ready
+        if status["ready"]
         else '<span class="state notready">not ready</span>'
     )
     title = "metric-reader"
@@ -525,9 +535,9 @@ def render_status_page(status: dict[str, Any], selection: Selection | None = Non
     )
     if no_data:
         facts += f"<b>{no_data}</b> with no data &middot; "
-    facts += f"started {clock.at(status.get('started_at'))}"
-    targets = status.get("targets") or []
-    groups = status.get("groups") or []
+    facts += f"started {clock.at(status['started_at'])}"
+    targets = status["targets"]
+    groups = status["groups"]
     limit = selection.per_rule or selection.limit
     body = "".join(_rule(clock, rule, limit) for rule in rules) or '<p class="muted">no rules</p>'
     if selection.rule is not None:
@@ -540,11 +550,11 @@ def render_status_page(status: dict[str, Any], selection: Selection | None = Non
         f'<meta http-equiv="refresh" content="{REFRESH_SECONDS}">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
         f"<title>{_e(title)}</title><style>{_CSS}</style></head><body>"
-        f"<header><h1>metric-reader<small>{_e(status.get('version', ''))}</small></h1>"
+        f"<header><h1>metric-reader<small>{_e(status['version'])}</small></h1>"
         f'{readiness}<span class="facts">{facts}</span></header>'
         f"<main>{_problems(targets)}{_overload(groups)}{body}{_groups(groups)}"
         f"{_targets(clock, targets)}</main>"
-        f"<footer>as of {clock.at(status.get('time'), ago=False)} UTC &middot; refreshes every "
+        f"<footer>as of {clock.at(status['time'], ago=False)} UTC &middot; refreshes every "
         f'{REFRESH_SECONDS} s &middot; <a href="api/status">api/status</a> (JSON) &middot; '
         '<a href="metrics">metrics</a> &middot; <a href="readyz">readyz</a></footer>'
         "</body></html>\n"

@@ -6,21 +6,22 @@ from __future__ import annotations
 
 from collections.abc import Collection, Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Protocol
 
 from prometheus_client import CollectorRegistry
 
 from .._engine import ActiveAlert, AlertingRule, Rule, State
 from ._selection import Selection
+from ._status_doc import StatusDocument
 
 READY_WINDOW = 60.0
-"""A target counts as read recently within three of its polling intervals, and at least
+"""A fetch counts as done recently within three of its polling intervals, and at least
 within this many seconds."""
 
 
 def fetched_recently(last_success: float | None, interval: float, now: float) -> bool:
-    """Whether a target last read successfully at ``last_success`` (monotonic) still
-    counts as read at ``now``: the readiness window, in one place."""
+    """Whether a fetch last done successfully at ``last_success`` (monotonic) still
+    counts as recent at ``now``: the readiness window, in one place."""
     return last_success is not None and now - last_success <= max(3 * interval, READY_WINDOW)
 
 
@@ -106,7 +107,7 @@ class ServiceView(Protocol):
         ...
 
     def ready(self) -> bool:
-        """Every target read successfully within ``READY_WINDOW`` (see ``fetched_recently``)."""
+        """Every fetch done successfully within ``READY_WINDOW`` (see ``fetched_recently``)."""
         ...
 
     def fetch_statuses(self) -> Sequence[FetchStatus]: ...
@@ -131,7 +132,7 @@ class ServiceView(Protocol):
         """Whether this replica runs actions (the leader, or leader election is off)."""
         ...
 
-    def status(self, selection: Selection | None = None) -> dict[str, Any]:
+    def status(self, selection: Selection | None = None) -> StatusDocument:
         """The ``/api/status`` document for ``selection``."""
         ...
 

@@ -61,7 +61,6 @@ MAX_CONNECTIONS = 512
 """Connections open at once. A new one beyond it closes the connection that has waited
 longest for its request (only when every open one is being answered is it ``503``). Well
 below the usual limit of 1,024 open files, so the service keeps files for its own reads."""
-PROBES = frozenset({"/healthz", "/readyz"})
 DOCUMENT_MAX_AGE = 1.0
 """A status document is built again when a poll has changed the state, or after this
 many seconds (its times say "ago")."""
@@ -541,7 +540,7 @@ def _accepts_gzip(accept_encoding: str) -> bool:
 def readiness_problems(service: ServiceView) -> list[str]:
     """Why ``service`` is not ready, one line each; empty when it is.
 
-    Ready means: every target read successfully within the readiness window
+    Ready means: every fetch done successfully within the readiness window
     (``fetched_recently``), and every plugin a rule names loaded.
     """
     now = anyio.current_time()

@@ -234,6 +234,18 @@ def test_a_rule_reading_a_page_is_backtested_from_a_prometheus_scraping_it(
     assert rule["reads"] == f"bt_page at {prometheus_stack.prometheus_url}"
 
 
+def test_a_page_the_given_prometheus_does_not_scrape_is_unread_and_exits_1(
+    prometheus_stack: PrometheusStack,
+) -> None:
+    page = f"{prometheus_stack.pushgateway_url}/not-scraped"
+    env = {"SCRAPE_URL": page, "METRIC_NAME": "bt_page", "THRESHOLD": ">5"}
+    prometheus = prometheus_stack.prometheus_url
+    result = _backtest("--from", "1m", "--prometheus", prometheus, env=env)
+    assert result.returncode == 1, (result.stdout, result.stderr)
+    assert f"skipped: the Prometheus at {prometheus} does not scrape {page}" in result.stdout
+    assert result.stdout.rstrip().endswith("(0 rules backtested, 1 skipped)")
+
+
 def test_an_unreadable_history_is_reported_and_exits_1(tmp_path: Path) -> None:
     env = {"PROMETHEUS_ENDPOINT": "http://127.0.0.1:9", "QUERY": "up", "THRESHOLD": ">0"}
     result = _backtest("--from", "10m", env=env)

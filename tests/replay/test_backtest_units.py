@@ -3,15 +3,22 @@
 from __future__ import annotations
 
 import json
+import threading
+from collections.abc import Iterator
 from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
 
 import pytest
+from loguru import logger
 
 from metric_reader._config import Settings, load_settings
 from metric_reader._core._exceptions import ConfigError
 from metric_reader._core._samples import Sample
 from metric_reader._engine import Observation, replay
 from metric_reader._replay._backtest import RuleBacktest, Window, parse_time, select_rules
+from metric_reader._replay._commands import EXIT_FAILED, EXIT_OK, BacktestOptions, backtest_command
 from metric_reader._replay._report import json_report, summary, text_report
 from metric_reader._sources._range import MAX_POINTS, evaluation_times, windows
 
@@ -121,3 +128,75 @@ def test_an_unknown_rule_name_lists_the_rules() -> None:
         select_rules(settings, ["nope"])
     assert select_rules(settings, []) == list(settings.rules)
     assert summary([]) == "would have acted 0 times on 0 series (0 rules backtested)"
+
+
+# --- the exit code: 1 when a rule's history could not be read ---------------------------------
+
+
+class _Prometheus(BaseHTTPRequestHandler):
+    """A Prometheus that scrapes one page, ``SCRAPED``, and has no history of it."""
+
+    def do_GET(self) -> None:
+        targets = [{"scrapeUrl": SCRAPED, "labels": {"job": "app", "instance": "app:8080"}}]
+        body = json.dumps({"status": "success", "data": {"activeTargets": targets}}).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+SCRAPED = "http://app.test:8080/metrics"
+
+
+@pytest.fixture
+def prometheus() -> Iterator[str]:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Prometheus)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_port}"
+    server.shutdown()
+    server.server_close()
+
+
+def _backtest(environ: dict[str, str], **options: Any) -> int:
+    """``backtest --from 10m`` run here; its output is captured by the caller's ``capsys``."""
+    try:
+        return backtest_command(load_settings(environ), BacktestOptions("10m", **options))
+    finally:
+        logger.enable("metric_reader._engine")  # the command silences it for its run
+
+
+def test_a_page_the_given_prometheus_does_not_scrape_is_unread_and_exits_1(
+    prometheus: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    page = {"METRIC_NAME": "queue_depth", "THRESHOLD": ">50"}
+    other = {**page, "SCRAPE_URL": "http://other.test:8080/metrics"}
+    assert _backtest(other, prometheus=prometheus) == EXIT_FAILED
+    out = capsys.readouterr().out
+    assert f"skipped: the Prometheus at {prometheus} does not scrape http://other.test" in out
+    assert out.endswith("(0 rules backtested, 1 skipped)\n")
+
+
+def test_an_unreachable_prometheus_exits_1(capsys: pytest.CaptureFixture[str]) -> None:
+    environ = {"PROMETHEUS_ENDPOINT": "http://127.0.0.1:9", "QUERY": "up", "THRESHOLD": ">0"}
+    assert _backtest(environ) == EXIT_FAILED
+    assert "skipped: could not read its history:" in capsys.readouterr().out
+
+
+def test_rules_skipped_by_design_exit_0(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A page without ``--prometheus``, a rule without a threshold: nothing was unread."""
+    config = tmp_path / "rules.toml"
+    config.write_text(
+        'prometheus_endpoint = "http://127.0.0.1:9"\n'
+        f'[[rules]]\nname = "page"\nmetric_name = "queue_depth"\nscrape_url = "{SCRAPED}"\n'
+        'threshold = ">50"\n'
+        '[[rules]]\nname = "logged"\nmetric_name = "queue_depth"\n'
+    )
+    assert _backtest({"CONFIG_FILE": str(config)}) == EXIT_OK
+    out = capsys.readouterr().out
+    assert "rule page: " in out and "directly: give --prometheus URL" in out
+    assert "rule logged: " in out and "skipped: no threshold" in out
+    assert out.endswith("(0 rules backtested, 2 skipped)\n")

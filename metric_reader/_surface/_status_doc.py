@@ -1,0 +1,165 @@
+"""The ``/api/status`` document as types: declared once, for the code that builds it
+(``_status``, and the service's ``leader_election``) and the code that reads it (the
+status page), so ``mypy`` sees a key that one side writes and the other does not read.
+
+A key that is always there is a plain one; a key that only some documents have is
+``NotRequired``; a value that may be ``null`` is ``X | None``. Times are wall-clock
+ISO 8601 (UTC) text, durations Go-style text (``1m30s``).
+"""
+
+from __future__ import annotations
+
+from typing import Literal, NotRequired, TypedDict
+
+from .._core._chart import LineKind
+from .._core._events import EventKind
+
+JsonNumber = float | str | None
+"""A value: a number, ``"NaN"``, ``"+Inf"`` or ``"-Inf"`` (JSON has neither), or null."""
+
+RecentPoint = tuple[float, JsonNumber, str]
+"""One evaluation of a series: seconds since the epoch, the value read (null: none), and
+the worse of its levels' states after it."""
+
+
+class LastActionDoc(TypedDict):
+    kind: EventKind
+    result: Literal["success", "failure"]
+    at: str
+
+
+class LevelDoc(TypedDict):
+    """One level (base or hard) of one series."""
+
+    state: str
+    """``ok``, ``pending`` or ``firing``."""
+    since: str | None
+    """When the breach began; null while ``ok``."""
+    fired_at: str | None
+    fire_count: int
+    in_flight: EventKind | None
+    """The plugin call running now."""
+    last_action: LastActionDoc | None
+
+
+class SeriesDoc(TypedDict):
+    labels: dict[str, str]
+    value: JsonNumber
+    last_seen: str | None
+    base: LevelDoc
+    hard: LevelDoc | None
+    placeholder: NotRequired[Literal[True]]
+    """Stands for a rule that has never seen a series."""
+    recent: NotRequired[list[RecentPoint]]
+    """Only in documents asked for with ``Selection.recent`` (the status page's)."""
+
+
+class LevelSettingsDoc(TypedDict):
+    """One level of a rule as configured."""
+
+    threshold: str
+    duration: str
+    backoff: str
+    plugin: str | None
+
+
+class LevelsDoc(TypedDict):
+    base: LevelSettingsDoc | None
+    """Null for a rule without a threshold (it only logs what it reads)."""
+    hard: LevelSettingsDoc | None
+
+
+class NoDataDoc(TypedDict):
+    active: bool
+    empty_polls: int
+    since: str | None
+    """Null unless ``active``."""
+
+
+class ThresholdLineDoc(TypedDict):
+    value: float
+    label: str
+    kind: LineKind
+
+
+class SparklineDoc(TypedDict):
+    """How the status page draws a rule's ``recent`` values."""
+
+    seconds: float
+    """The span the chart shows."""
+    lines: list[ThresholdLineDoc]
+    series_kept: int
+    """Series of the rule that keep their recent values."""
+
+
+class RulePageDoc(TypedDict):
+    offset: int
+    listed: int
+    next: str | None
+    """The link to the next page; null on the last one."""
+
+
+class RuleDoc(TypedDict):
+    name: str
+    metric_name: str
+    reads: str
+    source: str
+    target: str
+    polling_interval: str
+    levels: LevelsDoc
+    no_data: NoDataDoc | None
+    series_count: int
+    states: dict[str, int]
+    """Every series counted by the worse state of its levels; every state, 0 included."""
+    series: list[SeriesDoc]
+    sparkline: NotRequired[SparklineDoc]
+    """Only with ``Selection.recent``, for a rule with a threshold."""
+    page: NotRequired[RulePageDoc]
+    """Only when the document does not list every series of the rule."""
+
+
+class TargetDoc(TypedDict):
+    """One fetch (``FetchStatus``); "target" is its name in the document."""
+
+    target: str
+    polling_interval: str
+    rules: int
+    last_success: str | None
+    last_error: str | None
+
+
+class GroupDoc(TypedDict):
+    group: str
+    polling_interval: str
+    offset: str
+    rules: int
+    reads: int
+    """The group's fetches."""
+    evaluations_missed_last_minute: int
+    evaluations_missed_total: int
+
+
+class LeaderElectionDoc(TypedDict):
+    enabled: bool
+    acting: bool
+    identity: NotRequired[str]
+    """This replica's; only when ``enabled``."""
+    leader: NotRequired[str]
+    """The Lease's holder, empty when none; only when ``enabled``."""
+
+
+class StatusDocument(TypedDict):
+    """Everything ``/api/status`` returns."""
+
+    version: str
+    time: str
+    started_at: str
+    ready: bool
+    targets: list[TargetDoc]
+    groups: list[GroupDoc]
+    rules: list[RuleDoc]
+    truncated: bool
+    note: NotRequired[str]
+    """Only when ``truncated``: how to page through the rest."""
+    leader_election: NotRequired[LeaderElectionDoc]
+    """Added by the service (``status_snapshot`` alone has none)."""
