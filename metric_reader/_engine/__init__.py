@@ -5,14 +5,12 @@ private.
 """
 
 from ._alerting import AlertingRule
-from ._delivery import Deliveries
 from ._logging_rule import LoggingRule
 from ._nodata import NO_DATA_POLLS, NoData
 from ._recent import RECENT_SERIES_PER_RULE, recent_length, recent_shares, recent_window
-from ._replay import Observation, Replay, ReplayedCall, Replayer, SeriesHistory, Step, replay
+from ._replay import Replay, ReplayedCall, Replayer, SeriesHistory, Step, replay
 from ._rule import ActiveAlert, Rule, format_series, revision
 from ._rules import carry_over, make_rule
-from ._series_limit import admit
 from ._state import (
     MAX_COUNT,
     MAX_RETRY_DELAY,
@@ -23,6 +21,7 @@ from ._state import (
     SeriesMachine,
     State,
 )
+from ._step import Evaluation, EvaluationStep, Notify, Observation, OwedCall
 
 __all__ = [
     "MAX_COUNT",
@@ -32,12 +31,15 @@ __all__ = [
     "Action",
     "ActiveAlert",
     "AlertingRule",
-    "Deliveries",
+    "Evaluation",
+    "EvaluationStep",
     "LevelMachine",
     "LevelPolicy",
     "LoggingRule",
     "NoData",
+    "Notify",
     "Observation",
+    "OwedCall",
     "Replay",
     "ReplayedCall",
     "Replayer",
@@ -47,7 +49,6 @@ __all__ = [
     "SeriesMachine",
     "State",
     "Step",
-    "admit",
     "carry_over",
     "format_series",
     "make_rule",

@@ -1,7 +1,8 @@
 """Where an action goes, and which plugins already took it.
 
-Shared by the service and the replay (``_replay``), so a backtest or a rule test calls the
-plugins the service would call, in the same order, and retries only those that failed.
+Behind the evaluation step (``_step``), which the service and the replay share: a backtest
+or a rule test calls the plugins the service would call, in the same order, and retries
+only those that failed.
 """
 
 from __future__ import annotations

@@ -1,11 +1,11 @@
 """The replay: a rule run over values read before, on their clock, as the service runs it.
 
-The service and the replay share every step that decides an action: the series limit,
-``Rule.evaluate`` (the state machines: duration, backoff, ``keep_firing_for``, clear
-thresholds, the hard level, missing values) and ``Deliveries`` (routes, and retrying only
-the plugins that failed). What differs is only where the values come from (``query_range``
-or a test's input series, instead of a read at each tick) and that a replayed plugin call
-takes no time and succeeds unless a script says it fails.
+The service and the replay evaluate through one step (``_step``), which decides every call:
+the series limit, ``Rule.evaluate`` (the state machines: duration, backoff,
+``keep_firing_for``, clear thresholds, the hard level, missing values), the routes, and
+retrying only the plugins that failed. What differs is only where the values come from
+(``query_range`` or a test's input series, instead of a read at each tick) and that a
+replayed plugin call takes no time and succeeds unless a script says it fails.
 
 Times are seconds since the epoch: the events handed to plugins carry them as wall-clock
 times.
@@ -20,11 +20,10 @@ from typing import TYPE_CHECKING
 
 from .._core._events import Event
 from .._core._samples import Labels, Sample
-from ._delivery import Deliveries
 from ._rule import Rule
 from ._rules import make_rule
-from ._series_limit import admit
 from ._state import State
+from ._step import EvaluationStep, Observation, OwedCall
 
 if TYPE_CHECKING:
     from .._config import Route, RuleConfig
@@ -35,15 +34,6 @@ CallOutcome = Callable[[str | None, float], bool]
 
 def always_succeeds(plugin: str | None, at: float) -> bool:
     return True
-
-
-@dataclass(frozen=True, slots=True)
-class Observation:
-    """What the rule's read returned at ``at``; ``samples`` None: the read failed (the
-    rule's state stays as it was, as after a failed poll)."""
-
-    at: float
-    samples: list[Sample] | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,32 +90,29 @@ class Replayer:
         self.rule = make_rule(config)
         self.rule.keep_recent(0)  # sparklines are the status page's: a replay has its steps
         self.result = Replay(self.rule)
-        self._deliveries = Deliveries(routes)
+        self._step = EvaluationStep(routes)
         self._succeeds = succeeds
 
     def step(self, read: Observation) -> None:
         """Evaluate the rule on one read, at ``read.at`` (after every earlier read)."""
-        rule, result = self.rule, self.result
-        if read.samples is None:
-            return
-        problem = admit(rule, read.samples)
-        if problem is not None:
-            result.problems.append((read.at, problem))
-            return
-        result.evaluations += 1
-        wall = datetime.fromtimestamp(read.at, UTC)
-        for action in rule.evaluate(read.at, read.samples):
-            ok = True
-            for plugin in self._deliveries.pending(rule, action):
-                took = self._succeeds(plugin, read.at)
-                event = rule.event(action, read.at, plugin or "", wall)
-                result.calls.append(ReplayedCall(read.at, action.labels, plugin, event, took))
-                if took:
-                    self._deliveries.took(rule, action, plugin)
-                ok = ok and took
-            self._deliveries.settle(rule, action, ok)
-            rule.finish(read.at, action, ok)
-        _record(result, read.at, read.samples)
+        evaluation = self._step.evaluate(self.rule, read, self._call)
+        if evaluation.refused is not None:
+            self.result.problems.append((read.at, evaluation.refused))
+        if evaluation.evaluated and read.samples is not None:
+            self.result.evaluations += 1
+            _record(self.result, read.at, read.samples)
+
+    def _call(self, call: OwedCall) -> None:
+        """Run an owed call at once, at the time it is owed: each plugin succeeds unless
+        the script says it fails."""
+        at = call.at
+        wall = datetime.fromtimestamp(at, UTC)
+        for plugin in call.plugins():
+            took = self._succeeds(plugin, at)
+            event = call.event(plugin, at, wall)
+            self.result.calls.append(ReplayedCall(at, call.action.labels, plugin, event, took))
+            call.report(plugin, took)
+        call.settle(at)
 
 
 def replay(

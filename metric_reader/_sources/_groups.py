@@ -10,21 +10,14 @@ rules plus one query per distinct ``QUERY`` (a Prometheus group).
 
 from __future__ import annotations
 
-from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-
-from loguru import logger
 
 from .._config import MAX_RESPONSE_BYTES, RuleConfig
 from .._core._durations import format_duration
 from ._fetches import Fetch
 from ._kind import PlanOptions, SourceKind
 from ._kinds import kind_of
-
-MISSED_WINDOW = 60.0
-"""Seconds: the warning about missed evaluations says how many were missed in this window,
-and is said at most once per window."""
 
 
 def group_offset(name: str, interval: float) -> float:
@@ -35,45 +28,6 @@ def group_offset(name: str, interval: float) -> float:
         digest = ((digest ^ byte) * 0x100000001B3) & 0xFFFFFFFFFFFFFFFF
     nanoseconds = max(round(interval * 1e9), 1)
     return (digest % nanoseconds) / 1e9
-
-
-class MissedEvaluations:
-    """Evaluations a group could not do on time: counted, and said in one warning a minute
-    at most (how many in the last minute, why, and what to change), never a line a poll."""
-
-    def __init__(self, group: str, advice: str) -> None:
-        self.group = group
-        self.advice = advice
-        self.total = 0
-        self._recent: deque[tuple[float, int]] = deque()
-        self._warned_at: float | None = None
-
-    def add(self, now: float, count: int, reason: str) -> None:
-        if count <= 0:
-            return
-        self.total += count
-        self._recent.append((now, count))
-        if self._warned_at is None or now - self._warned_at >= MISSED_WINDOW:
-            missed = self.in_last_minute(now)
-            logger.bind(group=self.group, missed=missed).warning(
-                "{} evaluation{} missed in the last minute: {}{}",
-                missed,
-                "" if missed == 1 else "s",
-                reason,
-                f"; {self.advice}" if self.advice else "",
-            )
-            self._warned_at = now
-
-    def in_last_minute(self, now: float) -> int:
-        while self._recent and now - self._recent[0][0] >= MISSED_WINDOW:
-            self._recent.popleft()
-        return sum(count for _, count in self._recent)
-
-    def on_time(self, now: float) -> None:
-        """A tick was evaluated in full; a minute after the last miss, say it once."""
-        if self._warned_at is not None and not self.in_last_minute(now):
-            logger.bind(group=self.group).info("evaluations on time again")
-            self._warned_at = None
 
 
 @dataclass
@@ -91,16 +45,11 @@ class Group:
     """What to change when the group cannot keep up (for the missed-evaluations warning)."""
     concurrency: int = 1
     """Reads in flight at once (``max_concurrent_queries`` for a Prometheus)."""
-    next_fetch: int = 0
-    """Where the next tick starts fetched: after the last read the previous tick started,
-    so a group that cannot read everything in a tick still reads every fetch in turn."""
     offset: float = field(init=False)
     """Seconds into the interval at which the group's ticks fall."""
-    missed: MissedEvaluations = field(init=False)
 
     def __post_init__(self) -> None:
         self.offset = group_offset(self.name, self.interval)
-        self.missed = MissedEvaluations(self.name, self.advice)
 
     @property
     def rules(self) -> list[RuleConfig]:

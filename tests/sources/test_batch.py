@@ -12,8 +12,9 @@ from loguru import logger
 
 from metric_reader._config import RuleConfig, load_settings
 from metric_reader._core._samples import Sample
+from metric_reader._service import MissedEvaluations
 from metric_reader._sources._batch import MAX_NAMES, plan_batches, quote_meta
-from metric_reader._sources._groups import MissedEvaluations, build_groups, group_offset
+from metric_reader._sources._groups import build_groups, group_offset
 
 
 def rules(tmp_path: Path, *specs: tuple[str, str], **top: str) -> tuple[RuleConfig, ...]:

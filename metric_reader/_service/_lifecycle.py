@@ -1,0 +1,293 @@
+"""The service's life: start, run, reload, stop.
+
+At start the state file (when configured) is restored before the first evaluation, and the
+signal handlers, the plugin watching and the leader election start. The scheduler then runs
+the groups of the configuration, one turn per configuration: a reload (SIGHUP,
+``POST /-/reload``) installs the new one and starts another turn. On SIGTERM or SIGINT the
+groups stop, running plugin calls get ``grace`` seconds to finish, the Lease is given up,
+the state is saved, and ``run`` returns.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import signal
+from collections.abc import Callable, Collection
+
+import anyio
+from anyio.abc import TaskStatus
+from loguru import logger
+
+from .._actions import PluginCatalog
+from .._config import Settings
+from .._core._exceptions import ConfigError
+from .._engine import Rule, carry_over
+from .._http import make_client
+from .._sources._first_read import check_expressions
+from .._sources._groups import build_groups
+from .._sources._prometheus_kind import PROMETHEUS
+from ._parts import ServiceParts
+
+SHUTDOWN_GRACE = 10.0
+SIGHUP_IGNORED = "SIGHUP received before the service ran: it started with the files as they are"
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+SIGNALS = (*STOP_SIGNALS, signal.SIGHUP)
+"""What the service listens for: SIGTERM and SIGINT stop it cleanly; SIGHUP reloads the
+configuration, as Prometheus and most daemons do (never an unclean stop: a hang-up of the
+terminal must not end the watching)."""
+RESTART_SETTINGS = (
+    "listen_address",
+    "state_file",
+    "dry_run",
+    "shard_count",
+    "shard_index",
+    "election",
+)
+"""Settings a reload cannot change in a running service: they take effect at a restart."""
+
+Reloader = Callable[[], tuple[Settings, PluginCatalog]]
+EXPRESSION_TIMEOUT = 5.0
+"""Seconds to ask Prometheus about the rule files' expressions: at start, in ``check`` and
+at a reload."""
+
+
+class EarlySignals:
+    """Remembers SIGTERM or SIGINT arriving before the event loop listens for signals, and
+    ignores SIGHUP (logged once the service runs).
+
+    An orchestrator may stop a pod at any moment, start-up included; that must be a clean
+    stop too. Raising KeyboardInterrupt from a handler is not safe for this: one that lands
+    inside an ``exec`` (dataclasses use it while modules import) makes CPython exit by
+    SIGINT even when the exception is caught.
+    """
+
+    def __init__(self) -> None:
+        self.received: int | None = None
+        self.hangups = 0
+
+    @classmethod
+    def install(cls) -> EarlySignals:
+        early = cls()
+        for signum in SIGNALS:
+            signal.signal(signum, early._note)
+        return early
+
+    def _note(self, signum: int, frame: object) -> None:
+        if signum == signal.SIGHUP:
+            self.hangups += 1
+        else:
+            self.received = signum
+
+    def log_hangups(self) -> None:
+        if self.hangups:
+            logger.bind(signal="SIGHUP", count=self.hangups).warning(SIGHUP_IGNORED)
+            self.hangups = 0
+
+
+class Lifecycle(ServiceParts):
+    """Starts, reloads and stops the service's parts."""
+
+    reloader: Reloader | None
+    """Reads the configuration again (SIGHUP, ``POST /-/reload``), or raises
+    ``ConfigError``."""
+    _reload_lock: anyio.Lock | None = None
+    _restart: anyio.Event | None = None
+    _watch_scope: anyio.CancelScope | None = None
+
+    def _install(self, rules: list[Rule], kept: Collection[str] = ()) -> None:
+        """Take ``rules`` (and ``self.settings``) as what runs: the groups that fetch for
+        them and what is kept per rule. A rule ``kept`` over a reload keeps its no-data
+        tracker; a fetch kept over it (same description) keeps when it last succeeded or
+        failed."""
+        settings = self.settings
+        old_fetches = {fetch.description: fetch for fetch in self.fetches}
+        self.groups = build_groups(
+            settings.rules,
+            settings.max_concurrent_queries,
+            settings.max_response_bytes,
+            settings.batch_selectors,
+        )
+        for fetch in self.fetches:
+            before = old_fetches.get(fetch.description)
+            if before is not None:
+                fetch.last_success, fetch.last_error = before.last_success, before.last_error
+        for group in self.groups:  # shown from the start, at 0
+            self.metrics.evaluations.labels(group.name)
+            self.metrics.evaluations_missed.labels(group.name)
+        self.runtimes.install(rules, self.fetches, kept)
+
+    async def run(self, grace: float = SHUTDOWN_GRACE, early: EarlySignals | None = None) -> None:
+        """Poll until SIGTERM or SIGINT, then let running plugin calls finish.
+
+        A second signal during the grace period stops at once. SIGHUP reloads.
+        """
+        async with anyio.create_task_group() as calls:
+            self.runner.calls = calls
+            polling = anyio.CancelScope()
+            await calls.start(self._watch_signals, polling, calls.cancel_scope, early)
+            if self.writer is not None:
+                await self.writer.restore()  # before the first poll: timers go on where they were
+                calls.start_soon(self.writer.run)
+            self._watch_plugins()
+            if self.election is not None:
+                calls.start_soon(self.election.run)
+            with polling:
+                while True:  # one turn per configuration: a reload ends the turn
+                    self._restart = anyio.Event()
+                    self._log_batching()
+                    async with make_client(self.settings.client) as client:
+                        await self.scheduler.run(client, calls, self._restart)
+            await self.runner.drain(grace)
+            calls.cancel_scope.cancel()
+        if self.election is not None:
+            with anyio.CancelScope(shield=True):
+                with anyio.move_on_after(self.election.timing.retry_period):
+                    await self.election.release()
+                await self.election.client.aclose()
+        if self.writer is not None:
+            with anyio.CancelScope(shield=True):
+                await self.writer.flush()
+        logger.info("stopped")
+
+    async def _watch_signals(
+        self,
+        polling: anyio.CancelScope,
+        everything: anyio.CancelScope,
+        early: EarlySignals | None,
+        *,
+        task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED,
+    ) -> None:
+        with anyio.open_signal_receiver(*SIGNALS) as signals:
+            task_status.started()
+            if early is not None:
+                early.log_hangups()  # before the loop listened: nothing to reload yet
+                if early.received is not None:
+                    logger.bind(signal=signal.Signals(early.received).name).info("stopping")
+                    polling.cancel()
+            async for signum in signals:
+                name = signal.Signals(signum).name
+                if signum == signal.SIGHUP:
+                    logger.bind(signal=name).info("reloading the configuration")
+                    await self.reload()
+                elif not polling.cancel_called:
+                    logger.bind(signal=name).info("stopping")
+                    polling.cancel()
+                else:
+                    logger.bind(signal=name).warning("stopping now, abandoning plugin calls")
+                    everything.cancel()
+
+    def _watch_plugins(self) -> None:
+        """Watch PLUGIN_DIR for drop-in changes (the current catalog's), until a reload
+        brings another catalog."""
+        if self._watch_scope is not None:
+            self._watch_scope.cancel()
+            self._watch_scope = None
+        calls = self.runner.calls
+        if self.settings.plugin_dir is None or calls is None:
+            return
+        scope = self._watch_scope = anyio.CancelScope()
+        catalog = self.catalog
+
+        async def watch() -> None:
+            with scope:
+                await catalog.watch()
+
+        calls.start_soon(watch)
+
+    async def reload(self) -> str | None:
+        """Read the configuration again and run it: rules whose definition did not change
+        keep their state; changed and removed rules resolve what had fired; the groups start
+        again. A configuration with errors is refused (each line logged) and the running one
+        goes on. Returns None, or why the reload was refused."""
+        if self._reload_lock is None:
+            self._reload_lock = anyio.Lock()
+        async with self._reload_lock:
+            if self.reloader is None:
+                return "this service was started without a way to reload its configuration"
+            try:
+                settings, catalog = self.reloader()
+                bad, warnings = await check_expressions(settings, EXPRESSION_TIMEOUT)
+                for warning in warnings:
+                    logger.warning("{}", warning)
+                if bad:
+                    raise ConfigError(*bad)
+            except Exception as exc:  # a bug must not end the watching either
+                problems = (
+                    exc.problems
+                    if isinstance(exc, ConfigError)
+                    else (f"{type(exc).__name__}: {exc}",)
+                )
+                if not isinstance(exc, ConfigError):
+                    logger.opt(exception=exc).debug("unexpected error while reloading")
+                for line in problems or (str(exc),):
+                    logger.error("reload refused, the running configuration goes on: {}", line)
+                self.metrics.config_reload_successful.set(0)
+                return "\n".join(problems)
+            self._apply(settings, catalog)
+            self.metrics.config_reload_successful.set(1)
+            self.metrics.config_reload_time.set_to_current_time()
+            return None
+
+    def _apply(self, settings: Settings, catalog: PluginCatalog) -> None:
+        old = self.settings
+        if settings == old:  # nothing to restart: a reload asked again and again costs nothing
+            if catalog.installed != self.catalog.installed:
+                # A package installed or removed since: its plugins, read again (an upgraded
+                # one's modules, imported already, stay as they are until a restart).
+                self.catalog = catalog
+                self._watch_plugins()
+                logger.info(
+                    "configuration reloaded: unchanged, every rule goes on as it was; the "
+                    "installed packages' plugins changed and are used from now on"
+                )
+                return
+            logger.info("configuration reloaded: unchanged, every rule goes on as it was")
+            return
+        unchanged = {}
+        for name in RESTART_SETTINGS:
+            before, after = getattr(old, name), getattr(settings, name)
+            if before != after:
+                logger.bind(setting=name).warning(
+                    "{} changed: it takes effect at the next restart; keeping {!r}", name, before
+                )
+                unchanged[name] = before
+        self.settings = dataclasses.replace(settings, **unchanged)
+        self.step.routes = self.settings.routes
+        before = {id(rule) for rule in self.rules}
+        rules, retired = carry_over(self.rules, settings.rules)
+        kept = {rule.name for rule in rules if id(rule) in before}
+        now = anyio.current_time()
+        for rule in retired:
+            self.step.retire(rule, now, self.runner.start)
+        self._install(rules, kept)
+        if catalog is not self.catalog:
+            self.catalog = catalog
+            self._watch_plugins()
+        self._state_changed()
+        logger.bind(kept=len(kept), new=len(rules) - len(kept), retired=len(retired)).info(
+            "configuration reloaded: {} rules kept as they were, {} new or changed, {} "
+            "changed or removed",
+            len(kept),
+            len(rules) - len(kept),
+            len(retired),
+        )
+        if self._restart is not None:
+            self._restart.set()
+
+    def _log_batching(self) -> None:
+        """Say how many queries serve the rules of each Prometheus: ``4 queries serve 1,000
+        rules``."""
+        prometheus = [group for group in self.groups if group.kind is PROMETHEUS]
+        for endpoint in dict.fromkeys(group.where for group in prometheus):
+            groups = [group for group in prometheus if group.where == endpoint]
+            queries = sum(len(group.fetches) for group in groups)
+            rules = sum(len(group.rules) for group in groups)
+            batching = "on" if self.settings.batch_selectors else "off"
+            logger.bind(endpoint=endpoint, batch_selectors=batching).info(
+                "{} quer{} serve{} {:,} rule{}",
+                queries,
+                "y" if queries == 1 else "ies",
+                "s" if queries == 1 else "",
+                rules,
+                "" if rules == 1 else "s",
+            )

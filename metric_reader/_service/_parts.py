@@ -1,0 +1,61 @@
+"""What the service is made of: the parts ``Service`` wires together, which its lifecycle
+(``_lifecycle``) and its view for the HTTP endpoints (``_view``) both use."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from .._actions import PluginCatalog
+from .._config import Settings
+from .._engine import EvaluationStep, Rule
+from .._sources._fetches import Fetch
+from .._sources._groups import Group
+from .._surface._metrics import ServiceMetrics
+from ._rules import RuleRuntimes
+from ._runner import Runner
+from ._scheduler import Scheduler
+
+if TYPE_CHECKING:
+    from .._cluster._election import LeaderElector
+    from .._cluster._persist import StateWriter
+
+
+class ServiceParts:
+    """The parts, set by ``Service.__init__``; ``settings`` and ``catalog`` change at a
+    reload."""
+
+    settings: Settings
+    catalog: PluginCatalog
+    metrics: ServiceMetrics
+    runtimes: RuleRuntimes
+    """Every rule that runs, with what the service keeps for it."""
+    step: EvaluationStep
+    runner: Runner
+    scheduler: Scheduler
+    writer: StateWriter | None
+    """Saves the rules' state (``STATE_FILE``)."""
+    election: LeaderElector | None
+    started: float
+    """Monotonic (``time.monotonic``) time the service was made."""
+
+    @property
+    def rules(self) -> list[Rule]:
+        """Every rule that runs, in the configuration's order."""
+        return self.runtimes.rules
+
+    @property
+    def groups(self) -> list[Group]:
+        return self.scheduler.groups
+
+    @groups.setter
+    def groups(self, groups: list[Group]) -> None:
+        self.scheduler.groups = groups
+
+    @property
+    def fetches(self) -> list[Fetch]:
+        """Every fetch of every group."""
+        return [fetch for group in self.groups for fetch in group.fetches]
+
+    def _state_changed(self) -> None:
+        if self.writer is not None:
+            self.writer.changed()

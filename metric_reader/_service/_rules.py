@@ -1,0 +1,114 @@
+"""What the service keeps for each rule it runs, in one object per rule.
+
+A rule's state machines are the rule's own (``_engine``); around them the service keeps its
+"no data" tracker and the two throttled log lines of its failures (over the series limit;
+its part of a batched read failed). One ``RuleRuntime`` holds them all, so a rule added,
+kept or removed by a reload takes everything of its own along, and nothing is looked up in
+parallel dicts that could fall out of step.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterable, Iterator, Mapping
+from dataclasses import dataclass
+
+from .._core._throttle import Throttle
+from .._engine import NoData, Rule, recent_shares
+from .._sources._fetches import Fetch
+
+
+@dataclass(slots=True)
+class RuleRuntime:
+    """One rule at run time and what the service keeps for it."""
+
+    rule: Rule
+    no_data: NoData
+    series_limit_errors: Throttle
+    """Observations the series limit refused, logged once a minute at most."""
+    read_errors: Throttle
+    """The rule's part of a batched read failed, logged once a minute at most."""
+
+    @property
+    def name(self) -> str:
+        return self.rule.name
+
+    @classmethod
+    def new(cls, rule: Rule, fetch: str, no_data: NoData | None = None) -> RuleRuntime:
+        """``rule`` read by the fetch described ``fetch``; ``no_data``: its tracker kept
+        over a reload."""
+        return cls(
+            rule,
+            no_data or NoData(rule.name, rule.expression),
+            Throttle(fetch, "ERROR", "series limit exceeded"),
+            Throttle(fetch, "ERROR", f"read failed for rule {rule.name!r}"),
+        )
+
+
+class RuleRuntimes:
+    """Every rule the service runs, in order, each with its ``RuleRuntime``, by name.
+
+    ``rules`` is changed in place: the state writer holds it, and the leader election holds
+    ``by_name()``.
+    """
+
+    def __init__(self) -> None:
+        self.rules: list[Rule] = []
+        self._by_name: dict[str, RuleRuntime] = {}
+
+    def install(self, rules: list[Rule], fetches: Iterable[Fetch], kept: Collection[str]) -> None:
+        """Run ``rules``, read by ``fetches``. A rule ``kept`` over a reload keeps its "no
+        data" tracker; the throttled log lines start afresh."""
+        fetch_of = {config.name: fetch.description for fetch in fetches for config in fetch.rules}
+        before = self._by_name
+        self.rules[:] = rules
+        for rule, share in zip(rules, recent_shares(len(rules)), strict=True):
+            rule.keep_recent(share)
+        self._by_name = {
+            rule.name: RuleRuntime.new(
+                rule,
+                fetch_of[rule.name],
+                before[rule.name].no_data if rule.name in kept else None,
+            )
+            for rule in rules
+        }
+
+    def __iter__(self) -> Iterator[RuleRuntime]:
+        return iter(self._by_name.values())
+
+    def names(self) -> Collection[str]:
+        return self._by_name.keys()
+
+    def of(self, fetch: Fetch) -> list[RuleRuntime]:
+        """The rules ``fetch`` is read for, in its order, as long as they are configured
+        as when the read was planned: a read that started before a reload may answer after
+        it, and what it read is not for a rule that changed or was removed."""
+        found = []
+        for config in fetch.rules:
+            one = self._by_name.get(config.name)
+            if one is not None and (one.rule.config is config or one.rule.config == config):
+                found.append(one)
+        return found
+
+    def by_name(self) -> Mapping[str, Rule]:
+        """The rules by name, as they are at each lookup (over reloads too)."""
+        return _RulesByName(self)
+
+    def get(self, name: str) -> RuleRuntime | None:
+        return self._by_name.get(name)
+
+
+class _RulesByName(Mapping[str, Rule]):
+    def __init__(self, runtimes: RuleRuntimes) -> None:
+        self._runtimes = runtimes
+
+    def __getitem__(self, name: str) -> Rule:
+        one = self._runtimes.get(name)
+        if one is None:
+            raise KeyError(name)
+        return one.rule
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._runtimes.names())
+
+    def __len__(self) -> int:
+        return len(self._runtimes.names())

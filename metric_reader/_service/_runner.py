@@ -1,0 +1,147 @@
+"""The runner: runs the plugin calls rules owe, each in a task of its own.
+
+An owed call (``_engine.OwedCall``) comes from the evaluation step. The runner claims it in
+the Lease first when leader election is on (a replica that may not act gives it back: it
+stays owed, for the leader), calls its plugins one after the other, counts each call,
+settles it, and saves the state at once after a success, so that a confirmed call is never
+run again after a restart. Calls run in the service's task group for them, so however slow
+a plugin is, the groups keep their ticks.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Protocol
+
+import anyio
+from anyio.abc import TaskGroup
+from loguru import logger
+
+from .._actions import Dispatched, PluginCatalog, dispatch
+from .._config import Settings
+from .._core._durations import format_duration
+from .._engine import OwedCall, format_series
+from .._surface._metrics import ServiceMetrics
+
+if TYPE_CHECKING:
+    from .._cluster._election import ActionRecord, LeaderElector
+    from .._cluster._persist import StateWriter
+
+
+class Configured(Protocol):
+    """Where the runner finds the settings and plugins in use now (a reload changes them)."""
+
+    @property
+    def settings(self) -> Settings: ...
+
+    @property
+    def catalog(self) -> PluginCatalog: ...
+
+
+class Runner:
+    """Runs owed calls and knows how many are running."""
+
+    def __init__(
+        self,
+        configured: Configured,
+        metrics: ServiceMetrics,
+        election: LeaderElector | None,
+        writer: StateWriter | None,
+        changed: Callable[[], None],
+    ) -> None:
+        """``changed``: called after every call, which changed its rule's state."""
+        self._configured = configured
+        self._metrics = metrics
+        self._election = election
+        self._writer = writer
+        self._changed = changed
+        self.calls: TaskGroup | None = None
+        """Where calls run while the service runs."""
+        self.in_flight = 0
+        self._idle = anyio.Event()
+
+    def start(self, call: OwedCall, calls: TaskGroup | None = None) -> None:
+        """Run ``call`` in ``calls``, by default the service's task group for them; when the
+        service is not running, nothing can run it: it stays owed."""
+        group = calls if calls is not None else self.calls
+        if group is None:
+            call.give_back()
+            return
+        self.in_flight += 1
+        group.start_soon(self._run, call)
+
+    async def drain(self, grace: float) -> None:
+        """Let the running calls finish, for ``grace`` seconds at most."""
+        if not self.in_flight:
+            return
+        logger.bind(calls=self.in_flight).info(
+            "waiting up to {} for running plugin calls", format_duration(grace)
+        )
+        with anyio.move_on_after(grace):
+            while self.in_flight:
+                await self._idle.wait()
+                self._idle = anyio.Event()
+        if self.in_flight:
+            logger.bind(calls=self.in_flight).warning("abandoning plugin calls")
+
+    async def _run(self, call: OwedCall) -> None:
+        election = self._election
+        ok = False
+        record: ActionRecord | None = None
+        try:
+            if election is not None:
+                action = call.action
+                count = action.fire_count + (action.kind != "resolve")
+                record = await election.claim(
+                    call.rule.name, action.level, action.labels, action.kind, count
+                )
+                if record is None:  # not the leader (any more): left owed, for the leader
+                    call.give_back()
+                    return
+            await self._call_plugins(call)
+        finally:
+            if election is None or record is not None:
+                ok = call.settle(anyio.current_time())
+            if record is not None and election is not None:
+                election.outcome(record, ok)
+            self.in_flight -= 1
+            if not self.in_flight:
+                self._idle.set()
+            self._changed()
+        if ok and self._writer is not None:
+            await self._writer.flush()  # a confirmed success is never run again after a restart
+
+    async def _call_plugins(self, call: OwedCall) -> None:
+        rule, action = call.rule, call.action
+        for plugin_name in call.plugins():
+            event = call.event(plugin_name, anyio.current_time())
+            log = logger.bind(
+                rule=rule.name,
+                series=format_series(rule.config.metric_name, action.labels),
+                breach_level=action.level,
+                kind=action.kind,
+                value=action.value,
+                threshold=event.threshold,
+                breach_seconds=round(action.duration, 3),
+            )
+            settings = self._configured.settings
+            outcome = await dispatch(
+                self._configured.catalog,
+                plugin_name,
+                event,
+                log,
+                dry_run=settings.dry_run,
+                timeout=settings.plugin_timeout,
+            )
+            self._record(outcome)
+            call.report(plugin_name, outcome.ok)
+
+    def _record(self, outcome: Dispatched) -> None:
+        if outcome.plugin is None or outcome.result is None:
+            return
+        metrics = self._metrics
+        metrics.plugin_calls.labels(outcome.plugin, outcome.method, outcome.result).inc()
+        if outcome.seconds is not None:
+            metrics.plugin_call_seconds.labels(outcome.plugin, outcome.method).observe(
+                outcome.seconds
+            )

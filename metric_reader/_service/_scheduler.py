@@ -1,0 +1,343 @@
+"""The scheduler: evaluates every group on a steady cadence.
+
+One task per group (``_sources._groups``: the rules of one source and interval). Its first
+evaluation is at start; the next ones on the group's grid, ``offset + k * interval`` from
+the start, computed from the start and never summed, so there is no drift. All the fetches
+of a group run at its tick and every rule is evaluated at the tick, through the evaluation
+step (``_engine.EvaluationStep``), which hands the calls the rules owe to the runner. When
+a tick overruns, the ticks it overran are skipped, never queued, and counted as missed
+evaluations.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import anyio
+import httpx
+from anyio.abc import TaskGroup
+from loguru import logger
+
+from .._core._durations import format_duration
+from .._core._exceptions import FetchError, FetchTimeout, QueueTimeout
+from .._core._samples import Sample
+from .._engine import EvaluationStep, Notify, Observation, OwedCall, revision
+from .._sources._fetches import Fetch, fetch_timeout
+from .._sources._groups import Group
+from .._surface._metrics import ServiceMetrics
+from ._rules import RuleRuntime, RuleRuntimes
+from ._runner import Runner
+
+MISSED_WINDOW = 60.0
+"""Seconds: the warning about missed evaluations says how many were missed in this window,
+and is said at most once per window."""
+
+
+def next_tick(start: float, index: int, interval: float, now: float) -> tuple[int, int]:
+    """The index k > ``index`` of the first tick ``start + k * interval`` after ``now``, and
+    how many ticks were skipped to get there (a late tick is skipped, not queued). Ticks are
+    computed from the start, never summed, so they stay on the grid for any number of polls."""
+    following = max(index + 1, math.floor((now - start) / interval))
+    while start + following * interval <= now:
+        following += 1
+    return following, following - index - 1
+
+
+class MissedEvaluations:
+    """Evaluations a group could not do on time: counted, and said in one warning a minute
+    at most (how many in the last minute, why, and what to change), never a line a poll."""
+
+    def __init__(self, group: str, advice: str) -> None:
+        self.group = group
+        self.advice = advice
+        self.total = 0
+        self._recent: deque[tuple[float, int]] = deque()
+        self._warned_at: float | None = None
+
+    def add(self, now: float, count: int, reason: str) -> None:
+        if count <= 0:
+            return
+        self.total += count
+        self._recent.append((now, count))
+        if self._warned_at is None or now - self._warned_at >= MISSED_WINDOW:
+            missed = self.in_last_minute(now)
+            logger.bind(group=self.group, missed=missed).warning(
+                "{} evaluation{} missed in the last minute: {}{}",
+                missed,
+                "" if missed == 1 else "s",
+                reason,
+                f"; {self.advice}" if self.advice else "",
+            )
+            self._warned_at = now
+
+    def in_last_minute(self, now: float) -> int:
+        while self._recent and now - self._recent[0][0] >= MISSED_WINDOW:
+            self._recent.popleft()
+        return sum(count for _, count in self._recent)
+
+    def on_time(self, now: float) -> None:
+        """A tick was evaluated in full; a minute after the last miss, say it once."""
+        if self._warned_at is not None and not self.in_last_minute(now):
+            logger.bind(group=self.group).info("evaluations on time again")
+            self._warned_at = None
+
+
+@dataclass(slots=True)
+class GroupRuntime:
+    """What the scheduler keeps for one group from tick to tick."""
+
+    group: Group
+    """Kept alive with its state: the state is found by the group's ``id``, which no other
+    group may take while the state is held."""
+    missed: MissedEvaluations
+    next_fetch: int = 0
+    """Where the next tick starts fetching: after the last fetch the previous tick started,
+    so a group that cannot make every fetch in a tick still makes each in turn."""
+
+
+class Scheduler:
+    """Runs the groups: a task per group, its ticks, its fetches, and its missed
+    evaluations; the rules a fetch answers for are evaluated through ``step``."""
+
+    def __init__(
+        self,
+        rules: RuleRuntimes,
+        step: EvaluationStep,
+        runner: Runner,
+        metrics: ServiceMetrics,
+        acting: Callable[[], bool],
+        changed: Callable[[], None],
+    ) -> None:
+        """``acting``: whether this replica runs actions now; ``changed``: called when an
+        evaluation changed a rule's state (worth saving)."""
+        self._rules = rules
+        self._step = step
+        self._runner = runner
+        self._metrics = metrics
+        self._acting = acting
+        self._changed = changed
+        self._groups: list[Group] = []
+        self._runtimes: dict[int, GroupRuntime] = {}
+
+    @property
+    def groups(self) -> list[Group]:
+        return self._groups
+
+    @groups.setter
+    def groups(self, groups: list[Group]) -> None:
+        """New groups (a reload builds them all anew) start with nothing missed."""
+        self._groups = groups
+        self._runtimes = {}
+
+    def runtime(self, group: Group) -> GroupRuntime:
+        found = self._runtimes.get(id(group))
+        if found is None:
+            missed = MissedEvaluations(group.name, group.advice)
+            found = self._runtimes[id(group)] = GroupRuntime(group, missed)
+        return found
+
+    def missed(self, group: Group) -> MissedEvaluations:
+        return self.runtime(group).missed
+
+    async def run(self, client: httpx.AsyncClient, calls: TaskGroup, until: anyio.Event) -> None:
+        """Evaluate every group, a task each, until ``until`` is set; the calls the rules
+        owe run in ``calls``."""
+        async with anyio.create_task_group() as loops:
+            for group in self.groups:
+                loops.start_soon(self._evaluate_forever, client, group, calls)
+            await until.wait()
+            loops.cancel_scope.cancel()
+
+    async def _evaluate_forever(
+        self, client: httpx.AsyncClient, group: Group, calls: TaskGroup
+    ) -> None:
+        interval = group.interval
+        timeout = fetch_timeout(interval)
+        logger.bind(group=group.name, rules=len(group.rules), reads=len(group.fetches)).info(
+            "polling every {}", format_duration(interval)
+        )
+        start = anyio.current_time()
+        # The grid: tick k at origin + k * interval. The first evaluation is at start (tick 0
+        # stands for it), so a sidecar reads and is ready at once, then keeps to the grid.
+        origin = start + group.offset - interval
+        index, tick = 0, start
+        while True:
+            await self.evaluate_group(client, group, timeout, calls, tick)
+            now = anyio.current_time()
+            following, skipped = next_tick(origin, index, interval, now)
+            if index == 0:  # the evaluation at start was an extra one: the grid's first tick
+                skipped = max(skipped - 1, 0)  # comes at the offset, which it may overlap
+            index = following
+            if skipped:
+                self._missed(
+                    group,
+                    now,
+                    skipped * len(group.rules),
+                    f"an evaluation took longer than the {format_duration(interval)} interval,"
+                    f" so {skipped} tick{'s were' if skipped > 1 else ' was'} skipped",
+                )
+            tick = origin + index * interval
+            await anyio.sleep_until(tick)
+
+    async def evaluate_group(
+        self,
+        client: httpx.AsyncClient,
+        group: Group,
+        timeout: float,
+        calls: TaskGroup,
+        tick: float,
+    ) -> None:
+        """Make every fetch of ``group`` (``group.concurrency`` at a time) within
+        ``timeout`` of ``tick``, evaluating each fetch's rules at ``tick`` as its fetch
+        answers. A fetch that cannot start in time is not started: its rules' evaluations
+        are missed, and the next tick starts with it."""
+        runtime = self.runtime(group)
+        fetches = group.fetches
+        count = len(fetches)
+        first = runtime.next_fetch % count
+        order = fetches[first:] + fetches[:first]
+        deadline = tick + timeout
+        started = 0
+        late: list[Fetch] = []
+
+        async def worker() -> None:
+            nonlocal started
+            while started < count:
+                left = deadline - anyio.current_time()
+                if left <= 0:
+                    return
+                fetch = order[started]
+                # The first reads have the poll's whole time; later ones what is left of it.
+                on_time = started < group.concurrency
+                budget = timeout if on_time else left
+                started += 1
+                outcome = await self.poll_once(
+                    client, fetch, budget, calls, tick, group, late_start=not on_time
+                )
+                if isinstance(outcome, QueueTimeout) or (
+                    isinstance(outcome, FetchTimeout) and not on_time
+                ):
+                    late.append(fetch)
+
+        async with anyio.create_task_group() as workers:
+            for _ in range(min(group.concurrency, count)):
+                workers.start_soon(worker)
+        runtime.next_fetch = (first + started) % count
+        now = anyio.current_time()
+        not_started = order[started:]
+        if late or not_started:
+            missed = sum(len(fetch.rules) for fetch in (*late, *not_started))
+            reasons = []
+            if not_started:
+                reasons.append(
+                    f"{len(not_started)} of {count} reads could not start within {timeout:g}s, "
+                    f"{group.concurrency} at a time"
+                )
+            if late:
+                reasons.append(
+                    f"{len(late)} read{'s' if len(late) > 1 else ''} started late in the tick "
+                    f"or waited for a free request slot, and did not finish within {timeout:g}s"
+                )
+            self._missed(group, now, missed, "; ".join(reasons))
+        else:
+            runtime.missed.on_time(now)
+
+    def _missed(self, group: Group, now: float, count: int, reason: str) -> None:
+        self._metrics.evaluations_missed.labels(group.name).inc(count)
+        self.missed(group).add(now, count, reason)
+
+    async def poll_once(
+        self,
+        client: httpx.AsyncClient,
+        fetch: Fetch,
+        timeout: float,
+        calls: TaskGroup,
+        tick: float | None = None,
+        group: Group | None = None,
+        *,
+        late_start: bool = False,
+    ) -> Exception | None:
+        """Make ``fetch`` once and evaluate its rules at ``tick``, the moment the poll was
+        scheduled (like Prometheus' evaluation timestamp), not when the answer arrived: a
+        duration or backoff that is a multiple of the interval is reached on its tick. The
+        calls the rules owe run in ``calls``.
+
+        Returns why the fetch failed, or None. A fetch of a ``group`` that ran out of time
+        because other fetches used it (it waited for a request slot, or started late in
+        the tick: ``late_start``) is the group's overload, reported by the group (one
+        warning a minute for all its fetches), not here."""
+        metrics = self._metrics
+        started = anyio.current_time()
+        metrics.polls.labels(fetch.description).inc()
+        try:
+            fetched = await fetch.perform(client, timeout)
+        except Exception as exc:
+            # FetchError is what a source says; anything else is a bug in a library or in
+            # ours, and still must not stop this fetch's polling or any other's.
+            if not isinstance(exc, FetchError):
+                logger.opt(exception=exc).bind(target=fetch.description).debug("unexpected")
+            error = str(exc) if isinstance(exc, FetchError) else f"{type(exc).__name__}: {exc}"
+            metrics.poll_errors.labels(fetch.description).inc()
+            overload = isinstance(exc, QueueTimeout) or (
+                late_start and isinstance(exc, FetchTimeout)
+            )
+            if not overload or group is None:
+                fetch.errors.report(started, error)
+            fetch.last_error = error
+            return exc
+        finally:
+            metrics.poll_seconds.labels(fetch.description).observe(anyio.current_time() - started)
+        fetch.last_success, fetch.last_error = anyio.current_time(), None
+        failed_polls = fetch.errors.clear()
+        if failed_polls:
+            logger.bind(target=fetch.description, failed_polls=failed_polls).info("poll recovered")
+        for warning in fetched.warnings:
+            fetch.warnings.report(started, warning)
+        if not fetched.warnings:
+            fetch.warnings.clear()
+        now = anyio.current_time()
+        logger.bind(target=fetch.description, seconds=round(now - started, 4)).debug("polled")
+        rules = self._rules.of(fetch)
+        before = revision(one.rule for one in rules)
+        acting = self._acting()
+        at = started if tick is None else tick
+
+        def owed(call: OwedCall) -> None:
+            self._runner.start(call, calls)
+
+        late = 0
+        for one in rules:
+            failed = fetched.failed.get(one.name)
+            if failed is not None:  # its part of a batched read: its state stays as it was
+                if isinstance(failed, QueueTimeout) and group is not None:
+                    late += 1
+                else:
+                    one.read_errors.report(started, str(failed))
+                continue
+            one.read_errors.clear()
+            self._evaluate(one, at, fetched.samples.get(one.name, []), owed, acting)
+        if revision(one.rule for one in rules) != before:
+            self._changed()
+        if group is not None:
+            metrics.evaluations.labels(group.name).inc(len(rules) - len(fetched.failed))
+            if late:
+                self._missed(
+                    group, now, late, f"a read found no free request slot within {timeout:g}s"
+                )
+        return None
+
+    def _evaluate(
+        self, one: RuleRuntime, at: float, samples: list[Sample], owed: Notify, acting: bool
+    ) -> None:
+        evaluation = self._step.evaluate(
+            one.rule, Observation(at, samples), owed, acting=acting, no_data=one.no_data
+        )
+        if evaluation.refused is None:
+            one.series_limit_errors.clear()
+            return
+        # Failed for this rule: its state stays as it was, like a failed poll.
+        self._metrics.series_limit_exceeded.labels(one.name).inc()
+        one.series_limit_errors.report(at, evaluation.refused)

@@ -1,0 +1,79 @@
+"""The service, wired: the parts made and handed to each other, nothing more."""
+
+from __future__ import annotations
+
+import time
+
+import httpx
+from anyio.abc import TaskGroup
+
+from .._actions import PluginCatalog
+from .._cluster._adoption import rules_elector
+from .._cluster._kube import InCluster
+from .._config import Settings
+from .._engine import EvaluationStep, make_rule
+from .._sources._fetches import Fetch
+from .._sources._groups import Group
+from .._surface._metrics import ServiceMetrics
+from ._lifecycle import Lifecycle, Reloader
+from ._rules import RuleRuntimes
+from ._runner import Runner
+from ._scheduler import Scheduler
+from ._view import StatusView
+
+
+class Service(Lifecycle, StatusView):
+    """The running service: one task per group evaluating its rules, the plugin calls they
+    hand out, and (when configured) the state file and the leader election."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        catalog: PluginCatalog,
+        cluster: InCluster | None = None,
+        reloader: Reloader | None = None,
+    ) -> None:
+        """``cluster``: where the Kubernetes API is, for leader election (when enabled);
+        ``reloader``: reads the configuration again (SIGHUP, ``POST /-/reload``), or raises
+        ``ConfigError``."""
+        self.settings = settings
+        self.catalog = catalog
+        self.reloader = reloader
+        self.metrics = ServiceMetrics()
+        self.step = EvaluationStep(settings.routes)
+        self.runtimes = RuleRuntimes()
+        self.writer = None
+        if settings.state_file is not None:
+            from .._cluster._persist import StateFile, StateWriter  # only with STATE_FILE
+
+            self.writer = StateWriter(
+                StateFile(settings.state_file), self.rules, dry_run=settings.dry_run
+            )
+        self.election = None
+        if settings.election is not None and cluster is not None:
+            self.election = rules_elector(
+                settings.election, cluster, self.runtimes.by_name(), self._state_changed
+            )
+        self.runner = Runner(self, self.metrics, self.election, self.writer, self._state_changed)
+        self.scheduler = Scheduler(
+            self.runtimes, self.step, self.runner, self.metrics, self.acting, self._state_changed
+        )
+        self._install([make_rule(config) for config in settings.rules])
+        self.started = time.monotonic()
+
+    async def poll_once(
+        self,
+        client: httpx.AsyncClient,
+        fetch: Fetch,
+        timeout: float,
+        calls: TaskGroup,
+        tick: float | None = None,
+        group: Group | None = None,
+    ) -> Exception | None:
+        """Make ``fetch`` once and evaluate its rules (``Scheduler.poll_once``)."""
+        return await self.scheduler.poll_once(client, fetch, timeout, calls, tick, group)
+
+    @property
+    def _in_flight(self) -> int:
+        """Plugin calls running now."""
+        return self.runner.in_flight
