@@ -33,9 +33,7 @@ from ._actions import (
     settle,
     threads_holding_exit,
 )
-from ._cluster._kube import InCluster, in_cluster
-from ._cluster._shard import owned_rules, shard_of
-from ._cluster._state_lock import StateFileLock, holder
+from ._cluster import InCluster, StateFileLock, holder, in_cluster, owned_rules, shard_of
 from ._config import (
     LevelConfig,
     PrometheusQuery,
@@ -44,16 +42,23 @@ from ._config import (
     load_settings,
     parse_listen_address,
 )
-from ._core._durations import format_duration, parse_duration
-from ._core._events import Event, EventKind, Level
-from ._core._exceptions import ConfigError, ListenError
-from ._core._logging import configure_logging
-from ._core._memory import keep_freed_memory
-from ._core._threshold import parse_threshold, parse_value
-from ._replay._commands import BacktestOptions, backtest_command, test_command
+from ._core import (
+    ConfigError,
+    Event,
+    EventKind,
+    Level,
+    ListenError,
+    configure_logging,
+    format_duration,
+    keep_freed_memory,
+    parse_duration,
+    parse_threshold,
+    parse_value,
+)
+from ._replay import BacktestOptions, backtest_command, test_command
 from ._service import EXPRESSION_TIMEOUT, SHUTDOWN_GRACE, SIGNALS, EarlySignals, Service
-from ._sources._first_read import check_expressions, first_reads
-from ._surface._web import serve_http
+from ._sources import check_expressions, first_reads
+from ._surface import serve_http
 
 EXIT_OK, EXIT_FATAL, EXIT_CONFIG = 0, 1, 2
 CHECK_READ_TIMEOUT = 5.0

@@ -2,6 +2,9 @@
 
 core ← config ← http ← {engine, sources, actions} ← {cluster, surface, replay} ← service ← cli
 
+Another layer is imported through what its ``__init__`` exports, never through one of its
+private modules.
+
 Every import counts, wherever it stands: at the top, inside a function (lazy), or under
 ``if TYPE_CHECKING:``. The graph is read from the source (AST), not from what happens to
 be imported at run time.
@@ -168,3 +171,35 @@ def test_the_checker_sees_lazy_and_type_checking_imports() -> None:
         "metric_reader._service",
         "metric_reader._cli",
     }
+
+
+PACKAGES = {name for name, path in MODULES.items() if path.name == "__init__.py"}
+
+
+def _is_private_module(name: str) -> bool:
+    """A module inside a layer's package (``metric_reader._core._durations``), not a layer
+    that is one module (``metric_reader._cli``) nor a package (``metric_reader._core``)."""
+    return name.count(".") > 1 and name not in PACKAGES
+
+
+def test_other_layers_are_imported_through_their_exports() -> None:
+    """A layer's modules are private to it: another layer imports what the layer's
+    ``__init__`` exports (or a subpackage's, such as ``_core._gotemplate``), never one of its
+    modules, so a module can be split or moved inside its layer without touching the rest."""
+    wrong = [
+        f"{MODULES[module].relative_to(PACKAGE.parent)}:{line}: {module} -> {target}"
+        for module, imports in GRAPH.items()
+        for target, line in imports
+        if _layer(target) not in (None, _layer(module)) and _is_private_module(target)
+    ]
+    assert wrong == [], "private modules of another layer imported:\n" + "\n".join(wrong)
+
+
+def test_the_export_check_sees_a_private_import() -> None:
+    source = "from .._core._durations import format_duration\nfrom .._core import Sample\n"
+    found = [
+        target
+        for target, _ in _imports_of(source, "metric_reader._engine._x", False)
+        if _layer(target) != "_engine" and _is_private_module(target)
+    ]
+    assert found == ["metric_reader._core._durations"]

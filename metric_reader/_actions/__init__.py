@@ -4,8 +4,7 @@
 What the other layers use is exported here; the modules behind it are private.
 """
 
-from .._core._exceptions import PluginFailure, PluginTimeout
-from .._core._plugin_contract import ActionPlugin
+from .._core import ActionPlugin, PluginFailure, PluginTimeout
 from ._callers import LoadedPlugin
 from ._catalog import PluginCatalog, bundled_plugin_dir, discover_plugins
 from ._dispatch import dispatch

@@ -20,10 +20,7 @@ import anyio
 from anyio.lowlevel import RunVar, checkpoint_if_cancelled
 from loguru import logger
 
-from .._core._durations import format_duration
-from .._core._events import Event
-from .._core._exceptions import PluginFailure, PluginTimeout
-from .._core._plugin_contract import ActionPlugin, Method
+from .._core import ActionPlugin, Event, Method, PluginFailure, PluginTimeout, format_duration
 from ._jobs import WEDGED_AFTER, Job, LoopJob, PluginLoop, ThreadJob
 from ._result import EntryPointOrigin, Outcome, describe
 

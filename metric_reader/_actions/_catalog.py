@@ -15,8 +15,7 @@ from pathlib import Path
 import anyio
 from loguru import logger
 
-from .._core._durations import format_duration
-from .._core._plugin_contract import PluginSettings
+from .._core import PluginSettings, format_duration
 from ._callers import LoadedPlugin
 from ._entry_points import BUNDLED, Hidden, base_plugins
 from ._loader import LOAD_TIMEOUT, NO_SETTINGS, load_directory

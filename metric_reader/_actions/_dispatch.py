@@ -11,9 +11,7 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING
 
-from .._core._events import Event
-from .._core._exceptions import PluginFailure, PluginTimeout
-from .._core._plugin_contract import Method
+from .._core import Event, Method, PluginFailure, PluginTimeout
 from ._catalog import PluginCatalog
 from ._result import CallResult, Dispatched
 

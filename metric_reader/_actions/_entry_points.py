@@ -16,7 +16,7 @@ from typing import NamedTuple
 
 from loguru import logger
 
-from .._core._plugin_contract import PluginSettings
+from .._core import PluginSettings
 from ._callers import LoadedPlugin
 from ._loader import LOAD_TIMEOUT, NO_SETTINGS, load_entry_point
 from ._result import EntryPointOrigin, PluginProblem

@@ -28,8 +28,7 @@ from typing import TYPE_CHECKING, Any, cast
 from loguru import logger
 
 from .._config import describe_dir_error
-from .._core._durations import format_duration
-from .._core._plugin_contract import ActionPlugin, PluginSettings
+from .._core import ActionPlugin, PluginSettings, format_duration
 from ._callers import LoadedPlugin, PluginMethod
 from ._jobs import run_bounded
 from ._result import EntryPointOrigin, PluginProblem, describe

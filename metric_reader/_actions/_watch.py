@@ -18,7 +18,7 @@ import anyio
 from loguru import logger
 
 from .._config import describe_dir_error
-from .._core._plugin_contract import PluginSettings
+from .._core import PluginSettings
 from ._callers import LoadedPlugin
 from ._entry_points import Hidden
 from ._jobs import ThreadJob

@@ -12,8 +12,7 @@ from collections.abc import Callable, Mapping
 import anyio
 
 from .._config import ElectionSettings
-from .._core._clock import to_mono
-from .._core._events import EventKind
+from .._core import EventKind, to_mono
 from .._engine import Rule
 from ._election import ActionRecord, LeaderElector, default_identity
 from ._kube import InCluster, LeaseClient

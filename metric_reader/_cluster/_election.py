@@ -21,9 +21,7 @@ import anyio
 from loguru import logger
 
 from .._config import ElectionSettings
-from .._core._exceptions import Conflict, KubeError
-from .._core._samples import Labels
-from .._core._throttle import Throttle
+from .._core import Conflict, KubeError, Labels, Throttle
 from .._engine import MAX_COUNT
 from ._kube import Lease, LeaseClient, micro_time
 

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from .._config import ClientConfig
-from .._core._exceptions import Conflict, FetchError, KubeError
+from .._core import Conflict, FetchError, KubeError
 from .._http import deadline, make_client, read_body
 
 SERVICE_ACCOUNT_DIR = Path("/var/run/secrets/kubernetes.io/serviceaccount")

@@ -28,13 +28,16 @@ import anyio
 from loguru import logger
 
 from .._config import LevelConfig, RuleConfig
-from .._core._clock import to_mono, to_wall
-from .._core._durations import format_duration
-from .._core._events import EventKind
-from .._core._exceptions import StateError
-from .._core._numbers import json_number
-from .._core._samples import Labels
-from .._core._throttle import Throttle
+from .._core import (
+    EventKind,
+    Labels,
+    StateError,
+    Throttle,
+    format_duration,
+    json_number,
+    to_mono,
+    to_wall,
+)
 from .._engine import (
     MAX_COUNT,
     MAX_RETRY_DELAY,

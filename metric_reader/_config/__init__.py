@@ -2,10 +2,16 @@
 anything polls. What the other layers use of it is exported here."""
 
 from ._client import MAX_RESPONSE_BYTES, ClientConfig, Secret, build_ssl_context, read_credential
+from ._go_glob import BadPattern as BadGlobPattern
+from ._go_glob import escape as glob_escape
+from ._go_glob import glob as go_glob
+from ._go_glob import go_join
 from ._keys import KNOWN_VARIABLES
 from ._loader import load_settings
 from ._problems import ConfigError
+from ._prom_duration import format_prometheus_duration, go_quoted, parse_prometheus_duration
 from ._routes import Route, routes_for
+from ._rule_file_reader import RuleFileReader
 from ._types import (
     AlertDefinition,
     ElectionSettings,
@@ -19,11 +25,18 @@ from ._types import (
     Settings,
 )
 from ._values import describe_dir_error, ordinal_from_hostname, parse_listen_address
+from ._yaml_nodes import YamlSyntaxError
+from ._yaml_nodes import compose as compose_yaml
+from ._yaml_nodes import is_null as yaml_is_null
+from ._yaml_nodes import kind as yaml_kind
+from ._yaml_nodes import place as yaml_place
+from ._yaml_nodes import scalar_text as yaml_scalar_text
 
 __all__ = [
     "KNOWN_VARIABLES",
     "MAX_RESPONSE_BYTES",
     "AlertDefinition",
+    "BadGlobPattern",
     "ClientConfig",
     "ConfigError",
     "ElectionSettings",
@@ -33,15 +46,28 @@ __all__ = [
     "PrometheusSelector",
     "Route",
     "RuleConfig",
+    "RuleFileReader",
     "RuleSource",
     "ScrapePage",
     "Secret",
     "Settings",
+    "YamlSyntaxError",
     "build_ssl_context",
+    "compose_yaml",
     "describe_dir_error",
+    "format_prometheus_duration",
+    "glob_escape",
+    "go_glob",
+    "go_join",
+    "go_quoted",
     "load_settings",
     "ordinal_from_hostname",
     "parse_listen_address",
+    "parse_prometheus_duration",
     "read_credential",
     "routes_for",
+    "yaml_is_null",
+    "yaml_kind",
+    "yaml_place",
+    "yaml_scalar_text",
 ]

@@ -15,9 +15,8 @@ import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from .._core._durations import format_duration
+from .._core import any_value, format_duration
 from .._core._gotemplate import TemplateError, check_template
-from .._core._threshold import any_value
 from ._problems import Given, Problems
 from ._routes import Route
 from ._rule_builder import Scope, build_rule

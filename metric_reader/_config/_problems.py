@@ -10,7 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from .._core._exceptions import ConfigError
+from .._core import ConfigError
 
 __all__ = ["ConfigError", "Given", "Problems", "env_name"]
 

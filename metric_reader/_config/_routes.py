@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from .._core._selector import LabelMatcher, MatchOp, parse_label_filters
+from .._core import LabelMatcher, MatchOp, parse_label_filters
 from ._problems import Given, Problems
 from ._values import duration, plugin_name
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from .._core._selector import Selector
+from .._core import Selector
 from ._keys import LEVEL_KEYS, RULE_KEYS
 from ._problems import Given, Problems, env_name
 from ._types import (

@@ -37,7 +37,7 @@ def read_rule_file(
     path: Path, check_templates: TemplateCheck | None
 ) -> tuple[list[RuleGroupDef], list[str]]:
     """The groups of the file at ``path``, and its problems (none: the groups are all there)."""
-    reader = _FileReader(path, check_templates)
+    reader = RuleFileReader(path, check_templates)
     return reader.read(), reader.problems
 
 
@@ -54,7 +54,7 @@ def _valid_label_name(name: str) -> bool:
     return name != "" and _valid_utf8(name)
 
 
-class _FileReader:
+class RuleFileReader:
     def __init__(self, path: Path, check_templates: TemplateCheck | None) -> None:
         self.path = path
         self.check_templates = check_templates

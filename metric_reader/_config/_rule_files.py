@@ -14,7 +14,7 @@ import re
 from collections.abc import Sequence
 from pathlib import Path
 
-from .._core._exceptions import ConfigError
+from .._core import ConfigError
 from ._go_glob import BadPattern, escape, glob, go_join
 from ._prom_duration import go_quoted
 from ._rule_defs import AlertRuleDef, RecordingRuleDef, RuleGroupDef, TemplateCheck

@@ -8,8 +8,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
-from .._core._selector import Selector
-from .._core._threshold import Threshold
+from .._core import Selector, Threshold
 from ._client import MAX_RESPONSE_BYTES, ClientConfig
 from ._problems import env_name
 

@@ -14,9 +14,7 @@ from pathlib import Path
 
 import httpx
 
-from .._core._durations import parse_duration
-from .._core._selector import LabelMatcher, parse_label_filters
-from .._core._threshold import Threshold, parse_threshold
+from .._core import LabelMatcher, Threshold, parse_duration, parse_label_filters, parse_threshold
 
 _METRIC_NAME = re.compile(r"[a-zA-Z_:][a-zA-Z0-9_:]*")
 _RULE_NAME = re.compile(r"[A-Za-z0-9_.:\-]+")

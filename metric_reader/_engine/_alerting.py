@@ -7,9 +7,7 @@ from typing import TYPE_CHECKING
 
 from loguru import logger
 
-from .._core._durations import format_duration
-from .._core._events import EventKind
-from .._core._samples import Labels, Sample
+from .._core import EventKind, Labels, Sample, format_duration
 from ._recent import recent_length
 from ._rule import Rule, format_series
 from ._series_limit import make_room

@@ -7,8 +7,7 @@ from types import MappingProxyType
 
 from loguru import logger
 
-from .._core._events import EventKind
-from .._core._samples import Labels, Sample
+from .._core import EventKind, Labels, Sample
 from ._rule import Rule, format_series
 from ._state import Action, SeriesMachine
 

@@ -13,9 +13,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from .._core._events import Event
+from .._core import Event, Labels
 from .._core._gotemplate import expand_alert_template
-from .._core._samples import Labels
 from ._alerting import AlertingRule
 from ._state import Action
 

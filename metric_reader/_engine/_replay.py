@@ -18,8 +18,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
-from .._core._events import Event
-from .._core._samples import Labels, Sample
+from .._core import Event, Labels, Sample
 from ._rule import Rule
 from ._rules import make_rule
 from ._state import State

@@ -15,8 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
-from .._core._events import Event, EventKind
-from .._core._samples import Labels, Sample
+from .._core import Event, EventKind, Labels, Sample
 from ._state import Action, SeriesMachine, State
 
 if TYPE_CHECKING:

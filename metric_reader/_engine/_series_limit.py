@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 
-from .._core._samples import Labels, Sample
+from .._core import Labels, Sample
 from ._rule import Rule
 from ._state import RuleMachine
 

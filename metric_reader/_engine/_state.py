@@ -20,9 +20,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 from .._config import LevelConfig, MissingValueBehavior
-from .._core._events import EventKind, Level
-from .._core._samples import Labels, Sample
-from .._core._threshold import Threshold
+from .._core import EventKind, Labels, Level, Sample, Threshold
 from ._recent import RECENT_SERIES_PER_RULE, Recent
 
 RESOLVE = MissingValueBehavior.RESOLVE

@@ -18,8 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from .._core._events import Event
-from .._core._samples import Sample
+from .._core import Event, Sample
 from ._delivery import Deliveries
 from ._nodata import NoData
 from ._rule import Rule

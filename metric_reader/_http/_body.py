@@ -18,7 +18,7 @@ from collections.abc import Iterator
 
 import httpx
 
-from .._core._exceptions import FetchError, ResponseTooLarge
+from .._core import FetchError, ResponseTooLarge
 
 ACCEPT_ENCODING = "gzip, deflate"
 MAX_CODINGS = 2

@@ -21,7 +21,7 @@ from loguru import logger
 
 from .. import __version__
 from .._config import ClientConfig, Secret, build_ssl_context, read_credential
-from .._core._exceptions import FetchError, FetchTimeout, QueueTimeout
+from .._core import FetchError, FetchTimeout, QueueTimeout
 from ._body import ACCEPT_ENCODING
 
 REREAD_INTERVAL = 10.0

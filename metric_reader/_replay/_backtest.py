@@ -17,14 +17,11 @@ from datetime import UTC, datetime
 import anyio
 import httpx
 
-from .._config import RuleConfig, Settings
-from .._config._prom_duration import parse_prometheus_duration
-from .._core._exceptions import ConfigError, FetchError
+from .._config import RuleConfig, Settings, parse_prometheus_duration
+from .._core import ConfigError, FetchError
 from .._engine import Observation, Replay, replay
 from .._http import make_client
-from .._sources._kind import History, HistoryUnavailable
-from .._sources._kinds import kind_of
-from .._sources._range import evaluation_times, samples_at
+from .._sources import History, HistoryUnavailable, evaluation_times, kind_of, samples_at
 
 READ_TIMEOUT = 60.0
 """Seconds for one ``query_range`` request: a week of a busy rule is a large answer."""

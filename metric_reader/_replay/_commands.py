@@ -13,8 +13,7 @@ import anyio
 from loguru import logger
 
 from .._config import Settings
-from .._core._durations import parse_duration
-from .._core._exceptions import ConfigError
+from .._core import ConfigError, parse_duration
 from ._backtest import backtest, select_rules, window
 from ._report import json_report, text_report
 from ._ruletest import run_test_file

@@ -14,15 +14,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from .._core._chart import (
-    Chart,
-    Mark,
-    MarkKind,
-    escape_text,
-    format_value,
-    render_svg,
-    utc_text,
-)
+from .._core import Chart, Mark, MarkKind, escape_text, format_value, render_svg, utc_text
 
 SERIES_PER_RULE = 200
 CALLS_PER_SERIES = 100

@@ -7,8 +7,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from .._config import LevelConfig, RuleConfig
-from .._core._chart import Chart, Line, LineKind, state_spans
-from .._core._threshold import ANY, Threshold
+from .._core import ANY, Chart, Line, LineKind, Threshold, state_spans
 from ._backtest import RuleBacktest, Window, utc
 from ._html import ReportCall, ReportRule, ReportSeries, render_report
 from ._report import summary

@@ -6,7 +6,7 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
-from .._core._durations import format_duration
+from .._core import format_duration
 from .._engine import ReplayedCall, format_series
 from ._backtest import RuleBacktest, Window, utc
 from ._timeline import SeriesTimeline, timelines

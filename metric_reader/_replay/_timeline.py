@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .._core._samples import Labels
+from .._core import Labels
 from .._engine import Replay, ReplayedCall, SeriesHistory, State
 
 

@@ -20,12 +20,10 @@ from loguru import logger
 
 from .._actions import PluginCatalog
 from .._config import Settings
-from .._core._exceptions import ConfigError
+from .._core import ConfigError
 from .._engine import Rule, carry_over
 from .._http import make_client
-from .._sources._first_read import check_expressions
-from .._sources._groups import build_groups
-from .._sources._prometheus_kind import PROMETHEUS
+from .._sources import PROMETHEUS, build_groups, check_expressions
 from ._parts import ServiceParts
 
 SHUTDOWN_GRACE = 10.0

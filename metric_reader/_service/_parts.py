@@ -8,16 +8,14 @@ from typing import TYPE_CHECKING
 from .._actions import PluginCatalog
 from .._config import Settings
 from .._engine import EvaluationStep, Rule
-from .._sources._fetches import Fetch
-from .._sources._groups import Group
-from .._surface._metrics import ServiceMetrics
+from .._sources import Fetch, Group
+from .._surface import ServiceMetrics
 from ._rules import RuleRuntimes
 from ._runner import Runner
 from ._scheduler import Scheduler
 
 if TYPE_CHECKING:
-    from .._cluster._election import LeaderElector
-    from .._cluster._persist import StateWriter
+    from .._cluster import LeaderElector, StateWriter
 
 
 class ServiceParts:

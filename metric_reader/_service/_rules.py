@@ -12,9 +12,9 @@ from __future__ import annotations
 from collections.abc import Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 
-from .._core._throttle import Throttle
+from .._core import Throttle
 from .._engine import NoData, Rule, recent_shares
-from .._sources._fetches import Fetch
+from .._sources import Fetch
 
 
 @dataclass(slots=True)

@@ -19,13 +19,12 @@ from loguru import logger
 
 from .._actions import Dispatched, PluginCatalog, dispatch
 from .._config import Settings
-from .._core._durations import format_duration
+from .._core import format_duration
 from .._engine import OwedCall, format_series
-from .._surface._metrics import ServiceMetrics
+from .._surface import ServiceMetrics
 
 if TYPE_CHECKING:
-    from .._cluster._election import ActionRecord, LeaderElector
-    from .._cluster._persist import StateWriter
+    from .._cluster import ActionRecord, LeaderElector, StateWriter
 
 
 class Configured(Protocol):

@@ -21,13 +21,10 @@ import httpx
 from anyio.abc import TaskGroup
 from loguru import logger
 
-from .._core._durations import format_duration
-from .._core._exceptions import FetchError, FetchTimeout, QueueTimeout
-from .._core._samples import Sample
+from .._core import FetchError, FetchTimeout, QueueTimeout, Sample, format_duration
 from .._engine import EvaluationStep, Notify, Observation, OwedCall, revision
-from .._sources._fetches import Fetch, fetch_timeout
-from .._sources._groups import Group
-from .._surface._metrics import ServiceMetrics
+from .._sources import Fetch, Group, fetch_timeout
+from .._surface import ServiceMetrics
 from ._rules import RuleRuntime, RuleRuntimes
 from ._runner import Runner
 

@@ -11,16 +11,16 @@ from prometheus_client import CollectorRegistry
 
 from .. import __version__
 from .._engine import ActiveAlert, revision
-from .._surface._selection import Selection
-from .._surface._status import status_snapshot
-from .._surface._status_doc import StatusDocument
-from .._surface._view import (
+from .._surface import (
     FetchStatus,
     GroupStatus,
     PluginCounts,
     RuleSeries,
+    Selection,
+    StatusDocument,
     UnloadedPlugin,
     fetched_recently,
+    status_snapshot,
 )
 from ._parts import ServiceParts
 

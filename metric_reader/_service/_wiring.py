@@ -8,13 +8,11 @@ import httpx
 from anyio.abc import TaskGroup
 
 from .._actions import PluginCatalog
-from .._cluster._adoption import rules_elector
-from .._cluster._kube import InCluster
+from .._cluster import InCluster, rules_elector
 from .._config import Settings
 from .._engine import EvaluationStep, make_rule
-from .._sources._fetches import Fetch
-from .._sources._groups import Group
-from .._surface._metrics import ServiceMetrics
+from .._sources import Fetch, Group
+from .._surface import ServiceMetrics
 from ._lifecycle import Lifecycle, Reloader
 from ._rules import RuleRuntimes
 from ._runner import Runner
@@ -44,7 +42,7 @@ class Service(Lifecycle, StatusView):
         self.runtimes = RuleRuntimes()
         self.writer = None
         if settings.state_file is not None:
-            from .._cluster._persist import StateFile, StateWriter  # only with STATE_FILE
+            from .._cluster import StateFile, StateWriter
 
             self.writer = StateWriter(
                 StateFile(settings.state_file), self.rules, dry_run=settings.dry_run

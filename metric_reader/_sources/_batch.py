@@ -20,8 +20,16 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from .._config import PrometheusSelector, RuleConfig
-from .._core._samples import Labels, Sample, labels_of
-from .._core._selector import LabelMatcher, MatchOp, Selector, format_selector, quote
+from .._core import (
+    LabelMatcher,
+    Labels,
+    MatchOp,
+    Sample,
+    Selector,
+    format_selector,
+    labels_of,
+    quote,
+)
 
 MAX_NAMES = 256
 """Metric names per query. Prometheus looks an alternation of up to 256 literals up as a

@@ -21,9 +21,7 @@ import anyio
 import httpx
 
 from .._config import RuleConfig
-from .._core._exceptions import FetchError
-from .._core._samples import Sample
-from .._core._throttle import Throttle
+from .._core import FetchError, Sample, Throttle
 
 
 def fetch_timeout(interval: float) -> float:

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from .._config import MAX_RESPONSE_BYTES, RuleConfig
-from .._core._durations import format_duration
+from .._core import format_duration
 from ._fetches import Fetch
 from ._kind import PlanOptions, SourceKind
 from ._kinds import kind_of

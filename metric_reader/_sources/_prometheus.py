@@ -14,9 +14,7 @@ import anyio
 import httpx
 
 from .._config import MAX_RESPONSE_BYTES
-from .._core._exceptions import FetchError
-from .._core._samples import Sample, labels_of
-from .._core._text import may_hold_surrogates, valid_strings
+from .._core import FetchError, Sample, labels_of, may_hold_surrogates, valid_strings
 from .._http import Attempt, Source, deadline, read_body, request_slot
 
 _fast_loads: Callable[[bytes], Any] | None

@@ -21,8 +21,7 @@ from .._config import (
     RuleConfig,
     RuleSource,
 )
-from .._core._durations import format_duration
-from .._core._exceptions import FetchError, ResponseTooLarge
+from .._core import FetchError, ResponseTooLarge, format_duration
 from ._batch import SelectorBatch, plan_batches
 from ._fetches import EndpointLimit, Fetch, Fetched
 from ._kind import GroupPlan, History, PlanOptions

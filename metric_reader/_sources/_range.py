@@ -16,8 +16,7 @@ from dataclasses import dataclass
 import httpx
 
 from .._config import MAX_RESPONSE_BYTES
-from .._core._exceptions import FetchError
-from .._core._samples import Sample, labels_of
+from .._core import FetchError, Sample, labels_of
 from .._http import Attempt, Source, deadline, read_body
 from ._prometheus import _decode, _loads, _metric, _value
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import httpx
 
 from .._config import MAX_RESPONSE_BYTES
-from .._core._exceptions import FetchError
+from .._core import FetchError
 from .._http import Attempt, Source, deadline, read_body
 
 # Text format first: every exporter speaks it, and it has no _created lines to skip.

@@ -14,9 +14,7 @@ from dataclasses import replace
 import httpx
 
 from .._config import MAX_RESPONSE_BYTES, RuleConfig, RuleSource, ScrapePage
-from .._core._durations import format_duration
-from .._core._exceptions import FetchError
-from .._core._samples import Sample, labels_of
+from .._core import FetchError, Sample, format_duration, labels_of
 from ._exposition import ExpositionError, read_series
 from ._fetches import Fetch, Fetched
 from ._kind import GroupPlan, History, HistoryUnavailable, PlanOptions

@@ -1,0 +1,34 @@
+"""What the service shows: ``/metrics`` (``ALERTS`` too), the probes, ``/-/reload``,
+``/api/status`` and the status page. It sees the service only through the ``ServiceView``
+it declares (``_view``), and declares the status document's types (``_status_doc``).
+
+What the other layers use of it is exported here; the modules behind it are private.
+"""
+
+from ._metrics import ServiceMetrics
+from ._selection import Selection
+from ._status import status_snapshot
+from ._status_doc import StatusDocument
+from ._view import (
+    FetchStatus,
+    GroupStatus,
+    PluginCounts,
+    RuleSeries,
+    UnloadedPlugin,
+    fetched_recently,
+)
+from ._web import serve_http
+
+__all__ = [
+    "FetchStatus",
+    "GroupStatus",
+    "PluginCounts",
+    "RuleSeries",
+    "Selection",
+    "ServiceMetrics",
+    "StatusDocument",
+    "UnloadedPlugin",
+    "fetched_recently",
+    "serve_http",
+    "status_snapshot",
+]

@@ -23,7 +23,7 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from .. import __version__
-from .._core._clock import to_wall
+from .._core import to_wall
 from ._view import ServiceView
 
 _registered: weakref.WeakKeyDictionary[CollectorRegistry, ServiceCollector] = (

@@ -17,11 +17,7 @@ from collections.abc import Collection, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, overload
 
-from .._core._chart import LineKind
-from .._core._clock import to_wall
-from .._core._durations import format_duration
-from .._core._numbers import json_number
-from .._core._threshold import ANY, Threshold
+from .._core import ANY, LineKind, Threshold, format_duration, json_number, to_wall
 from .._engine import (
     RECENT_SERIES_PER_RULE,
     LevelMachine,

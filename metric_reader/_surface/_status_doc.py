@@ -11,8 +11,7 @@ from __future__ import annotations
 
 from typing import Literal, NotRequired, TypedDict
 
-from .._core._chart import LineKind
-from .._core._events import EventKind
+from .._core import EventKind, LineKind
 
 JsonNumber = float | str | None
 """A value: a number, ``"NaN"``, ``"+Inf"`` or ``"-Inf"`` (JSON has neither), or null."""

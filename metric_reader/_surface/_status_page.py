@@ -23,7 +23,7 @@ from datetime import datetime
 from html import escape
 from urllib.parse import urlencode
 
-from .._core._chart import Chart, Line, render_svg, state_spans
+from .._core import Chart, Line, render_svg, state_spans
 from ._selection import Selection
 from ._status_doc import (
     GroupDoc,

@@ -35,8 +35,7 @@ from prometheus_client.registry import Collector
 
 from .. import __version__
 from .._config import parse_listen_address
-from .._core._exceptions import ListenError
-from .._core._text import utf8, valid_text
+from .._core import ListenError, utf8, valid_text
 from ._collectors import register_service_collectors
 from ._selection import DEFAULT_SERIES, MAX_SERIES, Selection
 from ._status_page import PAGE_SERIES, PAGE_SERIES_PER_RULE, render_status_page

@@ -17,11 +17,21 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal, cast
 
-from ..._config._go_glob import BadPattern, escape, glob, go_join
-from ..._config._prom_duration import go_quoted
-from ..._config._rule_file_reader import _FileReader
-from ..._config._yaml_nodes import YamlSyntaxError, compose, is_null, kind, place, scalar_text
-from ..._core._exceptions import ConfigError
+from ..._config import (
+    BadGlobPattern,
+    RuleFileReader,
+    YamlSyntaxError,
+    compose_yaml,
+    glob_escape,
+    go_glob,
+    go_join,
+    go_quoted,
+    yaml_is_null,
+    yaml_kind,
+    yaml_place,
+    yaml_scalar_text,
+)
+from ..._core import ConfigError
 from ._series_desc import (
     STALE,
     SeriesDescError,
@@ -232,13 +242,13 @@ def read_rule_test_file(path: Path) -> RuleTestFile:
     return result
 
 
-class _TestFileReader(_FileReader):
+class _TestFileReader(RuleFileReader):
     def __init__(self, path: Path) -> None:
         super().__init__(path, None)
         self.warnings: list[str] = []
 
     def warn(self, node: Node, message: str) -> None:
-        line, column = place(node)
+        line, column = yaml_place(node)
         self.warnings.append(f"{self.path}:{line}:{column}: {message}")
 
     def read_file(self) -> RuleTestFile | None:
@@ -246,7 +256,7 @@ class _TestFileReader(_FileReader):
         if text is None:
             return None
         try:
-            root = compose(text)
+            root = compose_yaml(text)
         except YamlSyntaxError as exc:
             self.problems.append(f"{self.path}:{exc.line}:{exc.column}: {exc.message}")
             return None
@@ -275,16 +285,16 @@ class _TestFileReader(_FileReader):
         from yaml.nodes import SequenceNode
 
         node = fields.get(key, (None, None))[1]
-        if node is None or is_null(node):
+        if node is None or yaml_is_null(node):
             return []
         if not isinstance(node, SequenceNode):
-            self.report(node, f"{what}: expected a list, got {kind(node)}")
+            self.report(node, f"{what}: expected a list, got {yaml_kind(node)}")
             return []
         return list(node.value)
 
     def _node(self, fields: _NODES, key: str) -> Node | None:
         node = fields.get(key, (None, None))[1]
-        return None if node is None or is_null(node) else node
+        return None if node is None or yaml_is_null(node) else node
 
     def _eval_time(self, fields: _NODES, prefix: str) -> float:
         return self._duration(fields, "eval_time", prefix) or 0.0
@@ -301,7 +311,7 @@ class _TestFileReader(_FileReader):
                 return float(text)
         except ValueError:
             pass
-        self.report(node, f"{what}: expected a number, got {kind(node)}")
+        self.report(node, f"{what}: expected a number, got {yaml_kind(node)}")
         return None
 
     def _whole(self, node: Node, what: str) -> int | None:
@@ -309,7 +319,7 @@ class _TestFileReader(_FileReader):
 
         text = str(node.value) if isinstance(node, ScalarNode) and not node.style else ""
         if not text.isascii() or not text.isdigit() or int(text) < 1:
-            self.report(node, f"{what}: expected a whole number from 1, got {kind(node)}")
+            self.report(node, f"{what}: expected a whole number from 1, got {yaml_kind(node)}")
             return None
         return int(text)
 
@@ -318,16 +328,16 @@ class _TestFileReader(_FileReader):
     def _rule_files(self, top: _NODES) -> list[Path]:
         """The files of the patterns, as promtool globs them: relative to the test file, in
         the order given; a pattern that matches nothing is a warning."""
-        base = escape(str(self.path.parent))
+        base = glob_escape(str(self.path.parent))
         found: list[Path] = []
         for node in self._list(top, "rule_files", "rule_files"):
-            pattern = scalar_text(node, self.report, "rule_files")
+            pattern = yaml_scalar_text(node, self.report, "rule_files")
             if not pattern:
                 continue
             full = pattern if os.path.isabs(pattern) else go_join(base, pattern)
             try:
-                matches = glob(full)
-            except BadPattern as exc:
+                matches = go_glob(full)
+            except BadGlobPattern as exc:
                 self.report(node, f"rule_files: {go_quoted(pattern)}: {exc}")
                 continue
             if not matches:
@@ -339,7 +349,7 @@ class _TestFileReader(_FileReader):
         node = self._node(top, "config_file")
         if node is None:
             return None
-        text = scalar_text(node, self.report, "config_file")
+        text = yaml_scalar_text(node, self.report, "config_file")
         if not text:
             return None
         path = Path(text) if os.path.isabs(text) else self.path.parent / text
@@ -351,7 +361,7 @@ class _TestFileReader(_FileReader):
     def _group_eval_order(self, top: _NODES) -> list[str]:
         order: list[str] = []
         for node in self._list(top, "group_eval_order", "group_eval_order"):
-            name = scalar_text(node, self.report, "group_eval_order")
+            name = yaml_scalar_text(node, self.report, "group_eval_order")
             if name is None:
                 continue
             if name in order:
@@ -396,7 +406,7 @@ class _TestFileReader(_FileReader):
             ),
             external_labels={label: value for label, (value, _) in external_labels.items()},
             external_url=self._text_of(fields, "external_url", f"{prefix}external_url"),
-            line=place(node)[0],
+            line=yaml_place(node)[0],
         )
 
     def _input_series(self, fields: _NODES, prefix: str) -> list[InputSeries]:
@@ -443,7 +453,7 @@ class _TestFileReader(_FileReader):
             at = fields["series"][1] if "series" in fields else node
             self.report(at, f"{prefix}series: {go_quoted(series_text)} has no metric name")
             return None
-        return InputSeries(labels, tuple(values), place(node)[0])
+        return InputSeries(labels, tuple(values), yaml_place(node)[0])
 
     def _alert_test(self, node: Node, prefix: str) -> AlertRuleTest | None:
         fields = self._fields(node, "an alert_rule_test", _ALERT_TEST_KEYS)
@@ -468,10 +478,10 @@ class _TestFileReader(_FileReader):
                 ExpAlert(
                     labels={name: value for name, (value, _) in labels.items()},
                     annotations={name: value for name, (value, _) in notes.items()},
-                    line=place(item)[0],
+                    line=yaml_place(item)[0],
                 )
             )
-        return AlertRuleTest(eval_time, alertname, tuple(expected), place(node)[0])
+        return AlertRuleTest(eval_time, alertname, tuple(expected), yaml_place(node)[0])
 
     def _expr_test(self, node: Node, prefix: str) -> PromqlExprTest | None:
         fields = self._fields(node, "a promql_expr_test", _EXPR_TEST_KEYS)
@@ -490,8 +500,8 @@ class _TestFileReader(_FileReader):
             value_node = self._node(sample_fields, "value")
             value = 0.0 if value_node is None else self._number(value_node, f"{prefix}value")
             if labels is not None and value is not None:
-                samples.append(ExpSample(labels, value, place(item)[0]))
-        return PromqlExprTest(expr, eval_time, tuple(samples), place(node)[0])
+                samples.append(ExpSample(labels, value, yaml_place(item)[0]))
+        return PromqlExprTest(expr, eval_time, tuple(samples), yaml_place(node)[0])
 
     def _metric(self, fields: _NODES, prefix: str) -> dict[str, str] | None:
         """``labels`` of an expected sample: ``name{label="value"}`` without values."""
@@ -522,7 +532,7 @@ class _TestFileReader(_FileReader):
             for item in self._list(fields, "exp_actions", f"{prefix}exp_actions")
             if (action := self._exp_action(item, prefix)) is not None
         ]
-        return ActionTest(eval_time, tuple(expected), place(node)[0])
+        return ActionTest(eval_time, tuple(expected), yaml_place(node)[0])
 
     def _exp_action(self, node: Node, prefix: str) -> ExpAction | None:
         fields = self._fields(node, "an expected action", _EXP_ACTION_KEYS)
@@ -559,17 +569,17 @@ class _TestFileReader(_FileReader):
             at=at,
             rule=rule,
             failed=failed,
-            line=place(node)[0],
+            line=yaml_place(node)[0],
         )
 
     def _flag(self, fields: _NODES, key: str, prefix: str) -> bool:
         node = self._node(fields, key)
         if node is None:
             return False
-        text = scalar_text(node, self.report, f"{prefix}{key}")
+        text = yaml_scalar_text(node, self.report, f"{prefix}{key}")
         if text is not None and text.lower() in ("true", "false"):
             return text.lower() == "true"
-        self.report(node, f"{prefix}{key}: expected true or false, got {kind(node)}")
+        self.report(node, f"{prefix}{key}: expected true or false, got {yaml_kind(node)}")
         return False
 
     def _plugin_failure(self, node: Node, prefix: str) -> ScriptedFailure | None:
@@ -593,4 +603,4 @@ class _TestFileReader(_FileReader):
         error = self._text_of(fields, "error", f"{prefix}error") or SCRIPTED_FAILURE
         if len(self.problems) > count:
             return None
-        return ScriptedFailure(plugin, times, start, end, error, place(node)[0])
+        return ScriptedFailure(plugin, times, start, end, error, yaml_place(node)[0])

@@ -20,13 +20,17 @@ from pathlib import Path
 import anyio
 import httpx
 
-from ..._config import PrometheusQuery, RuleConfig, Settings, load_settings
-from ..._config._prom_duration import format_prometheus_duration
-from ..._core._durations import format_duration
-from ..._core._exceptions import ConfigError, FetchError, MetricReaderError
+from ..._config import (
+    PrometheusQuery,
+    RuleConfig,
+    Settings,
+    format_prometheus_duration,
+    load_settings,
+)
+from ..._core import ConfigError, FetchError, MetricReaderError, format_duration
 from ..._core._gotemplate import format_float, quote
 from ..._engine import Observation, ReplayedCall, Replayer, State, Step
-from ..._sources._range import evaluation_times, query_range, samples_at
+from ..._sources import evaluation_times, query_range, samples_at
 from ._file import (
     ActionTest,
     AlertRuleTest,

@@ -19,7 +19,7 @@ from __future__ import annotations
 import math
 from typing import Final
 
-from ..._core._selector import read_string_literal
+from ..._core import read_string_literal
 
 __all__ = ["STALE", "SeriesDescError", "SeriesValue", "Stale", "parse_series_description"]
 

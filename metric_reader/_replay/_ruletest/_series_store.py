@@ -14,8 +14,7 @@ import bisect
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from ..._core._samples import Sample, labels_of
-from ..._core._selector import Selector
+from ..._core import Sample, Selector, labels_of
 from ._file import InputSeries, Stale
 
 __all__ = ["LOOKBACK_DELTA", "SeriesStore"]

@@ -31,7 +31,7 @@ import anyio
 import anyio.abc
 import httpx
 
-from ..._core._exceptions import MetricReaderError
+from ..._core import MetricReaderError
 from ._file import InputSeries, Stale
 from ._remote_write import STALE_NAN_BITS, Point, snappy_block, write_request
 
