@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ._fmt import Struct, format_value, go_type, sprint, sprintf, sprintln
-from ._parse import (
+from ._nodes import (
     Action,
     Branch,
     Chain,

@@ -19,7 +19,8 @@ from typing import Any
 
 from ._exec import BUILTINS, ExecError, Executor, Func, FuncError
 from ._fmt import Struct, format_float, go_type
-from ._parse import Node, ParseError, Parser
+from ._nodes import Node
+from ._parse import ParseError, Parser
 
 _DEFS = (
     "{{$labels := .Labels}}{{$externalLabels := .ExternalLabels}}"

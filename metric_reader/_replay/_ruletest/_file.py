@@ -6,16 +6,16 @@ A file is read whole: every problem is one line, ``FILE:LINE:COL: message``, and
 them are reported together (``ConfigError``), unknown keys with the known key they are a
 slip of. What promtool only warns about (a ``rule_files`` pattern that matches nothing, a
 series given twice) is kept in ``RuleTestFile.warnings``.
+
+This module reads; what a file is read into is ``_model``'s, exported from here too.
 """
 
 from __future__ import annotations
 
 import math
 import os
-from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal, cast
+from typing import TYPE_CHECKING, cast
 
 from ..._config import (
     BadGlobPattern,
@@ -32,6 +32,19 @@ from ..._config import (
     yaml_scalar_text,
 )
 from ..._core import ConfigError
+from ._model import (
+    ActionKind,
+    ActionTest,
+    AlertRuleTest,
+    ExpAction,
+    ExpAlert,
+    ExpSample,
+    InputSeries,
+    PromqlExprTest,
+    RuleTestFile,
+    RuleTestGroup,
+    ScriptedFailure,
+)
 from ._series_desc import (
     STALE,
     SeriesDescError,
@@ -86,7 +99,6 @@ _ACTION_TEST_KEYS = ("eval_time", "exp_actions")
 _EXP_ACTION_KEYS = ("at", "plugin", "kind", "rule", "labels", "value", "annotations", "failed")
 _FAILURE_KEYS = ("plugin", "times", "from", "until", "error")
 
-ActionKind = Literal["fire", "repeat", "resolve"]
 _KINDS: tuple[ActionKind, ...] = ("fire", "repeat", "resolve")
 _SPECIAL_NUMBERS = {
     # YAML's spellings (yaml.v2 decodes them into a float64) and Prometheus'.
@@ -100,137 +112,6 @@ _SPECIAL_NUMBERS = {
     "-inf": -math.inf,
 }
 _NODES = dict[str, tuple["Node", "Node"]]
-
-
-@dataclass(frozen=True, slots=True)
-class InputSeries:
-    labels: Mapping[str, str]
-    """``__name__`` included."""
-    values: tuple[SeriesValue, ...]
-    """One per step of the group's interval, from time 0: None is a missing sample."""
-    line: int
-
-    def samples(self, interval: float) -> list[tuple[float, float | Stale]]:
-        """(time in seconds from 0, value) of each step that has a sample."""
-        return [
-            (step * interval, value) for step, value in enumerate(self.values) if value is not None
-        ]
-
-
-@dataclass(frozen=True, slots=True)
-class ExpAlert:
-    labels: Mapping[str, str]
-    """As written: promtool adds ``alertname`` (the test's) before comparing."""
-    annotations: Mapping[str, str]
-    line: int
-
-
-@dataclass(frozen=True, slots=True)
-class AlertRuleTest:
-    eval_time: float
-    alertname: str
-    exp_alerts: tuple[ExpAlert, ...]
-    """The complete set of the alerts of that name firing at ``eval_time``."""
-    line: int
-
-
-@dataclass(frozen=True, slots=True)
-class ExpSample:
-    labels: Mapping[str, str]
-    """``__name__`` included when the expected series has one."""
-    value: float
-    line: int
-
-
-@dataclass(frozen=True, slots=True)
-class PromqlExprTest:
-    expr: str
-    eval_time: float
-    exp_samples: tuple[ExpSample, ...]
-    line: int
-
-
-@dataclass(frozen=True, slots=True)
-class ExpAction:
-    """One plugin call expected; a field left out (None) is not compared."""
-
-    plugin: str
-    kind: ActionKind
-    labels: Mapping[str, str]
-    value: float | None
-    annotations: Mapping[str, str] | None
-    at: float | None
-    """Seconds from 0 when the call was made."""
-    rule: str | None
-    failed: bool
-    """The call failed (as ``plugin_failures`` scripts it)."""
-    line: int
-
-
-@dataclass(frozen=True, slots=True)
-class ActionTest:
-    eval_time: float
-    exp_actions: tuple[ExpAction, ...]
-    """Every plugin call made up to ``eval_time`` (inclusive), in the order made."""
-    line: int
-
-
-@dataclass(frozen=True, slots=True)
-class ScriptedFailure:
-    """Calls of ``plugin`` that fail: its first ``times`` calls, or those made at a time in
-    [``start``, ``end``) (``end`` None: to the end of the test)."""
-
-    plugin: str
-    times: int | None
-    start: float | None
-    end: float | None
-    error: str
-    line: int
-
-    def fails(self, call_number: int, at: float) -> bool:
-        """Whether the plugin's ``call_number``-th call (from 1), made at ``at``, fails."""
-        if self.times is not None:
-            return call_number <= self.times
-        assert self.start is not None
-        return self.start <= at and (self.end is None or at < self.end)
-
-
-@dataclass(frozen=True, slots=True)
-class RuleTestGroup:
-    name: str
-    interval: float
-    """Seconds between the steps of the input series (the file's evaluation interval
-    unless given)."""
-    input_series: tuple[InputSeries, ...]
-    alert_rule_tests: tuple[AlertRuleTest, ...]
-    promql_expr_tests: tuple[PromqlExprTest, ...]
-    action_tests: tuple[ActionTest, ...]
-    plugin_failures: tuple[ScriptedFailure, ...]
-    external_labels: Mapping[str, str]
-    external_url: str
-    line: int
-
-    def max_eval_time(self) -> float:
-        """The latest ``eval_time`` of the group's tests: how long to run it for."""
-        tests: list[AlertRuleTest | PromqlExprTest | ActionTest] = [
-            *self.alert_rule_tests,
-            *self.promql_expr_tests,
-            *self.action_tests,
-        ]
-        return max((test.eval_time for test in tests), default=0.0)
-
-
-@dataclass(frozen=True, slots=True)
-class RuleTestFile:
-    path: Path
-    rule_files: tuple[Path, ...]
-    """The files the ``rule_files`` patterns match (relative to the test file), in order."""
-    config_file: Path | None
-    """A metric-reader TOML configuration (relative to the test file)."""
-    evaluation_interval: float
-    group_eval_order: tuple[str, ...]
-    tests: tuple[RuleTestGroup, ...]
-    warnings: tuple[str, ...]
 
 
 def read_rule_test_file(path: Path) -> RuleTestFile:

@@ -31,14 +31,14 @@ from ..._core import ConfigError, FetchError, MetricReaderError, format_duration
 from ..._core._gotemplate import format_float, quote
 from ..._engine import Observation, ReplayedCall, Replayer, State, Step
 from ..._sources import evaluation_times, query_range, samples_at
-from ._file import (
+from ._file import read_rule_test_file
+from ._model import (
     ActionTest,
     AlertRuleTest,
     ExpAction,
     PromqlExprTest,
     RuleTestFile,
     RuleTestGroup,
-    read_rule_test_file,
 )
 from ._series_store import SeriesStore
 from ._throwaway import lookback_includes_start, throwaway_prometheus

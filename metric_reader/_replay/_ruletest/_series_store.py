@@ -15,7 +15,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from ..._core import Sample, Selector, labels_of
-from ._file import InputSeries, Stale
+from ._model import InputSeries
+from ._series_desc import Stale
 
 __all__ = ["LOOKBACK_DELTA", "SeriesStore"]
 

@@ -32,8 +32,9 @@ import anyio.abc
 import httpx
 
 from ..._core import MetricReaderError
-from ._file import InputSeries, Stale
+from ._model import InputSeries
 from ._remote_write import STALE_NAN_BITS, Point, snappy_block, write_request
+from ._series_desc import Stale
 
 __all__ = [
     "MissingBinaries",

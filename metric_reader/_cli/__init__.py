@@ -1,0 +1,203 @@
+"""The command line: ``run`` (the default), ``check``, ``plugins``, ``fire``, ``backtest``
+and ``test``.
+
+Exit codes: 0 clean stop, 2 invalid configuration or plugin, 1 anything
+unexpected. A user mistake is one line on stderr, never a traceback.
+
+Here: the program's entry, the arguments and which command they name, and the event loop
+the service runs on. Each group of commands has its module: the service (``_run``),
+``check`` (``_check``), ``plugins`` and ``fire`` (``_plugins``); the replay's commands
+(``backtest``, ``test``) are the replay layer's. What they share: loading and validating
+the configuration (``_loading``), the exit codes (``_exits``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import importlib.util
+import os
+import sys
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import NoReturn
+
+from loguru import logger
+
+from .. import __version__
+from .._actions import settle, threads_holding_exit
+from .._config import load_settings
+from .._core import ConfigError, configure_logging
+from .._replay import BacktestOptions, backtest_command, test_command
+from ._check import check_configuration
+from ._exits import EXIT_CONFIG, EXIT_FATAL, EXIT_OK, say_config_error
+from ._plugins import fire_plugin, list_plugins
+from ._run import run_service
+
+__all__ = ["EVENT_LOOP", "EXIT_CONFIG", "EXIT_FATAL", "EXIT_OK", "entry", "loop_options", "main"]
+
+CLEANUP_SECONDS = 1.0
+"""At exit, how long cancelled ``async def`` plugin calls get to finish their clean-up."""
+
+
+def entry() -> NoReturn:
+    """The program (``metric-reader``, ``python -m metric_reader``): :func:`main`, then an
+    exit that no thread left behind by a plugin can hold up."""
+    code = main()
+    settle(CLEANUP_SECONDS)
+    held = threads_holding_exit()
+    if held:
+        # Python would wait for each of these without limit (an executor's or anyio's
+        # worker thread that a plugin left hanging): everything is saved and logged, so
+        # end here.
+        logger.bind(threads=", ".join(held)).debug("not waiting for threads left by plugins")
+        logger.complete()
+        for stream in (sys.stdout, sys.stderr):
+            with contextlib.suppress(Exception):
+                stream.flush()
+        os._exit(code)
+    raise SystemExit(code)
+
+
+def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    env = os.environ if environ is None else environ
+    configure_logging()
+    try:
+        return int(args.handler(args, env))
+    except ConfigError as exc:
+        say_config_error(str(exc))
+        return EXIT_CONFIG
+    except KeyboardInterrupt:
+        return EXIT_OK
+    except BrokenPipeError:  # `metric-reader check | head`: the reader has seen enough
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_OK
+    except Exception:
+        logger.exception("fatal error")
+        return EXIT_FATAL
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="metric-reader",
+        description="Watch a metric and run a plugin when a threshold has been crossed for "
+        "long enough. Configured from the environment (see README).",
+    )
+    parser.add_argument("--version", action="version", version=f"metric-reader {__version__}")
+    parser.set_defaults(handler=_run)
+    commands = parser.add_subparsers(title="commands", metavar="COMMAND")
+    commands.add_parser("run", help="run the service (the default)").set_defaults(handler=_run)
+    check = commands.add_parser(
+        "check",
+        help="validate the configuration and its plugins, read each source once, print a "
+        "summary, exit 0 or 2",
+    )
+    check.add_argument(
+        "--no-read",
+        action="store_true",
+        help="do not read the sources (e.g. in CI, where they cannot be reached)",
+    )
+    check.set_defaults(handler=_check)
+    commands.add_parser(
+        "plugins", help="list the plugins found: bundled, of installed packages, in PLUGIN_DIR"
+    ).set_defaults(handler=_plugins)
+    fire = commands.add_parser("fire", help="run one plugin's execute once and report")
+    fire.add_argument("name", help="the plugin's name")
+    fire.add_argument("--metric", default="test_metric", help="metric name (test_metric)")
+    fire.add_argument("--value", default="NaN", help="metric value (NaN)")
+    fire.add_argument("--threshold", default=">0", help="threshold text (>0)")
+    fire.add_argument("--duration", default="0s", help="breach duration, e.g. 30s (0s)")
+    fire.add_argument(
+        "--label",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="a series label for event.labels; repeat for more",
+    )
+    fire.add_argument("--kind", choices=("fire", "repeat"), default="fire", help="event kind")
+    fire.add_argument("--level", choices=("base", "hard"), default="base", help="event level")
+    fire.add_argument(
+        "--resolve", action="store_true", help="call resolve (kind resolve) instead of execute"
+    )
+    fire.set_defaults(handler=fire_plugin)
+    backtest = commands.add_parser(
+        "backtest",
+        help="replay the rules over their history in Prometheus: when each series would have "
+        "gone pending, fired and resolved, and which plugins would have been called",
+    )
+    backtest.add_argument(
+        "--from",
+        dest="start",
+        required=True,
+        metavar="WHEN",
+        help="start: a duration back from now (2h, 7d) or an RFC 3339 time",
+    )
+    backtest.add_argument("--to", dest="end", metavar="WHEN", help="end, as --from (now)")
+    backtest.add_argument(
+        "--rule", action="append", default=[], metavar="NAME", help="only this rule; repeat"
+    )
+    backtest.add_argument(
+        "--step", metavar="DURATION", help="evaluate every DURATION (each rule's interval)"
+    )
+    backtest.add_argument(
+        "--prometheus",
+        metavar="URL",
+        help="a Prometheus that scrapes the pages SCRAPE_URL rules read, to backtest them",
+    )
+    backtest.add_argument("--format", choices=("text", "json"), default="text")
+    backtest.add_argument(
+        "--html", metavar="FILE", type=Path, help="also write a report with a timeline per series"
+    )
+    backtest.set_defaults(handler=_backtest)
+    test = commands.add_parser(
+        "test",
+        help="run rule unit tests (promtool's test-file format, plus action_test and "
+        "plugin_failures); exit 0 when all pass, 1 otherwise",
+    )
+    test.add_argument("files", nargs="+", type=Path, metavar="FILE", help="a test file")
+    test.set_defaults(handler=_test)
+    return parser
+
+
+EVENT_LOOP = "uvloop"
+"""The service's event loop: ``uvloop`` when it is installed (the ``fast`` extra: about a
+fifth less CPU per poll than asyncio's with httpcore, see ``make bench``, for 2 MB more
+resident memory), or ``asyncio``. Plugins' loops stay asyncio's
+(``_actions._jobs.PluginLoop``)."""
+
+
+def loop_options() -> dict[str, object]:
+    """anyio's ``backend_options`` for the service's event loop (``EVENT_LOOP``)."""
+    if EVENT_LOOP == "uvloop" and importlib.util.find_spec("uvloop") is not None:
+        return {"use_uvloop": True}
+    return {}
+
+
+# What each command's arguments mean to it. The service's loop is chosen at the call, so that
+# ``EVENT_LOOP`` set on this module (tests, benchmarks) takes effect.
+
+
+def _run(args: argparse.Namespace, env: Mapping[str, str]) -> int:
+    return run_service(env, loop_options())
+
+
+def _check(args: argparse.Namespace, env: Mapping[str, str]) -> int:
+    return check_configuration(env, not args.no_read, loop_options())
+
+
+def _plugins(args: argparse.Namespace, env: Mapping[str, str]) -> int:
+    return list_plugins(env)
+
+
+def _backtest(args: argparse.Namespace, env: Mapping[str, str]) -> int:
+    settings = load_settings(env)
+    configure_logging(settings.log_level, settings.log_format)
+    options = BacktestOptions(
+        args.start, args.end, tuple(args.rule), args.step, args.prometheus, args.format, args.html
+    )
+    return backtest_command(settings, options)
+
+
+def _test(args: argparse.Namespace, env: Mapping[str, str]) -> int:
+    return test_command(args.files)

@@ -1,0 +1,133 @@
+"""``metric-reader check``: the configuration validated as the service would at start, then
+summed up (the rules, their routes, the shard, the state file, the plugins) and, unless
+told not to, each source read once."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import anyio
+
+from .._cluster import holder, owned_rules, shard_of
+from .._config import LevelConfig, PrometheusQuery, RuleConfig, Settings
+from .._core import format_duration
+from .._sources import first_reads
+from ._exits import EXIT_OK
+from ._loading import check_alert_expressions, load_validated, needed_plugins
+
+CHECK_READ_TIMEOUT = 5.0
+"""How long ``check`` waits for the first read of the sources, all together."""
+
+
+def check_configuration(
+    env: Mapping[str, str], read_sources: bool, backend_options: dict[str, object]
+) -> int:
+    """The summary on stdout; ``backend_options`` choose the event loop the sources are read
+    on, the service's."""
+    settings, catalog = load_validated(env)
+    source = f" from {settings.config_file}" if settings.config_file else ""
+    print(f"configuration OK{source}: {len(settings.rules)} rule(s)\n")
+    print(_rule_table(settings.rules, settings.shard_count))
+    if settings.routes:
+        print()
+        for line in _route_lines(settings):
+            print(line)
+    if settings.skipped_recording_rules:
+        print()
+        for skipped in settings.skipped_recording_rules:
+            print(skipped)
+    if settings.shard_count > 1:
+        print(f"\n{_shard_line(settings)}")
+    if settings.state_file is not None:
+        held = holder(settings.state_file)  # asked without taking the lock
+        use = "not in use" if held is None else f"in use by {held}"
+        print(f"\nstate file {settings.state_file}: {use}")
+    needed = needed_plugins(settings)
+    if needed:
+        print()
+        for name in sorted(needed):
+            print(f"plugin {name}: {catalog.plugins[name].source}")
+    if settings.rules and read_sources:
+        check_alert_expressions(settings)
+        print(f"\nfirst read of each source ({format_duration(CHECK_READ_TIMEOUT)} at most):")
+        for line in anyio.run(
+            first_reads, settings, CHECK_READ_TIMEOUT, backend_options=backend_options
+        ):
+            print(line)
+    return EXIT_OK
+
+
+def _route_lines(settings: Settings) -> list[str]:
+    """For each alert of the rule files, the routes it can reach: those its own labels (the
+    group's and the rule's) do not rule out; its series' labels decide among them."""
+    lines = []
+    for rule in settings.rules:
+        alert = rule.alert
+        if alert is None:
+            continue
+        known = alert.known_labels()
+        reach, taken = [], False
+        for index, route in enumerate(settings.routes):
+            if route.may_match(known):
+                reach.append(f"routes[{index}] {route}")
+                taken = taken or route.matches(known)
+                if route.matches(known) and not route.continue_:
+                    break
+        if not taken:  # no route is sure to take it: the default may
+            reach.append(f"default -> {alert.default_plugin or 'log only'}")
+        lines.append(f"route {rule.name}: {'; '.join(reach)}")
+    return lines
+
+
+def _shard_line(settings: Settings) -> str:
+    owned = [rule.name for rule in owned_rules(settings)]
+    rules = f": {', '.join(owned)}" if owned else " (it stays up, idle)"
+    return (
+        f"this replica is shard {settings.shard_index} of {settings.shard_count} "
+        f"(from {settings.shard_index_from}): owns {len(owned)} of {len(settings.rules)} "
+        f"rules{rules}"
+    )
+
+
+def _shorten(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: width - 3] + "..."
+
+
+def _reads(rule: RuleConfig) -> str:
+    """The READS cell: what the rule reads; for a ``QUERY`` rule that names a ``METRIC_NAME``
+    too, that name (as the table has always shown it)."""
+    if isinstance(rule.source, PrometheusQuery) and rule.alert is None:
+        return rule.metric_name  # the query itself when no METRIC_NAME was given
+    return rule.source.expression
+
+
+def _rule_table(rules: Sequence[RuleConfig], shards: int = 1) -> str:
+    def level(config: LevelConfig | None, alert: bool = False) -> str:
+        if config is None:
+            return "-"
+        condition = "alert" if alert else config.threshold.text  # an alert: its expr decides
+        text = f"{condition} for {format_duration(config.duration)}"
+        if config.backoff:
+            text += f" every {format_duration(config.backoff)}"
+        return f"{text} -> {config.plugin or 'log only'}"
+
+    header: tuple[str, ...] = ("RULE", "READS", "FROM", "EVERY", "ACTION", "HARD")
+    rows: list[tuple[str, ...]] = [
+        (
+            rule.name,
+            _shorten(" ".join(_reads(rule).split()), 60),
+            rule.source.where,
+            format_duration(rule.polling_interval),
+            level(rule.base, rule.alert is not None) if rule.base else "read and log",
+            level(rule.hard),
+        )
+        for rule in rules
+    ]
+    if shards > 1:  # which replica runs each rule
+        header = (header[0], "SHARD", *header[1:])
+        rows = [(row[0], str(shard_of(row[0], shards)), *row[1:]) for row in rows]
+    widths = [max(len(row[i]) for row in (header, *rows)) for i in range(len(header))]
+    return "\n".join(
+        "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
+        for row in (header, *rows)
+    )

@@ -1,0 +1,108 @@
+"""The settings and plugins a command runs with, validated before it does anything: a rule
+that names a missing plugin, an unusable PLUGIN_DIR or an alert expression Prometheus
+refuses is a configuration error, as at the service's start."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import anyio
+from loguru import logger
+
+from .._actions import PluginCatalog, bundled_plugin_dir, discover_plugins
+from .._config import LevelConfig, Settings, load_settings
+from .._core import ConfigError, Level, configure_logging
+from .._service import EXPRESSION_TIMEOUT
+from .._sources import check_expressions
+
+
+def load_validated(env: Mapping[str, str]) -> tuple[Settings, PluginCatalog]:
+    """Settings and plugins, validated: raise ConfigError for anything the rules need."""
+    settings = load_settings(env)
+    configure_logging(settings.log_level, settings.log_format)
+    for name in settings.unknown_variables:
+        logger.warning("unknown environment variable {}", name)
+    for warning in settings.warnings:
+        logger.warning("{}", warning)
+    for skipped in settings.skipped_recording_rules:
+        logger.info("{}", skipped)
+    catalog = discover_plugins(
+        settings.plugin_dir,
+        insecure=settings.plugin_dir_insecure,
+        settings=settings.plugin_settings,
+        load_timeout=settings.plugin_timeout,
+    )
+    _refuse_unusable_plugin_dir(catalog)
+    needed = needed_plugins(settings)
+    problems = [
+        f"{variable}={name!r} {catalog.explain_missing(name)}"
+        for name, variable in needed.items()
+        if name not in catalog.plugins
+    ]
+    if problems:
+        raise ConfigError(*problems)
+    catalog.log_overrides()
+    bundled = bundled_plugin_dir()
+    for problem in catalog.problems:
+        if problem.name not in needed:
+            # An unused bundled plugin that lacks its settings is normal, not news.
+            if problem.entry_point is not None:
+                logger.bind(distribution=problem.entry_point.package).warning(
+                    "plugin not loaded: {}", problem
+                )
+                continue
+            path = problem.path
+            level = "DEBUG" if path is not None and path.parent == bundled else "WARNING"
+            logger.bind(file=str(path)).log(level, "plugin not loaded: {}", problem.reason)
+    return settings, catalog
+
+
+def needed_plugins(settings: Settings) -> dict[str, str]:
+    """Each plugin the rules name, with how the first rule naming it called it."""
+    needed: dict[str, str] = {}
+    for rule in settings.rules:
+        levels: tuple[tuple[Level, LevelConfig | None], ...] = (
+            ("base", rule.base),
+            ("hard", rule.hard),
+        )
+        for level_name, level in levels:
+            if level is not None and level.plugin:
+                needed.setdefault(level.plugin, settings.plugin_variable(rule, level_name))
+    for route in settings.routes:
+        needed.setdefault(route.plugin, f"{route.where}.action_plugin")
+    return needed
+
+
+def plugin_catalog(env: Mapping[str, str]) -> tuple[Settings, PluginCatalog]:
+    """The service settings (no rule needed) and every plugin found, for plugin authors."""
+    settings = load_settings(env, rules=False)
+    configure_logging(settings.log_level, settings.log_format)
+    catalog = discover_plugins(
+        settings.plugin_dir,
+        insecure=settings.plugin_dir_insecure,
+        settings=settings.plugin_settings,
+        load_timeout=settings.plugin_timeout,
+    )
+    _refuse_unusable_plugin_dir(catalog)
+    return settings, catalog
+
+
+def _refuse_unusable_plugin_dir(catalog: PluginCatalog) -> None:
+    """A PLUGIN_DIR that is set but cannot be used is an error, whatever the rules need."""
+    if catalog.dir_error is not None:
+        raise ConfigError(
+            f"PLUGIN_DIR={str(catalog.plugin_dir)!r} is invalid: {catalog.dir_error}; "
+            "fix it or unset PLUGIN_DIR"
+        )
+
+
+def check_alert_expressions(settings: Settings) -> None:
+    """Prometheus checks a rule file's expressions when it loads it: so does metric-reader,
+    by sending each to the Prometheus it reads; a parse error is a configuration error."""
+    if not any(rule.alert is not None for rule in settings.rules):
+        return
+    problems, warnings = anyio.run(check_expressions, settings, EXPRESSION_TIMEOUT)
+    for warning in warnings:
+        logger.warning("{}", warning)
+    if problems:
+        raise ConfigError(*problems)

@@ -1,0 +1,197 @@
+"""``metric-reader run`` (the default): the service, with its HTTP endpoints, on this
+replica's shard of the rules and, when it takes part, in the leader election; until SIGTERM
+or SIGINT."""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import errno
+import signal
+from collections.abc import Mapping
+
+import anyio
+from loguru import logger
+
+from .. import __version__
+from .._actions import PluginCatalog
+from .._cluster import InCluster, StateFileLock, in_cluster, owned_rules
+from .._config import RuleConfig, Settings, parse_listen_address
+from .._core import ConfigError, ListenError, format_duration, keep_freed_memory
+from .._service import SHUTDOWN_GRACE, SIGNALS, EarlySignals, Service
+from .._surface import serve_http
+from ._exits import EXIT_CONFIG, EXIT_OK, say_config_error
+from ._loading import check_alert_expressions, load_validated
+
+
+def run_service(env: Mapping[str, str], backend_options: dict[str, object]) -> int:
+    """The service until it is stopped; ``backend_options`` choose its event loop."""
+    early = EarlySignals.install()
+    settings, catalog = load_validated(env)
+    if early.received is not None:
+        return EXIT_OK
+    check_alert_expressions(settings)
+    settings = _this_shard(settings)
+    for rule in settings.rules:
+        logger.bind(**_rule_fields(rule)).info("metric-reader {} watching", __version__)
+    configured_election = settings.election
+    try:
+        settings, cluster = _leader_election(settings, env)
+    except ConfigError as exc:
+        say_config_error(str(exc))
+        return EXIT_CONFIG
+    running_election = settings.election
+
+    def reload() -> tuple[Settings, PluginCatalog]:
+        """The configuration read again (SIGHUP, POST /-/reload), as at start."""
+        fresh, fresh_catalog = load_validated(env)
+        fresh = _this_shard(fresh)
+        if fresh.election == configured_election:  # as it was: the one running
+            fresh = dataclasses.replace(fresh, election=running_election)
+        return fresh, fresh_catalog
+
+    keep_freed_memory()
+    service = Service(settings, catalog, cluster, reload)
+    refused: list[BaseException] = []
+    # One service writes a state file; a dry run writes nothing and takes no lock.
+    lock = None if settings.state_file is None or settings.dry_run else settings.state_file
+    try:
+        with contextlib.nullcontext() if lock is None else StateFileLock(lock):
+            anyio.run(_serve, service, early, backend_options=backend_options)
+    except* ListenError as group:  # LISTEN_ADDRESS in use or not local: before any poll
+        refused.extend(group.exceptions)
+    if refused:
+        address = settings.listen_address or ""
+        error = refused[0]
+        assert isinstance(error, ListenError)
+        say_config_error(
+            f"LISTEN_ADDRESS={address!r}: {error}; {_how_to_listen(address, error.errno)}"
+        )
+        return EXIT_CONFIG
+    EarlySignals.install()  # the loop gave the signals back; stay clean until the exit
+    return EXIT_OK
+
+
+def _how_to_listen(address: str, error: int | None) -> str:
+    """What to set when ``LISTEN_ADDRESS`` cannot be listened on."""
+    host, port = parse_listen_address(address)  # it parsed when the settings were read
+    other_port = 9181 if port in (9180, 65535) else port + 1
+    host = f"[{host}]" if ":" in host else host
+    off = "or LISTEN_ADDRESS=off to serve no endpoints"
+    if error == errno.EADDRINUSE:
+        return f"something else listens there: set LISTEN_ADDRESS={host}:{other_port} {off}"
+    if error == errno.EACCES:  # a port below 1024 without the privilege
+        allowed = 9180 if port < 1024 else other_port
+        return f"this user may not listen there: set LISTEN_ADDRESS={host}:{allowed} {off}"
+    return f"set LISTEN_ADDRESS=:{port} (every interface) or 127.0.0.1:{port}, {off}"
+
+
+async def _serve(service: Service, early: EarlySignals) -> None:
+    """The service, and its HTTP endpoints when LISTEN_ADDRESS says where: bound before
+    the first poll, stopped when the service stops."""
+    async with anyio.create_task_group() as group:
+        if service.settings.listen_address is not None:
+            await group.start(serve_http, service.settings.listen_address, service)
+        if service.rules:
+            await service.run(SHUTDOWN_GRACE, early)
+        else:
+            await _idle(early)
+        group.cancel_scope.cancel()
+
+
+def _leader_election(
+    settings: Settings, env: Mapping[str, str]
+) -> tuple[Settings, InCluster | None]:
+    """The settings with the Lease's namespace (and shard) filled in, and where the
+    Kubernetes API is when this replica takes part in an election; says once at start
+    when it acts alone."""
+    election = settings.election
+    if election is not None and settings.dry_run:
+        # Leading would stop the real replicas from acting, and its records in the Lease
+        # would tell them that actions only logged here were done.
+        logger.warning(
+            "DRY_RUN: this replica takes no part in leader election (it never takes the "
+            "Lease nor records actions in it); it logs every action as if it acted alone"
+        )
+        return dataclasses.replace(settings, election=None), None
+    if election is None:
+        logger.info("leader election is off: this replica runs every action itself")
+        return settings, None
+    cluster = in_cluster(env, election.service_account_dir)
+    if isinstance(cluster, str):
+        logger.warning("LEADER_ELECTION_ENABLED, but {}: this replica acts alone", cluster)
+        return settings, None
+    if election.lock_namespace is None:
+        try:
+            namespace = cluster.namespace
+        except OSError as exc:
+            raise ConfigError(
+                f"LEADER_ELECTION_LOCK_NAMESPACE is not set and the pod's namespace cannot "
+                f"be read from {election.service_account_dir}/namespace: {exc.strerror or exc}"
+            ) from None
+        election = dataclasses.replace(election, lock_namespace=namespace)
+    if settings.shard_count > 1:  # one leader per shard
+        lock_name = f"{election.lock_name}-shard-{settings.shard_index}"
+        election = dataclasses.replace(election, lock_name=lock_name)
+    logger.bind(lease=f"{election.lock_namespace}/{election.lock_name}").info(
+        "leader election on: only the leader runs actions"
+    )
+    return dataclasses.replace(settings, election=election), cluster
+
+
+def _this_shard(settings: Settings) -> Settings:
+    """The settings with only the rules this replica's shard owns, said once at start."""
+    if settings.shard_count == 1:
+        return settings
+    owned = owned_rules(settings)
+    log = logger.bind(
+        shard_index=settings.shard_index,
+        shard_count=settings.shard_count,
+        index_from=settings.shard_index_from,
+    )
+    log.info(
+        "shard {} of {}: {} of {} rules",
+        settings.shard_index,
+        settings.shard_count,
+        len(owned),
+        len(settings.rules),
+    )
+    if not owned:
+        log.warning(
+            "this shard owns none of the {} rules: nothing to poll; staying up and healthy, "
+            "idle (a configuration with other rule names or fewer shards gives it some)",
+            len(settings.rules),
+        )
+    return dataclasses.replace(settings, rules=owned)
+
+
+async def _idle(early: EarlySignals) -> None:
+    """A shard that owns no rule: ``Service.run`` would return at once with nothing to poll.
+    Stay up instead, endpoints serving, healthy and ready, until SIGTERM or SIGINT."""
+    with anyio.open_signal_receiver(*SIGNALS) as signals:
+        early.log_hangups()
+        received = early.received
+        while received is None or received == signal.SIGHUP:
+            if received is not None:
+                logger.bind(signal="SIGHUP").warning(
+                    "SIGHUP received: this shard owns no rule and stays idle; restart it to "
+                    "run a new configuration"
+                )
+            received = await anext(signals)
+    logger.bind(signal=signal.Signals(received).name).info("stopping")
+    logger.info("stopped")
+
+
+def _rule_fields(rule: RuleConfig) -> dict[str, str]:
+    fields = {"rule": rule.name}
+    fields["source"] = rule.source.where
+    fields["read"] = rule.source.expression
+    fields["every"] = format_duration(rule.polling_interval)
+    for prefix, level in (("", rule.base), ("hard_", rule.hard)):
+        if level is not None:
+            fields[prefix + "threshold"] = level.threshold.text
+            fields[prefix + "for"] = format_duration(level.duration)
+            fields[prefix + "backoff"] = format_duration(level.backoff)
+            fields[prefix + "plugin"] = level.plugin or "-"
+    fields["missing"] = rule.missing.value
+    return fields

@@ -1,0 +1,144 @@
+"""What a rule-test file says, once read (``_file``): frozen values the runner replays, each
+part with the line it was written at, for the messages of a test that fails."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from ._series_desc import SeriesValue, Stale
+
+ActionKind = Literal["fire", "repeat", "resolve"]
+
+
+@dataclass(frozen=True, slots=True)
+class InputSeries:
+    labels: Mapping[str, str]
+    """``__name__`` included."""
+    values: tuple[SeriesValue, ...]
+    """One per step of the group's interval, from time 0: None is a missing sample."""
+    line: int
+
+    def samples(self, interval: float) -> list[tuple[float, float | Stale]]:
+        """(time in seconds from 0, value) of each step that has a sample."""
+        return [
+            (step * interval, value) for step, value in enumerate(self.values) if value is not None
+        ]
+
+
+@dataclass(frozen=True, slots=True)
+class ExpAlert:
+    labels: Mapping[str, str]
+    """As written: promtool adds ``alertname`` (the test's) before comparing."""
+    annotations: Mapping[str, str]
+    line: int
+
+
+@dataclass(frozen=True, slots=True)
+class AlertRuleTest:
+    eval_time: float
+    alertname: str
+    exp_alerts: tuple[ExpAlert, ...]
+    """The complete set of the alerts of that name firing at ``eval_time``."""
+    line: int
+
+
+@dataclass(frozen=True, slots=True)
+class ExpSample:
+    labels: Mapping[str, str]
+    """``__name__`` included when the expected series has one."""
+    value: float
+    line: int
+
+
+@dataclass(frozen=True, slots=True)
+class PromqlExprTest:
+    expr: str
+    eval_time: float
+    exp_samples: tuple[ExpSample, ...]
+    line: int
+
+
+@dataclass(frozen=True, slots=True)
+class ExpAction:
+    """One plugin call expected; a field left out (None) is not compared."""
+
+    plugin: str
+    kind: ActionKind
+    labels: Mapping[str, str]
+    value: float | None
+    annotations: Mapping[str, str] | None
+    at: float | None
+    """Seconds from 0 when the call was made."""
+    rule: str | None
+    failed: bool
+    """The call failed (as ``plugin_failures`` scripts it)."""
+    line: int
+
+
+@dataclass(frozen=True, slots=True)
+class ActionTest:
+    eval_time: float
+    exp_actions: tuple[ExpAction, ...]
+    """Every plugin call made up to ``eval_time`` (inclusive), in the order made."""
+    line: int
+
+
+@dataclass(frozen=True, slots=True)
+class ScriptedFailure:
+    """Calls of ``plugin`` that fail: its first ``times`` calls, or those made at a time in
+    [``start``, ``end``) (``end`` None: to the end of the test)."""
+
+    plugin: str
+    times: int | None
+    start: float | None
+    end: float | None
+    error: str
+    line: int
+
+    def fails(self, call_number: int, at: float) -> bool:
+        """Whether the plugin's ``call_number``-th call (from 1), made at ``at``, fails."""
+        if self.times is not None:
+            return call_number <= self.times
+        assert self.start is not None
+        return self.start <= at and (self.end is None or at < self.end)
+
+
+@dataclass(frozen=True, slots=True)
+class RuleTestGroup:
+    name: str
+    interval: float
+    """Seconds between the steps of the input series (the file's evaluation interval
+    unless given)."""
+    input_series: tuple[InputSeries, ...]
+    alert_rule_tests: tuple[AlertRuleTest, ...]
+    promql_expr_tests: tuple[PromqlExprTest, ...]
+    action_tests: tuple[ActionTest, ...]
+    plugin_failures: tuple[ScriptedFailure, ...]
+    external_labels: Mapping[str, str]
+    external_url: str
+    line: int
+
+    def max_eval_time(self) -> float:
+        """The latest ``eval_time`` of the group's tests: how long to run it for."""
+        tests: list[AlertRuleTest | PromqlExprTest | ActionTest] = [
+            *self.alert_rule_tests,
+            *self.promql_expr_tests,
+            *self.action_tests,
+        ]
+        return max((test.eval_time for test in tests), default=0.0)
+
+
+@dataclass(frozen=True, slots=True)
+class RuleTestFile:
+    path: Path
+    rule_files: tuple[Path, ...]
+    """The files the ``rule_files`` patterns match (relative to the test file), in order."""
+    config_file: Path | None
+    """A metric-reader TOML configuration (relative to the test file)."""
+    evaluation_interval: float
+    group_eval_order: tuple[str, ...]
+    tests: tuple[RuleTestGroup, ...]
+    warnings: tuple[str, ...]
