@@ -13,6 +13,7 @@ from ._replay import Observation, Replay, ReplayedCall, Replayer, SeriesHistory,
 from ._rule import ActiveAlert, Rule, format_series, revision
 from ._rules import carry_over, make_rule
 from ._series_limit import admit
+from ._snapshot import LevelSnapshot, Restored, RuleSnapshot, SeriesSnapshot
 from ._state import (
     MAX_COUNT,
     MAX_RETRY_DELAY,
@@ -35,16 +36,20 @@ __all__ = [
     "Deliveries",
     "LevelMachine",
     "LevelPolicy",
+    "LevelSnapshot",
     "LoggingRule",
     "NoData",
     "Observation",
     "Replay",
     "ReplayedCall",
     "Replayer",
+    "Restored",
     "Rule",
     "RuleMachine",
+    "RuleSnapshot",
     "SeriesHistory",
     "SeriesMachine",
+    "SeriesSnapshot",
     "State",
     "Step",
     "admit",
