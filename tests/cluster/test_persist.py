@@ -28,18 +28,15 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from loguru import logger
 
-from metric_reader._cluster._persist import (
-    SAVED_LEVEL_FIELDS,
-    UNSAVED_LEVEL_FIELDS,
-    StateFile,
-    StateWriter,
-    restore,
-    snapshot,
-)
+from metric_reader._cluster._persist import StateFile, StateWriter, restore, snapshot
+from metric_reader._cluster._state_format import SAVED_LEVEL_FIELDS
 from metric_reader._config import ConfigError, load_settings
 from metric_reader._core._exceptions import StateError
 from metric_reader._core._samples import Labels, Sample
 from metric_reader._engine import MAX_COUNT, Action, LevelMachine, Rule, State, make_rule
+from metric_reader._engine._snapshot import (
+    LEVEL_FIELDS_NOT_IN_SNAPSHOT as UNSAVED_LEVEL_FIELDS,
+)
 
 SERIES: Labels = (("queue", "mail"),)
 WALL0 = 1_700_000_000.0
