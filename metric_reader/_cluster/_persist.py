@@ -78,11 +78,20 @@ class _ToWall:
 def snapshot(rules: Iterable[Rule], now_mono: float, now_wall: float) -> dict[str, Any]:
     """The state of every rule that has a state machine, as a JSON-able document with
     wall-clock times (seconds since the epoch, to the millisecond)."""
-    saved = {
+    return _document(_take(rules), now_mono, now_wall)
+
+
+def _take(rules: Iterable[Rule]) -> dict[str, SavedRule]:
+    """The state of every rule that has a state machine, at this moment. The snapshots are
+    frozen: making the document of them can wait for a worker thread."""
+    return {
         rule.name: SavedRule(fingerprint(rule.config), rule.snapshot())
         for rule in rules
         if isinstance(rule, AlertingRule)
     }
+
+
+def _document(saved: dict[str, SavedRule], now_mono: float, now_wall: float) -> dict[str, Any]:
     return document(saved, now_wall, _ToWall(now_mono, now_wall))
 
 
@@ -296,9 +305,10 @@ class StateWriter:
             if not self._dirty:
                 return  # a write that started after the change already has it
             self._dirty = False
-            data = snapshot(self.rules, self.clock(), self.wall_clock())
+            # Only taking the snapshots reads the rules: the rest runs in the worker thread.
+            saved, now_mono, now_wall = _take(self.rules), self.clock(), self.wall_clock()
             try:
-                await anyio.to_thread.run_sync(self.file.save, data)
+                await anyio.to_thread.run_sync(self._save, saved, now_mono, now_wall)
             except Exception as exc:
                 self._dirty = True
                 reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
@@ -310,3 +320,6 @@ class StateWriter:
                 logger.bind(state_file=str(self.file.path), failed_writes=failures).info(
                     "state file written again"
                 )
+
+    def _save(self, saved: dict[str, SavedRule], now_mono: float, now_wall: float) -> None:
+        self.file.save(_document(saved, now_mono, now_wall))
