@@ -11,6 +11,7 @@ from ._recent import RECENT_SERIES_PER_RULE, recent_length, recent_shares, recen
 from ._replay import Replay, ReplayedCall, Replayer, SeriesHistory, Step, replay
 from ._rule import ActiveAlert, Rule, format_series, revision
 from ._rules import carry_over, make_rule
+from ._snapshot import LevelSnapshot, Restored, RuleSnapshot, SeriesSnapshot
 from ._state import (
     MAX_COUNT,
     MAX_RETRY_DELAY,
@@ -35,6 +36,7 @@ __all__ = [
     "EvaluationStep",
     "LevelMachine",
     "LevelPolicy",
+    "LevelSnapshot",
     "LoggingRule",
     "NoData",
     "Notify",
@@ -43,10 +45,13 @@ __all__ = [
     "Replay",
     "ReplayedCall",
     "Replayer",
+    "Restored",
     "Rule",
     "RuleMachine",
+    "RuleSnapshot",
     "SeriesHistory",
     "SeriesMachine",
+    "SeriesSnapshot",
     "State",
     "Step",
     "carry_over",

@@ -11,6 +11,7 @@ from .._core import EventKind, Labels, Sample, format_duration
 from ._recent import recent_length
 from ._rule import Rule, format_series
 from ._series_limit import make_room
+from ._snapshot import Restored, RuleSnapshot, restore_into, snapshot_of
 from ._state import Action, RuleMachine, SeriesMachine, State, Transition, level_policy
 
 if TYPE_CHECKING:
@@ -66,6 +67,15 @@ class AlertingRule(Rule):
 
     def busy(self, level: str, labels: Labels) -> bool:
         return self.machine.busy(level, labels)
+
+    def snapshot(self) -> RuleSnapshot:
+        """The state of every series, times on the monotonic clock: what a restart keeps."""
+        return snapshot_of(self.machine)
+
+    def restore(self, snapshot: RuleSnapshot, now: float) -> Restored:
+        """Take the state in ``snapshot`` (times on the monotonic clock) in place of the
+        rule's own, at ``now``; see ``restore_into``."""
+        return restore_into(self.machine, snapshot, now)
 
     def retire(self, now: float) -> list[Action]:
         transitions = [t for series in self.machine.series.values() for t in series.clear(now)]

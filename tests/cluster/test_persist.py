@@ -28,18 +28,23 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from loguru import logger
 
-from metric_reader._cluster._persist import (
-    SAVED_LEVEL_FIELDS,
-    UNSAVED_LEVEL_FIELDS,
-    StateFile,
-    StateWriter,
-    restore,
-    snapshot,
-)
+from metric_reader._cluster._persist import StateFile, StateWriter, restore, snapshot
+from metric_reader._cluster._state_format import SAVED_LEVEL_FIELDS
 from metric_reader._config import ConfigError, load_settings
 from metric_reader._core._exceptions import StateError
 from metric_reader._core._samples import Labels, Sample
-from metric_reader._engine import MAX_COUNT, Action, LevelMachine, Rule, State, make_rule
+from metric_reader._engine import (
+    MAX_COUNT,
+    Action,
+    LevelMachine,
+    LevelSnapshot,
+    Rule,
+    State,
+    make_rule,
+)
+from metric_reader._engine._snapshot import (
+    LEVEL_FIELDS_NOT_IN_SNAPSHOT as UNSAVED_LEVEL_FIELDS,
+)
 
 SERIES: Labels = (("queue", "mail"),)
 WALL0 = 1_700_000_000.0
@@ -407,6 +412,10 @@ def test_a_retry_deadline_may_lie_ahead_but_not_beyond_the_longest_retry_delay()
 def test_every_field_of_a_level_is_either_saved_or_deliberately_not() -> None:
     names = {f.name for f in dataclasses.fields(LevelMachine)}
     assert names == set(SAVED_LEVEL_FIELDS) | set(UNSAVED_LEVEL_FIELDS)
+
+
+def test_a_saved_level_holds_every_field_of_a_level_snapshot_in_its_order() -> None:
+    assert tuple(f.name for f in dataclasses.fields(LevelSnapshot)) == SAVED_LEVEL_FIELDS
 
 
 def test_the_document_uses_wall_clock_times_and_plain_json() -> None:
