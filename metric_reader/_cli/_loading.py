@@ -26,13 +26,7 @@ def load_validated(env: Mapping[str, str]) -> tuple[Settings, PluginCatalog]:
         logger.warning("{}", warning)
     for skipped in settings.skipped_recording_rules:
         logger.info("{}", skipped)
-    catalog = discover_plugins(
-        settings.plugin_dir,
-        insecure=settings.plugin_dir_insecure,
-        settings=settings.plugin_settings,
-        load_timeout=settings.plugin_timeout,
-    )
-    _refuse_unusable_plugin_dir(catalog)
+    catalog = _discover(settings)
     needed = needed_plugins(settings)
     problems = [
         f"{variable}={name!r} {catalog.explain_missing(name)}"
@@ -77,23 +71,25 @@ def plugin_catalog(env: Mapping[str, str]) -> tuple[Settings, PluginCatalog]:
     """The service settings (no rule needed) and every plugin found, for plugin authors."""
     settings = load_settings(env, rules=False)
     configure_logging(settings.log_level, settings.log_format)
+    catalog = _discover(settings)
+    return settings, catalog
+
+
+def _discover(settings: Settings) -> PluginCatalog:
+    """Every plugin ``settings`` give: PLUGIN_DIR's, installed packages', the bundled ones.
+    A PLUGIN_DIR that is set but cannot be used is an error, whatever the rules need."""
     catalog = discover_plugins(
         settings.plugin_dir,
         insecure=settings.plugin_dir_insecure,
         settings=settings.plugin_settings,
         load_timeout=settings.plugin_timeout,
     )
-    _refuse_unusable_plugin_dir(catalog)
-    return settings, catalog
-
-
-def _refuse_unusable_plugin_dir(catalog: PluginCatalog) -> None:
-    """A PLUGIN_DIR that is set but cannot be used is an error, whatever the rules need."""
     if catalog.dir_error is not None:
         raise ConfigError(
             f"PLUGIN_DIR={str(catalog.plugin_dir)!r} is invalid: {catalog.dir_error}; "
             "fix it or unset PLUGIN_DIR"
         )
+    return catalog
 
 
 def check_alert_expressions(settings: Settings) -> None:
