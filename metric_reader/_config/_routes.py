@@ -6,8 +6,9 @@ the next matching ones take it too. An alert no route takes goes to the rule fil
 ``action_plugin`` (or is only logged without one).
 
 Matchers are Alertmanager's: ``severity="page"``, ``team=~"db|storage"``, ``env!=dev``;
-the value may be quoted (PromQL's string syntax) or not. Regexes are fully anchored RE2, a
-label the alert does not have is the empty string, as everywhere in metric-reader.
+the value may be quoted (PromQL's string syntax) or not, and may be empty (``env!=``: the
+label is set). Regexes are fully anchored RE2, a label the alert does not have is the empty
+string, as everywhere in metric-reader.
 """
 
 from __future__ import annotations
@@ -65,7 +66,9 @@ def parse_matcher(text: str) -> LabelMatcher:
         return matcher
     except ValueError as quoted_error:
         found = _UNQUOTED.fullmatch(text)
-        if found is None or found.group(3)[:1] in "\"'`":
+        # A value that starts with a quote was meant quoted: its own error says why not.
+        # An empty one is a value too (``env=``: the label is empty or missing).
+        if found is None or found.group(3).startswith(('"', "'", "`")):
             raise quoted_error from None
         return LabelMatcher(found.group(1), MatchOp(found.group(2)), found.group(3))
 

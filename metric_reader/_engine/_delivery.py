@@ -8,26 +8,38 @@ only those that failed.
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
+from weakref import WeakSet
 
 from .._config import routes_for
+from .._core import Labels
 from ._state import Action
 
 if TYPE_CHECKING:
     from .._config import Route
     from ._rule import Rule
 
-_Key = tuple[str, tuple[tuple[str, str], ...], str]
+_Key = tuple[Labels, str]
 _Which = tuple[int, str, int]
 
 
 class Deliveries:
     """The plugins each action goes to, and the never-twice bookkeeping of a call that
     reaches several: when one of its plugins fails, the retry calls only the plugins that
-    have not taken it yet (one entry per series level at most, dropped once all took it)."""
+    have not taken it yet.
+
+    What is remembered lives only as long as the retry can come: an action some of whose
+    plugins took it, while its rule still owes it. A call that succeeded, a breach that
+    ended before the retry, a series forgotten and a rule a reload retired leave nothing
+    behind, however many series come and go."""
 
     def __init__(self, routes: tuple[Route, ...] = ()) -> None:
         self.routes = routes
-        self._taken: dict[_Key, tuple[_Which, set[str]]] = {}
+        self._taken: dict[Rule, dict[_Key, tuple[_Which, set[str]]]] = {}
+        self._retired: WeakSet[Rule] = WeakSet()
+
+    def __len__(self) -> int:
+        """The actions remembered now (each waits for the retry of its failed plugins)."""
+        return sum(len(held) for held in self._taken.values())
 
     def plugins_for(self, rule: Rule, action: Action) -> list[str | None]:
         """The rule's level's plugin, or for an alert of a rule file the plugins of the
@@ -42,20 +54,62 @@ class Deliveries:
 
     def pending(self, rule: Rule, action: Action) -> list[str | None]:
         """The plugins still to call for ``action``: those that have not taken it yet."""
-        key = (rule.name, action.labels, action.level)
-        which = (action.breach, action.kind, action.fire_count)
-        held = self._taken.get(key)
-        done = held[1] if held is not None and held[0] == which else set()
-        self._taken[key] = (which, done)
+        held = self._taken.get(rule, {}).get((action.labels, action.level))
+        done = held[1] if held is not None and held[0] == _which(action) else set()
         return [plugin for plugin in self.plugins_for(rule, action) if plugin not in done]
 
     def took(self, rule: Rule, action: Action, plugin: str | None) -> None:
         """``plugin`` ran ``action`` successfully: a retry will not call it again."""
-        held = self._taken.get((rule.name, action.labels, action.level))
-        if plugin is not None and held is not None:
-            held[1].add(plugin)
+        if plugin is None or rule in self._retired:
+            return  # a retired rule is evaluated no more: nothing of it is retried
+        held = self._taken.setdefault(rule, {})
+        key, which = (action.labels, action.level), _which(action)
+        found = held.get(key)
+        if found is None or found[0] != which:
+            found = held[key] = (which, set())
+        found[1].add(plugin)
 
     def settle(self, rule: Rule, action: Action, ok: bool) -> None:
-        """The call of ``action`` is over; ``ok``: every plugin took it."""
-        if ok:
-            self._taken.pop((rule.name, action.labels, action.level), None)
+        """The call of ``action`` is over, and ``rule`` has recorded its outcome; ``ok``:
+        every plugin took it. Its record stays only for the retry the rule owes."""
+        key = (action.labels, action.level)
+        if ok or not _owes(rule, key, _which(action)):
+            self._drop(rule, key)
+
+    def prune(self, rule: Rule) -> None:
+        """``rule`` was evaluated: forget what it no longer owes (the breach ended before
+        the retry, or the series was forgotten)."""
+        held = self._taken.get(rule)
+        if held is None:
+            return
+        for key, (which, _) in list(held.items()):
+            if not _owes(rule, key, which):
+                del held[key]
+        if not held:
+            del self._taken[rule]
+
+    def retire(self, rule: Rule) -> None:
+        """A reload retired ``rule``: it is never evaluated again, so none of its actions
+        is retried; the resolves it owes now go to every plugin they reach."""
+        self._taken.pop(rule, None)
+        self._retired.add(rule)
+
+    def _drop(self, rule: Rule, key: _Key) -> None:
+        held = self._taken.get(rule)
+        if held is not None:
+            held.pop(key, None)
+            if not held:
+                del self._taken[rule]
+
+
+def _owes(rule: Rule, key: _Key, which: _Which) -> bool:
+    """Whether the series level ``key`` of ``rule`` still owes the action ``which`` (owed
+    again after a failure, or running)."""
+    series = rule.series.get(key[0])
+    machine = None if series is None else series.level(key[1])
+    return machine is not None and (machine.breach, machine.due, machine.fire_count) == which
+
+
+def _which(action: Action) -> _Which:
+    """Tells one action of a series level from another: its breach, kind and count."""
+    return (action.breach, action.kind, action.fire_count)

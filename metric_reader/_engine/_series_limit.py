@@ -6,7 +6,8 @@ resolves or starts a breach. The limit also bounds what the rule remembers: when
 would take it past the limit, absent series in OK with no action owed or running are
 forgotten first, the longest absent first (forgetting them changes nothing the rule does:
 one that comes back starts in OK, as it would have). Only when the series that cannot be
-forgotten (breached, or acting) fill the room does the read fail.
+forgotten (breached, or acting) fill the room does the read fail, and then nothing is
+forgotten.
 """
 
 from __future__ import annotations
@@ -45,7 +46,8 @@ def admit(rule: Rule, samples: list[Sample]) -> str | None:
 
 def make_room(machine: RuleMachine, read: set[Labels], limit: int) -> bool:
     """Forget absent idle series of ``machine``, the longest absent first, until the series
-    ``read`` fit among ``limit``; return whether they do."""
+    ``read`` fit among ``limit``; return whether they do. When they cannot fit, nothing is
+    forgotten."""
     tracked = machine.series
     # The placeholder of a rule that never saw a series goes once real ones are read.
     placeholders = sum(1 for series in tracked.values() if series.placeholder) if read else 0
@@ -59,8 +61,9 @@ def make_room(machine: RuleMachine, read: set[Labels], limit: int) -> bool:
             if labels not in read and series.idle and not series.placeholder
         ),
     )
+    if len(forgettable) < over:
+        return False  # refused as it is: a read that fails changes nothing, as a failed poll
     for _, _, labels in forgettable[:over]:
         del tracked[labels]
-    if forgettable:
-        machine.revision += 1
-    return len(forgettable) >= over
+    machine.revision += 1
+    return True

@@ -96,8 +96,8 @@ class OwedCall:
         (a call cut off before its plugins ran, or before they all answered, failed)."""
         pending = self._pending
         ok = pending is not None and self._reported >= len(pending) and not self._failed
-        self._deliveries.settle(self.rule, self.action, ok)
         self.rule.finish(now, self.action, ok)
+        self._deliveries.settle(self.rule, self.action, ok)
         return ok
 
     def give_back(self) -> None:
@@ -130,6 +130,13 @@ class EvaluationStep:
     def routes(self, routes: tuple[Route, ...]) -> None:
         self._deliveries.routes = routes
 
+    @property
+    def partial_deliveries(self) -> int:
+        """Actions some of whose plugins took them while another failed, remembered for
+        the retry their rule owes, and no longer: the count never grows with the series
+        that came and went."""
+        return len(self._deliveries)
+
     def evaluate(
         self,
         rule: Rule,
@@ -151,12 +158,15 @@ class EvaluationStep:
             return Evaluation(False, problem)
         if no_data is not None:
             no_data.observe(at, len(samples))
-        self._hand_out(rule, rule.evaluate(at, samples, acting), at, notify)
+        actions = rule.evaluate(at, samples, acting)
+        self._deliveries.prune(rule)
+        self._hand_out(rule, actions, at, notify)
         return Evaluation(True)
 
     def retire(self, rule: Rule, now: float, notify: Notify) -> None:
         """``rule`` is changed or removed by a reload: its breaches end at ``now``; hand
         the resolves owed for what had fired to ``notify``."""
+        self._deliveries.retire(rule)
         self._hand_out(rule, rule.retire(now), now, notify)
 
     def _hand_out(self, rule: Rule, actions: list[Action], at: float, notify: Notify) -> None:
