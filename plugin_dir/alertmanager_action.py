@@ -70,8 +70,9 @@ table takes precedence over its environment variable:
   authentication; both or neither, and not with a bearer token.
 
 Credential files are read at every send (a rotated token is picked up), their surrounding
-whitespace removed; their contents are never logged nor put in messages. An unknown key in
-the table is refused, with a suggestion.
+whitespace removed; their contents are never logged nor put in messages, not even when an
+Alertmanager (or a proxy before it) says them back in its answer. An unknown key in the
+table is refused, with a suggestion.
 
 Any answer other than 2xx is a failure (redirects are not followed); its message carries
 the status and the start of the answer's body, and names the Alertmanager by scheme, host
@@ -460,7 +461,8 @@ def _urls(value: object, source: str) -> tuple[httpx.URL, ...]:
 
 
 def _url(raw: str, source: str) -> httpx.URL:
-    shown = re.sub(r"^([A-Za-z][A-Za-z0-9+.-]*://)[^/@]*@", r"\1***@", raw)
+    # The userinfo ends at the *last* ``@`` of the authority, as RFC 3986 reads it.
+    shown = re.sub(r"^([A-Za-z][A-Za-z0-9+.-]*://)[^/?#]*@", r"\1***@", raw)
     try:
         url = httpx.URL(raw)
     except (httpx.InvalidURL, ValueError, TypeError) as exc:
@@ -612,12 +614,16 @@ async def _send_everywhere(alerts: list[dict[str, object]], settings: _Settings,
 async def _post(client: httpx.AsyncClient, base: httpx.URL, content: bytes, timeout: float) -> None:
     url = base.copy_with(path=base.path.rstrip("/") + ALERTS_PATH)
     where = _origin(base)
+    # The credential sent (the token, or the encoded basic auth pair): an Alertmanager
+    # behind a proxy that echoes the Authorization header must not put it in a message.
+    secrets = client.headers.get("Authorization", "").split()[1:]
     try:
         async with asyncio.timeout(timeout), client.stream("POST", url, content=content) as answer:
             if not 200 <= answer.status_code < 300:
-                preview = await _preview(answer)
+                preview = await _preview(answer, secrets)
                 raise AlertmanagerError(
-                    f"POST {where} answered {answer.status_code} {answer.reason_phrase}"
+                    f"POST {where} answered {answer.status_code} "
+                    + _hide(answer.reason_phrase, secrets)
                     + (f": {preview}" if preview else " (empty body)")
                 )
     except AlertmanagerError:
@@ -635,17 +641,28 @@ async def _post(client: httpx.AsyncClient, base: httpx.URL, content: bytes, time
         raise AlertmanagerError(f"POST {where} failed: {reason}") from None
 
 
-async def _preview(answer: httpx.Response) -> str:
+async def _preview(answer: httpx.Response, secrets: list[str]) -> str:
+    """The start of the body on one line, ``secrets`` masked; enough more is read to mask a
+    secret that begins before the cut whole."""
+    reach = _BODY_PREVIEW + max((len(json.dumps(secret)) for secret in secrets), default=0)
     data = b""
     try:
         async for chunk in answer.aiter_bytes():
             data += chunk
-            if len(data) >= _BODY_PREVIEW:
+            if len(data) >= reach:
                 break
     except httpx.HTTPError:
         pass  # what arrived is enough to explain the failure
-    text = " ".join(data[:_BODY_PREVIEW].decode("utf-8", "replace").split())
-    return text + ("..." if len(data) > _BODY_PREVIEW else "")
+    text = _hide(data[:reach].decode("utf-8", "replace"), secrets)[:_BODY_PREVIEW]
+    return " ".join(text.split()) + ("..." if len(data) > _BODY_PREVIEW else "")
+
+
+def _hide(text: str, secrets: list[str]) -> str:
+    """``text`` with each of ``secrets`` as ``***``, as written and as JSON escapes it (an
+    error in JSON quotes it so)."""
+    for secret in secrets:
+        text = text.replace(json.dumps(secret)[1:-1], "***").replace(secret, "***")
+    return text
 
 
 def _origin(url: httpx.URL) -> str:

@@ -31,8 +31,10 @@ no NaN or infinity, so such numbers are sent as the strings Prometheus uses for 
 Any answer other than 2xx is a failure, redirects included (they are not followed, so the
 headers never reach another host); its message carries the status and the start of the
 answer's body. So do a refused connection and a timeout. Header values are never logged
-nor put in messages (they are often credentials), and messages name the endpoint by its
-scheme, host and port only: webhook URLs often carry a secret in their path or query.
+nor put in messages (they are often credentials), not even when the endpoint says them
+back in its answer (values of 6 characters or more are masked there, as are the
+credentials of the endpoint's URL), and messages name the endpoint by its scheme, host and
+port only: webhook URLs often carry a secret in their path or query.
 Proxy settings (``HTTPS_PROXY``, ``NO_PROXY``...) and ``SSL_CERT_FILE`` are honoured.
 
 Each call uses a client of its own: the service may run calls in different event loops
@@ -41,6 +43,7 @@ Each call uses a client of its own: the service may run calls in different event
 
 from __future__ import annotations
 
+import base64
 import json
 import math
 import os
@@ -60,6 +63,7 @@ DEFAULT_ENDPOINT = "http://localhost:8080"
 DEFAULT_TIMEOUT = "10s"
 USER_AGENT = f"metric-reader/{metric_reader.__version__} (http_action)"
 _BODY_PREVIEW = 200  # bytes of a failed answer's body put in the error message
+_SHORTEST_SECRET = 6  # header values at least this long are masked in messages (``_hide``)
 _TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")  # RFC 9110 header name
 _FORBIDDEN_HEADERS = {"content-length", "transfer-encoding"}  # framing is httpx's job
 _HEADERS_FORMAT = 'a JSON object of strings, e.g. {"Authorization": "Bearer abc"}'
@@ -199,8 +203,31 @@ def _parse_endpoint(raw: str, source: str) -> httpx.URL:
 
 
 def _redact_userinfo(text: str) -> str:
-    """``https://user:secret@host`` -> ``https://***@host``: a password is never shown."""
-    return re.sub(r"^([A-Za-z][A-Za-z0-9+.-]*://)[^/@]*@", r"\1***@", text)
+    """``https://user:secret@host`` -> ``https://***@host``: a password is never shown. The
+    userinfo ends at the *last* ``@`` of the authority, as RFC 3986 reads it."""
+    return re.sub(r"^([A-Za-z][A-Za-z0-9+.-]*://)[^/?#]*@", r"\1***@", text)
+
+
+def _secrets_sent(settings: _Settings) -> list[str]:
+    """What a request carries that an answer must not say back: the header values, and
+    the credentials of the endpoint's URL (httpx sends them as basic auth)."""
+    secrets = list(settings.headers.values())
+    url = settings.endpoint
+    if url.userinfo:
+        pair = f"{url.username}:{url.password}".encode()
+        secrets += [url.password, base64.b64encode(pair).decode("ascii")]
+    return secrets
+
+
+def _hide(text: str, secrets: Iterable[str]) -> str:
+    """``text`` with each of ``secrets`` (header values) as ``***``, as written and as JSON
+    escapes it: an endpoint may echo the headers it got in its error page. Values shorter
+    than ``_SHORTEST_SECRET`` stay: masking every ``ops`` would garble the text and hide
+    nothing worth hiding."""
+    for secret in sorted(secrets, key=len, reverse=True):
+        if len(secret) >= _SHORTEST_SECRET:
+            text = text.replace(json.dumps(secret)[1:-1], "***").replace(secret, "***")
+    return text
 
 
 def _origin(url: httpx.URL) -> str:
@@ -340,9 +367,11 @@ async def _post(plugin: str, body: dict[str, object], settings: _Settings) -> No
             ):
                 status = response.status_code
                 if not 200 <= status < 300:
-                    preview = await _preview(response)
+                    secrets = _secrets_sent(settings)
+                    preview = await _preview(response, secrets)
                     raise HTTPActionError(
-                        f"POST {where} answered {status} {response.reason_phrase}"
+                        f"POST {where} answered {status} "
+                        + _hide(response.reason_phrase, secrets)
                         + (f": {preview}" if preview else " (empty body)"),
                         status_code=status,
                     )
@@ -362,17 +391,19 @@ async def _post(plugin: str, body: dict[str, object], settings: _Settings) -> No
     log.bind(status=status).info("http_action: POST {} answered {}", where, status)
 
 
-async def _preview(response: httpx.Response) -> str:
-    """The first ~200 bytes of the body, on one line; a huge body is not downloaded."""
+async def _preview(response: httpx.Response, secrets: list[str]) -> str:
+    """The first ~200 bytes of the body, on one line, ``secrets`` masked; a huge body is not
+    downloaded. Enough more is read to mask a secret that begins before the cut whole."""
+    reach = _BODY_PREVIEW + max((len(json.dumps(secret)) for secret in secrets), default=0)
     data = b""
     try:
         async for chunk in response.aiter_bytes():
             data += chunk
-            if len(data) >= _BODY_PREVIEW:
+            if len(data) >= reach:
                 break
     except httpx.HTTPError:
         pass  # what arrived is enough to explain the failure
-    text = data[:_BODY_PREVIEW].decode("utf-8", "replace")
+    text = _hide(data[:reach].decode("utf-8", "replace"), secrets)[:_BODY_PREVIEW]
     text = " ".join(text.split())
     return text + ("..." if len(data) > _BODY_PREVIEW else "")
 

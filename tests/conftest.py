@@ -10,6 +10,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
+from metric_reader._core import forget_secrets
+
 
 def pytest_collection_finish(session: pytest.Session) -> None:
     """Many tests time intervals of 100 ms inside this process, which also holds everything
@@ -43,6 +45,14 @@ def page_server() -> Iterator[tuple[str, list[float]]]:
     yield f"http://127.0.0.1:{server.server_port}/metrics", handler.times
     server.shutdown()
     server.server_close()
+
+
+@pytest.fixture(autouse=True)
+def _forget_secrets() -> Iterator[None]:
+    """Each test starts knowing no secret: one test's password must not be masked in
+    another's output (the service itself never forgets one)."""
+    yield
+    forget_secrets()
 
 
 @pytest.fixture

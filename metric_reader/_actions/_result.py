@@ -10,6 +10,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from .._core import redact
+
 CallResult = Literal["success", "failure", "timeout", "dry_run"]
 """The ``result`` label of ``metric_reader_plugin_calls_total``."""
 
@@ -45,6 +47,11 @@ class PluginProblem:
     unconfigured: bool = False
     """The plugin loaded but its ``validate_config`` refused its settings."""
     entry_point: EntryPointOrigin | None = None
+
+    def __post_init__(self) -> None:
+        # The reason quotes the plugin's own words (its exception), shown in the log,
+        # /readyz and check: no secret the service knows may be among them.
+        object.__setattr__(self, "reason", redact(self.reason))
 
     @property
     def key(self) -> str:

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from .._config import ClientConfig
-from .._core import Conflict, FetchError, KubeError
+from .._core import Conflict, FetchError, KubeError, redacted_excerpt
 from .._http import deadline, make_client, read_body
 
 SERVICE_ACCOUNT_DIR = Path("/var/run/secrets/kubernetes.io/serviceaccount")
@@ -189,7 +189,7 @@ def _status(data: bytes) -> tuple[str, str]:
     try:
         status = json.loads(data)
     except ValueError:
-        return "", data[:200].decode("utf-8", "replace").strip()
+        return "", redacted_excerpt(data, 200).strip()
     if not isinstance(status, dict):
         return "", ""
-    return str(status.get("reason") or ""), str(status.get("message") or "")[:300]
+    return str(status.get("reason") or ""), redacted_excerpt(str(status.get("message") or ""), 300)

@@ -25,6 +25,7 @@ from ._types import (
     Settings,
 )
 from ._values import describe_dir_error, ordinal_from_hostname, parse_listen_address
+from ._values import url as parse_url
 from ._yaml_nodes import YamlSyntaxError
 from ._yaml_nodes import compose as compose_yaml
 from ._yaml_nodes import is_null as yaml_is_null
@@ -64,6 +65,7 @@ __all__ = [
     "ordinal_from_hostname",
     "parse_listen_address",
     "parse_prometheus_duration",
+    "parse_url",
     "read_credential",
     "routes_for",
     "yaml_is_null",

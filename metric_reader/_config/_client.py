@@ -4,7 +4,9 @@ they are usable (certificates and keys load, credential files are readable).
 Secrets (a token, a password, header values) travel as ``Secret``: its ``repr`` and ``str``
 are ``'***'``, so a secret that reaches a log line, an error message or a status document
 by mistake shows nothing. Only ``reveal()`` gives the value, and only the request path
-calls it.
+calls it. Each secret is also remembered as it is made or read (``remember_secret``), so
+that an endpoint saying it back (an auth proxy echoing ``Authorization``) does not show it
+either.
 """
 
 from __future__ import annotations
@@ -15,6 +17,8 @@ from pathlib import Path
 
 import httpx
 
+from .._core import remember_secret
+
 MAX_RESPONSE_BYTES = 64 * 1024 * 1024
 """The default of ``MAX_RESPONSE_BYTES``: a body that decodes to more is a failed read."""
 MAX_CREDENTIAL_BYTES = 64 * 1024
@@ -22,12 +26,14 @@ MAX_CREDENTIAL_BYTES = 64 * 1024
 
 
 class Secret:
-    """A value that must never be shown: ``repr``/``str`` give ``'***'``."""
+    """A value that must never be shown: ``repr``/``str`` give ``'***'``, and any text
+    ``redact`` sees has it masked."""
 
     __slots__ = ("_value",)
 
     def __init__(self, value: str) -> None:
         self._value = value
+        remember_secret(value)
 
     def reveal(self) -> str:
         return self._value
@@ -117,8 +123,9 @@ def _ssl_reason(exc: BaseException) -> str:
 
 
 def read_credential(path: Path, variable: str) -> str:
-    """The secret in ``path``, surrounding whitespace removed (as Prometheus does); raise
-    ``ValueError`` saying what is wrong, never what the file holds."""
+    """The secret in ``path``, surrounding whitespace removed (as Prometheus does), and
+    remembered as one; raise ``ValueError`` saying what is wrong, never what the file
+    holds."""
     try:
         with open(path, "rb") as file:
             data = file.read(MAX_CREDENTIAL_BYTES + 1)
@@ -138,4 +145,5 @@ def read_credential(path: Path, variable: str) -> str:
         raise ValueError(
             f"{variable} {str(path)!r}: a token must be printable ASCII without spaces"
         )
+    remember_secret(text, source=f"{variable} {path}")  # the file's earlier values retire
     return text

@@ -5,12 +5,11 @@ names it the way the user wrote it (``THRESHOLD='abc'`` for the environment,
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from .._core import ConfigError
+from .._core import ConfigError, without_url_credentials
 
 __all__ = ["ConfigError", "Given", "Problems", "env_name"]
 
@@ -55,9 +54,6 @@ class Problems:
             return default
 
 
-_URL_PASSWORD = re.compile(r"(?P<head>[a-zA-Z][a-zA-Z0-9+.-]*://[^/@:]*:)[^/@]*@")
-
-
 def _without_password(value: object) -> object:
     """A URL's password as ``***``, for messages."""
-    return _URL_PASSWORD.sub(r"\g<head>***@", value) if isinstance(value, str) else value
+    return without_url_credentials(value) if isinstance(value, str) else value

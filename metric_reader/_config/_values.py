@@ -14,7 +14,14 @@ from pathlib import Path
 
 import httpx
 
-from .._core import LabelMatcher, Threshold, parse_duration, parse_label_filters, parse_threshold
+from .._core import (
+    LabelMatcher,
+    Threshold,
+    parse_duration,
+    parse_label_filters,
+    parse_threshold,
+    remember_url_credentials,
+)
 
 _METRIC_NAME = re.compile(r"[a-zA-Z_:][a-zA-Z0-9_:]*")
 _RULE_NAME = re.compile(r"[A-Za-z0-9_.:\-]+")
@@ -66,6 +73,7 @@ def label_filters(value: object) -> tuple[LabelMatcher, ...]:
 
 def url(value: object) -> str:
     given = text(value)
+    remember_url_credentials(given)  # refused below, but never to be shown anywhere
     try:
         parsed = httpx.URL(given)
     except (httpx.InvalidURL, TypeError) as exc:

@@ -1,6 +1,7 @@
 """The core: what every layer shares. Events and samples, durations, thresholds,
-selectors, the exception tree, the clock, logging, the plugin contract, the chart drawing;
-Go's templates are the subpackage ``_gotemplate``. Pure code that imports no other layer.
+selectors, the exception tree, the clock, logging, the secrets kept out of every text, the
+plugin contract, the chart drawing; Go's templates are the subpackage ``_gotemplate``. Pure
+code that imports no other layer.
 
 What the other layers use of it is exported here; the modules behind it are private.
 """
@@ -40,6 +41,14 @@ from ._numbers import json_number
 from ._plugin_contract import ActionPlugin, Method, PluginSettings
 from ._plugin_settings import check_settings, toml_type
 from ._samples import Labels, Sample, labels_of
+from ._secrets import (
+    forget_secrets,
+    redact,
+    redacted_excerpt,
+    remember_secret,
+    remember_url_credentials,
+    without_url_credentials,
+)
 from ._selector import (
     LabelMatcher,
     MatchOp,
@@ -89,6 +98,7 @@ __all__ = [
     "check_settings",
     "configure_logging",
     "escape_text",
+    "forget_secrets",
     "format_duration",
     "format_selector",
     "format_value",
@@ -102,6 +112,10 @@ __all__ = [
     "parse_value",
     "quote",
     "read_string_literal",
+    "redact",
+    "redacted_excerpt",
+    "remember_secret",
+    "remember_url_credentials",
     "render_svg",
     "state_spans",
     "to_mono",
@@ -111,4 +125,5 @@ __all__ = [
     "utf8",
     "valid_strings",
     "valid_text",
+    "without_url_credentials",
 ]

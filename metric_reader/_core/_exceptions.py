@@ -17,21 +17,30 @@
             └── PluginTimeout  ... or ran out of time and was given up
 
 Anything else that escapes is a bug: logged with its traceback, never a user's mistake.
+
+An error's message often quotes what an endpoint said, and an endpoint may have said a
+secret back (``_secrets``): each message is redacted as the error is made.
 """
 
 from __future__ import annotations
 
+from ._secrets import redact
+
 
 class MetricReaderError(Exception):
-    """The base of every error metric-reader raises on purpose."""
+    """The base of every error metric-reader raises on purpose; its text arguments are
+    redacted."""
+
+    def __init__(self, *args: object) -> None:
+        super().__init__(*(redact(arg) if isinstance(arg, str) else arg for arg in args))
 
 
 class ConfigError(MetricReaderError):
     """User mistakes in the configuration: one line each, exit code 2."""
 
     def __init__(self, *problems: str) -> None:
-        super().__init__("\n".join(problems))
-        self.problems = problems
+        self.problems = tuple(redact(problem) for problem in problems)
+        super().__init__("\n".join(self.problems))
 
 
 class ListenError(ConfigError):

@@ -7,6 +7,10 @@ Text from outside reaches log lines (a Prometheus error, a label value, a plugin
 message, an HTTP reason phrase), so in text format no message or field can start a new
 line or carry a control character: they are escaped (``\\n``, ``\\x1b``). A traceback keeps
 its lines, each indented, so none of them can pass for a record of its own.
+
+No record carries a secret the service knows (``_secrets``), whoever logged it (a plugin
+too) and wherever the text came from: a patcher redacts the message and the bound fields
+of every record before any sink sees it, and the sinks redact a traceback's text.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from typing import Any, TextIO
 
 from loguru import logger
 
+from ._secrets import redact
 from ._text import valid_text
 
 _PLAIN = re.compile(r"[\w.:/+@-]+")
@@ -58,10 +63,37 @@ def _text_value(value: Any) -> str:
     return _escape_controls(json.dumps(text, ensure_ascii=False))  # JSON leaves U+2028 as is
 
 
+def _redacted(value: Any) -> Any:
+    """A bound field's value with its text redacted, in containers too; any other object
+    that would be written with a secret in its text is written as that text, redacted."""
+    if isinstance(value, str):
+        return redact(value)
+    if isinstance(value, int | float) or value is None:
+        return value
+    if isinstance(value, dict):
+        return {key: _redacted(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_redacted(item) for item in value]
+    if isinstance(value, tuple):
+        return tuple(_redacted(item) for item in value)
+    text = str(value)
+    shown = redact(text)
+    return value if shown == text else shown
+
+
+def _redact_record(record: Any) -> None:
+    """The patcher: a record's message and bound fields, redacted before any sink."""
+    record["message"] = redact(record["message"])
+    extra = record["extra"]
+    for key, value in extra.items():
+        extra[key] = _redacted(value)
+
+
 def configure_logging(level: str = "INFO", fmt: str = "text", stream: TextIO | None = None) -> None:
     """Send every log record at ``level`` or above to ``stream`` (stderr) in ``fmt``."""
     out = _ValidText(stream or sys.stderr)
     logger.remove()
+    logger.configure(patcher=_redact_record)
 
     def text_sink(message: Any) -> None:
         record = message.record
@@ -73,7 +105,7 @@ def configure_logging(level: str = "INFO", fmt: str = "text", stream: TextIO | N
         if fields:
             line += "  " + fields
         if record["exception"] is not None:
-            trace = "".join(_format_exception(record["exception"]))
+            trace = redact("".join(_format_exception(record["exception"])))
             line += "".join(f"\n    {_escape_controls(part)}" for part in trace.splitlines())
         out.write(line.rstrip("\n") + "\n")
         out.flush()
@@ -88,7 +120,7 @@ def configure_logging(level: str = "INFO", fmt: str = "text", stream: TextIO | N
         for key, value in record["extra"].items():
             obj.setdefault(key, _jsonable(value))
         if record["exception"] is not None:
-            obj["exception"] = "".join(_format_exception(record["exception"]))
+            obj["exception"] = redact("".join(_format_exception(record["exception"])))
         out.write(json.dumps(obj, ensure_ascii=False) + "\n")
         out.flush()
 

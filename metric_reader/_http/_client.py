@@ -21,7 +21,7 @@ from loguru import logger
 
 from .. import __version__
 from .._config import ClientConfig, Secret, build_ssl_context, read_credential
-from .._core import FetchError, FetchTimeout, QueueTimeout
+from .._core import FetchError, FetchTimeout, QueueTimeout, remember_secret
 from ._body import ACCEPT_ENCODING
 
 REREAD_INTERVAL = 10.0
@@ -77,7 +77,9 @@ class CredentialFile:
 
 class EndpointAuth(httpx.Auth):
     """Sets ``Authorization`` on each request from the current credentials. httpx drops it
-    when a redirect leaves the origin; ``_keep_headers_home`` drops the extra headers too."""
+    when a redirect leaves the origin; ``_keep_headers_home`` drops the extra headers too.
+    The basic auth header's value is a secret of its own (the pair, encoded): remembered
+    before it is first sent, so an endpoint echoing it back shows ``***``."""
 
     def __init__(self, config: ClientConfig) -> None:
         self.token = (
@@ -102,7 +104,9 @@ class EndpointAuth(httpx.Auth):
                 else self.password.current()
             )
             pair = f"{self.username}:{password}".encode()
-            request.headers["Authorization"] = "Basic " + base64.b64encode(pair).decode("ascii")
+            encoded = base64.b64encode(pair).decode("ascii")
+            remember_secret(encoded, source="basic auth header")
+            request.headers["Authorization"] = "Basic " + encoded
         yield request
 
 

@@ -12,8 +12,8 @@ from pathlib import Path
 import anyio
 from loguru import logger
 
-from .._config import Settings
-from .._core import ConfigError, parse_duration
+from .._config import Settings, parse_url
+from .._core import ConfigError, parse_duration, without_url_credentials
 from ._backtest import backtest, select_rules, window
 from ._report import json_report, text_report
 from ._ruletest import run_test_file
@@ -46,7 +46,7 @@ def backtest_command(settings: Settings, options: BacktestOptions) -> int:
             raise ConfigError(f"--step {options.step!r}: {exc}") from None
         if step <= 0:
             raise ConfigError(f"--step {options.step!r}: must be more than 0")
-    prometheus = options.prometheus.rstrip("/") if options.prometheus else None
+    prometheus = _prometheus_flag(options.prometheus)
     if options.html is not None and not options.html.parent.is_dir():
         raise ConfigError(
             f"--html {str(options.html)!r}: no directory {str(options.html.parent)!r}"
@@ -67,6 +67,19 @@ def backtest_command(settings: Settings, options: BacktestOptions) -> int:
         except OSError as exc:
             raise ConfigError(f"--html {str(options.html)!r}: {exc.strerror or exc}") from None
     return EXIT_FAILED if any(result.unread for result in results) else EXIT_OK
+
+
+def _prometheus_flag(given: str | None) -> str | None:
+    """``--prometheus``, checked as ``PROMETHEUS_ENDPOINT`` is: credentials in it are refused
+    (the request would carry them, and the report would show them), with the password not
+    shown."""
+    if not given:
+        return None
+    try:
+        parse_url(given)
+    except ValueError as exc:
+        raise ConfigError(f"--prometheus {without_url_credentials(given)!r}: {exc}") from None
+    return given.rstrip("/")
 
 
 def test_command(paths: Sequence[Path]) -> int:

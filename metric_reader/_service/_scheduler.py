@@ -21,7 +21,7 @@ import httpx
 from anyio.abc import TaskGroup
 from loguru import logger
 
-from .._core import FetchError, FetchTimeout, QueueTimeout, Sample, format_duration
+from .._core import FetchError, FetchTimeout, QueueTimeout, Sample, format_duration, redact
 from .._engine import EvaluationStep, Notify, Observation, OwedCall, revision
 from .._sources import Fetch, Group, fetch_timeout
 from .._surface import ServiceMetrics
@@ -276,7 +276,9 @@ class Scheduler:
             # ours, and still must not stop this fetch's polling or any other's.
             if not isinstance(exc, FetchError):
                 logger.opt(exception=exc).bind(target=fetch.description).debug("unexpected")
-            error = str(exc) if isinstance(exc, FetchError) else f"{type(exc).__name__}: {exc}"
+            error = (
+                str(exc) if isinstance(exc, FetchError) else redact(f"{type(exc).__name__}: {exc}")
+            )
             metrics.poll_errors.labels(fetch.description).inc()
             overload = isinstance(exc, QueueTimeout) or (
                 late_start and isinstance(exc, FetchTimeout)

@@ -13,6 +13,8 @@ import itertools
 import re
 from collections.abc import Collection
 
+from .._core import redacted_excerpt
+
 Series = list[tuple[dict[str, str], float]]
 
 # Measured on a 10 MB page of 1,359 names: the regex scan costs 6 ms for one name and
@@ -202,7 +204,7 @@ def _read_line(raw: bytes, page: bytes | None, where: int) -> tuple[dict[str, st
     except _Malformed as err:
         problem = str(err)
     number = where + 1 if page is None else page.count(b"\n", 0, where) + 1
-    excerpt = raw[:160].decode("utf-8", "replace") + ("..." if len(raw) > 160 else "")
+    excerpt = redacted_excerpt(raw, 160) + ("..." if len(raw) > 160 else "")
     raise ExpositionError(f"line {number}: {problem}: {excerpt!r}")
 
 

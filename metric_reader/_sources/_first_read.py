@@ -13,6 +13,7 @@ import anyio
 import httpx
 
 from .._config import PrometheusQuery, RuleConfig, Settings
+from .._core import redact
 from .._http import make_client
 from ._fetches import Fetch
 from ._groups import build_fetches
@@ -35,7 +36,7 @@ async def first_reads(settings: Settings, timeout: float) -> list[str]:
         try:
             reading = await target.perform(client, timeout)
         except Exception as exc:  # whatever it is, check goes on and says it
-            error = str(exc) or type(exc).__name__
+            error = redact(str(exc)) or type(exc).__name__
             for rule in target.rules:
                 found[rule.name] = f"warning: cannot read {target.description}: {error}"
             return
@@ -77,7 +78,7 @@ async def check_expressions(settings: Settings, timeout: float) -> tuple[list[st
                 f"{alert.file}:{alert.line}: alert {alert.name!r}: expr: {exc.reason}"
             )
         except Exception as exc:  # down, slow, refused: not the expression's fault
-            unreachable.setdefault(source.endpoint, str(exc) or type(exc).__name__)
+            unreachable.setdefault(source.endpoint, redact(str(exc)) or type(exc).__name__)
 
     async with make_client(settings.client) as client:
         with anyio.move_on_after(timeout + 1.0):

@@ -14,7 +14,15 @@ import anyio
 import httpx
 
 from .._config import MAX_RESPONSE_BYTES
-from .._core import FetchError, Sample, labels_of, may_hold_surrogates, valid_strings
+from .._core import (
+    FetchError,
+    Sample,
+    labels_of,
+    may_hold_surrogates,
+    redact,
+    redacted_excerpt,
+    valid_strings,
+)
 from .._http import Attempt, Source, deadline, read_body, request_slot
 
 _fast_loads: Callable[[bytes], Any] | None
@@ -49,7 +57,7 @@ class QueryParseError(FetchError):
 
     def __init__(self, message: str, reason: str = "") -> None:
         super().__init__(message)
-        self.reason = reason.removeprefix('invalid parameter "query": ')
+        self.reason = redact(reason.removeprefix('invalid parameter "query": '))
         """Prometheus' own words: ``1:11: parse error: unexpected end of input ...``."""
 
 
@@ -176,7 +184,7 @@ def _decode(status_code: int, body: bytes) -> tuple[Any, Any, tuple[str, ...]]:
     try:
         document = _loads(body)
     except (ValueError, UnicodeDecodeError):
-        snippet = body[:120].decode("utf-8", "replace").strip()
+        snippet = redacted_excerpt(body, 120).strip()
         raise NotJson(f"HTTP {status_code}, not JSON: {snippet!r}") from None
     except RecursionError:
         raise FetchError(f"HTTP {status_code}, unexpected answer: JSON nested too deeply") from None
@@ -190,7 +198,7 @@ def _decode(status_code: int, body: bytes) -> tuple[Any, Any, tuple[str, ...]]:
             raise QueryParseError(f"HTTP {status_code}, query failed: {detail}", str(error))
         raise FetchError(f"HTTP {status_code}, query failed: {detail}")
     listed = document.get("warnings")
-    warnings = tuple(str(w) for w in listed if w) if isinstance(listed, list) else ()
+    warnings = tuple(redact(str(w)) for w in listed if w) if isinstance(listed, list) else ()
     data = document.get("data")
     if not isinstance(data, Mapping):
         raise FetchError("unexpected answer: no data object")

@@ -19,6 +19,7 @@ from typing import Any
 import anyio
 import pytest
 from _certs import cert, new_key, write_pem
+from _echo_proxy import EchoingProxy, shown_pieces
 from _events import make_event as _make_event
 from loguru import logger
 
@@ -572,6 +573,37 @@ def test_bad_environment_settings_are_refused_naming_the_variable(
     clean_env.setenv("ALERTMANAGER_BASIC_AUTH_USERNAME", "u")
     clean_env.setenv("ALERTMANAGER_BASIC_AUTH_PASSWORD_FILE", str(token))
     assert "bearer_token_file and basic_auth_* are both set" in refused(None)
+
+
+def test_a_url_password_holding_at_signs_is_masked_whole(clean_env: pytest.MonkeyPatch) -> None:
+    """RFC 3986: the userinfo ends at the last ``@`` before the host."""
+    url = "http://user:p@ss@tPa55@a:9093"
+    clean_env.setenv("ALERTMANAGER_URLS", url)
+    for message in (refused({"urls": [url]}), refused(None)):
+        assert "'http://***@a:9093': credentials in the URL are not accepted" in message
+        assert "tPa55" not in message and "ss@" not in message, message
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("way", ["text200", "reason", "json"])
+async def test_credentials_an_alertmanager_proxy_echoes_are_not_in_the_message(
+    tmp_path: Path, way: str
+) -> None:
+    token = 'am-T0k"en\\-Vq8Lw3Zr-9'
+    (tmp_path / "token").write_text(token)
+    proxy = EchoingProxy()
+    try:
+        plugin = loaded(
+            {"urls": [f"{proxy.url}/{way}"], "bearer_token_file": str(tmp_path / "token")}
+        )
+        with pytest.raises(PluginFailure) as failure:
+            await plugin.call("execute", make_event(), TIMEOUT)
+    finally:
+        proxy.close()
+    assert proxy.requests[0]["authorization"] == f"Bearer {token}"
+    message = str(failure.value)
+    assert "answered" in message and "***" in message, message
+    assert shown_pieces(message, [token]) == [], message
 
 
 def test_with_no_settings_it_loads_and_sends_to_localhost_9093() -> None:

@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import shlex
@@ -21,6 +22,7 @@ from typing import Any
 
 import anyio
 import pytest
+from _echo_proxy import EchoingProxy, shown_pieces
 from _events import make_event as _make_event
 from loguru import logger
 
@@ -422,6 +424,52 @@ def test_http_action_refuses_an_endpoint_that_is_not_an_http_url(
     assert f"HTTP_PLUGIN_ENDPOINT={shown}" in message
     assert "expected an http:// or https:// URL" in message
     assert "pa55" not in message
+
+
+def test_http_action_masks_a_url_password_holding_at_signs_whole(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """RFC 3986: the userinfo ends at the last ``@`` before the host."""
+    monkeypatch.setenv("HTTP_PLUGIN_ENDPOINT", "https://user:p@ss@tPa55@")
+    monkeypatch.delenv("HTTP_PLUGIN_HEADERS", raising=False)
+    monkeypatch.delenv("HTTP_PLUGIN_TIMEOUT", raising=False)
+
+    message = refused("http_action")
+
+    assert "HTTP_PLUGIN_ENDPOINT='https://***@'" in message
+    assert "tPa55" not in message and "ss@" not in message, message
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("way", ["text200", "reason", "json"])
+@pytest.mark.parametrize("credentials", ["headers", "url"])
+async def test_http_action_puts_no_credential_an_endpoint_echoes_in_its_message(
+    monkeypatch: pytest.MonkeyPatch, way: str, credentials: str
+) -> None:
+    """Its header values, or the credentials of its URL (sent as basic auth), said back by
+    an endpoint in a body, a reason phrase or JSON, are masked in the failure's message."""
+    password, pair = "Pw-8dN3q5xy", base64.b64encode(b"hook:Pw-8dN3q5xy").decode()
+    headers = {"X-Api-Key": 'key-"9Lm\\4Xw'}
+    if credentials == "headers":
+        headers["Authorization"] = "Bearer ha-T0k3n-Wq7Zr2"
+    proxy = EchoingProxy()
+    userinfo = f"hook:{password}@" if credentials == "url" else ""
+    monkeypatch.setenv("HTTP_PLUGIN_ENDPOINT", proxy.url.replace("//", f"//{userinfo}") + f"/{way}")
+    monkeypatch.setenv("HTTP_PLUGIN_HEADERS", json.dumps(headers))
+    monkeypatch.delenv("HTTP_PLUGIN_TIMEOUT", raising=False)
+    try:
+        with pytest.raises(PluginFailure) as caught:
+            await loaded("http_action").call("execute", make_event(), timeout=5)
+    finally:
+        proxy.close()
+    sent = proxy.requests[0]
+    assert sent["x-api-key"] == headers["X-Api-Key"]
+    expected = "Bearer ha-T0k3n-Wq7Zr2" if credentials == "headers" else f"Basic {pair}"
+    assert sent["authorization"] == expected
+    message = str(caught.value)
+    assert "answered" in message and "***" in message, message
+    secrets = ["ha-T0k3n-Wq7Zr2", headers["X-Api-Key"], password, pair]
+    assert shown_pieces(message, secrets) == [], message
 
 
 # --- exec_action -----------------------------------------------------------------------

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import pytest
 from _slips import slips_of
@@ -314,6 +315,42 @@ def test_go_durations(text: str, seconds: float) -> None:
 def test_bad_durations(text: str) -> None:
     with pytest.raises(ValueError):
         parse_duration(text)
+
+
+PASSWORD_WITH_AT = "p@ss@tPa55"
+
+
+@pytest.mark.parametrize(
+    ("given", "where"),
+    [
+        ({"PROMETHEUS_ENDPOINT": "http://admin:{}@prom.example:9090/"}, "PROMETHEUS_ENDPOINT="),
+        ({"SCRAPE_URL": "http://admin:{}@prom.example:9090/"}, "SCRAPE_URL="),
+        ('prometheus_endpoint = "http://admin:{}@prom.example:9090/"\n', "prometheus_endpoint="),
+        ('[[rules]]\nname = "r"\nmetric_name = "m"\n', "rules[0].prometheus_endpoint="),
+        ('[[rules]]\nname = "r"\nmetric_name = "m"\n', "rules[0].scrape_url="),
+    ],
+)
+def test_a_url_password_holding_at_signs_is_masked_whole_for_every_url_setting(
+    tmp_path: Path, given: dict[str, str] | str, where: str
+) -> None:
+    """RFC 3986: the userinfo ends at the last ``@`` before the host, so all of
+    ``p@ss@tPa55`` is the password, and none of it may show."""
+    url = f"http://admin:{PASSWORD_WITH_AT}@prom.example:9090/"
+    if isinstance(given, dict):
+        env = {name: value.format(PASSWORD_WITH_AT) for name, value in given.items()}
+    else:
+        key = where.split(".")[-1].rstrip("=")
+        rules = tmp_path / "rules.toml"
+        text = given.format(PASSWORD_WITH_AT)
+        rules.write_text(text + (f'{key} = "{url}"\n' if "[[rules]]" in text else ""))
+        env = {"CONFIG_FILE": str(rules)}
+    with pytest.raises(ConfigError) as error:
+        settings(**env)
+    message = str(error.value)
+    assert f"{where}'http://admin:***@prom.example:9090/' is invalid" in message, message
+    assert "credentials in the URL are not accepted" in message
+    for piece in ("p@ss", "ss@", "tPa55", "@tPa"):
+        assert piece not in message, message
 
 
 @pytest.mark.parametrize(

@@ -266,3 +266,19 @@ def test_bad_flags_are_one_line_and_exit_2() -> None:
         result = _backtest(*args, env=env)
         assert result.returncode == 2, (args, result.stderr)
         assert result.stderr.count("\n") == 1 and message in result.stderr, result.stderr
+
+
+def test_credentials_in_the_prometheus_flag_are_refused_in_one_line_not_shown() -> None:
+    """As PROMETHEUS_ENDPOINT refuses them (it was a traceback); the password is masked
+    whole, read as RFC 3986 reads it (the userinfo ends at the last ``@``)."""
+    env = {"SCRAPE_URL": "http://127.0.0.1:9/metrics", "METRIC_NAME": "m", "THRESHOLD": ">0"}
+    for given, shown in [
+        ("http://u:s3cr3tpw@127.0.0.1:9/", "http://u:***@127.0.0.1:9/"),
+        ("http://admin:p@ss@tPa55@127.0.0.1:9", "http://admin:***@127.0.0.1:9"),
+    ]:
+        result = _backtest("--from", "1m", "--prometheus", given, env=env)
+        assert result.returncode == 2, (given, result.stdout, result.stderr)
+        assert result.stderr.count("\n") == 1, result.stderr
+        assert f"--prometheus '{shown}': credentials in the URL are not accepted" in result.stderr
+        for piece in ("s3cr3tpw", "p@ss", "tPa55"):
+            assert piece not in result.stdout + result.stderr
