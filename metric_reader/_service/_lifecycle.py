@@ -95,8 +95,8 @@ class Lifecycle(ServiceParts):
     def _install(self, rules: list[Rule], kept: Collection[str] = ()) -> None:
         """Take ``rules`` (and ``self.settings``) as what runs: the groups that fetch for
         them and what is kept per rule. A rule ``kept`` over a reload keeps its no-data
-        tracker; a fetch kept over it (same description) keeps when it last succeeded or
-        failed."""
+        tracker; a group planned as before is kept as it runs; a new fetch that replaces one
+        of the same description keeps when it last succeeded or failed."""
         settings = self.settings
         old_fetches = {fetch.description: fetch for fetch in self.fetches}
         self.groups = build_groups(
@@ -104,6 +104,7 @@ class Lifecycle(ServiceParts):
             settings.max_concurrent_queries,
             settings.max_response_bytes,
             settings.batch_selectors,
+            running=self.groups,
         )
         for fetch in self.fetches:
             before = old_fetches.get(fetch.description)
@@ -250,6 +251,9 @@ class Lifecycle(ServiceParts):
                 )
                 unchanged[name] = before
         self.settings = dataclasses.replace(settings, **unchanged)
+        new_client = self.settings.client != old.client
+        if new_client and self._restart is not None:
+            self._restart.set()  # before the groups change: every group starts again
         self.step.routes = self.settings.routes
         before = {id(rule) for rule in self.rules}
         rules, retired = carry_over(self.rules, settings.rules)
@@ -269,8 +273,8 @@ class Lifecycle(ServiceParts):
             len(rules) - len(kept),
             len(retired),
         )
-        if self._restart is not None:
-            self._restart.set()
+        if not new_client:
+            self._log_batching()  # said at each turn's start too
 
     def _log_batching(self) -> None:
         """Say how many queries serve the rules of each Prometheus: ``4 queries serve 1,000
