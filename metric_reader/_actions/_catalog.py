@@ -9,6 +9,7 @@ service runs.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -20,7 +21,7 @@ from ._callers import LoadedPlugin
 from ._entry_points import BUNDLED, Hidden, base_plugins
 from ._loader import LOAD_TIMEOUT, NO_SETTINGS, load_directory
 from ._result import EntryPointOrigin, PluginProblem
-from ._watch import DirWatcher, Scan, off_the_loop
+from ._watch import LOOK_WAIT, DirWatcher, Scan, off_the_loop
 
 WATCH_INTERVAL = 2.0
 """How often (seconds) :meth:`PluginCatalog.watch` looks at ``PLUGIN_DIR`` by default."""
@@ -142,7 +143,10 @@ class PluginCatalog:
 
         Every ``interval`` seconds each ``*.py`` entry is looked at with ``stat`` (following
         symlinks: its real path, inode, size, mtime and ctime, mode and owner) and the
-        directory is listed again; only what changed is loaded again, in a worker thread.
+        directory is listed again; only what changed is loaded again, each file in a
+        thread of its own. A look waits a second at most for its loads: a slower one (an
+        import that hangs, until ``PLUGIN_TIMEOUT``) is taken by a later look, so that it
+        holds up no other file.
 
         This polls rather than using inotify on purpose: inotify only reports changes made
         through this kernel (not those made on another host: NFS, CIFS, many FUSE file
@@ -193,7 +197,7 @@ class PluginCatalog:
         if watcher.lock is None:
             watcher.lock = anyio.Lock()
         async with watcher.lock:
-            scan = await off_the_loop(watcher.scan, "plugin reload")
+            scan = await off_the_loop(functools.partial(watcher.scan, LOOK_WAIT), "plugin reload")
             return self._apply(scan)
 
     def _apply(self, scan: Scan) -> bool:

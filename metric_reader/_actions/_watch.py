@@ -28,6 +28,11 @@ from ._trust import REMEDY, dir_finding, file_finding
 
 _T = TypeVar("_T")
 
+LOOK_WAIT = 1.0
+"""How long (seconds) one look at ``PLUGIN_DIR`` waits for the files it loads. A load that
+takes longer goes on in the background and a later look takes its result: a file whose
+import hangs (up to ``PLUGIN_TIMEOUT``) holds up no other file."""
+
 _RACY_NS = 2_000_000_000
 """A file changed less than this before it was read may change again with the same stat
 (timestamps are coarse): its content is compared until it is older (git's "racy" files)."""
@@ -122,6 +127,15 @@ class Scan:
 
 
 @dataclass
+class _Loading:
+    """A file's load that a look started and that had not ended when the look did."""
+
+    job: ThreadJob
+    dir_key: _DirKey
+    """``PLUGIN_DIR`` as it was when the load started: its trust verdict applies."""
+
+
+@dataclass
 class _Composition:
     plugins: dict[str, LoadedPlugin]
     problems: list[PluginProblem]
@@ -153,10 +167,17 @@ class DirWatcher:
         self.dir_problem: PluginProblem | None = None
         self.listing_error: str | None = None
         self.lock: anyio.Lock | None = None
+        self.loading: dict[str, _Loading] = {}
+        """Loads still running when the look that started them ended, by file name."""
 
-    def scan(self) -> Scan:
-        """List ``PLUGIN_DIR``, load what is new or changed. Blocking: not on the loop."""
+    def scan(self, wait: float | None = None) -> Scan:
+        """List ``PLUGIN_DIR``, load what is new or changed. Blocking: not on the loop.
+
+        The files load at once, each in a thread of its own; the look waits for them at
+        most ``wait`` seconds (None: until every load ended, each bounded by the load
+        timeout). A load still running then is taken by the first look after it ends."""
         now_ns = time.time_ns()
+        deadline = None if wait is None else time.monotonic() + wait
         try:
             real_dir = os.path.realpath(self.directory)
             dir_st = os.stat(real_dir)
@@ -187,10 +208,13 @@ class DirWatcher:
             dir_key=dir_key,
             dir_problem=None if dir_reason is None else PluginProblem(self.directory, dir_reason),
         )
-        loading: dict[str, ThreadJob] = {}
+        started: set[str] = set()
         for name in names:
+            pending = self.loading.get(name)
+            if pending is not None and pending.dir_key == dir_key:
+                continue  # still loading, or to be taken below
             entry = self.entries.get(name)
-            if entry is not None and not everything:
+            if pending is None and entry is not None and not everything:
                 seen = entry.unchanged_since(now_ns)
                 if seen is not None:
                     if seen != entry.seen_ns:
@@ -198,13 +222,20 @@ class DirWatcher:
                     continue
             # All at once: a file whose loading hangs delays no other by more than nothing.
             load = functools.partial(self._load, self.directory / name, real_dir, dir_reason)
-            loading[name] = ThreadJob(load, f"plugin load {name}")
-        for name, job in loading.items():
-            outcome = job.wait_blocking(None)  # each load is bounded: see load_bounded
-            assert outcome is not None
+            self.loading[name] = _Loading(ThreadJob(load, f"plugin load {name}"), dir_key)
+            started.add(name)
+        for name, pending in list(self.loading.items()):
+            left = None  # each load is bounded (load_bounded): this wait too
+            if deadline is not None:  # the loads of earlier looks are taken if they ended
+                left = max(deadline - time.monotonic(), 0.0) if name in started else 0.0
+            outcome = pending.job.wait_blocking(left)
+            if outcome is None:
+                continue  # a later look takes it
+            del self.loading[name]
             if outcome.error is not None:
                 raise outcome.error
-            scan.loaded[name] = cast(_Entry, outcome.value)
+            if name in names:  # (a file removed while it loaded is gone, not loaded)
+                scan.loaded[name] = cast(_Entry, outcome.value)
         scan.gone = [name for name in self.entries if name not in names]
         return scan
 

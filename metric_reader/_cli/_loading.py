@@ -16,10 +16,18 @@ from .._service import EXPRESSION_TIMEOUT
 from .._sources import check_expressions
 
 
-def load_validated(env: Mapping[str, str]) -> tuple[Settings, PluginCatalog]:
-    """Settings and plugins, validated: raise ConfigError for anything the rules need."""
+def load_validated(
+    env: Mapping[str, str], logging_in_use: tuple[str, str] | None = None
+) -> tuple[Settings, PluginCatalog]:
+    """Settings and plugins, validated: raise ConfigError for anything the rules need.
+
+    ``logging_in_use``: the log level and format the running service logs with (a reload,
+    in a worker thread); the logging is set up again only when they change, since the
+    service goes on logging meanwhile and a line logged while the sink is replaced is lost.
+    """
     settings = load_settings(env)
-    configure_logging(settings.log_level, settings.log_format)
+    if logging_in_use != (settings.log_level, settings.log_format):
+        configure_logging(settings.log_level, settings.log_format)
     for name in settings.unknown_variables:
         logger.warning("unknown environment variable {}", name)
     for warning in settings.warnings:

@@ -41,10 +41,13 @@ def run_service(env: Mapping[str, str], backend_options: dict[str, object]) -> i
         say_config_error(str(exc))
         return EXIT_CONFIG
     running_election = settings.election
+    logging_in_use = [(settings.log_level, settings.log_format)]
 
     def reload() -> tuple[Settings, PluginCatalog]:
-        """The configuration read again (SIGHUP, POST /-/reload), as at start."""
-        fresh, fresh_catalog = load_validated(env)
+        """The configuration read again (SIGHUP, POST /-/reload), as at start; in a worker
+        thread, beside the running service."""
+        fresh, fresh_catalog = load_validated(env, logging_in_use[0])
+        logging_in_use[0] = (fresh.log_level, fresh.log_format)
         fresh = _this_shard(fresh)
         if fresh.election == configured_election:  # as it was: the one running
             fresh = dataclasses.replace(fresh, election=running_election)

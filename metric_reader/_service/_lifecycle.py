@@ -2,10 +2,13 @@
 
 At start the state file (when configured) is restored before the first evaluation, and the
 signal handlers, the plugin watching and the leader election start. The scheduler then runs
-the groups of the configuration, one turn per configuration: a reload (SIGHUP,
-``POST /-/reload``) installs the new one and starts another turn. On SIGTERM or SIGINT the
-groups stop, running plugin calls get ``grace`` seconds to finish, the Lease is given up,
-the state is saved, and ``run`` returns.
+the groups of the configuration. A reload (SIGHUP, ``POST /-/reload``) reads the
+configuration in a worker thread, so that polls, probes and actions go on meanwhile, then
+installs it: the groups whose rules or settings changed start again, the others go on on
+their grid; new client settings (TLS, credentials) start every group again with a new
+client (another turn of the scheduler). On SIGTERM or SIGINT the groups stop, running
+plugin calls get ``grace`` seconds to finish, the Lease is given up, the state is saved,
+and ``run`` returns.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import signal
 from collections.abc import Callable, Collection
 
 import anyio
+import anyio.to_thread
 from anyio.abc import TaskStatus
 from loguru import logger
 
@@ -44,6 +48,7 @@ RESTART_SETTINGS = (
 """Settings a reload cannot change in a running service: they take effect at a restart."""
 
 Reloader = Callable[[], tuple[Settings, PluginCatalog]]
+"""Reads the configuration again, or raises ``ConfigError``; called in a worker thread."""
 EXPRESSION_TIMEOUT = 5.0
 """Seconds to ask Prometheus about the rule files' expressions: at start, in ``check`` and
 at a reload."""
@@ -87,16 +92,18 @@ class Lifecycle(ServiceParts):
 
     reloader: Reloader | None
     """Reads the configuration again (SIGHUP, ``POST /-/reload``), or raises
-    ``ConfigError``."""
+    ``ConfigError``; called in a worker thread."""
     _reload_lock: anyio.Lock | None = None
     _restart: anyio.Event | None = None
     _watch_scope: anyio.CancelScope | None = None
+    _hangup: anyio.Event
+    """Set by a SIGHUP: a reload is wanted that has not started yet."""
 
     def _install(self, rules: list[Rule], kept: Collection[str] = ()) -> None:
         """Take ``rules`` (and ``self.settings``) as what runs: the groups that fetch for
         them and what is kept per rule. A rule ``kept`` over a reload keeps its no-data
-        tracker; a fetch kept over it (same description) keeps when it last succeeded or
-        failed."""
+        tracker; a group planned as before is kept as it runs; a new fetch that replaces one
+        of the same description keeps when it last succeeded or failed."""
         settings = self.settings
         old_fetches = {fetch.description: fetch for fetch in self.fetches}
         self.groups = build_groups(
@@ -104,6 +111,7 @@ class Lifecycle(ServiceParts):
             settings.max_concurrent_queries,
             settings.max_response_bytes,
             settings.batch_selectors,
+            running=self.groups,
         )
         for fetch in self.fetches:
             before = old_fetches.get(fetch.description)
@@ -155,24 +163,42 @@ class Lifecycle(ServiceParts):
         *,
         task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED,
     ) -> None:
+        reloading = anyio.CancelScope()
+        self._hangup = anyio.Event()
         with anyio.open_signal_receiver(*SIGNALS) as signals:
-            task_status.started()
-            if early is not None:
-                early.log_hangups()  # before the loop listened: nothing to reload yet
-                if early.received is not None:
-                    logger.bind(signal=signal.Signals(early.received).name).info("stopping")
-                    polling.cancel()
-            async for signum in signals:
-                name = signal.Signals(signum).name
-                if signum == signal.SIGHUP:
-                    logger.bind(signal=name).info("reloading the configuration")
-                    await self.reload()
-                elif not polling.cancel_called:
-                    logger.bind(signal=name).info("stopping")
-                    polling.cancel()
-                else:
-                    logger.bind(signal=name).warning("stopping now, abandoning plugin calls")
-                    everything.cancel()
+            async with anyio.create_task_group() as hangups:
+                hangups.start_soon(self._reload_on_hangups, reloading)
+                task_status.started()
+                if early is not None:
+                    early.log_hangups()  # before the loop listened: nothing to reload yet
+                    if early.received is not None:
+                        logger.bind(signal=signal.Signals(early.received).name).info("stopping")
+                        polling.cancel()
+                        reloading.cancel()
+                async for signum in signals:
+                    name = signal.Signals(signum).name
+                    if signum == signal.SIGHUP and polling.cancel_called:
+                        logger.bind(signal=name).info("stopping: the configuration is not reloaded")
+                    elif signum == signal.SIGHUP:
+                        logger.bind(signal=name).info("reloading the configuration")
+                        self._hangup.set()
+                    elif not polling.cancel_called:
+                        logger.bind(signal=name).info("stopping")
+                        polling.cancel()
+                        reloading.cancel()  # a reload under way is abandoned
+                    else:
+                        logger.bind(signal=name).warning("stopping now, abandoning plugin calls")
+                        everything.cancel()
+
+    async def _reload_on_hangups(self, scope: anyio.CancelScope) -> None:
+        """Reload after each SIGHUP, in the background, so that signals are still taken
+        while a reload reads the configuration. SIGHUPs that come while a reload waits to
+        start make that one reload: it reads the files as they are when it starts."""
+        with scope:
+            while True:
+                await self._hangup.wait()
+                self._hangup = anyio.Event()
+                await self.reload()
 
     def _watch_plugins(self) -> None:
         """Watch PLUGIN_DIR for drop-in changes (the current catalog's), until a reload
@@ -194,17 +220,25 @@ class Lifecycle(ServiceParts):
 
     async def reload(self) -> str | None:
         """Read the configuration again and run it: rules whose definition did not change
-        keep their state; changed and removed rules resolve what had fired; the groups start
-        again. A configuration with errors is refused (each line logged) and the running one
-        goes on. Returns None, or why the reload was refused."""
+        keep their state; changed and removed rules resolve what had fired; the groups whose
+        rules or settings changed start again. A configuration with errors is refused (each
+        line logged) and the running one goes on. Returns None, or why the reload was
+        refused.
+
+        The configuration is read, and the plugins loaded, in a worker thread (a plugin file
+        may take up to ``PLUGIN_TIMEOUT`` to import): polls, probes and actions go on
+        meanwhile. One reload at a time."""
         if self._reload_lock is None:
             self._reload_lock = anyio.Lock()
         async with self._reload_lock:
-            if self.reloader is None:
+            reloader = self.reloader
+            if reloader is None:
                 return "this service was started without a way to reload its configuration"
             try:
-                settings, catalog = self.reloader()
-                bad, warnings = await check_expressions(settings, EXPRESSION_TIMEOUT)
+                settings, catalog = await anyio.to_thread.run_sync(reloader, abandon_on_cancel=True)
+                bad, warnings = await check_expressions(
+                    settings, EXPRESSION_TIMEOUT, running=self.groups
+                )
                 for warning in warnings:
                     logger.warning("{}", warning)
                 if bad:
@@ -250,6 +284,9 @@ class Lifecycle(ServiceParts):
                 )
                 unchanged[name] = before
         self.settings = dataclasses.replace(settings, **unchanged)
+        new_client = self.settings.client != old.client
+        if new_client and self._restart is not None:
+            self._restart.set()  # before the groups change: every group starts again
         self.step.routes = self.settings.routes
         before = {id(rule) for rule in self.rules}
         rules, retired = carry_over(self.rules, settings.rules)
@@ -269,8 +306,8 @@ class Lifecycle(ServiceParts):
             len(rules) - len(kept),
             len(retired),
         )
-        if self._restart is not None:
-            self._restart.set()
+        if not new_client:
+            self._log_batching()  # said at each turn's start too
 
     def _log_batching(self) -> None:
         """Say how many queries serve the rules of each Prometheus: ``4 queries serve 1,000

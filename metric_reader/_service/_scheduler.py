@@ -7,6 +7,10 @@ of a group run at its tick and every rule is evaluated at the tick, through the 
 step (``_engine.EvaluationStep``), which hands the calls the rules owe to the runner. When
 a tick overruns, the ticks it overran are skipped, never queued, and counted as missed
 evaluations.
+
+A reload hands the scheduler new groups while it runs: the loops of the groups it no longer
+has stop, those of new groups start, and a group it had already (kept by the reload, the
+same object) goes on on its grid, undisturbed.
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ from __future__ import annotations
 import math
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import anyio
 import httpx
@@ -95,6 +99,19 @@ class GroupRuntime:
     so a group that cannot make every fetch in a tick still makes each in turn."""
 
 
+@dataclass
+class _Turn:
+    """One run of :meth:`Scheduler.run`: its loops, the client they read with, where the
+    calls the rules owe run, and what ends it."""
+
+    loops: TaskGroup
+    client: httpx.AsyncClient
+    calls: TaskGroup
+    until: anyio.Event
+    running: dict[int, tuple[Group, anyio.CancelScope]] = field(default_factory=dict)
+    """The loop of each group, by the group's ``id`` (the group is held: no other takes it)."""
+
+
 class Scheduler:
     """Runs the groups: a task per group, its ticks, its fetches, and its missed
     evaluations; the rules a fetch answers for are evaluated through ``step``."""
@@ -118,6 +135,7 @@ class Scheduler:
         self._changed = changed
         self._groups: list[Group] = []
         self._runtimes: dict[int, GroupRuntime] = {}
+        self._turn: _Turn | None = None
 
     @property
     def groups(self) -> list[Group]:
@@ -125,9 +143,14 @@ class Scheduler:
 
     @groups.setter
     def groups(self, groups: list[Group]) -> None:
-        """New groups (a reload builds them all anew) start with nothing missed."""
+        """Run ``groups`` from now on. A group run already (the same object: a reload kept
+        it) goes on as it was, its missed evaluations and loop included; a new one starts
+        with nothing missed, and its loop starts if the scheduler runs."""
+        wanted = {id(group) for group in groups}
         self._groups = groups
-        self._runtimes = {}
+        self._runtimes = {key: kept for key, kept in self._runtimes.items() if key in wanted}
+        if self._turn is not None:
+            self._follow(self._turn)
 
     def runtime(self, group: Group) -> GroupRuntime:
         found = self._runtimes.get(id(group))
@@ -141,12 +164,36 @@ class Scheduler:
 
     async def run(self, client: httpx.AsyncClient, calls: TaskGroup, until: anyio.Event) -> None:
         """Evaluate every group, a task each, until ``until`` is set; the calls the rules
-        owe run in ``calls``."""
+        owe run in ``calls``. Groups set meanwhile are followed (see ``groups``)."""
         async with anyio.create_task_group() as loops:
-            for group in self.groups:
-                loops.start_soon(self._evaluate_forever, client, group, calls)
-            await until.wait()
-            loops.cancel_scope.cancel()
+            turn = self._turn = _Turn(loops, client, calls, until)
+            try:
+                self._follow(turn)
+                await until.wait()
+                loops.cancel_scope.cancel()
+            finally:
+                self._turn = None
+
+    def _follow(self, turn: _Turn) -> None:
+        """Stop the loops of the groups no longer run, start those of new ones. Nothing
+        starts once ``until`` is set: the turn ends, and the next one starts every group."""
+        if turn.until.is_set():
+            return
+        wanted = {id(group) for group in self._groups}
+        for key in [key for key in turn.running if key not in wanted]:
+            _, scope = turn.running.pop(key)
+            scope.cancel()
+        for group in self._groups:
+            if id(group) not in turn.running:
+                scope = anyio.CancelScope()
+                turn.running[id(group)] = (group, scope)
+                turn.loops.start_soon(self._loop, turn, group, scope)
+
+    async def _loop(self, turn: _Turn, group: Group, scope: anyio.CancelScope) -> None:
+        if scope.cancel_called:  # the group was replaced before its loop began
+            return
+        with scope:
+            await self._evaluate_forever(turn.client, group, turn.calls)
 
     async def _evaluate_forever(
         self, client: httpx.AsyncClient, group: Group, calls: TaskGroup

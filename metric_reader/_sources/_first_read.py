@@ -9,6 +9,8 @@ from where ``check`` runs (``--no-read`` skips them).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import anyio
 import httpx
 
@@ -16,7 +18,7 @@ from .._config import PrometheusQuery, RuleConfig, Settings
 from .._core import redact
 from .._http import make_client
 from ._fetches import Fetch
-from ._groups import build_fetches
+from ._groups import Group, build_fetches, shared_options
 from ._prometheus import QueryParseError, instant_query
 
 
@@ -59,20 +61,32 @@ async def first_reads(settings: Settings, timeout: float) -> list[str]:
     ]
 
 
-async def check_expressions(settings: Settings, timeout: float) -> tuple[list[str], list[str]]:
+async def check_expressions(
+    settings: Settings, timeout: float, running: Sequence[Group] = ()
+) -> tuple[list[str], list[str]]:
     """The ``expr`` of every alert of the rule files, sent once to its Prometheus, as
     Prometheus checks them when it loads a rule file: the problems (a parse error, one line
     naming the file, line and alert) and the warnings (the Prometheus could not be asked:
-    the service goes on, and reports each failed read)."""
+    the service goes on, and reports each failed read).
+
+    As many at once to one Prometheus as ``max_concurrent_queries`` allows, counting the
+    reads of the ``running`` groups (a reload: their polls go on meanwhile)."""
     alerts = [rule for rule in settings.rules if rule.alert is not None]
     problems: dict[str, str] = {}
     unreachable: dict[str, str] = {}
+    options = shared_options(
+        settings.max_concurrent_queries,
+        settings.max_response_bytes,
+        settings.batch_selectors,
+        running,
+    )
 
     async def check(client: httpx.AsyncClient, rule: RuleConfig) -> None:
         alert, source = rule.alert, rule.source
         assert alert is not None and isinstance(source, PrometheusQuery)  # the expr is its query
+        slots = options.limit(source.endpoint).limiter
         try:
-            await instant_query(client, source.endpoint, alert.expr, timeout)
+            await instant_query(client, source.endpoint, alert.expr, timeout, slots=slots)
         except QueryParseError as exc:
             problems[rule.name] = (
                 f"{alert.file}:{alert.line}: alert {alert.name!r}: expr: {exc.reason}"

@@ -6,6 +6,9 @@ has its own grid, ``interval`` apart and offset inside the interval by a hash of
 so that many groups never wake at the same instant, and the offset is the same at every
 start. Its reads: one page (a scrape group), or a few batched queries for its selector
 rules plus one query per distinct ``QUERY`` (a Prometheus group).
+
+A reload plans the groups again; a group whose plan did not change is kept, the very
+object, so that it goes on where it was: on its grid, with its reads' state.
 """
 
 from __future__ import annotations
@@ -45,6 +48,9 @@ class Group:
     """What to change when the group cannot keep up (for the missed-evaluations warning)."""
     concurrency: int = 1
     """Reads in flight at once (``max_concurrent_queries`` for a Prometheus)."""
+    planned: PlanOptions = field(default_factory=PlanOptions, compare=False)
+    """What it was planned with: the settings, and the per-endpoint bounds it shares with
+    the groups planned with it."""
     offset: float = field(init=False)
     """Seconds into the interval at which the group's ticks fall."""
 
@@ -55,31 +61,63 @@ class Group:
     def rules(self) -> list[RuleConfig]:
         return [rule for fetch in self.fetches for rule in fetch.rules]
 
+    def plan_key(self) -> tuple[object, ...]:
+        """What the group was planned from and into: equal for two groups that make the same
+        reads for the same rules with the same settings."""
+        reads = tuple((fetch.description, tuple(fetch.rules)) for fetch in self.fetches)
+        return (self.name, reads, self.planned.settings())
+
 
 def build_groups(
     rules: Sequence[RuleConfig],
     max_concurrent_queries: int = 8,
     max_response_bytes: int = MAX_RESPONSE_BYTES,
     batch_selectors: bool = True,
+    running: Sequence[Group] = (),
 ) -> list[Group]:
     """One group per scrape URL or Prometheus endpoint and polling interval. A page, and a
     query, is read once per interval however many rules need it; selector rules are batched
     (``batch_selectors``); requests to one endpoint share a bound on those in flight; no
-    answer larger than ``max_response_bytes`` is read."""
+    answer larger than ``max_response_bytes`` is read.
+
+    ``running``: the groups that run now (a reload). One planned the same way as a new
+    group (``Group.plan_key``) is returned in its place, the very object; the new groups
+    share the running groups' bounds on requests to one endpoint."""
     members: dict[tuple[str, str, float], list[RuleConfig]] = {}
     for rule in rules:
         source = rule.source
         members.setdefault((source.kind, source.where, rule.polling_interval), []).append(rule)
-    options = PlanOptions(max_concurrent_queries, max_response_bytes, batch_selectors)
+    options = shared_options(max_concurrent_queries, max_response_bytes, batch_selectors, running)
+    kept = {group.name: group for group in running}
     groups = []
     for (kind_name, where, interval), group_rules in members.items():
         name = f"{kind_name} {where} every {format_duration(interval)}"
         kind = kind_of(group_rules[0].source)
         plan = kind.plan(where, interval, group_rules, options)
+        group = Group(
+            name, interval, plan.fetches, kind, where, plan.advice, plan.concurrency, options
+        )
+        before = kept.get(name)
         groups.append(
-            Group(name, interval, plan.fetches, kind, where, plan.advice, plan.concurrency)
+            before if before is not None and before.plan_key() == group.plan_key() else group
         )
     return groups
+
+
+def shared_options(
+    max_concurrent_queries: int,
+    max_response_bytes: int,
+    batch_selectors: bool,
+    running: Sequence[Group] = (),
+) -> PlanOptions:
+    """Options to plan with, whose per-endpoint bounds are those of the ``running`` groups
+    planned with the same settings: requests to one endpoint share one bound, whichever
+    configuration planned them."""
+    options = PlanOptions(max_concurrent_queries, max_response_bytes, batch_selectors)
+    for group in running:
+        if group.planned.settings() == options.settings():
+            options.limits.update(group.planned.limits)
+    return options
 
 
 def build_fetches(

@@ -34,6 +34,10 @@ class PlanOptions:
     def limit(self, endpoint: str) -> EndpointLimit:
         return self.limits.setdefault(endpoint, EndpointLimit(self.max_concurrent_queries))
 
+    def settings(self) -> tuple[int, int, bool]:
+        """What a plan depends on besides its rules."""
+        return self.max_concurrent_queries, self.max_response_bytes, self.batch_selectors
+
 
 @dataclass(frozen=True, slots=True)
 class GroupPlan:

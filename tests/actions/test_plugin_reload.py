@@ -498,3 +498,55 @@ async def test_a_catalog_without_plugin_dir_has_nothing_to_watch() -> None:
 
     with anyio.fail_after(5):
         await catalog.watch(INTERVAL)  # returns at once: bundled plugins never change
+
+
+def hanging(name: str, started: Path, release: Path) -> str:
+    """A plugin whose import says it started, then hangs until ``release`` exists."""
+    return textwrap.dedent(
+        f"""
+        import os
+        import time
+
+        open({str(started)!r}, "w").close()
+        while not os.path.exists({str(release)!r}):
+            time.sleep(0.02)
+
+
+        class Late:
+            name = {name!r}
+
+            async def execute(self, metric_name, value, threshold, duration):
+                pass
+
+
+        Plugin = Late()
+        """
+    )
+
+
+@pytest.mark.anyio
+async def test_a_file_whose_import_hangs_holds_up_no_other_file(
+    tmp_path: Path, plugin_dir: Path, record: Path
+) -> None:
+    """A new file hangs at import (within PLUGIN_TIMEOUT, 30 s here): a fix written to the
+    plugin in use meanwhile is in service within a few looks, not when the hanging load
+    gives up; the hanging file becomes a plugin once its import ends."""
+    path = write(plugin_dir / "versioned.py", versioned("versioned", 1, record))
+    catalog = discover_plugins(plugin_dir, load_timeout=30.0)
+    started, release = tmp_path / "started", tmp_path / "release"
+    try:
+        async with watching(catalog):
+            write(plugin_dir / "late.py", hanging("late", started, release))
+            await eventually(started.exists, "the hanging file's import to start")
+            write(path, versioned("versioned", 2, record))
+            await eventually(
+                lambda: _version_of(catalog.plugins["versioned"]) == 2,
+                "the fix to be in service while late.py hangs",
+                timeout=5.0,
+            )
+            assert "late" not in catalog.plugins
+            release.touch()
+            await eventually(lambda: "late" in catalog.plugins, "late.py, loaded at last")
+    finally:
+        release.touch()
+    assert await version_called(catalog, "versioned", record) == 2

@@ -11,10 +11,13 @@ nothing changes; a good file again is taken (200, the metric back at 1).
 from __future__ import annotations
 
 import signal
+import time
 import urllib.error
 import urllib.request
 from collections import Counter
 from pathlib import Path
+
+import pytest
 
 from .conftest import (
     EVENT_TIMEOUT,
@@ -143,3 +146,69 @@ def test_a_broken_prometheus_rule_file_is_refused_on_reload(
     assert f"{alerts}:5:9: " in body and "exp" in body, body
     assert _metric(base, "metric_reader_config_last_reload_successful") == 0
     assert svc.alive() and "configuration reloaded" not in svc.stderr()
+
+
+HANGING_IMPORT = """\
+import os
+import time
+
+while not os.path.exists(os.environ["RELEASE_HANGING_PLUGIN"]):  # an import that hangs
+    time.sleep(0.05)
+"""
+
+
+@pytest.mark.serial
+def test_a_reload_held_up_by_a_hanging_plugin_file_stalls_neither_probes_nor_polls(
+    tmp_path: Path,
+    service: ServiceFactory,
+    scrape_server: ScrapeServer,
+    recording_plugin_dir: RecordingPlugins,
+) -> None:
+    """A PLUGIN_DIR file whose import hangs holds a reload up for PLUGIN_TIMEOUT: the reload
+    reads the plugins again. Meanwhile /healthz answers at once and the polls go on."""
+    scrape_server.set_value("queue_a", 1)
+    release = tmp_path / "release"
+    port = free_port()
+    svc = service(
+        {
+            "SCRAPE_URL": scrape_server.url,
+            "METRIC_NAME": "queue_a",
+            "THRESHOLD": ">50",
+            "ACTION_PLUGIN": "recorder",
+            "POLLING_INTERVAL": "100ms",
+            "PLUGIN_TIMEOUT": "5s",
+            "LISTEN_ADDRESS": f"127.0.0.1:{port}",
+            "LOG_LEVEL": "info",
+            "RELEASE_HANGING_PLUGIN": str(release),
+            **recording_plugin_dir.env,
+        }
+    )
+    try:
+        svc.wait_until(lambda: "polling every" in svc.stderr(), EVENT_TIMEOUT, "the start")
+        hanging = recording_plugin_dir.plugin_dir / "hanging.py"
+        hanging.write_text(HANGING_IMPORT)
+        hanging.chmod(0o644)
+        svc.proc.send_signal(signal.SIGHUP)
+        svc.wait_until(
+            lambda: "reloading the configuration" in svc.stderr(), EVENT_TIMEOUT, "the SIGHUP"
+        )
+        polls_before = scrape_server.requests
+        slowest = 0.0
+        watched_until = time.monotonic() + 3.0
+        while time.monotonic() < watched_until:
+            asked = time.monotonic()
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=10) as answer:
+                assert answer.status == 200
+            slowest = max(slowest, time.monotonic() - asked)
+            time.sleep(0.05)
+        polls = scrape_server.requests - polls_before
+        assert slowest < 1.0, f"/healthz took {slowest:.2f}s during the reload"
+        assert polls >= 10, f"{polls} polls in 3s at a 100ms interval during the reload"
+        assert "configuration reloaded" not in svc.stderr(), "the reload did not wait: no test"
+        svc.wait_until(
+            lambda: "configuration reloaded: unchanged" in svc.stderr(),
+            EVENT_TIMEOUT,
+            "the reload to end once the hanging file's load timed out",
+        )
+    finally:
+        release.touch()
