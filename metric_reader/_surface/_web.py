@@ -4,7 +4,9 @@
 ``/readyz`` (``200`` once every target was read recently and every plugin the rules name
 is loaded, else ``503`` with the reasons), ``/`` (the status page) and ``/api/status`` (the
 same as JSON): ``GET`` and ``HEAD``, anything else is ``405``. One write, as Prometheus
-names it: ``POST`` (or ``PUT``) ``/-/reload`` reads the configuration again.
+names it: ``POST`` (or ``PUT``) ``/-/reload`` reads the configuration again, when
+``ENABLE_LIFECYCLE`` allows it (else ``403``). Every write from another site is ``403``
+(``_writes``).
 
 No web framework: a small HTTP/1.1 server on anyio, one request per connection, read
 within limits (request line, headers, a deadline for the whole head), so a bad or slow
@@ -21,7 +23,7 @@ import json
 import re
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from email.utils import formatdate
 from typing import cast
 from urllib.parse import parse_qs, unquote, urlsplit
@@ -35,10 +37,12 @@ from .. import __version__
 from .._config import parse_listen_address
 from .._core import ListenError, utf8
 from ._collectors import register_service_collectors
+from ._messages import Request, Response
 from ._scrape import MetricsPages
 from ._selection import DEFAULT_SERIES, MAX_SERIES, Selection
 from ._status_page import PAGE_SERIES, PAGE_SERIES_PER_RULE, render_status_page
 from ._view import ServiceView, fetched_recently
+from ._writes import write_refusal
 
 MAX_REQUEST_LINE = 8 * 1024
 """Longest request line (method, target, version); longer is ``414``."""
@@ -63,6 +67,10 @@ DOCUMENT_MAX_AGE = 1.0
 """A status document is built again when a poll has changed the state, or after this
 many seconds (its times say "ago")."""
 _DOCUMENTS_KEPT = 32
+LIFECYCLE_OFF = (
+    "/-/reload is off: set ENABLE_LIFECYCLE=true (enable_lifecycle = true in CONFIG_FILE) "
+    "to reload over HTTP; SIGHUP reloads either way\n"
+)
 
 _TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
 _VERSION = re.compile(r"HTTP/[0-9]\.[0-9]")
@@ -70,6 +78,7 @@ _VERSION = re.compile(r"HTTP/[0-9]\.[0-9]")
 _REASONS = {
     200: "OK",
     400: "Bad Request",
+    403: "Forbidden",
     404: "Not Found",
     405: "Method Not Allowed",
     408: "Request Timeout",
@@ -85,11 +94,13 @@ async def serve_http(
     address: str,
     service: ServiceView,
     *,
+    enable_lifecycle: bool = False,
     read_timeout: float = READ_TIMEOUT,
     max_connections: int = MAX_CONNECTIONS,
     task_status: TaskStatus[int] = anyio.TASK_STATUS_IGNORED,
 ) -> None:
-    """Serve the endpoints of ``service`` on ``address`` until cancelled.
+    """Serve the endpoints of ``service`` on ``address`` until cancelled; ``/-/reload``
+    only with ``enable_lifecycle`` (``ENABLE_LIFECYCLE``).
 
     Binds first, then reports the bound port with ``task_status.started(port)`` (so
     ``address`` may end in ``:0``). Raises ``ValueError`` for an address that does not parse
@@ -106,7 +117,7 @@ async def serve_http(
     async with listener, anyio.create_task_group() as connections:
         bound = int(listener.extra(SocketAttribute.local_port))
         pages = MetricsPages(service.registry, collector, connections)
-        server = _Server(service, pages, read_timeout, max_connections)
+        server = _Server(service, pages, enable_lifecycle, read_timeout, max_connections)
         logger.bind(address=address, port=bound).info(
             "serving /metrics, /healthz, /readyz and the status page on port {}", bound
         )
@@ -144,26 +155,6 @@ class _BadRequestHead(Exception):
     def __init__(self, status: int, message: str) -> None:
         super().__init__(message)
         self.status = status
-
-
-@dataclass(slots=True)
-class Request:
-    method: str
-    path: str
-    version: str
-    headers: dict[str, str] = field(default_factory=dict)
-    query: str = ""
-
-    def header(self, name: str) -> str:
-        return self.headers.get(name.lower(), "")
-
-
-@dataclass(slots=True)
-class Response:
-    status: int
-    body: bytes
-    content_type: str = "text/plain; charset=utf-8"
-    headers: dict[str, str] = field(default_factory=dict)
 
 
 def _text(status: int, text: str, **headers: str) -> Response:
@@ -330,11 +321,13 @@ class _Server:
         self,
         service: ServiceView,
         pages: MetricsPages,
+        enable_lifecycle: bool,
         read_timeout: float,
         max_connections: int,
     ) -> None:
         self.service = service
         self.pages = pages
+        self.enable_lifecycle = enable_lifecycle
         self.read_timeout = read_timeout
         self.connections = _Connections(max_connections)
         self.documents = _DocumentCache()
@@ -413,6 +406,9 @@ class _Server:
             )
 
     async def respond(self, request: Request) -> Response:
+        refusal = write_refusal(request)
+        if refusal is not None:
+            return _text(403, f"{refusal}\n")
         if request.path == "/-/reload":
             return await self.reload(request)
         if request.method not in ("GET", "HEAD"):
@@ -427,9 +423,12 @@ class _Server:
             return _text(500, "internal error, see the service's log\n")
 
     async def reload(self, request: Request) -> Response:
-        """``/-/reload``: the configuration read again; 500 with why, when it is refused."""
+        """``/-/reload``: the configuration read again; 500 with why, when it is refused;
+        403 unless ``ENABLE_LIFECYCLE``."""
         if request.method not in ("POST", "PUT"):
             return _text(405, "only POST or PUT requests are allowed\n", Allow="POST, PUT")
+        if not self.enable_lifecycle:
+            return _text(403, LIFECYCLE_OFF)
         problem = await self.service.reload()
         self.pages.forget()  # the reload's result shows on the next scrape
         if problem is None:
