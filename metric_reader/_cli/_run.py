@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import errno
+import functools
 import signal
 from collections.abc import Mapping
 
@@ -93,8 +94,10 @@ async def _serve(service: Service, early: EarlySignals) -> None:
     """The service, and its HTTP endpoints when LISTEN_ADDRESS says where: bound before
     the first poll, stopped when the service stops."""
     async with anyio.create_task_group() as group:
-        if service.settings.listen_address is not None:
-            await group.start(serve_http, service.settings.listen_address, service)
+        settings = service.settings
+        if settings.listen_address is not None:
+            serve = functools.partial(serve_http, enable_lifecycle=settings.enable_lifecycle)
+            await group.start(serve, settings.listen_address, service)
         if service.rules:
             await service.run(SHUTDOWN_GRACE, early)
         else:

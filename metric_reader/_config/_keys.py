@@ -85,6 +85,7 @@ SERVICE_KEYS: dict[str, Parser] = {
     "rule_files": globs,
     "dry_run": boolean,
     "listen_address": listen_address,
+    "enable_lifecycle": boolean,
     "state_file": state_file,
     "max_response_bytes": byte_size,
     "shard_count": positive_int,

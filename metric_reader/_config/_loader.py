@@ -116,6 +116,7 @@ def load_settings(environ: Mapping[str, str], *, rules: bool = True) -> Settings
         batch_selectors=service["batch_selectors"] is not False,
         dry_run=bool(service["dry_run"]),
         listen_address=_listening(service["listen_address"]),
+        enable_lifecycle=bool(service["enable_lifecycle"]),
         plugin_settings=plugin_settings,
         config_file=Path(config_file) if config_file else None,
         warnings=tuple(warnings),

@@ -182,6 +182,9 @@ class Settings:
     listen_address: str | None = None
     """``LISTEN_ADDRESS``: where /metrics, /healthz, /readyz and the status page are served;
     None serves nothing (``LISTEN_ADDRESS=off``)."""
+    enable_lifecycle: bool = False
+    """``ENABLE_LIFECYCLE``: ``POST /-/reload`` reloads (off: it answers 403), as Prometheus'
+    ``--web.enable-lifecycle``."""
     plugin_settings: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     """``[plugins.NAME]`` tables of the rule file, for the plugins' ``configure``."""
     config_file: Path | None = None

@@ -39,6 +39,7 @@ configuration, as Prometheus and most daemons do (never an unclean stop: a hang-
 terminal must not end the watching)."""
 RESTART_SETTINGS = (
     "listen_address",
+    "enable_lifecycle",
     "state_file",
     "dry_run",
     "shard_count",

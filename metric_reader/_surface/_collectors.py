@@ -6,16 +6,23 @@ scrape time through ``ServiceView``, so it can never drift from the state itself
 (``### Metrics``) lists them all; ``tests/test_docs.py`` checks that list against the
 registry. ``ProcessCollector`` adds the standard ``process_*`` metrics.
 
-Collection runs on the event loop (the HTTP server calls it there); outside a loop it
-still works, on ``time.monotonic``, leaving out what needs the loop's clock.
+What is read of the service is read in one go (``ServiceState.read``), on the event loop:
+the service changes only there, so that is a consistent moment, and it costs little (the
+alerts are listed, not written). Turning it into metric families, the costly part at
+tens of thousands of alerts, can then run on any thread (``ServiceCollector.showing``);
+``_scrape`` does it on a worker thread. Outside a loop reading still works, on
+``time.monotonic``, leaving out what needs the loop's clock.
 """
 
 from __future__ import annotations
 
 import platform
+import threading
 import time
 import weakref
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
 
 import anyio
 from prometheus_client import CollectorRegistry, ProcessCollector
@@ -24,24 +31,29 @@ from prometheus_client.registry import Collector
 
 from .. import __version__
 from .._core import to_wall
-from ._view import ServiceView
+from .._engine import ActiveAlert
+from ._view import FetchStatus, PluginCounts, RuleSeries, ServiceView
 
 _registered: weakref.WeakKeyDictionary[CollectorRegistry, ServiceCollector] = (
     weakref.WeakKeyDictionary()
 )
 
 
-def register_service_collectors(registry: CollectorRegistry, service: ServiceView) -> None:
-    """Add the scrape-time metrics of ``service`` (and ``process_*``) to ``registry``.
+def register_service_collectors(
+    registry: CollectorRegistry, service: ServiceView
+) -> ServiceCollector:
+    """Add the scrape-time metrics of ``service`` (and ``process_*``) to ``registry``; the
+    collector of ``service``'s metrics.
 
-    Calling it again for the same registry does nothing.
+    Calling it again for the same registry adds nothing and returns the same collector.
     """
     if registry in _registered:
-        return
+        return _registered[registry]
     collector = ServiceCollector(service)
     registry.register(collector)
     ProcessCollector(registry=registry)
     _registered[registry] = collector
+    return collector
 
 
 def _now() -> float:
@@ -51,7 +63,47 @@ def _now() -> float:
         return time.monotonic()
 
 
-def _alerts(service: ServiceView, now_mono: float, now_wall: float) -> Iterator[Metric]:
+@dataclass(frozen=True, slots=True)
+class ServiceState:
+    """What the scrape-time metrics show of the service, read at one moment."""
+
+    ready: bool | None
+    """None outside the event loop (it needs the loop's clock): left out."""
+    series: tuple[RuleSeries, ...]
+    no_data: Mapping[str, bool]
+    alerts: tuple[ActiveAlert, ...]
+    fetches: tuple[FetchStatus, ...]
+    plugins: PluginCounts
+    acting: bool | None
+    """None outside the event loop: left out."""
+    now_mono: float
+    now_wall: float
+
+    @classmethod
+    def read(cls, service: ServiceView) -> ServiceState:
+        """Everything the metrics need of ``service``, copied: no later change shows."""
+        try:
+            ready: bool | None = service.ready()
+        except RuntimeError:  # outside the event loop
+            ready = None
+        try:
+            acting: bool | None = service.acting()
+        except RuntimeError:
+            acting = None
+        return cls(
+            ready=ready,
+            series=tuple(service.rule_series()),
+            no_data=dict(service.rules_without_data()),
+            alerts=tuple(service.alerts()),
+            fetches=tuple(service.fetch_statuses()),
+            plugins=service.plugin_counts(),
+            acting=acting,
+            now_mono=_now(),
+            now_wall=time.time(),
+        )
+
+
+def _alerts(state: ServiceState) -> Iterator[Metric]:
     """``ALERTS`` and ``ALERTS_FOR_STATE`` in Prometheus' own shape, so dashboards and
     meta-alerts written for Prometheus' alerts work on metric-reader's."""
     alerts = Metric(
@@ -62,8 +114,8 @@ def _alerts(service: ServiceView, now_mono: float, now_wall: float) -> Iterator[
         "Unix time each pending or firing alert became active (its breach started).",
         "gauge",
     )
-    for alert in service.alerts():
-        since = to_wall(alert.active_at, now_mono, now_wall)
+    for alert in state.alerts:
+        since = to_wall(alert.active_at, state.now_mono, state.now_wall)
         for_state.add_sample("ALERTS_FOR_STATE", dict(alert.labels), since)
         alerts.add_sample("ALERTS", {**alert.labels, "alertstate": alert.state.value}, 1.0)
     yield alerts
@@ -73,11 +125,25 @@ def _alerts(service: ServiceView, now_mono: float, now_wall: float) -> Iterator[
 class ServiceCollector(Collector):
     def __init__(self, service: ServiceView) -> None:
         self.service = service
+        self._shown = threading.local()
+
+    @contextmanager
+    def showing(self, state: ServiceState) -> Iterator[None]:
+        """Within it, on this thread only, ``collect`` shows ``state`` instead of reading
+        the service: how ``/metrics`` is written off the event loop from a state read on it
+        (the registry around this collector calls ``collect`` itself)."""
+        self._shown.state = state
+        try:
+            yield
+        finally:
+            del self._shown.state
 
     def describe(self) -> Iterator[Metric]:
         yield from self._families()
 
     def collect(self) -> Iterator[Metric]:
+        shown: ServiceState | None = getattr(self._shown, "state", None)
+        state = shown if shown is not None else ServiceState.read(self.service)
         (
             build,
             ready,
@@ -90,56 +156,46 @@ class ServiceCollector(Collector):
             leader,
             no_data,
         ) = self._families()
-        service = self.service
 
         build.add_metric([__version__, platform.python_version()], 1)
         yield build
 
-        try:
-            is_ready = service.ready()
-        except RuntimeError:  # outside the event loop: leave it out
-            pass
-        else:
-            ready.add_metric([], 1 if is_ready else 0)
+        if state.ready is not None:
+            ready.add_metric([], 1 if state.ready else 0)
             yield ready
 
-        for summary in service.rule_series():
-            for (level_name, state), count in summary.counts.items():
-                series.add_metric([summary.rule, level_name, state], count)
+        for summary in state.series:
+            for (level_name, level_state), count in summary.counts.items():
+                series.add_metric([summary.rule, level_name, level_state], count)
             in_flight.add_metric([summary.rule], summary.in_flight)
         yield series
         yield in_flight
-        for name, active in service.rules_without_data().items():
+        for name, active in state.no_data.items():
             no_data.add_metric([name], 1 if active else 0)
         yield no_data
 
-        now_mono, now_wall = _now(), time.time()
-        yield from _alerts(service, now_mono, now_wall)
-        for target in service.fetch_statuses():
+        yield from _alerts(state)
+        for target in state.fetches:
             ok = target.last_success is not None and target.last_error is None
             target_up.add_metric([target.description], 1 if ok else 0)
             stamp = (
                 0.0
                 if target.last_success is None
-                else to_wall(target.last_success, now_mono, now_wall)
+                else to_wall(target.last_success, state.now_mono, state.now_wall)
             )
             last_success.add_metric([target.description], stamp)
         yield target_up
         yield last_success
 
-        plugins = service.plugin_counts()
-        plugins_loaded.add_metric([], plugins.loaded)
+        plugins_loaded.add_metric([], state.plugins.loaded)
         yield plugins_loaded
-        load_failures.add_metric(["error"], plugins.broken)
-        load_failures.add_metric(["unconfigured"], plugins.unconfigured)
+        load_failures.add_metric(["error"], state.plugins.broken)
+        load_failures.add_metric(["unconfigured"], state.plugins.unconfigured)
         yield load_failures
 
-        try:
-            acting = service.acting()
-        except RuntimeError:  # outside the event loop: leave it out
-            return
-        leader.add_metric([], 1 if acting else 0)
-        yield leader
+        if state.acting is not None:
+            leader.add_metric([], 1 if state.acting else 0)
+            yield leader
 
     @staticmethod
     def _families() -> tuple[GaugeMetricFamily, ...]:

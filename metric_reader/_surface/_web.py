@@ -4,42 +4,45 @@
 ``/readyz`` (``200`` once every target was read recently and every plugin the rules name
 is loaded, else ``503`` with the reasons), ``/`` (the status page) and ``/api/status`` (the
 same as JSON): ``GET`` and ``HEAD``, anything else is ``405``. One write, as Prometheus
-names it: ``POST`` (or ``PUT``) ``/-/reload`` reads the configuration again.
+names it: ``POST`` (or ``PUT``) ``/-/reload`` reads the configuration again, when
+``ENABLE_LIFECYCLE`` allows it (else ``403``). Every write from another site is ``403``
+(``_writes``).
 
 No web framework: a small HTTP/1.1 server on anyio, one request per connection, read
 within limits (request line, headers, a deadline for the whole head), so a bad or slow
 client cannot disturb the service. When ``MAX_CONNECTIONS`` are open, the connection idle
 longest is closed to make room: probes send their request at once, so they always get in.
 Status documents are bounded (``_selection``) and built at most once per poll and second
-for the same query (``_DocumentCache``).
+for the same query (``_DocumentCache``); ``/metrics`` is built off the event loop
+(``_scrape``).
 """
 
 from __future__ import annotations
 
-import gzip
 import json
 import re
 from collections import OrderedDict
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field, replace
+from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from email.utils import formatdate
-from typing import Any, cast
+from typing import cast
 from urllib.parse import parse_qs, unquote, urlsplit
 
 import anyio
 from anyio.abc import SocketAttribute, SocketListener, SocketStream, TaskGroup, TaskStatus
 from anyio.streams.buffered import BufferedByteReceiveStream
 from loguru import logger
-from prometheus_client.exposition import choose_encoder
-from prometheus_client.registry import Collector
 
 from .. import __version__
 from .._config import parse_listen_address
-from .._core import ListenError, utf8, valid_text
+from .._core import ListenError, utf8
 from ._collectors import register_service_collectors
+from ._messages import Request, Response
+from ._scrape import MetricsPages
 from ._selection import DEFAULT_SERIES, MAX_SERIES, Selection
 from ._status_page import PAGE_SERIES, PAGE_SERIES_PER_RULE, render_status_page
 from ._view import ServiceView, fetched_recently
+from ._writes import write_refusal
 
 MAX_REQUEST_LINE = 8 * 1024
 """Longest request line (method, target, version); longer is ``414``."""
@@ -64,6 +67,10 @@ DOCUMENT_MAX_AGE = 1.0
 """A status document is built again when a poll has changed the state, or after this
 many seconds (its times say "ago")."""
 _DOCUMENTS_KEPT = 32
+LIFECYCLE_OFF = (
+    "/-/reload is off: set ENABLE_LIFECYCLE=true (enable_lifecycle = true in CONFIG_FILE) "
+    "to reload over HTTP; SIGHUP reloads either way\n"
+)
 
 _TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
 _VERSION = re.compile(r"HTTP/[0-9]\.[0-9]")
@@ -71,6 +78,7 @@ _VERSION = re.compile(r"HTTP/[0-9]\.[0-9]")
 _REASONS = {
     200: "OK",
     400: "Bad Request",
+    403: "Forbidden",
     404: "Not Found",
     405: "Method Not Allowed",
     408: "Request Timeout",
@@ -86,11 +94,13 @@ async def serve_http(
     address: str,
     service: ServiceView,
     *,
+    enable_lifecycle: bool = False,
     read_timeout: float = READ_TIMEOUT,
     max_connections: int = MAX_CONNECTIONS,
     task_status: TaskStatus[int] = anyio.TASK_STATUS_IGNORED,
 ) -> None:
-    """Serve the endpoints of ``service`` on ``address`` until cancelled.
+    """Serve the endpoints of ``service`` on ``address`` until cancelled; ``/-/reload``
+    only with ``enable_lifecycle`` (``ENABLE_LIFECYCLE``).
 
     Binds first, then reports the bound port with ``task_status.started(port)`` (so
     ``address`` may end in ``:0``). Raises ``ValueError`` for an address that does not parse
@@ -98,7 +108,7 @@ async def serve_http(
     collectors in ``service.registry`` (once).
     """
     host, port = parse_listen_address(address)
-    register_service_collectors(service.registry, service)
+    collector = register_service_collectors(service.registry, service)
     try:
         listener = await anyio.create_tcp_listener(local_host=host or None, local_port=port)
     except OSError as exc:
@@ -106,7 +116,8 @@ async def serve_http(
         raise ListenError(f"cannot listen on {address}: {reason}", exc.errno) from exc
     async with listener, anyio.create_task_group() as connections:
         bound = int(listener.extra(SocketAttribute.local_port))
-        server = _Server(service, read_timeout, max_connections)
+        pages = MetricsPages(service.registry, collector, connections)
+        server = _Server(service, pages, enable_lifecycle, read_timeout, max_connections)
         logger.bind(address=address, port=bound).info(
             "serving /metrics, /healthz, /readyz and the status page on port {}", bound
         )
@@ -144,26 +155,6 @@ class _BadRequestHead(Exception):
     def __init__(self, status: int, message: str) -> None:
         super().__init__(message)
         self.status = status
-
-
-@dataclass(slots=True)
-class Request:
-    method: str
-    path: str
-    version: str
-    headers: dict[str, str] = field(default_factory=dict)
-    query: str = ""
-
-    def header(self, name: str) -> str:
-        return self.headers.get(name.lower(), "")
-
-
-@dataclass(slots=True)
-class Response:
-    status: int
-    body: bytes
-    content_type: str = "text/plain; charset=utf-8"
-    headers: dict[str, str] = field(default_factory=dict)
 
 
 def _text(status: int, text: str, **headers: str) -> Response:
@@ -293,23 +284,6 @@ class _DocumentCache:
         return response
 
 
-class _SafeRegistry:
-    """The service's registry as ``/metrics`` writes it: lone surrogates in label values
-    or help text become U+FFFD, so one odd string cannot make the page fail."""
-
-    def __init__(self, registry: Collector) -> None:
-        self.registry = registry
-
-    def collect(self) -> Iterator[Any]:
-        for family in self.registry.collect():
-            family.documentation = valid_text(family.documentation)
-            family.samples = [
-                sample._replace(labels={k: valid_text(v) for k, v in sample.labels.items()})
-                for sample in family.samples
-            ]
-            yield family
-
-
 class _BadQuery(ValueError):
     pass
 
@@ -343,13 +317,21 @@ def _selection(
 
 
 class _Server:
-    def __init__(self, service: ServiceView, read_timeout: float, max_connections: int) -> None:
+    def __init__(
+        self,
+        service: ServiceView,
+        pages: MetricsPages,
+        enable_lifecycle: bool,
+        read_timeout: float,
+        max_connections: int,
+    ) -> None:
         self.service = service
+        self.pages = pages
+        self.enable_lifecycle = enable_lifecycle
         self.read_timeout = read_timeout
         self.connections = _Connections(max_connections)
         self.documents = _DocumentCache()
-        self.registry = _SafeRegistry(service.registry)
-        self.routes: dict[str, Callable[[Request], Response]] = {
+        self.routes: dict[str, Callable[[Request], Awaitable[Response]]] = {
             "/": self.status_page,
             "/api/status": self.status_json,
             "/metrics": self.metrics,
@@ -387,10 +369,10 @@ class _Server:
         except (anyio.EndOfStream, anyio.IncompleteRead):
             return  # closed before a whole request: nothing to answer
         else:
-            if request.path == "/-/reload":
-                response = await self.reload(request)
-            else:
-                response = self.respond(request)
+            # Read whole, so being answered: never the one closed to make room, even while
+            # its answer waits (a /metrics page being built, a reload).
+            self.connections.answer(scope)
+            response = await self.respond(request)
         self.connections.answer(scope)
         try:
             await self._send(stream, request, response)
@@ -423,46 +405,55 @@ class _Server:
                 "http request"
             )
 
-    def respond(self, request: Request) -> Response:
+    async def respond(self, request: Request) -> Response:
+        refusal = write_refusal(request)
+        if refusal is not None:
+            return _text(403, f"{refusal}\n")
+        if request.path == "/-/reload":
+            return await self.reload(request)
         if request.method not in ("GET", "HEAD"):
             return _text(405, "only GET and HEAD are allowed\n", Allow="GET, HEAD")
         route = self.routes.get(request.path)
         if route is None:
             return _text(404, "not found\n")
         try:
-            return route(request)
+            return await route(request)
         except Exception:
             logger.bind(path=request.path).exception("http: failed to answer {}", request.path)
             return _text(500, "internal error, see the service's log\n")
 
     async def reload(self, request: Request) -> Response:
-        """``/-/reload``: the configuration read again; 500 with why, when it is refused."""
+        """``/-/reload``: the configuration read again; 500 with why, when it is refused;
+        403 unless ``ENABLE_LIFECYCLE``."""
         if request.method not in ("POST", "PUT"):
             return _text(405, "only POST or PUT requests are allowed\n", Allow="POST, PUT")
+        if not self.enable_lifecycle:
+            return _text(403, LIFECYCLE_OFF)
         problem = await self.service.reload()
+        self.pages.forget()  # the reload's result shows on the next scrape
         if problem is None:
             return _text(200, "configuration reloaded\n")
         return _text(500, f"failed to reload the configuration:\n{problem}\n")
 
-    # --- the endpoints: plain functions, run on the event loop -------------------------------
+    # --- the endpoints: run on the event loop, /metrics built off it -------------------------
 
-    def healthz(self, request: Request) -> Response:
+    async def healthz(self, request: Request) -> Response:
         return _text(200, "ok\n")
 
-    def readyz(self, request: Request) -> Response:
+    async def readyz(self, request: Request) -> Response:
         problems = readiness_problems(self.service)
         if not problems:
             return _text(200, "ready\n")
         return _text(503, "not ready:\n" + "".join(f"- {p}\n" for p in problems))
 
-    def metrics(self, request: Request) -> Response:
-        encoder, content_type = choose_encoder(request.header("Accept"))
-        body = encoder(self.registry)
+    async def metrics(self, request: Request) -> Response:
+        page = await self.pages.page(request.header("Accept"), request.header("Accept-Encoding"))
+        if page is None:
+            return _text(500, "internal error, see the service's log\n")
         headers = {"Vary": "Accept, Accept-Encoding"}
-        if _accepts_gzip(request.header("Accept-Encoding")):
-            body = gzip.compress(body, compresslevel=6)
+        if page.gzipped:
             headers["Content-Encoding"] = "gzip"
-        return Response(200, body, content_type, headers)
+        return Response(200, page.body, page.content_type, headers)
 
     def _document(
         self,
@@ -486,7 +477,7 @@ class _Server:
         key = (request.path, repr(selection))
         return self.documents.get(key, generation, lambda: build(selection))
 
-    def status_json(self, request: Request) -> Response:
+    async def status_json(self, request: Request) -> Response:
         def build(selection: Selection) -> Response:
             document = self.service.status(selection)
             body = json.dumps(document, indent=1, allow_nan=False, ensure_ascii=False) + "\n"
@@ -494,7 +485,7 @@ class _Server:
 
         return self._document(request, build)
 
-    def status_page(self, request: Request) -> Response:
+    async def status_page(self, request: Request) -> Response:
         def build(selection: Selection) -> Response:
             selection = replace(selection, recent=True)  # the sparklines
             page = render_status_page(self.service.status(selection), selection)
@@ -525,15 +516,6 @@ async def _linger(stream: SocketStream, drained: int) -> None:
                 drained += len(await stream.receive())
         except (anyio.EndOfStream, anyio.BrokenResourceError, OSError):
             pass
-
-
-def _accepts_gzip(accept_encoding: str) -> bool:
-    for item in accept_encoding.split(","):
-        coding, _, params = item.strip().partition(";")
-        if coding.strip().lower() == "gzip":
-            q = params.strip().replace(" ", "")
-            return q not in ("q=0", "q=0.0", "q=0.00", "q=0.000")
-    return False
 
 
 def readiness_problems(service: ServiceView) -> list[str]:

@@ -85,6 +85,19 @@ def test_scrape_source() -> None:
     assert rule.source.where == "http://127.0.0.1:8080/metrics"
 
 
+def test_the_lifecycle_endpoint_is_off_unless_enable_lifecycle_says_true(tmp_path: Path) -> None:
+    assert settings().enable_lifecycle is False
+    assert settings(ENABLE_LIFECYCLE="false").enable_lifecycle is False
+    assert settings(ENABLE_LIFECYCLE="true").enable_lifecycle is True
+    with pytest.raises(ConfigError, match="ENABLE_LIFECYCLE"):
+        settings(ENABLE_LIFECYCLE="yes please")
+    config = tmp_path / "rules.toml"
+    config.write_text('enable_lifecycle = true\n[[rules]]\nname = "r"\nmetric_name = "m"\n')
+    assert load_settings({"CONFIG_FILE": str(config)}).enable_lifecycle is True
+    off = {"CONFIG_FILE": str(config), "ENABLE_LIFECYCLE": "false"}
+    assert load_settings(off).enable_lifecycle is False  # the environment overrides the file
+
+
 def test_empty_values_count_as_unset() -> None:
     [rule] = settings(THRESHOLD="", LABEL_FILTERS="", SCRAPE_URL="").rules
     assert rule.base is None and rule.source.kind == "prometheus"

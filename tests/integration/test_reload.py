@@ -6,6 +6,9 @@ added. After SIGHUP the unchanged rule goes on as it was (it does not fire again
 changed one resolves and fires afresh, the removed one resolves, the new one fires. A
 broken file is then refused (500 with the problem, each line logged, the metric at 0) and
 nothing changes; a good file again is taken (200, the metric back at 1).
+
+``POST /-/reload`` is off unless ``ENABLE_LIFECYCLE`` (403 naming it; SIGHUP reloads
+either way), and a cross-site one is refused even then.
 """
 
 from __future__ import annotations
@@ -41,8 +44,8 @@ def _rule_file(url: str, rules: dict[str, tuple[str, str]]) -> str:
     return text
 
 
-def _post(url: str) -> tuple[int, str]:
-    request = urllib.request.Request(url, data=b"", method="POST")
+def _post(url: str, headers: dict[str, str] | None = None) -> tuple[int, str]:
+    request = urllib.request.Request(url, data=b"", method="POST", headers=headers or {})
     try:
         with urllib.request.urlopen(request, timeout=10) as response:
             return int(response.status), response.read().decode()
@@ -76,6 +79,7 @@ def test_a_reload_keeps_unchanged_rules_and_refuses_a_broken_file(
             "CONFIG_FILE": str(config),
             "LISTEN_ADDRESS": f"127.0.0.1:{port}",
             "LOG_LEVEL": "info",
+            "ENABLE_LIFECYCLE": "true",
             **recording_plugin_dir.env,
         }
     )
@@ -136,7 +140,12 @@ def test_a_broken_prometheus_rule_file_is_refused_on_reload(
     )
     port = free_port()
     svc = service(
-        {"CONFIG_FILE": str(config), "LISTEN_ADDRESS": f"127.0.0.1:{port}", "LOG_LEVEL": "info"}
+        {
+            "CONFIG_FILE": str(config),
+            "LISTEN_ADDRESS": f"127.0.0.1:{port}",
+            "LOG_LEVEL": "info",
+            "ENABLE_LIFECYCLE": "true",
+        }
     )
     base = f"http://127.0.0.1:{port}"
     svc.wait_until(lambda: "polling every" in svc.stderr(), EVENT_TIMEOUT, "the start")
@@ -212,3 +221,57 @@ def test_a_reload_held_up_by_a_hanging_plugin_file_stalls_neither_probes_nor_pol
         )
     finally:
         release.touch()
+
+
+def _quiet_rule_file(url: str) -> str:
+    """One rule that never fires (no plugin needed)."""
+    return (
+        f'scrape_url = "{url}"\npolling_interval = "200ms"\n'
+        '[[rules]]\nname = "calm"\nmetric_name = "queue_a"\nthreshold = ">50"\n'
+    )
+
+
+def _reloads(text: str) -> int:
+    return sum("configuration reloaded" in line for line in text.splitlines())
+
+
+def test_reload_over_http_is_off_by_default_and_sighup_still_reloads(
+    tmp_path: Path, service: ServiceFactory, scrape_server: ScrapeServer
+) -> None:
+    scrape_server.set_value("queue_a", 1)
+    config = tmp_path / "rules.toml"
+    config.write_text(_quiet_rule_file(scrape_server.url))
+    port = free_port()
+    svc = service(
+        {"CONFIG_FILE": str(config), "LISTEN_ADDRESS": f"127.0.0.1:{port}", "LOG_LEVEL": "info"}
+    )
+    svc.wait_until(lambda: "polling every" in svc.stderr(), EVENT_TIMEOUT, "the start")
+    status, body = _post(f"http://127.0.0.1:{port}/-/reload")
+    assert status == 403 and "ENABLE_LIFECYCLE=true" in body and body.count("\n") == 1, body
+    svc.proc.send_signal(signal.SIGHUP)
+    svc.wait_until(lambda: _reloads(svc.stderr()) == 1, EVENT_TIMEOUT, "SIGHUP to reload")
+
+
+def test_with_the_lifecycle_on_a_cross_site_post_is_refused_and_a_same_origin_one_reloads(
+    tmp_path: Path, service: ServiceFactory, scrape_server: ScrapeServer
+) -> None:
+    scrape_server.set_value("queue_a", 1)
+    config = tmp_path / "rules.toml"
+    config.write_text("enable_lifecycle = true\n" + _quiet_rule_file(scrape_server.url))
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    svc = service({"CONFIG_FILE": str(config), "LISTEN_ADDRESS": f"127.0.0.1:{port}"})
+    svc.wait_until(lambda: "polling every" in svc.stderr(), EVENT_TIMEOUT, "the start")
+    form = {"Content-Type": "application/x-www-form-urlencoded"}
+    for refused in (
+        {"Origin": "http://evil.example", **form},
+        {"Sec-Fetch-Site": "cross-site", **form},
+    ):
+        status, body = _post(f"{base}/-/reload", refused)
+        assert status == 403 and "cross-site request refused" in body, (refused, body)
+    assert _post(f"{base}/-/reload", {"Origin": base, **form}) == (
+        200,
+        "configuration reloaded\n",
+    )
+    assert _post(f"{base}/-/reload") == (200, "configuration reloaded\n")  # curl
+    assert _reloads(svc.stderr()) == 2, svc.stderr()
