@@ -15,6 +15,7 @@ from pathlib import Path
 import httpx
 
 from .._core import LabelMatcher, Threshold, parse_duration, parse_label_filters, parse_threshold
+from ._regular_file import open_regular_file
 
 _METRIC_NAME = re.compile(r"[a-zA-Z_:][a-zA-Z0-9_:]*")
 _RULE_NAME = re.compile(r"[A-Za-z0-9_.:\-]+")
@@ -283,7 +284,7 @@ def readable_file(value: object) -> Path:
     if path.is_dir():
         raise ValueError("is a directory; expected a file")
     try:
-        with open(path, "rb"):
+        with open_regular_file(path):
             pass
     except OSError as exc:
         raise ValueError(f"cannot read: {exc.strerror or exc}") from None
