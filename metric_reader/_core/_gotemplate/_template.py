@@ -256,18 +256,20 @@ def _backquote(text: str) -> str:
     return "`" + text + "`" if "`" not in text else repr(text)
 
 
-def _expand(template: str, match: Any, group_index: Mapping[str, int]) -> str:
-    """Go's Regexp.Expand: ``$1``, ``${1}``, ``$name``, ``${name}``, ``$$``."""
-    out = BoundedText()
+def _expansion(template: str, group_index: Mapping[str, int], groups: int) -> list[str | int]:
+    """Go's Regexp.Expand template (``$1``, ``${1}``, ``$name``, ``${name}``, ``$$``) read
+    once: its texts, and the numbers of the groups that go between them."""
+    parts: list[str | int] = []
+    text: list[str] = []
     i = 0
     while i < len(template):
         char = template[i]
         if char != "$" or i + 1 >= len(template):
-            out.write(char)
+            text.append(char)
             i += 1
             continue
         if template[i + 1] == "$":
-            out.write("$")
+            text.append("$")
             i += 2
             continue
         if template[i + 1] == "{":
@@ -280,18 +282,21 @@ def _expand(template: str, match: Any, group_index: Mapping[str, int]) -> str:
                 end += 1
             name = template[i + 1 : end]
         if not name or not all(c.isalnum() or c == "_" for c in name):
-            out.write("$")
+            text.append("$")
             i += 1
             continue
         number = int(name) if name.isdigit() else group_index.get(name, -1)
-        if 0 <= number <= match.re.groups:
-            out.write(match.group(number) or "")
+        if 0 <= number <= groups:
+            parts += ["".join(text), number]
+            text = []
         i = end
-    return out.text()
+    parts.append("".join(text))
+    return parts
 
 
 def _re_replace_all(pattern: str, replacement: str, text: str) -> str:
     regex = _compile(pattern)
+    expansion = _expansion(replacement, regex.groupindex, regex.groups)
     out = BoundedText()
     last = 0
     previous_end = -1
@@ -300,7 +305,8 @@ def _re_replace_all(pattern: str, replacement: str, text: str) -> str:
         if start == end and start == previous_end:
             continue  # Go skips an empty match right after a match
         out.write(text[last:start])
-        out.write(_expand(replacement, match, regex.groupindex))
+        for part in expansion:
+            out.write(part if isinstance(part, str) else match.group(part) or "")
         last = previous_end = end
     out.write(text[last:])
     return out.text()
