@@ -18,6 +18,7 @@ from pathlib import Path
 import httpx
 
 from .._core import remember_secret
+from ._regular_file import open_regular_file
 
 MAX_RESPONSE_BYTES = 64 * 1024 * 1024
 """The default of ``MAX_RESPONSE_BYTES``: a body that decodes to more is a failed read."""
@@ -127,7 +128,7 @@ def read_credential(path: Path, variable: str) -> str:
     remembered as one; raise ``ValueError`` saying what is wrong, never what the file
     holds."""
     try:
-        with open(path, "rb") as file:
+        with open_regular_file(path) as file:
             data = file.read(MAX_CREDENTIAL_BYTES + 1)
     except OSError as exc:
         raise ValueError(f"{variable} {str(path)!r}: cannot read: {exc.strerror or exc}") from None

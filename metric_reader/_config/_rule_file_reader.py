@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 from ._near_miss import slip_of
 from ._prom_duration import go_quoted, parse_prometheus_duration
+from ._regular_file import read_regular_file
 from ._rule_defs import AlertRuleDef, RecordingRuleDef, RuleGroupDef, TemplateCheck
 from ._yaml_nodes import YamlSyntaxError, compose, entries, is_null, kind, place, scalar_text
 
@@ -90,7 +91,7 @@ class RuleFileReader:
 
     def _text(self) -> str | None:
         try:
-            data = self.path.read_bytes()
+            data = read_regular_file(self.path)
         except OSError as exc:
             self.problems.append(f"{self.path}: cannot be read: {exc.strerror or exc}")
             return None

@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ._regular_file import read_regular_file
+
 # The name is words separated by spaces, matched atomically: a lazy run of name characters
 # and spaces before ``\s*`` backtracked cubically on a long line of spaces.
 _HEADER = re.compile(
@@ -47,7 +49,8 @@ class TomlFile:
 
 def read_toml_file(path: Path) -> TomlFile:
     try:
-        text = path.read_text(encoding="utf-8")
+        # newlines as a file opened in text mode reads them, as before
+        text = read_regular_file(path).decode("utf-8").replace("\r\n", "\n").replace("\r", "\n")
     except (OSError, ValueError) as exc:  # ValueError: invalid UTF-8, or a NUL in the path
         raise TomlFileError(f"{path}: cannot read: {exc}") from None
     try:

@@ -22,6 +22,7 @@ from .._core import (
     parse_threshold,
     remember_url_credentials,
 )
+from ._regular_file import open_regular_file
 
 _METRIC_NAME = re.compile(r"[a-zA-Z_:][a-zA-Z0-9_:]*")
 _RULE_NAME = re.compile(r"[A-Za-z0-9_.:\-]+")
@@ -291,7 +292,7 @@ def readable_file(value: object) -> Path:
     if path.is_dir():
         raise ValueError("is a directory; expected a file")
     try:
-        with open(path, "rb"):
+        with open_regular_file(path):
             pass
     except OSError as exc:
         raise ValueError(f"cannot read: {exc.strerror or exc}") from None

@@ -3,7 +3,9 @@
 without rule files never loads it.
 
 Mappings are read the way yaml.v3 decodes them: a key given twice is an error, and merge
-keys (``<<: *defaults``) are applied, the mapping's own keys winning.
+keys (``<<: *defaults``) are applied, the mapping's own keys winning. A document whose
+aliases expand it out of proportion (a "billion laughs" of a few hundred bytes) is refused
+by yaml.v3's rule before anything walks it.
 """
 
 from __future__ import annotations
@@ -17,6 +19,10 @@ if TYPE_CHECKING:
     from yaml.nodes import MappingNode, Node
 
 _NULL = "tag:yaml.org,2002:null"
+_ALIAS_RATIO_LOW = 400_000
+_ALIAS_RATIO_HIGH = 4_000_000
+"""yaml.v3's bounds (decode.go): up to 400,000 nodes a document may be 99% aliases, from
+4,000,000 10%, and in between the share falls linearly."""
 _MERGE = "tag:yaml.org,2002:merge"
 
 Report = Callable[["Node", str], None]
@@ -46,7 +52,71 @@ def compose(text: str) -> Node | None:
     except yaml.reader.ReaderError as exc:
         line, column = _place_of_offset(text, exc.position, in_bytes=loader is not yaml.SafeLoader)
         raise YamlSyntaxError(line, column, f"invalid character: {exc.reason}") from None
+    if node is not None:
+        _check_aliasing(node)
     return node
+
+
+def _allowed_alias_ratio(nodes: int) -> float:
+    if nodes <= _ALIAS_RATIO_LOW:
+        return 0.99
+    if nodes >= _ALIAS_RATIO_HIGH:
+        return 0.10
+    return 0.99 - 0.89 * (nodes - _ALIAS_RATIO_LOW) / (_ALIAS_RATIO_HIGH - _ALIAS_RATIO_LOW)
+
+
+def _check_aliasing(root: Node) -> None:
+    """``YamlSyntaxError`` when the document, its aliases expanded, holds too many nodes that
+    come from aliases (yaml.v3's rule, so what Prometheus refuses is refused), or an anchor
+    holds an alias to itself.
+
+    PyYAML composes an alias as the very node its anchor names, so a bomb costs nothing
+    until something walks it, as the readers here do (a merge key walks what it merges).
+    This walk sees each node once: the expanded size of an anchored node is kept, and each
+    later alias to it counts that many nodes at once, as yaml.v3 counts them one by one.
+    """
+    from yaml.nodes import MappingNode, SequenceNode
+
+    def children(node: Node) -> list[Node]:
+        if isinstance(node, MappingNode):
+            return [part for pair in node.value for part in pair]
+        return list(node.value) if isinstance(node, SequenceNode) else []
+
+    expanded: dict[int, int] = {}  # by id: how many nodes a complete node stands for
+    walking = {id(root)}
+    nodes, aliased = 1, 0
+    stack: list[tuple[Node, list[Node]]] = [(root, children(root)[::-1])]
+    sizes = [1]  # the expanded size so far of each node on the stack
+    while stack:
+        node, pending = stack[-1]
+        if not pending:
+            stack.pop()
+            walking.discard(id(node))
+            expanded[id(node)] = size = sizes.pop()
+            if sizes:
+                sizes[-1] += size
+            continue
+        child = pending.pop()
+        if id(child) in walking:
+            line, column = place(child)
+            raise YamlSyntaxError(line, column, "an anchor's value contains an alias to itself")
+        if id(child) in expanded:  # an alias: the alias and all its anchor holds, once more
+            nodes += 1 + expanded[id(child)]
+            aliased += expanded[id(child)]
+            sizes[-1] += 1 + expanded[id(child)]
+            if aliased > 100 and nodes > 1000 and aliased / nodes > _allowed_alias_ratio(nodes):
+                line, column = place(node)
+                raise YamlSyntaxError(
+                    line,
+                    column,
+                    f"document contains excessive aliasing: {nodes:,} nodes once the aliases "
+                    "up to here are expanded (Prometheus refuses it too)",
+                )
+            continue
+        nodes += 1
+        walking.add(id(child))
+        stack.append((child, children(child)[::-1]))
+        sizes.append(1)
 
 
 def _one_line(exc: Any) -> YamlSyntaxError:

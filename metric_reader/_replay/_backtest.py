@@ -6,6 +6,10 @@ the service's own steps over what each step returned. A rule that reads a ``/met
 page directly is read from a Prometheus that scrapes the page (``--prometheus``), or
 skipped with the reason. How a rule's history is read is its source kind's answer
 (``_sources._kinds``).
+
+What a backtest holds is bounded: at most ``MAX_EVALUATIONS`` evaluations a rule (refused
+before anything is read) and ``MAX_HELD_POINTS`` points of a rule's history (a rule whose
+answers hold more is skipped, saying so); the reads are replayed one step at a time.
 """
 
 from __future__ import annotations
@@ -18,13 +22,26 @@ import anyio
 import httpx
 
 from .._config import RuleConfig, Settings, parse_prometheus_duration
-from .._core import ConfigError, FetchError
+from .._core import ConfigError, FetchError, format_duration
 from .._engine import Observation, Replay, replay
 from .._http import make_client
-from .._sources import History, HistoryUnavailable, evaluation_times, kind_of, samples_at
+from .._sources import (
+    History,
+    HistoryUnavailable,
+    evaluation_count,
+    evaluation_times,
+    kind_of,
+    samples_at,
+)
 
 READ_TIMEOUT = 60.0
 """Seconds for one ``query_range`` request: a week of a busy rule is a large answer."""
+MAX_EVALUATIONS = 1_000_000
+"""Evaluations of one rule a backtest makes at most: a year at 30 s, a week at 1 s. Each
+costs memory for as long as the report is made (its times, its reads, the states of the
+rule's series at it), and 365 days at 1 s ran out of it."""
+SHORTEST_STEP = 0.001
+"""``--step`` below 1ms is refused, as every duration of the configuration is."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,6 +94,25 @@ def window(start: str, end: str | None, now: float) -> Window:
     if last <= first:
         raise ConfigError(f"--from {start!r} is not before --to {end or 'now'!r}")
     return Window(first, last)
+
+
+def check_evaluations(rules: Sequence[RuleConfig], span: Window, step: float | None) -> None:
+    """``ConfigError`` (one line) when a rule would be evaluated more than
+    ``MAX_EVALUATIONS`` times over ``span``: said before anything is read."""
+    counts = [
+        (evaluation_count(span.start, span.end, step or rule.polling_interval), rule)
+        for rule in rules
+    ]
+    over = [(count, rule) for count, rule in counts if count > MAX_EVALUATIONS]
+    if not over:
+        return
+    count, rule = max(over, key=lambda item: item[0])
+    others = f" (and {len(over) - 1} more rules)" if len(over) > 1 else ""
+    raise ConfigError(
+        f"the window takes {count:,} evaluations of rule {rule.name!r}, one every "
+        f"{format_duration(step or rule.polling_interval)}{others}; a backtest makes at most "
+        f"{MAX_EVALUATIONS:,} a rule: give a larger --step or a shorter window"
+    )
 
 
 def select_rules(settings: Settings, names: Sequence[str]) -> list[RuleConfig]:
@@ -144,10 +180,10 @@ async def _run(
     except FetchError as exc:
         result.skipped, result.unread = f"could not read its history: {exc}", True
         return
-    observations = [
+    observations = (
         Observation(at, samples)
         for at, samples in zip(times, samples_at(series, times), strict=True)
-    ]
+    )
     result.replayed = replay(result.config, observations, settings.routes)
 
 

@@ -14,7 +14,7 @@ from loguru import logger
 
 from .._config import Settings, parse_url
 from .._core import ConfigError, parse_duration, without_url_credentials
-from ._backtest import backtest, select_rules, window
+from ._backtest import SHORTEST_STEP, backtest, check_evaluations, select_rules, window
 from ._report import json_report, text_report
 from ._ruletest import run_test_file
 
@@ -46,6 +46,9 @@ def backtest_command(settings: Settings, options: BacktestOptions) -> int:
             raise ConfigError(f"--step {options.step!r}: {exc}") from None
         if step <= 0:
             raise ConfigError(f"--step {options.step!r}: must be more than 0")
+        if step < SHORTEST_STEP:
+            raise ConfigError(f"--step {options.step!r}: must be at least 1ms, e.g. 1s")
+    check_evaluations(rules, span, step)
     prometheus = _prometheus_flag(options.prometheus)
     if options.html is not None and not options.html.parent.is_dir():
         raise ConfigError(

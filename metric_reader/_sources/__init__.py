@@ -12,9 +12,10 @@ from ._groups import Group, build_groups
 from ._kind import History, HistoryUnavailable
 from ._kinds import kind_of
 from ._prometheus_kind import PROMETHEUS
-from ._range import evaluation_times, query_range, samples_at
+from ._range import MAX_HELD_POINTS, evaluation_count, evaluation_times, query_range, samples_at
 
 __all__ = [
+    "MAX_HELD_POINTS",
     "PROMETHEUS",
     "Fetch",
     "Group",
@@ -22,6 +23,7 @@ __all__ = [
     "HistoryUnavailable",
     "build_groups",
     "check_expressions",
+    "evaluation_count",
     "evaluation_times",
     "fetch_timeout",
     "first_reads",

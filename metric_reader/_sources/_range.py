@@ -5,6 +5,9 @@ alert's expression) over the window in one or more ``/api/v1/query_range`` reque
 most ``MAX_POINTS`` steps each, as Prometheus refuses more (``exceeded maximum resolution
 of 11,000 points per timeseries``). Prometheus evaluates the query at each step as an
 instant query at that time, so each step is what the service would have read then.
+
+What one read holds in memory is bounded: at most ``MAX_HELD_POINTS`` points over all its
+requests, or the read fails saying so.
 """
 
 from __future__ import annotations
@@ -22,6 +25,9 @@ from ._prometheus import _decode, _loads, _metric, _value
 
 MAX_POINTS = 11_000
 """Steps per request and series Prometheus answers at most."""
+MAX_HELD_POINTS = 4_000_000
+"""Points (one a series and step) one read may hold, over all its requests: each takes about
+100 bytes here, and the replay as much again."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,6 +47,11 @@ def evaluation_times(start: float, end: float, step: float) -> list[float]:
     return [k * step for k in range(first, last + 1)]
 
 
+def evaluation_count(start: float, end: float, step: float) -> int:
+    """How many ``evaluation_times`` the window has, without making them."""
+    return max(0, math.floor(end / step) - math.ceil(start / step) + 1)
+
+
 def windows(times: list[float], points: int = MAX_POINTS) -> Iterator[tuple[float, float]]:
     """``(start, end)`` of requests covering ``times``, ``points`` steps each at most."""
     for index in range(0, len(times), points):
@@ -56,12 +67,22 @@ async def query_range(
     step: float,
     timeout: float,
     limit: int = MAX_RESPONSE_BYTES,
+    max_points: int = MAX_HELD_POINTS,
 ) -> list[RangeSeries]:
     """Every series ``promql`` returned at ``times`` (evenly ``step`` apart), read in
-    requests of at most ``MAX_POINTS`` steps; ``FetchError`` on any failure."""
+    requests of at most ``MAX_POINTS`` steps; ``FetchError`` on any failure, and when
+    the answers hold more than ``max_points`` points in all."""
     merged: dict[tuple[tuple[str, str], ...], RangeSeries] = {}
+    points = 0
     for start, end in windows(times):
-        for series in await _request(client, endpoint, promql, start, end, step, timeout, limit):
+        answer = await _request(client, endpoint, promql, start, end, step, timeout, limit)
+        points += sum(len(series.points) for series in answer)
+        if points > max_points:
+            raise FetchError(
+                f"the answers hold more than {max_points:,} points (one a series and step), "
+                "the most one read may hold: a larger step or a shorter window reads fewer"
+            )
+        for series in answer:
             key = tuple(sorted(series.labels.items()))
             held = merged.get(key)
             if held is None:
@@ -121,14 +142,13 @@ def _range_series(item: object) -> RangeSeries:
     return RangeSeries(metric, points)
 
 
-def samples_at(series: list[RangeSeries], times: list[float]) -> list[list[Sample]]:
-    """What the read returned at each of ``times``: the series with a value at that step."""
+def samples_at(series: list[RangeSeries], times: list[float]) -> Iterator[list[Sample]]:
+    """What the read returned at each of ``times``: the series with a value at that step
+    (made one step at a time, so that a replay never holds them all)."""
     keyed = [(labels_of(one.labels), one.points) for one in series]
-    out = []
     for at in times:
         ms = round(at * 1000)
-        out.append([Sample(labels, points[ms]) for labels, points in keyed if ms in points])
-    return out
+        yield [Sample(labels, points[ms]) for labels, points in keyed if ms in points]
 
 
 async def scrape_target_labels(

@@ -642,3 +642,61 @@ def test_a_broken_rule_file_and_a_clash_of_names_are_one_line_each(tmp_path: Pat
     assert caught.value.problems == (
         f'{config}:1: rule_files: "b.yml" does not point to an existing file',
     )
+
+
+# --- bounded: aliases, pipes, devices, size (issue 22, point 8) -------------------------------
+
+
+def test_yaml_whose_aliases_expand_out_of_proportion_is_refused_as_yaml_v3_refuses_it(
+    tmp_path: Path,
+) -> None:
+    """Each level merges the one before ten times: the reader walked 10^levels merges. A
+    document more than 99% aliases past 1,000 nodes is refused (yaml.v3's rule), where
+    the walk meets it, without expanding it."""
+    lines = ["groups:", "- name: g0", "  labels: &l0 {a: '1', b: '2', c: '3', d: '4', e: '5'}"]
+    for level in range(1, 30):
+        merged = ", ".join([f"*l{level - 1}"] * 10)
+        lines += [f"- name: g{level}", f"  labels: &l{level} {{<<: [{merged}]}}"]
+    path = tmp_path / "bomb.yml"
+    path.write_text("\n".join(lines) + "\n")
+    [problem] = problems_of(path)
+    assert problem.startswith(f"{path}:9:20: document contains excessive aliasing: "), problem
+    assert problem.endswith(
+        " nodes once the aliases up to here are expanded (Prometheus refuses it too)"
+    )
+
+
+def test_an_anchor_holding_an_alias_to_itself_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "loop.yml"
+    path.write_text("groups: &g\n- name: a\n  rules: *g\n")
+    assert problems_of(path) == (f"{path}:1:9: an anchor's value contains an alias to itself",)
+
+
+def test_anchors_used_as_rule_files_use_them_are_read(tmp_path: Path) -> None:
+    """Shared labels and annotations on a few hundred rules: aliases, but a small share of
+    the document."""
+    rules = "".join(
+        f"  - alert: A{n}\n    expr: up == {n}\n    labels: *common\n"
+        f"    annotations: {{<<: *notes, summary: 'rule {n}'}}\n"
+        for n in range(300)
+    )
+    path = tmp_path / "shared.yml"
+    path.write_text(
+        "groups:\n- name: g\n  labels: &common {team: db, severity: page}\n"
+        "  rules:\n  - alert: Base\n    expr: up\n    annotations: &notes {runbook: r}\n" + rules
+    )
+    (group,) = load_rule_files([path])
+    assert len(group.alerts) == 301
+    assert group.alerts[-1].labels == {"team": "db", "severity": "page"}
+    assert group.alerts[-1].annotations == {"runbook": "r", "summary": "rule 299"}
+
+
+def test_a_rule_file_is_read_up_to_16_mib(tmp_path: Path) -> None:
+    """(A named pipe or a device is refused too: tests/integration/test_rule_file_cli.py
+    runs those in a subprocess, bounded, as a regression would hang or eat memory.)"""
+    huge = tmp_path / "huge.yml"
+    with huge.open("wb") as file:
+        file.truncate(16 * 1024 * 1024 + 1)  # sparse: no disk written
+    assert problems_of(huge) == (
+        f"{huge}: cannot be read: larger than 16 MiB, the most a configuration or rule file holds",
+    )

@@ -277,3 +277,69 @@ def test_a_template_is_parsed_once_for_every_expansion() -> None:
     after = _parse.cache_info()
     assert after.misses - before.misses == 1
     assert after.hits - before.hits == 2
+
+
+# --- bounded: what one template can make and cost (issue 22, point 8) -----------------------
+
+
+@pytest.mark.parametrize(
+    ("template", "expected"),
+    [
+        # Go's fmt: a number past 10^6 in the format takes the rest of it (NOVERB); an
+        # argument past 10^6, or not an int, is BADWIDTH or BADPREC (the verb still prints).
+        ('{{ printf "%.299999999f" 1.0 }}', "%!(NOVERB)%!(EXTRA float64=1)"),
+        ('{{ printf "%99999999d|x" 1 }}', "%!(NOVERB)%!(EXTRA int=1)"),
+        ('{{ printf "%*d|%*d|%*d" 2000000 1 "a" 2 -3 4 }}', "%!(BADWIDTH)1|%!(BADWIDTH)2|4  "),
+        ('{{ printf "%.*f|%.*f" -1 1.5 2 1.5 }}', "%!(BADPREC)1.500000|1.50"),
+        ('{{ printf "%*d" }}', "%!(BADWIDTH)%!d(MISSING)"),
+        ('{{ printf "%c|%q" 1114112 55296 }}', "\ufffd|'\ufffd'"),
+        ('{{ printf "%1000000d" 7 | len }}', "1000000"),
+    ],
+)
+def test_printf_bounds_widths_and_precisions_as_go(template: str, expected: str) -> None:
+    assert expand(template) == expected
+
+
+@pytest.mark.parametrize(
+    ("template", "error"),
+    [
+        # One verb may print 10^7 wide in Go: past MAX_TEXT it is an error here.
+        (
+            '{{ printf "%9999999d" 1 }}',
+            'at <printf "%9999999d" 1>: error calling printf: the text would be longer than 1,048,576 characters',
+        ),
+        # Doubling a text 25 times (64 Mi characters) stops at MAX_TEXT.
+        (
+            '{{ $x := "ab" }}{{ range $i, $_ := args 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20 21 22 23 24 25 }}{{ $x = printf "%s%s" $x $x }}{{ end }}',
+            "error calling printf: the text would be longer than 1,048,576 characters",
+        ),
+        (
+            '{{ $x := printf "%1000000d" 1 }}{{ print $x $x }}',
+            "error calling print: the text would be longer",
+        ),
+        (
+            '{{ reReplaceAll "(0)" (printf "$1%1000d" 1) (printf "%02000d" 0) }}',
+            "error calling reReplaceAll: the text would be longer",
+        ),
+        # What the template writes out.
+        (
+            '{{ $x := printf "%600000d" 1 }}{{ $x }}{{ $x }}',
+            "the text would be longer than 1,048,576 characters",
+        ),
+        # Ranges nested over the same items multiply: 10^6 steps at most.
+        (
+            "{{ $a := args 1 2 3 4 5 6 7 8 9 10 }}" + "{{ range $a }}" * 6 + "{{ end }}" * 6,
+            "more than 1,000,000 steps: a template must not loop that long",
+        ),
+        # A long text given to a function over and over: 16 Mi characters in all at most.
+        (
+            '{{ $x := printf "%1000000d" 1 }}{{ $a := args 1 2 3 4 5 6 7 8 9 10 }}{{ range $a }}{{ range $a }}{{ len $x }}{{ end }}{{ end }}',
+            "more than 16,777,216 characters through its functions",
+        ),
+    ],
+)
+def test_one_expansion_is_bounded_in_size_and_time(template: str, error: str) -> None:
+    text = expand(template)
+    assert text.startswith(PREFIX) and text.endswith(">"), text[:300]
+    assert error in text, text[:400]
+    assert len(text) < 1000

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from _bounded import run_bounded
 
 from .conftest import (
     REPO_ROOT,
@@ -282,3 +283,23 @@ def test_credentials_in_the_prometheus_flag_are_refused_in_one_line_not_shown() 
         assert f"--prometheus '{shown}': credentials in the URL are not accepted" in result.stderr
         for piece in ("s3cr3tpw", "p@ss", "tPa55"):
             assert piece not in result.stdout + result.stderr
+
+
+def test_a_year_at_1s_is_refused_before_any_read_and_1ns_is_not_a_step() -> None:
+    """--from 365d --step 1s died of MemoryError after 1,017 of 2,868 requests: now one
+    line, before anything is read, saying how many evaluations and the limit."""
+    env = {"PROMETHEUS_ENDPOINT": "http://127.0.0.1:9", "QUERY": "up", "THRESHOLD": ">0"}
+    result = run_bounded("backtest", "--from", "365d", "--step", "1s", env=env, timeout=60)
+    assert result.returncode == 2, result.stderr[-3000:]
+    [line] = result.stderr.splitlines()
+    assert re.fullmatch(
+        r"metric-reader: configuration error: the window takes 31,536,00[01] evaluations of "
+        r"rule 'query', one every 1s; a backtest makes at most 1,000,000 a rule: give a larger "
+        r"--step or a shorter window",
+        line,
+    ), line
+    result = run_bounded("backtest", "--from", "1h", "--step", "1ns", env=env, timeout=60)
+    assert result.returncode == 2, result.stderr[-3000:]
+    assert result.stderr.splitlines() == [
+        "metric-reader: configuration error: --step '1ns': must be at least 1ms, e.g. 1s"
+    ]

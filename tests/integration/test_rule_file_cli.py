@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
+
+from _bounded import run_bounded
 
 from .conftest import REPO_ROOT, base_env
 
@@ -67,3 +70,71 @@ def test_a_plugin_the_rules_name_must_exist(tmp_path: Path) -> None:
     assert result.returncode == 2
     [line] = result.stderr.splitlines()
     assert "rule 'a' action_plugin='no_such_plugin' is invalid: no plugin of that name" in line
+
+
+# --- inputs that cost unbounded time or memory (issue 22, point 8) -------------------------
+
+
+def _merge_bomb(levels: int) -> str:
+    """A rule file of under 1 KB whose labels merge the level before ten times, each level:
+    10^levels merges for a reader that walks them."""
+    lines = ["groups:", "- name: g0", "  labels: &l0 {a: '1', b: '2', c: '3', d: '4', e: '5'}"]
+    for level in range(1, levels + 1):
+        merged = ", ".join([f"*l{level - 1}"] * 10)
+        lines += [f"- name: g{level}", f"  labels: &l{level} {{<<: [{merged}]}}"]
+    return "\n".join(lines) + "\n"
+
+
+def test_a_yaml_merge_key_bomb_is_refused_at_once(tmp_path: Path) -> None:
+    """Each level merges the one before ten times: check walked 10^9 merges (minutes);
+    Prometheus' yaml.v3 refuses the document for its aliasing, and so does check."""
+    bomb = tmp_path / "bomb.yml"
+    bomb.write_text(_merge_bomb(9))
+    assert len(bomb.read_bytes()) < 1024
+    result = run_bounded("check", "--no-read", env={"RULE_FILES": str(bomb)}, timeout=30)
+    assert result.returncode == 2, result.stderr[-2000:]
+    [line] = result.stderr.splitlines()
+    assert line.startswith(f"metric-reader: configuration error: {bomb}:"), line
+    assert "document contains excessive aliasing" in line
+
+
+def test_a_glob_matching_a_pipe_a_device_or_a_huge_file_names_each_in_one_line(
+    tmp_path: Path,
+) -> None:
+    """A named pipe hung check (the open waits for a writer), a symlink to /dev/zero was
+    read until MemoryError: only regular files are read, up to 16 MiB."""
+    rules = tmp_path / "rules"
+    rules.mkdir()
+    os.mkfifo(rules / "a-pipe.yml")
+    (rules / "b-zero.yml").symlink_to("/dev/zero")
+    with (rules / "c-huge.yml").open("wb") as huge:
+        huge.truncate(16 * 1024 * 1024 + 1)  # sparse: no disk written
+    (rules / "d-fine.yml").write_text("groups: []\n")
+    result = run_bounded("check", "--no-read", env={"RULE_FILES": f"{rules}/*.yml"}, timeout=30)
+    assert result.returncode == 2, result.stderr[-2000:]
+    prefix = "metric-reader: configuration error: "
+    assert result.stderr.splitlines() == [
+        f"{prefix}{rules}/a-pipe.yml: cannot be read: a named pipe, not a regular file",
+        f"{prefix}{rules}/b-zero.yml: cannot be read: a character device, not a regular file",
+        f"{prefix}{rules}/c-huge.yml: cannot be read: larger than 16 MiB, the most a "
+        "configuration or rule file holds",
+    ]
+
+
+def test_a_config_file_or_credential_file_that_is_a_pipe_is_refused_in_one_line(
+    tmp_path: Path,
+) -> None:
+    pipe = tmp_path / "pipe"
+    os.mkfifo(pipe)
+    result = run_bounded("check", "--no-read", env={"CONFIG_FILE": str(pipe)}, timeout=30)
+    assert result.returncode == 2, result.stderr[-2000:]
+    assert result.stderr.splitlines() == [
+        f"metric-reader: configuration error: CONFIG_FILE: {pipe}: cannot read: a named pipe, "
+        "not a regular file"
+    ]
+    env = {"PROMETHEUS_ENDPOINT": "http://127.0.0.1:9", "METRIC_NAME": "m", "THRESHOLD": ">1"}
+    for variable in ("BEARER_TOKEN_FILE", "TLS_CA_FILE"):
+        result = run_bounded("check", "--no-read", env={**env, variable: str(pipe)}, timeout=30)
+        assert result.returncode == 2, result.stderr[-2000:]
+        [line] = result.stderr.splitlines()
+        assert f"{variable}={str(pipe)!r} is invalid: cannot read: a named pipe, not a" in line

@@ -4,23 +4,32 @@ from __future__ import annotations
 
 import json
 import threading
+import urllib.parse
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+import anyio
+import httpx
 import pytest
 from loguru import logger
 
 from metric_reader._config import Settings, load_settings
-from metric_reader._core._exceptions import ConfigError
+from metric_reader._core._exceptions import ConfigError, FetchError
 from metric_reader._core._samples import Sample
 from metric_reader._engine import Observation, replay
-from metric_reader._replay._backtest import RuleBacktest, Window, parse_time, select_rules
+from metric_reader._replay._backtest import (
+    RuleBacktest,
+    Window,
+    check_evaluations,
+    parse_time,
+    select_rules,
+)
 from metric_reader._replay._commands import EXIT_FAILED, EXIT_OK, BacktestOptions, backtest_command
 from metric_reader._replay._report import json_report, summary, text_report
-from metric_reader._sources._range import MAX_POINTS, evaluation_times, windows
+from metric_reader._sources._range import MAX_POINTS, evaluation_times, query_range, windows
 
 NOW = datetime(2026, 11, 27, 12, 0, 0, tzinfo=UTC).timestamp()
 
@@ -200,3 +209,48 @@ def test_rules_skipped_by_design_exit_0(tmp_path: Path, capsys: pytest.CaptureFi
     assert "rule page: " in out and "directly: give --prometheus URL" in out
     assert "rule logged: " in out and "skipped: no threshold" in out
     assert out.endswith("(0 rules backtested, 2 skipped)\n")
+
+
+# --- bounded: what one read may hold (issue 22, point 8) --------------------------------------
+
+
+def test_a_read_holding_more_than_its_points_fails_at_the_request_that_passes_them() -> None:
+    """Three series at every step: 33,000 points a request of 11,000 steps; a read may hold
+    50,000 here, so the second request's answer ends it, and the third is never asked."""
+    asked: list[str] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        form = dict(urllib.parse.parse_qsl(request.read().decode()))
+        asked.append(form["start"])
+        start, end = float(form["start"]), float(form["end"])
+        values = [[start + k, "1"] for k in range(int(end - start) + 1)]
+        series = [{"metric": {"__name__": "m", "n": str(n)}, "values": values} for n in range(3)]
+        document = {"status": "success", "data": {"resultType": "matrix", "result": series}}
+        return httpx.Response(200, stream=httpx.ByteStream(json.dumps(document).encode()))
+
+    async def read() -> None:
+        async with httpx.AsyncClient(transport=httpx.MockTransport(answer)) as client:
+            times = evaluation_times(0, 29_999, 1.0)
+            await query_range(
+                client, "http://prometheus.test", "m", times, 1.0, 5.0, max_points=50_000
+            )
+
+    with pytest.raises(
+        FetchError,
+        match=r"^the answers hold more than 50,000 points \(one a series and step\), the most one "
+        r"read may hold: a larger step or a shorter window reads fewer$",
+    ):
+        anyio.run(read)
+    assert asked == ["0.000", "11000.000"]
+
+
+def test_a_window_of_more_than_a_million_evaluations_is_refused_before_any_read() -> None:
+    settings, _, _ = _settings()
+    year = Window(NOW - 365 * 86400, NOW)
+    with pytest.raises(
+        ConfigError,
+        match=r"^the window takes 31,536,001 evaluations of rule 'queue_depth', one every 1s; a "
+        r"backtest makes at most 1,000,000 a rule: give a larger --step or a shorter window$",
+    ):
+        check_evaluations(settings.rules, year, 1.0)
+    check_evaluations(settings.rules, year, 31.6)  # 998,000 evaluations

@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from _bounded import run_bounded
 
 REPO = Path(__file__).resolve().parents[2]
 HAVE_PROMETHEUS = shutil.which("prometheus") is not None and shutil.which("promtool") is not None
@@ -171,3 +172,91 @@ def test_a_file_that_cannot_be_read_fails_with_its_problems(tmp_path: Path) -> N
 def test_the_example_rule_tests_pass() -> None:
     result = _run(*sorted((REPO / "examples" / "tests").glob("*.yml")))
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+# --- inputs that cost unbounded time or memory (issue 22, point 8) -------------------------
+
+
+def _selector_test(tmp_path: Path, groups: str) -> Path:
+    """A test file of the dead-letters selector rule alone (no Prometheus needed)."""
+    (tmp_path / "rules.toml").write_text(CONFIG.replace('rule_files = ["alerts.yml"]\n', ""))
+    test = tmp_path / "bounded_test.yml"
+    test.write_text("config_file: rules.toml\ntests:\n" + groups)
+    return test
+
+
+def test_an_eval_time_far_away_fails_its_group_in_one_line(tmp_path: Path) -> None:
+    """2,000,000 hours at 1m were 120 million evaluations: MemoryError, now one line."""
+    test = _selector_test(
+        tmp_path,
+        "  - name: far\n    interval: 1m\n    input_series:\n"
+        "      - {series: 'dead_letters{queue=\"mail\"}', values: '0 3'}\n"
+        "    action_test:\n      - {eval_time: 2000000h, exp_actions: []}\n",
+    )
+    result = run_bounded("test", str(test), env={}, timeout=60)
+    assert result.returncode == 1, result.stdout + result.stderr[-3000:]
+    assert result.stdout == (
+        f"Unit Testing:  {test}\n  FAILED:\n    name: far,\n"
+        "    120,000,001 evaluations up to eval_time 83333d8h (120,000,001 of rule "
+        "'dead-letters') for 1 input series: a test group may hold at most 2,000,000 "
+        "evaluations times input series\n\n"
+    )
+
+
+def test_input_series_past_a_million_values_are_problems_of_the_file(tmp_path: Path) -> None:
+    """Three series of 9,999,999 values were under the 10 million a series documented, and
+    ended in MemoryError: a test group holds at most 1,000,000, all its series together."""
+    huge = "".join(
+        f"      - {{series: 'dead_letters{{queue=\"q{n}\"}}', values: '1x9999998'}}\n"
+        for n in range(3)
+    )
+    large = "".join(
+        f"      - {{series: 'dead_letters{{queue=\"q{n}\"}}', values: '1x599999'}}\n"
+        for n in range(2)
+    )
+    test = _selector_test(
+        tmp_path,
+        f"  - name: huge\n    input_series:\n{huge}  - name: large\n    input_series:\n{large}",
+    )
+    result = run_bounded("test", str(test), env={}, timeout=60)
+    assert result.returncode == 1, result.stdout + result.stderr[-3000:]
+    assert result.stdout.splitlines()[1:] == [
+        "  FAILED:",
+        *(
+            f'    {test}:{line}:54: test group "huge": values: at character 3: more than '
+            "1,000,000 values in one series"
+            for line in (5, 6, 7)
+        ),
+        f'    {test}:10:7: test group "large": input_series: 1,200,000 values in all, more '
+        "than the 1,000,000 one test group may hold",
+        "",
+    ]
+
+
+def test_a_test_file_that_is_a_pipe_fails_in_one_line(tmp_path: Path) -> None:
+    pipe = tmp_path / "pipe_test.yml"
+    os.mkfifo(pipe)
+    result = run_bounded("test", str(pipe), env={}, timeout=60)
+    assert result.returncode == 1, result.stdout + result.stderr[-3000:]
+    assert result.stdout == (
+        f"Unit Testing:  {pipe}\n  FAILED:\n"
+        f"    {pipe}: cannot be read: a named pipe, not a regular file\n\n"
+    )
+
+
+@pytest.mark.skipif(not HAVE_PROMETHEUS, reason="needs Debian's prometheus package")
+def test_an_annotation_printing_past_gos_bounds_renders_as_go(tmp_path: Path) -> None:
+    """printf "%.299999999f" made a 300 MB annotation at each rendering; Go's fmt prints
+    %!(NOVERB) for a precision past 10^6, and so does metric-reader."""
+    bounded = "mail holds %!(NOVERB)%!(EXTRA float64=160) messages"
+    tests = TESTS.replace("{summary: mail holds 160 messages}", f"{{summary: '{bounded}'}}")
+    assert tests.count(bounded) == 2
+    test = _write(tmp_path, tests)
+    (tmp_path / "alerts.yml").write_text(
+        ALERTS.replace("{{ $value }}", '{{ printf \\"%.299999999f\\" $value }}')
+        .replace("summary: '", 'summary: "')
+        .replace("messages'}", 'messages"}')
+    )
+    result = run_bounded("test", str(test), env={}, timeout=120)
+    assert result.returncode == 0, result.stdout + result.stderr[-3000:]
+    assert result.stdout == f"Unit Testing:  {test}\n  SUCCESS\n\n"

@@ -3,6 +3,12 @@ Go values (see ``_gofmt``), and Go's built-in functions.
 
 An execution error is raised as ``ExecError`` with Go's text:
 ``template: NAME:1:104: executing "NAME" at <humanize "x">: error calling humanize: ...``.
+
+One execution is bounded, where Go's is not: its output and every text it makes are at
+most ``MAX_TEXT`` characters, it takes at most ``MAX_STEPS`` steps (a range nested in a
+range over the same labels multiplies) and its function calls read and make at most
+``MAX_WORK`` characters in all. Past any of them it fails with an ``ExecError``, as any
+failing template does.
 """
 
 from __future__ import annotations
@@ -13,7 +19,17 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ._fmt import Struct, format_value, go_type, sprint, sprintf, sprintln
+from ._fmt import (
+    MAX_TEXT,
+    BoundedText,
+    Struct,
+    TextTooLong,
+    format_value,
+    go_type,
+    sprint,
+    sprintf,
+    sprintln,
+)
 from ._nodes import (
     Action,
     Branch,
@@ -48,6 +64,12 @@ class _Missing:
 
 MISSING: Any = _Missing()
 _NO_FINAL: Any = object()
+MAX_STEPS = 1_000_000
+"""Actions, texts, commands and range iterations one execution may run: a template of a
+label or an annotation takes a few dozen."""
+MAX_WORK = 16 * MAX_TEXT
+"""Characters the function calls of one execution may be given and return, in all: each
+function's time is linear in them, so this bounds the time of the calls."""
 
 
 @dataclass(frozen=True)
@@ -87,12 +109,31 @@ class Executor:
         self.funcs = funcs
         self.vars: list[tuple[str, Any]] = []
         self.node: Any = None
-        self.out: list[str] = []
+        self.out = BoundedText()
+        self.steps = 0
+        self.work = 0
 
     def run(self, nodes: Sequence[Node], data: Any) -> str:
         self.vars = [("$", data)]
-        self.walk_list(data, nodes)
-        return "".join(self.out)
+        try:
+            self.walk_list(data, nodes)
+        except TextTooLong as exc:
+            raise self.error(str(exc)) from None
+        return self.out.text()
+
+    def step(self) -> None:
+        self.steps += 1
+        if self.steps > MAX_STEPS:
+            raise self.error(f"more than {MAX_STEPS:,} steps: a template must not loop that long")
+
+    def charge(self, values: Sequence[Any]) -> None:
+        """Count the text a call is given or returns against ``MAX_WORK``."""
+        self.work += sum(len(value) for value in values if isinstance(value, str))
+        if self.work > MAX_WORK:
+            raise self.error(
+                f"more than {MAX_WORK:,} characters through its functions: a template must "
+                "not work that hard"
+            )
 
     # -- errors
 
@@ -120,14 +161,16 @@ class Executor:
             self.walk(dot, node)
 
     def walk(self, dot: Any, node: Node) -> None:
+        self.step()
+        if isinstance(node, Text):  # (no error names a text: the last action stays the place)
+            self.out.write(node.text)
+            return
         self.at(node)
-        if isinstance(node, Text):
-            self.out.append(node.text)
-        elif isinstance(node, Action):
+        if isinstance(node, Action):
             value = self.eval_pipeline(dot, node.pipe)
             if not node.pipe.decl:
                 self.at(node)
-                self.out.append("<no value>" if value is MISSING else format_value(value))
+                self.out.write("<no value>" if value is MISSING else format_value(value))
         elif isinstance(node, Branch):
             if node.kind == "range":
                 self.walk_range(dot, node)
@@ -162,6 +205,8 @@ class Executor:
                 raise self.error(f"range can't iterate over {format_value(value)}")
             inner = len(self.vars)
             for key, element in items:
+                self.at(node)
+                self.step()
                 if node.pipe.decl:
                     self.set_top(1, element)
                 if len(node.pipe.decl) > 1:
@@ -213,6 +258,7 @@ class Executor:
         return value
 
     def eval_command(self, dot: Any, cmd: Command, final: Any) -> Any:
+        self.step()
         first = cmd.args[0]
         if isinstance(first, Field):
             return self.eval_field_node(dot, first, cmd.args, final)
@@ -331,11 +377,15 @@ class Executor:
             kind = function.params[i] if i < fixed else function.variadic
             assert kind is not None
             values.append(self.validate(final, kind))
+        self.at(node)
+        self.charge(values)
         try:
-            return function.call(*values)
-        except FuncError as exc:
+            result = function.call(*values)
+        except (FuncError, TextTooLong) as exc:
             self.at(node)
             raise self.error(f"error calling {name}: {exc}") from None
+        self.charge((result,))
+        return result
 
     def eval_arg(self, dot: Any, kind: str, node: Operand) -> Any:
         self.at(node)

@@ -3,15 +3,52 @@
 Template values are Python stand-ins for Go's: ``str`` (string), ``float`` (float64), ``int``
 (an untyped integer constant, Go's int), ``bool``, ``None`` (nil, printed ``<nil>``) and a
 ``Mapping[str, str]`` (map[string]string, printed ``map[a:b]`` with sorted keys).
+
+What one call makes is bounded: widths and precisions are Go's (at most 10^6 from an
+argument; a number in the format that grows past 10^6 ends the format with
+``%!(NOVERB)``), and no text made here grows past ``MAX_TEXT`` characters
+(``TextTooLong``), so no template can build a string larger than its readers can hold.
 """
 
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
+
+MAX_TEXT = 1024 * 1024
+"""Characters one template may produce, and any text it makes on the way: more than any
+label or annotation needs, and more than one verb of Go's can print (10^6 wide)."""
+_TOO_LARGE = 1_000_000
+"""Go's ``tooLarge``: a width or precision past this is refused."""
+
+
+class TextTooLong(ValueError):
+    """A template made, or was about to make, a text longer than ``MAX_TEXT``."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            f"the text would be longer than {MAX_TEXT:,} characters, the most one template "
+            "may produce"
+        )
+
+
+@dataclass(slots=True)
+class BoundedText:
+    """A text written in parts, refused (``TextTooLong``) as soon as it outgrows ``MAX_TEXT``."""
+
+    parts: list[str] = field(default_factory=list)
+    size: int = 0
+
+    def write(self, text: str) -> None:
+        self.size += len(text)
+        if self.size > MAX_TEXT:
+            raise TextTooLong()
+        self.parts.append(text)
+
+    def text(self) -> str:
+        return "".join(self.parts)
 
 
 @dataclass(frozen=True)
@@ -20,9 +57,6 @@ class Struct:
 
     type_name: str
     fields: Mapping[str, Any]
-
-
-_VERB = re.compile(r"%([-+# 0]*)(\*|\d+)?(?:\.(\*|\d*))?(.)", re.DOTALL)
 
 
 def go_type(value: Any) -> str:
@@ -111,75 +145,130 @@ def format_value(value: Any) -> str:
     if isinstance(value, str):
         return value
     if isinstance(value, Mapping):
-        inner = " ".join(f"{k}:{format_value(value[k])}" for k in sorted(value))
-        return f"map[{inner}]"
+        return _joined("map[", [(f"{k}:", value[k]) for k in sorted(value)], "]")
     if isinstance(value, Struct):
-        return "{" + " ".join(format_value(v) for v in value.fields.values()) + "}"
+        return _joined("{", [("", v) for v in value.fields.values()], "}")
     return str(value)
+
+
+def _joined(opening: str, items: Sequence[tuple[str, Any]], closing: str) -> str:
+    out = BoundedText()
+    out.write(opening)
+    for i, (key, item) in enumerate(items):
+        out.write(" " + key if i else key)
+        out.write(format_value(item))
+    out.write(closing)
+    return out.text()
 
 
 def sprint(args: Sequence[Any]) -> str:
     """fmt.Sprint: a space between two operands when neither is a string."""
-    out: list[str] = []
+    out = BoundedText()
     for i, arg in enumerate(args):
         if i > 0 and not isinstance(arg, str) and not isinstance(args[i - 1], str):
-            out.append(" ")
-        out.append(format_value(arg))
-    return "".join(out)
+            out.write(" ")
+        out.write(format_value(arg))
+    return out.text()
 
 
 def sprintln(args: Sequence[Any]) -> str:
-    return " ".join(format_value(a) for a in args) + "\n"
+    out = BoundedText()
+    for i, arg in enumerate(args):
+        out.write(" " if i else "")
+        out.write(format_value(arg))
+    out.write("\n")
+    return out.text()
 
 
 def sprintf(template: str, args: Sequence[Any]) -> str:
-    """fmt.Sprintf for the verbs templates use; a wrong verb or argument prints as Go does
-    (``%!d(string=x)``, ``%!s(MISSING)``, ``%!(EXTRA int=1)``)."""
-    out: list[str] = []
+    """fmt.Sprintf for the verbs templates use, as Go's ``doPrintf`` reads the format; a
+    wrong verb or argument prints as Go does (``%!d(string=x)``, ``%!s(MISSING)``,
+    ``%!(EXTRA int=1)``, ``%!(BADWIDTH)``, ``%!(NOVERB)``)."""
+    out = BoundedText()
     used = 0
-    pos = 0
-    while True:
-        start = template.find("%", pos)
+    i = 0
+    end = len(template)
+    while i < end:
+        start = template.find("%", i)
         if start < 0:
-            out.append(template[pos:])
+            out.write(template[i:])
             break
-        out.append(template[pos:start])
-        match = _VERB.match(template, start)
-        if match is None:
-            out.append("%!(NOVERB)")
-            break
-        pos = match.end()
-        flags, width_text, precision_text, verb = match.groups()
-        if verb == "%":
-            out.append("%")
-            continue
+        out.write(template[i:start])
+        i = start + 1
+        flags = ""
+        while i < end and template[i] in "#0+- ":
+            flags += template[i]
+            i += 1
         width: int | None = None
+        if i < end and template[i] == "*":
+            width, used = _int_argument(args, used)
+            i += 1
+            if width is None:
+                out.write("%!(BADWIDTH)")
+            elif width < 0:  # a negative width from an argument pads on the right
+                width, flags = -width, flags + "-"
+        else:
+            width, i = _number(template, i)
         precision: int | None = None
-        if width_text == "*":
-            width, used = _star(args, used)
-        elif width_text:
-            width = int(width_text)
-        if precision_text == "*":
-            precision, used = _star(args, used)
-        elif precision_text is not None:
-            precision = int(precision_text or "0")
+        if i + 1 < end and template[i] == ".":
+            i += 1
+            if template[i] == "*":
+                precision, used = _int_argument(args, used)
+                i += 1
+                if precision is None or precision < 0:
+                    precision = None
+                    out.write("%!(BADPREC)")
+            else:
+                precision, i = _number(template, i)
+                precision = precision or 0
+        if i >= end:
+            out.write("%!(NOVERB)")
+            break
+        verb = template[i]
+        i += 1
+        if verb == "%":
+            out.write("%")
+            continue
         if used >= len(args):
-            out.append(f"%!{verb}(MISSING)")
+            out.write(f"%!{verb}(MISSING)")
             continue
         arg = args[used]
         used += 1
-        out.append(_pad(_format_verb(verb, flags, precision, arg), width, flags, arg))
+        numeric = isinstance(arg, int | float) and not isinstance(arg, bool)
+        if (width or 0) > MAX_TEXT or (numeric and (precision or 0) > MAX_TEXT):
+            raise TextTooLong()  # (a precision only cuts a string: it never grows one)
+        out.write(_pad(_format_verb(verb, flags, precision, arg), width, flags, arg))
     if used < len(args):
-        extra = ", ".join(
-            "<nil>" if a is None else f"{go_type(a)}={format_value(a)}" for a in args[used:]
-        )
-        out.append(f"%!(EXTRA {extra})")
-    return "".join(out)
+        out.write("%!(EXTRA ")
+        for n, extra in enumerate(args[used:]):
+            out.write(", " if n else "")
+            out.write("<nil>" if extra is None else f"{go_type(extra)}=")
+            out.write("" if extra is None else format_value(extra))
+        out.write(")")
+    return out.text()
 
 
-def _star(args: Sequence[Any], used: int) -> tuple[int | None, int]:
-    if used < len(args) and isinstance(args[used], int) and not isinstance(args[used], bool):
-        return int(args[used]), used + 1
+def _number(template: str, i: int) -> tuple[int | None, int]:
+    """Go's ``parsenum``: the decimal number at ``i`` (None when there is none) and where
+    it ends. A number that grows past 10^6 is none, and the whole rest of the format is
+    taken with it (Go: "crazy long number most likely")."""
+    number: int | None = None
+    while i < len(template) and "0" <= template[i] <= "9":
+        if number is not None and number > _TOO_LARGE:
+            return None, len(template)
+        number = (number or 0) * 10 + ord(template[i]) - ord("0")
+        i += 1
+    return number, i
+
+
+def _int_argument(args: Sequence[Any], used: int) -> tuple[int | None, int]:
+    """Go's ``intFromArg``: the width or precision an argument gives (None when it is no
+    integer, or larger than 10^6), and the arguments used (none when none is left)."""
+    if used >= len(args):
+        return None, used
+    value = args[used]
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) <= _TOO_LARGE:
+        return value, used + 1
     return None, used + 1
 
 
@@ -229,7 +318,7 @@ def _format_int(verb: str, flags: str, precision: int | None, arg: int) -> str:
             text = ("0x" if verb == "x" else "0X") + text
         return _sign(("-" if arg < 0 else "") + text, flags)
     if verb == "c":
-        return chr(arg)
+        return _rune(arg)
     if verb == "q":
         return _quote_rune(arg)
     if verb in "eEfFgG":
@@ -296,8 +385,13 @@ def quote(text: str) -> str:
     return "".join(out)
 
 
+def _rune(code: int) -> str:
+    """Go's ``rune(code)`` as fmt prints it: U+FFFD when it is no Unicode character."""
+    return chr(code) if 0 <= code <= 0x10FFFF and not 0xD800 <= code <= 0xDFFF else "\ufffd"
+
+
 def _quote_rune(code: int) -> str:
-    char = chr(code)
+    char = _rune(code)
     if char == "'":
         return "'\\''"
     if char == '"':

@@ -18,7 +18,7 @@ from functools import lru_cache
 from typing import Any
 
 from ._exec import BUILTINS, ExecError, Executor, Func, FuncError
-from ._fmt import Struct, format_float, go_type
+from ._fmt import BoundedText, Struct, format_float, go_type
 from ._nodes import Node
 from ._parse import ParseError, Parser
 
@@ -256,18 +256,20 @@ def _backquote(text: str) -> str:
     return "`" + text + "`" if "`" not in text else repr(text)
 
 
-def _expand(template: str, match: Any, group_index: Mapping[str, int]) -> str:
-    """Go's Regexp.Expand: ``$1``, ``${1}``, ``$name``, ``${name}``, ``$$``."""
-    out: list[str] = []
+def _expansion(template: str, group_index: Mapping[str, int], groups: int) -> list[str | int]:
+    """Go's Regexp.Expand template (``$1``, ``${1}``, ``$name``, ``${name}``, ``$$``) read
+    once: its texts, and the numbers of the groups that go between them."""
+    parts: list[str | int] = []
+    text: list[str] = []
     i = 0
     while i < len(template):
         char = template[i]
         if char != "$" or i + 1 >= len(template):
-            out.append(char)
+            text.append(char)
             i += 1
             continue
         if template[i + 1] == "$":
-            out.append("$")
+            text.append("$")
             i += 2
             continue
         if template[i + 1] == "{":
@@ -280,30 +282,34 @@ def _expand(template: str, match: Any, group_index: Mapping[str, int]) -> str:
                 end += 1
             name = template[i + 1 : end]
         if not name or not all(c.isalnum() or c == "_" for c in name):
-            out.append("$")
+            text.append("$")
             i += 1
             continue
         number = int(name) if name.isdigit() else group_index.get(name, -1)
-        if 0 <= number <= match.re.groups:
-            out.append(match.group(number) or "")
+        if 0 <= number <= groups:
+            parts += ["".join(text), number]
+            text = []
         i = end
-    return "".join(out)
+    parts.append("".join(text))
+    return parts
 
 
 def _re_replace_all(pattern: str, replacement: str, text: str) -> str:
     regex = _compile(pattern)
-    out: list[str] = []
+    expansion = _expansion(replacement, regex.groupindex, regex.groups)
+    out = BoundedText()
     last = 0
     previous_end = -1
     for match in regex.finditer(text):
         start, end = match.start(), match.end()
         if start == end and start == previous_end:
             continue  # Go skips an empty match right after a match
-        out.append(text[last:start])
-        out.append(_expand(replacement, match, regex.groupindex))
+        out.write(text[last:start])
+        for part in expansion:
+            out.write(part if isinstance(part, str) else match.group(part) or "")
         last = previous_end = end
-    out.append(text[last:])
-    return "".join(out)
+    out.write(text[last:])
+    return out.text()
 
 
 def _match(pattern: str, text: str) -> bool:

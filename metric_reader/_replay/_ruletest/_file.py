@@ -46,6 +46,7 @@ from ._model import (
     ScriptedFailure,
 )
 from ._series_desc import (
+    MAX_VALUES,
     STALE,
     SeriesDescError,
     SeriesValue,
@@ -260,6 +261,13 @@ class _TestFileReader(RuleFileReader):
         prefix = f"test group {go_quoted(name)}: " if name else ""
         interval = self._duration(fields, "interval", prefix) or evaluation_interval
         series = self._input_series(fields, prefix)
+        values = sum(len(one.values) for one in series)
+        if values > MAX_VALUES:
+            self.report(
+                fields["input_series"][1],
+                f"{prefix}input_series: {values:,} values in all, more than the "
+                f"{MAX_VALUES:,} one test group may hold",
+            )
         external_labels = self._labels(fields, "external_labels", prefix, names_of="label")
         return RuleTestGroup(
             name=name,

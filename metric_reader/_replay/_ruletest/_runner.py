@@ -6,13 +6,18 @@ throwaway Prometheus holding the series, as a backtest reads a real one), the ru
 replayed in step at their intervals (the engine's replay: the service's own steps), and
 what they did is compared with the test's ``alert_rule_test``, ``promql_expr_test`` and
 ``action_test``.
+
+What a group costs is bounded before it runs: its rules' evaluations, each counted once
+per input series (what a rule tracks at most), are at most ``MAX_SERIES_EVALUATIONS``;
+the reads are made one evaluation at a time as the replay takes them.
 """
 
 from __future__ import annotations
 
+import heapq
 import math
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,10 +32,10 @@ from ..._config import (
     format_prometheus_duration,
     load_settings,
 )
-from ..._core import ConfigError, FetchError, MetricReaderError, format_duration
+from ..._core import ConfigError, FetchError, MetricReaderError, Selector, format_duration
 from ..._core._gotemplate import format_float, quote
 from ..._engine import Observation, ReplayedCall, Replayer, State, Step
-from ..._sources import evaluation_times, query_range, samples_at
+from ..._sources import evaluation_count, evaluation_times, query_range, samples_at
 from ._file import read_rule_test_file
 from ._model import (
     ActionTest,
@@ -46,6 +51,11 @@ from ._throwaway import lookback_includes_start, throwaway_prometheus
 PLACEHOLDER_ENDPOINT = "http://127.0.0.1:9"
 """Where a rule without a Prometheus would read: never asked, a test reads its own data."""
 QUERY_TIMEOUT = 60.0
+MAX_SERIES_EVALUATIONS = 2_000_000
+"""A test group's rules' evaluations (from 0 to its latest ``eval_time``, at each rule's
+interval) times its input series, at most: what the replay records (the state of each
+series at each evaluation, about 100 bytes) stays within 200 MB, its time within half a
+minute."""
 
 
 @dataclass(slots=True)
@@ -99,6 +109,7 @@ async def _run_group(
     settings: Settings, test_file: RuleTestFile, group: RuleTestGroup, outcome: GroupOutcome
 ) -> None:
     end = group.max_eval_time()
+    _check_size(settings, group, end)
     store = SeriesStore(
         group.input_series, group.interval, lookback_includes_start=lookback_includes_start()
     )
@@ -111,7 +122,7 @@ async def _run_group(
                 throwaway_prometheus(group.input_series, group.interval)
             )
             client = await stack.enter_async_context(httpx.AsyncClient())
-        reads: dict[str, list[Observation]] = {}
+        reads: dict[str, Iterator[Observation]] = {}
         for rule in settings.rules:
             times = evaluation_times(0.0, end, rule.polling_interval)
             source = rule.source
@@ -121,9 +132,9 @@ async def _run_group(
                     client, url, source.query, times, rule.polling_interval, QUERY_TIMEOUT
                 )
                 values = samples_at(series, times)
-                reads[rule.name] = [Observation(t, s) for t, s in zip(times, values, strict=True)]
+                reads[rule.name] = map(Observation, times, values)
             else:  # a selector, read from the input series as from a page or a Prometheus
-                reads[rule.name] = [Observation(t, store.select(source.selector, t)) for t in times]
+                reads[rule.name] = _selected(store, source.selector, times)
         replayers = _replay_in_step(settings, group, reads)
         for test in group.alert_rule_tests:
             outcome.failures += _check_alerts(test, replayers)
@@ -135,8 +146,32 @@ async def _run_group(
             outcome.failures += _check_actions(action_test, calls)
 
 
+def _check_size(settings: Settings, group: RuleTestGroup, end: float) -> None:
+    """``ConfigError`` when the group would cost more than ``MAX_SERIES_EVALUATIONS``."""
+    series = max(1, len(group.input_series))
+    evaluations = {
+        rule.name: evaluation_count(0.0, end, rule.polling_interval) for rule in settings.rules
+    }
+    if sum(evaluations.values()) * series <= MAX_SERIES_EVALUATIONS:
+        return
+    name, most = max(evaluations.items(), key=lambda item: item[1])
+    raise ConfigError(
+        f"{sum(evaluations.values()):,} evaluations up to eval_time "
+        f"{format_prometheus_duration(end)} ({most:,} of rule {name!r}) for "
+        f"{len(group.input_series)} input series: a test group may hold at most "
+        f"{MAX_SERIES_EVALUATIONS:,} evaluations times input series"
+    )
+
+
+def _selected(
+    store: SeriesStore, selector: Selector, times: Iterable[float]
+) -> Iterator[Observation]:
+    for at in times:
+        yield Observation(at, store.select(selector, at))
+
+
 def _replay_in_step(
-    settings: Settings, group: RuleTestGroup, reads: Mapping[str, list[Observation]]
+    settings: Settings, group: RuleTestGroup, reads: Mapping[str, Iterable[Observation]]
 ) -> list[Replayer]:
     """Every rule replayed over its reads, all rules in step: at each instant, the rules in
     the order of the configuration (so scripted failures count calls in that order)."""
@@ -152,15 +187,16 @@ def _replay_in_step(
         )
 
     replayers = [Replayer(rule, settings.routes, succeeds) for rule in settings.rules]
-    moments = sorted(
-        {(read.at, index) for index, rule in enumerate(settings.rules) for read in reads[rule.name]}
-    )
-    positions = [0] * len(replayers)
-    for _, index in moments:
-        rule_reads = reads[settings.rules[index].name]
-        replayers[index].step(rule_reads[positions[index]])
-        positions[index] += 1
+    streams = [_tagged(index, reads[rule.name]) for index, rule in enumerate(settings.rules)]
+    for _, index, read in heapq.merge(*streams, key=lambda item: item[:2]):
+        replayers[index].step(read)
     return replayers
+
+
+def _tagged(index: int, reads: Iterable[Observation]) -> Iterator[tuple[float, int, Observation]]:
+    """Each read with its time and its rule's place, the order the rules go in."""
+    for read in reads:
+        yield read.at, index, read
 
 
 # --- alert_rule_test -----------------------------------------------------------------------

@@ -38,8 +38,10 @@ STALE: Final = Stale()
 SeriesValue = float | Stale | None
 """One step of a series: a value, a staleness marker, or None for a missing sample."""
 
-MAX_VALUES = 10_000_000
-"""Values in one series at most: ``1x1000000000`` would take gigabytes (promtool tries)."""
+MAX_VALUES = 1_000_000
+"""Values the input series of one test group hold at most, all together (and so one series
+too): each costs about 100 bytes once read, and ``1x1000000000`` would take gigabytes
+(promtool tries)."""
 
 _SPACE = " \t\r\n"
 _DIGITS = "0123456789"
@@ -158,7 +160,7 @@ class _Reader:
             if self.pos < len(self.text):
                 values.extend(self._item())
                 if len(values) > MAX_VALUES:
-                    raise self._fail(f"more than {MAX_VALUES} values in one series")
+                    raise self._fail(f"more than {MAX_VALUES:,} values in one series")
                 if self._peek() and self._peek() not in _SPACE:
                     raise self._fail(f"unexpected {self._peek()!r} in series values")
         return values
@@ -249,7 +251,7 @@ class _Reader:
             raise self._fail(f"invalid repetition in series values: {token!r}", start)
         count = int(token)
         if count > MAX_VALUES:
-            raise self._fail(f"more than {MAX_VALUES} values in one series", start)
+            raise self._fail(f"more than {MAX_VALUES:,} values in one series", start)
         return count
 
 
