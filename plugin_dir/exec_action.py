@@ -30,6 +30,7 @@ The command gets the service's own environment plus:
 ``METRIC_READER_KIND``             ``fire``, ``repeat`` or ``resolve``
 ``METRIC_READER_BREACH_STARTED``   when the breach started, ISO 8601 in UTC
 ``METRIC_READER_FIRE_COUNT``       successful fire/repeat calls of this breach before this one
+``METRIC_READER_IDEMPOTENCY_KEY``  the same for every try of this call, another for any other
 ``METRIC_READER_LABELS``           every series label as one JSON object
 ``METRIC_READER_LABEL_<NAME>``     one per series label: ``job`` gives ``METRIC_READER_LABEL_JOB``
 =================================  ==========================================================
@@ -219,8 +220,9 @@ def _event_variables(
     if event is not None:
         rule, labels, level, kind = event.rule, event.labels, event.level, event.kind
         started, fire_count = event.breach_started, event.fire_count
+        key = event.idempotency_key
     else:  # called without the event: what the classic arguments tell
-        rule, labels, level, fire_count = "", {}, "base", 0
+        rule, labels, level, fire_count, key = "", {}, "base", 0, ""
         started = datetime.now(UTC) - duration
     variables = {
         "METRIC_READER_RULE": rule,
@@ -232,6 +234,7 @@ def _event_variables(
         "METRIC_READER_KIND": kind,
         "METRIC_READER_BREACH_STARTED": started.isoformat(),
         "METRIC_READER_FIRE_COUNT": str(fire_count),
+        "METRIC_READER_IDEMPOTENCY_KEY": key,
         "METRIC_READER_LABELS": json.dumps(dict(sorted(labels.items())), ensure_ascii=False),
     }
     for name, label_value in sorted(labels.items()):

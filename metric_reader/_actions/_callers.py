@@ -1,8 +1,9 @@
 """Calling a loaded plugin: each call bounded in time, whatever the plugin blocks on.
 
 The plugin code runs elsewhere (see :mod:`._jobs`); the caller waits at most the timeout,
-then gives the call up. A plugin that keeps piling up calls still running after their
-timeout is refused more, so a hung plugin cannot take every thread.
+counted from when the code starts (a plain ``def`` may first wait its turn for a thread,
+see :mod:`._threads`), then gives the call up. A plugin that keeps piling up calls still
+running after their timeout is refused more, so a hung plugin cannot take every thread.
 """
 
 from __future__ import annotations
@@ -17,17 +18,15 @@ from pathlib import Path
 from typing import cast
 
 import anyio
-from anyio.lowlevel import RunVar, checkpoint_if_cancelled
+from anyio.lowlevel import checkpoint_if_cancelled
 from loguru import logger
 
 from .._core import ActionPlugin, Event, Method, PluginFailure, PluginTimeout, format_duration
 from ._jobs import WEDGED_AFTER, Job, LoopJob, PluginLoop, ThreadJob
 from ._result import EntryPointOrigin, Outcome, describe
+from ._threads import thread_slot
 
-_PLUGIN_THREADS = 32  # plain-``def`` plugin calls running at once; more wait their turn
 _MAX_STUCK_THREADS = 4  # a plugin with this many abandoned calls still running gets no more
-
-_thread_limiter: RunVar[anyio.CapacityLimiter] = RunVar("metric_reader_plugin_threads")
 
 
 @dataclass(frozen=True)
@@ -98,13 +97,22 @@ class LoadedPlugin:
     def __repr__(self) -> str:
         return f"<LoadedPlugin {self.name!r} from {self.source} ({self.origin})>"
 
-    async def call(self, method: Method, event: Event, timeout: float) -> None:
+    async def call(
+        self,
+        method: Method,
+        event: Event,
+        timeout: float,
+        *,
+        abandoned: Callable[[Job], object] | None = None,
+    ) -> None:
         """Run ``method(metric_name, value, threshold, duration[, event=event])``.
 
-        Returns when it succeeded. Raises :class:`PluginTimeout` after ``timeout`` seconds,
-        whatever the plugin does (see :mod:`._jobs`), :class:`PluginFailure` for
-        anything the plugin raised. The caller's own cancellation is never turned into a
-        failure. ``resolve`` on a plugin without one does nothing.
+        Returns when it succeeded. Raises :class:`PluginTimeout` once the plugin's code has
+        run ``timeout`` seconds, whatever it does (see :mod:`._jobs`); the wait for a thread
+        before that does not count. Raises :class:`PluginFailure` for anything the plugin
+        raised. The caller's own cancellation is never turned into a failure. ``resolve`` on
+        a plugin without one does nothing. ``abandoned``: told of the job given up at the
+        timeout (or at the caller's cancellation), which may still be running.
         """
         target = self._methods.get(method)
         if target is None:
@@ -116,16 +124,22 @@ class LoadedPlugin:
         self._refuse_if_stuck(method)
         call = functools.partial(target.fn, *args, **kwargs)
         outcome: Outcome | None = None
-        with anyio.move_on_after(timeout) as scope:
+        with anyio.CancelScope() as scope:  # its deadline is set once the code starts
             if target.is_async:
-                outcome = await self._run(method, self._on_loop(method, call))
+                scope.deadline = anyio.current_time() + timeout
+                outcome = await self._run(method, self._on_loop(method, call), abandoned)
             else:
                 thread_name = f"plugin {self.name} {method}"
-                async with _plugin_thread_limiter():
-                    outcome = await self._run(method, lambda: ThreadJob(call, thread_name))
+                async with thread_slot(self.name, method):
+                    scope.deadline = anyio.current_time() + timeout
+                    outcome = await self._run(
+                        method, lambda: ThreadJob(call, thread_name), abandoned
+                    )
                 result = outcome.value
                 if outcome.error is None and inspect.isawaitable(result):
-                    outcome = await self._run(method, self._on_loop(method, lambda: result))
+                    outcome = await self._run(
+                        method, self._on_loop(method, lambda: result), abandoned
+                    )
         if scope.cancelled_caught or outcome is None:
             await checkpoint_if_cancelled()  # an enclosing scope is cancelled: raises
             raise self._timeout(method, timeout)
@@ -158,11 +172,17 @@ class LoadedPlugin:
 
         return start
 
-    async def _run(self, method: str, start: Callable[[], Job]) -> Outcome:
+    async def _run(
+        self, method: str, start: Callable[[], Job], abandoned: Callable[[Job], object] | None
+    ) -> Outcome:
         """Start a job and wait for it; if the wait is given up, the job is abandoned."""
         job = start()
         try:
             return await job.wait()
+        except BaseException:  # the timeout, or the caller's cancellation
+            if abandoned is not None:
+                abandoned(job)
+            raise
         finally:
             if job.abandon():
                 self._note_stuck(job, method)
@@ -212,13 +232,3 @@ class LoadedPlugin:
             plugin=self.name,
             method=method,
         )
-
-
-def _plugin_thread_limiter() -> anyio.CapacityLimiter:
-    """The plugin threads' own limiter (one per event loop): they never starve anyio's."""
-    try:
-        return _thread_limiter.get()
-    except LookupError:
-        limiter = anyio.CapacityLimiter(_PLUGIN_THREADS)
-        _thread_limiter.set(limiter)
-        return limiter

@@ -3,20 +3,43 @@
 No plugin set: logged only. A plugin no longer loaded: a failure. A ``resolve`` for a
 plugin without one: done, nothing called. ``DRY_RUN``: logged, not called. Otherwise the
 plugin is called within ``PLUGIN_TIMEOUT`` and the outcome logged. The caller counts the
-returned :class:`Dispatched` in its metrics.
+returned :class:`Dispatched` in its metrics. A call that timed out while its code runs on
+is returned with the :class:`LateCall` to wait for before the call is settled (see
+:mod:`._late`): nothing may run it again before that.
 """
 
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from .._core import Event, Method, PluginFailure, PluginTimeout
 from ._catalog import PluginCatalog
-from ._result import CallResult, Dispatched
+from ._jobs import Job
+from ._late import LateCall
+from ._result import CallResult
 
 if TYPE_CHECKING:
     from loguru import Logger
+
+
+@dataclass(frozen=True, slots=True)
+class Dispatched:
+    """What became of one action handed to its plugin (see :func:`dispatch`).
+
+    ``result`` is None when there was nothing to count (no plugin set, or a ``resolve``
+    for a plugin without one); ``seconds`` is None when the plugin was not called.
+    """
+
+    ok: bool
+    plugin: str | None
+    method: str
+    result: CallResult | None = None
+    seconds: float | None = None
+    late: LateCall | None = None
+    """A call that timed out while its code ran on: not settled yet. ``await
+    late.ended()`` says whether it did the action after all."""
 
 
 async def dispatch(
@@ -53,13 +76,17 @@ async def dispatch(
     log = log.bind(plugin=plugin_name)
     started = time.monotonic()
     result: CallResult = "success"
+    abandoned: list[Job] = []
+    late: LateCall | None = None
     try:
-        await plugin.call(method, event, timeout)
+        await plugin.call(method, event, timeout, abandoned=abandoned.append)
     except PluginTimeout as exc:
         result = "timeout"
         log.bind(seconds=round(time.monotonic() - started, 3)).error(
             "{} timed out: {}", method, exc
         )
+        if abandoned:
+            late = LateCall(abandoned[-1], method, timeout, log)
     except PluginFailure as exc:
         result = "failure"
         log.bind(seconds=round(time.monotonic() - started, 3)).error("{} failed: {}", method, exc)
@@ -71,4 +98,5 @@ async def dispatch(
         method=method,
         result=result,
         seconds=time.monotonic() - started,
+        late=late,
     )

@@ -79,21 +79,6 @@ class Outcome:
     error: BaseException | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class Dispatched:
-    """What became of one action handed to its plugin (see :func:`._dispatch.dispatch`).
-
-    ``result`` is None when there was nothing to count (no plugin set, or a ``resolve``
-    for a plugin without one); ``seconds`` is None when the plugin was not called.
-    """
-
-    ok: bool
-    plugin: str | None
-    method: str
-    result: CallResult | None = None
-    seconds: float | None = None
-
-
 def describe(exc: BaseException) -> str:
     """``Type: message`` (or ``Type`` alone): how a plugin's exception is reported."""
     text = str(exc)

@@ -17,6 +17,7 @@ from .._core import (
     ConfigError,
     Event,
     EventKind,
+    idempotency_key,
     parse_duration,
     parse_threshold,
     parse_value,
@@ -67,6 +68,8 @@ def fire_plugin(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     if plugin is None:
         raise ConfigError(f"plugin {args.name!r} {catalog.explain_missing(args.name)}")
     kind: EventKind = "resolve" if args.resolve else args.kind
+    breach_started = datetime.now(UTC) - timedelta(seconds=duration)
+    fire_count = 0 if kind == "fire" else 1
     event = Event(
         rule="fire",
         metric_name=args.metric,
@@ -75,10 +78,13 @@ def fire_plugin(args: argparse.Namespace, env: Mapping[str, str]) -> int:
         threshold=threshold,
         level=args.level,
         kind=kind,
-        breach_started=datetime.now(UTC) - timedelta(seconds=duration),
+        breach_started=breach_started,
         duration=timedelta(seconds=duration),
-        fire_count=0 if kind == "fire" else 1,
+        fire_count=fire_count,
         plugin=plugin.name,
+        idempotency_key=idempotency_key(
+            "fire", labels, args.level, breach_started, 1, kind, fire_count
+        ),
     )
     method: Literal["execute", "resolve"] = "resolve" if args.resolve else "execute"
     if method == "resolve" and not plugin.has_resolve:

@@ -20,7 +20,7 @@ from ._chart import (
 )
 from ._clock import to_mono, to_wall
 from ._durations import format_duration, parse_duration
-from ._events import Event, EventKind, Level
+from ._events import Event, EventKind, Level, idempotency_key
 from ._exceptions import (
     ConfigError,
     Conflict,
@@ -102,6 +102,7 @@ __all__ = [
     "format_duration",
     "format_selector",
     "format_value",
+    "idempotency_key",
     "json_number",
     "keep_freed_memory",
     "labels_of",

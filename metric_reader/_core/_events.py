@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -19,7 +22,8 @@ class Event:
     ``breach_started`` is wall-clock time (UTC); ``duration`` is how long the breach has
     lasted when the event was made; ``fire_count`` counts the successful fire and repeat
     calls of this breach before this one. ``annotations`` are the rendered annotations of
-    an alerting rule (empty for other rules).
+    an alerting rule (empty for other rules). ``idempotency_key`` names the call (see
+    :func:`idempotency_key`), so a plugin can tell a retry from a new call.
     """
 
     rule: str
@@ -34,6 +38,7 @@ class Event:
     fire_count: int
     plugin: str = ""
     annotations: Mapping[str, str] = field(default_factory=dict)
+    idempotency_key: str = ""
 
     def as_dict(self) -> dict[str, object]:
         """A JSON-friendly view (times as ISO 8601, duration in seconds)."""
@@ -50,4 +55,38 @@ class Event:
             "fire_count": self.fire_count,
             "plugin": self.plugin,
             "annotations": dict(self.annotations),
+            "idempotency_key": self.idempotency_key,
         }
+
+
+def idempotency_key(
+    rule: str,
+    labels: Mapping[str, str],
+    level: str,
+    breach_started: datetime,
+    breach: int,
+    kind: EventKind,
+    fire_count: int,
+) -> str:
+    """32 hex digits naming one call: a rule's series level, its breach, the kind of call
+    and how many fires and repeats of the breach succeeded before it.
+
+    Every try of a call has the same key: a retry after a failure or a timeout, and after a
+    restart with ``STATE_FILE``, which keeps the breach and its counts. Any other call has
+    another: the next repeat (one more success), the resolve, the fire of a later breach.
+    The breach is its number (``Action.breach``) and the second it started, so that a
+    series forgotten, or a rule changed by a reload, whose breaches are counted from 1
+    again, does not meet its old keys. The second is read on the wall clock, so a clock
+    set to another time between two tries of a call may change its key.
+    """
+    material = [
+        rule,
+        sorted(labels.items()),
+        level,
+        math.floor(breach_started.timestamp()),
+        breach,
+        kind,
+        fire_count,
+    ]
+    text = json.dumps(material, ensure_ascii=False, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()[:32]

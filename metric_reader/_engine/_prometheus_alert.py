@@ -60,6 +60,7 @@ class PrometheusAlertRule(AlertingRule):
             fire_count=base.fire_count,
             plugin=base.plugin,
             annotations=self.annotations(action.labels, action.value),
+            idempotency_key=base.idempotency_key,
         )
 
     def _expand(self, template: str, labels: dict[str, str], value: float) -> str:

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
-from .._core import Event, EventKind, Labels, Sample
+from .._core import Event, EventKind, Labels, Sample, idempotency_key
 from ._state import Action, SeriesMachine, State
 
 if TYPE_CHECKING:
@@ -141,10 +141,20 @@ class Rule(ABC):
         ``wall`` is the wall-clock time of ``now`` (default: the current time)."""
         wall = datetime.now(UTC) if wall is None else wall
         started = wall - timedelta(seconds=now - action.active_at)
+        labels = dict(action.labels)
+        key = idempotency_key(
+            self.name,
+            labels,
+            action.level,
+            started,
+            action.breach,
+            action.kind,
+            action.fire_count,
+        )
         return Event(
             rule=self.name,
             metric_name=self.config.metric_name,
-            labels=dict(action.labels),
+            labels=labels,
             value=action.value,
             threshold=self.level(action.level).threshold.text,
             level=action.level,
@@ -153,6 +163,7 @@ class Rule(ABC):
             duration=timedelta(seconds=action.duration),
             fire_count=action.fire_count,
             plugin=plugin,
+            idempotency_key=key,
         )
 
 

@@ -6,6 +6,12 @@ stays owed, for the leader), calls its plugins one after the other, counts each 
 settles it, and saves the state at once after a success, so that a confirmed call is never
 run again after a restart. Calls run in the service's task group for them, so however slow
 a plugin is, the groups keep their ticks.
+
+A plugin call that timed out while its code runs on (``_actions.LateCall``) is not settled
+at its timeout: the series level stays in flight until the code has returned or is
+declared lost, so no retry, repeat or resolve of it runs at the same time. A rule changed
+by a reload is a new rule, whose state cannot tell; so the runner also keeps the calls
+running by rule, series, level and plugin, and a call for the same waits for the other.
 """
 
 from __future__ import annotations
@@ -17,9 +23,9 @@ import anyio
 from anyio.abc import TaskGroup
 from loguru import logger
 
-from .._actions import Dispatched, PluginCatalog, dispatch
+from .._actions import Dispatched, LateCall, PluginCatalog, dispatch, queued_calls
 from .._config import Settings
-from .._core import format_duration
+from .._core import Labels, format_duration
 from .._engine import OwedCall, format_series
 from .._surface import ServiceMetrics
 
@@ -35,6 +41,10 @@ class Configured(Protocol):
 
     @property
     def catalog(self) -> PluginCatalog: ...
+
+
+_Series = tuple[str, Labels, str, str | None]
+"""A rule, series, level and plugin: at most one call of each runs at a time."""
 
 
 class Runner:
@@ -57,7 +67,12 @@ class Runner:
         self.calls: TaskGroup | None = None
         """Where calls run while the service runs."""
         self.in_flight = 0
+        """Calls handed out and not settled: waiting for a plugin thread, running, or
+        timed out and waited for (``_actions.LateCall``)."""
         self._idle = anyio.Event()
+        self._running: dict[_Series, anyio.Event] = {}
+        """The calls running, by rule, series, level and plugin: set when one ends."""
+        metrics.plugin_calls_queued.set_function(queued_calls)
 
     def start(self, call: OwedCall, calls: TaskGroup | None = None) -> None:
         """Run ``call`` in ``calls``, by default the service's task group for them; when the
@@ -112,28 +127,61 @@ class Runner:
 
     async def _call_plugins(self, call: OwedCall) -> None:
         rule, action = call.rule, call.action
-        for plugin_name in call.plugins():
-            event = call.event(plugin_name, anyio.current_time())
-            log = logger.bind(
-                rule=rule.name,
-                series=format_series(rule.config.metric_name, action.labels),
-                breach_level=action.level,
-                kind=action.kind,
-                value=action.value,
-                threshold=event.threshold,
-                breach_seconds=round(action.duration, 3),
-            )
-            settings = self._configured.settings
-            outcome = await dispatch(
-                self._configured.catalog,
-                plugin_name,
-                event,
-                log,
-                dry_run=settings.dry_run,
-                timeout=settings.plugin_timeout,
-            )
-            self._record(outcome)
-            call.report(plugin_name, outcome.ok)
+        async with anyio.create_task_group() as late:
+            for plugin_name in call.plugins():
+                series: _Series = (rule.name, action.labels, action.level, plugin_name)
+                await self._hold(series)
+                try:
+                    outcome = await self._dispatch(call, plugin_name)
+                except BaseException:
+                    self._release(series)
+                    raise
+                self._record(outcome)
+                if outcome.late is None:
+                    call.report(plugin_name, outcome.ok)
+                    self._release(series)
+                else:  # reported once its code has ended; the next plugins need not wait
+                    late.start_soon(self._report_late, call, plugin_name, series, outcome.late)
+
+    async def _report_late(
+        self, call: OwedCall, plugin_name: str | None, series: _Series, running: LateCall
+    ) -> None:
+        try:
+            call.report(plugin_name, await running.ended())
+        finally:
+            self._release(series)
+
+    async def _hold(self, series: _Series) -> None:
+        """Wait until no call of ``series`` runs (one of the rule a reload replaced, or of
+        the same plugin named twice by the routes), then take it."""
+        while (running := self._running.get(series)) is not None:
+            await running.wait()
+        self._running[series] = anyio.Event()
+
+    def _release(self, series: _Series) -> None:
+        self._running.pop(series).set()
+
+    async def _dispatch(self, call: OwedCall, plugin_name: str | None) -> Dispatched:
+        rule, action = call.rule, call.action
+        event = call.event(plugin_name, anyio.current_time())
+        log = logger.bind(
+            rule=rule.name,
+            series=format_series(rule.config.metric_name, action.labels),
+            breach_level=action.level,
+            kind=action.kind,
+            value=action.value,
+            threshold=event.threshold,
+            breach_seconds=round(action.duration, 3),
+        )
+        settings = self._configured.settings
+        return await dispatch(
+            self._configured.catalog,
+            plugin_name,
+            event,
+            log,
+            dry_run=settings.dry_run,
+            timeout=settings.plugin_timeout,
+        )
 
     def _record(self, outcome: Dispatched) -> None:
         if outcome.plugin is None or outcome.result is None:

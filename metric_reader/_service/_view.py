@@ -10,6 +10,7 @@ import anyio
 from prometheus_client import CollectorRegistry
 
 from .. import __version__
+from .._actions import PLUGIN_THREADS, QUEUE_LIMIT, queued_calls
 from .._engine import ActiveAlert, revision
 from .._surface import (
     FetchStatus,
@@ -41,6 +42,7 @@ class StatusView(ServiceParts):
             tuple((fetch.last_success, fetch.last_error) for fetch in self.fetches),
             tuple((one.no_data.active, one.no_data.empty_polls) for one in self.runtimes),
             tuple(self.scheduler.missed(group).total for group in self.groups),
+            queued_calls(),
         )
 
     def ready(self) -> bool:
@@ -130,4 +132,10 @@ class StatusView(ServiceParts):
                 "leader": election.holder,
             }
         )
+        snapshot["plugin_calls"] = {
+            "in_flight": self.runner.in_flight,
+            "queued": queued_calls(),
+            "queue_limit": QUEUE_LIMIT,
+            "threads": PLUGIN_THREADS,
+        }
         return snapshot

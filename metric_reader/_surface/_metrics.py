@@ -80,3 +80,9 @@ class ServiceMetrics:
             buckets=_CALL_BUCKETS,
             registry=self.registry,
         )
+        self.plugin_calls_queued = Gauge(
+            "metric_reader_plugin_calls_queued",
+            "Plain-def plugin calls waiting for a free plugin thread; their PLUGIN_TIMEOUT "
+            "starts once they have one.",
+            registry=self.registry,
+        )

@@ -147,6 +147,20 @@ class LeaderElectionDoc(TypedDict):
     """The Lease's holder, empty when none; only when ``enabled``."""
 
 
+class PluginCallsDoc(TypedDict):
+    """The plugin calls of the whole service now."""
+
+    in_flight: int
+    """Calls handed out and not settled: waiting for a thread, running, or timed out and
+    still running (waited for until they end or are declared lost)."""
+    queued: int
+    """Plain-``def`` calls among them waiting for a free plugin thread."""
+    queue_limit: int
+    """Calls that may wait for a thread; one more is refused (not started)."""
+    threads: int
+    """Plain-``def`` calls that run at once."""
+
+
 class StatusDocument(TypedDict):
     """Everything ``/api/status`` returns."""
 
@@ -161,4 +175,6 @@ class StatusDocument(TypedDict):
     note: NotRequired[str]
     """Only when ``truncated``: how to page through the rest."""
     leader_election: NotRequired[LeaderElectionDoc]
+    """Added by the service (``status_snapshot`` alone has none)."""
+    plugin_calls: NotRequired[PluginCallsDoc]
     """Added by the service (``status_snapshot`` alone has none)."""

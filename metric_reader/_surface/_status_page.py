@@ -506,6 +506,18 @@ def _overload(groups: list[GroupDoc]) -> str:
     )
 
 
+def _plugin_calls(status: StatusDocument) -> str:
+    """The plugin calls in flight, and those waiting for a thread, while there are any."""
+    calls = status.get("plugin_calls")
+    if calls is None or not calls["in_flight"]:
+        return ""
+    count, queued = calls["in_flight"], calls["queued"]
+    text = f"<b>{count:,}</b> plugin call{'s' if count != 1 else ''} in flight"
+    if queued:
+        text += f' (<span class="error">{queued:,} waiting for a thread</span>)'
+    return text + " &middot; "
+
+
 def render_status_page(status: StatusDocument, selection: Selection | None = None) -> str:
     """The whole page for a ``Service.status()`` snapshot made with ``selection``."""
     selection = selection or Selection(limit=PAGE_SERIES, per_rule=PAGE_SERIES_PER_RULE)
@@ -535,6 +547,7 @@ def render_status_page(status: StatusDocument, selection: Selection | None = Non
     )
     if no_data:
         facts += f"<b>{no_data}</b> with no data &middot; "
+    facts += _plugin_calls(status)
     facts += f"started {clock.at(status['started_at'])}"
     targets = status["targets"]
     groups = status["groups"]

@@ -59,6 +59,7 @@ async def test_log_action_logs_a_readable_line_with_every_field(
         "duration_seconds": 30.0,
         "fire_count": 0,
         "plugin": "log_action",
+        "idempotency_key": "",
     }
 
 

@@ -165,6 +165,7 @@ def expected_body(event: Event, **changes: Any) -> dict[str, Any]:
         "fire_count": event.fire_count,
         "plugin": event.plugin,
         "annotations": {},
+        "idempotency_key": event.idempotency_key,
     }
     body.update(changes)
     return body
@@ -199,6 +200,7 @@ async def test_http_action_posts_every_event_field_as_json_with_its_headers(
         "fire_count": 2,
         "plugin": "http_action",
         "annotations": {},
+        "idempotency_key": "",
     }
     assert request.headers["content-type"] == "application/json"
     assert request.headers["user-agent"] == f"metric-reader/{__version__} (http_action)"
@@ -521,6 +523,7 @@ async def test_exec_action_passes_every_event_field_in_the_environment(
         "METRIC_READER_KIND": "repeat",
         "METRIC_READER_BREACH_STARTED": "2024-01-02T03:04:05.250000+00:00",
         "METRIC_READER_FIRE_COUNT": "2",
+        "METRIC_READER_IDEMPOTENCY_KEY": "",
         "METRIC_READER_LABELS": json.dumps(
             {"JOB": "up", "instance": "host:9100", "job": "api", "weird-name.x": "v=1\nline2"}
         ),

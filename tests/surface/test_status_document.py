@@ -152,7 +152,14 @@ def test_a_services_document_adds_leader_election(tmp_path: Path) -> None:
         "rules",
         "truncated",
         "leader_election",
+        "plugin_calls",
     ]
     assert document["leader_election"] == {"enabled": False, "acting": True}
+    assert document["plugin_calls"] == {
+        "in_flight": 0,
+        "queued": 0,
+        "queue_limit": 10_000,
+        "threads": 32,
+    }
     assert [rule["name"] for rule in document["rules"]] == ["queues", "heartbeat", "errors"]
     assert document["ready"] is False  # nothing fetched yet
