@@ -67,6 +67,7 @@ def idempotency_key(
     breach: int,
     kind: EventKind,
     fire_count: int,
+    configuration: str = "",
 ) -> str:
     """32 hex digits naming one call: a rule's series level, its breach, the kind of call
     and how many fires and repeats of the breach succeeded before it.
@@ -75,9 +76,11 @@ def idempotency_key(
     restart with ``STATE_FILE``, which keeps the breach and its counts. Any other call has
     another: the next repeat (one more success), the resolve, the fire of a later breach.
     The breach is its number (``Action.breach``) and the second it started, so that a
-    series forgotten, or a rule changed by a reload, whose breaches are counted from 1
-    again, does not meet its old keys. The second is read on the wall clock, so a clock
-    set to another time between two tries of a call may change its key.
+    series forgotten, whose breaches are counted from 1 again, does not meet its old keys;
+    ``configuration`` names the rule's configuration (a digest of it), so that the rule a
+    reload made of a changed one does not meet them either, however soon it fires. The
+    second is read on the wall clock, so a clock set to another time between two tries of a
+    call may change its key.
     """
     material = [
         rule,
@@ -87,6 +90,7 @@ def idempotency_key(
         breach,
         kind,
         fire_count,
+        configuration,
     ]
     text = json.dumps(material, ensure_ascii=False, separators=(",", ":"))
     return hashlib.sha256(text.encode()).hexdigest()[:32]

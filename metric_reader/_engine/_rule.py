@@ -9,6 +9,7 @@ tracks no series and has nothing to save.
 
 from __future__ import annotations
 
+import hashlib
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
@@ -46,6 +47,8 @@ class Rule(ABC):
 
     def __init__(self, config: RuleConfig) -> None:
         self.config = config
+        self._digest = ""
+        self._digest_of: RuleConfig | None = None
 
     @property
     def name(self) -> str:
@@ -136,6 +139,16 @@ class Rule(ABC):
                         machine.active_at,
                     )
 
+    def _configuration_digest(self) -> str:
+        """A digest of the rule's configuration, the same in every process (``repr`` of
+        frozen dataclasses of strings, numbers and enums): a reload that changes the rule
+        makes a new rule, whose calls must not share the old one's idempotency keys."""
+        config = self.config
+        if self._digest_of is not config:
+            self._digest = hashlib.sha256(repr(config).encode()).hexdigest()[:16]
+            self._digest_of = config
+        return self._digest
+
     def event(self, action: Action, now: float, plugin: str, wall: datetime | None = None) -> Event:
         """What a plugin is told about ``action``, with the breach start in wall-clock time:
         ``wall`` is the wall-clock time of ``now`` (default: the current time)."""
@@ -150,6 +163,7 @@ class Rule(ABC):
             action.breach,
             action.kind,
             action.fire_count,
+            self._configuration_digest(),
         )
         return Event(
             rule=self.name,

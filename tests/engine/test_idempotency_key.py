@@ -136,3 +136,11 @@ def test_the_key_is_thirty_two_hex_digits_and_reads_every_part() -> None:
     # Within the second the breach started, the key holds: clocks read a few µs apart agree.
     nearly = EPOCH + timedelta(microseconds=5)
     assert idempotency_key("r", {"a": "1"}, "base", nearly, 1, "fire", 0) == key
+
+
+def test_the_rule_a_reload_made_of_a_changed_one_has_keys_of_its_own() -> None:
+    """Its breaches are counted from 1 again and may start in the same second as the old
+    rule's: the digest of its configuration keeps the keys apart."""
+    old = idempotency_key("r", {"a": "1"}, "base", EPOCH, 1, "fire", 0, "digest-of-old")
+    new = idempotency_key("r", {"a": "1"}, "base", EPOCH, 1, "fire", 0, "digest-of-new")
+    assert old != new
