@@ -63,7 +63,10 @@ class _Zlib:
                 self.raw_tried, self.inflate = True, self._new(raw=True)
                 continue
             self.raw_tried = True  # the first bytes decoded: the variant is settled
-            pending = self.inflate.unconsumed_tail
+            # At the end of a stream what follows it is in ``unused_data``; CPython leaves a
+            # copy in ``unconsumed_tail`` too. Read again, it garbled the next member (a
+            # valid body refused), or doubled at each member's end (memory without bound).
+            pending = b"" if self.inflate.eof else self.inflate.unconsumed_tail
             if piece:
                 yield piece
             elif not pending and not self.inflate.eof:
