@@ -20,8 +20,14 @@ import httpx
 from .._core import remember_secret
 from ._regular_file import open_regular_file
 
-MAX_RESPONSE_BYTES = 64 * 1024 * 1024
-"""The default of ``MAX_RESPONSE_BYTES``: a body that decodes to more is a failed read."""
+MAX_RESPONSE_BYTES = 32 * 1024 * 1024
+"""The default of ``MAX_RESPONSE_BYTES``: a body that decodes to more is a failed read.
+
+A read can hold this much before it is refused (a Prometheus answer is decoded whole; of a
+page, the parts with lines of the watched metrics are kept), on top of the service's own
+50 MiB: about 90 MiB at the peak under an endless body, within the 128 MiB the example
+manifests give the container, with room for plugins or a second such read (with 64 MiB,
+the peak came within 6 MiB of the limit)."""
 MAX_CREDENTIAL_BYTES = 64 * 1024
 """A token or password file larger than this is refused (Kubernetes tokens are ~1 KiB)."""
 

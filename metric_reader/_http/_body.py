@@ -14,7 +14,7 @@ or with more than ``MAX_CODINGS`` stacked, is a failed read.
 from __future__ import annotations
 
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import httpx
 
@@ -63,7 +63,10 @@ class _Zlib:
                 self.raw_tried, self.inflate = True, self._new(raw=True)
                 continue
             self.raw_tried = True  # the first bytes decoded: the variant is settled
-            pending = self.inflate.unconsumed_tail
+            # At the end of a stream what follows it is in ``unused_data``; CPython leaves a
+            # copy in ``unconsumed_tail`` too. Read again, it garbled the next member (a
+            # valid body refused), or doubled at each member's end (memory without bound).
+            pending = b"" if self.inflate.eof else self.inflate.unconsumed_tail
             if piece:
                 yield piece
             elif not pending and not self.inflate.eof:
@@ -123,6 +126,28 @@ async def read_body(
     """The decoded body of a streamed ``response``; ``FetchError`` as soon as it passes
     ``limit`` bytes, so a huge, endless or compressed-bomb answer is cut off, never held.
     ``setting``: whether ``limit`` is ``MAX_RESPONSE_BYTES`` (the error then says so)."""
+    pieces: list[bytes] = []
+    try:
+        await stream_body(response, limit, what, pieces.append, setting=setting)
+    except BaseException:
+        # The error's traceback keeps this frame, and with it the list, until the garbage
+        # collector finds the cycle it is in: up to the limit held for nothing, per read.
+        pieces.clear()
+        raise
+    return b"".join(pieces)
+
+
+async def stream_body(
+    response: httpx.Response,
+    limit: int,
+    what: str,
+    take: Callable[[bytes], None],
+    *,
+    setting: bool = True,
+) -> None:
+    """``read_body`` piece by piece: ``take`` each decoded piece as it comes, so the body
+    need not be held at all. ``FetchError`` as soon as the pieces pass ``limit`` bytes
+    (before the piece that passes it is taken)."""
     too_large = (
         f"{what} is larger than {limit} bytes{' once decompressed' if _encoded(response) else ''}"
     )
@@ -135,27 +160,25 @@ async def read_body(
     if length.isdigit() and not _encoded(response) and int(length) > limit:
         raise ResponseTooLarge(too_large)
     decoders = _decoders(response)
-    pieces: list[bytes] = []
     size = 0
 
-    def take(decoded: Iterator[bytes]) -> None:
+    def count(decoded: Iterator[bytes]) -> None:
         nonlocal size
         for piece in decoded:
             size += len(piece)
             if size > limit:
                 raise ResponseTooLarge(too_large)
-            pieces.append(piece)
+            take(piece)
 
     async for chunk in response.aiter_raw():
         if decoders:
-            take(_through(chunk, decoders))
+            count(_through(chunk, decoders))
         else:  # the common case, without a generator per chunk
             size += len(chunk)
             if size > limit:
                 raise ResponseTooLarge(too_large)
-            pieces.append(chunk)
-    take(_ending(decoders))
-    return b"".join(pieces)
+            take(chunk)
+    count(_ending(decoders))
 
 
 def _encoded(response: httpx.Response) -> bool:

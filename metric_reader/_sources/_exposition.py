@@ -3,7 +3,8 @@
 A rule watches a few metrics on pages that can hold 100,000 series and more, so the
 reader parses only the lines of the metrics asked for and never looks at the others:
 a malformed line of an unwatched metric is not noticed, one of a watched metric fails
-the whole read (``ExpositionError``), as Prometheus fails a scrape.
+the whole read (``ExpositionError``), as Prometheus fails a scrape. ``_exposition_stream``
+reads a page as it arrives with the same line finders and parser.
 """
 
 from __future__ import annotations
@@ -11,11 +12,16 @@ from __future__ import annotations
 import functools
 import itertools
 import re
-from collections.abc import Collection
+from collections.abc import Callable, Collection
+from dataclasses import dataclass, field
 
 from .._core import redacted_excerpt
 
 Series = list[tuple[dict[str, str], float]]
+Take = Callable[[str, bytes, "bytes | None", int], None]
+"""What is done with each line of a watched metric: called with the metric's name, the
+line, and where the line is (the text it is in and its offset there, or None and its index
+in that text): what ``_read_line`` needs to name it in an error."""
 
 # Measured on a 10 MB page of 1,359 names: the regex scan costs 6 ms for one name and
 # 10 ms for 64, the line pass 37 ms whatever the number.
@@ -89,35 +95,73 @@ def read_series(page: bytes, names: Collection[str]) -> dict[str, Series]:
     found: dict[str, Series] = {name: [] for name in names}
     if not found or not page:
         return found
-    legacy = [name for name in found if _LEGACY_NAME.fullmatch(name)]
-    if len(legacy) > _FIND_MAX_NAMES:
-        _read_by_lines(page, found)
-    else:
-        _read_by_find(page, found, legacy)
+
+    def take(name: str, line: bytes, text: bytes | None, where: int) -> None:
+        found[name].append(_read_line(line, text, where))
+
+    Watched.of(found).read(page, take)
     return found
 
 
-def _read_by_find(page: bytes, found: dict[str, Series], legacy: list[str]) -> None:
+@dataclass(frozen=True, slots=True)
+class Watched:
+    """The metric names a page is read for, in the forms the two ways of finding their
+    lines look them up (see ``read_series``)."""
+
+    names: Collection[str]
+    legacy: tuple[str, ...]
+    """The names a line can start with unquoted, sorted."""
+    encoded: dict[bytes, str] = field(repr=False)
+    """``legacy``, by their bytes."""
+    longest: int
+    """The length of the longest of ``legacy``."""
+
+    @classmethod
+    def of(cls, names: Collection[str]) -> Watched:
+        legacy = tuple(sorted(name for name in names if _LEGACY_NAME.fullmatch(name)))
+        encoded = {name.encode("ascii"): name for name in legacy}
+        return cls(names, legacy, encoded, max(map(len, legacy), default=0))
+
+    def read(self, text: bytes, take: Take) -> bool:
+        """Call ``take`` with each line of ``text`` (whole lines, from the start of one)
+        that belongs to a watched metric, in order; return whether it stopped at the
+        OpenMetrics ``# EOF``."""
+        if len(self.legacy) > _FIND_MAX_NAMES:
+            return _read_by_lines(text, take, self)
+        return _read_by_find(text, take, self)
+
+    def first_line(self, text: bytes) -> int:
+        """Where the first line of ``text`` that ``read`` would look at starts (one of a
+        watched metric, one that may be, or ``# EOF``), or -1: no line of it matters."""
+        anywhere, at_start = _line_finder(self.legacy)
+        if at_start.match(text):
+            return 0
+        found = anywhere.search(text)
+        return -1 if found is None else found.start() + 1
+
+
+def _read_by_find(page: bytes, take: Take, watched: Watched) -> bool:
     size = len(page)
-    anywhere, at_start = _line_finder(tuple(sorted(legacy)))
+    anywhere, at_start = _line_finder(watched.legacy)
     first = at_start.match(page)
     matches = anywhere.finditer(page)
     for match in matches if first is None else itertools.chain((first,), matches):
         start = match.start() if match is first else match.start() + 1
-        watched = match[1]
-        if watched is not None:
-            name = watched.decode("ascii")
+        legacy = match[1]
+        if legacy is not None:
+            name = legacy.decode("ascii")
         elif page.startswith(b"#", start):  # the OpenMetrics "# EOF": nothing after it counts
-            return
+            return True
         else:
             irregular = _irregular_name(page, start)
-            if irregular is None or irregular not in found:
+            if irregular is None or irregular not in watched.names:
                 continue
             name = irregular
         end = page.find(b"\n", start)
         if end < 0:
             end = size
-        found[name].append(_read_line(page[start:end], page, start))
+        take(name, page[start:end], page, start)
+    return False
 
 
 @functools.lru_cache(maxsize=256)
@@ -156,8 +200,8 @@ def _alternatives(names: list[bytes]) -> bytes:
     return b"(?:" + b"|".join(branches) + (b")?" if ends_here else b")")
 
 
-def _read_by_lines(page: bytes, found: dict[str, Series]) -> None:
-    wanted = {name.encode("ascii"): name for name in found if _LEGACY_NAME.fullmatch(name)}
+def _read_by_lines(page: bytes, take: Take, watched: Watched) -> bool:
+    wanted = watched.encoded
     for index, line in enumerate(page.split(b"\n")):
         match = _LEGACY_NAME_B.match(line)
         if match is not None:
@@ -168,15 +212,16 @@ def _read_by_lines(page: bytes, found: dict[str, Series]) -> None:
             lead = line[:1]
             if lead == b"#":
                 if line == b"# EOF" or line == b"# EOF\r":
-                    return
+                    return True
                 continue
             if lead not in (b" ", b"\t", b"{"):
                 continue
             irregular = _irregular_name(line, 0)
-            if irregular is None or irregular not in found:
+            if irregular is None or irregular not in watched.names:
                 continue
             name = irregular
-        found[name].append(_read_line(line, None, index))
+        take(name, line, None, index)
+    return False
 
 
 def _irregular_name(data: bytes, pos: int) -> str | None:
@@ -195,15 +240,18 @@ def _irregular_name(data: bytes, pos: int) -> str | None:
     return name or None
 
 
-def _read_line(raw: bytes, page: bytes | None, where: int) -> tuple[dict[str, str], float]:
-    """Parse one line; ``where`` is its offset in ``page``, or its index without a page."""
+def _read_line(
+    raw: bytes, page: bytes | None, where: int, lines_before: int = 0
+) -> tuple[dict[str, str], float]:
+    """Parse one line; ``where`` is its offset in ``page``, or its index without a page;
+    ``lines_before``: the lines of the page before ``page`` (or before index 0)."""
     try:
         return _parse_line(raw.decode("utf-8").removesuffix("\r"))
     except UnicodeDecodeError as err:
         problem = f"invalid UTF-8 at byte {err.start + 1} of the line"
     except _Malformed as err:
         problem = str(err)
-    number = where + 1 if page is None else page.count(b"\n", 0, where) + 1
+    number = lines_before + (where if page is None else page.count(b"\n", 0, where)) + 1
     excerpt = redacted_excerpt(raw, 160) + ("..." if len(raw) > 160 else "")
     raise ExpositionError(f"line {number}: {problem}: {excerpt!r}")
 

@@ -15,11 +15,11 @@ import httpx
 
 from .._config import MAX_RESPONSE_BYTES, RuleConfig, RuleSource, ScrapePage
 from .._core import FetchError, Sample, format_duration, labels_of
-from ._exposition import ExpositionError, read_series
+from ._exposition import ExpositionError
 from ._fetches import Fetch, Fetched
 from ._kind import GroupPlan, History, HistoryUnavailable, PlanOptions
 from ._range import RangeSeries, query_range, scrape_target_labels
-from ._scrape import fetch_page
+from ._scrape import read_page
 
 TARGET_LABELS = ("job", "instance")
 """What Prometheus adds to every series it scrapes; a page's own label of the same name
@@ -76,9 +76,8 @@ def scrape_fetch(
     names = sorted({selector.metric_name for _, selector in selectors})
 
     async def perform(client: httpx.AsyncClient, timeout: float) -> Fetched:
-        page = await fetch_page(client, url, timeout, max_bytes)
         try:
-            found = read_series(page, names)
+            found = await read_page(client, url, timeout, names, max_bytes)
         except ExpositionError as exc:
             raise FetchError(f"unparsable page: {exc} (GET {url})") from None
         out = {}

@@ -68,6 +68,7 @@ def bombs() -> dict[str, tuple[str, bytes]]:
         # Well-formed answers, to read as usual:
         "good-gzip": ("gzip", b""),
         "good-gzip-members": ("gzip", b""),
+        "good-gzip-long-members": ("gzip", b""),
         "good-deflate": ("deflate", b""),
         "good-gzip-gzip": ("gzip, gzip", b""),
         "good-identity": ("identity", b""),
@@ -80,6 +81,8 @@ def _good(name: str, plain: bytes) -> bytes:
     if name == "good-gzip-members":
         half = len(plain) // 2
         return gzip.compress(plain[:half]) + gzip.compress(plain[half:])
+    if name == "good-gzip-long-members":
+        return gzip.compress(_long(plain)) + gzip.compress(_long(plain))
     if name == "good-deflate":
         return zlib.compress(plain)
     if name == "good-gzip-gzip":
@@ -89,6 +92,11 @@ def _good(name: str, plain: bytes) -> bytes:
     if name == "truncated-deflate":
         return zlib.compress(plain)[:-8]
     return plain
+
+
+def _long(plain: bytes) -> bytes:
+    """``plain`` and a comment line: more than one piece of decoded text (64 KiB)."""
+    return plain + b"# " + b"x" * 200_000 + b"\n"
 
 
 @pytest.fixture(scope="module")
@@ -224,5 +232,16 @@ def test_a_body_of_exactly_the_limit_is_read(server: str) -> None:
             assert body == PAGE
             with pytest.raises(FetchError, match="larger than"):
                 await fetch_page(client, f"{server}/good-gzip/metrics", 20.0, len(PAGE) - 1)
+
+    anyio.run(main)
+
+
+def test_gzip_members_longer_than_a_decoded_piece_are_read_whole(server: str) -> None:
+    # Was "the body is not valid gzip: ... invalid block type": where a member ended, the
+    # start of the next was given to the decoder twice.
+    async def main() -> None:
+        async with make_client() as client:
+            url = f"{server}/good-gzip-long-members/metrics"
+            assert await fetch_page(client, url, 20.0, LIMIT) == _long(PAGE) * 2
 
     anyio.run(main)

@@ -348,8 +348,8 @@ def test_max_response_bytes_refuses_anything_else(given: str) -> None:
         load_settings({"METRIC_NAME": "m", "MAX_RESPONSE_BYTES": given})
 
 
-def test_max_response_bytes_defaults_to_64_mib_and_is_a_rule_file_setting(tmp_path: Path) -> None:
-    assert load_settings({"METRIC_NAME": "m"}).max_response_bytes == 64 << 20
+def test_max_response_bytes_defaults_to_32_mib_and_is_a_rule_file_setting(tmp_path: Path) -> None:
+    assert load_settings({"METRIC_NAME": "m"}).max_response_bytes == 32 << 20
     config = tmp_path / "rules.toml"
     config.write_text('max_response_bytes = 4096\n[[rules]]\nname = "a"\nmetric_name = "m"\n')
     assert load_settings({"CONFIG_FILE": str(config)}).max_response_bytes == 4096
@@ -358,16 +358,16 @@ def test_max_response_bytes_defaults_to_64_mib_and_is_a_rule_file_setting(tmp_pa
 
 
 @pytest.mark.parametrize("fault", ["huge", "huge-declared"])
-def test_the_default_limit_cuts_a_1_gib_body_at_64_mib(
+def test_the_default_limit_cuts_a_1_gib_body_at_32_mib(
     fault: str, fault_server: FaultServer
 ) -> None:
     fault_server.arm(fault)
 
     async def main() -> None:
         async with make_client() as client:
-            with pytest.raises(FetchError, match=r"^the page is larger than 67108864 bytes"):
+            with pytest.raises(FetchError, match=r"^the page is larger than 33554432 bytes"):
                 await fetch_page(client, fault_server.scrape_url(fault), 20.0)
-            with pytest.raises(FetchError, match=r"^the answer is larger than 67108864 bytes"):
+            with pytest.raises(FetchError, match=r"^the answer is larger than 33554432 bytes"):
                 await instant_query(client, fault_server.endpoint(fault), METRIC, 20.0)
 
     started = time.monotonic()
@@ -378,7 +378,7 @@ def test_the_default_limit_cuts_a_1_gib_body_at_64_mib(
         time.sleep(0.01)
     sent = fault_server.huge_bodies_sent
     assert len(sent) == 2
-    assert max(sent) < 128 * 1024 * 1024, sent  # cut near 64 MiB, not read to 1 GiB
+    assert max(sent) < 64 * 1024 * 1024, sent  # cut near 32 MiB, not read to 1 GiB
 
 
 # --- a real process ---------------------------------------------------------------------------
