@@ -68,14 +68,16 @@ class _SlowHandler(BaseHTTPRequestHandler):
             self.server.most = max(self.server.most, self.server.in_flight)
         try:
             time.sleep(ANSWER_SECONDS)
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(EMPTY_VECTOR)))
-            self.end_headers()
-            self.wfile.write(EMPTY_VECTOR)
         finally:
+            # Counted out before the answer leaves: a client that has its answer may send
+            # its next query at once, before this thread would get to count it out after.
             with self.server.lock:
                 self.server.in_flight -= 1
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(EMPTY_VECTOR)))
+        self.end_headers()
+        self.wfile.write(EMPTY_VECTOR)
 
     do_POST = do_GET
 

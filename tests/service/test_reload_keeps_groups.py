@@ -2,11 +2,12 @@
 reloads that change one rule, the groups of the other rules keep their grid, and their
 repeats come on time.
 
-On a virtual clock; the pages are read by a fake ``fetch_page`` that takes 0.5 s (virtual)
+On a virtual clock; the pages are read by a fake ``read_page`` that takes 0.5 s (virtual)
 to answer, longer than the 0.3 s between two reloads of the storm."""
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from pathlib import Path
 
 import anyio
@@ -17,6 +18,7 @@ from _virtual_clock import VirtualClockLoop
 from metric_reader._actions import discover_plugins
 from metric_reader._config import Settings, load_settings
 from metric_reader._service import Service
+from metric_reader._sources._exposition import Series, read_series
 from metric_reader._sources._groups import group_offset
 
 READ_SECONDS = 0.5
@@ -58,12 +60,14 @@ def test_a_storm_of_reloads_changing_one_rule_leaves_the_other_groups_on_their_g
     tmp_path.chmod(0o755)
     reads: dict[str, list[float]] = {}
 
-    async def fetch_page(client: httpx.AsyncClient, url: str, timeout: float, limit: int) -> bytes:
+    async def read_page(
+        client: httpx.AsyncClient, url: str, timeout: float, names: Collection[str], limit: int
+    ) -> dict[str, Series]:
         reads.setdefault(url, []).append(anyio.current_time())
         await anyio.sleep(READ_SECONDS)
-        return b"queue_a 100\nqueue_b 100\n"
+        return read_series(b"queue_a 100\nqueue_b 100\n", names)
 
-    monkeypatch.setattr("metric_reader._sources._scrape_kind.fetch_page", fetch_page)
+    monkeypatch.setattr("metric_reader._sources._scrape_kind.read_page", read_page)
     versions = [_settings(tmp_path, ">500"), _settings(tmp_path, ">600")]
     service = Service(versions[0], discover_plugins(versions[0].plugin_dir))
     storm_ends = 14.0
