@@ -77,8 +77,9 @@ def idempotency_key(
     another: the next repeat (one more success), the resolve, the fire of a later breach.
     The breach is its number (``Action.breach``) and the second it started, so that a
     series forgotten, whose breaches are counted from 1 again, does not meet its old keys;
-    ``configuration`` names the rule's configuration (a digest of it), so that the rule a
-    reload made of a changed one does not meet them either, however soon it fires. The
+    ``configuration`` names the rule's identity (a digest of it), so that the rule a reload
+    made in place of one of another identity does not meet them either, however soon it
+    fires, while a rule a reload kept (an annotation edited) keeps its keys. The
     second is read on the wall clock, so a clock set to another time between two tries of a
     call may change its key.
     """

@@ -10,7 +10,7 @@ from ._nodata import NO_DATA_POLLS, NoData
 from ._recent import RECENT_SERIES_PER_RULE, recent_length, recent_shares, recent_window
 from ._replay import Replay, ReplayedCall, Replayer, SeriesHistory, Step, replay
 from ._rule import ActiveAlert, Rule, format_series, revision
-from ._rules import carry_over, make_rule
+from ._rules import CarriedOver, carry_over, make_rule
 from ._snapshot import LevelSnapshot, Restored, RuleSnapshot, SeriesSnapshot
 from ._state import (
     MAX_COUNT,
@@ -32,6 +32,7 @@ __all__ = [
     "Action",
     "ActiveAlert",
     "AlertingRule",
+    "CarriedOver",
     "Evaluation",
     "EvaluationStep",
     "LevelMachine",

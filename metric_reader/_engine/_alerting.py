@@ -12,10 +12,26 @@ from ._recent import recent_length
 from ._rule import Rule, format_series
 from ._series_limit import make_room
 from ._snapshot import Restored, RuleSnapshot, restore_into, snapshot_of
-from ._state import Action, RuleMachine, SeriesMachine, State, Transition, level_policy
+from ._state import (
+    Action,
+    LevelPolicy,
+    RuleMachine,
+    SeriesMachine,
+    State,
+    Transition,
+    level_policy,
+)
 
 if TYPE_CHECKING:
     from .._config import RuleConfig
+
+
+def _policies(config: RuleConfig) -> tuple[LevelPolicy, LevelPolicy | None]:
+    """The base and hard level policies of ``config``; a failed action is retried after a
+    polling interval."""
+    base, hard, retry = config.base, config.hard, config.polling_interval
+    assert base is not None, "a rule without a threshold is a LoggingRule"
+    return level_policy(base, retry), level_policy(hard, retry) if hard else None
 
 
 class AlertingRule(Rule):
@@ -24,15 +40,28 @@ class AlertingRule(Rule):
 
     def __init__(self, config: RuleConfig) -> None:
         super().__init__(config)
-        base, hard = config.base, config.hard
-        assert base is not None, "a rule without a threshold is a LoggingRule"
-        retry = config.polling_interval
         self.machine = RuleMachine(
-            level_policy(base, retry),
-            level_policy(hard, retry) if hard else None,
-            config.missing,
-            recent_length=recent_length(config.polling_interval),
+            *_policies(config), config.missing, recent_length=recent_length(config.polling_interval)
         )
+
+    def reconfigure(self, config: RuleConfig, now: float) -> list[Action]:
+        owed = self._end_hard(now) if config.hard is None else []
+        super().reconfigure(config, now)
+        self.machine.reconfigure(*_policies(config), config.missing)
+        self.machine.recent_length = recent_length(config.polling_interval)
+        return owed
+
+    def _end_hard(self, now: float) -> list[Action]:
+        """End every hard breach (a reload removes the level); return the resolves owed
+        for those that had fired."""
+        transitions = [t for series in self.machine.series.values() for t in series.end_hard(now)]
+        self._log(transitions)
+        owed = []
+        for series in self.machine.series.values():
+            action = None if series.hard is None else series.hard.take_due(now, series.labels)
+            if action is not None:
+                owed.append(action)
+        return owed
 
     def evaluate(self, now: float, samples: list[Sample], acting: bool = True) -> list[Action]:
         transitions = self.machine.observe(now, samples)

@@ -29,6 +29,12 @@ class PrometheusAlertRule(AlertingRule):
         self.alert: AlertDefinition = config.alert
         self._template_name = f"__alert_{config.alert.name}"
 
+    def reconfigure(self, config: RuleConfig, now: float) -> list[Action]:
+        owed = super().reconfigure(config, now)
+        assert config.alert is not None
+        self.alert = config.alert  # its annotations and expression may have changed
+        return owed
+
     def alert_labels(self, labels: Labels, level: str, value: float) -> dict[str, str]:
         series = dict(labels)
         out = dict(series)

@@ -31,6 +31,16 @@ def format_series(name: str, labels: Labels) -> str:
     return f"{name}{{{inner}}}"
 
 
+def rule_identity(config: RuleConfig) -> tuple[object, ...]:
+    """What makes a rule the same rule across a reload, as Prometheus' ``Group.CopyState``
+    matches alerts: for an alert of a rule file its group, alert name and labels; for any
+    other rule its name. Its kind too: a rule that lost its threshold is another rule."""
+    alert = config.alert
+    if alert is not None:
+        return ("alert", alert.group, alert.name, alert.labels)
+    return ("logging" if config.base is None else "alerting", config.name)
+
+
 @dataclass(frozen=True, slots=True)
 class ActiveAlert:
     """A pending or firing series level, as Prometheus shows an alert (``ALERTS``)."""
@@ -47,8 +57,12 @@ class Rule(ABC):
 
     def __init__(self, config: RuleConfig) -> None:
         self.config = config
-        self._digest = ""
-        self._digest_of: RuleConfig | None = None
+        self.identity = rule_identity(config)
+        # The same in every process (``repr`` of strings and tuples of them), and for the
+        # rule's whole life: a reload that keeps the rule keeps its calls' keys.
+        self._digest = hashlib.sha256(repr(self.identity).encode()).hexdigest()[:16]
+        self._dropped_hard: LevelConfig | None = None
+        """The hard level a reload removed: what the resolves it still owes are about."""
 
     @property
     def name(self) -> str:
@@ -60,9 +74,20 @@ class Rule(ABC):
         return self.config.source.expression
 
     def level(self, level: str) -> LevelConfig:
-        config = self.config.base if level == "base" else self.config.hard
+        config = self.config.base if level == "base" else self.config.hard or self._dropped_hard
         assert config is not None
         return config
+
+    def reconfigure(self, config: RuleConfig, now: float) -> list[Action]:
+        """A reload keeps the rule (its ``identity`` is ``config``'s) under new settings:
+        every series keeps its state and is judged by them from its next evaluation, so a
+        changed annotation, route, threshold or duration resolves nothing by itself. Return
+        the resolves owed at ``now`` for a hard level the reload removed."""
+        assert rule_identity(config) == self.identity, "another rule: retire this one"
+        if config.hard is None and self.config.hard is not None:
+            self._dropped_hard = self.config.hard
+        self.config = config
+        return []
 
     @abstractmethod
     def evaluate(self, now: float, samples: list[Sample], acting: bool = True) -> list[Action]:
@@ -140,13 +165,9 @@ class Rule(ABC):
                     )
 
     def _configuration_digest(self) -> str:
-        """A digest of the rule's configuration, the same in every process (``repr`` of
-        frozen dataclasses of strings, numbers and enums): a reload that changes the rule
-        makes a new rule, whose calls must not share the old one's idempotency keys."""
-        config = self.config
-        if self._digest_of is not config:
-            self._digest = hashlib.sha256(repr(config).encode()).hexdigest()[:16]
-            self._digest_of = config
+        """A digest of the rule's identity: a reload that changes it makes a new rule, whose
+        calls must not share the old one's idempotency keys; one that keeps the rule (an
+        annotation edited) keeps them, so a retry after it is the same call."""
         return self._digest
 
     def event(self, action: Action, now: float, plugin: str, wall: datetime | None = None) -> Event:

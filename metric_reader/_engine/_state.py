@@ -351,6 +351,14 @@ class SeriesMachine:
             machine.last_held_at = None
         return self._apply(now, math.nan, False, force_clear=True)
 
+    def end_hard(self, now: float) -> list[Transition]:
+        """End the hard level's breach at once (a reload removes the level)."""
+        out: list[Transition] = []
+        if self.hard is not None:
+            self.hard.last_held_at = None
+            self._step(self.hard, now, math.nan, False, out)
+        return out
+
     def _apply(
         self, now: float, value: float, assume_breached: bool, force_clear: bool = False
     ) -> list[Transition]:
@@ -487,6 +495,24 @@ class RuleMachine:
         if transitions or forgot:
             self.revision += 1
         return transitions
+
+    def reconfigure(
+        self, base: LevelPolicy, hard: LevelPolicy | None, missing: MissingValueBehavior
+    ) -> None:
+        """New settings for the same rule: every series keeps its state and is judged by
+        them from its next observation. A hard level added starts idle in every series; a
+        removed one is dropped (end it first: ``SeriesMachine.end_hard``)."""
+        self.base, self.hard, self.missing = base, hard, missing
+        for series in self.series.values():
+            series.missing = missing
+            series.base.policy = base
+            if hard is None:
+                series.hard = None
+            elif series.hard is None:
+                series.hard = LevelMachine(hard, "hard")
+            else:
+                series.hard.policy = hard
+        self.revision += 1
 
     def take_due(self, now: float) -> list[Action]:
         actions = [action for series in self.series.values() for action in series.take_due(now)]

@@ -26,7 +26,7 @@ from ._series_limit import admit
 from ._state import Action
 
 if TYPE_CHECKING:
-    from .._config import Route
+    from .._config import Route, RuleConfig
 
 
 @dataclass(frozen=True, slots=True)
@@ -168,6 +168,11 @@ class EvaluationStep:
         the resolves owed for what had fired to ``notify``."""
         self._deliveries.retire(rule)
         self._hand_out(rule, rule.retire(now), now, notify)
+
+    def reconfigure(self, rule: Rule, config: RuleConfig, now: float, notify: Notify) -> None:
+        """A reload keeps ``rule`` with the settings ``config``; hand the resolves owed for
+        a hard level it removed to ``notify``."""
+        self._hand_out(rule, rule.reconfigure(config, now), now, notify)
 
     def _hand_out(self, rule: Rule, actions: list[Action], at: float, notify: Notify) -> None:
         for action in actions:

@@ -220,8 +220,9 @@ class Lifecycle(ServiceParts):
         calls.start_soon(watch)
 
     async def reload(self) -> str | None:
-        """Read the configuration again and run it: rules whose definition did not change
-        keep their state; changed and removed rules resolve what had fired; the groups whose
+        """Read the configuration again and run it: rules whose identity did not change
+        keep their state, under their new settings; removed rules, and rules of a changed
+        identity, resolve what had fired; the groups whose
         rules or settings changed start again. A configuration with errors is refused (each
         line logged) and the running one goes on. Returns None, or why the reload was
         refused.
@@ -289,23 +290,27 @@ class Lifecycle(ServiceParts):
         if new_client and self._restart is not None:
             self._restart.set()  # before the groups change: every group starts again
         self.step.routes = self.settings.routes
-        before = {id(rule) for rule in self.rules}
-        rules, retired = carry_over(self.rules, settings.rules)
-        kept = {rule.name for rule in rules if id(rule) in before}
+        carried = carry_over(self.rules, settings.rules)
         now = anyio.current_time()
-        for rule in retired:
+        for rule in carried.retired:
             self.step.retire(rule, now, self.runner.start)
-        self._install(rules, kept)
+        for rule, config in carried.reconfigure:
+            self.step.reconfigure(rule, config, now, self.runner.start)
+        kept = {rule.name for rule in carried.unchanged}
+        self._install(carried.rules, kept)
         if catalog is not self.catalog:
             self.catalog = catalog
             self._watch_plugins()
         self._state_changed()
-        logger.bind(kept=len(kept), new=len(rules) - len(kept), retired=len(retired)).info(
-            "configuration reloaded: {} rules kept as they were, {} new or changed, {} "
-            "changed or removed",
+        changed, retired = len(carried.reconfigure), len(carried.retired)
+        new = len(carried.rules) - len(kept) - changed
+        logger.bind(kept=len(kept), changed=changed, new=new, retired=retired).info(
+            "configuration reloaded: {} rules kept as they were, {} kept with new settings, "
+            "{} new, {} removed or replaced",
             len(kept),
-            len(rules) - len(kept),
-            len(retired),
+            changed,
+            new,
+            retired,
         )
         if not new_client:
             self._log_batching()  # said at each turn's start too

@@ -144,3 +144,20 @@ def test_the_rule_a_reload_made_of_a_changed_one_has_keys_of_its_own() -> None:
     old = idempotency_key("r", {"a": "1"}, "base", EPOCH, 1, "fire", 0, "digest-of-old")
     new = idempotency_key("r", {"a": "1"}, "base", EPOCH, 1, "fire", 0, "digest-of-new")
     assert old != new
+
+
+def test_a_retry_after_a_reload_that_kept_the_rule_keeps_its_key() -> None:
+    """A reload that changes the rule's settings, not its identity (its name), keeps the
+    rule and the breach: the retry of the failed fire is the same call."""
+    step = EvaluationStep()
+    rule = make_rule(_config())
+    [fire] = _call(step, rule, 0.0, 95.0)
+    before = _key(fire, 0.3)
+    fire.plugins()
+    fire.report("pager", ok=False)
+    fire.settle(0.5)
+    [changed] = load_settings({**RULE, "THRESHOLD": ">60", "BACKOFF_DELAY": "20s"}).rules
+    step.reconfigure(rule, changed, 0.8, lambda call: None)
+    [retry] = _call(step, rule, 1.0, 95.0)
+    assert retry.action.kind == "fire"
+    assert _key(retry, 1.2) == before

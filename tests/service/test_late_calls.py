@@ -38,18 +38,19 @@ Plugin = Blocks()
 """
 
 
-def _settings(tmp_path: Path, threshold: str) -> Any:
-    return load_settings(
-        {
-            "SCRAPE_URL": "http://127.0.0.1:9/metrics",
-            "METRIC_NAME": "queue_depth",
-            "THRESHOLD": threshold,
-            "POLLING_INTERVAL": "50ms",
-            "PLUGIN_TIMEOUT": "300ms",
-            "PLUGIN_DIR": str(tmp_path),
-            "ACTION_PLUGIN": "blocks",
-        }
+def _settings(tmp_path: Path, severity: str) -> Any:
+    """An alert of a rule file whose labels hold ``severity``: another severity is another
+    alert (a rule of another identity), which a reload makes in place of the old one."""
+    (tmp_path / "alerts.yml").write_text(
+        "groups:\n  - name: queues\n    rules:\n      - alert: QueueDepth\n"
+        f"        expr: queue_depth > 50\n        labels: {{severity: {severity}}}\n"
     )
+    (tmp_path / "rules.toml").write_text(
+        'prometheus_endpoint = "http://127.0.0.1:9"\nrule_files = ["alerts.yml"]\n'
+        f'polling_interval = "50ms"\nplugin_timeout = "300ms"\nplugin_dir = "{tmp_path}"\n'
+        'action_plugin = "blocks"\n'
+    )
+    return load_settings({"CONFIG_FILE": str(tmp_path / "rules.toml")})
 
 
 def test_the_rule_a_reload_made_waits_for_the_late_call_of_the_rule_it_replaced(
@@ -57,7 +58,7 @@ def test_the_rule_a_reload_made_waits_for_the_late_call_of_the_rule_it_replaced(
 ) -> None:
     (tmp_path / "blocks.py").write_text(PLUGIN)
     tmp_path.chmod(0o755)
-    settings = _settings(tmp_path, ">50")
+    settings = _settings(tmp_path, "page")
     service = Service(settings, discover_plugins(settings.plugin_dir))
     plugin: Any = service.catalog.plugins["blocks"].obj
     sample = [Sample((("queue", "mail"),), 95.0)]
@@ -83,8 +84,10 @@ def test_the_rule_a_reload_made_waits_for_the_late_call_of_the_rule_it_replaced(
                     != 1.0
                 ):
                     await anyio.sleep(0.01)
-            # A reload changes the rule: a new rule, whose series fires at its first poll.
-            service._apply(_settings(tmp_path, ">60"), service.catalog)
+            # A reload changes the alert's labels: a new rule of the same name, whose
+            # series fires at its first poll (a reload that keeps the identity would keep
+            # the rule and its breach, and call nothing).
+            service._apply(_settings(tmp_path, "critical"), service.catalog)
             await poll()
             await poll()
             await anyio.sleep(0.1)

@@ -1,5 +1,6 @@
 """A read that started before a reload and answers after it is not evaluated for rules the
-reload changed or removed: what it read was planned for their old definition."""
+reload changed or removed: what it read was planned for their old definition (a rule kept
+under new settings included)."""
 
 from __future__ import annotations
 
@@ -43,6 +44,8 @@ def test_a_read_answering_after_a_reload_leaves_changed_rules_alone() -> None:
 
     anyio.run(main)
     [new_rule] = service.rules
-    assert new_rule is not old_rule  # the threshold changed: a new rule
-    assert dict(new_rule.series) == {}  # not evaluated with the old read
-    assert dict(old_rule.series) == {}  # nor the retired one
+    # The threshold changed, the name did not: the rule is kept under its new settings,
+    # and a read planned for its old ones is not evaluated for it.
+    assert new_rule is old_rule and new_rule.config.base is not None
+    assert new_rule.config.base.threshold.text == ">90"
+    assert dict(new_rule.series) == {}
