@@ -129,6 +129,9 @@ def test_expression_checks_keep_to_max_concurrent_queries_at_start_reload_and_ch
     assert prometheus.queries >= asked + ALERTS  # every expression checked again
     assert prometheus.most <= LIMIT, f"{prometheus.most} queries at once at a reload"
 
+    # The service polls the same Prometheus (once a minute, at its group's offset): stopped,
+    # so that only check's queries are counted.
+    assert svc.stop() == 0
     prometheus.reset()
     asked = prometheus.queries
     done = subprocess.run(
