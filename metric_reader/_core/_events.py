@@ -67,7 +67,7 @@ def idempotency_key(
     breach: int,
     kind: EventKind,
     fire_count: int,
-    configuration: str = "",
+    identity: str = "",
 ) -> str:
     """32 hex digits naming one call: a rule's series level, its breach, the kind of call
     and how many fires and repeats of the breach succeeded before it.
@@ -77,7 +77,7 @@ def idempotency_key(
     another: the next repeat (one more success), the resolve, the fire of a later breach.
     The breach is its number (``Action.breach``) and the second it started, so that a
     series forgotten, whose breaches are counted from 1 again, does not meet its old keys;
-    ``configuration`` names the rule's identity (a digest of it), so that the rule a reload
+    ``identity`` names the rule's identity (a digest of it), so that the rule a reload
     made in place of one of another identity does not meet them either, however soon it
     fires, while a rule a reload kept (an annotation edited) keeps its keys. The
     second is read on the wall clock, so a clock set to another time between two tries of a
@@ -91,7 +91,7 @@ def idempotency_key(
         breach,
         kind,
         fire_count,
-        configuration,
+        identity,
     ]
     text = json.dumps(material, ensure_ascii=False, separators=(",", ":"))
     return hashlib.sha256(text.encode()).hexdigest()[:32]

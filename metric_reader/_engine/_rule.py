@@ -58,9 +58,11 @@ class Rule(ABC):
     def __init__(self, config: RuleConfig) -> None:
         self.config = config
         self.identity = rule_identity(config)
-        # The same in every process (``repr`` of strings and tuples of them), and for the
-        # rule's whole life: a reload that keeps the rule keeps its calls' keys.
-        self._digest = hashlib.sha256(repr(self.identity).encode()).hexdigest()[:16]
+        self._identity_digest = hashlib.sha256(repr(self.identity).encode()).hexdigest()[:16]
+        """What the rule's idempotency keys are made of besides the call: the same in every
+        process (``repr`` of strings and tuples of them) and for the rule's whole life, so a
+        reload that keeps the rule (an annotation edited) keeps its calls' keys, and one
+        that changes its identity makes a new rule whose keys are not the old one's."""
         self._dropped_hard: LevelConfig | None = None
         """The hard level a reload removed: what the resolves it still owes are about."""
 
@@ -164,12 +166,6 @@ class Rule(ABC):
                         machine.active_at,
                     )
 
-    def _configuration_digest(self) -> str:
-        """A digest of the rule's identity: a reload that changes it makes a new rule, whose
-        calls must not share the old one's idempotency keys; one that keeps the rule (an
-        annotation edited) keeps them, so a retry after it is the same call."""
-        return self._digest
-
     def event(self, action: Action, now: float, plugin: str, wall: datetime | None = None) -> Event:
         """What a plugin is told about ``action``, with the breach start in wall-clock time:
         ``wall`` is the wall-clock time of ``now`` (default: the current time)."""
@@ -184,7 +180,7 @@ class Rule(ABC):
             action.breach,
             action.kind,
             action.fire_count,
-            self._configuration_digest(),
+            self._identity_digest,
         )
         return Event(
             rule=self.name,
