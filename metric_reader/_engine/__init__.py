@@ -10,6 +10,7 @@ from ._nodata import NO_DATA_POLLS, NoData
 from ._recent import RECENT_SERIES_PER_RULE, recent_length, recent_shares, recent_window
 from ._replay import Replay, ReplayedCall, Replayer, SeriesHistory, Step, replay
 from ._rule import ActiveAlert, Rule, format_series, revision
+from ._rule_machine import RuleMachine
 from ._rules import CarriedOver, carry_over, make_rule
 from ._snapshot import LevelSnapshot, Restored, RuleSnapshot, SeriesSnapshot
 from ._state import (
@@ -18,7 +19,6 @@ from ._state import (
     Action,
     LevelMachine,
     LevelPolicy,
-    RuleMachine,
     SeriesMachine,
     State,
 )

@@ -10,12 +10,12 @@ from loguru import logger
 from .._core import EventKind, Labels, Sample, format_duration
 from ._recent import recent_length
 from ._rule import Rule, format_series
+from ._rule_machine import RuleMachine
 from ._series_limit import make_room
 from ._snapshot import Restored, RuleSnapshot, restore_into, snapshot_of
 from ._state import (
     Action,
     LevelPolicy,
-    RuleMachine,
     SeriesMachine,
     State,
     Transition,

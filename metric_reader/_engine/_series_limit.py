@@ -16,7 +16,7 @@ import math
 
 from .._core import Labels, Sample
 from ._rule import Rule
-from ._state import RuleMachine
+from ._rule_machine import RuleMachine
 
 HINT = "narrow the query or label_filters, or raise SERIES_LIMIT"
 

@@ -21,7 +21,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 from .._core import EventKind, Labels
-from ._state import MAX_COUNT, MAX_RETRY_DELAY, LevelMachine, RuleMachine, State
+from ._rule_machine import RuleMachine
+from ._state import MAX_COUNT, MAX_RETRY_DELAY, LevelMachine, State
 
 LEVEL_FIELDS_NOT_IN_SNAPSHOT = ("policy", "level", "in_flight", "cleared_at")
 """The ``LevelMachine`` fields a ``LevelSnapshot`` leaves out: the policy and the level come

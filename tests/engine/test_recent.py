@@ -9,7 +9,8 @@ from metric_reader._config import MissingValueBehavior
 from metric_reader._core._samples import Sample
 from metric_reader._core._threshold import parse_threshold
 from metric_reader._engine._recent import Recent, recent_length, recent_window
-from metric_reader._engine._state import LevelPolicy, RuleMachine, State
+from metric_reader._engine._rule_machine import RuleMachine
+from metric_reader._engine._state import LevelPolicy, State
 
 
 def machine(length: int = 5, series: int = 3, duration: float = 2.0) -> RuleMachine:

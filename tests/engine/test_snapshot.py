@@ -25,6 +25,7 @@ from metric_reader._engine import (
     SeriesSnapshot,
     make_rule,
 )
+from metric_reader._engine._rule_machine import RuleMachine
 from metric_reader._engine._snapshot import (
     LEVEL_FIELDS_NOT_IN_SNAPSHOT,
     restore_into,
@@ -35,7 +36,6 @@ from metric_reader._engine._state import (
     MAX_RETRY_DELAY,
     LevelMachine,
     LevelPolicy,
-    RuleMachine,
     State,
 )
 

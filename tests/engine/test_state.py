@@ -17,12 +17,12 @@ import pytest
 from metric_reader._config import MissingValueBehavior
 from metric_reader._core._samples import Labels, Sample
 from metric_reader._core._threshold import parse_threshold
+from metric_reader._engine._rule_machine import RuleMachine
 from metric_reader._engine._state import (
     MAX_COUNT,
     MAX_RETRY_DELAY,
     LevelMachine,
     LevelPolicy,
-    RuleMachine,
     State,
 )
 

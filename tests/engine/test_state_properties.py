@@ -20,7 +20,8 @@ from hypothesis import strategies as st
 
 from metric_reader._core._samples import Sample
 from metric_reader._core._threshold import parse_threshold
-from metric_reader._engine._state import MAX_RETRY_DELAY, LevelPolicy, RuleMachine, State
+from metric_reader._engine._rule_machine import RuleMachine
+from metric_reader._engine._state import MAX_RETRY_DELAY, LevelPolicy, State
 
 SERIES = (("s", "1"),)
 EPSILON = 1e-6
