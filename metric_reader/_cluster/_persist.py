@@ -32,21 +32,28 @@ from ._state_format import SavedRule, document, parse
 __all__ = ["StateFile", "StateWriter", "fingerprint", "restore", "snapshot"]
 
 
-def fingerprint(config: RuleConfig) -> str:
-    """What a rule means, hashed: its state is only restored into the same rule."""
+def fingerprint(config: RuleConfig, *, with_plugins: bool = False) -> str:
+    """What a rule means, hashed: its state is only restored into the same rule.
+
+    Its plugins are not part of it: a resolve goes to the plugins that took the fire (kept
+    in the state), so a rule whose plugin or route changed over a restart goes on as over a
+    reload. ``with_plugins``: the fingerprint versions before that wrote, which a restore
+    still accepts (a file written before the upgrade is restored unless a plugin changed)."""
 
     def level(config: LevelConfig | None) -> dict[str, Any] | None:
         if config is None:
             return None
         clear = config.clear_threshold
-        return {
+        out = {
             "threshold": [config.threshold.op, config.threshold.number],
             "duration": config.duration,
             "backoff": config.backoff,
-            "plugin": config.plugin,
             "keep_firing_for": config.keep_firing_for,
             "clear_threshold": None if clear is None else [clear.op, clear.number],
         }
+        if with_plugins:
+            out["plugin"] = config.plugin
+        return out
 
     meaning = {
         "source": config.source.kind,
@@ -57,6 +64,12 @@ def fingerprint(config: RuleConfig) -> str:
     }
     text = json.dumps(meaning, sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def _same_rule(saved: str, config: RuleConfig) -> bool:
+    """Whether the fingerprint ``saved`` is that of ``config``, as this version or an
+    earlier one wrote it."""
+    return saved in (fingerprint(config), fingerprint(config, with_plugins=True))
 
 
 # --- snapshot -------------------------------------------------------------------------------
@@ -135,8 +148,10 @@ def restore(
     the state machine.
 
     A rule whose meaning changed between the runs (what it reads, thresholds, durations,
-    backoffs, plugins) gets none of its saved state: a changed threshold must not inherit
-    an old breach. A rule that is not configured any more is dropped; both are logged.
+    backoffs) gets none of its saved state: a changed threshold must not inherit an old
+    breach. A changed plugin or route is not such a change: the resolve goes to the plugins
+    that took the fire, whatever the configuration says now. A rule that is not configured
+    any more is dropped; both are logged.
 
     State saved by a dry run is not restored into a real run (``dry_run`` False): its
     actions were only logged, so the real run must not take them as done."""
@@ -160,7 +175,7 @@ def restore(
         if rule is None:
             messages.append(f"rule {name!r} is not configured any more: its saved state dropped")
             continue
-        if entry.fingerprint != fingerprint(rule.config):
+        if not _same_rule(entry.fingerprint, rule.config):
             messages.append(
                 f"rule {name!r} changed since its state was saved: its saved state dropped"
             )

@@ -37,8 +37,15 @@ SAVED_LEVEL_FIELDS = (
     "fire_count",
     "breach",
     "value",
+    "takers",
+    "held_value",
 )
 """The keys of a saved level: every field of a ``LevelSnapshot``, in this order."""
+
+LATER_LEVEL_FIELDS = ("takers", "held_value")
+"""Keys of a saved level that files written by earlier versions lack: a level without
+``takers`` resolves where a fire would go now (as those versions did), one without
+``held_value`` carries its ``value``."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,6 +92,8 @@ def _level_doc(level: LevelSnapshot, wall: Wall) -> dict[str, Any]:
         "fire_count": level.fire_count,
         "breach": level.breach,
         "value": json_number(level.value),
+        "takers": None if level.takers is None else list(level.takers),
+        "held_value": json_number(level.held_value),
     }
 
 
@@ -188,9 +197,20 @@ def _kind(value: object, where: str) -> EventKind | None:
     return value
 
 
+def _takers(value: object, where: str) -> tuple[str, ...] | None:
+    """The plugins that took a breach's fire; None (or no key): not known."""
+    if value is None:
+        return None
+    if not isinstance(value, list) or not all(isinstance(name, str) and name for name in value):
+        raise StateError(f"{where}: expected a list of plugin names, got {_show(value)}")
+    return tuple(dict.fromkeys(value))
+
+
 def _parse_level(raw: object, where: str, notes: list[str]) -> LevelSnapshot:
     doc = _mapping(raw, where)
-    missing = [key for key in SAVED_LEVEL_FIELDS if key not in doc]
+    missing = [
+        key for key in SAVED_LEVEL_FIELDS if key not in doc and key not in LATER_LEVEL_FIELDS
+    ]
     if missing:
         raise StateError(f"{where}: missing {', '.join(missing)}")
     try:
@@ -207,6 +227,8 @@ def _parse_level(raw: object, where: str, notes: list[str]) -> LevelSnapshot:
             raise StateError(f"{where}.last_action: expected kind, ok and at, got {last!r}")
         last_action = (kind, ok, at)
     value = _value(doc["value"], f"{where}.value", notes)
+    held_value = _value(doc.get("held_value"), f"{where}.held_value", notes)
+    takers = _takers(doc.get("takers"), f"{where}.takers")
     active_at = _time(doc["active_at"], f"{where}.active_at")
     fired_at = _time(doc["fired_at"], f"{where}.fired_at")
     resolved_at = _time(doc["resolved_at"], f"{where}.resolved_at")
@@ -232,6 +254,8 @@ def _parse_level(raw: object, where: str, notes: list[str]) -> LevelSnapshot:
             fire_count=fire_count,
             breach=breach,
             value=math.nan if value is None else value,
+            takers=takers,
+            held_value=held_value,
         )
     except ValueError as exc:  # a breach without a start, an owed action without a deadline
         raise StateError(f"{where}: {exc}") from None

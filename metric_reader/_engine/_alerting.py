@@ -82,6 +82,9 @@ class AlertingRule(Rule):
     def finish(self, now: float, action: Action, ok: bool) -> None:
         self.machine.finish(now, action, ok)
 
+    def took(self, action: Action, plugin: str) -> None:
+        self.machine.took(action, plugin)
+
     def give_back(self, action: Action) -> None:
         self.machine.give_back(action)
 

@@ -1,5 +1,10 @@
 """Where an action goes, and which plugins already took it.
 
+A fire or a repeat goes where the configuration sends it now; a resolve goes to the
+plugins that took its breach's fire and repeats (``Action.takers``, kept in the series
+level's state), so a route or plugin changed by a reload in between never resolves an
+alert at a plugin that did not fire it, nor leaves the one that did without its resolve.
+
 Behind the evaluation step (``_step``), which the service and the replay share: a backtest
 or a rule test calls the plugins the service would call, in the same order, and retries
 only those that failed.
@@ -42,9 +47,14 @@ class Deliveries:
         return sum(len(held) for held in self._taken.values())
 
     def plugins_for(self, rule: Rule, action: Action) -> list[str | None]:
-        """The rule's level's plugin, or for an alert of a rule file the plugins of the
-        routes its labels take (``[[routes]]``), else the rule file's default
-        ``action_plugin``. None: the action is only logged."""
+        """A resolve goes to the plugins that took its breach's fire and repeats, whatever
+        the configuration says now (only logged when none did: a level without a plugin).
+        Any other action, or a resolve whose takers are not known, goes to the rule's
+        level's plugin, or for an alert of a rule file to the plugins of the routes its
+        labels take (``[[routes]]``), else to the rule file's default ``action_plugin``.
+        None: the action is only logged."""
+        if action.kind == "resolve" and action.takers is not None:
+            return list(action.takers) or [None]
         alert = rule.config.alert
         if alert is None or not self.routes:
             return [rule.level(action.level).plugin]
@@ -90,7 +100,7 @@ class Deliveries:
 
     def retire(self, rule: Rule) -> None:
         """A reload retired ``rule``: it is never evaluated again, so none of its actions
-        is retried; the resolves it owes now go to every plugin they reach."""
+        is retried; the resolves it owes now go to every plugin that took their fire."""
         self._taken.pop(rule, None)
         self._retired.add(rule)
 

@@ -36,6 +36,9 @@ class LoggingRule(Rule):
     def finish(self, now: float, action: Action, ok: bool) -> None:
         pass
 
+    def took(self, action: Action, plugin: str) -> None:
+        pass
+
     def give_back(self, action: Action) -> None:
         pass
 

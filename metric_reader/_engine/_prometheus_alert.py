@@ -5,7 +5,9 @@ that a series in the result holds the condition and a series that leaves it ends
 (``_config._alert_rules``). What differs is what an alert is called and carries, as
 Prometheus' ``rules/alerting.go`` makes it: the series' labels, then the rule's labels
 (group labels first) rendered as templates, then ``alertname``; and the annotations,
-rendered at each action with the value that caused it.
+rendered at each action with the value of the last evaluation at which the alert was
+active (its condition held): a resolve carries those of its last active evaluation, as
+Prometheus sends them, not ``$value`` = NaN.
 """
 
 from __future__ import annotations

@@ -111,6 +111,11 @@ class Rule(ABC):
         """Record the outcome of ``action``, which ``evaluate`` handed out."""
 
     @abstractmethod
+    def took(self, action: Action, plugin: str) -> None:
+        """``plugin`` took ``action`` (reported before ``finish``): the resolve of its
+        breach goes to the plugins that took its fire and repeats."""
+
+    @abstractmethod
     def give_back(self, action: Action) -> None:
         """``action`` was not run (this replica may not act): it stays owed as it was."""
 
@@ -161,7 +166,7 @@ class Rule(ABC):
             for machine in series.levels():
                 if machine.state is not State.OK and machine.active_at is not None:
                     yield ActiveAlert(
-                        self.alert_labels(labels, machine.level, machine.value),
+                        self.alert_labels(labels, machine.level, machine.held_value),
                         machine.state,
                         machine.active_at,
                     )

@@ -137,6 +137,13 @@ class RuleMachine:
             series.finish(now, action, ok)
             self.revision += 1
 
+    def took(self, action: Action, plugin: str) -> None:
+        """``plugin`` took ``action``: its breach's resolve goes to it too."""
+        series = self.series.get(action.labels)
+        if series is not None:
+            series.took(action, plugin)
+            self.revision += 1
+
     def give_back(self, action: Action) -> None:
         found = self._level(action.level, action.labels)
         if found is not None:

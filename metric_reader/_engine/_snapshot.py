@@ -57,6 +57,13 @@ class LevelSnapshot:
     fire_count: int = 0
     breach: int = 0
     value: float = math.nan
+    takers: tuple[str, ...] | None = None
+    """The plugins that took the breach's fire and repeats, where its resolve goes; None:
+    not known (a snapshot made before they were kept): the resolve goes where a fire would
+    go now."""
+    held_value: float | None = None
+    """The value at the last evaluation at which the condition held, which the actions
+    carry; None: not known, taken as ``value``."""
 
     def __post_init__(self) -> None:
         if not (
@@ -184,6 +191,8 @@ def _level_snapshot(machine: LevelMachine) -> LevelSnapshot:
         machine.fire_count,
         machine.breach,
         machine.value,
+        machine.takers,
+        machine.held_value,
     )
 
 
@@ -241,6 +250,8 @@ def _restore_level(machine: LevelMachine, saved: LevelSnapshot, clamp: _NotAfter
     machine.fire_count = saved.fire_count
     machine.breach = saved.breach
     machine.value = saved.value
+    machine.takers = saved.takers
+    machine.held_value = saved.value if saved.held_value is None else saved.held_value
     machine.in_flight = None
     machine.cleared_at = None
 

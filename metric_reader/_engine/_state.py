@@ -7,9 +7,11 @@ breach began), ``fired_at`` and ``resolved_at``.
 
 On top of the alert state each level keeps the bookkeeping of its action: which action is
 owed (``due``), from when (``due_at``), which one is running (``in_flight``, at most one), how
-many succeeded in this breach (``fire_count``) and when the last one did. The service asks
-for owed actions with ``take_due``, runs them, and reports the outcome with ``finish``; a
-failed action stays owed and is retried with exponential backoff.
+many succeeded in this breach (``fire_count``) and when the last one did, and which plugins
+took its fire and repeats (``takers``: its resolve goes to them). The service asks for owed
+actions with ``take_due``, runs them, and reports the outcome with ``took`` for each plugin
+that took it and ``finish`` once; a failed action stays owed and is retried with
+exponential backoff.
 
 The machines of one series are here; all the series of a rule are ``_rule_machine``'s.
 """
@@ -104,6 +106,8 @@ class Action:
     level: Level
     kind: EventKind
     value: float
+    """The last value at which the level's condition held (Prometheus' alert value: a
+    resolve carries the value of the last evaluation at which the alert was active)."""
     active_at: float
     duration: float
     fire_count: int
@@ -113,6 +117,10 @@ class Action:
     started_at: float
     """When the action was handed out: a successful one counts from here for the backoff,
     so repeats keep the configured spacing however long the plugin takes."""
+    takers: tuple[str, ...] | None = None
+    """For a resolve: the plugins that took the breach's fire or a repeat, which it goes to
+    (None: not known, as after a restart from a state file that did not record them, or
+    a fire the leader ran: the resolve goes where a fire would go now)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,6 +160,13 @@ class LevelMachine:
     Not saved in the state file: after a restart the window starts again, never shorter."""
     last_action: tuple[EventKind, bool, float] | None = None
     """The last finished action: its kind, whether it succeeded, and when it finished."""
+    takers: tuple[str, ...] | None = ()
+    """The plugins that took the fire or a repeat of this breach, in the order they took
+    it: its resolve goes to exactly these. None: not known (a state file written before
+    they were recorded, or a fire the leader ran): the resolve goes where a fire would."""
+    held_value: float = math.nan
+    """The value at the last evaluation at which the condition held: what the actions
+    carry, the resolve included (not the value that ended the breach, nor NaN)."""
 
     def observe(self, now: float, value: float, breached: bool) -> tuple[State, State] | None:
         """Apply one observation; return ``(old, new)`` when the state changed."""
@@ -159,6 +174,7 @@ class LevelMachine:
         self.value = value
         if breached:
             self.last_held_at = now
+            self.held_value = value
             self.cleared_at = None
             self._on_breached(now)
         elif self.state is State.FIRING and self.last_held_at is not None:
@@ -184,6 +200,7 @@ class LevelMachine:
             self.failures = 0
             # A resolve still owed to the previous breach is superseded by this one.
             self.due = None
+            self.takers = ()
         assert self.active_at is not None
         if self.state is State.PENDING:
             if reached(now - self.active_at, self.policy.duration):
@@ -203,7 +220,8 @@ class LevelMachine:
         self.cleared_at = None
         if self.state is State.FIRING:
             self.resolved_at = now
-            acted = self.fire_count > 0 or self.in_flight in ("fire", "repeat")
+            # A plugin that took a fire the other plugins failed hears the resolve too.
+            acted = self.fire_count > 0 or bool(self.takers) or self.in_flight in ("fire", "repeat")
             self.due = None
             if acted:
                 self._owe("resolve", now)
@@ -220,18 +238,32 @@ class LevelMachine:
             return None
         assert self.active_at is not None
         self.in_flight = self.due
-        end = self.resolved_at if self.due == "resolve" and self.resolved_at is not None else now
+        resolve = self.due == "resolve"
+        end = self.resolved_at if resolve and self.resolved_at is not None else now
         return Action(
             labels=labels,
             level=self.level,
             kind=self.due,
-            value=self.value,
+            value=self.held_value,
             active_at=self.active_at,
             duration=end - self.active_at,
             fire_count=self.fire_count,
             breach=self.breach,
             started_at=now,
+            takers=self.takers if resolve else None,
         )
+
+    def took(self, action: Action, plugin: str) -> None:
+        """``plugin`` took ``action`` (which ``take_due`` returned): the resolve of its
+        breach goes to it too."""
+        takers = self.takers
+        if (
+            action.breach == self.breach
+            and action.kind != "resolve"
+            and takers is not None
+            and plugin not in takers
+        ):
+            self.takers = (*takers, plugin)
 
     def finish(self, now: float, action: Action, ok: bool) -> None:
         """Record the outcome of ``action``, which ``take_due`` returned."""
@@ -243,12 +275,19 @@ class LevelMachine:
             if action.kind != "resolve":
                 self.fire_count = count_up(self.fire_count)
                 self.last_success_at = action.started_at
+            else:
+                self.takers = ()  # each of them heard the resolve
             if self.due == action.kind:
                 self.due = None
             self.failures = 0
             return
-        if self.due == "resolve" and action.kind != "resolve" and self.fire_count == 0:
-            # The breach ended and no call ever succeeded: there is nothing to resolve.
+        if (
+            self.due == "resolve"
+            and action.kind != "resolve"
+            and self.fire_count == 0
+            and not self.takers
+        ):
+            # The breach ended and no plugin ever took it: there is nothing to resolve.
             self.due = None
         if self.due == action.kind:
             self.failures = count_up(self.failures)
@@ -275,6 +314,7 @@ class LevelMachine:
         if fire_count <= self.fire_count and self.due not in ("fire", "repeat"):
             return False
         self.fire_count = min(max(self.fire_count, fire_count), MAX_COUNT)
+        self.takers = None  # which plugins the leader called is not known here
         if self.last_success_at is None or succeeded_at > self.last_success_at:
             self.last_success_at = succeeded_at
         if self.due in ("fire", "repeat"):
@@ -406,6 +446,11 @@ class SeriesMachine:
         for machine in self.levels():
             if machine.level == action.level:
                 machine.finish(now, action, ok)
+
+    def took(self, action: Action, plugin: str) -> None:
+        machine = self.level(action.level)
+        if machine is not None:
+            machine.took(action, plugin)
 
     def level(self, level: str) -> LevelMachine | None:
         return self.base if level == "base" else self.hard

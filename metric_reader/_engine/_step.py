@@ -3,12 +3,14 @@
 The service and the replay (backtests, rule tests) evaluate every observation of a rule
 through this step, as Prometheus' ``Group.Eval`` hands each alert to a ``NotifyFunc`` and
 promtool reuses it: the series limit (``_series_limit``), ``Rule.evaluate`` (the state
-machines), the routes and the never-twice bookkeeping of a call that reaches several
-plugins (``_delivery``). Each owed call goes to a callback; what differs is only what that
-callback does with it. The service's runner claims it (leader election) and dispatches it
-later, in a task group of its own, reporting each plugin's outcome as it comes; the replay
-records it at once. Whatever decides whether, when and to which plugins a call is made
-belongs here, so a backtest or a rule test cannot disagree with the service.
+machines), the routes (for a resolve: the plugins that took the breach's fire, which the
+series level records as their outcomes are reported) and the never-twice bookkeeping of a
+call that reaches several plugins (``_delivery``). Each owed call goes to a callback; what
+differs is only what that callback does with it. The service's runner claims it (leader
+election) and dispatches it later, in a task group of its own, reporting each plugin's
+outcome as it comes; the replay records it at once. Whatever decides whether, when and to
+which plugins a call is made belongs here, so a backtest or a rule test cannot disagree
+with the service.
 """
 
 from __future__ import annotations
@@ -52,8 +54,9 @@ class Evaluation:
 class OwedCall:
     """One action a rule handed out, from the plugins it goes to until it is settled.
 
-    ``plugins`` are those still to call (the routes', less those that took the action
-    already); ``report`` each one's outcome as it comes, then ``settle`` once, at the time
+    ``plugins`` are those still to call (the routes', or for a resolve those that took the
+    breach's fire and repeats, less those that took the action already); ``report`` each
+    one's outcome as it comes, then ``settle`` once, at the time
     the call ended. Or ``give_back`` instead, when this replica may not run it.
     """
 
@@ -87,6 +90,8 @@ class OwedCall:
         self._reported += 1
         if ok:
             self._deliveries.took(self.rule, self.action, plugin)
+            if plugin is not None:
+                self.rule.took(self.action, plugin)
         else:
             self._failed = True
 

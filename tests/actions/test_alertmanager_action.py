@@ -31,6 +31,9 @@ from metric_reader._actions import (
     bundled_plugin_dir,
     load_plugin_file,
 )
+from metric_reader._config import load_settings
+from metric_reader._core._samples import Sample
+from metric_reader._engine import EvaluationStep, Observation, OwedCall, make_rule
 
 NAME = "alertmanager_action"
 TIMEOUT = 10.0
@@ -289,6 +292,44 @@ async def test_a_resolve_ends_the_alert_now(am: FakeAlertmanager) -> None:
     assert resolved["labels"] == fired["labels"]
     assert resolved["startsAt"] == fired["startsAt"]
     assert before - timedelta(milliseconds=1) <= parse_time(resolved["endsAt"]) <= after
+
+
+ALERT_RULES = """\
+groups:
+  - name: queues
+    rules:
+      - alert: QueueHigh
+        expr: queue_depth > 50
+        annotations: {summary: '{{ $labels.queue }} holds {{ $value }}'}
+"""
+
+
+@pytest.mark.anyio
+async def test_a_resolved_alert_carries_the_annotations_of_its_last_active_evaluation(
+    am: FakeAlertmanager, tmp_path: Path
+) -> None:
+    """As Prometheus sends a resolved alert: the annotations rendered at the last
+    evaluation at which it was active, not with ``$value`` = NaN."""
+    (tmp_path / "alerts.yml").write_text(ALERT_RULES)
+    (tmp_path / "rules.toml").write_text(
+        'prometheus_endpoint = "http://127.0.0.1:9"\n'
+        f'action_plugin = "{NAME}"\nrule_files = ["alerts.yml"]\n'
+    )
+    settings = load_settings({"CONFIG_FILE": str(tmp_path / "rules.toml")})
+    rule, step = make_rule(settings.rules[0]), EvaluationStep(settings.routes)
+    plugin = loaded({"urls": [am.url]})
+    for at, samples in enumerate([[Sample((("queue", "mail"),), 120.0)], []]):
+        owed: list[OwedCall] = []
+        step.evaluate(rule, Observation(float(at), samples), owed.append)
+        [call] = owed
+        assert call.plugins() == [NAME]
+        await plugin.call("resolve" if at else "execute", call.event(NAME, float(at)), TIMEOUT)
+        call.report(NAME, ok=True)
+        call.settle(float(at))
+
+    fired, resolved = am.alerts()
+    assert fired["annotations"] == resolved["annotations"] == {"summary": "mail holds 120"}
+    assert resolved["labels"] == fired["labels"]
 
 
 @pytest.mark.anyio

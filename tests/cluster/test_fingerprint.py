@@ -1,5 +1,8 @@
 """A rule's fingerprint is what ties saved state to its rule: the same configuration must
-hash the same in every version, or an upgrade would drop the state it should restore."""
+hash the same in every version, or an upgrade would drop the state it should restore.
+
+Versions that sent a resolve to the plugin configured at the time wrote a fingerprint that
+held the plugins (``with_plugins``): a restore still accepts it."""
 
 from __future__ import annotations
 
@@ -19,7 +22,7 @@ from metric_reader._config import load_settings
                 "THRESHOLD": ">80",
                 "PROMETHEUS_ENDPOINT": "http://prom:9090/",
             },
-            "97db090f86b94bde",
+            ("b969cc26be2fdc66", "97db090f86b94bde"),
         ),
         (
             {
@@ -28,7 +31,7 @@ from metric_reader._config import load_settings
                 "HARD_THRESHOLD": ">5",
                 "BACKOFF_DELAY": "5m",
             },
-            "1e1f5f8b830de61a",
+            ("82811afdc4c4ff46", "1e1f5f8b830de61a"),
         ),
         (
             {
@@ -38,13 +41,13 @@ from metric_reader._config import load_settings
                 "CLEAR_THRESHOLD": "<4",
                 "ACTION_PLUGIN": "log_action",
             },
-            "d968d8fbdb201954",
+            ("24f7da53c027cd99", "d968d8fbdb201954"),
         ),
     ],
     ids=["selector", "query", "scrape"],
 )
 def test_the_fingerprint_of_a_configuration_never_changes(
-    env: dict[str, str], expected: str
+    env: dict[str, str], expected: tuple[str, str]
 ) -> None:
     [rule] = load_settings(env).rules
-    assert fingerprint(rule) == expected
+    assert (fingerprint(rule), fingerprint(rule, with_plugins=True)) == expected

@@ -28,16 +28,25 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from loguru import logger
 
-from metric_reader._cluster._persist import StateFile, StateWriter, restore, snapshot
+from metric_reader._cluster._persist import (
+    StateFile,
+    StateWriter,
+    fingerprint,
+    restore,
+    snapshot,
+)
 from metric_reader._cluster._state_format import SAVED_LEVEL_FIELDS
-from metric_reader._config import ConfigError, load_settings
+from metric_reader._config import ConfigError, Settings, load_settings
 from metric_reader._core._exceptions import StateError
 from metric_reader._core._samples import Labels, Sample
 from metric_reader._engine import (
     MAX_COUNT,
     Action,
+    EvaluationStep,
     LevelMachine,
     LevelSnapshot,
+    Observation,
+    OwedCall,
     Rule,
     State,
     make_rule,
@@ -97,6 +106,7 @@ class Run:
                 continue
             if ok:
                 self.calls.append((t, action))
+                self.rule.took(action, "pager")
             self.rule.finish(t, action, ok)
         return out
 
@@ -249,6 +259,95 @@ def test_a_failed_resolve_is_still_owed_after_the_restart() -> None:
     assert resolve.duration == pytest.approx(1.0)  # until the breach ended, not the restart
 
 
+def test_a_resolve_owed_at_the_restart_carries_the_last_value_that_breached() -> None:
+    first = Run(make_rules(), MONO0, WALL0)
+    assert first.poll(MONO0, 97) == ["base:fire"]
+    assert first.poll(MONO0 + 1, 10, ok=False) == ["base:resolve"]
+    second, _ = restart(first.save(MONO0 + 1.5), wall=WALL0 + 1.5, mono=5.0)
+    assert second.poll(5.5, 10) == ["base:resolve"]
+    [(_, resolve)] = second.calls
+    assert (resolve.value, resolve.takers) == (97, ("pager",))
+
+
+ALERT_FILE = """\
+groups:
+  - name: queues
+    rules:
+      - alert: QueueHigh
+        expr: queue_depth > 50
+        labels: {severity: page}
+        annotations: {summary: 'holds {{ $value }}'}
+"""
+ROUTED_TO = """\
+prometheus_endpoint = "http://127.0.0.1:9"
+polling_interval = "1s"
+rule_files = ["alerts.yml"]
+
+[[routes]]
+matchers = ['severity="page"']
+action_plugin = "{plugin}"
+"""
+
+
+def _routed_to(tmp_path: Path, plugin: str) -> Settings:
+    (tmp_path / "alerts.yml").write_text(ALERT_FILE)
+    (tmp_path / "rules.toml").write_text(ROUTED_TO.format(plugin=plugin))
+    return load_settings({"CONFIG_FILE": str(tmp_path / "rules.toml")})
+
+
+def _fired_and_saved(tmp_path: Path) -> dict[str, Any]:
+    """An alert fired at the plugin "remediate", saved while it fires."""
+    settings = _routed_to(tmp_path, "remediate")
+    rules = [make_rule(config) for config in settings.rules]
+    step = EvaluationStep(settings.routes)
+    owed: list[OwedCall] = []
+    step.evaluate(rules[0], Observation(MONO0, [Sample(SERIES, 95.0)]), owed.append)
+    [fire] = owed
+    for plugin in fire.plugins():
+        fire.report(plugin, ok=True)
+    assert fire.plugins() == ["remediate"] and fire.settle(MONO0)
+    text = json.dumps(snapshot(rules, MONO0 + 1, WALL0 + 1), allow_nan=False)
+    return dict(json.loads(text))
+
+
+def _resolve_after_restart(tmp_path: Path, doc: dict[str, Any]) -> OwedCall:
+    """The service restarted with the route sending the alert to "relay" now; the breach is
+    over at the first poll."""
+    settings = _routed_to(tmp_path, "relay")
+    rules = [make_rule(config) for config in settings.rules]
+    restore(rules, doc, 5.0, WALL0 + 3)
+    owed: list[OwedCall] = []
+    EvaluationStep(settings.routes).evaluate(rules[0], Observation(5.0, []), owed.append)
+    [resolve] = owed
+    assert resolve.action.kind == "resolve"
+    return resolve
+
+
+def test_a_restart_after_a_route_change_resolves_at_the_plugin_that_fired(
+    tmp_path: Path,
+) -> None:
+    doc = _fired_and_saved(tmp_path)
+    [series] = doc["rules"]["QueueHigh"]["series"]
+    assert series["base"]["takers"] == ["remediate"]
+    resolve = _resolve_after_restart(tmp_path, doc)
+    assert resolve.plugins() == ["remediate"]
+    event = resolve.event("remediate", 5.0)
+    assert (event.value, dict(event.annotations)) == (95.0, {"summary": "holds 95"})
+
+
+def test_a_file_from_before_takers_were_saved_resolves_where_a_fire_would_go_now(
+    tmp_path: Path,
+) -> None:
+    """An earlier version's file (no ``takers``, no ``held_value``) is read as before: the
+    resolve goes to the routes of now, and carries the saved value."""
+    doc = _fired_and_saved(tmp_path)
+    [series] = doc["rules"]["QueueHigh"]["series"]
+    del series["base"]["takers"], series["base"]["held_value"]
+    resolve = _resolve_after_restart(tmp_path, doc)
+    assert resolve.plugins() == ["relay"]
+    assert resolve.event("relay", 5.0).value == 95.0
+
+
 def test_escalation_state_is_restored_on_both_levels() -> None:
     env = {"HARD_THRESHOLD": ">95", "HARD_THRESHOLD_DURATION": "30s", "HARD_BACKOFF_DELAY": "60s"}
     first = Run(make_rules(**env), MONO0, WALL0)
@@ -305,7 +404,6 @@ def test_a_changed_threshold_drops_the_saved_state() -> None:
     [
         {"THRESHOLD_DURATION": "61s"},
         {"BACKOFF_DELAY": "5m"},
-        {"ACTION_PLUGIN": "other"},
         {"LABEL_FILTERS": 'queue="mail"'},
         {"SCRAPE_URL": "http://127.0.0.1:10/metrics"},
         {"HARD_THRESHOLD": ">99"},
@@ -318,6 +416,33 @@ def test_what_a_rule_means_is_in_its_fingerprint(change: dict[str, str]) -> None
     first = Run(make_rules(**env), MONO0, WALL0)
     first.poll(MONO0, 95)
     _, messages = restart(first.save(MONO0 + 1), wall=WALL0 + 2, settings={**env, **change})
+    assert any("changed since" in m for m in messages), messages
+
+
+def test_a_changed_plugin_keeps_the_state_and_the_resolve_goes_to_the_one_that_fired() -> None:
+    first = Run(make_rules(ACTION_PLUGIN="pager"), MONO0, WALL0)
+    assert first.poll(MONO0, 95) == ["base:fire"]
+    second, _ = restart(first.save(MONO0 + 1), wall=WALL0 + 2, ACTION_PLUGIN="tickets")
+    assert second.poll(5.0, 95) == []  # still firing: not fired again at "tickets"
+    assert second.poll(6.0, 10) == ["base:resolve"]
+    [(_, resolve)] = second.calls
+    assert resolve.takers == ("pager",)
+
+
+def test_a_file_an_earlier_version_wrote_is_restored(tmp_path: Path) -> None:
+    """Its fingerprint held the plugin, and its levels no ``takers`` nor ``held_value``."""
+    first = Run(make_rules(ACTION_PLUGIN="pager"), MONO0, WALL0)
+    first.poll(MONO0, 95)
+    doc = first.save(MONO0 + 1)
+    entry = doc["rules"]["jobs_waiting"]
+    entry["fingerprint"] = fingerprint(first.rule.config, with_plugins=True)
+    del entry["series"][0]["base"]["takers"], entry["series"][0]["base"]["held_value"]
+    second, _ = restart(doc, wall=WALL0 + 2, ACTION_PLUGIN="pager")
+    assert second.level().state is State.FIRING and second.level().takers is None
+    assert second.poll(5.0, 10) == ["base:resolve"]
+    [(_, resolve)] = second.calls
+    assert (resolve.value, resolve.takers) == (95, None)  # to the plugin configured now
+    _, messages = restart(doc, wall=WALL0 + 2, ACTION_PLUGIN="tickets")
     assert any("changed since" in m for m in messages), messages
 
 
@@ -503,6 +628,9 @@ BAD_SERIES = {
         valid_doc()["rules"]["jobs_waiting"]["series"][0]["base"],
     ),
     "level not an object": ("base", 3),
+    "takers not a list": ("base.takers", "pager"),
+    "a taker without a name": ("base.takers", [""]),
+    "held value as text": ("base.held_value", "high"),
     "series not an object": ("", 3),
 }
 

@@ -77,9 +77,11 @@ def test_series_that_come_and_go_leave_no_record_behind(tmp_path: Path) -> None:
         else:  # the pager took it, the tickets failed: remembered for their retry...
             _run([fire], at, failing={"tickets"})
             assert step.partial_deliveries == 1
-            # ... which never comes: the alert ended first (nothing was resolved, as
-            # nothing took the whole call) and its series is forgotten.
-            assert _evaluate(step, rule, at + 1.0) == []
+            # ... which never comes: the alert ended first (resolved at the pager, the one
+            # that took it) and its series is forgotten.
+            [resolve] = _evaluate(step, rule, at + 1.0)
+            assert resolve.plugins() == ["pager"]
+            _run([resolve], at + 1.0)
         assert step.partial_deliveries == 0
         assert len(rule.series) <= 1  # a resolved alert is forgotten at the next evaluation
     assert _evaluate(step, rule, 80.0) == []
@@ -113,10 +115,12 @@ def test_a_rule_a_reload_replaces_leaves_nothing_and_its_successor_starts_afresh
     _run([fire], 0.0, failing={"tickets"})
     assert step.partial_deliveries == 1
 
-    # A reload changes the rule: the old one retires (no resolve: no call took it whole).
+    # A reload changes the rule: the old one retires, resolving "a" at the pager that took
+    # it ("b" has its fire still running).
     retired: list[OwedCall] = []
     step.retire(old, 0.5, retired.append)
-    assert retired == [] and step.partial_deliveries == 0
+    assert [(call.action.kind, call.plugins()) for call in retired] == [("resolve", ["pager"])]
+    assert step.partial_deliveries == 0
     new = make_rule(_routed(tmp_path, "up < 1").rules[0])
     assert new.name == old.name
     [first, _] = _evaluate(step, new, 1.0, "a", "b")

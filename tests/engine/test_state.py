@@ -293,6 +293,8 @@ def test_scenario(name: str) -> None:
 
 
 def test_fire_carries_value_and_breach_duration() -> None:
+    """The resolve carries the last value at which the breach held, as Prometheus sends an
+    alert's last active value, not the value that ended it."""
     h = harness(duration=30, backoff=60)
     h.poll(100, 85)
     h.poll(115, 88)
@@ -302,7 +304,7 @@ def test_fire_carries_value_and_breach_duration() -> None:
     assert [(c.kind, c.value, c.duration, c.fire_count) for c in h.calls] == [
         ("fire", 91, 30, 0),
         ("repeat", 93, 90, 1),
-        ("resolve", 10, 100, 2),
+        ("resolve", 93, 100, 2),
     ]
 
 
@@ -686,8 +688,8 @@ def test_a_series_repeated_in_one_reading_counts_its_first_value() -> None:
     h.machine.observe(0, [Sample(SERIES, 90), Sample(SERIES, 10)])
     assert h.dispatch(0) == ["base:fire"]
     h.machine.observe(1, [Sample(SERIES, 10), Sample(SERIES, 90)])
-    assert h.dispatch(1) == ["base:resolve"]
-    assert [c.value for c in h.calls] == [90, 10]
+    assert h.dispatch(1) == ["base:resolve"]  # 10 counted, not 90
+    assert [c.value for c in h.calls] == [90, 90]  # the resolve: the last value that held
 
 
 def test_a_hard_level_keeps_firing_for_its_window_only_while_the_base_level_fires() -> None:

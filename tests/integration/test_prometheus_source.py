@@ -183,7 +183,7 @@ def test_resolves_when_the_value_drops(
     assert resolve["plugin"] == "recorder", detail
     assert resolve["kind"] == "resolve", detail
     assert resolve["level"] == "base", detail
-    assert resolve["value"] == 10.0, detail
+    assert resolve["value"] == 90.0, detail  # the last value that breached, not 10
     assert resolve["threshold"] == ">80", detail
     assert resolve["metric_name"] == metric, detail
     assert resolve["labels"] == {"job": job}, detail
@@ -245,7 +245,7 @@ def test_escalates_to_the_hard_level_and_back(
     assert hard_resolve["method"] == "resolve", detail
     assert hard_resolve["kind"] == "resolve", detail
     assert hard_resolve["level"] == "hard", detail
-    assert hard_resolve["value"] == 70.0, detail
+    assert hard_resolve["value"] == 95.0, detail  # the hard level's last breaching value
     assert hard_resolve["threshold"] == ">90", detail
     assert_no_more_calls(svc, prometheus_proxy, recording_plugin_dir, expected=3)
 
@@ -257,7 +257,7 @@ def test_escalates_to_the_hard_level_and_back(
     assert base_resolve["method"] == "resolve", detail
     assert base_resolve["kind"] == "resolve", detail
     assert base_resolve["level"] == "base", detail
-    assert base_resolve["value"] == 10.0, detail
+    assert base_resolve["value"] == 70.0, detail  # the base level's last breaching value
     assert base_resolve["threshold"] == ">50", detail
     assert_no_more_calls(svc, prometheus_proxy, recording_plugin_dir, expected=4)
 
@@ -298,7 +298,7 @@ def test_drop_from_hard_to_below_both_resolves_both_levels(
         ("recorder", "resolve", "resolve", "base"),
         ("recorder_hard", "resolve", "resolve", "hard"),
     ], detail
-    assert all(r["value"] == 10.0 for r in records[2:]), detail
+    assert all(r["value"] == 95.0 for r in records[2:]), detail  # the last that breached
     assert_no_more_calls(svc, prometheus_proxy, recording_plugin_dir, expected=4)
 
 
@@ -450,7 +450,7 @@ def test_query_with_a_scalar_result(
     stack.push(metric, 10, {"pod": "y"}, job=job)
     records = wait_records(svc, recording_plugin_dir, 2)
     assert records[1]["kind"] == "resolve", recording_plugin_dir.describe()
-    assert records[1]["value"] == 50.0, recording_plugin_dir.describe()
+    assert records[1]["value"] == 90.0, recording_plugin_dir.describe()  # not 50
 
 
 def test_survives_prometheus_errors(

@@ -148,7 +148,7 @@ def test_resolves_when_the_value_drops(
     assert resolve["method"] == "resolve", detail
     assert resolve["kind"] == "resolve", detail
     assert resolve["level"] == "base", detail
-    assert resolve["value"] == 500.0, detail
+    assert resolve["value"] == 5.0, detail  # the last value that breached, not 500
     assert resolve["threshold"] == "<10", detail
     assert resolve["labels"] == {"mount": "/data"}, detail
     assert resolve["duration_s"] >= 1.0 - EPS, detail
@@ -347,7 +347,7 @@ def test_an_outage_resolves_nothing(
     detail = recording_plugin_dir.describe()
     assert records[1]["method"] == "resolve", detail
     assert records[1]["kind"] == "resolve", detail
-    assert records[1]["value"] == 20.0, detail
+    assert records[1]["value"] == 95.0, detail  # the last value that breached
     assert records[1]["labels"] == {"room": "b12"}, detail
     assert_no_more_calls(svc, scrape_server, recording_plugin_dir, expected=2)
 

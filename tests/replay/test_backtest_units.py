@@ -103,7 +103,7 @@ def test_the_text_report_tells_each_moment_and_call_and_sums_up() -> None:
         " threshold='>50', duration=50s)",
         "    2026-11-27T12:01:20Z  resolved, value 10",
         "    2026-11-27T12:01:20Z  resolve: log_action.resolve(metric_name='queue_depth',"
-        " value=10, threshold='>50', duration=1m10s)",
+        " value=80, threshold='>50', duration=1m10s)",  # the last value that breached
         "",
         "would have acted 3 times on 1 series (1 rule backtested)",
     ]

@@ -56,7 +56,7 @@ rule_files = ["alerts.yml"]
 
 [[routes]]
 matchers = ['{matcher}']
-action_plugin = "recorder"
+action_plugin = "{plugin}"
 """
 PLAIN = """\
 scrape_url = "http://127.0.0.1:9/metrics"
@@ -74,12 +74,16 @@ MAIL = (("queue", "mail"),)
 
 class Harness:
     """A service reading ``value`` for the series ``MAIL`` of every rule (None: no series),
-    whose configuration file is rewritten and applied by ``reload``."""
+    whose configuration file is rewritten and applied by ``reload``; each of ``recorders``
+    is a plugin that records its calls."""
 
-    def __init__(self, tmp_path: Path, config: str) -> None:
+    def __init__(self, tmp_path: Path, config: str, recorders: tuple[str, ...] = ()) -> None:
         plugins = tmp_path / "plugins"
         plugins.mkdir()
-        (plugins / "recorder.py").write_text(RECORDER)
+        self.recorders = ["recorder", *recorders]
+        for name in self.recorders:
+            source = RECORDER.replace('name = "recorder"', f'name = "{name}"')
+            (plugins / f"{name}.py").write_text(source)
         plugins.chmod(0o755)
         self.file = tmp_path / "rules.toml"
         self.file.write_text(config)
@@ -89,7 +93,13 @@ class Harness:
 
     @property
     def calls(self) -> list[tuple[Any, ...]]:
-        return list(self.service.catalog.plugins["recorder"].obj.calls)  # type: ignore[attr-defined]
+        return self.calls_of("recorder")
+
+    def calls_of(self, plugin: str) -> list[tuple[Any, ...]]:
+        return list(self.service.catalog.plugins[plugin].obj.calls)  # type: ignore[attr-defined]
+
+    def _recorded(self) -> int:
+        return sum(len(self.calls_of(name)) for name in self.recorders)
 
     def _read(self) -> Settings:
         return load_settings({"CONFIG_FILE": str(self.file)})
@@ -99,8 +109,8 @@ class Harness:
         self.service._apply(self._read(), self.service.catalog)
 
     async def poll(self, client: httpx.AsyncClient, calls: Any, expect: int) -> None:
-        """One read of every fetch the service plans; wait until the plugin has ``expect``
-        calls in all."""
+        """One read of every fetch the service plans; wait until the plugins have
+        ``expect`` calls in all."""
         samples = [] if self.value is None else [Sample(MAIL, self.value)]
 
         def answer(fetch: Fetch) -> Any:
@@ -113,10 +123,10 @@ class Harness:
             fetch.perform = answer(fetch)
             assert await self.service.poll_once(client, fetch, 5.0, calls) is None
         with anyio.fail_after(5):
-            while len(self.calls) < expect:
+            while self._recorded() < expect:
                 await anyio.sleep(0.01)
         await anyio.sleep(0.05)  # nothing more comes
-        assert len(self.calls) == expect, self.calls
+        assert self._recorded() == expect, [self.calls_of(name) for name in self.recorders]
 
 
 def _run(harness: Harness, script: Any) -> None:
@@ -135,7 +145,9 @@ def _alerts(tmp_path: Path, severity: str = "page", summary: str = "first") -> N
 
 def test_an_edited_annotation_and_route_keep_a_firing_alert_firing(tmp_path: Path) -> None:
     _alerts(tmp_path, summary="first")
-    routed = ROUTED.format(plugins=tmp_path / "plugins", matcher='severity="page"')
+    routed = ROUTED.format(
+        plugins=tmp_path / "plugins", matcher='severity="page"', plugin="recorder"
+    )
     harness = Harness(tmp_path, routed)
 
     async def script(client: httpx.AsyncClient, calls: Any) -> None:
@@ -158,7 +170,9 @@ def test_an_edited_annotation_and_route_keep_a_firing_alert_firing(tmp_path: Pat
 
 def test_changed_alert_labels_are_another_alert_the_old_one_resolves(tmp_path: Path) -> None:
     _alerts(tmp_path, severity="page")
-    routed = ROUTED.format(plugins=tmp_path / "plugins", matcher='severity=~"page|critical"')
+    routed = ROUTED.format(
+        plugins=tmp_path / "plugins", matcher='severity=~"page|critical"', plugin="recorder"
+    )
     harness = Harness(tmp_path, routed)
 
     async def script(client: httpx.AsyncClient, calls: Any) -> None:
@@ -189,5 +203,33 @@ def test_a_changed_threshold_is_judged_at_the_next_tick_not_resolved(tmp_path: P
         await harness.poll(client, calls, expect=2)  # 95 <= 100, judged at the next tick
         got = [(kind, threshold) for kind, _, _, _, threshold, _ in harness.calls]
         assert got == [("execute", ">50"), ("resolve", ">100")]
+
+    _run(harness, script)
+
+
+def test_a_resolve_goes_to_the_plugin_that_fired_whatever_the_routes_say_by_then(
+    tmp_path: Path,
+) -> None:
+    """A route changed while an alert fires: its resolve goes to the plugin that executed
+    it, not to the plugin routed now; and the route restored, that plugin is never executed
+    twice without a resolve between."""
+    _alerts(tmp_path)
+    plugins = tmp_path / "plugins"
+    remediate = ROUTED.format(plugins=plugins, matcher='severity="page"', plugin="remediate")
+    relay = remediate.replace('"remediate"', '"relay"')
+    harness = Harness(tmp_path, remediate, recorders=("remediate", "relay"))
+
+    async def script(client: httpx.AsyncClient, calls: Any) -> None:
+        await harness.poll(client, calls, expect=1)  # fires at "remediate"
+        harness.reload(relay)
+        await harness.poll(client, calls, expect=1)  # still firing: nothing runs
+        harness.value = None
+        await harness.poll(client, calls, expect=2)  # the breach ends
+        harness.reload(remediate)
+        harness.value = 95.0
+        await harness.poll(client, calls, expect=3)  # a new breach
+        got = [kind for kind, *_ in harness.calls_of("remediate")]
+        assert got == ["execute", "resolve", "execute"]
+        assert harness.calls_of("relay") == []
 
     _run(harness, script)
