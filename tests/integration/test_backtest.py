@@ -313,16 +313,16 @@ groups:
     rules:
       - alert: GapHigh
         expr: bt_gap{job="backtest_gaps"} > 50
-        for: 3s
+        for: 4s
 """
 GAPS_RULES = """
 prometheus_endpoint = "{prometheus}"
 polling_interval = "1s"
 rule_files = ["alerts.yml"]
 """
-GAPS_SCRIPT = [(0, True), (2, False), (4, True), (6, False), (8, True), (12.5, False)]
-"""(seconds from the start, whether the series is pushed): present twice for 2 s, less than
-the alert's ``for``, then long enough to fire; deleted from the Pushgateway in between, so
+GAPS_SCRIPT = [(0, True), (2, False), (4, True), (6, False), (8, True), (14, False)]
+"""(seconds from the start, whether the series is pushed): present twice for 2 s, half the
+alert's ``for``, then long enough to fire; deleted from the Pushgateway in between, so
 the expression returns nothing (Prometheus marks the series stale at its next scrape)."""
 CHANGE_OF = {
     "breach started": ("ok", "pending"),
