@@ -18,7 +18,8 @@ class JumpingSelector:
         return getattr(self.real, name)
 
     def select(self, timeout: float | None = None) -> Any:
-        events = self.real.select(0.02 if timeout is None or timeout > 0 else 0)
+        wait = self.loop.real_wait
+        events = self.real.select(wait if timeout is None or timeout > 0 else 0)
         if not events and timeout is not None:
             self.loop.virtual += timeout
         return events
@@ -27,6 +28,11 @@ class JumpingSelector:
 class VirtualClockLoop(asyncio.SelectorEventLoop):
     """An event loop on a virtual clock: a minute of polling runs in a moment, every time
     exact."""
+
+    real_wait = 0.02
+    """Seconds of real time the loop waits for a socket or a thread before it moves the
+    virtual clock on: 0 for a test whose service uses neither (a fetch the test answers,
+    no plugin), which then runs as fast as the code."""
 
     def __init__(self) -> None:
         super().__init__()

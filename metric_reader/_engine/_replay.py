@@ -50,7 +50,8 @@ class ReplayedCall:
 
 @dataclass(frozen=True, slots=True)
 class Step:
-    """A series at one evaluation: its value (None: absent) and the state of each level."""
+    """A series at one evaluation: its value (None: absent from the read) and the state of
+    each level after it."""
 
     at: float
     value: float | None
@@ -62,6 +63,12 @@ class Step:
 class SeriesHistory:
     labels: Labels
     steps: list[Step] = field(default_factory=list)
+    """A step at each evaluation while the rule tracks the series. At the evaluation where
+    the rule forgets it (absent, and nothing left to do: a rule file's alert at once, as
+    Prometheus drops an alert whose series left the result), a step absent and OK; then
+    none until it is read again. So a reader of the steps (the report's changes, its
+    chart, a rule test's alerts) sees the breach end where the service ended it, and a gap
+    where the series was absent, not the last state held across it."""
 
 
 @dataclass(slots=True)
@@ -91,6 +98,8 @@ class Replayer:
         self.result = Replay(self.rule)
         self._step = EvaluationStep(routes)
         self._succeeds = succeeds
+        self._tracked: set[Labels] = set()
+        """The series with a step at the last evaluation recorded."""
 
     def step(self, read: Observation) -> None:
         """Evaluate the rule on one read, at ``read.at`` (after every earlier read)."""
@@ -99,7 +108,7 @@ class Replayer:
             self.result.problems.append((read.at, evaluation.refused))
         if evaluation.evaluated and read.samples is not None:
             self.result.evaluations += 1
-            _record(self.result, read.at, read.samples)
+            self._tracked = _record(self.result, read.at, read.samples, self._tracked)
 
     def _call(self, call: OwedCall) -> None:
         """Run an owed call at once, at the time it is owed: each plugin succeeds unless
@@ -127,13 +136,24 @@ def replay(
     return replayer.result
 
 
-def _record(result: Replay, at: float, samples: list[Sample]) -> None:
+def _record(
+    result: Replay, at: float, samples: list[Sample], tracked_before: set[Labels]
+) -> set[Labels]:
+    """A step for each series the rule tracks after the evaluation at ``at``, and a last
+    one (absent, OK) for each it forgot since the previous; return the series tracked."""
     values = {sample.labels: sample.value for sample in samples}
+    tracked = set()
     for labels, machine in result.rule.series.items():
         if machine.placeholder:
             continue
+        tracked.add(labels)
         history = result.series.get(labels)
         if history is None:
             history = result.series[labels] = SeriesHistory(labels)
         hard = machine.hard.state if machine.hard is not None else None
         history.steps.append(Step(at, values.get(labels), machine.base.state, hard))
+    for labels in tracked_before - tracked:
+        # Forgotten: a series is only forgotten once every level is OK and idle.
+        steps = result.series[labels].steps
+        steps.append(Step(at, None, State.OK, None if steps[-1].hard is None else State.OK))
+    return tracked

@@ -21,13 +21,14 @@ from datetime import UTC, datetime
 import anyio
 import httpx
 
-from .._config import RuleConfig, Settings, parse_prometheus_duration
+from .._config import Route, RuleConfig, Settings, parse_prometheus_duration
 from .._core import ConfigError, FetchError, format_duration
 from .._engine import Observation, Replay, replay
 from .._http import make_client
 from .._sources import (
     History,
     HistoryUnavailable,
+    RangeSeries,
     evaluation_count,
     evaluation_times,
     kind_of,
@@ -180,11 +181,25 @@ async def _run(
     except FetchError as exc:
         result.skipped, result.unread = f"could not read its history: {exc}", True
         return
+    result.replayed = replay_history(result.config, series, times, settings.routes)
+
+
+def replay_history(
+    config: RuleConfig,
+    series: list[RangeSeries],
+    times: list[float],
+    routes: tuple[Route, ...] = (),
+) -> Replay:
+    """``config``'s rule replayed over what its query returned at each of ``times``: each
+    step is a read holding exactly the series the answer has a point for at that step.
+    Prometheus has applied its lookback already, so a series absent from a step is absent
+    from that read, and the rule does what its missing-value behaviour says (a rule file's
+    alert ends, as in the service), not what it did at the last step it was present."""
     observations = (
         Observation(at, samples)
         for at, samples in zip(times, samples_at(series, times), strict=True)
     )
-    result.replayed = replay(result.config, observations, settings.routes)
+    return replay(config, observations, routes)
 
 
 def utc(seconds: float) -> str:

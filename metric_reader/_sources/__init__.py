@@ -12,7 +12,14 @@ from ._groups import Group, build_groups
 from ._kind import History, HistoryUnavailable
 from ._kinds import kind_of
 from ._prometheus_kind import PROMETHEUS
-from ._range import MAX_HELD_POINTS, evaluation_count, evaluation_times, query_range, samples_at
+from ._range import (
+    MAX_HELD_POINTS,
+    RangeSeries,
+    evaluation_count,
+    evaluation_times,
+    query_range,
+    samples_at,
+)
 
 __all__ = [
     "MAX_HELD_POINTS",
@@ -21,6 +28,7 @@ __all__ = [
     "Group",
     "History",
     "HistoryUnavailable",
+    "RangeSeries",
     "build_groups",
     "check_expressions",
     "evaluation_count",

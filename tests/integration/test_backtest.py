@@ -15,6 +15,7 @@ import re
 import subprocess
 import sys
 import time
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -303,3 +304,83 @@ def test_a_year_at_1s_is_refused_before_any_read_and_1ns_is_not_a_step() -> None
     assert result.stderr.splitlines() == [
         "metric-reader: configuration error: --step '1ns': must be at least 1ms, e.g. 1s"
     ]
+
+
+GAPS_JOB = "backtest_gaps"
+GAPS_ALERTS = """
+groups:
+  - name: gaps
+    rules:
+      - alert: GapHigh
+        expr: bt_gap{job="backtest_gaps"} > 50
+        for: 4s
+"""
+GAPS_RULES = """
+prometheus_endpoint = "{prometheus}"
+polling_interval = "1s"
+rule_files = ["alerts.yml"]
+"""
+GAPS_SCRIPT = [(0, True), (2, False), (4, True), (6, False), (8, True), (14, False)]
+"""(seconds from the start, whether the series is pushed): present twice for 2 s, half the
+alert's ``for``, then long enough to fire; deleted from the Pushgateway in between, so
+the expression returns nothing (Prometheus marks the series stale at its next scrape)."""
+CHANGE_OF = {
+    "breach started": ("ok", "pending"),
+    "breach ended": ("pending", "ok"),
+    "firing": ("pending", "firing"),
+    "resolved": ("firing", "ok"),
+}
+
+
+def test_a_backtest_ends_a_breach_at_a_gap_where_the_service_ended_it(
+    prometheus_stack: PrometheusStack, service: ServiceFactory, tmp_path: Path
+) -> None:
+    """Issue 23: the service logged "breach ended ... before the duration" at each gap;
+    the backtest showed the alert pending all along."""
+    (tmp_path / "alerts.yml").write_text(GAPS_ALERTS)
+    config = tmp_path / "rules.toml"
+    config.write_text(GAPS_RULES.format(prometheus=prometheus_stack.prometheus_url))
+    live = service({"CONFIG_FILE": str(config), "LOG_FORMAT": "json"})
+    wait_until(lambda: "polling every" in live.stderr(), 20, "the service polls")
+    start = time.time()
+    for at, present in GAPS_SCRIPT:
+        time.sleep(max(0.0, start + at - time.time()))
+        if present:
+            prometheus_stack.push("bt_gap", 80.0, job=GAPS_JOB)
+        else:
+            prometheus_stack.remove("bt_gap", job=GAPS_JOB)
+
+    def lived() -> list[tuple[str, str, float]]:
+        out = []
+        for line in live.stderr().splitlines():
+            if not line.startswith("{"):
+                continue
+            record = json.loads(line)
+            for start_of, change in CHANGE_OF.items():
+                if record.get("rule") == "GapHigh" and record["message"].startswith(start_of):
+                    at = datetime.fromisoformat(record["time"]).timestamp()
+                    out.append((*change, at))
+        return out
+
+    wait_until(lambda: lived() and lived()[-1][1] == "ok" and len(lived()) >= 6, 10, "the resolve")
+    live.stop()
+    took = lived()
+    assert [change[:2] for change in took] == [
+        ("ok", "pending"),
+        ("pending", "ok"),
+        ("ok", "pending"),
+        ("pending", "ok"),
+        ("ok", "pending"),
+        ("pending", "firing"),
+        ("firing", "ok"),
+    ], took
+
+    result = _backtest("--from", "2m", "--format", "json", env={"CONFIG_FILE": str(config)})
+    assert result.returncode == 0, result.stderr
+    [rule] = json.loads(result.stdout)["rules"]
+    [series] = rule["series"]
+    told = [(c["from"], c["to"], c["time"]) for c in series["changes"]]
+    assert [change[:2] for change in told] == [change[:2] for change in took], (told, took)
+    for backtested, then in zip(told, took, strict=True):
+        # Within a step (1 s) and a scrape (0.5 s) of when the service saw it.
+        assert abs(backtested[2] - then[2]) < 1.6, (backtested, then)

@@ -131,6 +131,44 @@ def test_a_failing_file_shows_expected_and_got_and_exits_1(tmp_path: Path) -> No
     assert '4: at 7m: repeat by ticket, rule dead-letters, labels {queue="mail"}, value 3' in failed
 
 
+GONE = """
+config_file: rules.toml
+tests:
+  - name: gone
+    interval: 1m
+    input_series:
+      - series: 'queue_depth{queue="mail"}'
+        values: '200x2 _x12 200x2'
+    plugin_failures:
+      - plugin: pager
+        from: 0m
+    alert_rule_test:
+      - eval_time: 3m
+        alertname: QueueBacklog
+        exp_alerts:
+          - exp_labels: {queue: mail, severity: page}
+            exp_annotations: {summary: mail holds 200 messages}
+      - eval_time: 10m
+        alertname: QueueBacklog
+        exp_alerts: []
+"""
+
+
+@pytest.mark.skipif(not HAVE_PROMETHEUS, reason="needs Debian's prometheus package")
+def test_an_alert_whose_series_went_away_is_not_firing_though_its_fire_failed(
+    tmp_path: Path,
+) -> None:
+    """The series is in the expression's result to 7m (5 minutes of lookback after its
+    last sample), then gone: the alert ends at once and, its fire never having reached
+    the pager, nothing is owed, so the rule forgets the series there. It used to be
+    listed as firing at 10m: the state of the replay's last step before the gap."""
+    test = _write(tmp_path, GONE)
+    (tmp_path / "rules.toml").write_text(CONFIG.split("[[rules]]")[0])  # the alert alone
+    result = _run(test)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout == f"Unit Testing:  {test}\n  SUCCESS\n\n"
+
+
 def test_without_prometheus_an_expression_rule_fails_in_one_line(tmp_path: Path) -> None:
     bare = tmp_path / "bin"
     bare.mkdir()
