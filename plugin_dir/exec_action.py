@@ -15,8 +15,15 @@ precedence over its environment variable:
   ``resolve`` runs when a breach ends, given the same way; by default the ``command``
   again, which can tell the two apart by ``METRIC_READER_KIND=resolve``. Set it to
   ``true`` to do nothing on resolve.
+- ``args`` (table only): a list of templates, each rendered from the event into one
+  argument appended to the command that runs (``command`` or ``resolve_command``), as an
+  annotation is rendered (``metric_reader.AlertTemplate``: ``$labels``, ``$annotations``,
+  ``$value``): ``args = ["--host", "{{ $labels.instance }}"]``. One that does not parse
+  refuses the table; one that fails when rendered fails the call.
 
-An unknown key in the table is refused, with a suggestion.
+An unknown key in the table is refused, with a suggestion. For a command per route, a
+``[plugins.NAME]`` table with ``plugin = "exec_action"`` makes a plugin ``NAME`` of this one
+with settings of its own.
 
 The command gets the service's own environment plus:
 
@@ -33,13 +40,26 @@ The command gets the service's own environment plus:
 ``METRIC_READER_IDEMPOTENCY_KEY``  the same for every try of this call, another for any other
 ``METRIC_READER_LABELS``           every series label as one JSON object
 ``METRIC_READER_LABEL_<NAME>``     one per series label: ``job`` gives ``METRIC_READER_LABEL_JOB``
+``METRIC_READER_ANNOTATIONS``      every annotation (a rule file's alert) as one JSON object
+``METRIC_READER_ANNOTATION_<NAME>`` one per annotation, named as a label's variable
 =================================  ==========================================================
 
 In ``<NAME>`` the label name is upper-cased and any character other than ``A-Z``, ``0-9`` and
 ``_`` becomes ``_``; if two labels end up with the same variable (``job`` and ``JOB``), the one
-whose name sorts first wins and ``METRIC_READER_LABELS`` still has both. Label variables
-inherited from the service's own environment are removed. NUL characters, which an
-environment cannot hold, are dropped from values.
+whose name sorts first wins and ``METRIC_READER_LABELS`` still has both.
+
+And prometheus-am-executor's variables, for one alert (a call is a notification of one
+alert, grouped by all its labels), names as it writes them: ``AMX_RECEIVER`` (the name the
+call was made to), ``AMX_STATUS`` (``firing``, or ``resolved`` on resolve),
+``AMX_EXTERNAL_URL`` (empty), ``AMX_ALERT_LEN=1``, ``AMX_LABEL_<label>``,
+``AMX_GLABEL_<label>``, ``AMX_ANNOTATION_<key>``, ``AMX_ALERT_1_STATUS``,
+``AMX_ALERT_1_START`` (the breach's start, seconds since 1970), ``AMX_ALERT_1_END`` (``0``,
+or the resolve's time), ``AMX_ALERT_1_URL`` (empty), ``AMX_ALERT_1_FINGERPRINT``
+(Alertmanager's fingerprint of the labels), ``AMX_ALERT_1_LABEL_<label>`` and
+``AMX_ALERT_1_ANNOTATION_<key>``; label and annotation names as they are.
+
+Label, annotation and ``AMX_`` variables inherited from the service's own environment are
+removed. NUL characters, which an environment cannot hold, are dropped from values.
 
 Standard input is empty. Standard output and error are captured and logged when the command
 ends (the last 4 KiB of each; ``plugin=exec_action`` and ``stream`` are bound to the log
