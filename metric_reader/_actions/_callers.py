@@ -100,10 +100,10 @@ class LoadedPlugin:
 
     @property
     def source(self) -> str:
-        """Where its code is, for people: the file, and the entry point if it has one."""
-        if self.entry_point is None:
-            return str(self.path)
-        return f"{self.entry_point}, {self.path}"
+        """Where its code is, for people: the file, and the entry point if it has one (and
+        the plugin it is made of)."""
+        where = str(self.path) if self.entry_point is None else f"{self.entry_point}, {self.path}"
+        return where if self.made_of is None else f"{where} (made of {self.made_of})"
 
     def __repr__(self) -> str:
         return f"<LoadedPlugin {self.name!r} from {self.source} ({self.origin})>"

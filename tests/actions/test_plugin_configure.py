@@ -597,7 +597,7 @@ async def test_exec_action_args_are_rendered_from_the_event_and_appended(tmp_pat
                 "{{ $labels.instance }}",
                 "{{ $annotations.summary }}",
                 "{{ $value | humanize }}",
-                "{{ .Labels.job }}-{{ if eq $labels.job \"node\" }}host{{ end }}",
+                '{{ .Labels.job }}-{{ if eq $labels.job "node" }}host{{ end }}',
                 "literal $HOME; rm -rf /",
             ],
         },
@@ -651,8 +651,7 @@ async def test_exec_action_fails_a_call_whose_args_cannot_be_rendered(tmp_path: 
         (["ok", 5], "args[1] is an integer, not a string"),
         (
             ["{{ $labels.instance"],
-            "args[0]='{{ $labels.instance' is not a template: template: args[0]:1: "
-            "unclosed action",
+            "args[0]='{{ $labels.instance' is not a template: template: args[0]:1: unclosed action",
         ),
         (
             ["{{ $nope }}"],
