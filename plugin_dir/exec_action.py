@@ -15,8 +15,15 @@ precedence over its environment variable:
   ``resolve`` runs when a breach ends, given the same way; by default the ``command``
   again, which can tell the two apart by ``METRIC_READER_KIND=resolve``. Set it to
   ``true`` to do nothing on resolve.
+- ``args`` (table only): a list of templates, each rendered from the event into one
+  argument appended to the command that runs (``command`` or ``resolve_command``), as an
+  annotation is rendered (``metric_reader.AlertTemplate``: ``$labels``, ``$annotations``,
+  ``$value``): ``args = ["--host", "{{ $labels.instance }}"]``. One that does not parse
+  refuses the table; one that fails when rendered fails the call.
 
-An unknown key in the table is refused, with a suggestion.
+An unknown key in the table is refused, with a suggestion. For a command per route, a
+``[plugins.NAME]`` table with ``plugin = "exec_action"`` makes a plugin ``NAME`` of this one
+with settings of its own.
 
 The command gets the service's own environment plus:
 
@@ -33,13 +40,26 @@ The command gets the service's own environment plus:
 ``METRIC_READER_IDEMPOTENCY_KEY``  the same for every try of this call, another for any other
 ``METRIC_READER_LABELS``           every series label as one JSON object
 ``METRIC_READER_LABEL_<NAME>``     one per series label: ``job`` gives ``METRIC_READER_LABEL_JOB``
+``METRIC_READER_ANNOTATIONS``      every annotation (a rule file's alert) as one JSON object
+``METRIC_READER_ANNOTATION_<NAME>`` one per annotation, named as a label's variable
 =================================  ==========================================================
 
 In ``<NAME>`` the label name is upper-cased and any character other than ``A-Z``, ``0-9`` and
 ``_`` becomes ``_``; if two labels end up with the same variable (``job`` and ``JOB``), the one
-whose name sorts first wins and ``METRIC_READER_LABELS`` still has both. Label variables
-inherited from the service's own environment are removed. NUL characters, which an
-environment cannot hold, are dropped from values.
+whose name sorts first wins and ``METRIC_READER_LABELS`` still has both.
+
+And prometheus-am-executor's variables, for one alert (a call is a notification of one
+alert, grouped by all its labels), names as it writes them: ``AMX_RECEIVER`` (the name the
+call was made to), ``AMX_STATUS`` (``firing``, or ``resolved`` on resolve),
+``AMX_EXTERNAL_URL`` (empty), ``AMX_ALERT_LEN=1``, ``AMX_LABEL_<label>``,
+``AMX_GLABEL_<label>``, ``AMX_ANNOTATION_<key>``, ``AMX_ALERT_1_STATUS``,
+``AMX_ALERT_1_START`` (the breach's start, seconds since 1970), ``AMX_ALERT_1_END`` (``0``,
+or the resolve's time), ``AMX_ALERT_1_URL`` (empty), ``AMX_ALERT_1_FINGERPRINT``
+(Alertmanager's fingerprint of the labels), ``AMX_ALERT_1_LABEL_<label>`` and
+``AMX_ALERT_1_ANNOTATION_<key>``; label and annotation names as they are.
+
+Label, annotation and ``AMX_`` variables inherited from the service's own environment are
+removed. NUL characters, which an environment cannot hold, are dropped from values.
 
 Standard input is empty. Standard output and error are captured and logged when the command
 ends (the last 4 KiB of each; ``plugin=exec_action`` and ``stream`` are bound to the log
@@ -71,7 +91,7 @@ import anyio
 from anyio.abc import ByteReceiveStream, Process
 from loguru import logger
 
-from metric_reader import Event, check_settings, toml_type
+from metric_reader import AlertTemplate, Event, check_settings, toml_type
 
 COMMAND_VAR = "EXEC_ACTION_COMMAND"
 RESOLVE_COMMAND_VAR = "EXEC_ACTION_RESOLVE_COMMAND"
@@ -79,8 +99,10 @@ OUTPUT_LIMIT = 4096  # bytes of each stream kept for the log (the last ones)
 _ERROR_TAIL = 500  # characters of standard error put in a failure's message
 _DRAIN_GRACE = 0.5  # seconds to finish reading output once the command has exited
 _LABEL_PREFIX = "METRIC_READER_LABEL_"
+_ANNOTATION_PREFIX = "METRIC_READER_ANNOTATION_"
+_AMX_PREFIX = "AMX_"  # prometheus-am-executor's variables
 _TABLE = "[plugins.exec_action]"
-_KEYS = ("command", "resolve_command")
+_KEYS = ("command", "resolve_command", "args")
 _VARIABLES = {COMMAND_VAR: "command", RESOLVE_COMMAND_VAR: "resolve_command"}
 _COMMAND_FORMAT = (
     'expected a command as a string, "notify --team ops", or as a list of strings, '
@@ -103,12 +125,15 @@ class ExecAction:
         # from the rule file's table, checked (as given: a string or a list of strings);
         # each beats its environment variable
         self._commands: dict[str, str | list[str]] = {}
+        self._args: list[AlertTemplate] = []  # appended to the command, rendered per event
 
     def configure(self, settings: dict[str, Any]) -> None:
-        """Take the ``[plugins.exec_action]`` table: ``command``, ``resolve_command``."""
+        """Take the ``[plugins.exec_action]`` table: ``command``, ``resolve_command``,
+        ``args``."""
         check_settings(settings, _KEYS, _VARIABLES)
+        args = _templates(settings["args"]) if "args" in settings else []
         commands: dict[str, str | list[str]] = {}
-        for key in _KEYS:
+        for key in ("command", "resolve_command"):
             if key in settings:
                 value = settings[key]
                 if isinstance(value, list):
@@ -118,6 +143,7 @@ class ExecAction:
                 _argv(value, key)
                 commands[key] = value
         self._commands = commands
+        self._args = args
 
     def validate_config(self) -> None:
         """Refuse an unset command, one that cannot be split, or a program that is missing."""
@@ -138,9 +164,10 @@ class ExecAction:
         duration: timedelta,
         event: Event | None = None,
     ) -> None:
-        argv = self._command("command", required=True)
-        env = _environment(_event_variables("fire", metric_name, value, threshold, duration, event))
-        await _run(self.name, argv, env)
+        argv = self._command("command", required=True) + self._rendered_args(event)
+        variables = _event_variables("fire", metric_name, value, threshold, duration, event)
+        receiver = self._receiver(event)
+        await _run(receiver, argv, _environment(variables, receiver))
 
     async def resolve(
         self,
@@ -153,9 +180,47 @@ class ExecAction:
         argv = self._command("resolve_command", required=False) or self._command(
             "command", required=True
         )
+        argv += self._rendered_args(event)
         variables = _event_variables("resolve", metric_name, value, threshold, duration, event)
         variables["METRIC_READER_KIND"] = "resolve"
-        await _run(self.name, argv, _environment(variables))
+        receiver = self._receiver(event)
+        await _run(receiver, argv, _environment(variables, receiver))
+
+    def _rendered_args(self, event: Event | None) -> list[str]:
+        """``args`` for this event; ``ValueError`` (the call fails) when one cannot be
+        rendered, rather than a command run with an error's text as an argument."""
+        if not self._args:
+            return []
+        labels = dict(event.labels) if event is not None else {}
+        annotations = dict(event.annotations) if event is not None else {}
+        value = event.value if event is not None else math.nan
+        return [
+            template.render(labels=labels, annotations=annotations, value=value).replace("\0", "")
+            for template in self._args
+        ]
+
+    def _receiver(self, event: Event | None) -> str:
+        """``AMX_RECEIVER``: the name the call was made to (a ``[plugins.NAME]`` made of
+        exec_action has its own), as Alertmanager names the receiver."""
+        return event.plugin if event is not None and event.plugin else self.name
+
+
+def _templates(value: object) -> list[AlertTemplate]:
+    """``args``: a list of strings, each a template; ``ValueError`` naming the first bad one."""
+    if not isinstance(value, list):
+        raise ValueError(
+            f"args is {toml_type(value)}; expected a list of strings, each a template: "
+            'args = ["--host", "{{ $labels.instance }}"]'
+        )
+    templates = []
+    for index, text in enumerate(value):
+        if not isinstance(text, str):
+            raise ValueError(f"args[{index}] is {toml_type(text)}, not a string")
+        try:
+            templates.append(AlertTemplate(text, f"args[{index}]"))
+        except ValueError as exc:
+            raise ValueError(f"args[{index}]={text!r} is not a template: {exc}") from None
+    return templates
 
 
 def _command(variable: str, *, required: bool) -> list[str]:
@@ -217,10 +282,12 @@ def _event_variables(
     duration: timedelta,
     event: Event | None,
 ) -> dict[str, str]:
+    annotations: dict[str, str] = {}
     if event is not None:
         rule, labels, level, kind = event.rule, event.labels, event.level, event.kind
         started, fire_count = event.breach_started, event.fire_count
         key = event.idempotency_key
+        annotations = dict(event.annotations)
     else:  # called without the event: what the classic arguments tell
         rule, labels, level, fire_count, key = "", {}, "base", 0, ""
         started = datetime.now(UTC) - duration
@@ -236,15 +303,79 @@ def _event_variables(
         "METRIC_READER_FIRE_COUNT": str(fire_count),
         "METRIC_READER_IDEMPOTENCY_KEY": key,
         "METRIC_READER_LABELS": json.dumps(dict(sorted(labels.items())), ensure_ascii=False),
+        "METRIC_READER_ANNOTATIONS": json.dumps(
+            dict(sorted(annotations.items())), ensure_ascii=False
+        ),
     }
     for name, label_value in sorted(labels.items()):
         variables.setdefault(label_variable(name), str(label_value))
+    for name, text in sorted(annotations.items()):
+        variables.setdefault(annotation_variable(name), str(text))
+    ended = started + duration if kind == "resolve" else None
+    variables.update(_amx_variables(kind, labels, annotations, started, ended))
     return variables
+
+
+def _amx_variables(
+    kind: str,
+    labels: Mapping[str, str],
+    annotations: Mapping[str, str],
+    started: datetime,
+    ended: datetime | None,
+) -> dict[str, str]:
+    """prometheus-am-executor's variables for one alert (``AMX_RECEIVER`` is added by
+    :func:`_environment`): each call is a notification of one alert, grouped by all its
+    labels, so the alert's labels are also the common and the group labels."""
+    status = "resolved" if kind == "resolve" else "firing"
+    variables = {
+        "AMX_STATUS": status,
+        "AMX_EXTERNAL_URL": "",
+        "AMX_ALERT_LEN": "1",
+        "AMX_ALERT_1_STATUS": status,
+        "AMX_ALERT_1_START": str(int(started.timestamp())),
+        "AMX_ALERT_1_END": str(int(ended.timestamp())) if ended is not None else "0",
+        "AMX_ALERT_1_URL": "",
+        "AMX_ALERT_1_FINGERPRINT": alert_fingerprint(labels),
+    }
+    for prefix, pairs in (
+        ("AMX_LABEL_", labels),
+        ("AMX_GLABEL_", labels),
+        ("AMX_ANNOTATION_", annotations),
+        ("AMX_ALERT_1_LABEL_", labels),
+        ("AMX_ALERT_1_ANNOTATION_", annotations),
+    ):
+        for name, text in pairs.items():
+            if "=" not in name and "\0" not in name:  # no environment can name these
+                variables[prefix + name] = str(text)
+    return variables
+
+
+def alert_fingerprint(labels: Mapping[str, str]) -> str:
+    """Alertmanager's fingerprint of an alert: FNV-1a (64 bits) of its labels sorted by
+    name, each name and value followed by a 0xff byte (Prometheus' ``LabelSet.Fingerprint``),
+    in 16 hex digits."""
+    digest = _FNV_OFFSET
+    for name in sorted(labels):
+        for part in (name, labels[name]):
+            for byte in part.encode():
+                digest = ((digest ^ byte) * _FNV_PRIME) & _U64
+            digest = ((digest ^ 0xFF) * _FNV_PRIME) & _U64
+    return f"{digest:016x}"
+
+
+_FNV_OFFSET = 14695981039346656037
+_FNV_PRIME = 1099511628211
+_U64 = (1 << 64) - 1
 
 
 def label_variable(label: str) -> str:
     """``METRIC_READER_LABEL_<NAME>``: upper-cased, anything outside ``A-Z0-9_`` made ``_``."""
     return _LABEL_PREFIX + re.sub(r"[^A-Z0-9_]", "_", label.upper())
+
+
+def annotation_variable(annotation: str) -> str:
+    """``METRIC_READER_ANNOTATION_<NAME>``, made as a label's variable is."""
+    return _ANNOTATION_PREFIX + re.sub(r"[^A-Z0-9_]", "_", annotation.upper())
 
 
 def format_number(number: float) -> str:
@@ -258,13 +389,17 @@ def format_number(number: float) -> str:
     return repr(number)
 
 
-def _environment(variables: Mapping[str, str]) -> dict[str, str]:
+def _environment(variables: Mapping[str, str], receiver: str) -> dict[str, str]:
+    """The service's environment without the event variables it may have inherited (a
+    stale label must not pass for the event's), and this event's."""
     env = {
         k: v
         for k, v in os.environ.items()
-        if not k.startswith(_LABEL_PREFIX) and k != "METRIC_READER_LABELS"
+        if not k.startswith((_LABEL_PREFIX, _ANNOTATION_PREFIX, _AMX_PREFIX))
+        and k not in ("METRIC_READER_LABELS", "METRIC_READER_ANNOTATIONS")
     }
     env.update({k: v.replace("\0", "") for k, v in variables.items()})
+    env["AMX_RECEIVER"] = receiver.replace("\0", "")
     return env
 
 

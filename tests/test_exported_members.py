@@ -10,6 +10,7 @@ def test_the_package_exports_exactly_its_public_names() -> None:
     exported = set(metric_reader.__all__)
     assert exported == {
         "ActionPlugin",
+        "AlertTemplate",
         "Event",
         "__version__",
         "check_settings",

@@ -51,12 +51,19 @@ class LoadedPlugin:
         execute: PluginMethod,
         resolve: PluginMethod | None,
         entry_point: EntryPointOrigin | None = None,
+        code: bytes | None = None,
+        made_of: str | None = None,
     ) -> None:
         self.name = name
         self.path = path
         """The plugin's file; for an entry point's, the file of the module it names."""
         self.bundled = bundled
         self.entry_point = entry_point
+        self.code = code
+        """A file's content as it was loaded (None for an entry point's): what a plugin
+        made of this one runs, whatever the file holds by then."""
+        self.made_of = made_of
+        """The plugin this one is made of (``[plugins.NAME]`` with ``plugin = "BASE"``)."""
         self.obj = obj  # the ``Plugin`` object itself
         self._methods: dict[str, PluginMethod] = {"execute": execute}
         if resolve is not None:
@@ -77,22 +84,26 @@ class LoadedPlugin:
 
     @property
     def from_plugin_dir(self) -> bool:
-        """A ``PLUGIN_DIR`` file's: it can change while the service runs."""
-        return not self.bundled and self.entry_point is None
+        """A ``PLUGIN_DIR`` file's: it can change while the service runs (a plugin made of
+        one is made again only when the configuration is loaded)."""
+        return not self.bundled and self.entry_point is None and self.made_of is None
 
     @property
     def origin(self) -> str:
-        """``bundled``, ``PLUGIN_DIR`` or ``entry point mr-slack 1.2.0``."""
+        """``bundled``, ``PLUGIN_DIR`` or ``entry point mr-slack 1.2.0``; for a plugin made
+        of another, ``exec_action (bundled)``."""
         if self.entry_point is not None:
-            return f"entry point {self.entry_point.package}"
-        return "bundled" if self.bundled else "PLUGIN_DIR"
+            origin = f"entry point {self.entry_point.package}"
+        else:
+            origin = "bundled" if self.bundled else "PLUGIN_DIR"
+        return origin if self.made_of is None else f"{self.made_of} ({origin})"
 
     @property
     def source(self) -> str:
-        """Where its code is, for people: the file, and the entry point if it has one."""
-        if self.entry_point is None:
-            return str(self.path)
-        return f"{self.entry_point}, {self.path}"
+        """Where its code is, for people: the file, and the entry point if it has one (and
+        the plugin it is made of)."""
+        where = str(self.path) if self.entry_point is None else f"{self.entry_point}, {self.path}"
+        return where if self.made_of is None else f"{where} (made of {self.made_of})"
 
     def __repr__(self) -> str:
         return f"<LoadedPlugin {self.name!r} from {self.source} ({self.origin})>"

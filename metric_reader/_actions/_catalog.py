@@ -10,6 +10,7 @@ service runs.
 from __future__ import annotations
 
 import functools
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -20,6 +21,7 @@ from .._core import PluginSettings, format_duration
 from ._callers import LoadedPlugin
 from ._entry_points import BUNDLED, Hidden, base_plugins
 from ._loader import LOAD_TIMEOUT, NO_SETTINGS, load_directory
+from ._made import make_plugins
 from ._result import EntryPointOrigin, PluginProblem
 from ._watch import LOOK_WAIT, DirWatcher, Scan, off_the_loop
 
@@ -54,6 +56,11 @@ class PluginCatalog:
     """Per name, each origin other than ``PLUGIN_DIR`` that gives it, by precedence."""
     installed: tuple[EntryPointOrigin, ...] = ()
     """The entry points of installed packages found when the catalog was built."""
+    made: list[str] = field(default_factory=list)
+    """The plugins made of another (``[plugins.NAME]`` with ``plugin``) when the catalog
+    was built: watching ``PLUGIN_DIR`` keeps them as they are."""
+    made_problems: list[PluginProblem] = field(default_factory=list)
+    """Why the others of them could not be made."""
     _watcher: DirWatcher | None = field(default=None, init=False, repr=False, compare=False)
 
     def replaced(self, name: str) -> list[str]:
@@ -239,13 +246,40 @@ class PluginCatalog:
                     "plugin file {} not used: {}", problem.path, problem.reason
                 )
         before = dict(self.plugins)
-        _log_changes(before, composed.plugins, set(scan.gone))
+        after = dict(composed.plugins)
+        # The names of [plugins.NAME] tables with `plugin` are the configuration's until it
+        # is loaded again: what was made of another stays, what could not be stays out.
+        for problem in self.made_problems:
+            after.pop(problem.key, None)
+        for name in self.made:
+            if name in before:
+                after[name] = before[name]
+        _log_changes(before, after, set(scan.gone))
         # The swap: plain dict operations, no await, on the event loop.
-        for name in [name for name in self.plugins if name not in composed.plugins]:
+        for name in [name for name in self.plugins if name not in after]:
             del self.plugins[name]
-        self.plugins.update(composed.plugins)
-        self.problems[:] = composed.problems
+        self.plugins.update(after)
+        self.problems[:] = composed.problems + self.made_problems
         return before != self.plugins
+
+    def _make(self, bases: Mapping[str, str], settings: PluginSettings, timeout: float) -> None:
+        """Add the plugins made of another; one that cannot be made is a problem, and
+        takes a plugin of its name out of use: the configuration says that name is made of
+        another, and a rule naming it must not get what it did not ask for."""
+        made, problems = make_plugins(
+            bases,
+            self.plugins,
+            self.problems,
+            bundled_dir=bundled_plugin_dir(),
+            settings=settings,
+            load_timeout=timeout,
+        )
+        for problem in problems:
+            self.plugins.pop(problem.key, None)
+        self.plugins.update(made)
+        self.problems.extend(problems)
+        self.made = list(made)
+        self.made_problems = problems
 
 
 def _log_changes(
@@ -291,6 +325,7 @@ def discover_plugins(
     *,
     insecure: bool = False,
     settings: PluginSettings = NO_SETTINGS,
+    bases: Mapping[str, str] | None = None,
     load_timeout: float = LOAD_TIMEOUT,
 ) -> PluginCatalog:
     """Load the bundled plugins, the installed packages' and those in ``plugin_dir``.
@@ -307,13 +342,19 @@ def discover_plugins(
     packages, part of the Python installation, are not checked.
 
     ``settings`` holds the rule file's ``[plugins.NAME]`` tables: each is given to that
-    plugin's ``configure(settings)`` before ``validate_config()``.
+    plugin's ``configure(settings)`` before ``validate_config()``. ``bases``: the plugins
+    made of another, each name to the plugin it is made of (see :mod:`._made`), made once
+    the others are loaded.
 
     Loading a plugin (its import, ``configure``, ``validate_config``) may take at most
     ``load_timeout`` seconds (``PLUGIN_TIMEOUT``); one that takes longer is a problem of
     that plugin, its loading left to finish in the background (see
     :func:`._loader.load_bounded`).
     """
+    bases = bases or {}
+    every_table = settings
+    # A made plugin's table is its own: never given to a plugin that has its name.
+    settings = {name: table for name, table in settings.items() if name not in bases}
     bundled_dir = bundled_plugin_dir()
     bundled, bundled_problems = load_directory(
         bundled_dir, bundled=True, settings=settings, load_timeout=load_timeout
@@ -328,6 +369,7 @@ def discover_plugins(
             installed=base.installed,
         )
         catalog.overrides = [name for name in catalog.plugins if catalog.replaced(name)]
+        catalog._make(bases, every_table, load_timeout)
         return catalog
     if insecure:
         logger.bind(dir=str(plugin_dir)).warning(
@@ -362,6 +404,7 @@ def discover_plugins(
     )
     catalog.overrides = [name for name in catalog.plugins if catalog.replaced(name)]
     catalog._watcher = watcher
+    catalog._make(bases, every_table, load_timeout)
     return catalog
 
 

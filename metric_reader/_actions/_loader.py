@@ -19,6 +19,7 @@ import signal
 import sys
 import threading
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from datetime import timedelta
 from importlib.metadata import EntryPoint
 from pathlib import Path
@@ -138,7 +139,13 @@ def load_plugin_file(
 
 
 def load_bounded(
-    path: Path, source: bytes, *, bundled: bool, settings: PluginSettings, timeout: float
+    path: Path,
+    source: bytes,
+    *,
+    bundled: bool,
+    settings: PluginSettings,
+    timeout: float,
+    copy: Copy | None = None,
 ) -> LoadedPlugin | PluginProblem:
     """:func:`_load_source` in a daemon thread of its own, given up after ``timeout``.
 
@@ -146,6 +153,8 @@ def load_bounded(
     level) must hold up neither the other files nor the service: its thread is abandoned
     like a hung call, and runs on until it ends or the process exits; what it ends with is
     ignored. The file is not tried again until it changes.
+
+    ``copy``: load it as a plugin made of the file's (see :func:`load_copy`).
     """
 
     def late(stage: str) -> PluginProblem:
@@ -158,9 +167,39 @@ def load_bounded(
 
     stage = ["import"]
     load = functools.partial(
-        _load_source, path, source, bundled=bundled, settings=settings, stage=stage
+        _load_source, path, source, bundled=bundled, settings=settings, stage=stage, copy=copy
     )
     return _bounded(load, stage, timeout, f"plugin load {path.name}", late)
+
+
+@dataclass(frozen=True)
+class Copy:
+    """A plugin made of another: its own name, and the name of the one it is made of."""
+
+    name: str
+    base: str
+
+
+def load_copy(
+    copy: Copy,
+    *,
+    path: Path,
+    code: bytes | None,
+    bundled: bool,
+    entry_point: tuple[EntryPoint, EntryPointOrigin] | None,
+    settings: PluginSettings = NO_SETTINGS,
+    timeout: float = LOAD_TIMEOUT,
+) -> LoadedPlugin | PluginProblem:
+    """The plugin ``copy.name`` made of ``copy.base``: its code loaded again, a new object
+    configured with ``settings[copy.name]`` and validated, as any plugin is loaded. A file's
+    plugin is made of ``code``, the content the base was loaded from, in a module of its
+    own; an installed package's, of its ``entry_point`` again, which must name a class."""
+    if code is not None:
+        return load_bounded(
+            path, code, bundled=bundled, settings=settings, timeout=timeout, copy=copy
+        )
+    assert entry_point is not None
+    return load_entry_point(*entry_point, settings=settings, timeout=timeout, copy=copy)
 
 
 def load_entry_point(
@@ -169,6 +208,7 @@ def load_entry_point(
     *,
     settings: PluginSettings = NO_SETTINGS,
     timeout: float = LOAD_TIMEOUT,
+    copy: Copy | None = None,
 ) -> LoadedPlugin | PluginProblem:
     """Load the plugin an installed package's entry point names, as a file's is loaded:
     the same checks, ``configure`` and ``validate_config``, the same time limit.
@@ -184,10 +224,12 @@ def load_entry_point(
             f"{stage} did not finish within {format_duration(timeout)}; skipped (PLUGIN_TIMEOUT "
             "bounds loading a plugin too; its loading is left running in the background)"
         )
-        return PluginProblem(None, reason, origin.name, entry_point=origin)
+        return PluginProblem(None, reason, copy.name if copy else origin.name, entry_point=origin)
 
     stage = ["import"]
-    load = functools.partial(_load_entry_point, entry_point, origin, settings=settings, stage=stage)
+    load = functools.partial(
+        _load_entry_point, entry_point, origin, settings=settings, stage=stage, copy=copy
+    )
     return _bounded(load, stage, timeout, f"plugin load {origin.name}", late)
 
 
@@ -213,16 +255,20 @@ def _load_source(
     bundled: bool,
     settings: PluginSettings = NO_SETTINGS,
     stage: list[str] | None = None,
+    copy: Copy | None = None,
 ) -> LoadedPlugin | PluginProblem:
     """Load ``source``, the content of ``path`` as read: no second read can differ."""
-    name: str | None = None
+    name: str | None = copy.name if copy is not None else None
     try:
-        module = _import_file(path, source)
+        module = _import_file(path, source, copy.name if copy is not None else None)
         obj = _plugin_object(module)
-        name = _plugin_name(obj)
+        name = _plugin_name(obj) if copy is None else copy.name
         execute, resolve = _checked(obj, name, "Plugin", settings, stage)
     except _UnusableFile as refused:
-        return PluginProblem(path, refused.reason, refused.name or name, refused.unconfigured)
+        code = source if refused.unconfigured else None  # a plugin may be made of it
+        return PluginProblem(
+            path, refused.reason, refused.name or name, refused.unconfigured, code=code
+        )
     except Exception as exc:  # a plugin object misbehaving in a way not foreseen above
         return PluginProblem(path, f"cannot be loaded: {describe(exc)}", name)
     logger.bind(plugin=name, file=str(path)).debug("plugin loaded")
@@ -233,6 +279,8 @@ def _load_source(
         obj=cast(ActionPlugin, obj),  # checked above: a name and a callable execute
         execute=execute,
         resolve=resolve,
+        code=source,
+        made_of=copy.base if copy is not None else None,
     )
 
 
@@ -242,12 +290,20 @@ def _load_entry_point(
     *,
     settings: PluginSettings = NO_SETTINGS,
     stage: list[str] | None = None,
+    copy: Copy | None = None,
 ) -> LoadedPlugin | PluginProblem:
-    name = origin.name
+    name = origin.name if copy is None else copy.name
     try:
         module = _import_module(entry_point.module)
-        obj = _instance(_attribute(module, entry_point), f"`{entry_point.value}`")
-        _entry_point_name(obj, name)
+        attribute = _attribute(module, entry_point)
+        if copy is not None and not isinstance(attribute, type):
+            raise _UnusableFile(
+                f"cannot be made of {origin.name}: its entry point names an object, not a "
+                "class, so there is no other object to give these settings to",
+                name,
+            )
+        obj = _instance(attribute, f"`{entry_point.value}`")
+        _entry_point_name(obj, origin.name)
         execute, resolve = _checked(obj, name, entry_point.value, settings, stage)
     except _UnusableFile as refused:
         return PluginProblem(None, refused.reason, name, refused.unconfigured, origin)
@@ -262,6 +318,7 @@ def _load_entry_point(
         execute=execute,
         resolve=resolve,
         entry_point=origin,
+        made_of=copy.base if copy is not None else None,
     )
 
 
@@ -284,10 +341,12 @@ def _checked(
     return execute, resolve
 
 
-def _module_name(path: Path) -> str:
-    """``metric_reader._loaded_plugins.<stem>_<hash>``: private, one per file."""
+def _module_name(path: Path, copy: str | None = None) -> str:
+    """``metric_reader._loaded_plugins.<stem>_<hash>``: private, one per file (and per
+    plugin made of it, named ``copy``)."""
     stem = re.sub(r"\W", "_", path.stem, flags=re.ASCII)
-    digest = hashlib.sha256(str(path.resolve()).encode()).hexdigest()[:12]
+    key = str(path.resolve()) + (f"\0{copy}" if copy is not None else "")
+    digest = hashlib.sha256(key.encode()).hexdigest()[:12]
     return f"{_MODULE_PREFIX}.{stem}_{digest}"
 
 
@@ -307,8 +366,8 @@ class _NoBytecodeLoader(importlib.machinery.SourceFileLoader):
         pass
 
 
-def _import_file(path: Path, source: bytes) -> ModuleType:
-    name = _module_name(path)
+def _import_file(path: Path, source: bytes, copy: str | None = None) -> ModuleType:
+    name = _module_name(path, copy)
     loader = _NoBytecodeLoader(name, str(path), source)
     spec = importlib.util.spec_from_file_location(name, path, loader=loader)
     if spec is None:

@@ -6,7 +6,7 @@ agree on them without importing each other.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
@@ -47,6 +47,8 @@ class PluginProblem:
     unconfigured: bool = False
     """The plugin loaded but its ``validate_config`` refused its settings."""
     entry_point: EntryPointOrigin | None = None
+    code: bytes | None = field(default=None, compare=False, repr=False)
+    """An unconfigured file's content, as it loaded: plugins made of it are made of this."""
 
     def __post_init__(self) -> None:
         # The reason quotes the plugin's own words (its exception), shown in the log,
@@ -63,8 +65,11 @@ class PluginProblem:
 
     @property
     def source(self) -> str:
-        """Where the plugin was to come from: the file, or the entry point and package."""
-        return str(self.entry_point if self.entry_point is not None else self.path)
+        """Where the plugin was to come from: the file, or the entry point and package; for
+        a plugin to be made of another that is not there, its ``[plugins.NAME]`` table."""
+        if self.entry_point is not None:
+            return str(self.entry_point)
+        return str(self.path) if self.path is not None else f"[plugins.{self.key}]"
 
     def __str__(self) -> str:
         return f"{self.source}: {self.reason}"

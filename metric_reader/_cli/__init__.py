@@ -104,9 +104,16 @@ def _parser() -> argparse.ArgumentParser:
     ).set_defaults(handler=_plugins)
     fire = commands.add_parser("fire", help="run one plugin's execute once and report")
     fire.add_argument("name", help="the plugin's name")
-    fire.add_argument("--metric", default="test_metric", help="metric name (test_metric)")
+    fire.add_argument("--metric", help="metric name (test_metric)")
     fire.add_argument("--value", default="NaN", help="metric value (NaN)")
-    fire.add_argument("--threshold", default=">0", help="threshold text (>0)")
+    fire.add_argument(
+        "--threshold", help="threshold text (>0); with --alert, the alert's expr (vector(1))"
+    )
+    fire.add_argument(
+        "--alert",
+        metavar="ALERTNAME",
+        help="an alert of a rule file: the rule, metric name and alertname label",
+    )
     fire.add_argument("--duration", default="0s", help="breach duration, e.g. 30s (0s)")
     fire.add_argument(
         "--label",
@@ -114,6 +121,13 @@ def _parser() -> argparse.ArgumentParser:
         default=[],
         metavar="NAME=VALUE",
         help="a series label for event.labels; repeat for more",
+    )
+    fire.add_argument(
+        "--annotation",
+        action="append",
+        default=[],
+        metavar="NAME=TEMPLATE",
+        help="an annotation for event.annotations, rendered as a rule file's; repeat for more",
     )
     fire.add_argument("--kind", choices=("fire", "repeat"), default="fire", help="event kind")
     fire.add_argument("--level", choices=("base", "hard"), default="base", help="event level")

@@ -55,7 +55,8 @@ def load_validated(
                 continue
             path = problem.path
             level = "DEBUG" if path is not None and path.parent == bundled else "WARNING"
-            logger.bind(file=str(path)).log(level, "plugin not loaded: {}", problem.reason)
+            where = str(path) if path is not None else problem.source  # [plugins.NAME]
+            logger.bind(file=where).log(level, "plugin not loaded: {}", problem.reason)
     return settings, catalog
 
 
@@ -90,6 +91,7 @@ def _discover(settings: Settings) -> PluginCatalog:
         settings.plugin_dir,
         insecure=settings.plugin_dir_insecure,
         settings=settings.plugin_settings,
+        bases=settings.plugin_bases,
         load_timeout=settings.plugin_timeout,
     )
     if catalog.dir_error is not None:

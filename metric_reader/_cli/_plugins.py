@@ -5,6 +5,7 @@ event."""
 from __future__ import annotations
 
 import argparse
+import re
 import time
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
@@ -22,10 +23,13 @@ from .._core import (
     parse_threshold,
     parse_value,
 )
+from .._core._gotemplate import TemplateError, check_template, expand_alert_template
 from ._exits import EXIT_FATAL, EXIT_OK
 from ._loading import plugin_catalog
 
 _T = TypeVar("_T")
+_LABEL_NAME = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*")
+_METRIC_NAME = re.compile(r"[a-zA-Z_:][a-zA-Z0-9_:]*")
 
 
 def list_plugins(env: Mapping[str, str]) -> int:
@@ -43,8 +47,9 @@ def list_plugins(env: Mapping[str, str]) -> int:
         status = ("not configured: " if problem.unconfigured else "invalid: ") + problem.reason
         if problem.entry_point is not None:  # no file to show when it could not be imported
             origin, where = f"entry point {problem.entry_point.package}", problem.entry_point.value
+        elif problem.path is None:  # to be made of another plugin, which is not there
+            origin, where = "CONFIG_FILE", problem.source
         else:
-            assert problem.path is not None
             origin = "bundled" if problem.path.parent == bundled_dir else "PLUGIN_DIR"
             where = str(problem.path)
         rows.append((problem.key, origin, status, where))
@@ -59,10 +64,25 @@ def list_plugins(env: Mapping[str, str]) -> int:
 
 def fire_plugin(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     """``fire``'s flags made into an event, the plugin called with it, how it went said."""
-    threshold = _argument("--threshold", args.threshold, lambda t: parse_threshold(t).text)
     duration = _argument("--duration", args.duration, parse_duration)
     value = _argument("--value", args.value, parse_value)
     labels = dict(_argument("--label", label, _label_pair) for label in args.label)
+    alert = _alert(args, labels)
+    series = dict(labels)  # an annotation's $labels: the series', without alertname
+    if alert is None:
+        text = ">0" if args.threshold is None else args.threshold
+        threshold = _argument("--threshold", text, _threshold)
+        rule, metric = "fire", "test_metric" if args.metric is None else args.metric
+    else:
+        threshold = "vector(1)" if args.threshold is None else args.threshold
+        rule, metric = alert, alert
+        labels["alertname"] = alert
+    annotations = {
+        name: _annotation(name, text, series, value, alert)
+        for name, text in (
+            _argument("--annotation", pair, _annotation_pair) for pair in args.annotation
+        )
+    }
     settings, catalog = plugin_catalog(env)
     plugin = catalog.plugins.get(args.name)
     if plugin is None:
@@ -71,8 +91,8 @@ def fire_plugin(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     breach_started = datetime.now(UTC) - timedelta(seconds=duration)
     fire_count = 0 if kind == "fire" else 1
     event = Event(
-        rule="fire",
-        metric_name=args.metric,
+        rule=rule,
+        metric_name=metric,
         labels=labels,
         value=value,
         threshold=threshold,
@@ -82,8 +102,9 @@ def fire_plugin(args: argparse.Namespace, env: Mapping[str, str]) -> int:
         duration=timedelta(seconds=duration),
         fire_count=fire_count,
         plugin=plugin.name,
+        annotations=annotations,
         idempotency_key=idempotency_key(
-            "fire", labels, args.level, breach_started, 1, kind, fire_count
+            rule, labels, args.level, breach_started, 1, kind, fire_count
         ),
     )
     method: Literal["execute", "resolve"] = "resolve" if args.resolve else "execute"
@@ -107,8 +128,63 @@ def _argument(flag: str, text: str, parse: Callable[[str], _T]) -> _T:
         raise ConfigError(f"{flag}={text!r} is invalid: {exc}") from None
 
 
+def _threshold(text: str) -> str:
+    try:
+        return parse_threshold(text).text
+    except ValueError as exc:
+        raise ValueError(f"{exc} (an alert's expr: add --alert ALERTNAME)") from None
+
+
 def _label_pair(text: str) -> tuple[str, str]:
     name, sep, value = text.partition("=")
     if not sep or not name.strip():
         raise ValueError("expected NAME=VALUE, e.g. --label namespace=prod")
     return name.strip(), value
+
+
+def _annotation_pair(text: str) -> tuple[str, str]:
+    name, sep, value = text.partition("=")
+    if not sep or not _LABEL_NAME.fullmatch(name.strip()):
+        raise ValueError(
+            "expected NAME=TEMPLATE with NAME a label name, e.g. "
+            "--annotation summary='{{ $labels.instance }} is down'"
+        )
+    return name.strip(), value
+
+
+def _alert(args: argparse.Namespace, labels: Mapping[str, str]) -> str | None:
+    """``--alert``'s name, checked as Prometheus checks an alert's (and against the flags
+    it stands for); None without it."""
+    alert: str | None = args.alert
+    if alert is None:
+        return None
+    if not _METRIC_NAME.fullmatch(alert):
+        raise ConfigError(
+            f"--alert={alert!r} is invalid: an alert's name is a metric name "
+            "([a-zA-Z_:][a-zA-Z0-9_:]*), e.g. --alert HighLoad"
+        )
+    if args.metric is not None:
+        raise ConfigError(f"--metric and --alert: an alert's metric name is its name, {alert!r}")
+    if labels.get("alertname", alert) != alert:
+        raise ConfigError(
+            f"--label alertname={labels['alertname']!r} and --alert={alert!r} disagree: "
+            "--alert sets the alertname label"
+        )
+    if args.threshold is not None and not args.threshold.strip():
+        raise ConfigError(
+            f"--threshold={args.threshold!r} is invalid: with --alert it is the alert's expr, "
+            "e.g. --threshold 'node_load1 > 4'"
+        )
+    return alert
+
+
+def _annotation(
+    name: str, text: str, labels: Mapping[str, str], value: float, alert: str | None
+) -> str:
+    """An annotation as a rule file's alert renders it: ``$labels``, ``$value``."""
+    template = f"__alert_{alert or 'fire'}"
+    try:
+        check_template(text, template)
+    except TemplateError as exc:
+        raise ConfigError(f"--annotation {name}={text!r} is invalid: {exc}") from None
+    return expand_alert_template(text, template, labels=labels, value=value)

@@ -25,6 +25,7 @@ from ._keys import (
     TOP_LEVEL_KEYS,
 )
 from ._near_miss import slip_of
+from ._plugin_tables import read_plugin_tables
 from ._problems import ConfigError, Given, Problems, env_name
 from ._replicas import election_settings, this_shard
 from ._rule_builder import ENV_SCOPE, FileScope, build_rule, check_unique_names
@@ -57,9 +58,11 @@ def load_settings(environ: Mapping[str, str], *, rules: bool = True) -> Settings
     top: dict[str, Given] = {}
     rules_raw: list[tuple[int, dict[str, Given]]] = []
     plugin_settings: dict[str, Mapping[str, Any]] = {}
+    plugin_bases: dict[str, str] = {}
     warnings: list[str] = []
     if toml is not None:
-        top, rules_raw, plugin_settings = _read_file(toml, problems)
+        top, rules_raw, tables = _read_file(toml, problems)
+        plugin_settings, plugin_bases = read_plugin_tables(tables, toml, problems)
     # The environment overrides the file's top-level defaults.
     top.update(_from_env(environ, (*SERVICE_KEYS, *CLIENT_KEYS, *DEFAULTABLE_KEYS)))
 
@@ -118,6 +121,7 @@ def load_settings(environ: Mapping[str, str], *, rules: bool = True) -> Settings
         listen_address=_listening(service["listen_address"]),
         enable_lifecycle=bool(service["enable_lifecycle"]),
         plugin_settings=plugin_settings,
+        plugin_bases=plugin_bases,
         config_file=Path(config_file) if config_file else None,
         warnings=tuple(warnings),
         state_file=service["state_file"],

@@ -187,6 +187,9 @@ class Settings:
     ``--web.enable-lifecycle``."""
     plugin_settings: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     """``[plugins.NAME]`` tables of the rule file, for the plugins' ``configure``."""
+    plugin_bases: Mapping[str, str] = field(default_factory=dict)
+    """Plugins made of another (a ``[plugins.NAME]`` table with ``plugin = "BASE"``): each
+    name to the plugin it is made of."""
     config_file: Path | None = None
     warnings: tuple[str, ...] = ()
     """Settings that were given but have no effect, said once at start-up."""

@@ -35,6 +35,7 @@ from ._exceptions import (
     ResponseTooLarge,
     StateError,
 )
+from ._gotemplate import AlertTemplate
 from ._logging import configure_logging
 from ._memory import keep_freed_memory
 from ._numbers import json_number
@@ -65,6 +66,7 @@ from ._throttle import Throttle
 __all__ = [
     "ANY",
     "ActionPlugin",
+    "AlertTemplate",
     "Chart",
     "ConfigError",
     "Conflict",

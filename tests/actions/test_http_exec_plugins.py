@@ -530,9 +530,83 @@ async def test_exec_action_passes_every_event_field_in_the_environment(
         "METRIC_READER_LABEL_JOB": "up",  # "JOB" sorts before "job": first one wins
         "METRIC_READER_LABEL_INSTANCE": "host:9100",
         "METRIC_READER_LABEL_WEIRD_NAME_X": "v=1\nline2",
+        "METRIC_READER_ANNOTATIONS": "{}",
     }
     assert env["SERVICE_OWN_SETTING"] == "kept"
     assert env["PATH"] == os.environ["PATH"]
+
+
+@pytest.mark.anyio
+async def test_exec_action_passes_annotations_and_am_executors_variables(
+    exec_env: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """A rule-file alert's annotations, as METRIC_READER_ANNOTATION_<NAME> and as
+    prometheus-am-executor's AMX_* variables (names as it writes them: label and annotation
+    names as they are). Those inherited from the service's own environment are dropped."""
+    out = tmp_path / "env.json"
+    exec_env.setenv("EXEC_ACTION_COMMAND", dump_env_command(out))
+    exec_env.setenv("AMX_LABEL_stale", "inherited")
+    exec_env.setenv("METRIC_READER_ANNOTATION_STALE", "inherited")
+    labels = {"alertname": "HighLoad", "instance": "host:9100", "severity": "page"}
+    event = make_event(
+        rule="HighLoad",
+        metric_name="HighLoad",
+        threshold="node_load1 > 4",
+        labels=labels,
+        annotations={"summary": "host:9100 is loaded", "runbook_url": "https://r/x"},
+        plugin="reboot",  # the name the call was made to: a plugin made of exec_action
+    )
+
+    await loaded("exec_action").call("execute", event, timeout=10)
+
+    env = json.loads(out.read_text())
+    annotations = {k: v for k, v in env.items() if "ANNOTATION" in k}
+    assert annotations == {
+        "METRIC_READER_ANNOTATIONS": json.dumps(
+            {"runbook_url": "https://r/x", "summary": "host:9100 is loaded"}
+        ),
+        "METRIC_READER_ANNOTATION_SUMMARY": "host:9100 is loaded",
+        "METRIC_READER_ANNOTATION_RUNBOOK_URL": "https://r/x",
+        "AMX_ANNOTATION_summary": "host:9100 is loaded",
+        "AMX_ANNOTATION_runbook_url": "https://r/x",
+        "AMX_ALERT_1_ANNOTATION_summary": "host:9100 is loaded",
+        "AMX_ALERT_1_ANNOTATION_runbook_url": "https://r/x",
+    }
+    amx = {k: v for k, v in env.items() if k.startswith("AMX_") and "ANNOTATION" not in k}
+    started = str(int(datetime(2024, 1, 2, 3, 4, 5, tzinfo=UTC).timestamp()))
+    assert amx == {
+        "AMX_RECEIVER": "reboot",
+        "AMX_STATUS": "firing",
+        "AMX_EXTERNAL_URL": "",
+        "AMX_ALERT_LEN": "1",
+        **{f"AMX_LABEL_{name}": value for name, value in labels.items()},
+        **{f"AMX_GLABEL_{name}": value for name, value in labels.items()},
+        "AMX_ALERT_1_STATUS": "firing",
+        "AMX_ALERT_1_START": started,
+        "AMX_ALERT_1_END": "0",
+        "AMX_ALERT_1_URL": "",
+        # Alertmanager 0.25's /api/v2/alerts fingerprint of these labels
+        "AMX_ALERT_1_FINGERPRINT": "040400668ded4317",
+        **{f"AMX_ALERT_1_LABEL_{name}": value for name, value in labels.items()},
+    }
+
+
+@pytest.mark.anyio
+async def test_exec_action_resolve_says_resolved_and_when_it_ended(
+    exec_env: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    out = tmp_path / "env.json"
+    exec_env.setenv("EXEC_ACTION_COMMAND", dump_env_command(out))
+    event = make_event(kind="resolve", duration=timedelta(minutes=5), plugin="exec_action")
+
+    await loaded("exec_action").call("resolve", event, timeout=10)
+
+    env = json.loads(out.read_text())
+    started = datetime(2024, 1, 2, 3, 4, 5, tzinfo=UTC).timestamp()
+    assert (env["AMX_STATUS"], env["AMX_ALERT_1_STATUS"]) == ("resolved", "resolved")
+    assert env["AMX_ALERT_1_START"] == str(int(started))
+    assert env["AMX_ALERT_1_END"] == str(int(started) + 300)
+    assert env["AMX_RECEIVER"] == "exec_action"
 
 
 @pytest.mark.anyio
@@ -599,7 +673,7 @@ async def test_exec_action_logs_what_the_command_printed(
 ) -> None:
     exec_env.setenv("EXEC_ACTION_COMMAND", "sh -c 'echo to out; echo to err >&2'")
 
-    await loaded("exec_action").call("execute", make_event(), timeout=10)
+    await loaded("exec_action").call("execute", make_event(plugin="exec_action"), timeout=10)
 
     by_stream = {r["extra"]["stream"]: r for r in log_records if "stream" in r["extra"]}
     assert by_stream["stdout"]["message"] == "exec_action: sh stdout:\nto out"

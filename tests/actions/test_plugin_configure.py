@@ -539,7 +539,7 @@ def test_exec_action_needs_a_command_from_the_table_or_the_environment(
 
 
 def test_exec_action_refuses_misspelt_keys() -> None:
-    allowed = "allowed: command, resolve_command"
+    allowed = "allowed: command, resolve_command, args"
     assert configure_refused("exec_action", {"comand": "true"}) == (
         f"unknown key 'comand' (did you mean 'command'?); {allowed}"
     )
@@ -577,6 +577,91 @@ def test_exec_action_refuses_misspelt_keys() -> None:
 def test_exec_action_refuses_a_bad_command(key: str, value: object, start: str) -> None:
     table = {"command": "true", key: value}
     assert configure_refused("exec_action", table).startswith(start.format(key=key))
+
+
+# --- exec_action's args: templates of the event (issue 23, point 11) ---------------------
+
+WRITE_ARGV = "import json, sys; open(sys.argv[1], 'w').write(json.dumps(sys.argv[2:]))"
+
+
+@pytest.mark.anyio
+async def test_exec_action_args_are_rendered_from_the_event_and_appended(tmp_path: Path) -> None:
+    """As an annotation is rendered: $labels, $annotations, $value and Prometheus'
+    functions; each template one argument, whatever spaces or quotes it renders."""
+    out = tmp_path / "argv.json"
+    plugin = loaded(
+        "exec_action",
+        {
+            "command": [sys.executable, "-c", WRITE_ARGV, str(out), "--reboot"],
+            "args": [
+                "{{ $labels.instance }}",
+                "{{ $annotations.summary }}",
+                "{{ $value | humanize }}",
+                '{{ .Labels.job }}-{{ if eq $labels.job "node" }}host{{ end }}',
+                "literal $HOME; rm -rf /",
+            ],
+        },
+    )
+    event = make_event(
+        labels={"instance": "db-1:9100", "job": "node"},
+        annotations={"summary": "load is 'high' on db-1"},
+        value=12345.0,
+    )
+
+    await plugin.call("execute", event, TIMEOUT)
+    assert json.loads(out.read_text()) == [
+        "--reboot",
+        "db-1:9100",
+        "load is 'high' on db-1",
+        "12.35k",
+        "node-host",
+        "literal $HOME; rm -rf /",
+    ]
+    await plugin.call("resolve", make_event(kind="resolve", labels={"instance": "b"}), TIMEOUT)
+    assert json.loads(out.read_text())[:2] == ["--reboot", "b"]
+
+
+@pytest.mark.anyio
+async def test_exec_action_fails_a_call_whose_args_cannot_be_rendered(tmp_path: Path) -> None:
+    """Prometheus writes an error into the annotation; a command must not run with it."""
+    out = tmp_path / "argv.json"
+    plugin = loaded(
+        "exec_action",
+        {
+            "command": [sys.executable, "-c", WRITE_ARGV, str(out)],
+            "args": ["{{ humanize $labels.instance }}"],
+        },
+    )
+
+    with pytest.raises(PluginFailure) as caught:
+        await plugin.call("execute", make_event(labels={"instance": "db-1"}), TIMEOUT)
+
+    assert not out.exists()
+    assert str(caught.value) == (
+        "plugin 'exec_action' execute failed: TemplateError: template: args[0]:1:3: executing "
+        '"args[0]" at <humanize $labels.instance>: error calling humanize: '
+        'strconv.ParseFloat: parsing "db-1": invalid syntax'
+    )
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        ("{{ $labels.instance }}", "args is a string; expected a list of strings, each a template"),
+        (["ok", 5], "args[1] is an integer, not a string"),
+        (
+            ["{{ $labels.instance"],
+            "args[0]='{{ $labels.instance' is not a template: template: args[0]:1: unclosed action",
+        ),
+        (
+            ["{{ $nope }}"],
+            "args[0]='{{ $nope }}' is not a template: template: args[0]:1: undefined "
+            'variable "$nope"',
+        ),
+    ],
+)
+def test_exec_action_refuses_args_that_are_not_templates(args: object, message: str) -> None:
+    assert configure_refused("exec_action", {"command": "true", "args": args}).startswith(message)
 
 
 # --- through the real command -----------------------------------------------------------

@@ -269,3 +269,50 @@ def test_a_file_nested_too_deeply_is_one_line_and_exit_2(
             "more than 32 levels deep"
         ],
     ), done
+
+
+# --- [plugins.NAME] with plugin: a plugin made of another (issue 23, point 11) -------------
+
+
+def test_a_plugin_table_naming_a_plugin_makes_one_of_its_own(tmp_path: Path) -> None:
+    s = load_settings(
+        {
+            "CONFIG_FILE": write(
+                tmp_path,
+                'rule_files = ["alerts.yml"]\n'
+                '[plugins.reboot]\nplugin = "exec_action"\ncommand = ["reboot"]\n'
+                '[plugins.alias]\nplugin = "log_action"\n'
+                '[plugins.exec_action]\ncommand = "true"\n',
+            )
+        },
+        rules=False,
+    )
+    assert s.plugin_bases == {"reboot": "exec_action", "alias": "log_action"}
+    # `plugin` is not a setting: the plugin's configure never sees it
+    assert s.plugin_settings == {
+        "reboot": {"command": ["reboot"]},
+        "exec_action": {"command": "true"},
+    }
+
+
+def test_a_plugin_table_naming_no_plugin_or_itself_or_a_made_one_is_one_line_each(
+    tmp_path: Path,
+) -> None:
+    path = write(
+        tmp_path,
+        '[plugins.a]\nplugin = 5\n[plugins.b]\nplugin = "b"\n[plugins.c]\nplugin = " "\n'
+        '[plugins.d]\nplugin = "exec_action"\n[plugins.e]\nplugin = "d"\n',
+    )
+    with pytest.raises(ConfigError) as caught:
+        load_settings({"CONFIG_FILE": path}, rules=False)
+    assert caught.value.problems == (
+        f"{path}:2: plugins.a.plugin=5 is invalid: expected the name of the plugin a is made "
+        'of, e.g. plugin = "exec_action"',
+        f"{path}:4: plugins.b.plugin='b' is invalid: a plugin cannot be made of itself; leave "
+        "plugin out to give b its own settings",
+        f"{path}:6: plugins.c.plugin=' ' is invalid: expected the name of the plugin c is made "
+        'of, e.g. plugin = "exec_action"',
+        f"{path}:10: plugins.e.plugin='d' is invalid: d is itself made of exec_action "
+        "([plugins.d]); name the plugin it is made of, plugin = 'exec_action', and give the "
+        "settings again",
+    )

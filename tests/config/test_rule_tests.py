@@ -488,6 +488,49 @@ def test_every_problem_of_a_file_is_reported_with_its_place(tmp_path: Path) -> N
     )
 
 
+def test_an_action_tests_rules_are_names_each_given_once(tmp_path: Path) -> None:
+    """``rules`` scopes an action_test (issue 23, point 9); whether a rule has each name is
+    the runner's to say (tests/replay/test_test_command.py)."""
+    path = write(
+        tmp_path,
+        """\
+        tests:
+          - name: t
+            action_test:
+              - {eval_time: 1m, rules: [HighLoad, 'hosts:Down'], exp_actions: []}
+              - {eval_time: 1m, exp_actions: []}
+        """,
+    )
+    scoped, every = read_rule_test_file(path).tests[0].action_tests
+    assert [(name.name, name.place) for name in scoped.rules or ()] == [
+        ("HighLoad", f"{path}:4:33"),
+        ("hosts:Down", f"{path}:4:43"),
+    ]
+    assert every.rules is None
+    bad = write(
+        tmp_path,
+        """\
+        tests:
+          - name: t
+            action_test:
+              - {eval_time: 1m, rules: HighLoad, exp_actions: []}
+              - {eval_time: 1m, rules: [], exp_actions: []}
+              - {eval_time: 1m, rules: [A, A, ''], exp_actions: []}
+              - {eval_time: 1m, rule: [A], exp_actions: []}
+        """,
+    )
+    with pytest.raises(ConfigError) as caught:
+        read_rule_test_file(bad)
+    assert caught.value.problems == (
+        f'{bad}:4:32: test group "t": rules: expected a list, got "HighLoad"',
+        f'{bad}:5:32: test group "t": rules: name at least one rule or alert (leave rules out '
+        "for all)",
+        f'{bad}:6:36: test group "t": rules: "A" given twice',
+        f'{bad}:6:39: test group "t": rules: a name must not be empty',
+        f'{bad}:7:25: unknown field "rule" in an action_test (did you mean "rules"?)',
+    )
+
+
 def test_yaml_that_is_not_yaml_is_one_line(tmp_path: Path) -> None:
     path = write(tmp_path, "tests: [\n")
     with pytest.raises(ConfigError) as caught:

@@ -468,6 +468,144 @@ def test_fire_refuses_a_label_without_a_value(plugin_dir: Path) -> None:
     assert "--label='namespace' is invalid: expected NAME=VALUE" in line
 
 
+# --- fire as a rule file's alert (issue 23, point 11) ---------------------------------------
+
+
+def test_fire_sends_an_alert_of_a_rule_file_with_its_annotations_rendered(
+    plugin_dir: Path, tmp_path: Path
+) -> None:
+    """--alert: the rule and metric name are the alert's, alertname is a label, --threshold
+    is its expr; each --annotation is rendered as Prometheus renders the rule file's."""
+    record = tmp_path / "record.jsonl"
+    env = {"PLUGIN_DIR": str(plugin_dir), "FIRE_RECORD": str(record)}
+
+    done = run_cli(
+        "fire",
+        "good",
+        "--alert",
+        "HighLoad",
+        "--threshold",
+        'node_load1{job="node"} > 4',
+        "--label",
+        "instance=db-1:9100",
+        "--label",
+        "severity=page",
+        "--value",
+        "5.5",
+        "--annotation",
+        "summary={{ $labels.instance }} load is {{ $value | humanize }}",
+        "--annotation",
+        "runbook_url=https://runbooks/high-load",
+        env=env,
+    )
+
+    assert done.returncode == 0, describe(done)
+    event = json.loads(record.read_text())["event"]
+    assert (event["rule"], event["metric_name"], event["threshold"]) == (
+        "HighLoad",
+        "HighLoad",
+        'node_load1{job="node"} > 4',
+    )
+    assert event["labels"] == {
+        "alertname": "HighLoad",
+        "instance": "db-1:9100",
+        "severity": "page",
+    }
+    assert event["annotations"] == {
+        "summary": "db-1:9100 load is 5.5",
+        "runbook_url": "https://runbooks/high-load",
+    }
+
+
+def test_fire_runs_a_plugin_made_of_exec_action_as_a_route_would(tmp_path: Path) -> None:
+    """A [plugins.NAME] table with plugin = "exec_action" is listed and fired like any
+    plugin; the command gets its args rendered and the alert in METRIC_READER_* and AMX_*."""
+    out = tmp_path / "seen.json"
+    script = (
+        "import json, os, sys; json.dump({'argv': sys.argv[1:], 'env': dict(os.environ)}, "
+        "open(os.environ['SEEN'], 'w'))"
+    )
+    config = tmp_path / "rules.toml"
+    config.write_text(
+        "[plugins.reboot]\n"
+        'plugin = "exec_action"\n'
+        f"command = {json.dumps([sys.executable, '-c', script])}\n"
+        'args = ["{{ $labels.instance }}", "{{ $annotations.summary }}"]\n'
+    )
+    env = {"CONFIG_FILE": str(config), "SEEN": str(out)}
+
+    plugins = run_cli("plugins", env=env)
+    done = run_cli(
+        "fire",
+        "reboot",
+        "--alert",
+        "HostDown",
+        "--threshold",
+        "up == 0",
+        "--label",
+        "instance=db-1:9100",
+        "--annotation",
+        "summary={{ $labels.instance }} is down",
+        env=env,
+    )
+
+    assert plugins.returncode == 0, describe(plugins)
+    [row] = [line for line in plugins.stdout.splitlines() if line.startswith("reboot ")]
+    assert row.split()[1:5] == [
+        "exec_action",
+        "(bundled)",
+        str(bundled_plugin_dir() / "exec_action.py"),
+        "ok",
+    ]
+    assert done.returncode == 0, describe(done)
+    assert done.stdout.startswith("reboot: execute OK in "), describe(done)
+    seen = json.loads(out.read_text())
+    assert seen["argv"] == ["db-1:9100", "db-1:9100 is down"]
+    env_seen = seen["env"]
+    assert (env_seen["AMX_RECEIVER"], env_seen["AMX_STATUS"]) == ("reboot", "firing")
+    assert env_seen["AMX_LABEL_alertname"] == "HostDown"
+    assert env_seen["AMX_ANNOTATION_summary"] == "db-1:9100 is down"
+    assert env_seen["METRIC_READER_ANNOTATION_SUMMARY"] == "db-1:9100 is down"
+    assert env_seen["METRIC_READER_THRESHOLD"] == "up == 0"
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (
+            ("--annotation", "summary"),
+            "--annotation='summary' is invalid: expected NAME=TEMPLATE with NAME a label name",
+        ),
+        (
+            ("--alert", "A", "--annotation", "summary={{ $labels.x "),
+            "--annotation summary='{{ $labels.x ' is invalid: template: __alert_A:1: "
+            "unclosed action",
+        ),
+        (("--alert", "High Load"), "--alert='High Load' is invalid: an alert's name is a metric"),
+        (("--alert", "A", "--metric", "m"), "--metric and --alert: an alert's metric name is"),
+        (
+            ("--alert", "A", "--label", "alertname=B"),
+            "--label alertname='B' and --alert='A' disagree",
+        ),
+        (("--alert", "A", "--threshold", " "), "--threshold=' ' is invalid: with --alert"),
+        (
+            ("--threshold", "node_load1 > 4"),
+            "--threshold='node_load1 > 4' is invalid: expected an operator (>, <, >=, <=, ==, "
+            "!=) followed by a number, e.g. >80, <=0.5, !=0, >1e3 (an alert's expr: add "
+            "--alert ALERTNAME)",
+        ),
+    ],
+)
+def test_fire_refuses_a_bad_alert_in_one_line(
+    plugin_dir: Path, args: tuple[str, ...], message: str
+) -> None:
+    done = run_cli("fire", "good", *args, env={"PLUGIN_DIR": str(plugin_dir)})
+
+    assert done.returncode == 2, describe(done)
+    [line] = stderr_lines(done)
+    assert line.startswith("metric-reader: configuration error: " + message), line
+
+
 # --- a PLUGIN_DIR that cannot be used; plugin names with .py -------------------------------
 
 RULE = {"SCRAPE_URL": "http://127.0.0.1:9/metrics", "METRIC_NAME": "m", "THRESHOLD": ">1"}

@@ -298,3 +298,139 @@ def test_an_annotation_printing_past_gos_bounds_renders_as_go(tmp_path: Path) ->
     result = run_bounded("test", str(test), env={}, timeout=120)
     assert result.returncode == 0, result.stdout + result.stderr[-3000:]
     assert result.stdout == f"Unit Testing:  {test}\n  SUCCESS\n\n"
+
+
+# --- action_test scoped to the rules it tests (issue 23, point 9) --------------------------
+
+NEIGHBOURS = """
+groups:
+  - name: hosts
+    rules:
+      - alert: HighLoad
+        expr: node_load1 > 4
+        for: 2m
+        labels: {severity: page}
+      - alert: Watchdog
+        expr: vector(1)
+      - alert: NodeJobMissing
+        expr: absent(up{job="node"})
+  - name: canary
+    rules:
+      - alert: HighLoad
+        expr: node_load1{instance="canary"} > 1
+"""
+PAGE = "{alertname: HighLoad, instance: a, severity: page}"
+CANARY = "{alertname: HighLoad, instance: canary}"
+
+
+def _neighbours_test(tmp_path: Path, action_tests: str) -> Path:
+    """HighLoad (in two groups: rules hosts:HighLoad and canary:HighLoad) among alerts that
+    fire from the first evaluation, as awesome-prometheus-alerts' Watchdog does."""
+    (tmp_path / "alerts.yml").write_text(NEIGHBOURS)
+    (tmp_path / "rules.toml").write_text(
+        'rule_files = ["alerts.yml"]\naction_plugin = "pager"\npolling_interval = "1m"\n'
+    )
+    test = tmp_path / "load_test.yml"
+    test.write_text(
+        "config_file: rules.toml\ntests:\n  - name: load\n    interval: 1m\n"
+        "    input_series:\n"
+        "      - {series: 'node_load1{instance=\"a\"}', values: '1 5x4 1'}\n"
+        "      - {series: 'node_load1{instance=\"canary\"}', values: '0 0 2 0'}\n"
+        "    action_test:\n" + action_tests
+    )
+    return test
+
+
+@pytest.mark.skipif(not HAVE_PROMETHEUS, reason="needs Debian's prometheus package")
+def test_an_action_test_naming_its_alert_ignores_the_other_rules_calls(tmp_path: Path) -> None:
+    """A test of HighLoad failed on the calls of Watchdog (vector(1)) and NodeJobMissing
+    (absent()): `rules` names what it asserts, by alert name (every rule of that alert) or
+    by rule name."""
+    test = _neighbours_test(
+        tmp_path,
+        "      - eval_time: 6m\n        rules: [HighLoad]\n        exp_actions:\n"
+        f"          - {{at: 2m, plugin: pager, kind: fire, labels: {CANARY}}}\n"
+        f"          - {{at: 3m, plugin: pager, kind: resolve, labels: {CANARY}}}\n"
+        f"          - {{at: 3m, plugin: pager, kind: fire, labels: {PAGE}}}\n"
+        f"          - {{at: 6m, plugin: pager, kind: resolve, labels: {PAGE}}}\n"
+        "      - eval_time: 6m\n        rules: ['hosts:HighLoad', Watchdog]\n"
+        "        exp_actions:\n"
+        "          - {at: 0s, plugin: pager, kind: fire, labels: {alertname: Watchdog}}\n"
+        f"          - {{at: 3m, plugin: pager, kind: fire, labels: {PAGE}}}\n"
+        f"          - {{at: 6m, plugin: pager, kind: resolve, labels: {PAGE}}}\n",
+    )
+    result = _run(test)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout == f"Unit Testing:  {test}\n  SUCCESS\n\n"
+
+
+def test_an_unknown_rule_name_is_one_line_naming_the_known_ones(tmp_path: Path) -> None:
+    """Checked when the file is read, before any series is (no Prometheus needed)."""
+    test = _neighbours_test(
+        tmp_path,
+        "      - {eval_time: 6m, rules: [HighLoad, Higload], exp_actions: []}\n",
+    )
+    bare = tmp_path / "bin"
+    bare.mkdir()
+    result = _run(test, path=str(bare))
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert result.stdout == (
+        f"Unit Testing:  {test}\n  FAILED:\n"
+        f'    {test}:9:43: test group "load": rules: no rule or alert is named "Higload" '
+        "(known: hosts:HighLoad, HighLoad, Watchdog, NodeJobMissing, canary:HighLoad)\n\n"
+    )
+
+
+def test_a_failing_action_test_marks_its_first_difference(tmp_path: Path) -> None:
+    """The exp and got lists as before, the first entry that differs marked `>` in both (or
+    in the longer one, when the shorter is all as expected)."""
+    (tmp_path / "rules.toml").write_text(
+        CONFIG.replace('rule_files = ["alerts.yml"]\n', "")
+        + '\n[[rules]]\nname = "retries"\nmetric_name = "retries"\n'
+        'scrape_url = "http://127.0.0.1:9/metrics"\nthreshold = ">5"\n'
+    )
+    test = tmp_path / "mail_test.yml"
+    test.write_text(
+        "config_file: rules.toml\ntests:\n  - name: mail\n    interval: 1m\n"
+        "    input_series:\n"
+        "      - {series: 'dead_letters{queue=\"mail\"}', values: '0 0 3x6 0'}\n"
+        "      - {series: 'retries{queue=\"mail\"}', values: '9x9'}\n"
+        "    action_test:\n"
+        "      - eval_time: 9m\n        rules: [dead-letters]\n        exp_actions:\n"
+        "          - {at: 3m, plugin: ticket, kind: fire, labels: {queue: mail}}\n"
+        "          - {at: 7m, plugin: ticket, kind: repeat, labels: {queue: mail}}\n"
+        "          - {at: 9m, plugin: ticket, kind: resolve, labels: {queue: mail}}\n"
+        "      - eval_time: 6m\n        rules: [dead-letters]\n        exp_actions:\n"
+        "          - {at: 3m, plugin: ticket, kind: fire, labels: {queue: mail}}\n"
+    )
+    result = _run(test)
+    assert result.returncode == 1, result.stdout + result.stderr
+    got = [
+        'at 3m: fire by ticket, rule dead-letters, labels {queue="mail"}, value 3',
+        'at 6m: repeat by ticket, rule dead-letters, labels {queue="mail"}, value 3',
+        'at 9m: resolve by ticket, rule dead-letters, labels {queue="mail"}, value 0',
+    ]
+    assert result.stdout == (
+        f"Unit Testing:  {test}\n  FAILED:\n"
+        "    name: mail,\n"
+        "    action_test of dead-letters at 9m (line 9), \n"
+        "        exp:[\n"
+        '            0: at 3m: fire by ticket, labels {queue="mail"}\n'
+        '          > 1: at 7m: repeat by ticket, labels {queue="mail"}\n'
+        '            2: at 9m: resolve by ticket, labels {queue="mail"}\n'
+        "            ], \n"
+        "        got:[\n"
+        f"            0: {got[0]}\n"
+        f"          > 1: {got[1]}\n"
+        f"            2: {got[2]}\n"
+        "            ]\n\n"
+        "    name: mail,\n"
+        "    action_test of dead-letters at 6m (line 15), \n"
+        "        exp:[\n"
+        '            0: at 3m: fire by ticket, labels {queue="mail"}\n'
+        "            ], \n"
+        "        got:[\n"
+        f"            0: {got[0]}\n"
+        f"          > 1: {got[1]}\n"
+        "            ]\n\n"
+    )

@@ -6,6 +6,13 @@ Prometheus' template functions (``_template``) are private.
 """
 
 from ._fmt import format_float, quote
-from ._template import TemplateError, check_template, expand_alert_template
+from ._template import AlertTemplate, TemplateError, check_template, expand_alert_template
 
-__all__ = ["TemplateError", "check_template", "expand_alert_template", "format_float", "quote"]
+__all__ = [
+    "AlertTemplate",
+    "TemplateError",
+    "check_template",
+    "expand_alert_template",
+    "format_float",
+    "quote",
+]

@@ -79,6 +79,75 @@ def expand_alert_template(
         return f"<error expanding template: panic expanding template {name}: too deep>"
 
 
+_PLUGIN_DEFS = "{{$labels := .Labels}}{{$annotations := .Annotations}}{{$value := .Value}}"
+_PLUGIN_DATA_TYPE = (
+    "struct { Labels map[string]string; Annotations map[string]string; Value float64 }"
+)
+
+
+class AlertTemplate:
+    """A template of an alert's event, for plugins: Go's text/template with Prometheus'
+    functions, as alert annotations are written, and ``$labels``, ``$annotations`` and
+    ``$value`` (also ``.Labels``, ``.Annotations``, ``.Value``) defined.
+
+    ``AlertTemplate(text)`` parses it and raises ``ValueError`` saying why it cannot be;
+    ``render`` expands it, and raises ``ValueError`` where Prometheus would write
+    ``<error expanding template: ...>`` into an annotation: a plugin acting on what it
+    renders must not act on an error's text.
+    """
+
+    def __init__(self, text: str, name: str = "template") -> None:
+        if not isinstance(text, str):
+            raise TypeError(f"a template is a string, not {type(text).__name__}")
+        self.text = text
+        self.name = name
+        try:
+            self._nodes = _parse(_PLUGIN_DEFS + text, name)
+        except ParseError as exc:
+            raise TemplateError(str(exc)) from None
+
+    def render(
+        self,
+        *,
+        labels: Mapping[str, str],
+        annotations: Mapping[str, str] | None = None,
+        value: float = math.nan,
+    ) -> str:
+        """The text for an event's ``labels``, ``annotations`` and ``value``."""
+        if "{{" not in self.text:
+            return self.text
+        data = Struct(
+            _PLUGIN_DATA_TYPE,
+            {
+                "Labels": dict(labels),
+                "Annotations": dict(annotations or {}),
+                "Value": float(value),
+            },
+        )
+        try:
+            return Executor(_PLUGIN_DEFS + self.text, self.name, _functions("")).run(
+                self._nodes, data
+            )
+        except ExecError as exc:
+            raise TemplateError(self._without_defs(str(exc))) from None
+        except RecursionError:
+            raise TemplateError(f"template: {self.name}: too deep") from None
+
+    def _without_defs(self, message: str) -> str:
+        """Go's message, its column on line 1 counted from the template's own start (not
+        from the variables' definitions put before it)."""
+        head = f"template: {self.name}:1:"
+        if not message.startswith(head):
+            return message
+        column, colon, rest = message[len(head) :].partition(":")
+        if not column.isdigit() or not colon:
+            return message
+        return f"{head}{max(int(column) - len(_PLUGIN_DEFS), 0)}:{rest}"
+
+    def __repr__(self) -> str:
+        return f"AlertTemplate({self.text!r})"
+
+
 @lru_cache(maxsize=4096)
 def _parse(text: str, name: str) -> list[Node]:
     return Parser(text, name, _FUNCTION_NAMES).parse()

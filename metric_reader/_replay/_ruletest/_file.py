@@ -41,6 +41,7 @@ from ._model import (
     ExpSample,
     InputSeries,
     PromqlExprTest,
+    RuleName,
     RuleTestFile,
     RuleTestGroup,
     ScriptedFailure,
@@ -67,6 +68,7 @@ __all__ = [
     "ExpSample",
     "InputSeries",
     "PromqlExprTest",
+    "RuleName",
     "RuleTestFile",
     "RuleTestGroup",
     "ScriptedFailure",
@@ -96,7 +98,7 @@ _ALERT_TEST_KEYS = ("eval_time", "alertname", "exp_alerts")
 _EXP_ALERT_KEYS = ("exp_labels", "exp_annotations")
 _EXPR_TEST_KEYS = ("expr", "eval_time", "exp_samples")
 _EXP_SAMPLE_KEYS = ("labels", "value")
-_ACTION_TEST_KEYS = ("eval_time", "exp_actions")
+_ACTION_TEST_KEYS = ("eval_time", "rules", "exp_actions")
 _EXP_ACTION_KEYS = ("at", "plugin", "kind", "rule", "labels", "value", "annotations", "failed")
 _FAILURE_KEYS = ("plugin", "times", "from", "until", "error")
 
@@ -421,7 +423,32 @@ class _TestFileReader(RuleFileReader):
             for item in self._list(fields, "exp_actions", f"{prefix}exp_actions")
             if (action := self._exp_action(item, prefix)) is not None
         ]
-        return ActionTest(eval_time, tuple(expected), yaml_place(node)[0])
+        rules = self._rule_names(fields, prefix) if "rules" in fields else None
+        return ActionTest(eval_time, tuple(expected), rules, yaml_place(node)[0])
+
+    def _rule_names(self, fields: _NODES, prefix: str) -> tuple[RuleName, ...]:
+        """``rules``: names of rules or alerts, each once (whether a rule has it is the
+        runner's to say: it knows the configuration)."""
+        count = len(self.problems)
+        items = self._list(fields, "rules", f"{prefix}rules")
+        if not items and len(self.problems) == count:
+            self.report(
+                fields["rules"][1],
+                f"{prefix}rules: name at least one rule or alert (leave rules out for all)",
+            )
+        names: list[RuleName] = []
+        for item in items:
+            name = yaml_scalar_text(item, self.report, f"{prefix}rules")
+            if name == "":
+                self.report(item, f"{prefix}rules: a name must not be empty")
+            if not name:
+                continue
+            if any(known.name == name for known in names):
+                self.report(item, f"{prefix}rules: {go_quoted(name)} given twice")
+                continue
+            line, column = yaml_place(item)
+            names.append(RuleName(name, f"{self.path}:{line}:{column}"))
+        return tuple(names)
 
     def _exp_action(self, node: Node, prefix: str) -> ExpAction | None:
         fields = self._fields(node, "an expected action", _EXP_ACTION_KEYS)

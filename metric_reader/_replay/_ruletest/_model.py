@@ -79,10 +79,23 @@ class ExpAction:
 
 
 @dataclass(frozen=True, slots=True)
+class RuleName:
+    """A name in an ``action_test``'s ``rules``: a rule's, or an alert's (then every rule of
+    the rule files alerting under it)."""
+
+    name: str
+    place: str
+    """``FILE:LINE:COL`` of the name, for the message when no rule has it."""
+
+
+@dataclass(frozen=True, slots=True)
 class ActionTest:
     eval_time: float
     exp_actions: tuple[ExpAction, ...]
-    """Every plugin call made up to ``eval_time`` (inclusive), in the order made."""
+    """Every plugin call of the rules in scope made up to ``eval_time`` (inclusive), in the
+    order made."""
+    rules: tuple[RuleName, ...] | None
+    """The rules whose calls are compared; None: every rule's."""
     line: int
 
 

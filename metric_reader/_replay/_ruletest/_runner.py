@@ -30,6 +30,7 @@ from ..._config import (
     RuleConfig,
     Settings,
     format_prometheus_duration,
+    go_quoted,
     load_settings,
 )
 from ..._core import ConfigError, FetchError, MetricReaderError, Selector, format_duration
@@ -69,13 +70,15 @@ def run_test_file(path: Path) -> tuple[list[str], list[GroupOutcome]]:
     try:
         test_file = read_rule_test_file(path)
         settings = _settings(test_file)
+        rules_of = _rules_by_name(settings)
+        _check_rule_names(test_file, rules_of)
     except ConfigError as exc:
         return str(exc).splitlines(), []
     outcomes = []
     for group in test_file.tests:
         outcome = GroupOutcome(group.name)
         try:
-            anyio.run(_run_group, settings, test_file, group, outcome)
+            anyio.run(_run_group, settings, rules_of, group, outcome)
         except (MetricReaderError, FetchError) as exc:
             outcome.failures.append(str(exc))
         outcomes.append(outcome)
@@ -100,13 +103,48 @@ def _settings(test_file: RuleTestFile) -> Settings:
     return settings
 
 
+def _rules_by_name(settings: Settings) -> dict[str, frozenset[str]]:
+    """The names an ``action_test``'s ``rules`` may give, in the configuration's order: each
+    rule's, and each alert's, to the names of the rules they stand for."""
+    rules_of: dict[str, frozenset[str]] = {}
+    for rule in settings.rules:
+        rules_of[rule.name] = rules_of.get(rule.name, frozenset()) | {rule.name}
+        if rule.alert is not None:
+            alert = rule.alert.name
+            rules_of[alert] = rules_of.get(alert, frozenset()) | {rule.name}
+    return rules_of
+
+
+def _check_rule_names(test_file: RuleTestFile, rules_of: Mapping[str, frozenset[str]]) -> None:
+    """``ConfigError`` for every name in an ``action_test``'s ``rules`` that is neither a
+    rule's nor an alert's, each one line that says which names there are."""
+    problems = [
+        f"{given.place}: {_group_prefix(group)}rules: no rule or alert is named "
+        f"{go_quoted(given.name)} (known: {', '.join(rules_of)})"
+        for group in test_file.tests
+        for test in group.action_tests
+        for given in test.rules or ()
+        if given.name not in rules_of
+    ]
+    if problems:
+        raise ConfigError(*problems)
+
+
+def _group_prefix(group: RuleTestGroup) -> str:
+    """What begins a message about a test group's content, as the file's reader writes it."""
+    return f"test group {go_quoted(group.name)}: " if group.name else ""
+
+
 def _is_expression(rule: RuleConfig) -> bool:
     """A ``QUERY`` rule, or an alert of a rule file (its ``expr`` is its query)."""
     return isinstance(rule.source, PrometheusQuery)
 
 
 async def _run_group(
-    settings: Settings, test_file: RuleTestFile, group: RuleTestGroup, outcome: GroupOutcome
+    settings: Settings,
+    rules_of: Mapping[str, frozenset[str]],
+    group: RuleTestGroup,
+    outcome: GroupOutcome,
 ) -> None:
     end = group.max_eval_time()
     _check_size(settings, group, end)
@@ -143,7 +181,7 @@ async def _run_group(
             outcome.failures += await _check_expression(expr_test, client, url)
         calls = _calls(replayers)
         for action_test in group.action_tests:
-            outcome.failures += _check_actions(action_test, calls)
+            outcome.failures += _check_actions(action_test, calls, rules_of)
 
 
 def _check_size(settings: Settings, group: RuleTestGroup, end: float) -> None:
@@ -332,23 +370,50 @@ def _as_call(rule: str, call: ReplayedCall) -> _Call:
     )
 
 
-def _check_actions(test: ActionTest, calls: Sequence[_Call]) -> list[str]:
-    made = [call for call in calls if call.at <= test.eval_time]
+def _check_actions(
+    test: ActionTest, calls: Sequence[_Call], rules_of: Mapping[str, frozenset[str]]
+) -> list[str]:
+    scope = None
+    if test.rules is not None:
+        scope = frozenset().union(*(rules_of[given.name] for given in test.rules))
+    made = [
+        call
+        for call in calls
+        if call.at <= test.eval_time and (scope is None or call.rule in scope)
+    ]
     expected = test.exp_actions
-    matches = len(made) == len(expected) and all(
-        _matches(exp, call) for exp, call in zip(expected, made, strict=True)
-    )
-    if matches:
+    differs = _first_difference(expected, made)
+    if differs is None:
         return []
     exp_rows = "".join(
-        f"\n            {index}: {_expected_text(exp)}" for index, exp in enumerate(expected)
+        _row(index, _expected_text(exp), index == differs) for index, exp in enumerate(expected)
     )
-    got_rows = "".join(f"\n            {index}: {call.text()}" for index, call in enumerate(made))
+    got_rows = "".join(
+        _row(index, call.text(), index == differs) for index, call in enumerate(made)
+    )
+    rules = "" if test.rules is None else f" of {', '.join(r.name for r in test.rules)}"
     return [
-        f"action_test at {format_prometheus_duration(test.eval_time)} (line {test.line}), \n"
+        f"action_test{rules} at {format_prometheus_duration(test.eval_time)} "
+        f"(line {test.line}), \n"
         f"        exp:[{exp_rows}\n            ], \n"
         f"        got:[{got_rows}\n            ]"
     ]
+
+
+def _first_difference(expected: Sequence[ExpAction], made: Sequence[_Call]) -> int | None:
+    """The index of the first expected call that was not made as expected (the first extra
+    call when all expected ones were); None when the calls are those expected."""
+    for index, (exp, call) in enumerate(zip(expected, made, strict=False)):
+        if not _matches(exp, call):
+            return index
+    if len(expected) == len(made):
+        return None
+    return min(len(expected), len(made))
+
+
+def _row(index: int, text: str, marked: bool) -> str:
+    """One entry of an exp or got list; the first that differs is marked ``>``."""
+    return f"\n          {'>' if marked else ' '} {index}: {text}"
 
 
 def _matches(exp: ExpAction, call: _Call) -> bool:
