@@ -408,7 +408,7 @@ def test_a_failing_action_test_marks_its_first_difference(tmp_path: Path) -> Non
     got = [
         'at 3m: fire by ticket, rule dead-letters, labels {queue="mail"}, value 3',
         'at 6m: repeat by ticket, rule dead-letters, labels {queue="mail"}, value 3',
-        'at 9m: resolve by ticket, rule dead-letters, labels {queue="mail"}, value 0',
+        'at 9m: resolve by ticket, rule dead-letters, labels {queue="mail"}, value 3',
     ]
     assert result.stdout == (
         f"Unit Testing:  {test}\n  FAILED:\n"
