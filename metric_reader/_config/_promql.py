@@ -38,18 +38,14 @@ _WORD = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ012345678
 _QUOTES = frozenset("\"'`")
 
 
+@lru_cache(maxsize=4096)  # a reload reads the same expressions again
 def promql_problem(expr: str) -> str | None:
     """Why Prometheus would refuse to parse ``expr``, as promtool says it (``1:7: parse
     error: ...``, the place in the expression when it is known), or None."""
-    return _checked(expr)
-
-
-@lru_cache(maxsize=4096)  # a reload reads the same expressions again
-def _checked(expr: str) -> str | None:
     try:
         expr.encode("utf-8")
     except UnicodeEncodeError:
-        return "parse error: invalid UTF-8 (an escaped lone surrogate)"
+        return "parse error: invalid UTF-8"
     prepared = _prepared(expr)
     if isinstance(prepared, _Refusal):
         return f"{_place(expr, prepared.pos)}: parse error: {prepared.reason}"
@@ -167,8 +163,9 @@ class _Token:
 
 def _place(expr: str, pos: int) -> str:
     """``LINE:COLUMN`` of ``expr[pos]``, from 1."""
-    line_start = expr.rfind("\n", 0, pos) + 1
-    return f"{expr.count(chr(10), 0, pos) + 1}:{pos - line_start + 1}"
+    line = expr.count("\n", 0, pos) + 1
+    column = pos - (expr.rfind("\n", 0, pos) + 1) + 1
+    return f"{line}:{column}"
 
 
 @cache
