@@ -6,6 +6,7 @@
 * the Prometheus answer decoder: ``FetchError``, for any bytes and any JSON document;
 * the threshold, duration and label-matcher parsers: ``ValueError``
   (tests/test_selector.py fuzzes the matcher syntax; here the regexes);
+* the PromQL check: None or one line saying why not, for any text;
 * ``load_settings``: ``Settings`` or ``ConfigError`` for any TOML text in ``CONFIG_FILE``
   and any values of the known environment variables.
 
@@ -34,6 +35,7 @@ from metric_reader._config import (
     load_settings,
 )
 from metric_reader._config._problems import env_name
+from metric_reader._config._promql import promql_problem
 from metric_reader._core._durations import format_duration, parse_duration
 from metric_reader._core._exceptions import FetchError
 from metric_reader._core._selector import LabelMatcher, parse_label_filters, quote
@@ -277,6 +279,30 @@ def test_regex_matchers_parse_or_raise_value_error(
         return
     assert all(isinstance(m, LabelMatcher) for m in matchers)
     assert all(isinstance(m.matches(labels), bool) for m in matchers)
+
+
+# --- PromQL -----------------------------------------------------------------------------
+
+_PROMQL_BITS = [
+    "up", "x", "rate(", "sum by (a) (", "holt_winters(", "(", ")", "[5m]", "[5m:1m]", "[",
+    "]", "{", "}", 'a="b"', "a=~", "!~", '"(', "`\\d`", "'", '"', "\\", "#", "\n", " ",
+    ",", "+", "-", "^", " and ", " or ", " bool ", " offset 5m", " @ start()", " @ 1",
+    "on(a) group_left", "1e400", "NaN", "0x1f", "é", "\ud800", "\x00", "\\n", "\\Q",
+]  # fmt: skip
+
+
+@FUZZ
+@given(st.lists(st.sampled_from(_PROMQL_BITS), max_size=12).map("".join) | st.text(max_size=20))
+def test_any_text_is_promql_or_one_line_saying_why_not(text: str) -> None:
+    problem = promql_problem(text)
+    assert problem is None or (problem and "\n" not in problem), problem
+    if text.strip():
+        query = _values.promql  # as QUERY takes it: the same verdict, as ValueError
+        if problem is None:
+            assert query(text) == text.strip()
+        else:
+            with pytest.raises(ValueError, match="could not parse expression: "):
+                query(text)
 
 
 # --- only ASCII digits, as in Go -------------------------------------------------------

@@ -1,6 +1,7 @@
-"""``metric-reader check``: the configuration validated as the service would at start, then
-summed up (the rules, their routes, the shard, the state file, the plugins) and, unless
-told not to, each source read once."""
+"""``metric-reader check``: the configuration validated as the service would at start
+(every expression parsed; unless told not to read, the rule files' sent to Prometheus too),
+then summed up (the rules, their routes, the shard, the state file, the plugins) and,
+unless told not to, each source read once. "configuration OK" comes after every check."""
 
 from __future__ import annotations
 
@@ -25,6 +26,8 @@ def check_configuration(
     """The summary on stdout; ``backend_options`` choose the event loop the sources are read
     on, the service's."""
     settings, catalog = load_validated(env)
+    if settings.rules and read_sources:
+        check_alert_expressions(settings)  # before saying OK: Prometheus may refuse one
     source = f" from {settings.config_file}" if settings.config_file else ""
     print(f"configuration OK{source}: {len(settings.rules)} rule(s)\n")
     print(_rule_table(settings.rules, settings.shard_count))
@@ -48,7 +51,6 @@ def check_configuration(
         for name in sorted(needed):
             print(f"plugin {name}: {catalog.plugins[name].source}")
     if settings.rules and read_sources:
-        check_alert_expressions(settings)
         print(f"\nfirst read of each source ({format_duration(CHECK_READ_TIMEOUT)} at most):")
         for line in anyio.run(
             first_reads, settings, CHECK_READ_TIMEOUT, backend_options=backend_options

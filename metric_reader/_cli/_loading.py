@@ -103,8 +103,9 @@ def _discover(settings: Settings) -> PluginCatalog:
 
 
 def check_alert_expressions(settings: Settings) -> None:
-    """Prometheus checks a rule file's expressions when it loads it: so does metric-reader,
-    by sending each to the Prometheus it reads; a parse error is a configuration error."""
+    """Each alert's expression sent to the Prometheus it reads, as well as parsed when the
+    configuration was read: that Prometheus' own version judges it (one older than the
+    parser refuses newer functions); what it refuses is a configuration error."""
     if not any(rule.alert is not None for rule in settings.rules):
         return
     problems, warnings = anyio.run(check_expressions, settings, EXPRESSION_TIMEOUT)

@@ -75,7 +75,9 @@ def build_rule(raw: dict[str, Given], scope: Scope, problems: Problems) -> RuleC
     name = value("name")
     series_limit = value("series_limit", DEFAULT_SERIES_LIMIT)
 
-    if "metric_name" not in raw and query is None:  # a blank query is no query either
+    given_query = raw.get("query")
+    no_query = given_query is None or not str(given_query.value).strip()  # blank: none either
+    if "metric_name" not in raw and no_query:
         problems.add(
             f"{scope.about()}{n('metric_name')} is not set: set {n('metric_name')} "
             f"(a metric name such as queue_depth) or {n('query')} (a PromQL expression)"

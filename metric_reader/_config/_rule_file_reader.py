@@ -3,8 +3,9 @@ Prometheus 3: group ``labels`` and ``query_offset``, UTF-8 label names), plus wh
 metric-reader adds: an alert name twice in a group is an error. Every problem is one line,
 ``FILE:LINE:COL: message``, and all of a file's are reported, not just the first.
 
-What is not checked here: PromQL (Prometheus parses ``expr`` when it is queried) and the
-templates, unless a ``TemplateCheck`` is given.
+Each ``expr`` is parsed as PromQL (``_promql``: ``could not parse expression: 1:7: parse
+error: ...`` at the place of the ``expr``, as promtool says it). The templates are checked
+when a ``TemplateCheck`` is given.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import TYPE_CHECKING
 
 from ._near_miss import slip_of
 from ._prom_duration import go_quoted, parse_prometheus_duration
+from ._promql import promql_problem
 from ._regular_file import read_regular_file
 from ._rule_defs import AlertRuleDef, RecordingRuleDef, RuleGroupDef, TemplateCheck
 from ._yaml_nodes import YamlSyntaxError, compose, entries, is_null, kind, place, scalar_text
@@ -238,6 +240,10 @@ class RuleFileReader:
         expr = scalar_text(expr_node, self.report, f"{prefix}expr")
         if expr is not None and not expr.strip():
             self.report(at("expr"), f"{prefix}field 'expr' must be set in rule")
+        elif expr is not None:
+            problem = promql_problem(expr)
+            if problem is not None:
+                self.report(at("expr"), f"{prefix}could not parse expression: {problem}")
         for_ = self._duration(fields, "for", prefix) or 0.0
         keep_firing_for = self._duration(fields, "keep_firing_for", prefix) or 0.0
         labels = self._labels(fields, "labels", prefix, names_of="label")

@@ -22,6 +22,7 @@ from .._core import (
     parse_threshold,
     remember_url_credentials,
 )
+from ._promql import promql_problem
 from ._regular_file import open_regular_file
 
 _METRIC_NAME = re.compile(r"[a-zA-Z_:][a-zA-Z0-9_:]*")
@@ -36,6 +37,15 @@ def text(value: object) -> str:
     if not isinstance(value, str):
         raise ValueError(f"expected a string, got {type(value).__name__}")
     return value.strip()
+
+
+def promql(value: object) -> str:
+    """A PromQL expression (``QUERY``), parsed as Prometheus parses it; ``""``: none."""
+    expression = text(value)
+    problem = promql_problem(expression) if expression else None
+    if problem is not None:
+        raise ValueError(f"could not parse expression: {problem}")
+    return expression
 
 
 def _quoted(expected: str, value: object) -> str:

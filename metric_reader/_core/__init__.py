@@ -41,6 +41,7 @@ from ._memory import keep_freed_memory
 from ._numbers import json_number
 from ._plugin_contract import ActionPlugin, Method, PluginSettings
 from ._plugin_settings import check_settings, toml_type
+from ._regex import compile_label_regex, label_regex_refusal
 from ._samples import Labels, Sample, labels_of
 from ._secrets import (
     forget_secrets,
@@ -98,6 +99,7 @@ __all__ = [
     "Throttle",
     "any_value",
     "check_settings",
+    "compile_label_regex",
     "configure_logging",
     "escape_text",
     "forget_secrets",
@@ -107,6 +109,7 @@ __all__ = [
     "idempotency_key",
     "json_number",
     "keep_freed_memory",
+    "label_regex_refusal",
     "labels_of",
     "may_hold_surrogates",
     "parse_duration",

@@ -51,33 +51,76 @@ def _re2_binding() -> tuple[Any, Any, Any]:
 def compile_label_regex(regex: str) -> Fullmatch:
     """A function telling whether a whole label value matches ``regex``; raise
     ``ValueError`` with RE2's reason when Prometheus would refuse the regex."""
-    try:
-        pattern = regex.encode("utf-8")
-    except UnicodeEncodeError:
-        raise ValueError("not valid UTF-8") from None
-    refused = _refused_by_go(regex)
-    if refused is not None:
-        raise ValueError(refused)
-    binding, options, whole = _re2_binding()
-    compiled = binding.RE2(pattern, options)
-    if not compiled.ok():
-        # RE2 quotes the regex in its reason; a newline in it would break the one-line error
-        reason = compiled.error().decode("utf-8", "replace").replace("\n", "\\n")
+    compiled = _compiled(regex)
+    if isinstance(compiled, str):
+        reason = compiled
         if _UNSUPPORTED.match(reason):
             reason += " (label regexes use RE2 syntax, as in Prometheus: no lookaround or "
             reason += "backreferences)"
         raise ValueError(reason)
-    return _fast_path(regex) or _engine(compiled, whole)
+    return _fast_path(regex) or _engine(compiled, _re2_binding()[2])
+
+
+def label_regex_refusal(regex: str) -> str | None:
+    """Why Prometheus refuses ``regex`` in a label matcher, in Go's words (``error parsing
+    regexp: missing closing ): `(` ``), or None when it accepts it."""
+    compiled = _compiled(regex)
+    if not isinstance(compiled, str):
+        return None
+    if compiled.startswith("missing ): "):  # Go names the regex as Prometheus wraps it
+        compiled = f"missing ): ^(?:{regex})$"
+    return go_regex_error(compiled).replace("\n", "\\n")  # one line, whatever it holds
+
+
+def _compiled(regex: str) -> Any:
+    """RE2's compiled ``regex``, or its reason (one line) for refusing it."""
+    try:
+        pattern = regex.encode("utf-8")
+    except UnicodeEncodeError:
+        return "invalid UTF-8"
+    refused = _refused_by_go(regex)
+    if refused is not None:
+        return refused
+    binding, options, _ = _re2_binding()
+    compiled = binding.RE2(pattern, options)
+    if not compiled.ok():
+        # RE2 quotes the regex in its reason; a newline in it would break the one-line error
+        return str(compiled.error().decode("utf-8", "replace").replace("\n", "\\n"))
+    return compiled
+
+
+_RE2_TO_GO = {
+    "missing )": "missing closing )",
+    "missing ]": "missing closing ]",
+    "unexpected )": "unexpected )",
+    "invalid escape sequence": "invalid escape sequence",
+    "bad repetition operator": "invalid nested repetition operator",
+    "no argument for repetition operator": "missing argument to repetition operator",
+    "invalid character class range": "invalid character class range",
+    "invalid character class": "invalid character class",
+    "invalid repetition size": "invalid repeat count",
+    "invalid named capture group": "invalid named capture",
+    "invalid perl operator": "invalid or unsupported Perl syntax",
+    "trailing \\": "trailing backslash at end of expression",
+    "invalid UTF-8": "invalid UTF-8",
+}
+
+
+def go_regex_error(reason: str) -> str:
+    """RE2's reason as Go's regexp/syntax words it: ``missing closing ): `(` ``."""
+    code, _, expression = reason.partition(": ")
+    return f"error parsing regexp: {_RE2_TO_GO.get(code, code)}: `{expression}`"
 
 
 def _refused_by_go(regex: str) -> str | None:
-    """What Go's regexp refuses that the C++ RE2 accepts: ``\\C`` (any byte)."""
+    """What Go's regexp refuses that the C++ RE2 accepts: ``\\C`` (any byte), and ``\\Q``
+    without its ``\\E`` (in ``^(?:...)$``, as Prometheus compiles it, it quotes the ``)``)."""
     pos = 0
     while pos < len(regex):
         if regex.startswith("\\Q", pos):  # quoted text: backslashes in it are literal
             end = regex.find("\\E", pos + 2)
             if end < 0:
-                return None
+                return f"missing ): ^(?:{regex})$"
             pos = end + 2
         elif regex[pos] == "\\":
             if regex[pos + 1 : pos + 2] == "C":

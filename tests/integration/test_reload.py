@@ -160,6 +160,44 @@ def test_a_broken_prometheus_rule_file_is_refused_on_reload(
     assert svc.alive() and "configuration reloaded" not in svc.stderr()
 
 
+def test_a_promql_syntax_error_is_refused_on_reload_without_asking_prometheus(
+    tmp_path: Path, service: ServiceFactory
+) -> None:
+    """The expressions are parsed at the reload: a Prometheus that cannot be asked let a
+    rule file with an unclosed parenthesis through (a warning). The reload is refused, the
+    line logged with the file, line and column, and the running rules go on."""
+    alerts = tmp_path / "alerts.yml"
+    alerts.write_text("groups:\n  - name: g\n    rules:\n      - alert: Up\n        expr: up\n")
+    config = tmp_path / "rules.toml"
+    config.write_text(
+        f'prometheus_endpoint = "http://127.0.0.1:{free_port()}"\nrule_files = ["alerts.yml"]\n'
+    )
+    port = free_port()
+    svc = service(
+        {
+            "CONFIG_FILE": str(config),
+            "LISTEN_ADDRESS": f"127.0.0.1:{port}",
+            "LOG_LEVEL": "info",
+            "ENABLE_LIFECYCLE": "true",
+        }
+    )
+    base = f"http://127.0.0.1:{port}"
+    svc.wait_until(lambda: "polling every" in svc.stderr(), EVENT_TIMEOUT, "the start")
+    alerts.write_text(
+        "groups:\n  - name: g\n    rules:\n      - alert: Up\n        expr: sum(rate(up[5m])\n"
+    )
+    problem = (
+        f'{alerts}:5:15: group "g", rule 1, "Up": could not parse expression: parse error: '
+        "unclosed left parenthesis"
+    )
+    status, body = _post(f"{base}/-/reload")
+    assert status == 500 and problem in body, body
+    refused = [line for line in svc.stderr().splitlines() if "reload refused" in line]
+    assert len(refused) == 1 and refused[0].endswith(problem), refused
+    assert _metric(base, "metric_reader_config_last_reload_successful") == 0
+    assert svc.alive() and "configuration reloaded" not in svc.stderr()
+
+
 HANGING_IMPORT = """\
 import os
 import time

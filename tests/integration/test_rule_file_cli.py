@@ -138,3 +138,44 @@ def test_a_config_file_or_credential_file_that_is_a_pipe_is_refused_in_one_line(
         assert result.returncode == 2, result.stderr[-2000:]
         [line] = result.stderr.splitlines()
         assert f"{variable}={str(pipe)!r} is invalid: cannot read: a named pipe, not a" in line
+
+
+# --- PromQL parsed without a Prometheus (issue 23, point 6) --------------------------------
+
+BROKEN_EXPRESSIONS = """\
+groups:
+  - name: node
+    rules:
+      - alert: HostLoad
+        expr: derivv(node_load1[5m]) > 0
+      - alert: HostDown
+        expr: |
+          max by (instance) (up{job="node"} == 0
+      - alert: HostUp
+        expr: up{job="node"} == 1
+"""
+
+
+def test_check_no_read_and_the_start_refuse_a_promql_syntax_error_at_its_place(
+    tmp_path: Path,
+) -> None:
+    """The form the README shows for rule files, ``check --no-read``, passed a misspelt
+    function and an unclosed parenthesis; the service started on them when its Prometheus
+    could not be asked. Both now refuse the file as promtool does: FILE:LINE:COL, exit 2."""
+    rules = tmp_path / "node.yml"
+    rules.write_text(BROKEN_EXPRESSIONS)
+    prefix = f"metric-reader: configuration error: {rules}:"
+    expected = [
+        f'{prefix}5:15: group "node", rule 1, "HostLoad": could not parse expression: 1:1: '
+        'parse error: unknown function with name "derivv"',
+        f'{prefix}7:15: group "node", rule 2, "HostDown": could not parse expression: '
+        "parse error: unclosed left parenthesis",
+    ]
+    env = {"RULE_FILES": str(rules), "PROMETHEUS_ENDPOINT": "http://127.0.0.1:9"}
+    checked = run_bounded("check", "--no-read", env=env, timeout=30)
+    assert checked.returncode == 2, checked.stdout + checked.stderr
+    assert checked.stderr.splitlines() == expected
+    assert "configuration OK" not in checked.stdout
+    started = run_bounded(env=env, timeout=30)
+    assert started.returncode == 2, started.stdout + started.stderr
+    assert [line for line in started.stderr.splitlines() if line.startswith(prefix)] == expected

@@ -293,10 +293,12 @@ def test_an_expression_prometheus_cannot_parse_is_a_configuration_error(
 ) -> None:
     """As Prometheus refuses a rule file whose expression does not parse, so does
     metric-reader, at start and in ``check``: one line with the file, line and alert, exit
-    2. A Prometheus that cannot be asked is only a warning: the service starts."""
+    2, and no "configuration OK" before it. The expression is sent to the Prometheus the
+    rules read as well as parsed at load: a function of Prometheus 3 parses, and this
+    Prometheus (2.42) refuses it. A Prometheus that cannot be asked is only a warning."""
     (tmp_path / "bad.yml").write_text(
         "groups:\n  - name: g\n    rules:\n      - alert: Good\n        expr: up == 0\n"
-        "      - alert: Broken\n        expr: sum(up) by\n"
+        '      - alert: Broken\n        expr: sort_by_label(up, "job")\n'
     )
     config = tmp_path / "rules.toml"
     config.write_text(
@@ -321,6 +323,7 @@ def test_an_expression_prometheus_cannot_parse_is_a_configuration_error(
             )
             and "parse error" in errors[0]
         ), errors[0]
+        assert "configuration OK" not in run.stdout
 
     config.write_text(
         f'prometheus_endpoint = "http://127.0.0.1:{free_port()}"\nrule_files = ["bad.yml"]\n'

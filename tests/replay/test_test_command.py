@@ -197,6 +197,24 @@ def test_selector_rules_alone_need_no_prometheus(tmp_path: Path) -> None:
     assert "SUCCESS" in result.stdout
 
 
+def test_a_rule_file_expression_that_does_not_parse_fails_the_file_at_its_place(
+    tmp_path: Path,
+) -> None:
+    """promtool's ``test rules`` refuses such a rule file before any test runs; so does
+    ``test``, in promtool's words, without starting a Prometheus to find out."""
+    _write(tmp_path)
+    (tmp_path / "alerts.yml").write_text(ALERTS.replace("(queue_depth)", "(queue_depth"))
+    bare = tmp_path / "bin"
+    bare.mkdir()
+    result = _run(tmp_path / "queues_test.yml", path=str(bare))
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert (
+        f'    {tmp_path / "alerts.yml"}:6:15: group "queues", rule 1, "QueueBacklog": could '
+        "not parse expression: parse error: unclosed left parenthesis\n"
+    ) in result.stdout
+    assert "promtool" not in result.stdout
+
+
 def test_a_file_that_cannot_be_read_fails_with_its_problems(tmp_path: Path) -> None:
     test = tmp_path / "broken_test.yml"
     test.write_text("rule_files: [missing.yml]\ntests:\n  - intervl: 1m\n")

@@ -17,6 +17,7 @@ from collections.abc import Mapping
 from functools import lru_cache
 from typing import Any
 
+from .._regex import go_regex_error
 from ._exec import BUILTINS, ExecError, Executor, Func, FuncError
 from ._fmt import BoundedText, Struct, format_float, go_type
 from ._nodes import Node
@@ -293,32 +294,9 @@ def _compile(pattern: str) -> Any:
         compiled = re2.compile(pattern, options)
     except re2.error as exc:
         reason = exc.args[0].decode() if exc.args and isinstance(exc.args[0], bytes) else str(exc)
-        message = f"regexp: Compile({_backquote(pattern)}): {_go_regex_error(reason)}"
+        message = f"regexp: Compile({_backquote(pattern)}): {go_regex_error(reason)}"
         raise FuncError(message) from None
     return compiled
-
-
-_RE2_TO_GO = {
-    "missing )": "missing closing )",
-    "missing ]": "missing closing ]",
-    "unexpected )": "unexpected )",
-    "invalid escape sequence": "invalid escape sequence",
-    "bad repetition operator": "invalid nested repetition operator",
-    "no argument for repetition operator": "missing argument to repetition operator",
-    "invalid character class range": "invalid character class range",
-    "invalid character class": "invalid character class",
-    "invalid repetition size": "invalid repeat count",
-    "invalid named capture group": "invalid named capture",
-    "invalid perl operator": "invalid or unsupported Perl syntax",
-    "trailing \\": "trailing backslash at end of expression",
-    "invalid UTF-8": "invalid UTF-8",
-}
-
-
-def _go_regex_error(reason: str) -> str:
-    """RE2's reason as Go's regexp/syntax words it: ``missing closing ): `(` ``."""
-    code, _, expression = reason.partition(": ")
-    return f"error parsing regexp: {_RE2_TO_GO.get(code, code)}: `{expression}`"
 
 
 def _backquote(text: str) -> str:

@@ -1,0 +1,182 @@
+"""PromQL expressions checked as Prometheus parses them when it loads a rule file, without a
+Prometheus: ``promql-parser``, the Rust parser of GreptimeDB, behind a few corrections that
+make it accept what Prometheus 2 accepts.
+
+Where the two parsers differ (``tests/config/test_promql_vs_promtool.py`` compares them,
+expression by expression, with promtool 2.42):
+
+- label regexes: the Rust parser compiles them with Rust's ``regex``; Prometheus with Go's
+  ``regexp``, an RE2. Each regex matcher's value is checked here with RE2, as Go would
+  (``error parsing regexp: ...``), then handed to the parser as a plain stand-in that
+  matches the empty text exactly when the regex does (a selector needs one matcher that
+  does not).
+- raw strings: the Rust parser reads escapes in a backtick string; Prometheus takes its
+  text as written. Each is handed to the parser double-quoted.
+- ``holt_winters``: a function of Prometheus 2 that Prometheus 3 renamed; registered.
+- the Rust parser takes time growing with the square of an expression's length and, past
+  a few thousand operators, overflows its stack. An expression of more than
+  ``MAX_TOKENS`` tokens (the longest of a thousand public rules has about 160) is not
+  parsed here: Prometheus alone checks it.
+
+What the Rust parser accepts that Prometheus 2.42 refuses is mostly Prometheus 3's: its
+functions, quoted UTF-8 names, durations as plain numbers. Those are accepted here;
+Prometheus, when it is asked, refuses them if it is older.
+"""
+
+from __future__ import annotations
+
+import re
+from functools import cache, lru_cache
+from itertools import pairwise
+from typing import Any
+
+from .._core import compile_label_regex, label_regex_refusal, quote, read_string_literal
+
+MAX_TOKENS = 1000
+"""Longer expressions are left to Prometheus (see above)."""
+_WORD = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_:.")
+_QUOTES = frozenset("\"'`")
+
+
+@lru_cache(maxsize=4096)  # a reload reads the same expressions again
+def promql_problem(expr: str) -> str | None:
+    """Why Prometheus would refuse to parse ``expr``, as promtool says it (``1:7: parse
+    error: ...``, the place in the expression when it is known), or None."""
+    try:
+        expr.encode("utf-8")
+    except UnicodeEncodeError:
+        return "parse error: invalid UTF-8"
+    prepared = _prepared(expr)
+    if isinstance(prepared, _Refusal):
+        return f"{_place(expr, prepared.pos)}: parse error: {prepared.reason}"
+    if prepared is None:
+        return None
+    text, tokens = prepared
+    try:
+        _parser().parse(text)
+    except ValueError as exc:  # its text may quote a newline of the expression: one line
+        return _located(expr, tokens, str(exc).replace("\r", "\\r").replace("\n", "\\n"))
+    except BaseException as exc:  # a panic of the Rust code (pyo3's PanicException)
+        if isinstance(exc, KeyboardInterrupt | SystemExit | MemoryError):
+            raise
+        return None  # not this expression's fault: Prometheus judges it
+    return None
+
+
+class _Refusal:
+    def __init__(self, pos: int, reason: str) -> None:
+        self.pos = pos
+        self.reason = reason
+
+
+_UNKNOWN_FUNCTION = re.compile(r"unknown function with name '(.*)'")
+
+
+def _located(expr: str, tokens: list[_Token], reason: str) -> str:
+    """The parser's ``reason``, placed in ``expr`` where that can be told (a misspelt
+    function: at its name, quoted as promtool quotes it)."""
+    unknown = _UNKNOWN_FUNCTION.fullmatch(reason)
+    if unknown is not None:
+        name = unknown.group(1)
+        for token, after in pairwise(tokens):
+            if token.text == name and after.text == "(":
+                return (
+                    f'{_place(expr, token.pos)}: parse error: unknown function with name "{name}"'
+                )
+    return f"parse error: {reason}"
+
+
+def _prepared(expr: str) -> tuple[str, list[_Token]] | _Refusal | None:
+    """``expr`` as the Rust parser is to see it (see the module's notes) and its tokens; a
+    refusal of one of its label regexes; or None when it is too long to be parsed here."""
+    out: list[str] = []
+    tokens: list[_Token] = []
+    pos = 0
+    while pos < len(expr):
+        char = expr[pos]
+        if char.isspace():
+            out.append(char)
+            pos += 1
+            continue
+        if char == "#":  # a comment, to the end of the line
+            end = expr.find("\n", pos)
+            end = len(expr) if end < 0 else end
+            out.append(expr[pos:end])
+            pos = end
+            continue
+        token = _Token(char, pos, len(out))
+        if char in _QUOTES:
+            try:
+                value, end = read_string_literal(expr, pos)
+            except ValueError:  # the parser says what is wrong with it
+                out.append(expr[pos:])
+                break
+            token.text = '"'
+            if len(tokens) >= 2 and tokens[-1].text in ("=~", "!~"):
+                refused = label_regex_refusal(value)
+                if refused is not None:
+                    return _Refusal(tokens[-2].pos, refused)
+                out.append('""' if compile_label_regex(value)("") else '".+"')
+            elif char == "`":
+                out.append(quote(value))
+            else:
+                out.append(expr[pos:end])
+            pos = end
+        elif char in _WORD:
+            end = pos + 1
+            while end < len(expr) and expr[end] in _WORD:
+                end += 1
+            token.text = expr[pos:end]
+            out.append(token.text)
+            pos = end
+        elif char == "~" and tokens and tokens[-1].text in ("=", "!") and tokens[-1].pos == pos - 1:
+            tokens[-1].text += "~"
+            out.append(char)
+            pos += 1
+            continue
+        else:
+            if char == "[" and [t.text for t in tokens[-4:]] in _AT_START_OR_END:
+                # Prometheus takes ``x @ start() [5m]`` (its check before a range misses
+                # start() and end()); the Rust parser does not: it sees ``x [5m]``.
+                del out[tokens[-4].out :]
+            out.append(char)
+            pos += 1
+        tokens.append(token)
+        if len(tokens) > MAX_TOKENS:
+            return None
+    return "".join(out), tokens
+
+
+_AT_START_OR_END = (["@", "start", "(", ")"], ["@", "end", "(", ")"])
+
+
+class _Token:
+    __slots__ = ("out", "pos", "text")
+
+    def __init__(self, text: str, pos: int, out: int) -> None:
+        self.text = text
+        self.pos = pos
+        """Where it starts in the expression."""
+        self.out = out
+        """Where it starts in the parser's pieces."""
+
+
+def _place(expr: str, pos: int) -> str:
+    """``LINE:COLUMN`` of ``expr[pos]``, from 1."""
+    line = expr.count("\n", 0, pos) + 1
+    column = pos - (expr.rfind("\n", 0, pos) + 1) + 1
+    return f"{line}:{column}"
+
+
+@cache
+def _parser() -> Any:
+    """The parser, imported on first use (a service without expressions never loads it),
+    with what Prometheus 2 has and it lacks."""
+    import promql_parser
+
+    values = promql_parser.ValueType
+    holt_winters = promql_parser.Function(
+        "holt_winters", [values.Matrix, values.Scalar, values.Scalar], values.Vector
+    )
+    promql_parser.register_extra_functions([holt_winters])
+    return promql_parser
