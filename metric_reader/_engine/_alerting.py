@@ -45,23 +45,10 @@ class AlertingRule(Rule):
         )
 
     def reconfigure(self, config: RuleConfig, now: float) -> list[Action]:
-        owed = self._end_hard(now) if config.hard is None else []
         super().reconfigure(config, now)
-        self.machine.reconfigure(*_policies(config), config.missing)
+        self._log(self.machine.reconfigure(*_policies(config), config.missing, now))
         self.machine.recent_length = recent_length(config.polling_interval)
-        return owed
-
-    def _end_hard(self, now: float) -> list[Action]:
-        """End every hard breach (a reload removes the level); return the resolves owed
-        for those that had fired."""
-        transitions = [t for series in self.machine.series.values() for t in series.end_hard(now)]
-        self._log(transitions)
-        owed = []
-        for series in self.machine.series.values():
-            action = None if series.hard is None else series.hard.take_due(now, series.labels)
-            if action is not None:
-                owed.append(action)
-        return owed
+        return self.machine.take_removed_due(now)
 
     def evaluate(self, now: float, samples: list[Sample], acting: bool = True) -> list[Action]:
         transitions = self.machine.observe(now, samples)
@@ -109,12 +96,19 @@ class AlertingRule(Rule):
         rule's own, at ``now``; see ``restore_into``."""
         return restore_into(self.machine, snapshot, now)
 
-    def retire(self, now: float) -> list[Action]:
+    def retire(self, now: float) -> None:
         transitions = [t for series in self.machine.series.values() for t in series.clear(now)]
         self._log(transitions)
         if transitions:
             self.machine.revision += 1
+
+    def wind_down(self, now: float) -> list[Action]:
+        self.machine.forget_idle()
         return self.machine.take_due(now)
+
+    @property
+    def wound_down(self) -> bool:
+        return not self.machine.series
 
     def _log(self, transitions: Iterable[Transition]) -> None:
         for t in transitions:

@@ -132,9 +132,22 @@ class Rule(ABC):
         count it as run here; return whether anything changed."""
 
     @abstractmethod
-    def retire(self, now: float) -> list[Action]:
-        """The rule is changed or removed by a reload: end every breach at once; return the
-        resolve actions owed for what had fired."""
+    def retire(self, now: float) -> None:
+        """The rule is changed or removed by a reload: end every breach at once (a resolve
+        is owed for what had acted). It is evaluated no more: ``wind_down`` hands out what
+        it still owes."""
+
+    @abstractmethod
+    def wind_down(self, now: float) -> list[Action]:
+        """A retired rule: forget the series that owe and run nothing, and return the
+        actions owed that may start at ``now`` (they are then in flight, as from
+        ``evaluate``): a resolve whose breach's call was still running when the rule
+        retired, once that call is over; a failed resolve, after its retry delay."""
+
+    @property
+    @abstractmethod
+    def wound_down(self) -> bool:
+        """A retired rule has nothing left to send: every series it had is forgotten."""
 
     @abstractmethod
     def busy(self, level: str, labels: Labels) -> bool:
