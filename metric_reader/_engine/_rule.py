@@ -58,11 +58,13 @@ class Rule(ABC):
     def __init__(self, config: RuleConfig) -> None:
         self.config = config
         self.identity = rule_identity(config)
-        self._identity_digest = hashlib.sha256(repr(self.identity).encode()).hexdigest()[:16]
-        """What the rule's idempotency keys are made of besides the call: the same in every
-        process (``repr`` of strings and tuples of them) and for the rule's whole life, so a
-        reload that keeps the rule (an annotation edited) keeps its calls' keys, and one
-        that changes its identity makes a new rule whose keys are not the old one's."""
+        self.identity_digest = hashlib.sha256(repr(self.identity).encode()).hexdigest()[:16]
+        """The identity, hashed: the same in every process (``repr`` of strings and tuples
+        of them) and for the rule's whole life. The rule's idempotency keys are made of it
+        besides the call, so a reload that keeps the rule (an annotation edited) keeps its
+        calls' keys, and one that changes its identity makes a new rule whose keys are not
+        the old one's; the state file keeps it, so a restart restores the rule's state
+        into the rule of the same identity, as a reload keeps it."""
         self._dropped_hard: LevelConfig | None = None
         """The hard level a reload removed: what the resolves it still owes are about."""
 
@@ -198,7 +200,7 @@ class Rule(ABC):
             action.breach,
             action.kind,
             action.fire_count,
-            self._identity_digest,
+            self.identity_digest,
         )
         return Event(
             rule=self.name,
