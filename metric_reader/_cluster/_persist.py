@@ -7,8 +7,9 @@ the document's format is ``_state_format``'s and the file on disk ``_state_file`
 is done here is what joins them: timers run on the monotonic clock, whose origin is lost
 when the process ends, so the file holds wall-clock times instead (``wall = now_wall -
 (now_mono - mono)`` and back): a PENDING timer keeps its start and a backoff keeps counting
-from the last successful call, however long the restart took. A rule's state is only
-restored into the same rule: its ``fingerprint`` says what the rule means.
+from the last successful call, however long the restart took. A rule's state is restored
+into the rule of the same identity (``Rule.identity_digest``), as a reload keeps it, and
+judged by that rule's settings from its next evaluation.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -25,7 +26,7 @@ from loguru import logger
 
 from .._config import LevelConfig, RuleConfig
 from .._core import StateError, Throttle, format_duration, to_mono, to_wall
-from .._engine import AlertingRule, Rule
+from .._engine import AlertingRule, Rule, State
 from ._state_file import StateFile
 from ._state_format import SavedRule, document, parse
 
@@ -33,12 +34,13 @@ __all__ = ["StateFile", "StateWriter", "fingerprint", "restore", "snapshot"]
 
 
 def fingerprint(config: RuleConfig, *, with_plugins: bool = False) -> str:
-    """What a rule means, hashed: its state is only restored into the same rule.
+    """What a rule means (what it reads, thresholds, durations, backoffs), hashed.
 
-    Its plugins are not part of it: a resolve goes to the plugins that took the fire (kept
-    in the state), so a rule whose plugin or route changed over a restart goes on as over a
-    reload. ``with_plugins``: the fingerprint versions before that wrote, which a restore
-    still accepts (a file written before the upgrade is restored unless a plugin changed)."""
+    Earlier versions restored a rule's state only into a rule of the same fingerprint, and
+    wrote no identity: an entry without one is still restored that way. This version
+    restores by identity, and writes the fingerprint too, so that an earlier version
+    restores an unchanged rule. ``with_plugins``: the form of the versions before a resolve
+    went to the plugins that took the fire, which a restore still accepts."""
 
     def level(config: LevelConfig | None) -> dict[str, Any] | None:
         if config is None:
@@ -95,7 +97,7 @@ def _take(rules: Iterable[Rule]) -> dict[str, SavedRule]:
     """The state of every rule that has a state machine, at this moment. The snapshots are
     frozen: making the document of them can wait for a worker thread."""
     return {
-        rule.name: SavedRule(fingerprint(rule.config), rule.snapshot())
+        rule.name: SavedRule(fingerprint(rule.config), rule.snapshot(), rule.identity_digest)
         for rule in rules
         if isinstance(rule, AlertingRule)
     }
@@ -141,24 +143,26 @@ def restore(
     valid state document.
 
     A bad record costs only itself: a series whose record cannot be used (a time before
-    1970 or NaN, a count that is not a whole number, an unknown state, levels the rule does
-    not have) is not restored, and a count beyond 2**53-1, a time beyond the year 5138
-    (``Infinity`` too) or a value beyond a float is clamped; all of it is said in one
-    warning, and the rest of the file is restored. No count restored this way can overflow
-    the state machine.
+    1970 or NaN, a count that is not a whole number, an unknown state) is not restored, and
+    a count beyond 2**53-1, a time beyond the year 5138 (``Infinity`` too) or a value
+    beyond a float is clamped; all of it is said in one warning, and the rest of the file
+    is restored. No count restored this way can overflow the state machine.
 
-    A rule whose meaning changed between the runs (what it reads, thresholds, durations,
-    backoffs) gets none of its saved state: a changed threshold must not inherit an old
-    breach. A changed plugin or route is not such a change: the resolve goes to the plugins
-    that took the fire, whatever the configuration says now. A rule that is not configured
-    any more is dropped; both are logged.
+    A restart keeps what a reload keeps: a rule's saved state goes to the configured rule
+    of the same identity (see ``_pair``), whatever else changed between the runs
+    (annotations, routes, plugins, thresholds, durations, backoffs, what it reads), and is
+    judged by that rule's settings from its next evaluation (``AlertingRule.restore``).
+    The state of a rule not configured any more, or of another identity now, is dropped
+    (logged): its breaches are not resolved, as the configuration that would say what their
+    resolves are is gone; a warning names the rules that leave a breach some plugin took
+    without its resolve.
 
     State saved by a dry run is not restored into a real run (``dry_run`` False): its
     actions were only logged, so the real run must not take them as done."""
     saved = parse(data)
     if saved.dry_run and not dry_run:
         return ["the saved state comes from a dry run (DRY_RUN=true): not restored"]
-    configured = {rule.name: rule for rule in rules if isinstance(rule, AlertingRule)}
+    configured = [rule for rule in rules if isinstance(rule, AlertingRule)]
     notes = list(saved.notes)
     mono = _ToMono(now_mono, now_wall, saved.written_at)
     age = now_wall - min(saved.written_at, now_wall)
@@ -169,34 +173,90 @@ def restore(
             f"the state file was written {format_duration(round(mono.shift, 3))} in the future "
             "(the wall clock went back?): its times are taken as if it was written now"
         )
+    pairs = _pair(configured, saved.rules)
+    names = {rule.name for rule in configured}
     clamped = 0
     for name, entry in saved.rules.items():
-        rule = configured.get(name)
+        rule = pairs.get(name)
         if rule is None:
-            messages.append(f"rule {name!r} is not configured any more: its saved state dropped")
-            continue
-        if not _same_rule(entry.fingerprint, rule.config):
-            messages.append(
-                f"rule {name!r} changed since its state was saved: its saved state dropped"
-            )
+            messages.append(_dropped(name, entry, name in names))
+            _warn_unresolved(name, entry)
             continue
         restored = rule.restore(entry.state.retimed(mono), now_mono)
         clamped += restored.clamped
-        for labels in restored.unmatched:
-            notes.append(f"rules[{name!r}]: series {dict(labels)}: its saved levels "
-                         "do not match the rule: that series is not restored")  # fmt: skip
         if not (restored.pending or restored.firing or restored.owed):
             continue
         parts = [f"{restored.pending} pending", f"{restored.firing} firing"]
         if restored.owed:
             parts.append(f"{restored.owed} action(s) owed")
+        into = "" if rule.name == name else f" into rule {rule.name!r} (the same rule, renamed)"
         messages.append(
-            f"rule {name!r}: restored {len(entry.state.series)} series (" + ", ".join(parts) + ")"
+            f"rule {name!r}: restored {len(entry.state.series)} series{into} ("
+            + ", ".join(parts)
+            + ")"
         )
     if clamped:
         messages.append(f"{clamped} saved time(s) later than now clamped to now")
     _warn_unusable(notes)
     return messages
+
+
+def _pair(rules: Sequence[AlertingRule], saved: Mapping[str, SavedRule]) -> dict[str, AlertingRule]:
+    """The configured rule each saved entry (by its name) is restored into, as a reload
+    matches the old rules with the new (``_engine.carry_over``): the rule of the same
+    identity; of two entries of one identity, a rule takes the one of its name, else the
+    first. An entry an earlier version wrote (without identity) goes to the rule of its
+    name if its fingerprint is that rule's, in this version's form or the older one."""
+    by_identity: dict[str, list[str]] = {}
+    for name, entry in saved.items():
+        if entry.identity is not None:
+            by_identity.setdefault(entry.identity, []).append(name)
+    pairs: dict[str, AlertingRule] = {}
+    for rule in rules:
+        found = by_identity.get(rule.identity_digest)
+        if found:
+            name = rule.name if rule.name in found else found[0]
+            found.remove(name)
+            pairs[name] = rule
+            continue
+        old = saved.get(rule.name)
+        if old is not None and old.identity is None and _same_rule(old.fingerprint, rule.config):
+            pairs[rule.name] = rule
+    return pairs
+
+
+def _dropped(name: str, entry: SavedRule, name_configured: bool) -> str:
+    if not name_configured:
+        return f"rule {name!r} is not configured any more: its saved state dropped"
+    if entry.identity is None:
+        return f"rule {name!r} changed since its state was saved: its saved state dropped"
+    return (
+        f"rule {name!r} is another rule now (another name, or for an alert of a rule file "
+        "another group or other labels): its saved state dropped"
+    )
+
+
+def _warn_unresolved(name: str, entry: SavedRule) -> None:
+    """Say when a dropped rule's state held breaches some plugin took (or a resolve owed):
+    no resolve is sent for them."""
+    acted = sum(
+        1
+        for series in entry.state.series
+        for level in (series.base, series.hard)
+        if level is not None
+        and (
+            level.due == "resolve"
+            or (level.state is State.FIRING and (level.fire_count > 0 or bool(level.takers)))
+        )
+    )
+    if acted:
+        logger.bind(rule=name, series=acted).warning(
+            "state file: rule {!r} had {} firing breach(es) a plugin acted on (or a resolve "
+            "owed) and is not configured any more, or is another rule now: no resolve is sent "
+            "for them",
+            name,
+            acted,
+        )
 
 
 NOTES_SHOWN = 5

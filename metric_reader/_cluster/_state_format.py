@@ -50,11 +50,14 @@ LATER_LEVEL_FIELDS = ("takers", "held_value")
 
 @dataclass(frozen=True, slots=True)
 class SavedRule:
-    """One rule's entry: what the rule meant when saved (``_persist.fingerprint``), and
-    its state."""
+    """One rule's entry: which rule it is (``Rule.identity_digest``), what the rule meant
+    when saved (``_persist.fingerprint``, which earlier versions restored by), and its
+    state."""
 
     fingerprint: str
     state: RuleSnapshot
+    identity: str | None = None
+    """None: an entry an earlier version wrote, which only its fingerprint ties to a rule."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,7 +106,8 @@ def document(rules: Mapping[str, SavedRule], written_at: float, wall: Wall) -> d
     them while writing spares a copy of every snapshot at every save)."""
     saved: dict[str, Any] = {}
     for name, rule in rules.items():
-        saved[name] = {
+        entry: dict[str, Any] = {
+            "identity": rule.identity,
             "fingerprint": rule.fingerprint,
             "seen_any": rule.state.seen_any,
             "series": [
@@ -118,6 +122,9 @@ def document(rules: Mapping[str, SavedRule], written_at: float, wall: Wall) -> d
                 for series in rule.state.series
             ],
         }
+        if rule.state.hard_threshold is not None:
+            entry["hard_threshold"] = rule.state.hard_threshold
+        saved[name] = entry
     return {
         "format": FORMAT,
         "version": VERSION,
@@ -294,6 +301,13 @@ def _parse_series(raw: object, where: str, notes: list[str]) -> SeriesSnapshot:
     )
 
 
+def _optional_text(entry: Mapping[str, Any], key: str, where: str) -> str | None:
+    value = entry.get(key)
+    if value is not None and not isinstance(value, str):
+        raise StateError(f"{where}.{key}: expected a string, got {_show(value)}")
+    return value
+
+
 def _parse_rule(raw: object, where: str, notes: list[str]) -> SavedRule:
     entry = _mapping(raw, where)
     mark, seen_any, series = (entry.get("fingerprint"), entry.get("seen_any"), entry.get("series"))
@@ -301,13 +315,15 @@ def _parse_rule(raw: object, where: str, notes: list[str]) -> SavedRule:
         raise StateError(f"{where}: expected a fingerprint string and seen_any")
     if not isinstance(series, list):
         raise StateError(f"{where}.series: expected a list")
+    identity = _optional_text(entry, "identity", where)  # files of earlier versions lack
+    hard_threshold = _optional_text(entry, "hard_threshold", where)  # these two
     kept = []
     for i, item in enumerate(series):
         try:
             kept.append(_parse_series(item, f"{where}.series[{i}]", notes))
         except StateError as exc:
             notes.append(f"{exc}: that series is not restored")
-    return SavedRule(mark, RuleSnapshot(seen_any, tuple(kept)))
+    return SavedRule(mark, RuleSnapshot(seen_any, tuple(kept), hard_threshold), identity)
 
 
 def parse(data: object) -> SavedState:

@@ -7,7 +7,8 @@ from typing import TYPE_CHECKING
 
 from loguru import logger
 
-from .._core import EventKind, Labels, Sample, format_duration
+from .._config import LevelConfig
+from .._core import EventKind, Labels, Sample, any_value, format_duration
 from ._recent import recent_length
 from ._rule import Rule, format_series
 from ._rule_machine import RuleMachine
@@ -45,23 +46,10 @@ class AlertingRule(Rule):
         )
 
     def reconfigure(self, config: RuleConfig, now: float) -> list[Action]:
-        owed = self._end_hard(now) if config.hard is None else []
         super().reconfigure(config, now)
-        self.machine.reconfigure(*_policies(config), config.missing)
+        self._log(self.machine.reconfigure(*_policies(config), config.missing, now))
         self.machine.recent_length = recent_length(config.polling_interval)
-        return owed
-
-    def _end_hard(self, now: float) -> list[Action]:
-        """End every hard breach (a reload removes the level); return the resolves owed
-        for those that had fired."""
-        transitions = [t for series in self.machine.series.values() for t in series.end_hard(now)]
-        self._log(transitions)
-        owed = []
-        for series in self.machine.series.values():
-            action = None if series.hard is None else series.hard.take_due(now, series.labels)
-            if action is not None:
-                owed.append(action)
-        return owed
+        return self.machine.take_removed_due(now)
 
     def evaluate(self, now: float, samples: list[Sample], acting: bool = True) -> list[Action]:
         transitions = self.machine.observe(now, samples)
@@ -102,19 +90,33 @@ class AlertingRule(Rule):
 
     def snapshot(self) -> RuleSnapshot:
         """The state of every series, times on the monotonic clock: what a restart keeps."""
-        return snapshot_of(self.machine)
+        hard = self.config.hard or self._dropped_hard
+        return snapshot_of(self.machine, None if hard is None else hard.threshold.text)
 
     def restore(self, snapshot: RuleSnapshot, now: float) -> Restored:
         """Take the state in ``snapshot`` (times on the monotonic clock) in place of the
-        rule's own, at ``now``; see ``restore_into``."""
-        return restore_into(self.machine, snapshot, now)
+        rule's own, at ``now``, whatever settings it was made under: the rule judges it by
+        its own from its next evaluation, as after a reload (see ``restore_into``)."""
+        if self.config.hard is None and any(one.hard is not None for one in snapshot.series):
+            # Removed since the snapshot: what its resolves say it was. Never judged again.
+            self._dropped_hard = LevelConfig(any_value(snapshot.hard_threshold or ""))
+        restored = restore_into(self.machine, snapshot, now)
+        self._log(restored.ended)
+        return restored
 
-    def retire(self, now: float) -> list[Action]:
+    def retire(self, now: float) -> None:
         transitions = [t for series in self.machine.series.values() for t in series.clear(now)]
         self._log(transitions)
         if transitions:
             self.machine.revision += 1
+
+    def wind_down(self, now: float) -> list[Action]:
+        self.machine.forget_idle()
         return self.machine.take_due(now)
+
+    @property
+    def wound_down(self) -> bool:
+        return not self.machine.series
 
     def _log(self, transitions: Iterable[Transition]) -> None:
         for t in transitions:

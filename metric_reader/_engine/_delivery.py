@@ -13,7 +13,6 @@ only those that failed.
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
-from weakref import WeakSet
 
 from .._config import routes_for
 from .._core import Labels
@@ -34,13 +33,12 @@ class Deliveries:
 
     What is remembered lives only as long as the retry can come: an action some of whose
     plugins took it, while its rule still owes it. A call that succeeded, a breach that
-    ended before the retry, a series forgotten and a rule a reload retired leave nothing
-    behind, however many series come and go."""
+    ended before the retry, a series forgotten and a rule a reload retired once it owes
+    nothing leave nothing behind, however many series come and go."""
 
     def __init__(self, routes: tuple[Route, ...] = ()) -> None:
         self.routes = routes
         self._taken: dict[Rule, dict[_Key, tuple[_Which, set[str]]]] = {}
-        self._retired: WeakSet[Rule] = WeakSet()
 
     def __len__(self) -> int:
         """The actions remembered now (each waits for the retry of its failed plugins)."""
@@ -70,8 +68,8 @@ class Deliveries:
 
     def took(self, rule: Rule, action: Action, plugin: str | None) -> None:
         """``plugin`` ran ``action`` successfully: a retry will not call it again."""
-        if plugin is None or rule in self._retired:
-            return  # a retired rule is evaluated no more: nothing of it is retried
+        if plugin is None:
+            return
         held = self._taken.setdefault(rule, {})
         key, which = (action.labels, action.level), _which(action)
         found = held.get(key)
@@ -87,8 +85,8 @@ class Deliveries:
             self._drop(rule, key)
 
     def prune(self, rule: Rule) -> None:
-        """``rule`` was evaluated: forget what it no longer owes (the breach ended before
-        the retry, or the series was forgotten)."""
+        """``rule`` was evaluated (or, retired, wound down): forget what it no longer owes
+        (the breach ended before the retry, or the series was forgotten)."""
         held = self._taken.get(rule)
         if held is None:
             return
@@ -97,12 +95,6 @@ class Deliveries:
                 del held[key]
         if not held:
             del self._taken[rule]
-
-    def retire(self, rule: Rule) -> None:
-        """A reload retired ``rule``: it is never evaluated again, so none of its actions
-        is retried; the resolves it owes now go to every plugin that took their fire."""
-        self._taken.pop(rule, None)
-        self._retired.add(rule)
 
     def _drop(self, rule: Rule, key: _Key) -> None:
         held = self._taken.get(rule)

@@ -50,8 +50,15 @@ class LoggingRule(Rule):
     ) -> bool:
         return False
 
-    def retire(self, now: float) -> list[Action]:
+    def retire(self, now: float) -> None:
+        pass
+
+    def wind_down(self, now: float) -> list[Action]:
         return []
+
+    @property
+    def wound_down(self) -> bool:
+        return True
 
     def busy(self, level: str, labels: Labels) -> bool:
         return False

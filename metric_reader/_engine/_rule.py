@@ -58,11 +58,13 @@ class Rule(ABC):
     def __init__(self, config: RuleConfig) -> None:
         self.config = config
         self.identity = rule_identity(config)
-        self._identity_digest = hashlib.sha256(repr(self.identity).encode()).hexdigest()[:16]
-        """What the rule's idempotency keys are made of besides the call: the same in every
-        process (``repr`` of strings and tuples of them) and for the rule's whole life, so a
-        reload that keeps the rule (an annotation edited) keeps its calls' keys, and one
-        that changes its identity makes a new rule whose keys are not the old one's."""
+        self.identity_digest = hashlib.sha256(repr(self.identity).encode()).hexdigest()[:16]
+        """The identity, hashed: the same in every process (``repr`` of strings and tuples
+        of them) and for the rule's whole life. The rule's idempotency keys are made of it
+        besides the call, so a reload that keeps the rule (an annotation edited) keeps its
+        calls' keys, and one that changes its identity makes a new rule whose keys are not
+        the old one's; the state file keeps it, so a restart restores the rule's state
+        into the rule of the same identity, as a reload keeps it."""
         self._dropped_hard: LevelConfig | None = None
         """The hard level a reload removed: what the resolves it still owes are about."""
 
@@ -132,9 +134,22 @@ class Rule(ABC):
         count it as run here; return whether anything changed."""
 
     @abstractmethod
-    def retire(self, now: float) -> list[Action]:
-        """The rule is changed or removed by a reload: end every breach at once; return the
-        resolve actions owed for what had fired."""
+    def retire(self, now: float) -> None:
+        """The rule is changed or removed by a reload: end every breach at once (a resolve
+        is owed for what had acted). It is evaluated no more: ``wind_down`` hands out what
+        it still owes."""
+
+    @abstractmethod
+    def wind_down(self, now: float) -> list[Action]:
+        """A retired rule: forget the series that owe and run nothing, and return the
+        actions owed that may start at ``now`` (they are then in flight, as from
+        ``evaluate``): a resolve whose breach's call was still running when the rule
+        retired, once that call is over; a failed resolve, after its retry delay."""
+
+    @property
+    @abstractmethod
+    def wound_down(self) -> bool:
+        """A retired rule has nothing left to send: every series it had is forgotten."""
 
     @abstractmethod
     def busy(self, level: str, labels: Labels) -> bool:
@@ -185,7 +200,7 @@ class Rule(ABC):
             action.breach,
             action.kind,
             action.fire_count,
-            self._identity_digest,
+            self.identity_digest,
         )
         return Event(
             rule=self.name,

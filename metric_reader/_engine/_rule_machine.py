@@ -108,22 +108,53 @@ class RuleMachine:
         return transitions
 
     def reconfigure(
-        self, base: LevelPolicy, hard: LevelPolicy | None, missing: MissingValueBehavior
-    ) -> None:
-        """New settings for the same rule: every series keeps its state and is judged by
-        them from its next observation. A hard level added starts idle in every series; a
-        removed one is dropped (end it first: ``SeriesMachine.end_hard``)."""
+        self,
+        base: LevelPolicy,
+        hard: LevelPolicy | None,
+        missing: MissingValueBehavior,
+        now: float,
+    ) -> list[Transition]:
+        """New settings for the same rule, at ``now``: every series keeps its state and is
+        judged by them from its next observation. A hard level added starts idle in every
+        series; a removed one ends at once (``remove_hard``): return those transitions."""
         self.base, self.hard, self.missing = base, hard, missing
         for series in self.series.values():
             series.missing = missing
             series.base.policy = base
-            if hard is None:
-                series.hard = None
-            elif series.hard is None:
-                series.hard = LevelMachine(hard, "hard")
-            else:
-                series.hard.policy = hard
+            if hard is not None:
+                series.restore_hard(hard)
         self.revision += 1
+        return self.remove_hard(now) if hard is None else []
+
+    def remove_hard(self, now: float) -> list[Transition]:
+        """End the hard level of every series that has one, at ``now``: the configuration
+        has none (any more). Each stays, judged no more, until its resolve is settled."""
+        transitions = [t for series in self.series.values() for t in series.remove_hard(now)]
+        if transitions:
+            self.revision += 1
+        return transitions
+
+    def take_removed_due(self, now: float) -> list[Action]:
+        """The actions owed now by hard levels the configuration no longer has (their
+        resolves), handed out at once: they are then in flight."""
+        actions = []
+        for series in self.series.values():
+            if series.hard_removed and series.hard is not None:
+                action = series.hard.take_due(now, series.labels)
+                if action is not None:
+                    actions.append(action)
+        if actions:
+            self.revision += 1
+        return actions
+
+    def forget_idle(self) -> None:
+        """Forget every series that owes and runs nothing (a retired rule keeps only what
+        it still has to settle)."""
+        idle = [labels for labels, series in self.series.items() if series.idle]
+        for labels in idle:
+            del self.series[labels]
+        if idle:
+            self.revision += 1
 
     def take_due(self, now: float) -> list[Action]:
         actions = [action for series in self.series.values() for action in series.take_due(now)]

@@ -22,7 +22,7 @@ from dataclasses import dataclass, replace
 
 from .._core import EventKind, Labels
 from ._rule_machine import RuleMachine
-from ._state import MAX_COUNT, MAX_RETRY_DELAY, LevelMachine, State
+from ._state import MAX_COUNT, MAX_RETRY_DELAY, LevelMachine, State, Transition
 
 LEVEL_FIELDS_NOT_IN_SNAPSHOT = ("policy", "level", "in_flight", "cleared_at")
 """The ``LevelMachine`` fields a ``LevelSnapshot`` leaves out: the policy and the level come
@@ -155,9 +155,14 @@ class RuleSnapshot:
 
     seen_any: bool
     series: tuple[SeriesSnapshot, ...] = ()
+    hard_threshold: str | None = None
+    """The hard level's threshold as configured when the snapshot was made (None: the rule
+    had no hard level, or it is not known): what the resolve of a hard level says when it
+    is restored into a rule that has none any more."""
 
     def retimed(self, convert: Retime) -> RuleSnapshot:
-        return RuleSnapshot(self.seen_any, tuple(one.retimed(convert) for one in self.series))
+        series = tuple(one.retimed(convert) for one in self.series)
+        return RuleSnapshot(self.seen_any, series, self.hard_threshold)
 
 
 @dataclass(frozen=True, slots=True)
@@ -170,8 +175,9 @@ class Restored:
     """Levels restored PENDING, FIRING, and with an action owed."""
     clamped: int
     """Times later than now taken as now (a retry deadline: as ``MAX_RETRY_DELAY`` ahead)."""
-    unmatched: tuple[Labels, ...]
-    """Series not restored: a hard level saved that the rule lacks, or the reverse."""
+    ended: tuple[Transition, ...] = ()
+    """Breaches of a hard level saved that the rule no longer has, ended at now: each owes
+    its resolve if it had acted (``RuleMachine.remove_hard``)."""
 
 
 def _level_snapshot(machine: LevelMachine) -> LevelSnapshot:
@@ -196,8 +202,9 @@ def _level_snapshot(machine: LevelMachine) -> LevelSnapshot:
     )
 
 
-def snapshot_of(machine: RuleMachine) -> RuleSnapshot:
-    """The state of every series of ``machine``, its times on the machine's clock."""
+def snapshot_of(machine: RuleMachine, hard_threshold: str | None = None) -> RuleSnapshot:
+    """The state of every series of ``machine``, its times on the machine's clock;
+    ``hard_threshold``: the text of the rule's hard threshold (see ``RuleSnapshot``)."""
     return RuleSnapshot(
         machine.seen_any,
         tuple(
@@ -211,6 +218,7 @@ def snapshot_of(machine: RuleMachine) -> RuleSnapshot:
             )
             for series in machine.series.values()
         ),
+        hard_threshold,
     )
 
 
@@ -258,26 +266,29 @@ def _restore_level(machine: LevelMachine, saved: LevelSnapshot, clamp: _NotAfter
 
 def restore_into(machine: RuleMachine, snapshot: RuleSnapshot, now: float) -> Restored:
     """Replace the series of ``machine`` by those of ``snapshot`` (its times on the
-    machine's clock), at ``now``: timers go on where they were, an action in flight when
-    the snapshot was made is owed again, and a series whose levels do not match the
-    machine's is left out."""
+    machine's clock), at ``now``: timers go on where they were, and an action in flight
+    when the snapshot was made is owed again. The machine's settings may differ from
+    those the snapshot was made under; the series are judged by the machine's from their
+    next observation, as after a reload (``RuleMachine.reconfigure``): a hard level the
+    snapshot lacks starts idle, and one the machine lacks is restored, then removed (its
+    breach ends, owing its resolve if it had acted)."""
     clamp = _NotAfter(now)
     machine.series.clear()
     machine.seen_any = snapshot.seen_any
-    pending = firing = owed = 0
-    unmatched: list[Labels] = []
     for saved in snapshot.series:
-        if (saved.hard is None) != (machine.hard is None):
-            unmatched.append(saved.labels)
-            continue
         series = machine.series_for(saved.labels, saved.placeholder)
         series.last_value = saved.last_value
         series.last_seen = clamp(saved.last_seen)
         _restore_level(series.base, saved.base, clamp)
-        if series.hard is not None and saved.hard is not None:
+        if saved.hard is not None:
+            if series.hard is None:  # never judged again: only its retry delay counts
+                series.hard = LevelMachine(machine.base, "hard")
             _restore_level(series.hard, saved.hard, clamp)
+    ended = machine.remove_hard(now) if machine.hard is None else []
+    pending = firing = owed = 0
+    for series in machine.series.values():
         for level in series.levels():
             pending += level.state is State.PENDING
             firing += level.state is State.FIRING
             owed += level.due is not None
-    return Restored(pending, firing, owed, clamp.clamped, tuple(unmatched))
+    return Restored(pending, firing, owed, clamp.clamped, tuple(ended))

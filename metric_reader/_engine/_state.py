@@ -338,6 +338,10 @@ class SeriesMachine:
     last_value: float | None = None
     placeholder: bool = False
     """Stands for a rule that has never seen a series (see ``RuleMachine``)."""
+    hard_removed: bool = False
+    """The configuration has no hard level any more (a reload removed it, or a restore
+    found it saved): ``hard`` is ended, never judged again, and kept only until what it
+    owes or runs (its resolve) is settled (``remove_hard``)."""
     last_seen: float | None = None
     recent: Recent[State] | None = field(default=None, compare=False, repr=False)
     """Its last evaluations, for the status page: kept for a few series of a rule only."""
@@ -393,13 +397,30 @@ class SeriesMachine:
             machine.last_held_at = None
         return self._apply(now, math.nan, False, force_clear=True)
 
-    def end_hard(self, now: float) -> list[Transition]:
-        """End the hard level's breach at once (a reload removes the level)."""
+    def remove_hard(self, now: float) -> list[Transition]:
+        """The configuration has no hard level any more: end its breach at once (a resolve
+        is owed if it had acted) and judge it no more. It stays until it owes and runs
+        nothing, so its resolve is sent (and retried) like any other; then it is dropped."""
         out: list[Transition] = []
-        if self.hard is not None:
+        if self.hard is not None and not self.hard_removed:
             self.hard.last_held_at = None
             self._step(self.hard, now, math.nan, False, out)
+            self.hard_removed = True
+            self._drop_removed_hard()
         return out
+
+    def restore_hard(self, policy: LevelPolicy) -> None:
+        """The configuration has a hard level again (``policy``): one still kept after its
+        removal is judged again, with what it still owes; else it starts idle."""
+        if self.hard is None:
+            self.hard = LevelMachine(policy, "hard")
+        self.hard.policy = policy
+        self.hard_removed = False
+
+    def _drop_removed_hard(self) -> None:
+        if self.hard_removed and self.hard is not None and self.hard.idle:
+            self.hard = None
+            self.hard_removed = False
 
     def _apply(
         self, now: float, value: float, assume_breached: bool, force_clear: bool = False
@@ -411,7 +432,7 @@ class SeriesMachine:
         )
         self._step(base, now, value, base_breached, transitions)
         hard = self.hard
-        if hard is not None:
+        if hard is not None and not self.hard_removed:
             # The hard level only counts while the base level is firing.
             hard_breached = base.state is State.FIRING and (
                 assume_breached or hard.policy.holds(hard.state, value)
@@ -419,6 +440,7 @@ class SeriesMachine:
             if base.state is not State.FIRING:
                 hard.last_held_at = None  # the base resolved: no keep_firing_for for hard
             self._step(hard, now, value, hard_breached, transitions)
+        self._drop_removed_hard()
         return transitions
 
     def _step(
@@ -446,6 +468,7 @@ class SeriesMachine:
         for machine in self.levels():
             if machine.level == action.level:
                 machine.finish(now, action, ok)
+        self._drop_removed_hard()
 
     def took(self, action: Action, plugin: str) -> None:
         machine = self.level(action.level)

@@ -125,6 +125,8 @@ class EvaluationStep:
 
     def __init__(self, routes: tuple[Route, ...] = ()) -> None:
         self._deliveries = Deliveries(routes)
+        self._retired: list[Rule] = []
+        """Rules a reload retired that still owe or run a call (``retire``)."""
 
     @property
     def routes(self) -> tuple[Route, ...]:
@@ -142,6 +144,11 @@ class EvaluationStep:
         that came and went."""
         return len(self._deliveries)
 
+    @property
+    def retired(self) -> int:
+        """Rules a reload retired that still owe a call (a resolve) or run one."""
+        return len(self._retired)
+
     def evaluate(
         self,
         rule: Rule,
@@ -154,8 +161,13 @@ class EvaluationStep:
         """Evaluate ``rule`` on ``observation``, at its time, and hand each call it owes to
         ``notify``. Not ``acting`` (a follower): the rule keeps its calls owed, for when
         this replica leads. ``no_data``: the rule's tracker of reads that return nothing,
-        told about every observation the rule is evaluated on."""
+        told about every observation the rule is evaluated on.
+
+        The calls retired rules owe by ``at`` are handed out too (see ``retire``)."""
         at, samples = observation.at, observation.samples
+        if acting and self._retired:
+            for retired in list(self._retired):
+                self._wind_down(retired, at, notify)
         if samples is None:
             return Evaluation(False)
         problem = admit(rule, samples)
@@ -170,9 +182,26 @@ class EvaluationStep:
 
     def retire(self, rule: Rule, now: float, notify: Notify) -> None:
         """``rule`` is changed or removed by a reload: its breaches end at ``now``; hand
-        the resolves owed for what had fired to ``notify``."""
-        self._deliveries.retire(rule)
-        self._hand_out(rule, rule.retire(now), now, notify)
+        the resolves owed for what had acted to ``notify``.
+
+        The rule is evaluated no more, but it is kept until it owes and runs nothing, and
+        what it owes later is handed out at the evaluations of the other rules (to their
+        ``notify``, when ``acting``), as a rule's own calls are at its evaluations: the
+        resolve of a breach whose fire or repeat was still running at the reload, once that
+        call is over (if some plugin took it: to those that did); a failed resolve, after
+        the usual retry delay (one polling interval of the rule, doubling up to
+        ``MAX_RETRY_DELAY``), until it succeeds. A restart forgets them: a retired rule is
+        not in the state file."""
+        rule.retire(now)
+        self._retired.append(rule)
+        self._wind_down(rule, now, notify)
+
+    def _wind_down(self, rule: Rule, now: float, notify: Notify) -> None:
+        actions = rule.wind_down(now)
+        self._deliveries.prune(rule)
+        self._hand_out(rule, actions, now, notify)
+        if rule.wound_down:
+            self._retired.remove(rule)
 
     def reconfigure(self, rule: Rule, config: RuleConfig, now: float, notify: Notify) -> None:
         """A reload keeps ``rule`` with the settings ``config``; hand the resolves owed for

@@ -348,6 +348,162 @@ def test_a_file_from_before_takers_were_saved_resolves_where_a_fire_would_go_now
     assert resolve.event("relay", 5.0).value == 95.0
 
 
+RENAMING_GROUP = """\
+  - name: other
+    rules:
+      - alert: QueueHigh
+        expr: mail_depth > 50
+"""
+
+
+def _alert_rules(tmp_path: Path, alerts: str, plugin: str = "remediate") -> list[Rule]:
+    (tmp_path / "alerts.yml").write_text(alerts)
+    (tmp_path / "rules.toml").write_text(ROUTED_TO.format(plugin=plugin))
+    settings = load_settings({"CONFIG_FILE": str(tmp_path / "rules.toml")})
+    return [make_rule(config) for config in settings.rules]
+
+
+def test_an_edited_alert_keeps_firing_over_a_restart_as_over_a_reload(tmp_path: Path) -> None:
+    """Its annotation, expression, ``for`` and route backoff edited while the service was
+    down: the alert is the same (group, name, labels), so it is still firing, is not
+    executed again, and resolves at the plugin that took its fire."""
+    doc = _fired_and_saved(tmp_path)
+    edited = (
+        ALERT_FILE.replace("queue_depth > 50", "queue_depth > 60")
+        .replace("holds", "now holds")
+        .replace("        labels:", "        for: 10m\n        labels:")
+    )
+    (tmp_path / "alerts.yml").write_text(edited)
+    (tmp_path / "rules.toml").write_text(
+        ROUTED_TO.format(plugin="remediate") + 'backoff_delay = "2h"\n'
+    )
+    settings = load_settings({"CONFIG_FILE": str(tmp_path / "rules.toml")})
+    [rule] = [make_rule(config) for config in settings.rules]
+    assert rule.config.base is not None and rule.config.base.duration == 600.0
+    messages = restore([rule], doc, 5.0, WALL0 + 3)
+    assert any("1 firing" in m for m in messages), messages
+    step = EvaluationStep(settings.routes)
+    for at in (5.0, 6.0, 700.0):  # beyond the new ``for``: no second execute
+        owed: list[OwedCall] = []
+        step.evaluate(rule, Observation(at, [Sample(SERIES, 97.0)]), owed.append)
+        assert owed == []
+    assert rule.series[SERIES].base.state is State.FIRING
+    owed = []
+    step.evaluate(rule, Observation(701.0, []), owed.append)
+    [resolve] = owed
+    assert resolve.plugins() == ["remediate"]
+    event = resolve.event("remediate", 701.0)
+    assert (event.kind, dict(event.annotations)) == ("resolve", {"summary": "now holds 97"})
+
+
+def test_an_alert_renamed_by_the_configuration_keeps_its_state(tmp_path: Path) -> None:
+    """Another group gets an alert of the same name: the rule becomes ``queues:QueueHigh``,
+    the same rule by its identity (its group, alert name and labels)."""
+    doc = _fired_and_saved(tmp_path)
+    rules = _alert_rules(tmp_path, ALERT_FILE + RENAMING_GROUP)
+    assert [rule.name for rule in rules] == ["queues:QueueHigh", "other:QueueHigh"]
+    messages = restore(rules, doc, 5.0, WALL0 + 3)
+    assert any("into rule 'queues:QueueHigh'" in m for m in messages), messages
+    assert rules[0].series[SERIES].base.state is State.FIRING
+    assert dict(rules[1].series) == {}
+
+
+def test_other_alert_labels_are_another_alert_that_starts_afresh(
+    tmp_path: Path, records: list[Any]
+) -> None:
+    """Its resolve cannot be sent: the configuration that says what the old alert was
+    (its labels, annotations) is gone; a warning says so."""
+    doc = _fired_and_saved(tmp_path)
+    [rule] = _alert_rules(tmp_path, ALERT_FILE.replace("severity: page", "severity: critical"))
+    messages = restore([rule], doc, 5.0, WALL0 + 3)
+    assert any("'QueueHigh' is another rule now" in m for m in messages), messages
+    assert dict(rule.series) == {}
+    [warning] = [r["message"] for r in records if "no resolve" in r["message"]]
+    assert "1 firing breach(es) a plugin acted on" in warning and "no resolve" in warning
+
+
+def test_a_changed_threshold_is_judged_at_the_first_poll_after_the_restart() -> None:
+    first = Run(make_rules(), MONO0, WALL0)
+    assert first.poll(MONO0, 95) == ["base:fire"]
+    doc = first.save(MONO0 + 1)
+    still, _ = restart(doc, wall=WALL0 + 2, THRESHOLD=">90")
+    assert still.level().state is State.FIRING
+    assert still.poll(5.0, 95) == []  # 95 > 90: firing still, not fired again
+    over, _ = restart(doc, wall=WALL0 + 2, THRESHOLD=">100")
+    assert over.poll(5.0, 95) == ["base:resolve"]  # 95 <= 100: resolved, at the pager
+    [(_, resolve)] = over.calls
+    assert (resolve.value, resolve.takers) == (95, ("pager",))
+    assert over.rule.event(resolve, 5.0, "pager").threshold == ">100"
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"THRESHOLD_DURATION": "61s"},
+        {"BACKOFF_DELAY": "5m"},
+        {"LABEL_FILTERS": 'queue="mail"'},
+        {"SCRAPE_URL": "http://127.0.0.1:10/metrics"},
+        {"HARD_THRESHOLD": ">99"},
+        {"KEEP_FIRING_FOR": "1m"},
+        {"CLEAR_THRESHOLD": "<50"},
+    ],
+)
+def test_a_restart_keeps_the_state_of_a_rule_whose_settings_changed(
+    change: dict[str, str],
+) -> None:
+    """As a reload keeps it: the rule's identity (its name) is the same."""
+    env = {"THRESHOLD_DURATION": "60s"}
+    first = Run(make_rules(**env), MONO0, WALL0)
+    first.poll(MONO0, 95)
+    second, messages = restart(first.save(MONO0 + 1), wall=WALL0 + 2, settings={**env, **change})
+    assert any("1 pending" in m for m in messages), messages
+    assert second.level().state is State.PENDING
+    assert second.level().active_at == pytest.approx(5.0 - 2)  # the breach began at WALL0
+
+
+def test_a_hard_level_removed_over_a_restart_resolves_at_its_takers() -> None:
+    env = {"HARD_THRESHOLD": ">90"}
+    first = Run(make_rules(**env), MONO0, WALL0)
+    assert first.poll(MONO0, 95) == ["base:fire", "hard:fire"]
+    second, _ = restart(first.save(MONO0 + 1), wall=WALL0 + 2)
+    assert second.poll(5.0, 95) == ["hard:resolve"]  # the base level goes on firing
+    [(_, resolve)] = second.calls
+    assert (resolve.takers, resolve.value, resolve.duration) == (("pager",), 95, 2.0)
+    assert second.rule.event(resolve, 5.0, "pager").threshold == ">90"
+    assert second.poll(6.0, 95) == []
+    assert second.level().state is State.FIRING
+    assert second.rule.series[SERIES].hard is None
+
+
+def test_a_hard_level_added_over_a_restart_starts_idle() -> None:
+    first = Run(make_rules(), MONO0, WALL0)
+    assert first.poll(MONO0, 95) == ["base:fire"]
+    env = {"HARD_THRESHOLD": ">90", "HARD_THRESHOLD_DURATION": "10s"}
+    second, _ = restart(first.save(MONO0 + 1), wall=WALL0 + 2, **env)
+    assert second.poll(5.0, 95) == []  # the base level fired before the restart
+    assert second.level("hard").state is State.PENDING
+    assert second.poll(15.0, 95) == ["hard:fire"]
+
+
+@pytest.mark.parametrize("with_plugins", [False, True], ids=["without plugins", "with plugins"])
+def test_an_entry_an_earlier_version_wrote_is_restored_by_its_fingerprint(
+    with_plugins: bool,
+) -> None:
+    """Earlier versions wrote no identity: such an entry goes to the rule of its name when
+    its fingerprint, of either form they wrote, is that rule's; else it is dropped."""
+    first = Run(make_rules(ACTION_PLUGIN="pager"), MONO0, WALL0)
+    first.poll(MONO0, 95)
+    doc = first.save(MONO0 + 1)
+    entry = doc["rules"]["jobs_waiting"]
+    del entry["identity"]
+    entry["fingerprint"] = fingerprint(first.rule.config, with_plugins=with_plugins)
+    second, _ = restart(doc, wall=WALL0 + 2, ACTION_PLUGIN="pager")
+    assert second.level().state is State.FIRING
+    changed, messages = restart(doc, wall=WALL0 + 2, ACTION_PLUGIN="pager", THRESHOLD=">90")
+    assert any("changed since its state was saved" in m for m in messages), messages
+    assert changed.rule.machine is not None and changed.rule.machine.series == {}
+
+
 def test_escalation_state_is_restored_on_both_levels() -> None:
     env = {"HARD_THRESHOLD": ">95", "HARD_THRESHOLD_DURATION": "30s", "HARD_BACKOFF_DELAY": "60s"}
     first = Run(make_rules(**env), MONO0, WALL0)
@@ -387,38 +543,6 @@ def test_a_rule_that_never_saw_a_series_keeps_its_placeholder() -> None:
 # --- what is not restored -------------------------------------------------------------------
 
 
-def test_a_changed_threshold_drops_the_saved_state() -> None:
-    first = Run(make_rules(THRESHOLD_DURATION="60s"), MONO0, WALL0)
-    first.poll(MONO0, 95)
-    doc = first.save(MONO0 + 50)
-    second, messages = restart(doc, wall=WALL0 + 55, THRESHOLD=">90", THRESHOLD_DURATION="60s")
-    assert any("changed since its state was saved" in m for m in messages), messages
-    assert second.rule.machine is not None and second.rule.machine.series == {}
-    assert second.poll(5.0, 95) == []
-    assert second.poll(20.0, 95) == []  # would have fired at 10.0 with the old breach
-    assert second.poll(65.0, 95) == ["base:fire"]
-
-
-@pytest.mark.parametrize(
-    "change",
-    [
-        {"THRESHOLD_DURATION": "61s"},
-        {"BACKOFF_DELAY": "5m"},
-        {"LABEL_FILTERS": 'queue="mail"'},
-        {"SCRAPE_URL": "http://127.0.0.1:10/metrics"},
-        {"HARD_THRESHOLD": ">99"},
-        {"KEEP_FIRING_FOR": "1m"},
-        {"CLEAR_THRESHOLD": "<50"},
-    ],
-)
-def test_what_a_rule_means_is_in_its_fingerprint(change: dict[str, str]) -> None:
-    env = {"THRESHOLD_DURATION": "60s"}
-    first = Run(make_rules(**env), MONO0, WALL0)
-    first.poll(MONO0, 95)
-    _, messages = restart(first.save(MONO0 + 1), wall=WALL0 + 2, settings={**env, **change})
-    assert any("changed since" in m for m in messages), messages
-
-
 def test_a_changed_plugin_keeps_the_state_and_the_resolve_goes_to_the_one_that_fired() -> None:
     first = Run(make_rules(ACTION_PLUGIN="pager"), MONO0, WALL0)
     assert first.poll(MONO0, 95) == ["base:fire"]
@@ -430,11 +554,13 @@ def test_a_changed_plugin_keeps_the_state_and_the_resolve_goes_to_the_one_that_f
 
 
 def test_a_file_an_earlier_version_wrote_is_restored(tmp_path: Path) -> None:
-    """Its fingerprint held the plugin, and its levels no ``takers`` nor ``held_value``."""
+    """No identity, a fingerprint that held the plugin, and levels without ``takers`` nor
+    ``held_value``."""
     first = Run(make_rules(ACTION_PLUGIN="pager"), MONO0, WALL0)
     first.poll(MONO0, 95)
     doc = first.save(MONO0 + 1)
     entry = doc["rules"]["jobs_waiting"]
+    del entry["identity"]
     entry["fingerprint"] = fingerprint(first.rule.config, with_plugins=True)
     del entry["series"][0]["base"]["takers"], entry["series"][0]["base"]["held_value"]
     second, _ = restart(doc, wall=WALL0 + 2, ACTION_PLUGIN="pager")
@@ -623,10 +749,6 @@ BAD_SERIES = {
     "unknown action": ("base.due", "explode"),
     "labels not pairs": ("labels", [["a"]]),
     "firing without a start": ("base.active_at", None),
-    "a hard level the rule lacks": (
-        "hard",
-        valid_doc()["rules"]["jobs_waiting"]["series"][0]["base"],
-    ),
     "level not an object": ("base", 3),
     "takers not a list": ("base.takers", "pager"),
     "a taker without a name": ("base.takers", [""]),

@@ -129,14 +129,23 @@ def test_a_rule_a_reload_replaces_leaves_nothing_and_its_successor_starts_afresh
     assert first.plugins() == ["pager", "tickets"]
 
 
-def test_the_resolves_of_a_retired_rule_are_not_remembered(tmp_path: Path) -> None:
+def test_a_retired_rule_retries_its_resolve_only_at_the_plugin_that_failed_then_forgets(
+    tmp_path: Path,
+) -> None:
     settings = _routed(tmp_path)
     step = EvaluationStep(settings.routes)
     rule = make_rule(settings.rules[0])
+    other = make_rule(_routed(tmp_path, "up < 1").rules[0])
     _run(_evaluate(step, rule, 0.0, "a"), 0.0)
     retired: list[OwedCall] = []
     step.retire(rule, 1.0, retired.append)
     [resolve] = retired
     assert resolve.action.kind == "resolve"
-    _run([resolve], 1.0, failing={"tickets"})  # never retried: the rule is evaluated no more
+    _run([resolve], 1.0, failing={"tickets"})
+    assert step.partial_deliveries == 1  # remembered for the retry
+    [retry] = _evaluate(step, other, 2.0)  # the retired rule's, at another rule's evaluation
+    assert retry.rule is rule and retry.plugins() == ["tickets"]
+    _run([retry], 2.0)
     assert step.partial_deliveries == 0
+    assert _evaluate(step, other, 3.0) == []
+    assert step.retired == 0  # let go of at the next evaluation: nothing left to send

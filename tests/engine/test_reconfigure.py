@@ -71,3 +71,39 @@ def test_a_longer_duration_keeps_a_pending_series_pending_until_it_is_reached() 
     assert _poll(step, rule, 2.0, 95.0) == []
     assert rule.series[MAIL].worst is State.PENDING
     assert _poll(step, rule, 4.0, 95.0) == [("base", "fire")]
+
+
+def test_a_hard_level_removed_while_its_fire_runs_resolves_once_the_fire_is_over() -> None:
+    step = EvaluationStep()
+    rule = make_rule(_config(HARD_THRESHOLD=">90", HARD_ACTION_PLUGIN="pager"))
+    owed: list[OwedCall] = []
+    step.evaluate(rule, Observation(0.0, [Sample(MAIL, 95.0)]), owed.append)
+    base, hard = owed
+    _run([base], 0.0)
+    assert hard.action.level == "hard" and hard.plugins() == ["pager"]  # still running
+    removed: list[OwedCall] = []
+    step.reconfigure(rule, _config(), 0.5, removed.append)
+    assert removed == []  # nothing to resolve before the fire is over
+    _run([hard], 1.0)  # it succeeded
+    owed = []
+    step.evaluate(rule, Observation(2.0, [Sample(MAIL, 95.0)]), owed.append)
+    assert [call.event("pager", 2.0).threshold for call in owed] == [">90"]
+    assert _run(owed, 2.0) == [("hard", "resolve")]
+    assert _poll(step, rule, 3.0, 95.0) == []  # once; the base level goes on firing
+    assert rule.series[MAIL].hard is None
+
+
+def test_a_failed_resolve_of_a_removed_hard_level_is_retried() -> None:
+    step = EvaluationStep()
+    rule = make_rule(_config(HARD_THRESHOLD=">90", HARD_ACTION_PLUGIN="pager"))
+    assert _poll(step, rule, 0.0, 95.0) == [("base", "fire"), ("hard", "fire")]
+    removed: list[OwedCall] = []
+    step.reconfigure(rule, _config(), 0.5, removed.append)
+    [resolve] = removed
+    assert resolve.plugins() == ["pager"]
+    resolve.report("pager", ok=False)
+    resolve.settle(0.5)
+    assert _poll(step, rule, 1.0, 95.0) == []  # one polling interval after the try
+    assert _poll(step, rule, 1.5, 95.0) == [("hard", "resolve")]
+    assert _poll(step, rule, 5.0, 95.0) == []
+    assert rule.series[MAIL].hard is None

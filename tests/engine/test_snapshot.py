@@ -127,7 +127,7 @@ def test_a_restored_machine_goes_on_as_the_one_it_was_taken_from(
     now = t + origin
     second = make()
     restored = restore_into(second, saved.retimed(lambda at: at + origin), now)
-    assert restored.clamped == 0 and restored.unmatched == ()
+    assert restored.clamped == 0 and restored.ended == ()
     assert snapshot_of(second).retimed(lambda at: at - origin) == saved
 
     kept, t_end = drive(first, t, after)
@@ -213,16 +213,29 @@ def test_times_later_than_now_are_clamped_to_now_and_a_retry_at_most_the_longest
     assert rule.series[A].base.due_at == 100.0 + MAX_RETRY_DELAY / 2
 
 
-def test_a_series_whose_levels_do_not_match_the_rule_is_left_out() -> None:
-    ok = LevelSnapshot(State.OK)
-    saved = RuleSnapshot(True, (SeriesSnapshot(A, ok, hard=ok), SeriesSnapshot(B, ok)))
+def test_levels_the_machine_has_no_more_or_not_yet_are_taken_as_a_reload_takes_them() -> None:
+    """A hard level saved that the machine lacks ends at once, owing its resolve to the
+    plugins that took its fire (then it is dropped); one the snapshot lacks starts idle."""
+    fired = level(fire_count=1, last_held_at=0.0, takers=("pager",), held_value=97.0)
+    saved = RuleSnapshot(True, (SeriesSnapshot(A, FIRING, hard=fired), SeriesSnapshot(B, FIRING)))
     rule = machine(hard=False)
-    restored = restore_into(rule, saved, 0.0)
-    assert restored.unmatched == (A,)
-    assert list(rule.series) == [B]
+    restored = restore_into(rule, saved, 5.0)
+    [ended] = restored.ended
+    assert (ended.labels, ended.level, ended.new) == (A, "hard", State.OK)
+    assert (restored.firing, restored.owed) == (2, 1)
+    [resolve] = rule.take_due(5.0)
+    assert (resolve.level, resolve.kind, resolve.takers, resolve.value) == (
+        "hard",
+        "resolve",
+        ("pager",),
+        97.0,
+    )
+    rule.finish(5.0, resolve, ok=True)
+    assert rule.series[A].hard is None and rule.series[A].base.state is State.FIRING
     rule = machine(hard=True)
-    assert restore_into(rule, saved, 0.0).unmatched == (B,)
-    assert list(rule.series) == [A]
+    assert restore_into(rule, saved, 5.0).ended == ()
+    hard = rule.series[B].hard
+    assert hard is not None and hard.state is State.OK and rule.series[B].base.fired_at == 0.0
 
 
 def test_restoring_replaces_what_the_machine_had() -> None:

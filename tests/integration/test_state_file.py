@@ -306,7 +306,7 @@ def test_random_kills_while_rules_flap_always_leave_a_valid_file(
         flapper.join(timeout=5)
     assert final.stop(signal.SIGTERM) == 0, final.diagnostics()
     doc = json.loads(state.read_text())
-    assert set(doc["rules"]["queue_depth"]) == {"fingerprint", "seen_any", "series"}
+    assert set(doc["rules"]["queue_depth"]) == {"identity", "fingerprint", "seen_any", "series"}
     # No temporary file is left once a service has started and stopped, nothing set aside.
     assert sorted(p.name for p in tmp_path.glob("state.json*")) == ["state.json", "state.json.lock"]
     assert not list(tmp_path.glob(".state.json.*"))
