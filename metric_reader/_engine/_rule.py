@@ -34,10 +34,11 @@ def format_series(name: str, labels: Labels) -> str:
 def rule_identity(config: RuleConfig) -> tuple[object, ...]:
     """What makes a rule the same rule across a reload, as Prometheus' ``Group.CopyState``
     matches alerts: for an alert of a rule file its group, alert name and labels; for any
-    other rule its name. Its kind too: a rule that lost its threshold is another rule."""
+    other rule its name. Its kind too: a rule that lost its threshold is another rule.
+    Labels are a set, as Prometheus compares them: their order in the file is no part of it."""
     alert = config.alert
     if alert is not None:
-        return ("alert", alert.group, alert.name, alert.labels)
+        return ("alert", alert.group, alert.name, tuple(sorted(dict(alert.labels).items())))
     return ("logging" if config.base is None else "alerting", config.name)
 
 

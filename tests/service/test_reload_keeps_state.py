@@ -233,3 +233,25 @@ def test_a_resolve_goes_to_the_plugin_that_fired_whatever_the_routes_say_by_then
         assert harness.calls_of("relay") == []
 
     _run(harness, script)
+
+
+def test_alert_labels_written_in_another_order_are_the_same_alert(tmp_path: Path) -> None:
+    """Prometheus compares an alert's labels as a set: reordering them in the file is an
+    edit like any other, not another alert."""
+    ordered = ALERTS.replace("labels: {{severity: {severity}}}", "labels: {{{labels}}}")
+    (tmp_path / "alerts.yml").write_text(
+        ordered.format(labels="severity: page, team: mail", summary="depth")
+    )
+    routed = ROUTED.format(plugins=tmp_path / "plugins", matcher="severity=page", plugin="recorder")
+    harness = Harness(tmp_path, routed)
+
+    async def script(client: httpx.AsyncClient, calls: Any) -> None:
+        await harness.poll(client, calls, expect=1)
+        (tmp_path / "alerts.yml").write_text(
+            ordered.format(labels="team: mail, severity: page", summary="depth")
+        )
+        harness.reload(routed)
+        await harness.poll(client, calls, expect=1)  # kept: no resolve, no second execute
+        assert [kind for kind, *_ in harness.calls] == ["execute"]
+
+    _run(harness, script)
