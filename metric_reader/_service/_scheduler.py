@@ -364,7 +364,7 @@ class Scheduler:
                     one.read_errors.report(started, str(failed))
                 continue
             one.read_errors.clear()
-            self._evaluate(one, at, fetched.samples.get(one.name, []), owed, acting)
+            self._evaluate(one, at, fetched.samples.get(one.name, []), owed, acting, started)
         if revision(one.rule for one in rules) != before:
             self._changed()
         if group is not None:
@@ -376,12 +376,19 @@ class Scheduler:
         return None
 
     def _evaluate(
-        self, one: RuleRuntime, at: float, samples: list[Sample], owed: Notify, acting: bool
+        self,
+        one: RuleRuntime,
+        at: float,
+        samples: list[Sample],
+        owed: Notify,
+        acting: bool,
+        read_started: float,
     ) -> None:
         evaluation = self._step.evaluate(
             one.rule, Observation(at, samples), owed, acting=acting, no_data=one.no_data
         )
         if evaluation.refused is None:
+            one.evaluated(at, anyio.current_time() - read_started)
             one.series_limit_errors.clear()
             return
         # Failed for this rule: its state stays as it was, like a failed poll.

@@ -6,6 +6,9 @@ only kind a person or another program can use.
 A document is bounded: it lists at most ``Selection.limit`` series in all (each rule's
 count by state is always complete), so a rule with 50,000 series costs a few milliseconds,
 not a second of the event loop. ``Selection.rule`` with ``offset`` pages through one rule.
+``Selection.by_severity`` (the page's) lists the rules with a firing series first, then
+those with a pending one, then those with no data, then the rest, each in their order, so
+the troubled ones get the series budget first.
 """
 
 from __future__ import annotations
@@ -17,7 +20,15 @@ from collections.abc import Collection, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, overload
 
-from .._core import ANY, LineKind, Threshold, format_duration, json_number, to_wall
+from .._core import (
+    ANY,
+    LineKind,
+    Threshold,
+    format_duration,
+    json_number,
+    round_duration,
+    to_wall,
+)
 from .._engine import (
     RECENT_SERIES_PER_RULE,
     LevelMachine,
@@ -29,14 +40,16 @@ from .._engine import (
 )
 from ._selection import EVERY_RULE, MAX_SERIES, Selection
 from ._status_doc import (
+    AlertDoc,
     LevelDoc,
     LevelSettingsDoc,
     RuleDoc,
+    RuleState,
     SeriesDoc,
     StatusDocument,
     ThresholdLineDoc,
 )
-from ._view import FetchStatus, GroupStatus
+from ._view import FetchStatus, GroupStatus, LastEvaluation
 
 if TYPE_CHECKING:
     from .._config import LevelConfig, RuleConfig
@@ -49,6 +62,30 @@ def severity(series: SeriesMachine) -> tuple[int, int]:
     base = _RANK[series.base.state]
     hard = 3 if series.hard is None else _RANK[series.hard.state]
     return min(base, hard), hard
+
+
+def rule_severity(rule: Rule, no_data: NoData | None) -> int:
+    """Sort key of a rule: 0 with a firing series, 1 with a pending one, 2 in no data, 3
+    otherwise."""
+    worst = 2 if no_data is not None and no_data.active else 3
+    for series in rule.series.values():
+        worst = min(worst, severity(series)[0])
+        if not worst:
+            break
+    return worst
+
+
+def _state(config: RuleConfig, states: Mapping[str, int]) -> RuleState | None:
+    if config.base is None:
+        return None
+    return "firing" if states["firing"] else "pending" if states["pending"] else "inactive"
+
+
+def _alert(config: RuleConfig) -> AlertDoc | None:
+    alert = config.alert
+    if alert is None:
+        return None
+    return {"group": alert.group, "file": str(alert.file), "line": alert.line}
 
 
 class _DocumentBuilder:
@@ -115,6 +152,7 @@ class _DocumentBuilder:
         no_data: NoData | None = None,
         selection: Selection = EVERY_RULE,
         budget: int | None = None,
+        evaluation: LastEvaluation | None = None,
     ) -> RuleDoc:
         """One rule, listing at most ``budget`` of its series (``selection.limit``)."""
         config = rule.config
@@ -129,8 +167,14 @@ class _DocumentBuilder:
             "reads": rule.expression,
             "source": config.source.kind,
             "target": config.source.where,
+            "alert": _alert(config),
             "polling_interval": format_duration(config.polling_interval),
+            "last_evaluation": None if evaluation is None else self.wall(evaluation.at),
+            "evaluation_duration": None
+            if evaluation is None
+            else format_duration(round_duration(evaluation.seconds)),
             "levels": {"base": _settings(config.base), "hard": _settings(config.hard)},
+            "state": _state(config, states),
             "no_data": None
             if no_data is None
             else {
@@ -227,19 +271,26 @@ def status_snapshot(
     selection: Selection = EVERY_RULE,
     groups: Sequence[GroupStatus] = (),
     now_wall: float | None = None,
+    evaluations: Mapping[str, LastEvaluation] | None = None,
 ) -> StatusDocument:
     """Everything ``/api/status`` returns but ``leader_election`` (the service adds it).
 
     With ``selection.rule`` naming no rule, ``rules`` is empty. ``now_wall``: the wall-clock
-    time of ``now_mono`` (default: the current time)."""
+    time of ``now_mono`` (default: the current time). ``no_data``: the trackers of the rules
+    that have one; ``evaluations``: the last evaluation of those evaluated."""
     view = _DocumentBuilder(now_mono, now_wall)
     budget = max(0, min(selection.limit, MAX_SERIES))
     listed_rules: list[RuleDoc] = []
-    for rule in rules:
-        if selection.rule is not None and rule.name != selection.rule:
-            continue
+    no_data = no_data or {}
+    evaluations = evaluations or {}
+    chosen = [rule for rule in rules if selection.rule in (None, rule.name)]
+    if selection.by_severity:
+        chosen.sort(key=lambda rule: rule_severity(rule, no_data.get(rule.name)))
+    for rule in chosen:
         share = budget if selection.per_rule is None else min(budget, selection.per_rule)
-        document = view.rule(rule, (no_data or {}).get(rule.name), selection, share)
+        document = view.rule(
+            rule, no_data.get(rule.name), selection, share, evaluations.get(rule.name)
+        )
         budget -= len(document["series"])
         listed_rules.append(document)
     total = sum(rule["series_count"] for rule in listed_rules)
@@ -264,7 +315,7 @@ def status_snapshot(
             {
                 "group": group.name,
                 "polling_interval": format_duration(group.interval),
-                "offset": format_duration(group.offset),
+                "offset": format_duration(round_duration(group.offset)),
                 "rules": group.rules,
                 "reads": group.fetches,
                 "evaluations_missed_last_minute": group.missed_last_minute,
