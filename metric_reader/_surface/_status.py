@@ -16,7 +16,8 @@ from __future__ import annotations
 import itertools
 import math
 import time
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, overload
 
@@ -64,15 +65,43 @@ def severity(series: SeriesMachine) -> tuple[int, int]:
     return min(base, hard), hard
 
 
-def rule_severity(rule: Rule, no_data: NoData | None) -> int:
-    """Sort key of a rule: 0 with a firing series, 1 with a pending one, 2 in no data, 3
-    otherwise."""
-    worst = 2 if no_data is not None and no_data.active else 3
-    for series in rule.series.values():
-        worst = min(worst, severity(series)[0])
-        if not worst:
-            break
-    return worst
+@dataclass(slots=True)
+class _Ordered:
+    """A rule's series counted by the worse state of their levels, and in the order a
+    document lists them."""
+
+    states: dict[str, int]
+    """Every state, 0 included."""
+    series: Iterable[SeriesMachine]
+
+    def rank(self, no_data: NoData | None) -> int:
+        """The rule's place on the page: 0 with a firing series, 1 with a pending one, 2 in
+        no data, 3 otherwise."""
+        if self.states["firing"] or self.states["pending"]:
+            return 0 if self.states["firing"] else 1
+        return 2 if no_data is not None and no_data.active else 3
+
+
+def _order(series: Collection[SeriesMachine], by_severity: bool) -> _Ordered:
+    """Count ``series`` by state, in one pass. By severity: firing, then pending (each
+    sorted by severity and labels), then ok in the order first seen; only the few that are
+    not ok are sorted. Otherwise in the order first seen."""
+    ok, pending, firing = State.OK, State.PENDING, State.FIRING
+    troubled: list[SeriesMachine] = []
+    calm: list[SeriesMachine] = []
+    counts = {firing: 0, pending: 0, ok: 0}
+    for one in series:
+        base, hard = one.base.state, None if one.hard is None else one.hard.state
+        worst = firing if firing in (base, hard) else pending if pending in (base, hard) else ok
+        counts[worst] += 1
+        if by_severity:
+            (calm if worst is ok else troubled).append(one)
+    states = {state.value: 0 for state in State}
+    states.update({state.value: number for state, number in counts.items()})
+    if not by_severity:
+        return _Ordered(states, series)
+    troubled.sort(key=lambda one: (severity(one), one.labels))
+    return _Ordered(states, itertools.chain(troubled, calm))
 
 
 def _state(config: RuleConfig, states: Mapping[str, int]) -> RuleState | None:
@@ -153,14 +182,18 @@ class _DocumentBuilder:
         selection: Selection = EVERY_RULE,
         budget: int | None = None,
         evaluation: LastEvaluation | None = None,
+        ordered: _Ordered | None = None,
     ) -> RuleDoc:
-        """One rule, listing at most ``budget`` of its series (``selection.limit``)."""
+        """One rule, listing at most ``budget`` of its series (``selection.limit``);
+        ``ordered``: its series as ``_order`` gives them for ``selection``, when counted
+        already."""
         config = rule.config
         every = rule.series
         count = max(0, selection.limit if budget is None else budget)
         start = selection.offset
-        states = {state.value: 0 for state in State}
-        listed = _pick(every.values(), start, count, selection.by_severity, states)
+        ordered = ordered or _order(every.values(), selection.by_severity)
+        states = ordered.states
+        listed = list(itertools.islice(ordered.series, start, start + count))
         out: RuleDoc = {
             "name": rule.name,
             "metric_name": config.metric_name,
@@ -231,34 +264,6 @@ def _lines(config: RuleConfig) -> list[ThresholdLineDoc]:
     return out
 
 
-def _pick(
-    series: Collection[SeriesMachine],
-    start: int,
-    count: int,
-    by_severity: bool,
-    states: dict[str, int],
-) -> list[SeriesMachine]:
-    """``count`` series from ``start``; fills ``states`` (the worse level of each series).
-
-    By severity: firing, then pending (each sorted by severity and labels), then ok in the
-    order first seen: one pass, and only the few that are not ok are sorted."""
-    ok, pending, firing = State.OK, State.PENDING, State.FIRING
-    troubled: list[SeriesMachine] = []
-    calm: list[SeriesMachine] = []
-    counts = {firing: 0, pending: 0, ok: 0}
-    for one in series:
-        base, hard = one.base.state, None if one.hard is None else one.hard.state
-        worst = firing if firing in (base, hard) else pending if pending in (base, hard) else ok
-        counts[worst] += 1
-        if by_severity:
-            (calm if worst is ok else troubled).append(one)
-    states.update({state.value: number for state, number in counts.items()})
-    if not by_severity:
-        return list(itertools.islice(series, start, start + count))
-    troubled.sort(key=lambda one: (severity(one), one.labels))
-    return list(itertools.islice(itertools.chain(troubled, calm), start, start + count))
-
-
 def status_snapshot(
     rules: Sequence[Rule],
     fetches: Sequence[FetchStatus],
@@ -284,12 +289,18 @@ def status_snapshot(
     no_data = no_data or {}
     evaluations = evaluations or {}
     chosen = [rule for rule in rules if selection.rule in (None, rule.name)]
+    orders = {rule.name: _order(rule.series.values(), selection.by_severity) for rule in chosen}
     if selection.by_severity:
-        chosen.sort(key=lambda rule: rule_severity(rule, no_data.get(rule.name)))
+        chosen.sort(key=lambda rule: orders[rule.name].rank(no_data.get(rule.name)))
     for rule in chosen:
         share = budget if selection.per_rule is None else min(budget, selection.per_rule)
         document = view.rule(
-            rule, no_data.get(rule.name), selection, share, evaluations.get(rule.name)
+            rule,
+            no_data.get(rule.name),
+            selection,
+            share,
+            evaluations.get(rule.name),
+            orders[rule.name],
         )
         budget -= len(document["series"])
         listed_rules.append(document)

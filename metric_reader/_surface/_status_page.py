@@ -419,8 +419,9 @@ def _badges(rule: RuleDoc) -> str:
     return badges
 
 
-def _alert_about(clock: _Clock, rule: RuleDoc) -> str:
-    """Where an alert comes from, how it is run, and its expression (once)."""
+def _alert_about(clock: _Clock, rule: RuleDoc, kept: str) -> str:
+    """Where an alert comes from, how it is run, and its expression (once); ``kept``: what
+    the sparklines draw, when not every series."""
     alert = rule["alert"]
     assert alert is not None
     facts = [
@@ -429,14 +430,17 @@ def _alert_about(clock: _Clock, rule: RuleDoc) -> str:
         _level_text("base", rule["levels"]["base"], alert=True),
         _evaluated(clock, rule),
     ]
+    if kept:
+        facts.append(kept)
     return (
         f'<p class="about">{" &nbsp;&middot;&nbsp; ".join(facts)}</p>'
         f'<pre class="expr">{_e(rule["reads"])}</pre>'
     )
 
 
-def _rule_about(clock: _Clock, rule: RuleDoc) -> str:
-    """What a rule that is not an alert of a rule file reads, its thresholds and actions."""
+def _rule_about(clock: _Clock, rule: RuleDoc, kept: str) -> str:
+    """What a rule that is not an alert of a rule file reads, its thresholds and actions;
+    ``kept``: what the sparklines draw, when not every series."""
     levels = rule["levels"]
     about = (
         f'<p class="about">reads <code>{_e(rule["reads"])}</code> from '
@@ -452,7 +456,9 @@ def _rule_about(clock: _Clock, rule: RuleDoc) -> str:
         about += "<br>" + " &nbsp;&middot;&nbsp; ".join(thresholds)
     else:
         about += "<br>no threshold: values are only read and logged"
-    return about
+    if kept:
+        about += f" &nbsp;&middot;&nbsp; {kept}"
+    return about + "</p>"
 
 
 def _rule(clock: _Clock, rule: RuleDoc, limit: int) -> str:
@@ -464,15 +470,12 @@ def _rule(clock: _Clock, rule: RuleDoc, limit: int) -> str:
         f'<span class="count">{total:,} series</span></h2>'
     )
     alert = _is_alert(rule)
-    about = _alert_about(clock, rule) if alert else _rule_about(clock, rule)
     spark = rule.get("sparkline")
-    kept = spark["series_kept"] if spark else 0
-    if kept and total > kept:
-        about += (
-            f'<p class="about">recent values kept for {kept} of its series (the breached first)</p>'
-        )
-    elif not alert:
-        about += "</p>"
+    drawn = spark["series_kept"] if spark else 0
+    kept = ""
+    if drawn and total > drawn:
+        kept = f"recent values kept for {drawn} of its series (the breached first)"
+    about = _alert_about(clock, rule, kept) if alert else _rule_about(clock, rule, kept)
     about += _no_data_note(clock, rule)
     if not series and not total:
         if _no_data(rule):
