@@ -23,6 +23,7 @@ from _browser import BROWSER_TIMEOUT, browse
 from metric_reader._config import load_settings
 from metric_reader._core._samples import Sample
 from metric_reader._engine import RECENT_SERIES_PER_RULE, Rule, make_rule
+from metric_reader._sources import build_groups
 from metric_reader._surface._selection import Selection
 from metric_reader._surface._status import status_snapshot
 from metric_reader._surface._status_page import (
@@ -108,15 +109,24 @@ def page_of_the_rule_file(tmp_path: Path) -> tuple[str, list[Rule]]:
             samples = [Sample(mount, 4.25), Sample((("instance", "b"),), 7.5)] if breached else []
             for action in rule.evaluate(float(at), samples):
                 rule.finish(float(at) + 0.2, action, True)
+    groups = build_groups(settings.rules)  # as the service plans its reads
+    fetches = [fetch for group in groups for fetch in group.fetches]
+    failing = fetches[-1].description  # an expression Prometheus cannot run
     status = status_snapshot(
         rules,
-        [FetchStatus("http://prometheus.monitoring.svc.cluster.local:9090", 30.0, 1, NOW, None)],
+        [
+            FetchStatus(fetch.description, fetch.interval, len(fetch.rules), NOW, None)
+            for fetch in fetches[:-1]
+        ]
+        + [FetchStatus(failing, 60.0, 1, None, f"cannot read {failing}: HTTP 422, {'x' * 300}")],
         NOW,
         ready=True,
         started_mono=NOW - 1300,
         version="1.2.3",
         selection=SELECTION,
-        groups=[GroupStatus("node-filesystem", 30.0, 2.040785915, 40, 40, 0, 0)],
+        groups=[
+            GroupStatus(group.name, group.interval, group.offset, 40, 40, 0, 0) for group in groups
+        ],
         evaluations={rule.name: LastEvaluation(NOW, 0.0123456) for rule in rules},
     )
     return render_status_page(status, SELECTION), rules
@@ -201,10 +211,11 @@ def test_a_page_of_100_long_alerts_fits_a_1400_pixel_window_firing_first(tmp_pat
     firing, pending = names[FIRING], [names[i] for i in PENDING]
     assert layout["rules"][:3] == [firing, *pending]
     assert sorted(layout["rules"]) == sorted(names)  # every other alert is on the page too
-    for rule in rules:  # each expression once, and no grey "no data" for a quiet alert
-        assert page.count(html.escape(rule.expression, quote=True)) == 1, rule.name
+    shown = page.split('<nav class="jump">')[1].split("<h2>Groups</h2>")[0]
+    for rule in rules:  # among the rules, each expression once; and no "no data"
+        assert shown.count(html.escape(rule.expression, quote=True)) == 1, rule.name
     assert "no data" not in page
-    assert ">2.041s<" in page  # the group's offset, rounded
+    assert re.search(r'<td class="num">[0-9.]+m?s</td>', page)  # the groups' offset, rounded
 
     shot = tmp_path / "status-page.png"
     browse(tmp_path, f"--screenshot={shot}", f"--window-size={width},{height}", copy.as_uri())
