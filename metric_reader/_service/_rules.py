@@ -31,6 +31,8 @@ class RuleRuntime:
     read_errors: Throttle
     """The rule's part of a batched read failed, logged once a minute at most."""
     last_evaluation: LastEvaluation | None = None
+    last_error: str | None = None
+    """Why its last read or evaluation failed; None once it is evaluated again."""
 
     @property
     def name(self) -> str:
@@ -55,6 +57,11 @@ class RuleRuntime:
     def evaluated(self, at: float, seconds: float) -> None:
         """The rule was evaluated for the tick ``at``, ``seconds`` after its read began."""
         self.last_evaluation = LastEvaluation(at, seconds)
+        self.last_error = None
+
+    def failed(self, why: str) -> None:
+        """The rule's read, or its evaluation, failed: its state stays as it was."""
+        self.last_error = why
 
 
 class RuleRuntimes:

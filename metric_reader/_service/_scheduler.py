@@ -333,6 +333,8 @@ class Scheduler:
             if not overload or group is None:
                 fetch.errors.report(started, error)
             fetch.last_error = error
+            for one in self._rules.of(fetch):
+                one.failed(error)
             return exc
         finally:
             metrics.poll_seconds.labels(fetch.description).observe(anyio.current_time() - started)
@@ -358,6 +360,7 @@ class Scheduler:
         for one in rules:
             failed = fetched.failed.get(one.name)
             if failed is not None:  # its part of a batched read: its state stays as it was
+                one.failed(str(failed))
                 if isinstance(failed, QueueTimeout) and group is not None:
                     late += 1
                 else:
@@ -392,5 +395,6 @@ class Scheduler:
             one.series_limit_errors.clear()
             return
         # Failed for this rule: its state stays as it was, like a failed poll.
+        one.failed(evaluation.refused)
         self._metrics.series_limit_exceeded.labels(one.name).inc()
         one.series_limit_errors.report(at, evaluation.refused)

@@ -46,6 +46,7 @@ class StatusView(ServiceParts):
                 if one.no_data is not None
             ),
             tuple(self.scheduler.missed(group).total for group in self.groups),
+            tuple(one.last_error for one in self.runtimes),
             queued_calls(),
         )
 
@@ -127,6 +128,7 @@ class StatusView(ServiceParts):
                 for one in self.runtimes
                 if one.last_evaluation is not None
             },
+            errors={one.name: one.last_error for one in self.runtimes if one.last_error},
             selection=selection or Selection(),
             groups=self.group_statuses(),
         )

@@ -7,8 +7,8 @@ A document is bounded: it lists at most ``Selection.limit`` series in all (each 
 count by state is always complete), so a rule with 50,000 series costs a few milliseconds,
 not a second of the event loop. ``Selection.rule`` with ``offset`` pages through one rule.
 ``Selection.by_severity`` (the page's) lists the rules with a firing series first, then
-those with a pending one, then those with no data, then the rest, each in their order, so
-the troubled ones get the series budget first.
+those with a pending one, then those whose last read failed or with no data, then the rest,
+each in their order, so the troubled ones get the series budget first.
 """
 
 from __future__ import annotations
@@ -74,12 +74,12 @@ class _Ordered:
     """Every state, 0 included."""
     series: Iterable[SeriesMachine]
 
-    def rank(self, no_data: NoData | None) -> int:
-        """The rule's place on the page: 0 with a firing series, 1 with a pending one, 2 in
-        no data, 3 otherwise."""
+    def rank(self, no_data: NoData | None, failing: bool) -> int:
+        """The rule's place on the page: 0 with a firing series, 1 with a pending one, 2
+        ``failing`` (its last read or evaluation failed) or in no data, 3 otherwise."""
         if self.states["firing"] or self.states["pending"]:
             return 0 if self.states["firing"] else 1
-        return 2 if no_data is not None and no_data.active else 3
+        return 2 if failing or (no_data is not None and no_data.active) else 3
 
 
 def _order(series: Collection[SeriesMachine], by_severity: bool) -> _Ordered:
@@ -183,6 +183,7 @@ class _DocumentBuilder:
         budget: int | None = None,
         evaluation: LastEvaluation | None = None,
         ordered: _Ordered | None = None,
+        error: str | None = None,
     ) -> RuleDoc:
         """One rule, listing at most ``budget`` of its series (``selection.limit``);
         ``ordered``: its series as ``_order`` gives them for ``selection``, when counted
@@ -206,6 +207,7 @@ class _DocumentBuilder:
             "evaluation_duration": None
             if evaluation is None
             else format_duration(round_duration(evaluation.seconds)),
+            "last_error": error,
             "levels": {"base": _settings(config.base), "hard": _settings(config.hard)},
             "state": _state(config, states),
             "no_data": None
@@ -277,21 +279,26 @@ def status_snapshot(
     groups: Sequence[GroupStatus] = (),
     now_wall: float | None = None,
     evaluations: Mapping[str, LastEvaluation] | None = None,
+    errors: Mapping[str, str] | None = None,
 ) -> StatusDocument:
     """Everything ``/api/status`` returns but ``leader_election`` (the service adds it).
 
-    With ``selection.rule`` naming no rule, ``rules`` is empty. ``now_wall``: the wall-clock
-    time of ``now_mono`` (default: the current time). ``no_data``: the trackers of the rules
-    that have one; ``evaluations``: the last evaluation of those evaluated."""
+        With ``selection.rule`` naming no rule, ``rules`` is empty. ``now_wall``: the wall-clock
+        time of ``now_mono`` (default: the current time). ``no_data``: the trackers of the rules
+        that have one; ``evaluations``: the last evaluation of those evaluated; ``errors``: why
+    the last read or evaluation of those whose last one failed did."""
     view = _DocumentBuilder(now_mono, now_wall)
     budget = max(0, min(selection.limit, MAX_SERIES))
     listed_rules: list[RuleDoc] = []
     no_data = no_data or {}
     evaluations = evaluations or {}
+    errors = errors or {}
     chosen = [rule for rule in rules if selection.rule in (None, rule.name)]
     orders = {rule.name: _order(rule.series.values(), selection.by_severity) for rule in chosen}
     if selection.by_severity:
-        chosen.sort(key=lambda rule: orders[rule.name].rank(no_data.get(rule.name)))
+        chosen.sort(
+            key=lambda rule: orders[rule.name].rank(no_data.get(rule.name), rule.name in errors)
+        )
     for rule in chosen:
         share = budget if selection.per_rule is None else min(budget, selection.per_rule)
         document = view.rule(
@@ -301,6 +308,7 @@ def status_snapshot(
             share,
             evaluations.get(rule.name),
             orders[rule.name],
+            errors.get(rule.name),
         )
         budget -= len(document["series"])
         listed_rules.append(document)

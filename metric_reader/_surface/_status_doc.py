@@ -127,6 +127,9 @@ class RuleDoc(TypedDict):
     evaluation_duration: str | None
     """How long that took: its read (shared with the other rules of a batched read) and
     its evaluation, rounded (``1.23ms``, ``2.041s``)."""
+    last_error: str | None
+    """Why its last read or evaluation failed (an expression Prometheus cannot run, an
+    endpoint down, over the series limit); null once it is evaluated again."""
     levels: LevelsDoc
     state: RuleState | None
     """Null for a rule without a threshold."""

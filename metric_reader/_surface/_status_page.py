@@ -5,12 +5,13 @@ script, no external asset, a ``<meta>`` refresh every 5 seconds. Every piece of 
 the status (rule names, label names and values, errors, ...) goes through ``html.escape``:
 label values come from the watched application and may contain anything.
 
-The rules with a firing series come first, then those with a pending one, then those with
-no data, then the rest (the document lists them in that order); the alerts of rule files
-that are *inactive* and hold no series (their expression returns nothing: their healthy
-state) are listed last, one table row each, in file order. A line at the top names the
-firing and pending rules and links to each. Every cell wraps what it holds (a long PromQL
-expression included, which is shown once per rule), so no text runs into the next column.
+The rules with a firing series come first, then those with a pending one, then those whose
+last read failed or with no data, then the rest (the document lists them in that order);
+the alerts of rule files that are *inactive* and hold no series (their expression returns
+nothing: their healthy state) are listed last, one table row each, in file order. A line at
+the top names the firing, pending and failing rules and links to each. Every cell wraps
+what it holds (a long PromQL expression included, which is shown once per rule), so no text
+runs into the next column.
 
 The page lists each rule's most severe series, at most ``PAGE_SERIES_PER_RULE`` of a rule
 and ``PAGE_SERIES`` in all; ``?rule=NAME`` shows one rule, ``&offset=N&limit=N`` pages
@@ -99,6 +100,9 @@ td code.expr { white-space: pre-wrap; overflow-wrap: anywhere; }
 nav.jump { margin: 12px 0 0; padding: 8px 14px; border: 1px solid var(--line);
   border-radius: 4px; background: var(--head); }
 .state.inactive { color: var(--muted); background: var(--head); border: 1px solid var(--line); }
+.state.failing { color: var(--firing); background: #fff; border: 1px solid var(--firing); }
+.errornote { margin: 4px 0 6px; padding: 6px 12px; border-left: 4px solid var(--firing);
+  background: #fff6f5; overflow-wrap: anywhere; }
 th, td { text-align: left; padding: 5px 10px; border-bottom: 1px solid var(--line);
   vertical-align: top; }
 th { background: var(--head); font-weight: 600; font-size: 12px; color: var(--muted);
@@ -269,8 +273,14 @@ def _is_alert(rule: RuleDoc) -> bool:
 
 def _inactive_alert(rule: RuleDoc) -> bool:
     """An alert of a rule file whose expression returns nothing and that holds no series:
-    a row of the table of inactive alerts, not a section of its own."""
-    return _is_alert(rule) and rule["state"] == "inactive" and not rule["series_count"]
+    a row of the table of inactive alerts, not a section of its own (unless its last read
+    failed: that is not the healthy state)."""
+    return (
+        _is_alert(rule)
+        and rule["state"] == "inactive"
+        and not rule["series_count"]
+        and rule["last_error"] is None
+    )
 
 
 def _level_text(name: str, level: LevelSettingsDoc | None, alert: bool = False) -> str:
@@ -412,11 +422,24 @@ def _badges(rule: RuleDoc) -> str:
         for state in ("firing", "pending")
         if counts[state]
     )
+    if rule["last_error"] is not None:
+        badges += '<span class="state failing">read failed</span> '
     if _no_data(rule):
         badges += '<span class="state nodata">no data</span> '
     elif _is_alert(rule) and rule["state"] == "inactive":
         badges += '<span class="state inactive">inactive</span> '
     return badges
+
+
+def _error_note(rule: RuleDoc) -> str:
+    """Why the rule's last read or evaluation failed: its state stays as it was."""
+    error = rule["last_error"]
+    if error is None:
+        return ""
+    return (
+        '<p class="errornote"><span class="state failing">read failed</span> '
+        f'<span class="error">{_e(error)}</span></p>'
+    )
 
 
 def _alert_about(clock: _Clock, rule: RuleDoc, kept: str) -> str:
@@ -476,10 +499,12 @@ def _rule(clock: _Clock, rule: RuleDoc, limit: int) -> str:
     if drawn and total > drawn:
         kept = f"recent values kept for {drawn} of its series (the breached first)"
     about = _alert_about(clock, rule, kept) if alert else _rule_about(clock, rule, kept)
-    about += _no_data_note(clock, rule)
+    about += _error_note(rule) + _no_data_note(clock, rule)
     if not series and not total:
         if _no_data(rule):
             note = '<span class="state nodata">no data</span>'
+        elif rule["last_error"] is not None:
+            note = "no series: its reads fail"
         elif alert:
             note = "inactive: the expression returns no series"
         elif levels["base"]:
@@ -526,10 +551,14 @@ def _inactive_alerts(clock: _Clock, rules: list[RuleDoc]) -> str:
 
 
 def _jump(rules: list[RuleDoc], inactive: int) -> str:
-    """The line at the top: the firing and pending rules, each a link to its section."""
+    """The line at the top: the firing, pending and failing rules, each a link to its
+    section."""
     parts = []
-    for state in ("firing", "pending"):
-        named = [rule["name"] for rule in rules if rule["state"] == state]
+    for state in ("firing", "pending", "failing"):
+        if state == "failing":
+            named = [rule["name"] for rule in rules if rule["last_error"] is not None]
+        else:
+            named = [rule["name"] for rule in rules if rule["state"] == state]
         if not named:
             continue
         links = ", ".join(

@@ -2,10 +2,12 @@
 in its normal, healthy state, which Prometheus shows as *inactive*.
 
 A real ``python -m metric_reader`` runs a rule file against a real Prometheus: five quiet
-alerts, one that fires, and a selector rule whose metric name is misspelled. Only the
-selector rule is "no data" (one warning, ``/api/status``, ``metric_reader_rule_no_data``,
-the page's header); each quiet alert is *inactive* with no series, its last evaluation
-and how long it took, listed on the page's table of inactive alerts, after the firing one.
+alerts, one that fires, one whose expression Prometheus cannot run, and a selector rule
+whose metric name is misspelled. Only the selector rule is "no data" (one warning,
+``/api/status``, ``metric_reader_rule_no_data``, the page's header); each quiet alert is
+*inactive* with no series, its last evaluation and how long it took, listed on the page's
+table of inactive alerts, after the firing one; the failing one is no quiet alert: its
+error is on the page, in a section of its own.
 """
 
 from __future__ import annotations
@@ -40,6 +42,8 @@ groups:
         expr: abs(quiet_svc_timex_offset_seconds{job="quiet_svc"}) > 0.05
       - alert: HostConntrackLimit
         expr: quiet_svc_nf_conntrack_entries / quiet_svc_nf_conntrack_entries_limit > 0.8
+      - alert: BrokenRegex
+        expr: label_replace(quiet_svc_filesystem_size_bytes, "x", "$1", "mountpoint", "(")
 """
 QUIET = ["HostOutOfDiskSpace", "HostDown", "HostOomKill", "HostClockSkew", "HostConntrackLimit"]
 DURATION = re.compile(r"([0-9.]+(h|m|s|ms|us|ns))+")
@@ -76,7 +80,7 @@ def test_quiet_alerts_are_inactive_with_their_last_evaluation_and_not_no_data(
         except OSError:
             return None
         by_name = {rule["name"]: rule for rule in rules}
-        done = all(rule["last_evaluation"] for rule in rules)
+        done = all(rule["last_evaluation"] or rule["last_error"] for rule in rules)
         return by_name if done and by_name["HostHalfFull"]["state"] == "firing" else None
 
     rules = svc.wait_until(evaluated, STARTUP_TIMEOUT + EVENT_TIMEOUT, "every rule evaluated")
@@ -91,7 +95,14 @@ def test_quiet_alerts_are_inactive_with_their_last_evaluation_and_not_no_data(
             "line": quiet["alert"]["line"],
         }
         assert DURATION.fullmatch(quiet["evaluation_duration"]), quiet
+        assert quiet["last_error"] is None
     assert rules["typo"]["no_data"]["active"] and rules["typo"]["state"] == "inactive"
+    broken = rules["BrokenRegex"]
+    assert broken["last_evaluation"] is None and broken["no_data"] is None
+    assert broken["last_error"].endswith(
+        "HTTP 422, query failed: execution: invalid regular expression in label_replace(): "
+        f"( (GET {prometheus_stack.prometheus_url}/api/v1/query)"
+    ), broken
 
     no_data = {
         sample.labels["rule"]: sample.value
@@ -104,7 +115,8 @@ def test_quiet_alerts_are_inactive_with_their_last_evaluation_and_not_no_data(
     page = _get(f"{base}/")
     assert "<b>1</b> with no data" in page
     sections = re.findall(r'<h2 id="rule-([^"]+)"', page)
-    assert sections[0] == "HostHalfFull"  # the firing one first
+    assert sections == ["HostHalfFull", "typo", "BrokenRegex"]  # firing, then troubled
+    assert "invalid regular expression in label_replace()" in page
     assert re.findall(r'<tr id="rule-([^"]+)"', page) == QUIET  # in file order
 
     warnings = [line for line in svc.stderr().splitlines() if "no data:" in line]

@@ -3,10 +3,10 @@
 typed differently) fails here, not in a script reading it.
 
 Four rules (one with a firing series and a hard level, one that never saw a series and
-has no data, one without a threshold, and an alert of a rule file whose expression returns
-nothing: inactive, and no "no data"), two fetches, two groups; both clocks fixed, so every
-time in the documents is too. A service's own document (``leader_election``) is checked
-with its times and version left out.
+has no data, one without a threshold whose reads fail, and an alert of a rule file whose
+expression returns nothing: inactive, and no "no data"), two fetches, two groups; both
+clocks fixed, so every time in the documents is too. A service's own document
+(``leader_election``) is checked with its times and version left out.
 """
 
 from __future__ import annotations
@@ -131,6 +131,7 @@ def sample_documents(tmp_path: Path) -> dict[str, Any]:
                     groups=groups,
                     now_wall=NOW_WALL,
                     evaluations=evaluations,
+                    errors={"errors": "HTTP 503: not ready"},
                 ),
                 allow_nan=False,
             ).replace(str(tmp_path), RULES_DIR)
@@ -153,6 +154,7 @@ def test_the_status_page_renders_the_pinned_document() -> None:
     assert "<b>1</b> with no data" in page  # heartbeat; not the quiet alert
     assert '<tr id="rule-HostDown">' in page  # in the table of inactive alerts
     assert "evaluated" in page and "in 988us" in page
+    assert '<span class="state failing">1 failing</span> <a href="#rule-errors">' in page
     assert "<svg" in page  # the sparklines of the queues' series
     assert "HTTP 503: not ready" in page
     assert "1 group cannot keep up" in page
