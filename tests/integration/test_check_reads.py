@@ -3,6 +3,8 @@
 A rule that returns no series (a misspelled metric name) or whose source cannot be read is
 a warning on stdout, never a failed check (exit 0): the configuration is valid, and the
 source may not be reachable from where ``check`` runs. ``--no-read`` skips the reads.
+An alert of a rule file is read only for its errors: returning nothing is its healthy
+state, no warning.
 """
 
 from __future__ import annotations
