@@ -1,11 +1,11 @@
 """What the service keeps for each rule it runs, in one object per rule.
 
 A rule's state machines are the rule's own (``_engine``); around them the service keeps its
-"no data" tracker (none for an alert of a rule file), its last evaluation, and the two
-throttled log lines of its failures (over the series limit; its part of a batched read
-failed). One ``RuleRuntime`` holds them all, so a rule added,
-kept or removed by a reload takes everything of its own along, and nothing is looked up in
-parallel dicts that could fall out of step.
+"no data" tracker (none for an alert of a rule file), its last evaluation and why its last
+read failed (for the status page), and the two throttled log lines of its failures (over
+the series limit; its part of a batched read failed). One ``RuleRuntime`` holds them all,
+so a rule added, kept or removed by a reload takes everything of its own along, and
+nothing is looked up in parallel dicts that could fall out of step.
 """
 
 from __future__ import annotations
