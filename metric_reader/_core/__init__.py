@@ -19,7 +19,7 @@ from ._chart import (
     utc_text,
 )
 from ._clock import to_mono, to_wall
-from ._durations import format_duration, parse_duration
+from ._durations import format_duration, parse_duration, round_duration
 from ._events import Event, EventKind, Level, idempotency_key
 from ._exceptions import (
     ConfigError,
@@ -123,6 +123,7 @@ __all__ = [
     "remember_secret",
     "remember_url_credentials",
     "render_svg",
+    "round_duration",
     "state_spans",
     "to_mono",
     "to_wall",

@@ -73,6 +73,15 @@ def format_duration(seconds: float) -> str:
     return out + f"{_trim(secs)}s"
 
 
+def round_duration(seconds: float) -> float:
+    """``seconds`` rounded for people to read, as the log lines round them: to the
+    millisecond from a second up (``2.040785915`` -> ``2.041``), to three significant
+    digits below (``0.000123456`` -> ``0.000123``). Format it with ``format_duration``."""
+    if seconds >= 1 or seconds <= 0:
+        return round(seconds, 3)
+    return float(f"{seconds:.3g}")
+
+
 def _trim(number: float) -> str:
     text = f"{number:.9f}".rstrip("0").rstrip(".")
     return text or "0"

@@ -6,7 +6,7 @@ private.
 
 from ._alerting import AlertingRule
 from ._logging_rule import LoggingRule
-from ._nodata import NO_DATA_POLLS, NoData
+from ._nodata import NO_DATA_POLLS, NoData, tracks_no_data
 from ._recent import RECENT_SERIES_PER_RULE, recent_length, recent_shares, recent_window
 from ._replay import Replay, ReplayedCall, Replayer, SeriesHistory, Step, replay
 from ._rule import ActiveAlert, Rule, format_series, revision
@@ -63,4 +63,5 @@ __all__ = [
     "recent_window",
     "replay",
     "revision",
+    "tracks_no_data",
 ]

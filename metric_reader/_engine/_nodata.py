@@ -7,6 +7,10 @@ series (most likely a configuration mistake), or after ``NO_DATA_POLLS`` empty r
 row once it had data; the first read with a series ends it. A failed read neither counts
 nor ends it. Entering is a warning, leaving an info line; neither makes the service unready
 or changes how the rule is evaluated.
+
+Only rules that read a metric have it (selector and ``QUERY`` rules). An alert of a rule file
+has none: its expression returning no series is its normal, healthy state, which Prometheus
+shows as *inactive*; an expression that fails is a failed read, reported as such.
 """
 
 from __future__ import annotations
@@ -18,9 +22,16 @@ from loguru import logger
 if TYPE_CHECKING:
     from loguru import Logger
 
+    from .._config import RuleConfig
+
 NO_DATA_POLLS = 3
 """Successful reads in a row that returned no series before a rule that had data is
 reported as "no data"."""
+
+
+def tracks_no_data(config: RuleConfig) -> bool:
+    """Whether a rule of ``config`` is told apart in "no data": not an alert of a rule file."""
+    return config.alert is None
 
 
 class NoData:

@@ -30,7 +30,9 @@ class RuleMachine:
 
     A rule that has never seen a series keeps one placeholder series with the empty label set,
     so ``assume_breached`` can act on a metric that does not exist. Once real series appear
-    the placeholder is cleared (resolved if it had fired) and dropped when idle.
+    the placeholder is cleared (resolved if it had fired) and dropped when idle. With
+    ``resolve`` (an alert of a rule file) absence never breaches: there is no placeholder,
+    and an empty result leaves the rule with no series (Prometheus' *inactive* alert).
     """
 
     base: LevelPolicy
@@ -82,14 +84,16 @@ class RuleMachine:
             if series.recent is not None:
                 series.recent.add(now, sample.value, series.worst)
         self.seen_any = self.seen_any or bool(seen)
-        if not self.seen_any and not self.series:
+        resolve = self.missing is MissingValueBehavior.RESOLVE
+        if not self.seen_any and not self.series and not resolve:
             self._series((), placeholder=True)
         for labels, series in list(self.series.items()):
             if labels in seen:
                 continue
-            replaced = series.placeholder and self.seen_any
+            # A placeholder of an alert comes from a state file written before alerts had none.
+            replaced = series.placeholder and (self.seen_any or resolve)
             absent_long = series.last_seen is not None and (
-                self.missing is MissingValueBehavior.RESOLVE  # an alert: gone once it is idle
+                resolve  # an alert: gone once it is idle
                 or reached(now - series.last_seen, self.forget_after)
             )
             if replaced or (absent_long and not series.absence_is_evaluated):

@@ -1,10 +1,11 @@
 """What the service keeps for each rule it runs, in one object per rule.
 
 A rule's state machines are the rule's own (``_engine``); around them the service keeps its
-"no data" tracker and the two throttled log lines of its failures (over the series limit;
-its part of a batched read failed). One ``RuleRuntime`` holds them all, so a rule added,
-kept or removed by a reload takes everything of its own along, and nothing is looked up in
-parallel dicts that could fall out of step.
+"no data" tracker (none for an alert of a rule file), its last evaluation and why its last
+read failed (for the status page), and the two throttled log lines of its failures (over
+the series limit; its part of a batched read failed). One ``RuleRuntime`` holds them all,
+so a rule added, kept or removed by a reload takes everything of its own along, and
+nothing is looked up in parallel dicts that could fall out of step.
 """
 
 from __future__ import annotations
@@ -13,8 +14,9 @@ from collections.abc import Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 
 from .._core import Throttle
-from .._engine import NoData, Rule, recent_shares
+from .._engine import NoData, Rule, recent_shares, tracks_no_data
 from .._sources import Fetch
+from .._surface import LastEvaluation
 
 
 @dataclass(slots=True)
@@ -22,26 +24,44 @@ class RuleRuntime:
     """One rule at run time and what the service keeps for it."""
 
     rule: Rule
-    no_data: NoData
+    no_data: NoData | None
+    """None for an alert of a rule file: an empty result is its healthy state."""
     series_limit_errors: Throttle
     """Observations the series limit refused, logged once a minute at most."""
     read_errors: Throttle
     """The rule's part of a batched read failed, logged once a minute at most."""
+    last_evaluation: LastEvaluation | None = None
+    last_error: str | None = None
+    """Why its last read or evaluation failed; None once it is evaluated again."""
 
     @property
     def name(self) -> str:
         return self.rule.name
 
     @classmethod
-    def new(cls, rule: Rule, fetch: str, no_data: NoData | None = None) -> RuleRuntime:
-        """``rule`` read by the fetch described ``fetch``; ``no_data``: its tracker kept
-        over a reload."""
+    def new(cls, rule: Rule, fetch: str, kept: RuleRuntime | None = None) -> RuleRuntime:
+        """``rule`` read by the fetch described ``fetch``; ``kept``: what the service kept
+        for it before a reload (its "no data" tracker, its last evaluation)."""
+        no_data = None
+        if tracks_no_data(rule.config):
+            no_data = kept.no_data if kept is not None else None
+            no_data = no_data or NoData(rule.name, rule.expression)
         return cls(
             rule,
-            no_data or NoData(rule.name, rule.expression),
+            no_data,
             Throttle(fetch, "ERROR", "series limit exceeded"),
             Throttle(fetch, "ERROR", f"read failed for rule {rule.name!r}"),
+            kept.last_evaluation if kept is not None else None,
         )
+
+    def evaluated(self, at: float, seconds: float) -> None:
+        """The rule was evaluated for the tick ``at``, ``seconds`` after its read began."""
+        self.last_evaluation = LastEvaluation(at, seconds)
+        self.last_error = None
+
+    def failed(self, why: str) -> None:
+        """The rule's read, or its evaluation, failed: its state stays as it was."""
+        self.last_error = why
 
 
 class RuleRuntimes:
@@ -57,7 +77,7 @@ class RuleRuntimes:
 
     def install(self, rules: list[Rule], fetches: Iterable[Fetch], kept: Collection[str]) -> None:
         """Run ``rules``, read by ``fetches``. A rule ``kept`` over a reload keeps its "no
-        data" tracker; the throttled log lines start afresh."""
+        data" tracker and last evaluation; the throttled log lines start afresh."""
         fetch_of = {config.name: fetch.description for fetch in fetches for config in fetch.rules}
         before = self._by_name
         self.rules[:] = rules
@@ -67,7 +87,7 @@ class RuleRuntimes:
             rule.name: RuleRuntime.new(
                 rule,
                 fetch_of[rule.name],
-                before[rule.name].no_data if rule.name in kept else None,
+                before[rule.name] if rule.name in kept else None,
             )
             for rule in rules
         }

@@ -333,6 +333,8 @@ class Scheduler:
             if not overload or group is None:
                 fetch.errors.report(started, error)
             fetch.last_error = error
+            for one in self._rules.of(fetch):
+                one.failed(error)
             return exc
         finally:
             metrics.poll_seconds.labels(fetch.description).observe(anyio.current_time() - started)
@@ -358,13 +360,14 @@ class Scheduler:
         for one in rules:
             failed = fetched.failed.get(one.name)
             if failed is not None:  # its part of a batched read: its state stays as it was
+                one.failed(str(failed))
                 if isinstance(failed, QueueTimeout) and group is not None:
                     late += 1
                 else:
                     one.read_errors.report(started, str(failed))
                 continue
             one.read_errors.clear()
-            self._evaluate(one, at, fetched.samples.get(one.name, []), owed, acting)
+            self._evaluate(one, at, fetched.samples.get(one.name, []), owed, acting, started)
         if revision(one.rule for one in rules) != before:
             self._changed()
         if group is not None:
@@ -376,14 +379,22 @@ class Scheduler:
         return None
 
     def _evaluate(
-        self, one: RuleRuntime, at: float, samples: list[Sample], owed: Notify, acting: bool
+        self,
+        one: RuleRuntime,
+        at: float,
+        samples: list[Sample],
+        owed: Notify,
+        acting: bool,
+        read_started: float,
     ) -> None:
         evaluation = self._step.evaluate(
             one.rule, Observation(at, samples), owed, acting=acting, no_data=one.no_data
         )
         if evaluation.refused is None:
+            one.evaluated(at, anyio.current_time() - read_started)
             one.series_limit_errors.clear()
             return
         # Failed for this rule: its state stays as it was, like a failed poll.
+        one.failed(evaluation.refused)
         self._metrics.series_limit_exceeded.labels(one.name).inc()
         one.series_limit_errors.report(at, evaluation.refused)

@@ -40,8 +40,13 @@ class StatusView(ServiceParts):
         return (
             revision(self.rules),
             tuple((fetch.last_success, fetch.last_error) for fetch in self.fetches),
-            tuple((one.no_data.active, one.no_data.empty_polls) for one in self.runtimes),
+            tuple(
+                (one.no_data.active, one.no_data.empty_polls)
+                for one in self.runtimes
+                if one.no_data is not None
+            ),
             tuple(self.scheduler.missed(group).total for group in self.groups),
+            tuple(one.last_error for one in self.runtimes),
             queued_calls(),
         )
 
@@ -97,7 +102,7 @@ class StatusView(ServiceParts):
             yield from rule.alerts()
 
     def rules_without_data(self) -> Mapping[str, bool]:
-        return {one.name: one.no_data.active for one in self.runtimes}
+        return {one.name: one.no_data.active for one in self.runtimes if one.no_data is not None}
 
     def plugin_counts(self) -> PluginCounts:
         problems = self.catalog.problems
@@ -117,7 +122,13 @@ class StatusView(ServiceParts):
             ready=self.ready(),
             started_mono=self.started,
             version=__version__,
-            no_data={one.name: one.no_data for one in self.runtimes},
+            no_data={one.name: one.no_data for one in self.runtimes if one.no_data is not None},
+            evaluations={
+                one.name: one.last_evaluation
+                for one in self.runtimes
+                if one.last_evaluation is not None
+            },
+            errors={one.name: one.last_error for one in self.runtimes if one.last_error},
             selection=selection or Selection(),
             groups=self.group_statuses(),
         )

@@ -5,6 +5,10 @@ series) is valid configuration, so ``check`` cannot refuse it; but it can say so
 service runs. The reads share one deadline; one that fails or returns nothing is reported
 as a warning and never changes ``check``'s exit code: the source may simply not be reachable
 from where ``check`` runs (``--no-read`` skips them).
+
+An alert of a rule file is read only for its errors: its expression returning nothing is
+the alert's healthy state (*inactive*), so it gets a line of its own only when its read
+fails, and all of them one line together.
 """
 
 from __future__ import annotations
@@ -23,8 +27,10 @@ from ._prometheus import QueryParseError, instant_query
 
 
 async def first_reads(settings: Settings, timeout: float) -> list[str]:
-    """One line per rule, in the order of ``settings.rules``: how many series its source
-    returns now, or why it could not be read within ``timeout`` seconds."""
+    """One line per rule that reads a metric, in the order of ``settings.rules``: how many
+    series its source returns now, or why it could not be read within ``timeout`` seconds;
+    for the alerts of the rule files, a line for each that could not be read, then one
+    for them all."""
     rules = settings.rules
     targets = build_fetches(
         rules,
@@ -32,7 +38,8 @@ async def first_reads(settings: Settings, timeout: float) -> list[str]:
         settings.max_response_bytes,
         settings.batch_selectors,
     )
-    found: dict[str, str] = {}
+    found: dict[str, int | str] = {}
+    """Each rule's series read, or why they could not be read."""
 
     async def read(client: httpx.AsyncClient, target: Fetch) -> None:
         try:
@@ -40,25 +47,40 @@ async def first_reads(settings: Settings, timeout: float) -> list[str]:
         except Exception as exc:  # whatever it is, check goes on and says it
             error = redact(str(exc)) or type(exc).__name__
             for rule in target.rules:
-                found[rule.name] = f"warning: cannot read {target.description}: {error}"
+                found[rule.name] = f"cannot read {target.description}: {error}"
             return
         for rule in target.rules:
-            count = len(reading.samples.get(rule.name, []))
-            found[rule.name] = (
-                f"{count} series"
-                if count
-                else "warning: returns no series; check the metric name, label filters "
-                "or query (the service reports it as no data)"
-            )
+            found[rule.name] = len(reading.samples.get(rule.name, []))
 
     async with make_client(settings.client) as client:
         with anyio.move_on_after(timeout + 1.0):  # each read has its own deadline too
             async with anyio.create_task_group() as group:
                 for target in targets:
                     group.start_soon(read, client, target)
-    return [
-        f"read {rule.name}: {found.get(rule.name, 'warning: no answer in time')}" for rule in rules
-    ]
+    lines = []
+    for rule in rules:
+        got = found.get(rule.name, "no answer in time")
+        if isinstance(got, str):
+            lines.append(f"read {rule.name}: warning: {got}")
+        elif rule.alert is None:
+            lines.append(f"read {rule.name}: {_series(got)}")
+    alerts = [found.get(rule.name) for rule in rules if rule.alert is not None]
+    if alerts:
+        counts = [count for count in alerts if isinstance(count, int)]
+        lines.append(
+            f"alerts of the rule files: {len(counts)} of {len(alerts)} read without error, "
+            f"{sum(1 for count in counts if count)} with series now (no series: inactive)"
+        )
+    return lines
+
+
+def _series(count: int) -> str:
+    if count:
+        return f"{count} series"
+    return (
+        "warning: returns no series; check the metric name, label filters or query (the "
+        "service reports it as no data)"
+    )
 
 
 async def check_expressions(

@@ -12,6 +12,7 @@ from ._status_doc import StatusDocument
 from ._view import (
     FetchStatus,
     GroupStatus,
+    LastEvaluation,
     PluginCounts,
     RuleSeries,
     UnloadedPlugin,
@@ -22,6 +23,7 @@ from ._web import serve_http
 __all__ = [
     "FetchStatus",
     "GroupStatus",
+    "LastEvaluation",
     "PluginCounts",
     "RuleSeries",
     "Selection",

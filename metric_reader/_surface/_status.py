@@ -6,6 +6,9 @@ only kind a person or another program can use.
 A document is bounded: it lists at most ``Selection.limit`` series in all (each rule's
 count by state is always complete), so a rule with 50,000 series costs a few milliseconds,
 not a second of the event loop. ``Selection.rule`` with ``offset`` pages through one rule.
+``Selection.by_severity`` (the page's) lists the rules with a firing series first, then
+those with a pending one, then those whose last read failed or with no data, then the rest,
+each in their order, so the troubled ones get the series budget first.
 """
 
 from __future__ import annotations
@@ -13,11 +16,20 @@ from __future__ import annotations
 import itertools
 import math
 import time
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, overload
 
-from .._core import ANY, LineKind, Threshold, format_duration, json_number, to_wall
+from .._core import (
+    ANY,
+    LineKind,
+    Threshold,
+    format_duration,
+    json_number,
+    round_duration,
+    to_wall,
+)
 from .._engine import (
     RECENT_SERIES_PER_RULE,
     LevelMachine,
@@ -29,14 +41,16 @@ from .._engine import (
 )
 from ._selection import EVERY_RULE, MAX_SERIES, Selection
 from ._status_doc import (
+    AlertDoc,
     LevelDoc,
     LevelSettingsDoc,
     RuleDoc,
+    RuleState,
     SeriesDoc,
     StatusDocument,
     ThresholdLineDoc,
 )
-from ._view import FetchStatus, GroupStatus
+from ._view import FetchStatus, GroupStatus, LastEvaluation
 
 if TYPE_CHECKING:
     from .._config import LevelConfig, RuleConfig
@@ -49,6 +63,58 @@ def severity(series: SeriesMachine) -> tuple[int, int]:
     base = _RANK[series.base.state]
     hard = 3 if series.hard is None else _RANK[series.hard.state]
     return min(base, hard), hard
+
+
+@dataclass(slots=True)
+class _Ordered:
+    """A rule's series counted by the worse state of their levels, and in the order a
+    document lists them."""
+
+    states: dict[str, int]
+    """Every state, 0 included."""
+    series: Iterable[SeriesMachine]
+
+    def rank(self, no_data: NoData | None, failing: bool) -> int:
+        """The rule's place on the page: 0 with a firing series, 1 with a pending one, 2
+        ``failing`` (its last read or evaluation failed) or in no data, 3 otherwise."""
+        if self.states["firing"] or self.states["pending"]:
+            return 0 if self.states["firing"] else 1
+        return 2 if failing or (no_data is not None and no_data.active) else 3
+
+
+def _order(series: Collection[SeriesMachine], by_severity: bool) -> _Ordered:
+    """Count ``series`` by state, in one pass. By severity: firing, then pending (each
+    sorted by severity and labels), then ok in the order first seen; only the few that are
+    not ok are sorted. Otherwise in the order first seen."""
+    ok, pending, firing = State.OK, State.PENDING, State.FIRING
+    troubled: list[SeriesMachine] = []
+    calm: list[SeriesMachine] = []
+    counts = {firing: 0, pending: 0, ok: 0}
+    for one in series:
+        base, hard = one.base.state, None if one.hard is None else one.hard.state
+        worst = firing if firing in (base, hard) else pending if pending in (base, hard) else ok
+        counts[worst] += 1
+        if by_severity:
+            (calm if worst is ok else troubled).append(one)
+    states = {state.value: 0 for state in State}
+    states.update({state.value: number for state, number in counts.items()})
+    if not by_severity:
+        return _Ordered(states, series)
+    troubled.sort(key=lambda one: (severity(one), one.labels))
+    return _Ordered(states, itertools.chain(troubled, calm))
+
+
+def _state(config: RuleConfig, states: Mapping[str, int]) -> RuleState | None:
+    if config.base is None:
+        return None
+    return "firing" if states["firing"] else "pending" if states["pending"] else "inactive"
+
+
+def _alert(config: RuleConfig) -> AlertDoc | None:
+    alert = config.alert
+    if alert is None:
+        return None
+    return {"group": alert.group, "file": str(alert.file), "line": alert.line}
 
 
 class _DocumentBuilder:
@@ -115,22 +181,35 @@ class _DocumentBuilder:
         no_data: NoData | None = None,
         selection: Selection = EVERY_RULE,
         budget: int | None = None,
+        evaluation: LastEvaluation | None = None,
+        ordered: _Ordered | None = None,
+        error: str | None = None,
     ) -> RuleDoc:
-        """One rule, listing at most ``budget`` of its series (``selection.limit``)."""
+        """One rule, listing at most ``budget`` of its series (``selection.limit``);
+        ``ordered``: its series as ``_order`` gives them for ``selection``, when counted
+        already."""
         config = rule.config
         every = rule.series
         count = max(0, selection.limit if budget is None else budget)
         start = selection.offset
-        states = {state.value: 0 for state in State}
-        listed = _pick(every.values(), start, count, selection.by_severity, states)
+        ordered = ordered or _order(every.values(), selection.by_severity)
+        states = ordered.states
+        listed = list(itertools.islice(ordered.series, start, start + count))
         out: RuleDoc = {
             "name": rule.name,
             "metric_name": config.metric_name,
             "reads": rule.expression,
             "source": config.source.kind,
             "target": config.source.where,
+            "alert": _alert(config),
             "polling_interval": format_duration(config.polling_interval),
+            "last_evaluation": None if evaluation is None else self.wall(evaluation.at),
+            "evaluation_duration": None
+            if evaluation is None
+            else format_duration(round_duration(evaluation.seconds)),
+            "last_error": error,
             "levels": {"base": _settings(config.base), "hard": _settings(config.hard)},
+            "state": _state(config, states),
             "no_data": None
             if no_data is None
             else {
@@ -187,34 +266,6 @@ def _lines(config: RuleConfig) -> list[ThresholdLineDoc]:
     return out
 
 
-def _pick(
-    series: Collection[SeriesMachine],
-    start: int,
-    count: int,
-    by_severity: bool,
-    states: dict[str, int],
-) -> list[SeriesMachine]:
-    """``count`` series from ``start``; fills ``states`` (the worse level of each series).
-
-    By severity: firing, then pending (each sorted by severity and labels), then ok in the
-    order first seen: one pass, and only the few that are not ok are sorted."""
-    ok, pending, firing = State.OK, State.PENDING, State.FIRING
-    troubled: list[SeriesMachine] = []
-    calm: list[SeriesMachine] = []
-    counts = {firing: 0, pending: 0, ok: 0}
-    for one in series:
-        base, hard = one.base.state, None if one.hard is None else one.hard.state
-        worst = firing if firing in (base, hard) else pending if pending in (base, hard) else ok
-        counts[worst] += 1
-        if by_severity:
-            (calm if worst is ok else troubled).append(one)
-    states.update({state.value: number for state, number in counts.items()})
-    if not by_severity:
-        return list(itertools.islice(series, start, start + count))
-    troubled.sort(key=lambda one: (severity(one), one.labels))
-    return list(itertools.islice(itertools.chain(troubled, calm), start, start + count))
-
-
 def status_snapshot(
     rules: Sequence[Rule],
     fetches: Sequence[FetchStatus],
@@ -227,19 +278,38 @@ def status_snapshot(
     selection: Selection = EVERY_RULE,
     groups: Sequence[GroupStatus] = (),
     now_wall: float | None = None,
+    evaluations: Mapping[str, LastEvaluation] | None = None,
+    errors: Mapping[str, str] | None = None,
 ) -> StatusDocument:
     """Everything ``/api/status`` returns but ``leader_election`` (the service adds it).
 
-    With ``selection.rule`` naming no rule, ``rules`` is empty. ``now_wall``: the wall-clock
-    time of ``now_mono`` (default: the current time)."""
+        With ``selection.rule`` naming no rule, ``rules`` is empty. ``now_wall``: the wall-clock
+        time of ``now_mono`` (default: the current time). ``no_data``: the trackers of the rules
+        that have one; ``evaluations``: the last evaluation of those evaluated; ``errors``: why
+    the last read or evaluation of those whose last one failed did."""
     view = _DocumentBuilder(now_mono, now_wall)
     budget = max(0, min(selection.limit, MAX_SERIES))
     listed_rules: list[RuleDoc] = []
-    for rule in rules:
-        if selection.rule is not None and rule.name != selection.rule:
-            continue
+    no_data = no_data or {}
+    evaluations = evaluations or {}
+    errors = errors or {}
+    chosen = [rule for rule in rules if selection.rule in (None, rule.name)]
+    orders = {rule.name: _order(rule.series.values(), selection.by_severity) for rule in chosen}
+    if selection.by_severity:
+        chosen.sort(
+            key=lambda rule: orders[rule.name].rank(no_data.get(rule.name), rule.name in errors)
+        )
+    for rule in chosen:
         share = budget if selection.per_rule is None else min(budget, selection.per_rule)
-        document = view.rule(rule, (no_data or {}).get(rule.name), selection, share)
+        document = view.rule(
+            rule,
+            no_data.get(rule.name),
+            selection,
+            share,
+            evaluations.get(rule.name),
+            orders[rule.name],
+            errors.get(rule.name),
+        )
         budget -= len(document["series"])
         listed_rules.append(document)
     total = sum(rule["series_count"] for rule in listed_rules)
@@ -264,7 +334,7 @@ def status_snapshot(
             {
                 "group": group.name,
                 "polling_interval": format_duration(group.interval),
-                "offset": format_duration(group.offset),
+                "offset": format_duration(round_duration(group.offset)),
                 "rules": group.rules,
                 "reads": group.fetches,
                 "evaluations_missed_last_minute": group.missed_last_minute,

@@ -68,6 +68,20 @@ class LevelsDoc(TypedDict):
     hard: LevelSettingsDoc | None
 
 
+RuleState = Literal["firing", "pending", "inactive"]
+"""A rule's state as Prometheus' rules page shows an alerting rule's: the worst of its
+series' (either level), *inactive* when none is pending or firing, no series at all
+included."""
+
+
+class AlertDoc(TypedDict):
+    """Where an alert of a Prometheus rule file comes from."""
+
+    group: str
+    file: str
+    line: int
+
+
 class NoDataDoc(TypedDict):
     active: bool
     empty_polls: int
@@ -104,9 +118,24 @@ class RuleDoc(TypedDict):
     reads: str
     source: str
     target: str
+    alert: AlertDoc | None
+    """Null for a rule that is not an alert of a rule file."""
     polling_interval: str
+    last_evaluation: str | None
+    """When it was last evaluated (the time of the tick the read was for); null before
+    its first evaluation, or outside a service."""
+    evaluation_duration: str | None
+    """How long that took: its read (shared with the other rules of a batched read) and
+    its evaluation, rounded (``1.23ms``, ``2.041s``)."""
+    last_error: str | None
+    """Why its last read or evaluation failed (an expression Prometheus cannot run, an
+    endpoint down, over the series limit); null once it is evaluated again."""
     levels: LevelsDoc
+    state: RuleState | None
+    """Null for a rule without a threshold."""
     no_data: NoDataDoc | None
+    """Null for an alert of a rule file (an empty result is its healthy state, *inactive*),
+    and outside a service."""
     series_count: int
     states: dict[str, int]
     """Every series counted by the worse state of its levels; every state, 0 included."""

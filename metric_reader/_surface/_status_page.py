@@ -5,6 +5,14 @@ script, no external asset, a ``<meta>`` refresh every 5 seconds. Every piece of 
 the status (rule names, label names and values, errors, ...) goes through ``html.escape``:
 label values come from the watched application and may contain anything.
 
+The rules with a firing series come first, then those with a pending one, then those whose
+last read failed or with no data, then the rest (the document lists them in that order);
+the alerts of rule files that are *inactive* and hold no series (their expression returns
+nothing: their healthy state) are listed last, one table row each, in file order. A line at
+the top names the firing, pending and failing rules and links to each. Every cell wraps
+what it holds (a long PromQL expression included, which is shown once per rule), so no text
+runs into the next column.
+
 The page lists each rule's most severe series, at most ``PAGE_SERIES_PER_RULE`` of a rule
 and ``PAGE_SERIES`` in all; ``?rule=NAME`` shows one rule, ``&offset=N&limit=N`` pages
 through it (the counts by state are always complete).
@@ -45,10 +53,16 @@ PAGE_SERIES_PER_RULE = 100
 
 _SEVERITY = {"firing": 0, "pending": 1, "ok": 2}
 _COLUMNS = (
-    '<colgroup><col style="width:25%"><col style="width:9%"><col style="width:9%">'
-    '<col style="width:138px"><col style="width:9%"><col style="width:10%">'
-    '<col style="width:14%"><col style="width:6%"><col style="width:8%"></colgroup>'
+    '<colgroup><col style="width:28%"><col style="width:10%"><col style="width:9%">'
+    '<col style="width:138px"><col style="width:10%"><col style="width:16%">'
+    '<col style="width:6%"><col style="width:9%"></colgroup>'
 )
+_INACTIVE_COLUMNS = (
+    '<colgroup><col style="width:22%"><col><col style="width:8%"><col style="width:12%">'
+    '<col style="width:13%"></colgroup>'
+)
+NAMED_AT_TOP = 20
+"""Firing (and pending) rules named in the line at the top of the page, at most."""
 SPARK_WIDTH = 120
 SPARK_HEIGHT = 24
 
@@ -76,6 +90,19 @@ code, .mono { font-family: ui-monospace, "SFMono-Regular", "DejaVu Sans Mono", M
   overflow-wrap: anywhere; }
 table { border-collapse: collapse; width: 100%; margin: 4px 0 6px; }
 table.series { table-layout: fixed; }
+table.series td { overflow-wrap: anywhere; }
+table.series td.num { white-space: normal; }
+h2 { overflow-wrap: anywhere; }
+pre.expr { margin: 4px 0 8px; padding: 6px 10px; background: var(--head); border-radius: 4px;
+  white-space: pre-wrap; overflow-wrap: anywhere; max-height: 16em; overflow: auto;
+  color: #1f2328; }
+td code.expr { white-space: pre-wrap; overflow-wrap: anywhere; }
+nav.jump { margin: 12px 0 0; padding: 8px 14px; border: 1px solid var(--line);
+  border-radius: 4px; background: var(--head); }
+.state.inactive { color: var(--muted); background: var(--head); border: 1px solid var(--line); }
+.state.failing { color: var(--firing); background: #fff; border: 1px solid var(--firing); }
+.errornote { margin: 4px 0 6px; padding: 6px 12px; border-left: 4px solid var(--firing);
+  background: #fff6f5; overflow-wrap: anywhere; }
 th, td { text-align: left; padding: 5px 10px; border-bottom: 1px solid var(--line);
   vertical-align: top; }
 th { background: var(--head); font-weight: 600; font-size: 12px; color: var(--muted);
@@ -239,18 +266,45 @@ def _no_data(rule: RuleDoc) -> bool:
     return no_data is not None and no_data["active"]
 
 
-def _level_text(name: str, level: LevelSettingsDoc | None) -> str:
-    """``>80 for 5s, again every 10s -> log_action``."""
+def _is_alert(rule: RuleDoc) -> bool:
+    """An alert of a rule file: its expression is its condition (it has no threshold)."""
+    return rule["alert"] is not None
+
+
+def _inactive_alert(rule: RuleDoc) -> bool:
+    """An alert of a rule file whose expression returns nothing and that holds no series:
+    a row of the table of inactive alerts, not a section of its own (unless its last read
+    failed: that is not the healthy state)."""
+    return (
+        _is_alert(rule)
+        and rule["state"] == "inactive"
+        and not rule["series_count"]
+        and rule["last_error"] is None
+    )
+
+
+def _level_text(name: str, level: LevelSettingsDoc | None, alert: bool = False) -> str:
+    """``base: >80 for 5s again every 10s -> log_action``; an alert's without its name and
+    threshold (its expression, shown once above)."""
     if level is None:
         return ""
-    parts = [f"<code>{_e(level['threshold'])}</code>"]
+    parts = [] if alert else [f"<code>{_e(level['threshold'])}</code>"]
     if level["duration"] != "0s":
         parts.append(f"for {_e(level['duration'])}")
     if level["backoff"] != "0s":
         parts.append(f"again every {_e(level['backoff'])}")
     plugin = level["plugin"]
-    action = f"&rarr; <b>{_e(plugin)}</b>" if plugin else "&rarr; log only"
-    return f"{_e(name)}: {' '.join(parts)} {action}"
+    parts.append(f"&rarr; <b>{_e(plugin)}</b>" if plugin else "&rarr; log only")
+    return " ".join(parts) if alert else f"{_e(name)}: {' '.join(parts)}"
+
+
+def _evaluated(clock: _Clock, rule: RuleDoc) -> str:
+    """``evaluated 3s ago in 1.23ms``, as Prometheus' rules page says it."""
+    last = rule["last_evaluation"]
+    if last is None:
+        return '<span class="muted">not evaluated yet</span>'
+    took = rule["evaluation_duration"]
+    return f"evaluated {clock.ago(last)}" + (f" in {_e(took)}" if took else "")
 
 
 def _last_action(clock: _Clock, level: LevelDoc | None) -> str:
@@ -299,8 +353,6 @@ def _page_link(rule: str, offset: int, limit: int) -> str:
 
 
 def _series_rows(clock: _Clock, rule: RuleDoc, limit: int) -> Iterable[str]:
-    levels = rule["levels"]
-    base_cfg, hard_cfg = levels["base"], levels["hard"]
     series = rule["series"]
     no_data = _no_data(rule)
     spark = rule.get("sparkline")
@@ -311,12 +363,9 @@ def _series_rows(clock: _Clock, rule: RuleDoc, limit: int) -> Iterable[str]:
         if one.get("placeholder") and css == "ok":  # a rule that never saw a series
             css = "nodata" if no_data else "none"
             state = f'<span class="state {css}">{"no data" if no_data else "no series"}</span>'
-        threshold = f"<code>{_e(base_cfg['threshold'])}</code>" if base_cfg else ""
         since = clock.since(base["since"])
         action = _last_action(clock, base)
         fires = _e(base["fire_count"])
-        if hard_cfg:
-            threshold += f'<span class="level">hard <code>{_e(hard_cfg["threshold"])}</code></span>'
         if hard and hard["state"] != "ok":
             state += f'<span class="hard">{_state(hard, "hard ")}</span>'
             since += f'<span class="level">hard {clock.since(hard["since"], short=True)}</span>'
@@ -328,7 +377,6 @@ def _series_rows(clock: _Clock, rule: RuleDoc, limit: int) -> Iterable[str]:
             f"<td>{state}</td>"
             f'<td class="num mono right">{_number_cell(one["value"])}</td>'
             f'<td class="spark">{_sparkline(clock, spark, one)}</td>'
-            f"<td>{threshold}</td>"
             f'<td class="num">{since}</td>'
             f"<td>{action}</td>"
             f'<td class="num right">{fires}</td>'
@@ -341,14 +389,14 @@ def _series_rows(clock: _Clock, rule: RuleDoc, limit: int) -> Iterable[str]:
     if hidden > 0:
         more = _page_link(name, offset + len(series), limit)
         yield (
-            f'<tr><td colspan="9" class="more">and {hidden:,} more series (the least severe): '
+            f'<tr><td colspan="8" class="more">and {hidden:,} more series (the least severe): '
             f'<a href="{more}">the next {min(hidden, limit):,}</a> &middot; '
             f'<a href="api/status?{_e(urlencode({"rule": name}))}">as JSON</a></td></tr>'
         )
     if offset:
         back = _page_link(name, max(0, offset - limit), limit)
         yield (
-            f'<tr><td colspan="9" class="more">{offset:,} more severe series before these: '
+            f'<tr><td colspan="8" class="more">{offset:,} more severe series before these: '
             f'<a href="{back}">the previous page</a></td></tr>'
         )
 
@@ -367,26 +415,60 @@ def _no_data_note(clock: _Clock, rule: RuleDoc) -> str:
     )
 
 
-def _rule(clock: _Clock, rule: RuleDoc, limit: int) -> str:
-    levels = rule["levels"]
-    series = rule["series"]
+def _badges(rule: RuleDoc) -> str:
     counts = rule["states"]
-    no_data = _no_data(rule)
     badges = "".join(
         f'<span class="state {state}">{counts[state]:,} {state}</span> '
         for state in ("firing", "pending")
         if counts[state]
     )
-    if no_data:
+    if rule["last_error"] is not None:
+        badges += '<span class="state failing">read failed</span> '
+    if _no_data(rule):
         badges += '<span class="state nodata">no data</span> '
-    total = rule["series_count"]
-    head = (
-        f'<h2 id="rule-{_e(rule["name"])}">{_e(rule["name"])} {badges}'
-        f'<span class="count">{total:,} series</span></h2>'
+    elif _is_alert(rule) and rule["state"] == "inactive":
+        badges += '<span class="state inactive">inactive</span> '
+    return badges
+
+
+def _error_note(rule: RuleDoc) -> str:
+    """Why the rule's last read or evaluation failed: its state stays as it was."""
+    error = rule["last_error"]
+    if error is None:
+        return ""
+    return (
+        '<p class="errornote"><span class="state failing">read failed</span> '
+        f'<span class="error">{_e(error)}</span></p>'
     )
+
+
+def _alert_about(clock: _Clock, rule: RuleDoc, kept: str) -> str:
+    """Where an alert comes from, how it is run, and its expression (once); ``kept``: what
+    the sparklines draw, when not every series."""
+    alert = rule["alert"]
+    assert alert is not None
+    facts = [
+        f"group <b>{_e(alert['group'])}</b> of <code>{_e(alert['file'])}:{alert['line']}</code>",
+        f"on <code>{_e(rule['target'])}</code> every {_e(rule['polling_interval'])}",
+        _level_text("base", rule["levels"]["base"], alert=True),
+        _evaluated(clock, rule),
+    ]
+    if kept:
+        facts.append(kept)
+    return (
+        f'<p class="about">{" &nbsp;&middot;&nbsp; ".join(facts)}</p>'
+        f'<pre class="expr">{_e(rule["reads"])}</pre>'
+    )
+
+
+def _rule_about(clock: _Clock, rule: RuleDoc, kept: str) -> str:
+    """What a rule that is not an alert of a rule file reads, its thresholds and actions;
+    ``kept``: what the sparklines draw, when not every series."""
+    levels = rule["levels"]
     about = (
         f'<p class="about">reads <code>{_e(rule["reads"])}</code> from '
         f"<code>{_e(rule['target'])}</code> every {_e(rule['polling_interval'])}"
+        f" &nbsp;&middot;&nbsp; {_evaluated(clock, rule)}"
     )
     thresholds = [
         _level_text(name, level)
@@ -397,17 +479,34 @@ def _rule(clock: _Clock, rule: RuleDoc, limit: int) -> str:
         about += "<br>" + " &nbsp;&middot;&nbsp; ".join(thresholds)
     else:
         about += "<br>no threshold: values are only read and logged"
+    if kept:
+        about += f" &nbsp;&middot;&nbsp; {kept}"
+    return about + "</p>"
+
+
+def _rule(clock: _Clock, rule: RuleDoc, limit: int) -> str:
+    levels = rule["levels"]
+    series = rule["series"]
+    total = rule["series_count"]
+    head = (
+        f'<h2 id="rule-{_e(rule["name"])}">{_e(rule["name"])} {_badges(rule)}'
+        f'<span class="count">{total:,} series</span></h2>'
+    )
+    alert = _is_alert(rule)
     spark = rule.get("sparkline")
-    kept = spark["series_kept"] if spark else 0
-    if kept and total > kept:
-        about += (
-            f" &nbsp;&middot;&nbsp; recent values kept for {kept} of its series "
-            "(the breached first)"
-        )
-    about += "</p>" + _no_data_note(clock, rule)
+    drawn = spark["series_kept"] if spark else 0
+    kept = ""
+    if drawn and total > drawn:
+        kept = f"recent values kept for {drawn} of its series (the breached first)"
+    about = _alert_about(clock, rule, kept) if alert else _rule_about(clock, rule, kept)
+    about += _error_note(rule) + _no_data_note(clock, rule)
     if not series and not total:
-        if no_data:
+        if _no_data(rule):
             note = '<span class="state nodata">no data</span>'
+        elif rule["last_error"] is not None:
+            note = "no series: its reads fail"
+        elif alert:
+            note = "inactive: the expression returns no series"
         elif levels["base"]:
             note = "no series seen yet"
         else:
@@ -417,11 +516,62 @@ def _rule(clock: _Clock, rule: RuleDoc, limit: int) -> str:
     return (
         f'<section>{head}{about}<table class="series">{_COLUMNS}<thead><tr>'
         "<th>series</th><th>state</th>"
-        '<th class="right">value</th><th>recent</th><th>threshold</th><th>since</th>'
+        '<th class="right">value</th><th>recent</th><th>since</th>'
         "<th>last action</th>"
         '<th class="right">fires</th><th>last seen</th>'
         f"</tr></thead><tbody>{rows}</tbody></table></section>"
     )
+
+
+def _inactive_alerts(clock: _Clock, rules: list[RuleDoc]) -> str:
+    """The alerts of rule files that hold no series, one row each, in file order."""
+    if not rules:
+        return ""
+    rows = []
+    for rule in rules:
+        alert = rule["alert"]
+        assert alert is not None
+        name = rule["name"]
+        rows.append(
+            f'<tr id="rule-{_e(name)}"><td><b>{_e(name)}</b><span class="level">'
+            f"{_e(alert['group'])} &middot; {_e(alert['file'])}:{alert['line']}</span></td>"
+            f'<td><code class="expr">{_e(rule["reads"])}</code></td>'
+            f"<td>every {_e(rule['polling_interval'])}</td>"
+            f"<td>{_level_text('base', rule['levels']['base'], alert=True)}</td>"
+            f"<td>{_evaluated(clock, rule)}</td></tr>"
+        )
+    return (
+        f'<section id="inactive"><h2>Inactive alerts <span class="count">{len(rules):,}'
+        '</span></h2><p class="about">alerts of the rule files whose expression returns no '
+        "series now: their healthy state (Prometheus shows them <i>inactive</i>)</p>"
+        f'<table class="series">{_INACTIVE_COLUMNS}<thead><tr><th>alert</th>'
+        "<th>expression</th><th>every</th><th>for, action</th><th>last evaluation</th>"
+        f"</tr></thead><tbody>{''.join(rows)}</tbody></table></section>"
+    )
+
+
+def _jump(rules: list[RuleDoc], inactive: int) -> str:
+    """The line at the top: the firing, pending and failing rules, each a link to its
+    section."""
+    parts = []
+    for state in ("firing", "pending", "failing"):
+        if state == "failing":
+            named = [rule["name"] for rule in rules if rule["last_error"] is not None]
+        else:
+            named = [rule["name"] for rule in rules if rule["state"] == state]
+        if not named:
+            continue
+        links = ", ".join(
+            f'<a href="#rule-{_e(name)}">{_e(name)}</a>' for name in named[:NAMED_AT_TOP]
+        )
+        if len(named) > NAMED_AT_TOP:
+            links += f" and {len(named) - NAMED_AT_TOP:,} more"
+        parts.append(f'<span class="state {state}">{len(named):,} {state}</span> {links}')
+    if inactive:
+        parts.append(f'<a href="#inactive">{inactive:,} inactive alerts</a>')
+    if not parts:
+        return ""
+    return f'<nav class="jump">rules: {" &nbsp;&middot;&nbsp; ".join(parts)}</nav>'
 
 
 def _targets(clock: _Clock, targets: list[TargetDoc]) -> str:
@@ -552,7 +702,15 @@ def render_status_page(status: StatusDocument, selection: Selection | None = Non
     targets = status["targets"]
     groups = status["groups"]
     limit = selection.per_rule or selection.limit
-    body = "".join(_rule(clock, rule, limit) for rule in rules) or '<p class="muted">no rules</p>'
+    sections: list[RuleDoc] = []
+    inactive: list[RuleDoc] = []
+    for rule in rules:
+        quiet = selection.rule is None and _inactive_alert(rule)
+        (inactive if quiet else sections).append(rule)
+    body = "".join(_rule(clock, rule, limit) for rule in sections)
+    body = _jump(rules, len(inactive)) + body + _inactive_alerts(clock, inactive)
+    if not rules:
+        body = '<p class="muted">no rules</p>'
     if selection.rule is not None:
         body = (
             f'<p class="about">only rule <b>{_e(selection.rule)}</b> &middot; '

@@ -50,6 +50,18 @@ class GroupStatus:
 
 
 @dataclass(frozen=True, slots=True)
+class LastEvaluation:
+    """A rule's last evaluation, as Prometheus' rules page shows it (``lastEvaluation``,
+    ``evaluationTime``)."""
+
+    at: float
+    """Monotonic time of the tick it was for (the evaluation's timestamp)."""
+    seconds: float
+    """From the start of its read (shared with the other rules of a batched read) to the
+    end of its evaluation."""
+
+
+@dataclass(frozen=True, slots=True)
 class RuleSeries:
     """A rule's series counted by level and state, and its plugin calls running now."""
 
@@ -119,7 +131,8 @@ class ServiceView(Protocol):
         ...
 
     def rules_without_data(self) -> Mapping[str, bool]:
-        """Every rule: True while its successful reads return no series."""
+        """Every rule that reads a metric (not the alerts of rule files, whose empty result
+        is their healthy state): True while its successful reads return no series."""
         ...
 
     def alerts(self) -> Iterable[ActiveAlert]:

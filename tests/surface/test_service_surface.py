@@ -36,8 +36,18 @@ DEADLINE = 15.0
 ROUTES = ("/", "/api/status", "/metrics", "/healthz", "/readyz")
 UNKNOWN = ("/nope", "/api", "/api/status/", "/metrics/x", "/admin", "/api/v1/rules", "/reload")
 WRITES = ("POST", "PUT", "DELETE", "PATCH")
-VOLATILE = {"time", "started_at", "last_success", "last_seen", "since", "fired_at", "at"}
-"""Keys of ``/api/status`` that are times: they may differ between two reads."""
+VOLATILE = {
+    "time",
+    "started_at",
+    "last_success",
+    "last_seen",
+    "since",
+    "fired_at",
+    "at",
+    "last_evaluation",
+    "evaluation_duration",
+}
+"""Keys of ``/api/status`` that are times or durations: they may differ between two reads."""
 LOAD = {"evaluations_missed_last_minute", "evaluations_missed_total"}
 """Keys that count ticks a busy machine skipped: they too may differ between two reads."""
 
