@@ -76,6 +76,8 @@ class PrometheusQuery:
 
     endpoint: str
     query: str
+    endpoint_defaulted: bool = False
+    """Nothing set ``prometheus_endpoint``: ``endpoint`` is the default."""
     kind: ClassVar[Literal["prometheus"]] = "prometheus"
 
     @property
@@ -94,6 +96,8 @@ class PrometheusSelector:
 
     endpoint: str
     selector: Selector
+    endpoint_defaulted: bool = False
+    """Nothing set ``prometheus_endpoint``: ``endpoint`` is the default."""
     kind: ClassVar[Literal["prometheus"]] = "prometheus"
 
     @property
