@@ -1,10 +1,11 @@
 """What the service keeps for each rule it runs, in one object per rule.
 
 A rule's state machines are the rule's own (``_engine``); around them the service keeps its
-"no data" tracker and the two throttled log lines of its failures (over the series limit;
-its part of a batched read failed). One ``RuleRuntime`` holds them all, so a rule added,
-kept or removed by a reload takes everything of its own along, and nothing is looked up in
-parallel dicts that could fall out of step.
+"no data" tracker and the throttled log line of its reads over the series limit (a failed
+read is said by its group, for all its rules: ``_sources._read_errors``). One
+``RuleRuntime`` holds them all, so a rule added, kept or removed by a reload takes
+everything of its own along, and nothing is looked up in parallel dicts that could fall out
+of step.
 """
 
 from __future__ import annotations
@@ -25,8 +26,6 @@ class RuleRuntime:
     no_data: NoData
     series_limit_errors: Throttle
     """Observations the series limit refused, logged once a minute at most."""
-    read_errors: Throttle
-    """The rule's part of a batched read failed, logged once a minute at most."""
 
     @property
     def name(self) -> str:
@@ -40,7 +39,6 @@ class RuleRuntime:
             rule,
             no_data or NoData(rule.name, rule.expression),
             Throttle(fetch, "ERROR", "series limit exceeded"),
-            Throttle(fetch, "ERROR", f"read failed for rule {rule.name!r}"),
         )
 
 

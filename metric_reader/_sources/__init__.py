@@ -13,14 +13,17 @@ from ._kind import History, HistoryUnavailable
 from ._kinds import kind_of
 from ._prometheus_kind import PROMETHEUS
 from ._range import MAX_HELD_POINTS, evaluation_count, evaluation_times, query_range, samples_at
+from ._read_errors import FailedRead, TickReads
 
 __all__ = [
     "MAX_HELD_POINTS",
     "PROMETHEUS",
+    "FailedRead",
     "Fetch",
     "Group",
     "History",
     "HistoryUnavailable",
+    "TickReads",
     "build_groups",
     "check_expressions",
     "evaluation_count",
