@@ -192,6 +192,11 @@ class Settings:
     plugin_settings: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     """``[plugins.NAME]`` tables of the rule file, for the plugins' ``configure``."""
     config_file: Path | None = None
+    rule_file_globs: tuple[str, ...] = ()
+    """The ``rule_files`` (``RULE_FILES``) patterns, each as it is matched: relative to the
+    working directory or absolute."""
+    watch_config: bool = True
+    """``WATCH_CONFIG``: reload when ``config_file`` or a rule file changes on disk."""
     warnings: tuple[str, ...] = ()
     """Settings that were given but have no effect, said once at start-up."""
     state_file: Path | None = None
