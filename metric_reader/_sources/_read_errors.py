@@ -72,7 +72,8 @@ class ReadErrors:
     def _said_recovered(self, reads: dict[str, int], group: str, where: str) -> None:
         if not reads:
             return
-        fields: dict[str, object] = {"group": group, "endpoint": where, "reads": len(reads)}
+        fields = _where(group, where)
+        fields["reads"] = len(reads)
         if len(reads) == 1:
             fields["target"] = next(iter(reads))
         fields["failed_polls"] = sum(reads.values())
@@ -86,11 +87,9 @@ class ReadErrors:
             error: self._throttles.get(error) or _throttle(group) for error in by_error
         }
         for error, reads in by_error.items():
-            extra: dict[str, object] = {
-                "endpoint": where,
-                "reads": len(reads),
-                "rules": sum(read.rules for read in reads),
-            }
+            extra = _where("", where)
+            extra["reads"] = len(reads)
+            extra["rules"] = sum(read.rules for read in reads)
             if len(reads) == 1:
                 extra["target"] = reads[0].target
             self._throttles[error].report(now, error, **extra)
@@ -98,3 +97,8 @@ class ReadErrors:
 
 def _throttle(group: str) -> Throttle:
     return Throttle(group, "ERROR", "poll failed", subject="group")
+
+
+def _where(group: str, where: str) -> dict[str, object]:
+    """The group and endpoint a line names, those known (a read alone has neither)."""
+    return {key: value for key, value in (("group", group), ("endpoint", where)) if value}
