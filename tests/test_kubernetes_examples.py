@@ -28,7 +28,7 @@ import pytest
 import yaml
 
 from metric_reader._actions import discover_plugins
-from metric_reader._config import load_settings
+from metric_reader._config import configuration_files, load_settings
 
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLES = REPO / "examples" / "kubernetes"
@@ -200,6 +200,8 @@ def test_the_examples_are_the_files_the_tests_know() -> None:
         "plugins-configmap.yaml",
         "pod.yaml",
         "rbac.yaml",
+        "rules-configmap.yaml",
+        "rules-deployment.yaml",
     ]
     assert len(_documented_manifests()) >= 2  # the guide's ConfigMap, docs/sharding.md
 
@@ -374,6 +376,44 @@ def test_the_deployment_elects_one_leader_with_the_rbac_it_needs(tmp_path: Path)
     assert binding["subjects"] == [{"kind": "ServiceAccount", "name": account["metadata"]["name"]}]
     # a leader finishes its plugin calls (10 s) and releases the Lease before it is killed
     assert pod["terminationGracePeriodSeconds"] > 10
+
+
+def _mount_as_kubelet_does(directory: Path, files: dict[str, str]) -> None:
+    """A ConfigMap volume: each key a symlink into ``..data``, itself a symlink to a
+    timestamped directory holding the files."""
+    version = directory / "..2026_12_06_00_00_00.000000001"
+    version.mkdir(parents=True)
+    for name, text in files.items():
+        (version / name).write_text(text)
+    (directory / "..data").symlink_to(version.name)
+    for name in files:
+        (directory / name).symlink_to(f"..data/{name}")
+
+
+def test_the_rules_configmap_runs_as_kubelet_mounts_it(tmp_path: Path) -> None:
+    """CONFIG_FILE and its rule files from one ConfigMap: the alerts load, and the files
+    watched for changes are the ConfigMap's (through kubelet's symlinks)."""
+    configmap = yaml.safe_load((EXAMPLES / "rules-configmap.yaml").read_text())
+    spec, container = _sidecar("rules-deployment.yaml")
+    env = _env(container)
+    [mount] = [m for m in container["volumeMounts"] if m["name"] == "rules"]
+    [volume] = [v for v in spec["volumes"] if v["name"] == "rules"]
+    assert volume["configMap"]["name"] == configmap["metadata"]["name"]
+    assert mount["readOnly"] is True and "subPath" not in mount  # subPath is never updated
+    config_file = PurePosixPath(env["CONFIG_FILE"])
+    assert config_file.parent == PurePosixPath(mount["mountPath"])
+    assert config_file.name in configmap["data"]
+
+    mounted = tmp_path / "etc-metric-reader"
+    _mount_as_kubelet_does(mounted, configmap["data"])
+    env["CONFIG_FILE"] = str(mounted / config_file.name)
+    settings = load_settings(env)
+    assert settings.unknown_variables == () and settings.watch_config
+    assert [rule.name for rule in settings.rules] == ["HostOutOfMemory", "HostOutOfDiskSpace"]
+    assert {rule.base.plugin for rule in settings.rules if rule.base} == {"alertmanager_action"}
+    assert "alertmanager_action" in settings.plugin_settings
+    watched = configuration_files(settings.config_file, settings.rule_file_globs)
+    assert sorted(p.name for p in watched) == sorted(configmap["data"])
 
 
 # --- the image's health check -----------------------------------------------------------------

@@ -19,7 +19,7 @@ from .._actions import PluginCatalog
 from .._cluster import InCluster, StateFileLock, in_cluster, owned_rules
 from .._config import RuleConfig, Settings, parse_listen_address
 from .._core import ConfigError, ListenError, format_duration, keep_freed_memory
-from .._service import SHUTDOWN_GRACE, SIGNALS, EarlySignals, Service
+from .._service import SHUTDOWN_GRACE, SIGNALS, ConfigFiles, EarlySignals, Service
 from .._surface import serve_http
 from ._exits import EXIT_CONFIG, EXIT_OK, say_config_error
 from ._loading import check_alert_expressions, load_validated
@@ -29,6 +29,7 @@ def run_service(env: Mapping[str, str], backend_options: dict[str, object]) -> i
     """The service until it is stopped; ``backend_options`` choose its event loop."""
     early = EarlySignals.install()
     settings, catalog = load_validated(env)
+    files = ConfigFiles().look(settings)  # as they were read: a change from now on reloads
     if early.received is not None:
         return EXIT_OK
     check_alert_expressions(settings)
@@ -55,7 +56,7 @@ def run_service(env: Mapping[str, str], backend_options: dict[str, object]) -> i
         return fresh, fresh_catalog
 
     keep_freed_memory()
-    service = Service(settings, catalog, cluster, reload)
+    service = Service(settings, catalog, cluster, reload, files)
     refused: list[BaseException] = []
     # One service writes a state file; a dry run writes nothing and takes no lock.
     lock = None if settings.state_file is None or settings.dry_run else settings.state_file

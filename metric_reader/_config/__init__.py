@@ -10,6 +10,7 @@ from ._keys import KNOWN_VARIABLES
 from ._loader import load_settings
 from ._problems import ConfigError
 from ._prom_duration import format_prometheus_duration, go_quoted, parse_prometheus_duration
+from ._regular_file import read_regular_file
 from ._routes import Route, routes_for
 from ._rule_file_reader import RuleFileReader
 from ._types import (
@@ -26,6 +27,7 @@ from ._types import (
 )
 from ._values import describe_dir_error, ordinal_from_hostname, parse_listen_address
 from ._values import url as parse_url
+from ._watched import configuration_files
 from ._yaml_nodes import YamlSyntaxError
 from ._yaml_nodes import compose as compose_yaml
 from ._yaml_nodes import is_null as yaml_is_null
@@ -55,6 +57,7 @@ __all__ = [
     "YamlSyntaxError",
     "build_ssl_context",
     "compose_yaml",
+    "configuration_files",
     "describe_dir_error",
     "format_prometheus_duration",
     "glob_escape",
@@ -67,6 +70,7 @@ __all__ = [
     "parse_prometheus_duration",
     "parse_url",
     "read_credential",
+    "read_regular_file",
     "routes_for",
     "yaml_is_null",
     "yaml_kind",

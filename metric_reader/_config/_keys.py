@@ -86,6 +86,7 @@ SERVICE_KEYS: dict[str, Parser] = {
     "dry_run": boolean,
     "listen_address": listen_address,
     "enable_lifecycle": boolean,
+    "watch_config": boolean,
     "state_file": state_file,
     "max_response_bytes": byte_size,
     "shard_count": positive_int,

@@ -30,6 +30,7 @@ from ._problems import ConfigError, Given, Problems, env_name
 from ._replicas import election_settings, this_shard
 from ._rule_builder import ENV_SCOPE, FileScope, build_rule, check_unique_names
 from ._types import RuleConfig, Settings
+from ._watched import rule_file_globs
 
 if TYPE_CHECKING:
     from ._routes import Route
@@ -123,6 +124,8 @@ def load_settings(environ: Mapping[str, str], *, rules: bool = True) -> Settings
         plugin_settings=plugin_settings,
         plugin_bases=plugin_bases,
         config_file=Path(config_file) if config_file else None,
+        rule_file_globs=rule_file_globs(service["rule_files"] or (), _base(config_file)),
+        watch_config=service["watch_config"] is not False,
         warnings=tuple(warnings),
         state_file=service["state_file"],
         client=client,
@@ -146,14 +149,19 @@ def _alerting_rules(
     (or, from ``RULE_FILES`` without one, to the working directory)."""
     from ._alert_rules import alert_rules, read_rule_files, skipped_recording_rules
 
-    base = Path(config_file).parent if config_file else Path.cwd()
     try:
-        groups = read_rule_files(patterns, base, given_at)
+        groups = read_rule_files(patterns, _base(config_file), given_at)
     except ConfigError as exc:
         for line in exc.problems:
             problems.add(line)
         return [], ()
     return alert_rules(groups, defaults, routes, problems), skipped_recording_rules(groups)
+
+
+def _base(config_file: str | None) -> Path:
+    """What relative ``rule_files`` are relative to: the rule file's directory (``RULE_FILES``
+    without one: the working directory)."""
+    return Path(config_file).parent if config_file else Path.cwd()
 
 
 def _check_names_across(rules: list[RuleConfig], problems: Problems) -> None:

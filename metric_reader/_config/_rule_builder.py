@@ -115,12 +115,14 @@ def build_rule(raw: dict[str, Given], scope: Scope, problems: Problems) -> RuleC
     if len(problems.lines) > before:
         return None
     source: RuleSource
+    defaulted = "prometheus_endpoint" not in raw
     if scrape_url:
         source = ScrapePage(scrape_url, Selector(metric_name, matchers))
     elif query is not None:
-        source = PrometheusQuery(endpoint.rstrip("/"), query)
+        source = PrometheusQuery(endpoint.rstrip("/"), query, defaulted)
     else:
-        source = PrometheusSelector(endpoint.rstrip("/"), Selector(metric_name, matchers))
+        selector = Selector(metric_name, matchers)
+        source = PrometheusSelector(endpoint.rstrip("/"), selector, defaulted)
     return RuleConfig(
         name=name or metric_name or "query",
         metric_name=metric_name or query or "",

@@ -76,6 +76,8 @@ class PrometheusQuery:
 
     endpoint: str
     query: str
+    endpoint_defaulted: bool = False
+    """Nothing set ``prometheus_endpoint``: ``endpoint`` is the default."""
     kind: ClassVar[Literal["prometheus"]] = "prometheus"
 
     @property
@@ -94,6 +96,8 @@ class PrometheusSelector:
 
     endpoint: str
     selector: Selector
+    endpoint_defaulted: bool = False
+    """Nothing set ``prometheus_endpoint``: ``endpoint`` is the default."""
     kind: ClassVar[Literal["prometheus"]] = "prometheus"
 
     @property
@@ -191,6 +195,11 @@ class Settings:
     """Plugins made of another (a ``[plugins.NAME]`` table with ``plugin = "BASE"``): each
     name to the plugin it is made of."""
     config_file: Path | None = None
+    rule_file_globs: tuple[str, ...] = ()
+    """The ``rule_files`` (``RULE_FILES``) patterns, each as it is matched: relative to the
+    working directory or absolute."""
+    watch_config: bool = True
+    """``WATCH_CONFIG``: reload when ``config_file`` or a rule file changes on disk."""
     warnings: tuple[str, ...] = ()
     """Settings that were given but have no effect, said once at start-up."""
     state_file: Path | None = None

@@ -26,11 +26,15 @@ class Throttle:
     repeated: int = 0
     count: int = 0
     """Reports since the last ``clear``."""
+    subject: str = "target"
+    """The bound field that names ``target``: ``target`` (a read), ``group``."""
 
-    def report(self, now: float, message: str) -> None:
+    def report(self, now: float, message: str, **fields: object) -> None:
+        """Report ``message``; ``fields`` are bound to the line, if it is logged, and do not
+        make it news (counts that change from one report to the next)."""
         self.count += 1
         if message != self.last or now - self.last_logged >= self.every:
-            log = logger.bind(target=self.target, error=message)
+            log = logger.bind(**{self.subject: self.target}, error=message, **fields)
             if self.repeated and message == self.last:
                 log = log.bind(repeated=self.repeated)
             log.log(self.level, "{}: {}", self.prefix, message)

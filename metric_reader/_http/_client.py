@@ -223,6 +223,9 @@ class Source:
     value: str
     what: str
     """What the setting should point at: ``your Prometheus``."""
+    defaulted: bool = False
+    """Nothing set it: ``value`` is its default. Only then can a connection that fails be
+    blamed on the setting; one the user set that cannot be reached is down, or far."""
 
 
 @dataclass(slots=True)
@@ -263,9 +266,16 @@ class Attempt:
             )
         return None
 
-    def change_setting(self) -> str:
+    def change_setting(self) -> str | None:
+        """What to set when no connection can be made: only for a setting left at its
+        default, the likely cause then (the user's own value names what is down)."""
+        if not self.source.defaulted:
+            return None
         setting = self.source.setting
-        return f"set {setting} to {self.source.what} ({setting}={self.source.value})"
+        return (
+            f"{setting} is not set, so its default {self.source.value} is used: set "
+            f"{setting} ({setting.lower()} in CONFIG_FILE) to {self.source.what}"
+        )
 
 
 @asynccontextmanager

@@ -8,6 +8,7 @@ the view the HTTP endpoints read (``_view``). Every rule is evaluated through th
 ``EvaluationStep``, the one the replay uses too.
 """
 
+from ._config_watch import ConfigFiles, Look
 from ._lifecycle import (
     EXPRESSION_TIMEOUT,
     RESTART_SETTINGS,
@@ -28,7 +29,9 @@ __all__ = [
     "SIGHUP_IGNORED",
     "SIGNALS",
     "STOP_SIGNALS",
+    "ConfigFiles",
     "EarlySignals",
+    "Look",
     "MissedEvaluations",
     "Reloader",
     "Service",

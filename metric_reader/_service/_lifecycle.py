@@ -1,9 +1,10 @@
 """The service's life: start, run, reload, stop.
 
 At start the state file (when configured) is restored before the first evaluation, and the
-signal handlers, the plugin watching and the leader election start. The scheduler then runs
-the groups of the configuration. A reload (SIGHUP, ``POST /-/reload``) reads the
-configuration in a worker thread, so that polls, probes and actions go on meanwhile, then
+signal handlers, the plugin watching, the configuration's watching and the leader election
+start. The scheduler then runs the groups of the configuration. A reload (SIGHUP, ``POST
+/-/reload``, a change of ``CONFIG_FILE`` or a rule file on disk) reads the configuration
+in a worker thread, so that polls, probes and actions go on meanwhile, then
 installs it: the groups whose rules or settings changed start again, the others go on on
 their grid; new client settings (TLS, credentials) start every group again with a new
 client (another turn of the scheduler). On SIGTERM or SIGINT the groups stop, running
@@ -24,10 +25,11 @@ from loguru import logger
 
 from .._actions import PluginCatalog
 from .._config import Settings
-from .._core import ConfigError
+from .._core import ConfigError, format_duration
 from .._engine import Rule, carry_over
 from .._http import make_client
 from .._sources import PROMETHEUS, build_groups, check_expressions
+from ._config_watch import WATCH_INTERVAL, ConfigWatch
 from ._parts import ServiceParts
 
 SHUTDOWN_GRACE = 10.0
@@ -94,6 +96,8 @@ class Lifecycle(ServiceParts):
     reloader: Reloader | None
     """Reads the configuration again (SIGHUP, ``POST /-/reload``), or raises
     ``ConfigError``; called in a worker thread."""
+    config_watch: ConfigWatch
+    """What the configuration's files held when it was read (``WATCH_CONFIG``)."""
     _reload_lock: anyio.Lock | None = None
     _restart: anyio.Event | None = None
     _watch_scope: anyio.CancelScope | None = None
@@ -136,6 +140,9 @@ class Lifecycle(ServiceParts):
                 await self.writer.restore()  # before the first poll: timers go on where they were
                 calls.start_soon(self.writer.run)
             self._watch_plugins()
+            watching = anyio.CancelScope()
+            if self.reloader is not None:
+                calls.start_soon(self._watch_config, watching)
             if self.election is not None:
                 calls.start_soon(self.election.run)
             with polling:
@@ -144,6 +151,7 @@ class Lifecycle(ServiceParts):
                     self._log_batching()
                     async with make_client(self.settings.client) as client:
                         await self.scheduler.run(client, calls, self._restart)
+            watching.cancel()  # stopping: no file change reloads any more
             await self.runner.drain(grace)
             calls.cancel_scope.cancel()
         if self.election is not None:
@@ -219,6 +227,38 @@ class Lifecycle(ServiceParts):
 
         calls.start_soon(watch)
 
+    async def _watch_config(self, scope: anyio.CancelScope) -> None:
+        """Reload when ``CONFIG_FILE`` or a rule file changed on disk (``_config_watch``),
+        every ``WATCH_INTERVAL`` while ``WATCH_CONFIG`` is on: the same reload as SIGHUP's,
+        refused the same way. Until ``scope`` is cancelled."""
+        with scope:
+            await self._watch_config_files()
+
+    async def _watch_config_files(self) -> None:
+        settings = self.settings
+        if settings.config_file is None and not settings.rule_file_globs:
+            return  # the environment alone, which a reload does not read again
+        watch = self.config_watch
+        if watch.loaded is None:
+            watch.loaded = await anyio.to_thread.run_sync(watch.files.look, settings)
+        if settings.watch_config:
+            logger.bind(files=len(watch.loaded)).info(
+                "watching CONFIG_FILE and the rule files for changes every {}",
+                format_duration(WATCH_INTERVAL),
+            )
+        while True:
+            await anyio.sleep(WATCH_INTERVAL)
+            if not self.settings.watch_config:
+                continue
+            now = await anyio.to_thread.run_sync(watch.files.look, self.settings)
+            if watch.due(now):
+                changed = watch.changed(now)
+                logger.bind(files=", ".join(changed)).info(
+                    "{} changed on disk: reloading the configuration",
+                    changed[0] if len(changed) == 1 else f"{len(changed)} files",
+                )
+                await self.reload()
+
     async def reload(self) -> str | None:
         """Read the configuration again and run it: rules whose identity did not change
         keep their state, under their new settings; removed rules, and rules of a changed
@@ -236,6 +276,8 @@ class Lifecycle(ServiceParts):
             reloader = self.reloader
             if reloader is None:
                 return "this service was started without a way to reload its configuration"
+            files = self.config_watch.files
+            before = await anyio.to_thread.run_sync(files.look, self.settings)
             try:
                 settings, catalog = await anyio.to_thread.run_sync(reloader, abandon_on_cancel=True)
                 bad, warnings = await check_expressions(
@@ -256,10 +298,13 @@ class Lifecycle(ServiceParts):
                 for line in problems or (str(exc),):
                     logger.error("reload refused, the running configuration goes on: {}", line)
                 self.metrics.config_reload_successful.set(0)
+                self.config_watch.refused_at(before)
                 return "\n".join(problems)
             self._apply(settings, catalog)
             self.metrics.config_reload_successful.set(1)
             self.metrics.config_reload_time.set_to_current_time()
+            after = await anyio.to_thread.run_sync(files.look, self.settings)
+            self.config_watch.reloaded(before, after)
             return None
 
     def _apply(self, settings: Settings, catalog: PluginCatalog) -> None:

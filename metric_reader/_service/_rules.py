@@ -2,10 +2,11 @@
 
 A rule's state machines are the rule's own (``_engine``); around them the service keeps its
 "no data" tracker (none for an alert of a rule file), its last evaluation and why its last
-read failed (for the status page), and the two throttled log lines of its failures (over
-the series limit; its part of a batched read failed). One ``RuleRuntime`` holds them all,
-so a rule added, kept or removed by a reload takes everything of its own along, and
-nothing is looked up in parallel dicts that could fall out of step.
+read failed (for the status page), and the throttled log line of its reads over the
+series limit (a failed read is said by its group, for all its rules:
+``_sources._read_errors``). One ``RuleRuntime`` holds them all, so a rule added, kept or
+removed by a reload takes everything of its own along, and nothing is looked up in
+parallel dicts that could fall out of step.
 """
 
 from __future__ import annotations
@@ -28,8 +29,6 @@ class RuleRuntime:
     """None for an alert of a rule file: an empty result is its healthy state."""
     series_limit_errors: Throttle
     """Observations the series limit refused, logged once a minute at most."""
-    read_errors: Throttle
-    """The rule's part of a batched read failed, logged once a minute at most."""
     last_evaluation: LastEvaluation | None = None
     last_error: str | None = None
     """Why its last read or evaluation failed; None once it is evaluated again."""
@@ -50,7 +49,6 @@ class RuleRuntime:
             rule,
             no_data,
             Throttle(fetch, "ERROR", "series limit exceeded"),
-            Throttle(fetch, "ERROR", f"read failed for rule {rule.name!r}"),
             kept.last_evaluation if kept is not None else None,
         )
 

@@ -27,7 +27,7 @@ from loguru import logger
 
 from .._core import FetchError, FetchTimeout, QueueTimeout, Sample, format_duration, redact
 from .._engine import EvaluationStep, Notify, Observation, OwedCall, revision
-from .._sources import Fetch, Group, fetch_timeout
+from .._sources import FailedRead, Fetch, Group, TickReads, fetch_timeout
 from .._surface import ServiceMetrics
 from ._rules import RuleRuntime, RuleRuntimes
 from ._runner import Runner
@@ -246,6 +246,7 @@ class Scheduler:
         deadline = tick + timeout
         started = 0
         late: list[Fetch] = []
+        reads = TickReads()
 
         async def worker() -> None:
             nonlocal started
@@ -259,7 +260,7 @@ class Scheduler:
                 budget = timeout if on_time else left
                 started += 1
                 outcome = await self.poll_once(
-                    client, fetch, budget, calls, tick, group, late_start=not on_time
+                    client, fetch, budget, calls, tick, group, late_start=not on_time, reads=reads
                 )
                 if isinstance(outcome, QueueTimeout) or (
                     isinstance(outcome, FetchTimeout) and not on_time
@@ -271,6 +272,7 @@ class Scheduler:
                 workers.start_soon(worker)
         runtime.next_fetch = (first + started) % count
         now = anyio.current_time()
+        group.read_errors.report(now, reads, group.name, group.where)
         not_started = order[started:]
         if late or not_started:
             missed = sum(len(fetch.rules) for fetch in (*late, *not_started))
@@ -303,19 +305,44 @@ class Scheduler:
         group: Group | None = None,
         *,
         late_start: bool = False,
+        reads: TickReads | None = None,
     ) -> Exception | None:
         """Make ``fetch`` once and evaluate its rules at ``tick``, the moment the poll was
         scheduled (like Prometheus' evaluation timestamp), not when the answer arrived: a
         duration or backoff that is a multiple of the interval is reached on its tick. The
         calls the rules owe run in ``calls``.
 
-        Returns why the fetch failed, or None. A fetch of a ``group`` that ran out of time
-        because other fetches used it (it waited for a request slot, or started late in
-        the tick: ``late_start``) is the group's overload, reported by the group (one
-        warning a minute for all its fetches), not here."""
-        metrics = self._metrics
+        Returns why the fetch failed, or None. A failure, or an answer again, goes into
+        ``reads``, what the group says once its tick is done (one line per error for all
+        its reads); without ``reads`` (a read made alone) it is said at once. A fetch of a
+        ``group`` that ran out of time because other fetches used it (it waited for a
+        request slot, or started late in the tick: ``late_start``) is the group's overload,
+        reported by the group (one warning a minute for all its fetches), not here."""
+        alone = reads is None
+        outcome = TickReads() if reads is None else reads
         started = anyio.current_time()
-        metrics.polls.labels(fetch.description).inc()
+        try:
+            return await self._poll(
+                client, fetch, timeout, calls, started, tick, group, late_start, outcome
+            )
+        finally:
+            if alone:
+                fetch.errors.report(started, outcome, fetch.group, "")
+
+    async def _poll(
+        self,
+        client: httpx.AsyncClient,
+        fetch: Fetch,
+        timeout: float,
+        calls: TaskGroup,
+        started: float,
+        tick: float | None,
+        group: Group | None,
+        late_start: bool,
+        reads: TickReads,
+    ) -> Exception | None:
+        metrics = self._metrics
+        metrics.polls.labels(fetch.group).inc()
         try:
             fetched = await fetch.perform(client, timeout)
         except Exception as exc:
@@ -326,22 +353,19 @@ class Scheduler:
             error = (
                 str(exc) if isinstance(exc, FetchError) else redact(f"{type(exc).__name__}: {exc}")
             )
-            metrics.poll_errors.labels(fetch.description).inc()
+            metrics.poll_errors.labels(fetch.group).inc()
             overload = isinstance(exc, QueueTimeout) or (
                 late_start and isinstance(exc, FetchTimeout)
             )
             if not overload or group is None:
-                fetch.errors.report(started, error)
+                reads.failed.append(FailedRead(fetch.description, len(fetch.rules), error))
             fetch.last_error = error
             for one in self._rules.of(fetch):
                 one.failed(error)
             return exc
         finally:
-            metrics.poll_seconds.labels(fetch.description).observe(anyio.current_time() - started)
+            metrics.poll_seconds.labels(fetch.group).observe(anyio.current_time() - started)
         fetch.last_success, fetch.last_error = anyio.current_time(), None
-        failed_polls = fetch.errors.clear()
-        if failed_polls:
-            logger.bind(target=fetch.description, failed_polls=failed_polls).info("poll recovered")
         for warning in fetched.warnings:
             fetch.warnings.report(started, warning)
         if not fetched.warnings:
@@ -357,6 +381,7 @@ class Scheduler:
             self._runner.start(call, calls)
 
         late = 0
+        parts: dict[str, int] = {}  # rules whose part of a batched read failed, by error
         for one in rules:
             failed = fetched.failed.get(one.name)
             if failed is not None:  # its part of a batched read: its state stays as it was
@@ -364,10 +389,12 @@ class Scheduler:
                 if isinstance(failed, QueueTimeout) and group is not None:
                     late += 1
                 else:
-                    one.read_errors.report(started, str(failed))
+                    parts[str(failed)] = parts.get(str(failed), 0) + 1
                 continue
-            one.read_errors.clear()
             self._evaluate(one, at, fetched.samples.get(one.name, []), owed, acting, started)
+        reads.failed += [FailedRead(fetch.description, n, error) for error, n in parts.items()]
+        if not parts:
+            reads.answered.append(fetch.description)
         if revision(one.rule for one in rules) != before:
             self._changed()
         if group is not None:

@@ -60,7 +60,9 @@ class StatusView(ServiceParts):
 
     def fetch_statuses(self) -> list[FetchStatus]:
         return [
-            FetchStatus(t.description, t.interval, len(t.rules), t.last_success, t.last_error)
+            FetchStatus(
+                t.description, t.interval, len(t.rules), t.last_success, t.last_error, t.group
+            )
             for t in self.fetches
         ]
 

@@ -13,6 +13,7 @@ from .._config import Settings
 from .._engine import EvaluationStep, make_rule
 from .._sources import Fetch, Group
 from .._surface import ServiceMetrics
+from ._config_watch import ConfigWatch, Look
 from ._lifecycle import Lifecycle, Reloader
 from ._rules import RuleRuntimes
 from ._runner import Runner
@@ -30,13 +31,18 @@ class Service(Lifecycle, StatusView):
         catalog: PluginCatalog,
         cluster: InCluster | None = None,
         reloader: Reloader | None = None,
+        files: Look | None = None,
     ) -> None:
         """``cluster``: where the Kubernetes API is, for leader election (when enabled);
-        ``reloader``: reads the configuration again (SIGHUP, ``POST /-/reload``), or raises
-        ``ConfigError``."""
+        ``reloader``: reads the configuration again (SIGHUP, ``POST /-/reload``, a change of
+        its files), or raises ``ConfigError``; ``files``: the configuration's files as they
+        were when ``settings`` were read (``ConfigFiles.look``; None: looked at when the
+        service runs)."""
         self.settings = settings
         self.catalog = catalog
         self.reloader = reloader
+        self.config_watch = ConfigWatch()
+        self.config_watch.loaded = files
         self.metrics = ServiceMetrics()
         self.step = EvaluationStep(settings.routes)
         self.runtimes = RuleRuntimes()

@@ -20,15 +20,18 @@ from ._range import (
     query_range,
     samples_at,
 )
+from ._read_errors import FailedRead, TickReads
 
 __all__ = [
     "MAX_HELD_POINTS",
     "PROMETHEUS",
+    "FailedRead",
     "Fetch",
     "Group",
     "History",
     "HistoryUnavailable",
     "RangeSeries",
+    "TickReads",
     "build_groups",
     "check_expressions",
     "evaluation_count",

@@ -22,6 +22,7 @@ import httpx
 
 from .._config import RuleConfig
 from .._core import FetchError, Sample, Throttle
+from ._read_errors import ReadErrors
 
 
 def fetch_timeout(interval: float) -> float:
@@ -48,7 +49,10 @@ class Fetch:
     interval: float
     perform: Callable[[httpx.AsyncClient, float], Awaitable[Fetched]]
     rules: list[RuleConfig] = field(default_factory=list)
-    errors: Throttle = field(init=False)
+    group: str = ""
+    """The name of the group it is read in (set by the group): how its metrics are labelled."""
+    errors: ReadErrors = field(init=False)
+    """Its failures when it is read alone, not at a group's tick (which says those)."""
     warnings: Throttle = field(init=False)
     last_success: float | None = None
     """Monotonic time of the last successful read."""
@@ -56,7 +60,7 @@ class Fetch:
     """Why the last read failed; None once one succeeds."""
 
     def __post_init__(self) -> None:
-        self.errors = Throttle(self.description, "ERROR", "poll failed")
+        self.errors = ReadErrors()
         self.warnings = Throttle(self.description, "WARNING", "query warning")
 
 

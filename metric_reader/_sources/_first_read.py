@@ -108,7 +108,14 @@ async def check_expressions(
         assert alert is not None and isinstance(source, PrometheusQuery)  # the expr is its query
         slots = options.limit(source.endpoint).limiter
         try:
-            await instant_query(client, source.endpoint, alert.expr, timeout, slots=slots)
+            await instant_query(
+                client,
+                source.endpoint,
+                alert.expr,
+                timeout,
+                slots=slots,
+                endpoint_defaulted=source.endpoint_defaulted,
+            )
         except QueryParseError as exc:
             problems[rule.name] = (
                 f"{alert.file}:{alert.line}: alert {alert.name!r}: expr: {exc.reason}"

@@ -21,6 +21,7 @@ from .._core import format_duration
 from ._fetches import Fetch
 from ._kind import PlanOptions, SourceKind
 from ._kinds import kind_of
+from ._read_errors import ReadErrors
 
 
 def group_offset(name: str, interval: float) -> float:
@@ -53,9 +54,14 @@ class Group:
     the groups planned with it."""
     offset: float = field(init=False)
     """Seconds into the interval at which the group's ticks fall."""
+    read_errors: ReadErrors = field(init=False, compare=False)
+    """Its failed reads, said once a tick (``_read_errors``)."""
 
     def __post_init__(self) -> None:
         self.offset = group_offset(self.name, self.interval)
+        self.read_errors = ReadErrors()
+        for fetch in self.fetches:
+            fetch.group = self.name
 
     @property
     def rules(self) -> list[RuleConfig]:

@@ -91,15 +91,20 @@ async def instant_query(
     timeout: float,
     limit: int = MAX_RESPONSE_BYTES,
     slots: anyio.CapacityLimiter | None = None,
+    *,
+    endpoint_defaulted: bool = False,
 ) -> QueryResult:
     """Run ``promql`` at ``endpoint``; raise ``FetchError`` on any failure, or when the
     answer is larger than ``limit`` bytes (read as a stream, so it is cut off there).
 
     Prometheus is also told the timeout, so it gives up on an expensive query when we do.
     ``slots`` bounds the requests in flight to the endpoint; the wait for one counts in the
-    timeout, so a poll never runs late.
+    timeout, so a poll never runs late. ``endpoint_defaulted``: nothing set
+    ``PROMETHEUS_ENDPOINT`` (an error that no connection can be made says to).
     """
-    return await _query(client, endpoint, promql, timeout, limit, slots, decode_query_response)
+    return await _query(
+        client, endpoint, promql, timeout, limit, slots, decode_query_response, endpoint_defaulted
+    )
 
 
 async def instant_vector(
@@ -109,10 +114,14 @@ async def instant_vector(
     timeout: float,
     limit: int = MAX_RESPONSE_BYTES,
     slots: anyio.CapacityLimiter | None = None,
+    *,
+    endpoint_defaulted: bool = False,
 ) -> tuple[list[tuple[Mapping[str, str], float]], tuple[str, ...]]:
     """Like ``instant_query`` for a query that returns an instant vector, with each series'
     full label set (``__name__`` included), for matchers applied here; and the warnings."""
-    return await _query(client, endpoint, promql, timeout, limit, slots, _decode_vector)
+    return await _query(
+        client, endpoint, promql, timeout, limit, slots, _decode_vector, endpoint_defaulted
+    )
 
 
 def _decode_vector(
@@ -132,9 +141,10 @@ async def _query(
     limit: int,
     slots: anyio.CapacityLimiter | None,
     decode: Callable[[int, bytes], _Decoded],
+    endpoint_defaulted: bool,
 ) -> _Decoded:
     url = f"{endpoint}/api/v1/query"
-    attempt = Attempt(url, Source("PROMETHEUS_ENDPOINT", endpoint, "your Prometheus"))
+    attempt = Attempt(url, prometheus_source(endpoint, endpoint_defaulted))
     seconds = f"{timeout:.3f}"
     long = len(promql) > LONG_QUERY
     async with (
@@ -155,6 +165,11 @@ async def _query(
         except NotJson:
             attempt.wrong_kind = True
             raise
+
+
+def prometheus_source(endpoint: str, defaulted: bool = False) -> Source:
+    """``PROMETHEUS_ENDPOINT`` as the setting a request to ``endpoint`` comes from."""
+    return Source("PROMETHEUS_ENDPOINT", endpoint, "your Prometheus", defaulted)
 
 
 @functools.lru_cache(maxsize=4096)

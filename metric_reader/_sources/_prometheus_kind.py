@@ -38,9 +38,10 @@ class PrometheusKind:
     ) -> GroupPlan:
         limit = options.limit(where)
         max_bytes, batching = options.max_response_bytes, options.batch_selectors
+        defaulted = any(_endpoint_defaulted(rule.source) for rule in rules)
         batched = [rule for rule in rules if _batchable(rule)] if batching else []
         fetches = [
-            batch_fetch(where, batch, interval, limit, max_bytes)
+            batch_fetch(where, batch, interval, limit, max_bytes, defaulted)
             for batch in (plan_batches(batched) if batched else ())
         ]
         by_query: dict[str, list[RuleConfig]] = {}
@@ -48,7 +49,7 @@ class PrometheusKind:
             if not (batching and _batchable(rule)):
                 by_query.setdefault(rule.source.expression, []).append(rule)
         fetches += [
-            query_fetch(where, promql, interval, sharing, limit, max_bytes)
+            query_fetch(where, promql, interval, sharing, limit, max_bytes, defaulted)
             for promql, sharing in by_query.items()
         ]
         concurrency = options.max_concurrent_queries
@@ -72,7 +73,16 @@ class PrometheusKind:
             timeout: float,
             max_bytes: int,
         ) -> list[RangeSeries]:
-            return await query_range(client, endpoint, promql, times, step, timeout, max_bytes)
+            return await query_range(
+                client,
+                endpoint,
+                promql,
+                times,
+                step,
+                timeout,
+                max_bytes,
+                endpoint_defaulted=source.endpoint_defaulted,
+            )
 
         return History(f"{promql} at {endpoint}", read)
 
@@ -84,6 +94,10 @@ def _batchable(rule: RuleConfig) -> bool:
     return isinstance(rule.source, PrometheusSelector)
 
 
+def _endpoint_defaulted(source: RuleSource) -> bool:
+    return isinstance(source, PrometheusQuery | PrometheusSelector) and source.endpoint_defaulted
+
+
 def query_fetch(
     endpoint: str,
     promql: str,
@@ -91,11 +105,21 @@ def query_fetch(
     rules: list[RuleConfig],
     limit: EndpointLimit,
     max_bytes: int = MAX_RESPONSE_BYTES,
+    defaulted: bool = False,
 ) -> Fetch:
-    """One query on a Prometheus endpoint; every rule gets all of its answer."""
+    """One query on a Prometheus endpoint; every rule gets all of its answer. ``defaulted``:
+    nothing set the endpoint (see ``instant_query``)."""
 
     async def perform(client: httpx.AsyncClient, timeout: float) -> Fetched:
-        result = await instant_query(client, endpoint, promql, timeout, max_bytes, limit.limiter)
+        result = await instant_query(
+            client,
+            endpoint,
+            promql,
+            timeout,
+            max_bytes,
+            limit.limiter,
+            endpoint_defaulted=defaulted,
+        )
         return Fetched({rule.name: result.samples for rule in rules}, result.warnings)
 
     return Fetch(f"query {promql} at {endpoint}", interval, perform, rules)
@@ -107,12 +131,18 @@ class _BatchReader:
     answer for sure (``_batch``). A rule whose part of the read failed fails alone."""
 
     def __init__(
-        self, endpoint: str, batch: SelectorBatch, limit: EndpointLimit, max_bytes: int
+        self,
+        endpoint: str,
+        batch: SelectorBatch,
+        limit: EndpointLimit,
+        max_bytes: int,
+        defaulted: bool = False,
     ) -> None:
         self.endpoint = endpoint
         self.parts = [batch]
         self.limit = limit
         self.max_bytes = max_bytes
+        self.defaulted = defaulted
 
     async def perform(self, client: httpx.AsyncClient, timeout: float) -> Fetched:
         deadline = anyio.current_time() + timeout
@@ -142,6 +172,7 @@ class _BatchReader:
                 timeout,
                 self.max_bytes,
                 self.limit.limiter,
+                endpoint_defaulted=self.defaulted,
             )
         except ResponseTooLarge as exc:
             halves = part.halves()
@@ -182,6 +213,7 @@ class _BatchReader:
                 self._left(deadline),
                 self.max_bytes,
                 self.limit.limiter,
+                endpoint_defaulted=self.defaulted,
             )
         except FetchError as exc:
             del fetched.samples[rule.name]
@@ -200,14 +232,15 @@ def batch_fetch(
     interval: float,
     limit: EndpointLimit,
     max_bytes: int = MAX_RESPONSE_BYTES,
+    defaulted: bool = False,
 ) -> Fetch:
     """The selector rules of ``batch``, read together; each rule gets the series its own
-    selector matches."""
+    selector matches. ``defaulted``: nothing set the endpoint (see ``instant_query``)."""
     names = batch.names
     description = (
         f"query {batch.promql} at {endpoint}"
         if len(names) == 1
         else f"selectors of {len(names)} metrics ({names[0]} to {names[-1]}) at {endpoint}"
     )
-    reader = _BatchReader(endpoint, batch, limit, max_bytes)
+    reader = _BatchReader(endpoint, batch, limit, max_bytes, defaulted)
     return Fetch(description, interval, reader.perform, list(batch.rules))

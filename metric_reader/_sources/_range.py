@@ -21,7 +21,7 @@ import httpx
 from .._config import MAX_RESPONSE_BYTES
 from .._core import FetchError, Sample, labels_of
 from .._http import Attempt, Source, deadline, read_body
-from ._prometheus import _decode, _loads, _metric, _value
+from ._prometheus import _decode, _loads, _metric, _value, prometheus_source
 
 MAX_POINTS = 11_000
 """Steps per request and series Prometheus answers at most."""
@@ -68,14 +68,18 @@ async def query_range(
     timeout: float,
     limit: int = MAX_RESPONSE_BYTES,
     max_points: int = MAX_HELD_POINTS,
+    *,
+    endpoint_defaulted: bool = False,
 ) -> list[RangeSeries]:
     """Every series ``promql`` returned at ``times`` (evenly ``step`` apart), read in
     requests of at most ``MAX_POINTS`` steps; ``FetchError`` on any failure, and when
-    the answers hold more than ``max_points`` points in all."""
+    the answers hold more than ``max_points`` points in all. ``endpoint_defaulted``: nothing
+    set ``PROMETHEUS_ENDPOINT`` (an error that no connection can be made says to)."""
     merged: dict[tuple[tuple[str, str], ...], RangeSeries] = {}
     points = 0
+    source = prometheus_source(endpoint, endpoint_defaulted)
     for start, end in windows(times):
-        answer = await _request(client, endpoint, promql, start, end, step, timeout, limit)
+        answer = await _request(client, source, promql, start, end, step, timeout, limit)
         points += sum(len(series.points) for series in answer)
         if points > max_points:
             raise FetchError(
@@ -94,7 +98,7 @@ async def query_range(
 
 async def _request(
     client: httpx.AsyncClient,
-    endpoint: str,
+    source: Source,
     promql: str,
     start: float,
     end: float,
@@ -102,8 +106,8 @@ async def _request(
     timeout: float,
     limit: int,
 ) -> list[RangeSeries]:
-    url = f"{endpoint}/api/v1/query_range"
-    attempt = Attempt(url, Source("PROMETHEUS_ENDPOINT", endpoint, "your Prometheus"))
+    url = f"{source.value}/api/v1/query_range"
+    attempt = Attempt(url, source)
     form = {
         "query": promql,
         "start": f"{start:.3f}",

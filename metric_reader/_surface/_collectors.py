@@ -122,6 +122,15 @@ def _alerts(state: ServiceState) -> Iterator[Metric]:
     yield for_state
 
 
+def _by_group(fetches: tuple[FetchStatus, ...]) -> dict[str, list[FetchStatus]]:
+    """The reads of each group. Their gauges are the group's, not each read's: a rule of a
+    rule file is a read of its own, and 64 of them made 64 series labelled with PromQL."""
+    groups: dict[str, list[FetchStatus]] = {}
+    for fetch in fetches:
+        groups.setdefault(fetch.group, []).append(fetch)
+    return groups
+
+
 class ServiceCollector(Collector):
     def __init__(self, service: ServiceView) -> None:
         self.service = service
@@ -175,15 +184,16 @@ class ServiceCollector(Collector):
         yield no_data
 
         yield from _alerts(state)
-        for target in state.fetches:
-            ok = target.last_success is not None and target.last_error is None
-            target_up.add_metric([target.description], 1 if ok else 0)
+        for group, reads in _by_group(state.fetches).items():
+            up = all(read.last_success is not None and read.last_error is None for read in reads)
+            target_up.add_metric([group], 1 if up else 0)
+            known = [read.last_success for read in reads if read.last_success is not None]
             stamp = (
-                0.0
-                if target.last_success is None
-                else to_wall(target.last_success, state.now_mono, state.now_wall)
+                to_wall(min(known), state.now_mono, state.now_wall)
+                if len(known) == len(reads)
+                else 0.0
             )
-            last_success.add_metric([target.description], stamp)
+            last_success.add_metric([group], stamp)
         yield target_up
         yield last_success
 
@@ -221,13 +231,14 @@ class ServiceCollector(Collector):
             ),
             GaugeMetricFamily(
                 "metric_reader_target_up",
-                "1 when the last read of the target succeeded, else 0.",
-                labels=["target"],
+                "1 when the last read of each of the group's targets succeeded, else 0.",
+                labels=["group"],
             ),
             GaugeMetricFamily(
                 "metric_reader_target_last_success_timestamp_seconds",
-                "Unix time of the last successful read of the target; 0 before the first.",
-                labels=["target"],
+                "Unix time since which every read of the group has succeeded at least once "
+                "(the oldest of their last successes); 0 while one never has.",
+                labels=["group"],
             ),
             GaugeMetricFamily(
                 "metric_reader_plugins_loaded",

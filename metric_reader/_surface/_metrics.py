@@ -15,16 +15,18 @@ _POLL_BUCKETS = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10,
 class ServiceMetrics:
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         self.registry = registry if registry is not None else CollectorRegistry()
+        # Reads are counted by group, never by read: a rule of a rule file is a read of its
+        # own, and a label holding its PromQL, with a histogram, made /metrics heavy.
         self.polls = Counter(
             "metric_reader_polls_total",
-            "Reads of a target, successful or not.",
-            ["target"],
+            "Reads made by a group (a query, a page), successful or not.",
+            ["group"],
             registry=self.registry,
         )
         self.poll_errors = Counter(
             "metric_reader_poll_errors_total",
-            "Reads of a target that failed.",
-            ["target"],
+            "Reads made by a group that failed.",
+            ["group"],
             registry=self.registry,
         )
         self.evaluations = Counter(
@@ -61,8 +63,8 @@ class ServiceMetrics:
         )
         self.poll_seconds = Histogram(
             "metric_reader_poll_duration_seconds",
-            "Time to read a target.",
-            ["target"],
+            "Time one read of a group took.",
+            ["group"],
             buckets=_POLL_BUCKETS,
             registry=self.registry,
         )

@@ -34,6 +34,8 @@ class FetchStatus:
     rules: int
     last_success: float | None
     last_error: str | None
+    group: str = ""
+    """The name of the group it is read in."""
 
 
 @dataclass(frozen=True, slots=True)

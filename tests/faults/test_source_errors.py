@@ -13,7 +13,7 @@ from typing import Any
 import anyio
 import pytest
 
-from metric_reader._config import load_settings
+from metric_reader._config import PrometheusSelector, load_settings
 from metric_reader._core._exceptions import FetchError
 from metric_reader._http import make_client
 from metric_reader._sources._prometheus import instant_query
@@ -57,11 +57,11 @@ def prometheus_like() -> Iterator[str]:
         server.server_close()
 
 
-def query_error(endpoint: str) -> str:
+def query_error(endpoint: str, *, defaulted: bool = False) -> str:
     async def main() -> str:
         async with make_client() as client:
             with pytest.raises(FetchError) as raised:
-                await instant_query(client, endpoint, "up", 5.0)
+                await instant_query(client, endpoint, "up", 5.0, endpoint_defaulted=defaulted)
             return str(raised.value)
 
     return anyio.run(main)
@@ -138,11 +138,16 @@ def test_the_default_endpoint_not_resolving_says_to_set_prometheus_endpoint(
 
     monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
     [rule] = load_settings({"METRIC_NAME": "up"}).rules
-    assert query_error(rule.source.where) == (
+    source = rule.source
+    assert isinstance(source, PrometheusSelector) and source.endpoint_defaulted
+    assert query_error(source.where, defaulted=True) == (
         "cannot connect: cannot resolve host 'prometheus' "
-        "(GET http://prometheus:9090/api/v1/query); set PROMETHEUS_ENDPOINT to your "
-        "Prometheus (PROMETHEUS_ENDPOINT=http://prometheus:9090)"
+        "(GET http://prometheus:9090/api/v1/query); PROMETHEUS_ENDPOINT is not set, so its "
+        "default http://prometheus:9090 is used: set PROMETHEUS_ENDPOINT "
+        "(prometheus_endpoint in CONFIG_FILE) to your Prometheus"
     )
+    [given] = load_settings({"METRIC_NAME": "up", "PROMETHEUS_ENDPOINT": source.where}).rules
+    assert isinstance(given.source, PrometheusSelector) and not given.source.endpoint_defaulted
 
 
 def _closed_port() -> int:
@@ -151,16 +156,14 @@ def _closed_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def test_a_refused_connection_names_the_address_and_the_setting() -> None:
+def test_a_refused_connection_names_the_address_and_no_setting_the_user_gave() -> None:
+    """The endpoint the user set is down: telling them to set it is no help (issue 23)."""
     port = _closed_port()
     endpoint = f"http://127.0.0.1:{port}"
     assert query_error(endpoint) == (
-        f"cannot connect: connection refused by 127.0.0.1:{port} "
-        f"(GET {endpoint}/api/v1/query); set PROMETHEUS_ENDPOINT to your Prometheus "
-        f"(PROMETHEUS_ENDPOINT={endpoint})"
+        f"cannot connect: connection refused by 127.0.0.1:{port} (GET {endpoint}/api/v1/query)"
     )
     url = f"{endpoint}/metrics"
     assert scrape_error(url) == (
-        f"cannot connect: connection refused by 127.0.0.1:{port} (GET {url}); set SCRAPE_URL "
-        f"to the application's metrics page (SCRAPE_URL={url})"
+        f"cannot connect: connection refused by 127.0.0.1:{port} (GET {url})"
     )

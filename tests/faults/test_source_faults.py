@@ -156,7 +156,7 @@ def calls(service: Service) -> list[tuple[str, str]]:
 
 def errors(service: Service, target: Fetch) -> float:
     value = service.metrics.registry.get_sample_value(
-        "metric_reader_poll_errors_total", {"target": target.description}
+        "metric_reader_poll_errors_total", {"group": target.group}
     )
     return value or 0.0
 

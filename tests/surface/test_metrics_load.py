@@ -153,4 +153,4 @@ def test_a_cheap_page_shows_every_change_at_once() -> None:
             polls.inc()
             with urllib.request.urlopen(base + "/metrics", timeout=DEADLINE) as response:
                 text = response.read().decode()
-            assert f'metric_reader_polls_total{{target="t"}} {float(expected)}\n' in text
+            assert f'metric_reader_polls_total{{group="t"}} {float(expected)}\n' in text
