@@ -27,6 +27,7 @@ from .conftest import (
     EVENT_TIMEOUT,
     RecordingPlugins,
     ScrapeServer,
+    Service,
     ServiceFactory,
     free_port,
 )
@@ -132,9 +133,9 @@ def test_a_reload_keeps_unchanged_rules_and_refuses_a_broken_file(
     assert calls() == before  # the same configuration again: every rule kept
 
 
-def test_a_broken_prometheus_rule_file_is_refused_on_reload(
-    tmp_path: Path, service: ServiceFactory
-) -> None:
+def _running_one_alert(tmp_path: Path, service: ServiceFactory) -> tuple[Path, Service, str]:
+    """A service running one alert of ``alerts.yml`` against a Prometheus nobody listens
+    for, reloadable over HTTP: the file, the service and its base URL."""
     alerts = tmp_path / "alerts.yml"
     alerts.write_text("groups:\n  - name: g\n    rules:\n      - alert: Up\n        expr: up\n")
     config = tmp_path / "rules.toml"
@@ -152,6 +153,13 @@ def test_a_broken_prometheus_rule_file_is_refused_on_reload(
     )
     base = f"http://127.0.0.1:{port}"
     svc.wait_until(lambda: "polling every" in svc.stderr(), EVENT_TIMEOUT, "the start")
+    return alerts, svc, base
+
+
+def test_a_broken_prometheus_rule_file_is_refused_on_reload(
+    tmp_path: Path, service: ServiceFactory
+) -> None:
+    alerts, svc, base = _running_one_alert(tmp_path, service)
     alerts.write_text("groups:\n  - name: g\n    rules:\n      - alert: Up\n        exp: up\n")
     status, body = _post(f"{base}/-/reload")
     assert status == 500, body
@@ -166,23 +174,7 @@ def test_a_promql_syntax_error_is_refused_on_reload_without_asking_prometheus(
     """The expressions are parsed at the reload: a Prometheus that cannot be asked let a
     rule file with an unclosed parenthesis through (a warning). The reload is refused, the
     line logged with the file, line and column, and the running rules go on."""
-    alerts = tmp_path / "alerts.yml"
-    alerts.write_text("groups:\n  - name: g\n    rules:\n      - alert: Up\n        expr: up\n")
-    config = tmp_path / "rules.toml"
-    config.write_text(
-        f'prometheus_endpoint = "http://127.0.0.1:{free_port()}"\nrule_files = ["alerts.yml"]\n'
-    )
-    port = free_port()
-    svc = service(
-        {
-            "CONFIG_FILE": str(config),
-            "LISTEN_ADDRESS": f"127.0.0.1:{port}",
-            "LOG_LEVEL": "info",
-            "ENABLE_LIFECYCLE": "true",
-        }
-    )
-    base = f"http://127.0.0.1:{port}"
-    svc.wait_until(lambda: "polling every" in svc.stderr(), EVENT_TIMEOUT, "the start")
+    alerts, svc, base = _running_one_alert(tmp_path, service)
     alerts.write_text(
         "groups:\n  - name: g\n    rules:\n      - alert: Up\n        expr: sum(rate(up[5m])\n"
     )
