@@ -25,17 +25,14 @@ series a rule (``_engine/_recent.py``).
 
 from __future__ import annotations
 
-import math
-from collections.abc import Iterable, Mapping
-from datetime import datetime
-from html import escape
+from collections.abc import Iterable
 from urllib.parse import urlencode
 
 from .._core import Chart, Line, render_svg, state_spans
+from ._page_text import CSS, Clock, as_float, esc, labels_html, number_cell
 from ._selection import Selection
 from ._status_doc import (
     GroupDoc,
-    JsonNumber,
     LevelDoc,
     LevelSettingsDoc,
     RuleDoc,
@@ -66,189 +63,11 @@ NAMED_AT_TOP = 20
 SPARK_WIDTH = 120
 SPARK_HEIGHT = 24
 
-_CSS = """
-:root { color-scheme: light; --ok: #1a7f37; --ok-bg: #dafbe1; --pending: #8a5a00;
-  --pending-bg: #fff1b8; --firing: #c5221f; --firing-bg: #ffe3e0; --muted: #59636e;
-  --line: #d8dee4; --head: #f6f8fa; }
-* { box-sizing: border-box; }
-body { margin: 0; font: 14px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, "DejaVu Sans",
-  sans-serif; color: #1f2328; background: #fff; }
-header { padding: 14px 24px 12px; background: #24292f; color: #fff; display: flex;
-  flex-wrap: wrap; align-items: baseline; gap: 6px 18px; }
-header h1 { margin: 0; font-size: 20px; font-weight: 600; }
-header h1 small { font-weight: 400; color: #b6bec8; font-size: 13px; margin-left: 4px; }
-header .facts { color: #d0d7de; }
-header .facts b { color: #fff; }
-header a { color: #9ecbff; }
-main { padding: 8px 24px 32px; max-width: 1400px; }
-h2 { font-size: 17px; margin: 22px 0 2px; display: flex; align-items: center; gap: 10px;
-  flex-wrap: wrap; }
-.about { color: var(--muted); margin: 2px 0 8px; }
-code, .mono { font-family: ui-monospace, "SFMono-Regular", "DejaVu Sans Mono", Menlo,
-  Consolas, monospace; font-size: 12.5px; }
-.about code { color: #1f2328; background: var(--head); padding: 1px 5px; border-radius: 4px;
-  overflow-wrap: anywhere; }
-table { border-collapse: collapse; width: 100%; margin: 4px 0 6px; }
-table.series { table-layout: fixed; }
-table.series td { overflow-wrap: anywhere; }
-table.series td.num { white-space: normal; }
-h2 { overflow-wrap: anywhere; }
-pre.expr { margin: 4px 0 8px; padding: 6px 10px; background: var(--head); border-radius: 4px;
-  white-space: pre-wrap; overflow-wrap: anywhere; max-height: 16em; overflow: auto;
-  color: #1f2328; }
-td code.expr { white-space: pre-wrap; overflow-wrap: anywhere; }
-nav.jump { margin: 12px 0 0; padding: 8px 14px; border: 1px solid var(--line);
-  border-radius: 4px; background: var(--head); }
-.state.inactive { color: var(--muted); background: var(--head); border: 1px solid var(--line); }
-.state.failing { color: var(--firing); background: #fff; border: 1px solid var(--firing); }
-.errornote { margin: 4px 0 6px; padding: 6px 12px; border-left: 4px solid var(--firing);
-  background: #fff6f5; overflow-wrap: anywhere; }
-th, td { text-align: left; padding: 5px 10px; border-bottom: 1px solid var(--line);
-  vertical-align: top; }
-th { background: var(--head); font-weight: 600; font-size: 12px; color: var(--muted);
-  text-transform: uppercase; letter-spacing: .03em; white-space: nowrap; }
-td.num { font-variant-numeric: tabular-nums; white-space: nowrap; }
-tr.firing td { background: #fff6f5; }
-tr.firing td:first-child { box-shadow: inset 4px 0 var(--firing); }
-tr.pending td:first-child { box-shadow: inset 4px 0 #d4a72c; }
-.state { display: inline-block; white-space: nowrap; min-width: 64px; text-align: center;
-  padding: 1px 8px; border-radius: 10px; font-size: 12px; font-weight: 700;
-  text-transform: uppercase;
-  letter-spacing: .04em; }
-.state.ok { color: var(--ok); background: var(--ok-bg); }
-.state.pending { color: var(--pending); background: var(--pending-bg); }
-.state.firing { color: #fff; background: var(--firing); }
-.state.none { color: var(--muted); background: var(--head); }
-.state.nodata { color: #fff; background: #6e7781; }
-tr.nodata td:first-child { box-shadow: inset 4px 0 #6e7781; }
-.nodatanote { margin: 4px 0 6px; padding: 6px 12px; border-left: 4px solid #6e7781;
-  background: var(--head); }
-.state.ready { color: #fff; background: #1f883d; }
-.state.notready { color: #fff; background: var(--firing); }
-.level { display: block; margin-top: 2px; font-size: 11.5px; color: var(--muted); }
-.hard { display: block; margin-top: 4px; }
-.running { color: #0969da; font-weight: 600; }
-td.right, th.right { text-align: right; }
-.label { display: inline-block; margin: 1px 4px 1px 0; padding: 0 6px; border: 1px solid
-  var(--line); border-radius: 4px; background: #fff; overflow-wrap: anywhere; }
-.label .k { color: #0550ae; }
-.label .v { color: #0a3069; }
-.nolabels { color: var(--muted); font-style: italic; }
-.muted { color: var(--muted); }
-.good { color: var(--ok); font-weight: 600; }
-.bad { color: var(--firing); font-weight: 600; }
-.error { color: var(--firing); overflow-wrap: anywhere; }
-.count { font-size: 13px; font-weight: 400; color: var(--muted); }
-.more { color: var(--muted); font-style: italic; padding: 4px 10px; }
-.problems { margin: 16px 0 0; padding: 8px 14px; border: 1px solid #ffb3ad;
-  border-left: 4px solid var(--firing); border-radius: 4px; background: #fff6f5; }
-.problems ul { margin: 4px 0 0; padding-left: 18px; }
-footer { color: var(--muted); font-size: 12px; padding: 0 24px 24px; }
-td.spark { padding: 3px 6px; }
-td.spark svg { display: block; background: #fff; border: 1px solid var(--line);
-  border-radius: 3px; }
-"""
-
-
-def _e(value: object) -> str:
-    return escape(str(value), quote=True)
-
-
-def _parse(stamp: str | None) -> datetime | None:
-    if not stamp:
-        return None
-    try:
-        return datetime.fromisoformat(stamp)
-    except ValueError:
-        return None
-
-
-def _span(seconds: float) -> str:
-    """A coarse, readable duration: ``45s``, ``3m05s``, ``2h10m``, ``4d3h``."""
-    seconds = max(0, int(seconds))
-    if seconds < 60:
-        return f"{seconds}s"
-    minutes, secs = divmod(seconds, 60)
-    if minutes < 60:
-        return f"{minutes}m{secs:02d}s"
-    hours, minutes = divmod(minutes, 60)
-    if hours < 48:
-        return f"{hours}h{minutes:02d}m"
-    days, hours = divmod(hours, 24)
-    return f"{days}d{hours}h"
-
-
-class _Clock:
-    def __init__(self, now: str | None) -> None:
-        self.now = _parse(now)
-
-    def at(self, stamp: str | None, *, ago: bool = True) -> str:
-        """``08:31:10`` (the date too when not today), with the full time as a tooltip."""
-        when = _parse(stamp)
-        if when is None:
-            return '<span class="muted">never</span>'
-        same_day = self.now is not None and when.date() == self.now.date()
-        text = when.strftime("%H:%M:%S" if same_day else "%Y-%m-%d %H:%M:%S")
-        if ago and self.now is not None:
-            text += f" ({_span((self.now - when).total_seconds())} ago)"
-        return f'<span title="{_e(stamp)}">{_e(text)}</span>'
-
-    def ago(self, stamp: str | None) -> str:
-        """``17s ago``, with the full time as a tooltip."""
-        when = _parse(stamp)
-        if when is None:
-            return '<span class="muted">never</span>'
-        if self.now is None:
-            return self.at(stamp)
-        lasted = _span((self.now - when).total_seconds())
-        return f'<span title="{_e(stamp)}">{_e(lasted)} ago</span>'
-
-    def since(self, stamp: str | None, *, short: bool = False) -> str:
-        """How long a state has lasted, and since when."""
-        when = _parse(stamp)
-        if when is None:
-            return '<span class="muted">&mdash;</span>'
-        lasted = _span((self.now - when).total_seconds()) if self.now is not None else "?"
-        if short:
-            return f'<span title="{_e(stamp)}">for {_e(lasted)}</span>'
-        return (
-            f'<span title="{_e(stamp)}">for <b>{_e(lasted)}</b>'
-            f'<span class="level">since {_e(when.strftime("%H:%M:%S"))}</span></span>'
-        )
-
-
-def _number_cell(value: JsonNumber) -> str:
-    """A series value as the page shows it: thousands separated, or 6 significant digits;
-    the text ``/api/status`` gives for NaN and the infinities as it is."""
-    if value is None:
-        return '<span class="muted">&mdash;</span>'
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        number = float(value)
-        if math.isfinite(number) and number == int(number) and abs(number) < 1e15:
-            return _e(f"{int(number):,}")
-        return _e(f"{number:.6g}")
-    return _e(value)
-
-
-def _label_value(value: str) -> str:
-    """As Prometheus writes it: backslash, double quote and newline escaped."""
-    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
-
-
-def _labels(labels: Mapping[str, str]) -> str:
-    if not labels:
-        return '<span class="nolabels">no labels</span>'
-    return "".join(
-        f'<span class="label mono"><span class="k">{_e(name)}</span>='
-        f'<span class="v">"{_e(_label_value(str(value)))}"</span></span>'
-        for name, value in sorted(labels.items())
-    )
-
 
 def _state(level: LevelDoc | None, prefix: str = "") -> str:
     state = level["state"] if level else "none"
     css = state if state in _SEVERITY else "none"
-    return f'<span class="state {css}">{_e(prefix + state)}</span>'
+    return f'<span class="state {css}">{esc(prefix + state)}</span>'
 
 
 def _rank(level: LevelDoc | None) -> int:
@@ -288,26 +107,26 @@ def _level_text(name: str, level: LevelSettingsDoc | None, alert: bool = False) 
     threshold (its expression, shown once above)."""
     if level is None:
         return ""
-    parts = [] if alert else [f"<code>{_e(level['threshold'])}</code>"]
+    parts = [] if alert else [f"<code>{esc(level['threshold'])}</code>"]
     if level["duration"] != "0s":
-        parts.append(f"for {_e(level['duration'])}")
+        parts.append(f"for {esc(level['duration'])}")
     if level["backoff"] != "0s":
-        parts.append(f"again every {_e(level['backoff'])}")
+        parts.append(f"again every {esc(level['backoff'])}")
     plugin = level["plugin"]
-    parts.append(f"&rarr; <b>{_e(plugin)}</b>" if plugin else "&rarr; log only")
-    return " ".join(parts) if alert else f"{_e(name)}: {' '.join(parts)}"
+    parts.append(f"&rarr; <b>{esc(plugin)}</b>" if plugin else "&rarr; log only")
+    return " ".join(parts) if alert else f"{esc(name)}: {' '.join(parts)}"
 
 
-def _evaluated(clock: _Clock, rule: RuleDoc) -> str:
+def _evaluated(clock: Clock, rule: RuleDoc) -> str:
     """``evaluated 3s ago in 1.23ms``, as Prometheus' rules page says it."""
     last = rule["last_evaluation"]
     if last is None:
         return '<span class="muted">not evaluated yet</span>'
     took = rule["evaluation_duration"]
-    return f"evaluated {clock.ago(last)}" + (f" in {_e(took)}" if took else "")
+    return f"evaluated {clock.ago(last)}" + (f" in {esc(took)}" if took else "")
 
 
-def _last_action(clock: _Clock, level: LevelDoc | None) -> str:
+def _last_action(clock: Clock, level: LevelDoc | None) -> str:
     if level is None:
         return ""
     out = []
@@ -315,33 +134,26 @@ def _last_action(clock: _Clock, level: LevelDoc | None) -> str:
     if last:
         css = "good" if last["result"] == "success" else "bad"
         out.append(
-            f'{_e(last["kind"])} <span class="{css}">{_e(last["result"])}</span>'
+            f'{esc(last["kind"])} <span class="{css}">{esc(last["result"])}</span>'
             f' <span class="muted">{clock.ago(last["at"])}</span>'
         )
     if level["in_flight"]:
-        out.append(f'<span class="running">{_e(level["in_flight"])} running</span>')
+        out.append(f'<span class="running">{esc(level["in_flight"])} running</span>')
     return "<br>".join(out) if out else '<span class="muted">&mdash;</span>'
 
 
-def _number(value: JsonNumber) -> float | None:
-    """A value of ``recent`` back as a float; None (no value) for NaN and what is not one."""
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        return None if math.isnan(value) else float(value)
-    return {"+Inf": math.inf, "-Inf": -math.inf}.get(str(value))
-
-
-def _sparkline(clock: _Clock, spark: SparklineDoc | None, series: SeriesDoc) -> str:
+def _sparkline(clock: Clock, spark: SparklineDoc | None, series: SeriesDoc) -> str:
     """The series' recent values, threshold lines and pending and firing stretches."""
     recent = series.get("recent")
     if not spark or recent is None or clock.now is None:
         kept = spark["series_kept"] if spark else 0
         why = f"recent values are kept for {kept} series of a rule" if kept else "no values kept"
-        return f'<span class="muted" title="{_e(why)}">&mdash;</span>'
+        return f'<span class="muted" title="{esc(why)}">&mdash;</span>'
     end = clock.now.timestamp()
     chart = Chart(
         end - spark["seconds"],
         end,
-        [(at, _number(value)) for at, value, _ in recent],
+        [(at, as_float(value)) for at, value, _ in recent],
         [Line(line["value"], line["label"], line["kind"]) for line in spark["lines"]],
         state_spans([(at, state) for at, _, state in recent], end),
     )
@@ -349,10 +161,10 @@ def _sparkline(clock: _Clock, spark: SparklineDoc | None, series: SeriesDoc) -> 
 
 
 def _page_link(rule: str, offset: int, limit: int) -> str:
-    return "?" + _e(urlencode({"rule": rule, "offset": offset, "limit": limit}))
+    return "?" + esc(urlencode({"rule": rule, "offset": offset, "limit": limit}))
 
 
-def _series_rows(clock: _Clock, rule: RuleDoc, limit: int) -> Iterable[str]:
+def _series_rows(clock: Clock, rule: RuleDoc, limit: int) -> Iterable[str]:
     series = rule["series"]
     no_data = _no_data(rule)
     spark = rule.get("sparkline")
@@ -365,17 +177,17 @@ def _series_rows(clock: _Clock, rule: RuleDoc, limit: int) -> Iterable[str]:
             state = f'<span class="state {css}">{"no data" if no_data else "no series"}</span>'
         since = clock.since(base["since"])
         action = _last_action(clock, base)
-        fires = _e(base["fire_count"])
+        fires = esc(base["fire_count"])
         if hard and hard["state"] != "ok":
             state += f'<span class="hard">{_state(hard, "hard ")}</span>'
             since += f'<span class="level">hard {clock.since(hard["since"], short=True)}</span>'
-            fires += f'<span class="level">hard {_e(hard["fire_count"])}</span>'
+            fires += f'<span class="level">hard {esc(hard["fire_count"])}</span>'
         if hard and (hard["last_action"] or hard["in_flight"]):
             action += f'<span class="level">hard: {_last_action(clock, hard)}</span>'
         yield (
-            f'<tr class="{css}"><td>{_labels(one["labels"])}</td>'
+            f'<tr class="{css}"><td>{labels_html(one["labels"])}</td>'
             f"<td>{state}</td>"
-            f'<td class="num mono right">{_number_cell(one["value"])}</td>'
+            f'<td class="num mono right">{number_cell(one["value"])}</td>'
             f'<td class="spark">{_sparkline(clock, spark, one)}</td>'
             f'<td class="num">{since}</td>'
             f"<td>{action}</td>"
@@ -391,7 +203,7 @@ def _series_rows(clock: _Clock, rule: RuleDoc, limit: int) -> Iterable[str]:
         yield (
             f'<tr><td colspan="8" class="more">and {hidden:,} more series (the least severe): '
             f'<a href="{more}">the next {min(hidden, limit):,}</a> &middot; '
-            f'<a href="api/status?{_e(urlencode({"rule": name}))}">as JSON</a></td></tr>'
+            f'<a href="api/status?{esc(urlencode({"rule": name}))}">as JSON</a></td></tr>'
         )
     if offset:
         back = _page_link(name, max(0, offset - limit), limit)
@@ -401,7 +213,7 @@ def _series_rows(clock: _Clock, rule: RuleDoc, limit: int) -> Iterable[str]:
         )
 
 
-def _no_data_note(clock: _Clock, rule: RuleDoc) -> str:
+def _no_data_note(clock: Clock, rule: RuleDoc) -> str:
     """What "no data" means for this rule, and what to check."""
     no_data = rule["no_data"]
     if no_data is None or not no_data["active"]:
@@ -438,18 +250,18 @@ def _error_note(rule: RuleDoc) -> str:
         return ""
     return (
         '<p class="errornote"><span class="state failing">read failed</span> '
-        f'<span class="error">{_e(error)}</span></p>'
+        f'<span class="error">{esc(error)}</span></p>'
     )
 
 
-def _alert_about(clock: _Clock, rule: RuleDoc, kept: str) -> str:
+def _alert_about(clock: Clock, rule: RuleDoc, kept: str) -> str:
     """Where an alert comes from, how it is run, and its expression (once); ``kept``: what
     the sparklines draw, when not every series."""
     alert = rule["alert"]
     assert alert is not None
     facts = [
-        f"group <b>{_e(alert['group'])}</b> of <code>{_e(alert['file'])}:{alert['line']}</code>",
-        f"on <code>{_e(rule['target'])}</code> every {_e(rule['polling_interval'])}",
+        f"group <b>{esc(alert['group'])}</b> of <code>{esc(alert['file'])}:{alert['line']}</code>",
+        f"on <code>{esc(rule['target'])}</code> every {esc(rule['polling_interval'])}",
         _level_text("base", rule["levels"]["base"], alert=True),
         _evaluated(clock, rule),
     ]
@@ -457,17 +269,17 @@ def _alert_about(clock: _Clock, rule: RuleDoc, kept: str) -> str:
         facts.append(kept)
     return (
         f'<p class="about">{" &nbsp;&middot;&nbsp; ".join(facts)}</p>'
-        f'<pre class="expr">{_e(rule["reads"])}</pre>'
+        f'<pre class="expr">{esc(rule["reads"])}</pre>'
     )
 
 
-def _rule_about(clock: _Clock, rule: RuleDoc, kept: str) -> str:
+def _rule_about(clock: Clock, rule: RuleDoc, kept: str) -> str:
     """What a rule that is not an alert of a rule file reads, its thresholds and actions;
     ``kept``: what the sparklines draw, when not every series."""
     levels = rule["levels"]
     about = (
-        f'<p class="about">reads <code>{_e(rule["reads"])}</code> from '
-        f"<code>{_e(rule['target'])}</code> every {_e(rule['polling_interval'])}"
+        f'<p class="about">reads <code>{esc(rule["reads"])}</code> from '
+        f"<code>{esc(rule['target'])}</code> every {esc(rule['polling_interval'])}"
         f" &nbsp;&middot;&nbsp; {_evaluated(clock, rule)}"
     )
     thresholds = [
@@ -484,12 +296,12 @@ def _rule_about(clock: _Clock, rule: RuleDoc, kept: str) -> str:
     return about + "</p>"
 
 
-def _rule(clock: _Clock, rule: RuleDoc, limit: int) -> str:
+def _rule(clock: Clock, rule: RuleDoc, limit: int) -> str:
     levels = rule["levels"]
     series = rule["series"]
     total = rule["series_count"]
     head = (
-        f'<h2 id="rule-{_e(rule["name"])}">{_e(rule["name"])} {_badges(rule)}'
+        f'<h2 id="rule-{esc(rule["name"])}">{esc(rule["name"])} {_badges(rule)}'
         f'<span class="count">{total:,} series</span></h2>'
     )
     alert = _is_alert(rule)
@@ -523,7 +335,7 @@ def _rule(clock: _Clock, rule: RuleDoc, limit: int) -> str:
     )
 
 
-def _inactive_alerts(clock: _Clock, rules: list[RuleDoc]) -> str:
+def _inactive_alerts(clock: Clock, rules: list[RuleDoc]) -> str:
     """The alerts of rule files that hold no series, one row each, in file order."""
     if not rules:
         return ""
@@ -533,10 +345,10 @@ def _inactive_alerts(clock: _Clock, rules: list[RuleDoc]) -> str:
         assert alert is not None
         name = rule["name"]
         rows.append(
-            f'<tr id="rule-{_e(name)}"><td><b>{_e(name)}</b><span class="level">'
-            f"{_e(alert['group'])} &middot; {_e(alert['file'])}:{alert['line']}</span></td>"
-            f'<td><code class="expr">{_e(rule["reads"])}</code></td>'
-            f"<td>every {_e(rule['polling_interval'])}</td>"
+            f'<tr id="rule-{esc(name)}"><td><b>{esc(name)}</b><span class="level">'
+            f"{esc(alert['group'])} &middot; {esc(alert['file'])}:{alert['line']}</span></td>"
+            f'<td><code class="expr">{esc(rule["reads"])}</code></td>'
+            f"<td>every {esc(rule['polling_interval'])}</td>"
             f"<td>{_level_text('base', rule['levels']['base'], alert=True)}</td>"
             f"<td>{_evaluated(clock, rule)}</td></tr>"
         )
@@ -562,7 +374,7 @@ def _jump(rules: list[RuleDoc], inactive: int) -> str:
         if not named:
             continue
         links = ", ".join(
-            f'<a href="#rule-{_e(name)}">{_e(name)}</a>' for name in named[:NAMED_AT_TOP]
+            f'<a href="#rule-{esc(name)}">{esc(name)}</a>' for name in named[:NAMED_AT_TOP]
         )
         if len(named) > NAMED_AT_TOP:
             links += f" and {len(named) - NAMED_AT_TOP:,} more"
@@ -574,20 +386,20 @@ def _jump(rules: list[RuleDoc], inactive: int) -> str:
     return f'<nav class="jump">rules: {" &nbsp;&middot;&nbsp; ".join(parts)}</nav>'
 
 
-def _targets(clock: _Clock, targets: list[TargetDoc]) -> str:
+def _targets(clock: Clock, targets: list[TargetDoc]) -> str:
     rows = []
     for target in targets:
         error = target["last_error"]
         if error:
-            health = f'<span class="error">{_e(error)}</span>'
+            health = f'<span class="error">{esc(error)}</span>'
         elif target["last_success"]:
             health = '<span class="good">ok</span>'
         else:
             health = '<span class="muted">not read yet</span>'
         rows.append(
-            f'<tr><td class="mono">{_e(target["target"])}</td>'
-            f'<td class="num">{_e(target["polling_interval"])}</td>'
-            f'<td class="num">{_e(target["rules"])}</td>'
+            f'<tr><td class="mono">{esc(target["target"])}</td>'
+            f'<td class="num">{esc(target["polling_interval"])}</td>'
+            f'<td class="num">{esc(target["rules"])}</td>'
             f'<td class="num">{clock.at(target["last_success"])}</td><td>{health}</td></tr>'
         )
     return (
@@ -603,11 +415,11 @@ def _groups(groups: list[GroupDoc]) -> str:
         recent = group["evaluations_missed_last_minute"]
         late = f'<span class="error">{recent:,}</span>' if recent else "0"
         rows.append(
-            f'<tr><td class="mono">{_e(group["group"])}</td>'
-            f'<td class="num">{_e(group["polling_interval"])}</td>'
-            f'<td class="num">{_e(group["offset"])}</td>'
-            f'<td class="num">{_e(group["rules"])}</td>'
-            f'<td class="num">{_e(group["reads"])}</td>'
+            f'<tr><td class="mono">{esc(group["group"])}</td>'
+            f'<td class="num">{esc(group["polling_interval"])}</td>'
+            f'<td class="num">{esc(group["offset"])}</td>'
+            f'<td class="num">{esc(group["rules"])}</td>'
+            f'<td class="num">{esc(group["reads"])}</td>'
             f'<td class="num">{late}</td>'
             f'<td class="num">{group["evaluations_missed_total"]:,}</td></tr>'
         )
@@ -625,11 +437,13 @@ def _problems(targets: list[TargetDoc]) -> str:
         error = target["last_error"]
         if error:
             items.append(
-                f'<li><span class="mono">{_e(target["target"])}</span>: '
-                f'<span class="error">{_e(error)}</span></li>'
+                f'<li><span class="mono">{esc(target["target"])}</span>: '
+                f'<span class="error">{esc(error)}</span></li>'
             )
         elif not target["last_success"]:
-            items.append(f'<li><span class="mono">{_e(target["target"])}</span>: not read yet</li>')
+            items.append(
+                f'<li><span class="mono">{esc(target["target"])}</span>: not read yet</li>'
+            )
     if not items:
         return ""
     what = "target is" if len(items) == 1 else "targets are"
@@ -642,7 +456,7 @@ def _problems(targets: list[TargetDoc]) -> str:
 def _overload(groups: list[GroupDoc]) -> str:
     """A banner naming the groups that missed evaluations in the last minute."""
     items = [
-        f'<li><span class="mono">{_e(group["group"])}</span>: '
+        f'<li><span class="mono">{esc(group["group"])}</span>: '
         f'<span class="error">{group["evaluations_missed_last_minute"]:,} '
         "evaluations missed in the last minute</span></li>"
         for group in groups
@@ -671,7 +485,7 @@ def _plugin_calls(status: StatusDocument) -> str:
 def render_status_page(status: StatusDocument, selection: Selection | None = None) -> str:
     """The whole page for a ``Service.status()`` snapshot made with ``selection``."""
     selection = selection or Selection(limit=PAGE_SERIES, per_rule=PAGE_SERIES_PER_RULE)
-    clock = _Clock(status["time"])
+    clock = Clock(status["time"])
     rules = status["rules"]
     counts = {state: 0 for state in _SEVERITY}
     total = 0
@@ -713,15 +527,15 @@ def render_status_page(status: StatusDocument, selection: Selection | None = Non
         body = '<p class="muted">no rules</p>'
     if selection.rule is not None:
         body = (
-            f'<p class="about">only rule <b>{_e(selection.rule)}</b> &middot; '
+            f'<p class="about">only rule <b>{esc(selection.rule)}</b> &middot; '
             f'<a href="./">every rule</a></p>{body}'
         )
     return (
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
         f'<meta http-equiv="refresh" content="{REFRESH_SECONDS}">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
-        f"<title>{_e(title)}</title><style>{_CSS}</style></head><body>"
-        f"<header><h1>metric-reader<small>{_e(status['version'])}</small></h1>"
+        f"<title>{esc(title)}</title><style>{CSS}</style></head><body>"
+        f"<header><h1>metric-reader<small>{esc(status['version'])}</small></h1>"
         f'{readiness}<span class="facts">{facts}</span></header>'
         f"<main>{_problems(targets)}{_overload(groups)}{body}{_groups(groups)}"
         f"{_targets(clock, targets)}</main>"
