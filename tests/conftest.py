@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import socketserver
 import threading
 import time
 from collections.abc import Iterator
@@ -11,6 +12,11 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from metric_reader._core import forget_secrets
+
+# Every test HTTP server (http.server, socketserver) listens with a backlog of 5 by default:
+# a burst of more connections than that, as a service's group reads make, has its SYNs
+# dropped and the client retries a second later, which reads as a slow endpoint.
+socketserver.TCPServer.request_queue_size = 128
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:

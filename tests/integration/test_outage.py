@@ -121,7 +121,7 @@ class Handler(BaseHTTPRequestHandler):
         self.do_GET()
 
 
-ThreadingHTTPServer.request_queue_size = 64  # 5: a burst of connections would wait a second
+ThreadingHTTPServer.request_queue_size = 128  # 5: a burst of connections would wait a second
 ThreadingHTTPServer(("127.0.0.1", int(sys.argv[1])), Handler).serve_forever()
 """
 
