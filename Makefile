@@ -30,7 +30,7 @@ test: $(STAMP)
 image-test: $(STAMP)
 	$(BIN)/python -m pytest -q -p no:cacheprovider tests/image
 
-# The soak test for 10 minutes (make test runs the same test for 30 s).
+# The soak test for 10 minutes (make test runs the same test for 20 s).
 soak: $(STAMP)
 	SOAK_SECONDS=600 $(BIN)/python -m pytest -q -s tests/faults/test_soak.py
 

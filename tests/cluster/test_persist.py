@@ -1216,7 +1216,7 @@ def _drive(run: Run, t: float, script: list[tuple[int, float | None, bool]]) -> 
     return out
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     before=steps,
     after=steps,

@@ -20,7 +20,7 @@ deterministic hash of the rule and the call's number), never three in a row for 
 Resource use is sampled from ``/proc/PID/status`` (VmRSS) and ``/proc/PID/fd`` and must be
 flat between the first and the last quarter of the run.
 
-``SOAK_SECONDS`` sets the length of the schedule (default 30 s, as in ``make test``;
+``SOAK_SECONDS`` sets the length of the schedule (default 20 s, as in ``make test``;
 ``make soak`` runs 600 s).
 """
 
@@ -43,7 +43,7 @@ from typing import Any
 import pytest
 from integration.conftest import EVENT_TIMEOUT, ServiceFactory
 
-SOAK_SECONDS = float(os.environ.get("SOAK_SECONDS", "30"))
+SOAK_SECONDS = float(os.environ.get("SOAK_SECONDS", "20"))
 RULES = 200
 POLL = 0.25
 THRESHOLD = 50.0

@@ -23,7 +23,7 @@ pytestmark = pytest.mark.serial
 
 SERIES = 40_000
 INTERVAL = 2.0
-POLLS = 6
+POLLS = 4
 SCRAPERS = 2
 
 

@@ -290,7 +290,7 @@ def test_random_kills_while_rules_flap_always_leave_a_valid_file(
     flapper.start()
     started: list[Service] = []
     try:
-        for _ in range(20):
+        for _ in range(14):
             svc = service(env)
             started.append(svc)
             time.sleep(rng.uniform(0.2, 1.8))  # a random moment to kill it at, not a wait
@@ -315,7 +315,7 @@ def test_random_kills_while_rules_flap_always_leave_a_valid_file(
         assert "Traceback" not in output, svc.diagnostics()
         assert "unusable" not in output and "cannot write" not in output, svc.diagnostics()
     restored = sum("restoring state saved at" in svc.stderr() for svc in started)
-    assert restored >= 10, f"only {restored} of {len(started)} starts restored a state"
+    assert restored >= 7, f"only {restored} of {len(started)} starts restored a state"
     assert recording_plugin_dir.records(), "the rules never fired: the flapping did not work"
 
 

@@ -25,7 +25,7 @@ pytestmark = pytest.mark.serial
 
 SERIES = 50_000
 INTERVAL = 3.0
-POLLS = 6
+POLLS = 4
 CLIENTS = 4
 
 

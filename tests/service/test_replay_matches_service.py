@@ -148,7 +148,7 @@ def _compared(fields: dict[str, Any]) -> list[Any]:
 
 
 @settings(
-    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
 @given(
     rule=rules,
@@ -214,7 +214,7 @@ action_plugin = "second"
 
 
 @settings(
-    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
 @given(
     duration=st.sampled_from(["0s", "2s", "3s"]),
