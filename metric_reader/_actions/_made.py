@@ -10,7 +10,7 @@ of their names is not used until then.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from importlib.metadata import EntryPoint
 from pathlib import Path
 
@@ -96,7 +96,7 @@ def make_plugins(
             timeout=load_timeout,
         )
         if isinstance(loaded, PluginProblem):
-            refused.append(loaded)
+            refused.append(replace(loaded, made_of=base_name))
         else:
             made[name] = loaded
     return made, refused

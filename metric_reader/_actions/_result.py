@@ -49,6 +49,8 @@ class PluginProblem:
     entry_point: EntryPointOrigin | None = None
     code: bytes | None = field(default=None, compare=False, repr=False)
     """An unconfigured file's content, as it loaded: plugins made of it are made of this."""
+    made_of: str | None = None
+    """For a plugin made of another (``[plugins.NAME]`` with ``plugin = "BASE"``): BASE."""
 
     def __post_init__(self) -> None:
         # The reason quotes the plugin's own words (its exception), shown in the log,

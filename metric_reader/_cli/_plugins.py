@@ -52,6 +52,8 @@ def list_plugins(env: Mapping[str, str]) -> int:
         else:
             origin = "bundled" if problem.path.parent == bundled_dir else "PLUGIN_DIR"
             where = str(problem.path)
+        if problem.made_of is not None:
+            origin = f"{problem.made_of} ({origin})"
         rows.append((problem.key, origin, status, where))
     header = ("NAME", "FROM", "FILE", "STATUS")
     table = [header, *((name, origin, path, status) for name, origin, status, path in sorted(rows))]

@@ -569,6 +569,23 @@ def test_fire_runs_a_plugin_made_of_exec_action_as_a_route_would(tmp_path: Path)
     assert env_seen["METRIC_READER_THRESHOLD"] == "up == 0"
 
 
+def test_a_plugin_made_of_another_that_fails_to_load_says_what_it_is_made_of(
+    tmp_path: Path,
+) -> None:
+    """Listed as a loaded one is: FROM names its base and where that comes from."""
+    config = tmp_path / "rules.toml"
+    config.write_text('[plugins.reboot]\nplugin = "exec_action"\nargs = ["{{ $labels."]\n')
+    done = run_cli("plugins", env={"CONFIG_FILE": str(config)})
+    [row] = [line for line in done.stdout.splitlines() if line.startswith("reboot ")]
+    assert row.split()[1:5] == [
+        "exec_action",
+        "(bundled)",
+        str(bundled_plugin_dir() / "exec_action.py"),
+        "not",
+    ], describe(done)
+    assert "configure() refused its [plugins.reboot] settings" in row, describe(done)
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
