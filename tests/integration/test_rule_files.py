@@ -39,8 +39,6 @@ from .conftest import (
     wait_until,
 )
 
-pytestmark = pytest.mark.serial  # compares two clocks: run alone after the parallel part
-
 ALERTS_FILE = """\
 groups:
   - name: host
