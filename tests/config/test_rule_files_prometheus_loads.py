@@ -99,3 +99,18 @@ def test_a_mistake_merged_into_rules_is_placed_at_each_rule(tmp_path: Path) -> N
         f'{path}:9:9: group "g", rule 2, "B": label "team": {unclosed} (merged from line 8)',
         f'{path}:11:9: group "g", rule 3, "C": label "team": {unclosed} (merged from line 8)',
     )
+
+
+def test_a_route_matches_a_free_text_alertname(tmp_path: Path) -> None:
+    (tmp_path / "alerts.yml").write_text(
+        f'groups:\n  - name: g\n    rules:\n      - alert: "{FREE_TEXT}"\n        expr: up == 0\n'
+    )
+    (tmp_path / "rules.toml").write_text(
+        'prometheus_endpoint = "http://127.0.0.1:9"\nrule_files = ["alerts.yml"]\n'
+        "[[routes]]\n"
+        f'matchers = ["alertname=\\"{FREE_TEXT}\\""]\n'
+        'action_plugin = "pager"\n'
+    )
+    settings = load_settings({"CONFIG_FILE": str(tmp_path / "rules.toml")})
+    [rule] = settings.rules
+    assert rule.base is not None and rule.base.plugin == "pager"
