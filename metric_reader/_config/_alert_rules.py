@@ -18,15 +18,20 @@ from pathlib import Path
 from .._core import any_value, format_duration
 from .._core._gotemplate import TemplateError, check_template
 from ._problems import Given, Problems
+from ._prom_duration import go_quoted
 from ._routes import Route
 from ._rule_builder import Scope, build_rule
-from ._rule_files import RuleGroupDef, expand_rule_file_globs, load_rule_files
+from ._rule_files import AlertRuleDef, RuleGroupDef, expand_rule_file_globs, load_rule_files
 from ._types import AlertDefinition, RuleConfig
 
 _RULE_NAME_UNSAFE = re.compile(r"[^A-Za-z0-9_.:-]")
 """What a group's name may hold that a rule's name may not (spaces, slashes)."""
 ALWAYS = ">=-Inf"
 """The threshold of an alert: any value of a series in the result holds the condition."""
+_CHECKED_APART = "alert"
+"""The name given to ``build_rule``, whose names are those of ``[[rules]]`` (letters, digits,
+``_.:-``): an alert's name is free text, as in Prometheus 2.42 (``Database backup failed``,
+``MysqlTooManyConnections(>80%)``), and its rule takes it once built."""
 NOT_FOR_ALERTS = ("scrape_url", "threshold", "clear_threshold", "missing_value_behavior")
 """Defaults of the rule file that an alerting rule does not take (its ``expr`` decides)."""
 
@@ -82,7 +87,7 @@ def alert_rules(
             where = f"{alert.file}:{alert.line}"
             raw = dict(taken)
             raw.update(
-                name=Given(names[id(alert)], where),
+                name=Given(_CHECKED_APART, where),
                 query=Given(alert.expr, where),
                 threshold=Given(ALWAYS, where),
                 threshold_duration=Given(format_duration(alert.for_), where),
@@ -118,6 +123,7 @@ def alert_rules(
             out.append(
                 dataclasses.replace(
                     config,
+                    name=names[id(alert)],
                     metric_name=alert.name,
                     base=dataclasses.replace(config.base, threshold=threshold),
                     alert=definition,
@@ -133,6 +139,29 @@ def skipped_recording_rules(groups: Sequence[RuleGroupDef]) -> tuple[str, ...]:
         for group in groups
         for rule in group.recording
     )
+
+
+def duplicate_alert_warnings(groups: Sequence[RuleGroupDef]) -> tuple[str, ...]:
+    """One line for each alert given again in its group with the same name and labels:
+    promtool 2.42 only lints it (a warning, fatal with ``--lint-fatal``) and Prometheus
+    evaluates both, and so does metric-reader, as rules ``GROUP:ALERT-N``."""
+    names = _unique_names(groups)
+    lines = []
+    for group in groups:
+        first: dict[tuple[str, tuple[tuple[str, str], ...]], AlertRuleDef] = {}
+        for alert in group.alerts:
+            key = (alert.name, tuple(sorted(alert.labels.items())))
+            if key not in first:
+                first[key] = alert
+                continue
+            earlier = first[key]
+            lines.append(
+                f"{alert.file}:{alert.line}: group {go_quoted(group.name)}: alert "
+                f"{go_quoted(alert.name)} with the same labels as at line {earlier.line} "
+                f"(promtool lints it as a duplicate rule): both are evaluated, as rules "
+                f"{names[id(earlier)]!r} and {names[id(alert)]!r}"
+            )
+    return tuple(lines)
 
 
 def _unique_names(groups: Sequence[RuleGroupDef]) -> dict[int, str]:

@@ -83,7 +83,13 @@ def load_settings(environ: Mapping[str, str], *, rules: bool = True) -> Settings
         routes = read_routes(top["routes"].value, top["routes"].at, problems)
     if rules and service["rule_files"]:
         alerts, recording = _alerting_rules(
-            service["rule_files"], top["rule_files"].at, config_file, defaults, routes, problems
+            service["rule_files"],
+            top["rule_files"].at,
+            config_file,
+            defaults,
+            routes,
+            problems,
+            warnings,
         )
     if not rules:
         built: list[RuleConfig | None] = []
@@ -144,10 +150,17 @@ def _alerting_rules(
     defaults: Mapping[str, Given],
     routes: tuple[Route, ...],
     problems: Problems,
+    warnings: list[str],
 ) -> tuple[list[RuleConfig], tuple[str, ...]]:
     """The rules of the Prometheus rule files ``patterns`` name, relative to the rule file
-    (or, from ``RULE_FILES`` without one, to the working directory)."""
-    from ._alert_rules import alert_rules, read_rule_files, skipped_recording_rules
+    (or, from ``RULE_FILES`` without one, to the working directory); what promtool only
+    lints goes to ``warnings``."""
+    from ._alert_rules import (
+        alert_rules,
+        duplicate_alert_warnings,
+        read_rule_files,
+        skipped_recording_rules,
+    )
 
     try:
         groups = read_rule_files(patterns, _base(config_file), given_at)
@@ -155,6 +168,7 @@ def _alerting_rules(
         for line in exc.problems:
             problems.add(line)
         return [], ()
+    warnings.extend(duplicate_alert_warnings(groups))
     return alert_rules(groups, defaults, routes, problems), skipped_recording_rules(groups)
 
 

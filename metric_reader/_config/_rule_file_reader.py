@@ -1,6 +1,8 @@
 """One Prometheus rule file checked as ``promtool check rules`` checks it (rulefmt of
-Prometheus 3: group ``labels`` and ``query_offset``, UTF-8 label names), plus what
-metric-reader adds: an alert name twice in a group is an error. Every problem is one line,
+Prometheus 3: group ``labels`` and ``query_offset``, UTF-8 label names). An alert's name is
+free text, as in Prometheus 2.42 (only a recording rule's name is a metric name). An alert
+given twice in a group with the same labels is not a problem here: promtool only lints it
+(``duplicate_alert_warnings`` of ``_alert_rules``). Every problem is one line,
 ``FILE:LINE:COL: message``, and all of a file's are reported, not just the first.
 
 Each ``expr`` is parsed as PromQL (``_promql``: ``could not parse expression: 1:7: parse
@@ -44,6 +46,10 @@ def read_rule_file(
     return reader.read(), reader.problems
 
 
+def _within(node: Node, outer: Node) -> bool:
+    return outer.start_mark.index <= node.start_mark.index <= outer.end_mark.index
+
+
 def _valid_utf8(text: str) -> bool:
     try:
         text.encode("utf-8")
@@ -62,8 +68,17 @@ class RuleFileReader:
         self.path = path
         self.check_templates = check_templates
         self.problems: list[str] = []
+        self._rule_node: Node | None = None
+        """The rule being read, if any."""
 
     def report(self, node: Node, message: str) -> None:
+        rule = self._rule_node
+        if rule is not None and not _within(node, rule):
+            # Merged (``<<: *base``) from outside the rule: placed at the anchor, every rule
+            # that merges it would be reported at one line; the rule's own place tells them
+            # apart.
+            message = f"{message} (merged from line {place(node)[0]})"
+            node = rule
         line, column = place(node)
         self.problems.append(f"{self.path}:{line}:{column}: {message}")
 
@@ -161,9 +176,8 @@ class RuleFileReader:
         labels = _texts(self._labels(fields, "labels", prefix, names_of="label"))
         alerts: list[AlertRuleDef] = []
         recording: list[RecordingRuleDef] = []
-        first_alert_line: dict[str, int] = {}
         for number, rule_node in enumerate(self._rule_nodes(fields, prefix), start=1):
-            rule = self._rule(rule_node, name, number, first_alert_line)
+            rule = self._rule(rule_node, name, number)
             if isinstance(rule, AlertRuleDef):
                 alerts.append(rule)
             elif isinstance(rule, RecordingRuleDef):
@@ -218,8 +232,15 @@ class RuleFileReader:
                 result[name] = (value, value_node)
         return result
 
-    def _rule(
-        self, node: Node, group: str, number: int, first_alert_line: dict[str, int]
+    def _rule(self, node: Node, group: str, number: int) -> AlertRuleDef | RecordingRuleDef | None:
+        self._rule_node = node
+        try:
+            return self._rule_of(node, group, number)
+        finally:
+            self._rule_node = None
+
+    def _rule_of(
+        self, node: Node, group: str, number: int
     ) -> AlertRuleDef | RecordingRuleDef | None:
         fields = self._fields(node, "a rule", _RULE_KEYS)
         if fields is None:
@@ -252,18 +273,6 @@ class RuleFileReader:
             self._check_recording(record, at("record"), prefix, annotations, for_, keep_firing_for)
         if alert and not record:
             self._check_templates(prefix, labels, annotations)
-            name_node = at("alert")
-            # Alerts of one name that differ in their labels (a warning and a critical
-            # version) are common and distinct; the same name and labels twice is a mistake.
-            key = f"{alert}\x00{sorted(_texts(labels).items())!r}"
-            if key in first_alert_line:
-                self.report(
-                    name_node,
-                    f"{prefix}alert {go_quoted(alert)} with the same labels is already in this "
-                    f"group (line {first_alert_line[key]})",
-                )
-            else:
-                first_alert_line[key] = place(name_node)[0]
         if len(self.problems) > count:
             return None
         if record:

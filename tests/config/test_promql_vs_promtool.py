@@ -24,19 +24,12 @@ from pathlib import Path
 
 import pytest
 import yaml
+from _corpus import CORPUS
 
 from metric_reader._config._promql import promql_problem
 
 REPO = Path(__file__).parents[2]
 PROBES = Path(__file__).with_name("promql_probes.txt")
-CORPUS = next(
-    (
-        parent / "shared" / "compat" / "corpus"
-        for parent in REPO.parents
-        if (parent / "shared" / "compat" / "corpus").is_dir()
-    ),
-    None,
-)
 PROMTOOL = shutil.which("promtool")
 _LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml: the corpus in a second
 pytestmark = pytest.mark.skipif(PROMTOOL is None, reason="promtool is not installed")

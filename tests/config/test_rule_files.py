@@ -249,21 +249,6 @@ BAD = [
         id="empty-group-name",
     ),
     pytest.param(
-        """\
-        groups:
-          - name: g
-            rules:
-              - alert: A
-                expr: up == 0
-              - alert: A
-                expr: up == 1
-        """,
-        '{f}:6:16: group "g", rule 2, "A": alert "A" with the same labels is already in this'
-        " group (line 4)",
-        False,  # promtool only warns (a lint)
-        id="duplicate-alert",
-    ),
-    pytest.param(
         "groups:\n  - name: g\n    rules:\n      - record: a:b\n        expr: up\n"
         "        for: 5m\n",
         """{f}:4:17: group "g", rule 1, "a:b": invalid field 'for' in recording rule""",
@@ -430,7 +415,7 @@ def test_the_pure_python_yaml_parser_gives_the_same_places(
     good = load_rule_files([EXAMPLE])
     assert [a.line for g in good for a in g.alerts] == [14, 28, 38, 48, 59, 67, 74]
     bad = {case.id: case.values for case in BAD}
-    for text, expected, _ in (bad["yaml-syntax"], bad["not-a-mapping"], bad["duplicate-alert"]):
+    for text, expected, _ in (bad["yaml-syntax"], bad["not-a-mapping"]):
         path = write(tmp_path, text)
         (problem,) = problems_of(path)
         # libyaml and PyYAML word syntax errors differently, but agree on the place.

@@ -452,3 +452,33 @@ def test_a_failing_action_test_marks_its_first_difference(tmp_path: Path) -> Non
         f"          > 1: {got[1]}\n"
         "            ]\n\n"
     )
+
+
+@pytest.mark.skipif(not HAVE_PROMETHEUS, reason="needs Debian's prometheus package")
+def test_a_free_text_alert_and_an_alert_given_twice_are_tested(tmp_path: Path) -> None:
+    """Alert names are free text in Prometheus 2.42, and the same alert with the same labels
+    twice in a group is only linted: promtool tests such files, and so does metric-reader
+    (the alert given twice fires twice, as in Prometheus)."""
+    (tmp_path / "alerts.yml").write_text(
+        "groups:\n  - name: backups\n    rules:\n"
+        "      - alert: 'Backup (nightly) failed: >80%'\n        expr: backup_failed > 0\n"
+        "      - alert: Twice\n        expr: backup_failed > 0\n"
+        "      - alert: Twice\n        expr: backup_failed > 1\n"
+    )
+    test = tmp_path / "backups_test.yml"
+    test.write_text(
+        "rule_files: [alerts.yml]\ntests:\n  - interval: 1m\n    input_series:\n"
+        "      - {series: 'backup_failed{db=\"orders\"}', values: '0 2 0'}\n"
+        "    alert_rule_test:\n"
+        "      - eval_time: 1m\n        alertname: 'Backup (nightly) failed: >80%'\n"
+        "        exp_alerts: [{exp_labels: {db: orders}}]\n"
+        "      - eval_time: 1m\n        alertname: Twice\n"
+        "        exp_alerts: [{exp_labels: {db: orders}}, {exp_labels: {db: orders}}]\n"
+    )
+    result = _run(test)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout == f"Unit Testing:  {test}\n  SUCCESS\n\n"
+    promtool = subprocess.run(
+        ["promtool", "test", "rules", str(test)], capture_output=True, text=True, timeout=60
+    )
+    assert promtool.returncode == 0, promtool.stdout + promtool.stderr
