@@ -32,6 +32,12 @@ _RULE_PATH = re.compile(r"[^*]*(\*[^/]*)?")
 """Prometheus' check of a ``rule_files`` entry: a ``*`` only in its last path element."""
 
 
+def anchored_pattern(pattern: str, base: Path) -> str:
+    """``pattern`` as it is matched: a relative one relative to ``base`` (the directory of the
+    file that gave it), whose own glob characters are escaped."""
+    return pattern if os.path.isabs(pattern) else go_join(escape(str(base)), pattern)
+
+
 def expand_rule_file_globs(
     patterns: Sequence[str], base: Path, source: str = "rule_files"
 ) -> list[Path]:
@@ -48,7 +54,7 @@ def expand_rule_file_globs(
         if not _RULE_PATH.fullmatch(pattern):
             problems.append(f"{shown}: invalid rule file path: '*' only in the file's name")
             continue
-        full = pattern if os.path.isabs(pattern) else go_join(escape(str(base)), pattern)
+        full = anchored_pattern(pattern, base)
         try:
             matches = glob(full)
         except BadPattern as exc:

@@ -4,21 +4,18 @@
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Sequence
 from pathlib import Path
 
-from ._go_glob import BadPattern, escape, glob, go_join
+from ._go_glob import BadPattern, glob
+from ._rule_files import anchored_pattern
 
 
 def rule_file_globs(patterns: Sequence[str], base: Path) -> tuple[str, ...]:
     """``patterns`` as ``expand_rule_file_globs`` matches them: a relative one relative to
     ``base`` (the directory of the file that gave it)."""
-    return tuple(
-        pattern if os.path.isabs(pattern) else go_join(escape(str(base)), pattern)
-        for pattern in patterns
-    )
+    return tuple(anchored_pattern(pattern, base) for pattern in patterns)
 
 
 def configuration_files(config_file: Path | None, globs: Sequence[str]) -> list[Path]:
