@@ -127,6 +127,9 @@ class EvaluationStep:
         self._deliveries = Deliveries(routes)
         self._retired: list[Rule] = []
         """Rules a reload retired that still owe or run a call (``retire``)."""
+        self._wound_down_at: float | None = None
+        """The evaluation time at which they were last looked at: once per tick of a group,
+        not once per rule evaluated."""
 
     @property
     def routes(self) -> tuple[Route, ...]:
@@ -165,7 +168,8 @@ class EvaluationStep:
 
         The calls retired rules owe by ``at`` are handed out too (see ``retire``)."""
         at, samples = observation.at, observation.samples
-        if acting and self._retired:
+        if acting and self._retired and at != self._wound_down_at:
+            self._wound_down_at = at
             for retired in list(self._retired):
                 self._wind_down(retired, at, notify)
         if samples is None:
