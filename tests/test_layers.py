@@ -1,6 +1,6 @@
 """The package's layers point one way, and no module imports itself back through others.
 
-core ← config ← http ← {engine, sources, actions} ← {cluster, surface, replay} ← service ← cli
+core ← config ← promql ← http ← {engine, sources, actions} ← {cluster, surface, replay} ← service ← cli
 
 Another layer is imported through what its ``__init__`` exports, never through one of its
 private modules.
@@ -22,6 +22,7 @@ PACKAGE = Path(metric_reader.__file__).parent
 RANK: dict[str, float] = {
     "_core": 0,
     "_config": 1,
+    "_promql": 1.2,
     "_http": 1.5,
     "_engine": 2,
     "_sources": 2,
