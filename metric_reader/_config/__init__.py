@@ -12,6 +12,7 @@ from ._problems import ConfigError
 from ._prom_duration import format_prometheus_duration, go_quoted, parse_prometheus_duration
 from ._regular_file import read_regular_file
 from ._routes import Route, routes_for
+from ._rule_defs import AlertRuleDef, RecordingRuleDef, RuleGroupDef
 from ._rule_file_reader import RuleFileReader
 from ._types import (
     AlertDefinition,
@@ -39,6 +40,7 @@ __all__ = [
     "KNOWN_VARIABLES",
     "MAX_RESPONSE_BYTES",
     "AlertDefinition",
+    "AlertRuleDef",
     "BadGlobPattern",
     "ClientConfig",
     "ConfigError",
@@ -47,9 +49,11 @@ __all__ = [
     "MissingValueBehavior",
     "PrometheusQuery",
     "PrometheusSelector",
+    "RecordingRuleDef",
     "Route",
     "RuleConfig",
     "RuleFileReader",
+    "RuleGroupDef",
     "RuleSource",
     "ScrapePage",
     "Secret",

@@ -34,6 +34,7 @@ from ._watched import rule_file_globs
 
 if TYPE_CHECKING:
     from ._routes import Route
+    from ._rule_defs import RuleGroupDef
     from ._tomlfile import TomlFile
 
 DEFAULT_LISTEN_ADDRESS = ":9180"
@@ -76,13 +77,14 @@ def load_settings(environ: Mapping[str, str], *, rules: bool = True) -> Settings
     defaults = {key: top[key] for key in DEFAULTABLE_KEYS if key in top}
     alerts: list[RuleConfig] = []
     recording: tuple[str, ...] = ()
+    groups: tuple[RuleGroupDef, ...] = ()
     routes: tuple[Route, ...] = ()
     if "routes" in top:
         from ._routes import read_routes
 
         routes = read_routes(top["routes"].value, top["routes"].at, problems)
     if rules and service["rule_files"]:
-        alerts, recording = _alerting_rules(
+        alerts, recording, groups = _alerting_rules(
             service["rule_files"],
             top["rule_files"].at,
             config_file,
@@ -115,6 +117,7 @@ def load_settings(environ: Mapping[str, str], *, rules: bool = True) -> Settings
     return Settings(
         rules=tuple(every),
         skipped_recording_rules=recording,
+        rule_groups=groups,
         routes=routes,
         plugin_dir=service["plugin_dir"],
         plugin_timeout=service["plugin_timeout"] or 30.0,
@@ -151,10 +154,10 @@ def _alerting_rules(
     routes: tuple[Route, ...],
     problems: Problems,
     warnings: list[str],
-) -> tuple[list[RuleConfig], tuple[str, ...]]:
+) -> tuple[list[RuleConfig], tuple[str, ...], tuple[RuleGroupDef, ...]]:
     """The rules of the Prometheus rule files ``patterns`` name, relative to the rule file
-    (or, from ``RULE_FILES`` without one, to the working directory); what promtool only
-    lints goes to ``warnings``."""
+    (or, from ``RULE_FILES`` without one, to the working directory), and the groups read;
+    what promtool only lints goes to ``warnings``."""
     from ._alert_rules import (
         alert_rules,
         duplicate_alert_warnings,
@@ -167,9 +170,10 @@ def _alerting_rules(
     except ConfigError as exc:
         for line in exc.problems:
             problems.add(line)
-        return [], ()
+        return [], (), ()
     warnings.extend(duplicate_alert_warnings(groups))
-    return alert_rules(groups, defaults, routes, problems), skipped_recording_rules(groups)
+    alerts = alert_rules(groups, defaults, routes, problems)
+    return alerts, skipped_recording_rules(groups), tuple(groups)
 
 
 def _base(config_file: str | None) -> Path:

@@ -4,7 +4,7 @@ remember their file and line."""
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 TemplateCheck = Callable[[str], "str | None"]
@@ -32,13 +32,15 @@ class AlertRuleDef:
 
 @dataclass(frozen=True, slots=True)
 class RecordingRuleDef:
-    """A recording rule (``record:``): read and checked, never evaluated here."""
+    """A recording rule (``record:``): read and checked; the service leaves it to
+    Prometheus, ``metric-reader test`` evaluates it. ``labels`` are the rule's own."""
 
     name: str
     expr: str
     file: Path
     line: int
     group: str
+    labels: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)

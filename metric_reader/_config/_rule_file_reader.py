@@ -277,7 +277,7 @@ class RuleFileReader:
             return None
         if record:
             line = place(at("record"))[0]
-            return RecordingRuleDef(record, expr or "", self.path, line, group)
+            return RecordingRuleDef(record, expr or "", self.path, line, group, _texts(labels))
         return AlertRuleDef(
             name=alert,
             expr=expr or "",

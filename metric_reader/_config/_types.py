@@ -14,6 +14,7 @@ from ._problems import env_name
 
 if TYPE_CHECKING:
     from ._routes import Route
+    from ._rule_defs import RuleGroupDef
 
 DEFAULT_SERIES_LIMIT = 10_000
 """``SERIES_LIMIT``: each series is a state machine (about 1 KiB); a rule that acts per series
@@ -220,6 +221,9 @@ class Settings:
     """``[[routes]]``: which plugin each alert of the rule files goes to, by its labels."""
     skipped_recording_rules: tuple[str, ...] = ()
     """``FILE:LINE: recording rule NAME`` of the rule files: read, not evaluated."""
+    rule_groups: tuple[RuleGroupDef, ...] = ()
+    """The groups of the rule files, in order, as read: what ``metric-reader test``
+    evaluates in promtool's order (recording rules included)."""
 
     def plugin_variable(self, rule: RuleConfig, level: Literal["base", "hard"]) -> str:
         """How the user named the plugin of ``rule``'s ``level``, for messages."""
