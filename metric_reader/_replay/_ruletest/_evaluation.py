@@ -215,7 +215,7 @@ def evaluate_group(
             except EvaluationError as exc:
                 name = unit.rule.name if isinstance(unit, _Recording) else unit.name
                 failure = (
-                    f"    rule: {name}, time: {format_prometheus_duration(at / 1000)}, err: {exc}"
+                    f"rule: {name}, time: {format_prometheus_duration(at / 1000)}, err: {exc}"
                 )
                 return GroupRun(replayers, storage, failure)
     return GroupRun(replayers, storage)

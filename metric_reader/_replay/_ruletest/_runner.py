@@ -262,7 +262,7 @@ def _check_expression(test: PromqlExprTest, storage: Storage, step: int) -> list
         vector = as_vector(Query(test.expr, subquery_step=step).evaluate(at, storage), at, "rule")
     except EvaluationError as exc:
         return [
-            f"    expr: {quote(test.expr)}, time: {format_prometheus_duration(test.eval_time)}, "
+            f"expr: {quote(test.expr)}, time: {format_prometheus_duration(test.eval_time)}, "
             f"err: {exc}"
         ]
     got = sorted((_text_labels(dict(one.labels)), one.value) for one in vector)
