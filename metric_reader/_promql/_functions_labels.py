@@ -4,16 +4,13 @@
 from __future__ import annotations
 
 import re
-import unicodedata
 from collections.abc import Sequence
-from functools import lru_cache
 from typing import Any
 
 import promql_parser
 
-from metric_reader._core import label_regex_refusal
-
 from ._function_args import checked, matrix_arg, string_arg, unwrapped, vector_arg
+from ._replace_regex import compile_replace_regex
 from ._values import NAME, Context, EvaluationError, Labels, Sample, Value, Vector
 
 _LABEL_NAME = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*")
@@ -37,7 +34,7 @@ def _label_replace(args: list[Value], exprs: Sequence[Any], ctx: Context) -> Val
     matches ``regex``, ``dst`` set to ``replacement`` with ``$1``/``${name}`` expanded."""
     vector = vector_arg(args[0])
     dst, replacement, src, regex = (string_arg(arg) for arg in args[1:5])
-    compiled = _compiled(regex)
+    compiled = compile_replace_regex(regex)
     if compiled is None:
         raise EvaluationError(f"invalid regular expression in label_replace(): {regex}")
     if not _LABEL_NAME.fullmatch(dst):
@@ -47,98 +44,11 @@ def _label_replace(args: list[Value], exprs: Sequence[Any], ctx: Context) -> Val
     for sample in vector:
         labels = done.get(sample.labels)
         if labels is None:
-            source = _label(sample.labels, src)
-            match = compiled.search(source)
-            if match is None:
-                labels = sample.labels
-            else:
-                spans = [match.span(i) for i in range(compiled.groups + 1)]
-                value = expand(replacement, source, spans, compiled.groupindex)
-                labels = _with_label(sample.labels, dst, value)
+            value = compiled.replace(replacement, _label(sample.labels, src))
+            labels = sample.labels if value is None else _with_label(sample.labels, dst, value)
             done[sample.labels] = labels
-        out.append(Sample(labels, sample.value, sample.t))
+        out.append(Sample(labels, sample.value, ctx.t))
     return checked(out)
-
-
-@lru_cache(maxsize=256)
-def _compiled(regex: str) -> Any:
-    """``^(?:regex)$`` compiled by RE2 (Go's regexp syntax and leftmost-first matching; ``.``
-    does not match a newline here), or None where Go's regexp refuses it."""
-    if label_regex_refusal(regex) is not None:
-        return None
-    import re2  # type: ignore[import-untyped]  # RE2 is loaded only where needed
-
-    options = re2.Options()
-    options.log_errors = False
-    try:
-        return re2.compile(f"^(?:{regex})$", options)
-    except re2.error:
-        return None
-
-
-def expand(template: str, source: str, spans: list[tuple[int, int]], names: Any) -> str:
-    """Go's ``Regexp.ExpandString``: ``$1``, ``${1}``, ``$name``, ``${name}`` replaced by
-    the group's text (empty for a group that did not take part or does not exist), ``$$``
-    by ``$``; a ``$`` not followed by a name stays as it is."""
-    out: list[str] = []
-    rest = template
-    while True:
-        before, dollar, after = rest.partition("$")
-        out.append(before)
-        if not dollar:
-            return "".join(out)
-        if after.startswith("$"):
-            out.append("$")
-            rest = after[1:]
-            continue
-        name, rest_after = _extract(after)
-        if name is None:
-            out.append("$")  # malformed: the $ is text
-            rest = after
-            continue
-        rest = rest_after
-        index = _group_number(name)
-        if index is None:
-            index = names.get(name)
-        if index is not None and index < len(spans) and spans[index][0] >= 0:
-            start, end = spans[index]
-            out.append(source[start:end])
-
-
-def _extract(text: str) -> tuple[str | None, str]:
-    """Go's ``extract``: the name after a ``$`` (letters, digits, ``_``; in braces or not),
-    and what follows it."""
-    brace = text.startswith("{")
-    body = text[1:] if brace else text
-    i = 0
-    while i < len(body) and _name_char(body[i]):
-        i += 1
-    if i == 0:
-        return None, text
-    name = body[:i]
-    if brace:
-        if i >= len(body) or body[i] != "}":
-            return None, text
-        i += 1
-    return name, body[i:]
-
-
-def _name_char(char: str) -> bool:
-    """Go's ``unicode.IsLetter``, ``unicode.IsDigit`` or ``_``."""
-    return char == "_" or unicodedata.category(char) in ("Lu", "Ll", "Lt", "Lm", "Lo", "Nd")
-
-
-def _group_number(name: str) -> int | None:
-    """The group number a name spells (ASCII digits, no leading zero, below 10^8 as Go
-    stops counting there), or None for a group name."""
-    if not name.isascii() or not name.isdigit() or (name[0] == "0" and len(name) > 1):
-        return None
-    number = 0
-    for digit in name:
-        if number >= 100_000_000:
-            return None
-        number = number * 10 + int(digit)
-    return number
 
 
 def _label_join(args: list[Value], exprs: Sequence[Any], ctx: Context) -> Value:
@@ -160,7 +70,7 @@ def _label_join(args: list[Value], exprs: Sequence[Any], ctx: Context) -> Value:
             joined = separator.join(_label(sample.labels, source) for source in sources)
             labels = _with_label(sample.labels, dst, joined)
             done[sample.labels] = labels
-        out.append(Sample(labels, sample.value, sample.t))
+        out.append(Sample(labels, sample.value, ctx.t))
     return checked(out)
 
 

@@ -549,6 +549,19 @@ def test_label_replace() -> None:
         replace("src", "", "", "")
     with pytest.raises(EvaluationError, match="invalid regular expression"):
         replace("dst", "", "src", "(?=x)")  # RE2 syntax, as Go's: no lookahead
+    # where Go 1.19's regexp (promtool 2.42's) and the C++ RE2 part, promtool's answers:
+    # (?<name>) and non-ASCII group names refused, a group name given twice accepted
+    for refused in ("(?<x>.*)", "(?P<é>.*)"):
+        with pytest.raises(EvaluationError, match="invalid regular expression"):
+            replace("dst", "", "src", refused)
+    assert replace("dst", "[$x]", "src", "(?P<x>z)?(?P<x>source)-.*") == {
+        'testmetric{dst="[source]",src="source-value-10"}': 0,
+        'testmetric{dst="[source]",src="source-value-20"}': 1,
+    }
+    # no (?s) here, unlike a label matcher: . does not match a newline
+    newline = [Sample(labels_from({"__name__": "m", "src": "a\nb"}), 1, 0)]
+    got = call("label_replace", newline, String("dst"), String("x"), String("src"), String(".*"))
+    assert got[0].labels == newline[0].labels
 
 
 def test_label_join() -> None:
