@@ -1,18 +1,23 @@
-"""One Prometheus rule file checked as ``promtool check rules`` checks it (rulefmt of
-Prometheus 3: group ``labels`` and ``query_offset``, UTF-8 label names). An alert's name is
-free text, as in Prometheus 2.42 (only a recording rule's name is a metric name). An alert
-given twice in a group with the same labels is not a problem here: promtool only lints it
+"""One Prometheus rule file checked as ``promtool check rules`` 2.42 checks it
+(``rulefmt.Validate``), alerting and recording rules alike, with two additions of Prometheus
+3 to groups (``labels`` and ``query_offset``). Names are Prometheus 2.42's: a label or
+annotation name is ``[a-zA-Z_][a-zA-Z0-9_]*``, a recording rule's name a metric name
+(``[a-zA-Z_:][a-zA-Z0-9_:]*``); an alert's name is free text. An alert given twice in a
+group with the same labels is not a problem here: promtool only lints it
 (``duplicate_alert_warnings`` of ``_alert_rules``). Every problem is one line,
 ``FILE:LINE:COL: message``, and all of a file's are reported, not just the first.
 
 Each ``expr`` is parsed as PromQL (``_promql``: ``could not parse expression: 1:7: parse
-error: ...`` at the place of the ``expr``, as promtool says it). The templates are checked
-when a ``TemplateCheck`` is given.
+error: ...`` at the place of the ``expr``, as promtool says it); its type is not checked,
+as promtool 2.42 does not (``expr: 1`` loads). The templates of an alerting rule's labels
+and annotations are checked when a ``TemplateCheck`` is given (a recording rule's labels
+are no templates).
 """
 
 from __future__ import annotations
 
 import codecs
+import re
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -58,9 +63,14 @@ def _valid_utf8(text: str) -> bool:
     return True
 
 
+_LABEL_NAME = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*")
+"""Prometheus 2.42's ``model.LabelName.IsValid`` (Prometheus 3 takes any UTF-8 text)."""
+_METRIC_NAME = re.compile(r"[a-zA-Z_:][a-zA-Z0-9_:]*")
+"""Prometheus 2.42's ``model.IsValidMetricName``: what a recording rule's name must be."""
+
+
 def _valid_label_name(name: str) -> bool:
-    """Prometheus 3's names (UTF-8): any text but the empty one."""
-    return name != "" and _valid_utf8(name)
+    return _LABEL_NAME.fullmatch(name) is not None
 
 
 class RuleFileReader:
@@ -305,14 +315,8 @@ class RuleFileReader:
             self.report(name_node, f"{prefix}invalid field 'for' in recording rule")
         if keep_firing_for:
             self.report(name_node, f"{prefix}invalid field 'keep_firing_for' in recording rule")
-        if not _valid_utf8(record):
-            self.report(name_node, f"{prefix}invalid recording rule name: {record!r}")
-        if "{" in record or "}" in record:
-            self.report(
-                name_node,
-                f"{prefix}braces present in the recording rule name; should it be in expr?: "
-                f"{record}",
-            )
+        if _METRIC_NAME.fullmatch(record) is None:
+            self.report(name_node, f"{prefix}invalid recording rule name: {record}")
 
     def _check_templates(self, prefix: str, labels: _TEXTS, annotations: _TEXTS) -> None:
         if self.check_templates is None:

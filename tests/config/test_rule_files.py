@@ -93,7 +93,7 @@ def test_group_labels_query_offset_limit_and_merge_keys(tmp_path: Path) -> None:
                 expr: absent(node_filesystem_size_bytes)
                 labels: &common
                   severity: ticket
-                  région: eu  # a UTF-8 name, valid since Prometheus 3
+                  region: eu
                 annotations:
                   <<: {summary: "{{ $labels.instance }}", runbook: base}
                   runbook: own
@@ -110,7 +110,7 @@ def test_group_labels_query_offset_limit_and_merge_keys(tmp_path: Path) -> None:
 
     assert (first.interval, first.query_offset, first.limit) == (5400.0, 60.0, 10)
     gone = first.alerts[0]
-    assert first.labels_of(gone) == {"team": "storage", "severity": "ticket", "région": "eu"}
+    assert first.labels_of(gone) == {"team": "storage", "severity": "ticket", "region": "eu"}
     assert gone.annotations == {"summary": "{{ $labels.instance }}", "runbook": "own"}
     assert first.alerts[1].labels == gone.labels
     assert first.alerts[1].expr == "1"  # a YAML number is text, as yaml.v3 decodes it
@@ -271,10 +271,57 @@ BAD = [
     ),
     pytest.param(
         'groups:\n  - name: g\n    rules:\n      - record: a{b="c"}\n        expr: up\n',
-        '{f}:4:17: group "g", rule 1, "a{{b=\\"c\\"}}": braces present in the recording rule'
-        ' name; should it be in expr?: a{{b="c"}}',
+        '{f}:4:17: group "g", rule 1, "a{{b=\\"c\\"}}": invalid recording rule name: a{{b="c"}}',
         True,
         id="braces-in-record",
+    ),
+    pytest.param(
+        "groups:\n  - name: g\n    rules:\n      - record: job-rate\n        expr: up\n",
+        '{f}:4:17: group "g", rule 1, "job-rate": invalid recording rule name: job-rate',
+        True,
+        id="record-not-a-metric-name",
+    ),
+    pytest.param(
+        """\
+        groups:
+          - name: g
+            rules:
+              - record: a:b
+                expr: up
+                labels:
+                  bad-name: x
+        """,
+        '{f}:7:11: group "g", rule 1, "a:b": invalid label name: bad-name',
+        True,
+        id="recording-label-name",
+    ),
+    pytest.param(
+        """\
+        groups:
+          - name: g
+            rules:
+              - alert: A
+                expr: up == 0
+                labels:
+                  région: eu
+        """,
+        '{f}:7:11: group "g", rule 1, "A": invalid label name: région',
+        True,  # UTF-8 names are Prometheus 3's
+        id="utf8-label-name",
+    ),
+    pytest.param(
+        """\
+        groups:
+          - name: g
+            rules:
+              - alert: A
+                expr: up == 0
+                annotations:
+                  run.book: x
+        """,
+        '{f}:7:11: group "g", rule 1, "A": invalid annotation name: run.book',
+        True,
+        id="annotation-name",
     ),
     pytest.param(
         "groups:\n  - name: g\n    rules:\n      - alert: A\n        expr: up\n        for: 1.5m\n",
