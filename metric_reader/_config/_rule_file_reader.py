@@ -184,22 +184,18 @@ class RuleFileReader:
         query_offset = self._duration(fields, "query_offset", prefix)
         limit = self._limit(fields, prefix)
         labels = _texts(self._labels(fields, "labels", prefix, names_of="label"))
-        alerts: list[AlertRuleDef] = []
-        recording: list[RecordingRuleDef] = []
+        rules: list[AlertRuleDef | RecordingRuleDef] = []
         for number, rule_node in enumerate(self._rule_nodes(fields, prefix), start=1):
             rule = self._rule(rule_node, name, number)
-            if isinstance(rule, AlertRuleDef):
-                alerts.append(rule)
-            elif isinstance(rule, RecordingRuleDef):
-                recording.append(rule)
+            if rule is not None:
+                rules.append(rule)
         return RuleGroupDef(
             name=name,
             file=self.path,
             interval=interval or None,
             limit=max(limit, 0),
             labels=labels,
-            alerts=tuple(alerts),
-            recording=tuple(recording),
+            rules=tuple(rules),
             query_offset=query_offset,
         )
 
@@ -287,7 +283,7 @@ class RuleFileReader:
             return None
         if record:
             line = place(at("record"))[0]
-            return RecordingRuleDef(record, expr or "", self.path, line, group)
+            return RecordingRuleDef(record, expr or "", self.path, line, group, _texts(labels))
         return AlertRuleDef(
             name=alert,
             expr=expr or "",

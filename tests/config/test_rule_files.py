@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from metric_reader._config import ConfigError, load_settings
+from metric_reader._config import ConfigError, RecordingRuleConfig, load_settings
 from metric_reader._config._prom_duration import parse_prometheus_duration
 from metric_reader._config._rule_files import (
     AlertRuleDef,
@@ -634,6 +634,43 @@ def test_rule_files_give_one_rule_per_alert_with_the_files_defaults(tmp_path: Pa
         f"{tmp_path / 'alerts' / 'disks.yml'}:15: recording rule disk:used:max skipped: "
         "metric-reader evaluates alerting rules only",
     )
+
+
+def test_the_settings_keep_every_group_with_its_alerting_and_recording_rules_in_order(
+    tmp_path: Path,
+) -> None:
+    """What ``metric-reader test`` evaluates as promtool does: groups in the order of the
+    files and of each file, rules in their order, a recording rule with its group's labels."""
+    (tmp_path / "a.yml").write_text(TWO_GROUPS)
+    (tmp_path / "b.yml").write_text(
+        "groups:\n  - name: later\n    labels: {team: db}\n    rules:\n"
+        "      - record: job:up:sum\n        expr: sum by (job) (up)\n"
+        "        labels: {source: rule}\n"
+    )
+    settings = load_settings({"RULE_FILES": f"{tmp_path}/*.yml"})
+
+    disks, hosts, later = settings.rule_groups
+    assert [(g.name, g.file.name, g.interval, g.limit) for g in settings.rule_groups] == [
+        ("disks", "a.yml", 30.0, 50),
+        ("hosts", "a.yml", None, 0),
+        ("later", "b.yml", None, 0),
+    ]
+    first, second, recorded = disks.rules
+    assert (first, second) == settings.rules[:2] and hosts.rules == settings.rules[2:]
+    assert recorded == RecordingRuleConfig(
+        record="disk:used:max",
+        expr="max(disk_used)",
+        labels=(),
+        group="disks",
+        group_index=0,
+        index=2,
+        file=tmp_path / "a.yml",
+        line=15,
+    )
+    (own,) = later.rules
+    assert isinstance(own, RecordingRuleConfig)
+    assert (own.group_index, own.index, own.line) == (2, 0, 5)
+    assert own.labels == (("team", "db"), ("source", "rule"))
 
 
 def test_rule_files_from_the_environment_are_relative_to_the_working_directory(
