@@ -69,6 +69,35 @@ _METRIC_NAME = re.compile(r"[a-zA-Z_:][a-zA-Z0-9_:]*")
 """Prometheus 2.42's ``model.IsValidMetricName``: what a recording rule's name must be."""
 
 
+_YAML_FLOAT = re.compile(r"[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?")
+"""yaml.v3's plain float (``yamlStyleFloat``)."""
+_INT64 = 1 << 63
+
+
+def _go_int(text: str) -> int | None:
+    """A plain YAML scalar as yaml.v3 decodes it into a Go ``int`` (a group's ``limit``), or
+    None when it refuses: Go's integer syntax (``0x10``, ``017``, ``0o17``, ``0b11``, ``_``
+    anywhere), or a float cut towards zero (``1.5`` is 1, ``1e3`` is 1000, ``-.inf`` the
+    lowest int), as promtool 2.42 reads it."""
+    plain = text.replace("_", "")
+    sign, digits = (plain[0], plain[1:]) if plain[:1] in "+-" else ("", plain)
+    base = 8 if len(digits) > 1 and digits[0] == "0" and digits[1:].isdigit() else 0
+    try:
+        number = int(sign + (digits[1:] if base == 8 else digits), base)
+    except ValueError:
+        number = None
+    if number is not None and digits.isascii():
+        return number if number < _INT64 else None
+    if plain in ("-.inf", "-.Inf", "-.INF"):
+        return -_INT64
+    if _YAML_FLOAT.fullmatch(plain) is None:
+        return None
+    value = float(plain)
+    if value > _INT64:
+        return None
+    return -_INT64 if value == _INT64 else int(value)
+
+
 def _valid_label_name(name: str) -> bool:
     return _LABEL_NAME.fullmatch(name) is not None
 
@@ -205,12 +234,12 @@ class RuleFileReader:
             return 0
         from yaml.nodes import ScalarNode
 
-        text = str(node.value) if isinstance(node, ScalarNode) and not node.style else ""
-        digits = text[1:] if text[:1] in "+-" else text
-        if not digits or not digits.isascii() or not digits.isdigit():
+        plain = isinstance(node, ScalarNode) and not node.style
+        limit = _go_int(str(node.value)) if plain else None
+        if limit is None:
             self.report(node, f"{prefix}limit: expected a whole number, got {kind(node)}")
             return 0
-        return int(text)
+        return limit
 
     def _rule_nodes(self, fields: _NODES, prefix: str) -> list[Node]:
         node = fields.get("rules", (None, None))[1]

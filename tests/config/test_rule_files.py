@@ -117,6 +117,21 @@ def test_group_labels_query_offset_limit_and_merge_keys(tmp_path: Path) -> None:
     assert (second.limit, second.interval, second.alerts) == (0, None, ())
 
 
+def test_a_limit_is_read_as_promtool_reads_it(tmp_path: Path) -> None:
+    """yaml.v3 decodes Go's integers and cuts floats into an ``int``: promtool 2.42 loads
+    them all, and ``limit: .inf`` or ``limit: "5"`` not (``limit-not-a-number`` below)."""
+    written = ["1.5", "1e3", "0x10", "017", "0b11", "1_000", "+5", "-.inf"]
+    path = write(
+        tmp_path,
+        "groups:\n"
+        + "".join(f"  - name: g{n}\n    limit: {text}\n" for n, text in enumerate(written)),
+    )
+    assert [group.limit for group in load_rule_files([path])] == [1, 1000, 16, 15, 3, 1000, 5, 0]
+    if PROMTOOL is not None:
+        done = subprocess.run([PROMTOOL, "check", "rules", str(path)], capture_output=True)
+        assert done.returncode == 0, done.stdout + done.stderr
+
+
 def test_an_empty_file_and_an_empty_group_list_have_no_groups(tmp_path: Path) -> None:
     assert (
         load_rule_files([write(tmp_path, "", "a.yml"), write(tmp_path, "groups:\n", "b.yml")]) == ()
