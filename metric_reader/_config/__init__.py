@@ -12,7 +12,6 @@ from ._problems import ConfigError
 from ._prom_duration import format_prometheus_duration, go_quoted, parse_prometheus_duration
 from ._regular_file import read_regular_file
 from ._routes import Route, routes_for
-from ._rule_defs import AlertRuleDef, RecordingRuleDef, RuleGroupDef
 from ._rule_file_reader import RuleFileReader
 from ._types import (
     AlertDefinition,
@@ -21,7 +20,9 @@ from ._types import (
     MissingValueBehavior,
     PrometheusQuery,
     PrometheusSelector,
+    RecordingRuleConfig,
     RuleConfig,
+    RuleGroupConfig,
     RuleSource,
     ScrapePage,
     Settings,
@@ -40,7 +41,6 @@ __all__ = [
     "KNOWN_VARIABLES",
     "MAX_RESPONSE_BYTES",
     "AlertDefinition",
-    "AlertRuleDef",
     "BadGlobPattern",
     "ClientConfig",
     "ConfigError",
@@ -49,11 +49,11 @@ __all__ = [
     "MissingValueBehavior",
     "PrometheusQuery",
     "PrometheusSelector",
-    "RecordingRuleDef",
+    "RecordingRuleConfig",
     "Route",
     "RuleConfig",
     "RuleFileReader",
-    "RuleGroupDef",
+    "RuleGroupConfig",
     "RuleSource",
     "ScrapePage",
     "Secret",

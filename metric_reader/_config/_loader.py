@@ -29,12 +29,11 @@ from ._plugin_tables import read_plugin_tables
 from ._problems import ConfigError, Given, Problems, env_name
 from ._replicas import election_settings, this_shard
 from ._rule_builder import ENV_SCOPE, FileScope, build_rule, check_unique_names
-from ._types import RuleConfig, Settings
+from ._types import RuleConfig, RuleGroupConfig, Settings
 from ._watched import rule_file_globs
 
 if TYPE_CHECKING:
     from ._routes import Route
-    from ._rule_defs import RuleGroupDef
     from ._tomlfile import TomlFile
 
 DEFAULT_LISTEN_ADDRESS = ":9180"
@@ -77,14 +76,14 @@ def load_settings(environ: Mapping[str, str], *, rules: bool = True) -> Settings
     defaults = {key: top[key] for key in DEFAULTABLE_KEYS if key in top}
     alerts: list[RuleConfig] = []
     recording: tuple[str, ...] = ()
-    groups: tuple[RuleGroupDef, ...] = ()
+    groups: tuple[RuleGroupConfig, ...] = ()
     routes: tuple[Route, ...] = ()
     if "routes" in top:
         from ._routes import read_routes
 
         routes = read_routes(top["routes"].value, top["routes"].at, problems)
     if rules and service["rule_files"]:
-        alerts, recording, groups = _alerting_rules(
+        groups, recording = _rule_groups(
             service["rule_files"],
             top["rule_files"].at,
             config_file,
@@ -93,6 +92,7 @@ def load_settings(environ: Mapping[str, str], *, rules: bool = True) -> Settings
             problems,
             warnings,
         )
+        alerts = [rule for group in groups for rule in group.rules if isinstance(rule, RuleConfig)]
     if not rules:
         built: list[RuleConfig | None] = []
     elif not rules_raw and service["rule_files"] and not _from_env(environ, ENV_RULE_KEYS):
@@ -146,7 +146,7 @@ def load_settings(environ: Mapping[str, str], *, rules: bool = True) -> Settings
     )
 
 
-def _alerting_rules(
+def _rule_groups(
     patterns: tuple[str, ...],
     given_at: str,
     config_file: str | None,
@@ -154,14 +154,14 @@ def _alerting_rules(
     routes: tuple[Route, ...],
     problems: Problems,
     warnings: list[str],
-) -> tuple[list[RuleConfig], tuple[str, ...], tuple[RuleGroupDef, ...]]:
-    """The rules of the Prometheus rule files ``patterns`` name, relative to the rule file
-    (or, from ``RULE_FILES`` without one, to the working directory), and the groups read;
-    what promtool only lints goes to ``warnings``."""
+) -> tuple[tuple[RuleGroupConfig, ...], tuple[str, ...]]:
+    """The groups of the Prometheus rule files ``patterns`` name, relative to the rule file
+    (or, from ``RULE_FILES`` without one, to the working directory), and a line for each
+    recording rule the service skips; what promtool only lints goes to ``warnings``."""
     from ._alert_rules import (
-        alert_rules,
         duplicate_alert_warnings,
         read_rule_files,
+        rule_groups,
         skipped_recording_rules,
     )
 
@@ -170,10 +170,9 @@ def _alerting_rules(
     except ConfigError as exc:
         for line in exc.problems:
             problems.add(line)
-        return [], (), ()
+        return (), ()
     warnings.extend(duplicate_alert_warnings(groups))
-    alerts = alert_rules(groups, defaults, routes, problems)
-    return alerts, skipped_recording_rules(groups), tuple(groups)
+    return rule_groups(groups, defaults, routes, problems), skipped_recording_rules(groups)
 
 
 def _base(config_file: str | None) -> Path:
