@@ -26,9 +26,9 @@ from dataclasses import dataclass, field
 
 from ..._config import (
     PrometheusQuery,
-    RecordingRuleDef,
+    RecordingRuleConfig,
     RuleConfig,
-    RuleGroupDef,
+    RuleGroupConfig,
     Settings,
     format_prometheus_duration,
 )
@@ -101,9 +101,8 @@ class _Written:
 
 @dataclass(slots=True)
 class _Recording:
-    rule: RecordingRuleDef
+    rule: RecordingRuleConfig
     query: Query
-    labels: Mapping[str, str]
     written: _Written = field(default_factory=_Written)
 
     def evaluate(self, at: int, storage: Storage) -> None:
@@ -111,8 +110,8 @@ class _Recording:
         out: dict[Labels, float] = {}
         for sample in vector:
             labels = dict(sample.labels)
-            labels[NAME] = self.rule.name
-            labels.update(self.labels)
+            labels[NAME] = self.rule.record
+            labels.update(self.rule.labels)
             key = tuple(sorted((k, v) for k, v in labels.items() if v != ""))
             if key in out:
                 raise EvaluationError(
@@ -178,32 +177,24 @@ def evaluate_group(
     store = SeriesStore(group.input_series, group.interval, lookback_includes_start=True)
     subquery_step = round(evaluation_interval * 1000)
     every_ms = round(evaluation_interval * 1000)
-    alert_units: dict[tuple[str, int], _Alerting] = {}
     replayers: list[Replayer] = []
-    own: list[_Alerting] = []
+    units: dict[int, _Alerting] = {}
     for rule in settings.rules:
         replayer = make_replayer(rule)
         replayers.append(replayer)
         interval_ms = round(rule.polling_interval * 1000)
         if rule.alert is not None and not from_config_file:
             interval_ms = every_ms  # promtool evaluates every group at evaluation_interval
-        unit = _Alerting(replayer, _reader(rule, store, subquery_step), interval_ms)
-        if rule.alert is not None:
-            alert_units[(str(rule.alert.file), rule.alert.line)] = unit
-        else:
-            own.append(unit)
+        units[id(rule)] = _Alerting(replayer, _reader(rule, store, subquery_step), interval_ms)
     ordered: list[tuple[Unit, int]] = []
     for rule_group in _ordered_groups(settings.rule_groups, group_eval_order):
-        for node in sorted((*rule_group.alerts, *rule_group.recording), key=lambda r: r.line):
-            if isinstance(node, RecordingRuleDef):
-                labels = {**rule_group.labels, **node.labels}
+        for node in rule_group.rules:
+            if isinstance(node, RecordingRuleConfig):
                 query = Query(node.expr, subquery_step=subquery_step)
-                ordered.append((_Recording(node, query, labels), every_ms))
-            else:
-                alerting = alert_units.pop((str(node.file), node.line), None)
-                if alerting is not None:
-                    ordered.append((alerting, alerting.interval_ms))
-    ordered += [(unit, unit.interval_ms) for unit in (*alert_units.values(), *own)]
+                ordered.append((_Recording(node, query), every_ms))
+            elif (alerting := units.pop(id(node), None)) is not None:
+                ordered.append((alerting, alerting.interval_ms))
+    ordered += [(unit, unit.interval_ms) for unit in units.values()]
     end = round(group.max_eval_time() * 1000)
     instants = sorted({at for _, every in ordered for at in range(0, end + 1, max(every, 1))})
     for at in instants:
@@ -213,15 +204,15 @@ def evaluate_group(
             try:
                 unit.evaluate(at, storage)
             except EvaluationError as exc:
-                name = unit.rule.name if isinstance(unit, _Recording) else unit.name
-                failure = (
-                    f"rule: {name}, time: {format_prometheus_duration(at / 1000)}, err: {exc}"
-                )
+                name = unit.rule.record if isinstance(unit, _Recording) else unit.name
+                failure = f"rule: {name}, time: {format_prometheus_duration(at / 1000)}, err: {exc}"
                 return GroupRun(replayers, storage, failure)
     return GroupRun(replayers, storage)
 
 
-def _ordered_groups(groups: Sequence[RuleGroupDef], order: Sequence[str]) -> list[RuleGroupDef]:
+def _ordered_groups(
+    groups: Sequence[RuleGroupConfig], order: Sequence[str]
+) -> list[RuleGroupConfig]:
     """The groups in ``group_eval_order`` (those it does not name first, in file order, as
     promtool puts them at rank 0)."""
     rank = {name: index for index, name in enumerate(order)}
