@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import heapq
 import math
-import os
+import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
@@ -66,21 +66,22 @@ class GroupOutcome:
 
 
 def run_test_file(path: Path) -> tuple[list[str], list[GroupOutcome]]:
-    """The file's problems (it could not be run), or the outcome of each test group."""
+    """The file's warnings and the outcome of each test group; a file that could not be run
+    has one outcome, unnamed, holding its problems."""
     try:
         test_file = read_rule_test_file(path)
         settings = _settings(test_file)
         rules_of = _rules_by_name(settings)
         _check_rule_names(test_file, rules_of)
     except ConfigError as exc:
-        return str(exc).splitlines(), []
+        return [], [GroupOutcome("", str(exc).splitlines())]
     outcomes = []
     for group in test_file.tests:
         outcome = GroupOutcome(group.name)
         try:
             anyio.run(_run_group, settings, rules_of, group, outcome)
         except (MetricReaderError, FetchError) as exc:
-            outcome.failures.append(str(exc))
+            outcome.failures.append(_group_prefix(group) + str(exc))
         outcomes.append(outcome)
     return list(test_file.warnings), outcomes
 
@@ -88,8 +89,11 @@ def run_test_file(path: Path) -> tuple[list[str], list[GroupOutcome]]:
 def _settings(test_file: RuleTestFile) -> Settings:
     """The rules to test: a ``config_file``'s as the service would run them (its own
     intervals), and the ``rule_files``' alerts at ``evaluation_interval`` unless their
-    group says otherwise (as promtool)."""
-    env: dict[str, str] = {"LOG_LEVEL": os.environ.get("LOG_LEVEL", "warn")}
+    group says otherwise (as promtool). Nothing of the environment is read: the service's
+    own settings (``METRIC_NAME``, ``LOG_LEVEL``...) neither change a test nor fail it. A
+    file with neither (or whose patterns match nothing) tests no rule, as promtool's: its
+    ``promql_expr_test`` still run."""
+    env: dict[str, str] = {}
     if test_file.config_file is not None:
         env["CONFIG_FILE"] = str(test_file.config_file)
     else:
@@ -97,10 +101,7 @@ def _settings(test_file: RuleTestFile) -> Settings:
         env["POLLING_INTERVAL"] = format_duration(test_file.evaluation_interval)
     if test_file.rule_files:
         env["RULE_FILES"] = ",".join(str(path.resolve()) for path in test_file.rule_files)
-    settings = load_settings(env)
-    if not settings.rules:
-        raise ConfigError(f"{test_file.path}: no rule to test: give rule_files or config_file")
-    return settings
+    return load_settings(env, rules="RULE_FILES" in env or "CONFIG_FILE" in env)
 
 
 def _rules_by_name(settings: Settings) -> dict[str, frozenset[str]]:
@@ -239,6 +240,17 @@ def _tagged(index: int, reads: Iterable[Observation]) -> Iterator[tuple[float, i
 
 # --- alert_rule_test -----------------------------------------------------------------------
 
+_Labels = tuple[tuple[str, str], ...]
+"""A label set as Prometheus' ``labels.Labels``: sorted by name, so that tuples compare as
+``labels.Compare`` does."""
+
+
+class UnderGroupName(str):
+    """A failure that promtool prints under its test group's name (``    name: NAME,``), when
+    the group has one: an ``alert_rule_test``'s, and so an ``action_test``'s."""
+
+    __slots__ = ()
+
 
 def _check_alerts(test: AlertRuleTest, replayers: Sequence[Replayer]) -> list[str]:
     got = []
@@ -253,17 +265,20 @@ def _check_alerts(test: AlertRuleTest, replayers: Sequence[Replayer]) -> list[st
             if state is State.FIRING:
                 alert = rule.alert_labels(labels, "base", value)
                 notes = rule.annotations(labels, value)
-                got.append((_text_labels(alert), _text_labels(notes)))
+                got.append((_label_set(alert), _label_set(notes)))
     expected = [
-        (_text_labels({**e.labels, "alertname": test.alertname}), _text_labels(e.annotations))
+        (_label_set({**e.labels, "alertname": test.alertname}), _label_set(e.annotations))
         for e in test.exp_alerts
     ]
     if sorted(got) == sorted(expected):
         return []
     return [
-        f"alertname: {test.alertname}, time: {format_prometheus_duration(test.eval_time)}, \n"
-        f"        exp:{_alert_list(sorted(expected))}, \n"
-        f"        got:{_alert_list(sorted(got))}"
+        UnderGroupName(
+            f"    alertname: {test.alertname}, "
+            f"time: {format_prometheus_duration(test.eval_time)}, \n"
+            f"        exp:{_alert_list(sorted(expected))}, \n"
+            f"        got:{_alert_list(sorted(got))}"
+        )
     ]
 
 
@@ -278,42 +293,115 @@ def _state_at(steps: Sequence[Step], at: float) -> tuple[State, float]:
     return state, value
 
 
-def _text_labels(labels: Mapping[str, str]) -> str:
-    inner = ", ".join(f"{name}={quote(value)}" for name, value in sorted(labels.items()))
+def _label_set(labels: Mapping[str, str]) -> _Labels:
+    return tuple(sorted(labels.items()))
+
+
+def _text_labels(labels: Mapping[str, str] | _Labels) -> str:
+    """Prometheus' ``labels.Labels.String()``: ``{a="1", b="2"}``, sorted by name."""
+    items = labels.items() if isinstance(labels, Mapping) else labels
+    inner = ", ".join(f"{name}={quote(value)}" for name, value in sorted(items))
     return "{" + inner + "}"
 
 
-def _alert_list(alerts: Sequence[tuple[str, str]]) -> str:
+def _alert_list(alerts: Sequence[tuple[_Labels, _Labels]]) -> str:
+    """promtool's ``labelsAndAnnotations.String()``, indented as it prints it."""
     if not alerts:
         return "[]"
-    rows = "".join(
-        f"\n            {index}:\n              Labels:{labels}\n              Annotations:{notes}"
+    rows = ",".join(
+        f"\n            {index}:\n              Labels:{_text_labels(labels)}"
+        f"\n              Annotations:{_text_labels(notes)}"
         for index, (labels, notes) in enumerate(alerts)
     )
     return "[" + rows + "\n            ]"
+
+
+def _rule_error(rule: str, at: float, error: str) -> str:
+    """promtool's line for a rule whose evaluation failed (which ends the test group)."""
+    return f"    rule: {rule}, time: {go_duration(at)}, err: {error}"
+
+
+def go_duration(seconds: float) -> str:
+    """Go's ``time.Duration.String()``: ``0s``, ``1.5s``, ``1m0s``, ``26h3m0s``, ``10ms``."""
+    ns = round(seconds * 1e9)
+    sign, ns = ("-" if ns < 0 else ""), abs(ns)
+    if ns == 0:
+        return "0s"
+    if ns < 1_000_000_000:
+        for unit, size in (("ns", 1), ("µs", 1_000), ("ms", 1_000_000)):
+            if ns < size * 1000:
+                return sign + _decimal(ns, size) + unit
+    hours, rest = divmod(ns, 3_600_000_000_000)
+    minutes, rest = divmod(rest, 60_000_000_000)
+    text = f"{hours}h" if hours else ""
+    text += f"{minutes}m" if hours or minutes else ""
+    return sign + text + _decimal(rest, 1_000_000_000) + "s"
+
+
+def _decimal(count: int, size: int) -> str:
+    """``count / size`` written exactly, without trailing zeros (``1500, 1000`` → ``1.5``)."""
+    whole, part = divmod(count, size)
+    if not part:
+        return str(whole)
+    digits = len(str(size)) - 1
+    return f"{whole}.{part:0{digits}d}".rstrip("0")
 
 
 # --- promql_expr_test ----------------------------------------------------------------------
 
 
 async def _check_expression(test: PromqlExprTest, client: httpx.AsyncClient, url: str) -> list[str]:
-    series = await query_range(client, url, test.expr, [test.eval_time], 1.0, QUERY_TIMEOUT)
+    try:
+        series = await query_range(client, url, test.expr, [test.eval_time], 1.0, QUERY_TIMEOUT)
+    except FetchError as exc:
+        return [_expression_error(test, _prometheus_words(exc))]
     at = round(test.eval_time * 1000)
-    got = sorted((_text_labels(one.labels), one.points[at]) for one in series if at in one.points)
-    expected = sorted((_text_labels(s.labels), s.value) for s in test.exp_samples)
+    got = sorted((_label_set(one.labels), one.points[at]) for one in series if at in one.points)
+    expected = sorted((_label_set(s.labels), s.value) for s in test.exp_samples)
     if len(got) == len(expected) and all(
         g[0] == e[0] and _same_number(g[1], e[1]) for g, e in zip(got, expected, strict=True)
     ):
         return []
     return [
-        f"expr: {quote(test.expr)}, time: {format_prometheus_duration(test.eval_time)},\n"
+        f"    expr: {quote(test.expr)}, time: {format_prometheus_duration(test.eval_time)},\n"
         f"        exp: {_samples_text(expected)}\n"
         f"        got: {_samples_text(got)}"
     ]
 
 
-def _samples_text(samples: Sequence[tuple[str, float]]) -> str:
-    return ", ".join(f"{labels} {format_float(value, 'e').upper()}" for labels, value in samples)
+def _expression_error(test: PromqlExprTest, error: str) -> str:
+    """promtool's line for an expression that could not be evaluated."""
+    return (
+        f"    expr: {quote(test.expr)}, time: {format_prometheus_duration(test.eval_time)}, "
+        f"err: {error}"
+    )
+
+
+_QUERY_FAILED = re.compile(r"HTTP \d+, query failed: (?:\w+: )?(?:invalid parameter \"query\": )?")
+_NOT_INSTANT = re.compile(r'invalid expression type "[^"]*" for range query, must be .*')
+
+
+def _prometheus_words(exc: FetchError) -> str:
+    """What the query engine said, as promtool shows it: without the HTTP status and the
+    API's error type; a string or range vector is "rule result is not a vector or
+    scalar", promtool's words for it."""
+    text = _QUERY_FAILED.sub("", str(exc), count=1)
+    if _NOT_INSTANT.fullmatch(text):
+        return "rule result is not a vector or scalar"
+    return text
+
+
+def _samples_text(samples: Sequence[tuple[_Labels, float]]) -> str:
+    """promtool's ``parsedSamplesString``: ``{a="1"} 1.5E+00, ...``, ``nil`` for none."""
+    if not samples:
+        return "nil"
+    return ", ".join(f"{_text_labels(labels)} {_go_e_float(value)}" for labels, value in samples)
+
+
+def _go_e_float(value: float) -> str:
+    """``strconv.FormatFloat(value, 'E', -1, 64)``: ``1.5E+00``, ``NaN``, ``+Inf``."""
+    text = format_float(value, "e")
+    return text.upper() if math.isfinite(value) else text
 
 
 def _same_number(a: float, b: float) -> bool:
@@ -393,10 +481,12 @@ def _check_actions(
     )
     rules = "" if test.rules is None else f" of {', '.join(r.name for r in test.rules)}"
     return [
-        f"action_test{rules} at {format_prometheus_duration(test.eval_time)} "
-        f"(line {test.line}), \n"
-        f"        exp:[{exp_rows}\n            ], \n"
-        f"        got:[{got_rows}\n            ]"
+        UnderGroupName(
+            f"    action_test{rules} at {format_prometheus_duration(test.eval_time)} "
+            f"(line {test.line}), \n"
+            f"        exp:[{exp_rows}\n            ], \n"
+            f"        got:[{got_rows}\n            ]"
+        )
     ]
 
 
