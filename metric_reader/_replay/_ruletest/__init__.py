@@ -7,6 +7,6 @@ when a series holds ``stale``) and the runner (``_runner``) that replays every r
 file over the input series.
 """
 
-from ._runner import run_test_file
+from ._runner import UnderGroupName, run_test_file
 
-__all__ = ["run_test_file"]
+__all__ = ["UnderGroupName", "run_test_file"]

@@ -160,7 +160,8 @@ class GroupRun:
 
     replayers: list[Replayer]
     storage: Storage
-    failure: str | None = None
+    failure: tuple[str, float, str] | None = None
+    """The rule whose evaluation failed, when (seconds) and why: the group ended there."""
 
 
 def evaluate_group(

@@ -13,7 +13,6 @@ per input series (what a rule tracks at most), are at most ``MAX_SERIES_EVALUATI
 from __future__ import annotations
 
 import math
-import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -56,21 +55,22 @@ class GroupOutcome:
 
 
 def run_test_file(path: Path) -> tuple[list[str], list[GroupOutcome]]:
-    """The file's problems (it could not be run), or the outcome of each test group."""
+    """The file's warnings and the outcome of each test group; a file that could not be run
+    has one outcome, unnamed, holding its problems."""
     try:
         test_file = read_rule_test_file(path)
         settings = _settings(test_file)
         rules_of = _rules_by_name(settings)
         _check_rule_names(test_file, rules_of)
     except ConfigError as exc:
-        return str(exc).splitlines(), []
+        return [], [GroupOutcome("", str(exc).splitlines())]
     outcomes = []
     for group in test_file.tests:
         outcome = GroupOutcome(group.name)
         try:
             _run_group(test_file, settings, rules_of, group, outcome)
         except MetricReaderError as exc:
-            outcome.failures.append(str(exc))
+            outcome.failures.append(_group_prefix(group) + str(exc))
         outcomes.append(outcome)
     return list(test_file.warnings), outcomes
 
@@ -78,8 +78,11 @@ def run_test_file(path: Path) -> tuple[list[str], list[GroupOutcome]]:
 def _settings(test_file: RuleTestFile) -> Settings:
     """The rules to test: a ``config_file``'s as the service would run them (its own
     intervals), and the ``rule_files``' alerts at ``evaluation_interval`` unless their
-    group says otherwise (as promtool)."""
-    env: dict[str, str] = {"LOG_LEVEL": os.environ.get("LOG_LEVEL", "warn")}
+    group says otherwise (as promtool). Nothing of the environment is read: the service's
+    own settings (``METRIC_NAME``, ``LOG_LEVEL``...) neither change a test nor fail it. A
+    file with neither (or whose patterns match nothing) tests no rule, as promtool's: its
+    ``promql_expr_test`` still run."""
+    env: dict[str, str] = {}
     if test_file.config_file is not None:
         env["CONFIG_FILE"] = str(test_file.config_file)
     else:
@@ -87,10 +90,7 @@ def _settings(test_file: RuleTestFile) -> Settings:
         env["POLLING_INTERVAL"] = format_duration(test_file.evaluation_interval)
     if test_file.rule_files:
         env["RULE_FILES"] = ",".join(str(path.resolve()) for path in test_file.rule_files)
-    settings = load_settings(env)
-    if not settings.rules:
-        raise ConfigError(f"{test_file.path}: no rule to test: give rule_files or config_file")
-    return settings
+    return load_settings(env, rules="RULE_FILES" in env or "CONFIG_FILE" in env)
 
 
 def _rules_by_name(settings: Settings) -> dict[str, frozenset[str]]:
@@ -143,7 +143,7 @@ def _run_group(
         from_config_file=test_file.config_file is not None,
     )
     if run.failure is not None:
-        outcome.failures.append(run.failure)
+        outcome.failures.append(_rule_error(*run.failure))
         return
     for test in group.alert_rule_tests:
         outcome.failures += _check_alerts(test, run.replayers)
@@ -199,6 +199,17 @@ def _replayer_maker(settings: Settings, group: RuleTestGroup) -> Callable[[RuleC
 
 # --- alert_rule_test -----------------------------------------------------------------------
 
+_Labels = tuple[tuple[str, str], ...]
+"""A label set as Prometheus' ``labels.Labels``: sorted by name, so that tuples compare as
+``labels.Compare`` does."""
+
+
+class UnderGroupName(str):
+    """A failure that promtool prints under its test group's name (``    name: NAME,``), when
+    the group has one: an ``alert_rule_test``'s, and so an ``action_test``'s."""
+
+    __slots__ = ()
+
 
 def _check_alerts(test: AlertRuleTest, replayers: Sequence[Replayer]) -> list[str]:
     got = []
@@ -213,17 +224,20 @@ def _check_alerts(test: AlertRuleTest, replayers: Sequence[Replayer]) -> list[st
             if state is State.FIRING:
                 alert = rule.alert_labels(labels, "base", value)
                 notes = rule.annotations(labels, value)
-                got.append((_text_labels(alert), _text_labels(notes)))
+                got.append((_label_set(alert), _label_set(notes)))
     expected = [
-        (_text_labels({**e.labels, "alertname": test.alertname}), _text_labels(e.annotations))
+        (_label_set({**e.labels, "alertname": test.alertname}), _label_set(e.annotations))
         for e in test.exp_alerts
     ]
     if sorted(got) == sorted(expected):
         return []
     return [
-        f"alertname: {test.alertname}, time: {format_prometheus_duration(test.eval_time)}, \n"
-        f"        exp:{_alert_list(sorted(expected))}, \n"
-        f"        got:{_alert_list(sorted(got))}"
+        UnderGroupName(
+            f"    alertname: {test.alertname}, "
+            f"time: {format_prometheus_duration(test.eval_time)}, \n"
+            f"        exp:{_alert_list(sorted(expected))}, \n"
+            f"        got:{_alert_list(sorted(got))}"
+        )
     ]
 
 
@@ -238,19 +252,58 @@ def _state_at(steps: Sequence[Step], at: float) -> tuple[State, float]:
     return state, value
 
 
-def _text_labels(labels: Mapping[str, str]) -> str:
-    inner = ", ".join(f"{name}={quote(value)}" for name, value in sorted(labels.items()))
+def _label_set(labels: Mapping[str, str]) -> _Labels:
+    return tuple(sorted(labels.items()))
+
+
+def _text_labels(labels: Mapping[str, str] | _Labels) -> str:
+    """Prometheus' ``labels.Labels.String()``: ``{a="1", b="2"}``, sorted by name."""
+    items = labels.items() if isinstance(labels, Mapping) else labels
+    inner = ", ".join(f"{name}={quote(value)}" for name, value in sorted(items))
     return "{" + inner + "}"
 
 
-def _alert_list(alerts: Sequence[tuple[str, str]]) -> str:
+def _alert_list(alerts: Sequence[tuple[_Labels, _Labels]]) -> str:
+    """promtool's ``labelsAndAnnotations.String()``, indented as it prints it."""
     if not alerts:
         return "[]"
-    rows = "".join(
-        f"\n            {index}:\n              Labels:{labels}\n              Annotations:{notes}"
+    rows = ",".join(
+        f"\n            {index}:\n              Labels:{_text_labels(labels)}"
+        f"\n              Annotations:{_text_labels(notes)}"
         for index, (labels, notes) in enumerate(alerts)
     )
     return "[" + rows + "\n            ]"
+
+
+def _rule_error(rule: str, at: float, error: str) -> str:
+    """promtool's line for a rule whose evaluation failed (which ends the test group)."""
+    return f"    rule: {rule}, time: {go_duration(at)}, err: {error}"
+
+
+def go_duration(seconds: float) -> str:
+    """Go's ``time.Duration.String()``: ``0s``, ``1.5s``, ``1m0s``, ``26h3m0s``, ``10ms``."""
+    ns = round(seconds * 1e9)
+    sign, ns = ("-" if ns < 0 else ""), abs(ns)
+    if ns == 0:
+        return "0s"
+    if ns < 1_000_000_000:
+        for unit, size in (("ns", 1), ("µs", 1_000), ("ms", 1_000_000)):
+            if ns < size * 1000:
+                return sign + _decimal(ns, size) + unit
+    hours, rest = divmod(ns, 3_600_000_000_000)
+    minutes, rest = divmod(rest, 60_000_000_000)
+    text = f"{hours}h" if hours else ""
+    text += f"{minutes}m" if hours or minutes else ""
+    return sign + text + _decimal(rest, 1_000_000_000) + "s"
+
+
+def _decimal(count: int, size: int) -> str:
+    """``count / size`` written exactly, without trailing zeros (``1500, 1000`` → ``1.5``)."""
+    whole, part = divmod(count, size)
+    if not part:
+        return str(whole)
+    digits = len(str(size)) - 1
+    return f"{whole}.{part:0{digits}d}".rstrip("0")
 
 
 # --- promql_expr_test ----------------------------------------------------------------------
@@ -261,25 +314,39 @@ def _check_expression(test: PromqlExprTest, storage: Storage, step: int) -> list
     try:
         vector = as_vector(Query(test.expr, subquery_step=step).evaluate(at, storage), at, "rule")
     except EvaluationError as exc:
-        return [
-            f"expr: {quote(test.expr)}, time: {format_prometheus_duration(test.eval_time)}, "
-            f"err: {exc}"
-        ]
-    got = sorted((_text_labels(dict(one.labels)), one.value) for one in vector)
-    expected = sorted((_text_labels(s.labels), s.value) for s in test.exp_samples)
+        return [_expression_error(test, str(exc))]
+    got = sorted((_label_set(dict(one.labels)), one.value) for one in vector)
+    expected = sorted((_label_set(s.labels), s.value) for s in test.exp_samples)
     if len(got) == len(expected) and all(
         g[0] == e[0] and _same_number(g[1], e[1]) for g, e in zip(got, expected, strict=True)
     ):
         return []
     return [
-        f"expr: {quote(test.expr)}, time: {format_prometheus_duration(test.eval_time)},\n"
+        f"    expr: {quote(test.expr)}, time: {format_prometheus_duration(test.eval_time)},\n"
         f"        exp: {_samples_text(expected)}\n"
         f"        got: {_samples_text(got)}"
     ]
 
 
-def _samples_text(samples: Sequence[tuple[str, float]]) -> str:
-    return ", ".join(f"{labels} {format_float(value, 'e').upper()}" for labels, value in samples)
+def _expression_error(test: PromqlExprTest, error: str) -> str:
+    """promtool's line for an expression that could not be evaluated."""
+    return (
+        f"    expr: {quote(test.expr)}, time: {format_prometheus_duration(test.eval_time)}, "
+        f"err: {error}"
+    )
+
+
+def _samples_text(samples: Sequence[tuple[_Labels, float]]) -> str:
+    """promtool's ``parsedSamplesString``: ``{a="1"} 1.5E+00, ...``, ``nil`` for none."""
+    if not samples:
+        return "nil"
+    return ", ".join(f"{_text_labels(labels)} {_go_e_float(value)}" for labels, value in samples)
+
+
+def _go_e_float(value: float) -> str:
+    """``strconv.FormatFloat(value, 'E', -1, 64)``: ``1.5E+00``, ``NaN``, ``+Inf``."""
+    text = format_float(value, "e")
+    return text.upper() if math.isfinite(value) else text
 
 
 def _same_number(a: float, b: float) -> bool:
@@ -359,10 +426,12 @@ def _check_actions(
     )
     rules = "" if test.rules is None else f" of {', '.join(r.name for r in test.rules)}"
     return [
-        f"action_test{rules} at {format_prometheus_duration(test.eval_time)} "
-        f"(line {test.line}), \n"
-        f"        exp:[{exp_rows}\n            ], \n"
-        f"        got:[{got_rows}\n            ]"
+        UnderGroupName(
+            f"    action_test{rules} at {format_prometheus_duration(test.eval_time)} "
+            f"(line {test.line}), \n"
+            f"        exp:[{exp_rows}\n            ], \n"
+            f"        got:[{got_rows}\n            ]"
+        )
     ]
 
 

@@ -11,7 +11,7 @@ sample into its head only if it is at most an hour older than the newest it hold
 never before the end of a block), so the markers cannot be added to imported blocks.
 
 Times are promtool's: the first step is at 0, 1970-01-01T00:00:00Z, and the data stays
-there (Prometheus' time retention counts back from the newest block, not from now).
+there (no time retention: it would count back from the newest block).
 """
 
 from __future__ import annotations
@@ -48,7 +48,10 @@ STARTUP_TIMEOUT = 30.0
 """Seconds for Prometheus to load the blocks and answer ``/-/ready``."""
 _STOP_TIMEOUT = 10.0
 _PORT_ATTEMPTS = 3
-_RETENTION = "100y"
+_RETENTION = "--storage.tsdb.retention.size=1EB"
+"""A size limit alone, so that no time limit applies: a time retention is at most 100y
+(Prometheus caps it there), and promtool's tests reach 292 years (``long-period.yml``:
+``time.Duration``'s end, in 2262), whose first blocks it would delete."""
 _PUSH_WINDOW_MS = 30 * 60 * 1000
 """Milliseconds of samples per remote-write request: well within the hour Prometheus'
 head takes behind its newest sample."""
@@ -182,7 +185,7 @@ async def _serving(
             prometheus,
             f"--config.file={config}",
             f"--storage.tsdb.path={data}",
-            f"--storage.tsdb.retention.time={_RETENTION}",
+            _RETENTION,
             f"--web.listen-address=127.0.0.1:{port}",
             "--log.level=warn",
         ]
