@@ -44,26 +44,35 @@ class Aggregation(Node):
         param = self.param.eval(env, t) if self.param is not None else None
         vector = self.expr.eval(env, t)
         assert isinstance(vector, list)
+        reduce = _REDUCERS.get(self.op)
+        if reduce is None:
+            return self._special(vector, param, t)
+        if not vector:
+            return []
+        groups: dict[Labels, list[float]] = {}
+        group = self._group
+        for sample in vector:
+            key = group(sample.labels)
+            values = groups.get(key)
+            if values is None:
+                groups[key] = [sample.value]
+            else:
+                values.append(sample.value)
+        return [Sample(key, reduce(values), t) for key, values in groups.items()]
+
+    def _special(self, vector: Vector, param: Value | None, t: int) -> Vector:
+        """``topk``, ``bottomk``, ``count_values``, ``quantile``: those with a parameter."""
         if self.op in ("topk", "bottomk"):
             assert isinstance(param, Scalar)
             return check_unique(self._top(vector, param.value, t, bottom=self.op == "bottomk"))
         if self.op == "count_values":
             assert isinstance(param, String)
             return check_unique(self._count_values(vector, param.value, t))
+        assert self.op == "quantile" and isinstance(param, Scalar)
         groups: dict[Labels, list[float]] = {}
         for sample in vector:
-            key = self._group(sample.labels)
-            values = groups.get(key)
-            if values is None:
-                groups[key] = [sample.value]
-            else:
-                values.append(sample.value)
-        if self.op == "quantile":
-            assert isinstance(param, Scalar)
-            q = param.value
-            return [Sample(key, _quantile(q, values), t) for key, values in groups.items()]
-        reduce = _REDUCERS[self.op]
-        return [Sample(key, reduce(values), t) for key, values in groups.items()]
+            groups.setdefault(self._group(sample.labels), []).append(sample.value)
+        return [Sample(key, _quantile(param.value, values), t) for key, values in groups.items()]
 
     def _group(self, labels: Labels) -> Labels:
         found = self._groups.get(labels)

@@ -8,25 +8,27 @@ gives a node's value at time ``t``, the query's time or one step of a subquery.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from decimal import Decimal
 
 from ._storage import Storage
 from ._values import EvaluationError, Labels, Value, Vector
 
 
-@dataclass(frozen=True, slots=True)
 class Env:
-    """What one instant query is evaluated with."""
+    """What one instant query is evaluated with (a plain class: one is made per
+    evaluation, and a dataclass' ``__init__`` costs more than the evaluation of ``x``)."""
 
-    storage: Storage
-    query_time: int
-    """The instant query's time: what ``@ start()`` and ``@ end()`` are, inside subqueries
-    too."""
-    lookback: int
-    """Milliseconds an instant vector selector looks back for a sample (Prometheus' 5m)."""
-    subquery_step: int
-    """A subquery's step when it gives none (promtool: the test's evaluation interval)."""
+    __slots__ = ("lookback", "query_time", "storage", "subquery_step")
+
+    def __init__(self, storage: Storage, query_time: int, lookback: int, subquery_step: int):
+        self.storage = storage
+        self.query_time = query_time
+        """The instant query's time: what ``@ start()`` and ``@ end()`` are, inside
+        subqueries too."""
+        self.lookback = lookback
+        """Milliseconds an instant vector selector looks back for a sample (5m)."""
+        self.subquery_step = subquery_step
+        """A subquery's step when it gives none (promtool: the evaluation interval)."""
 
 
 class Node:

@@ -45,9 +45,14 @@ class Unary(Node):
 
 class Binary(Node):
     __slots__ = (
+        "_nameless",
         "_results",
         "_signatures",
+        "_vectors_of",
+        "apply",
         "card",
+        "compare",
+        "drop",
         "ignoring",
         "include",
         "lhs",
@@ -81,38 +86,48 @@ class Binary(Node):
         self.ignoring = frozenset(() if on else matching)
         self.include = include
         self._signatures: dict[Labels, Labels] = {}
+        self._nameless: dict[Labels, Labels] = {}
         self._results: dict[tuple[Labels, Labels], Labels] = {}
+        self.compare = COMPARISON.get(op)
+        self.apply = ARITHMETIC.get(op)
+        self.drop = op in DROPS_NAME or return_bool
+        """Whether the result loses the metric name (vector and scalar)."""
+        sets = {"and": self._and, "or": self._or, "unless": self._unless}
+        self._vectors_of = sets.get(op, self._vectors)
 
     def eval(self, env: Env, t: int) -> Value:
         lhs = self.lhs.eval(env, t)
         rhs = self.rhs.eval(env, t)
-        if isinstance(lhs, Scalar) and isinstance(rhs, Scalar):
-            return Scalar(self._scalars(lhs.value, rhs.value))
-        if isinstance(rhs, Scalar):
-            assert isinstance(lhs, list)
+        if type(lhs) is list:
+            if type(rhs) is list:
+                return check_unique(self._vectors_of(lhs, rhs))
+            assert isinstance(rhs, Scalar)
             return check_unique(self._vector_scalar(lhs, rhs.value, swap=False))
-        if isinstance(lhs, Scalar):
-            assert isinstance(rhs, list)
+        assert isinstance(lhs, Scalar)
+        if type(rhs) is list:
             return check_unique(self._vector_scalar(rhs, lhs.value, swap=True))
-        assert isinstance(lhs, list) and isinstance(rhs, list)
-        if self.op == "and":
-            return check_unique(self._and(lhs, rhs))
-        if self.op == "or":
-            return check_unique(self._or(lhs, rhs))
-        if self.op == "unless":
-            return check_unique(self._unless(lhs, rhs))
-        return check_unique(self._vectors(lhs, rhs))
+        assert isinstance(rhs, Scalar)
+        return Scalar(self._scalars(lhs.value, rhs.value))
 
     def _scalars(self, lhs: float, rhs: float) -> float:
-        compare = COMPARISON.get(self.op)
-        if compare is not None:
-            return 1.0 if compare(lhs, rhs) else 0.0
-        return ARITHMETIC[self.op](lhs, rhs)
+        if self.compare is not None:
+            return 1.0 if self.compare(lhs, rhs) else 0.0
+        assert self.apply is not None
+        return self.apply(lhs, rhs)
+
+    def _without_name(self, labels: Labels) -> Labels:
+        found = self._nameless.get(labels)
+        if found is None:
+            if len(self._nameless) >= _CACHE_LIMIT:
+                self._nameless.clear()
+            found = self._nameless[labels] = without_name(labels)
+        return found
 
     def _vector_scalar(self, vector: Vector, scalar: float, *, swap: bool) -> Vector:
         out: Vector = []
-        compare = COMPARISON.get(self.op)
-        drop = self.op in DROPS_NAME or self.return_bool
+        compare = self.compare
+        drop = self.drop
+        without_name = self._without_name
         if compare is not None:
             for sample in vector:
                 keep = compare(scalar, sample.value) if swap else compare(sample.value, scalar)
@@ -125,7 +140,8 @@ class Binary(Node):
                 labels = without_name(sample.labels) if drop else sample.labels
                 out.append(Sample(labels, value, sample.t))
             return out
-        apply = ARITHMETIC[self.op]
+        apply = self.apply
+        assert apply is not None
         for sample in vector:
             value = apply(scalar, sample.value) if swap else apply(sample.value, scalar)
             labels = without_name(sample.labels) if drop else sample.labels
@@ -176,8 +192,8 @@ class Binary(Node):
             if duplicate is not None:
                 self._duplicate(sample.labels, duplicate.labels)
             right[signature] = sample
-        compare = COMPARISON.get(self.op)
-        apply = ARITHMETIC.get(self.op)
+        compare = self.compare
+        apply = self.apply
         matched: dict[Labels, set[Labels] | None] = {}
         out: Vector = []
         for sample in lhs:

@@ -29,6 +29,8 @@ class Query:
     def evaluate(self, t: int, storage: Storage) -> Value:
         """The instant query at ``t`` (ms); ``EvaluationError`` where Prometheus fails."""
         value = self._root.eval(Env(storage, t, self.lookback, self.subquery_step), t)
-        if isinstance(value, list) and any(sample.t != t for sample in value):
-            value = [Sample(sample.labels, sample.value, t) for sample in value]
+        if isinstance(value, list):
+            for sample in value:
+                if sample.t != t:  # timestamp()'s samples: Prometheus stamps them all t
+                    return [Sample(s.labels, s.value, t) for s in value]
         return value

@@ -539,7 +539,7 @@ _DIFF_SERIES = [
     ('n{job="b", team="t"}', "3+0.25x80"),
     ('o{job="a", instance="1"}', "1x20 _x30 2x20"),  # a gap longer than the lookback
 ]
-_DIFF_TIMES = [0, 45_000, 300_000, 487_500, 600_000, 900_000, 1_200_000]
+_DIFF_TIMES = [0, 45_000, 300_000, 487_500, 622_500, 645_000, 900_000, 1_200_000]
 _DIFF_EXPRESSIONS = [
     # Selectors, offsets, @.
     "m",
