@@ -176,6 +176,12 @@ def test_range_vectors_are_closed_windows_without_markers() -> None:
     got = Query("m[20s] @ 20 offset 10s").evaluate(99_000, storage)
     assert isinstance(got, Matrix)
     assert [(s.times, s.values) for s in got.series] == [([0], [1])]  # 10 s: the marker
+    # Prometheus takes @ start() before the range too; @ times before 1970, rounded as Go.
+    got = Query("m @ start() [10s]").evaluate(30_000, storage)
+    assert isinstance(got, Matrix)
+    assert [(s.times, s.values) for s in got.series] == [([20_000, 30_000], [3, 4])]
+    got = Query("m @ -0.0005 offset -30s").evaluate(0, storage)  # at -1 ms + 30 s
+    assert [(s.labels, s.value) for s in got] == [((("__name__", "m"),), 3)]  # type: ignore[union-attr]
 
 
 def test_subqueries_step_on_absolute_multiples_of_their_step() -> None:
@@ -560,6 +566,8 @@ _DIFF_EXPRESSIONS = [
     "m[1m]",
     "m[2m] offset 30s",
     "m[5m] @ 300",
+    "m @ start() [1m]",
+    "m @ -0.0005 offset -2m",
     "o[10m]",
     # Subqueries.
     "m[5m:1m]",
