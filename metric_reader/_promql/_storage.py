@@ -39,11 +39,12 @@ class Storage:
         for."""
 
     def add(self, labels: Labels, times: Sequence[int], values: Sequence[float | None]) -> None:
-        """A whole series; times (ms) rising; None is a staleness marker."""
+        """A whole series; times (ms) rising; None is a staleness marker. Given again, its
+        samples are merged with those held (the later given wins at the same time)."""
         if len(times) != len(values):
             raise ValueError("times and values differ in length")
         series = self._get(labels)
-        if series.times and times and times[0] < series.times[-1]:
+        if series.times and times and times[0] <= series.times[-1]:
             merged = dict(zip(series.times, series.values, strict=True))
             merged.update(zip(times, values, strict=True))
             series.times = sorted(merged)

@@ -576,6 +576,9 @@ _DIFF_EXPRESSIONS = [
     "(m * 2)[3m:30s] @ 200",
     "sum(m)[10m:2m]",
     "(-n)[2m:20s] offset -1m",
+    "(m @ 100)[2m:30s]",
+    "(m @ end() offset 1m)[2m:30s] offset 30s",
+    "(n offset 1m + 1)[2m:45s] @ 400",
     # Binary operators.
     "m + n",
     "m + on(job) group_left n",
