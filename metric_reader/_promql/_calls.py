@@ -3,8 +3,9 @@
 not hold two samples of one label set (Prometheus' check after every call).
 
 ``timestamp()`` of a vector selector (parentheses around it allowed) is Prometheus'
-special case: the selector's samples keep their own times, which the function returns; with
-``@`` the selector is read at the ``@`` time, its ``offset`` ignored (as 2.42 does).
+special case: the selector's samples keep their own times, which the function returns
+(``@`` and ``offset`` apply as anywhere: Prometheus 2.42 answers ``timestamp(m @ 100 offset
+1m)`` with a sample at or before 40 s).
 """
 
 from __future__ import annotations
@@ -53,13 +54,6 @@ class Timestamp(Node):
         self.exprs = exprs
 
     def eval(self, env: Env, t: int) -> Value:
-        at = self.selector.at
-        if at.query_time:
-            ref = env.query_time
-        elif at.fixed is not None:
-            ref = at.fixed
-        else:
-            ref = t - at.offset
-        samples = self.selector.samples(env, ref, None)
+        samples = self.selector.samples(env, self.selector.at.time(env, t), None)
         result = self.function([samples], self.exprs, Context(t))
         return check_unique(result) if isinstance(result, list) else result
