@@ -10,6 +10,7 @@ from ._keys import KNOWN_VARIABLES
 from ._loader import load_settings
 from ._problems import ConfigError
 from ._prom_duration import format_prometheus_duration, go_quoted, parse_prometheus_duration
+from ._promql import ParsedPromQL, parse_for_evaluation
 from ._regular_file import read_regular_file
 from ._routes import Route, routes_for
 from ._rule_file_reader import RuleFileReader
@@ -47,6 +48,7 @@ __all__ = [
     "ElectionSettings",
     "LevelConfig",
     "MissingValueBehavior",
+    "ParsedPromQL",
     "PrometheusQuery",
     "PrometheusSelector",
     "RecordingRuleConfig",
@@ -70,6 +72,7 @@ __all__ = [
     "go_quoted",
     "load_settings",
     "ordinal_from_hostname",
+    "parse_for_evaluation",
     "parse_listen_address",
     "parse_prometheus_duration",
     "parse_url",
