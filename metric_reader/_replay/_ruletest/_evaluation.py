@@ -30,7 +30,6 @@ from ..._config import (
     RuleConfig,
     RuleGroupConfig,
     Settings,
-    format_prometheus_duration,
 )
 from ..._core import Sample, Selector
 from ..._engine import Observation, Replayer, State
@@ -206,8 +205,7 @@ def evaluate_group(
                 unit.evaluate(at, storage)
             except EvaluationError as exc:
                 name = unit.rule.record if isinstance(unit, _Recording) else unit.name
-                failure = f"rule: {name}, time: {format_prometheus_duration(at / 1000)}, err: {exc}"
-                return GroupRun(replayers, storage, failure)
+                return GroupRun(replayers, storage, (name, at / 1000, str(exc)))
     return GroupRun(replayers, storage)
 
 
