@@ -28,7 +28,7 @@ import yaml
 from _corpus import CORPUS, REPO
 
 from metric_reader._config import ConfigError, load_settings
-from metric_reader._replay import test_command
+from metric_reader._replay import test_command as report_tests
 
 PROMTOOL = shutil.which("promtool")
 pytestmark = [
@@ -85,7 +85,7 @@ def _test_differs(path: Path, promtool: Future[subprocess.CompletedProcess[str]]
     """Ours in process, as ``metric-reader test`` prints (stdout and stderr together)."""
     out = io.StringIO()
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(out):
-        ours_passes = test_command([path]) == 0
+        ours_passes = report_tests([path]) == 0
     theirs_pass = promtool.result().returncode == 0
     if theirs_pass != ours_passes:
         return f"promtool {'passes' if theirs_pass else 'fails'}, metric-reader does not"
