@@ -5,9 +5,9 @@ wrappers needing a Go toolchain, and ``gotpl`` 0.1.0, a pre-1.0 first release), 
 the subset alert templates use, written after Go 1.19's text/template (Prometheus 2.42's Go)
 and Prometheus' template/template.go and rules/alerting.go. Not available: ``query`` and the
 functions that only work on its results (``first``, ``label``, ``value``, ``strvalue``,
-``sortByLabel``), ``graphLink``/``tableLink``, ``safeHtml``, ``toTime``, ``parseDuration``, and ``define``/``template``/``block``: a template calling them parses (as in
-Prometheus) and expands to the error text.
-"""
+``sortByLabel``), ``graphLink``/``tableLink``, ``safeHtml``, ``toTime``, ``parseDuration``,
+and ``define``/``template``/``block``: a template calling them parses (as in Prometheus) and
+expands to the error text."""
 
 from __future__ import annotations
 
