@@ -181,24 +181,6 @@ def test_expression_rules_are_tested_without_prometheus(tmp_path: Path) -> None:
     assert result.stdout == f"Unit Testing:  {test}\n  SUCCESS\n\n"
 
 
-def test_selector_rules_alone_need_no_prometheus(tmp_path: Path) -> None:
-    (tmp_path / "rules.toml").write_text(CONFIG.replace('rule_files = ["alerts.yml"]\n', ""))
-    test = tmp_path / "dead_letters_test.yml"
-    test.write_text(
-        "config_file: rules.toml\ntests:\n  - interval: 1m\n    input_series:\n"
-        "      - {series: 'dead_letters{queue=\"mail\"}', values: '0 0 3x6 0'}\n"
-        "    action_test:\n      - eval_time: 9m\n        exp_actions:\n"
-        "          - {at: 3m, plugin: ticket, kind: fire, labels: {queue: mail}}\n"
-        "          - {at: 6m, plugin: ticket, kind: repeat, labels: {queue: mail}}\n"
-        "          - {at: 9m, plugin: ticket, kind: resolve, labels: {queue: mail}}\n"
-    )
-    bare = tmp_path / "bin"
-    bare.mkdir()
-    result = _run(test, path=str(bare))
-    assert result.returncode == 0, result.stdout + result.stderr
-    assert "SUCCESS" in result.stdout
-
-
 def test_a_rule_file_expression_that_does_not_parse_fails_the_file_at_its_place(
     tmp_path: Path,
 ) -> None:
@@ -212,7 +194,7 @@ def test_a_rule_file_expression_that_does_not_parse_fails_the_file_at_its_place(
     assert result.returncode == 1, result.stdout + result.stderr
     assert (
         f'\n{tmp_path / "alerts.yml"}:6:15: group "queues", rule 1, "QueueBacklog": could '
-        "not parse expression: parse error: unclosed left parenthesis\n"
+        "not parse expression: 1:34: parse error: unclosed left parenthesis\n"
     ) in result.stderr
     assert "promtool" not in result.stderr
 
