@@ -7,7 +7,7 @@ from ._go_glob import escape as glob_escape
 from ._go_glob import glob as go_glob
 from ._go_glob import go_join
 from ._keys import KNOWN_VARIABLES
-from ._loader import load_settings
+from ._loader import load_settings, with_external
 from ._problems import ConfigError
 from ._prom_duration import format_prometheus_duration, go_quoted, parse_prometheus_duration
 from ._promql import ParsedPromQL, parse_for_evaluation
@@ -79,6 +79,7 @@ __all__ = [
     "read_credential",
     "read_regular_file",
     "routes_for",
+    "with_external",
     "yaml_is_null",
     "yaml_kind",
     "yaml_place",

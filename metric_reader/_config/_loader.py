@@ -7,6 +7,7 @@ defaults of every rule. The environment overrides the file's top-level keys.
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 from collections.abc import Mapping
 from pathlib import Path
@@ -111,6 +112,10 @@ def load_settings(environ: Mapping[str, str], *, rules: bool = True) -> Settings
     else:
         built = [build_rule({**defaults, **_from_env(environ, ENV_RULE_KEYS)}, ENV_SCOPE, problems)]
     every = [r for r in built if r is not None] + alerts
+    external = service["external_labels"] or {}, service["external_url"] or ""
+    if external != ({}, ""):
+        every = [with_external(rule, *external) for rule in every]
+        groups = _groups_holding(groups, every)
     _check_names_across(every, problems)
     if problems.lines:
         raise ConfigError(*problems.lines)
@@ -143,6 +148,32 @@ def load_settings(environ: Mapping[str, str], *, rules: bool = True) -> Settings
         shard_index=shard[1],
         shard_index_from=shard[2],
         election=election,
+        external_labels=external[0],
+        external_url=external[1],
+    )
+
+
+def with_external(rule: RuleConfig, labels: Mapping[str, str], url: str) -> RuleConfig:
+    """``rule`` holding the external labels and URL (``EXTERNAL_LABELS``, ``EXTERNAL_URL``),
+    as each of Prometheus' rules holds the global ones."""
+    return dataclasses.replace(rule, external_labels=tuple(labels.items()), external_url=url)
+
+
+def _groups_holding(
+    groups: tuple[RuleGroupConfig, ...], rules: list[RuleConfig]
+) -> tuple[RuleGroupConfig, ...]:
+    """``groups`` holding ``rules`` (by name) in place of the alerting rules they hold, so
+    that the two stay the same objects."""
+    by_name = {rule.name: rule for rule in rules}
+    return tuple(
+        dataclasses.replace(
+            group,
+            rules=tuple(
+                by_name.get(rule.name, rule) if isinstance(rule, RuleConfig) else rule
+                for rule in group.rules
+            ),
+        )
+        for group in groups
     )
 
 

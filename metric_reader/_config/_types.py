@@ -150,6 +150,12 @@ class RuleConfig:
     ``sample_limit``), and it never tracks more."""
     alert: AlertDefinition | None = None
     """Set for an alerting rule of a Prometheus rule file (``rule_files``)."""
+    external_labels: tuple[tuple[str, str], ...] = ()
+    """``EXTERNAL_LABELS``, as each of Prometheus' rules holds its global external labels:
+    ``$externalLabels`` in the templates, and in every event for the plugins."""
+    external_url: str = ""
+    """``EXTERNAL_URL`` (Prometheus' ``--web.external-url``): ``$externalURL`` in the
+    templates, and the start of the events' ``generator_url``."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -264,6 +270,11 @@ class Settings:
     """The groups of the rule files (``rule_files``), in the order of the files and of
     each file, with their alerting and recording rules in order: all of them, before
     sharding (``rules`` may then hold fewer)."""
+    external_labels: Mapping[str, str] = field(default_factory=dict)
+    """``EXTERNAL_LABELS`` (Prometheus' ``global.external_labels``); every rule holds them."""
+    external_url: str = ""
+    """``EXTERNAL_URL`` (Prometheus' ``--web.external-url``, without a trailing ``/``);
+    every rule holds it."""
 
     def plugin_variable(self, rule: RuleConfig, level: Literal["base", "hard"]) -> str:
         """How the user named the plugin of ``rule``'s ``level``, for messages."""

@@ -178,21 +178,21 @@ def evaluate_group(
     subquery_step = round(evaluation_interval * 1000)
     every_ms = round(evaluation_interval * 1000)
     replayers: list[Replayer] = []
-    units: dict[int, _Alerting] = {}
+    units: dict[str, _Alerting] = {}
     for rule in settings.rules:
         replayer = make_replayer(rule)
         replayers.append(replayer)
         interval_ms = round(rule.polling_interval * 1000)
         if rule.alert is not None and not from_config_file:
             interval_ms = every_ms  # promtool evaluates every group at evaluation_interval
-        units[id(rule)] = _Alerting(replayer, _reader(rule, store, subquery_step), interval_ms)
+        units[rule.name] = _Alerting(replayer, _reader(rule, store, subquery_step), interval_ms)
     ordered: list[tuple[Unit, int]] = []
     for rule_group in _ordered_groups(settings.rule_groups, group_eval_order):
         for node in rule_group.rules:
             if isinstance(node, RecordingRuleConfig):
                 query = Query(node.expr, subquery_step=subquery_step)
                 ordered.append((_Recording(node, query), every_ms))
-            elif (alerting := units.pop(id(node), None)) is not None:
+            elif (alerting := units.pop(node.name, None)) is not None:
                 ordered.append((alerting, alerting.interval_ms))
     ordered += [(unit, unit.interval_ms) for unit in units.values()]
     end = round(group.max_eval_time() * 1000)

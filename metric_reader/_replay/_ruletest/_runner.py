@@ -12,6 +12,7 @@ per input series (what a rule tracks at most), are at most ``MAX_SERIES_EVALUATI
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -23,6 +24,7 @@ from ..._config import (
     format_prometheus_duration,
     go_quoted,
     load_settings,
+    with_external,
 )
 from ..._core import ConfigError, MetricReaderError, format_duration
 from ..._core._gotemplate import format_float, quote
@@ -68,7 +70,7 @@ def run_test_file(path: Path) -> tuple[list[str], list[GroupOutcome]]:
     for group in test_file.tests:
         outcome = GroupOutcome(group.name)
         try:
-            _run_group(test_file, settings, rules_of, group, outcome)
+            _run_group(test_file, _for_group(settings, group), rules_of, group, outcome)
         except MetricReaderError as exc:
             outcome.failures.append(_group_prefix(group) + str(exc))
         outcomes.append(outcome)
@@ -91,6 +93,23 @@ def _settings(test_file: RuleTestFile) -> Settings:
     if test_file.rule_files:
         env["RULE_FILES"] = ",".join(str(path.resolve()) for path in test_file.rule_files)
     return load_settings(env, rules="RULE_FILES" in env or "CONFIG_FILE" in env)
+
+
+def _for_group(settings: Settings, group: RuleTestGroup) -> Settings:
+    """The rules with the group's ``external_labels`` and ``external_url`` where it gives
+    them (else the ``config_file``'s), as promtool loads each group's rules with its own:
+    in the templates only, not added to the alerts' labels (Prometheus' notifier adds
+    them, and a plugin finds them in its events)."""
+    labels = group.external_labels or settings.external_labels
+    url = group.external_url or settings.external_url
+    if labels == settings.external_labels and url == settings.external_url:
+        return settings
+    return dataclasses.replace(
+        settings,
+        rules=tuple(with_external(rule, labels, url) for rule in settings.rules),
+        external_labels=labels,
+        external_url=url,
+    )
 
 
 def _rules_by_name(settings: Settings) -> dict[str, frozenset[str]]:
