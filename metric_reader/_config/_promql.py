@@ -57,7 +57,7 @@ def promql_problem(expr: str) -> str | None:
     try:
         _parser().parse(text)
     except ValueError as exc:  # its text may quote a newline of the expression: one line
-        return _located(expr, tokens, str(exc).replace("\r", "\\r").replace("\n", "\\n"))
+        return _located(expr, text, tokens, str(exc).replace("\r", "\\r").replace("\n", "\\n"))
     except BaseException as exc:  # a panic of the Rust code (pyo3's PanicException)
         if isinstance(exc, KeyboardInterrupt | SystemExit | MemoryError):
             raise
@@ -95,7 +95,7 @@ def parse_for_evaluation(expr: str) -> ParsedPromQL:
     try:
         ast = _parser().parse(prepared[0])
     except ValueError as exc:
-        raise ValueError(_located(expr, prepared[1], str(exc))) from None
+        raise ValueError(_located(expr, prepared[0], prepared[1], str(exc))) from None
     return ParsedPromQL(ast, originals.regexes, tuple(originals.at_times))
 
 
@@ -151,7 +151,7 @@ class _Refusal:
 _UNKNOWN_FUNCTION = re.compile(r"unknown function with name '(.*)'")
 
 
-def _located(expr: str, tokens: list[_Token], reason: str) -> str:
+def _located(expr: str, text: str, tokens: list[_Token], reason: str) -> str:
     """The parser's ``reason``, placed in ``expr`` where that can be told (a misspelt
     function: at its name, quoted as promtool quotes it)."""
     unknown = _UNKNOWN_FUNCTION.fullmatch(reason)
@@ -162,7 +162,42 @@ def _located(expr: str, tokens: list[_Token], reason: str) -> str:
                 return (
                     f'{_place(expr, token.pos)}: parse error: unknown function with name "{name}"'
                 )
+    at_end = _AT_END_OF_INPUT.get(reason)
+    if at_end is not None and _only_cut_short(text, tokens):
+        return f"{_place(expr, len(expr))}: parse error: {at_end}"
     return f"parse error: {reason}"
+
+
+def _only_cut_short(text: str, tokens: list[_Token]) -> bool:
+    """Whether the expression parses once its open brackets are closed: then Prometheus'
+    first error is its lexer's, at the end of the input (not an earlier one of its
+    parser's, which the Rust parser may not say: ``sum by (a (x)``)."""
+    closing = {"(": ")", "[": "]", "{": "}"}
+    still_open: list[str] = []
+    for token in tokens:
+        if token.text in closing:
+            still_open.append(closing[token.text])
+        elif token.text in (")", "]", "}") and (
+            not still_open or still_open.pop() != token.text
+        ):
+            return False
+    if not still_open:
+        return False
+    try:
+        _parser().parse(text + "".join(reversed(still_open)))
+    except BaseException as exc:  # a parse error, or a panic of the Rust code
+        if isinstance(exc, KeyboardInterrupt | SystemExit | MemoryError):
+            raise
+        return False
+    return True
+
+
+_AT_END_OF_INPUT = {
+    "unclosed left parenthesis": "unclosed left parenthesis",
+    "unexpected end of input inside braces": "unexpected end of input inside braces",
+    "unexpected end of input inside brackets": "unclosed left bracket",
+}
+"""The Rust parser's words for an expression cut short, to Prometheus' (placed at its end)."""
 
 
 def _prepared(

@@ -17,6 +17,7 @@ import time
 
 import httpx
 import pytest
+from _throwaway import throwaway_prometheus
 
 from metric_reader._promql import (
     EvaluationError,
@@ -30,7 +31,6 @@ from metric_reader._promql import (
 from metric_reader._promql._functions import FUNCTIONS
 from metric_reader._replay._ruletest._model import InputSeries
 from metric_reader._replay._ruletest._series_desc import Stale, parse_series_description
-from metric_reader._replay._ruletest._throwaway import throwaway_prometheus
 
 _DURATION = re.compile(r"(\d+)(ms|s|m|h|d)")
 _MS = {"ms": 1, "s": 1000, "m": 60_000, "h": 3_600_000, "d": 86_400_000}

@@ -1,33 +1,24 @@
 """``metric-reader test FILE...``: rule unit tests, in promtool's test-file format.
 
-Each test group's input series are read as the rules would read them (selector rules in
-process, with Prometheus' matchers and lookback; expressions through ``query_range`` on a
-throwaway Prometheus holding the series, as a backtest reads a real one), the rules are
-replayed in step at their intervals (the engine's replay: the service's own steps), and
-what they did is compared with the test's ``alert_rule_test``, ``promql_expr_test`` and
-``action_test``.
+Each test group is evaluated in process as promtool evaluates it (``_evaluation``: the
+input series in memory, PromQL evaluated as Prometheus 2.42 does, recording rules written
+back, ``ALERTS``), every alert and rule replayed by the engine's replay (the service's own
+steps), and what they did is compared with the test's ``alert_rule_test``,
+``promql_expr_test`` and ``action_test``.
 
 What a group costs is bounded before it runs: its rules' evaluations, each counted once
-per input series (what a rule tracks at most), are at most ``MAX_SERIES_EVALUATIONS``;
-the reads are made one evaluation at a time as the replay takes them.
+per input series (what a rule tracks at most), are at most ``MAX_SERIES_EVALUATIONS``.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import heapq
 import math
-import re
-from collections.abc import Iterable, Iterator, Mapping, Sequence
-from contextlib import AsyncExitStack
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import anyio
-import httpx
-
 from ..._config import (
-    PrometheusQuery,
     RuleConfig,
     Settings,
     format_prometheus_duration,
@@ -35,10 +26,11 @@ from ..._config import (
     load_settings,
     with_external,
 )
-from ..._core import ConfigError, FetchError, MetricReaderError, Selector, format_duration
+from ..._core import ConfigError, MetricReaderError, format_duration
 from ..._core._gotemplate import format_float, quote
-from ..._engine import Observation, ReplayedCall, Replayer, State, Step
-from ..._sources import evaluation_count, evaluation_times, query_range, samples_at
+from ..._engine import ReplayedCall, Replayer, State, Step
+from ..._promql import EvaluationError, Query, Storage
+from ._evaluation import as_vector, evaluate_group
 from ._file import read_rule_test_file
 from ._model import (
     ActionTest,
@@ -48,12 +40,9 @@ from ._model import (
     RuleTestFile,
     RuleTestGroup,
 )
-from ._series_store import SeriesStore
-from ._throwaway import lookback_includes_start, throwaway_prometheus
 
 PLACEHOLDER_ENDPOINT = "http://127.0.0.1:9"
 """Where a rule without a Prometheus would read: never asked, a test reads its own data."""
-QUERY_TIMEOUT = 60.0
 MAX_SERIES_EVALUATIONS = 2_000_000
 """A test group's rules' evaluations (from 0 to its latest ``eval_time``, at each rule's
 interval) times its input series, at most: what the replay records (the state of each
@@ -81,8 +70,8 @@ def run_test_file(path: Path) -> tuple[list[str], list[GroupOutcome]]:
     for group in test_file.tests:
         outcome = GroupOutcome(group.name)
         try:
-            anyio.run(_run_group, _for_group(settings, group), rules_of, group, outcome)
-        except (MetricReaderError, FetchError) as exc:
+            _run_group(test_file, _for_group(settings, group), rules_of, group, outcome)
+        except MetricReaderError as exc:
             outcome.failures.append(_group_prefix(group) + str(exc))
         outcomes.append(outcome)
     return list(test_file.warnings), outcomes
@@ -155,12 +144,8 @@ def _group_prefix(group: RuleTestGroup) -> str:
     return f"test group {go_quoted(group.name)}: " if group.name else ""
 
 
-def _is_expression(rule: RuleConfig) -> bool:
-    """A ``QUERY`` rule, or an alert of a rule file (its ``expr`` is its query)."""
-    return isinstance(rule.source, PrometheusQuery)
-
-
-async def _run_group(
+def _run_group(
+    test_file: RuleTestFile,
     settings: Settings,
     rules_of: Mapping[str, frozenset[str]],
     group: RuleTestGroup,
@@ -168,47 +153,32 @@ async def _run_group(
 ) -> None:
     end = group.max_eval_time()
     _check_size(settings, group, end)
-    store = SeriesStore(
-        group.input_series, group.interval, lookback_includes_start=lookback_includes_start()
+    run = evaluate_group(
+        settings,
+        group,
+        test_file.evaluation_interval,
+        test_file.group_eval_order,
+        _replayer_maker(settings, group),
+        from_config_file=test_file.config_file is not None,
     )
-    needs_promql = bool(group.promql_expr_tests) or any(map(_is_expression, settings.rules))
-    async with AsyncExitStack() as stack:
-        url = None
-        client = None
-        if needs_promql:
-            url = await stack.enter_async_context(
-                throwaway_prometheus(group.input_series, group.interval)
-            )
-            client = await stack.enter_async_context(httpx.AsyncClient())
-        reads: dict[str, Iterator[Observation]] = {}
-        for rule in settings.rules:
-            times = evaluation_times(0.0, end, rule.polling_interval)
-            source = rule.source
-            if isinstance(source, PrometheusQuery):
-                assert url is not None and client is not None
-                series = await query_range(
-                    client, url, source.query, times, rule.polling_interval, QUERY_TIMEOUT
-                )
-                values = samples_at(series, times)
-                reads[rule.name] = map(Observation, times, values)
-            else:  # a selector, read from the input series as from a page or a Prometheus
-                reads[rule.name] = _selected(store, source.selector, times)
-        replayers = _replay_in_step(settings, group, reads)
-        for test in group.alert_rule_tests:
-            outcome.failures += _check_alerts(test, replayers)
-        for expr_test in group.promql_expr_tests:
-            assert url is not None and client is not None
-            outcome.failures += await _check_expression(expr_test, client, url)
-        calls = _calls(replayers)
-        for action_test in group.action_tests:
-            outcome.failures += _check_actions(action_test, calls, rules_of)
+    if run.failure is not None:
+        outcome.failures.append(_rule_error(*run.failure))
+        return
+    for test in group.alert_rule_tests:
+        outcome.failures += _check_alerts(test, run.replayers)
+    step = round(test_file.evaluation_interval * 1000)
+    for expr_test in group.promql_expr_tests:
+        outcome.failures += _check_expression(expr_test, run.storage, step)
+    calls = _calls(run.replayers)
+    for action_test in group.action_tests:
+        outcome.failures += _check_actions(action_test, calls, rules_of)
 
 
 def _check_size(settings: Settings, group: RuleTestGroup, end: float) -> None:
     """``ConfigError`` when the group would cost more than ``MAX_SERIES_EVALUATIONS``."""
     series = max(1, len(group.input_series))
     evaluations = {
-        rule.name: evaluation_count(0.0, end, rule.polling_interval) for rule in settings.rules
+        rule.name: _evaluation_count(end, rule.polling_interval) for rule in settings.rules
     }
     if sum(evaluations.values()) * series <= MAX_SERIES_EVALUATIONS:
         return
@@ -221,18 +191,14 @@ def _check_size(settings: Settings, group: RuleTestGroup, end: float) -> None:
     )
 
 
-def _selected(
-    store: SeriesStore, selector: Selector, times: Iterable[float]
-) -> Iterator[Observation]:
-    for at in times:
-        yield Observation(at, store.select(selector, at))
+def _evaluation_count(end: float, interval: float) -> int:
+    """Evaluations at multiples of ``interval`` from 0 to ``end``, both included."""
+    return math.floor(end / interval) + 1 if interval > 0 else 1
 
 
-def _replay_in_step(
-    settings: Settings, group: RuleTestGroup, reads: Mapping[str, Iterable[Observation]]
-) -> list[Replayer]:
-    """Every rule replayed over its reads, all rules in step: at each instant, the rules in
-    the order of the configuration (so scripted failures count calls in that order)."""
+def _replayer_maker(settings: Settings, group: RuleTestGroup) -> Callable[[RuleConfig], Replayer]:
+    """Replayers whose plugin calls succeed unless ``plugin_failures`` says they fail, the
+    calls of every rule counted together, in the order they are made."""
     counts: dict[str, int] = {}
 
     def succeeds(plugin: str | None, at: float) -> bool:
@@ -244,17 +210,10 @@ def _replay_in_step(
             for failure in group.plugin_failures
         )
 
-    replayers = [Replayer(rule, settings.routes, succeeds) for rule in settings.rules]
-    streams = [_tagged(index, reads[rule.name]) for index, rule in enumerate(settings.rules)]
-    for _, index, read in heapq.merge(*streams, key=lambda item: item[:2]):
-        replayers[index].step(read)
-    return replayers
+    def make(rule: RuleConfig) -> Replayer:
+        return Replayer(rule, settings.routes, succeeds)
 
-
-def _tagged(index: int, reads: Iterable[Observation]) -> Iterator[tuple[float, int, Observation]]:
-    """Each read with its time and its rule's place, the order the rules go in."""
-    for read in reads:
-        yield read.at, index, read
+    return make
 
 
 # --- alert_rule_test -----------------------------------------------------------------------
@@ -369,13 +328,13 @@ def _decimal(count: int, size: int) -> str:
 # --- promql_expr_test ----------------------------------------------------------------------
 
 
-async def _check_expression(test: PromqlExprTest, client: httpx.AsyncClient, url: str) -> list[str]:
-    try:
-        series = await query_range(client, url, test.expr, [test.eval_time], 1.0, QUERY_TIMEOUT)
-    except FetchError as exc:
-        return [_expression_error(test, _prometheus_words(exc))]
+def _check_expression(test: PromqlExprTest, storage: Storage, step: int) -> list[str]:
     at = round(test.eval_time * 1000)
-    got = sorted((_label_set(one.labels), one.points[at]) for one in series if at in one.points)
+    try:
+        vector = as_vector(Query(test.expr, subquery_step=step).evaluate(at, storage), at, "rule")
+    except EvaluationError as exc:
+        return [_expression_error(test, str(exc))]
+    got = sorted((_label_set(dict(one.labels)), one.value) for one in vector)
     expected = sorted((_label_set(s.labels), s.value) for s in test.exp_samples)
     if len(got) == len(expected) and all(
         g[0] == e[0] and _same_number(g[1], e[1]) for g, e in zip(got, expected, strict=True)
@@ -394,20 +353,6 @@ def _expression_error(test: PromqlExprTest, error: str) -> str:
         f"    expr: {quote(test.expr)}, time: {format_prometheus_duration(test.eval_time)}, "
         f"err: {error}"
     )
-
-
-_QUERY_FAILED = re.compile(r"HTTP \d+, query failed: (?:\w+: )?(?:invalid parameter \"query\": )?")
-_NOT_INSTANT = re.compile(r'invalid expression type "[^"]*" for range query, must be .*')
-
-
-def _prometheus_words(exc: FetchError) -> str:
-    """What the query engine said, as promtool shows it: without the HTTP status and the
-    API's error type; a string or range vector is "rule result is not a vector or
-    scalar", promtool's words for it."""
-    text = _QUERY_FAILED.sub("", str(exc), count=1)
-    if _NOT_INSTANT.fullmatch(text):
-        return "rule result is not a vector or scalar"
-    return text
 
 
 def _samples_text(samples: Sequence[tuple[_Labels, float]]) -> str:
