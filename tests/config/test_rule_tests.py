@@ -103,7 +103,7 @@ def test_a_count_that_looks_hexadecimal_is_said_to_be_decimal() -> None:
     with pytest.raises(SeriesDescError) as caught:
         values_of("1 0x10000000")
     assert caught.value.message == (
-        "more than 1,000,000 values in one series "
+        "more than 2,000,000 values in one series "
         "(0x10000000 is not hexadecimal: 0 repeated 10,000,001 times)"
     )
 

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cache
 
 from ..._config import (
     PrometheusQuery,
@@ -54,19 +55,16 @@ ALERTS = "ALERTS"
 ALERTS_FOR_STATE = "ALERTS_FOR_STATE"
 
 
-class RuleEvaluationFailed(Exception):
-    """A rule's expression failed to evaluate: the group ends, as in promtool."""
-
-
 def input_storage(group: RuleTestGroup) -> Storage:
     """The group's input series, stored as Prometheus would hold them."""
     storage = Storage()
+    step = round(group.interval * 1000)
     for series in group.input_series:
-        samples = series.samples(group.interval)
+        given = [(index, value) for index, value in enumerate(series.values) if value is not None]
         storage.add(
             tuple(sorted(series.labels.items())),
-            [round(at * 1000) for at, _ in samples],
-            [None if isinstance(value, Stale) else value for _, value in samples],
+            [index * step for index, _ in given],
+            [None if isinstance(value, Stale) else value for _, value in given],
         )
     return storage
 
@@ -174,7 +172,9 @@ def evaluate_group(
     """Every rule of ``settings`` evaluated over ``group``'s input series, from 0 to its
     latest ``eval_time``, as promtool evaluates them (see the module's docstring)."""
     storage = input_storage(group)
-    store = SeriesStore(group.input_series, group.interval, lookback_includes_start=True)
+    store = cache(  # built only for a selector rule
+        lambda: SeriesStore(group.input_series, group.interval, lookback_includes_start=True)
+    )
     subquery_step = round(evaluation_interval * 1000)
     every_ms = round(evaluation_interval * 1000)
     replayers: list[Replayer] = []
@@ -219,7 +219,7 @@ def _ordered_groups(
 
 
 def _reader(
-    rule: RuleConfig, store: SeriesStore, subquery_step: int
+    rule: RuleConfig, store: Callable[[], SeriesStore], subquery_step: int
 ) -> Callable[[int, Storage], list[Sample] | None]:
     source = rule.source
     if isinstance(source, PrometheusQuery):
@@ -232,7 +232,7 @@ def _reader(
     selector: Selector = source.selector
 
     def select(at: int, storage: Storage) -> list[Sample] | None:
-        return store.select(selector, at / 1000)
+        return store().select(selector, at / 1000)
 
     return select
 

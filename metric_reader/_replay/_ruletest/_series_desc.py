@@ -40,10 +40,10 @@ STALE: Final = Stale()
 SeriesValue = float | Stale | None
 """One step of a series: a value, a staleness marker, or None for a missing sample."""
 
-MAX_VALUES = 1_000_000
+MAX_VALUES = 2_000_000
 """Values the input series of one test group hold at most, all together (and so one series
-too): each costs about 100 bytes once read, and ``1x1000000000`` would take gigabytes
-(promtool tries)."""
+too): each costs about 50 bytes once read (promtool's ``1x1000000`` fits), and
+``1x1000000000`` would take gigabytes (promtool tries)."""
 
 _SPACE = " \t\r\n"
 _DIGITS = "0123456789"
