@@ -5,6 +5,7 @@ credential files tried, so a mistake is found before any poll."""
 from __future__ import annotations
 
 import json
+import os
 import re
 from pathlib import Path
 
@@ -87,6 +88,19 @@ def http_headers(value: object) -> tuple[tuple[str, Secret], ...]:
     return tuple(headers)
 
 
+def _ssl_context_to_check(config: ClientConfig) -> bool:
+    """Whether building the TLS context can find a mistake: files given, or the certificate
+    store chosen by ``SSL_CERT_FILE`` / ``SSL_CERT_DIR``. Otherwise it is the default one,
+    and loading its certificates (tens of milliseconds) is left to the first client."""
+    return (
+        config.ca_file is not None
+        or config.cert_file is not None
+        or config.key_file is not None
+        or "SSL_CERT_FILE" in os.environ
+        or "SSL_CERT_DIR" in os.environ
+    )
+
+
 def client_config(top: dict[str, Given], problems: Problems, warnings: list[str]) -> ClientConfig:
     """TLS, credentials and extra headers: checked now (files readable, certificates and
     keys usable, combinations sensible), so a mistake is found before any poll."""
@@ -163,7 +177,7 @@ def client_config(top: dict[str, Given], problems: Problems, warnings: list[str]
         basic_auth_password=password,
         headers=headers,
     )
-    if len(problems.lines) == before:
+    if len(problems.lines) == before and _ssl_context_to_check(config):
         try:
             build_ssl_context(config)
         except ValueError as exc:

@@ -12,8 +12,6 @@ import stat
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
-import httpx
-
 from .._core import (
     LabelMatcher,
     Threshold,
@@ -85,6 +83,8 @@ def label_filters(value: object) -> tuple[LabelMatcher, ...]:
 def url(value: object) -> str:
     given = text(value)
     remember_url_credentials(given)  # refused below, but never to be shown anywhere
+    import httpx  # only with a URL to read: ``metric-reader test`` starts without it
+
     try:
         parsed = httpx.URL(given)
     except (httpx.InvalidURL, TypeError) as exc:
