@@ -10,9 +10,10 @@ the service runs on. Each group of commands has its module: the service (``_run`
 (``backtest``, ``test``) are the replay layer's. What they share: loading and validating
 the configuration (``_loading``), the exit codes (``_exits``).
 
-A command's module is imported when that command runs, and loguru when something logs: ``test``
-and ``check`` are a developer's inner loop and a CI step, and start-up is most of their time
-(``python -X importtime -m metric_reader test FILE``; ``make bench``, rule_tests).
+A command's module is imported when that command runs (``--version`` and ``--help`` import
+none, nor loguru): ``test`` and ``check`` are a developer's inner loop and a CI step, and
+start-up is most of their time (``python -X importtime -m metric_reader test FILE``;
+``make bench``, rule_tests).
 """
 
 from __future__ import annotations
