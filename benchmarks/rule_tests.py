@@ -12,7 +12,9 @@ alert on it and three ``eval_time``\\ s.
 
 What a user runs: the package's bytecode is written once (a warm-up run) before anything is
 timed, as an installed package has it. A run that takes longer than ``TIMEOUT`` seconds is
-stopped and counted as ``TIMEOUT`` (so the ratio shown is at least that).
+stopped and counted as ``TIMEOUT`` (so the ratio shown is at least that). Files on which the
+two exit differently are timed all the same, and counted in the note: their times are not of
+the same work.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 REPO = Path(__file__).parent.parent
@@ -73,6 +76,12 @@ tests:
 """
 
 
+@dataclass(frozen=True)
+class Timed:
+    seconds: float
+    code: int | None
+
+
 def _environment(**extra: str) -> dict[str, str]:
     """This checkout's package first, bytecode written (as installed), none of the service's
     own settings from the caller's environment."""
@@ -86,13 +95,15 @@ def _environment(**extra: str) -> dict[str, str]:
     return env
 
 
-def wall_time(cmd: Sequence[str], cwd: Path, env: dict[str, str] | None = None) -> float:
-    """Median seconds of ``REPEAT`` runs (``TIMEOUT`` for a run stopped at it)."""
+def wall_time(cmd: Sequence[str], cwd: Path, env: dict[str, str] | None = None) -> Timed:
+    """Median seconds of ``REPEAT`` runs (``TIMEOUT`` for a run stopped at it), and the exit
+    code of the last (None when stopped)."""
     times = []
+    code: int | None = None
     for _ in range(REPEAT):
         started = time.perf_counter()
         try:
-            subprocess.run(
+            code = subprocess.run(
                 cmd,
                 cwd=cwd,
                 env=env,
@@ -100,12 +111,13 @@ def wall_time(cmd: Sequence[str], cwd: Path, env: dict[str, str] | None = None) 
                 stderr=subprocess.DEVNULL,
                 timeout=TIMEOUT,
                 check=False,
-            )
+            ).returncode
             times.append(time.perf_counter() - started)
         except subprocess.TimeoutExpired:
             times.append(TIMEOUT)
+            code = None
             break  # one is enough to know
-    return statistics.median(times)
+    return Timed(statistics.median(times), code)
 
 
 def _kind(path: Path) -> str | None:
@@ -140,7 +152,11 @@ def corpus_files(corpus: Path) -> tuple[list[Path], list[Path]]:
 
 
 def _ratio_rows(
-    what: str, ratios: dict[str, float], median_target: float, max_target: float | None
+    what: str,
+    ratios: dict[str, float],
+    median_target: float,
+    max_target: float | None,
+    differ: int,
 ) -> list[dict[str, object]]:
     if not ratios:
         return []
@@ -151,7 +167,8 @@ def _ratio_rows(
             "value": statistics.median(ratios.values()),
             "unit": "x",
             "target": median_target,
-            "note": f"{len(ratios)} files, median of {REPEAT} runs each",
+            "note": f"{len(ratios)} files, median of {REPEAT} runs each; exit codes differ "
+            f"or a run stopped on {differ}",
         }
     ]
     if max_target is not None:
@@ -171,6 +188,20 @@ def _say(line: str) -> None:
     print(line, file=sys.stderr, flush=True)
 
 
+def _say_pair(what: str, path: Path, theirs: Timed, ours: Timed, ratios: dict[str, float]) -> int:
+    """The file's ratio recorded and its line said; 1 when the exit codes differ (or a run
+    was stopped): both timed, but not the same outcome."""
+    assert CORPUS is not None
+    name = str(path.relative_to(CORPUS))
+    ratios[name] = ours.seconds / theirs.seconds
+    differ = theirs.code != ours.code
+    _say(
+        f"  {what} {theirs.seconds * 1000:8.0f} ms {ours.seconds * 1000:8.0f} ms  {name}"
+        + (f"  (exit {theirs.code} vs {ours.code})" if differ else "")
+    )
+    return int(differ)
+
+
 def run() -> list[dict[str, object]]:
     if shutil.which("promtool") is None:
         _say("rule_tests: skipped, no promtool on PATH")
@@ -184,14 +215,14 @@ def run() -> list[dict[str, object]]:
     else:
         tests, rules = corpus_files(CORPUS)
         test_ratios: dict[str, float] = {}
+        differ = 0
         for path in tests:
             theirs = wall_time(["promtool", "test", "rules", path.name], path.parent)
             ours = wall_time([*python, "test", path.name], path.parent, env)
-            name = str(path.relative_to(CORPUS))
-            test_ratios[name] = ours / theirs
-            _say(f"  test  {theirs * 1000:8.0f} ms {ours * 1000:8.0f} ms  {name}")
-        rows += _ratio_rows("metric-reader test", test_ratios, 2.0, 5.0)
+            differ += _say_pair("test ", path, theirs, ours, test_ratios)
+        rows += _ratio_rows("metric-reader test", test_ratios, 2.0, 5.0, differ)
         check_ratios: dict[str, float] = {}
+        differ = 0
         with tempfile.TemporaryDirectory() as empty:
             for path in rules:
                 theirs = wall_time(["promtool", "check", "rules", str(path)], Path(empty))
@@ -199,10 +230,8 @@ def run() -> list[dict[str, object]]:
                     RULE_FILES=str(path), PROMETHEUS_ENDPOINT=PROMETHEUS_ENDPOINT
                 )
                 ours = wall_time([*python, "check", "--no-read"], Path(empty), check_env)
-                name = str(path.relative_to(CORPUS))
-                check_ratios[name] = ours / theirs
-                _say(f"  check {theirs * 1000:8.0f} ms {ours * 1000:8.0f} ms  {name}")
-        rows += _ratio_rows("metric-reader check --no-read", check_ratios, 3.0, None)
+                differ += _say_pair("check", path, theirs, ours, check_ratios)
+        rows += _ratio_rows("metric-reader check --no-read", check_ratios, 3.0, None, differ)
     with tempfile.TemporaryDirectory() as tmp:
         where = Path(tmp)
         (where / "rules.yml").write_text(SYNTHETIC_RULES)
@@ -212,16 +241,22 @@ def run() -> list[dict[str, object]]:
     rows += [
         {
             "name": "test of a 1x1000000 series: promtool",
-            "value": theirs,
+            "value": theirs.seconds,
             "unit": "s",
             "note": f"median of {REPEAT}",
         },
         {
             "name": "test of a 1x1000000 series: metric-reader / promtool",
-            "value": ours / theirs,
+            "value": ours.seconds / theirs.seconds,
             "unit": "x",
             "target": 5.0,
-            "note": f"{ours:.2f} s" + (f", stopped at {TIMEOUT:.0f} s" if ours >= TIMEOUT else ""),
+            "note": f"{ours.seconds:.2f} s"
+            + (f", stopped at {TIMEOUT:.0f} s" if ours.code is None else "")
+            + (
+                f"; exit {ours.code}, promtool's {theirs.code}: not the same work"
+                if ours.code is not None and ours.code != theirs.code
+                else ""
+            ),
         },
     ]
     return rows
