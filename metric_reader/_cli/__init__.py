@@ -109,9 +109,11 @@ def _parser() -> argparse.ArgumentParser:
         "long enough. Configured from the environment (see README).",
     )
     parser.add_argument("--version", action="version", version=f"metric-reader {__version__}")
-    parser.set_defaults(handler=_run)
+    parser.set_defaults(handler=_run_command)
     commands = parser.add_subparsers(title="commands", metavar="COMMAND")
-    commands.add_parser("run", help="run the service (the default)").set_defaults(handler=_run)
+    commands.add_parser("run", help="run the service (the default)").set_defaults(
+        handler=_run_command
+    )
     check = commands.add_parser(
         "check",
         help="validate the configuration and its plugins, read each source once, print a "
@@ -122,10 +124,10 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="do not read the sources (e.g. in CI, where they cannot be reached)",
     )
-    check.set_defaults(handler=_check)
+    check.set_defaults(handler=_check_command)
     commands.add_parser(
         "plugins", help="list the plugins found: bundled, of installed packages, in PLUGIN_DIR"
-    ).set_defaults(handler=_plugins)
+    ).set_defaults(handler=_plugins_command)
     fire = commands.add_parser("fire", help="run one plugin's execute once and report")
     fire.add_argument("name", help="the plugin's name")
     fire.add_argument("--metric", help="metric name (test_metric)")
@@ -158,7 +160,7 @@ def _parser() -> argparse.ArgumentParser:
     fire.add_argument(
         "--resolve", action="store_true", help="call resolve (kind resolve) instead of execute"
     )
-    fire.set_defaults(handler=_fire)
+    fire.set_defaults(handler=_fire_command)
     backtest = commands.add_parser(
         "backtest",
         help="replay the rules over their history in Prometheus: when each series would have "
@@ -187,14 +189,14 @@ def _parser() -> argparse.ArgumentParser:
     backtest.add_argument(
         "--html", metavar="FILE", type=Path, help="also write a report with a timeline per series"
     )
-    backtest.set_defaults(handler=_backtest)
+    backtest.set_defaults(handler=_backtest_command)
     test = commands.add_parser(
         "test",
         help="run rule unit tests (promtool's test-file format, plus action_test and "
         "plugin_failures); exit 0 when all pass, 1 otherwise",
     )
     test.add_argument("files", nargs="+", type=Path, metavar="FILE", help="a test file")
-    test.set_defaults(handler=_test)
+    test.set_defaults(handler=_test_command)
     return parser
 
 
@@ -215,34 +217,36 @@ def loop_options() -> dict[str, object]:
 
 
 # What each command's arguments mean to it. The service's loop is chosen at the call, so that
-# ``EVENT_LOOP`` set on this module (tests, benchmarks) takes effect.
+# ``EVENT_LOOP`` set on this module (tests, benchmarks) takes effect. Named ``*_command``:
+# importing the submodule ``_check`` binds ``_check`` in this package, over a function of
+# that name.
 
 
-def _run(args: argparse.Namespace, env: Mapping[str, str]) -> int:
+def _run_command(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     from ._run import run_service
 
     return run_service(env, loop_options())
 
 
-def _check(args: argparse.Namespace, env: Mapping[str, str]) -> int:
+def _check_command(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     from ._check import check_configuration
 
     return check_configuration(env, not args.no_read, loop_options())
 
 
-def _plugins(args: argparse.Namespace, env: Mapping[str, str]) -> int:
+def _plugins_command(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     from ._plugins import list_plugins
 
     return list_plugins(env)
 
 
-def _fire(args: argparse.Namespace, env: Mapping[str, str]) -> int:
+def _fire_command(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     from ._plugins import fire_plugin
 
     return fire_plugin(args, env)
 
 
-def _backtest(args: argparse.Namespace, env: Mapping[str, str]) -> int:
+def _backtest_command(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     from .._config import load_settings
     from .._core import configure_logging
     from .._replay import BacktestOptions, backtest_command
@@ -255,7 +259,7 @@ def _backtest(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     return backtest_command(settings, options)
 
 
-def _test(args: argparse.Namespace, env: Mapping[str, str]) -> int:
+def _test_command(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     from .._replay import test_command
 
     return test_command(args.files)
