@@ -6,9 +6,11 @@ the JSON Prometheus sends: a list of ``{"annotations", "endsAt", "startsAt",
 
 - ``labels``: the series' labels (for an alerting rule of a rule file, the alert's labels),
   plus ``alertname`` = the rule's name when they have none, plus the ``labels`` setting's
-  where the alert has no label of that name (as Prometheus adds its external labels). The
-  escalation level (``HARD_THRESHOLD``) gets ``breach_level="hard"`` too, so that its alert
-  is not the base level's. Labels with an empty value are left out, as Prometheus does.
+  and then the service's external labels (``EXTERNAL_LABELS``, given in the event's
+  ``external_labels``) where the alert has no label of that name, as Prometheus' notifier
+  adds its external labels. The escalation level (``HARD_THRESHOLD``) gets
+  ``breach_level="hard"`` too, so that its alert is not the base level's. Labels with an
+  empty value are left out, as Prometheus does.
 - ``annotations``: the rule's rendered annotations, plus the ``annotations`` setting's
   where the rule has none of that name; left out when empty.
 - ``startsAt``: when the alert started *firing*, as Prometheus sends it (its ``FiredAt``:
@@ -19,8 +21,9 @@ the JSON Prometheus sends: a list of ``{"annotations", "endsAt", "startsAt",
   ``4 * max(resend_delay, evaluation interval)``), so Alertmanager resolves the alert by
   itself if metric-reader stops sending; on resolve, the time of the resolve.
 - ``generatorURL``: the ``generator_url`` setting, ``{expr}`` in it replaced by the rule's
-  metric name or PromQL text, URL-encoded; left out when not set. For Prometheus' own link:
-  ``generator_url = "http://prometheus:9090/graph?g0.expr={expr}&g0.tab=1"``.
+  metric name or PromQL text, URL-encoded; without it, the event's ``generator_url``
+  (``EXTERNAL_URL`` and the table view of the rule's expression, as Prometheus sends it);
+  left out when neither is set.
 
 Re-sending. Alertmanager forgets an alert at its ``endsAt``; Prometheus re-sends firing
 alerts every ``resend_delay`` (1m). metric-reader calls ``execute`` when a breach fires and
@@ -305,6 +308,8 @@ class _Alert:
 def _alert_from(
     metric_name: str, duration: timedelta, event: Event | None, settings: _Settings
 ) -> _Alert:
+    external: dict[str, str] = {}
+    generator = ""
     if event is None:  # called directly, not by the service
         rule, labels, annotations, level = metric_name, {}, {}, "base"
         started = datetime.now(UTC) - duration
@@ -313,15 +318,19 @@ def _alert_from(
         started, level = event.breach_started, event.level
         if event.kind == "fire":  # Prometheus' startsAt is when the alert began to fire
             started += event.duration
+        external, generator = dict(event.external_labels), event.generator_url
     labels.setdefault("alertname", rule)
     if level == "hard":
         labels.setdefault("breach_level", "hard")
-    for name, value in settings.labels.items():
-        labels.setdefault(name, value)
+    for name, value in [*settings.labels.items(), *external.items()]:
+        if not labels.get(name):  # the alert's own label wins, as in Prometheus' notifier
+            labels[name] = value
     for name, value in settings.annotations.items():
         annotations.setdefault(name, value)
     labels = {name: value for name, value in sorted(labels.items()) if value != ""}
-    generator = settings.generator_url.replace("{expr}", urllib.parse.quote_plus(metric_name))
+    if settings.generator_url:
+        quoted = urllib.parse.quote_plus(metric_name)
+        generator = settings.generator_url.replace("{expr}", quoted)
     return _Alert(labels, dict(sorted(annotations.items())), started, generator)
 
 

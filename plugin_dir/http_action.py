@@ -24,9 +24,10 @@ An unknown key in the table is refused, with a suggestion.
 The body is ``Event.as_dict()``: ``rule``, ``metric_name``, ``labels``, ``value``,
 ``threshold``, ``level``, ``kind`` (``fire``, ``repeat``; ``resolve`` from ``resolve``),
 ``breach_started`` (ISO 8601), ``duration_seconds``, ``fire_count``, ``plugin``,
-``annotations`` (an alerting rule's rendered annotations, else empty) and
+``annotations`` (an alerting rule's rendered annotations, else empty),
 ``idempotency_key`` (the same for every try of a call: a receiver can drop the repeats of
-one it has done). JSON has
+one it has done), ``external_labels`` and ``generator_url`` (``EXTERNAL_LABELS`` and the
+``EXTERNAL_URL`` link, empty when not set). JSON has
 no NaN or infinity, so such numbers are sent as the strings Prometheus uses for them:
 ``"NaN"``, ``"+Inf"`` and ``"-Inf"``; every other number stays a JSON number.
 

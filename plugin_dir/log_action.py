@@ -82,8 +82,9 @@ def _log(
         fields.update(event.as_dict())
         # "level" is the log record's own level in JSON logs: keep the breach level apart
         fields["breach_level"] = fields.pop("level")
-        if not event.annotations:  # only alerting rules have them
-            del fields["annotations"]
+        for key in ("annotations", "external_labels", "generator_url"):
+            if not fields[key]:  # only alerting rules, and EXTERNAL_LABELS/_URL, give them
+                del fields[key]
         series += _labels(event.labels)
     tag = f"{kind} #{event.fire_count + 1}" if event and kind != "resolve" else kind
     if event is not None and event.level != "base":

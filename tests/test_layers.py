@@ -1,6 +1,7 @@
 """The package's layers point one way, and no module imports itself back through others.
 
-core ← config ← promql ← http ← {engine, sources, actions} ← {cluster, surface, replay} ← service ← cli
+core ← config ← promql ← http ← {engine, sources, actions} ← {cluster, surface, replay}
+← service ← cli
 
 Another layer is imported through what its ``__init__`` exports, never through one of its
 private modules.

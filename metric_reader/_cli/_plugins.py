@@ -14,6 +14,7 @@ from typing import Literal, TypeVar
 import anyio
 
 from .._actions import PluginFailure, bundled_plugin_dir
+from .._config import Settings
 from .._core import (
     ConfigError,
     Event,
@@ -24,6 +25,7 @@ from .._core import (
     parse_value,
 )
 from .._core._gotemplate import TemplateError, check_template, expand_alert_template
+from .._engine import generator_url
 from ._exits import EXIT_FATAL, EXIT_OK
 from ._loading import plugin_catalog
 
@@ -79,13 +81,11 @@ def fire_plugin(args: argparse.Namespace, env: Mapping[str, str]) -> int:
         threshold = "vector(1)" if args.threshold is None else args.threshold
         rule, metric = alert, alert
         labels["alertname"] = alert
-    annotations = {
-        name: _annotation(name, text, series, value, alert)
-        for name, text in (
-            _argument("--annotation", pair, _annotation_pair) for pair in args.annotation
-        )
-    }
+    given = [_argument("--annotation", pair, _annotation_pair) for pair in args.annotation]
     settings, catalog = plugin_catalog(env)
+    annotations = {
+        name: _annotation(name, text, series, value, alert, settings) for name, text in given
+    }
     plugin = catalog.plugins.get(args.name)
     if plugin is None:
         raise ConfigError(f"plugin {args.name!r} {catalog.explain_missing(args.name)}")
@@ -108,6 +108,8 @@ def fire_plugin(args: argparse.Namespace, env: Mapping[str, str]) -> int:
         idempotency_key=idempotency_key(
             rule, labels, args.level, breach_started, 1, kind, fire_count
         ),
+        external_labels=dict(settings.external_labels),
+        generator_url=generator_url(settings.external_url, threshold if alert else metric),
     )
     method: Literal["execute", "resolve"] = "resolve" if args.resolve else "execute"
     if method == "resolve" and not plugin.has_resolve:
@@ -181,12 +183,25 @@ def _alert(args: argparse.Namespace, labels: Mapping[str, str]) -> str | None:
 
 
 def _annotation(
-    name: str, text: str, labels: Mapping[str, str], value: float, alert: str | None
+    name: str,
+    text: str,
+    labels: Mapping[str, str],
+    value: float,
+    alert: str | None,
+    settings: Settings,
 ) -> str:
-    """An annotation as a rule file's alert renders it: ``$labels``, ``$value``."""
+    """An annotation as a rule file's alert renders it: ``$labels``, ``$value``, and the
+    service's ``$externalLabels`` and ``$externalURL``."""
     template = f"__alert_{alert or 'fire'}"
     try:
         check_template(text, template)
     except TemplateError as exc:
         raise ConfigError(f"--annotation {name}={text!r} is invalid: {exc}") from None
-    return expand_alert_template(text, template, labels=labels, value=value)
+    return expand_alert_template(
+        text,
+        template,
+        labels=labels,
+        value=value,
+        external_labels=settings.external_labels,
+        external_url=settings.external_url,
+    )

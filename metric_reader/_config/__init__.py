@@ -18,9 +18,10 @@ if TYPE_CHECKING:
     from ._go_glob import glob as go_glob
     from ._go_glob import go_join
     from ._keys import KNOWN_VARIABLES
-    from ._loader import load_settings
+    from ._loader import load_settings, with_external
     from ._problems import ConfigError
     from ._prom_duration import format_prometheus_duration, go_quoted, parse_prometheus_duration
+    from ._promql import ParsedPromQL, parse_for_evaluation
     from ._regular_file import read_regular_file
     from ._routes import Route, routes_for
     from ._rule_file_reader import RuleFileReader
@@ -31,7 +32,9 @@ if TYPE_CHECKING:
         MissingValueBehavior,
         PrometheusQuery,
         PrometheusSelector,
+        RecordingRuleConfig,
         RuleConfig,
+        RuleGroupConfig,
         RuleSource,
         ScrapePage,
         Settings,
@@ -56,11 +59,14 @@ __all__ = [
     "ElectionSettings",
     "LevelConfig",
     "MissingValueBehavior",
+    "ParsedPromQL",
     "PrometheusQuery",
     "PrometheusSelector",
+    "RecordingRuleConfig",
     "Route",
     "RuleConfig",
     "RuleFileReader",
+    "RuleGroupConfig",
     "RuleSource",
     "ScrapePage",
     "Secret",
@@ -77,12 +83,14 @@ __all__ = [
     "go_quoted",
     "load_settings",
     "ordinal_from_hostname",
+    "parse_for_evaluation",
     "parse_listen_address",
     "parse_prometheus_duration",
     "parse_url",
     "read_credential",
     "read_regular_file",
     "routes_for",
+    "with_external",
     "yaml_is_null",
     "yaml_kind",
     "yaml_place",
@@ -102,11 +110,14 @@ if not TYPE_CHECKING:  # each name imported when first used
             "LevelConfig": "._types",
             "MAX_RESPONSE_BYTES": "._client",
             "MissingValueBehavior": "._types",
+            "ParsedPromQL": "._promql",
             "PrometheusQuery": "._types",
             "PrometheusSelector": "._types",
+            "RecordingRuleConfig": "._types",
             "Route": "._routes",
             "RuleConfig": "._types",
             "RuleFileReader": "._rule_file_reader",
+            "RuleGroupConfig": "._types",
             "RuleSource": "._types",
             "ScrapePage": "._types",
             "Secret": "._client",
@@ -123,12 +134,14 @@ if not TYPE_CHECKING:  # each name imported when first used
             "go_quoted": "._prom_duration",
             "load_settings": "._loader",
             "ordinal_from_hostname": "._values",
+            "parse_for_evaluation": "._promql",
             "parse_listen_address": "._values",
             "parse_prometheus_duration": "._prom_duration",
             "parse_url": "._values:url",
             "read_credential": "._client",
             "read_regular_file": "._regular_file",
             "routes_for": "._routes",
+            "with_external": "._loader",
             "yaml_is_null": "._yaml_nodes:is_null",
             "yaml_kind": "._yaml_nodes:kind",
             "yaml_place": "._yaml_nodes:place",

@@ -1,4 +1,6 @@
-"""The alerting rules of Prometheus rule files (``rule_files``, ``RULE_FILES``) as rules.
+"""The groups of Prometheus rule files (``rule_files``, ``RULE_FILES``), their alerting rules
+as rules; their recording rules are kept, in order, for ``metric-reader test`` (the service
+leaves them to Prometheus).
 
 Each alerting rule is a rule that runs its ``expr`` on the Prometheus endpoint: every series
 of the result is an alert of its own, pending until it has been in the result for ``for``,
@@ -21,8 +23,14 @@ from ._problems import Given, Problems
 from ._prom_duration import go_quoted
 from ._routes import Route
 from ._rule_builder import Scope, build_rule
-from ._rule_files import AlertRuleDef, RuleGroupDef, expand_rule_file_globs, load_rule_files
-from ._types import AlertDefinition, RuleConfig
+from ._rule_files import (
+    AlertRuleDef,
+    RecordingRuleDef,
+    RuleGroupDef,
+    expand_rule_file_globs,
+    load_rule_files,
+)
+from ._types import AlertDefinition, RecordingRuleConfig, RuleConfig, RuleGroupConfig
 
 _RULE_NAME_UNSAFE = re.compile(r"[^A-Za-z0-9_.:-]")
 """What a group's name may hold that a rule's name may not (spaces, slashes)."""
@@ -62,20 +70,22 @@ def _template_problem(text: str) -> str | None:
     return None
 
 
-def alert_rules(
+def rule_groups(
     groups: Sequence[RuleGroupDef],
     defaults: Mapping[str, Given],
     routes: tuple[Route, ...],
     problems: Problems,
-) -> list[RuleConfig]:
-    """One rule per alerting rule of ``groups``, named after its alert (``GROUP:ALERT`` when
-    two rules have an alert of that name, ``GROUP:ALERT-N`` for the N-th of one group)."""
+) -> tuple[RuleGroupConfig, ...]:
+    """``groups`` with each alerting rule as a rule named after its alert (``GROUP:ALERT``
+    when two rules have an alert of that name, ``GROUP:ALERT-N`` for the N-th of one group)
+    and each recording rule as a ``RecordingRuleConfig``, in their order. A group or rule
+    with mistakes (added to ``problems``) is left out."""
     names = _unique_names(groups)
     given = defaults.get("action_plugin")
     fallback = str(given.value).strip() or None if given is not None else None
     taken = {key: value for key, value in defaults.items() if key not in NOT_FOR_ALERTS}
     taken = {key: value for key, value in taken.items() if not key.startswith("hard.")}
-    out = []
+    out: list[RuleGroupConfig] = []
     for group in groups:
         if group.query_offset:
             problems.add(
@@ -83,53 +93,87 @@ def alert_rules(
                 "metric-reader: its queries are evaluated at the time of the tick"
             )
             continue
-        for alert in group.alerts:
-            where = f"{alert.file}:{alert.line}"
-            raw = dict(taken)
-            raw.update(
-                name=Given(_CHECKED_APART, where),
-                query=Given(alert.expr, where),
-                threshold=Given(ALWAYS, where),
-                threshold_duration=Given(format_duration(alert.for_), where),
-                keep_firing_for=Given(format_duration(alert.keep_firing_for), where),
-                missing_value_behavior=Given("resolve", where),
-            )
-            if group.interval is not None:
-                raw["polling_interval"] = Given(format_duration(group.interval), where)
-            if group.limit > 0:
-                raw["series_limit"] = Given(group.limit, where)
-            definition = AlertDefinition(
-                name=alert.name,
-                labels=tuple(group.labels_of(alert).items()),
-                annotations=tuple(alert.annotations.items()),
-                expr=alert.expr,
-                group=group.name,
-                file=alert.file,
-                line=alert.line,
-                default_plugin=fallback,
-            )
-            # The rule's plugin and repeat: those of the first route its own labels (not
-            # yet its series') reach; each action is routed on its alert's full labels.
-            known = definition.known_labels()
-            first = next((route for route in routes if route.may_match(known)), None)
-            if first is not None:
-                raw["action_plugin"] = Given(first.plugin, first.where)
-                if first.backoff is not None:
-                    raw["backoff_delay"] = Given(format_duration(first.backoff), first.where)
-            config = build_rule(raw, _AlertScope(where), problems)
-            if config is None or config.base is None:
+        rules: list[RuleConfig | RecordingRuleConfig] = []
+        for rule in group.rules:
+            if isinstance(rule, RecordingRuleDef):
+                rules.append(_recording(group, rule, len(out), len(rules)))
                 continue
-            threshold = any_value(alert.expr)  # in the result: the condition holds, NaN too
-            out.append(
-                dataclasses.replace(
-                    config,
-                    name=names[id(alert)],
-                    metric_name=alert.name,
-                    base=dataclasses.replace(config.base, threshold=threshold),
-                    alert=definition,
-                )
-            )
-    return out
+            config = _alert_rule(group, rule, names[id(rule)], taken, fallback, routes, problems)
+            if config is not None:
+                rules.append(config)
+        out.append(
+            RuleGroupConfig(group.name, group.file, group.interval, group.limit, tuple(rules))
+        )
+    return tuple(out)
+
+
+def _recording(
+    group: RuleGroupDef, rule: RecordingRuleDef, group_index: int, index: int
+) -> RecordingRuleConfig:
+    return RecordingRuleConfig(
+        record=rule.name,
+        expr=rule.expr,
+        labels=tuple({**group.labels, **rule.labels}.items()),
+        group=group.name,
+        group_index=group_index,
+        index=index,
+        file=rule.file,
+        line=rule.line,
+    )
+
+
+def _alert_rule(
+    group: RuleGroupDef,
+    alert: AlertRuleDef,
+    name: str,
+    taken: Mapping[str, Given],
+    fallback: str | None,
+    routes: tuple[Route, ...],
+    problems: Problems,
+) -> RuleConfig | None:
+    where = f"{alert.file}:{alert.line}"
+    raw = dict(taken)
+    raw.update(
+        name=Given(_CHECKED_APART, where),
+        query=Given(alert.expr, where),
+        threshold=Given(ALWAYS, where),
+        threshold_duration=Given(format_duration(alert.for_), where),
+        keep_firing_for=Given(format_duration(alert.keep_firing_for), where),
+        missing_value_behavior=Given("resolve", where),
+    )
+    if group.interval is not None:
+        raw["polling_interval"] = Given(format_duration(group.interval), where)
+    if group.limit > 0:
+        raw["series_limit"] = Given(group.limit, where)
+    definition = AlertDefinition(
+        name=alert.name,
+        labels=tuple(group.labels_of(alert).items()),
+        annotations=tuple(alert.annotations.items()),
+        expr=alert.expr,
+        group=group.name,
+        file=alert.file,
+        line=alert.line,
+        default_plugin=fallback,
+    )
+    # The rule's plugin and repeat: those of the first route its own labels (not yet its
+    # series') reach; each action is routed on its alert's full labels.
+    known = definition.known_labels()
+    first = next((route for route in routes if route.may_match(known)), None)
+    if first is not None:
+        raw["action_plugin"] = Given(first.plugin, first.where)
+        if first.backoff is not None:
+            raw["backoff_delay"] = Given(format_duration(first.backoff), first.where)
+    config = build_rule(raw, _AlertScope(where), problems)
+    if config is None or config.base is None:
+        return None
+    threshold = any_value(alert.expr)  # in the result: the condition holds, NaN too
+    return dataclasses.replace(
+        config,
+        name=name,
+        metric_name=alert.name,
+        base=dataclasses.replace(config.base, threshold=threshold),
+        alert=definition,
+    )
 
 
 def skipped_recording_rules(groups: Sequence[RuleGroupDef]) -> tuple[str, ...]:

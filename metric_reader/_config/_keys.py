@@ -15,6 +15,8 @@ from ._values import (
     choice,
     directory,
     duration,
+    external_labels,
+    external_url,
     globs,
     label_filters,
     lease_name,
@@ -93,6 +95,8 @@ SERVICE_KEYS: dict[str, Parser] = {
     "shard_index": shard_index,
     **{f"leader_election_{key}": parse for key, parse in ELECTION_KEYS.items()},
     "kubernetes_service_account_dir": directory,
+    "external_labels": external_labels,
+    "external_url": external_url,
 }
 DEFAULTABLE_KEYS = tuple(k for k in RULE_KEYS if k not in IDENTITY_KEYS)
 """Rule keys a rule file may give at the top, as the default of every rule."""

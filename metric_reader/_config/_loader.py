@@ -7,6 +7,7 @@ defaults of every rule. The environment overrides the file's top-level keys.
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 from collections.abc import Mapping
 from pathlib import Path
@@ -29,7 +30,7 @@ from ._plugin_tables import read_plugin_tables
 from ._problems import ConfigError, Given, Problems, env_name
 from ._replicas import election_settings, this_shard
 from ._rule_builder import ENV_SCOPE, FileScope, build_rule, check_unique_names
-from ._types import RuleConfig, Settings
+from ._types import RuleConfig, RuleGroupConfig, Settings
 from ._watched import rule_file_globs
 
 if TYPE_CHECKING:
@@ -76,13 +77,14 @@ def load_settings(environ: Mapping[str, str], *, rules: bool = True) -> Settings
     defaults = {key: top[key] for key in DEFAULTABLE_KEYS if key in top}
     alerts: list[RuleConfig] = []
     recording: tuple[str, ...] = ()
+    groups: tuple[RuleGroupConfig, ...] = ()
     routes: tuple[Route, ...] = ()
     if "routes" in top:
         from ._routes import read_routes
 
         routes = read_routes(top["routes"].value, top["routes"].at, problems)
     if rules and service["rule_files"]:
-        alerts, recording = _alerting_rules(
+        groups, recording = _rule_groups(
             service["rule_files"],
             top["rule_files"].at,
             config_file,
@@ -91,6 +93,7 @@ def load_settings(environ: Mapping[str, str], *, rules: bool = True) -> Settings
             problems,
             warnings,
         )
+        alerts = [rule for group in groups for rule in group.rules if isinstance(rule, RuleConfig)]
     if not rules:
         built: list[RuleConfig | None] = []
     elif not rules_raw and service["rule_files"] and not _from_env(environ, ENV_RULE_KEYS):
@@ -109,12 +112,17 @@ def load_settings(environ: Mapping[str, str], *, rules: bool = True) -> Settings
     else:
         built = [build_rule({**defaults, **_from_env(environ, ENV_RULE_KEYS)}, ENV_SCOPE, problems)]
     every = [r for r in built if r is not None] + alerts
+    external = service["external_labels"] or {}, service["external_url"] or ""
+    if external != ({}, ""):
+        every = [with_external(rule, *external) for rule in every]
+        groups = _groups_holding(groups, every)
     _check_names_across(every, problems)
     if problems.lines:
         raise ConfigError(*problems.lines)
     return Settings(
         rules=tuple(every),
         skipped_recording_rules=recording,
+        rule_groups=groups,
         routes=routes,
         plugin_dir=service["plugin_dir"],
         plugin_timeout=service["plugin_timeout"] or 30.0,
@@ -140,10 +148,36 @@ def load_settings(environ: Mapping[str, str], *, rules: bool = True) -> Settings
         shard_index=shard[1],
         shard_index_from=shard[2],
         election=election,
+        external_labels=external[0],
+        external_url=external[1],
     )
 
 
-def _alerting_rules(
+def with_external(rule: RuleConfig, labels: Mapping[str, str], url: str) -> RuleConfig:
+    """``rule`` holding the external labels and URL (``EXTERNAL_LABELS``, ``EXTERNAL_URL``),
+    as each of Prometheus' rules holds the global ones."""
+    return dataclasses.replace(rule, external_labels=tuple(labels.items()), external_url=url)
+
+
+def _groups_holding(
+    groups: tuple[RuleGroupConfig, ...], rules: list[RuleConfig]
+) -> tuple[RuleGroupConfig, ...]:
+    """``groups`` holding ``rules`` (by name) in place of the alerting rules they hold, so
+    that the two stay the same objects."""
+    by_name = {rule.name: rule for rule in rules}
+    return tuple(
+        dataclasses.replace(
+            group,
+            rules=tuple(
+                by_name.get(rule.name, rule) if isinstance(rule, RuleConfig) else rule
+                for rule in group.rules
+            ),
+        )
+        for group in groups
+    )
+
+
+def _rule_groups(
     patterns: tuple[str, ...],
     given_at: str,
     config_file: str | None,
@@ -151,14 +185,14 @@ def _alerting_rules(
     routes: tuple[Route, ...],
     problems: Problems,
     warnings: list[str],
-) -> tuple[list[RuleConfig], tuple[str, ...]]:
-    """The rules of the Prometheus rule files ``patterns`` name, relative to the rule file
-    (or, from ``RULE_FILES`` without one, to the working directory); what promtool only
-    lints goes to ``warnings``."""
+) -> tuple[tuple[RuleGroupConfig, ...], tuple[str, ...]]:
+    """The groups of the Prometheus rule files ``patterns`` name, relative to the rule file
+    (or, from ``RULE_FILES`` without one, to the working directory), and a line for each
+    recording rule the service skips; what promtool only lints goes to ``warnings``."""
     from ._alert_rules import (
-        alert_rules,
         duplicate_alert_warnings,
         read_rule_files,
+        rule_groups,
         skipped_recording_rules,
     )
 
@@ -167,9 +201,9 @@ def _alerting_rules(
     except ConfigError as exc:
         for line in exc.problems:
             problems.add(line)
-        return [], ()
+        return (), ()
     warnings.extend(duplicate_alert_warnings(groups))
-    return alert_rules(groups, defaults, routes, problems), skipped_recording_rules(groups)
+    return rule_groups(groups, defaults, routes, problems), skipped_recording_rules(groups)
 
 
 def _base(config_file: str | None) -> Path:

@@ -32,13 +32,17 @@ class AlertRuleDef:
 
 @dataclass(frozen=True, slots=True)
 class RecordingRuleDef:
-    """A recording rule (``record:``): read and checked, never evaluated here."""
+    """A recording rule (``record:``), checked as Prometheus 2.42 checks it: ``name`` is a
+    metric name. ``labels`` are the rule's own, as written (not templates: Prometheus sets
+    them as they are)."""
 
     name: str
     expr: str
     file: Path
     line: int
+    """Where the rule's ``record:`` name is."""
     group: str
+    labels: Mapping[str, str]
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,10 +58,19 @@ class RuleGroupDef:
     negative limit is 0, as in Prometheus)."""
     labels: Mapping[str, str]
     """Added to every rule of the group; a rule's own labels win (Prometheus 3.0)."""
-    alerts: tuple[AlertRuleDef, ...]
-    recording: tuple[RecordingRuleDef, ...]
+    rules: tuple[AlertRuleDef | RecordingRuleDef, ...]
+    """Alerting and recording rules in the order of the file: Prometheus evaluates them in
+    that order, a recording rule's output visible to the rules after it."""
     query_offset: float | None = None
     """Seconds to evaluate in the past (Prometheus 2.53); None: the default."""
+
+    @property
+    def alerts(self) -> tuple[AlertRuleDef, ...]:
+        return tuple(rule for rule in self.rules if isinstance(rule, AlertRuleDef))
+
+    @property
+    def recording(self) -> tuple[RecordingRuleDef, ...]:
+        return tuple(rule for rule in self.rules if isinstance(rule, RecordingRuleDef))
 
     def labels_of(self, alert: AlertRuleDef) -> dict[str, str]:
         """The labels ``alert`` gets: the group's, then its own over them."""

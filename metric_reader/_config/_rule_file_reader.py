@@ -1,18 +1,23 @@
-"""One Prometheus rule file checked as ``promtool check rules`` checks it (rulefmt of
-Prometheus 3: group ``labels`` and ``query_offset``, UTF-8 label names). An alert's name is
-free text, as in Prometheus 2.42 (only a recording rule's name is a metric name). An alert
-given twice in a group with the same labels is not a problem here: promtool only lints it
+"""One Prometheus rule file checked as ``promtool check rules`` 2.42 checks it
+(``rulefmt.Validate``), alerting and recording rules alike, with two additions of Prometheus
+3 to groups (``labels`` and ``query_offset``). Names are Prometheus 2.42's: a label or
+annotation name is ``[a-zA-Z_][a-zA-Z0-9_]*``, a recording rule's name a metric name
+(``[a-zA-Z_:][a-zA-Z0-9_:]*``); an alert's name is free text. An alert given twice in a
+group with the same labels is not a problem here: promtool only lints it
 (``duplicate_alert_warnings`` of ``_alert_rules``). Every problem is one line,
 ``FILE:LINE:COL: message``, and all of a file's are reported, not just the first.
 
 Each ``expr`` is parsed as PromQL (``_promql``: ``could not parse expression: 1:7: parse
-error: ...`` at the place of the ``expr``, as promtool says it). The templates are checked
-when a ``TemplateCheck`` is given.
+error: ...`` at the place of the ``expr``, as promtool says it); its type is not checked,
+as promtool 2.42 does not (``expr: 1`` loads). The templates of an alerting rule's labels
+and annotations are checked when a ``TemplateCheck`` is given (a recording rule's labels
+are no templates).
 """
 
 from __future__ import annotations
 
 import codecs
+import re
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -58,9 +63,43 @@ def _valid_utf8(text: str) -> bool:
     return True
 
 
+_LABEL_NAME = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*")
+"""Prometheus 2.42's ``model.LabelName.IsValid`` (Prometheus 3 takes any UTF-8 text)."""
+_METRIC_NAME = re.compile(r"[a-zA-Z_:][a-zA-Z0-9_:]*")
+"""Prometheus 2.42's ``model.IsValidMetricName``: what a recording rule's name must be."""
+
+
+_YAML_FLOAT = re.compile(r"[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?")
+"""yaml.v3's plain float (``yamlStyleFloat``)."""
+_INT64 = 1 << 63
+
+
+def _go_int(text: str) -> int | None:
+    """A plain YAML scalar as yaml.v3 decodes it into a Go ``int`` (a group's ``limit``), or
+    None when it refuses: Go's integer syntax (``0x10``, ``017``, ``0o17``, ``0b11``, ``_``
+    anywhere), or a float cut towards zero (``1.5`` is 1, ``1e3`` is 1000, ``-.inf`` the
+    lowest int), as promtool 2.42 reads it."""
+    plain = text.replace("_", "")
+    sign, digits = (plain[0], plain[1:]) if plain[:1] in "+-" else ("", plain)
+    base = 8 if len(digits) > 1 and digits[0] == "0" and digits[1:].isdigit() else 0
+    try:
+        number = int(sign + (digits[1:] if base == 8 else digits), base)
+    except ValueError:
+        number = None
+    if number is not None and digits.isascii():
+        return number if number < _INT64 else None
+    if plain in ("-.inf", "-.Inf", "-.INF"):
+        return -_INT64
+    if _YAML_FLOAT.fullmatch(plain) is None:
+        return None
+    value = float(plain)
+    if value > _INT64:
+        return None
+    return -_INT64 if value == _INT64 else int(value)
+
+
 def _valid_label_name(name: str) -> bool:
-    """Prometheus 3's names (UTF-8): any text but the empty one."""
-    return name != "" and _valid_utf8(name)
+    return _LABEL_NAME.fullmatch(name) is not None
 
 
 class RuleFileReader:
@@ -174,22 +213,18 @@ class RuleFileReader:
         query_offset = self._duration(fields, "query_offset", prefix)
         limit = self._limit(fields, prefix)
         labels = _texts(self._labels(fields, "labels", prefix, names_of="label"))
-        alerts: list[AlertRuleDef] = []
-        recording: list[RecordingRuleDef] = []
+        rules: list[AlertRuleDef | RecordingRuleDef] = []
         for number, rule_node in enumerate(self._rule_nodes(fields, prefix), start=1):
             rule = self._rule(rule_node, name, number)
-            if isinstance(rule, AlertRuleDef):
-                alerts.append(rule)
-            elif isinstance(rule, RecordingRuleDef):
-                recording.append(rule)
+            if rule is not None:
+                rules.append(rule)
         return RuleGroupDef(
             name=name,
             file=self.path,
             interval=interval or None,
             limit=max(limit, 0),
             labels=labels,
-            alerts=tuple(alerts),
-            recording=tuple(recording),
+            rules=tuple(rules),
             query_offset=query_offset,
         )
 
@@ -199,12 +234,12 @@ class RuleFileReader:
             return 0
         from yaml.nodes import ScalarNode
 
-        text = str(node.value) if isinstance(node, ScalarNode) and not node.style else ""
-        digits = text[1:] if text[:1] in "+-" else text
-        if not digits or not digits.isascii() or not digits.isdigit():
+        plain = isinstance(node, ScalarNode) and not node.style
+        limit = _go_int(str(node.value)) if plain else None
+        if limit is None:
             self.report(node, f"{prefix}limit: expected a whole number, got {kind(node)}")
             return 0
-        return int(text)
+        return limit
 
     def _rule_nodes(self, fields: _NODES, prefix: str) -> list[Node]:
         node = fields.get("rules", (None, None))[1]
@@ -277,7 +312,7 @@ class RuleFileReader:
             return None
         if record:
             line = place(at("record"))[0]
-            return RecordingRuleDef(record, expr or "", self.path, line, group)
+            return RecordingRuleDef(record, expr or "", self.path, line, group, _texts(labels))
         return AlertRuleDef(
             name=alert,
             expr=expr or "",
@@ -305,14 +340,8 @@ class RuleFileReader:
             self.report(name_node, f"{prefix}invalid field 'for' in recording rule")
         if keep_firing_for:
             self.report(name_node, f"{prefix}invalid field 'keep_firing_for' in recording rule")
-        if not _valid_utf8(record):
-            self.report(name_node, f"{prefix}invalid recording rule name: {record!r}")
-        if "{" in record or "}" in record:
-            self.report(
-                name_node,
-                f"{prefix}braces present in the recording rule name; should it be in expr?: "
-                f"{record}",
-            )
+        if _METRIC_NAME.fullmatch(record) is None:
+            self.report(name_node, f"{prefix}invalid recording rule name: {record}")
 
     def _check_templates(self, prefix: str, labels: _TEXTS, annotations: _TEXTS) -> None:
         if self.check_templates is None:

@@ -150,6 +150,52 @@ class RuleConfig:
     ``sample_limit``), and it never tracks more."""
     alert: AlertDefinition | None = None
     """Set for an alerting rule of a Prometheus rule file (``rule_files``)."""
+    external_labels: tuple[tuple[str, str], ...] = ()
+    """``EXTERNAL_LABELS``, as each of Prometheus' rules holds its global external labels:
+    ``$externalLabels`` in the templates, and in every event for the plugins."""
+    external_url: str = ""
+    """``EXTERNAL_URL`` (Prometheus' ``--web.external-url``): ``$externalURL`` in the
+    templates, and the start of the events' ``generator_url``."""
+
+
+@dataclass(frozen=True, slots=True)
+class RecordingRuleConfig:
+    """A recording rule of a Prometheus rule file, checked as promtool 2.42 checks it. The
+    service does not evaluate it (Prometheus records it); ``metric-reader test`` may."""
+
+    record: str
+    """The metric name it records."""
+    expr: str
+    labels: tuple[tuple[str, str], ...]
+    """The group's labels, then the rule's own over them: set on every series it records
+    (not templates)."""
+    group: str
+    group_index: int
+    """The group's place among all groups of the rule files (0-based, files in their
+    order, groups in the file's order): ``Settings.rule_groups[group_index]``."""
+    index: int
+    """The rule's place in its group, alerting and recording rules counted alike (0-based):
+    ``Settings.rule_groups[group_index].rules[index]`` is this rule."""
+    file: Path
+    line: int
+    """Where the rule's ``record:`` name is."""
+
+
+@dataclass(frozen=True, slots=True)
+class RuleGroupConfig:
+    """A group of a Prometheus rule file: its rules in their order, as Prometheus evaluates
+    them at each tick (a recording rule's output seen by the rules after it)."""
+
+    name: str
+    file: Path
+    interval: float | None
+    """Seconds between evaluations; None: the default (the rule file's
+    ``polling_interval``, a test's ``evaluation_interval``)."""
+    limit: int
+    """Most series (alerts) each rule may give at one evaluation; 0: no limit."""
+    rules: tuple[RuleConfig | RecordingRuleConfig, ...]
+    """Each alerting rule as the ``RuleConfig`` of ``Settings.rules`` (the same object),
+    each recording rule as a ``RecordingRuleConfig``, in the file's order."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -220,6 +266,15 @@ class Settings:
     """``[[routes]]``: which plugin each alert of the rule files goes to, by its labels."""
     skipped_recording_rules: tuple[str, ...] = ()
     """``FILE:LINE: recording rule NAME`` of the rule files: read, not evaluated."""
+    rule_groups: tuple[RuleGroupConfig, ...] = ()
+    """The groups of the rule files (``rule_files``), in the order of the files and of
+    each file, with their alerting and recording rules in order: all of them, before
+    sharding (``rules`` may then hold fewer)."""
+    external_labels: Mapping[str, str] = field(default_factory=dict)
+    """``EXTERNAL_LABELS`` (Prometheus' ``global.external_labels``); every rule holds them."""
+    external_url: str = ""
+    """``EXTERNAL_URL`` (Prometheus' ``--web.external-url``, without a trailing ``/``);
+    every rule holds it."""
 
     def plugin_variable(self, rule: RuleConfig, level: Literal["base", "hard"]) -> str:
         """How the user named the plugin of ``rule``'s ``level``, for messages."""

@@ -9,6 +9,7 @@ import ipaddress
 import os
 import re
 import stat
+import urllib.parse
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
@@ -98,6 +99,50 @@ def url(value: object) -> str:
             "BASIC_AUTH_PASSWORD_FILE, or BEARER_TOKEN_FILE"
         )
     return str(parsed)
+
+
+_LABEL_NAME = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*")
+
+
+def external_labels(value: object) -> dict[str, str]:
+    """``external_labels``: a TOML table of strings, or (``EXTERNAL_LABELS``) one string of
+    ``name=value`` pairs separated by commas (a value with a comma: use the TOML table)."""
+    expected = "expected name=value pairs separated by commas, e.g. region=eu,dc=x"
+    pairs: list[tuple[object, object]] = []
+    if isinstance(value, str):
+        for item in value.split(","):
+            name, equals, label_value = item.partition("=")
+            if not equals and item.strip():
+                raise ValueError(f"{item.strip()!r} has no '=': {expected}")
+            if equals:
+                pairs.append((name.strip(), label_value.strip()))
+    elif isinstance(value, Mapping):
+        pairs = list(value.items())
+        expected = 'expected a table of strings, e.g. {region = "eu"}'
+    else:
+        raise ValueError(expected)
+    labels: dict[str, str] = {}
+    for key, given in pairs:
+        if not isinstance(key, str) or not _LABEL_NAME.fullmatch(key):
+            raise ValueError(f"{key!r} is not a valid label name ([a-zA-Z_][a-zA-Z0-9_]*)")
+        if not isinstance(given, str):
+            raise ValueError(f"label {key}: {expected}")
+        if key in labels:
+            raise ValueError(f"label {key} given twice")
+        labels[key] = given
+    return labels
+
+
+def external_url(value: object) -> str:
+    """``EXTERNAL_URL``: an absolute http(s) URL, its path without a trailing ``/``, as
+    Prometheus keeps ``--web.external-url``."""
+    given = text(value)
+    remember_url_credentials(given)  # refused below, but never to be shown anywhere
+    parts = urllib.parse.urlsplit(given)
+    if parts.username is not None or parts.password is not None:
+        raise ValueError("credentials in the URL are not accepted: it is shown in alerts")
+    url(given)  # refused as any URL setting is: not http(s), no host
+    return urllib.parse.urlunsplit(parts._replace(path=parts.path.rstrip("/")))
 
 
 def _matching(value: object, pattern: re.Pattern[str], reason: str, longest: int = 0) -> str:

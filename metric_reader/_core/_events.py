@@ -24,6 +24,11 @@ class Event:
     calls of this breach before this one. ``annotations`` are the rendered annotations of
     an alerting rule (empty for other rules). ``idempotency_key`` names the call (see
     :func:`idempotency_key`), so a plugin can tell a retry from a new call.
+    ``external_labels`` are the service's (``EXTERNAL_LABELS``), not in ``labels``: a plugin
+    sending alerts adds them where an alert has no label of that name, as Prometheus'
+    notifier does. ``generator_url`` is ``EXTERNAL_URL`` followed by the table view of the
+    rule's expression (``/graph?g0.expr=...&g0.tab=1``), as Prometheus sends it; empty
+    without ``EXTERNAL_URL``.
     """
 
     rule: str
@@ -39,6 +44,8 @@ class Event:
     plugin: str = ""
     annotations: Mapping[str, str] = field(default_factory=dict)
     idempotency_key: str = ""
+    external_labels: Mapping[str, str] = field(default_factory=dict)
+    generator_url: str = ""
 
     def as_dict(self) -> dict[str, object]:
         """A JSON-friendly view (times as ISO 8601, duration in seconds)."""
@@ -56,6 +63,8 @@ class Event:
             "plugin": self.plugin,
             "annotations": dict(self.annotations),
             "idempotency_key": self.idempotency_key,
+            "external_labels": dict(self.external_labels),
+            "generator_url": self.generator_url,
         }
 
 

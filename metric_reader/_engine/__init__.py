@@ -14,7 +14,7 @@ if TYPE_CHECKING:
     from ._nodata import NO_DATA_POLLS, NoData, tracks_no_data
     from ._recent import RECENT_SERIES_PER_RULE, recent_length, recent_shares, recent_window
     from ._replay import Replay, ReplayedCall, Replayer, SeriesHistory, Step, replay
-    from ._rule import ActiveAlert, Rule, format_series, revision
+    from ._rule import ActiveAlert, Rule, format_series, generator_url, revision
     from ._rule_machine import RuleMachine
     from ._rules import CarriedOver, carry_over, make_rule
     from ._snapshot import LevelSnapshot, Restored, RuleSnapshot, SeriesSnapshot
@@ -62,6 +62,7 @@ __all__ = [
     "Step",
     "carry_over",
     "format_series",
+    "generator_url",
     "make_rule",
     "recent_length",
     "recent_shares",
@@ -107,6 +108,7 @@ if not TYPE_CHECKING:  # each name imported when first used
             "Step": "._replay",
             "carry_over": "._rules",
             "format_series": "._rule",
+            "generator_url": "._rule",
             "make_rule": "._rules",
             "recent_length": "._recent",
             "recent_shares": "._recent",

@@ -12,6 +12,7 @@ Prometheus sends them, not ``$value`` = NaN.
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import datetime
 from typing import TYPE_CHECKING
 
@@ -55,23 +56,22 @@ class PrometheusAlertRule(AlertingRule):
 
     def event(self, action: Action, now: float, plugin: str, wall: datetime | None = None) -> Event:
         base = super().event(action, now, plugin, wall)
-        return Event(
-            rule=base.rule,
+        return dataclasses.replace(
+            base,
             metric_name=self.alert.name,
             labels=self.alert_labels(action.labels, action.level, action.value),
-            value=base.value,
             threshold=self.alert.expr,
-            level=base.level,
-            kind=base.kind,
-            breach_started=base.breach_started,
-            duration=base.duration,
-            fire_count=base.fire_count,
-            plugin=base.plugin,
             annotations=self.annotations(action.labels, action.value),
-            idempotency_key=base.idempotency_key,
         )
 
     def _expand(self, template: str, labels: dict[str, str], value: float) -> str:
         if "{{" not in template:
             return template
-        return expand_alert_template(template, self._template_name, labels=labels, value=value)
+        return expand_alert_template(
+            template,
+            self._template_name,
+            labels=labels,
+            value=value,
+            external_labels=dict(self.config.external_labels),
+            external_url=self.config.external_url,
+        )

@@ -10,6 +10,7 @@ tracks no series and has nothing to save.
 from __future__ import annotations
 
 import hashlib
+import urllib.parse
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
@@ -29,6 +30,14 @@ def format_series(name: str, labels: Labels) -> str:
         return name
     inner = ",".join(f'{k}="{v}"' for k, v in labels)
     return f"{name}{{{inner}}}"
+
+
+def generator_url(external_url: str, expression: str) -> str:
+    """The link Prometheus sends with an alert (rules/manager.go ``SendAlerts``): the
+    external URL and the table view of the expression; empty without an external URL."""
+    if not external_url:
+        return ""
+    return f"{external_url}/graph?g0.expr={urllib.parse.quote_plus(expression)}&g0.tab=1"
 
 
 def rule_identity(config: RuleConfig) -> tuple[object, ...]:
@@ -216,6 +225,8 @@ class Rule(ABC):
             fire_count=action.fire_count,
             plugin=plugin,
             idempotency_key=key,
+            external_labels=dict(self.config.external_labels),
+            generator_url=generator_url(self.config.external_url, self.expression),
         )
 
 

@@ -10,7 +10,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TextIO
 
 from loguru import logger
 
@@ -93,30 +93,46 @@ def _prometheus_flag(given: str | None) -> str | None:
 
 
 def test_command(paths: Sequence[Path]) -> int:
-    """Run the rule test files, report like ``promtool test rules``; 0 when every test
-    passed, 1 otherwise (a file that cannot be read counts as failed)."""
+    """Run the rule test files, report as ``promtool test rules`` 2.42 does; 0 when every
+    test passed, 1 otherwise (a file that cannot be read counts as failed).
+
+    stdout has what promtool prints there: ``Unit Testing:  FILE``, ``  SUCCESS`` and blank
+    lines (one a failure, one a file); stderr has ``  FAILED:``, each failure and the
+    warnings, so that a script reading either stream reads what it reads of promtool's."""
     from ._ruletest import run_test_file
 
     logger.disable("metric_reader._engine")
     failed = False
     for path in paths:
-        print(f"Unit Testing:  {path}")
-        problems, groups = run_test_file(path)
-        if not groups:
+        _say(sys.stdout, f"Unit Testing:  {path}\n")
+        warnings, groups = run_test_file(path)
+        for warning in warnings:
+            _say(sys.stderr, f"  WARNING: {warning}\n")
+        failures = [_named(group.name, f) for group in groups for f in group.failures]
+        if failures:
             failed = True
-            print("  FAILED:")
-            for problem in problems:
-                print(f"    {problem}")
-            print()
-            continue
-        for warning in problems:
-            print(f"  WARNING: {warning}")
-        failures = [(group.name, f) for group in groups for f in group.failures]
-        if not failures:
-            print("  SUCCESS\n")
-            continue
-        failed = True
-        print("  FAILED:")
-        for name, failure in failures:
-            print(f"    name: {name},\n    {failure}\n")
+            _say(sys.stderr, "  FAILED:\n")
+            for failure in failures:
+                _say(sys.stderr, f"{failure}\n")
+                _say(sys.stdout, "\n")
+        else:
+            _say(sys.stdout, "  SUCCESS\n")
+        _say(sys.stdout, "\n")
     return EXIT_FAILED if failed else EXIT_OK
+
+
+def _named(group: str, failure: str) -> str:
+    """The failure as promtool prints it: under ``    name: NAME,`` for the failures it
+    names the group of, when the group has a name."""
+    from ._ruletest import UnderGroupName  # imported by test_command already
+
+    if group and isinstance(failure, UnderGroupName):
+        return f"    name: {group},\n{failure}"
+    return failure
+
+
+def _say(stream: TextIO, text: str) -> None:
+    """Written at once, as promtool's unbuffered writes: on a terminal the two streams
+    interleave as promtool's do."""
+    stream.write(text)
+    stream.flush()

@@ -333,6 +333,42 @@ async def test_a_resolved_alert_carries_the_annotations_of_its_last_active_evalu
 
 
 @pytest.mark.anyio
+async def test_the_services_external_labels_and_url_go_with_its_alerts(
+    am: FakeAlertmanager, tmp_path: Path
+) -> None:
+    """As Prometheus sends alerts: its external labels added where an alert has no label
+    of that name (the alert's own wins), rendered in templates, and the generator URL
+    the external URL's table view of the expression."""
+    (tmp_path / "alerts.yml").write_text(
+        "groups:\n  - name: hosts\n    rules:\n      - alert: HostDown\n"
+        "        expr: up == 0\n        labels: {dc: own}\n"
+        "        annotations: {summary: '{{ $labels.instance }}@{{ $externalLabels.region }}'}\n"
+    )
+    (tmp_path / "rules.toml").write_text(
+        f'prometheus_endpoint = "http://127.0.0.1:9"\naction_plugin = "{NAME}"\n'
+        'rule_files = ["alerts.yml"]\nexternal_labels = {region = "eqiad", dc = "x"}\n'
+        'external_url = "https://prom.example/"\n'
+    )
+    settings = load_settings({"CONFIG_FILE": str(tmp_path / "rules.toml")})
+    rule, step = make_rule(settings.rules[0]), EvaluationStep(settings.routes)
+    owed: list[OwedCall] = []
+    step.evaluate(rule, Observation(0.0, [Sample((("instance", "foo"),), 0.0)]), owed.append)
+    [call] = owed
+
+    await loaded({"urls": [am.url]}).call("execute", call.event(NAME, 0.0), TIMEOUT)
+
+    [alert] = am.alerts()
+    assert alert["labels"] == {
+        "alertname": "HostDown",
+        "dc": "own",  # the alert's own label wins over the external one
+        "instance": "foo",
+        "region": "eqiad",
+    }
+    assert alert["annotations"] == {"summary": "foo@eqiad"}
+    assert alert["generatorURL"] == "https://prom.example/graph?g0.expr=up+%3D%3D+0&g0.tab=1"
+
+
+@pytest.mark.anyio
 async def test_a_url_with_a_path_prefix_gets_the_api_path_after_it(
     am2: FakeAlertmanager,
 ) -> None:

@@ -166,6 +166,8 @@ def expected_body(event: Event, **changes: Any) -> dict[str, Any]:
         "plugin": event.plugin,
         "annotations": {},
         "idempotency_key": event.idempotency_key,
+        "external_labels": {},
+        "generator_url": "",
     }
     body.update(changes)
     return body
@@ -201,6 +203,8 @@ async def test_http_action_posts_every_event_field_as_json_with_its_headers(
         "plugin": "http_action",
         "annotations": {},
         "idempotency_key": "",
+        "external_labels": {},
+        "generator_url": "",
     }
     assert request.headers["content-type"] == "application/json"
     assert request.headers["user-agent"] == f"metric-reader/{__version__} (http_action)"

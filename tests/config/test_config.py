@@ -380,3 +380,65 @@ def test_credentials_in_an_endpoint_url_are_refused_without_showing_the_password
     assert "s3cret" not in message
     assert "https://alice:***@prom.example:9090" in message
     assert "BASIC_AUTH_USERNAME" in message
+
+
+def test_external_labels_and_url_from_the_environment_and_the_file(tmp_path: Path) -> None:
+    """As Prometheus' ``global.external_labels`` and ``--web.external-url`` (its path
+    without a trailing ``/``): every rule holds them, for its templates and events."""
+    s = settings(EXTERNAL_LABELS="region=eu, dc=x", EXTERNAL_URL="https://prom.example/p/")
+    assert (s.external_labels, s.external_url) == (
+        {"region": "eu", "dc": "x"},
+        "https://prom.example/p",
+    )
+    [rule] = s.rules
+    assert (rule.external_labels, rule.external_url) == (
+        (("region", "eu"), ("dc", "x")),
+        s.external_url,
+    )
+    config = tmp_path / "rules.toml"
+    config.write_text(
+        'external_labels = {region = "eu, west"}\nexternal_url = "http://prom:9090"\n'
+        '[[rules]]\nname = "r"\nmetric_name = "m"\n'
+    )
+    s = load_settings({"CONFIG_FILE": str(config)})
+    assert (s.external_labels, s.rules[0].external_url) == (
+        {"region": "eu, west"},
+        "http://prom:9090",
+    )
+
+
+@pytest.mark.parametrize(
+    ("env", "line"),
+    [
+        (
+            {"EXTERNAL_LABELS": "region"},
+            "EXTERNAL_LABELS='region' is invalid: 'region' has no '=': expected name=value "
+            "pairs separated by commas, e.g. region=eu,dc=x",
+        ),
+        (
+            {"EXTERNAL_LABELS": "region=eu,1dc=x"},
+            "EXTERNAL_LABELS='region=eu,1dc=x' is invalid: '1dc' is not a valid label name "
+            "([a-zA-Z_][a-zA-Z0-9_]*)",
+        ),
+        (
+            {"EXTERNAL_URL": "prom.example:9090"},
+            "EXTERNAL_URL='prom.example:9090' is invalid: expected an http:// or https:// URL "
+            "with a host",
+        ),
+    ],
+)
+def test_bad_external_labels_or_url_are_refused_in_one_line(env: dict[str, str], line: str) -> None:
+    with pytest.raises(ConfigError) as error:
+        settings(**env)
+    assert str(error.value) == line
+
+
+def test_external_labels_of_the_file_must_be_strings(tmp_path: Path) -> None:
+    config = tmp_path / "rules.toml"
+    config.write_text('external_labels = {dc = 1}\n[[rules]]\nname = "r"\nmetric_name = "m"\n')
+    with pytest.raises(ConfigError) as error:
+        load_settings({"CONFIG_FILE": str(config)})
+    assert str(error.value) == (
+        f"{config}:1: external_labels={{'dc': 1}} is invalid: label dc: expected a table of "
+        'strings, e.g. {region = "eu"}'
+    )

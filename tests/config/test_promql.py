@@ -33,7 +33,8 @@ def test_every_expression_of_a_rule_file_is_parsed_and_refused_at_its_place(
     function with name "derivv"; 7:15: ... 2:1: parse error: unclosed left parenthesis;
     10:15: ... 1:4: parse error: error parsing regexp: missing closing ): `^(?:()$`;
     12:15: group "g", rule 4, "r:x": ... 1:5: parse error: unexpected end of input inside
-    braces. Where the parser does not say the place in the expression, neither do we."""
+    braces. Where the parser does not say the place in the expression, neither do we (an
+    expression cut short is placed at its end, as Prometheus' lexer places it)."""
     problems = problems_of(
         tmp_path,
         """\
@@ -56,10 +57,10 @@ def test_every_expression_of_a_rule_file_is_parsed_and_refused_at_its_place(
     prefix = '{f}:%s: group "g", rule %s: could not parse expression: '
     assert problems == (
         prefix % ("5:15", '1, "A"') + '1:1: parse error: unknown function with name "derivv"',
-        prefix % ("7:15", '2, "B"') + "parse error: unclosed left parenthesis",
+        prefix % ("7:15", '2, "B"') + "2:1: parse error: unclosed left parenthesis",
         prefix % ("10:15", '3, "C"')
         + "1:4: parse error: error parsing regexp: missing closing ): `^(?:()$`",
-        prefix % ("12:15", '4, "r:x"') + "parse error: unexpected end of input inside braces",
+        prefix % ("12:15", '4, "r:x"') + "1:5: parse error: unexpected end of input inside braces",
     )
 
 
@@ -69,7 +70,7 @@ def test_a_query_that_does_not_parse_is_one_line_naming_the_setting(tmp_path: Pa
         load_settings(env)
     assert caught.value.problems == (
         "QUERY='sum(rate(errors_total[5m])' is invalid: could not parse expression: "
-        "parse error: unclosed left parenthesis",
+        "1:27: parse error: unclosed left parenthesis",
     )
     config = tmp_path / "rules.toml"
     config.write_text('[[rules]]\nname = "q"\nquery = "rate(errors_total)"\nthreshold = ">1"\n')

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from metric_reader._config import ConfigError, load_settings
+from metric_reader._config import ConfigError, RecordingRuleConfig, load_settings
 from metric_reader._config._prom_duration import parse_prometheus_duration
 from metric_reader._config._rule_files import (
     AlertRuleDef,
@@ -93,7 +93,7 @@ def test_group_labels_query_offset_limit_and_merge_keys(tmp_path: Path) -> None:
                 expr: absent(node_filesystem_size_bytes)
                 labels: &common
                   severity: ticket
-                  région: eu  # a UTF-8 name, valid since Prometheus 3
+                  region: eu
                 annotations:
                   <<: {summary: "{{ $labels.instance }}", runbook: base}
                   runbook: own
@@ -110,11 +110,26 @@ def test_group_labels_query_offset_limit_and_merge_keys(tmp_path: Path) -> None:
 
     assert (first.interval, first.query_offset, first.limit) == (5400.0, 60.0, 10)
     gone = first.alerts[0]
-    assert first.labels_of(gone) == {"team": "storage", "severity": "ticket", "région": "eu"}
+    assert first.labels_of(gone) == {"team": "storage", "severity": "ticket", "region": "eu"}
     assert gone.annotations == {"summary": "{{ $labels.instance }}", "runbook": "own"}
     assert first.alerts[1].labels == gone.labels
     assert first.alerts[1].expr == "1"  # a YAML number is text, as yaml.v3 decodes it
     assert (second.limit, second.interval, second.alerts) == (0, None, ())
+
+
+def test_a_limit_is_read_as_promtool_reads_it(tmp_path: Path) -> None:
+    """yaml.v3 decodes Go's integers and cuts floats into an ``int``: promtool 2.42 loads
+    them all, and ``limit: .inf`` or ``limit: "5"`` not (``limit-not-a-number`` below)."""
+    written = ["1.5", "1e3", "0x10", "017", "0b11", "1_000", "+5", "-.inf"]
+    path = write(
+        tmp_path,
+        "groups:\n"
+        + "".join(f"  - name: g{n}\n    limit: {text}\n" for n, text in enumerate(written)),
+    )
+    assert [group.limit for group in load_rule_files([path])] == [1, 1000, 16, 15, 3, 1000, 5, 0]
+    if PROMTOOL is not None:
+        done = subprocess.run([PROMTOOL, "check", "rules", str(path)], capture_output=True)
+        assert done.returncode == 0, done.stdout + done.stderr
 
 
 def test_an_empty_file_and_an_empty_group_list_have_no_groups(tmp_path: Path) -> None:
@@ -271,10 +286,57 @@ BAD = [
     ),
     pytest.param(
         'groups:\n  - name: g\n    rules:\n      - record: a{b="c"}\n        expr: up\n',
-        '{f}:4:17: group "g", rule 1, "a{{b=\\"c\\"}}": braces present in the recording rule'
-        ' name; should it be in expr?: a{{b="c"}}',
+        '{f}:4:17: group "g", rule 1, "a{{b=\\"c\\"}}": invalid recording rule name: a{{b="c"}}',
         True,
         id="braces-in-record",
+    ),
+    pytest.param(
+        "groups:\n  - name: g\n    rules:\n      - record: job-rate\n        expr: up\n",
+        '{f}:4:17: group "g", rule 1, "job-rate": invalid recording rule name: job-rate',
+        True,
+        id="record-not-a-metric-name",
+    ),
+    pytest.param(
+        """\
+        groups:
+          - name: g
+            rules:
+              - record: a:b
+                expr: up
+                labels:
+                  bad-name: x
+        """,
+        '{f}:7:11: group "g", rule 1, "a:b": invalid label name: bad-name',
+        True,
+        id="recording-label-name",
+    ),
+    pytest.param(
+        """\
+        groups:
+          - name: g
+            rules:
+              - alert: A
+                expr: up == 0
+                labels:
+                  région: eu
+        """,
+        '{f}:7:11: group "g", rule 1, "A": invalid label name: région',
+        True,  # UTF-8 names are Prometheus 3's
+        id="utf8-label-name",
+    ),
+    pytest.param(
+        """\
+        groups:
+          - name: g
+            rules:
+              - alert: A
+                expr: up == 0
+                annotations:
+                  run.book: x
+        """,
+        '{f}:7:11: group "g", rule 1, "A": invalid annotation name: run.book',
+        True,
+        id="annotation-name",
     ),
     pytest.param(
         "groups:\n  - name: g\n    rules:\n      - alert: A\n        expr: up\n        for: 1.5m\n",
@@ -587,6 +649,43 @@ def test_rule_files_give_one_rule_per_alert_with_the_files_defaults(tmp_path: Pa
         f"{tmp_path / 'alerts' / 'disks.yml'}:15: recording rule disk:used:max skipped: "
         "metric-reader evaluates alerting rules only",
     )
+
+
+def test_the_settings_keep_every_group_with_its_alerting_and_recording_rules_in_order(
+    tmp_path: Path,
+) -> None:
+    """What ``metric-reader test`` evaluates as promtool does: groups in the order of the
+    files and of each file, rules in their order, a recording rule with its group's labels."""
+    (tmp_path / "a.yml").write_text(TWO_GROUPS)
+    (tmp_path / "b.yml").write_text(
+        "groups:\n  - name: later\n    labels: {team: db}\n    rules:\n"
+        "      - record: job:up:sum\n        expr: sum by (job) (up)\n"
+        "        labels: {source: rule}\n"
+    )
+    settings = load_settings({"RULE_FILES": f"{tmp_path}/*.yml"})
+
+    disks, hosts, later = settings.rule_groups
+    assert [(g.name, g.file.name, g.interval, g.limit) for g in settings.rule_groups] == [
+        ("disks", "a.yml", 30.0, 50),
+        ("hosts", "a.yml", None, 0),
+        ("later", "b.yml", None, 0),
+    ]
+    first, second, recorded = disks.rules
+    assert (first, second) == settings.rules[:2] and hosts.rules == settings.rules[2:]
+    assert recorded == RecordingRuleConfig(
+        record="disk:used:max",
+        expr="max(disk_used)",
+        labels=(),
+        group="disks",
+        group_index=0,
+        index=2,
+        file=tmp_path / "a.yml",
+        line=15,
+    )
+    (own,) = later.rules
+    assert isinstance(own, RecordingRuleConfig)
+    assert (own.group_index, own.index, own.line) == (2, 0, 5)
+    assert own.labels == (("team", "db"), ("source", "rule"))
 
 
 def test_rule_files_from_the_environment_are_relative_to_the_working_directory(

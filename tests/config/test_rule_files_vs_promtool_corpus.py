@@ -1,11 +1,13 @@
 """A differential test: the public rule files that Prometheus 2.42 loads and metric-reader
 refused (issue 24, point 1) are accepted by both ``promtool check rules`` (Debian's 2.42)
-and metric-reader's loader. They hold alerts with free-text names
+and metric-reader's loader, and every rule file of the corpus promtool refuses is refused
+by the loader too (point 2). The loaded ones hold alerts with free-text names
 (``CassandraCommitlogPendingTasks(criteo)``, ``Database backup and sync operation failed``)
 and the same alert with the same labels twice in a group, which promtool only lints."""
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -62,3 +64,39 @@ def test_the_public_rule_files_prometheus_loads_are_loaded(tmp_path: Path) -> No
     assert promtool.returncode == 0, promtool.stdout + promtool.stderr
     refused = {path.name: _refusal(path, tmp_path) for path in paths}
     assert {name: why for name, why in refused.items() if why is not None} == {}
+
+
+def _rule_files(corpus: Path) -> list[Path]:
+    """The corpus' rule files (the others are promtool's unit tests)."""
+    return sorted(
+        path
+        for path in corpus.rglob("*")
+        if path.suffix in (".yml", ".yaml")
+        and re.search(r"(?m)^groups:", path.read_text(errors="replace"))
+    )
+
+
+def _refused_by_promtool(paths: list[Path]) -> list[Path]:
+    """The files of ``paths`` that ``promtool check rules`` refuses: it says ``SUCCESS`` on
+    stdout after ``Checking FILE`` for each file it loads (lint off: a warning only)."""
+    assert PROMTOOL is not None
+    done = subprocess.run(
+        [PROMTOOL, "check", "rules", "--lint=none", *map(str, paths)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    loaded = set(re.findall(r"(?m)^Checking (.*)\n  SUCCESS: ", done.stdout))
+    return [path for path in paths if str(path) not in loaded]
+
+
+@pytest.mark.skipif(PROMTOOL is None, reason="promtool is not installed")
+@pytest.mark.skipif(CORPUS is None, reason="no shared/compat/corpus beside the checkout")
+def test_the_public_rule_files_prometheus_refuses_are_refused(tmp_path: Path) -> None:
+    """promtool's own bad files among them (``bad_lname.bad.yaml``: a label named
+    ``ins-tance``, ``bad_annotation.bad.yaml``, ``invalid_record_name.bad.yaml``, ...)."""
+    assert CORPUS is not None
+    refused = _refused_by_promtool(_rule_files(CORPUS))
+    assert len(refused) >= 13, refused  # Prometheus 2.42's *.bad.yaml and bad-rules-syntax.yml
+    loaded = [str(path.relative_to(CORPUS)) for path in refused if _refusal(path, tmp_path) is None]
+    assert loaded == []

@@ -97,6 +97,17 @@ def test_values_promtool_refuses_are_refused(text: str, problem: str) -> None:
         values_of(text)
 
 
+def test_a_count_that_looks_hexadecimal_is_said_to_be_decimal() -> None:
+    """Prometheus' lexer reads no hexadecimal in series values: promtool runs ``0x10000000``
+    as ``0`` ten million and one times; past the bound, the refusal says what it is."""
+    with pytest.raises(SeriesDescError) as caught:
+        values_of("1 0x10000000")
+    assert caught.value.message == (
+        "more than 1,000,000 values in one series "
+        "(0x10000000 is not hexadecimal: 0 repeated 10,000,001 times)"
+    )
+
+
 @pytest.mark.parametrize(
     ("text", "labels"),
     [
@@ -142,7 +153,7 @@ _SAME_AS_PROMTOOL = [
     "1e1+1e-1x3",
     "-0 +0 -1.5",
 ]
-_REFUSED_BY_PROMTOOL = ["1+1", "stalex2", "1x3.0", "1e400", "1a", "foo", "_+1x2", "1x"]
+_REFUSED_BY_PROMTOOL = ["1+1", "stalex2", "1x3.0", "1e400", "1a", "foo", "_+1x2", "1x", "0X1F"]
 
 
 def _promtool_run(tmp_path: Path, values: str, steps: int) -> subprocess.CompletedProcess[str]:

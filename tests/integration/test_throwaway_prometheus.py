@@ -12,18 +12,18 @@ from pathlib import Path
 
 import httpx
 import pytest
-
-from metric_reader._core._selector import Selector
-from metric_reader._replay._ruletest._file import InputSeries
-from metric_reader._replay._ruletest._series_desc import parse_series_description
-from metric_reader._replay._ruletest._series_store import SeriesStore
-from metric_reader._replay._ruletest._throwaway import (
+from _throwaway import (
     MissingBinaries,
     ThrowawayError,
     lookback_includes_start,
     openmetrics_text,
     throwaway_prometheus,
 )
+
+from metric_reader._core._selector import Selector
+from metric_reader._replay._ruletest._file import InputSeries
+from metric_reader._replay._ruletest._series_desc import parse_series_description
+from metric_reader._replay._ruletest._series_store import SeriesStore
 
 pytestmark = pytest.mark.anyio
 needs_prometheus = pytest.mark.skipif(

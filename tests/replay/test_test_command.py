@@ -1,5 +1,5 @@
-"""``metric-reader test FILE...`` as a user runs it: real files, a real subprocess, and for
-expression rules a real throwaway Prometheus (Debian's prometheus and promtool)."""
+"""``metric-reader test FILE...`` as a user runs it: real files, a real subprocess, and
+Debian's promtool beside it where the two are compared."""
 
 from __future__ import annotations
 
@@ -12,8 +12,10 @@ from pathlib import Path
 import pytest
 from _bounded import run_bounded
 
+from metric_reader._replay import test_command as report_tests
+
 REPO = Path(__file__).resolve().parents[2]
-HAVE_PROMETHEUS = shutil.which("prometheus") is not None and shutil.which("promtool") is not None
+HAVE_PROMTOOL = shutil.which("promtool") is not None
 
 ALERTS = """
 groups:
@@ -99,14 +101,12 @@ def _run(*files: Path, path: str | None = None) -> subprocess.CompletedProcess[s
     )
 
 
-@pytest.mark.skipif(not HAVE_PROMETHEUS, reason="needs Debian's prometheus package")
 def test_a_passing_file_with_an_expression_and_a_selector_rule_exits_0(tmp_path: Path) -> None:
     result = _run(_write(tmp_path))
     assert result.returncode == 0, result.stdout + result.stderr
     assert result.stdout == f"Unit Testing:  {tmp_path / 'queues_test.yml'}\n  SUCCESS\n\n"
 
 
-@pytest.mark.skipif(not HAVE_PROMETHEUS, reason="needs Debian's prometheus package")
 def test_a_failing_file_shows_expected_and_got_and_exits_1(tmp_path: Path) -> None:
     wrong = TESTS.replace(
         "exp_annotations: {summary: mail holds 160 messages}",
@@ -119,9 +119,12 @@ def test_a_failing_file_shows_expected_and_got_and_exits_1(tmp_path: Path) -> No
     bad = _write(tmp_path / "bad", wrong)
     result = _run(good, bad)
     assert result.returncode == 1, result.stdout + result.stderr
-    report = result.stdout
-    assert f"Unit Testing:  {good}\n  SUCCESS" in report
-    failed = report.split(f"Unit Testing:  {bad}\n", 1)[1]
+    # promtool's streams: the file names, SUCCESS and a blank line a failure and a file on
+    # stdout; FAILED and the failures on stderr.
+    assert result.stdout == (
+        f"Unit Testing:  {good}\n  SUCCESS\n\nUnit Testing:  {bad}\n" + "\n" * 3
+    )
+    failed = result.stderr
     assert failed.startswith("  FAILED:\n    name: backlog,\n    alertname: QueueBacklog, time: 3m")
     assert 'Annotations:{summary="mail holds 150 messages"}' in failed  # expected
     assert 'Annotations:{summary="mail holds 160 messages"}' in failed  # got
@@ -154,7 +157,6 @@ tests:
 """
 
 
-@pytest.mark.skipif(not HAVE_PROMETHEUS, reason="needs Debian's prometheus package")
 def test_an_alert_whose_series_went_away_is_not_firing_though_its_fire_failed(
     tmp_path: Path,
 ) -> None:
@@ -169,32 +171,14 @@ def test_an_alert_whose_series_went_away_is_not_firing_though_its_fire_failed(
     assert result.stdout == f"Unit Testing:  {test}\n  SUCCESS\n\n"
 
 
-def test_without_prometheus_an_expression_rule_fails_in_one_line(tmp_path: Path) -> None:
+def test_expression_rules_are_tested_without_prometheus(tmp_path: Path) -> None:
+    """No promtool or prometheus on PATH: the expressions are evaluated in process."""
     bare = tmp_path / "bin"
     bare.mkdir()
-    result = _run(_write(tmp_path), path=str(bare))
-    assert result.returncode == 1
-    lines = [line for line in result.stdout.splitlines() if "promtool" in line]
-    assert len(lines) == 1, result.stdout
-    assert "expression rules need Prometheus' promtool and prometheus binaries on PATH" in lines[0]
-
-
-def test_selector_rules_alone_need_no_prometheus(tmp_path: Path) -> None:
-    (tmp_path / "rules.toml").write_text(CONFIG.replace('rule_files = ["alerts.yml"]\n', ""))
-    test = tmp_path / "dead_letters_test.yml"
-    test.write_text(
-        "config_file: rules.toml\ntests:\n  - interval: 1m\n    input_series:\n"
-        "      - {series: 'dead_letters{queue=\"mail\"}', values: '0 0 3x6 0'}\n"
-        "    action_test:\n      - eval_time: 9m\n        exp_actions:\n"
-        "          - {at: 3m, plugin: ticket, kind: fire, labels: {queue: mail}}\n"
-        "          - {at: 6m, plugin: ticket, kind: repeat, labels: {queue: mail}}\n"
-        "          - {at: 9m, plugin: ticket, kind: resolve, labels: {queue: mail}}\n"
-    )
-    bare = tmp_path / "bin"
-    bare.mkdir()
+    test = _write(tmp_path)
     result = _run(test, path=str(bare))
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "SUCCESS" in result.stdout
+    assert result.stdout == f"Unit Testing:  {test}\n  SUCCESS\n\n"
 
 
 def test_a_rule_file_expression_that_does_not_parse_fails_the_file_at_its_place(
@@ -209,10 +193,10 @@ def test_a_rule_file_expression_that_does_not_parse_fails_the_file_at_its_place(
     result = _run(tmp_path / "queues_test.yml", path=str(bare))
     assert result.returncode == 1, result.stdout + result.stderr
     assert (
-        f'    {tmp_path / "alerts.yml"}:6:15: group "queues", rule 1, "QueueBacklog": could '
-        "not parse expression: parse error: unclosed left parenthesis\n"
-    ) in result.stdout
-    assert "promtool" not in result.stdout
+        f'\n{tmp_path / "alerts.yml"}:6:15: group "queues", rule 1, "QueueBacklog": could '
+        "not parse expression: 1:34: parse error: unclosed left parenthesis\n"
+    ) in result.stderr
+    assert "promtool" not in result.stderr
 
 
 def test_a_file_that_cannot_be_read_fails_with_its_problems(tmp_path: Path) -> None:
@@ -220,11 +204,10 @@ def test_a_file_that_cannot_be_read_fails_with_its_problems(tmp_path: Path) -> N
     test.write_text("rule_files: [missing.yml]\ntests:\n  - intervl: 1m\n")
     result = _run(test)
     assert result.returncode == 1
-    assert "FAILED" in result.stdout
-    assert "intervl" in result.stdout and "interval" in result.stdout
+    assert "FAILED" in result.stderr
+    assert "intervl" in result.stderr and "interval" in result.stderr
 
 
-@pytest.mark.skipif(not HAVE_PROMETHEUS, reason="needs Debian's prometheus package")
 def test_the_example_rule_tests_pass() -> None:
     result = _run(*sorted((REPO / "examples" / "tests").glob("*.yml")))
     assert result.returncode == 0, result.stdout + result.stderr
@@ -251,11 +234,12 @@ def test_an_eval_time_far_away_fails_its_group_in_one_line(tmp_path: Path) -> No
     )
     result = run_bounded("test", str(test), env={}, timeout=60)
     assert result.returncode == 1, result.stdout + result.stderr[-3000:]
-    assert result.stdout == (
-        f"Unit Testing:  {test}\n  FAILED:\n    name: far,\n"
-        "    120,000,001 evaluations up to eval_time 83333d8h (120,000,001 of rule "
+    assert result.stdout == f"Unit Testing:  {test}\n\n\n"
+    assert result.stderr == (
+        '  FAILED:\ntest group "far": '
+        "120,000,001 evaluations up to eval_time 83333d8h (120,000,001 of rule "
         "'dead-letters') for 1 input series: a test group may hold at most 2,000,000 "
-        "evaluations times input series\n\n"
+        "evaluations times input series\n"
     )
 
 
@@ -276,16 +260,15 @@ def test_input_series_past_a_million_values_are_problems_of_the_file(tmp_path: P
     )
     result = run_bounded("test", str(test), env={}, timeout=60)
     assert result.returncode == 1, result.stdout + result.stderr[-3000:]
-    assert result.stdout.splitlines()[1:] == [
+    assert result.stderr.splitlines() == [
         "  FAILED:",
         *(
-            f'    {test}:{line}:54: test group "huge": values: at character 3: more than '
+            f'{test}:{line}:54: test group "huge": values: at character 3: more than '
             "1,000,000 values in one series"
             for line in (5, 6, 7)
         ),
-        f'    {test}:10:7: test group "large": input_series: 1,200,000 values in all, more '
+        f'{test}:10:7: test group "large": input_series: 1,200,000 values in all, more '
         "than the 1,000,000 one test group may hold",
-        "",
     ]
 
 
@@ -294,13 +277,12 @@ def test_a_test_file_that_is_a_pipe_fails_in_one_line(tmp_path: Path) -> None:
     os.mkfifo(pipe)
     result = run_bounded("test", str(pipe), env={}, timeout=60)
     assert result.returncode == 1, result.stdout + result.stderr[-3000:]
-    assert result.stdout == (
-        f"Unit Testing:  {pipe}\n  FAILED:\n"
-        f"    {pipe}: cannot be read: a named pipe, not a regular file\n\n"
+    assert result.stdout == f"Unit Testing:  {pipe}\n\n\n"
+    assert result.stderr == (
+        f"  FAILED:\n{pipe}: cannot be read: a named pipe, not a regular file\n"
     )
 
 
-@pytest.mark.skipif(not HAVE_PROMETHEUS, reason="needs Debian's prometheus package")
 def test_an_annotation_printing_past_gos_bounds_renders_as_go(tmp_path: Path) -> None:
     """printf "%.299999999f" made a 300 MB annotation at each rendering; Go's fmt prints
     %!(NOVERB) for a precision past 10^6, and so does metric-reader."""
@@ -359,7 +341,6 @@ def _neighbours_test(tmp_path: Path, action_tests: str) -> Path:
     return test
 
 
-@pytest.mark.skipif(not HAVE_PROMETHEUS, reason="needs Debian's prometheus package")
 def test_an_action_test_naming_its_alert_ignores_the_other_rules_calls(tmp_path: Path) -> None:
     """A test of HighLoad failed on the calls of Watchdog (vector(1)) and NodeJobMissing
     (absent()): `rules` names what it asserts, by alert name (every rule of that alert) or
@@ -392,10 +373,10 @@ def test_an_unknown_rule_name_is_one_line_naming_the_known_ones(tmp_path: Path) 
     bare.mkdir()
     result = _run(test, path=str(bare))
     assert result.returncode == 1, result.stdout + result.stderr
-    assert result.stdout == (
-        f"Unit Testing:  {test}\n  FAILED:\n"
-        f'    {test}:9:43: test group "load": rules: no rule or alert is named "Higload" '
-        "(known: hosts:HighLoad, HighLoad, Watchdog, NodeJobMissing, canary:HighLoad)\n\n"
+    assert result.stderr == (
+        "  FAILED:\n"
+        f'{test}:9:43: test group "load": rules: no rule or alert is named "Higload" '
+        "(known: hosts:HighLoad, HighLoad, Watchdog, NodeJobMissing, canary:HighLoad)\n"
     )
 
 
@@ -428,8 +409,9 @@ def test_a_failing_action_test_marks_its_first_difference(tmp_path: Path) -> Non
         'at 6m: repeat by ticket, rule dead-letters, labels {queue="mail"}, value 3',
         'at 9m: resolve by ticket, rule dead-letters, labels {queue="mail"}, value 3',
     ]
-    assert result.stdout == (
-        f"Unit Testing:  {test}\n  FAILED:\n"
+    assert result.stdout == f"Unit Testing:  {test}\n\n\n\n"
+    assert result.stderr == (
+        "  FAILED:\n"
         "    name: mail,\n"
         "    action_test of dead-letters at 9m (line 9), \n"
         "        exp:[\n"
@@ -441,7 +423,7 @@ def test_a_failing_action_test_marks_its_first_difference(tmp_path: Path) -> Non
         f"            0: {got[0]}\n"
         f"          > 1: {got[1]}\n"
         f"            2: {got[2]}\n"
-        "            ]\n\n"
+        "            ]\n"
         "    name: mail,\n"
         "    action_test of dead-letters at 6m (line 15), \n"
         "        exp:[\n"
@@ -450,11 +432,11 @@ def test_a_failing_action_test_marks_its_first_difference(tmp_path: Path) -> Non
         "        got:[\n"
         f"            0: {got[0]}\n"
         f"          > 1: {got[1]}\n"
-        "            ]\n\n"
+        "            ]\n"
     )
 
 
-@pytest.mark.skipif(not HAVE_PROMETHEUS, reason="needs Debian's prometheus package")
+@pytest.mark.skipif(not HAVE_PROMTOOL, reason="needs Debian's prometheus package (promtool)")
 def test_a_free_text_alert_and_an_alert_given_twice_are_tested(tmp_path: Path) -> None:
     """Alert names are free text in Prometheus 2.42, and the same alert with the same labels
     twice in a group is only linted: promtool tests such files, and so does metric-reader
@@ -482,3 +464,117 @@ def test_a_free_text_alert_and_an_alert_given_twice_are_tested(tmp_path: Path) -
         ["promtool", "test", "rules", str(test)], capture_output=True, text=True, timeout=60
     )
     assert promtool.returncode == 0, promtool.stdout + promtool.stderr
+
+
+# --- promtool's output and edge cases (issue 24, points 5 and 7) ---------------------------
+
+UP_ALERTS = """
+groups:
+  - name: up
+    rules:
+      - alert: Up
+        expr: up > 0
+        labels: {severity: page}
+        annotations: {summary: '{{ $labels.job }} is up'}
+"""
+UP_TESTS = """
+rule_files: [up_alerts.yml]
+tests:
+  - name: named
+    interval: 1m
+    input_series:
+      - {series: 'up{job="a", zone="z"}', values: '1x3'}
+      - {series: 'up{job="a"}', values: '1x3'}
+    alert_rule_test:
+      - {eval_time: 1m, alertname: Up, exp_alerts: []}
+    promql_expr_test:
+      - {expr: up, eval_time: 90s}
+      - {expr: 'sum(up) / 0', eval_time: 1m, exp_samples: [{value: 1}]}
+      - {expr: 'sum((up)', eval_time: 1m}
+  - interval: 1m
+    input_series:
+      - {series: 'up{job="b"}', values: '1'}
+    alert_rule_test:
+      - {eval_time: 0m, alertname: Up, exp_alerts: [{exp_labels: {job: b}}]}
+"""
+NO_RULES_TESTS = """
+rule_files: ['none-*.yml']
+tests:
+  - interval: 1m
+    input_series:
+      - {series: 'up{job="a"}', values: '1 0'}
+    promql_expr_test:
+      - {expr: up, eval_time: 1m, exp_samples: [{labels: 'up{job="a"}', value: 0}]}
+"""
+
+
+@pytest.mark.skipif(not HAVE_PROMTOOL, reason="needs Debian's prometheus package (promtool)")
+def test_the_report_is_promtools_byte_for_byte(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """stdout and stderr as promtool 2.42 writes them: FAILED and the failures on stderr,
+    the group's name only above an alert test's failure and only when it has one, alerts
+    and samples in labels.Compare order, `nil`, `+Inf`, the engine's error; a file whose
+    rule_files match nothing warns and runs its expression tests without rules."""
+    (tmp_path / "up_alerts.yml").write_text(UP_ALERTS)
+    (tmp_path / "up_test.yml").write_text(UP_TESTS)
+    (tmp_path / "no_rules_test.yml").write_text(NO_RULES_TESTS)
+    files = ["up_test.yml", "no_rules_test.yml"]
+    promtool = subprocess.run(
+        ["promtool", "test", "rules", *files],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    monkeypatch.chdir(tmp_path)
+    code = report_tests([Path(name) for name in files])
+    ours = capsys.readouterr()
+    assert code == promtool.returncode == 1
+    assert ours.out == promtool.stdout
+    # The warning (on stderr as promtool's) says where the pattern is, in our words.
+    ours_warning = "no_rules_test.yml:2:14: rule_files: no file matches pattern "
+    theirs = promtool.stderr.replace("pattern none-*.yml", 'pattern "none-*.yml"')
+    assert ours.err.replace(ours_warning, "no file match pattern ") == theirs
+    assert "    name: named,\n    alertname: Up" in ours.err
+    assert "name: ," not in ours.err
+
+
+def test_the_services_own_settings_do_not_reach_a_test(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A shell set up for the service (or set wrong) neither fails nor changes a test."""
+    for name, value in {
+        "LOG_LEVEL": "garbage",
+        "METRIC_NAME": "",
+        "POLLING_INTERVAL": "garbage",
+        "CONFIG_FILE": str(tmp_path / "missing.toml"),
+        "RULE_FILES": str(tmp_path / "missing.yml"),
+        "THRESHOLD": ">1000",
+    }.items():
+        monkeypatch.setenv(name, value)
+    test = _selector_test(
+        tmp_path,
+        "  - interval: 1m\n    input_series:\n"
+        "      - {series: 'dead_letters{queue=\"mail\"}', values: '0 3 3'}\n"
+        "    action_test:\n      - eval_time: 2m\n        exp_actions:\n"
+        "          - {at: 2m, plugin: ticket, kind: fire, labels: {queue: mail}}\n",
+    )
+    assert report_tests([test]) == 0
+    assert capsys.readouterr().out == f"Unit Testing:  {test}\n  SUCCESS\n\n"
+
+
+def test_a_test_spanning_292_years_reads_its_first_samples(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """promtool's long-period.yml reaches time.Duration's end (106751 days); the throwaway
+    Prometheus's 100-year retention deleted the first samples."""
+    test = tmp_path / "long_test.yml"
+    test.write_text(
+        "tests:\n  - interval: 100d\n    input_series:\n"
+        "      - {series: test, values: '0 _x1066 1067'}\n    promql_expr_test:\n"
+        "      - {expr: timestamp(test), eval_time: 0m, exp_samples: [{value: 0}]}\n"
+        "      - {expr: timestamp(test), eval_time: 106700d,\n"
+        "         exp_samples: [{value: 9218880000}]}\n"
+    )
+    assert report_tests([test]) == 0, capsys.readouterr().err

@@ -5,10 +5,9 @@ wrappers needing a Go toolchain, and ``gotpl`` 0.1.0, a pre-1.0 first release), 
 the subset alert templates use, written after Go 1.19's text/template (Prometheus 2.42's Go)
 and Prometheus' template/template.go and rules/alerting.go. Not available: ``query`` and the
 functions that only work on its results (``first``, ``label``, ``value``, ``strvalue``,
-``sortByLabel``), ``graphLink``/``tableLink``, ``safeHtml``, ``toTime``, ``humanizeTimestamp``,
-``parseDuration``, and ``define``/``template``/``block``: a template calling them parses (as in
-Prometheus) and expands to the error text.
-"""
+``sortByLabel``), ``graphLink``/``tableLink``, ``safeHtml``, ``toTime``, ``parseDuration``,
+and ``define``/``template``/``block``: a template calling them parses (as in Prometheus) and
+expands to the error text."""
 
 from __future__ import annotations
 
@@ -249,6 +248,31 @@ def _rem(a: int, b: int) -> int:
     return a - _quo(a, b) * b
 
 
+def _humanize_timestamp(arg: Any) -> str:
+    """Go's ``time.Time.String()`` of the Unix time ``arg`` (whole milliseconds, UTC):
+    ``1970-01-03 02:05:00 +0000 UTC``, ``... 00:00:01.5 +0000 UTC``."""
+    value = _to_float(arg)
+    if not math.isfinite(value):
+        return _g4(value)
+    nanos = value * 1e9
+    if not -(2.0**63) <= nanos < 2.0**63:
+        raise FuncError(
+            f"{format_float(value)} cannot be represented as a nanoseconds timestamp "
+            "since it overflows int64"
+        )
+    millis = _quo(int(nanos), 1_000_000)  # model.TimeFromUnixNano: truncated to milliseconds
+    seconds, fraction = _quo(millis, 1000), _rem(millis, 1000)
+    if fraction < 0:
+        seconds, fraction = seconds - 1, fraction + 1000
+    import datetime
+
+    moment = datetime.datetime(1970, 1, 1) + datetime.timedelta(seconds=seconds)
+    text = moment.strftime("%Y-%m-%d %H:%M:%S")
+    if fraction:
+        text += f".{fraction:03d}".rstrip("0")
+    return text + " +0000 UTC"
+
+
 def _humanize_percentage(arg: Any) -> str:
     return _g4(_to_float(arg) * 100) + "%"
 
@@ -407,6 +431,7 @@ _STATIC: dict[str, Func] = {
     "humanize1024": Func(("any",), _humanize1024),
     "humanizeDuration": Func(("any",), _humanize_duration),
     "humanizePercentage": Func(("any",), _humanize_percentage),
+    "humanizeTimestamp": Func(("any",), _humanize_timestamp),
     "title": Func(("string",), _title),
     "toUpper": Func(("string",), _to_upper),
     "toLower": Func(("string",), _to_lower),
@@ -417,7 +442,7 @@ _STATIC: dict[str, Func] = {
 }
 for _name in (
     "query", "first", "label", "value", "strvalue", "sortByLabel", "graphLink", "tableLink",
-    "safeHtml", "stripDomain", "humanizeTimestamp", "toTime", "parseDuration",
+    "safeHtml", "stripDomain", "toTime", "parseDuration",
 ):  # fmt: skip
     _STATIC[_name] = _unavailable(_name)
 

@@ -1,42 +1,36 @@
 """``metric-reader test FILE...``: rule unit tests, in promtool's test-file format.
 
-Each test group's input series are read as the rules would read them (selector rules in
-process, with Prometheus' matchers and lookback; expressions through ``query_range`` on a
-throwaway Prometheus holding the series, as a backtest reads a real one), the rules are
-replayed in step at their intervals (the engine's replay: the service's own steps), and
-what they did is compared with the test's ``alert_rule_test``, ``promql_expr_test`` and
-``action_test``.
+Each test group is evaluated in process as promtool evaluates it (``_evaluation``: the
+input series in memory, PromQL evaluated as Prometheus 2.42 does, recording rules written
+back, ``ALERTS``), every alert and rule replayed by the engine's replay (the service's own
+steps), and what they did is compared with the test's ``alert_rule_test``,
+``promql_expr_test`` and ``action_test``.
 
 What a group costs is bounded before it runs: its rules' evaluations, each counted once
-per input series (what a rule tracks at most), are at most ``MAX_SERIES_EVALUATIONS``;
-the reads are made one evaluation at a time as the replay takes them.
+per input series (what a rule tracks at most), are at most ``MAX_SERIES_EVALUATIONS``.
 """
 
 from __future__ import annotations
 
-import heapq
+import dataclasses
 import math
-import os
-from collections.abc import Iterable, Iterator, Mapping, Sequence
-from contextlib import AsyncExitStack
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import anyio
-import httpx
-
 from ..._config import (
-    PrometheusQuery,
     RuleConfig,
     Settings,
     format_prometheus_duration,
     go_quoted,
     load_settings,
+    with_external,
 )
-from ..._core import ConfigError, FetchError, MetricReaderError, Selector, format_duration
+from ..._core import ConfigError, MetricReaderError, format_duration
 from ..._core._gotemplate import format_float, quote
-from ..._engine import Observation, ReplayedCall, Replayer, State, Step
-from ..._sources import evaluation_count, evaluation_times, query_range, samples_at
+from ..._engine import ReplayedCall, Replayer, State, Step
+from ..._promql import EvaluationError, Query, Storage
+from ._evaluation import as_vector, evaluate_group
 from ._file import read_rule_test_file
 from ._model import (
     ActionTest,
@@ -46,12 +40,9 @@ from ._model import (
     RuleTestFile,
     RuleTestGroup,
 )
-from ._series_store import SeriesStore
-from ._throwaway import lookback_includes_start, throwaway_prometheus
 
 PLACEHOLDER_ENDPOINT = "http://127.0.0.1:9"
 """Where a rule without a Prometheus would read: never asked, a test reads its own data."""
-QUERY_TIMEOUT = 60.0
 MAX_SERIES_EVALUATIONS = 2_000_000
 """A test group's rules' evaluations (from 0 to its latest ``eval_time``, at each rule's
 interval) times its input series, at most: what the replay records (the state of each
@@ -66,21 +57,22 @@ class GroupOutcome:
 
 
 def run_test_file(path: Path) -> tuple[list[str], list[GroupOutcome]]:
-    """The file's problems (it could not be run), or the outcome of each test group."""
+    """The file's warnings and the outcome of each test group; a file that could not be run
+    has one outcome, unnamed, holding its problems."""
     try:
         test_file = read_rule_test_file(path)
         settings = _settings(test_file)
         rules_of = _rules_by_name(settings)
         _check_rule_names(test_file, rules_of)
     except ConfigError as exc:
-        return str(exc).splitlines(), []
+        return [], [GroupOutcome("", str(exc).splitlines())]
     outcomes = []
     for group in test_file.tests:
         outcome = GroupOutcome(group.name)
         try:
-            anyio.run(_run_group, settings, rules_of, group, outcome)
-        except (MetricReaderError, FetchError) as exc:
-            outcome.failures.append(str(exc))
+            _run_group(test_file, _for_group(settings, group), rules_of, group, outcome)
+        except MetricReaderError as exc:
+            outcome.failures.append(_group_prefix(group) + str(exc))
         outcomes.append(outcome)
     return list(test_file.warnings), outcomes
 
@@ -88,8 +80,11 @@ def run_test_file(path: Path) -> tuple[list[str], list[GroupOutcome]]:
 def _settings(test_file: RuleTestFile) -> Settings:
     """The rules to test: a ``config_file``'s as the service would run them (its own
     intervals), and the ``rule_files``' alerts at ``evaluation_interval`` unless their
-    group says otherwise (as promtool)."""
-    env: dict[str, str] = {"LOG_LEVEL": os.environ.get("LOG_LEVEL", "warn")}
+    group says otherwise (as promtool). Nothing of the environment is read: the service's
+    own settings (``METRIC_NAME``, ``LOG_LEVEL``...) neither change a test nor fail it. A
+    file with neither (or whose patterns match nothing) tests no rule, as promtool's: its
+    ``promql_expr_test`` still run."""
+    env: dict[str, str] = {}
     if test_file.config_file is not None:
         env["CONFIG_FILE"] = str(test_file.config_file)
     else:
@@ -97,10 +92,24 @@ def _settings(test_file: RuleTestFile) -> Settings:
         env["POLLING_INTERVAL"] = format_duration(test_file.evaluation_interval)
     if test_file.rule_files:
         env["RULE_FILES"] = ",".join(str(path.resolve()) for path in test_file.rule_files)
-    settings = load_settings(env)
-    if not settings.rules:
-        raise ConfigError(f"{test_file.path}: no rule to test: give rule_files or config_file")
-    return settings
+    return load_settings(env, rules="RULE_FILES" in env or "CONFIG_FILE" in env)
+
+
+def _for_group(settings: Settings, group: RuleTestGroup) -> Settings:
+    """The rules with the group's ``external_labels`` and ``external_url`` where it gives
+    them (else the ``config_file``'s), as promtool loads each group's rules with its own:
+    in the templates only, not added to the alerts' labels (Prometheus' notifier adds
+    them, and a plugin finds them in its events)."""
+    labels = group.external_labels or settings.external_labels
+    url = group.external_url or settings.external_url
+    if labels == settings.external_labels and url == settings.external_url:
+        return settings
+    return dataclasses.replace(
+        settings,
+        rules=tuple(with_external(rule, labels, url) for rule in settings.rules),
+        external_labels=labels,
+        external_url=url,
+    )
 
 
 def _rules_by_name(settings: Settings) -> dict[str, frozenset[str]]:
@@ -135,12 +144,8 @@ def _group_prefix(group: RuleTestGroup) -> str:
     return f"test group {go_quoted(group.name)}: " if group.name else ""
 
 
-def _is_expression(rule: RuleConfig) -> bool:
-    """A ``QUERY`` rule, or an alert of a rule file (its ``expr`` is its query)."""
-    return isinstance(rule.source, PrometheusQuery)
-
-
-async def _run_group(
+def _run_group(
+    test_file: RuleTestFile,
     settings: Settings,
     rules_of: Mapping[str, frozenset[str]],
     group: RuleTestGroup,
@@ -148,47 +153,32 @@ async def _run_group(
 ) -> None:
     end = group.max_eval_time()
     _check_size(settings, group, end)
-    store = SeriesStore(
-        group.input_series, group.interval, lookback_includes_start=lookback_includes_start()
+    run = evaluate_group(
+        settings,
+        group,
+        test_file.evaluation_interval,
+        test_file.group_eval_order,
+        _replayer_maker(settings, group),
+        from_config_file=test_file.config_file is not None,
     )
-    needs_promql = bool(group.promql_expr_tests) or any(map(_is_expression, settings.rules))
-    async with AsyncExitStack() as stack:
-        url = None
-        client = None
-        if needs_promql:
-            url = await stack.enter_async_context(
-                throwaway_prometheus(group.input_series, group.interval)
-            )
-            client = await stack.enter_async_context(httpx.AsyncClient())
-        reads: dict[str, Iterator[Observation]] = {}
-        for rule in settings.rules:
-            times = evaluation_times(0.0, end, rule.polling_interval)
-            source = rule.source
-            if isinstance(source, PrometheusQuery):
-                assert url is not None and client is not None
-                series = await query_range(
-                    client, url, source.query, times, rule.polling_interval, QUERY_TIMEOUT
-                )
-                values = samples_at(series, times)
-                reads[rule.name] = map(Observation, times, values)
-            else:  # a selector, read from the input series as from a page or a Prometheus
-                reads[rule.name] = _selected(store, source.selector, times)
-        replayers = _replay_in_step(settings, group, reads)
-        for test in group.alert_rule_tests:
-            outcome.failures += _check_alerts(test, replayers)
-        for expr_test in group.promql_expr_tests:
-            assert url is not None and client is not None
-            outcome.failures += await _check_expression(expr_test, client, url)
-        calls = _calls(replayers)
-        for action_test in group.action_tests:
-            outcome.failures += _check_actions(action_test, calls, rules_of)
+    if run.failure is not None:
+        outcome.failures.append(_rule_error(*run.failure))
+        return
+    for test in group.alert_rule_tests:
+        outcome.failures += _check_alerts(test, run.replayers)
+    step = round(test_file.evaluation_interval * 1000)
+    for expr_test in group.promql_expr_tests:
+        outcome.failures += _check_expression(expr_test, run.storage, step)
+    calls = _calls(run.replayers)
+    for action_test in group.action_tests:
+        outcome.failures += _check_actions(action_test, calls, rules_of)
 
 
 def _check_size(settings: Settings, group: RuleTestGroup, end: float) -> None:
     """``ConfigError`` when the group would cost more than ``MAX_SERIES_EVALUATIONS``."""
     series = max(1, len(group.input_series))
     evaluations = {
-        rule.name: evaluation_count(0.0, end, rule.polling_interval) for rule in settings.rules
+        rule.name: _evaluation_count(end, rule.polling_interval) for rule in settings.rules
     }
     if sum(evaluations.values()) * series <= MAX_SERIES_EVALUATIONS:
         return
@@ -201,18 +191,14 @@ def _check_size(settings: Settings, group: RuleTestGroup, end: float) -> None:
     )
 
 
-def _selected(
-    store: SeriesStore, selector: Selector, times: Iterable[float]
-) -> Iterator[Observation]:
-    for at in times:
-        yield Observation(at, store.select(selector, at))
+def _evaluation_count(end: float, interval: float) -> int:
+    """Evaluations at multiples of ``interval`` from 0 to ``end``, both included."""
+    return math.floor(end / interval) + 1 if interval > 0 else 1
 
 
-def _replay_in_step(
-    settings: Settings, group: RuleTestGroup, reads: Mapping[str, Iterable[Observation]]
-) -> list[Replayer]:
-    """Every rule replayed over its reads, all rules in step: at each instant, the rules in
-    the order of the configuration (so scripted failures count calls in that order)."""
+def _replayer_maker(settings: Settings, group: RuleTestGroup) -> Callable[[RuleConfig], Replayer]:
+    """Replayers whose plugin calls succeed unless ``plugin_failures`` says they fail, the
+    calls of every rule counted together, in the order they are made."""
     counts: dict[str, int] = {}
 
     def succeeds(plugin: str | None, at: float) -> bool:
@@ -224,20 +210,24 @@ def _replay_in_step(
             for failure in group.plugin_failures
         )
 
-    replayers = [Replayer(rule, settings.routes, succeeds) for rule in settings.rules]
-    streams = [_tagged(index, reads[rule.name]) for index, rule in enumerate(settings.rules)]
-    for _, index, read in heapq.merge(*streams, key=lambda item: item[:2]):
-        replayers[index].step(read)
-    return replayers
+    def make(rule: RuleConfig) -> Replayer:
+        return Replayer(rule, settings.routes, succeeds)
 
-
-def _tagged(index: int, reads: Iterable[Observation]) -> Iterator[tuple[float, int, Observation]]:
-    """Each read with its time and its rule's place, the order the rules go in."""
-    for read in reads:
-        yield read.at, index, read
+    return make
 
 
 # --- alert_rule_test -----------------------------------------------------------------------
+
+_Labels = tuple[tuple[str, str], ...]
+"""A label set as Prometheus' ``labels.Labels``: sorted by name, so that tuples compare as
+``labels.Compare`` does."""
+
+
+class UnderGroupName(str):
+    """A failure that promtool prints under its test group's name (``    name: NAME,``), when
+    the group has one: an ``alert_rule_test``'s, and so an ``action_test``'s."""
+
+    __slots__ = ()
 
 
 def _check_alerts(test: AlertRuleTest, replayers: Sequence[Replayer]) -> list[str]:
@@ -253,17 +243,20 @@ def _check_alerts(test: AlertRuleTest, replayers: Sequence[Replayer]) -> list[st
             if state is State.FIRING:
                 alert = rule.alert_labels(labels, "base", value)
                 notes = rule.annotations(labels, value)
-                got.append((_text_labels(alert), _text_labels(notes)))
+                got.append((_label_set(alert), _label_set(notes)))
     expected = [
-        (_text_labels({**e.labels, "alertname": test.alertname}), _text_labels(e.annotations))
+        (_label_set({**e.labels, "alertname": test.alertname}), _label_set(e.annotations))
         for e in test.exp_alerts
     ]
     if sorted(got) == sorted(expected):
         return []
     return [
-        f"alertname: {test.alertname}, time: {format_prometheus_duration(test.eval_time)}, \n"
-        f"        exp:{_alert_list(sorted(expected))}, \n"
-        f"        got:{_alert_list(sorted(got))}"
+        UnderGroupName(
+            f"    alertname: {test.alertname}, "
+            f"time: {format_prometheus_duration(test.eval_time)}, \n"
+            f"        exp:{_alert_list(sorted(expected))}, \n"
+            f"        got:{_alert_list(sorted(got))}"
+        )
     ]
 
 
@@ -278,42 +271,101 @@ def _state_at(steps: Sequence[Step], at: float) -> tuple[State, float]:
     return state, value
 
 
-def _text_labels(labels: Mapping[str, str]) -> str:
-    inner = ", ".join(f"{name}={quote(value)}" for name, value in sorted(labels.items()))
+def _label_set(labels: Mapping[str, str]) -> _Labels:
+    return tuple(sorted(labels.items()))
+
+
+def _text_labels(labels: Mapping[str, str] | _Labels) -> str:
+    """Prometheus' ``labels.Labels.String()``: ``{a="1", b="2"}``, sorted by name."""
+    items = labels.items() if isinstance(labels, Mapping) else labels
+    inner = ", ".join(f"{name}={quote(value)}" for name, value in sorted(items))
     return "{" + inner + "}"
 
 
-def _alert_list(alerts: Sequence[tuple[str, str]]) -> str:
+def _alert_list(alerts: Sequence[tuple[_Labels, _Labels]]) -> str:
+    """promtool's ``labelsAndAnnotations.String()``, indented as it prints it."""
     if not alerts:
         return "[]"
-    rows = "".join(
-        f"\n            {index}:\n              Labels:{labels}\n              Annotations:{notes}"
+    rows = ",".join(
+        f"\n            {index}:\n              Labels:{_text_labels(labels)}"
+        f"\n              Annotations:{_text_labels(notes)}"
         for index, (labels, notes) in enumerate(alerts)
     )
     return "[" + rows + "\n            ]"
 
 
+def _rule_error(rule: str, at: float, error: str) -> str:
+    """promtool's line for a rule whose evaluation failed (which ends the test group)."""
+    return f"    rule: {rule}, time: {go_duration(at)}, err: {error}"
+
+
+def go_duration(seconds: float) -> str:
+    """Go's ``time.Duration.String()``: ``0s``, ``1.5s``, ``1m0s``, ``26h3m0s``, ``10ms``."""
+    ns = round(seconds * 1e9)
+    sign, ns = ("-" if ns < 0 else ""), abs(ns)
+    if ns == 0:
+        return "0s"
+    if ns < 1_000_000_000:
+        for unit, size in (("ns", 1), ("µs", 1_000), ("ms", 1_000_000)):
+            if ns < size * 1000:
+                return sign + _decimal(ns, size) + unit
+    hours, rest = divmod(ns, 3_600_000_000_000)
+    minutes, rest = divmod(rest, 60_000_000_000)
+    text = f"{hours}h" if hours else ""
+    text += f"{minutes}m" if hours or minutes else ""
+    return sign + text + _decimal(rest, 1_000_000_000) + "s"
+
+
+def _decimal(count: int, size: int) -> str:
+    """``count / size`` written exactly, without trailing zeros (``1500, 1000`` → ``1.5``)."""
+    whole, part = divmod(count, size)
+    if not part:
+        return str(whole)
+    digits = len(str(size)) - 1
+    return f"{whole}.{part:0{digits}d}".rstrip("0")
+
+
 # --- promql_expr_test ----------------------------------------------------------------------
 
 
-async def _check_expression(test: PromqlExprTest, client: httpx.AsyncClient, url: str) -> list[str]:
-    series = await query_range(client, url, test.expr, [test.eval_time], 1.0, QUERY_TIMEOUT)
+def _check_expression(test: PromqlExprTest, storage: Storage, step: int) -> list[str]:
     at = round(test.eval_time * 1000)
-    got = sorted((_text_labels(one.labels), one.points[at]) for one in series if at in one.points)
-    expected = sorted((_text_labels(s.labels), s.value) for s in test.exp_samples)
+    try:
+        vector = as_vector(Query(test.expr, subquery_step=step).evaluate(at, storage), at, "rule")
+    except EvaluationError as exc:
+        return [_expression_error(test, str(exc))]
+    got = sorted((_label_set(dict(one.labels)), one.value) for one in vector)
+    expected = sorted((_label_set(s.labels), s.value) for s in test.exp_samples)
     if len(got) == len(expected) and all(
         g[0] == e[0] and _same_number(g[1], e[1]) for g, e in zip(got, expected, strict=True)
     ):
         return []
     return [
-        f"expr: {quote(test.expr)}, time: {format_prometheus_duration(test.eval_time)},\n"
+        f"    expr: {quote(test.expr)}, time: {format_prometheus_duration(test.eval_time)},\n"
         f"        exp: {_samples_text(expected)}\n"
         f"        got: {_samples_text(got)}"
     ]
 
 
-def _samples_text(samples: Sequence[tuple[str, float]]) -> str:
-    return ", ".join(f"{labels} {format_float(value, 'e').upper()}" for labels, value in samples)
+def _expression_error(test: PromqlExprTest, error: str) -> str:
+    """promtool's line for an expression that could not be evaluated."""
+    return (
+        f"    expr: {quote(test.expr)}, time: {format_prometheus_duration(test.eval_time)}, "
+        f"err: {error}"
+    )
+
+
+def _samples_text(samples: Sequence[tuple[_Labels, float]]) -> str:
+    """promtool's ``parsedSamplesString``: ``{a="1"} 1.5E+00, ...``, ``nil`` for none."""
+    if not samples:
+        return "nil"
+    return ", ".join(f"{_text_labels(labels)} {_go_e_float(value)}" for labels, value in samples)
+
+
+def _go_e_float(value: float) -> str:
+    """``strconv.FormatFloat(value, 'E', -1, 64)``: ``1.5E+00``, ``NaN``, ``+Inf``."""
+    text = format_float(value, "e")
+    return text.upper() if math.isfinite(value) else text
 
 
 def _same_number(a: float, b: float) -> bool:
@@ -393,10 +445,12 @@ def _check_actions(
     )
     rules = "" if test.rules is None else f" of {', '.join(r.name for r in test.rules)}"
     return [
-        f"action_test{rules} at {format_prometheus_duration(test.eval_time)} "
-        f"(line {test.line}), \n"
-        f"        exp:[{exp_rows}\n            ], \n"
-        f"        got:[{got_rows}\n            ]"
+        UnderGroupName(
+            f"    action_test{rules} at {format_prometheus_duration(test.eval_time)} "
+            f"(line {test.line}), \n"
+            f"        exp:[{exp_rows}\n            ], \n"
+            f"        got:[{got_rows}\n            ]"
+        )
     ]
 
 

@@ -10,7 +10,9 @@ Read as the PromQL lexer and grammar of Prometheus 2.42 read them (``ParseSeries
 - ``stale`` is a staleness marker; ``stale+0x2`` is a marker then two plain NaNs (a marker
   plus anything is a NaN, no longer a marker); ``stalex2`` is an error;
 - numbers are Go's: ``010`` is octal (8), ``1e3``, ``.5``, ``5.``, ``Inf``, ``NaN`` (any
-  case), a sign only in front; no hexadecimal (``0x1`` is ``0`` repeated once);
+  case), a sign only in front; no hexadecimal, as in Prometheus' lexer for series
+  (``0x2`` is ``0`` three times, ``0x10000000`` is ``0`` ten million and one times,
+  ``0X1F`` is an error);
 - label values are PromQL strings (double or single quotes with escapes, or backticks).
 """
 
@@ -251,8 +253,19 @@ class _Reader:
             raise self._fail(f"invalid repetition in series values: {token!r}", start)
         count = int(token)
         if count > MAX_VALUES:
-            raise self._fail(f"more than {MAX_VALUES:,} values in one series", start)
+            raise self._fail(
+                f"more than {MAX_VALUES:,} values in one series{self._not_hex(start)}", start
+            )
         return count
+
+    def _not_hex(self, start: int) -> str:
+        """What a count that looks hexadecimal (``0x10000000``) is to Prometheus: ``0``
+        repeated, the count being decimal (its lexer reads no hexadecimal in series)."""
+        before = self.text[: start - 2].rstrip("+-")
+        if self.text[start - 2 : start] != "0x" or (before and before[-1] not in _SPACE):
+            return ""
+        written = self.text[start - 2 : self.pos]
+        return f" ({written} is not hexadecimal: 0 repeated {int(written[2:]) + 1:,} times)"
 
 
 def _expanded(start: float | Stale, step: float, count: int) -> list[SeriesValue]:

@@ -1,18 +1,17 @@
-"""A throwaway Prometheus holding the input series of a rule unit test, for the rules that
-need PromQL (``QUERY`` rules, rule-file alerts): the series are written as OpenMetrics text,
-turned into TSDB blocks by ``promtool tsdb create-blocks-from openmetrics``, and a
-Prometheus serves those blocks on a loopback port until the ``async with`` ends; then it is
-stopped and its directory deleted.
+"""A throwaway Prometheus holding the input series of a rule unit test, the reference the in-
+process PromQL evaluator and series store are compared with: the series are written as
+OpenMetrics text, turned into TSDB blocks by ``promtool tsdb create-blocks-from
+openmetrics``, and a Prometheus serves those blocks on a loopback port until the ``async
+with`` ends; then it is stopped and its directory deleted.
 
 OpenMetrics has no staleness marker (Prometheus' is a NaN of its own, which a text format
-cannot write). When a series holds ``stale``, the series are given to the Prometheus
-through its remote-write receiver instead, all of them, in time order: Prometheus takes a
-sample into its head only if it is at most an hour older than the newest it holds (and
-never before the end of a block), so the markers cannot be added to imported blocks.
+cannot write). When a series holds ``stale``, the series are given to the Prometheus through
+its remote-write receiver instead, all of them, in time order: Prometheus takes a sample
+into its head only if it is at most an hour older than the newest it holds (and never before
+the end of a block), so the markers cannot be added to imported blocks.
 
-Times are promtool's: the first step is at 0, 1970-01-01T00:00:00Z, and the data stays
-there (Prometheus' time retention counts back from the newest block, not from now).
-"""
+Times are promtool's: the first step is at 0, 1970-01-01T00:00:00Z, and the data stays there
+(no time retention: it would count back from the newest block)."""
 
 from __future__ import annotations
 
@@ -30,11 +29,11 @@ from pathlib import Path
 import anyio
 import anyio.abc
 import httpx
+from _remote_write import STALE_NAN_BITS, Point, snappy_block, write_request
 
-from ..._core import MetricReaderError
-from ._model import InputSeries
-from ._remote_write import STALE_NAN_BITS, Point, snappy_block, write_request
-from ._series_desc import Stale
+from metric_reader._core import MetricReaderError
+from metric_reader._replay._ruletest._model import InputSeries
+from metric_reader._replay._ruletest._series_desc import Stale
 
 __all__ = [
     "MissingBinaries",
@@ -48,7 +47,10 @@ STARTUP_TIMEOUT = 30.0
 """Seconds for Prometheus to load the blocks and answer ``/-/ready``."""
 _STOP_TIMEOUT = 10.0
 _PORT_ATTEMPTS = 3
-_RETENTION = "100y"
+_RETENTION = "--storage.tsdb.retention.size=1EB"
+"""A size limit alone, so that no time limit applies: a time retention is at most 100y
+(Prometheus caps it there), and promtool's tests reach 292 years (``long-period.yml``:
+``time.Duration``'s end, in 2262), whose first blocks it would delete."""
 _PUSH_WINDOW_MS = 30 * 60 * 1000
 """Milliseconds of samples per remote-write request: well within the hour Prometheus'
 head takes behind its newest sample."""
@@ -182,7 +184,7 @@ async def _serving(
             prometheus,
             f"--config.file={config}",
             f"--storage.tsdb.path={data}",
-            f"--storage.tsdb.retention.time={_RETENTION}",
+            _RETENTION,
             f"--web.listen-address=127.0.0.1:{port}",
             "--log.level=warn",
         ]
