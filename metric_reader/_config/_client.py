@@ -94,7 +94,7 @@ def build_ssl_context(config: ClientConfig) -> ssl.SSLContext:
                 f"({_ssl_reason(exc)})"
             ) from None
     else:
-        import httpx  # here, not at the top: ``metric-reader test`` starts without it
+        import httpx  # on first use, not with the configuration layer (start-up time)
 
         context = httpx.create_ssl_context()  # certifi, or SSL_CERT_FILE / SSL_CERT_DIR
     if config.cert_file is not None and config.key_file is not None:

@@ -84,7 +84,7 @@ def label_filters(value: object) -> tuple[LabelMatcher, ...]:
 def url(value: object) -> str:
     given = text(value)
     remember_url_credentials(given)  # refused below, but never to be shown anywhere
-    import httpx  # only with a URL to read: ``metric-reader test`` starts without it
+    import httpx  # on first use, not with the configuration layer (start-up time)
 
     try:
         parsed = httpx.URL(given)
