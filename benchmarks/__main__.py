@@ -4,6 +4,9 @@ the peer benchmark (``benchmarks/peers.py``).
 
 A row with a target is "met" when its value is at most the target; a missed target is
 reported as MISSED in the table and fails nothing.
+
+``python -m benchmarks NAME...`` runs only those benchmarks (``rule_tests``, ``startup``, ...)
+and prints their table without writing ``docs/benchmarks.md``, which holds one whole run.
 """
 
 from __future__ import annotations
@@ -12,7 +15,16 @@ import sys
 import time
 from pathlib import Path
 
-from . import churn, many_rules, peers, prometheus_source, scrape, scrape_poll, startup
+from . import (
+    churn,
+    many_rules,
+    peers,
+    prometheus_source,
+    rule_tests,
+    scrape,
+    scrape_poll,
+    startup,
+)
 from ._proc import machine
 
 DOC = Path(__file__).parent.parent / "docs" / "benchmarks.md"
@@ -48,7 +60,7 @@ def table(rows: list[dict[str, object]]) -> str:
     return "\n".join(lines)
 
 
-def main() -> None:
+def main(only: list[str]) -> None:
     started = time.monotonic()
     rows: list[dict[str, object]] = []
     sections: list[str] = []
@@ -58,21 +70,30 @@ def main() -> None:
         sections.append(peer_run.markdown)
         return peer_run.rows
 
-    for name, bench in (
+    benches = (
         ("scrape", scrape.run),
         ("scrape_poll", lambda: scrape_poll.run(scrape.FULL_PARSE[0])),
         ("churn", churn.run),
         ("many_rules", many_rules.run),
         ("startup", startup.run),
+        ("rule_tests", rule_tests.run),
         ("prometheus_source", prometheus_source.run),
         ("peers", peer_benchmark),
-    ):
+    )
+    unknown = set(only) - {name for name, _ in benches}
+    if unknown:
+        sys.exit(f"no benchmark {', '.join(sorted(unknown))}: {', '.join(n for n, _ in benches)}")
+    for name, bench in benches:
+        if only and name not in only:
+            continue
         print(f"running {name} ...", file=sys.stderr, flush=True)
         rows += bench()
     where = machine()
     text = table(rows)
     took = time.monotonic() - started
     print(f"\nmachine: {where}\n\n{text}\n\n(make bench took {took:.0f} s)")
+    if only:
+        return  # docs/benchmarks.md holds one whole run
     DOC.parent.mkdir(exist_ok=True)
     DOC.write_text(
         "# Benchmarks\n\n"
@@ -88,4 +109,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    main(sys.argv[1:])

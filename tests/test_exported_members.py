@@ -17,7 +17,7 @@ def test_the_package_exports_exactly_its_public_names() -> None:
         "parse_duration",
         "toml_type",
     }
-    public = {name for name in vars(metric_reader) if not name.startswith("_")}
+    public = {name for name in dir(metric_reader) if not name.startswith("_")}
     assert public == exported - {"__version__"}, "a public name that is not in __all__"
     for name in exported:
         member = getattr(metric_reader, name)

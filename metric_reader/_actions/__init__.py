@@ -4,15 +4,20 @@
 What the other layers use is exported here; the modules behind it are private.
 """
 
-from .._core import ActionPlugin, PluginFailure, PluginTimeout
-from ._callers import LoadedPlugin
-from ._catalog import PluginCatalog, bundled_plugin_dir, discover_plugins
-from ._dispatch import Dispatched, dispatch
-from ._jobs import settle, threads_holding_exit
-from ._late import LateCall
-from ._loader import load_plugin_file
-from ._result import PluginProblem
-from ._threads import PLUGIN_THREADS, QUEUE_LIMIT, queued_calls
+from typing import TYPE_CHECKING
+
+from .._core import lazy_exports
+
+if TYPE_CHECKING:
+    from .._core import ActionPlugin, PluginFailure, PluginTimeout
+    from ._callers import LoadedPlugin
+    from ._catalog import PluginCatalog, bundled_plugin_dir, discover_plugins
+    from ._dispatch import Dispatched, dispatch
+    from ._jobs import settle, threads_holding_exit
+    from ._late import LateCall
+    from ._loader import load_plugin_file
+    from ._result import PluginProblem
+    from ._threads import PLUGIN_THREADS, QUEUE_LIMIT, queued_calls
 
 __all__ = [
     "PLUGIN_THREADS",
@@ -33,3 +38,27 @@ __all__ = [
     "settle",
     "threads_holding_exit",
 ]
+
+if not TYPE_CHECKING:  # each name imported when first used
+    __getattr__, __dir__ = lazy_exports(
+        __name__,
+        {
+            "ActionPlugin": ".._core",
+            "Dispatched": "._dispatch",
+            "LateCall": "._late",
+            "LoadedPlugin": "._callers",
+            "PLUGIN_THREADS": "._threads",
+            "PluginCatalog": "._catalog",
+            "PluginFailure": ".._core",
+            "PluginProblem": "._result",
+            "PluginTimeout": ".._core",
+            "QUEUE_LIMIT": "._threads",
+            "bundled_plugin_dir": "._catalog",
+            "discover_plugins": "._catalog",
+            "dispatch": "._dispatch",
+            "load_plugin_file": "._loader",
+            "queued_calls": "._threads",
+            "settle": "._jobs",
+            "threads_holding_exit": "._jobs",
+        },
+    )

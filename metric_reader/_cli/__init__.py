@@ -9,30 +9,29 @@ the service runs on. Each group of commands has its module: the service (``_run`
 ``check`` (``_check``), ``plugins`` and ``fire`` (``_plugins``); the replay's commands
 (``backtest``, ``test``) are the replay layer's. What they share: loading and validating
 the configuration (``_loading``), the exit codes (``_exits``).
+
+A command's module is imported when that command runs (``--version`` and ``--help`` import
+none, nor loguru): ``test`` and ``check`` are a developer's inner loop and a CI step, and
+start-up is most of their time (``python -X importtime -m metric_reader test FILE``;
+``make bench``, rule_tests).
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
-import importlib.util
 import os
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import NoReturn
-
-from loguru import logger
+from typing import TYPE_CHECKING, NoReturn
 
 from .. import __version__
-from .._actions import settle, threads_holding_exit
-from .._config import load_settings
-from .._core import ConfigError, configure_logging
-from .._replay import BacktestOptions, backtest_command, test_command
-from ._check import check_configuration
+from .._core import ConfigError
 from ._exits import EXIT_CONFIG, EXIT_FATAL, EXIT_OK, say_config_error
-from ._plugins import fire_plugin, list_plugins
-from ._run import run_service
+
+if TYPE_CHECKING:
+    from loguru import Logger
 
 __all__ = ["EVENT_LOOP", "EXIT_CONFIG", "EXIT_FATAL", "EXIT_OK", "entry", "loop_options", "main"]
 
@@ -44,12 +43,12 @@ def entry() -> NoReturn:
     """The program (``metric-reader``, ``python -m metric_reader``): :func:`main`, then an
     exit that no thread left behind by a plugin can hold up."""
     code = main()
-    settle(CLEANUP_SECONDS)
-    held = threads_holding_exit()
+    held = _threads_left_by_plugins()
     if held:
         # Python would wait for each of these without limit (an executor's or anyio's
         # worker thread that a plugin left hanging): everything is saved and logged, so
         # end here.
+        logger = _logger()
         logger.bind(threads=", ".join(held)).debug("not waiting for threads left by plugins")
         logger.complete()
         for stream in (sys.stdout, sys.stderr):
@@ -62,7 +61,7 @@ def entry() -> NoReturn:
 def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None) -> int:
     args = _parser().parse_args(argv)
     env = os.environ if environ is None else environ
-    configure_logging()
+    _configure_logging()
     try:
         return int(args.handler(args, env))
     except ConfigError as exc:
@@ -74,8 +73,33 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return EXIT_OK
     except Exception:
-        logger.exception("fatal error")
+        _logger().exception("fatal error")
         return EXIT_FATAL
+
+
+def _threads_left_by_plugins() -> list[str]:
+    """What would hold up Python's exit (``_actions.threads_holding_exit``), once cancelled
+    plugin calls have had ``CLEANUP_SECONDS``. Plugins run only through the actions layer:
+    when the command did not import it, no plugin ran, and there is nothing to wait for."""
+    if "metric_reader._actions" not in sys.modules:
+        return []
+    from .._actions import settle, threads_holding_exit
+
+    settle(CLEANUP_SECONDS)
+    return threads_holding_exit()
+
+
+def _configure_logging() -> None:
+    """The default logging (INFO, text, stderr) until a command reads the settings."""
+    from .._core import configure_logging
+
+    configure_logging()
+
+
+def _logger() -> Logger:
+    from loguru import logger
+
+    return logger
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -85,9 +109,11 @@ def _parser() -> argparse.ArgumentParser:
         "long enough. Configured from the environment (see README).",
     )
     parser.add_argument("--version", action="version", version=f"metric-reader {__version__}")
-    parser.set_defaults(handler=_run)
+    parser.set_defaults(handler=_run_command)
     commands = parser.add_subparsers(title="commands", metavar="COMMAND")
-    commands.add_parser("run", help="run the service (the default)").set_defaults(handler=_run)
+    commands.add_parser("run", help="run the service (the default)").set_defaults(
+        handler=_run_command
+    )
     check = commands.add_parser(
         "check",
         help="validate the configuration and its plugins, read each source once, print a "
@@ -98,10 +124,10 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="do not read the sources (e.g. in CI, where they cannot be reached)",
     )
-    check.set_defaults(handler=_check)
+    check.set_defaults(handler=_check_command)
     commands.add_parser(
         "plugins", help="list the plugins found: bundled, of installed packages, in PLUGIN_DIR"
-    ).set_defaults(handler=_plugins)
+    ).set_defaults(handler=_plugins_command)
     fire = commands.add_parser("fire", help="run one plugin's execute once and report")
     fire.add_argument("name", help="the plugin's name")
     fire.add_argument("--metric", help="metric name (test_metric)")
@@ -134,7 +160,7 @@ def _parser() -> argparse.ArgumentParser:
     fire.add_argument(
         "--resolve", action="store_true", help="call resolve (kind resolve) instead of execute"
     )
-    fire.set_defaults(handler=fire_plugin)
+    fire.set_defaults(handler=_fire_command)
     backtest = commands.add_parser(
         "backtest",
         help="replay the rules over their history in Prometheus: when each series would have "
@@ -163,14 +189,14 @@ def _parser() -> argparse.ArgumentParser:
     backtest.add_argument(
         "--html", metavar="FILE", type=Path, help="also write a report with a timeline per series"
     )
-    backtest.set_defaults(handler=_backtest)
+    backtest.set_defaults(handler=_backtest_command)
     test = commands.add_parser(
         "test",
         help="run rule unit tests (promtool's test-file format, plus action_test and "
         "plugin_failures); exit 0 when all pass, 1 otherwise",
     )
     test.add_argument("files", nargs="+", type=Path, metavar="FILE", help="a test file")
-    test.set_defaults(handler=_test)
+    test.set_defaults(handler=_test_command)
     return parser
 
 
@@ -183,28 +209,48 @@ resident memory), or ``asyncio``. Plugins' loops stay asyncio's
 
 def loop_options() -> dict[str, object]:
     """anyio's ``backend_options`` for the service's event loop (``EVENT_LOOP``)."""
+    import importlib.util
+
     if EVENT_LOOP == "uvloop" and importlib.util.find_spec("uvloop") is not None:
         return {"use_uvloop": True}
     return {}
 
 
 # What each command's arguments mean to it. The service's loop is chosen at the call, so that
-# ``EVENT_LOOP`` set on this module (tests, benchmarks) takes effect.
+# ``EVENT_LOOP`` set on this module (tests, benchmarks) takes effect. Named ``*_command``:
+# importing the submodule ``_check`` binds ``_check`` in this package, over a function of
+# that name.
 
 
-def _run(args: argparse.Namespace, env: Mapping[str, str]) -> int:
+def _run_command(args: argparse.Namespace, env: Mapping[str, str]) -> int:
+    from ._run import run_service
+
     return run_service(env, loop_options())
 
 
-def _check(args: argparse.Namespace, env: Mapping[str, str]) -> int:
+def _check_command(args: argparse.Namespace, env: Mapping[str, str]) -> int:
+    from ._check import check_configuration
+
     return check_configuration(env, not args.no_read, loop_options())
 
 
-def _plugins(args: argparse.Namespace, env: Mapping[str, str]) -> int:
+def _plugins_command(args: argparse.Namespace, env: Mapping[str, str]) -> int:
+    from ._plugins import list_plugins
+
     return list_plugins(env)
 
 
-def _backtest(args: argparse.Namespace, env: Mapping[str, str]) -> int:
+def _fire_command(args: argparse.Namespace, env: Mapping[str, str]) -> int:
+    from ._plugins import fire_plugin
+
+    return fire_plugin(args, env)
+
+
+def _backtest_command(args: argparse.Namespace, env: Mapping[str, str]) -> int:
+    from .._config import load_settings
+    from .._core import configure_logging
+    from .._replay import BacktestOptions, backtest_command
+
     settings = load_settings(env)
     configure_logging(settings.log_level, settings.log_format)
     options = BacktestOptions(
@@ -213,5 +259,7 @@ def _backtest(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     return backtest_command(settings, options)
 
 
-def _test(args: argparse.Namespace, env: Mapping[str, str]) -> int:
+def _test_command(args: argparse.Namespace, env: Mapping[str, str]) -> int:
+    from .._replay import test_command
+
     return test_command(args.files)

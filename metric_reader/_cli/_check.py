@@ -7,12 +7,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-import anyio
-
 from .._cluster import holder, owned_rules, shard_of
 from .._config import LevelConfig, PrometheusQuery, RuleConfig, Settings
 from .._core import format_duration
-from .._sources import first_reads
 from ._exits import EXIT_OK
 from ._loading import check_alert_expressions, load_validated, needed_plugins
 
@@ -51,6 +48,10 @@ def check_configuration(
         for name in sorted(needed):
             print(f"plugin {name}: {catalog.plugins[name].source}")
     if settings.rules and read_sources:
+        import anyio  # here: ``check --no-read`` starts no event loop
+
+        from .._sources import first_reads
+
         print(f"\nfirst read of each source ({format_duration(CHECK_READ_TIMEOUT)} at most):")
         for line in anyio.run(
             first_reads, settings, CHECK_READ_TIMEOUT, backend_options=backend_options

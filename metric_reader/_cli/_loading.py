@@ -6,14 +6,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-import anyio
 from loguru import logger
 
 from .._actions import PluginCatalog, bundled_plugin_dir, discover_plugins
 from .._config import LevelConfig, Settings, load_settings
 from .._core import ConfigError, Level, configure_logging
-from .._service import EXPRESSION_TIMEOUT
-from .._sources import check_expressions
 
 
 def load_validated(
@@ -108,6 +105,11 @@ def check_alert_expressions(settings: Settings) -> None:
     parser refuses newer functions); what it refuses is a configuration error."""
     if not any(rule.alert is not None for rule in settings.rules):
         return
+    import anyio  # here: ``check --no-read`` neither reads nor starts an event loop
+
+    from .._service import EXPRESSION_TIMEOUT
+    from .._sources import check_expressions
+
     problems, warnings = anyio.run(check_expressions, settings, EXPRESSION_TIMEOUT)
     for warning in warnings:
         logger.warning("{}", warning)

@@ -15,8 +15,6 @@ import ssl
 from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
-
 from .._core import remember_secret
 from ._regular_file import open_regular_file
 
@@ -96,6 +94,8 @@ def build_ssl_context(config: ClientConfig) -> ssl.SSLContext:
                 f"({_ssl_reason(exc)})"
             ) from None
     else:
+        import httpx  # on first use, not with the configuration layer (start-up time)
+
         context = httpx.create_ssl_context()  # certifi, or SSL_CERT_FILE / SSL_CERT_DIR
     if config.cert_file is not None and config.key_file is not None:
         try:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Mapping
 from pathlib import Path
 
 from ._client import ClientConfig, Secret, build_ssl_context, read_credential
@@ -87,7 +88,24 @@ def http_headers(value: object) -> tuple[tuple[str, Secret], ...]:
     return tuple(headers)
 
 
-def client_config(top: dict[str, Given], problems: Problems, warnings: list[str]) -> ClientConfig:
+def _ssl_context_to_check(config: ClientConfig, environ: Mapping[str, str]) -> bool:
+    """Whether building the TLS context can find a mistake: files given, or the certificate
+    store chosen by ``SSL_CERT_FILE`` / ``SSL_CERT_DIR`` in the environment the settings come
+    from. Otherwise it is the default one, and loading its certificates (tens of
+    milliseconds: ``check`` and a rule test, which makes no request, spare them) is left to
+    the first client."""
+    return (
+        config.ca_file is not None
+        or config.cert_file is not None
+        or config.key_file is not None
+        or "SSL_CERT_FILE" in environ
+        or "SSL_CERT_DIR" in environ
+    )
+
+
+def client_config(
+    top: dict[str, Given], problems: Problems, warnings: list[str], environ: Mapping[str, str]
+) -> ClientConfig:
     """TLS, credentials and extra headers: checked now (files readable, certificates and
     keys usable, combinations sensible), so a mistake is found before any poll."""
     before = len(problems.lines)
@@ -163,7 +181,7 @@ def client_config(top: dict[str, Given], problems: Problems, warnings: list[str]
         basic_auth_password=password,
         headers=headers,
     )
-    if len(problems.lines) == before:
+    if len(problems.lines) == before and _ssl_context_to_check(config, environ):
         try:
             build_ssl_context(config)
         except ValueError as exc:

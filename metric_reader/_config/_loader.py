@@ -71,7 +71,7 @@ def load_settings(environ: Mapping[str, str], *, rules: bool = True) -> Settings
     service = {
         key: problems.parse(parse, top.get(key), None) for key, parse in SERVICE_KEYS.items()
     }
-    client = client_config(top, problems, warnings)
+    client = client_config(top, problems, warnings, environ)
     shard = this_shard(top, service, environ, problems) if rules else (1, 0, "")
     election = election_settings(top, service, problems, warnings)
     defaults = {key: top[key] for key in DEFAULTABLE_KEYS if key in top}

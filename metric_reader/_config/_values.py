@@ -13,8 +13,6 @@ import urllib.parse
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
-import httpx
-
 from .._core import (
     LabelMatcher,
     Threshold,
@@ -86,6 +84,8 @@ def label_filters(value: object) -> tuple[LabelMatcher, ...]:
 def url(value: object) -> str:
     given = text(value)
     remember_url_credentials(given)  # refused below, but never to be shown anywhere
+    import httpx  # on first use, not with the configuration layer (start-up time)
+
     try:
         parsed = httpx.URL(given)
     except (httpx.InvalidURL, TypeError) as exc:

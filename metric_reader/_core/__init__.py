@@ -6,63 +6,68 @@ code that imports no other layer.
 What the other layers use of it is exported here; the modules behind it are private.
 """
 
-from ._chart import (
-    Chart,
-    Line,
-    LineKind,
-    Mark,
-    MarkKind,
-    escape_text,
-    format_value,
-    render_svg,
-    state_spans,
-    utc_text,
-)
-from ._clock import to_mono, to_wall
-from ._durations import format_duration, parse_duration, round_duration
-from ._events import Event, EventKind, Level, idempotency_key
-from ._exceptions import (
-    ConfigError,
-    Conflict,
-    FetchError,
-    FetchTimeout,
-    KubeError,
-    ListenError,
-    MetricReaderError,
-    PluginFailure,
-    PluginTimeout,
-    QueueTimeout,
-    ResponseTooLarge,
-    StateError,
-)
-from ._gotemplate import AlertTemplate
-from ._logging import configure_logging
-from ._memory import keep_freed_memory
-from ._numbers import json_number
-from ._plugin_contract import ActionPlugin, Method, PluginSettings
-from ._plugin_settings import check_settings, toml_type
-from ._regex import compile_label_regex, label_regex_refusal
-from ._samples import Labels, Sample, labels_of
-from ._secrets import (
-    forget_secrets,
-    redact,
-    redacted_excerpt,
-    remember_secret,
-    remember_url_credentials,
-    without_url_credentials,
-)
-from ._selector import (
-    LabelMatcher,
-    MatchOp,
-    Selector,
-    format_selector,
-    parse_label_filters,
-    quote,
-    read_string_literal,
-)
-from ._text import may_hold_surrogates, utf8, valid_strings, valid_text
-from ._threshold import ANY, Threshold, any_value, parse_threshold, parse_value
-from ._throttle import Throttle
+from typing import TYPE_CHECKING
+
+from ._lazy import lazy_exports
+
+if TYPE_CHECKING:
+    from ._chart import (
+        Chart,
+        Line,
+        LineKind,
+        Mark,
+        MarkKind,
+        escape_text,
+        format_value,
+        render_svg,
+        state_spans,
+        utc_text,
+    )
+    from ._clock import to_mono, to_wall
+    from ._durations import format_duration, parse_duration, round_duration
+    from ._events import Event, EventKind, Level, idempotency_key
+    from ._exceptions import (
+        ConfigError,
+        Conflict,
+        FetchError,
+        FetchTimeout,
+        KubeError,
+        ListenError,
+        MetricReaderError,
+        PluginFailure,
+        PluginTimeout,
+        QueueTimeout,
+        ResponseTooLarge,
+        StateError,
+    )
+    from ._gotemplate import AlertTemplate
+    from ._logging import configure_logging
+    from ._memory import keep_freed_memory
+    from ._numbers import json_number
+    from ._plugin_contract import ActionPlugin, Method, PluginSettings
+    from ._plugin_settings import check_settings, toml_type
+    from ._regex import compile_label_regex, label_regex_refusal
+    from ._samples import Labels, Sample, labels_of
+    from ._secrets import (
+        forget_secrets,
+        redact,
+        redacted_excerpt,
+        remember_secret,
+        remember_url_credentials,
+        without_url_credentials,
+    )
+    from ._selector import (
+        LabelMatcher,
+        MatchOp,
+        Selector,
+        format_selector,
+        parse_label_filters,
+        quote,
+        read_string_literal,
+    )
+    from ._text import may_hold_surrogates, utf8, valid_strings, valid_text
+    from ._threshold import ANY, Threshold, any_value, parse_threshold, parse_value
+    from ._throttle import Throttle
 
 __all__ = [
     "ANY",
@@ -111,6 +116,7 @@ __all__ = [
     "keep_freed_memory",
     "label_regex_refusal",
     "labels_of",
+    "lazy_exports",
     "may_hold_surrogates",
     "parse_duration",
     "parse_label_filters",
@@ -134,3 +140,78 @@ __all__ = [
     "valid_text",
     "without_url_credentials",
 ]
+
+if not TYPE_CHECKING:  # each name imported when first used
+    __getattr__, __dir__ = lazy_exports(
+        __name__,
+        {
+            "ANY": "._threshold",
+            "ActionPlugin": "._plugin_contract",
+            "AlertTemplate": "._gotemplate",
+            "Chart": "._chart",
+            "ConfigError": "._exceptions",
+            "Conflict": "._exceptions",
+            "Event": "._events",
+            "EventKind": "._events",
+            "FetchError": "._exceptions",
+            "FetchTimeout": "._exceptions",
+            "KubeError": "._exceptions",
+            "LabelMatcher": "._selector",
+            "Labels": "._samples",
+            "Level": "._events",
+            "Line": "._chart",
+            "LineKind": "._chart",
+            "ListenError": "._exceptions",
+            "Mark": "._chart",
+            "MarkKind": "._chart",
+            "MatchOp": "._selector",
+            "Method": "._plugin_contract",
+            "MetricReaderError": "._exceptions",
+            "PluginFailure": "._exceptions",
+            "PluginSettings": "._plugin_contract",
+            "PluginTimeout": "._exceptions",
+            "QueueTimeout": "._exceptions",
+            "ResponseTooLarge": "._exceptions",
+            "Sample": "._samples",
+            "Selector": "._selector",
+            "StateError": "._exceptions",
+            "Threshold": "._threshold",
+            "Throttle": "._throttle",
+            "any_value": "._threshold",
+            "check_settings": "._plugin_settings",
+            "compile_label_regex": "._regex",
+            "configure_logging": "._logging",
+            "escape_text": "._chart",
+            "forget_secrets": "._secrets",
+            "format_duration": "._durations",
+            "format_selector": "._selector",
+            "format_value": "._chart",
+            "idempotency_key": "._events",
+            "json_number": "._numbers",
+            "keep_freed_memory": "._memory",
+            "label_regex_refusal": "._regex",
+            "labels_of": "._samples",
+            "may_hold_surrogates": "._text",
+            "parse_duration": "._durations",
+            "parse_label_filters": "._selector",
+            "parse_threshold": "._threshold",
+            "parse_value": "._threshold",
+            "quote": "._selector",
+            "read_string_literal": "._selector",
+            "redact": "._secrets",
+            "redacted_excerpt": "._secrets",
+            "remember_secret": "._secrets",
+            "remember_url_credentials": "._secrets",
+            "render_svg": "._chart",
+            "round_duration": "._durations",
+            "state_spans": "._chart",
+            "to_mono": "._clock",
+            "to_wall": "._clock",
+            "toml_type": "._plugin_settings",
+            "utc_text": "._chart",
+            "utf8": "._text",
+            "valid_strings": "._text",
+            "valid_text": "._text",
+            "without_url_credentials": "._secrets",
+        },
+    )

@@ -4,25 +4,30 @@ What the other layers use of the engine is exported here; the modules behind it 
 private.
 """
 
-from ._alerting import AlertingRule
-from ._logging_rule import LoggingRule
-from ._nodata import NO_DATA_POLLS, NoData, tracks_no_data
-from ._recent import RECENT_SERIES_PER_RULE, recent_length, recent_shares, recent_window
-from ._replay import Replay, ReplayedCall, Replayer, SeriesHistory, Step, replay
-from ._rule import ActiveAlert, Rule, format_series, generator_url, revision
-from ._rule_machine import RuleMachine
-from ._rules import CarriedOver, carry_over, make_rule
-from ._snapshot import LevelSnapshot, Restored, RuleSnapshot, SeriesSnapshot
-from ._state import (
-    MAX_COUNT,
-    MAX_RETRY_DELAY,
-    Action,
-    LevelMachine,
-    LevelPolicy,
-    SeriesMachine,
-    State,
-)
-from ._step import Evaluation, EvaluationStep, Notify, Observation, OwedCall
+from typing import TYPE_CHECKING
+
+from .._core import lazy_exports
+
+if TYPE_CHECKING:
+    from ._alerting import AlertingRule
+    from ._logging_rule import LoggingRule
+    from ._nodata import NO_DATA_POLLS, NoData, tracks_no_data
+    from ._recent import RECENT_SERIES_PER_RULE, recent_length, recent_shares, recent_window
+    from ._replay import Replay, ReplayedCall, Replayer, SeriesHistory, Step, replay
+    from ._rule import ActiveAlert, Rule, format_series, generator_url, revision
+    from ._rule_machine import RuleMachine
+    from ._rules import CarriedOver, carry_over, make_rule
+    from ._snapshot import LevelSnapshot, Restored, RuleSnapshot, SeriesSnapshot
+    from ._state import (
+        MAX_COUNT,
+        MAX_RETRY_DELAY,
+        Action,
+        LevelMachine,
+        LevelPolicy,
+        SeriesMachine,
+        State,
+    )
+    from ._step import Evaluation, EvaluationStep, Notify, Observation, OwedCall
 
 __all__ = [
     "MAX_COUNT",
@@ -66,3 +71,50 @@ __all__ = [
     "revision",
     "tracks_no_data",
 ]
+
+if not TYPE_CHECKING:  # each name imported when first used
+    __getattr__, __dir__ = lazy_exports(
+        __name__,
+        {
+            "Action": "._state",
+            "ActiveAlert": "._rule",
+            "AlertingRule": "._alerting",
+            "CarriedOver": "._rules",
+            "Evaluation": "._step",
+            "EvaluationStep": "._step",
+            "LevelMachine": "._state",
+            "LevelPolicy": "._state",
+            "LevelSnapshot": "._snapshot",
+            "LoggingRule": "._logging_rule",
+            "MAX_COUNT": "._state",
+            "MAX_RETRY_DELAY": "._state",
+            "NO_DATA_POLLS": "._nodata",
+            "NoData": "._nodata",
+            "Notify": "._step",
+            "Observation": "._step",
+            "OwedCall": "._step",
+            "RECENT_SERIES_PER_RULE": "._recent",
+            "Replay": "._replay",
+            "ReplayedCall": "._replay",
+            "Replayer": "._replay",
+            "Restored": "._snapshot",
+            "Rule": "._rule",
+            "RuleMachine": "._rule_machine",
+            "RuleSnapshot": "._snapshot",
+            "SeriesHistory": "._replay",
+            "SeriesMachine": "._state",
+            "SeriesSnapshot": "._snapshot",
+            "State": "._state",
+            "Step": "._replay",
+            "carry_over": "._rules",
+            "format_series": "._rule",
+            "generator_url": "._rule",
+            "make_rule": "._rules",
+            "recent_length": "._recent",
+            "recent_shares": "._recent",
+            "recent_window": "._recent",
+            "replay": "._replay",
+            "revision": "._rule",
+            "tracks_no_data": "._nodata",
+        },
+    )

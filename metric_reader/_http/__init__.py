@@ -7,8 +7,13 @@ deadline (``Attempt``), and bodies read bounded and decompressed (``read_body``)
 handed on piece by piece as they come (``stream_body``).
 """
 
-from ._body import ACCEPT_ENCODING, read_body, stream_body
-from ._client import Attempt, Source, deadline, make_client, request_slot
+from typing import TYPE_CHECKING
+
+from .._core import lazy_exports
+
+if TYPE_CHECKING:
+    from ._body import ACCEPT_ENCODING, read_body, stream_body
+    from ._client import Attempt, Source, deadline, make_client, request_slot
 
 __all__ = [
     "ACCEPT_ENCODING",
@@ -20,3 +25,18 @@ __all__ = [
     "request_slot",
     "stream_body",
 ]
+
+if not TYPE_CHECKING:  # each name imported when first used
+    __getattr__, __dir__ = lazy_exports(
+        __name__,
+        {
+            "ACCEPT_ENCODING": "._body",
+            "Attempt": "._client",
+            "Source": "._client",
+            "deadline": "._client",
+            "make_client": "._client",
+            "read_body": "._body",
+            "request_slot": "._client",
+            "stream_body": "._body",
+        },
+    )

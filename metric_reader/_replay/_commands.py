@@ -1,4 +1,6 @@
-"""The commands built on replays: ``backtest`` and ``test``."""
+"""The commands built on replays: ``backtest`` and ``test``. Each imports what only it
+needs when it runs (the backtest's HTTP client and event loop, the test runner), so that
+``metric-reader test`` starts fast."""
 
 from __future__ import annotations
 
@@ -8,16 +10,15 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
-import anyio
 from loguru import logger
 
-from .._config import Settings, parse_url
+from .._config import parse_url
 from .._core import ConfigError, parse_duration, without_url_credentials
-from ._backtest import SHORTEST_STEP, backtest, check_evaluations, select_rules, window
-from ._report import json_report, text_report
-from ._ruletest import UnderGroupName, run_test_file
+
+if TYPE_CHECKING:
+    from .._config import Settings
 
 EXIT_OK, EXIT_FAILED = 0, 1
 
@@ -37,6 +38,11 @@ def backtest_command(settings: Settings, options: BacktestOptions) -> int:
     """Print the backtest; exit 1 when the history of a rule could not be read
     (``RuleBacktest.unread``; the others are still reported), else 0; ``ConfigError`` for
     bad flags."""
+    import anyio
+
+    from ._backtest import SHORTEST_STEP, backtest, check_evaluations, select_rules, window
+    from ._report import json_report, text_report
+
     span = window(options.start, options.end, time.time())
     rules = select_rules(settings, options.rules)
     step = None
@@ -93,6 +99,8 @@ def test_command(paths: Sequence[Path]) -> int:
     stdout has what promtool prints there: ``Unit Testing:  FILE``, ``  SUCCESS`` and blank
     lines (one a failure, one a file); stderr has ``  FAILED:``, each failure and the
     warnings, so that a script reading either stream reads what it reads of promtool's."""
+    from ._ruletest import run_test_file
+
     logger.disable("metric_reader._engine")
     failed = False
     for path in paths:
@@ -116,6 +124,8 @@ def test_command(paths: Sequence[Path]) -> int:
 def _named(group: str, failure: str) -> str:
     """The failure as promtool prints it: under ``    name: NAME,`` for the failures it
     names the group of, when the group has a name."""
+    from ._ruletest import UnderGroupName  # imported by test_command already
+
     if group and isinstance(failure, UnderGroupName):
         return f"    name: {group},\n{failure}"
     return failure

@@ -8,19 +8,24 @@ the view the HTTP endpoints read (``_view``). Every rule is evaluated through th
 ``EvaluationStep``, the one the replay uses too.
 """
 
-from ._config_watch import ConfigFiles, Look
-from ._lifecycle import (
-    EXPRESSION_TIMEOUT,
-    RESTART_SETTINGS,
-    SHUTDOWN_GRACE,
-    SIGHUP_IGNORED,
-    SIGNALS,
-    STOP_SIGNALS,
-    EarlySignals,
-    Reloader,
-)
-from ._scheduler import MissedEvaluations, next_tick
-from ._wiring import Service
+from typing import TYPE_CHECKING
+
+from .._core import lazy_exports
+
+if TYPE_CHECKING:
+    from ._config_watch import ConfigFiles, Look
+    from ._lifecycle import (
+        EXPRESSION_TIMEOUT,
+        RESTART_SETTINGS,
+        SHUTDOWN_GRACE,
+        SIGHUP_IGNORED,
+        SIGNALS,
+        STOP_SIGNALS,
+        EarlySignals,
+        Reloader,
+    )
+    from ._scheduler import MissedEvaluations, next_tick
+    from ._wiring import Service
 
 __all__ = [
     "EXPRESSION_TIMEOUT",
@@ -37,3 +42,23 @@ __all__ = [
     "Service",
     "next_tick",
 ]
+
+if not TYPE_CHECKING:  # each name imported when first used
+    __getattr__, __dir__ = lazy_exports(
+        __name__,
+        {
+            "ConfigFiles": "._config_watch",
+            "EXPRESSION_TIMEOUT": "._lifecycle",
+            "EarlySignals": "._lifecycle",
+            "Look": "._config_watch",
+            "MissedEvaluations": "._scheduler",
+            "RESTART_SETTINGS": "._lifecycle",
+            "Reloader": "._lifecycle",
+            "SHUTDOWN_GRACE": "._lifecycle",
+            "SIGHUP_IGNORED": "._lifecycle",
+            "SIGNALS": "._lifecycle",
+            "STOP_SIGNALS": "._lifecycle",
+            "Service": "._wiring",
+            "next_tick": "._scheduler",
+        },
+    )

@@ -5,20 +5,25 @@ it declares (``_view``), and declares the status document's types (``_status_doc
 What the other layers use of it is exported here; the modules behind it are private.
 """
 
-from ._metrics import ServiceMetrics
-from ._selection import Selection
-from ._status import status_snapshot
-from ._status_doc import StatusDocument
-from ._view import (
-    FetchStatus,
-    GroupStatus,
-    LastEvaluation,
-    PluginCounts,
-    RuleSeries,
-    UnloadedPlugin,
-    fetched_recently,
-)
-from ._web import serve_http
+from typing import TYPE_CHECKING
+
+from .._core import lazy_exports
+
+if TYPE_CHECKING:
+    from ._metrics import ServiceMetrics
+    from ._selection import Selection
+    from ._status import status_snapshot
+    from ._status_doc import StatusDocument
+    from ._view import (
+        FetchStatus,
+        GroupStatus,
+        LastEvaluation,
+        PluginCounts,
+        RuleSeries,
+        UnloadedPlugin,
+        fetched_recently,
+    )
+    from ._web import serve_http
 
 __all__ = [
     "FetchStatus",
@@ -34,3 +39,22 @@ __all__ = [
     "serve_http",
     "status_snapshot",
 ]
+
+if not TYPE_CHECKING:  # each name imported when first used
+    __getattr__, __dir__ = lazy_exports(
+        __name__,
+        {
+            "FetchStatus": "._view",
+            "GroupStatus": "._view",
+            "LastEvaluation": "._view",
+            "PluginCounts": "._view",
+            "RuleSeries": "._view",
+            "Selection": "._selection",
+            "ServiceMetrics": "._metrics",
+            "StatusDocument": "._status_doc",
+            "UnloadedPlugin": "._view",
+            "fetched_recently": "._view",
+            "serve_http": "._web",
+            "status_snapshot": "._status",
+        },
+    )
