@@ -177,9 +177,7 @@ def _only_cut_short(text: str, tokens: list[_Token]) -> bool:
     for token in tokens:
         if token.text in closing:
             still_open.append(closing[token.text])
-        elif token.text in (")", "]", "}") and (
-            not still_open or still_open.pop() != token.text
-        ):
+        elif token.text in (")", "]", "}") and (not still_open or still_open.pop() != token.text):
             return False
     if not still_open:
         return False

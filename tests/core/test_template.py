@@ -145,7 +145,7 @@ def expand(text: str, value: float = 1234.5678, labels: dict[str, str] = LABELS)
         ('{{ "<b>&</b>" }}', "<b>&</b>"),
         # humanizeTimestamp: Go's time.Time.String(), to the millisecond (promtool 2.42's answers)
         (
-            '{{ humanizeTimestamp 180300 }}|{{ humanizeTimestamp -1.5 }}|'
+            "{{ humanizeTimestamp 180300 }}|{{ humanizeTimestamp -1.5 }}|"
             '{{ humanizeTimestamp 1.0004 }}|{{ humanizeTimestamp "1700000000.123" }}',
             "1970-01-03 02:05:00 +0000 UTC|1969-12-31 23:59:58.5 +0000 UTC|"
             "1970-01-01 00:00:01 +0000 UTC|2023-11-14 22:13:20.122 +0000 UTC",

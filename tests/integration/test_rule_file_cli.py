@@ -169,7 +169,7 @@ def test_check_no_read_and_the_start_refuse_a_promql_syntax_error_at_its_place(
         f'{prefix}5:15: group "node", rule 1, "HostLoad": could not parse expression: 1:1: '
         'parse error: unknown function with name "derivv"',
         f'{prefix}7:15: group "node", rule 2, "HostDown": could not parse expression: '
-        "parse error: unclosed left parenthesis",
+        "2:1: parse error: unclosed left parenthesis",
     ]
     env = {"RULE_FILES": str(rules), "PROMETHEUS_ENDPOINT": "http://127.0.0.1:9"}
     checked = run_bounded("check", "--no-read", env=env, timeout=30)
