@@ -5,8 +5,6 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING
 
-from loguru import logger
-
 from .._config import LevelConfig
 from .._core import EventKind, Labels, Sample, any_value, format_duration
 from ._recent import recent_length
@@ -119,6 +117,10 @@ class AlertingRule(Rule):
         return not self.machine.series
 
     def _log(self, transitions: Iterable[Transition]) -> None:
+        if self.quiet or not transitions:
+            return
+        from loguru import logger  # not imported by a replay, which logs nothing
+
         for t in transitions:
             level = self.level(t.level)
             log = logger.bind(

@@ -5,8 +5,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from types import MappingProxyType
 
-from loguru import logger
-
 from .._core import EventKind, Labels, Sample
 from ._rule import Rule, format_series
 from ._state import Action, SeriesMachine
@@ -19,6 +17,10 @@ class LoggingRule(Rule):
     actions, so it has no state to save, forget or adopt."""
 
     def evaluate(self, now: float, samples: list[Sample], acting: bool = True) -> list[Action]:
+        if self.quiet or not samples:
+            return []
+        from loguru import logger  # not imported by a replay, which logs nothing
+
         for sample in samples:
             logger.bind(rule=self.name, value=sample.value).info(
                 "{}", format_series(self.config.metric_name, sample.labels)

@@ -17,8 +17,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from loguru import logger
-
 if TYPE_CHECKING:
     from loguru import Logger
 
@@ -77,4 +75,6 @@ class NoData:
 
     def _log(self) -> Logger:
         # Bound only when there is something to say: observe runs on every poll of every rule.
+        from loguru import logger
+
         return logger.bind(rule=self.rule, reads=self.expression, empty_polls=self.empty_polls)

@@ -95,6 +95,7 @@ class Replayer:
     ) -> None:
         self.rule = make_rule(config)
         self.rule.keep_recent(0)  # sparklines are the status page's: a replay has its steps
+        self.rule.quiet = True  # its transitions are the replay's report, not log lines
         self.result = Replay(self.rule)
         self._step = EvaluationStep(routes)
         self._succeeds = succeeds

@@ -75,6 +75,9 @@ class Rule(ABC):
         calls' keys, and one that changes its identity makes a new rule whose keys are not
         the old one's; the state file keeps it, so a restart restores the rule's state
         into the rule of the same identity, as a reload keeps it."""
+        self.quiet = False
+        """A replay's rule: its transitions are not logged (the replay reports them), and so
+        a rule test never loads the logging library."""
         self._dropped_hard: LevelConfig | None = None
         """The hard level a reload removed: what the resolves it still owes are about."""
 

@@ -12,8 +12,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
-from loguru import logger
-
 from .._config import parse_url
 from .._core import ConfigError, parse_duration, without_url_credentials
 
@@ -61,8 +59,6 @@ def backtest_command(settings: Settings, options: BacktestOptions) -> int:
         raise ConfigError(
             f"--html {str(options.html)!r}: no directory {str(options.html.parent)!r}"
         )
-    # The rules' own transition logs would read as if they happened now: the report says it.
-    logger.disable("metric_reader._engine")
     results = anyio.run(backtest, settings, rules, span, step, prometheus)
     if options.format == "json":
         json.dump(json_report(results, span), sys.stdout, indent=2)
@@ -101,7 +97,6 @@ def test_command(paths: Sequence[Path]) -> int:
     warnings, so that a script reading either stream reads what it reads of promtool's."""
     from ._ruletest import run_test_file
 
-    logger.disable("metric_reader._engine")
     failed = False
     for path in paths:
         _say(sys.stdout, f"Unit Testing:  {path}\n")
