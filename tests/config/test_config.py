@@ -442,3 +442,35 @@ def test_external_labels_of_the_file_must_be_strings(tmp_path: Path) -> None:
         f"{config}:1: external_labels={{'dc': 1}} is invalid: label dc: expected a table of "
         'strings, e.g. {region = "eu"}'
     )
+
+
+@pytest.mark.parametrize(
+    "given",
+    [
+        "http://127.0.0.1:9",
+        "http://prometheus:9090",
+        "https://prom.example.org",
+        "http://0.0.0.0:1",
+        "http://127.0.0.1:80",
+        "https://a.b:443",
+        "http://Prom:9090",
+        "http://a/",
+        "http://a:09",
+        "http://a:65536",
+        "http://1.2.3",
+        "http://a.1",
+        "http://127.0.0.1:8080/metrics",
+        "http://a/x/",
+        "http://a/./b",
+        "http://a/x/.",
+        "http://a/b?c",
+    ],
+)
+def test_a_url_read_without_httpx_is_the_one_httpx_gives(given: str) -> None:
+    """``url`` takes a plain URL as written, without importing httpx (start-up time of
+    ``test`` and ``check``): only where httpx gives it back unchanged."""
+    import httpx
+
+    from metric_reader._config._values import url
+
+    assert url(given) == str(httpx.URL(given))
