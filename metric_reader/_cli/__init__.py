@@ -42,15 +42,13 @@ CLEANUP_SECONDS = 1.0
 def entry() -> NoReturn:
     """The program (``metric-reader``, ``python -m metric_reader``): :func:`main`, then an
     exit that no thread left behind by a plugin can hold up."""
-    code = main()
+    args = _parser().parse_args()
+    code = _dispatch(args, os.environ)
+    if args.handler is _test_command:
+        # A rule test ran no plugin and holds nothing to save: the interpreter's tear-down
+        # of every module (tens of milliseconds of a developer's inner loop) is skipped.
+        _flush_and_exit(code)
     held = _threads_left_by_plugins()
-    if _ONE_SHOT:
-        # ``test`` ran no plugin and holds nothing to save: the interpreter's tear-down of
-        # every module (tens of milliseconds, a rule test's inner loop) is skipped.
-        for stream in (sys.stdout, sys.stderr):
-            with contextlib.suppress(Exception):
-                stream.flush()
-        os._exit(code)
     if held:
         # Python would wait for each of these without limit (an executor's or anyio's
         # worker thread that a plugin left hanging): everything is saved and logged, so
@@ -58,24 +56,23 @@ def entry() -> NoReturn:
         logger = _logger()
         logger.bind(threads=", ".join(held)).debug("not waiting for threads left by plugins")
         logger.complete()
-        for stream in (sys.stdout, sys.stderr):
-            with contextlib.suppress(Exception):
-                stream.flush()
-        os._exit(code)
+        _flush_and_exit(code)
     raise SystemExit(code)
 
 
-_ONE_SHOT = False
-"""Set by ``test``: nothing of it needs the interpreter's tear-down at exit."""
+def _flush_and_exit(code: int) -> NoReturn:
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):
+            stream.flush()
+    os._exit(code)
 
 
 def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None) -> int:
-    global _ONE_SHOT
-    args = _parser().parse_args(argv)
-    env = os.environ if environ is None else environ
-    if args.handler is _test_command:  # a rule test prints its report, and logs nothing
-        _ONE_SHOT = argv is None
-    else:
+    return _dispatch(_parser().parse_args(argv), os.environ if environ is None else environ)
+
+
+def _dispatch(args: argparse.Namespace, env: Mapping[str, str]) -> int:
+    if args.handler is not _test_command:  # a rule test prints its report, logs nothing
         _configure_logging()
     try:
         return int(args.handler(args, env))

@@ -19,7 +19,9 @@ import re
 from collections.abc import Callable
 from decimal import Decimal
 
-from ._node import Env, Node, check_unique, go_float, go_quote
+from .._core import quote
+from ._node import Env, Node, check_unique, go_float
+from ._quantile import quantile
 from ._values import NAME, EvaluationError, Labels, Sample, Scalar, String, Value, Vector
 
 _MAX_INT64 = 9223372036854774784.0
@@ -72,7 +74,9 @@ class Aggregation(Node):
         groups: dict[Labels, list[float]] = {}
         for sample in vector:
             groups.setdefault(self._group(sample.labels), []).append(sample.value)
-        return [Sample(key, _quantile(param.value, values), t) for key, values in groups.items()]
+        return [
+            Sample(key, quantile(param.value, list(values)), t) for key, values in groups.items()
+        ]
 
     def _group(self, labels: Labels) -> Labels:
         found = self._groups.get(labels)
@@ -90,7 +94,7 @@ class Aggregation(Node):
 
     def _count_values(self, vector: Vector, label: str, t: int) -> Vector:
         if not _valid_label_name(label):
-            raise EvaluationError(f"invalid label name {go_quote(label)}")
+            raise EvaluationError(f"invalid label name {quote(label)}")
         grouping = self.grouping if self.without else self.grouping | {label}
         counts: dict[Labels, int] = {}
         for sample in vector:
@@ -236,23 +240,6 @@ _REDUCERS: dict[str, Callable[[list[float]], float]] = {
     "stdvar": _stdvar,
     "stddev": _stddev,
 }
-
-
-def _quantile(q: float, values: list[float]) -> float:
-    """Prometheus' ``quantile``."""
-    if not values or math.isnan(q):
-        return math.nan
-    if q < 0:
-        return -math.inf
-    if q > 1:
-        return math.inf
-    ordered = sorted(values, key=lambda v: (not math.isnan(v), 0.0 if math.isnan(v) else v))
-    n = len(ordered)
-    rank = q * (n - 1)
-    lower = max(0.0, math.floor(rank))
-    upper = min(n - 1.0, lower + 1)
-    weight = rank - math.floor(rank)
-    return ordered[int(lower)] * (1 - weight) + ordered[int(upper)] * weight
 
 
 def format_value(value: float) -> str:

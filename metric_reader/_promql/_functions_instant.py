@@ -58,16 +58,10 @@ def _round(args: list[Value], exprs: Sequence[Any], ctx: Context) -> Value:
     """To the nearest multiple of ``to_nearest`` (1 unless given), ties rounded up; by the
     inverse, as Prometheus does ("fewer floating point accuracy issues")."""
     to_nearest = scalar_arg(args[1]) if len(args) >= 2 else 1.0
-    inverse = _divide(1.0, to_nearest)
-    return simple(lambda v: _divide(gm.go_floor(v * inverse + 0.5), inverse))(args[:1], exprs, ctx)
-
-
-def _divide(x: float, y: float) -> float:
-    if y != 0:
-        return x / y
-    if x == 0 or math.isnan(x):
-        return math.nan
-    return math.copysign(math.inf, x) * math.copysign(1.0, y)
+    inverse = gm.go_divide(1.0, to_nearest)
+    return simple(lambda v: gm.go_divide(gm.go_floor(v * inverse + 0.5), inverse))(
+        args[:1], exprs, ctx
+    )
 
 
 def _time(args: list[Value], exprs: Sequence[Any], ctx: Context) -> Value:

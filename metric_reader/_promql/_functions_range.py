@@ -17,7 +17,7 @@ from itertools import islice
 from typing import Any
 
 from ._function_args import checked
-from ._gomath import format_f
+from ._gomath import format_f, go_divide
 from ._quantile import quantile
 from ._values import (
     Context,
@@ -166,17 +166,8 @@ def linear_regression(series: Series, intercept_time: int) -> tuple[float, float
     sum_x2 += c_x2
     cov_xy = sum_xy - sum_x * sum_y / n
     var_x = sum_x2 - sum_x * sum_x / n
-    slope = _divide(cov_xy, var_x)
+    slope = go_divide(cov_xy, var_x)
     return slope, sum_y / n - slope * sum_x / n
-
-
-def _divide(x: float, y: float) -> float:
-    """``x / y`` as IEEE floats divide: by zero gives ±Inf or NaN."""
-    if y != 0:
-        return x / y
-    if x == 0 or math.isnan(x):
-        return math.nan
-    return math.copysign(math.inf, x) * math.copysign(1.0, y)
 
 
 def _deriv(series: Series, _m: Matrix, _p: list[float], _c: Context) -> float | None:

@@ -236,3 +236,12 @@ def _underscores_ok(text: str) -> bool:
         else:
             saw = "!"
     return saw != "_"
+
+
+def go_divide(x: float, y: float) -> float:
+    """``x / y`` as IEEE floats (and Go) divide: by zero gives ±Inf or NaN."""
+    if y != 0:
+        return x / y
+    if x == 0 or math.isnan(x):
+        return math.nan
+    return math.copysign(math.inf, x) * math.copysign(1.0, y)

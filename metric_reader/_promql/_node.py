@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 from decimal import Decimal
 
+from .._core import quote
 from ._storage import Storage
 from ._values import EvaluationError, Labels, Value, Vector
 
@@ -50,31 +51,7 @@ def check_unique(vector: Vector) -> Vector:
 
 def labels_text(labels: Labels) -> str:
     """Prometheus' ``Labels.String()``: ``{a="1", b="2"}``."""
-    return "{" + ", ".join(f"{name}={go_quote(value)}" for name, value in labels) + "}"
-
-
-def go_quote(text: str) -> str:
-    """Go's ``strconv.Quote``."""
-    out = ['"']
-    for char in text:
-        if char in ('"', "\\"):
-            out.append("\\" + char)
-        elif char == "\n":
-            out.append("\\n")
-        elif char == "\t":
-            out.append("\\t")
-        elif char == "\r":
-            out.append("\\r")
-        elif char.isprintable():
-            out.append(char)
-        elif ord(char) < 0x80:
-            out.append(f"\\x{ord(char):02x}")
-        elif ord(char) <= 0xFFFF:
-            out.append(f"\\u{ord(char):04x}")
-        else:
-            out.append(f"\\U{ord(char):08x}")
-    out.append('"')
-    return "".join(out)
+    return "{" + ", ".join(f"{name}={quote(value)}" for name, value in labels) + "}"
 
 
 def go_float(value: float) -> str:

@@ -337,7 +337,7 @@ def _check_expression(test: PromqlExprTest, storage: Storage, step: int) -> list
     got = sorted((_label_set(dict(one.labels)), one.value) for one in vector)
     expected = sorted((_label_set(s.labels), s.value) for s in test.exp_samples)
     if len(got) == len(expected) and all(
-        g[0] == e[0] and _same_number(g[1], e[1]) for g, e in zip(got, expected, strict=True)
+        g[0] == e[0] and _same_value(g[1], e[1]) for g, e in zip(got, expected, strict=True)
     ):
         return []
     return [
@@ -366,6 +366,12 @@ def _go_e_float(value: float) -> str:
     """``strconv.FormatFloat(value, 'E', -1, 64)``: ``1.5E+00``, ``NaN``, ``+Inf``."""
     text = format_float(value, "e")
     return text.upper() if math.isfinite(value) else text
+
+
+def _same_value(got: float, expected: float) -> bool:
+    """An expression test's value: exactly the one expected, as promtool compares them; a
+    NaN expected is matched by a NaN (promtool 2.42 never matches it: NaN != NaN)."""
+    return got == expected or (math.isnan(got) and math.isnan(expected))
 
 
 def _same_number(a: float, b: float) -> bool:
