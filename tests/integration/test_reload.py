@@ -179,8 +179,8 @@ def test_a_promql_syntax_error_is_refused_on_reload_without_asking_prometheus(
         "groups:\n  - name: g\n    rules:\n      - alert: Up\n        expr: sum(rate(up[5m])\n"
     )
     problem = (
-        f'{alerts}:5:15: group "g", rule 1, "Up": could not parse expression: parse error: '
-        "unclosed left parenthesis"
+        f'{alerts}:5:15: group "g", rule 1, "Up": could not parse expression: 1:17: parse '
+        "error: unclosed left parenthesis"  # promtool's words and place
     )
     status, body = _post(f"{base}/-/reload")
     assert status == 500 and problem in body, body
