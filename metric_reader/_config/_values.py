@@ -41,7 +41,8 @@ def text(value: object) -> str:
 def promql(value: object) -> str:
     """A PromQL expression (``QUERY``), parsed as Prometheus parses it; ``""``: none."""
     expression = text(value)
-    problem = promql_problem(expression) if expression else None
+    # Judged as written: PromQL's whitespace is narrower than str.strip's ("0\x1f").
+    problem = promql_problem(str(value)) if expression else None
     if problem is not None:
         raise ValueError(f"could not parse expression: {problem}")
     return expression
