@@ -67,5 +67,7 @@ def test_a_long_line_of_spaces_in_a_rule_file_does_not_hang_the_loader(tmp_path:
 def test_a_query_is_judged_as_written_not_as_python_strips_it() -> None:
     # Was accepted: str.strip took "\x1f" for white space, so "0" was judged; PromQL's lexer
     # refuses the character, as promtool does.
-    with pytest.raises(ConfigError, match=r"could not parse expression: .*unexpected character"):
-        load_settings({"QUERY": "0\x1f", "THRESHOLD": ">1", "PROMETHEUS_ENDPOINT": "http://a:9"})
+    from metric_reader._config._values import promql
+
+    with pytest.raises(ValueError, match=r"could not parse expression: .*unexpected character"):
+        promql("0\x1f")
