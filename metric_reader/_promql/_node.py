@@ -14,12 +14,17 @@ from .._core import quote
 from ._storage import Storage
 from ._values import EvaluationError, Labels, Value, Vector
 
+MAX_SUBQUERY_STEPS = 1_000_000
+"""Subquery steps one query may evaluate, all its subqueries (nested ones too) together:
+``[1000d:1ms]`` would take 10^11, and promtool runs out of memory on it. Past it the query
+fails, as Prometheus fails a query past its ``--query.max-samples``."""
+
 
 class Env:
     """What one instant query is evaluated with (a plain class: one is made per
     evaluation, and a dataclass' ``__init__`` costs more than the evaluation of ``x``)."""
 
-    __slots__ = ("lookback", "query_time", "storage", "subquery_step")
+    __slots__ = ("lookback", "query_time", "steps_left", "storage", "subquery_step")
 
     def __init__(self, storage: Storage, query_time: int, lookback: int, subquery_step: int):
         self.storage = storage
@@ -30,6 +35,8 @@ class Env:
         """Milliseconds an instant vector selector looks back for a sample (5m)."""
         self.subquery_step = subquery_step
         """A subquery's step when it gives none (promtool: the evaluation interval)."""
+        self.steps_left = MAX_SUBQUERY_STEPS
+        """Subquery steps this query may still evaluate, nested ones included."""
 
 
 class Node:

@@ -17,7 +17,7 @@ from __future__ import annotations
 from bisect import bisect_left, bisect_right
 from collections.abc import Callable
 
-from ._node import Env, Node
+from ._node import MAX_SUBQUERY_STEPS, Env, Node
 from ._storage import Storage, StoredSeries
 from ._values import NAME, EvaluationError, Labels, Matrix, Sample, Scalar, Series, Vector
 
@@ -142,6 +142,13 @@ class Subquery(Node):
         start = end - self.range
         step = self.step or env.subquery_step
         first = -(-start // step) * step  # the first multiple of the step in the window
+        steps = (end - first) // step + 1
+        env.steps_left -= max(steps, 0)
+        if env.steps_left < 0:
+            raise EvaluationError(
+                "query processing would load too many samples into memory in query execution "
+                f"(subqueries of more than {MAX_SUBQUERY_STEPS:,} steps in all)"
+            )
         collected: dict[Labels, Series] = {}
         for at in range(first, end + 1, step):
             value = self.expr.eval(env, at)

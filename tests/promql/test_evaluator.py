@@ -517,6 +517,22 @@ def test_parse_errors_and_what_is_not_evaluated_here() -> None:
         Query("x @ start() [5m:1m]")
 
 
+def test_subqueries_past_a_million_steps_fail_in_one_line_instead_of_running_for_hours() -> None:
+    """promtool 2.42 runs out of memory on ``[1000d:1ms]``; a nested pair of day-long
+    subqueries at 1s would take 7.5 billion evaluations. Each is one error, at once."""
+    storage = Storage()
+    storage.add((("__name__", "x"),), [0, 60_000], [1.0, 1.0])
+    too_many = "query processing would load too many samples into memory in query execution"
+    for expr in (
+        "count_over_time(x[1000d:1ms])",
+        "max_over_time(count_over_time(x[1d:1s])[1d:1s])",
+    ):
+        with pytest.raises(EvaluationError, match=re.escape(too_many)):
+            Query(expr).evaluate(600_000, storage)
+    [sample] = Query("count_over_time(x[10m:1m])").evaluate(600_000, storage)
+    assert sample.value == 7  # 0 to 6m: the sample at 1m is read for 5 minutes after it
+
+
 def test_a_long_series_is_read_by_bisection() -> None:
     """A rule evaluated at every minute of a series of 1,000,000 samples (issue 24, point
     6): each evaluation costs a bisection, not a pass over the series."""
