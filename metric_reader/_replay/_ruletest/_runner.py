@@ -17,6 +17,7 @@ import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..._config import (
     RuleConfig,
@@ -28,9 +29,6 @@ from ..._config import (
 )
 from ..._core import ConfigError, MetricReaderError, format_duration
 from ..._core._gotemplate import format_float, quote
-from ..._engine import ReplayedCall, Replayer, State, Step
-from ..._promql import EvaluationError, Query, Storage
-from ._evaluation import as_vector, evaluate_group
 from ._file import read_rule_test_file
 from ._model import (
     ActionTest,
@@ -40,6 +38,10 @@ from ._model import (
     RuleTestFile,
     RuleTestGroup,
 )
+
+if TYPE_CHECKING:  # imported where used: a file refused as it is read never loads them
+    from ..._engine import ReplayedCall, Replayer, State, Step
+    from ..._promql import Storage
 
 PLACEHOLDER_ENDPOINT = "http://127.0.0.1:9"
 """Where a rule without a Prometheus would read: never asked, a test reads its own data."""
@@ -153,6 +155,8 @@ def _run_group(
 ) -> None:
     end = group.max_eval_time()
     _check_size(settings, group, end)
+    from ._evaluation import evaluate_group
+
     run = evaluate_group(
         settings,
         group,
@@ -210,6 +214,8 @@ def _replayer_maker(settings: Settings, group: RuleTestGroup) -> Callable[[RuleC
             for failure in group.plugin_failures
         )
 
+    from ..._engine import Replayer
+
     def make(rule: RuleConfig) -> Replayer:
         return Replayer(rule, settings.routes, succeeds)
 
@@ -231,6 +237,8 @@ class UnderGroupName(str):
 
 
 def _check_alerts(test: AlertRuleTest, replayers: Sequence[Replayer]) -> list[str]:
+    from ..._engine import State
+
     got = []
     for replayer in replayers:
         rule = replayer.rule
@@ -261,6 +269,8 @@ def _check_alerts(test: AlertRuleTest, replayers: Sequence[Replayer]) -> list[st
 
 
 def _state_at(steps: Sequence[Step], at: float) -> tuple[State, float]:
+    from ..._engine import State
+
     state, value = State.OK, math.nan
     for step in steps:
         if step.at > at:
@@ -329,6 +339,9 @@ def _decimal(count: int, size: int) -> str:
 
 
 def _check_expression(test: PromqlExprTest, storage: Storage, step: int) -> list[str]:
+    from ..._promql import EvaluationError, Query
+    from ._evaluation import as_vector
+
     at = round(test.eval_time * 1000)
     try:
         vector = as_vector(Query(test.expr, subquery_step=step).evaluate(at, storage), at, "rule")
