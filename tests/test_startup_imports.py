@@ -31,6 +31,8 @@ NOT_FOR_CHECK = ("metric_reader._service", "metric_reader._surface", "prometheus
 def test_test_and_check_no_read_import_only_what_they_use(tmp_path: Path) -> None:
     rules = tmp_path / "rules.yml"
     rules.write_text("groups:\n  - name: g\n    rules:\n      - alert: A\n        expr: up == 0\n")
+    refused = tmp_path / "refused_test.yml"
+    refused.write_text("rule_files: [rules.yml]\ntests:\n  - intervl: 1m\n")
     script = textwrap.dedent(
         f"""
         import contextlib, io, sys
@@ -51,12 +53,20 @@ def test_test_and_check_no_read_import_only_what_they_use(tmp_path: Path) -> Non
             codes = [main(["check", "--no-read"], env) for _ in range(2)]
         assert codes == [0, 0], out.getvalue()
         print(*[m for m in {NOT_FOR_CHECK!r} if m in sys.modules])
+        for name in list(sys.modules):  # a fresh start for a test file refused as it is read
+            if name.startswith("metric_reader"):
+                del sys.modules[name]
+        from metric_reader._cli import main
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(out):
+            assert main(["test", {str(refused)!r}]) == 1, out.getvalue()
+        print(*[m for m in ("metric_reader._engine", "metric_reader._promql") if m in sys.modules])
         """
     )
     done = subprocess.run(
         [sys.executable, "-c", script], capture_output=True, text=True, cwd=REPO, timeout=60
     )
     assert done.returncode == 0, done.stderr
-    test_line, check_line = done.stdout.splitlines()
+    test_line, check_line, refused_line = done.stdout.splitlines()
     assert test_line == "", f"imported by metric-reader test: {test_line}"
     assert check_line == "", f"imported by metric-reader check --no-read: {check_line}"
+    assert refused_line == "", f"imported for a test file refused as it is read: {refused_line}"
