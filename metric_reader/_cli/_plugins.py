@@ -20,6 +20,7 @@ from .._core import (
     Event,
     EventKind,
     idempotency_key,
+    is_label_name,
     parse_duration,
     parse_threshold,
     parse_value,
@@ -30,7 +31,6 @@ from ._exits import EXIT_FATAL, EXIT_OK
 from ._loading import plugin_catalog
 
 _T = TypeVar("_T")
-_LABEL_NAME = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*")
 _METRIC_NAME = re.compile(r"[a-zA-Z_:][a-zA-Z0-9_:]*")
 
 
@@ -148,7 +148,7 @@ def _label_pair(text: str) -> tuple[str, str]:
 
 def _annotation_pair(text: str) -> tuple[str, str]:
     name, sep, value = text.partition("=")
-    if not sep or not _LABEL_NAME.fullmatch(name.strip()):
+    if not sep or not is_label_name(name.strip()):
         raise ValueError(
             "expected NAME=TEMPLATE with NAME a label name, e.g. "
             "--annotation summary='{{ $labels.instance }} is down'"

@@ -21,6 +21,7 @@ import re
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from .._core import is_label_name
 from ._near_miss import slip_of
 from ._prom_duration import go_quoted, parse_prometheus_duration
 from ._promql import promql_problem
@@ -63,7 +64,6 @@ def _valid_utf8(text: str) -> bool:
     return True
 
 
-_LABEL_NAME = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*")
 """Prometheus 2.42's ``model.LabelName.IsValid`` (Prometheus 3 takes any UTF-8 text)."""
 _METRIC_NAME = re.compile(r"[a-zA-Z_:][a-zA-Z0-9_:]*")
 """Prometheus 2.42's ``model.IsValidMetricName``: what a recording rule's name must be."""
@@ -96,10 +96,6 @@ def _go_int(text: str) -> int | None:
     if value > _INT64:
         return None
     return -_INT64 if value == _INT64 else int(value)
-
-
-def _valid_label_name(name: str) -> bool:
-    return _LABEL_NAME.fullmatch(name) is not None
 
 
 class RuleFileReader:
@@ -259,7 +255,7 @@ class RuleFileReader:
         result: _TEXTS = {}
         for name, (name_node, value_node) in found.items():
             value = scalar_text(value_node, self.report, f"{prefix}{key}.{name}")
-            if not _valid_label_name(name) or (names_of == "label" and name == "__name__"):
+            if not is_label_name(name) or (names_of == "label" and name == "__name__"):
                 self.report(name_node, f"{prefix}invalid {names_of} name: {name}")
             elif value is not None and not _valid_utf8(value):
                 self.report(value_node, f"{prefix}invalid {names_of} value: {value!r}")

@@ -16,6 +16,7 @@ from pathlib import Path
 from .._core import (
     LabelMatcher,
     Threshold,
+    is_label_name,
     parse_duration,
     parse_label_filters,
     parse_threshold,
@@ -132,9 +133,6 @@ def url(value: object) -> str:
     return str(parsed)
 
 
-_LABEL_NAME = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*")
-
-
 def external_labels(value: object) -> dict[str, str]:
     """``external_labels``: a TOML table of strings, or (``EXTERNAL_LABELS``) one string of
     ``name=value`` pairs separated by commas (a value with a comma: use the TOML table)."""
@@ -154,7 +152,7 @@ def external_labels(value: object) -> dict[str, str]:
         raise ValueError(expected)
     labels: dict[str, str] = {}
     for key, given in pairs:
-        if not isinstance(key, str) or not _LABEL_NAME.fullmatch(key):
+        if not isinstance(key, str) or not is_label_name(key):
             raise ValueError(f"{key!r} is not a valid label name ([a-zA-Z_][a-zA-Z0-9_]*)")
         if not isinstance(given, str):
             raise ValueError(f"label {key}: {expected}")

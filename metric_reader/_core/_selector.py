@@ -25,6 +25,13 @@ class MatchOp(StrEnum):
 
 
 _LEGACY_LABEL = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*")
+
+
+def is_label_name(name: str) -> bool:
+    """A label name as Prometheus 2 takes one: ``[a-zA-Z_][a-zA-Z0-9_]*``."""
+    return _LEGACY_LABEL.fullmatch(name) is not None
+
+
 _LEGACY_METRIC = re.compile(r"[a-zA-Z_:][a-zA-Z0-9_:]*")
 
 

@@ -15,11 +15,10 @@ the same order, so that float results are the same to the last bit:
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Callable
 from decimal import Decimal
 
-from .._core import quote
+from .._core import is_label_name, quote
 from ._node import Env, Node, check_unique, go_float
 from ._quantile import quantile
 from ._values import NAME, EvaluationError, Labels, Sample, Scalar, String, Value, Vector
@@ -93,7 +92,7 @@ class Aggregation(Node):
         return tuple(p for p in labels if p[0] in grouping)
 
     def _count_values(self, vector: Vector, label: str, t: int) -> Vector:
-        if not _valid_label_name(label):
+        if not is_label_name(label):
             raise EvaluationError(f"invalid label name {quote(label)}")
         grouping = self.grouping if self.without else self.grouping | {label}
         counts: dict[Labels, int] = {}
@@ -249,8 +248,3 @@ def format_value(value: float) -> str:
     if math.isinf(value):
         return "+Inf" if value > 0 else "-Inf"
     return format(Decimal(repr(value)).normalize(), "f")
-
-
-def _valid_label_name(name: str) -> bool:
-    """Prometheus' ``model.LabelName.IsValid``: ``[a-zA-Z_][a-zA-Z0-9_]*``."""
-    return re.fullmatch(r"[a-zA-Z_][a-zA-Z0-9_]*", name) is not None

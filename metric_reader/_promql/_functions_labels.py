@@ -3,17 +3,15 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from typing import Any
 
 import promql_parser
 
+from .._core import is_label_name
 from ._function_args import checked, matrix_arg, string_arg, unwrapped, vector_arg
 from ._replace_regex import compile_replace_regex
 from ._values import NAME, Context, EvaluationError, Labels, Sample, Value, Vector
-
-_LABEL_NAME = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*")
 
 
 def _with_label(labels: Labels, name: str, value: str) -> Labels:
@@ -37,7 +35,7 @@ def _label_replace(args: list[Value], exprs: Sequence[Any], ctx: Context) -> Val
     compiled = compile_replace_regex(regex)
     if compiled is None:
         raise EvaluationError(f"invalid regular expression in label_replace(): {regex}")
-    if not _LABEL_NAME.fullmatch(dst):
+    if not is_label_name(dst):
         raise EvaluationError(f"invalid destination label name in label_replace(): {dst}")
     out: Vector = []
     done: dict[Labels, Labels] = {}
@@ -58,9 +56,9 @@ def _label_join(args: list[Value], exprs: Sequence[Any], ctx: Context) -> Value:
     dst, separator = string_arg(args[1]), string_arg(args[2])
     sources = [string_arg(arg) for arg in args[3:]]
     for source in sources:
-        if not _LABEL_NAME.fullmatch(source):
+        if not is_label_name(source):
             raise EvaluationError(f"invalid source label name in label_join(): {source}")
-    if not _LABEL_NAME.fullmatch(dst):
+    if not is_label_name(dst):
         raise EvaluationError(f"invalid destination label name in label_join(): {dst}")
     out: Vector = []
     done: dict[Labels, Labels] = {}
