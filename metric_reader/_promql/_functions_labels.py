@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import promql_parser
@@ -37,16 +37,12 @@ def _label_replace(args: list[Value], exprs: Sequence[Any], ctx: Context) -> Val
         raise EvaluationError(f"invalid regular expression in label_replace(): {regex}")
     if not is_label_name(dst):
         raise EvaluationError(f"invalid destination label name in label_replace(): {dst}")
-    out: Vector = []
-    done: dict[Labels, Labels] = {}
-    for sample in vector:
-        labels = done.get(sample.labels)
-        if labels is None:
-            value = compiled.replace(replacement, _label(sample.labels, src))
-            labels = sample.labels if value is None else _with_label(sample.labels, dst, value)
-            done[sample.labels] = labels
-        out.append(Sample(labels, sample.value, ctx.t))
-    return checked(out)
+
+    def replaced(labels: Labels) -> Labels:
+        value = compiled.replace(replacement, _label(labels, src))
+        return labels if value is None else _with_label(labels, dst, value)
+
+    return _relabelled(vector, replaced, ctx.t)
 
 
 def _label_join(args: list[Value], exprs: Sequence[Any], ctx: Context) -> Value:
@@ -60,15 +56,23 @@ def _label_join(args: list[Value], exprs: Sequence[Any], ctx: Context) -> Value:
             raise EvaluationError(f"invalid source label name in label_join(): {source}")
     if not is_label_name(dst):
         raise EvaluationError(f"invalid destination label name in label_join(): {dst}")
-    out: Vector = []
+
+    def joined(labels: Labels) -> Labels:
+        return _with_label(labels, dst, separator.join(_label(labels, s) for s in sources))
+
+    return _relabelled(vector, joined, ctx.t)
+
+
+def _relabelled(vector: Vector, relabel: Callable[[Labels], Labels], t: int) -> Value:
+    """Each sample with its labels changed by ``relabel`` (once per label set), checked for
+    label sets made equal."""
     done: dict[Labels, Labels] = {}
+    out: Vector = []
     for sample in vector:
         labels = done.get(sample.labels)
         if labels is None:
-            joined = separator.join(_label(sample.labels, source) for source in sources)
-            labels = _with_label(sample.labels, dst, joined)
-            done[sample.labels] = labels
-        out.append(Sample(labels, sample.value, ctx.t))
+            labels = done[sample.labels] = relabel(sample.labels)
+        out.append(Sample(labels, sample.value, t))
     return checked(out)
 
 
