@@ -100,7 +100,12 @@ class _Written:
 class _Recording:
     rule: RecordingRuleConfig
     query: Query
+    interval_ms: int
     written: _Written = field(default_factory=_Written)
+
+    @property
+    def name(self) -> str:
+        return self.rule.record
 
     def evaluate(self, at: int, storage: Storage) -> None:
         vector = as_vector(self.query.evaluate(at, storage), at, "rule")
@@ -175,8 +180,7 @@ def evaluate_group(
     store = cache(  # built only for a selector rule
         lambda: SeriesStore(group.input_series, group.interval, lookback_includes_start=True)
     )
-    subquery_step = round(evaluation_interval * 1000)
-    every_ms = round(evaluation_interval * 1000)
+    every_ms = round(evaluation_interval * 1000)  # and subqueries' default step, as promtool
     replayers: list[Replayer] = []
     units: dict[str, _Alerting] = {}
     for rule in settings.rules:
@@ -185,27 +189,27 @@ def evaluate_group(
         interval_ms = round(rule.polling_interval * 1000)
         if rule.alert is not None and not from_config_file:
             interval_ms = every_ms  # promtool evaluates every group at evaluation_interval
-        units[rule.name] = _Alerting(replayer, _reader(rule, store, subquery_step), interval_ms)
-    ordered: list[tuple[Unit, int]] = []
+        units[rule.name] = _Alerting(replayer, _reader(rule, store, every_ms), interval_ms)
+    ordered: list[Unit] = []
     for rule_group in _ordered_groups(settings.rule_groups, group_eval_order):
         for node in rule_group.rules:
             if isinstance(node, RecordingRuleConfig):
-                query = Query(node.expr, subquery_step=subquery_step)
-                ordered.append((_Recording(node, query), every_ms))
+                query = Query(node.expr, subquery_step=every_ms)
+                ordered.append(_Recording(node, query, every_ms))
             elif (alerting := units.pop(node.name, None)) is not None:
-                ordered.append((alerting, alerting.interval_ms))
-    ordered += [(unit, unit.interval_ms) for unit in units.values()]
+                ordered.append(alerting)
+    ordered += units.values()
     end = round(group.max_eval_time() * 1000)
-    instants = sorted({at for _, every in ordered for at in range(0, end + 1, max(every, 1))})
+    steps = {unit.interval_ms for unit in ordered}
+    instants = sorted({at for every in steps for at in range(0, end + 1, max(every, 1))})
     for at in instants:
-        for unit, every in ordered:
-            if at % every:
+        for unit in ordered:
+            if at % unit.interval_ms:
                 continue
             try:
                 unit.evaluate(at, storage)
             except EvaluationError as exc:
-                name = unit.rule.record if isinstance(unit, _Recording) else unit.name
-                return GroupRun(replayers, storage, (name, at / 1000, str(exc)))
+                return GroupRun(replayers, storage, (unit.name, at / 1000, str(exc)))
     return GroupRun(replayers, storage)
 
 
