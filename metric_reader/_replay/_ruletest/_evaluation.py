@@ -69,14 +69,14 @@ def input_storage(group: RuleTestGroup) -> Storage:
     return storage
 
 
-def as_vector(value: Value, at: int, what: str) -> Vector:
+def as_vector(value: Value, at: int) -> Vector:
     """A rule's or a test's result as a vector: a scalar is one sample without labels, as
     Prometheus' rule query function makes it; anything else fails."""
     if isinstance(value, list):
         return value
     if isinstance(value, Scalar):
         return [PromSample((), value.value, at)]
-    raise EvaluationError(f"{what} result is not a vector or scalar")
+    raise EvaluationError("rule result is not a vector or scalar")  # promtool's words
 
 
 @dataclass(slots=True)
@@ -108,7 +108,7 @@ class _Recording:
         return self.rule.record
 
     def evaluate(self, at: int, storage: Storage) -> None:
-        vector = as_vector(self.query.evaluate(at, storage), at, "rule")
+        vector = as_vector(self.query.evaluate(at, storage), at)
         out: dict[Labels, float] = {}
         for sample in vector:
             labels = dict(sample.labels)
@@ -230,7 +230,7 @@ def _reader(
         query = Query(source.query, subquery_step=subquery_step)
 
         def read(at: int, storage: Storage) -> list[Sample] | None:
-            return _samples(as_vector(query.evaluate(at, storage), at, "rule"))
+            return _samples(as_vector(query.evaluate(at, storage), at))
 
         return read
     selector: Selector = source.selector

@@ -344,7 +344,7 @@ def _check_expression(test: PromqlExprTest, storage: Storage, step: int) -> list
 
     at = round(test.eval_time * 1000)
     try:
-        vector = as_vector(Query(test.expr, subquery_step=step).evaluate(at, storage), at, "rule")
+        vector = as_vector(Query(test.expr, subquery_step=step).evaluate(at, storage), at)
     except EvaluationError as exc:
         return [_expression_error(test, str(exc))]
     got = sorted((_label_set(dict(one.labels)), one.value) for one in vector)
