@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     )
     from ._clock import to_mono, to_wall
     from ._durations import format_duration, parse_duration, round_duration
-    from ._events import Event, EventKind, Level, idempotency_key
+    from ._events import CallKind, Event, EventKind, Level, idempotency_key
     from ._exceptions import (
         ConfigError,
         Conflict,
@@ -41,6 +41,7 @@ if TYPE_CHECKING:
         StateError,
     )
     from ._gotemplate import AlertTemplate
+    from ._history_entry import HistoryEntry, Outcome, SuppressReason
     from ._logging import configure_logging
     from ._memory import keep_freed_memory
     from ._numbers import json_number
@@ -74,6 +75,7 @@ __all__ = [
     "ANY",
     "ActionPlugin",
     "AlertTemplate",
+    "CallKind",
     "Chart",
     "ConfigError",
     "Conflict",
@@ -81,6 +83,7 @@ __all__ = [
     "EventKind",
     "FetchError",
     "FetchTimeout",
+    "HistoryEntry",
     "KubeError",
     "LabelMatcher",
     "Labels",
@@ -93,6 +96,7 @@ __all__ = [
     "MatchOp",
     "Method",
     "MetricReaderError",
+    "Outcome",
     "PluginFailure",
     "PluginSettings",
     "PluginTimeout",
@@ -101,6 +105,7 @@ __all__ = [
     "Sample",
     "Selector",
     "StateError",
+    "SuppressReason",
     "Threshold",
     "Throttle",
     "any_value",
@@ -147,6 +152,10 @@ if not TYPE_CHECKING:  # each name imported when first used
     __getattr__, __dir__ = lazy_exports(
         __name__,
         {
+            "SuppressReason": "._history_entry",
+            "Outcome": "._history_entry",
+            "HistoryEntry": "._history_entry",
+            "CallKind": "._events",
             "ANY": "._threshold",
             "ActionPlugin": "._plugin_contract",
             "AlertTemplate": "._gotemplate",

@@ -11,6 +11,10 @@ from datetime import datetime, timedelta
 from typing import Literal
 
 EventKind = Literal["fire", "repeat", "resolve"]
+"""What a series level of a rule owes: its state machine hands these out."""
+CallKind = Literal["fire", "repeat", "resolve", "storm"]
+"""What a plugin is told: a series level's call, or for a whole rule a ``storm`` (more
+series breached at once than its ``max_breaching`` allows)."""
 Level = Literal["base", "hard"]
 
 
@@ -37,7 +41,7 @@ class Event:
     value: float
     threshold: str
     level: Level
-    kind: EventKind
+    kind: CallKind
     breach_started: datetime
     duration: timedelta
     fire_count: int
@@ -46,6 +50,8 @@ class Event:
     idempotency_key: str = ""
     external_labels: Mapping[str, str] = field(default_factory=dict)
     generator_url: str = ""
+    series: tuple[Mapping[str, str], ...] = ()
+    """For a ``storm``: the labels of the first series breached (at most 20)."""
 
     def as_dict(self) -> dict[str, object]:
         """A JSON-friendly view (times as ISO 8601, duration in seconds)."""
@@ -65,6 +71,7 @@ class Event:
             "idempotency_key": self.idempotency_key,
             "external_labels": dict(self.external_labels),
             "generator_url": self.generator_url,
+            "series": [dict(labels) for labels in self.series],
         }
 
 
