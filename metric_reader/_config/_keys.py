@@ -11,6 +11,7 @@ from ._problems import env_name
 from ._types import MissingValueBehavior
 from ._values import (
     boolean,
+    breaching_limit,
     byte_size,
     choice,
     directory,
@@ -22,6 +23,7 @@ from ._values import (
     lease_name,
     listen_address,
     metric_name,
+    names,
     namespace,
     plugin_name,
     positive_duration,
@@ -61,6 +63,16 @@ LEVEL_KEYS: dict[str, Parser] = {
     "keep_firing_for": duration,
     "clear_threshold": threshold,
 }
+GUARD_KEYS: dict[str, Parser] = {
+    "max_actions": positive_int,
+    "per": positive_duration,
+    "max_breaching": breaching_limit,
+    "storm_plugin": plugin_name,
+    "mode": choice(("auto", "shadow")),
+    "mute_time_intervals": names,
+    "active_time_intervals": names,
+}
+"""A rule's limits (``_guards``): on a ``[[rules]]`` entry, or at the top as every rule's."""
 RULE_KEYS: dict[str, Parser] = {
     "name": rule_name,
     "metric_name": metric_name,
@@ -72,6 +84,7 @@ RULE_KEYS: dict[str, Parser] = {
     "missing_value_behavior": choice(tuple(m.value for m in MissingValueBehavior)),
     "series_limit": positive_int,
     **LEVEL_KEYS,
+    **GUARD_KEYS,
     **{f"hard.{key}": parse for key, parse in LEVEL_KEYS.items()},
 }
 IDENTITY_KEYS = ("name", "metric_name", "label_filters", "query")
@@ -97,6 +110,7 @@ SERVICE_KEYS: dict[str, Parser] = {
     "kubernetes_service_account_dir": directory,
     "external_labels": external_labels,
     "external_url": external_url,
+    "paused": boolean,
 }
 DEFAULTABLE_KEYS = tuple(k for k in RULE_KEYS if k not in IDENTITY_KEYS)
 """Rule keys a rule file may give at the top, as the default of every rule."""

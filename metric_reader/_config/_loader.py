@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from ._client import MAX_RESPONSE_BYTES
 from ._client_settings import CLIENT_FILE_KEYS, CLIENT_KEYS, client_config
+from ._guards import check_interval_names, plugin_guards, read_limits
 from ._keys import (
     DEFAULTABLE_KEYS,
     ENV_RULE_KEYS,
@@ -30,7 +31,7 @@ from ._plugin_tables import read_plugin_tables
 from ._problems import ConfigError, Given, Problems, env_name
 from ._replicas import election_settings, this_shard
 from ._rule_builder import ENV_SCOPE, FileScope, build_rule, check_unique_names
-from ._types import RuleConfig, RuleGroupConfig, Settings
+from ._types import PluginGuard, RuleConfig, RuleGroupConfig, Settings
 from ._watched import rule_file_globs
 
 if TYPE_CHECKING:
@@ -61,10 +62,13 @@ def load_settings(environ: Mapping[str, str], *, rules: bool = True) -> Settings
     rules_raw: list[tuple[int, dict[str, Given]]] = []
     plugin_settings: dict[str, Mapping[str, Any]] = {}
     plugin_bases: dict[str, str] = {}
+    guards: dict[str, PluginGuard] = {}
     warnings: list[str] = []
     if toml is not None:
         top, rules_raw, tables = _read_file(toml, problems)
         plugin_settings, plugin_bases = read_plugin_tables(tables, toml, problems)
+        places = {name: toml.where(f"plugins.{name}") for name in plugin_settings}
+        plugin_settings, guards = plugin_guards(plugin_settings, places, problems)
     # The environment overrides the file's top-level defaults.
     top.update(_from_env(environ, (*SERVICE_KEYS, *CLIENT_KEYS, *DEFAULTABLE_KEYS)))
 
@@ -112,6 +116,24 @@ def load_settings(environ: Mapping[str, str], *, rules: bool = True) -> Settings
     else:
         built = [build_rule({**defaults, **_from_env(environ, ENV_RULE_KEYS)}, ENV_SCOPE, problems)]
     every = [r for r in built if r is not None] + alerts
+    limits = (
+        read_limits(top["limits"].value, top["limits"].at, problems) if "limits" in top else None
+    )
+    intervals = _time_intervals(top.get("time_intervals"), problems)
+    check_interval_names(
+        [
+            *(
+                (f"rule {r.name!r}", (*r.guard.mute_time_intervals, *r.guard.active_time_intervals))
+                for r in every
+            ),
+            *(
+                (route.where, (*route.mute_time_intervals, *route.active_time_intervals))
+                for route in routes
+            ),
+        ],
+        intervals,
+        problems,
+    )
     external = service["external_labels"] or {}, service["external_url"] or ""
     if external != ({}, ""):
         every = [with_external(rule, *external) for rule in every]
@@ -150,7 +172,24 @@ def load_settings(environ: Mapping[str, str], *, rules: bool = True) -> Settings
         election=election,
         external_labels=external[0],
         external_url=external[1],
+        limits=limits,
+        plugin_guards=guards,
+        time_intervals=intervals,
+        paused=bool(service["paused"]),
     )
+
+
+def _time_intervals(given: Given | None, problems: Problems) -> dict[str, tuple[Any, ...]]:
+    """``[[time_intervals]]``, by name (Alertmanager's ``time_intervals``)."""
+    if given is None:
+        return {}
+    from .._core import parse_time_intervals
+
+    try:
+        return dict(parse_time_intervals(given.value, given.at))
+    except ValueError as exc:
+        problems.add(str(exc))
+        return {}
 
 
 def with_external(rule: RuleConfig, labels: Mapping[str, str], url: str) -> RuleConfig:
@@ -296,8 +335,8 @@ def _read_file(
     rules: list[tuple[int, dict[str, Given]]] = []
     plugins: dict[str, Mapping[str, Any]] = {}
     for key, value in toml.data.items():
-        if key == "routes":
-            top["routes"] = Given(value, toml.where("routes"))
+        if key in ("routes", "limits", "time_intervals"):
+            top[key] = Given(value, toml.where(key))
         elif key == "rules":
             if not isinstance(value, list) or not all(isinstance(r, dict) for r in value):
                 problems.add(f"{toml.where('rules')}: expected [[rules]] tables")
@@ -314,7 +353,7 @@ def _read_file(
                 value = str(toml.path.parent / value)  # relative to the file, as in Prometheus
             top[key] = Given(value, toml.where(key), key in SECRET_KEYS)
         else:
-            known = (*TOP_LEVEL_KEYS, "rules", "plugins", "routes")
+            known = (*TOP_LEVEL_KEYS, "rules", "plugins", "routes", "limits", "time_intervals")
             problems.add(_unknown(toml.where(key), key, known))
     if "rules" in toml.data and not rules:
         problems.add(f"{toml.where('rules')}: no rules")

@@ -20,9 +20,18 @@ from typing import Any
 
 from .._core import LabelMatcher, MatchOp, parse_label_filters
 from ._problems import Given, Problems
-from ._values import duration, plugin_name
+from ._types import GuardMode
+from ._values import choice, duration, names, plugin_name
 
-ROUTE_KEYS = ("matchers", "action_plugin", "backoff_delay", "continue")
+ROUTE_KEYS = (
+    "matchers",
+    "action_plugin",
+    "backoff_delay",
+    "continue",
+    "mode",
+    "mute_time_intervals",
+    "active_time_intervals",
+)
 _UNQUOTED = re.compile(r"\s*([A-Za-z_][A-Za-z0-9_]*)\s*(=~|!~|!=|=)\s*(.*?)\s*")
 
 
@@ -35,6 +44,10 @@ class Route:
     continue_: bool
     where: str
     """``rules.toml:12: routes[1]``, for messages."""
+    mode: GuardMode | None = None
+    """``shadow``: the calls it takes are recorded, never made; None: the rule's mode."""
+    mute_time_intervals: tuple[str, ...] = ()
+    active_time_intervals: tuple[str, ...] = ()
 
     def matches(self, labels: Mapping[str, str]) -> bool:
         return all(matcher.matches(labels) for matcher in self.matchers)
@@ -93,8 +106,11 @@ def read_routes(value: Any, where: str, problems: Problems) -> tuple[Route, ...]
         go_on = table.get("continue", False)
         if not isinstance(go_on, bool):
             problems.add(f"{at}.continue={go_on!r} is invalid: expected true or false")
+        mode = problems.parse(choice(("auto", "shadow")), _given(table, "mode", at), None)
+        mute = problems.parse(names, _given(table, "mute_time_intervals", at), ())
+        active = problems.parse(names, _given(table, "active_time_intervals", at), ())
         if len(problems.lines) == before and plugin is not None:
-            routes.append(Route(matchers, plugin, backoff, bool(go_on), at))
+            routes.append(Route(matchers, plugin, backoff, bool(go_on), at, mode, mute, active))
     return tuple(routes)
 
 

@@ -134,6 +134,71 @@ names), ``where`` (the endpoint or URL fetched) and ``expression`` (the PromQL t
 ``_sources/_kinds.py`` says which source kind fetches each."""
 
 
+GuardMode = Literal["auto", "shadow"]
+"""``mode``: ``auto`` runs the calls; ``shadow`` records them as would-have-run, never
+calling a plugin, and the rule goes on as if they succeeded."""
+DEFAULT_BUDGET_PERIOD = 3600.0
+"""``per`` when a budget gives only ``max_actions``."""
+
+
+@dataclass(frozen=True, slots=True)
+class BudgetConfig:
+    """At most ``max_actions`` fire and repeat calls in any ``per`` seconds."""
+
+    max_actions: int
+    per: float
+    name: str
+    """What the budget covers, for messages and the history: ``global``, ``plugin
+    restart_pod``, ``rule DiskFull``."""
+
+
+@dataclass(frozen=True, slots=True)
+class BreakerConfig:
+    """``breaker_failures`` failed calls within ``breaker_window`` open a plugin's breaker
+    for ``breaker_cooldown``; then one trial call decides."""
+
+    failures: int
+    window: float
+    cooldown: float
+
+
+@dataclass(frozen=True, slots=True)
+class PluginGuard:
+    """The limits of ``[plugins.NAME]``."""
+
+    budget: BudgetConfig | None = None
+    breaker: BreakerConfig | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RuleGuard:
+    """What limits a rule's calls besides the service-wide ones."""
+
+    budget: BudgetConfig | None = None
+    max_breaching: int | None = None
+    """At most this many series breached at once, else a storm (None: no limit)."""
+    max_breaching_percent: float | None = None
+    """Or at most this percentage of the rule's series (``max_breaching = "20%"``)."""
+    storm_plugin: str | None = None
+    """Where the storm event goes (None: only logged)."""
+    mode: GuardMode = "auto"
+    mute_time_intervals: tuple[str, ...] = ()
+    active_time_intervals: tuple[str, ...] = ()
+
+    def breaching_limit(self, series: int) -> int | None:
+        """The most series that may be breached at once out of ``series`` tracked."""
+        if self.max_breaching is not None:
+            return self.max_breaching
+        if self.max_breaching_percent is not None:
+            return int(series * self.max_breaching_percent / 100)
+        return None
+
+    def breaching_text(self) -> str:
+        if self.max_breaching_percent is not None:
+            return f"{self.max_breaching_percent:g}%"
+        return str(self.max_breaching)
+
+
 @dataclass(frozen=True, slots=True)
 class RuleConfig:
     name: str
@@ -156,6 +221,8 @@ class RuleConfig:
     external_url: str = ""
     """``EXTERNAL_URL`` (Prometheus' ``--web.external-url``): ``$externalURL`` in the
     templates, and the start of the events' ``generator_url``."""
+    guard: RuleGuard = RuleGuard()
+    """Its budget, blast-radius guard, mode and mute windows."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -275,6 +342,15 @@ class Settings:
     external_url: str = ""
     """``EXTERNAL_URL`` (Prometheus' ``--web.external-url``, without a trailing ``/``);
     every rule holds it."""
+    limits: BudgetConfig | None = None
+    """``[limits]``: the budget of every rule's calls together."""
+    plugin_guards: Mapping[str, PluginGuard] = field(default_factory=dict)
+    """``[plugins.NAME]``'s budgets and circuit breakers."""
+    time_intervals: Mapping[str, tuple[Any, ...]] = field(default_factory=dict)
+    """``[[time_intervals]]``, by name (``TimeInterval`` objects)."""
+    paused: bool = False
+    """``PAUSED``: start paused (no plugin called), whatever the state file says; without
+    it the pause in the state file goes on."""
 
     def plugin_variable(self, rule: RuleConfig, level: Literal["base", "hard"]) -> str:
         """How the user named the plugin of ``rule``'s ``level``, for messages."""

@@ -418,3 +418,29 @@ def ordinal_from_hostname(hostname: str) -> int | None:
     first = hostname.strip().split(".", 1)[0]
     match = _ORDINAL.fullmatch(first)
     return int(match[1]) if match else None
+
+
+def breaching_limit(value: object) -> tuple[int | None, float | None]:
+    """``max_breaching``: a whole number of series (at least 1) or a percentage of the
+    rule's series (``"20%"``, more than 0 and at most 100)."""
+    if isinstance(value, str) and value.strip().endswith("%"):
+        number = value.strip()[:-1].strip()
+        try:
+            percent = float(number)
+        except ValueError:
+            raise ValueError('expected a number of series or a percentage such as "20%"') from None
+        if not 0 < percent <= 100:
+            raise ValueError("a percentage must be more than 0% and at most 100%")
+        return None, percent
+    return _whole_number(value, 1, 'expected a number of series (at least 1) or "20%"'), None
+
+
+def names(value: object) -> tuple[str, ...]:
+    """A list of names (``["offhours", "weekends"]``; in the environment, comma-separated)."""
+    items = value.split(",") if isinstance(value, str) else value
+    if not isinstance(items, list | tuple) or not all(isinstance(i, str) for i in items):
+        raise ValueError('expected a list of names, e.g. ["offhours"]')
+    found = tuple(item.strip() for item in items if item.strip())
+    if len(found) != len(items) and not isinstance(value, str):
+        raise ValueError("a name may not be empty")
+    return found
