@@ -40,6 +40,8 @@ class Dispatched:
     late: LateCall | None = None
     """A call that timed out while its code ran on: not settled yet. ``await
     late.ended()`` says whether it did the action after all."""
+    error: str = ""
+    """Why the call failed or timed out (one line, as logged); empty otherwise."""
 
 
 async def dispatch(
@@ -64,7 +66,13 @@ async def dispatch(
         log.bind(plugin=plugin_name).error(
             "{} failed: plugin {!r} is not loaded any more", method, plugin_name
         )
-        return Dispatched(ok=False, plugin=plugin_name, method=method, result="failure")
+        return Dispatched(
+            ok=False,
+            plugin=plugin_name,
+            method=method,
+            result="failure",
+            error=f"plugin {plugin_name!r} is not loaded any more",
+        )
     if method == "resolve" and not plugin.has_resolve:
         log.bind(plugin=plugin_name).debug("resolve: plugin has no resolve method")
         return Dispatched(ok=True, plugin=plugin_name, method=method)
@@ -76,19 +84,20 @@ async def dispatch(
     log = log.bind(plugin=plugin_name)
     started = time.monotonic()
     result: CallResult = "success"
+    error = ""
     abandoned: list[Job] = []
     late: LateCall | None = None
     try:
         await plugin.call(method, event, timeout, abandoned=abandoned.append)
     except PluginTimeout as exc:
-        result = "timeout"
+        result, error = "timeout", str(exc)
         log.bind(seconds=round(time.monotonic() - started, 3)).error(
             "{} timed out: {}", method, exc
         )
         if abandoned:
             late = LateCall(abandoned[-1], method, timeout, log)
     except PluginFailure as exc:
-        result = "failure"
+        result, error = "failure", str(exc)
         log.bind(seconds=round(time.monotonic() - started, 3)).error("{} failed: {}", method, exc)
     else:
         log.bind(seconds=round(time.monotonic() - started, 3)).info("{} succeeded", method)
@@ -99,4 +108,5 @@ async def dispatch(
         result=result,
         seconds=time.monotonic() - started,
         late=late,
+        error=error,
     )

@@ -10,6 +10,9 @@ from .._core import lazy_exports
 
 if TYPE_CHECKING:
     from ._alerting import AlertingRule
+    from ._breaker import Breaker
+    from ._budget import Budget
+    from ._governor import Governor, Pause, Verdict
     from ._logging_rule import LoggingRule
     from ._nodata import NO_DATA_POLLS, NoData, tracks_no_data
     from ._recent import RECENT_SERIES_PER_RULE, recent_length, recent_shares, recent_window
@@ -17,6 +20,7 @@ if TYPE_CHECKING:
     from ._rule import ActiveAlert, Rule, format_series, generator_url, revision
     from ._rule_machine import RuleMachine
     from ._rules import CarriedOver, carry_over, make_rule
+    from ._silences import Silence, Silences
     from ._snapshot import LevelSnapshot, Restored, RuleSnapshot, SeriesSnapshot
     from ._state import (
         MAX_COUNT,
@@ -27,7 +31,7 @@ if TYPE_CHECKING:
         SeriesMachine,
         State,
     )
-    from ._step import Evaluation, EvaluationStep, Notify, Observation, OwedCall
+    from ._step import Call, Evaluation, EvaluationStep, Notify, Observation, OwedCall, StormNotice
 
 __all__ = [
     "MAX_COUNT",
@@ -37,9 +41,13 @@ __all__ = [
     "Action",
     "ActiveAlert",
     "AlertingRule",
+    "Breaker",
+    "Budget",
+    "Call",
     "CarriedOver",
     "Evaluation",
     "EvaluationStep",
+    "Governor",
     "LevelMachine",
     "LevelPolicy",
     "LevelSnapshot",
@@ -48,6 +56,7 @@ __all__ = [
     "Notify",
     "Observation",
     "OwedCall",
+    "Pause",
     "Replay",
     "ReplayedCall",
     "Replayer",
@@ -58,8 +67,12 @@ __all__ = [
     "SeriesHistory",
     "SeriesMachine",
     "SeriesSnapshot",
+    "Silence",
+    "Silences",
     "State",
     "Step",
+    "StormNotice",
+    "Verdict",
     "carry_over",
     "format_series",
     "generator_url",
@@ -76,6 +89,15 @@ if not TYPE_CHECKING:  # each name imported when first used
     __getattr__, __dir__ = lazy_exports(
         __name__,
         {
+            "Budget": "._budget",
+            "Breaker": "._breaker",
+            "Silences": "._silences",
+            "Silence": "._silences",
+            "Call": "._step",
+            "StormNotice": "._step",
+            "Verdict": "._governor",
+            "Pause": "._governor",
+            "Governor": "._governor",
             "Action": "._state",
             "ActiveAlert": "._rule",
             "AlertingRule": "._alerting",

@@ -45,6 +45,9 @@ class Deliveries:
         return sum(len(held) for held in self._taken.values())
 
     def plugins_for(self, rule: Rule, action: Action) -> list[str | None]:
+        return [plugin for plugin, _ in self.targets_for(rule, action)]
+
+    def targets_for(self, rule: Rule, action: Action) -> list[tuple[str | None, Route | None]]:
         """A resolve goes to the plugins that took its breach's fire and repeats, whatever
         the configuration says now (only logged when none did: a level without a plugin).
         Any other action, or a resolve whose takers are not known, goes to the rule's
@@ -52,19 +55,20 @@ class Deliveries:
         labels take (``[[routes]]``), else to the rule file's default ``action_plugin``.
         None: the action is only logged."""
         if action.kind == "resolve" and action.takers is not None:
-            return list(action.takers) or [None]
+            return [(plugin, None) for plugin in action.takers] or [(None, None)]
         alert = rule.config.alert
         if alert is None or not self.routes:
-            return [rule.level(action.level).plugin]
+            return [(rule.level(action.level).plugin, None)]
         labels = rule.alert_labels(action.labels, action.level, action.value)
         taken = routes_for(self.routes, labels)
-        return [route.plugin for route in taken] or [alert.default_plugin]
+        return [(route.plugin, route) for route in taken] or [(alert.default_plugin, None)]
 
-    def pending(self, rule: Rule, action: Action) -> list[str | None]:
-        """The plugins still to call for ``action``: those that have not taken it yet."""
+    def pending(self, rule: Rule, action: Action) -> list[tuple[str | None, Route | None]]:
+        """The plugins still to call for ``action`` (those that have not taken it yet),
+        each with the route that sends it there (None: the rule's own plugin)."""
         held = self._taken.get(rule, {}).get((action.labels, action.level))
         done = held[1] if held is not None and held[0] == _which(action) else set()
-        return [plugin for plugin in self.plugins_for(rule, action) if plugin not in done]
+        return [target for target in self.targets_for(rule, action) if target[0] not in done]
 
     def took(self, rule: Rule, action: Action, plugin: str | None) -> None:
         """``plugin`` ran ``action`` successfully: a retry will not call it again."""

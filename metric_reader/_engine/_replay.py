@@ -18,11 +18,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
-from .._core import Event, Labels, Sample
+from .._core import Event, HistoryEntry, Labels, Sample
+from ._governor import Governor
 from ._rule import Rule
 from ._rules import make_rule
 from ._state import State
-from ._step import EvaluationStep, Observation, OwedCall
+from ._step import Call, EvaluationStep, Observation, OwedCall
 
 if TYPE_CHECKING:
     from .._config import Route, RuleConfig
@@ -46,6 +47,8 @@ class ReplayedCall:
     """None: no plugin is configured, the action is only logged."""
     event: Event
     ok: bool
+    outcome: str = ""
+    """``executed`` or ``failed`` (by ``ok``), or ``shadow``: recorded, not made."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +81,9 @@ class Replay:
     rule: Rule
     series: dict[Labels, SeriesHistory] = field(default_factory=dict)
     calls: list[ReplayedCall] = field(default_factory=list)
+    history: list[HistoryEntry] = field(default_factory=list)
+    """Every owed call and what became of it, as the service's action history has it:
+    suppressed calls (once per call and reason) and shadowed ones too."""
     problems: list[tuple[float, str]] = field(default_factory=list)
     """Evaluations that did not happen, and why (a read over ``SERIES_LIMIT``)."""
     evaluations: int = 0
@@ -92,34 +98,55 @@ class Replayer:
         config: RuleConfig,
         routes: tuple[Route, ...] = (),
         succeeds: CallOutcome = always_succeeds,
+        governor: Governor | None = None,
     ) -> None:
+        """``governor``: shared by the rules replayed together (budgets, pause, silences);
+        by default one of the rule's own."""
         self.rule = make_rule(config)
         self.rule.keep_recent(0)  # sparklines are the status page's: a replay has its steps
         self.rule.quiet = True  # its transitions are the replay's report, not log lines
         self.result = Replay(self.rule)
-        self._step = EvaluationStep(routes)
+        if governor is None:
+            governor = Governor(quiet=True)
+            governor.configure(None, {}, [self.rule], {})
+        self._governor = governor
+        self._step = EvaluationStep(routes, governor)
         self._succeeds = succeeds
         self._tracked: set[Labels] = set()
         """The series with a step at the last evaluation recorded."""
 
     def step(self, read: Observation) -> None:
         """Evaluate the rule on one read, at ``read.at`` (after every earlier read)."""
-        evaluation = self._step.evaluate(self.rule, read, self._call)
+        record = self._governor.record
+        self._governor.record = self.result.history.append
+        try:
+            evaluation = self._step.evaluate(self.rule, read, self._call)
+        finally:
+            self._governor.record = record
         if evaluation.refused is not None:
             self.result.problems.append((read.at, evaluation.refused))
         if evaluation.evaluated and read.samples is not None:
             self.result.evaluations += 1
             self._tracked = _record(self.result, read.at, read.samples, self._tracked)
 
-    def _call(self, call: OwedCall) -> None:
+    def _call(self, call: Call) -> None:
         """Run an owed call at once, at the time it is owed: each plugin succeeds unless
-        the script says it fails."""
+        the script says it fails. A shadowed plugin is listed as such, not called."""
         at = call.at
         wall = datetime.fromtimestamp(at, UTC)
+        series = call.action.labels if isinstance(call, OwedCall) else ()
+        if isinstance(call, OwedCall):
+            for plugin, verdict in call.verdicts:
+                if verdict.outcome == "shadow":
+                    event = call.event(plugin, at, wall)
+                    self.result.calls.append(
+                        ReplayedCall(at, series, plugin, event, True, "shadow")
+                    )
         for plugin in call.plugins():
             took = self._succeeds(plugin, at)
             event = call.event(plugin, at, wall)
-            self.result.calls.append(ReplayedCall(at, call.action.labels, plugin, event, took))
+            outcome = "executed" if took else "failed"
+            self.result.calls.append(ReplayedCall(at, series, plugin, event, took, outcome))
             call.report(plugin, took)
         call.settle(at)
 

@@ -117,6 +117,8 @@ class Action:
     started_at: float
     """When the action was handed out: a successful one counts from here for the backoff,
     so repeats keep the configured spacing however long the plugin takes."""
+    attempt: int = 1
+    """Which try of this call it is: 1, then one more after each failure."""
     takers: tuple[str, ...] | None = None
     """For a resolve: the plugins that took the breach's fire or a repeat, which it goes to
     (None: not known, as after a restart from a state file that did not record them, or
@@ -250,6 +252,7 @@ class LevelMachine:
             fire_count=self.fire_count,
             breach=self.breach,
             started_at=now,
+            attempt=count_up(self.failures),
             takers=self.takers if resolve else None,
         )
 

@@ -17,11 +17,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
-from .._core import Event, Sample
+from .._core import Event, HistoryEntry, Outcome, Sample, idempotency_key
 from ._delivery import Deliveries
+from ._governor import Governor, StormStart, Verdict
 from ._nodata import NoData
 from ._rule import Rule
 from ._series_limit import admit
@@ -54,66 +55,252 @@ class Evaluation:
 class OwedCall:
     """One action a rule handed out, from the plugins it goes to until it is settled.
 
-    ``plugins`` are those still to call (the routes', or for a resolve those that took the
-    breach's fire and repeats, less those that took the action already); ``report`` each
-    one's outcome as it comes, then ``settle`` once, at the time
-    the call ended. Or ``give_back`` instead, when this replica may not run it.
+    The governor has judged each plugin it goes to when it was handed out (``verdicts``):
+    ``plugins`` are those to call (the routes', or for a resolve those that took the
+    breach's fire and repeats, less those that took the action already, less those shadowed
+    or suppressed); ``report`` each one's outcome as it comes, then ``settle`` once, at the
+    time the call ended. Or ``give_back`` instead, when this replica may not run it.
     """
 
-    __slots__ = ("_deliveries", "_failed", "_pending", "_reported", "action", "at", "rule")
+    __slots__ = (
+        "_deliveries",
+        "_failed",
+        "_governor",
+        "_held",
+        "_reported",
+        "_runnable",
+        "action",
+        "at",
+        "rule",
+        "verdicts",
+        "wall",
+    )
 
-    def __init__(self, deliveries: Deliveries, rule: Rule, action: Action, at: float) -> None:
+    def __init__(
+        self,
+        deliveries: Deliveries,
+        governor: Governor,
+        rule: Rule,
+        action: Action,
+        at: float,
+        wall: float,
+    ) -> None:
         self.rule = rule
         self.action = action
         self.at = at
         """When the rule handed the action out."""
+        self.wall = wall
+        """The same moment on the wall clock."""
+        self.verdicts: list[tuple[str | None, Verdict]] = []
+        """What the governor said of each plugin the action goes to, in order."""
         self._deliveries = deliveries
-        self._pending: list[str | None] | None = None
+        self._governor = governor
+        self._runnable: list[str | None] = []
+        self._held = False
         self._reported = 0
         self._failed = False
 
+    def judge(self) -> bool:
+        """Ask the governor about each plugin still to call; record the suppressed and
+        shadowed ones, and count a shadowed one as taken. Return whether anything is left
+        to do: a plugin to call, or a shadowed one to settle as taken."""
+        governor, rule, action = self._governor, self.rule, self.action
+        shadowed = False
+        for plugin, route in self._deliveries.pending(rule, action):
+            verdict = governor.judge(rule, action, plugin, route, self.wall)
+            self.verdicts.append((plugin, verdict))
+            if verdict.outcome == "run":
+                self._runnable.append(plugin)
+            elif verdict.outcome == "shadow":
+                shadowed = True
+                self._record(plugin, "shadow", detail="mode shadow: not called")
+                self._took(plugin)
+            else:
+                self._held = True
+                if verdict.first:
+                    self._record(plugin, "suppressed", verdict.reason, verdict.detail)
+        return bool(self._runnable) or shadowed
+
     def plugins(self) -> list[str | None]:
-        """The plugins to call, in order (None: the action is only logged). Asked once,
-        when the call runs: a plugin that took the action before is not called again."""
-        if self._pending is None:
-            self._pending = self._deliveries.pending(self.rule, self.action)
-        return list(self._pending)
+        """The plugins to call, in order (None: the action is only logged)."""
+        return list(self._runnable)
 
     def event(self, plugin: str | None, now: float, wall: datetime | None = None) -> Event:
         """What ``plugin`` is told, at ``now`` (``wall``: its wall-clock time, by default the
         current time)."""
         return self.rule.event(self.action, now, plugin or "", wall)
 
-    def report(self, plugin: str | None, ok: bool) -> None:
-        """How the call of ``plugin`` went; one that took the action is not called again
-        for it."""
+    def report(
+        self, plugin: str | None, ok: bool, result: str | None = None, detail: str = ""
+    ) -> None:
+        """How the call of ``plugin`` went (``result``: the dispatch's, ``timeout`` for a
+        call that timed out); one that took the action is not called again for it."""
         self._reported += 1
+        if result == "dry_run":
+            self._record(plugin, "shadow", detail="DRY_RUN: not called")
+        elif result == "timeout":
+            self._record(plugin, "timed_out", detail=detail)
+        else:
+            self._record(plugin, "executed" if ok else "failed", detail=detail)
+        self._governor.outcome(plugin, ok and result != "timeout", self.wall)
         if ok:
-            self._deliveries.took(self.rule, self.action, plugin)
-            if plugin is not None:
-                self.rule.took(self.action, plugin)
+            self._took(plugin)
         else:
             self._failed = True
 
+    def _took(self, plugin: str | None) -> None:
+        self._deliveries.took(self.rule, self.action, plugin)
+        if plugin is not None:
+            self.rule.took(self.action, plugin)
+
     def settle(self, now: float) -> bool:
         """The call is over at ``now``: the rule records its outcome (a retry is due after a
-        failure); return whether it succeeded, that is every plugin was called and took it
-        (a call cut off before its plugins ran, or before they all answered, failed)."""
-        pending = self._pending
-        ok = pending is not None and self._reported >= len(pending) and not self._failed
+        failure; a call some of whose plugins the governor held back stays owed for them,
+        for the series' next evaluation); return whether it succeeded, that is every plugin
+        was called and took it (a call cut off before its plugins ran, or before they all
+        answered, failed)."""
+        done = self._reported >= len(self._runnable)
+        if done and not self._failed and self._held:
+            self.rule.give_back(self.action)
+            return False
+        ok = done and not self._failed
         self.rule.finish(now, self.action, ok)
         self._deliveries.settle(self.rule, self.action, ok)
         return ok
 
     def give_back(self) -> None:
-        """The call did not run (this replica may not act): the action stays owed as it
-        was."""
+        """The call did not run (this replica may not act, or the governor held it back):
+        the action stays owed as it was."""
         self.rule.give_back(self.action)
 
+    def _record(
+        self, plugin: str | None, outcome: Outcome, reason: str = "", detail: str = ""
+    ) -> None:
+        rule, action = self.rule, self.action
+        wall = datetime.fromtimestamp(self.wall, UTC)
+        self._governor.record(
+            HistoryEntry(
+                at=self.wall,
+                rule=rule.name,
+                series=dict(action.labels),
+                plugin=plugin or "",
+                kind=action.kind,
+                outcome=outcome,
+                reason=reason,
+                detail=detail,
+                value=action.value,
+                threshold=rule.level(action.level).threshold.text,
+                duration=action.duration,
+                annotations=rule.annotations(action.labels, action.value),
+                attempt=action.attempt,
+                idempotency_key=self.event(plugin, self.at, wall).idempotency_key,
+                level=action.level,
+            )
+        )
 
-Notify = Callable[[OwedCall], object]
+
+class StormNotice:
+    """The one call a storm makes: the rule's ``storm_plugin`` told that more of its series
+    are breached at once than ``max_breaching`` allows (only logged without one). It is not
+    retried; the pause holds it back as any call, and it counts for the plugin's breaker."""
+
+    __slots__ = ("_governor", "_plugins", "at", "rule", "start", "wall")
+
+    def __init__(self, governor: Governor, start: StormStart, at: float, wall: float) -> None:
+        self.rule = start.rule
+        self.start = start
+        self.at = at
+        self.wall = wall
+        self._governor = governor
+        plugin = start.rule.config.guard.storm_plugin
+        pause = governor.paused(wall)
+        if pause is not None and plugin is not None:
+            self._plugins: list[str | None] = []
+            self._record(plugin, "suppressed", "paused", "paused")
+        else:
+            self._plugins = [plugin]
+
+    def plugins(self) -> list[str | None]:
+        return list(self._plugins)
+
+    def event(self, plugin: str | None, now: float, wall: datetime | None = None) -> Event:
+        rule, start = self.rule, self.start
+        wall = datetime.now(UTC) if wall is None else wall
+        guard = rule.config.guard
+        summary = (
+            f"{start.breached} series of rule {rule.name} breached at once, more than "
+            f"max_breaching {guard.breaching_text()} ({start.limit}): per-series calls are "
+            "held until no more than that are"
+        )
+        return Event(
+            rule=rule.name,
+            metric_name=rule.config.metric_name,
+            labels={"alertname": rule.name},
+            value=float(start.breached),
+            threshold=f"max_breaching {guard.breaching_text()}",
+            level="base",
+            kind="storm",
+            breach_started=wall,
+            duration=timedelta(0),
+            fire_count=0,
+            plugin=plugin or "",
+            annotations={"summary": summary},
+            idempotency_key=idempotency_key(
+                rule.name, {}, "base", wall, 0, "fire", 0, f"storm:{rule.identity_digest}"
+            ),
+            external_labels=dict(rule.config.external_labels),
+            series=tuple(dict(labels) for labels in start.series),
+        )
+
+    def report(
+        self, plugin: str | None, ok: bool, result: str | None = None, detail: str = ""
+    ) -> None:
+        outcome: Outcome = (
+            "shadow"
+            if result == "dry_run"
+            else "timed_out"
+            if result == "timeout"
+            else "executed"
+            if ok
+            else "failed"
+        )
+        self._record(plugin, outcome, detail=detail)
+        self._governor.outcome(plugin, ok and result != "timeout", self.wall)
+
+    def settle(self, now: float) -> bool:
+        return True
+
+    def give_back(self) -> None:
+        pass
+
+    def _record(
+        self, plugin: str | None, outcome: Outcome, reason: str = "", detail: str = ""
+    ) -> None:
+        start = self.start
+        self._governor.record(
+            HistoryEntry(
+                at=self.wall,
+                rule=self.rule.name,
+                series={},
+                plugin=plugin or "",
+                kind="storm",
+                outcome=outcome,
+                reason=reason,
+                detail=detail or f"{start.breached} series breached, limit {start.limit}",
+                value=float(start.breached),
+                threshold=f"max_breaching {self.rule.config.guard.breaching_text()}",
+            )
+        )
+
+
+Call = OwedCall | StormNotice
+Notify = Callable[[Call], object]
 """What is done with each owed call, in the order the rule owes them (Prometheus'
 ``NotifyFunc``)."""
+
+
+def _same_time(at: float) -> float:
+    return at
 
 
 class EvaluationStep:
@@ -123,8 +310,17 @@ class EvaluationStep:
     action that reaches several, so that a retry calls only those that have not.
     """
 
-    def __init__(self, routes: tuple[Route, ...] = ()) -> None:
+    def __init__(
+        self,
+        routes: tuple[Route, ...] = (),
+        governor: Governor | None = None,
+        wall_of: Callable[[float], float] = _same_time,
+    ) -> None:
+        """``wall_of``: the wall-clock time of an evaluation time (the service evaluates on
+        the monotonic clock; a replay on the wall clock already)."""
         self._deliveries = Deliveries(routes)
+        self.governor = governor if governor is not None else Governor(quiet=True)
+        self._wall_of = wall_of
         self._retired: list[Rule] = []
         """Rules a reload retired that still owe or run a call (``retire``)."""
         self._wound_down_at: float | None = None
@@ -181,6 +377,11 @@ class EvaluationStep:
             no_data.observe(at, len(samples))
         actions = rule.evaluate(at, samples, acting)
         self._deliveries.prune(rule)
+        if acting:
+            wall = self._wall_of(at)
+            storm = self.governor.watch_storm(rule, wall)
+            if storm is not None:
+                notify(StormNotice(self.governor, storm, at, wall))
         self._hand_out(rule, actions, at, notify)
         return Evaluation(True)
 
@@ -213,5 +414,12 @@ class EvaluationStep:
         self._hand_out(rule, rule.reconfigure(config, now), now, notify)
 
     def _hand_out(self, rule: Rule, actions: list[Action], at: float, notify: Notify) -> None:
+        if not actions:
+            return
+        wall = self._wall_of(at)
         for action in actions:
-            notify(OwedCall(self._deliveries, rule, action, at))
+            call = OwedCall(self._deliveries, self.governor, rule, action, at, wall)
+            if call.judge():
+                notify(call)
+            else:  # held back whole: owed still, for the next evaluation
+                call.give_back()
