@@ -26,7 +26,7 @@ from loguru import logger
 
 from .._config import LevelConfig, RuleConfig
 from .._core import StateError, Throttle, format_duration, to_mono, to_wall
-from .._engine import AlertingRule, Rule, State
+from .._engine import AlertingRule, Governor, Rule, State
 from ._state_file import StateFile
 from ._state_format import SavedRule, document, parse
 
@@ -309,7 +309,10 @@ class StateWriter:
         dry_run: bool = False,
         clock: Callable[[], float] = anyio.current_time,
         wall_clock: Callable[[], float] = time.time,
+        governor: Governor | None = None,
     ) -> None:
+        """``governor``: its budgets, breakers, silences and pause are kept too."""
+        self.governor = governor
         self.file = StateFile(state_file.path, read_only=True) if dry_run else state_file
         self.rules = rules
         self.dry_run = dry_run
@@ -337,6 +340,8 @@ class StateWriter:
                 messages = restore(
                     self.rules, data, self.clock(), self.wall_clock(), dry_run=self.dry_run
                 )
+                if self.governor is not None and isinstance(data, dict) and "governor" in data:
+                    messages += self.governor.restore(data["governor"], self.wall_clock())
             except StateError as exc:
                 await anyio.to_thread.run_sync(self.file.set_aside, str(exc))
             for message in messages:
@@ -379,8 +384,9 @@ class StateWriter:
             self._dirty = False
             # Only taking the snapshots reads the rules: the rest runs in the worker thread.
             saved, now_mono, now_wall = _take(self.rules), self.clock(), self.wall_clock()
+            governed = None if self.governor is None else self.governor.export()
             try:
-                await anyio.to_thread.run_sync(self._save, saved, now_mono, now_wall)
+                await anyio.to_thread.run_sync(self._save, saved, now_mono, now_wall, governed)
             except Exception as exc:
                 self._dirty = True
                 reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
@@ -393,5 +399,14 @@ class StateWriter:
                     "state file written again"
                 )
 
-    def _save(self, saved: dict[str, SavedRule], now_mono: float, now_wall: float) -> None:
-        self.file.save(_document(saved, now_mono, now_wall))
+    def _save(
+        self,
+        saved: dict[str, SavedRule],
+        now_mono: float,
+        now_wall: float,
+        governed: dict[str, object] | None = None,
+    ) -> None:
+        data = _document(saved, now_mono, now_wall)
+        if governed is not None:
+            data["governor"] = governed
+        self.file.save(data)

@@ -126,6 +126,9 @@ class Lifecycle(ServiceParts):
             self.metrics.evaluations.labels(group.name)
             self.metrics.evaluations_missed.labels(group.name)
         self.runtimes.install(rules, self.fetches, kept)
+        self.governor.configure(
+            settings.limits, settings.plugin_guards, rules, settings.time_intervals
+        )
 
     async def run(self, grace: float = SHUTDOWN_GRACE, early: EarlySignals | None = None) -> None:
         """Poll until SIGTERM or SIGINT, then let running plugin calls finish.

@@ -7,7 +7,8 @@ from typing import TYPE_CHECKING
 
 from .._actions import PluginCatalog
 from .._config import Settings
-from .._engine import EvaluationStep, Rule
+from .._core import HistoryEntry
+from .._engine import EvaluationStep, Governor, Rule
 from .._sources import Fetch, Group
 from .._surface import ServiceMetrics
 from ._rules import RuleRuntimes
@@ -28,6 +29,8 @@ class ServiceParts:
     runtimes: RuleRuntimes
     """Every rule that runs, with what the service keeps for it."""
     step: EvaluationStep
+    governor: Governor
+    """Budgets, breakers, storms, silences, mute windows, the pause and the mode."""
     runner: Runner
     scheduler: Scheduler
     writer: StateWriter | None
@@ -53,6 +56,13 @@ class ServiceParts:
     def fetches(self) -> list[Fetch]:
         """Every fetch of every group."""
         return [fetch for group in self.groups for fetch in group.fetches]
+
+    def _record_action(self, entry: HistoryEntry) -> None:
+        """An owed call and what became of it: counted, and kept in the action history."""
+        self.metrics.actions.labels(entry.rule, entry.plugin, entry.outcome).inc()
+        history = getattr(self, "history", None)
+        if history is not None:
+            history.record(entry)
 
     def _state_changed(self) -> None:
         if self.writer is not None:

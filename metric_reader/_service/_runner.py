@@ -26,7 +26,7 @@ from loguru import logger
 from .._actions import Dispatched, LateCall, PluginCatalog, dispatch, queued_calls
 from .._config import Settings
 from .._core import Labels, format_duration
-from .._engine import OwedCall, format_series
+from .._engine import Call, OwedCall, format_series
 from .._surface import ServiceMetrics
 
 if TYPE_CHECKING:
@@ -74,7 +74,7 @@ class Runner:
         """The calls running, by rule, series, level and plugin: set when one ends."""
         metrics.plugin_calls_queued.set_function(queued_calls)
 
-    def start(self, call: OwedCall, calls: TaskGroup | None = None) -> None:
+    def start(self, call: Call, calls: TaskGroup | None = None) -> None:
         """Run ``call`` in ``calls``, by default the service's task group for them; when the
         service is not running, nothing can run it: it stays owed."""
         group = calls if calls is not None else self.calls
@@ -98,12 +98,12 @@ class Runner:
         if self.in_flight:
             logger.bind(calls=self.in_flight).warning("abandoning plugin calls")
 
-    async def _run(self, call: OwedCall) -> None:
-        election = self._election
+    async def _run(self, call: Call) -> None:
+        election = self._election if isinstance(call, OwedCall) else None
         ok = False
         record: ActionRecord | None = None
         try:
-            if election is not None:
+            if election is not None and isinstance(call, OwedCall):
                 action = call.action
                 count = action.fire_count + (action.kind != "resolve")
                 record = await election.claim(
@@ -125,11 +125,14 @@ class Runner:
         if ok and self._writer is not None:
             await self._writer.flush()  # a confirmed success is never run again after a restart
 
-    async def _call_plugins(self, call: OwedCall) -> None:
-        rule, action = call.rule, call.action
+    async def _call_plugins(self, call: Call) -> None:
+        rule = call.rule
+        labels, level = (
+            (call.action.labels, call.action.level) if isinstance(call, OwedCall) else ((), "storm")
+        )
         async with anyio.create_task_group() as late:
             for plugin_name in call.plugins():
-                series: _Series = (rule.name, action.labels, action.level, plugin_name)
+                series: _Series = (rule.name, labels, level, plugin_name)
                 await self._hold(series)
                 try:
                     outcome = await self._dispatch(call, plugin_name)
@@ -138,16 +141,18 @@ class Runner:
                     raise
                 self._record(outcome)
                 if outcome.late is None:
-                    call.report(plugin_name, outcome.ok)
+                    call.report(plugin_name, outcome.ok, outcome.result, outcome.error)
                     self._release(series)
                 else:  # reported once its code has ended; the next plugins need not wait
                     late.start_soon(self._report_late, call, plugin_name, series, outcome.late)
 
     async def _report_late(
-        self, call: OwedCall, plugin_name: str | None, series: _Series, running: LateCall
+        self, call: Call, plugin_name: str | None, series: _Series, running: LateCall
     ) -> None:
         try:
-            call.report(plugin_name, await running.ended())
+            ended = await running.ended()
+            after = "its code ended later and " + ("did the action" if ended else "failed")
+            call.report(plugin_name, ended, "timeout", after)
         finally:
             self._release(series)
 
@@ -161,18 +166,22 @@ class Runner:
     def _release(self, series: _Series) -> None:
         self._running.pop(series).set()
 
-    async def _dispatch(self, call: OwedCall, plugin_name: str | None) -> Dispatched:
-        rule, action = call.rule, call.action
+    async def _dispatch(self, call: Call, plugin_name: str | None) -> Dispatched:
+        rule = call.rule
         event = call.event(plugin_name, anyio.current_time())
-        log = logger.bind(
-            rule=rule.name,
-            series=format_series(rule.config.metric_name, action.labels),
-            breach_level=action.level,
-            kind=action.kind,
-            value=action.value,
-            threshold=event.threshold,
-            breach_seconds=round(action.duration, 3),
-        )
+        if isinstance(call, OwedCall):
+            action = call.action
+            log = logger.bind(
+                rule=rule.name,
+                series=format_series(rule.config.metric_name, action.labels),
+                breach_level=action.level,
+                kind=action.kind,
+                value=action.value,
+                threshold=event.threshold,
+                breach_seconds=round(action.duration, 3),
+            )
+        else:
+            log = logger.bind(rule=rule.name, kind=event.kind, value=event.value)
         settings = self._configured.settings
         return await dispatch(
             self._configured.catalog,

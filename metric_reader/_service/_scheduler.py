@@ -26,7 +26,7 @@ from anyio.abc import TaskGroup
 from loguru import logger
 
 from .._core import FetchError, FetchTimeout, QueueTimeout, Sample, format_duration, redact
-from .._engine import EvaluationStep, Notify, Observation, OwedCall, revision
+from .._engine import Call, EvaluationStep, Notify, Observation, revision
 from .._sources import FailedRead, Fetch, Group, TickReads, fetch_timeout
 from .._surface import ServiceMetrics
 from ._rules import RuleRuntime, RuleRuntimes
@@ -377,7 +377,7 @@ class Scheduler:
         acting = self._acting()
         at = started if tick is None else tick
 
-        def owed(call: OwedCall) -> None:
+        def owed(call: Call) -> None:
             self._runner.start(call, calls)
 
         late = 0

@@ -10,7 +10,8 @@ from anyio.abc import TaskGroup
 from .._actions import PluginCatalog
 from .._cluster import InCluster, rules_elector
 from .._config import Settings
-from .._engine import EvaluationStep, make_rule
+from .._core import to_wall
+from .._engine import EvaluationStep, Governor, make_rule
 from .._sources import Fetch, Group
 from .._surface import ServiceMetrics
 from ._config_watch import ConfigWatch, Look
@@ -44,14 +45,20 @@ class Service(Lifecycle, StatusView):
         self.config_watch = ConfigWatch()
         self.config_watch.loaded = files
         self.metrics = ServiceMetrics()
-        self.step = EvaluationStep(settings.routes)
+        self.governor = Governor(record=self._record_action)
+        if settings.paused:
+            self.governor.set_pause(time.time(), None, "PAUSED=true")
+        self.step = EvaluationStep(settings.routes, self.governor, _wall_of)
         self.runtimes = RuleRuntimes()
         self.writer = None
         if settings.state_file is not None:
             from .._cluster import StateFile, StateWriter
 
             self.writer = StateWriter(
-                StateFile(settings.state_file), self.rules, dry_run=settings.dry_run
+                StateFile(settings.state_file),
+                self.rules,
+                dry_run=settings.dry_run,
+                governor=self.governor,
             )
         self.election = None
         if settings.election is not None and cluster is not None:
@@ -81,3 +88,8 @@ class Service(Lifecycle, StatusView):
     def _in_flight(self) -> int:
         """Plugin calls running now."""
         return self.runner.in_flight
+
+
+def _wall_of(at: float) -> float:
+    """The wall-clock time of the monotonic time ``at`` (the service evaluates on it)."""
+    return to_wall(at, time.monotonic(), time.time())

@@ -75,6 +75,25 @@ class ServiceMetrics:
             ["plugin", "method", "result"],
             registry=self.registry,
         )
+        self.actions = Counter(
+            "metric_reader_actions_total",
+            "Owed calls by rule, plugin and what became of them (executed, failed, "
+            "timed_out, suppressed, shadow): the action history's rows, counted.",
+            ["rule", "plugin", "outcome"],
+            registry=self.registry,
+        )
+        self.breaker_open = Gauge(
+            "metric_reader_breaker_open",
+            "1 while the plugin's circuit breaker is open or half-open (its calls are "
+            "suppressed but for one trial), else 0.",
+            ["plugin"],
+            registry=self.registry,
+        )
+        self.paused = Gauge(
+            "metric_reader_paused",
+            "1 while the service is paused (metric-reader pause): no plugin is called.",
+            registry=self.registry,
+        )
         self.plugin_call_seconds = Histogram(
             "metric_reader_plugin_call_duration_seconds",
             "Time a plugin call took.",
