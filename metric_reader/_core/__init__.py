@@ -1,7 +1,7 @@
 """The core: what every layer shares. Events and samples, durations, thresholds,
 selectors, the exception tree, the clock, logging, the secrets kept out of every text, the
-plugin contract, the chart drawing; Go's templates are the subpackage ``_gotemplate``. Pure
-code that imports no other layer.
+plugin contract, the chart drawing, Alertmanager's time intervals; Go's templates are the
+subpackage ``_gotemplate``. Pure code that imports no other layer.
 
 What the other layers use of it is exported here; the modules behind it are private.
 """
@@ -70,6 +70,13 @@ if TYPE_CHECKING:
     from ._text import may_hold_surrogates, utf8, valid_strings, valid_text
     from ._threshold import ANY, Threshold, any_value, parse_threshold, parse_value
     from ._throttle import Throttle
+    from ._time_intervals import (
+        TimeInterval,
+        check_time_interval_names,
+        matching_time_intervals,
+        muted,
+        parse_time_intervals,
+    )
 
 __all__ = [
     "ANY",
@@ -108,8 +115,10 @@ __all__ = [
     "SuppressReason",
     "Threshold",
     "Throttle",
+    "TimeInterval",
     "any_value",
     "check_settings",
+    "check_time_interval_names",
     "compile_label_regex",
     "configure_logging",
     "escape_text",
@@ -124,10 +133,13 @@ __all__ = [
     "label_regex_refusal",
     "labels_of",
     "lazy_exports",
+    "matching_time_intervals",
     "may_hold_surrogates",
+    "muted",
     "parse_duration",
     "parse_label_filters",
     "parse_threshold",
+    "parse_time_intervals",
     "parse_value",
     "quote",
     "read_string_literal",
@@ -188,8 +200,10 @@ if not TYPE_CHECKING:  # each name imported when first used
             "StateError": "._exceptions",
             "Threshold": "._threshold",
             "Throttle": "._throttle",
+            "TimeInterval": "._time_intervals",
             "any_value": "._threshold",
             "check_settings": "._plugin_settings",
+            "check_time_interval_names": "._time_intervals",
             "compile_label_regex": "._regex",
             "configure_logging": "._logging",
             "escape_text": "._chart",
@@ -202,10 +216,13 @@ if not TYPE_CHECKING:  # each name imported when first used
             "keep_freed_memory": "._memory",
             "label_regex_refusal": "._regex",
             "labels_of": "._samples",
+            "matching_time_intervals": "._time_intervals",
             "may_hold_surrogates": "._text",
+            "muted": "._time_intervals",
             "parse_duration": "._durations",
             "parse_label_filters": "._selector",
             "parse_threshold": "._threshold",
+            "parse_time_intervals": "._time_intervals",
             "parse_value": "._threshold",
             "is_label_name": "._selector",
             "quote": "._selector",
