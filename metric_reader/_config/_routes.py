@@ -16,11 +16,10 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from .._core import LabelMatcher, MatchOp, parse_label_filters
 from ._problems import Given, Problems
-from ._types import GuardMode
 from ._values import choice, duration, names, plugin_name
 
 ROUTE_KEYS = (
@@ -33,6 +32,9 @@ ROUTE_KEYS = (
     "active_time_intervals",
 )
 _UNQUOTED = re.compile(r"\s*([A-Za-z_][A-Za-z0-9_]*)\s*(=~|!~|!=|=)\s*(.*?)\s*")
+
+
+GuardMode = Literal["auto", "shadow"]
 
 
 @dataclass(frozen=True, slots=True)

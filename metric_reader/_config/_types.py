@@ -134,7 +134,7 @@ names), ``where`` (the endpoint or URL fetched) and ``expression`` (the PromQL t
 ``_sources/_kinds.py`` says which source kind fetches each."""
 
 
-GuardMode = Literal["auto", "shadow"]
+GuardMode = Literal["auto", "shadow"]  # as _routes' (which this module may not import)
 """``mode``: ``auto`` runs the calls; ``shadow`` records them as would-have-run, never
 calling a plugin, and the rule goes on as if they succeeded."""
 DEFAULT_BUDGET_PERIOD = 3600.0
