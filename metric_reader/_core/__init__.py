@@ -41,6 +41,14 @@ if TYPE_CHECKING:
         StateError,
     )
     from ._gotemplate import AlertTemplate
+    from ._history_entry import (
+        OUTCOMES,
+        SUPPRESS_REASONS,
+        HistoryEntry,
+        Outcome,
+        SuppressReason,
+        iso_utc,
+    )
     from ._logging import configure_logging
     from ._memory import keep_freed_memory
     from ._numbers import json_number
@@ -72,6 +80,8 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ANY",
+    "OUTCOMES",
+    "SUPPRESS_REASONS",
     "ActionPlugin",
     "AlertTemplate",
     "Chart",
@@ -81,6 +91,7 @@ __all__ = [
     "EventKind",
     "FetchError",
     "FetchTimeout",
+    "HistoryEntry",
     "KubeError",
     "LabelMatcher",
     "Labels",
@@ -93,6 +104,7 @@ __all__ = [
     "MatchOp",
     "Method",
     "MetricReaderError",
+    "Outcome",
     "PluginFailure",
     "PluginSettings",
     "PluginTimeout",
@@ -101,6 +113,7 @@ __all__ = [
     "Sample",
     "Selector",
     "StateError",
+    "SuppressReason",
     "Threshold",
     "Throttle",
     "any_value",
@@ -114,6 +127,7 @@ __all__ = [
     "format_value",
     "idempotency_key",
     "is_label_name",
+    "iso_utc",
     "json_number",
     "keep_freed_memory",
     "label_regex_refusal",
@@ -154,6 +168,11 @@ if not TYPE_CHECKING:  # each name imported when first used
             "ConfigError": "._exceptions",
             "Conflict": "._exceptions",
             "Event": "._events",
+            "HistoryEntry": "._history_entry",
+            "OUTCOMES": "._history_entry",
+            "Outcome": "._history_entry",
+            "SUPPRESS_REASONS": "._history_entry",
+            "SuppressReason": "._history_entry",
             "EventKind": "._events",
             "FetchError": "._exceptions",
             "FetchTimeout": "._exceptions",
@@ -189,6 +208,7 @@ if not TYPE_CHECKING:  # each name imported when first used
             "format_selector": "._selector",
             "format_value": "._chart",
             "idempotency_key": "._events",
+            "iso_utc": "._history_entry",
             "json_number": "._numbers",
             "keep_freed_memory": "._memory",
             "label_regex_refusal": "._regex",

@@ -1,0 +1,84 @@
+"""One row of the action history: an owed call and what became of it (issue 25, point 8).
+
+The governor makes one for every fire, repeat, resolve or storm call it owes, whether the
+plugin was called (``executed``, ``failed``, ``timed_out``), not called (``suppressed``, with
+the reason), or only recorded as it would have run (``shadow``). Pure data: the store is
+the cluster layer's ``ActionHistory``; the readers are ``metric-reader history``,
+``GET /api/actions`` and the status page.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Literal, get_args
+
+from ._numbers import json_number
+
+Outcome = Literal["executed", "failed", "timed_out", "suppressed", "shadow"]
+SuppressReason = Literal["budget", "breaker", "storm", "muted", "silenced", "paused"]
+
+OUTCOMES: tuple[str, ...] = get_args(Outcome)
+SUPPRESS_REASONS: tuple[str, ...] = get_args(SuppressReason)
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryEntry:
+    """An owed call and its outcome.
+
+    ``at`` is wall-clock time (seconds since the epoch); ``series`` the series' labels;
+    ``plugin`` is empty when the call was only logged; ``kind`` is ``fire``, ``repeat``,
+    ``resolve`` or ``storm``. ``reason`` is one of :data:`SuppressReason` for a suppressed
+    call, else empty; ``detail`` says in one line which budget, the error, the silence id.
+    ``duration`` is how long the breach had lasted, in seconds.
+    """
+
+    at: float
+    rule: str
+    series: Mapping[str, str]
+    plugin: str
+    kind: str
+    outcome: Outcome
+    reason: str = ""
+    detail: str = ""
+    value: float = math.nan
+    threshold: str = ""
+    duration: float = 0.0
+    annotations: Mapping[str, str] = field(default_factory=dict)
+    attempt: int = 1
+    idempotency_key: str = ""
+    level: str = "base"
+
+    def as_dict(self) -> dict[str, object]:
+        """A JSON-friendly view: ``at`` as ISO 8601 UTC and ``at_unix`` in seconds; a value
+        that is not finite as Prometheus writes it (``"NaN"``, ``"+Inf"``)."""
+        return {
+            "at": iso_utc(self.at),
+            "at_unix": self.at,
+            "rule": self.rule,
+            "series": dict(self.series),
+            "plugin": self.plugin,
+            "kind": self.kind,
+            "outcome": self.outcome,
+            "reason": self.reason,
+            "detail": self.detail,
+            "value": json_number(self.value),
+            "threshold": self.threshold,
+            "duration_seconds": self.duration,
+            "annotations": dict(self.annotations),
+            "attempt": self.attempt,
+            "idempotency_key": self.idempotency_key,
+            "level": self.level,
+        }
+
+
+def iso_utc(at: float) -> str:
+    """``at`` (seconds since the epoch) as ISO 8601 in UTC to the millisecond, ``Z``
+    suffixed; ``?`` for a time no calendar holds."""
+    try:
+        moment = datetime.fromtimestamp(at, UTC)
+    except (OverflowError, ValueError, OSError):
+        return "?"
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
