@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from typing import Literal, get_args
 
 from ._numbers import json_number
+from ._selector import quote
 
 Outcome = Literal["executed", "failed", "timed_out", "suppressed", "shadow"]
 SuppressReason = Literal["budget", "breaker", "storm", "muted", "silenced", "paused"]
@@ -72,6 +73,15 @@ class HistoryEntry:
             "idempotency_key": self.idempotency_key,
             "level": self.level,
         }
+
+    def series_text(self) -> str:
+        """The series' labels as PromQL writes them: ``{instance="db-1", mount="/"}``."""
+        return "{" + ", ".join(f"{k}={quote(v)}" for k, v in sorted(self.series.items())) + "}"
+
+    def why(self) -> str:
+        """The reason and the detail in one line: ``budget: budget of plugin restart_pod: 3
+        per 1h``, an error, or empty."""
+        return ": ".join(part for part in (self.reason, self.detail) if part)
 
 
 def iso_utc(at: float) -> str:
