@@ -82,6 +82,13 @@ class ServiceMetrics:
             buckets=_CALL_BUCKETS,
             registry=self.registry,
         )
+        self.actions = Counter(
+            "metric_reader_actions_total",
+            "Owed plugin calls by rule, plugin and outcome (executed, failed, timed_out, "
+            "suppressed, shadow), as the action history records them.",
+            ["rule", "plugin", "outcome"],
+            registry=self.registry,
+        )
         self.plugin_calls_queued = Gauge(
             "metric_reader_plugin_calls_queued",
             "Plain-def plugin calls waiting for a free plugin thread; their PLUGIN_TIMEOUT "
