@@ -15,7 +15,7 @@ from ._runner import Runner
 from ._scheduler import Scheduler
 
 if TYPE_CHECKING:
-    from .._cluster import LeaderElector, StateWriter
+    from .._cluster import ActionHistory, LeaderElector, StateWriter
 
 
 class ServiceParts:
@@ -33,6 +33,9 @@ class ServiceParts:
     writer: StateWriter | None
     """Saves the rules' state (``STATE_FILE``)."""
     election: LeaderElector | None
+    history: ActionHistory
+    """Every owed plugin call and what became of it (``HISTORY_FILE``); written through
+    ``record_action``."""
     started: float
     """Monotonic (``time.monotonic``) time the service was made."""
 
