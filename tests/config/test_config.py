@@ -488,7 +488,7 @@ def test_the_action_history_is_beside_the_state_file_unless_named(tmp_path: Path
     config.write_text('history_file = "h.sqlite"\n[[rules]]\nname = "r"\nmetric_name = "m"\n')
     s = load_settings({"CONFIG_FILE": str(config), "STATE_FILE": str(state)})
     assert s.history_file == tmp_path / "h.sqlite"  # relative to the file, as state_file
-    with pytest.raises(ConfigError, match="HISTORY_FILE=.* no such directory"):
+    with pytest.raises(ConfigError, match=r"HISTORY_FILE=.* no such directory"):
         settings(HISTORY_FILE=str(tmp_path / "none" / "h.sqlite"))
     with pytest.raises(ConfigError, match="HISTORY_RETENTION='30x' is invalid: not a duration"):
         settings(HISTORY_RETENTION="30x")
