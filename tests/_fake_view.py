@@ -11,6 +11,7 @@ import anyio
 from prometheus_client import CollectorRegistry
 
 from metric_reader import __version__
+from metric_reader._cluster import ActionHistory
 from metric_reader._engine import ActiveAlert
 from metric_reader._surface._metrics import ServiceMetrics
 from metric_reader._surface._selection import Selection
@@ -47,6 +48,8 @@ class FakeView:
     reload_problem: str | None = None
     started: float = 0.0
     metrics: ServiceMetrics = field(default_factory=ServiceMetrics)
+    actions: ActionHistory = field(default_factory=lambda: ActionHistory.open(None))
+    """The real store, in memory: a test records into it what the page and API show."""
 
     @property
     def registry(self) -> CollectorRegistry:

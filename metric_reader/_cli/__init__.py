@@ -1,12 +1,13 @@
-"""The command line: ``run`` (the default), ``check``, ``plugins``, ``fire``, ``backtest``
-and ``test``.
+"""The command line: ``run`` (the default), ``check``, ``plugins``, ``fire``, ``backtest``,
+``test`` and ``history``.
 
 Exit codes: 0 clean stop, 2 invalid configuration or plugin, 1 anything
 unexpected. A user mistake is one line on stderr, never a traceback.
 
 Here: the program's entry, the arguments and which command they name, and the event loop
 the service runs on. Each group of commands has its module: the service (``_run``),
-``check`` (``_check``), ``plugins`` and ``fire`` (``_plugins``); the replay's commands
+``check`` (``_check``), ``plugins`` and ``fire`` (``_plugins``), ``history``
+(``_history``); the replay's commands
 (``backtest``, ``test``) are the replay layer's. What they share: loading and validating
 the configuration (``_loading``), the exit codes (``_exits``).
 
@@ -222,6 +223,25 @@ def _parser() -> argparse.ArgumentParser:
     )
     test.add_argument("files", nargs="+", type=Path, metavar="FILE", help="a test file")
     test.set_defaults(handler=_test_command)
+    history = commands.add_parser(
+        "history",
+        help="the action history (HISTORY_FILE): each owed plugin call and what became of it, "
+        "newest first",
+    )
+    history.add_argument("--rule", metavar="NAME", help="only this rule")
+    history.add_argument(
+        "--since",
+        metavar="WHEN",
+        help="from: a duration back from now (1h, 7d) or an RFC 3339 time",
+    )
+    history.add_argument(
+        "--outcome",
+        choices=("executed", "failed", "timed_out", "suppressed", "shadow"),
+        help="only this outcome",
+    )
+    history.add_argument("--limit", type=int, default=100, metavar="N", help="at most N (100)")
+    history.add_argument("--format", choices=("text", "json"), default="text")
+    history.set_defaults(handler=_history_command)
     return parser
 
 
@@ -288,3 +308,9 @@ def _test_command(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     from .._replay import test_command
 
     return test_command(args.files)
+
+
+def _history_command(args: argparse.Namespace, env: Mapping[str, str]) -> int:
+    from ._history import show_history
+
+    return show_history(args, env)

@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from ._go_glob import go_join
     from ._keys import KNOWN_VARIABLES
     from ._loader import load_settings, with_external
+    from ._moment import MOMENT_HELP, parse_moment
     from ._problems import ConfigError
     from ._prom_duration import format_prometheus_duration, go_quoted, parse_prometheus_duration
     from ._promql import ParsedPromQL, parse_for_evaluation
@@ -57,6 +58,7 @@ if TYPE_CHECKING:
 __all__ = [
     "KNOWN_VARIABLES",
     "MAX_RESPONSE_BYTES",
+    "MOMENT_HELP",
     "AlertDefinition",
     "BadGlobPattern",
     "BreakerConfig",
@@ -95,6 +97,7 @@ __all__ = [
     "ordinal_from_hostname",
     "parse_for_evaluation",
     "parse_listen_address",
+    "parse_moment",
     "parse_prometheus_duration",
     "parse_url",
     "read_credential",
@@ -124,6 +127,7 @@ if not TYPE_CHECKING:  # each name imported when first used
             "KNOWN_VARIABLES": "._keys",
             "LevelConfig": "._types",
             "MAX_RESPONSE_BYTES": "._client",
+            "MOMENT_HELP": "._moment",
             "MissingValueBehavior": "._types",
             "ParsedPromQL": "._promql",
             "PrometheusQuery": "._types",
@@ -151,6 +155,7 @@ if not TYPE_CHECKING:  # each name imported when first used
             "ordinal_from_hostname": "._values",
             "parse_for_evaluation": "._promql",
             "parse_listen_address": "._values",
+            "parse_moment": "._moment",
             "parse_prometheus_duration": "._prom_duration",
             "parse_url": "._values:url",
             "read_credential": "._client",

@@ -31,7 +31,7 @@ from ._plugin_tables import read_plugin_tables
 from ._problems import ConfigError, Given, Problems, env_name
 from ._replicas import election_settings, this_shard
 from ._rule_builder import ENV_SCOPE, FileScope, build_rule, check_unique_names
-from ._types import PluginGuard, RuleConfig, RuleGroupConfig, Settings
+from ._types import HISTORY_RETENTION, PluginGuard, RuleConfig, RuleGroupConfig, Settings
 from ._watched import rule_file_globs
 
 if TYPE_CHECKING:
@@ -164,6 +164,8 @@ def load_settings(environ: Mapping[str, str], *, rules: bool = True) -> Settings
         watch_config=service["watch_config"] is not False,
         warnings=tuple(warnings),
         state_file=service["state_file"],
+        history_file=_history_file(service["history_file"], service["state_file"]),
+        history_retention=service["history_retention"] or HISTORY_RETENTION,
         client=client,
         max_response_bytes=service["max_response_bytes"] or MAX_RESPONSE_BYTES,
         shard_count=shard[0],
@@ -190,6 +192,14 @@ def _time_intervals(given: Given | None, problems: Problems) -> dict[str, tuple[
     except ValueError as exc:
         problems.add(str(exc))
         return {}
+
+
+def _history_file(given: Path | None, state_file: Path | None) -> Path | None:
+    """``HISTORY_FILE``, by default ``<STATE_FILE>.history.sqlite`` beside the state file
+    (None without either: the history is kept in memory)."""
+    if given is not None or state_file is None:
+        return given
+    return state_file.with_name(state_file.name + ".history.sqlite")
 
 
 def with_external(rule: RuleConfig, labels: Mapping[str, str], url: str) -> RuleConfig:
@@ -349,7 +359,12 @@ def _read_file(
                 continue
             plugins = value
         elif key in TOP_LEVEL_KEYS:
-            if key in ("plugin_dir", "state_file", *CLIENT_FILE_KEYS) and isinstance(value, str):
+            if key in (
+                "plugin_dir",
+                "state_file",
+                "history_file",
+                *CLIENT_FILE_KEYS,
+            ) and isinstance(value, str):
                 value = str(toml.path.parent / value)  # relative to the file, as in Prometheus
             top[key] = Given(value, toml.where(key), key in SECRET_KEYS)
         else:

@@ -19,6 +19,8 @@ DEFAULT_SERIES_LIMIT = 10_000
 """``SERIES_LIMIT``: each series is a state machine (about 1 KiB); a rule that acts per series
 and reads more than this is almost always a label that churns (a request ID, a pod hash),
 and 10,000 is still ~10 MiB a rule, far above the few hundred a real rule watches."""
+HISTORY_RETENTION = 30 * 86400.0
+"""``HISTORY_RETENTION``: the action history keeps 30 days by default."""
 
 
 class MissingValueBehavior(StrEnum):
@@ -317,6 +319,11 @@ class Settings:
     """Settings that were given but have no effect, said once at start-up."""
     state_file: Path | None = None
     """``STATE_FILE``: where rule state is kept across restarts (None: it is not)."""
+    history_file: Path | None = None
+    """``HISTORY_FILE``: the action history's SQLite database (None: kept in memory). By
+    default ``<STATE_FILE>.history.sqlite`` beside the state file."""
+    history_retention: float = HISTORY_RETENTION
+    """``HISTORY_RETENTION``: how long the action history keeps a row, in seconds."""
     client: ClientConfig = field(default_factory=ClientConfig)
     """TLS, credentials and extra headers for every request to the endpoints."""
     max_response_bytes: int = MAX_RESPONSE_BYTES

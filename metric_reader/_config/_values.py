@@ -22,6 +22,7 @@ from .._core import (
     parse_threshold,
     remember_url_credentials,
 )
+from ._prom_duration import parse_prometheus_duration
 from ._promql import promql_problem
 from ._regular_file import open_regular_file
 
@@ -72,6 +73,24 @@ def positive_duration(value: object) -> float:
     seconds = _any_duration(value)
     if seconds < _SHORTEST:
         raise ValueError("must be at least 1ms, e.g. 1s")
+    return seconds
+
+
+def long_duration(value: object) -> float:
+    """A positive duration in Go's syntax or Prometheus' (``30d``, ``2w``, ``1y``): how long
+    something is kept."""
+    given = _quoted('a duration string such as "30d"', value)
+    try:
+        seconds = parse_duration(given)
+    except ValueError:
+        try:
+            seconds = parse_prometheus_duration(given)
+        except ValueError:
+            raise ValueError(
+                "not a duration; expected e.g. 30d, 2w, 12h or 1h30m (units y, w, d, h, m, s, ms)"
+            ) from None
+    if seconds < _SHORTEST:
+        raise ValueError("must be at least 1ms, e.g. 30d")
     return seconds
 
 

@@ -41,7 +41,14 @@ if TYPE_CHECKING:
         StateError,
     )
     from ._gotemplate import AlertTemplate
-    from ._history_entry import HistoryEntry, Outcome, SuppressReason
+    from ._history_entry import (
+        OUTCOMES,
+        SUPPRESS_REASONS,
+        HistoryEntry,
+        Outcome,
+        SuppressReason,
+        iso_utc,
+    )
     from ._logging import configure_logging
     from ._memory import keep_freed_memory
     from ._numbers import json_number
@@ -80,6 +87,8 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ANY",
+    "OUTCOMES",
+    "SUPPRESS_REASONS",
     "ActionPlugin",
     "AlertTemplate",
     "CallKind",
@@ -128,6 +137,7 @@ __all__ = [
     "format_value",
     "idempotency_key",
     "is_label_name",
+    "iso_utc",
     "json_number",
     "keep_freed_memory",
     "label_regex_refusal",
@@ -164,9 +174,6 @@ if not TYPE_CHECKING:  # each name imported when first used
     __getattr__, __dir__ = lazy_exports(
         __name__,
         {
-            "SuppressReason": "._history_entry",
-            "Outcome": "._history_entry",
-            "HistoryEntry": "._history_entry",
             "CallKind": "._events",
             "ANY": "._threshold",
             "ActionPlugin": "._plugin_contract",
@@ -175,6 +182,11 @@ if not TYPE_CHECKING:  # each name imported when first used
             "ConfigError": "._exceptions",
             "Conflict": "._exceptions",
             "Event": "._events",
+            "HistoryEntry": "._history_entry",
+            "OUTCOMES": "._history_entry",
+            "Outcome": "._history_entry",
+            "SUPPRESS_REASONS": "._history_entry",
+            "SuppressReason": "._history_entry",
             "EventKind": "._events",
             "FetchError": "._exceptions",
             "FetchTimeout": "._exceptions",
@@ -212,6 +224,7 @@ if not TYPE_CHECKING:  # each name imported when first used
             "format_selector": "._selector",
             "format_value": "._chart",
             "idempotency_key": "._events",
+            "iso_utc": "._history_entry",
             "json_number": "._numbers",
             "keep_freed_memory": "._memory",
             "label_regex_refusal": "._regex",

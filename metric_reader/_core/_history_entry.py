@@ -1,4 +1,11 @@
-"""One row of the action history: an owed call and what became of it."""
+"""One row of the action history: an owed call and what became of it (issue 25, point 8).
+
+The governor makes one for every fire, repeat, resolve or storm call it owes, whether the
+plugin was called (``executed``, ``failed``, ``timed_out``), not called (``suppressed``, with
+the reason), or only recorded as it would have run (``shadow``). Pure data: the store is
+the cluster layer's ``ActionHistory``; the readers are ``metric-reader history``,
+``GET /api/actions`` and the status page.
+"""
 
 from __future__ import annotations
 
@@ -6,40 +13,50 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Literal
+from typing import Literal, get_args
+
+from ._numbers import json_number
+from ._selector import quote
 
 Outcome = Literal["executed", "failed", "timed_out", "suppressed", "shadow"]
 SuppressReason = Literal["budget", "breaker", "storm", "muted", "silenced", "paused"]
 
+OUTCOMES: tuple[str, ...] = get_args(Outcome)
+SUPPRESS_REASONS: tuple[str, ...] = get_args(SuppressReason)
+
 
 @dataclass(frozen=True, slots=True)
 class HistoryEntry:
+    """An owed call and its outcome.
+
+    ``at`` is wall-clock time (seconds since the epoch); ``series`` the series' labels;
+    ``plugin`` is empty when the call was only logged; ``kind`` is ``fire``, ``repeat``,
+    ``resolve`` or ``storm``. ``reason`` is one of :data:`SuppressReason` for a suppressed
+    call, else empty; ``detail`` says in one line which budget, the error, the silence id.
+    ``duration`` is how long the breach had lasted, in seconds.
+    """
+
     at: float
-    """Wall-clock seconds since the epoch."""
     rule: str
     series: Mapping[str, str]
-    """The series' labels."""
     plugin: str
-    """Empty when the call was only logged (no plugin)."""
     kind: str
-    """fire, repeat, resolve or storm."""
     outcome: Outcome
     reason: str = ""
-    """For ``suppressed``: one of ``SuppressReason``."""
     detail: str = ""
-    """One line: which budget, the error, the silence..."""
     value: float = math.nan
     threshold: str = ""
     duration: float = 0.0
-    """How long the breach had lasted, in seconds."""
     annotations: Mapping[str, str] = field(default_factory=dict)
     attempt: int = 1
     idempotency_key: str = ""
     level: str = "base"
 
     def as_dict(self) -> dict[str, object]:
+        """A JSON-friendly view: ``at`` as ISO 8601 UTC and ``at_unix`` in seconds; a value
+        that is not finite as Prometheus writes it (``"NaN"``, ``"+Inf"``)."""
         return {
-            "at": datetime.fromtimestamp(self.at, UTC).isoformat(),
+            "at": iso_utc(self.at),
             "at_unix": self.at,
             "rule": self.rule,
             "series": dict(self.series),
@@ -48,7 +65,7 @@ class HistoryEntry:
             "outcome": self.outcome,
             "reason": self.reason,
             "detail": self.detail,
-            "value": None if math.isnan(self.value) else self.value,
+            "value": json_number(self.value),
             "threshold": self.threshold,
             "duration_seconds": self.duration,
             "annotations": dict(self.annotations),
@@ -56,3 +73,22 @@ class HistoryEntry:
             "idempotency_key": self.idempotency_key,
             "level": self.level,
         }
+
+    def series_text(self) -> str:
+        """The series' labels as PromQL writes them: ``{instance="db-1", mount="/"}``."""
+        return "{" + ", ".join(f"{k}={quote(v)}" for k, v in sorted(self.series.items())) + "}"
+
+    def why(self) -> str:
+        """The reason and the detail in one line: ``budget: budget of plugin restart_pod: 3
+        per 1h``, an error, or empty."""
+        return ": ".join(part for part in (self.reason, self.detail) if part)
+
+
+def iso_utc(at: float) -> str:
+    """``at`` (seconds since the epoch) as ISO 8601 in UTC to the millisecond, ``Z``
+    suffixed; ``?`` for a time no calendar holds."""
+    try:
+        moment = datetime.fromtimestamp(at, UTC)
+    except (OverflowError, ValueError, OSError):
+        return "?"
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")

@@ -43,6 +43,8 @@ RESTART_SETTINGS = (
     "listen_address",
     "enable_lifecycle",
     "state_file",
+    "history_file",
+    "history_retention",
     "dry_run",
     "shard_count",
     "shard_index",
@@ -165,6 +167,7 @@ class Lifecycle(ServiceParts):
         if self.writer is not None:
             with anyio.CancelScope(shield=True):
                 await self.writer.flush()
+        self.history.close()
         logger.info("stopped")
 
     async def _watch_signals(

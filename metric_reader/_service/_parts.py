@@ -11,12 +11,13 @@ from .._core import HistoryEntry
 from .._engine import EvaluationStep, Governor, Rule
 from .._sources import Fetch, Group
 from .._surface import ServiceMetrics
+from ._history import record_action
 from ._rules import RuleRuntimes
 from ._runner import Runner
 from ._scheduler import Scheduler
 
 if TYPE_CHECKING:
-    from .._cluster import LeaderElector, StateWriter
+    from .._cluster import ActionHistory, LeaderElector, StateWriter
 
 
 class ServiceParts:
@@ -36,6 +37,9 @@ class ServiceParts:
     writer: StateWriter | None
     """Saves the rules' state (``STATE_FILE``)."""
     election: LeaderElector | None
+    history: ActionHistory
+    """Every owed plugin call and what became of it (``HISTORY_FILE``); written through
+    ``record_action``."""
     started: float
     """Monotonic (``time.monotonic``) time the service was made."""
 
@@ -59,10 +63,7 @@ class ServiceParts:
 
     def _record_action(self, entry: HistoryEntry) -> None:
         """An owed call and what became of it: counted, and kept in the action history."""
-        self.metrics.actions.labels(entry.rule, entry.plugin, entry.outcome).inc()
-        history = getattr(self, "history", None)
-        if history is not None:
-            history.record(entry)
+        record_action(self.history, self.metrics, entry)
 
     def _state_changed(self) -> None:
         if self.writer is not None:

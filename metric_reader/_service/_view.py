@@ -13,6 +13,7 @@ from .. import __version__
 from .._actions import PLUGIN_THREADS, QUEUE_LIMIT, queued_calls
 from .._engine import ActiveAlert, revision
 from .._surface import (
+    ActionLog,
     FetchStatus,
     GroupStatus,
     PluginCounts,
@@ -35,6 +36,10 @@ class StatusView(ServiceParts):
 
     def rule_names(self) -> Collection[str]:
         return self.runtimes.names()
+
+    @property
+    def actions(self) -> ActionLog:
+        return self.history
 
     def generation(self) -> Hashable:
         return (

@@ -8,7 +8,7 @@ import httpx
 from anyio.abc import TaskGroup
 
 from .._actions import PluginCatalog
-from .._cluster import InCluster, rules_elector
+from .._cluster import ActionHistory, InCluster, rules_elector
 from .._config import Settings
 from .._core import to_wall
 from .._engine import EvaluationStep, Governor, make_rule
@@ -60,6 +60,9 @@ class Service(Lifecycle, StatusView):
                 dry_run=settings.dry_run,
                 governor=self.governor,
             )
+        # A dry run writes nothing: its history is kept in memory (GET /api/actions).
+        history_file = None if settings.dry_run else settings.history_file
+        self.history = ActionHistory.open(history_file, settings.history_retention)
         self.election = None
         if settings.election is not None and cluster is not None:
             self.election = rules_elector(

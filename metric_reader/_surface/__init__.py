@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     from ._status import status_snapshot
     from ._status_doc import StatusDocument
     from ._view import (
+        ActionLog,
         FetchStatus,
         GroupStatus,
         LastEvaluation,
@@ -26,6 +27,7 @@ if TYPE_CHECKING:
     from ._web import serve_http
 
 __all__ = [
+    "ActionLog",
     "FetchStatus",
     "GroupStatus",
     "LastEvaluation",
@@ -44,6 +46,7 @@ if not TYPE_CHECKING:  # each name imported when first used
     __getattr__, __dir__ = lazy_exports(
         __name__,
         {
+            "ActionLog": "._view",
             "FetchStatus": "._view",
             "GroupStatus": "._view",
             "LastEvaluation": "._view",

@@ -21,14 +21,17 @@ A series row has a sparkline (inline SVG, ``_core/_chart.py``) of its recent val
 threshold lines and its pending and firing stretches, where the engine keeps them: about the
 last 10 minutes (at most 120 evaluations, at least 2) of at most ``RECENT_SERIES_PER_RULE``
 series a rule (``_engine/_recent.py``).
+
+After the rules, the newest ``RECENT_ACTIONS`` entries of the action history: each owed
+plugin call and what became of it (executed, failed, suppressed and why, shadow).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from urllib.parse import urlencode
 
-from .._core import Chart, Line, render_svg, state_spans
+from .._core import Chart, HistoryEntry, Line, iso_utc, render_svg, state_spans
 from ._page_text import CSS, Clock, as_float, esc, labels_html, number_cell
 from ._selection import Selection
 from ._status_doc import (
@@ -482,8 +485,39 @@ def _plugin_calls(status: StatusDocument) -> str:
     return text + " &middot; "
 
 
-def render_status_page(status: StatusDocument, selection: Selection | None = None) -> str:
-    """The whole page for a ``Service.status()`` snapshot made with ``selection``."""
+_OUTCOME_CLASS = {"executed": "good", "failed": "error", "timed_out": "error"}
+
+
+def _recent_actions(clock: Clock, actions: Sequence[HistoryEntry]) -> str:
+    """The newest entries of the action history: every owed call and what became of it."""
+    rows = [
+        f'<tr><td class="num">{clock.at(iso_utc(e.at))}</td><td>{esc(e.rule)}</td>'
+        f'<td>{labels_html(e.series)}</td><td class="mono">{esc(e.plugin or "-")}</td>'
+        f"<td>{esc(e.kind)}</td>"
+        f'<td><span class="{_OUTCOME_CLASS.get(e.outcome, "muted")}">{esc(e.outcome)}</span></td>'
+        f"<td>{esc(e.why())}</td></tr>"
+        for e in actions
+    ]
+    table = (
+        "<table><thead><tr><th>time</th><th>rule</th><th>series</th><th>plugin</th>"
+        "<th>kind</th><th>outcome</th><th>reason</th></tr></thead>"
+        f"<tbody>{''.join(rows)}</tbody></table>"
+        if rows
+        else '<p class="muted">no actions recorded</p>'
+    )
+    return (
+        f'<section id="recent-actions"><h2>Recent actions</h2>{table}'
+        '<p class="about"><a href="api/actions">api/actions</a> (JSON) has more</p></section>'
+    )
+
+
+def render_status_page(
+    status: StatusDocument,
+    selection: Selection | None = None,
+    actions: Sequence[HistoryEntry] | None = None,
+) -> str:
+    """The whole page for a ``Service.status()`` snapshot made with ``selection``, with the
+    newest ``actions`` of the action history when given."""
     selection = selection or Selection(limit=PAGE_SERIES, per_rule=PAGE_SERIES_PER_RULE)
     clock = Clock(status["time"])
     rules = status["rules"]
@@ -537,7 +571,8 @@ def render_status_page(status: StatusDocument, selection: Selection | None = Non
         f"<title>{esc(title)}</title><style>{CSS}</style></head><body>"
         f"<header><h1>metric-reader<small>{esc(status['version'])}</small></h1>"
         f'{readiness}<span class="facts">{facts}</span></header>'
-        f"<main>{_problems(targets)}{_overload(groups)}{body}{_groups(groups)}"
+        f"<main>{_problems(targets)}{_overload(groups)}{body}"
+        f"{'' if actions is None else _recent_actions(clock, actions)}{_groups(groups)}"
         f"{_targets(clock, targets)}</main>"
         f"<footer>as of {clock.at(status['time'], ago=False)} UTC &middot; refreshes every "
         f'{REFRESH_SECONDS} s &middot; <a href="api/status">api/status</a> (JSON) &middot; '

@@ -10,6 +10,7 @@ from typing import Protocol
 
 from prometheus_client import CollectorRegistry
 
+from .._core import HistoryEntry
 from .._engine import ActiveAlert, AlertingRule, Rule, State
 from ._selection import Selection
 from ._status_doc import StatusDocument
@@ -105,6 +106,21 @@ class PluginCounts:
     """Plugins that loaded but whose ``validate_config`` refused."""
 
 
+class ActionLog(Protocol):
+    """The action history as the surface reads it (the service's ``ActionHistory``)."""
+
+    def query(
+        self,
+        since: float | None = None,
+        rule: str | None = None,
+        outcome: str | None = None,
+        limit: int = 100,
+    ) -> Sequence[HistoryEntry]:
+        """The entries at or after ``since`` (wall clock), of ``rule``, of ``outcome``,
+        newest first, at most ``limit``."""
+        ...
+
+
 class ServiceView(Protocol):
     """The service as ``_surface`` sees it. Methods that read the event loop's clock
     (``ready``, ``acting``, ``status``) raise ``RuntimeError`` outside it."""
@@ -149,6 +165,11 @@ class ServiceView(Protocol):
 
     def status(self, selection: Selection | None = None) -> StatusDocument:
         """The ``/api/status`` document for ``selection``."""
+        ...
+
+    @property
+    def actions(self) -> ActionLog:
+        """The action history (``/api/actions``, the status page's recent actions)."""
         ...
 
     async def reload(self) -> str | None:

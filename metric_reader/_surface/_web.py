@@ -2,10 +2,11 @@
 
 ``/metrics`` (Prometheus text, OpenMetrics on request), ``/healthz`` (the loop is alive),
 ``/readyz`` (``200`` once every target was read recently and every plugin the rules name
-is loaded, else ``503`` with the reasons), ``/`` (the status page) and ``/api/status`` (the
-same as JSON): ``GET`` and ``HEAD``, anything else is ``405``. One write, as Prometheus
-names it: ``POST`` (or ``PUT``) ``/-/reload`` reads the configuration again, when
-``ENABLE_LIFECYCLE`` allows it (else ``403``). Every write from another site is ``403``
+is loaded, else ``503`` with the reasons), ``/`` (the status page), ``/api/status`` (the
+same as JSON) and ``/api/actions`` (the action history, ``_actions_api``): ``GET`` and
+``HEAD``, anything else is ``405``. One write, as Prometheus names it: ``POST`` (or
+``PUT``) ``/-/reload`` reads the configuration again, when ``ENABLE_LIFECYCLE`` allows it
+(else ``403``). Every write from another site is ``403``
 (``_writes``).
 
 No web framework: a small HTTP/1.1 server on anyio, one request per connection, read
@@ -21,6 +22,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
@@ -36,6 +38,7 @@ from loguru import logger
 from .. import __version__
 from .._config import parse_listen_address
 from .._core import ListenError, utf8
+from ._actions_api import RECENT_ACTIONS, actions_response
 from ._collectors import register_service_collectors
 from ._messages import Request, Response
 from ._scrape import MetricsPages
@@ -334,6 +337,7 @@ class _Server:
         self.routes: dict[str, Callable[[Request], Awaitable[Response]]] = {
             "/": self.status_page,
             "/api/status": self.status_json,
+            "/api/actions": self.actions_json,
             "/metrics": self.metrics,
             "/healthz": self.healthz,
             "/readyz": self.readyz,
@@ -485,10 +489,14 @@ class _Server:
 
         return self._document(request, build)
 
+    async def actions_json(self, request: Request) -> Response:
+        return actions_response(self.service.actions, request.query, time.time())
+
     async def status_page(self, request: Request) -> Response:
         def build(selection: Selection) -> Response:
             selection = replace(selection, recent=True)  # the sparklines
-            page = render_status_page(self.service.status(selection), selection)
+            actions = self.service.actions.query(limit=RECENT_ACTIONS)
+            page = render_status_page(self.service.status(selection), selection, actions)
             return Response(
                 200,
                 utf8(page),

@@ -474,3 +474,21 @@ def test_a_url_read_without_httpx_is_the_one_httpx_gives(given: str) -> None:
     from metric_reader._config._values import url
 
     assert url(given) == str(httpx.URL(given))
+
+
+def test_the_action_history_is_beside_the_state_file_unless_named(tmp_path: Path) -> None:
+    assert (settings().history_file, settings().history_retention) == (None, 30 * 86400)
+    state = tmp_path / "state.json"
+    s = settings(STATE_FILE=str(state), HISTORY_RETENTION="7d")
+    assert (s.history_file, s.history_retention) == (
+        tmp_path / "state.json.history.sqlite",
+        7 * 86400,
+    )
+    config = tmp_path / "rules.toml"
+    config.write_text('history_file = "h.sqlite"\n[[rules]]\nname = "r"\nmetric_name = "m"\n')
+    s = load_settings({"CONFIG_FILE": str(config), "STATE_FILE": str(state)})
+    assert s.history_file == tmp_path / "h.sqlite"  # relative to the file, as state_file
+    with pytest.raises(ConfigError, match=r"HISTORY_FILE=.* no such directory"):
+        settings(HISTORY_FILE=str(tmp_path / "none" / "h.sqlite"))
+    with pytest.raises(ConfigError, match="HISTORY_RETENTION='30x' is invalid: not a duration"):
+        settings(HISTORY_RETENTION="30x")

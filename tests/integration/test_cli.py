@@ -3,17 +3,22 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import re
 import signal
 import socket
 import subprocess
 import sys
+import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from metric_reader._cluster import ActionHistory
+from metric_reader._core import HistoryEntry
 
 from .conftest import (
     EVENT_TIMEOUT,
@@ -24,7 +29,7 @@ from .conftest import (
     free_port,
     wait_until,
 )
-from .test_plugin_commands import run_cli
+from .test_plugin_commands import describe, run_cli
 
 # (case id, settings on top of a valid base, variable to name, bad value to quote, or for a
 # missing setting the other variable the line must mention)
@@ -409,3 +414,30 @@ def test_stops_with_exit_0_on_signal_right_after_it_says_it_is_running(
     code = svc.stop(sig, timeout=10)
     assert code == 0, f"exit code {code} on {sig.name} just after start-up\n{svc.diagnostics()}"
     assert "Traceback" not in svc.output(), svc.diagnostics()
+
+
+def test_history_prints_the_actions_the_service_recorded_as_json(tmp_path: Path) -> None:
+    """Read from the file as the service writes it, with no rule configured, newest first,
+    filtered by outcome and time; the service still has the file open (WAL)."""
+    now = time.time()
+    path = tmp_path / "state.json.history.sqlite"
+    writer = ActionHistory.open(path)
+    entries = [
+        HistoryEntry(now - 7200, "disk_full", {"instance": "db-1"}, "restart_pod", "fire",
+                     "suppressed", "budget", "budget of plugin restart_pod: 3 per 1h"),
+        HistoryEntry(now - 60, "disk_full", {"instance": "db-2"}, "restart_pod", "fire",
+                     "suppressed", "breaker", "breaker of restart_pod open until 10:05Z",
+                     value=97.5, threshold=">90", annotations={"summary": "full"}),
+        HistoryEntry(now - 30, "disk_full", {"instance": "db-3"}, "restart_pod", "fire",
+                     "executed"),
+        HistoryEntry(now - 10, "queue", {"q": "mail"}, "", "storm", "suppressed", "paused"),
+    ]  # fmt: skip
+    for entry in entries:
+        writer.record(entry)
+    done = run_cli(
+        "history", "--format", "json", "--outcome", "suppressed", "--since", "1h",
+        env={"STATE_FILE": str(tmp_path / "state.json")},
+    )  # fmt: skip
+    writer.close()
+    assert done.returncode == 0, describe(done)
+    assert json.loads(done.stdout) == [entries[3].as_dict(), entries[1].as_dict()]
