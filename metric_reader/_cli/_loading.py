@@ -68,6 +68,8 @@ def needed_plugins(settings: Settings) -> dict[str, str]:
         for level_name, level in levels:
             if level is not None and level.plugin:
                 needed.setdefault(level.plugin, settings.plugin_variable(rule, level_name))
+        if rule.guard.storm_plugin:
+            needed.setdefault(rule.guard.storm_plugin, f"rule {rule.name!r} storm_plugin")
     for route in settings.routes:
         needed.setdefault(route.plugin, f"{route.where}.action_plugin")
     return needed

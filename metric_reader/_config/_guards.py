@@ -72,9 +72,12 @@ def plugin_guards(
     settings: dict[str, Mapping[str, Any]] = {}
     guards: dict[str, PluginGuard] = {}
     for name, table in tables.items():
-        settings[name] = {k: v for k, v in table.items() if k not in PLUGIN_GUARD_KEYS}
+        own = {k: v for k, v in table.items() if k not in PLUGIN_GUARD_KEYS}
         if not any(key in table for key in PLUGIN_GUARD_KEYS):
+            settings[name] = own
             continue
+        if own:  # a table of only limits gives the plugin no settings of its own
+            settings[name] = own
         at = where.get(name, f"plugins.{name}")
         budget = _budget(
             _given(table, "max_actions", at),
