@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 from .._cluster import holder, owned_rules, shard_of
-from .._config import LevelConfig, PrometheusQuery, RuleConfig, Settings
+from .._config import BudgetConfig, LevelConfig, PrometheusQuery, RuleConfig, Settings
 from .._core import format_duration
 from ._exits import EXIT_OK
 from ._loading import check_alert_expressions, load_validated, needed_plugins
@@ -31,6 +31,11 @@ def check_configuration(
     if settings.routes:
         print()
         for line in _route_lines(settings):
+            print(line)
+    guards = _guard_lines(settings)
+    if guards:
+        print()
+        for line in guards:
             print(line)
     if settings.skipped_recording_rules:
         print()
@@ -79,6 +84,48 @@ def _route_lines(settings: Settings) -> list[str]:
         if not taken:  # no route is sure to take it: the default may
             reach.append(f"default -> {alert.default_plugin or 'log only'}")
         lines.append(f"route {rule.name}: {'; '.join(reach)}")
+    return lines
+
+
+def _guard_lines(settings: Settings) -> list[str]:
+    """The limits on what the rules do (budgets, breakers, storms, modes, mute windows),
+    one line each, so a reviewer sees them next to the rules they limit."""
+
+    def budget(config: BudgetConfig) -> str:
+        return f"{config.max_actions} calls per {format_duration(config.per)}"
+
+    lines = []
+    if settings.paused:
+        lines.append("paused at start (PAUSED=true): no plugin is called until resumed")
+    if settings.limits is not None:
+        lines.append(f"limits: {budget(settings.limits)} (every rule's fire and repeat calls)")
+    for name, guard in sorted(settings.plugin_guards.items()):
+        parts = []
+        if guard.budget is not None:
+            parts.append(budget(guard.budget))
+        if guard.breaker is not None:
+            breaker = guard.breaker
+            parts.append(
+                f"breaker opens after {breaker.failures} failures within "
+                f"{format_duration(breaker.window)}, cools down "
+                f"{format_duration(breaker.cooldown)}"
+            )
+        lines.append(f"plugin {name}: {'; '.join(parts)}")
+    for rule in settings.rules:
+        limits, parts = rule.guard, []
+        if limits.budget is not None:
+            parts.append(budget(limits.budget))
+        if limits.max_breaching is not None or limits.max_breaching_percent is not None:
+            to = limits.storm_plugin or "log only"
+            parts.append(f"storm above {limits.breaching_text()} series breached -> {to}")
+        if limits.mode != "auto":
+            parts.append(f"mode {limits.mode}")
+        if limits.mute_time_intervals:
+            parts.append(f"muted during {', '.join(limits.mute_time_intervals)}")
+        if limits.active_time_intervals:
+            parts.append(f"active only during {', '.join(limits.active_time_intervals)}")
+        if parts:
+            lines.append(f"guard {rule.name}: {'; '.join(parts)}")
     return lines
 
 

@@ -22,7 +22,7 @@ from ._types import (
     PluginGuard,
     RuleGuard,
 )
-from ._values import duration, positive_duration, positive_int
+from ._values import duration, names, positive_duration, positive_int
 
 LIMITS_KEYS = ("max_actions", "per")
 PLUGIN_GUARD_KEYS = ("max_actions", "per", "breaker_failures", "breaker_window", "breaker_cooldown")
@@ -91,16 +91,21 @@ def plugin_guards(
 
 
 def check_interval_names(
-    used: Iterable[tuple[str, tuple[str, ...]]], known: Mapping[str, object], problems: Problems
+    given: Iterable[Given], known: Mapping[str, object], problems: Problems
 ) -> None:
-    """Each time interval a rule or route names (``where``, its names) is defined."""
-    for where, named in used:
+    """Each time interval a ``mute_time_intervals`` or ``active_time_intervals`` names is
+    defined in ``[[time_intervals]]``."""
+    for value in given:
+        try:
+            named = names(value.value)
+        except ValueError:
+            continue  # said already
         for name in named:
             if name not in known:
                 defined = ", ".join(sorted(known)) or "none is defined"
-                problems.add(
-                    f"{where}: time interval {name!r} is not defined in [[time_intervals]] "
-                    f"({defined})"
+                problems.invalid(
+                    value,
+                    f"time interval {name!r} is not defined in [[time_intervals]] ({defined})",
                 )
 
 

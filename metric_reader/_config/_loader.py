@@ -120,15 +120,20 @@ def load_settings(environ: Mapping[str, str], *, rules: bool = True) -> Settings
         read_limits(top["limits"].value, top["limits"].at, problems) if "limits" in top else None
     )
     intervals = _time_intervals(top.get("time_intervals"), problems)
+    window_keys = ("mute_time_intervals", "active_time_intervals")
     check_interval_names(
         [
+            *(given for key in window_keys if (given := top.get(key)) is not None),
+            *(raw[key] for _, raw in rules_raw for key in window_keys if key in raw),
             *(
-                (f"rule {r.name!r}", (*r.guard.mute_time_intervals, *r.guard.active_time_intervals))
-                for r in every
-            ),
-            *(
-                (route.where, (*route.mute_time_intervals, *route.active_time_intervals))
+                Given(list(names), f"{route.where}.{key}")
                 for route in routes
+                for key, names in zip(
+                    window_keys,
+                    (route.mute_time_intervals, route.active_time_intervals),
+                    strict=True,
+                )
+                if names
             ),
         ],
         intervals,

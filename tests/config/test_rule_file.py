@@ -182,6 +182,29 @@ def test_every_error_is_reported_with_file_line_and_key(tmp_path: Path) -> None:
         ("[[rules]]\nname = 'x'\nmetric_name = 'm'\nhard = 1\n", "expected a [rules.hard] table"),
         ("max_concurrent_queries = 0\n", "max_concurrent_queries=0 is invalid"),
         (
+            "[[rules]]\nname = 'x'\nmetric_name = 'm'\nmax_breaching = '120%'\n",
+            ":4: rules[0].max_breaching='120%' is invalid: a percentage must be more than 0% "
+            "and at most 100%",
+        ),
+        (
+            "[[rules]]\nname = 'x'\nmetric_name = 'm'\nper = '1h'\n",
+            ":4: rules[0].per is set but max_actions is not: a budget needs both",
+        ),
+        (
+            "[[rules]]\nname = 'x'\nmetric_name = 'm'\nmode = 'manual'\n",
+            ":4: rules[0].mode='manual' is invalid: expected one of auto, shadow",
+        ),
+        (
+            "[[rules]]\nname = 'x'\nmetric_name = 'm'\nmute_time_intervals = ['night']\n",
+            ":4: rules[0].mute_time_intervals=['night'] is invalid: time interval 'night' is "
+            "not defined in [[time_intervals]] (none is defined)",
+        ),
+        ("[limits]\nmax_actions = 0\n", ":1: limits.max_actions=0 is invalid"),
+        (
+            "[plugins.p]\nbreaker_window = '1m'\n",
+            ":1: plugins.p.breaker_window is set but breaker_failures is not",
+        ),
+        (
             "[[rules]]\nname = 'x'\nmetric_name = 'm'\nlabel_filters = 'a!~\"(?<=b)c\"'\n",
             ":4: rules[0].label_filters='a!~\"(?<=b)c\"' is invalid: at position 4: invalid "
             "regex '(?<=b)c' for label 'a': invalid perl operator: (?<= (label regexes use RE2 "
