@@ -1,19 +1,22 @@
 """Election for a set of rules: the leader's action records marked in this replica's rules.
 
 A follower takes on what the leader recorded as run, so that if it leads next it knows
-which actions are done, when the last one was, and what still needs a resolve.
+which actions are done, when the last one was, and what still needs a resolve; and the
+leader's governor (budgets spent, breakers, silences, the pause), so that a failover never
+resets a budget.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping
+from typing import Any
 
 import anyio
 
 from .._config import ElectionSettings
 from .._core import EventKind, to_mono
-from .._engine import Rule
+from .._engine import Governor, Rule
 from ._election import ActionRecord, LeaderElector, default_identity
 from ._kube import InCluster, LeaseClient
 
@@ -23,6 +26,7 @@ def rules_elector(
     cluster: InCluster,
     rules: Mapping[str, Rule],
     changed: Callable[[], None],
+    governor: Governor | None = None,
 ) -> LeaderElector:
     """A leader elector on the configured Lease that marks in ``rules`` (by name) what the
     leader ran; ``changed`` is called when that changed their state."""
@@ -42,7 +46,20 @@ def rules_elector(
         rule = rules.get(rule_name)
         return rule is not None and rule.busy(level_name, labels)
 
-    return LeaderElector(client, default_identity(), config, adopt, still_active=still_active)
+    identity = default_identity()
+    share = take = None
+    if governor is not None:
+
+        def share() -> dict[str, Any]:
+            return {**governor.export(), "by": identity}
+
+        def take(shared: dict[str, Any]) -> None:
+            governor.adopt(shared, time.time())
+            changed()
+
+    return LeaderElector(
+        client, identity, config, adopt, still_active=still_active, share=share, take=take
+    )
 
 
 def adopt_records(

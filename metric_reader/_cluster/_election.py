@@ -26,7 +26,11 @@ from .._engine import MAX_COUNT
 from ._kube import Lease, LeaseClient, micro_time
 
 ANNOTATION = "metric-reader.io/actions"
+GOVERNOR_ANNOTATION = "metric-reader.io/governor"
+"""The governor's state (budgets spent, breakers, silences, the pause), which the leader
+writes with every renewal and a new leader takes on, so a failover never resets a budget."""
 MAX_RECORD_BYTES = 200 * 1024  # the API server allows 256 KiB of annotations in all
+MAX_GOVERNOR_BYTES = 32 * 1024
 KEEP_RESOLVED = 600.0
 JITTER = 1.2  # client-go's JitterFactor for the retry period
 
@@ -149,7 +153,13 @@ class LeaderElector:
         still_active: Callable[[ActionRecord], bool] = lambda record: False,
         clock: Callable[[], float] = anyio.current_time,
         wall_clock: Callable[[], float] = time.time,
+        share: Callable[[], dict[str, Any]] | None = None,
+        take: Callable[[dict[str, Any]], None] | None = None,
     ) -> None:
+        """``share``: the governor's state, written by the leader (``GOVERNOR_ANNOTATION``);
+        ``take``: takes on the leader's, as a follower and before leading."""
+        self.share = share
+        self.take = take
         self.client = client
         self.identity = identity
         self.timing = timing
@@ -264,6 +274,7 @@ class LeaderElector:
             self.records = decode_records(lease)
             if not self._leading:
                 self.adopt([r for r in self.records.values() if r.by != self.identity])
+                self._take_governor(lease)
         self._follow(lease.holder)
         if self._leading and lease.holder == self.identity:
             self._lease = lease  # an uncertain write: go on from what the server has
@@ -293,8 +304,9 @@ class LeaderElector:
         spec = self._spec(wall, acquire=not ours)
         if not ours:
             spec["leaseTransitions"] = lease.transitions + 1
-        # Before acting, take on what the previous leader recorded as run.
+        # Before acting, take on what the previous leader recorded as run and spent.
         self.adopt([r for r in self.records.values() if r.by != self.identity])
+        self._take_governor(lease)
         try:
             new = await self.client.update(lease.changed(spec, self._annotations(lease)))
         except Conflict:
@@ -369,7 +381,35 @@ class LeaderElector:
         annotations[ANNOTATION], dropped = encode_records(kept)
         if dropped:
             self._full.report(self.clock(), f"action record full, {dropped} oldest left out")
+        if self.share is not None:
+            text, left_out = encode_governor(self.share())
+            annotations[GOVERNOR_ANNOTATION] = text
+            if left_out:
+                self._full.report(self.clock(), f"governor record full: {left_out} left out")
         return annotations
+
+    def _take_governor(self, lease: Lease) -> None:
+        text = lease.annotations.get(GOVERNOR_ANNOTATION)
+        if self.take is None or not text:
+            return
+        try:
+            shared = json.loads(text)
+        except ValueError:
+            return
+        if isinstance(shared, dict) and shared.get("by") != self.identity:
+            self.take(shared)
+
+
+def encode_governor(state: dict[str, Any]) -> tuple[str, str]:
+    """The governor annotation's text within ``MAX_GOVERNOR_BYTES``, and what had to be left
+    out for it ("" when nothing): the silences that ended first, then all of them."""
+    text = json.dumps(state, separators=(",", ":"))
+    if len(text.encode()) <= MAX_GOVERNOR_BYTES:
+        return text, ""
+    silences = state.get("silences") or []
+    state = {**state, "silences": []}
+    text = json.dumps(state, separators=(",", ":"))
+    return text, f"{len(silences)} silences"
 
 
 @dataclass

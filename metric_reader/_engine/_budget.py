@@ -42,9 +42,11 @@ class Budget:
             return None
         return self._spent[0] + self.config.per
 
-    def restore(self, spent: list[float]) -> None:
-        """The calls a state file kept (with those spent since, if any)."""
-        self._spent = deque(sorted({*self._spent, *spent}))
+    def restore(self, spent: list[float], replace: bool = False) -> None:
+        """The calls a state file kept (with those spent since, if any); ``replace``: only
+        those (the leader's, taken on by a follower)."""
+        kept = set(spent) if replace else {*self._spent, *spent}
+        self._spent = deque(sorted(kept))
 
     def spent(self) -> list[float]:
         """The times of the calls in the window, for the state file."""

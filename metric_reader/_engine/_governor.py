@@ -357,13 +357,29 @@ class Governor:
                 "reason": pause.reason,
                 "by": pause.by,
             },
-            "budgets": {
-                **({"global": self.limits.spent()} if self.limits is not None else {}),
-                **{f"plugin {n}": b.spent() for n, b in self.plugin_budgets.items()},
-                **{f"rule {n}": b.spent() for n, b in self.rule_budgets.items()},
-            },
+            "budgets": {name: budget.spent() for name, budget in self._budgets().items()},
             "breakers": {name: breaker.export() for name, breaker in self.breakers.items()},
             "silences": self.silences.export(),
+        }
+
+    def adopt(self, shared: object, now: float) -> None:
+        """Take the leader's state as this replica's own (a follower's, which does not act):
+        its pause, budgets spent, breakers and silences replace what is here."""
+        if not isinstance(shared, Mapping):
+            return
+        self.pause = None
+        for budget in self._budgets().values():
+            budget.restore([], replace=True)
+        for name, breaker in self.breakers.items():
+            self.breakers[name] = Breaker(name, breaker.config)
+        self.silences.restore([])
+        self.restore(shared, now)
+
+    def _budgets(self) -> dict[str, Budget]:
+        return {
+            **({"global": self.limits} if self.limits is not None else {}),
+            **{f"plugin {n}": b for n, b in self.plugin_budgets.items()},
+            **{f"rule {n}": b for n, b in self.rule_budgets.items()},
         }
 
     def restore(self, saved: object, now: float) -> list[str]:
@@ -391,18 +407,12 @@ class Governor:
                 notes.append("governor.pause: unusable, not restored")
         budgets = saved.get("budgets")
         if isinstance(budgets, Mapping):
-            mine = {
-                **({"global": self.limits} if self.limits is not None else {}),
-                **{f"plugin {n}": b for n, b in self.plugin_budgets.items()},
-                **{f"rule {n}": b for n, b in self.rule_budgets.items()},
-            }
+            mine = self._budgets()
             for name, spent in budgets.items():
                 budget = mine.get(name)
                 if budget is None or not isinstance(spent, list):
                     continue
-                times = [float(t) for t in spent if isinstance(t, int | float) and t <= now]
-                mine[name] = budget
-                budget.restore(times)
+                budget.restore([float(t) for t in spent if isinstance(t, int | float)])
         breakers = saved.get("breakers")
         if isinstance(breakers, Mapping):
             for name, kept in breakers.items():

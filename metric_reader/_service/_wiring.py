@@ -66,7 +66,11 @@ class Service(Lifecycle, StatusView):
         self.election = None
         if settings.election is not None and cluster is not None:
             self.election = rules_elector(
-                settings.election, cluster, self.runtimes.by_name(), self._state_changed
+                settings.election,
+                cluster,
+                self.runtimes.by_name(),
+                self._state_changed,
+                self.governor,
             )
         self.runner = Runner(self, self.metrics, self.election, self.writer, self._state_changed)
         self.scheduler = Scheduler(

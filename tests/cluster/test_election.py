@@ -328,3 +328,45 @@ async def test_an_answer_far_larger_than_a_lease_is_cut_off_while_it_is_read(
         assert await client.get() is None  # no Lease yet: the client goes on working
     finally:
         await client.aclose()
+
+
+async def test_a_new_leader_takes_on_the_budget_the_old_one_spent(api: LeaseAPI) -> None:
+    """The governor's state travels in the Lease: a failover never resets a budget, and a
+    pause or a silence set on the leader holds on the follower that takes over."""
+    from metric_reader._config import BudgetConfig
+    from metric_reader._core import LabelMatcher, MatchOp
+    from metric_reader._engine import Governor
+
+    budget = BudgetConfig(3, 3600.0, "global")
+    governors = {name: Governor(quiet=True) for name in ("a", "b")}
+    for governor in governors.values():
+        governor.configure(budget, {}, [], {})
+
+    def with_governor(name: str) -> LeaderElector:
+        client = LeaseClient(cluster(api, f"{name}-token"), "default", NAME, timeout=0.5)
+        governor = governors[name]
+        return LeaderElector(
+            client,
+            name,
+            TIMING,
+            adopt=lambda records: None,
+            share=lambda: {**governor.export(), "by": name},
+            take=lambda shared: governor.adopt(shared, 1e9),
+        )
+
+    leader = governors["a"]
+    for at in (100.0, 200.0):
+        leader.limits.spend(at)  # type: ignore[union-attr]
+    leader.set_pause(300.0, None, "migration")
+    leader.silences.put((LabelMatcher("alertname", MatchOp.EQ, "X"),), 0.0, 2e9, "al", "c", 1.0)
+    a, b = with_governor("a"), with_governor("b")
+    async with running(a):
+        await wait_for(a.acting)
+        async with running(b):
+            follower = governors["b"]
+            await wait_for(lambda: follower.paused(1e9) is not None)
+            assert follower.limits is not None and follower.limits.spent() == [100.0, 200.0]
+            assert len(follower.silences) == 1
+    lease = api.lease("default", NAME)
+    assert lease is not None
+    assert json.loads(lease["metadata"]["annotations"]["metric-reader.io/governor"])["by"] == "a"
