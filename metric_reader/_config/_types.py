@@ -192,7 +192,9 @@ class RuleGuard:
         if self.max_breaching is not None:
             return self.max_breaching
         if self.max_breaching_percent is not None:
-            return int(series * self.max_breaching_percent / 100)
+            # Rounded down, as Cluster API's maxUnhealthy, but never under one series: one
+            # breached series is never a storm by itself.
+            return max(1, int(series * self.max_breaching_percent / 100))
         return None
 
     def breaching_text(self) -> str:

@@ -51,7 +51,8 @@ class Event:
     external_labels: Mapping[str, str] = field(default_factory=dict)
     generator_url: str = ""
     series: tuple[Mapping[str, str], ...] = ()
-    """For a ``storm``: the labels of the first series breached (at most 20)."""
+    """For a ``storm``: the labels of the first series breached (at most 20); only a storm's
+    ``as_dict`` has them."""
 
     def as_dict(self) -> dict[str, object]:
         """A JSON-friendly view (times as ISO 8601, duration in seconds)."""
@@ -71,7 +72,9 @@ class Event:
             "idempotency_key": self.idempotency_key,
             "external_labels": dict(self.external_labels),
             "generator_url": self.generator_url,
-            "series": [dict(labels) for labels in self.series],
+            **(
+                {"series": [dict(labels) for labels in self.series]} if self.kind == "storm" else {}
+            ),
         }
 
 

@@ -53,7 +53,7 @@ class Budget:
         return list(self._spent)
 
     def describe(self) -> str:
-        """``budget of plugin restart_pod: 3 per 1h``."""
+        """``budget of plugin restart_pod: 3 per 1h0m0s``."""
         from .._core import format_duration
 
         config = self.config

@@ -125,8 +125,7 @@ def test_a_rule_and_a_plugin_budget_each_cap_their_own_calls(tmp_path: Path) -> 
 
 def test_a_failing_plugin_opens_its_breaker_then_one_trial_call_decides(tmp_path: Path) -> None:
     breaker = (
-        "[plugins.grow]\nbreaker_failures = 3\n"
-        'breaker_window = "1m"\nbreaker_cooldown = "10s"\n'
+        '[plugins.grow]\nbreaker_failures = 3\nbreaker_window = "1m"\nbreaker_cooldown = "10s"\n'
     )
     failing = {"on": True}
     h = Harness(_settings(tmp_path, breaker), fails=lambda plugin: failing["on"])
