@@ -7,12 +7,13 @@ page directly is read from a Prometheus that scrapes the page (``--prometheus``)
 skipped with the reason. How a rule's history is read is its source kind's answer
 (``_sources._kinds``).
 
-The rules backtested together share one governor (``_engine._governor``), configured from
-the settings as the service's is, and are replayed in step, in time order, once every
-history is read: a global or a plugin's budget counts the calls of every rule, a storm,
-a mute window (the replayed times are wall-clock times) and shadow mode hold calls back as
-in the service. A replay of the past has no silences and no pause, and its calls succeed,
-so no breaker opens.
+The rules backtested together decide as the service's governor (``_engine._governor``),
+configured from the settings, decides: a storm, a mute window (the replayed times are
+wall-clock times), shadow mode and the budgets hold calls back as in the service. When a
+budget is shared by rules (``[limits]``, a plugin's), the rules share one governor and are
+replayed in step, in time order, once every history is read (so those histories are held
+together until then); else each rule is replayed as soon as its history is read. A replay
+of the past has no silences and no pause, and its calls succeed, so no breaker opens.
 
 What a backtest holds is bounded: at most ``MAX_EVALUATIONS`` evaluations a rule (refused
 before anything is read) and ``MAX_HELD_POINTS`` points of a rule's history (a rule whose
@@ -152,11 +153,12 @@ async def backtest(
     the rules read are replayed together (``replay_histories``)."""
     results = [_plan(rule, step, prometheus) for rule in rules]
     slots = anyio.CapacityLimiter(max(1, settings.max_concurrent_queries))
+    together = shares_budgets(settings)
     async with make_client(settings.client) as client, anyio.create_task_group() as group:
         for result in results:
             if result.skipped is None:
-                group.start_soon(_run, client, settings, result, span, slots)
-    read = [result for result in results if result.skipped is None]
+                group.start_soon(_run, client, settings, result, span, slots, together)
+    read = [result for result in results if result.skipped is None and result.replayed is None]
     replays = replay_histories(
         settings, [(result.config, result.answer, result.times) for result in read]
     )
@@ -183,6 +185,7 @@ async def _run(
     result: RuleBacktest,
     span: Window,
     slots: anyio.CapacityLimiter,
+    together: bool,
 ) -> None:
     times = evaluation_times(span.start, span.end, result.step)
     if not times:
@@ -200,7 +203,18 @@ async def _run(
     except FetchError as exc:
         result.skipped, result.unread = f"could not read its history: {exc}", True
         return
-    result.answer, result.times = series, times
+    if together:
+        result.answer, result.times = series, times  # replayed with the others
+    else:
+        [result.replayed] = replay_histories(settings, [(result.config, series, times)])
+
+
+def shares_budgets(settings: Settings) -> bool:
+    """Whether a budget counts the calls of several rules (``[limits]``, a plugin's): then
+    the rules are replayed in step, sharing one governor."""
+    return settings.limits is not None or any(
+        guard.budget is not None for guard in settings.plugin_guards.values()
+    )
 
 
 def replay_history(
