@@ -29,7 +29,7 @@ from typing import Literal
 
 LineKind = Literal["threshold", "clear", "hard"]
 SpanState = Literal["pending", "firing"]
-MarkKind = Literal["fire", "repeat", "resolve", "failed"]
+MarkKind = Literal["fire", "repeat", "resolve", "failed", "suppressed"]
 
 # Okabe and Ito's palette, which people with any common colour blindness tell apart.
 VALUE_COLOUR = "#0072B2"  # blue
@@ -45,6 +45,7 @@ MARK_COLOURS: dict[MarkKind, str] = {
     "repeat": "#CC79A7",
     "resolve": "#56B4E9",  # sky blue
     "failed": "#000000",
+    "suppressed": "#8C959F",  # grey: a call the governor held back, not made
 }
 AXIS_COLOUR = "#59636e"
 GRID_COLOUR = "#e6e9ec"

@@ -7,6 +7,14 @@ page directly is read from a Prometheus that scrapes the page (``--prometheus``)
 skipped with the reason. How a rule's history is read is its source kind's answer
 (``_sources._kinds``).
 
+The rules backtested together decide as the service's governor (``_engine._governor``),
+configured from the settings, decides: a storm, a mute window (the replayed times are
+wall-clock times), shadow mode and the budgets hold calls back as in the service. When a
+budget is shared by rules (``[limits]``, a plugin's), the rules share one governor and are
+replayed in step, in time order, once every history is read (so those histories are held
+together until then); else each rule is replayed as soon as its history is read. A replay
+of the past has no silences and no pause, and its calls succeed, so no breaker opens.
+
 What a backtest holds is bounded: at most ``MAX_EVALUATIONS`` evaluations a rule (refused
 before anything is read) and ``MAX_HELD_POINTS`` points of a rule's history (a rule whose
 answers hold more is skipped, saying so); the reads are replayed one step at a time.
@@ -14,16 +22,17 @@ answers hold more is skipped, saying so); the reads are replayed one step at a t
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+import heapq
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 import anyio
 import httpx
 
 from .._config import Route, RuleConfig, Settings, parse_prometheus_duration
-from .._core import ConfigError, FetchError, format_duration
-from .._engine import Observation, Replay, replay
+from .._core import ConfigError, FetchError, Sample, format_duration
+from .._engine import Governor, Observation, Replay, Replayer, replay
 from .._http import make_client
 from .._sources import (
     History,
@@ -67,6 +76,10 @@ class RuleBacktest:
     no ``--prometheus`` for a page, a window without a step) does not."""
     history: History | None = None
     """How its history is read (its source kind's answer)."""
+    answer: list[RangeSeries] = field(default_factory=list)
+    """What its query returned, until it is replayed (with the other rules')."""
+    times: list[float] = field(default_factory=list)
+    """Its evaluation times."""
 
 
 def parse_time(text: str, now: float, flag: str) -> float:
@@ -136,13 +149,21 @@ async def backtest(
     prometheus: str | None = None,
 ) -> list[RuleBacktest]:
     """Every rule of ``rules`` replayed over ``span``; a rule that cannot be read is
-    skipped with the reason, the others go on."""
+    skipped with the reason, the others go on. The histories are read concurrently, then
+    the rules read are replayed together (``replay_histories``)."""
     results = [_plan(rule, step, prometheus) for rule in rules]
     slots = anyio.CapacityLimiter(max(1, settings.max_concurrent_queries))
+    together = shares_budgets(settings)
     async with make_client(settings.client) as client, anyio.create_task_group() as group:
         for result in results:
             if result.skipped is None:
-                group.start_soon(_run, client, settings, result, span, slots)
+                group.start_soon(_run, client, settings, result, span, slots, together)
+    read = [result for result in results if result.skipped is None and result.replayed is None]
+    replays = replay_histories(
+        settings, [(result.config, result.answer, result.times) for result in read]
+    )
+    for result, replayed in zip(read, replays, strict=True):
+        result.replayed, result.answer = replayed, []
     return results
 
 
@@ -164,6 +185,7 @@ async def _run(
     result: RuleBacktest,
     span: Window,
     slots: anyio.CapacityLimiter,
+    together: bool,
 ) -> None:
     times = evaluation_times(span.start, span.end, result.step)
     if not times:
@@ -181,7 +203,18 @@ async def _run(
     except FetchError as exc:
         result.skipped, result.unread = f"could not read its history: {exc}", True
         return
-    result.replayed = replay_history(result.config, series, times, settings.routes)
+    if together:
+        result.answer, result.times = series, times  # replayed with the others
+    else:
+        [result.replayed] = replay_histories(settings, [(result.config, series, times)])
+
+
+def shares_budgets(settings: Settings) -> bool:
+    """Whether a budget counts the calls of several rules (``[limits]``, a plugin's): then
+    the rules are replayed in step, sharing one governor."""
+    return settings.limits is not None or any(
+        guard.budget is not None for guard in settings.plugin_guards.values()
+    )
 
 
 def replay_history(
@@ -200,6 +233,36 @@ def replay_history(
         for at, samples in zip(times, samples_at(series, times), strict=True)
     )
     return replay(config, observations, routes)
+
+
+RuleHistory = tuple[RuleConfig, list[RangeSeries], list[float]]
+"""A rule, what its query returned and its evaluation times."""
+
+
+def replay_histories(settings: Settings, histories: Sequence[RuleHistory]) -> list[Replay]:
+    """Each rule replayed over what its query returned (as ``replay_history``), the rules
+    in step with each other (their evaluations in time order; at one time, in the order
+    given) and sharing one governor configured from ``settings``, as the service's: its
+    budgets count the calls of every rule."""
+    governor = Governor(quiet=True)
+    replayers = [Replayer(config, settings.routes, governor=governor) for config, _, _ in histories]
+    governor.configure(
+        settings.limits,
+        settings.plugin_guards,
+        [replayer.rule for replayer in replayers],
+        settings.time_intervals,
+    )
+    streams = [_reads(index, series, times) for index, (_, series, times) in enumerate(histories)]
+    for at, index, samples in heapq.merge(*streams, key=lambda read: read[:2]):
+        replayers[index].step(Observation(at, samples))
+    return [replayer.result for replayer in replayers]
+
+
+def _reads(
+    index: int, series: list[RangeSeries], times: list[float]
+) -> Iterator[tuple[float, int, list[Sample]]]:
+    for at, samples in zip(times, samples_at(series, times), strict=True):
+        yield at, index, samples
 
 
 def utc(seconds: float) -> str:

@@ -1,8 +1,9 @@
 """The backtest report (``--html FILE``): one self-contained HTML5 document.
 
 Per rule a heading, what it reads and its thresholds; per series a timeline (values,
-threshold lines, pending and firing spans, a mark per plugin call: ``_core/_chart.py``) and
-a table of the calls. Inline CSS and inline SVG only: no script, no font, image or style
+threshold lines, pending and firing spans, a mark per plugin call, a grey one per call the
+governor held back: ``_core/_chart.py``) and a table of the calls; a rule's storm calls
+in a table of their own. Inline CSS and inline SVG only: no script, no font, image or style
 sheet by URL, so the file opens the same anywhere, offline, and runs nothing.
 
 Bounded: at most ``SERIES_PER_RULE`` charts of a rule and ``CALLS_PER_SERIES`` rows of
@@ -45,6 +46,7 @@ th { font-size: 12px; color: #59636e; font-weight: 600; }
   vertical-align: -1px; }
 .muted, .more { color: #59636e; font-style: italic; }
 .failed { color: #c5221f; font-weight: 600; }
+.suppressed { color: #59636e; font-weight: 600; }
 """
 
 _LEGEND = (
@@ -55,7 +57,8 @@ _LEGEND = (
     '<i style="background:rgba(213,94,0,.35)"></i>firing'
     '<i style="background:#CC79A7;width:3px"></i>fire, repeat'
     '<i style="background:#56B4E9;width:3px"></i>resolve'
-    '<i style="background:#000;width:3px"></i>failed call</p>'
+    '<i style="background:#000;width:3px"></i>failed call'
+    '<i style="background:#8C959F;width:3px"></i>suppressed call (the governor held it back)</p>'
 )
 
 
@@ -65,11 +68,16 @@ class ReportCall:
 
     at: float
     kind: str
-    """``fire``, ``repeat`` or ``resolve``."""
+    """``fire``, ``repeat``, ``resolve`` or ``storm``."""
     plugin: str
     value: float
     summary: str = ""
     ok: bool = True
+    outcome: str = "executed"
+    """``executed`` or ``failed`` (by ``ok``), ``shadow`` (recorded, not made) or
+    ``suppressed`` (held back by the governor: ``summary`` says why)."""
+    reason: str = ""
+    """For ``suppressed``: budget, breaker, storm, muted, silenced or paused."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,13 +95,19 @@ class ReportRule:
     """The rule's query or selector, as written."""
     threshold: str
     series: Sequence[ReportSeries] = ()
+    storms: Sequence[ReportCall] = ()
+    """The rule's storm calls (more of its series breached than ``max_breaching``)."""
 
 
 def call_marks(calls: Sequence[ReportCall]) -> tuple[Mark, ...]:
-    """A mark per call, labelled with its kind and plugin; a failed call is a ``failed`` mark."""
+    """A mark per call, labelled with its kind and plugin; a failed call is a ``failed`` mark,
+    a suppressed one a ``suppressed`` mark."""
     marks = []
     for call in calls:
         kind: MarkKind = "failed"
+        if call.outcome == "suppressed":
+            marks.append(Mark(call.at, f"{call.kind} {call.plugin} (suppressed)", "suppressed"))
+            continue
         if call.ok:
             kind = (
                 "repeat"
@@ -128,7 +142,11 @@ def _calls_table(calls: Sequence[ReportCall]) -> str:
     rows = []
     for call in calls[:CALLS_PER_SERIES]:
         kind = escape_text(call.kind)
-        if not call.ok:
+        if call.outcome == "suppressed":
+            kind += f' <span class="suppressed">suppressed ({escape_text(call.reason)})</span>'
+        elif call.outcome == "shadow":
+            kind += ' <span class="suppressed">shadow: not made</span>'
+        elif not call.ok:
             kind += ' <span class="failed">failed</span>'
         rows.append(
             f"<tr><td>{_utc(call.at)}</td><td>{kind}</td><td>{escape_text(call.plugin)}</td>"
@@ -165,6 +183,8 @@ def _rule(rule: ReportRule) -> str:
         f'<p class="about">reads <code>{escape_text(rule.expression)}</code> &middot; threshold '
         f"<code>{escape_text(rule.threshold)}</code> &middot; {len(rule.series):,} series</p>"
     ]
+    if rule.storms:
+        parts.append(f'<p class="about">storms</p>{_calls_table(rule.storms)}')
     if not drawn:
         parts.append('<p class="muted">no series</p>')
     parts += [_series(series) for series in drawn]

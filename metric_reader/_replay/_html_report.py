@@ -8,10 +8,11 @@ from pathlib import Path
 
 from .._config import LevelConfig, RuleConfig
 from .._core import ANY, Chart, Line, LineKind, Threshold, state_spans
+from .._engine import ReplayedCall
 from ._backtest import RuleBacktest, Window, utc
 from ._html import ReportCall, ReportRule, ReportSeries, render_report
 from ._report import summary
-from ._timeline import SeriesTimeline, timelines
+from ._timeline import SeriesTimeline, ran, storm_calls, timelines
 
 
 def write_html(path: Path, results: Sequence[RuleBacktest], span: Window) -> None:
@@ -28,7 +29,8 @@ def _rule(result: RuleBacktest, span: Window) -> ReportRule:
     series = [_series(t, config, span) for t in timelines(result.replayed)]
     # The series that acted or breached first: the report keeps a bounded number of charts.
     series.sort(key=lambda s: (not s.calls, not s.chart.spans))
-    return ReportRule(config.name, result.expression, threshold, series)
+    storms = [_call(call) for call in storm_calls(result.replayed)]
+    return ReportRule(config.name, result.expression, threshold, series, storms)
 
 
 def _series(timeline: SeriesTimeline, config: RuleConfig, span: Window) -> ReportSeries:
@@ -40,18 +42,37 @@ def _series(timeline: SeriesTimeline, config: RuleConfig, span: Window) -> Repor
         _lines(config),
         state_spans([(step.at, step.base.value) for step in steps], span.end),
     )
-    calls = [
+    calls = [_call(call) for call in timeline.calls]
+    calls += [
         ReportCall(
-            call.at,
-            call.event.kind,
-            call.plugin or "no plugin: logged",
-            call.event.value,
-            f"{call.event.threshold}, breached for {call.event.duration.total_seconds():g}s",
-            call.ok,
+            entry.at,
+            entry.kind,
+            entry.plugin or "no plugin: logged",
+            entry.value,
+            entry.detail,
+            outcome="suppressed",
+            reason=entry.reason,
         )
-        for call in timeline.calls
+        for entry in timeline.held
     ]
+    calls.sort(key=lambda call: call.at)
     return ReportSeries(dict(timeline.labels), chart, calls)
+
+
+def _call(call: ReplayedCall) -> ReportCall:
+    event = call.event
+    about = f"{event.threshold}, breached for {event.duration.total_seconds():g}s"
+    if event.kind == "storm":
+        about = f"{event.value:g} series breached at once, more than {event.threshold}"
+    return ReportCall(
+        call.at,
+        event.kind,
+        call.plugin or "no plugin: logged",
+        event.value,
+        about,
+        call.ok,
+        "shadow" if not ran(call) else "executed" if call.ok else "failed",
+    )
 
 
 def _lines(config: RuleConfig) -> list[Line]:

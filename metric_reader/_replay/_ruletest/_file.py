@@ -36,6 +36,7 @@ from ._model import (
     ActionKind,
     ActionTest,
     AlertRuleTest,
+    CallOutcome,
     ExpAction,
     ExpAlert,
     ExpSample,
@@ -99,10 +100,23 @@ _EXP_ALERT_KEYS = ("exp_labels", "exp_annotations")
 _EXPR_TEST_KEYS = ("expr", "eval_time", "exp_samples")
 _EXP_SAMPLE_KEYS = ("labels", "value")
 _ACTION_TEST_KEYS = ("eval_time", "rules", "exp_actions")
-_EXP_ACTION_KEYS = ("at", "plugin", "kind", "rule", "labels", "value", "annotations", "failed")
+_EXP_ACTION_KEYS = (
+    "at",
+    "plugin",
+    "kind",
+    "rule",
+    "labels",
+    "value",
+    "annotations",
+    "failed",
+    "outcome",
+    "reason",
+)
 _FAILURE_KEYS = ("plugin", "times", "from", "until", "error")
 
-_KINDS: tuple[ActionKind, ...] = ("fire", "repeat", "resolve")
+_KINDS: tuple[ActionKind, ...] = ("fire", "repeat", "resolve", "storm")
+_OUTCOMES: tuple[CallOutcome, ...] = ("executed", "failed", "suppressed", "shadow")
+_REASONS = ("budget", "breaker", "storm", "muted", "silenced", "paused")
 _SPECIAL_NUMBERS = {
     # YAML's spellings (yaml.v2 decodes them into a float64) and Prometheus'.
     ".nan": math.nan,
@@ -474,6 +488,7 @@ class _TestFileReader(RuleFileReader):
         at = self._duration(fields, "at", prefix)
         rule = self._text_of(fields, "rule", f"{prefix}rule") if "rule" in fields else None
         failed = self._flag(fields, "failed", prefix)
+        outcome, reason = self._outcome(fields, node, failed, prefix)
         if len(self.problems) > count:
             return None
         return ExpAction(
@@ -484,9 +499,40 @@ class _TestFileReader(RuleFileReader):
             annotations=annotations,
             at=at,
             rule=rule,
-            failed=failed,
+            failed=failed or outcome == "failed",
             line=yaml_place(node)[0],
+            outcome=outcome,
+            reason=reason,
         )
+
+    def _outcome(
+        self, fields: _NODES, node: Node, failed: bool, prefix: str
+    ) -> tuple[CallOutcome | None, str | None]:
+        """``outcome`` (and its ``reason``) of an expected action, when given."""
+        outcome: CallOutcome | None = None
+        if "outcome" in fields:
+            text = self._text_of(fields, "outcome", f"{prefix}outcome")
+            if text in _OUTCOMES:
+                outcome = text
+            else:
+                self.report(
+                    fields["outcome"][1],
+                    f"{prefix}outcome: expected one of {', '.join(_OUTCOMES)}, "
+                    f"got {go_quoted(text)}",
+                )
+        if failed and outcome not in (None, "failed"):
+            self.report(node, f"{prefix}failed: true is outcome failed, not {outcome}")
+        if "reason" not in fields:
+            return outcome, None
+        reason = self._text_of(fields, "reason", f"{prefix}reason")
+        if outcome != "suppressed":
+            self.report(fields["reason"][1], f"{prefix}reason: only with outcome suppressed")
+        elif reason not in _REASONS:
+            self.report(
+                fields["reason"][1],
+                f"{prefix}reason: expected one of {', '.join(_REASONS)}, got {go_quoted(reason)}",
+            )
+        return outcome, reason
 
     def _flag(self, fields: _NODES, key: str, prefix: str) -> bool:
         node = self._node(fields, key)

@@ -10,7 +10,10 @@ from typing import Literal
 
 from ._series_desc import SeriesValue, Stale
 
-ActionKind = Literal["fire", "repeat", "resolve"]
+ActionKind = Literal["fire", "repeat", "resolve", "storm"]
+CallOutcome = Literal["executed", "failed", "suppressed", "shadow"]
+"""What became of a call (the action history's outcomes a replay has: its calls take no
+time, so none times out)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,6 +79,13 @@ class ExpAction:
     failed: bool
     """The call failed (as ``plugin_failures`` scripts it)."""
     line: int
+    outcome: CallOutcome | None = None
+    """None: a call made (``executed``, or ``failed`` by ``failed``), as before outcomes;
+    given, what became of it (a file giving it anywhere lists every call the governor held
+    back or shadowed as well)."""
+    reason: str | None = None
+    """For ``suppressed``: budget, breaker, storm, muted, silenced or paused (None: not
+    compared)."""
 
 
 @dataclass(frozen=True, slots=True)

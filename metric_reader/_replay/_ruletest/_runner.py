@@ -173,7 +173,10 @@ def _run_group(
     step = round(test_file.evaluation_interval * 1000)
     for expr_test in group.promql_expr_tests:
         outcome.failures += _check_expression(expr_test, run.storage, step)
-    calls = _calls(run.replayers)
+    governed = any(
+        exp.outcome is not None for test in group.action_tests for exp in test.exp_actions
+    )
+    calls = _calls(run.replayers, governed)
     for action_test in group.action_tests:
         outcome.failures += _check_actions(action_test, calls, rules_of)
 
@@ -202,8 +205,14 @@ def _evaluation_count(end: float, interval: float) -> int:
 
 def _replayer_maker(settings: Settings, group: RuleTestGroup) -> Callable[[RuleConfig], Replayer]:
     """Replayers whose plugin calls succeed unless ``plugin_failures`` says they fail, the
-    calls of every rule counted together, in the order they are made."""
+    calls of every rule counted together, in the order they are made; the group's rules
+    share one governor configured from the settings, as the service's (budgets count the
+    calls of every rule)."""
+    from ..._engine import Governor, Replayer, Rule
+
     counts: dict[str, int] = {}
+    governor = Governor(quiet=True)
+    rules: list[Rule] = []
 
     def succeeds(plugin: str | None, at: float) -> bool:
         if plugin is None:
@@ -214,10 +223,11 @@ def _replayer_maker(settings: Settings, group: RuleTestGroup) -> Callable[[RuleC
             for failure in group.plugin_failures
         )
 
-    from ..._engine import Replayer
-
     def make(rule: RuleConfig) -> Replayer:
-        return Replayer(rule, settings.routes, succeeds)
+        replayer = Replayer(rule, settings.routes, succeeds, governor)
+        rules.append(replayer.rule)
+        governor.configure(settings.limits, settings.plugin_guards, rules, settings.time_intervals)
+        return replayer
 
     return make
 
@@ -406,22 +416,51 @@ class _Call:
     value: float
     annotations: Mapping[str, str]
     failed: bool
+    outcome: str = "executed"
+    """``executed``, ``failed``, ``shadow`` or ``suppressed``."""
+    reason: str = ""
+    detail: str = ""
 
     def text(self) -> str:
         outcome = ", failed" if self.failed else ""
+        if self.outcome == "shadow":
+            outcome = ", shadow"
+        elif self.outcome == "suppressed":
+            outcome = f", suppressed ({self.reason}: {self.detail})"
         return (
             f"at {format_prometheus_duration(self.at)}: {self.kind} by {self.plugin}, "
             f"rule {self.rule}, labels {_text_labels(self.labels)}, value {self.value:g}{outcome}"
         )
 
 
-def _calls(replayers: Sequence[Replayer]) -> list[_Call]:
+def _calls(replayers: Sequence[Replayer], governed: bool = False) -> list[_Call]:
+    """The plugin calls made; ``governed`` (a test of the file gives an ``outcome``): those
+    shadowed and those the governor held back (once per call and reason) as well."""
     calls = [
         _as_call(replayer.rule.name, call)
         for replayer in replayers
         for call in replayer.result.calls
-        if call.plugin is not None
+        if call.plugin is not None and (governed or call.outcome != "shadow")
     ]
+    if governed:
+        calls += [
+            _Call(
+                entry.at,
+                entry.plugin,
+                entry.kind,
+                entry.rule,
+                dict(entry.series) if entry.kind != "storm" else {"alertname": entry.rule},
+                entry.value,
+                dict(entry.annotations),
+                False,
+                "suppressed",
+                entry.reason,
+                entry.detail,
+            )
+            for replayer in replayers
+            for entry in replayer.result.history
+            if entry.outcome == "suppressed" and entry.plugin
+        ]
     calls.sort(key=lambda c: (c.at, c.plugin, c.rule, sorted(c.labels.items())))
     return calls
 
@@ -438,6 +477,7 @@ def _as_call(rule: str, call: ReplayedCall) -> _Call:
         event.value,
         dict(event.annotations),
         not call.ok,
+        "shadow" if call.outcome == "shadow" else "executed" if call.ok else "failed",
     )
 
 
@@ -490,11 +530,17 @@ def _row(index: int, text: str, marked: bool) -> str:
 
 
 def _matches(exp: ExpAction, call: _Call) -> bool:
+    if exp.outcome is None:  # a call made, as before outcomes
+        outcome_matches = call.outcome in ("executed", "failed") and exp.failed == call.failed
+    else:
+        outcome_matches = exp.outcome == call.outcome and (
+            exp.reason is None or exp.reason == call.reason
+        )
     return (
         exp.plugin == call.plugin
         and exp.kind == call.kind
         and dict(exp.labels) == dict(call.labels)
-        and exp.failed == call.failed
+        and outcome_matches
         and (exp.at is None or _same_number(exp.at, call.at))
         and (exp.rule is None or exp.rule == call.rule)
         and (exp.value is None or _same_number(exp.value, call.value))
@@ -513,6 +559,10 @@ def _expected_text(exp: ExpAction) -> str:
     if exp.value is not None:
         parts[-1] += ","
         parts.append(f"value {exp.value:g}")
-    if exp.failed:
+    if exp.outcome in ("shadow", "suppressed"):
+        parts[-1] += f", {exp.outcome}"
+        if exp.reason is not None:
+            parts[-1] += f" ({exp.reason})"
+    elif exp.failed:
         parts[-1] += ", failed"
     return " ".join(parts)
