@@ -116,6 +116,24 @@ def _history(env: dict[str, str]) -> list[dict[str, Any]]:
     return rows[::-1]  # oldest first
 
 
+def _rfc3339(at: float) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(at)) + f".{int(at % 1 * 1000):03}Z"
+
+
+def _backtest(env: dict[str, str], *args: str) -> dict[str, Any]:
+    done = subprocess.run(
+        [sys.executable, "-m", "metric_reader", "backtest", "--format", "json", *args],
+        env=base_env(env),
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    report: dict[str, Any] = json.loads(done.stdout)
+    return report
+
+
 def _rows(env: dict[str, str]) -> list[tuple[str, str, str, str]]:
     """(series, kind, outcome, reason) of every history row, oldest first."""
     return [
@@ -174,6 +192,7 @@ def test_a_global_budget_lets_three_act_and_the_others_when_the_window_frees(
     config = _config(
         tmp_path, prometheus_stack, metric, top='[limits]\nmax_actions = 3\nper = "3s"'
     )
+    began = time.time()
     svc, env = _start(service, recording_plugin_dir, config)
     first = _wait_calls(svc, recording_plugin_dir, 3)
     rows = _wait_rows(svc, env, 10)
@@ -188,6 +207,13 @@ def test_a_global_budget_lets_three_act_and_the_others_when_the_window_frees(
     batches = [sum(1 for c in fires if k * 3 <= c["t"] - started < (k + 1) * 3) for k in range(4)]
     assert batches == [3, 3, 3, 1], f"calls per 3 s window: {batches}"
     assert sorted(r[2] for r in _rows(env)).count("executed") == 10
+
+    # A backtest of the same window decides as the service did: 7 stopped by the budget.
+    report = _backtest(env, "--from", _rfc3339(began), "--to", _rfc3339(time.time()))
+    [rule] = report["rules"]
+    held = [(s["labels"]["disk"], h["reason"]) for s in rule["series"] for h in s["suppressed"]]
+    assert sorted(reason for _, reason in held) == ["budget"] * 7, report
+    assert "7 stopped by the global budget" in report["summary"]
 
 
 def test_a_failing_plugin_opens_its_breaker_and_after_the_cooldown_one_trial_runs(
