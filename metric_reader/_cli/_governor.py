@@ -101,14 +101,11 @@ class _Api:
 
 
 def _matchers(texts: Sequence[str]) -> list[LabelMatcher]:
-    """amtool's: each argument one matcher; a first one that is not a matcher is the
-    alert name."""
+    """amtool's: each argument one matcher; a first one without ``=`` or ``!~`` is the
+    alert name (``DiskFull``: ``alertname="DiskFull"``)."""
     texts = list(texts)
-    if texts:
-        try:
-            parse_matcher(texts[0])
-        except ValueError:
-            texts[0] = f"alertname={texts[0]}"
+    if texts and "=" not in texts[0] and "!~" not in texts[0]:
+        texts[0] = f"alertname={texts[0]}"
     matchers = []
     for text in texts:
         try:
