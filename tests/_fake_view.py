@@ -12,7 +12,8 @@ from prometheus_client import CollectorRegistry
 
 from metric_reader import __version__
 from metric_reader._cluster import ActionHistory
-from metric_reader._engine import ActiveAlert
+from metric_reader._engine import ActiveAlert, Governor
+from metric_reader._surface._governor_doc import governor_doc
 from metric_reader._surface._metrics import ServiceMetrics
 from metric_reader._surface._selection import Selection
 from metric_reader._surface._status import status_snapshot
@@ -50,6 +51,8 @@ class FakeView:
     metrics: ServiceMetrics = field(default_factory=ServiceMetrics)
     actions: ActionHistory = field(default_factory=lambda: ActionHistory.open(None))
     """The real store, in memory: a test records into it what the page and API show."""
+    governor: Governor = field(default_factory=lambda: Governor(quiet=True))
+    governor_saves: int = 0
 
     @property
     def registry(self) -> CollectorRegistry:
@@ -90,8 +93,11 @@ class FakeView:
         self.reloads += 1
         return self.reload_problem
 
+    async def governor_changed(self) -> None:
+        self.governor_saves += 1
+
     def status(self, selection: Selection | None = None) -> StatusDocument:
-        return status_snapshot(
+        document = status_snapshot(
             [],
             self.fetches,
             _now(),
@@ -99,3 +105,5 @@ class FakeView:
             started_mono=self.started,
             version=__version__,
         )
+        document["governor"] = governor_doc(self.governor, time.time())
+        return document

@@ -1,5 +1,6 @@
 """The command line: ``run`` (the default), ``check``, ``plugins``, ``fire``, ``backtest``,
-``test`` and ``history``.
+``test``, ``history``, and ``silence``, ``pause`` and ``resume`` (``_governor``: they talk to
+the running service).
 
 Exit codes: 0 clean stop, 2 invalid configuration or plugin, 1 anything
 unexpected. A user mistake is one line on stderr, never a traceback.
@@ -26,7 +27,7 @@ import os
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from .. import __version__
 from .._core import ConfigError
@@ -242,7 +243,58 @@ def _parser() -> argparse.ArgumentParser:
     history.add_argument("--limit", type=int, default=100, metavar="N", help="at most N (100)")
     history.add_argument("--format", choices=("text", "json"), default="text")
     history.set_defaults(handler=_history_command)
+    _add_governor_commands(commands)
     return parser
+
+
+def _add_governor_commands(commands: Any) -> None:
+    """``silence``, ``pause`` and ``resume`` on the parser's subcommands."""
+    url = argparse.ArgumentParser(add_help=False)
+    url.add_argument(
+        "--url",
+        help="the running service (default: from LISTEN_ADDRESS, else http://localhost:9180)",
+    )
+    silence = commands.add_parser(
+        "silence",
+        help="add, query or expire the running service's silences (as amtool does)",
+    )
+    actions = silence.add_subparsers(title="silence commands", metavar="ACTION", required=True)
+    add = actions.add_parser(
+        "add",
+        parents=[url],
+        help="silence the alerts matching every MATCHER (alertname=DiskFull 'instance=~\"db.*\"')",
+    )
+    add.add_argument("matchers", nargs="+", metavar="MATCHER")
+    add.add_argument("-d", "--duration", default="1h", help="how long (1h); --end overrides")
+    add.add_argument("--start", metavar="TIME", help="an RFC 3339 time (now)")
+    add.add_argument("--end", metavar="TIME", help="an RFC 3339 time")
+    add.add_argument("-c", "--comment", default="", help="why")
+    add.add_argument("-a", "--author", help="who (your user name)")
+    add.set_defaults(handler=_governor_command, governor="silence add")
+    query = actions.add_parser(
+        "query", parents=[url], help="the silences not expired (with --expired: the expired)"
+    )
+    query.add_argument("matchers", nargs="*", metavar="MATCHER", help="only silences with it")
+    query.add_argument("--expired", action="store_true", help="the expired silences instead")
+    query.add_argument("-q", "--quiet", action="store_true", help="only their ids")
+    query.add_argument("--format", choices=("text", "json"), default="text")
+    query.set_defaults(handler=_governor_command, governor="silence query")
+    expire = actions.add_parser("expire", parents=[url], help="end silences now")
+    expire.add_argument("ids", nargs="+", metavar="ID")
+    expire.set_defaults(handler=_governor_command, governor="silence expire")
+    pause = commands.add_parser(
+        "pause",
+        parents=[url],
+        help="stop every plugin call of the running service (evaluation goes on) until resumed "
+        "or --for has passed",
+    )
+    pause.add_argument("--for", dest="for_", metavar="DURATION", help="e.g. 1h (until resumed)")
+    pause.add_argument("--reason", required=True, help="why: shown on the status page")
+    pause.set_defaults(handler=_governor_command, governor="pause")
+    resume = commands.add_parser(
+        "resume", parents=[url], help="end the pause: owed calls run at their next evaluation"
+    )
+    resume.set_defaults(handler=_governor_command, governor="resume")
 
 
 EVENT_LOOP = "uvloop"
@@ -314,3 +366,9 @@ def _history_command(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     from ._history import show_history
 
     return show_history(args, env)
+
+
+def _governor_command(args: argparse.Namespace, env: Mapping[str, str]) -> int:
+    from ._governor import governor_command
+
+    return governor_command(args, env)

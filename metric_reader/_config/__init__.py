@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from ._prom_duration import format_prometheus_duration, go_quoted, parse_prometheus_duration
     from ._promql import ParsedPromQL, parse_for_evaluation
     from ._regular_file import read_regular_file
-    from ._routes import Route, routes_for
+    from ._routes import Route, parse_matcher, routes_for
     from ._rule_file_reader import RuleFileReader
     from ._types import (
         AlertDefinition,
@@ -97,6 +97,7 @@ __all__ = [
     "ordinal_from_hostname",
     "parse_for_evaluation",
     "parse_listen_address",
+    "parse_matcher",
     "parse_moment",
     "parse_prometheus_duration",
     "parse_url",
@@ -155,6 +156,7 @@ if not TYPE_CHECKING:  # each name imported when first used
             "ordinal_from_hostname": "._values",
             "parse_for_evaluation": "._promql",
             "parse_listen_address": "._values",
+            "parse_matcher": "._routes",
             "parse_moment": "._moment",
             "parse_prometheus_duration": "._prom_duration",
             "parse_url": "._values:url",

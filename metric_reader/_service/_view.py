@@ -4,6 +4,7 @@ service)."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Collection, Hashable, Iterator, Mapping
 
 import anyio
@@ -22,6 +23,7 @@ from .._surface import (
     StatusDocument,
     UnloadedPlugin,
     fetched_recently,
+    governor_doc,
     status_snapshot,
 )
 from ._parts import ServiceParts
@@ -53,6 +55,8 @@ class StatusView(ServiceParts):
             tuple(self.scheduler.missed(group).total for group in self.groups),
             tuple(one.last_error for one in self.runtimes),
             queued_calls(),
+            self.governor.revision,
+            self.governor.silences.revision,
         )
 
     def ready(self) -> bool:
@@ -156,4 +160,9 @@ class StatusView(ServiceParts):
             "queue_limit": QUEUE_LIMIT,
             "threads": PLUGIN_THREADS,
         }
+        snapshot["governor"] = governor_doc(self.governor, time.time())
         return snapshot
+
+    async def governor_changed(self) -> None:
+        if self.writer is not None:
+            await self.writer.flush()

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 from .._core import lazy_exports
 
 if TYPE_CHECKING:
+    from ._governor_doc import governor_doc
     from ._metrics import ServiceMetrics
     from ._selection import Selection
     from ._status import status_snapshot
@@ -38,6 +39,7 @@ __all__ = [
     "StatusDocument",
     "UnloadedPlugin",
     "fetched_recently",
+    "governor_doc",
     "serve_http",
     "status_snapshot",
 ]
@@ -57,6 +59,7 @@ if not TYPE_CHECKING:  # each name imported when first used
             "StatusDocument": "._status_doc",
             "UnloadedPlugin": "._view",
             "fetched_recently": "._view",
+            "governor_doc": "._governor_doc",
             "serve_http": "._web",
             "status_snapshot": "._status",
         },

@@ -14,6 +14,8 @@ class Request:
     headers: dict[str, str] = field(default_factory=dict)
     """By lower-case name; a header sent several times is joined with ``, ``."""
     query: str = ""
+    body: bytes = b""
+    """Read only for the endpoints that take one (``_governor_api.takes_body``)."""
 
     def header(self, name: str) -> str:
         return self.headers.get(name.lower(), "")

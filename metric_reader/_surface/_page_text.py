@@ -87,6 +87,7 @@ td.right, th.right { text-align: right; }
 .problems { margin: 16px 0 0; padding: 8px 14px; border: 1px solid #ffb3ad;
   border-left: 4px solid var(--firing); border-radius: 4px; background: #fff6f5; }
 .problems ul { margin: 4px 0 0; padding-left: 18px; }
+.paused { border: 2px solid var(--firing); background: #ffdcd8; }
 footer { color: var(--muted); font-size: 12px; padding: 0 24px 24px; }
 td.spark { padding: 3px 6px; }
 td.spark svg { display: block; background: #fff; border: 1px solid var(--line);

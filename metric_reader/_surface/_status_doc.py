@@ -190,6 +190,37 @@ class PluginCallsDoc(TypedDict):
     """Plain-``def`` calls that run at once."""
 
 
+class PauseDoc(TypedDict):
+    """The pause switch, while it holds; times are RFC 3339 UTC."""
+
+    since: str
+    until: str | None
+    """Null: until resumed."""
+    reason: str
+    by: str
+
+
+class BreakerDoc(TypedDict):
+    plugin: str
+    state: str
+    """``closed``, ``open`` or ``half_open`` (one trial call allowed)."""
+    reopens_at: str | None
+    """While open: when the cooldown ends and a trial call may run."""
+
+
+class SilenceCountsDoc(TypedDict):
+    active: int
+    pending: int
+
+
+class GovernorDoc(TypedDict):
+    paused: PauseDoc | None
+    """Null unless paused now."""
+    breakers: list[BreakerDoc]
+    """Every plugin with a circuit breaker configured."""
+    silences: SilenceCountsDoc
+
+
 class StatusDocument(TypedDict):
     """Everything ``/api/status`` returns."""
 
@@ -207,3 +238,5 @@ class StatusDocument(TypedDict):
     """Added by the service (``status_snapshot`` alone has none)."""
     plugin_calls: NotRequired[PluginCallsDoc]
     """Added by the service (``status_snapshot`` alone has none)."""
+    governor: NotRequired[GovernorDoc]
+    """The pause, the circuit breakers and the silences; added by the service."""

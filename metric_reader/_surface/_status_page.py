@@ -32,6 +32,7 @@ from collections.abc import Iterable, Sequence
 from urllib.parse import urlencode
 
 from .._core import Chart, HistoryEntry, Line, iso_utc, render_svg, state_spans
+from ._governor_doc import governor_banner, silences_fact
 from ._page_text import CSS, Clock, as_float, esc, labels_html, number_cell
 from ._selection import Selection
 from ._status_doc import (
@@ -546,6 +547,7 @@ def render_status_page(
     if no_data:
         facts += f"<b>{no_data}</b> with no data &middot; "
     facts += _plugin_calls(status)
+    facts += silences_fact(status.get("governor"))
     facts += f"started {clock.at(status['started_at'])}"
     targets = status["targets"]
     groups = status["groups"]
@@ -571,7 +573,8 @@ def render_status_page(
         f"<title>{esc(title)}</title><style>{CSS}</style></head><body>"
         f"<header><h1>metric-reader<small>{esc(status['version'])}</small></h1>"
         f'{readiness}<span class="facts">{facts}</span></header>'
-        f"<main>{_problems(targets)}{_overload(groups)}{body}"
+        f"<main>{governor_banner(clock, status.get('governor'))}"
+        f"{_problems(targets)}{_overload(groups)}{body}"
         f"{'' if actions is None else _recent_actions(clock, actions)}{_groups(groups)}"
         f"{_targets(clock, targets)}</main>"
         f"<footer>as of {clock.at(status['time'], ago=False)} UTC &middot; refreshes every "

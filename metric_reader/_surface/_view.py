@@ -11,7 +11,8 @@ from typing import Protocol
 from prometheus_client import CollectorRegistry
 
 from .._core import HistoryEntry
-from .._engine import ActiveAlert, AlertingRule, Rule, State
+from .._engine import ActiveAlert, AlertingRule, Governor, Rule, State
+from ._metrics import ServiceMetrics
 from ._selection import Selection
 from ._status_doc import StatusDocument
 
@@ -174,4 +175,19 @@ class ServiceView(Protocol):
 
     async def reload(self) -> str | None:
         """Read the configuration again and run it; None, or why it was refused."""
+        ...
+
+    @property
+    def metrics(self) -> ServiceMetrics:
+        """The service's own metrics (``metric_reader_paused`` is set from the governor)."""
+        ...
+
+    @property
+    def governor(self) -> Governor:
+        """Its silences and pause switch, changed by the governor's endpoints
+        (``_governor_api``) on the event loop."""
+        ...
+
+    async def governor_changed(self) -> None:
+        """A silence or the pause changed over HTTP: save the state file now."""
         ...

@@ -6,8 +6,9 @@ is loaded, else ``503`` with the reasons), ``/`` (the status page), ``/api/statu
 same as JSON) and ``/api/actions`` (the action history, ``_actions_api``): ``GET`` and
 ``HEAD``, anything else is ``405``. One write, as Prometheus names it: ``POST`` (or
 ``PUT``) ``/-/reload`` reads the configuration again, when ``ENABLE_LIFECYCLE`` allows it
-(else ``403``). Every write from another site is ``403``
-(``_writes``).
+(else ``403``). The governor's endpoints (``_governor_api``: Alertmanager's API v2 for
+silences, ``/api/pause``, ``/api/resume``) take a JSON or form body and change something
+only under the same switch. Every write from another site is ``403`` (``_writes``).
 
 No web framework: a small HTTP/1.1 server on anyio, one request per connection, read
 within limits (request line, headers, a deadline for the whole head), so a bad or slow
@@ -40,6 +41,8 @@ from .._config import parse_listen_address
 from .._core import ListenError, utf8
 from ._actions_api import RECENT_ACTIONS, actions_response
 from ._collectors import register_service_collectors
+from ._governor_api import MAX_BODY, GovernorApi, handles, takes_body
+from ._governor_doc import show_governor
 from ._messages import Request, Response
 from ._scrape import MetricsPages
 from ._selection import DEFAULT_SERIES, MAX_SERIES, Selection
@@ -85,6 +88,7 @@ _REASONS = {
     404: "Not Found",
     405: "Method Not Allowed",
     408: "Request Timeout",
+    413: "Content Too Large",
     414: "URI Too Long",
     431: "Request Header Fields Too Large",
     500: "Internal Server Error",
@@ -168,7 +172,7 @@ async def _read_line(reader: BufferedByteReceiveStream, limit: int, status: int)
     """One line without its ``\\r\\n`` (a bare ``\\n`` is accepted too).
 
     Raises ``IncompleteRead`` when the client closes the connection first."""
-    what = "request line too long" if status == 414 else "headers too large"
+    what = {414: "request line too long", 431: "headers too large"}.get(status, "malformed body")
     try:
         line = await reader.receive_until(b"\n", limit + 1)
     except anyio.DelimiterNotFound:
@@ -222,6 +226,36 @@ async def read_request(reader: BufferedByteReceiveStream) -> Request:
         key = key.lower()
         headers[key] = f"{headers[key]}, {text}" if key in headers else text
     return Request(method, unquote(path), version, headers, query)
+
+
+async def read_body(reader: BufferedByteReceiveStream, request: Request) -> bytes:
+    """The body of ``request`` (``Content-Length`` or chunked), at most ``MAX_BODY`` bytes;
+    raise ``_BadRequestHead`` with the status to answer."""
+    if "chunked" in request.header("Transfer-Encoding").lower():
+        body = bytearray()
+        while True:
+            line = await _read_line(reader, 1024, 400)
+            try:
+                size = int(line.split(b";")[0].strip(), 16)
+            except ValueError:
+                raise _BadRequestHead(400, "malformed chunked body") from None
+            if size == 0:
+                while await _read_line(reader, MAX_HEADER_BYTES, 431):  # trailers
+                    pass
+                return bytes(body)
+            if len(body) + size > MAX_BODY:
+                raise _BadRequestHead(413, f"the body is longer than {MAX_BODY} bytes")
+            body += await reader.receive_exactly(size)
+            if await _read_line(reader, 2, 400):
+                raise _BadRequestHead(400, "malformed chunked body")
+    length = request.header("Content-Length").strip()
+    if not length:
+        return b""
+    if not length.isascii() or not length.isdigit():
+        raise _BadRequestHead(400, "malformed Content-Length")
+    if int(length) > MAX_BODY:
+        raise _BadRequestHead(413, f"the body is longer than {MAX_BODY} bytes")
+    return await reader.receive_exactly(int(length)) if int(length) else b""
 
 
 # --- the server -----------------------------------------------------------------------------
@@ -334,6 +368,7 @@ class _Server:
         self.read_timeout = read_timeout
         self.connections = _Connections(max_connections)
         self.documents = _DocumentCache()
+        self.governor_api = GovernorApi(service, enable_lifecycle)
         self.routes: dict[str, Callable[[Request], Awaitable[Response]]] = {
             "/": self.status_page,
             "/api/status": self.status_json,
@@ -366,6 +401,10 @@ class _Server:
         try:
             with anyio.fail_after(self.read_timeout):
                 request = await read_request(reader)
+                if takes_body(request) and write_refusal(request) is None:
+                    if request.header("Expect").lower() == "100-continue":
+                        await stream.send(b"HTTP/1.1 100 Continue\r\n\r\n")
+                    request.body = await read_body(reader, request)
         except TimeoutError:
             response = _text(408, "request not received in time\n")
         except _BadRequestHead as refusal:
@@ -415,6 +454,8 @@ class _Server:
             return _text(403, f"{refusal}\n")
         if request.path == "/-/reload":
             return await self.reload(request)
+        if handles(request.path):
+            return await self.governor_api.answer(request)
         if request.method not in ("GET", "HEAD"):
             return _text(405, "only GET and HEAD are allowed\n", Allow="GET, HEAD")
         route = self.routes.get(request.path)
@@ -451,6 +492,7 @@ class _Server:
         return _text(503, "not ready:\n" + "".join(f"- {p}\n" for p in problems))
 
     async def metrics(self, request: Request) -> Response:
+        show_governor(self.service.metrics, self.service.governor, time.time())
         page = await self.pages.page(request.header("Accept"), request.header("Accept-Encoding"))
         if page is None:
             return _text(500, "internal error, see the service's log\n")

@@ -181,8 +181,14 @@ def test_a_services_document_adds_leader_election(tmp_path: Path) -> None:
         "truncated",
         "leader_election",
         "plugin_calls",
+        "governor",
     ]
     assert document["leader_election"] == {"enabled": False, "acting": True}
+    assert document["governor"] == {
+        "paused": None,
+        "breakers": [],
+        "silences": {"active": 0, "pending": 0},
+    }
     assert document["plugin_calls"] == {
         "in_flight": 0,
         "queued": 0,

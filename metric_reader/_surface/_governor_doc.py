@@ -1,0 +1,124 @@
+"""What the status document, the status page and ``/metrics`` show of the governor: the
+pause, the circuit breakers and the silences (``governor`` in ``/api/status``, the red
+banner, ``metric_reader_paused`` and ``metric_reader_breaker_open{plugin}``).
+
+Governor times are wall-clock seconds; the document gives them as RFC 3339 UTC times.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from .._engine import Governor, Pause
+from ._metrics import ServiceMetrics
+from ._page_text import Clock, esc
+from ._status_doc import BreakerDoc, GovernorDoc, PauseDoc
+
+
+def rfc3339(at: float) -> str:
+    """``2026-11-20T08:00:00.000Z``: how Alertmanager writes a time (RFC 3339, in UTC,
+    milliseconds)."""
+    return datetime.fromtimestamp(at, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def pause_doc(pause: Pause | None) -> PauseDoc | None:
+    if pause is None:
+        return None
+    return {
+        "since": rfc3339(pause.since),
+        "until": None if pause.until is None else rfc3339(pause.until),
+        "reason": pause.reason,
+        "by": pause.by,
+    }
+
+
+def governor_doc(governor: Governor, now: float) -> GovernorDoc:
+    """The ``governor`` part of ``/api/status`` at ``now`` (wall-clock seconds)."""
+    states = [silence.state(now) for silence in governor.silences]
+    breakers: list[BreakerDoc] = []
+    for plugin, breaker in sorted(governor.breakers.items()):
+        reopens = breaker.reopens_at()
+        breakers.append(
+            {
+                "plugin": plugin,
+                "state": breaker.state,
+                "reopens_at": None if reopens is None else rfc3339(reopens),
+            }
+        )
+    return {
+        "paused": pause_doc(governor.paused(now)),
+        "breakers": breakers,
+        "silences": {"active": states.count("active"), "pending": states.count("pending")},
+    }
+
+
+def show_governor(metrics: ServiceMetrics, governor: Governor, now: float) -> None:
+    """Set ``metric_reader_paused`` and ``metric_reader_breaker_open{plugin}`` to what the
+    governor holds at ``now`` (before each ``/metrics`` page); a plugin whose breaker is no
+    longer configured loses its series."""
+    metrics.paused.set(1 if governor.paused(now) is not None else 0)
+    shown = {plugin for (plugin,) in _label_values(metrics)}
+    for plugin, breaker in governor.breakers.items():
+        metrics.breaker_open.labels(plugin).set(0 if breaker.state == "closed" else 1)
+    for plugin in shown - set(governor.breakers):
+        metrics.breaker_open.remove(plugin)
+
+
+def _label_values(metrics: ServiceMetrics) -> list[tuple[str, ...]]:
+    return [
+        tuple(sample.labels.values())
+        for family in metrics.breaker_open.collect()
+        for sample in family.samples
+    ]
+
+
+def governor_banner(clock: Clock, doc: GovernorDoc | None) -> str:
+    """The status page's lines about the governor: a red banner while paused, a line per
+    breaker not closed."""
+    if doc is None:
+        return ""
+    out = ""
+    pause = doc["paused"]
+    if pause is not None:
+        until = (
+            "until resumed (metric-reader resume)"
+            if pause["until"] is None
+            else f"until {clock.at(pause['until'], ago=False)} UTC"
+        )
+        by = f" by {esc(pause['by'])}" if pause["by"] else ""
+        reason = f": {esc(pause['reason'])}" if pause["reason"] else ""
+        out += (
+            '<div class="problems paused"><b>Paused: no plugin is called</b>'
+            f"<ul><li>since {clock.at(pause['since'])}{by}{reason}</li><li>{until}</li></ul>"
+            "</div>"
+        )
+    items = []
+    for breaker in doc["breakers"]:
+        if breaker["state"] == "closed":
+            continue
+        if breaker["state"] == "open":
+            when = breaker["reopens_at"]
+            text = "open: its calls are suppressed"
+            if when is not None:
+                text += f" until {clock.at(when, ago=False)} UTC, then one trial call"
+        else:
+            text = "half-open: one trial call decides"
+        items.append(
+            f'<li>plugin <span class="mono">{esc(breaker["plugin"])}</span>: '
+            f'<span class="error">{text}</span></li>'
+        )
+    if items:
+        what = "circuit breaker is" if len(items) == 1 else "circuit breakers are"
+        out += (
+            f'<div class="problems"><b>{len(items)} {what} not closed</b>'
+            f"<ul>{''.join(items)}</ul></div>"
+        )
+    return out
+
+
+def silences_fact(doc: GovernorDoc | None) -> str:
+    """``2 silences active · ``, for the page's header, while there are any."""
+    if doc is None or not doc["silences"]["active"]:
+        return ""
+    count = doc["silences"]["active"]
+    return f"<b>{count}</b> silence{'s' if count != 1 else ''} active &middot; "
