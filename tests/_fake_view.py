@@ -93,6 +93,9 @@ class FakeView:
         self.reloads += 1
         return self.reload_problem
 
+    async def governor_ready(self) -> bool:
+        return True
+
     async def governor_changed(self) -> None:
         self.governor_saves += 1
 

@@ -144,6 +144,7 @@ class Lifecycle(ServiceParts):
             if self.writer is not None:
                 await self.writer.restore()  # before the first poll: timers go on where they were
                 calls.start_soon(self.writer.run)
+            self.governor_restored = True
             self._watch_plugins()
             watching = anyio.CancelScope()
             if self.reloader is not None:

@@ -40,6 +40,9 @@ class ServiceParts:
     history: ActionHistory
     """Every owed plugin call and what became of it (``HISTORY_FILE``); written through
     ``record_action``."""
+    governor_restored: bool = False
+    """Whether the state file's budgets, breakers, silences and pause are restored (set
+    at once without a state file): changes over HTTP wait for it."""
     started: float
     """Monotonic (``time.monotonic``) time the service was made."""
 

@@ -28,6 +28,10 @@ from .._surface import (
 )
 from ._parts import ServiceParts
 
+GOVERNOR_READY_WAIT = 5.0
+"""How long a change of a silence or the pause over HTTP waits for the state file's to be
+restored at start-up before it is refused (503)."""
+
 
 class StatusView(ServiceParts):
     """What the HTTP endpoints read of the service (``_surface._view.ServiceView``)."""
@@ -162,6 +166,12 @@ class StatusView(ServiceParts):
         }
         snapshot["governor"] = governor_doc(self.governor, time.time())
         return snapshot
+
+    async def governor_ready(self) -> bool:
+        with anyio.move_on_after(GOVERNOR_READY_WAIT):
+            while not self.governor_restored:
+                await anyio.sleep(0.02)
+        return self.governor_restored
 
     async def governor_changed(self) -> None:
         if self.writer is not None:

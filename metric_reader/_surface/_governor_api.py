@@ -111,6 +111,8 @@ class GovernorApi:
             return _not_allowed(*allowed)
         if not reading and not self.enable_lifecycle:
             return _text(403, WRITES_OFF)
+        if not reading and not await self.service.governor_ready():
+            return _text(503, "starting: the state file is still being restored; try again\n")
         try:
             if path == SILENCES:
                 return self.list_silences(request) if reading else await self.post_silence(request)

@@ -188,6 +188,12 @@ class ServiceView(Protocol):
         (``_governor_api``) on the event loop."""
         ...
 
+    async def governor_ready(self) -> bool:
+        """Wait (a few seconds at most) until the state file's silences and pause are
+        restored, so that a change made over HTTP at start-up is not replaced by them;
+        return whether they are."""
+        ...
+
     async def governor_changed(self) -> None:
         """A silence or the pause changed over HTTP: save the state file now."""
         ...
