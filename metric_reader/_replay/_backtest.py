@@ -30,7 +30,7 @@ from datetime import UTC, datetime
 import anyio
 import httpx
 
-from .._config import Route, RuleConfig, Settings, parse_prometheus_duration
+from .._config import Route, RuleConfig, Settings, parse_moment
 from .._core import ConfigError, FetchError, Sample, format_duration
 from .._engine import Governor, Observation, Replay, Replayer, replay
 from .._http import make_client
@@ -85,21 +85,10 @@ class RuleBacktest:
 def parse_time(text: str, now: float, flag: str) -> float:
     """``7d``, ``2h``: that long before ``now``; or an RFC 3339 time. Seconds since the
     epoch; ``ConfigError`` naming the flag otherwise."""
-    text = text.strip()
     try:
-        return now - parse_prometheus_duration(text)
-    except ValueError:
-        pass
-    try:
-        moment = datetime.fromisoformat(text)
-    except ValueError:
-        raise ConfigError(
-            f"{flag} {text!r}: expected a duration back from now (30m, 2h, 7d) or an RFC 3339 "
-            "time (2026-11-20T08:00:00Z)"
-        ) from None
-    if moment.tzinfo is None:
-        raise ConfigError(f"{flag} {text!r}: give the time zone (Z or +01:00)")
-    return moment.timestamp()
+        return parse_moment(text, now)
+    except ValueError as exc:
+        raise ConfigError(f"{flag} {exc}") from None
 
 
 def window(start: str, end: str | None, now: float) -> Window:
