@@ -375,6 +375,10 @@ class Governor:
         self.silences.restore([])
         self.restore(shared, now)
 
+    def budgets(self) -> list[Budget]:
+        """Every budget configured: the global one, the plugins', the rules'."""
+        return list(self._budgets().values())
+
     def _budgets(self) -> dict[str, Budget]:
         return {
             **({"global": self.limits} if self.limits is not None else {}),

@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from .._engine import Governor, Pause
 from ._metrics import ServiceMetrics
 from ._page_text import Clock, esc
-from ._status_doc import BreakerDoc, GovernorDoc, PauseDoc
+from ._status_doc import BreakerDoc, BudgetDoc, GovernorDoc, PauseDoc
 
 
 def rfc3339(at: float) -> str:
@@ -45,10 +45,24 @@ def governor_doc(governor: Governor, now: float) -> GovernorDoc:
                 "reopens_at": None if reopens is None else rfc3339(reopens),
             }
         )
+    budgets: list[BudgetDoc] = []
+    for budget in governor.budgets():
+        frees = budget.frees_at(now)
+        budgets.append(
+            {
+                "name": budget.config.name,
+                "used": budget.used(now),
+                "max_actions": budget.config.max_actions,
+                "per_seconds": budget.config.per,
+                "frees_at": None if frees is None else rfc3339(frees),
+            }
+        )
     return {
         "paused": pause_doc(governor.paused(now)),
         "breakers": breakers,
         "silences": {"active": states.count("active"), "pending": states.count("pending")},
+        "budgets": budgets,
+        "storms": [{"rule": rule, "breached": n} for rule, n in sorted(governor.storms.items())],
     }
 
 
@@ -74,7 +88,7 @@ def _label_values(metrics: ServiceMetrics) -> list[tuple[str, ...]]:
 
 def governor_banner(clock: Clock, doc: GovernorDoc | None) -> str:
     """The status page's lines about the governor: a red banner while paused, a line per
-    breaker not closed."""
+    breaker not closed, budget spent and rule in a storm."""
     if doc is None:
         return ""
     out = ""
@@ -107,8 +121,21 @@ def governor_banner(clock: Clock, doc: GovernorDoc | None) -> str:
             f'<li>plugin <span class="mono">{esc(breaker["plugin"])}</span>: '
             f'<span class="error">{text}</span></li>'
         )
+    for budget in doc["budgets"]:
+        if budget["frees_at"] is None:
+            continue
+        items.append(
+            f"<li>budget of {esc(budget['name'])}: {budget['used']} of "
+            f"{budget['max_actions']} calls spent, calls suppressed until "
+            f"{clock.at(budget['frees_at'], ago=False)} UTC</li>"
+        )
+    for storm in doc["storms"]:
+        items.append(
+            f'<li>rule <span class="mono">{esc(storm["rule"])}</span>: storm, '
+            f"{storm['breached']} series breached at once: per-series calls held</li>"
+        )
     if items:
-        what = "circuit breaker is" if len(items) == 1 else "circuit breakers are"
+        what = "guard holds calls back" if len(items) == 1 else "guards hold calls back"
         out += (
             f'<div class="problems"><b>{len(items)} {what} not closed</b>'
             f"<ul>{''.join(items)}</ul></div>"

@@ -213,12 +213,33 @@ class SilenceCountsDoc(TypedDict):
     pending: int
 
 
+class BudgetDoc(TypedDict):
+    name: str
+    """``global``, ``plugin NAME`` or ``rule NAME``."""
+    used: int
+    """Calls spent within the window now."""
+    max_actions: int
+    per_seconds: float
+    frees_at: str | None
+    """While spent: when the next call fits again."""
+
+
+class StormDoc(TypedDict):
+    rule: str
+    breached: int
+    """How many series were breached when the storm began."""
+
+
 class GovernorDoc(TypedDict):
     paused: PauseDoc | None
     """Null unless paused now."""
     breakers: list[BreakerDoc]
     """Every plugin with a circuit breaker configured."""
     silences: SilenceCountsDoc
+    budgets: list[BudgetDoc]
+    """Every budget configured."""
+    storms: list[StormDoc]
+    """The rules in a storm now (more series breached than their max_breaching)."""
 
 
 class StatusDocument(TypedDict):

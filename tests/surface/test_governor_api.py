@@ -220,3 +220,31 @@ def test_pause_and_resume_show_on_the_page_the_status_and_the_metrics() -> None:
 
     run(view, test)
     assert view.governor_saves == 3
+
+
+def test_a_spent_budget_and_a_storm_show_on_the_page_and_in_the_status() -> None:
+    from metric_reader._config import BudgetConfig
+
+    view = FakeView()
+    view.governor.configure(BudgetConfig(2, 3600.0, "global"), {}, [], {})
+    now = time.time()
+    assert view.governor.limits is not None
+    view.governor.limits.spend(now - 10)
+    view.governor.limits.spend(now - 5)
+    view.governor.storms["disk"] = 12
+
+    async def test(client: httpx.AsyncClient) -> None:
+        governor = (await client.get("/api/status")).json()["governor"]
+        [budget] = governor["budgets"]
+        assert (budget["name"], budget["used"], budget["max_actions"]) == ("global", 2, 2)
+        assert budget["frees_at"] == stamp_ms(now - 10 + 3600)
+        assert governor["storms"] == [{"rule": "disk", "breached": 12}]
+        page = (await client.get("/")).text
+        assert "budget of global: 2 of 2 calls spent, calls suppressed until" in page
+        assert "storm, 12 series breached at once" in page
+
+    run(view, test)
+
+
+def stamp_ms(at: float) -> str:
+    return datetime.fromtimestamp(at, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")

@@ -188,6 +188,8 @@ def test_a_services_document_adds_leader_election(tmp_path: Path) -> None:
         "paused": None,
         "breakers": [],
         "silences": {"active": 0, "pending": 0},
+        "budgets": [],
+        "storms": [],
     }
     assert document["plugin_calls"] == {
         "in_flight": 0,
