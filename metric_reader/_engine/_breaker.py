@@ -17,7 +17,15 @@ BreakerState = Literal["closed", "open", "half_open"]
 
 
 class Breaker:
-    __slots__ = ("_failures", "config", "opened_at", "plugin", "state", "trial_running")
+    __slots__ = (
+        "_failures",
+        "config",
+        "opened_at",
+        "plugin",
+        "state",
+        "trial_running",
+        "trial_started",
+    )
 
     def __init__(self, plugin: str, config: BreakerConfig) -> None:
         self.plugin = plugin
@@ -25,6 +33,7 @@ class Breaker:
         self.state: BreakerState = "closed"
         self.opened_at: float | None = None
         self.trial_running = False
+        self.trial_started = 0.0
         self._failures: deque[float] = deque()
 
     def allows(self, now: float) -> tuple[bool, str | None]:
@@ -37,11 +46,12 @@ class Breaker:
             if now < self.opened_at + self.config.cooldown:
                 return False, None
             self.state = "half_open"
-            self.trial_running = True
+            self.trial_running, self.trial_started = True, now
             return True, "half-open: one trial call"
-        if self.trial_running:
+        if self.trial_running and now < self.trial_started + self.config.cooldown:
             return False, None
-        self.trial_running = True
+        # No trial running, or one whose outcome never came (a call cut off): another.
+        self.trial_running, self.trial_started = True, now
         return True, None
 
     def record(self, ok: bool, now: float) -> str | None:
