@@ -255,3 +255,15 @@ def test_every_call_made_is_in_the_history_with_its_key_and_attempt(tmp_path: Pa
     )
     assert first.idempotency_key == retry.idempotency_key != ""
     assert (retry.rule, retry.plugin, retry.threshold, retry.value) == ("disk", "grow", ">90", 95.0)
+
+
+def test_a_trial_call_that_never_reports_does_not_hold_the_plugin_forever() -> None:
+    from metric_reader._config import BreakerConfig
+    from metric_reader._engine import Breaker
+
+    breaker = Breaker("grow", BreakerConfig(failures=1, window=60.0, cooldown=10.0))
+    breaker.record(False, 0.0)
+    assert breaker.allows(5.0) == (False, None)
+    assert breaker.allows(10.0) == (True, "half-open: one trial call")  # its outcome is lost
+    assert breaker.allows(15.0) == (False, None)  # one trial at a time
+    assert breaker.allows(20.0) == (True, None)  # a cooldown later: another trial
