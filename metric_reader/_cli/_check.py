@@ -11,7 +11,7 @@ from .._cluster import holder, owned_rules, shard_of
 from .._config import BudgetConfig, LevelConfig, PrometheusQuery, RuleConfig, Settings
 from .._core import format_duration
 from ._exits import EXIT_OK
-from ._loading import check_alert_expressions, load_validated, needed_plugins
+from ._loading import check_alert_expressions, check_tls, load_validated, needed_plugins
 
 CHECK_READ_TIMEOUT = 5.0
 """How long ``check`` waits for the first read of the sources, all together."""
@@ -24,6 +24,7 @@ def check_configuration(
     on, the service's."""
     settings, catalog = load_validated(env)
     if settings.rules and read_sources:
+        check_tls(settings)
         check_alert_expressions(settings)  # before saying OK: Prometheus may refuse one
     source = f" from {settings.config_file}" if settings.config_file else ""
     print(f"configuration OK{source}: {len(settings.rules)} rule(s)\n")

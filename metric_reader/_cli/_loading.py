@@ -9,7 +9,7 @@ from collections.abc import Mapping
 from loguru import logger
 
 from .._actions import PluginCatalog, bundled_plugin_dir, discover_plugins
-from .._config import LevelConfig, Settings, load_settings
+from .._config import LevelConfig, Settings, build_ssl_context, load_settings
 from .._core import ConfigError, Level, configure_logging
 
 
@@ -99,6 +99,18 @@ def _discover(settings: Settings) -> PluginCatalog:
             "fix it or unset PLUGIN_DIR"
         )
     return catalog
+
+
+def check_tls(settings: Settings) -> None:
+    """The TLS context the first client will use, built now: loading the default trust
+    store (``SSL_CERT_FILE``) is left out of reading the settings (``check --no-read`` and
+    a rule test make no request), so that a store that cannot be loaded is a configuration
+    error at the service's start, and before ``check`` reads a source, not a failed
+    client."""
+    try:
+        build_ssl_context(settings.client)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
 
 
 def check_alert_expressions(settings: Settings) -> None:

@@ -22,7 +22,7 @@ from .._core import ConfigError, ListenError, format_duration, keep_freed_memory
 from .._service import SHUTDOWN_GRACE, SIGNALS, ConfigFiles, EarlySignals, Service
 from .._surface import serve_http
 from ._exits import EXIT_CONFIG, EXIT_OK, say_config_error
-from ._loading import check_alert_expressions, load_validated
+from ._loading import check_alert_expressions, check_tls, load_validated
 
 
 def run_service(env: Mapping[str, str], backend_options: dict[str, object]) -> int:
@@ -32,6 +32,7 @@ def run_service(env: Mapping[str, str], backend_options: dict[str, object]) -> i
     files = ConfigFiles().look(settings)  # as they were read: a change from now on reloads
     if early.received is not None:
         return EXIT_OK
+    check_tls(settings)
     check_alert_expressions(settings)
     settings = _this_shard(settings)
     for rule in settings.rules:
