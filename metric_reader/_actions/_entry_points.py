@@ -14,9 +14,7 @@ from dataclasses import dataclass
 from importlib.metadata import EntryPoint, entry_points
 from typing import NamedTuple
 
-from loguru import logger
-
-from .._core import PluginSettings
+from .._core import PluginSettings, logger
 from ._callers import LoadedPlugin
 from ._loader import LOAD_TIMEOUT, NO_SETTINGS, load_entry_point
 from ._result import EntryPointOrigin, PluginProblem
@@ -87,6 +85,7 @@ def base_plugins(
     *,
     settings: PluginSettings = NO_SETTINGS,
     load_timeout: float = LOAD_TIMEOUT,
+    installed: list[tuple[EntryPoint, EntryPointOrigin]] | None = None,
 ) -> BasePlugins:
     """The bundled plugins, replaced by the installed packages' plugins of their name.
 
@@ -94,13 +93,15 @@ def base_plugins(
     the others are not even imported (each is named in the ``plugins`` table and the start
     log as replaced). An entry point that fails to load is a problem naming it and its
     package, and hides the bundled plugin of its name, as a broken ``PLUGIN_DIR`` file does.
+    ``installed``: the entry points, when they have been read already.
     """
     plugins = dict(bundled)
     providers = {name: [BUNDLED] for name in bundled}
     for problem in bundled_problems:
         providers.setdefault(problem.key, [BUNDLED])
     by_name: dict[str, list[tuple[EntryPoint, EntryPointOrigin]]] = {}
-    installed = installed_entry_points()
+    if installed is None:
+        installed = installed_entry_points()
     for entry_point, origin in installed:
         by_name.setdefault(origin.name, []).append((entry_point, origin))
     problems: list[PluginProblem] = []

@@ -18,7 +18,7 @@ import re
 import signal
 import sys
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 from importlib.metadata import EntryPoint
@@ -26,10 +26,8 @@ from pathlib import Path
 from types import CodeType, ModuleType
 from typing import TYPE_CHECKING, Any, cast
 
-from loguru import logger
-
 from .._config import describe_dir_error
-from .._core import ActionPlugin, PluginSettings, format_duration
+from .._core import ActionPlugin, PluginSettings, ensure_logging, format_duration, logger
 from ._callers import LoadedPlugin, PluginMethod
 from ._jobs import run_bounded
 from ._result import EntryPointOrigin, PluginProblem, describe
@@ -52,13 +50,18 @@ def load_directory(
     bundled: bool,
     settings: PluginSettings = NO_SETTINGS,
     load_timeout: float = 0.0,
+    only: Collection[str] | None = None,
 ) -> tuple[dict[str, LoadedPlugin], list[PluginProblem]]:
-    """Load every plugin file directly in ``directory``; refuse names given twice."""
+    """Load every plugin file directly in ``directory``, or those whose stem is in
+    ``only``; refuse names given twice."""
     try:
         files = sorted(
             p
             for p in directory.iterdir()
-            if p.suffix == ".py" and not p.name.startswith(("_", ".")) and p.is_file()
+            if p.suffix == ".py"
+            and not p.name.startswith(("_", "."))
+            and (only is None or p.stem in only)
+            and p.is_file()
         )
     except OSError as exc:
         return {}, [PluginProblem(directory, describe_dir_error(directory, exc))]
@@ -165,6 +168,7 @@ def load_bounded(
             "in the background and the file is tried again when it changes)",
         )
 
+    ensure_logging()  # a plugin may log with loguru itself: as configured, from its import on
     stage = ["import"]
     load = functools.partial(
         _load_source, path, source, bundled=bundled, settings=settings, stage=stage, copy=copy
@@ -226,6 +230,7 @@ def load_entry_point(
         )
         return PluginProblem(None, reason, copy.name if copy else origin.name, entry_point=origin)
 
+    ensure_logging()  # as for a file (load_bounded)
     stage = ["import"]
     load = functools.partial(
         _load_entry_point, entry_point, origin, settings=settings, stage=stage, copy=copy

@@ -22,7 +22,7 @@ def check_configuration(
 ) -> int:
     """The summary on stdout; ``backend_options`` choose the event loop the sources are read
     on, the service's."""
-    settings, catalog = load_validated(env)
+    settings, catalog = load_validated(env, all_bundled=False)  # those the rules name
     if settings.rules and read_sources:
         check_tls(settings)
         check_alert_expressions(settings)  # before saying OK: Prometheus may refuse one

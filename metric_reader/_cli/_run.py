@@ -12,13 +12,12 @@ import signal
 from collections.abc import Mapping
 
 import anyio
-from loguru import logger
 
 from .. import __version__
 from .._actions import PluginCatalog
 from .._cluster import InCluster, StateFileLock, in_cluster, owned_rules
 from .._config import RuleConfig, Settings, parse_listen_address
-from .._core import ConfigError, ListenError, format_duration, keep_freed_memory
+from .._core import ConfigError, ListenError, format_duration, keep_freed_memory, logger
 from .._service import SHUTDOWN_GRACE, SIGNALS, ConfigFiles, EarlySignals, Service
 from .._surface import serve_http
 from ._exits import EXIT_CONFIG, EXIT_OK, say_config_error

@@ -119,7 +119,7 @@ class AlertingRule(Rule):
     def _log(self, transitions: Iterable[Transition]) -> None:
         if self.quiet or not transitions:
             return
-        from loguru import logger  # not imported by a replay, which logs nothing
+        from .._core import logger  # not imported by a replay, which logs nothing
 
         for t in transitions:
             level = self.level(t.level)
