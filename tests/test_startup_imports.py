@@ -32,6 +32,7 @@ NOT_FOR_CHECK = (
     "loguru",  # nothing to log: no warning, no plugin named
     "httpx",  # no source read, and the default trust store is loaded by the first client
     "ssl",
+    "importlib.metadata",  # no installed package declares a plugin: not asked
 )
 
 

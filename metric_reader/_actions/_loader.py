@@ -21,7 +21,6 @@ import threading
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
-from importlib.metadata import EntryPoint
 from pathlib import Path
 from types import CodeType, ModuleType
 from typing import TYPE_CHECKING, Any, cast
@@ -33,6 +32,8 @@ from ._jobs import run_bounded
 from ._result import EntryPointOrigin, PluginProblem, describe
 
 if TYPE_CHECKING:
+    from importlib.metadata import EntryPoint
+
     from typing_extensions import Buffer
 
 NO_SETTINGS: PluginSettings = {}

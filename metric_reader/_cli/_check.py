@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from .._cluster import holder, owned_rules, shard_of
 from .._config import BudgetConfig, LevelConfig, PrometheusQuery, RuleConfig, Settings
 from .._core import format_duration
 from ._exits import EXIT_OK
@@ -45,6 +44,8 @@ def check_configuration(
     if settings.shard_count > 1:
         print(f"\n{_shard_line(settings)}")
     if settings.state_file is not None:
+        from .._cluster import holder  # here: most configurations keep no state file
+
         held = holder(settings.state_file)  # asked without taking the lock
         use = "not in use" if held is None else f"in use by {held}"
         print(f"\nstate file {settings.state_file}: {use}")
@@ -131,6 +132,8 @@ def _guard_lines(settings: Settings) -> list[str]:
 
 
 def _shard_line(settings: Settings) -> str:
+    from .._cluster import owned_rules
+
     owned = [rule.name for rule in owned_rules(settings)]
     rules = f": {', '.join(owned)}" if owned else " (it stays up, idle)"
     return (
@@ -175,6 +178,8 @@ def _rule_table(rules: Sequence[RuleConfig], shards: int = 1) -> str:
         for rule in rules
     ]
     if shards > 1:  # which replica runs each rule
+        from .._cluster import shard_of
+
         header = (header[0], "SHARD", *header[1:])
         rows = [(row[0], str(shard_of(row[0], shards)), *row[1:]) for row in rows]
     widths = [max(len(row[i]) for row in (header, *rows)) for i in range(len(header))]
