@@ -13,14 +13,16 @@ import functools
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .._core import PluginSettings, format_duration, logger
-from ._callers import LoadedPlugin
 from ._entry_points import BUNDLED, Hidden, base_plugins, installed_entry_points
 from ._loader import LOAD_TIMEOUT, NO_SETTINGS, load_directory
-from ._made import make_plugins
 from ._result import EntryPointOrigin, PluginProblem
-from ._watch import LOOK_WAIT, DirWatcher, Scan, off_the_loop
+
+if TYPE_CHECKING:  # the plugin objects and the watch: imported where used, not by check
+    from ._callers import LoadedPlugin
+    from ._watch import DirWatcher, Scan
 
 WATCH_INTERVAL = 2.0
 """How often (seconds) :meth:`PluginCatalog.watch` looks at ``PLUGIN_DIR`` by default."""
@@ -202,6 +204,8 @@ class PluginCatalog:
             return False
         import anyio
 
+        from ._watch import LOOK_WAIT, off_the_loop
+
         if watcher.lock is None:
             watcher.lock = anyio.Lock()
         async with watcher.lock:
@@ -267,6 +271,10 @@ class PluginCatalog:
         """Add the plugins made of another; one that cannot be made is a problem, and
         takes a plugin of its name out of use: the configuration says that name is made of
         another, and a rule naming it must not get what it did not ask for."""
+        if not bases:  # nothing made of another
+            return
+        from ._made import make_plugins
+
         made, problems = make_plugins(
             bases,
             self.plugins,
@@ -397,6 +405,8 @@ def discover_plugins(
             "change them; use this for development only",
             plugin_dir,
         )
+    from ._watch import DirWatcher
+
     watcher = DirWatcher(
         plugin_dir,
         insecure=insecure,

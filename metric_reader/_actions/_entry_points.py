@@ -16,12 +16,13 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, NamedTuple
 
 from .._core import PluginSettings, logger
-from ._callers import LoadedPlugin
 from ._loader import LOAD_TIMEOUT, NO_SETTINGS, load_entry_point
 from ._result import EntryPointOrigin, PluginProblem
 
 if TYPE_CHECKING:
     from importlib.metadata import EntryPoint
+
+    from ._callers import LoadedPlugin
 
 GROUP = "metric_reader.plugins"
 """The entry point group a package declares its plugins in."""

@@ -27,14 +27,14 @@ from typing import TYPE_CHECKING, Any, cast
 
 from .._config import describe_dir_error
 from .._core import ActionPlugin, PluginSettings, ensure_logging, format_duration, logger
-from ._callers import LoadedPlugin, PluginMethod
-from ._jobs import run_bounded
 from ._result import EntryPointOrigin, PluginProblem, describe
 
 if TYPE_CHECKING:
     from importlib.metadata import EntryPoint
 
     from typing_extensions import Buffer
+
+    from ._callers import LoadedPlugin, PluginMethod
 
 NO_SETTINGS: PluginSettings = {}
 
@@ -246,6 +246,8 @@ def _bounded(
     thread_name: str,
     late: Callable[[str], PluginProblem],
 ) -> LoadedPlugin | PluginProblem:
+    from ._jobs import run_bounded  # here, as the callers: listing plugins loads none
+
     outcome = run_bounded(load, timeout, thread_name)
     if outcome is None:
         return late(stage[-1])
@@ -278,6 +280,8 @@ def _load_source(
     except Exception as exc:  # a plugin object misbehaving in a way not foreseen above
         return PluginProblem(path, f"cannot be loaded: {describe(exc)}", name)
     logger.bind(plugin=name, file=str(path)).debug("plugin loaded")
+    from ._callers import LoadedPlugin
+
     return LoadedPlugin(
         name=name,
         path=path,
@@ -316,6 +320,8 @@ def _load_entry_point(
     except Exception as exc:  # a plugin object misbehaving in a way not foreseen above
         return PluginProblem(None, f"cannot be loaded: {describe(exc)}", name, entry_point=origin)
     logger.bind(plugin=name, distribution=origin.package).debug("plugin loaded from {}", origin)
+    from ._callers import LoadedPlugin
+
     return LoadedPlugin(
         name=name,
         path=_module_file(module, origin),
@@ -528,6 +534,8 @@ def _method(obj: object, method: str, name: str, label: str) -> PluginMethod | N
         raise _UnusableFile(f"`{label}.{method}` is not callable (got {type(fn).__name__})", name)
     # an object with an ``async def __call__`` counts as async too
     is_async = inspect.iscoroutinefunction(fn) or inspect.iscoroutinefunction(type(fn).__call__)
+    from ._callers import PluginMethod
+
     return PluginMethod(fn, is_async, _accepts_event(fn, method, name, label))
 
 
