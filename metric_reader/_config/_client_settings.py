@@ -93,14 +93,14 @@ def _ssl_context_to_check(config: ClientConfig) -> bool:
     """Whether building the TLS context can find a mistake in the settings: files given.
     Otherwise it is the default one, and loading its certificates (tens of milliseconds:
     ``check --no-read`` and a rule test, which make no request, spare them) is left to the
-    first client; ``SSL_CERT_FILE`` is looked at cheaply instead (``cert_store_problem``)."""
+    first client; ``SSL_CERT_FILE`` is looked at cheaply instead (``_cert_store_problem``)."""
     return config.ca_file is not None or config.cert_file is not None or config.key_file is not None
 
 
 _PEM_MARKERS = (b"-----BEGIN CERTIFICATE-----", b"-----BEGIN TRUSTED CERTIFICATE-----")
 
 
-def cert_store_problem(environ: Mapping[str, str]) -> str | None:
+def _cert_store_problem(environ: Mapping[str, str]) -> str | None:
     """Why the ``SSL_CERT_FILE`` of ``environ`` cannot be the default trust store, found
     without loading it: it cannot be read, or holds no PEM certificate. None when it looks
     usable, or is not set (``SSL_CERT_DIR`` is never refused by OpenSSL when loaded: its
@@ -206,7 +206,7 @@ def client_config(
         except ValueError as exc:
             problems.add(str(exc))
     elif config.ca_file is None and not insecure:  # the default trust store: used
-        store_problem = cert_store_problem(environ)
+        store_problem = _cert_store_problem(environ)
         if store_problem is not None:
             problems.add(store_problem)
     if insecure:
