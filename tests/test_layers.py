@@ -205,3 +205,20 @@ def test_the_export_check_sees_a_private_import() -> None:
         if _layer(target) != "_engine" and _is_private_module(target)
     ]
     assert found == ["metric_reader._core._durations"]
+
+
+def test_the_package_logs_through_the_core_logger_alone() -> None:
+    """loguru is imported at the first record (``_core._logging.logger``): a module that
+    imported it itself would log before the configuration is applied, and cost its import
+    to commands that log nothing (``check --no-read``)."""
+    direct = []
+    for name, path in MODULES.items():
+        if name == "metric_reader._core._logging":
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.module == "loguru":
+                if any(alias.name != "Logger" for alias in node.names):  # the type is free
+                    direct.append(f"{name}:{node.lineno}")
+            elif isinstance(node, ast.Import) and any(a.name == "loguru" for a in node.names):
+                direct.append(f"{name}:{node.lineno}")
+    assert direct == []

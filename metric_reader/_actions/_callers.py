@@ -17,14 +17,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import cast
 
-import anyio
-from anyio.lowlevel import checkpoint_if_cancelled
-from loguru import logger
-
-from .._core import ActionPlugin, Event, Method, PluginFailure, PluginTimeout, format_duration
+from .._core import (
+    ActionPlugin,
+    Event,
+    Method,
+    PluginFailure,
+    PluginTimeout,
+    format_duration,
+    logger,
+)
 from ._jobs import WEDGED_AFTER, Job, LoopJob, PluginLoop, ThreadJob
 from ._result import EntryPointOrigin, Outcome, describe
-from ._threads import thread_slot
 
 _MAX_STUCK_THREADS = 4  # a plugin with this many abandoned calls still running gets no more
 
@@ -125,6 +128,11 @@ class LoadedPlugin:
         a plugin without one does nothing. ``abandoned``: told of the job given up at the
         timeout (or at the caller's cancellation), which may still be running.
         """
+        import anyio  # here: loading a plugin (``check``) needs no event loop
+        from anyio.lowlevel import checkpoint_if_cancelled
+
+        from ._threads import thread_slot
+
         target = self._methods.get(method)
         if target is None:
             if method == "resolve":

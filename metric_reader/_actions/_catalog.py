@@ -10,20 +10,19 @@ service runs.
 from __future__ import annotations
 
 import functools
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import anyio
-from loguru import logger
-
-from .._core import PluginSettings, format_duration
-from ._callers import LoadedPlugin
-from ._entry_points import BUNDLED, Hidden, base_plugins
+from .._core import PluginSettings, format_duration, logger
+from ._entry_points import BUNDLED, Hidden, base_plugins, installed_entry_points
 from ._loader import LOAD_TIMEOUT, NO_SETTINGS, load_directory
-from ._made import make_plugins
 from ._result import EntryPointOrigin, PluginProblem
-from ._watch import LOOK_WAIT, DirWatcher, Scan, off_the_loop
+
+if TYPE_CHECKING:  # the plugin objects and the watch: imported where used, not by check
+    from ._callers import LoadedPlugin
+    from ._watch import DirWatcher, Scan
 
 WATCH_INTERVAL = 2.0
 """How often (seconds) :meth:`PluginCatalog.watch` looks at ``PLUGIN_DIR`` by default."""
@@ -180,6 +179,8 @@ class PluginCatalog:
             return
         if not interval > 0:
             raise ValueError(f"watch interval must be more than 0, got {interval!r}")
+        import anyio  # here: a catalog that is not watched (``check``) needs no event loop
+
         logger.bind(dir=str(watcher.directory)).info(
             "watching PLUGIN_DIR for plugin changes every {}", format_duration(interval)
         )
@@ -201,6 +202,10 @@ class PluginCatalog:
         watcher = self._watcher
         if watcher is None:
             return False
+        import anyio
+
+        from ._watch import LOOK_WAIT, off_the_loop
+
         if watcher.lock is None:
             watcher.lock = anyio.Lock()
         async with watcher.lock:
@@ -266,6 +271,10 @@ class PluginCatalog:
         """Add the plugins made of another; one that cannot be made is a problem, and
         takes a plugin of its name out of use: the configuration says that name is made of
         another, and a rule naming it must not get what it did not ask for."""
+        if not bases:  # nothing made of another
+            return
+        from ._made import make_plugins
+
         made, problems = make_plugins(
             bases,
             self.plugins,
@@ -327,6 +336,7 @@ def discover_plugins(
     settings: PluginSettings = NO_SETTINGS,
     bases: Mapping[str, str] | None = None,
     load_timeout: float = LOAD_TIMEOUT,
+    bundled_only: Collection[str] | None = None,
 ) -> PluginCatalog:
     """Load the bundled plugins, the installed packages' and those in ``plugin_dir``.
 
@@ -350,16 +360,34 @@ def discover_plugins(
     ``load_timeout`` seconds (``PLUGIN_TIMEOUT``); one that takes longer is a problem of
     that plugin, its loading left to finish in the background (see
     :func:`._loader.load_bounded`).
+
+    ``bundled_only``: load only the bundled plugins of these names (a bundled plugin's name
+    is its file's stem), and those of a name an installed package gives too (its
+    replacement is reported as ever); None: all of them. The others are not imported: a
+    command that needs a few of them (``check``) need not pay for the rest.
     """
     bases = bases or {}
     every_table = settings
     # A made plugin's table is its own: never given to a plugin that has its name.
     settings = {name: table for name, table in settings.items() if name not in bases}
     bundled_dir = bundled_plugin_dir()
+    installed = installed_entry_points()
+    if bundled_only is not None:
+        bundled_only = {*bundled_only, *(origin.name for _, origin in installed)}
     bundled, bundled_problems = load_directory(
-        bundled_dir, bundled=True, settings=settings, load_timeout=load_timeout
+        bundled_dir,
+        bundled=True,
+        settings=settings,
+        load_timeout=load_timeout,
+        only=bundled_only,
     )
-    base = base_plugins(bundled, bundled_problems, settings=settings, load_timeout=load_timeout)
+    base = base_plugins(
+        bundled,
+        bundled_problems,
+        settings=settings,
+        load_timeout=load_timeout,
+        installed=installed,
+    )
     if plugin_dir is None or _same_dir(plugin_dir, bundled_dir):
         catalog = PluginCatalog(
             base.plugins,
@@ -377,6 +405,8 @@ def discover_plugins(
             "change them; use this for development only",
             plugin_dir,
         )
+    from ._watch import DirWatcher
+
     watcher = DirWatcher(
         plugin_dir,
         insecure=insecure,

@@ -9,17 +9,20 @@ from __future__ import annotations
 
 import contextlib
 import importlib
+import os
 import re
+import sys
 from dataclasses import dataclass
-from importlib.metadata import EntryPoint, entry_points
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
-from loguru import logger
-
-from .._core import PluginSettings
-from ._callers import LoadedPlugin
+from .._core import PluginSettings, logger
 from ._loader import LOAD_TIMEOUT, NO_SETTINGS, load_entry_point
 from ._result import EntryPointOrigin, PluginProblem
+
+if TYPE_CHECKING:
+    from importlib.metadata import EntryPoint
+
+    from ._callers import LoadedPlugin
 
 GROUP = "metric_reader.plugins"
 """The entry point group a package declares its plugins in."""
@@ -56,12 +59,51 @@ def installed_entry_points() -> list[tuple[EntryPoint, EntryPointOrigin]]:
     # Forget the directory listings importlib keeps: a package installed since the last
     # look (before a reload) must be seen, and its modules found.
     importlib.invalidate_caches()
+    if not _group_may_be_declared():
+        return []
+    from importlib.metadata import entry_points  # with email, zipfile...: tens of ms
+
     found = []
     for entry_point in entry_points(group=GROUP):
         name, version = _distribution(entry_point)
         origin = EntryPointOrigin(entry_point.name, entry_point.value, name, version)
         found.append((entry_point, origin))
     return sorted(found, key=lambda pair: (pair[1].name, _normalized(pair[1].distribution)))
+
+
+def _group_may_be_declared() -> bool:
+    """False when no distribution on ``sys.path`` can declare an entry point of
+    :data:`GROUP`: none of the ``*.dist-info`` / ``*.egg-info`` directories of its
+    directories has an ``entry_points.txt`` that names it. Looked at directly, since
+    importing ``importlib.metadata`` costs more than most ``check`` runs take otherwise;
+    wherever that look could miss one (a zip or egg on the path, a finder of distributions
+    other than the standard one), True, and ``importlib.metadata`` decides."""
+    from importlib.machinery import PathFinder
+
+    for finder in sys.meta_path:
+        if finder is not PathFinder and hasattr(finder, "find_distributions"):
+            return True
+    marker = GROUP.encode()
+    for entry in sys.path:
+        directory = entry or "."
+        try:
+            names = os.listdir(directory)
+        except NotADirectoryError:
+            return True  # a zip file
+        except OSError:
+            continue  # missing or unreadable: importlib.metadata finds nothing there either
+        if directory.lower().endswith(".egg"):
+            return True
+        for name in names:
+            if not name.lower().endswith((".dist-info", ".egg-info")):
+                continue
+            try:
+                with open(os.path.join(directory, name, "entry_points.txt"), "rb") as file:
+                    if marker in file.read():
+                        return True
+            except OSError:
+                continue  # no entry points (or an egg-info file): nothing declared
+    return False
 
 
 def _distribution(entry_point: EntryPoint) -> tuple[str, str]:
@@ -87,6 +129,7 @@ def base_plugins(
     *,
     settings: PluginSettings = NO_SETTINGS,
     load_timeout: float = LOAD_TIMEOUT,
+    installed: list[tuple[EntryPoint, EntryPointOrigin]] | None = None,
 ) -> BasePlugins:
     """The bundled plugins, replaced by the installed packages' plugins of their name.
 
@@ -94,13 +137,15 @@ def base_plugins(
     the others are not even imported (each is named in the ``plugins`` table and the start
     log as replaced). An entry point that fails to load is a problem naming it and its
     package, and hides the bundled plugin of its name, as a broken ``PLUGIN_DIR`` file does.
+    ``installed``: the entry points, when they have been read already.
     """
     plugins = dict(bundled)
     providers = {name: [BUNDLED] for name in bundled}
     for problem in bundled_problems:
         providers.setdefault(problem.key, [BUNDLED])
     by_name: dict[str, list[tuple[EntryPoint, EntryPointOrigin]]] = {}
-    installed = installed_entry_points()
+    if installed is None:
+        installed = installed_entry_points()
     for entry_point, origin in installed:
         by_name.setdefault(origin.name, []).append((entry_point, origin))
     problems: list[PluginProblem] = []

@@ -20,17 +20,19 @@ says when the process must end with ``os._exit`` instead.
 
 from __future__ import annotations
 
-import asyncio
-import concurrent.futures.thread
 import contextlib
 import contextvars
+import sys
 import threading
 import time
 from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING
 
-from loguru import logger
-
+from .._core import logger
 from ._result import Outcome
+
+if TYPE_CHECKING:
+    import asyncio  # imported where a loop is used: loading plugins (``check``) needs none
 
 WEDGED_AFTER = 1.0
 """A plugin's event loop that has not run a callback for this long (seconds) while a new
@@ -67,6 +69,8 @@ class Job:
     async def wait(self) -> Outcome:
         """Wait for the outcome; cancelling the wait leaves the job running (see
         :meth:`abandon`)."""
+        import asyncio
+
         loop = asyncio.get_running_loop()
         future: asyncio.Future[Outcome] = loop.create_future()
 
@@ -148,6 +152,8 @@ class LoopJob(Job):
 
     def start(self) -> None:
         """In the plugin's loop: create the task (the callback carries the caller's context)."""
+        import asyncio
+
         if self.cancel_requested:
             self._finish(Outcome(error=asyncio.CancelledError()))
             return
@@ -155,6 +161,8 @@ class LoopJob(Job):
         self.loop.track(self._task)
 
     async def _run(self) -> None:
+        import asyncio
+
         try:
             outcome = Outcome(value=await self._make())
         except asyncio.CancelledError as exc:
@@ -198,6 +206,8 @@ class PluginLoop:
     """
 
     def __init__(self, plugin: str) -> None:
+        import asyncio
+
         self.plugin = plugin
         self.loop = asyncio.new_event_loop()
         self.loop.set_exception_handler(self._log_loop_error)
@@ -263,6 +273,8 @@ class PluginLoop:
             self.loop.stop()
 
     def _main(self) -> None:
+        import asyncio
+
         asyncio.set_event_loop(self.loop)
         while True:
             try:
@@ -307,9 +319,10 @@ def threads_holding_exit() -> list[str]:
         for thread in threading.enumerate()
         if thread is not me and thread.is_alive() and not thread.daemon
     ]
+    executors = sys.modules.get("concurrent.futures.thread")  # not imported: none ran
     held += [
         thread.name
-        for thread in list(getattr(concurrent.futures.thread, "_threads_queues", {}))
+        for thread in list(getattr(executors, "_threads_queues", {}))
         if thread.is_alive() and thread.daemon
     ]
     return held

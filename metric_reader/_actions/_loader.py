@@ -18,24 +18,23 @@ import re
 import signal
 import sys
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
-from importlib.metadata import EntryPoint
 from pathlib import Path
 from types import CodeType, ModuleType
 from typing import TYPE_CHECKING, Any, cast
 
-from loguru import logger
-
 from .._config import describe_dir_error
-from .._core import ActionPlugin, PluginSettings, format_duration
-from ._callers import LoadedPlugin, PluginMethod
-from ._jobs import run_bounded
+from .._core import ActionPlugin, PluginSettings, ensure_logging, format_duration, logger
 from ._result import EntryPointOrigin, PluginProblem, describe
 
 if TYPE_CHECKING:
+    from importlib.metadata import EntryPoint
+
     from typing_extensions import Buffer
+
+    from ._callers import LoadedPlugin, PluginMethod
 
 NO_SETTINGS: PluginSettings = {}
 
@@ -52,13 +51,18 @@ def load_directory(
     bundled: bool,
     settings: PluginSettings = NO_SETTINGS,
     load_timeout: float = 0.0,
+    only: Collection[str] | None = None,
 ) -> tuple[dict[str, LoadedPlugin], list[PluginProblem]]:
-    """Load every plugin file directly in ``directory``; refuse names given twice."""
+    """Load every plugin file directly in ``directory``, or those whose stem is in
+    ``only``; refuse names given twice."""
     try:
         files = sorted(
             p
             for p in directory.iterdir()
-            if p.suffix == ".py" and not p.name.startswith(("_", ".")) and p.is_file()
+            if p.suffix == ".py"
+            and not p.name.startswith(("_", "."))
+            and (only is None or p.stem in only)
+            and p.is_file()
         )
     except OSError as exc:
         return {}, [PluginProblem(directory, describe_dir_error(directory, exc))]
@@ -165,6 +169,7 @@ def load_bounded(
             "in the background and the file is tried again when it changes)",
         )
 
+    ensure_logging()  # a plugin may log with loguru itself: as configured, from its import on
     stage = ["import"]
     load = functools.partial(
         _load_source, path, source, bundled=bundled, settings=settings, stage=stage, copy=copy
@@ -226,6 +231,7 @@ def load_entry_point(
         )
         return PluginProblem(None, reason, copy.name if copy else origin.name, entry_point=origin)
 
+    ensure_logging()  # as for a file (load_bounded)
     stage = ["import"]
     load = functools.partial(
         _load_entry_point, entry_point, origin, settings=settings, stage=stage, copy=copy
@@ -240,6 +246,8 @@ def _bounded(
     thread_name: str,
     late: Callable[[str], PluginProblem],
 ) -> LoadedPlugin | PluginProblem:
+    from ._jobs import run_bounded  # here, as the callers: listing plugins loads none
+
     outcome = run_bounded(load, timeout, thread_name)
     if outcome is None:
         return late(stage[-1])
@@ -272,6 +280,8 @@ def _load_source(
     except Exception as exc:  # a plugin object misbehaving in a way not foreseen above
         return PluginProblem(path, f"cannot be loaded: {describe(exc)}", name)
     logger.bind(plugin=name, file=str(path)).debug("plugin loaded")
+    from ._callers import LoadedPlugin
+
     return LoadedPlugin(
         name=name,
         path=path,
@@ -310,6 +320,8 @@ def _load_entry_point(
     except Exception as exc:  # a plugin object misbehaving in a way not foreseen above
         return PluginProblem(None, f"cannot be loaded: {describe(exc)}", name, entry_point=origin)
     logger.bind(plugin=name, distribution=origin.package).debug("plugin loaded from {}", origin)
+    from ._callers import LoadedPlugin
+
     return LoadedPlugin(
         name=name,
         path=_module_file(module, origin),
@@ -522,6 +534,8 @@ def _method(obj: object, method: str, name: str, label: str) -> PluginMethod | N
         raise _UnusableFile(f"`{label}.{method}` is not callable (got {type(fn).__name__})", name)
     # an object with an ``async def __call__`` counts as async too
     is_async = inspect.iscoroutinefunction(fn) or inspect.iscoroutinefunction(type(fn).__call__)
+    from ._callers import PluginMethod
+
     return PluginMethod(fn, is_async, _accepts_event(fn, method, name, label))
 
 

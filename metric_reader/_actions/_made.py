@@ -11,14 +11,17 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
-from importlib.metadata import EntryPoint
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .._core import PluginSettings
 from ._callers import LoadedPlugin
 from ._entry_points import installed_entry_points
 from ._loader import LOAD_TIMEOUT, NO_SETTINGS, Copy, load_copy
 from ._result import EntryPointOrigin, PluginProblem
+
+if TYPE_CHECKING:
+    from importlib.metadata import EntryPoint
 
 
 @dataclass(frozen=True)

@@ -12,19 +12,19 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import NamedTuple, TypeVar, cast
-
-import anyio
-from loguru import logger
+from typing import TYPE_CHECKING, NamedTuple, TypeVar, cast
 
 from .._config import describe_dir_error
-from .._core import PluginSettings
+from .._core import PluginSettings, logger
 from ._callers import LoadedPlugin
 from ._entry_points import Hidden
 from ._jobs import ThreadJob
 from ._loader import LOAD_TIMEOUT, NO_SETTINGS, load_bounded, one_per_name
 from ._result import PluginProblem, describe
 from ._trust import REMEDY, dir_finding, file_finding
+
+if TYPE_CHECKING:
+    import anyio
 
 _T = TypeVar("_T")
 

@@ -124,7 +124,7 @@ def _configure_logging() -> None:
 
 
 def _logger() -> Logger:
-    from loguru import logger
+    from .._core import logger
 
     return logger
 

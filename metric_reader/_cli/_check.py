@@ -7,11 +7,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from .._cluster import holder, owned_rules, shard_of
 from .._config import BudgetConfig, LevelConfig, PrometheusQuery, RuleConfig, Settings
 from .._core import format_duration
 from ._exits import EXIT_OK
-from ._loading import check_alert_expressions, load_validated, needed_plugins
+from ._loading import check_alert_expressions, check_tls, load_validated, needed_plugins
 
 CHECK_READ_TIMEOUT = 5.0
 """How long ``check`` waits for the first read of the sources, all together."""
@@ -22,8 +21,9 @@ def check_configuration(
 ) -> int:
     """The summary on stdout; ``backend_options`` choose the event loop the sources are read
     on, the service's."""
-    settings, catalog = load_validated(env)
+    settings, catalog = load_validated(env, all_bundled=False)  # those the rules name
     if settings.rules and read_sources:
+        check_tls(settings)
         check_alert_expressions(settings)  # before saying OK: Prometheus may refuse one
     source = f" from {settings.config_file}" if settings.config_file else ""
     print(f"configuration OK{source}: {len(settings.rules)} rule(s)\n")
@@ -44,6 +44,8 @@ def check_configuration(
     if settings.shard_count > 1:
         print(f"\n{_shard_line(settings)}")
     if settings.state_file is not None:
+        from .._cluster import holder  # here: most configurations keep no state file
+
         held = holder(settings.state_file)  # asked without taking the lock
         use = "not in use" if held is None else f"in use by {held}"
         print(f"\nstate file {settings.state_file}: {use}")
@@ -130,6 +132,8 @@ def _guard_lines(settings: Settings) -> list[str]:
 
 
 def _shard_line(settings: Settings) -> str:
+    from .._cluster import owned_rules
+
     owned = [rule.name for rule in owned_rules(settings)]
     rules = f": {', '.join(owned)}" if owned else " (it stays up, idle)"
     return (
@@ -174,6 +178,8 @@ def _rule_table(rules: Sequence[RuleConfig], shards: int = 1) -> str:
         for rule in rules
     ]
     if shards > 1:  # which replica runs each rule
+        from .._cluster import shard_of
+
         header = (header[0], "SHARD", *header[1:])
         rows = [(row[0], str(shard_of(row[0], shards)), *row[1:]) for row in rows]
     widths = [max(len(row[i]) for row in (header, *rows)) for i in range(len(header))]

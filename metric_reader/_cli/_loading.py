@@ -4,23 +4,30 @@ refuses is a configuration error, as at the service's start."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-
-from loguru import logger
+from collections.abc import Collection, Mapping
 
 from .._actions import PluginCatalog, bundled_plugin_dir, discover_plugins
-from .._config import LevelConfig, Settings, load_settings
-from .._core import ConfigError, Level, configure_logging
+from .._config import LevelConfig, Settings, build_ssl_context, load_settings
+from .._core import ConfigError, Level, configure_logging, logger
 
 
 def load_validated(
-    env: Mapping[str, str], logging_in_use: tuple[str, str] | None = None
+    env: Mapping[str, str],
+    logging_in_use: tuple[str, str] | None = None,
+    *,
+    all_bundled: bool = True,
 ) -> tuple[Settings, PluginCatalog]:
     """Settings and plugins, validated: raise ConfigError for anything the rules need.
 
     ``logging_in_use``: the log level and format the running service logs with (a reload,
     in a worker thread); the logging is set up again only when they change, since the
     service goes on logging meanwhile and a line logged while the sink is replaced is lost.
+
+    ``all_bundled``: load every bundled plugin, as the service does (it shows them all);
+    otherwise (``check``) only those the rules name, unless what is said depends on the
+    others: a ``PLUGIN_DIR`` or a plugin made of another (either may replace one), debug
+    logging (which says why each unused one did not load), or a plugin named but missing
+    (the error lists those available).
     """
     settings = load_settings(env)
     if logging_in_use != (settings.log_level, settings.log_format):
@@ -31,8 +38,13 @@ def load_validated(
         logger.warning("{}", warning)
     for skipped in settings.skipped_recording_rules:
         logger.info("{}", skipped)
-    catalog = _discover(settings)
     needed = needed_plugins(settings)
+    if all_bundled or settings.plugin_dir or settings.plugin_bases or settings.log_level == "DEBUG":
+        catalog = _discover(settings)
+    else:
+        catalog = _discover(settings, needed)
+        if any(name not in catalog.plugins for name in needed):
+            catalog = _discover(settings)
     problems = [
         f"{variable}={name!r} {catalog.explain_missing(name)}"
         for name, variable in needed.items()
@@ -83,15 +95,17 @@ def plugin_catalog(env: Mapping[str, str]) -> tuple[Settings, PluginCatalog]:
     return settings, catalog
 
 
-def _discover(settings: Settings) -> PluginCatalog:
-    """Every plugin ``settings`` give: PLUGIN_DIR's, installed packages', the bundled ones.
-    A PLUGIN_DIR that is set but cannot be used is an error, whatever the rules need."""
+def _discover(settings: Settings, bundled_only: Collection[str] | None = None) -> PluginCatalog:
+    """Every plugin ``settings`` give: PLUGIN_DIR's, installed packages', the bundled ones
+    (or those ``bundled_only`` names). A PLUGIN_DIR that is set but cannot be used is an
+    error, whatever the rules need."""
     catalog = discover_plugins(
         settings.plugin_dir,
         insecure=settings.plugin_dir_insecure,
         settings=settings.plugin_settings,
         bases=settings.plugin_bases,
         load_timeout=settings.plugin_timeout,
+        bundled_only=bundled_only,
     )
     if catalog.dir_error is not None:
         raise ConfigError(
@@ -99,6 +113,18 @@ def _discover(settings: Settings) -> PluginCatalog:
             "fix it or unset PLUGIN_DIR"
         )
     return catalog
+
+
+def check_tls(settings: Settings) -> None:
+    """The TLS context the first client will use, built now: loading the default trust
+    store (``SSL_CERT_FILE``) is left out of reading the settings (``check --no-read`` and
+    a rule test make no request), so that a store that cannot be loaded is a configuration
+    error at the service's start, and before ``check`` reads a source, not a failed
+    client."""
+    try:
+        build_ssl_context(settings.client)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
 
 
 def check_alert_expressions(settings: Settings) -> None:

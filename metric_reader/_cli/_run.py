@@ -12,17 +12,16 @@ import signal
 from collections.abc import Mapping
 
 import anyio
-from loguru import logger
 
 from .. import __version__
 from .._actions import PluginCatalog
 from .._cluster import InCluster, StateFileLock, in_cluster, owned_rules
 from .._config import RuleConfig, Settings, parse_listen_address
-from .._core import ConfigError, ListenError, format_duration, keep_freed_memory
+from .._core import ConfigError, ListenError, format_duration, keep_freed_memory, logger
 from .._service import SHUTDOWN_GRACE, SIGNALS, ConfigFiles, EarlySignals, Service
 from .._surface import serve_http
 from ._exits import EXIT_CONFIG, EXIT_OK, say_config_error
-from ._loading import check_alert_expressions, load_validated
+from ._loading import check_alert_expressions, check_tls, load_validated
 
 
 def run_service(env: Mapping[str, str], backend_options: dict[str, object]) -> int:
@@ -32,6 +31,7 @@ def run_service(env: Mapping[str, str], backend_options: dict[str, object]) -> i
     files = ConfigFiles().look(settings)  # as they were read: a change from now on reloads
     if early.received is not None:
         return EXIT_OK
+    check_tls(settings)
     check_alert_expressions(settings)
     settings = _this_shard(settings)
     for rule in settings.rules:

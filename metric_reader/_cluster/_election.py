@@ -18,10 +18,9 @@ from dataclasses import dataclass, replace
 from typing import Any, Literal
 
 import anyio
-from loguru import logger
 
 from .._config import ElectionSettings
-from .._core import Conflict, KubeError, Labels, Throttle
+from .._core import Conflict, KubeError, Labels, Throttle, logger
 from .._engine import MAX_COUNT
 from ._kube import Lease, LeaseClient, micro_time
 

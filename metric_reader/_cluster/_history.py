@@ -31,9 +31,7 @@ from pathlib import Path
 from typing import cast
 from urllib.parse import quote
 
-from loguru import logger
-
-from .._core import OUTCOMES, HistoryEntry, Outcome, StateError
+from .._core import OUTCOMES, HistoryEntry, Outcome, StateError, logger
 
 __all__ = ["PRUNE_EVERY", "SCHEMA_VERSION", "ActionHistory"]
 

@@ -22,10 +22,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 import anyio
-from loguru import logger
 
 from .._config import LevelConfig, RuleConfig
-from .._core import StateError, Throttle, format_duration, to_mono, to_wall
+from .._core import StateError, Throttle, format_duration, logger, to_mono, to_wall
 from .._engine import AlertingRule, Governor, Rule, State
 from ._state_file import StateFile
 from ._state_format import SavedRule, document, parse

@@ -15,9 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, cast
 
-from loguru import logger
-
-from .._core import StateError
+from .._core import StateError, logger
 from ._state_format import parse
 
 

@@ -11,6 +11,7 @@ either.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -101,7 +102,13 @@ def build_ssl_context(config: ClientConfig) -> ssl.SSLContext:
     else:
         import httpx  # on first use, not with the configuration layer (start-up time)
 
-        context = httpx.create_ssl_context()  # certifi, or SSL_CERT_FILE / SSL_CERT_DIR
+        try:
+            context = httpx.create_ssl_context()  # certifi, or SSL_CERT_FILE / SSL_CERT_DIR
+        except (ssl.SSLError, OSError) as exc:  # SSL_CERT_FILE: the others load
+            raise ValueError(
+                f"SSL_CERT_FILE {os.environ.get('SSL_CERT_FILE', '')!r}: not a PEM file of CA "
+                f"certificates ({_ssl_reason(exc)})"
+            ) from None
     if config.cert_file is not None and config.key_file is not None:
         try:
             context.load_cert_chain(

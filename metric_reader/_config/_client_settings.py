@@ -11,6 +11,7 @@ from pathlib import Path
 
 from ._client import ClientConfig, Secret, build_ssl_context, read_credential
 from ._problems import Given, Problems, env_name
+from ._regular_file import open_regular_file
 from ._values import boolean, readable_file, text
 
 CLIENT_FILE_KEYS = (
@@ -88,19 +89,37 @@ def http_headers(value: object) -> tuple[tuple[str, Secret], ...]:
     return tuple(headers)
 
 
-def _ssl_context_to_check(config: ClientConfig, environ: Mapping[str, str]) -> bool:
-    """Whether building the TLS context can find a mistake: files given, or the certificate
-    store chosen by ``SSL_CERT_FILE`` / ``SSL_CERT_DIR`` in the environment the settings come
-    from. Otherwise it is the default one, and loading its certificates (tens of
-    milliseconds: ``check`` and a rule test, which makes no request, spare them) is left to
-    the first client."""
-    return (
-        config.ca_file is not None
-        or config.cert_file is not None
-        or config.key_file is not None
-        or "SSL_CERT_FILE" in environ
-        or "SSL_CERT_DIR" in environ
-    )
+def _ssl_context_to_check(config: ClientConfig) -> bool:
+    """Whether building the TLS context can find a mistake in the settings: files given.
+    Otherwise it is the default one, and loading its certificates (tens of milliseconds:
+    ``check --no-read`` and a rule test, which make no request, spare them) is left to the
+    first client; ``SSL_CERT_FILE`` is looked at cheaply instead (``_cert_store_problem``)."""
+    return config.ca_file is not None or config.cert_file is not None or config.key_file is not None
+
+
+_PEM_MARKERS = (b"-----BEGIN CERTIFICATE-----", b"-----BEGIN TRUSTED CERTIFICATE-----")
+
+
+def _cert_store_problem(environ: Mapping[str, str]) -> str | None:
+    """Why the ``SSL_CERT_FILE`` of ``environ`` cannot be the default trust store, found
+    without loading it: it cannot be read, or holds no PEM certificate. None when it looks
+    usable, or is not set (``SSL_CERT_DIR`` is never refused by OpenSSL when loaded: its
+    files are looked up as certificates are verified). A file that passes and still fails
+    to load is reported when the TLS context is built (``build_ssl_context``): at the
+    service's start, before ``check`` reads a source."""
+    path = environ.get("SSL_CERT_FILE")
+    if not path:  # unset or empty: not used (httpx, OpenSSL)
+        return None
+    try:
+        with open_regular_file(Path(path)) as file:
+            content = file.read()
+    except OSError as exc:
+        reason = exc.strerror or str(exc) or type(exc).__name__
+    else:
+        if any(marker in content for marker in _PEM_MARKERS):
+            return None
+        reason = "no PEM certificate in it"
+    return f"SSL_CERT_FILE {path!r}: not a PEM file of CA certificates ({reason})"
 
 
 def client_config(
@@ -181,11 +200,15 @@ def client_config(
         basic_auth_password=password,
         headers=headers,
     )
-    if len(problems.lines) == before and _ssl_context_to_check(config, environ):
+    if len(problems.lines) == before and _ssl_context_to_check(config):
         try:
             build_ssl_context(config)
         except ValueError as exc:
             problems.add(str(exc))
+    elif config.ca_file is None and not insecure:  # the default trust store: used
+        store_problem = _cert_store_problem(environ)
+        if store_problem is not None:
+            problems.add(store_problem)
     if insecure:
         warnings.append(
             f"{top['tls_insecure_skip_verify'].at}=true: endpoint certificates are NOT "

@@ -36,7 +36,8 @@ def glob(pattern: str) -> list[str]:
     """The paths ``pattern`` matches, each directory's in byte order; ``BadPattern`` when it
     is malformed (checked whole, before anything is read)."""
     for element in pattern.split("/"):
-        _element_regex(element)
+        if has_meta(element):  # a plain name is never malformed
+            _element_regex(element)
     return _glob(pattern)
 
 

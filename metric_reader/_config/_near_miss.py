@@ -9,11 +9,13 @@ a slip, so the unrelated variables of a container (``HOSTNAME``, ``KUBERNETES_SE
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable
 
 _SEPARATORS = str.maketrans("", "", "_-.")
 
 
+@functools.cache  # the known names, over and over: each variable is held against them all
 def _normalised(name: str) -> str:
     return name.translate(_SEPARATORS).lower()
 

@@ -3,7 +3,6 @@ election, each checked against the others' values."""
 
 from __future__ import annotations
 
-import socket
 from collections.abc import Mapping
 from typing import Any
 
@@ -82,6 +81,8 @@ def this_shard(
         return count, index, f"{given.at}={index}"
     if count == 1:
         return 1, 0, ""
+    import socket  # here: only for shards without SHARD_INDEX (start-up time)
+
     hostname = environ.get("HOSTNAME", "").strip() or socket.gethostname()
     ordinal = ordinal_from_hostname(hostname)
     if ordinal is None:

@@ -49,7 +49,7 @@ if TYPE_CHECKING:
         SuppressReason,
         iso_utc,
     )
-    from ._logging import configure_logging
+    from ._logging import configure_logging, ensure_logging, logger
     from ._memory import keep_freed_memory
     from ._numbers import json_number
     from ._plugin_contract import ActionPlugin, Method, PluginSettings
@@ -130,6 +130,7 @@ __all__ = [
     "check_time_interval_names",
     "compile_label_regex",
     "configure_logging",
+    "ensure_logging",
     "escape_text",
     "forget_secrets",
     "format_duration",
@@ -143,6 +144,7 @@ __all__ = [
     "label_regex_refusal",
     "labels_of",
     "lazy_exports",
+    "logger",
     "matching_time_intervals",
     "may_hold_surrogates",
     "muted",
@@ -218,6 +220,8 @@ if not TYPE_CHECKING:  # each name imported when first used
             "check_time_interval_names": "._time_intervals",
             "compile_label_regex": "._regex",
             "configure_logging": "._logging",
+            "ensure_logging": "._logging",
+            "logger": "._logging",
             "escape_text": "._chart",
             "forget_secrets": "._secrets",
             "format_duration": "._durations",

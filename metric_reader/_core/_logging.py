@@ -11,20 +11,61 @@ its lines, each indented, so none of them can pass for a record of its own.
 No record carries a secret the service knows (``_secrets``), whoever logged it (a plugin
 too) and wherever the text came from: a patcher redacts the message and the bound fields
 of every record before any sink sees it, and the sinks redact a traceback's text.
+
+loguru itself (with asyncio, which it imports: tens of milliseconds) is imported when a
+record is first logged: ``logger`` here stands for it, and :func:`configure_logging` takes
+effect then. ``check --no-read`` with nothing to say, a developer's inner loop and a CI
+step, never imports it. Code of this package logs through ``logger`` (tests/test_layers.py
+holds every other module to it); code that imports loguru itself (a plugin) is loaded after
+:func:`ensure_logging`, so that its records go where the configuration says.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import re
 import sys
-from typing import Any, TextIO
-
-from loguru import logger
+import threading
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TextIO, cast
 
 from ._secrets import redact
 from ._text import valid_text
+
+if TYPE_CHECKING:
+    from loguru import Logger
+
+
+class _Logger:
+    """loguru's logger, imported (and the logging configured) at the first use of any of
+    its attributes."""
+
+    __slots__ = ()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(ensure_logging(), name)
+
+
+logger = cast("Logger", _Logger())
+"""What this package logs with: ``logger.bind(field=value).info("message")``."""
+_pending: list[Callable[[Logger], None]] = []
+"""The configuration to apply when loguru is imported (one at most)."""
+_configuring = threading.Lock()
+
+
+def ensure_logging() -> Logger:
+    """loguru's logger, imported if it was not, configured as :func:`configure_logging`
+    was last told."""
+    from loguru import logger as loguru_logger
+
+    if _pending:
+        with _configuring:
+            if _pending:
+                _pending.pop()(loguru_logger)
+    return loguru_logger
+
 
 _PLAIN = re.compile(r"[\w.:/+@-]+")
 # C0 and C1 controls, DEL, and what else splits lines (Unicode line and paragraph separators).
@@ -90,8 +131,15 @@ def _redact_record(record: Any) -> None:
 
 
 def configure_logging(level: str = "INFO", fmt: str = "text", stream: TextIO | None = None) -> None:
-    """Send every log record at ``level`` or above to ``stream`` (stderr) in ``fmt``."""
+    """Send every log record at ``level`` or above to ``stream`` (stderr when called) in
+    ``fmt``: at once when loguru is imported, else when it is (``ensure_logging``)."""
     out = _ValidText(stream or sys.stderr)
+    _pending[:] = [functools.partial(_configure, level, fmt, out)]
+    if "loguru" in sys.modules:
+        ensure_logging()
+
+
+def _configure(level: str, fmt: str, out: _ValidText, logger: Logger) -> None:
     logger.remove()
     logger.configure(patcher=_redact_record)
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from loguru import logger
+from ._logging import logger
 
 REPEAT_INTERVAL = 60.0
 

@@ -11,7 +11,6 @@ from ._recent import recent_length
 from ._rule import Rule, format_series
 from ._rule_machine import RuleMachine
 from ._series_limit import make_room
-from ._snapshot import Restored, RuleSnapshot, restore_into, snapshot_of
 from ._state import (
     Action,
     LevelPolicy,
@@ -23,6 +22,7 @@ from ._state import (
 
 if TYPE_CHECKING:
     from .._config import RuleConfig
+    from ._snapshot import Restored, RuleSnapshot
 
 
 def _policies(config: RuleConfig) -> tuple[LevelPolicy, LevelPolicy | None]:
@@ -88,6 +88,8 @@ class AlertingRule(Rule):
 
     def snapshot(self) -> RuleSnapshot:
         """The state of every series, times on the monotonic clock: what a restart keeps."""
+        from ._snapshot import snapshot_of  # here: a replay (a rule test) keeps no state
+
         hard = self.config.hard or self._dropped_hard
         return snapshot_of(self.machine, None if hard is None else hard.threshold.text)
 
@@ -98,6 +100,8 @@ class AlertingRule(Rule):
         if self.config.hard is None and any(one.hard is not None for one in snapshot.series):
             # Removed since the snapshot: what its resolves say it was. Never judged again.
             self._dropped_hard = LevelConfig(any_value(snapshot.hard_threshold or ""))
+        from ._snapshot import restore_into
+
         restored = restore_into(self.machine, snapshot, now)
         self._log(restored.ended)
         return restored
@@ -119,7 +123,7 @@ class AlertingRule(Rule):
     def _log(self, transitions: Iterable[Transition]) -> None:
         if self.quiet or not transitions:
             return
-        from loguru import logger  # not imported by a replay, which logs nothing
+        from .._core import logger  # not imported by a replay, which logs nothing
 
         for t in transitions:
             level = self.level(t.level)

@@ -340,7 +340,7 @@ class Governor:
     def _log(self, level: str, message: str, *args: object) -> None:
         if self.quiet:
             return
-        from loguru import logger
+        from .._core import logger
 
         logger.log(level, message, *args)
 

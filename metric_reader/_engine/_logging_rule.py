@@ -19,7 +19,7 @@ class LoggingRule(Rule):
     def evaluate(self, now: float, samples: list[Sample], acting: bool = True) -> list[Action]:
         if self.quiet or not samples:
             return []
-        from loguru import logger  # not imported by a replay, which logs nothing
+        from .._core import logger  # not imported by a replay, which logs nothing
 
         for sample in samples:
             logger.bind(rule=self.name, value=sample.value).info(

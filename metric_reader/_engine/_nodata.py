@@ -75,6 +75,6 @@ class NoData:
 
     def _log(self) -> Logger:
         # Bound only when there is something to say: observe runs on every poll of every rule.
-        from loguru import logger
+        from .._core import logger
 
         return logger.bind(rule=self.rule, reads=self.expression, empty_polls=self.empty_polls)

@@ -17,11 +17,10 @@ from pathlib import Path
 
 import anyio
 import httpx
-from loguru import logger
 
 from .. import __version__
 from .._config import ClientConfig, Secret, build_ssl_context, read_credential
-from .._core import FetchError, FetchTimeout, QueueTimeout, remember_secret
+from .._core import FetchError, FetchTimeout, QueueTimeout, logger, remember_secret
 from ._body import ACCEPT_ENCODING
 
 REREAD_INTERVAL = 10.0

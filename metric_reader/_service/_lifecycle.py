@@ -21,11 +21,10 @@ from collections.abc import Callable, Collection
 import anyio
 import anyio.to_thread
 from anyio.abc import TaskStatus
-from loguru import logger
 
 from .._actions import PluginCatalog
 from .._config import Settings
-from .._core import ConfigError, format_duration
+from .._core import ConfigError, format_duration, logger
 from .._engine import Rule, carry_over
 from .._http import make_client
 from .._sources import PROMETHEUS, build_groups, check_expressions

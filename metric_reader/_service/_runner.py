@@ -21,11 +21,10 @@ from typing import TYPE_CHECKING, Protocol
 
 import anyio
 from anyio.abc import TaskGroup
-from loguru import logger
 
 from .._actions import Dispatched, LateCall, PluginCatalog, dispatch, queued_calls
 from .._config import Settings
-from .._core import Labels, format_duration
+from .._core import Labels, format_duration, logger
 from .._engine import Call, OwedCall, format_series
 from .._surface import ServiceMetrics
 

@@ -23,9 +23,8 @@ from dataclasses import dataclass, field
 import anyio
 import httpx
 from anyio.abc import TaskGroup
-from loguru import logger
 
-from .._core import FetchError, FetchTimeout, QueueTimeout, Sample, format_duration, redact
+from .._core import FetchError, FetchTimeout, QueueTimeout, Sample, format_duration, logger, redact
 from .._engine import Call, EvaluationStep, Notify, Observation, revision
 from .._sources import FailedRead, Fetch, Group, TickReads, fetch_timeout
 from .._surface import ServiceMetrics

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import anyio
 import httpx
-from loguru import logger
 
 from .._config import (
     MAX_RESPONSE_BYTES,
@@ -21,7 +20,7 @@ from .._config import (
     RuleConfig,
     RuleSource,
 )
-from .._core import FetchError, ResponseTooLarge, format_duration
+from .._core import FetchError, ResponseTooLarge, format_duration, logger
 from ._batch import SelectorBatch, plan_batches
 from ._fetches import EndpointLimit, Fetch, Fetched
 from ._kind import GroupPlan, History, PlanOptions

@@ -13,9 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from loguru import logger
-
-from .._core import Throttle
+from .._core import Throttle, logger
 
 
 @dataclass(frozen=True, slots=True)

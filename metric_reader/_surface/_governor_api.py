@@ -24,11 +24,9 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import parse_qs
 
-from loguru import logger
-
 from .. import __version__
 from .._config import parse_matcher, parse_prometheus_duration
-from .._core import LabelMatcher, MatchOp, utf8
+from .._core import LabelMatcher, MatchOp, logger, utf8
 from .._engine import Governor, Silence
 from ._governor_doc import pause_doc, rfc3339
 from ._messages import Request, Response

@@ -26,11 +26,10 @@ from typing import Any
 
 import anyio
 from anyio.abc import TaskGroup
-from loguru import logger
 from prometheus_client.exposition import choose_encoder
 from prometheus_client.registry import Collector
 
-from .._core import valid_text
+from .._core import logger, valid_text
 from ._collectors import ServiceCollector, ServiceState
 
 REUSE_FROM = 0.05

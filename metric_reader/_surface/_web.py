@@ -34,11 +34,10 @@ from urllib.parse import parse_qs, unquote, urlsplit
 import anyio
 from anyio.abc import SocketAttribute, SocketListener, SocketStream, TaskGroup, TaskStatus
 from anyio.streams.buffered import BufferedByteReceiveStream
-from loguru import logger
 
 from .. import __version__
 from .._config import parse_listen_address
-from .._core import ListenError, utf8
+from .._core import ListenError, logger, utf8
 from ._actions_api import RECENT_ACTIONS, actions_response
 from ._collectors import register_service_collectors
 from ._governor_api import MAX_BODY, GovernorApi, handles, takes_body

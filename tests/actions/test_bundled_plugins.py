@@ -256,3 +256,17 @@ def test_file_action_refuses_a_directory_setting_that_is_a_file(
 
     assert problem is not None
     assert "exists but is not a directory" in problem.reason
+
+
+def test_a_command_can_load_only_the_bundled_plugins_it_names() -> None:
+    """``check`` loads the bundled plugins the rules name, found by their file's name."""
+    every = discover_plugins(None, settings={"file_action": {"dir": "/tmp"}})
+    names = sorted(name for name, plugin in every.plugins.items() if plugin.bundled)
+    assert {"log_action", "file_action"} <= set(names)
+    for name in names:
+        only = discover_plugins(
+            None, settings={"file_action": {"dir": "/tmp"}}, bundled_only={name}
+        )
+        assert sorted(only.plugins) == [name]
+        assert only.plugins[name].path == every.plugins[name].path
+    assert discover_plugins(None, bundled_only=()).plugins == {}

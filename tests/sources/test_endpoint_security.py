@@ -29,6 +29,7 @@ from _certs import cert, new_key, write_pem
 from cryptography.hazmat.primitives import serialization
 
 from metric_reader._actions import discover_plugins
+from metric_reader._cli import main
 from metric_reader._config import ClientConfig, ConfigError, Secret, load_settings
 from metric_reader._core._exceptions import FetchError
 from metric_reader._core._logging import configure_logging
@@ -417,6 +418,36 @@ def _config_error(env: dict[str, str]) -> str:
     with pytest.raises(ConfigError) as caught:
         load_settings({"METRIC_NAME": "m", **env})
     return str(caught.value)
+
+
+def test_a_wrong_ssl_cert_file_is_a_configuration_error(
+    pki: Pki, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """SSL_CERT_FILE replaces the default trust store: one that is missing or holds no
+    certificate is refused as the settings are read (``check --no-read`` too), one that
+    looks like PEM but does not load as the service starts (and before ``check`` reads)."""
+    missing = str(tmp_path / "nope.pem")
+    assert _config_error({"SSL_CERT_FILE": missing}) == (
+        f"SSL_CERT_FILE {missing!r}: not a PEM file of CA certificates (No such file or directory)"
+    )
+    assert "no PEM certificate in it" in _config_error({"SSL_CERT_FILE": str(pki.client_key)})
+    corrupt = tmp_path / "corrupt.pem"
+    corrupt.write_text("-----BEGIN CERTIFICATE-----\nbm90IGEgY2VydA==\n-----END CERTIFICATE-----\n")
+    monkeypatch.setenv("SSL_CERT_FILE", str(corrupt))
+    env = {
+        "METRIC_NAME": "m",
+        "PROMETHEUS_ENDPOINT": "http://127.0.0.1:9",
+        "SSL_CERT_FILE": str(corrupt),
+    }
+    assert main(["check", "--no-read"], env) == 0
+    capsys.readouterr()
+    assert main(["check"], env) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(
+        f"metric-reader: configuration error: SSL_CERT_FILE {str(corrupt)!r}: not a PEM file "
+        "of CA certificates ("
+    ), err
+    assert len(err.splitlines()) == 1, err
 
 
 def test_client_certificate_and_key_come_together(pki: Pki) -> None:
