@@ -317,6 +317,7 @@ _NUMBER_EXAMPLES: dict[Callable[[object], Any], str] = {
     _values.shard_index: "0",
     _values.byte_size: "64MiB",
     _values.listen_address: "127.0.0.1:9180",
+    _values.breaching_limit: "20%",
 }
 _NUMBER_SETTINGS = sorted(
     (env_name(key), _NUMBER_EXAMPLES[parse])

@@ -113,7 +113,7 @@ def _budget(
     most: Given | None, per: Given | None, name: str, problems: Problems
 ) -> BudgetConfig | None:
     if most is None:
-        if per is not None:
+        if per is not None and problems.parse(positive_duration, per, None) is not None:
             problems.add(f"{per.at} is set but max_actions is not: a budget needs both")
         return None
     count = problems.parse(positive_int, most, None)
@@ -126,8 +126,8 @@ def _breaker(table: Mapping[str, Any], at: str, problems: Problems) -> BreakerCo
     window = _given(table, "breaker_window", at)
     cooldown = _given(table, "breaker_cooldown", at)
     if failures is None:
-        for given in (window, cooldown):
-            if given is not None:
+        for given, parse in ((window, positive_duration), (cooldown, duration)):
+            if given is not None and problems.parse(parse, given, None) is not None:
                 problems.add(
                     f"{given.at} is set but breaker_failures is not: the breaker "
                     "opens after that many failed calls"

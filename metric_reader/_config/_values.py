@@ -439,15 +439,17 @@ def ordinal_from_hostname(hostname: str) -> int | None:
     return int(match[1]) if match else None
 
 
+_PERCENT = re.compile(r"[0-9]+(\.[0-9]+)?")
+
+
 def breaching_limit(value: object) -> tuple[int | None, float | None]:
     """``max_breaching``: a whole number of series (at least 1) or a percentage of the
     rule's series (``"20%"``, more than 0 and at most 100)."""
     if isinstance(value, str) and value.strip().endswith("%"):
         number = value.strip()[:-1].strip()
-        try:
-            percent = float(number)
-        except ValueError:
-            raise ValueError('expected a number of series or a percentage such as "20%"') from None
+        if not _PERCENT.fullmatch(number):  # ASCII digits only, as every number here
+            raise ValueError('expected a number of series or a percentage such as "20%"')
+        percent = float(number)
         if not 0 < percent <= 100:
             raise ValueError("a percentage must be more than 0% and at most 100%")
         return None, percent
