@@ -307,8 +307,13 @@ def test_random_kills_while_rules_flap_always_leave_a_valid_file(
     assert final.stop(signal.SIGTERM) == 0, final.diagnostics()
     doc = json.loads(state.read_text())
     assert set(doc["rules"]["queue_depth"]) == {"identity", "fingerprint", "seen_any", "series"}
-    # No temporary file is left once a service has started and stopped, nothing set aside.
-    assert sorted(p.name for p in tmp_path.glob("state.json*")) == ["state.json", "state.json.lock"]
+    # No temporary file is left once a service has started and stopped, nothing set aside
+    # (the action history is beside the state file, its WAL folded in at the stop).
+    assert sorted(p.name for p in tmp_path.glob("state.json*")) == [
+        "state.json",
+        "state.json.history.sqlite",
+        "state.json.lock",
+    ]
     assert not list(tmp_path.glob(".state.json.*"))
     for svc in started:
         output = svc.stderr()
@@ -333,6 +338,7 @@ def test_a_dry_run_between_real_runs_changes_nothing_they_do(
     first, fire = fire_and_save(scrape_server, recording_plugin_dir, service, env)
     assert first.stop(signal.SIGTERM) == 0, first.diagnostics()
     saved = state.read_bytes()
+    history_before = (tmp_path / "state.json.history.sqlite").read_bytes()
 
     dry = service({**env, "DRY_RUN": "true"})
     dry.wait_until(
@@ -344,7 +350,13 @@ def test_a_dry_run_between_real_runs_changes_nothing_they_do(
     assert dry.stop(signal.SIGTERM) == 0, dry.diagnostics()
     assert "would call" not in dry.stderr(), f"the dry run ignored the backoff\n{dry.diagnostics()}"
     assert state.read_bytes() == saved, "the dry run changed the state file"
-    assert sorted(p.name for p in tmp_path.glob("state.json*")) == ["state.json", "state.json.lock"]
+    history = tmp_path / "state.json.history.sqlite"
+    assert sorted(p.name for p in tmp_path.glob("state.json*")) == [
+        "state.json",
+        history.name,
+        "state.json.lock",
+    ]
+    assert history.read_bytes() == history_before, "the dry run wrote the action history"
 
     second = service(env)
     check_repeats_only_after_the_backoff(second, scrape_server, recording_plugin_dir, fire, 8.0)
