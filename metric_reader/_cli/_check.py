@@ -90,8 +90,8 @@ def _route_lines(settings: Settings) -> list[str]:
 
 
 def _guard_lines(settings: Settings) -> list[str]:
-    """The limits on what the rules do (budgets, breakers, storms, modes, mute windows),
-    one line each, so a reviewer sees them next to the rules they limit."""
+    """The limits on what the rules do (budgets, breakers, storms, modes, mute windows,
+    inhibit rules), one line each, so a reviewer sees them next to the rules they limit."""
 
     def budget(config: BudgetConfig) -> str:
         return f"{config.max_actions} calls per {format_duration(config.per)}"
@@ -128,6 +128,8 @@ def _guard_lines(settings: Settings) -> list[str]:
             parts.append(f"active only during {', '.join(limits.active_time_intervals)}")
         if parts:
             lines.append(f"guard {rule.name}: {'; '.join(parts)}")
+    for inhibit in settings.inhibit_rules:
+        lines.append(f"inhibit {inhibit.label()}: {inhibit}")
     return lines
 
 

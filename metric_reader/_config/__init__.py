@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from ._go_glob import escape as glob_escape
     from ._go_glob import glob as go_glob
     from ._go_glob import go_join
+    from ._inhibit_rules import InhibitRule
     from ._keys import KNOWN_VARIABLES
     from ._loader import load_settings, with_external
     from ._moment import MOMENT_HELP, parse_moment
@@ -67,6 +68,7 @@ __all__ = [
     "ConfigError",
     "ElectionSettings",
     "GuardMode",
+    "InhibitRule",
     "LevelConfig",
     "MissingValueBehavior",
     "ParsedPromQL",
@@ -135,6 +137,7 @@ if not TYPE_CHECKING:  # each name imported when first used
             "PrometheusSelector": "._types",
             "RecordingRuleConfig": "._types",
             "Route": "._routes",
+            "InhibitRule": "._inhibit_rules",
             "RuleConfig": "._types",
             "RuleFileReader": "._rule_file_reader",
             "RuleGroupConfig": "._types",

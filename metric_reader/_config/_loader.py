@@ -35,6 +35,7 @@ from ._types import HISTORY_RETENTION, PluginGuard, RuleConfig, RuleGroupConfig,
 from ._watched import rule_file_globs
 
 if TYPE_CHECKING:
+    from ._inhibit_rules import InhibitRule
     from ._routes import Route
     from ._tomlfile import TomlFile
 
@@ -120,6 +121,7 @@ def load_settings(environ: Mapping[str, str], *, rules: bool = True) -> Settings
         read_limits(top["limits"].value, top["limits"].at, problems) if "limits" in top else None
     )
     intervals = _time_intervals(top.get("time_intervals"), problems)
+    inhibit_rules = _inhibit_rules(top.get("inhibit_rules"), problems)
     window_keys = ("mute_time_intervals", "active_time_intervals")
     check_interval_names(
         [
@@ -182,6 +184,7 @@ def load_settings(environ: Mapping[str, str], *, rules: bool = True) -> Settings
         limits=limits,
         plugin_guards=guards,
         time_intervals=intervals,
+        inhibit_rules=inhibit_rules,
         paused=bool(service["paused"]),
     )
 
@@ -197,6 +200,15 @@ def _time_intervals(given: Given | None, problems: Problems) -> dict[str, tuple[
     except ValueError as exc:
         problems.add(str(exc))
         return {}
+
+
+def _inhibit_rules(given: Given | None, problems: Problems) -> tuple[InhibitRule, ...]:
+    """``[[inhibit_rules]]`` (Alertmanager's ``inhibit_rules``)."""
+    if given is None:
+        return ()
+    from ._inhibit_rules import read_inhibit_rules
+
+    return read_inhibit_rules(given.value, given.at, problems)
 
 
 def _history_file(given: Path | None, state_file: Path | None) -> Path | None:
@@ -350,7 +362,7 @@ def _read_file(
     rules: list[tuple[int, dict[str, Given]]] = []
     plugins: dict[str, Mapping[str, Any]] = {}
     for key, value in toml.data.items():
-        if key in ("routes", "limits", "time_intervals"):
+        if key in ("routes", "limits", "time_intervals", "inhibit_rules"):
             top[key] = Given(value, toml.where(key))
         elif key == "rules":
             if not isinstance(value, list) or not all(isinstance(r, dict) for r in value):
@@ -373,7 +385,10 @@ def _read_file(
                 value = str(toml.path.parent / value)  # relative to the file, as in Prometheus
             top[key] = Given(value, toml.where(key), key in SECRET_KEYS)
         else:
-            known = (*TOP_LEVEL_KEYS, "rules", "plugins", "routes", "limits", "time_intervals")
+            known = (
+                *TOP_LEVEL_KEYS,
+                *("rules", "plugins", "routes", "limits", "time_intervals", "inhibit_rules"),
+            )
             problems.add(_unknown(toml.where(key), key, known))
     if "rules" in toml.data and not rules:
         problems.add(f"{toml.where('rules')}: no rules")

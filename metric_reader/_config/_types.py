@@ -13,6 +13,7 @@ from ._client import MAX_RESPONSE_BYTES, ClientConfig
 from ._problems import env_name
 
 if TYPE_CHECKING:
+    from ._inhibit_rules import InhibitRule
     from ._routes import Route
 
 DEFAULT_SERIES_LIMIT = 10_000
@@ -357,6 +358,8 @@ class Settings:
     """``[plugins.NAME]``'s budgets and circuit breakers."""
     time_intervals: Mapping[str, tuple[Any, ...]] = field(default_factory=dict)
     """``[[time_intervals]]``, by name (``TimeInterval`` objects)."""
+    inhibit_rules: tuple[InhibitRule, ...] = ()
+    """``[[inhibit_rules]]``: while a source alert fires, calls for its targets wait."""
     paused: bool = False
     """``PAUSED``: start paused (no plugin called), whatever the state file says; without
     it the pause in the state file goes on."""

@@ -19,7 +19,7 @@ from ._numbers import json_number
 from ._selector import quote
 
 Outcome = Literal["executed", "failed", "timed_out", "suppressed", "shadow"]
-SuppressReason = Literal["budget", "breaker", "storm", "muted", "silenced", "paused"]
+SuppressReason = Literal["budget", "breaker", "storm", "muted", "silenced", "paused", "inhibited"]
 
 OUTCOMES: tuple[str, ...] = get_args(Outcome)
 SUPPRESS_REASONS: tuple[str, ...] = get_args(SuppressReason)

@@ -4,14 +4,15 @@ The evaluation step (``_step``) asks it about every plugin a call goes to, in th
 the first that says no deciding:
 
 1. ``paused``: the pause switch is on (``metric-reader pause``, ``PAUSED``);
-2. ``silenced``: an active silence matches the alert's labels;
-3. ``muted``: a mute window of the rule or route holds now, or its active windows do not;
-4. ``storm``: more of the rule's series are breached than its ``max_breaching`` (a fire
+2. ``inhibited``: a firing alert inhibits the alert (``[[inhibit_rules]]``, ``_inhibit``);
+3. ``silenced``: an active silence matches the alert's labels;
+4. ``muted``: a mute window of the rule or route holds now, or its active windows do not;
+5. ``storm``: more of the rule's series are breached than its ``max_breaching`` (a fire
    or repeat; a resolve goes through);
-5. ``shadow``: the rule or route is in shadow mode: recorded as would-have-run, not made,
+6. ``shadow``: the rule or route is in shadow mode: recorded as would-have-run, not made,
    and the rule goes on as if it succeeded (it spends no budget and trips no breaker);
-6. ``breaker``: the plugin's circuit breaker is open;
-7. ``budget``: the plugin's, the rule's or the global budget is spent (a fire or repeat).
+7. ``breaker``: the plugin's circuit breaker is open;
+8. ``budget``: the plugin's, the rule's or the global budget is spent (a fire or repeat).
 
 A suppressed call is not queued: it stays owed, so the series gets it at its next
 evaluation once nothing holds it back. Every owed call and what became of it is recorded
@@ -33,11 +34,12 @@ from .._config import BudgetConfig, PluginGuard
 from .._core import HistoryEntry
 from ._breaker import Breaker
 from ._budget import Budget
+from ._inhibit import Inhibitor
 from ._silences import Silences, silence_of
 from ._state import Action, State
 
 if TYPE_CHECKING:
-    from .._config import Route
+    from .._config import InhibitRule, Route
     from ._rule import Rule
 
 LOG_EVERY = 60.0
@@ -87,6 +89,8 @@ class Governor:
         self.quiet = quiet
         """A replay's: nothing is logged."""
         self.silences = Silences()
+        self.inhibitor = Inhibitor()
+        """``[[inhibit_rules]]`` and the firing alerts: the evaluation step keeps it told."""
         self.pause: Pause | None = None
         self.limits: Budget | None = None
         self.plugin_budgets: dict[str, Budget] = {}
@@ -108,9 +112,11 @@ class Governor:
         plugin_guards: Mapping[str, PluginGuard],
         rules: Sequence[Rule],
         time_intervals: Mapping[str, Sequence[Any]],
+        inhibit_rules: Sequence[InhibitRule] = (),
     ) -> None:
         """Take the limits of a (re)loaded configuration; a budget or breaker whose
         settings stayed keeps what it counted."""
+        self.inhibitor.configure(inhibit_rules, rules)
         self.limits = _budget(self.limits, limits)
         self.plugin_budgets = {
             name: budget
@@ -239,9 +245,11 @@ class Governor:
                 "suppressed", "paused", f"paused{_until(pause.until)}{_why(pause.reason)}"
             )
         if plugin is not None:
-            silence = self.silences.silencing(
-                rule.alert_labels(action.labels, action.level, action.value), now
-            )
+            labels = rule.alert_labels(action.labels, action.level, action.value)
+            inhibition = self.inhibitor.inhibited_by(labels)
+            if inhibition is not None:
+                return Verdict("suppressed", "inhibited", inhibition.describe())
+            silence = self.silences.silencing(labels, now)
             if silence is not None:
                 return Verdict("suppressed", "silenced", silence.describe())
             muted = self._muted(guard.mute_time_intervals, guard.active_time_intervals, now)

@@ -376,6 +376,7 @@ class EvaluationStep:
         if no_data is not None:
             no_data.observe(at, len(samples))
         actions = rule.evaluate(at, samples, acting)
+        self.governor.inhibitor.observe(rule)  # its firing alerts inhibit from now on
         self._deliveries.prune(rule)
         if acting:
             wall = self._wall_of(at)

@@ -240,6 +240,7 @@ def replay_histories(settings: Settings, histories: Sequence[RuleHistory]) -> li
         settings.plugin_guards,
         [replayer.rule for replayer in replayers],
         settings.time_intervals,
+        settings.inhibit_rules,
     )
     streams = [_reads(index, series, times) for index, (_, series, times) in enumerate(histories)]
     for at, index, samples in heapq.merge(*streams, key=lambda read: read[:2]):

@@ -78,6 +78,8 @@ def stopped_by(entry: HistoryEntry) -> str:
         if detail.startswith(outside):
             return f"the active time intervals {detail[len(outside) :]}"
         return f"the {detail}"
+    if entry.reason == "inhibited" and entry.detail.endswith(")"):
+        return f"the inhibit rule {entry.detail[:-1].rpartition(' (')[2]}"
     return {"silenced": "a silence", "paused": "the pause"}.get(entry.reason, entry.reason)
 
 

@@ -128,7 +128,11 @@ class Lifecycle(ServiceParts):
             self.metrics.evaluations_missed.labels(group.name)
         self.runtimes.install(rules, self.fetches, kept)
         self.governor.configure(
-            settings.limits, settings.plugin_guards, rules, settings.time_intervals
+            settings.limits,
+            settings.plugin_guards,
+            rules,
+            settings.time_intervals,
+            settings.inhibit_rules,
         )
 
     async def run(self, grace: float = SHUTDOWN_GRACE, early: EarlySignals | None = None) -> None:

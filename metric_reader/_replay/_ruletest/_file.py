@@ -116,7 +116,7 @@ _FAILURE_KEYS = ("plugin", "times", "from", "until", "error")
 
 _KINDS: tuple[ActionKind, ...] = ("fire", "repeat", "resolve", "storm")
 _OUTCOMES: tuple[CallOutcome, ...] = ("executed", "failed", "suppressed", "shadow")
-_REASONS = ("budget", "breaker", "storm", "muted", "silenced", "paused")
+_REASONS = ("budget", "breaker", "storm", "muted", "silenced", "paused", "inhibited")
 _SPECIAL_NUMBERS = {
     # YAML's spellings (yaml.v2 decodes them into a float64) and Prometheus'.
     ".nan": math.nan,

@@ -226,7 +226,13 @@ def _replayer_maker(settings: Settings, group: RuleTestGroup) -> Callable[[RuleC
     def make(rule: RuleConfig) -> Replayer:
         replayer = Replayer(rule, settings.routes, succeeds, governor)
         rules.append(replayer.rule)
-        governor.configure(settings.limits, settings.plugin_guards, rules, settings.time_intervals)
+        governor.configure(
+            settings.limits,
+            settings.plugin_guards,
+            rules,
+            settings.time_intervals,
+            settings.inhibit_rules,
+        )
         return replayer
 
     return make
