@@ -162,9 +162,15 @@ def _rule_table(rules: Sequence[RuleConfig], shards: int = 1) -> str:
         if config is None:
             return "-"
         condition = "alert" if alert else config.threshold.text  # an alert: its expr decides
+        if config.breach_window > 1:
+            condition += f" ({config.breach_count} of {config.breach_window})"
         text = f"{condition} for {format_duration(config.duration)}"
         if config.backoff:
             text += f" every {format_duration(config.backoff)}"
+            if config.backoff_multiplier > 1:
+                text += f" x{config.backoff_multiplier:g}"
+                if config.backoff_max is not None:
+                    text += f" up to {format_duration(config.backoff_max)}"
         return f"{text} -> {config.plugin or 'log only'}"
 
     header: tuple[str, ...] = ("RULE", "READS", "FROM", "EVERY", "ACTION", "HARD")

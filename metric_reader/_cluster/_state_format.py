@@ -39,13 +39,15 @@ SAVED_LEVEL_FIELDS = (
     "value",
     "takers",
     "held_value",
+    "breaches",
 )
 """The keys of a saved level: every field of a ``LevelSnapshot``, in this order."""
 
-LATER_LEVEL_FIELDS = ("takers", "held_value")
+LATER_LEVEL_FIELDS = ("takers", "held_value", "breaches")
 """Keys of a saved level that files written by earlier versions lack: a level without
 ``takers`` resolves where a fire would go now (as those versions did), one without
-``held_value`` carries its ``value``."""
+``held_value`` carries its ``value``, one without ``breaches`` counts its last evaluations
+as its state says (breached while pending or firing)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,6 +99,7 @@ def _level_doc(level: LevelSnapshot, wall: Wall) -> dict[str, Any]:
         "value": json_number(level.value),
         "takers": None if level.takers is None else list(level.takers),
         "held_value": json_number(level.held_value),
+        "breaches": None if level.breaches is None else list(level.breaches),
     }
 
 
@@ -213,6 +216,16 @@ def _takers(value: object, where: str) -> tuple[str, ...] | None:
     return tuple(dict.fromkeys(value))
 
 
+def _breaches(value: object, where: str) -> tuple[bool, ...] | None:
+    """A level's debounce window, oldest first; None (or no key): not kept. The level keeps
+    as many of its newest as its ``breach_window``."""
+    if value is None:
+        return None
+    if not isinstance(value, list) or not all(isinstance(one, bool) for one in value):
+        raise StateError(f"{where}: expected a list of true and false, got {_show(value)}")
+    return tuple(value)
+
+
 def _parse_level(raw: object, where: str, notes: list[str]) -> LevelSnapshot:
     doc = _mapping(raw, where)
     missing = [
@@ -263,6 +276,7 @@ def _parse_level(raw: object, where: str, notes: list[str]) -> LevelSnapshot:
             value=math.nan if value is None else value,
             takers=takers,
             held_value=held_value,
+            breaches=_breaches(doc.get("breaches"), f"{where}.breaches"),
         )
     except ValueError as exc:  # a breach without a start, an owed action without a deadline
         raise StateError(f"{where}: {exc}") from None

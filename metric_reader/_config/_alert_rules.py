@@ -163,6 +163,10 @@ def _alert_rule(
         raw["action_plugin"] = Given(first.plugin, first.where)
         if first.backoff is not None:
             raw["backoff_delay"] = Given(format_duration(first.backoff), first.where)
+        if first.backoff_multiplier is not None:
+            raw["backoff_multiplier"] = Given(first.backoff_multiplier, first.where)
+        if first.backoff_max is not None:
+            raw["backoff_max"] = Given(format_duration(first.backoff_max), first.where)
     config = build_rule(raw, _AlertScope(where), problems)
     if config is None or config.base is None:
         return None

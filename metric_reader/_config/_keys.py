@@ -11,6 +11,7 @@ from ._problems import env_name
 from ._types import MissingValueBehavior
 from ._values import (
     boolean,
+    breach_window,
     breaching_limit,
     byte_size,
     choice,
@@ -24,6 +25,7 @@ from ._values import (
     listen_address,
     long_duration,
     metric_name,
+    multiplier,
     names,
     namespace,
     plugin_name,
@@ -63,6 +65,10 @@ LEVEL_KEYS: dict[str, Parser] = {
     "action_plugin": plugin_name,
     "keep_firing_for": duration,
     "clear_threshold": threshold,
+    "breach_count": breach_window,
+    "breach_window": breach_window,
+    "backoff_multiplier": multiplier,
+    "backoff_max": duration,
 }
 GUARD_KEYS: dict[str, Parser] = {
     "max_actions": positive_int,

@@ -20,12 +20,14 @@ from typing import Any, Literal
 
 from .._core import LabelMatcher, MatchOp, parse_label_filters
 from ._problems import Given, Problems
-from ._values import choice, duration, names, plugin_name
+from ._values import choice, duration, multiplier, names, plugin_name
 
 ROUTE_KEYS = (
     "matchers",
     "action_plugin",
     "backoff_delay",
+    "backoff_multiplier",
+    "backoff_max",
     "continue",
     "mode",
     "mute_time_intervals",
@@ -50,6 +52,9 @@ class Route:
     """``shadow``: the calls it takes are recorded, never made; None: the rule's mode."""
     mute_time_intervals: tuple[str, ...] = ()
     active_time_intervals: tuple[str, ...] = ()
+    backoff_multiplier: float | None = None
+    backoff_max: float | None = None
+    """Escalating repeats of the alerts it takes; None: the rule file's."""
 
     def matches(self, labels: Mapping[str, str]) -> bool:
         return all(matcher.matches(labels) for matcher in self.matchers)
@@ -105,6 +110,8 @@ def read_routes(value: Any, where: str, problems: Problems) -> tuple[Route, ...]
         if plugin is None and "action_plugin" not in table:
             problems.add(f"{at}: action_plugin is not set: a route names the plugin it calls")
         backoff = problems.parse(duration, _given(table, "backoff_delay", at), None)
+        grow = problems.parse(multiplier, _given(table, "backoff_multiplier", at), None)
+        most = problems.parse(duration, _given(table, "backoff_max", at), None)
         go_on = table.get("continue", False)
         if not isinstance(go_on, bool):
             problems.add(f"{at}.continue={go_on!r} is invalid: expected true or false")
@@ -112,7 +119,9 @@ def read_routes(value: Any, where: str, problems: Problems) -> tuple[Route, ...]
         mute = problems.parse(names, _given(table, "mute_time_intervals", at), ())
         active = problems.parse(names, _given(table, "active_time_intervals", at), ())
         if len(problems.lines) == before and plugin is not None:
-            routes.append(Route(matchers, plugin, backoff, bool(go_on), at, mode, mute, active))
+            routes.append(
+                Route(matchers, plugin, backoff, bool(go_on), at, mode, mute, active, grow, most)
+            )
     return tuple(routes)
 
 

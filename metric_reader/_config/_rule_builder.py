@@ -158,6 +158,21 @@ def _build_level(
         return None
     if values["threshold"] is None:
         return None
+    count, window = values["breach_count"] or 1, values["breach_window"]
+    if window is not None and count > window:
+        problems.invalid(
+            raw[prefix + "breach_count"],
+            f"more than {scope.name(prefix + 'breach_window')}={window}: the level breaches "
+            f"when at least that many of its last {window} evaluations did",
+        )
+        return None
+    delay, most = values["backoff_delay"] or 0.0, values["backoff_max"]
+    if most is not None and most < delay:
+        problems.invalid(
+            raw[prefix + "backoff_max"],
+            f"less than {scope.name(prefix + 'backoff_delay')}, the first interval",
+        )
+        return None
     return LevelConfig(
         threshold=values["threshold"],
         duration=values["threshold_duration"] or 0.0,
@@ -165,6 +180,10 @@ def _build_level(
         plugin=values["action_plugin"],
         keep_firing_for=values["keep_firing_for"] or 0.0,
         clear_threshold=values["clear_threshold"],
+        breach_count=count,
+        breach_window=window or count,  # breach_count alone: that many in a row
+        backoff_multiplier=values["backoff_multiplier"] or 1.0,
+        backoff_max=most,
     )
 
 

@@ -69,6 +69,15 @@ class LevelConfig:
     plugin: str | None = None
     keep_firing_for: float = 0.0
     clear_threshold: Threshold | None = None
+    breach_count: int = 1
+    """Debounce: the level is breached while at least this many of its last
+    ``breach_window`` evaluations breached."""
+    breach_window: int = 1
+    backoff_multiplier: float = 1.0
+    """Escalating repeats: the interval after the n-th successful call of a breach is
+    ``backoff * backoff_multiplier ** (n - 1)``, at most ``backoff_max``."""
+    backoff_max: float | None = None
+    """None: the interval grows without bound."""
 
 
 @dataclass(frozen=True, slots=True)

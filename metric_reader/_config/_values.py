@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import errno
 import ipaddress
+import math
 import os
 import re
 import stat
@@ -265,6 +266,38 @@ def _whole_number(value: object, least: int, expected: str) -> int:
 
 def positive_int(value: object) -> int:
     return _whole_number(value, 1, "expected a whole number of at least 1")
+
+
+MAX_BREACH_WINDOW = 1000
+"""The most evaluations ``breach_window`` may count: a level keeps (and saves) that many."""
+
+
+def breach_window(value: object) -> int:
+    """``breach_count`` and ``breach_window``: a number of evaluations."""
+    expected = f"expected a whole number of evaluations from 1 to {MAX_BREACH_WINDOW}"
+    number = _whole_number(value, 1, expected)
+    if number > MAX_BREACH_WINDOW:
+        raise ValueError(expected)
+    return number
+
+
+_DECIMAL = re.compile(r"[0-9]+(\.[0-9]+)?")
+
+
+def multiplier(value: object) -> float:
+    """``backoff_multiplier``: a finite number of at least 1 (``2``, ``1.5``, ``"2"``)."""
+    expected = "expected a number of at least 1, e.g. 2 or 1.5"
+    if isinstance(value, str) and _DECIMAL.fullmatch(value.strip(_ASCII_SPACE)):
+        value = value.strip(_ASCII_SPACE)
+    elif not isinstance(value, int | float) or isinstance(value, bool):
+        raise ValueError(expected)
+    try:
+        number = float(value)
+    except OverflowError:  # a whole number beyond any float
+        number = math.inf
+    if not 1 <= number < math.inf:
+        raise ValueError(expected)
+    return number
 
 
 def shard_index(value: object) -> int:

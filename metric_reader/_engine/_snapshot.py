@@ -64,6 +64,10 @@ class LevelSnapshot:
     held_value: float | None = None
     """The value at the last evaluation at which the condition held, which the actions
     carry; None: not known, taken as ``value``."""
+    breaches: tuple[bool, ...] | None = None
+    """Debounce: whether each of the last evaluations breached, oldest first; None: not
+    kept (no debounce, or a snapshot made before it was kept): they count as the state
+    says."""
 
     def __post_init__(self) -> None:
         if not (
@@ -199,6 +203,7 @@ def _level_snapshot(machine: LevelMachine) -> LevelSnapshot:
         machine.value,
         machine.takers,
         machine.held_value,
+        None if machine.breaches is None else tuple(machine.breaches),
     )
 
 
@@ -260,6 +265,7 @@ def _restore_level(machine: LevelMachine, saved: LevelSnapshot, clamp: _NotAfter
     machine.value = saved.value
     machine.takers = saved.takers
     machine.held_value = saved.value if saved.held_value is None else saved.held_value
+    machine.breaches = None if saved.breaches is None else list(saved.breaches)
     machine.in_flight = None
     machine.cleared_at = None
 

@@ -78,6 +78,29 @@ class LevelPolicy:
     held (Prometheus' keep_firing_for, counted as Prometheus counts it)."""
     clear_threshold: Threshold | None = None
     """Hysteresis: once FIRING, only a value that meets this ends the breach."""
+    breach_count: int = 1
+    breach_window: int = 1
+    """Debounce: the level counts as breached while at least ``breach_count`` of its last
+    ``breach_window`` evaluations breached (1 of 1: each evaluation decides alone)."""
+    backoff_multiplier: float = 1.0
+    backoff_max: float | None = None
+    """Escalating repeats: see ``repeat_interval``."""
+
+    @property
+    def debounced(self) -> bool:
+        return self.breach_window > 1
+
+    def repeat_interval(self, calls: int) -> float:
+        """The wait after the ``calls``-th successful fire or repeat of a breach:
+        ``backoff * backoff_multiplier ** (calls - 1)``, at most ``backoff_max``."""
+        if self.backoff_multiplier == 1.0 or calls <= 1:
+            grown = self.backoff
+        else:
+            try:
+                grown = self.backoff * self.backoff_multiplier ** (calls - 1)
+            except OverflowError:
+                grown = math.inf
+        return grown if self.backoff_max is None else min(grown, self.backoff_max)
 
     def holds(self, state: State, value: float) -> bool:
         """Whether ``value`` keeps (or starts) a breach for a level in ``state``."""
@@ -95,6 +118,10 @@ def level_policy(level: LevelConfig, retry_delay: float) -> LevelPolicy:
         retry_delay,
         level.keep_firing_for,
         level.clear_threshold,
+        level.breach_count,
+        level.breach_window,
+        level.backoff_multiplier,
+        level.backoff_max,
     )
 
 
@@ -169,14 +196,23 @@ class LevelMachine:
     held_value: float = math.nan
     """The value at the last evaluation at which the condition held: what the actions
     carry, the resolve included (not the value that ended the breach, nor NaN)."""
+    breaches: list[bool] | None = None
+    """Debounce (``breach_window`` > 1): whether each of the last evaluations breached,
+    oldest first, at most ``breach_window`` of them. Evaluations it lacks (None: all of
+    them) count as the state says: breached while PENDING or FIRING, else not."""
 
     def observe(self, now: float, value: float, breached: bool) -> tuple[State, State] | None:
         """Apply one observation; return ``(old, new)`` when the state changed."""
         old = self.state
         self.value = value
         if breached:
-            self.last_held_at = now
             self.held_value = value
+        if self.policy.debounced:
+            breached = self._count_breach(breached)
+        else:
+            self.breaches = None  # a reload ended the debounce
+        if breached:
+            self.last_held_at = now
             self.cleared_at = None
             self._on_breached(now)
         elif self.state is State.FIRING and self.last_held_at is not None:
@@ -188,6 +224,23 @@ class LevelMachine:
         else:
             self._on_clear(now)
         return (old, self.state) if self.state is not old else None
+
+    def _count_breach(self, breached: bool) -> bool:
+        """Add this evaluation to the window; whether enough of it breached."""
+        window = self.policy.breach_window
+        recent = self.breaches
+        if recent is None or len(recent) < window:
+            unknown = window - (0 if recent is None else len(recent))
+            recent = [self.state is not State.OK] * unknown + (recent or [])
+        recent.append(breached)
+        del recent[: len(recent) - window]
+        self.breaches = recent
+        return recent.count(True) >= self.policy.breach_count
+
+    def forget_breaches(self) -> None:
+        """The evaluations so far count as not breached (the breach ends at once)."""
+        window = self.policy.breach_window
+        self.breaches = [False] * window if self.policy.debounced else None
 
     def _on_breached(self, now: float) -> None:
         if self.state is State.OK:
@@ -214,7 +267,7 @@ class LevelMachine:
             self.due is None
             and self.policy.backoff > 0
             and self.last_success_at is not None
-            and reached(now - self.last_success_at, self.policy.backoff)
+            and reached(now - self.last_success_at, self.policy.repeat_interval(self.fire_count))
         ):
             self._owe("repeat", now)
 
@@ -327,7 +380,14 @@ class LevelMachine:
 
     @property
     def idle(self) -> bool:
-        return self.state is State.OK and self.due is None and self.in_flight is None
+        """OK, nothing owed or running, and no breach in its debounce window: forgetting it
+        changes nothing."""
+        return (
+            self.state is State.OK
+            and self.due is None
+            and self.in_flight is None
+            and not (self.policy.debounced and self.breaches and True in self.breaches)
+        )
 
 
 @dataclass(slots=True)
@@ -378,7 +438,8 @@ class SeriesMachine:
         elif self.missing is MissingValueBehavior.ZERO:
             value = 0.0
         elif self.missing is RESOLVE:  # not breached, whatever the threshold says
-            return self._apply(now, math.nan, False, force_clear=True)  # keep_firing_for holds
+            # keep_firing_for holds, and the debounce window counts it as not breached
+            return self._apply(now, math.nan, False, force_clear=True)
         else:
             assume_breached = True
             value = self.last_value if self.last_value is not None else math.nan
@@ -398,6 +459,7 @@ class SeriesMachine:
         """End whatever breach there is, at once, as a value that breaches nothing would."""
         for machine in self.levels():
             machine.last_held_at = None
+            machine.forget_breaches()
         return self._apply(now, math.nan, False, force_clear=True)
 
     def remove_hard(self, now: float) -> list[Transition]:
@@ -407,6 +469,7 @@ class SeriesMachine:
         out: list[Transition] = []
         if self.hard is not None and not self.hard_removed:
             self.hard.last_held_at = None
+            self.hard.forget_breaches()
             self._step(self.hard, now, math.nan, False, out)
             self.hard_removed = True
             self._drop_removed_hard()
@@ -442,6 +505,7 @@ class SeriesMachine:
             )
             if base.state is not State.FIRING:
                 hard.last_held_at = None  # the base resolved: no keep_firing_for for hard
+                hard.forget_breaches()  # nor a debounce window
             self._step(hard, now, value, hard_breached, transitions)
         self._drop_removed_hard()
         return transitions

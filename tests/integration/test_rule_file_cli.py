@@ -33,7 +33,7 @@ def test_check_accepts_the_example_rule_file_and_prints_the_rules() -> None:
     table = "\n".join(lines[3:14])
     for name in ("data-volume-space", "checkout-error-rate", "queue-depth", "batch-heartbeat"):
         assert name in table
-    assert "<5e9 for 2m0s every 30m0s -> log_action" in table
+    assert "<5e9 for 2m0s every 30m0s x2 up to 2h0m0s -> log_action" in table
     assert "HostMemoryLow" in table and "alert for 2m0s every 5m0s -> log_action" in table
     assert 'route HostMemoryLow: routes[0] {severity="critical"} -> log_action' in lines
     assert any("recording rule instance:node_cpu_utilisation:rate5m skipped" in x for x in lines)
