@@ -85,8 +85,12 @@ class HistoryEntry:
 
     def why(self) -> str:
         """The reason and the detail in one line: ``budget: budget of plugin restart_pod: 3
-        per 1h``, an error, or empty."""
-        return ": ".join(part for part in (self.reason, self.detail) if part)
+        per 1h``, an error, or empty; and for a verified fix whether it held."""
+        text = ": ".join(part for part in (self.reason, self.detail) if part)
+        if self.verified is None:
+            return text
+        held = "verified: the fix held" if self.verified else "unverified: the fix did not hold"
+        return f"{text}; {held}" if text else held
 
 
 def iso_utc(at: float) -> str:
