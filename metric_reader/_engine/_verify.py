@@ -19,11 +19,12 @@ the pause, recorded in the history as rows of their kind.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
 from .._config import VerifyConfig, routes_for
-from .._core import Event, HistoryEntry, Labels, Outcome, format_duration, idempotency_key
+from .._core import Event, HistoryEntry, Labels, Level, Outcome, format_duration, idempotency_key
 from ._fix import FixCheck, PendingFix
 from ._state import Action
 
@@ -151,25 +152,28 @@ class FixNotice:
         return list(self._plugins)
 
     def event(self, plugin: str | None, now: float, wall: datetime | None = None) -> Event:
+        """The event of the rule's fix (its labels, annotations, link, as the rule makes
+        them), of kind ``unverified`` or ``gave_up``, with the annotation ``verification``
+        saying what happened."""
         rule, check = self.rule, self.check
-        wall = datetime.now(UTC) if wall is None else wall
-        started = wall - timedelta(seconds=now - check.active_at)
-        annotations = rule.annotations(self.labels, check.value)
-        return Event(
-            rule=rule.name,
-            metric_name=rule.config.metric_name,
-            labels=dict(self.labels),
+        level: Level = "hard" if check.level == "hard" else "base"
+        action = Action(
+            labels=self.labels,
+            level=level,
+            kind="repeat",
             value=check.value,
-            threshold=rule.level(check.level).threshold.text,
-            level="hard" if check.level == "hard" else "base",
-            kind="gave_up" if check.result == "gave_up" else "unverified",
-            breach_started=started,
-            duration=timedelta(seconds=max(0.0, now - check.active_at)),
+            active_at=check.active_at,
+            duration=max(0.0, now - check.active_at),
             fire_count=check.fire_count,
-            plugin=plugin or "",
-            annotations={**annotations, "verification": self.text},
-            idempotency_key=self._key(started),
-            external_labels=dict(rule.config.external_labels),
+            breach=check.breach,
+            started_at=now,
+        )
+        made = rule.event(action, now, plugin or "", wall)
+        return replace(
+            made,
+            kind="gave_up" if check.result == "gave_up" else "unverified",
+            annotations={**made.annotations, "verification": self.text},
+            idempotency_key=self._key(made.breach_started),
         )
 
     def _key(self, started: datetime) -> str:
