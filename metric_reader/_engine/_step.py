@@ -392,6 +392,8 @@ class EvaluationStep:
             if storm is not None:
                 notify(StormNotice(self.governor, storm, at, wall))
             hand_out(self.governor, rule, self.routes, wall, notify)
+        else:
+            rule.fix_checks()  # a follower makes no fix: none is its to tell
         self._hand_out(rule, actions, at, notify)
         return Evaluation(True)
 
