@@ -126,6 +126,12 @@ def _guard_lines(settings: Settings) -> list[str]:
             parts.append(f"muted during {', '.join(limits.mute_time_intervals)}")
         if limits.active_time_intervals:
             parts.append(f"active only during {', '.join(limits.active_time_intervals)}")
+        verify = rule.verify
+        if verify.within is not None:
+            parts.append(
+                f"fixes verified within {format_duration(verify.within)}, given up after "
+                f"{verify.attempts} -> {verify.escalate_plugin or 'log only'}"
+            )
         if parts:
             lines.append(f"guard {rule.name}: {'; '.join(parts)}")
     for inhibit in settings.inhibit_rules:

@@ -82,8 +82,12 @@ def needed_plugins(settings: Settings) -> dict[str, str]:
                 needed.setdefault(level.plugin, settings.plugin_variable(rule, level_name))
         if rule.guard.storm_plugin:
             needed.setdefault(rule.guard.storm_plugin, f"rule {rule.name!r} storm_plugin")
+        if rule.verify.escalate_plugin:
+            needed.setdefault(rule.verify.escalate_plugin, f"rule {rule.name!r} escalate_plugin")
     for route in settings.routes:
         needed.setdefault(route.plugin, f"{route.where}.action_plugin")
+        if route.verify.escalate_plugin:
+            needed.setdefault(route.verify.escalate_plugin, f"{route.where}.escalate_plugin")
     return needed
 
 

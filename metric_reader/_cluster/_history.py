@@ -9,7 +9,9 @@ may lose the last rows, never the file). Its size is bounded: rows older than th
 (``HISTORY_RETENTION``) and beyond ``max_rows`` are deleted every ``PRUNE_EVERY`` inserts
 and at open; SQLite reuses the freed pages.
 
-A file that is not a usable history (not SQLite, corrupt, another schema) is set aside as
+A history of an earlier schema is brought up to this one in place (``_MIGRATIONS``: a column
+added, every row kept); the CLI reads one as it is. A file that is not a usable history (not
+SQLite, corrupt, a newer or unknown schema) is set aside as
 ``<name>.corrupt-<timestamp>`` with one warning and a new one is made; a history that cannot
 be opened at all (permissions, a full disk) is kept in memory instead, with one warning:
 never fatal, the history is a record, not what the service needs to act. Writing it fails
@@ -35,7 +37,7 @@ from .._core import OUTCOMES, HistoryEntry, Outcome, StateError, logger
 
 __all__ = ["PRUNE_EVERY", "SCHEMA_VERSION", "ActionHistory"]
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 """``PRAGMA user_version`` of the database this version writes."""
 PRUNE_EVERY = 100
 """Inserts between two prunings: the table holds at most ``max_rows + PRUNE_EVERY`` rows."""
@@ -58,7 +60,15 @@ _COLUMNS = (
     "attempt",
     "idempotency_key",
     "level",
+    "verified",
 )
+_COLUMNS_OF = {1: _COLUMNS[:-1], 2: _COLUMNS}
+"""The columns of each schema version this one reads."""
+_MIGRATIONS = {
+    1: "ALTER TABLE actions ADD COLUMN verified INTEGER; PRAGMA user_version = 2;",
+}
+"""What brings a history of each earlier version to the next (``verified``: whether a fix
+held, NULL in the rows written before)."""
 _SCHEMA = f"""
 CREATE TABLE actions (
     id INTEGER PRIMARY KEY,
@@ -76,12 +86,17 @@ CREATE TABLE actions (
     annotations TEXT NOT NULL,
     attempt INTEGER NOT NULL,
     idempotency_key TEXT NOT NULL,
-    level TEXT NOT NULL
+    level TEXT NOT NULL,
+    verified INTEGER
 );
 CREATE INDEX actions_at ON actions (at);
 CREATE INDEX actions_rule_at ON actions (rule, at);
 PRAGMA user_version = {SCHEMA_VERSION};
 """
+_MARK = (
+    "UPDATE actions SET verified = ? WHERE idempotency_key = ? AND outcome = 'executed' "
+    "AND kind IN ('fire', 'repeat')"
+)
 _INSERT = f"INSERT INTO actions ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' for _ in _COLUMNS)})"
 
 
@@ -121,6 +136,8 @@ class ActionHistory:
         self._lock = threading.Lock()
         self._since_prune = 0
         self._failing = False
+        self._columns: tuple[str, ...] = _COLUMNS
+        """The columns read (a history of an earlier schema, read only, lacks some)."""
 
     # --- opening -----------------------------------------------------------------------------
 
@@ -164,7 +181,10 @@ class ActionHistory:
                 connection = _checked(f"{uri}&immutable=1")
         except (sqlite3.Error, _Unusable) as exc:
             raise StateError(f"{path}: cannot read the history: {exc}") from None
-        return cls(connection, path, math.inf, 0)
+        history = cls(connection, path, math.inf, 0)
+        version = connection.execute("PRAGMA user_version").fetchone()[0]
+        history._columns = _COLUMNS_OF[version]
+        return history
 
     # --- writing -----------------------------------------------------------------------------
 
@@ -187,6 +207,7 @@ class ActionHistory:
             entry.attempt,
             entry.idempotency_key,
             entry.level,
+            entry.verified,
         )
         with self._lock:
             try:
@@ -207,6 +228,20 @@ class ActionHistory:
                 "action history: recording again"
             )
             self._failing = False
+
+    def mark(self, key: str, held: bool) -> None:
+        """The fix ``key`` names (a fire or repeat that ran) held or not: its rows say so.
+        Never raises (a failed write is warned about, as in ``record``)."""
+        with self._lock:
+            try:
+                with self._db:
+                    self._db.execute(_MARK, (held, key))
+            except sqlite3.Error as exc:
+                logger.bind(history=str(self.path or ":memory:"), error=str(exc)).warning(
+                    "action history: cannot mark a fix {}: {}",
+                    "verified" if held else "unverified",
+                    exc,
+                )
 
     def prune(self) -> None:
         """Delete the rows older than the retention and the oldest beyond ``max_rows``."""
@@ -254,7 +289,7 @@ class ActionHistory:
         if outcome is not None:
             where.append("outcome = ?")
             args.append(outcome)
-        sql = f"SELECT {', '.join(_COLUMNS)} FROM actions"
+        sql = f"SELECT {', '.join(self._columns)} FROM actions"
         if where:
             sql += " WHERE " + " AND ".join(where)
         sql += " ORDER BY at DESC, id DESC LIMIT ?"
@@ -266,7 +301,7 @@ class ActionHistory:
                     "action history: cannot read it: {}", exc
                 )
                 return []
-        return [_entry(row) for row in rows]
+        return [_entry(self._columns, row) for row in rows]
 
     def __len__(self) -> int:
         with self._lock:
@@ -278,10 +313,11 @@ class ActionHistory:
             self._db.close()
 
 
-def _entry(row: tuple[object, ...]) -> HistoryEntry:
-    fields = dict(zip(_COLUMNS, row, strict=True))
+def _entry(columns: tuple[str, ...], row: tuple[object, ...]) -> HistoryEntry:
+    fields = dict(zip(columns, row, strict=True))
     outcome = str(fields["outcome"])
     value = fields["value"]
+    verified = fields.get("verified")
     return HistoryEntry(
         at=float(cast(float, fields["at"])),
         rule=str(fields["rule"]),
@@ -298,6 +334,7 @@ def _entry(row: tuple[object, ...]) -> HistoryEntry:
         attempt=int(cast(int, fields["attempt"])),
         idempotency_key=str(fields["idempotency_key"]),
         level=str(fields["level"]),
+        verified=None if verified is None else bool(verified),
     )
 
 
@@ -337,13 +374,14 @@ def _checked(uri: str) -> sqlite3.Connection:
 
 
 def _check(connection: sqlite3.Connection) -> None:
-    """Raise ``_Unusable`` unless ``connection`` holds this version's history."""
+    """Raise ``_Unusable`` unless ``connection`` holds this version's history, or an earlier
+    version's (``_COLUMNS_OF``)."""
     version = connection.execute("PRAGMA user_version").fetchone()[0]
-    if version != SCHEMA_VERSION:
+    if version not in _COLUMNS_OF:
         newer = " (a newer metric-reader's)" if version > SCHEMA_VERSION else ""
         raise _Unusable(f"schema version {version}{newer}, expected {SCHEMA_VERSION}")
     columns = tuple(row[1] for row in connection.execute("PRAGMA table_info(actions)"))
-    if columns[1:] != _COLUMNS:
+    if columns[1:] != _COLUMNS_OF[version]:
         raise _Unusable("its actions table is not the one expected")
 
 
@@ -384,11 +422,19 @@ def _prepare(connection: sqlite3.Connection) -> None:
         check = connection.execute("PRAGMA quick_check").fetchone()[0]
         if check != "ok":
             raise _Unusable(f"damaged: {check}")
+        _migrate(connection)
     if connection.execute("PRAGMA journal_mode = WAL").fetchone()[0].lower() != "wal":
         raise sqlite3.OperationalError("the database refused WAL mode")
     connection.execute("PRAGMA synchronous = NORMAL")
     if empty:
         connection.executescript(_SCHEMA)
+
+
+def _migrate(connection: sqlite3.Connection) -> None:
+    """Bring a checked history of an earlier schema to this one, every row kept: one
+    transaction per step, so a step that fails leaves the file as the step found it."""
+    while (version := connection.execute("PRAGMA user_version").fetchone()[0]) < SCHEMA_VERSION:
+        connection.executescript(f"BEGIN; {_MIGRATIONS[version]} COMMIT;")
 
 
 def _set_aside(path: Path, reason: str) -> bool:

@@ -16,7 +16,14 @@ from dataclasses import dataclass
 from typing import Any, cast
 
 from .._core import EventKind, Labels, StateError, json_number
-from .._engine import MAX_COUNT, LevelSnapshot, RuleSnapshot, SeriesSnapshot, State
+from .._engine import (
+    MAX_COUNT,
+    LevelSnapshot,
+    PendingFix,
+    RuleSnapshot,
+    SeriesSnapshot,
+    State,
+)
 
 FORMAT = "metric-reader-state"
 VERSION = 1
@@ -40,14 +47,18 @@ SAVED_LEVEL_FIELDS = (
     "takers",
     "held_value",
     "breaches",
+    "fix",
+    "unheld",
+    "gave_up",
 )
 """The keys of a saved level: every field of a ``LevelSnapshot``, in this order."""
 
-LATER_LEVEL_FIELDS = ("takers", "held_value", "breaches")
+LATER_LEVEL_FIELDS = ("takers", "held_value", "breaches", "fix", "unheld", "gave_up")
 """Keys of a saved level that files written by earlier versions lack: a level without
 ``takers`` resolves where a fire would go now (as those versions did), one without
 ``held_value`` carries its ``value``, one without ``breaches`` counts its last evaluations
-as its state says (breached while pending or firing)."""
+as its state says (breached while pending or firing); one without ``fix``, ``unheld`` and
+``gave_up`` verifies no fix yet and counts none that did not hold (``verify_within``)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,6 +111,18 @@ def _level_doc(level: LevelSnapshot, wall: Wall) -> dict[str, Any]:
         "takers": None if level.takers is None else list(level.takers),
         "held_value": json_number(level.held_value),
         "breaches": None if level.breaches is None else list(level.breaches),
+        "fix": None if level.fix is None else _fix_doc(level.fix, wall),
+        "unheld": level.unheld,
+        "gave_up": level.gave_up,
+    }
+
+
+def _fix_doc(fix: PendingFix, wall: Wall) -> dict[str, Any]:
+    return {
+        "deadline": wall(fix.deadline),
+        "key": fix.key,
+        "attempts": fix.attempts,
+        "plugins": list(fix.plugins),
     }
 
 
@@ -226,6 +249,26 @@ def _breaches(value: object, where: str) -> tuple[bool, ...] | None:
     return tuple(value)
 
 
+def _fix(value: object, where: str) -> PendingFix | None:
+    """A fix being verified; None (or no key): none."""
+    if value is None:
+        return None
+    doc = _mapping(value, where)
+    deadline = _time(doc.get("deadline"), f"{where}.deadline")
+    key, attempts, plugins = doc.get("key"), doc.get("attempts"), doc.get("plugins")
+    if (
+        deadline is None
+        or not isinstance(key, str)
+        or isinstance(attempts, bool)
+        or not isinstance(attempts, int)
+        or not 1 <= attempts <= MAX_COUNT
+        or not isinstance(plugins, list)
+        or not all(isinstance(name, str) for name in plugins)
+    ):
+        raise StateError(f"{where}: expected deadline, key, attempts and plugins, got {doc!r}")
+    return PendingFix(deadline, key, attempts, tuple(plugins))
+
+
 def _parse_level(raw: object, where: str, notes: list[str]) -> LevelSnapshot:
     doc = _mapping(raw, where)
     missing = [
@@ -259,6 +302,11 @@ def _parse_level(raw: object, where: str, notes: list[str]) -> LevelSnapshot:
     failures = _count(doc["failures"], f"{where}.failures", notes)
     fire_count = _count(doc["fire_count"], f"{where}.fire_count", notes)
     breach = _count(doc["breach"], f"{where}.breach", notes)
+    fix = _fix(doc.get("fix"), f"{where}.fix")
+    unheld = _count(doc.get("unheld", 0), f"{where}.unheld", notes)
+    gave_up = doc.get("gave_up", False)
+    if not isinstance(gave_up, bool):
+        raise StateError(f"{where}.gave_up: expected true or false, got {_show(gave_up)}")
     try:
         return LevelSnapshot(
             state=state,
@@ -277,6 +325,9 @@ def _parse_level(raw: object, where: str, notes: list[str]) -> LevelSnapshot:
             takers=takers,
             held_value=held_value,
             breaches=_breaches(doc.get("breaches"), f"{where}.breaches"),
+            fix=fix,
+            unheld=unheld,
+            gave_up=gave_up,
         )
     except ValueError as exc:  # a breach without a start, an owed action without a deadline
         raise StateError(f"{where}: {exc}") from None

@@ -48,6 +48,7 @@ if TYPE_CHECKING:
     )
     from ._values import describe_dir_error, ordinal_from_hostname, parse_listen_address
     from ._values import url as parse_url
+    from ._verify import VerifyConfig
     from ._watched import configuration_files
     from ._yaml_nodes import YamlSyntaxError
     from ._yaml_nodes import compose as compose_yaml
@@ -85,6 +86,7 @@ __all__ = [
     "ScrapePage",
     "Secret",
     "Settings",
+    "VerifyConfig",
     "YamlSyntaxError",
     "build_ssl_context",
     "compose_yaml",
@@ -119,6 +121,7 @@ if not TYPE_CHECKING:  # each name imported when first used
         {
             "GuardMode": "._types",
             "RuleGuard": "._types",
+            "VerifyConfig": "._verify",
             "PluginGuard": "._types",
             "BreakerConfig": "._types",
             "BudgetConfig": "._types",

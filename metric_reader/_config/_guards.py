@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from ._keys import GUARD_KEYS
+from ._keys import GUARD_KEYS, VERIFY_KEYS
 from ._problems import Given, Problems
 from ._types import (
     DEFAULT_BUDGET_PERIOD,
@@ -23,6 +23,7 @@ from ._types import (
     RuleGuard,
 )
 from ._values import duration, names, positive_duration, positive_int
+from ._verify import VerifyConfig
 
 LIMITS_KEYS = ("max_actions", "per")
 PLUGIN_GUARD_KEYS = ("max_actions", "per", "breaker_failures", "breaker_window", "breaker_cooldown")
@@ -49,6 +50,15 @@ def rule_guard(raw: Mapping[str, Given], name: str, problems: Problems) -> RuleG
         mute_time_intervals=value("mute_time_intervals") or (),
         active_time_intervals=value("active_time_intervals") or (),
     )
+
+
+def rule_verify(raw: Mapping[str, Given], problems: Problems) -> VerifyConfig:
+    """Whether the fixes of the rule (or route) whose keys are ``raw`` are verified."""
+
+    def value(key: str) -> Any:
+        return problems.parse(VERIFY_KEYS[key], raw.get(key), None)
+
+    return VerifyConfig(value("verify_within"), value("max_attempts"), value("escalate_plugin"))
 
 
 def read_limits(value: object, where: str, problems: Problems) -> BudgetConfig | None:

@@ -80,6 +80,12 @@ GUARD_KEYS: dict[str, Parser] = {
     "active_time_intervals": names,
 }
 """A rule's limits (``_guards``): on a ``[[rules]]`` entry, or at the top as every rule's."""
+VERIFY_KEYS: dict[str, Parser] = {
+    "verify_within": positive_duration,
+    "max_attempts": positive_int,
+    "escalate_plugin": plugin_name,
+}
+"""Whether a rule's fixes held (``_guards.rule_verify``); on a route too."""
 RULE_KEYS: dict[str, Parser] = {
     "name": rule_name,
     "metric_name": metric_name,
@@ -92,6 +98,7 @@ RULE_KEYS: dict[str, Parser] = {
     "series_limit": positive_int,
     **LEVEL_KEYS,
     **GUARD_KEYS,
+    **VERIFY_KEYS,
     **{f"hard.{key}": parse for key, parse in LEVEL_KEYS.items()},
 }
 IDENTITY_KEYS = ("name", "metric_name", "label_filters", "query")

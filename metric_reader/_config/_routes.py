@@ -15,12 +15,21 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from .._core import LabelMatcher, MatchOp, parse_label_filters
 from ._problems import Given, Problems
-from ._values import choice, duration, multiplier, names, plugin_name
+from ._values import (
+    choice,
+    duration,
+    multiplier,
+    names,
+    plugin_name,
+    positive_duration,
+    positive_int,
+)
+from ._verify import VerifyConfig
 
 ROUTE_KEYS = (
     "matchers",
@@ -32,6 +41,9 @@ ROUTE_KEYS = (
     "mode",
     "mute_time_intervals",
     "active_time_intervals",
+    "verify_within",
+    "max_attempts",
+    "escalate_plugin",
 )
 _UNQUOTED = re.compile(r"\s*([A-Za-z_][A-Za-z0-9_]*)\s*(=~|!~|!=|=)\s*(.*?)\s*")
 
@@ -55,6 +67,8 @@ class Route:
     backoff_multiplier: float | None = None
     backoff_max: float | None = None
     """Escalating repeats of the alerts it takes; None: the rule file's."""
+    verify: VerifyConfig = field(default_factory=VerifyConfig)
+    """Whether the fixes of the alerts it takes held; what is not set: the rule's."""
 
     def matches(self, labels: Mapping[str, str]) -> bool:
         return all(matcher.matches(labels) for matcher in self.matchers)
@@ -118,9 +132,26 @@ def read_routes(value: Any, where: str, problems: Problems) -> tuple[Route, ...]
         mode = problems.parse(choice(("auto", "shadow")), _given(table, "mode", at), None)
         mute = problems.parse(names, _given(table, "mute_time_intervals", at), ())
         active = problems.parse(names, _given(table, "active_time_intervals", at), ())
+        verify = VerifyConfig(
+            problems.parse(positive_duration, _given(table, "verify_within", at), None),
+            problems.parse(positive_int, _given(table, "max_attempts", at), None),
+            problems.parse(plugin_name, _given(table, "escalate_plugin", at), None),
+        )
         if len(problems.lines) == before and plugin is not None:
             routes.append(
-                Route(matchers, plugin, backoff, bool(go_on), at, mode, mute, active, grow, most)
+                Route(
+                    matchers,
+                    plugin,
+                    backoff,
+                    bool(go_on),
+                    at,
+                    mode,
+                    mute,
+                    active,
+                    grow,
+                    most,
+                    verify,
+                )
             )
     return tuple(routes)
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from .._core import Selector
-from ._guards import rule_guard
+from ._guards import rule_guard, rule_verify
 from ._keys import LEVEL_KEYS, RULE_KEYS
 from ._problems import Given, Problems, env_name
 from ._types import (
@@ -104,6 +104,7 @@ def build_rule(raw: dict[str, Given], scope: Scope, problems: Problems) -> RuleC
     if isinstance(scope, FileScope) and "name" not in raw:
         problems.add(f"{scope.about()}name is not set: every rule needs a unique name")
     guard = rule_guard(raw, str(name or metric_name or "query"), problems)
+    verify = rule_verify(raw, problems)
     base = _build_level(raw, "", scope, problems)
     hard = _build_level(raw, "hard.", scope, problems)
     if "threshold" not in raw:
@@ -135,6 +136,7 @@ def build_rule(raw: dict[str, Given], scope: Scope, problems: Problems) -> RuleC
         hard=hard,
         series_limit=series_limit,
         guard=guard,
+        verify=verify,
     )
 
 

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal
 from .._core import Selector, Threshold
 from ._client import MAX_RESPONSE_BYTES, ClientConfig
 from ._problems import env_name
+from ._verify import VerifyConfig
 
 if TYPE_CHECKING:
     from ._inhibit_rules import InhibitRule
@@ -237,6 +238,8 @@ class RuleConfig:
     templates, and the start of the events' ``generator_url``."""
     guard: RuleGuard = RuleGuard()
     """Its budget, blast-radius guard, mode and mute windows."""
+    verify: VerifyConfig = field(default_factory=VerifyConfig)
+    """Whether its fixes held, and whom to tell when they did not."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -31,7 +31,8 @@ class HistoryEntry:
 
     ``at`` is wall-clock time (seconds since the epoch); ``series`` the series' labels;
     ``plugin`` is empty when the call was only logged; ``kind`` is ``fire``, ``repeat``,
-    ``resolve`` or ``storm``. ``reason`` is one of :data:`SuppressReason` for a suppressed
+    ``resolve``, ``storm``, or ``unverified``/``gave_up`` (a fix that did not hold, told to
+    the ``escalate_plugin``). ``reason`` is one of :data:`SuppressReason` for a suppressed
     call, else empty; ``detail`` says in one line which budget, the error, the silence id.
     ``duration`` is how long the breach had lasted, in seconds.
     """
@@ -51,6 +52,9 @@ class HistoryEntry:
     attempt: int = 1
     idempotency_key: str = ""
     level: str = "base"
+    verified: bool | None = None
+    """For a fire or repeat that ran, with ``verify_within``: whether the fix held (None:
+    not verified, or not yet)."""
 
     def as_dict(self) -> dict[str, object]:
         """A JSON-friendly view: ``at`` as ISO 8601 UTC and ``at_unix`` in seconds; a value
@@ -72,6 +76,7 @@ class HistoryEntry:
             "attempt": self.attempt,
             "idempotency_key": self.idempotency_key,
             "level": self.level,
+            "verified": self.verified,
         }
 
     def series_text(self) -> str:
@@ -80,8 +85,12 @@ class HistoryEntry:
 
     def why(self) -> str:
         """The reason and the detail in one line: ``budget: budget of plugin restart_pod: 3
-        per 1h``, an error, or empty."""
-        return ": ".join(part for part in (self.reason, self.detail) if part)
+        per 1h``, an error, or empty; and for a verified fix whether it held."""
+        text = ": ".join(part for part in (self.reason, self.detail) if part)
+        if self.verified is None:
+            return text
+        held = "verified: the fix held" if self.verified else "unverified: the fix did not hold"
+        return f"{text}; {held}" if text else held
 
 
 def iso_utc(at: float) -> str:

@@ -12,6 +12,7 @@ if TYPE_CHECKING:
     from ._alerting import AlertingRule
     from ._breaker import Breaker
     from ._budget import Budget
+    from ._fix import PendingFix
     from ._governor import Governor, Pause, Verdict
     from ._logging_rule import LoggingRule
     from ._nodata import NO_DATA_POLLS, NoData, tracks_no_data
@@ -32,6 +33,7 @@ if TYPE_CHECKING:
         State,
     )
     from ._step import Call, Evaluation, EvaluationStep, Notify, Observation, OwedCall, StormNotice
+    from ._verify import FixNotice
 
 __all__ = [
     "MAX_COUNT",
@@ -47,6 +49,7 @@ __all__ = [
     "CarriedOver",
     "Evaluation",
     "EvaluationStep",
+    "FixNotice",
     "Governor",
     "LevelMachine",
     "LevelPolicy",
@@ -57,6 +60,7 @@ __all__ = [
     "Observation",
     "OwedCall",
     "Pause",
+    "PendingFix",
     "Replay",
     "ReplayedCall",
     "Replayer",
@@ -95,6 +99,8 @@ if not TYPE_CHECKING:  # each name imported when first used
             "Silence": "._silences",
             "Call": "._step",
             "StormNotice": "._step",
+            "FixNotice": "._verify",
+            "PendingFix": "._fix",
             "Verdict": "._governor",
             "Pause": "._governor",
             "Governor": "._governor",

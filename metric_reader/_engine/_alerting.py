@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 from .._config import LevelConfig
 from .._core import EventKind, Labels, Sample, any_value, format_duration
+from ._fix import FixCheck, PendingFix
 from ._recent import recent_length
 from ._rule import Rule, format_series
 from ._rule_machine import RuleMachine
@@ -73,6 +74,12 @@ class AlertingRule(Rule):
 
     def give_back(self, action: Action) -> None:
         self.machine.give_back(action)
+
+    def expect_fix(self, action: Action, now: float, within: float, fix: PendingFix) -> None:
+        self.machine.expect_fix(action, now, within, fix)
+
+    def fix_checks(self) -> list[tuple[Labels, FixCheck]]:
+        return self.machine.take_fix_checks()
 
     def make_room(self, read: set[Labels], limit: int) -> bool:
         return make_room(self.machine, read, limit)

@@ -49,6 +49,8 @@ HELD_KEPT = 100_000
 STORM_SERIES_SHOWN = 20
 
 Record = Callable[[HistoryEntry], None]
+MarkFix = Callable[[str, str, tuple[str, ...], bool], None]
+"""A fix verified: its rule, its idempotency key, the plugins it went to, whether it held."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,12 +82,19 @@ def _nothing(entry: HistoryEntry) -> None:
     pass
 
 
+def _no_mark(rule: str, key: str, plugins: tuple[str, ...], held: bool) -> None:
+    pass
+
+
 class Governor:
     """Budgets, breakers, storms, silences, mute windows, the pause and the mode."""
 
     def __init__(self, record: Record = _nothing, quiet: bool = False) -> None:
         self.record = record
         """Where every history entry goes (the service: the SQLite history)."""
+        self.mark_fix: MarkFix = _no_mark
+        """Where what came of a verified fix goes: the history rows of its call are marked
+        ``verified`` (the service also counts ``metric_reader_fixes_total``)."""
         self.quiet = quiet
         """A replay's: nothing is logged."""
         self.silences = Silences()

@@ -14,7 +14,7 @@ times.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
@@ -24,6 +24,7 @@ from ._rule import Rule
 from ._rules import make_rule
 from ._state import State
 from ._step import Call, EvaluationStep, Observation, OwedCall
+from ._verify import FixNotice
 
 if TYPE_CHECKING:
     from .._config import Route, RuleConfig
@@ -49,6 +50,9 @@ class ReplayedCall:
     ok: bool
     outcome: str = ""
     """``executed`` or ``failed`` (by ``ok``), or ``shadow``: recorded, not made."""
+    verified: bool | None = None
+    """For a fire or repeat with ``verify_within``: whether the fix held (None: not
+    verified, or the replay ended first)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,24 +121,41 @@ class Replayer:
 
     def step(self, read: Observation) -> None:
         """Evaluate the rule on one read, at ``read.at`` (after every earlier read)."""
-        record = self._governor.record
-        self._governor.record = self.result.history.append
+        governor = self._governor
+        record, mark = governor.record, governor.mark_fix
+        governor.record, governor.mark_fix = self.result.history.append, self._mark_fix
         try:
             evaluation = self._step.evaluate(self.rule, read, self._call)
         finally:
-            self._governor.record = record
+            governor.record, governor.mark_fix = record, mark
         if evaluation.refused is not None:
             self.result.problems.append((read.at, evaluation.refused))
         if evaluation.evaluated and read.samples is not None:
             self.result.evaluations += 1
             self._tracked = _record(self.result, read.at, read.samples, self._tracked)
 
+    def _mark_fix(self, rule: str, key: str, plugins: tuple[str, ...], held: bool) -> None:
+        """A fix was verified: its calls and history rows say whether it held."""
+        calls, history = self.result.calls, self.result.history
+        for i, call in enumerate(calls):  # in place: the governor appends to these lists
+            if call.ok and call.outcome == "executed" and call.event.idempotency_key == key:
+                calls[i] = replace(call, verified=held)
+        for i, entry in enumerate(history):
+            if entry.outcome == "executed" and entry.idempotency_key == key:
+                history[i] = replace(entry, verified=held)
+
     def _call(self, call: Call) -> None:
         """Run an owed call at once, at the time it is owed: each plugin succeeds unless
         the script says it fails. A shadowed plugin is listed as such, not called."""
         at = call.at
         wall = datetime.fromtimestamp(at, UTC)
-        series = call.action.labels if isinstance(call, OwedCall) else ()
+        series = (
+            call.action.labels
+            if isinstance(call, OwedCall)
+            else call.labels
+            if isinstance(call, FixNotice)
+            else ()
+        )
         if isinstance(call, OwedCall):
             for plugin, verdict in call.verdicts:
                 if verdict.outcome == "shadow":

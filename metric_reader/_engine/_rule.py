@@ -18,6 +18,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
 from .._core import Event, EventKind, Labels, Sample, idempotency_key
+from ._fix import FixCheck, PendingFix
 from ._state import Action, SeriesMachine, State
 
 if TYPE_CHECKING:
@@ -129,6 +130,16 @@ class Rule(ABC):
     def took(self, action: Action, plugin: str) -> None:
         """``plugin`` took ``action`` (reported before ``finish``): the resolve of its
         breach goes to the plugins that took its fire and repeats."""
+
+    def expect_fix(  # noqa: B027 (a rule without a threshold makes no fix)
+        self, action: Action, now: float, within: float, fix: PendingFix
+    ) -> None:
+        """``action`` (a fire or repeat) succeeded at ``now``: its breach must end within
+        ``within`` seconds, else its fix did not hold (``_fix``)."""
+
+    def fix_checks(self) -> list[tuple[Labels, FixCheck]]:
+        """What came of the fixes being verified since this was last asked."""
+        return []
 
     @abstractmethod
     def give_back(self, action: Action) -> None:

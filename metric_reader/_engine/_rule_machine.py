@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 from .._config import MissingValueBehavior
 from .._core import EventKind, Labels, Sample
+from ._fix import FixCheck, PendingFix
 from ._recent import RECENT_SERIES_PER_RULE, Recent
 from ._state import (
     DEFAULT_FORGET_AFTER,
@@ -65,6 +66,9 @@ class RuleMachine:
     _recorded: dict[Labels, SeriesMachine] = field(
         default_factory=dict, init=False, compare=False, repr=False
     )
+    _fix_checks: list[tuple[Labels, FixCheck]] = field(
+        default_factory=list, init=False, compare=False, repr=False
+    )
 
     def observe(self, now: float, samples: Iterable[Sample]) -> list[Transition]:
         """One successful read of the rule's source at ``now``."""
@@ -81,6 +85,7 @@ class RuleMachine:
             series.placeholder = False
             series.last_seen = now
             transitions += series.observe(now, sample.value)
+            self._take_checks(series)
             if series.recent is not None:
                 series.recent.add(now, sample.value, series.worst)
         self.seen_any = self.seen_any or bool(seen)
@@ -100,6 +105,7 @@ class RuleMachine:
                 transitions += series.clear(now)
             else:
                 transitions += series.observe(now, None)
+            self._take_checks(series)
             if series.recent is not None:
                 series.recent.add(now, None, series.worst)
             if (replaced or absent_long) and series.idle:
@@ -110,6 +116,28 @@ class RuleMachine:
         if transitions or forgot:
             self.revision += 1
         return transitions
+
+    def _take_checks(self, series: SeriesMachine) -> None:
+        for machine in series.levels():
+            if machine.checks:
+                self._fix_checks += [(series.labels, check) for check in machine.checks]
+                machine.checks.clear()
+
+    def take_fix_checks(self) -> list[tuple[Labels, FixCheck]]:
+        """What came of fixes being verified since this was last asked, by series."""
+        checks, self._fix_checks = self._fix_checks, []
+        if checks:
+            self.revision += 1
+        return checks
+
+    def expect_fix(self, action: Action, now: float, within: float, fix: PendingFix) -> None:
+        """``action`` succeeded at ``now``: verify that its fix holds (``LevelMachine``)."""
+        series = self.series.get(action.labels)
+        machine = None if series is None else series.level(action.level)
+        if series is not None and machine is not None:
+            machine.expect_fix(action, now, within, fix)
+            self._take_checks(series)
+            self.revision += 1
 
     def reconfigure(
         self,

@@ -21,14 +21,16 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 from .._core import EventKind, Labels
+from ._fix import PendingFix
 from ._rule_machine import RuleMachine
 from ._state import MAX_COUNT, MAX_RETRY_DELAY, LevelMachine, State, Transition
 
-LEVEL_FIELDS_NOT_IN_SNAPSHOT = ("policy", "level", "in_flight", "cleared_at")
+LEVEL_FIELDS_NOT_IN_SNAPSHOT = ("policy", "level", "in_flight", "cleared_at", "checks")
 """The ``LevelMachine`` fields a ``LevelSnapshot`` leaves out: the policy and the level come
 from the configuration; the call running now is kept as the ``due`` it came from (it is not
 confirmed, so it stays owed); and where the ``keep_firing_for`` window started is not kept:
-after a restore the window starts again, never shorter."""
+after a restore the window starts again, never shorter; nor what came of fixes not yet
+handed out (the step takes them at the evaluation that made them)."""
 
 Retime = Callable[[float], float]
 """A time on one clock to the same moment on another."""
@@ -68,12 +70,19 @@ class LevelSnapshot:
     """Debounce: whether each of the last evaluations breached, oldest first; None: not
     kept (no debounce, or a snapshot made before it was kept): they count as the state
     says."""
+    fix: PendingFix | None = None
+    """The fix being verified (``verify_within``), if any."""
+    unheld: int = 0
+    """Fixes of the breach that did not hold."""
+    gave_up: bool = False
+    """The loop breaker gave up on the breach."""
 
     def __post_init__(self) -> None:
         if not (
             0 <= self.failures <= MAX_COUNT
             and 0 <= self.fire_count <= MAX_COUNT
             and 0 <= self.breach <= MAX_COUNT
+            and 0 <= self.unheld <= MAX_COUNT
         ):
             raise ValueError(self._problem())
         last = self.last_action
@@ -85,6 +94,7 @@ class LevelSnapshot:
             self.last_success_at,
             None if last is None else last[2],
             self.due_at,
+            None if self.fix is None else self.fix.deadline,
         ):
             if at is not None and not math.isfinite(at):
                 raise ValueError(self._problem())
@@ -96,7 +106,7 @@ class LevelSnapshot:
     def _problem(self) -> str:
         """Which count or time ``__post_init__`` found out of range: looked for by name only
         then, as a save snapshots every level of every rule."""
-        for name in ("failures", "fire_count", "breach"):
+        for name in ("failures", "fire_count", "breach", "unheld"):
             count = getattr(self, name)
             if not 0 <= count <= MAX_COUNT:
                 return f"{name}: {count} is not a count from 0 to {MAX_COUNT}"
@@ -109,6 +119,7 @@ class LevelSnapshot:
             ("last_success_at", self.last_success_at),
             ("last_action.at", None if last is None else last[2]),
             ("due_at", self.due_at),
+            ("fix.deadline", None if self.fix is None else self.fix.deadline),
         ):
             if at is not None and not math.isfinite(at):
                 return f"{name}: {at} is not a time"
@@ -116,7 +127,7 @@ class LevelSnapshot:
 
     def retimed(self, convert: Retime) -> LevelSnapshot:
         """The same level with every time moved by ``convert`` to another clock."""
-        last = self.last_action
+        last, fix = self.last_action, self.fix
         return replace(
             self,
             active_at=_retime(convert, self.active_at),
@@ -126,6 +137,7 @@ class LevelSnapshot:
             last_success_at=_retime(convert, self.last_success_at),
             last_action=None if last is None else (last[0], last[1], convert(last[2])),
             due_at=_retime(convert, self.due_at),
+            fix=None if fix is None else replace(fix, deadline=convert(fix.deadline)),
         )
 
 
@@ -204,6 +216,9 @@ def _level_snapshot(machine: LevelMachine) -> LevelSnapshot:
         machine.takers,
         machine.held_value,
         None if machine.breaches is None else tuple(machine.breaches),
+        machine.fix,
+        machine.unheld,
+        machine.gave_up,
     )
 
 
@@ -266,6 +281,9 @@ def _restore_level(machine: LevelMachine, saved: LevelSnapshot, clamp: _NotAfter
     machine.takers = saved.takers
     machine.held_value = saved.value if saved.held_value is None else saved.held_value
     machine.breaches = None if saved.breaches is None else list(saved.breaches)
+    machine.fix = saved.fix  # a deadline ahead stays ahead: verify_within may be long
+    machine.unheld = saved.unheld
+    machine.gave_up = saved.gave_up
     machine.in_flight = None
     machine.cleared_at = None
 

@@ -25,6 +25,7 @@ from enum import StrEnum
 
 from .._config import LevelConfig, MissingValueBehavior
 from .._core import EventKind, Labels, Level, Threshold
+from ._fix import FixCheck, FixResult, PendingFix, judge
 from ._recent import Recent
 
 RESOLVE = MissingValueBehavior.RESOLVE
@@ -200,11 +201,21 @@ class LevelMachine:
     """Debounce (``breach_window`` > 1): whether each of the last evaluations breached,
     oldest first, at most ``breach_window`` of them. Evaluations it lacks (None: all of
     them) count as the state says: breached while PENDING or FIRING, else not."""
+    fix: PendingFix | None = None
+    """The fix being verified (``verify_within``): no repeat is owed meanwhile."""
+    unheld: int = 0
+    """Fixes of this breach that did not hold."""
+    gave_up: bool = False
+    """The loop breaker gave up on this breach: no repeat is owed until it ends."""
+    checks: list[FixCheck] = field(default_factory=list, compare=False, repr=False)
+    """What came of fixes since the evaluation step last took them (``_fix``)."""
 
     def observe(self, now: float, value: float, breached: bool) -> tuple[State, State] | None:
         """Apply one observation; return ``(old, new)`` when the state changed."""
         old = self.state
         self.value = value
+        if self.fix is not None:
+            self._check_fix(now, self.fix, breached)
         if breached:
             self.held_value = value
         if self.policy.debounced:
@@ -256,6 +267,8 @@ class LevelMachine:
             # A resolve still owed to the previous breach is superseded by this one.
             self.due = None
             self.takers = ()
+            self.unheld = 0
+            self.gave_up = False
         assert self.active_at is not None
         if self.state is State.PENDING:
             if reached(now - self.active_at, self.policy.duration):
@@ -266,10 +279,49 @@ class LevelMachine:
         elif (
             self.due is None
             and self.policy.backoff > 0
+            and self.fix is None  # the last fix is still being verified
+            and not self.gave_up  # the loop breaker: no more tries in this breach
             and self.last_success_at is not None
             and reached(now - self.last_success_at, self.policy.repeat_interval(self.fire_count))
         ):
             self._owe("repeat", now)
+
+    def _check_fix(self, now: float, fix: PendingFix, breached: bool) -> None:
+        result = judge(fix, breached, reached(now, fix.deadline), self.unheld)
+        if result is None:
+            return
+        self.fix = None
+        if result != "verified":
+            self.unheld = count_up(self.unheld)
+            self.gave_up = result == "gave_up"
+        self._told(result, fix, now)
+
+    def _told(self, result: FixResult, fix: PendingFix, now: float) -> None:
+        assert self.active_at is not None
+        self.checks.append(
+            FixCheck(
+                self.level,
+                result,
+                fix,
+                now,
+                self.unheld,
+                self.held_value,
+                self.active_at,
+                self.breach,
+                self.fire_count,
+            )
+        )
+
+    def expect_fix(self, action: Action, now: float, within: float, fix: PendingFix) -> None:
+        """``action`` (a fire or repeat that succeeded, ``finish`` told) is a fix: its
+        breach's condition must end by ``now + within``; ``fix`` without its deadline."""
+        if action.breach != self.breach or action.kind == "resolve":
+            return
+        pending = PendingFix(now + within, fix.key, fix.attempts, fix.plugins)
+        if self.state is State.OK:  # the breach ended while the call ran
+            self._told("verified", pending, now)
+        else:
+            self.fix = pending
 
     def _on_clear(self, now: float) -> None:
         self.cleared_at = None

@@ -27,6 +27,7 @@ from ._nodata import NoData
 from ._rule import Rule
 from ._series_limit import admit
 from ._state import Action
+from ._verify import FixNotice, expect, hand_out
 
 if TYPE_CHECKING:
     from .._config import Route, RuleConfig
@@ -63,6 +64,7 @@ class OwedCall:
     """
 
     __slots__ = (
+        "_acted",
         "_deliveries",
         "_failed",
         "_governor",
@@ -99,6 +101,7 @@ class OwedCall:
         self._held = False
         self._reported = 0
         self._failed = False
+        self._acted = False
 
     def judge(self) -> bool:
         """Ask the governor about each plugin still to call; record the suppressed and
@@ -145,6 +148,7 @@ class OwedCall:
         self._governor.outcome(plugin, ok and result != "timeout", self.wall)
         if ok:
             self._took(plugin)
+            self._acted = self._acted or (plugin is not None and result != "dry_run")
         else:
             self._failed = True
 
@@ -166,6 +170,11 @@ class OwedCall:
         ok = done and not self._failed
         self.rule.finish(now, self.action, ok)
         self._deliveries.settle(self.rule, self.action, ok)
+        if ok and self._acted:  # a fix was made (not only logged or shadowed): did it hold?
+            wall = datetime.fromtimestamp(self.wall, UTC)
+            key = self.event(None, self.at, wall).idempotency_key
+            plugins = self._deliveries.plugins_for(self.rule, self.action)
+            expect(self.rule, self.action, self._deliveries.routes, plugins, now, key)
         return ok
 
     def give_back(self) -> None:
@@ -293,7 +302,7 @@ class StormNotice:
         )
 
 
-Call = OwedCall | StormNotice
+Call = OwedCall | StormNotice | FixNotice
 Notify = Callable[[Call], object]
 """What is done with each owed call, in the order the rule owes them (Prometheus'
 ``NotifyFunc``)."""
@@ -383,6 +392,9 @@ class EvaluationStep:
             storm = self.governor.watch_storm(rule, wall)
             if storm is not None:
                 notify(StormNotice(self.governor, storm, at, wall))
+            hand_out(self.governor, rule, self.routes, wall, notify)
+        else:
+            rule.fix_checks()  # a follower makes no fix: none is its to tell
         self._hand_out(rule, actions, at, notify)
         return Evaluation(True)
 

@@ -17,8 +17,9 @@ def summary(results: Sequence[RuleBacktest]) -> str:
     """``would have acted 14 times on 3 series; 6 stopped by the budget of plugin
     restart_pod`` (what the governor held back and what shadow mode recorded, if any; and
     what was skipped)."""
-    acted = series = shadow = 0
+    acted = series = shadow = gave_up = 0
     stopped: Counter[str] = Counter()
+    unheld: set[str] = set()
     for result in results:
         if result.replayed is None:
             continue
@@ -26,6 +27,8 @@ def summary(results: Sequence[RuleBacktest]) -> str:
             acted += timeline.acted
             series += timeline.acted > 0
             shadow += sum(not ran(call) for call in timeline.calls)
+            unheld.update(c.event.idempotency_key for c in timeline.calls if c.verified is False)
+            gave_up += sum(call.event.kind == "gave_up" for call in timeline.calls)
         acted += sum(call.plugin is not None for call in storm_calls(result.replayed))
         stopped.update(stopped_by(entry) for entry in suppressed(result.replayed))
     skipped = sum(result.replayed is None for result in results)
@@ -34,6 +37,9 @@ def summary(results: Sequence[RuleBacktest]) -> str:
         line += "; " + ", ".join(f"{n} stopped by {what}" for what, n in stopped.most_common())
     if shadow:
         line += f"; {shadow} in shadow mode, recorded and not made"
+    if unheld:
+        line += f"; {len(unheld)} fix{'es' * (len(unheld) != 1)} did not hold"
+        line += f", given up {gave_up} time{'s' * (gave_up != 1)}" if gave_up else ""
     backtested = len(results) - skipped
     line += f" ({backtested} rule{'s' * (backtested != 1)} backtested"
     return line + (f", {skipped} skipped)" if skipped else ")")
@@ -116,6 +122,12 @@ def _series_lines(metric: str, timeline: SeriesTimeline) -> list[str]:
 
 def _call_text(call: ReplayedCall) -> str:
     event = call.event
+    if event.kind in ("unverified", "gave_up"):
+        told = event.annotations.get("verification", "")
+        if call.plugin is None:
+            return f"{event.kind}: no escalate_plugin, only logged: {told}"
+        failed = "" if call.ok else "  (fails, as the test scripted)"
+        return f"{event.kind}: {call.plugin}.execute(kind={event.kind!r}): {told}{failed}"
     method = "resolve" if event.kind == "resolve" else "execute"
     arguments = (
         f"metric_name={event.metric_name!r}, value={_number(event.value)}, "
@@ -124,6 +136,8 @@ def _call_text(call: ReplayedCall) -> str:
     failed = "" if call.ok else "  (fails, as the test scripted)"
     if not ran(call):
         failed = "  (shadow mode: recorded, not made)"
+    if call.verified is not None:
+        failed += "  (the fix held)" if call.verified else "  (the fix did not hold)"
     if call.plugin is None:
         return f"{event.kind}: no plugin configured, only logged ({arguments}){failed}"
     return f"{event.kind}: {call.plugin}.{method}({arguments}){failed}"
@@ -196,6 +210,7 @@ def _call_json(call: ReplayedCall) -> dict[str, Any]:
         "outcome": call.outcome,
         **fields,
         "plugin": call.plugin,
+        "verified": call.verified,
     }
 
 

@@ -1,5 +1,6 @@
 """Recording what became of an owed plugin call: a row of the action history and the count
-``metric_reader_actions_total{rule,plugin,outcome}``, always together."""
+``metric_reader_actions_total{rule,plugin,outcome}``, always together; and of a verified
+fix: its rows marked and ``metric_reader_fixes_total{rule,plugin,result}``."""
 
 from __future__ import annotations
 
@@ -13,3 +14,19 @@ def record_action(history: ActionHistory, metrics: ServiceMetrics, entry: Histor
     it. Only the replica that acts records (leader election)."""
     history.record(entry)
     metrics.actions.labels(entry.rule, entry.plugin, entry.outcome).inc()
+
+
+def mark_fix(
+    history: ActionHistory,
+    metrics: ServiceMetrics,
+    rule: str,
+    key: str,
+    plugins: tuple[str, ...],
+    held: bool,
+) -> None:
+    """A fix was verified: the history rows of its call say whether it held, and it is
+    counted in ``metric_reader_fixes_total`` once per plugin it went to."""
+    history.mark(key, held)
+    result = "verified" if held else "unverified"
+    for plugin in plugins or ("",):
+        metrics.fixes.labels(rule, plugin, result).inc()

@@ -11,7 +11,7 @@ from .._core import HistoryEntry
 from .._engine import EvaluationStep, Governor, Rule
 from .._sources import Fetch, Group
 from .._surface import ServiceMetrics
-from ._history import record_action
+from ._history import mark_fix, record_action
 from ._rules import RuleRuntimes
 from ._runner import Runner
 from ._scheduler import Scheduler
@@ -67,6 +67,10 @@ class ServiceParts:
     def _record_action(self, entry: HistoryEntry) -> None:
         """An owed call and what became of it: counted, and kept in the action history."""
         record_action(self.history, self.metrics, entry)
+
+    def _mark_fix(self, rule: str, key: str, plugins: tuple[str, ...], held: bool) -> None:
+        """A fix was verified: its rows in the history say so, and it is counted."""
+        mark_fix(self.history, self.metrics, rule, key, plugins, held)
 
     def _state_changed(self) -> None:
         if self.writer is not None:

@@ -46,6 +46,7 @@ class Service(Lifecycle, StatusView):
         self.config_watch.loaded = files
         self.metrics = ServiceMetrics()
         self.governor = Governor(record=self._record_action)
+        self.governor.mark_fix = self._mark_fix
         if settings.paused:
             self.governor.set_pause(time.time(), None, "PAUSED=true")
         self.step = EvaluationStep(settings.routes, self.governor, _wall_of)

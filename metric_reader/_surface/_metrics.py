@@ -82,6 +82,13 @@ class ServiceMetrics:
             ["rule", "plugin", "outcome"],
             registry=self.registry,
         )
+        self.fixes = Counter(
+            "metric_reader_fixes_total",
+            "Fire and repeat calls verified (verify_within) by rule, plugin and whether the "
+            "fix held (verified) or not (unverified).",
+            ["rule", "plugin", "result"],
+            registry=self.registry,
+        )
         self.breaker_open = Gauge(
             "metric_reader_breaker_open",
             "1 while the plugin's circuit breaker is open or half-open (its calls are "

@@ -183,3 +183,47 @@ def test_a_file_that_cannot_be_opened_gives_a_history_in_memory(
     assert len(history.query()) == 1 and history.path is None
     [warning] = warnings
     assert "unable to open database file; keeping it in memory" in warning
+
+
+V1_SCHEMA = """
+CREATE TABLE actions (
+    id INTEGER PRIMARY KEY, at REAL NOT NULL, rule TEXT NOT NULL, series TEXT NOT NULL,
+    plugin TEXT NOT NULL, kind TEXT NOT NULL, outcome TEXT NOT NULL, reason TEXT NOT NULL,
+    detail TEXT NOT NULL, value REAL, threshold TEXT NOT NULL, duration REAL NOT NULL,
+    annotations TEXT NOT NULL, attempt INTEGER NOT NULL, idempotency_key TEXT NOT NULL,
+    level TEXT NOT NULL
+);
+CREATE INDEX actions_at ON actions (at);
+CREATE INDEX actions_rule_at ON actions (rule, at);
+PRAGMA user_version = 1;
+INSERT INTO actions VALUES (1, 1780000000.0, 'disk_full', '{}', 'restart_pod', 'fire',
+    'executed', '', '', 91.0, '>90', 0.0, '{}', 1, 'k1', 'base');
+"""
+
+
+def test_a_history_of_the_earlier_schema_is_read_then_upgraded_keeping_its_rows(
+    tmp_path: Path, warnings: list[str]
+) -> None:
+    path = tmp_path / "h.sqlite"
+    with sqlite3.connect(path) as old:
+        old.executescript(V1_SCHEMA)
+    old.close()
+    reader = ActionHistory.open_read_only(path)  # the CLI beside an older service
+    [row] = reader.query()
+    assert (row.idempotency_key, row.verified) == ("k1", None)
+    reader.close()
+    history = ActionHistory.open(path, clock=lambda: NOW)
+    assert [(e.idempotency_key, e.value, e.verified) for e in history.query()] == [
+        ("k1", 91.0, None)
+    ]
+    history.record(entry(NOW + 1, idempotency_key="k2", kind="repeat"))
+    history.mark("k2", False)
+    history.mark("k1", True)
+    history.close()
+    assert warnings == [] and list(tmp_path.glob("h.sqlite.corrupt-*")) == []
+    again = ActionHistory.open_read_only(path)
+    assert [(e.idempotency_key, e.verified) for e in again.query()] == [
+        ("k2", False),
+        ("k1", True),
+    ]
+    again.close()

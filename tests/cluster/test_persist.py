@@ -1255,3 +1255,34 @@ def test_snapshot_restore_snapshot_is_stable_and_the_rule_carries_on_alike(
     kept = _drive(first, t_end + pause, after)
     restarted = _drive(second, 7.0, after)
     assert restarted == kept
+
+
+def test_a_fix_being_verified_and_the_attempts_that_did_not_hold_survive_a_restart() -> None:
+    """Saved mid-verification, a second attempt pending: the restarted service finds it
+    did not hold at the same deadline and gives up (max_attempts 2), calling no plugin."""
+    env = {"ACTION_PLUGIN": "restart", "BACKOFF_DELAY": "10s", "VERIFY_WITHIN": "30s"}
+    rules = make_rules(**env, MAX_ATTEMPTS="2")
+    step = EvaluationStep()
+
+    def evaluate(rule: Rule, at: float) -> list[Any]:
+        calls: list[Any] = []
+        step.evaluate(rule, Observation(at, [Sample(SERIES, 95.0)]), calls.append)
+        for call in calls:
+            for plugin in call.plugins():
+                call.report(plugin, ok=True)
+            call.settle(at)
+        return calls
+
+    assert [c.action.kind for c in evaluate(rules[0], MONO0)] == ["fire"]
+    held = evaluate(rules[0], MONO0 + 30)  # the fire did not hold: the repeat tries again
+    assert sorted(type(c).__name__ for c in held) == ["FixNotice", "OwedCall"]
+    doc = json.loads(json.dumps(snapshot(rules, MONO0 + 31, WALL0 + 31), allow_nan=False))
+    [series] = doc["rules"]["jobs_waiting"]["series"]
+    assert (series["base"]["fix"]["deadline"], series["base"]["unheld"]) == (WALL0 + 60, 1)
+
+    again = make_rules(**env, MAX_ATTEMPTS="2")
+    restore(again, doc, 5.0, WALL0 + 33)  # restarted: monotonic 5.0 is WALL0 + 33
+    assert evaluate(again[0], 5.0 + 26) == []  # a second before the deadline: nothing
+    [gave_up] = evaluate(again[0], 5.0 + 27)
+    assert (type(gave_up).__name__, gave_up.event(None, 32.0).kind) == ("FixNotice", "gave_up")
+    assert evaluate(again[0], 5.0 + 60) == []  # the loop breaker: no repeat in this breach

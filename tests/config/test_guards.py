@@ -36,6 +36,8 @@ per = "10m"
 max_breaching = "20%"
 storm_plugin = "log_action"
 mute_time_intervals = ["night"]
+verify_within = "5m"
+escalate_plugin = "log_action"
 """
 
 
@@ -54,7 +56,8 @@ def test_the_guards_are_read_and_check_shows_each(
     assert "plugin log_action: breaker opens after 3 failures within 5m0s, cools down 10m0s" in out
     assert (
         "guard disk: 4 calls per 10m0s; storm above 20% series breached -> log_action; "
-        "mode shadow; muted during night"
+        "mode shadow; muted during night; fixes verified within 5m0s, given up after 3 -> "
+        "log_action"
     ) in out
 
 
@@ -70,3 +73,19 @@ def test_one_rule_of_the_environment_takes_its_limits_from_variables() -> None:
     ).rules
     assert rule.guard.budget is not None and rule.guard.budget.max_actions == 3
     assert (rule.guard.max_breaching, rule.guard.mode) == (5, "shadow")
+
+
+def test_an_escalate_plugin_that_is_not_found_is_a_configuration_error(tmp_path: Path) -> None:
+    from metric_reader._cli._loading import load_validated
+    from metric_reader._core import ConfigError
+
+    path = tmp_path / "rules.toml"
+    path.write_text(
+        'prometheus_endpoint = "http://127.0.0.1:9"\n'
+        "[[rules]]\n"
+        'name = "disk"\nmetric_name = "disk_used"\nthreshold = ">90"\n'
+        'action_plugin = "log_action"\nverify_within = "5m"\nescalate_plugin = "pagr"\n'
+    )
+    with pytest.raises(ConfigError) as raised:
+        load_validated({"CONFIG_FILE": str(path)}, all_bundled=False)
+    assert "rule 'disk' escalate_plugin='pagr'" in str(raised.value)

@@ -114,7 +114,7 @@ _EXP_ACTION_KEYS = (
 )
 _FAILURE_KEYS = ("plugin", "times", "from", "until", "error")
 
-_KINDS: tuple[ActionKind, ...] = ("fire", "repeat", "resolve", "storm")
+_KINDS: tuple[ActionKind, ...] = ("fire", "repeat", "resolve", "storm", "unverified", "gave_up")
 _OUTCOMES: tuple[CallOutcome, ...] = ("executed", "failed", "suppressed", "shadow")
 _REASONS = ("budget", "breaker", "storm", "muted", "silenced", "paused", "inhibited")
 _SPECIAL_NUMBERS = {

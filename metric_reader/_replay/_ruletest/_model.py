@@ -10,7 +10,7 @@ from typing import Literal
 
 from ._series_desc import SeriesValue, Stale
 
-ActionKind = Literal["fire", "repeat", "resolve", "storm"]
+ActionKind = Literal["fire", "repeat", "resolve", "storm", "unverified", "gave_up"]
 CallOutcome = Literal["executed", "failed", "suppressed", "shadow"]
 """What became of a call (the action history's outcomes a replay has: its calls take no
 time, so none times out)."""
