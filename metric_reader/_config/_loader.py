@@ -183,6 +183,7 @@ def load_settings(environ: Mapping[str, str], *, rules: bool = True) -> Settings
         plugin_guards=guards,
         time_intervals=intervals,
         paused=bool(service["paused"]),
+        approval_token_file=service["approval_token_file"],
     )
 
 

@@ -12,9 +12,10 @@ from typing import Literal
 
 EventKind = Literal["fire", "repeat", "resolve"]
 """What a series level of a rule owes: its state machine hands these out."""
-CallKind = Literal["fire", "repeat", "resolve", "storm"]
+CallKind = Literal["fire", "repeat", "resolve", "storm", "approval_request"]
 """What a plugin is told: a series level's call, or for a whole rule a ``storm`` (more
-series breached at once than its ``max_breaching`` allows)."""
+series breached at once than its ``max_breaching`` allows), or an ``approval_request`` (a
+call of a rule in ``mode = "approve"`` waits for ``metric-reader approve ID``)."""
 Level = Literal["base", "hard"]
 
 

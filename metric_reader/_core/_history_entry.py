@@ -18,8 +18,22 @@ from typing import Literal, get_args
 from ._numbers import json_number
 from ._selector import quote
 
-Outcome = Literal["executed", "failed", "timed_out", "suppressed", "shadow"]
-SuppressReason = Literal["budget", "breaker", "storm", "muted", "silenced", "paused"]
+Outcome = Literal[
+    "executed",
+    "failed",
+    "timed_out",
+    "suppressed",
+    "shadow",
+    "approval_requested",
+    "approved",
+    "denied",
+    "expired",
+    "withdrawn",
+]
+"""The last five are the steps of an approval request (``mode = "approve"``): asked, then
+approved (the call runs at the series' next evaluation), denied, expired or withdrawn (the
+breach ended first)."""
+SuppressReason = Literal["budget", "breaker", "storm", "muted", "silenced", "paused", "approval"]
 
 OUTCOMES: tuple[str, ...] = get_args(Outcome)
 SUPPRESS_REASONS: tuple[str, ...] = get_args(SuppressReason)
@@ -31,8 +45,9 @@ class HistoryEntry:
 
     ``at`` is wall-clock time (seconds since the epoch); ``series`` the series' labels;
     ``plugin`` is empty when the call was only logged; ``kind`` is ``fire``, ``repeat``,
-    ``resolve`` or ``storm``. ``reason`` is one of :data:`SuppressReason` for a suppressed
-    call, else empty; ``detail`` says in one line which budget, the error, the silence id.
+    ``resolve``, ``storm`` or ``approval_request``. ``reason`` is one of
+    :data:`SuppressReason` for a suppressed call, else empty; ``detail`` says in one line
+    which budget, the error, the silence id, the approval.
     ``duration`` is how long the breach had lasted, in seconds.
     """
 

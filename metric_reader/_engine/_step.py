@@ -21,6 +21,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
 from .._core import Event, HistoryEntry, Outcome, Sample, idempotency_key
+from ._approvals import ApprovalNotice
 from ._delivery import Deliveries
 from ._governor import Governor, StormStart, Verdict
 from ._nodata import NoData
@@ -293,7 +294,7 @@ class StormNotice:
         )
 
 
-Call = OwedCall | StormNotice
+Call = OwedCall | StormNotice | ApprovalNotice
 Notify = Callable[[Call], object]
 """What is done with each owed call, in the order the rule owes them (Prometheus'
 ``NotifyFunc``)."""
@@ -382,6 +383,7 @@ class EvaluationStep:
             storm = self.governor.watch_storm(rule, wall)
             if storm is not None:
                 notify(StormNotice(self.governor, storm, at, wall))
+            self.governor.approvals.sweep(rule, wall)  # expired, withdrawn
         self._hand_out(rule, actions, at, notify)
         return Evaluation(True)
 
@@ -423,3 +425,5 @@ class EvaluationStep:
                 notify(call)
             else:  # held back whole: owed still, for the next evaluation
                 call.give_back()
+        for request in self.governor.approvals.take_new():  # each told once
+            notify(ApprovalNotice(self.governor, request, rule, at))
