@@ -43,7 +43,7 @@ if TYPE_CHECKING:
 
 ApprovalState = Literal["pending", "approved", "ran", "denied", "expired", "withdrawn"]
 OPEN: tuple[ApprovalState, ...] = ("pending", "approved")
-RECENT_KEPT = 100
+RECENT_KEPT = 20
 """Finished requests listed in ``/api/approvals`` (and kept in the state file) besides those
 that still hold a call."""
 
