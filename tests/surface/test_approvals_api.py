@@ -100,6 +100,12 @@ def test_answers_need_lifecycle_the_token_file_and_its_token_never_cross_site(
         listed = (await client.get("/api/approvals")).json()
         assert [r["id"] for r in listed["pending"]] == [request.id]
         assert listed["pending"][0]["rule"] == "disk" and listed["recent"] == []
+        [shown] = (await client.get("/api/status")).json()["governor"]["approvals"]
+        assert (shown["id"], shown["kind"], shown["plugin"]) == (request.id, "fire", "grow")
+        page = (await client.get("/")).text
+        assert "1 approval request pending" in page
+        assert f'<tr id="approval-{request.id}">' in page
+        assert f"metric-reader approve {request.id}" in page
 
     async def no_token_file(client: httpx.AsyncClient) -> None:
         response = await client.post(approve, headers=good)
@@ -146,6 +152,7 @@ def test_two_approvals_sent_at_once_run_the_call_once(tmp_path: Path) -> None:
             group.start_soon(approve, "bob")
         listed = (await client.get("/api/approvals")).json()
         assert listed["pending"] == [] and listed["recent"][0]["state"] == "approved"
+        assert "approval request" not in (await client.get("/")).text
 
     run(view, twice, token_file=token)
     assert sorted(statuses) == [200, 409]
