@@ -26,12 +26,13 @@ runs its call once across a restart or a leader failover.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import secrets
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Literal, cast
 
 from .._core import Event, HistoryEntry, Labels, Outcome, idempotency_key, iso_utc
@@ -435,22 +436,28 @@ class ApprovalNotice:
         return list(self._plugins)
 
     def event(self, plugin: str | None, now: float, wall: datetime | None = None) -> Event:
+        """The event of the call it asks about (the same labels), of kind
+        ``approval_request``, with the request's id, summary, link and expiry as
+        annotations (over the alert's own)."""
         request, rule = self.request, self.rule
         created = datetime.fromtimestamp(request.created, UTC)
-        labels = rule.alert_labels(request.series, request.level, request.value)
-        return Event(
-            rule=rule.name,
-            metric_name=rule.config.metric_name,
-            labels=labels,
-            value=request.value,
-            threshold=request.threshold,
+        asked = Action(
+            labels=request.series,
             level="hard" if request.level == "hard" else "base",
-            kind="approval_request",
-            breach_started=created,
-            duration=timedelta(0),
+            kind="fire" if request.kind == "fire" else "repeat",
+            value=request.value,
+            active_at=self.at,
+            duration=0.0,
             fire_count=request.fire_count,
-            plugin=plugin or "",
+            breach=request.breach,
+            started_at=self.at,
+        )
+        base = rule.event(asked, self.at, plugin or "", created)
+        return dataclasses.replace(
+            base,
+            kind="approval_request",
             annotations={
+                **base.annotations,
                 "summary": request.summary,
                 "approval_id": request.id,
                 "approval_url": request.link,
@@ -463,12 +470,11 @@ class ApprovalNotice:
                 request.level,
                 created,
                 request.breach,
-                "fire" if request.kind == "fire" else "repeat",
+                asked.kind,
                 request.fire_count,
                 f"approval:{request.id}",
             ),
-            external_labels=dict(rule.config.external_labels),
-            generator_url=request.link,
+            generator_url=request.link or base.generator_url,
         )
 
     def report(

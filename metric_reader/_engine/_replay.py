@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from .._core import Event, HistoryEntry, Labels, Sample
+from ._approvals import ApprovalNotice
 from ._governor import Governor
 from ._rule import Rule
 from ._rules import make_rule
@@ -134,7 +135,13 @@ class Replayer:
         the script says it fails. A shadowed plugin is listed as such, not called."""
         at = call.at
         wall = datetime.fromtimestamp(at, UTC)
-        series = call.action.labels if isinstance(call, OwedCall) else ()
+        series = (
+            call.action.labels
+            if isinstance(call, OwedCall)
+            else call.request.series
+            if isinstance(call, ApprovalNotice)
+            else ()
+        )
         if isinstance(call, OwedCall):
             for plugin, verdict in call.verdicts:
                 if verdict.outcome == "shadow":

@@ -17,7 +17,7 @@ def summary(results: Sequence[RuleBacktest]) -> str:
     """``would have acted 14 times on 3 series; 6 stopped by the budget of plugin
     restart_pod`` (what the governor held back and what shadow mode recorded, if any; and
     what was skipped)."""
-    acted = series = shadow = 0
+    acted = series = shadow = asked = 0
     stopped: Counter[str] = Counter()
     for result in results:
         if result.replayed is None:
@@ -26,6 +26,7 @@ def summary(results: Sequence[RuleBacktest]) -> str:
             acted += timeline.acted
             series += timeline.acted > 0
             shadow += sum(not ran(call) for call in timeline.calls)
+            asked += timeline.asked
         acted += sum(call.plugin is not None for call in storm_calls(result.replayed))
         stopped.update(stopped_by(entry) for entry in suppressed(result.replayed))
     skipped = sum(result.replayed is None for result in results)
@@ -34,6 +35,11 @@ def summary(results: Sequence[RuleBacktest]) -> str:
         line += "; " + ", ".join(f"{n} stopped by {what}" for what, n in stopped.most_common())
     if shadow:
         line += f"; {shadow} in shadow mode, recorded and not made"
+    if asked:
+        line += (
+            f"; {asked} approval request{'s' * (asked != 1)} (a backtest approves none: "
+            "their calls stay held)"
+        )
     backtested = len(results) - skipped
     line += f" ({backtested} rule{'s' * (backtested != 1)} backtested"
     return line + (f", {skipped} skipped)" if skipped else ")")
@@ -78,7 +84,11 @@ def stopped_by(entry: HistoryEntry) -> str:
         if detail.startswith(outside):
             return f"the active time intervals {detail[len(outside) :]}"
         return f"the {detail}"
-    return {"silenced": "a silence", "paused": "the pause"}.get(entry.reason, entry.reason)
+    return {
+        "silenced": "a silence",
+        "paused": "the pause",
+        "approval": "waiting for an approval",
+    }.get(entry.reason, entry.reason)
 
 
 def _storm_text(call: ReplayedCall) -> str:
@@ -122,6 +132,13 @@ def _call_text(call: ReplayedCall) -> str:
     failed = "" if call.ok else "  (fails, as the test scripted)"
     if not ran(call):
         failed = "  (shadow mode: recorded, not made)"
+    if event.kind == "approval_request":
+        wants = event.annotations.get("approval_for", "the call")
+        where = "only logged" if call.plugin is None else f"to {call.plugin}"
+        return (
+            f"approval_request {where}: asks to run the {wants} (a backtest approves "
+            "nothing: it stays held)"
+        )
     if call.plugin is None:
         return f"{event.kind}: no plugin configured, only logged ({arguments}){failed}"
     return f"{event.kind}: {call.plugin}.{method}({arguments}){failed}"
