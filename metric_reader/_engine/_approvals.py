@@ -33,13 +33,12 @@ from collections import deque
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Literal, cast
+from typing import TYPE_CHECKING, Literal, Protocol, cast
 
 from .._core import Event, HistoryEntry, Labels, Outcome, idempotency_key, iso_utc
 from ._state import Action, State
 
 if TYPE_CHECKING:
-    from ._governor import Governor
     from ._rule import Rule
 
 ApprovalState = Literal["pending", "approved", "ran", "denied", "expired", "withdrawn"]
@@ -415,6 +414,15 @@ def _utc(at: float) -> str:
     return datetime.fromtimestamp(at, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
+class Recorder(Protocol):
+    """What a notice needs of the governor (which imports this module)."""
+
+    @property
+    def record(self) -> Callable[[HistoryEntry], None]: ...
+
+    def outcome(self, plugin: str | None, ok: bool, now: float) -> None: ...
+
+
 class ApprovalNotice:
     """The one call an approval request makes: its ``approval_plugin`` told, with the id,
     the summary and the link (only logged without one). It is not retried (the request
@@ -423,7 +431,7 @@ class ApprovalNotice:
 
     __slots__ = ("_governor", "_plugins", "at", "request", "rule", "wall")
 
-    def __init__(self, governor: Governor, request: ApprovalRequest, rule: Rule, at: float) -> None:
+    def __init__(self, governor: Recorder, request: ApprovalRequest, rule: Rule, at: float) -> None:
         self.rule = rule
         self.request = request
         self.at = at

@@ -287,6 +287,21 @@ class _TestFileReader(RuleFileReader):
                 f"{MAX_VALUES:,} one test group may hold",
             )
         external_labels = self._labels(fields, "external_labels", prefix, names_of="label")
+        alert_tests = tuple(
+            test
+            for item in self._list(fields, "alert_rule_test", f"{prefix}alert_rule_test")
+            if (test := self._alert_test(item, prefix)) is not None
+        )
+        expr_tests = tuple(
+            expr_test
+            for item in self._list(fields, "promql_expr_test", f"{prefix}promql_expr_test")
+            if (expr_test := self._expr_test(item, prefix)) is not None
+        )
+        action_tests = tuple(
+            action_test
+            for item in self._list(fields, "action_test", f"{prefix}action_test")
+            if (action_test := self._action_test(item, prefix)) is not None
+        )
         scripted = [
             script
             for item in self._list(fields, "plugin_failures", f"{prefix}plugin_failures")
@@ -296,21 +311,9 @@ class _TestFileReader(RuleFileReader):
             name=name,
             interval=interval,
             input_series=tuple(series),
-            alert_rule_tests=tuple(
-                test
-                for item in self._list(fields, "alert_rule_test", f"{prefix}alert_rule_test")
-                if (test := self._alert_test(item, prefix)) is not None
-            ),
-            promql_expr_tests=tuple(
-                expr_test
-                for item in self._list(fields, "promql_expr_test", f"{prefix}promql_expr_test")
-                if (expr_test := self._expr_test(item, prefix)) is not None
-            ),
-            action_tests=tuple(
-                action_test
-                for item in self._list(fields, "action_test", f"{prefix}action_test")
-                if (action_test := self._action_test(item, prefix)) is not None
-            ),
+            alert_rule_tests=alert_tests,
+            promql_expr_tests=expr_tests,
+            action_tests=action_tests,
             plugin_failures=tuple(s for s in scripted if isinstance(s, ScriptedFailure)),
             approvals=tuple(s for s in scripted if isinstance(s, ScriptedApproval)),
             external_labels={label: value for label, (value, _) in external_labels.items()},
