@@ -12,8 +12,10 @@ from pathlib import Path
 
 import anyio
 import httpx
+import pytest
 from _fake_view import FakeView
 
+from metric_reader._cli import main
 from metric_reader._config import load_settings
 from metric_reader._core import Sample
 from metric_reader._engine import Call, EvaluationStep, Observation, make_rule
@@ -160,3 +162,44 @@ def test_two_approvals_sent_at_once_run_the_call_once(tmp_path: Path) -> None:
     for _ in range(3):
         breach.evaluate()
     assert breach.called == [(None, "approval_request"), ("grow", "fire")]
+
+
+def test_approve_and_deny_from_the_command_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    view = FakeView()
+    breach = Breach(tmp_path, view)
+    breach.evaluate()
+    [request] = list(view.governor.approvals)
+    token = tmp_path / "token"
+    token.write_text("s3cret-token\n")
+    wrong = tmp_path / "wrong"
+    wrong.write_text("guess\n")
+
+    async def commands() -> list[int]:
+        async with anyio.create_task_group() as group:
+            serve = functools.partial(serve_http, enable_lifecycle=True, approval_token_file=token)
+            port = await group.start(serve, "127.0.0.1:0", view)
+            url = f"http://127.0.0.1:{port}"
+            codes = []
+            for argv, env in (
+                (["approve", request.id, "--token-file", str(wrong)], {}),
+                (["approve", request.id], {}),  # no token file anywhere
+                (["approve", request.id], {"APPROVAL_TOKEN_FILE": str(token)}),
+                (["deny", request.id, "--token-file", str(token)], {}),
+            ):
+                call = functools.partial(main, [*argv, "--url", url], env)
+                with anyio.fail_after(15):
+                    codes.append(await anyio.to_thread.run_sync(call))
+            group.cancel_scope.cancel()
+        return codes
+
+    assert anyio.run(commands) == [1, 2, 0, 1]
+    out, err = capsys.readouterr()
+    assert (
+        out == "fire of rule disk to plugin grow approved: it runs at the series' next evaluation\n"
+    )
+    refusals = [line for line in err.splitlines() if line.startswith("metric-reader:")]
+    assert "401 wrong bearer token" in refusals[0]
+    assert "give --token-file or set APPROVAL_TOKEN_FILE" in refusals[1]
+    assert f"409 approval {request.id} is approved, not pending" in refusals[2]
