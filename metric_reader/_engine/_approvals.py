@@ -8,10 +8,12 @@ without one) and the call is suppressed with the reason ``approval``: it stays o
 
 - **approved** (``metric-reader approve ID``, ``POST /api/approvals/ID/approve``): the call
   runs at the series' next evaluation, once (``ran``): a second approval of the same request
-  is refused, and the request is keyed by the call itself (series, level, breach, kind and
-  the count of calls that succeeded before it), so the next repeat is another call and asks
-  again. A retry of the approved call after a failure is the same call: it needs no second
-  approval.
+  is refused, and the request is keyed by the call itself (series, level, kind and the
+  count of calls of the breach that succeeded before it), so the next repeat is another
+  call and asks again. Not by the breach's number, which each replica counts for itself:
+  a request lives as long as the breach it was made in (it is finished when the series
+  level is next seen OK), so a new leader that took the old one's requests finds them. A
+  retry of the approved call after a failure is the same call: it needs no second approval.
 - **denied**: the call is not made in this breach (it stays owed and held; the next breach
   asks again);
 - **expired**: not answered within ``approval_timeout``: as denied, never run;
@@ -47,7 +49,7 @@ RECENT_KEPT = 20
 """Finished requests listed in ``/api/approvals`` (and kept in the state file) besides those
 that still hold a call."""
 
-Key = tuple[str, Labels, str, int, str, int, str]
+Key = tuple[str, Labels, str, str, int, str]
 
 
 @dataclass(slots=True)
@@ -83,7 +85,6 @@ class ApprovalRequest:
             self.identity,
             self.series,
             self.level,
-            self.breach,
             self.kind,
             self.fire_count,
             self.plugin,
@@ -169,10 +170,8 @@ def request_of(kept: object) -> ApprovalRequest:
         raise ValueError(f"unusable approval request ({exc})") from None
 
 
-def _key(
-    identity: str, series: Labels, level: str, breach: int, kind: str, count: int, plugin: str
-) -> Key:
-    return (identity, tuple(sorted(series)), level, breach, kind, count, plugin)
+def _key(identity: str, series: Labels, level: str, kind: str, count: int, plugin: str) -> Key:
+    return (identity, tuple(sorted(series)), level, kind, count, plugin)
 
 
 class Approvals:
@@ -209,7 +208,6 @@ class Approvals:
             rule.identity_digest,
             action.labels,
             action.level,
-            action.breach,
             action.kind,
             action.fire_count,
             plugin,
@@ -399,9 +397,7 @@ def _breach_goes_on(rule: Rule, request: ApprovalRequest) -> bool:
     if series is None:
         return False
     machine = series.level(request.level)
-    return (
-        machine is not None and machine.breach == request.breach and machine.state is not State.OK
-    )
+    return machine is not None and machine.state is not State.OK
 
 
 def _said(state: ApprovalState) -> str:
