@@ -237,7 +237,18 @@ def _parser() -> argparse.ArgumentParser:
     )
     history.add_argument(
         "--outcome",
-        choices=("executed", "failed", "timed_out", "suppressed", "shadow"),
+        choices=(
+            "executed",
+            "failed",
+            "timed_out",
+            "suppressed",
+            "shadow",
+            "approval_requested",
+            "approved",
+            "denied",
+            "expired",
+            "withdrawn",
+        ),
         help="only this outcome",
     )
     history.add_argument("--limit", type=int, default=100, metavar="N", help="at most N (100)")
@@ -248,7 +259,8 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _add_governor_commands(commands: Any) -> None:
-    """``silence``, ``pause`` and ``resume`` on the parser's subcommands."""
+    """``silence``, ``pause``, ``resume``, ``approve`` and ``deny`` on the parser's
+    subcommands."""
     url = argparse.ArgumentParser(add_help=False)
     url.add_argument(
         "--url",
@@ -295,6 +307,19 @@ def _add_governor_commands(commands: Any) -> None:
         "resume", parents=[url], help="end the pause: owed calls run at their next evaluation"
     )
     resume.set_defaults(handler=_governor_command, governor="resume")
+    for verb, does in (("approve", "run the call it holds, once"), ("deny", "never run it")):
+        answer = commands.add_parser(
+            verb,
+            parents=[url],
+            help=f"answer an approval request of a rule in mode approve: {does}",
+        )
+        answer.add_argument("id", metavar="ID", help="the request's id (metric-reader status)")
+        answer.add_argument(
+            "--token-file",
+            metavar="FILE",
+            help="the file holding the bearer token (default: APPROVAL_TOKEN_FILE)",
+        )
+        answer.set_defaults(handler=_governor_command, governor=verb)
 
 
 EVENT_LOOP = "uvloop"

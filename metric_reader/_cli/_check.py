@@ -120,7 +120,13 @@ def _guard_lines(settings: Settings) -> list[str]:
         if limits.max_breaching is not None or limits.max_breaching_percent is not None:
             to = limits.storm_plugin or "log only"
             parts.append(f"storm above {limits.breaching_text()} series breached -> {to}")
-        if limits.mode != "auto":
+        if limits.mode == "approve":
+            asks = limits.approval_plugin or "log only"
+            parts.append(
+                f"mode approve: each call asks first -> {asks}, "
+                f"expires after {format_duration(limits.approval_timeout)}"
+            )
+        elif limits.mode != "auto":
             parts.append(f"mode {limits.mode}")
         if limits.mute_time_intervals:
             parts.append(f"muted during {', '.join(limits.mute_time_intervals)}")

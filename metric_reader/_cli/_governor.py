@@ -1,5 +1,6 @@
-"""``metric-reader silence add|query|expire``, ``pause`` and ``resume``: the running
-service's silences and pause switch, changed over its HTTP API (``--url``; by default
+"""``metric-reader silence add|query|expire``, ``pause``, ``resume``, ``approve`` and
+``deny``: the running service's silences, pause switch and approval requests, changed over
+its HTTP API (``--url``; by default
 where ``LISTEN_ADDRESS`` of the configuration says, else ``http://localhost:9180``).
 
 Silences go through Alertmanager's API v2, as ``amtool`` sends them, and print as
@@ -16,11 +17,18 @@ import sys
 import time
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import httpx
 
-from .._config import load_settings, parse_listen_address, parse_matcher, parse_prometheus_duration
+from .._config import (
+    load_settings,
+    parse_listen_address,
+    parse_matcher,
+    parse_prometheus_duration,
+    read_credential,
+)
 from .._core import ConfigError, LabelMatcher, MatchOp
 from ._exits import EXIT_CONFIG, EXIT_FATAL, EXIT_OK
 
@@ -45,6 +53,8 @@ def governor_command(args: argparse.Namespace, env: Mapping[str, str]) -> int:
                 return _pause(api, args)
             if args.governor == "resume":
                 return _resume(api)
+            if args.governor in ("approve", "deny"):
+                return _answer(api, args, env)
             if args.governor == "silence add":
                 return _add(api, args)
             if args.governor == "silence query":
@@ -95,7 +105,7 @@ class _Api:
         except ValueError:
             pass
         text = text.splitlines()[0] if text else response.reason_phrase
-        if response.status_code == 404 and not text.startswith("silence"):
+        if response.status_code == 404 and not text.startswith(("silence", "approval")):
             text += " (is this a metric-reader with silences, and --url right?)"
         raise Failed(f"{self.url}{path}: {response.status_code} {text}")
 
@@ -237,6 +247,43 @@ def _resume(api: _Api) -> int:
     print(
         "resumed: owed calls run at their next evaluation" if state["resumed"] else "was not paused"
     )
+    return EXIT_OK
+
+
+def _answer(api: _Api, args: argparse.Namespace, env: Mapping[str, str]) -> int:
+    """``approve ID`` / ``deny ID``: with the bearer token of ``--token-file``, else of
+    ``APPROVAL_TOKEN_FILE`` (the environment's or the configuration's)."""
+    path = args.token_file
+    if path is None:
+        try:
+            path = load_settings(env, rules=False).approval_token_file
+        except ConfigError as exc:
+            raise Failed(f"the configuration: {str(exc).splitlines()[0]}", EXIT_CONFIG) from None
+    if path is None:
+        raise Failed(
+            "no token: give --token-file or set APPROVAL_TOKEN_FILE (the file the service "
+            "reads its approval token from)",
+            EXIT_CONFIG,
+        )
+    try:
+        token = read_credential(Path(path), "APPROVAL_TOKEN_FILE")
+    except ValueError as exc:
+        raise Failed(str(exc), EXIT_CONFIG) from None
+    request_id = args.id.strip()
+    if not request_id or not all(ch in "0123456789abcdef" for ch in request_id):
+        raise Failed(f"{args.id!r} is not an approval id (16 hex digits)", EXIT_CONFIG)
+    answer = api.call(
+        "POST",
+        f"/api/approvals/{request_id}/{args.governor}",
+        data={"by": _user()},
+        headers={"Authorization": f"Bearer {token}"},
+    )
+    done = (
+        "approved: it runs at the series' next evaluation"
+        if answer["state"] == "approved"
+        else "denied: not run in this breach"
+    )
+    print(f"{answer['kind']} of rule {answer['rule']} to plugin {answer['plugin']} {done}")
     return EXIT_OK
 
 

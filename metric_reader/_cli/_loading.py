@@ -84,10 +84,14 @@ def needed_plugins(settings: Settings) -> dict[str, str]:
             needed.setdefault(rule.guard.storm_plugin, f"rule {rule.name!r} storm_plugin")
         if rule.verify.escalate_plugin:
             needed.setdefault(rule.verify.escalate_plugin, f"rule {rule.name!r} escalate_plugin")
+        if rule.guard.approval_plugin and rule.guard.mode == "approve":
+            needed.setdefault(rule.guard.approval_plugin, f"rule {rule.name!r} approval_plugin")
     for route in settings.routes:
         needed.setdefault(route.plugin, f"{route.where}.action_plugin")
         if route.verify.escalate_plugin:
             needed.setdefault(route.verify.escalate_plugin, f"{route.where}.escalate_plugin")
+        if route.approval_plugin:
+            needed.setdefault(route.approval_plugin, f"{route.where}.approval_plugin")
     return needed
 
 

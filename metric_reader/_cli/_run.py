@@ -97,7 +97,11 @@ async def _serve(service: Service, early: EarlySignals) -> None:
     async with anyio.create_task_group() as group:
         settings = service.settings
         if settings.listen_address is not None:
-            serve = functools.partial(serve_http, enable_lifecycle=settings.enable_lifecycle)
+            serve = functools.partial(
+                serve_http,
+                enable_lifecycle=settings.enable_lifecycle,
+                approval_token_file=settings.approval_token_file,
+            )
             await group.start(serve, settings.listen_address, service)
         if service.rules:
             await service.run(SHUTDOWN_GRACE, early)

@@ -399,16 +399,26 @@ class LeaderElector:
             self.take(shared)
 
 
+OPEN_APPROVALS = ("pending", "approved")
+
+
 def encode_governor(state: dict[str, Any]) -> tuple[str, str]:
     """The governor annotation's text within ``MAX_GOVERNOR_BYTES``, and what had to be left
-    out for it ("" when nothing): the silences that ended first, then all of them."""
+    out for it ("" when nothing): the silences, then the approval requests answered (those
+    pending or approved, which are still to run, stay)."""
     text = json.dumps(state, separators=(",", ":"))
     if len(text.encode()) <= MAX_GOVERNOR_BYTES:
         return text, ""
     silences = state.get("silences") or []
     state = {**state, "silences": []}
     text = json.dumps(state, separators=(",", ":"))
-    return text, f"{len(silences)} silences"
+    if len(text.encode()) <= MAX_GOVERNOR_BYTES:
+        return text, f"{len(silences)} silences"
+    approvals = state.get("approvals") or []
+    kept = [a for a in approvals if isinstance(a, dict) and a.get("state") in OPEN_APPROVALS]
+    state = {**state, "approvals": kept}
+    text = json.dumps(state, separators=(",", ":"))
+    return text, f"{len(silences)} silences, {len(approvals) - len(kept)} approvals answered"
 
 
 @dataclass

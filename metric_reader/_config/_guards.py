@@ -13,9 +13,10 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from ._keys import GUARD_KEYS, VERIFY_KEYS
+from ._keys import APPROVAL_KEYS, GUARD_KEYS, VERIFY_KEYS
 from ._problems import Given, Problems
 from ._types import (
+    DEFAULT_APPROVAL_TIMEOUT,
     DEFAULT_BUDGET_PERIOD,
     BreakerConfig,
     BudgetConfig,
@@ -36,7 +37,7 @@ def rule_guard(raw: Mapping[str, Given], name: str, problems: Problems) -> RuleG
     """The guard of the rule ``name`` whose keys are ``raw``."""
 
     def value(key: str) -> Any:
-        return problems.parse(GUARD_KEYS[key], raw.get(key), None)
+        return problems.parse({**GUARD_KEYS, **APPROVAL_KEYS}[key], raw.get(key), None)
 
     budget = _budget(raw.get("max_actions"), raw.get("per"), f"rule {name}", problems)
     limit = value("max_breaching")
@@ -49,6 +50,8 @@ def rule_guard(raw: Mapping[str, Given], name: str, problems: Problems) -> RuleG
         mode=value("mode") or "auto",
         mute_time_intervals=value("mute_time_intervals") or (),
         active_time_intervals=value("active_time_intervals") or (),
+        approval_plugin=value("approval_plugin"),
+        approval_timeout=value("approval_timeout") or DEFAULT_APPROVAL_TIMEOUT,
     )
 
 

@@ -32,6 +32,7 @@ from ._values import (
     positive_duration,
     positive_int,
     promql,
+    readable_file,
     rule_name,
     shard_index,
     state_file,
@@ -75,7 +76,7 @@ GUARD_KEYS: dict[str, Parser] = {
     "per": positive_duration,
     "max_breaching": breaching_limit,
     "storm_plugin": plugin_name,
-    "mode": choice(("auto", "shadow")),
+    "mode": choice(("auto", "shadow", "approve")),
     "mute_time_intervals": names,
     "active_time_intervals": names,
 }
@@ -86,6 +87,12 @@ VERIFY_KEYS: dict[str, Parser] = {
     "escalate_plugin": plugin_name,
 }
 """Whether a rule's fixes held (``_guards.rule_verify``); on a route too."""
+APPROVAL_KEYS: dict[str, Parser] = {
+    "approval_plugin": plugin_name,
+    "approval_timeout": positive_duration,
+}
+"""``mode = "approve"``: where the approval request goes and how long it waits
+(``_guards``); on a rule, or at the top as every rule's."""
 RULE_KEYS: dict[str, Parser] = {
     "name": rule_name,
     "metric_name": metric_name,
@@ -99,6 +106,7 @@ RULE_KEYS: dict[str, Parser] = {
     **LEVEL_KEYS,
     **GUARD_KEYS,
     **VERIFY_KEYS,
+    **APPROVAL_KEYS,
     **{f"hard.{key}": parse for key, parse in LEVEL_KEYS.items()},
 }
 IDENTITY_KEYS = ("name", "metric_name", "label_filters", "query")
@@ -127,6 +135,7 @@ SERVICE_KEYS: dict[str, Parser] = {
     "external_labels": external_labels,
     "external_url": external_url,
     "paused": boolean,
+    "approval_token_file": readable_file,
 }
 DEFAULTABLE_KEYS = tuple(k for k in RULE_KEYS if k not in IDENTITY_KEYS)
 """Rule keys a rule file may give at the top, as the default of every rule."""

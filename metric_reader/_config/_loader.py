@@ -186,6 +186,7 @@ def load_settings(environ: Mapping[str, str], *, rules: bool = True) -> Settings
         time_intervals=intervals,
         inhibit_rules=inhibit_rules,
         paused=bool(service["paused"]),
+        approval_token_file=service["approval_token_file"],
     )
 
 

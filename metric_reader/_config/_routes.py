@@ -44,11 +44,12 @@ ROUTE_KEYS = (
     "verify_within",
     "max_attempts",
     "escalate_plugin",
+    "approval_plugin",
 )
 _UNQUOTED = re.compile(r"\s*([A-Za-z_][A-Za-z0-9_]*)\s*(=~|!~|!=|=)\s*(.*?)\s*")
 
 
-GuardMode = Literal["auto", "shadow"]
+GuardMode = Literal["auto", "shadow", "approve"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,7 +62,8 @@ class Route:
     where: str
     """``rules.toml:12: routes[1]``, for messages."""
     mode: GuardMode | None = None
-    """``shadow``: the calls it takes are recorded, never made; None: the rule's mode."""
+    """``shadow``: the calls it takes are recorded, never made; ``approve``: each waits
+    for an approval; None: the rule's mode."""
     mute_time_intervals: tuple[str, ...] = ()
     active_time_intervals: tuple[str, ...] = ()
     backoff_multiplier: float | None = None
@@ -69,6 +71,8 @@ class Route:
     """Escalating repeats of the alerts it takes; None: the rule file's."""
     verify: VerifyConfig = field(default_factory=VerifyConfig)
     """Whether the fixes of the alerts it takes held; what is not set: the rule's."""
+    approval_plugin: str | None = None
+    """Where its approval requests go; None: the rule's ``approval_plugin``."""
 
     def matches(self, labels: Mapping[str, str]) -> bool:
         return all(matcher.matches(labels) for matcher in self.matchers)
@@ -129,7 +133,10 @@ def read_routes(value: Any, where: str, problems: Problems) -> tuple[Route, ...]
         go_on = table.get("continue", False)
         if not isinstance(go_on, bool):
             problems.add(f"{at}.continue={go_on!r} is invalid: expected true or false")
-        mode = problems.parse(choice(("auto", "shadow")), _given(table, "mode", at), None)
+        mode = problems.parse(
+            choice(("auto", "shadow", "approve")), _given(table, "mode", at), None
+        )
+        asks = problems.parse(plugin_name, _given(table, "approval_plugin", at), None)
         mute = problems.parse(names, _given(table, "mute_time_intervals", at), ())
         active = problems.parse(names, _given(table, "active_time_intervals", at), ())
         verify = VerifyConfig(
@@ -151,6 +158,7 @@ def read_routes(value: Any, where: str, problems: Problems) -> tuple[Route, ...]
                     grow,
                     most,
                     verify,
+                    asks,
                 )
             )
     return tuple(routes)

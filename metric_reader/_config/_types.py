@@ -147,9 +147,12 @@ names), ``where`` (the endpoint or URL fetched) and ``expression`` (the PromQL t
 ``_sources/_kinds.py`` says which source kind fetches each."""
 
 
-GuardMode = Literal["auto", "shadow"]  # as _routes' (which this module may not import)
+GuardMode = Literal["auto", "shadow", "approve"]  # as _routes' (which it may not import)
 """``mode``: ``auto`` runs the calls; ``shadow`` records them as would-have-run, never
-calling a plugin, and the rule goes on as if they succeeded."""
+calling a plugin, and the rule goes on as if they succeeded; ``approve`` asks first: each
+fire or repeat waits for ``metric-reader approve ID`` (``_engine._approvals``)."""
+DEFAULT_APPROVAL_TIMEOUT = 900.0
+"""``approval_timeout``: an approval request not answered in 15 minutes expires."""
 DEFAULT_BUDGET_PERIOD = 3600.0
 """``per`` when a budget gives only ``max_actions``."""
 
@@ -197,6 +200,9 @@ class RuleGuard:
     mode: GuardMode = "auto"
     mute_time_intervals: tuple[str, ...] = ()
     active_time_intervals: tuple[str, ...] = ()
+    approval_plugin: str | None = None
+    """``mode = "approve"``: where the approval request goes (None: only logged)."""
+    approval_timeout: float = DEFAULT_APPROVAL_TIMEOUT
 
     def breaching_limit(self, series: int) -> int | None:
         """The most series that may be breached at once out of ``series`` tracked."""
@@ -372,6 +378,9 @@ class Settings:
     """``[[time_intervals]]``, by name (``TimeInterval`` objects)."""
     inhibit_rules: tuple[InhibitRule, ...] = ()
     """``[[inhibit_rules]]``: while a source alert fires, calls for its targets wait."""
+    approval_token_file: Path | None = None
+    """``APPROVAL_TOKEN_FILE``: the bearer token ``POST /api/approvals/ID/approve|deny``
+    asks for, re-read when it changes (None: those endpoints answer 403)."""
     paused: bool = False
     """``PAUSED``: start paused (no plugin called), whatever the state file says; without
     it the pause in the state file goes on."""

@@ -12,11 +12,15 @@ from typing import Literal
 
 EventKind = Literal["fire", "repeat", "resolve"]
 """What a series level of a rule owes: its state machine hands these out."""
-CallKind = Literal["fire", "repeat", "resolve", "storm", "unverified", "gave_up"]
+CallKind = Literal[
+    "fire", "repeat", "resolve", "storm", "unverified", "gave_up", "approval_request"
+]
 """What a plugin is told: a series level's call, or for a whole rule a ``storm`` (more
 series breached at once than its ``max_breaching`` allows), or to a rule's
 ``escalate_plugin`` that a fix of a series level did not hold (``unverified``) and that the
-loop breaker gave up on it (``gave_up``) after ``max_attempts`` such fixes."""
+loop breaker gave up on it (``gave_up``) after ``max_attempts`` such fixes, or an
+``approval_request`` (a call of a rule in ``mode = "approve"`` waits for
+``metric-reader approve ID``)."""
 Level = Literal["base", "hard"]
 
 

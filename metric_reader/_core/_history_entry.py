@@ -18,8 +18,24 @@ from typing import Literal, get_args
 from ._numbers import json_number
 from ._selector import quote
 
-Outcome = Literal["executed", "failed", "timed_out", "suppressed", "shadow"]
-SuppressReason = Literal["budget", "breaker", "storm", "muted", "silenced", "paused", "inhibited"]
+Outcome = Literal[
+    "executed",
+    "failed",
+    "timed_out",
+    "suppressed",
+    "shadow",
+    "approval_requested",
+    "approved",
+    "denied",
+    "expired",
+    "withdrawn",
+]
+"""The last five are the steps of an approval request (``mode = "approve"``): asked, then
+approved (the call runs at the series' next evaluation), denied, expired or withdrawn (the
+breach ended first)."""
+SuppressReason = Literal[
+    "budget", "breaker", "storm", "muted", "silenced", "paused", "inhibited", "approval"
+]
 
 OUTCOMES: tuple[str, ...] = get_args(Outcome)
 SUPPRESS_REASONS: tuple[str, ...] = get_args(SuppressReason)
@@ -31,9 +47,10 @@ class HistoryEntry:
 
     ``at`` is wall-clock time (seconds since the epoch); ``series`` the series' labels;
     ``plugin`` is empty when the call was only logged; ``kind`` is ``fire``, ``repeat``,
-    ``resolve``, ``storm``, or ``unverified``/``gave_up`` (a fix that did not hold, told to
-    the ``escalate_plugin``). ``reason`` is one of :data:`SuppressReason` for a suppressed
-    call, else empty; ``detail`` says in one line which budget, the error, the silence id.
+    ``resolve``, ``storm``, ``unverified``/``gave_up`` (a fix that did not hold, told to
+    the ``escalate_plugin``) or ``approval_request``. ``reason`` is one of
+    :data:`SuppressReason` for a suppressed call, else empty; ``detail`` says in one line
+    which budget, the error, the silence id, the approval.
     ``duration`` is how long the breach had lasted, in seconds.
     """
 

@@ -10,6 +10,7 @@ from .._core import lazy_exports
 
 if TYPE_CHECKING:
     from ._alerting import AlertingRule
+    from ._approvals import ApprovalNotice, ApprovalRequest, Approvals
     from ._breaker import Breaker
     from ._budget import Budget
     from ._fix import PendingFix
@@ -43,6 +44,9 @@ __all__ = [
     "Action",
     "ActiveAlert",
     "AlertingRule",
+    "ApprovalNotice",
+    "ApprovalRequest",
+    "Approvals",
     "Breaker",
     "Budget",
     "Call",
@@ -93,6 +97,9 @@ if not TYPE_CHECKING:  # each name imported when first used
     __getattr__, __dir__ = lazy_exports(
         __name__,
         {
+            "ApprovalNotice": "._approvals",
+            "ApprovalRequest": "._approvals",
+            "Approvals": "._approvals",
             "Budget": "._budget",
             "Breaker": "._breaker",
             "Silences": "._silences",

@@ -11,6 +11,8 @@ the first that says no deciding:
    or repeat; a resolve goes through);
 6. ``shadow``: the rule or route is in shadow mode: recorded as would-have-run, not made,
    and the rule goes on as if it succeeded (it spends no budget and trips no breaker);
+   ``approval``: in approve mode, a fire or repeat waits for its approval request to be
+   approved (``_approvals``), then runs once;
 7. ``breaker``: the plugin's circuit breaker is open;
 8. ``budget``: the plugin's, the rule's or the global budget is spent (a fire or repeat).
 
@@ -32,6 +34,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from .._config import BudgetConfig, PluginGuard
 from .._core import HistoryEntry
+from ._approvals import ApprovalRequest, Approvals
 from ._breaker import Breaker
 from ._budget import Budget
 from ._inhibit import Inhibitor
@@ -106,6 +109,8 @@ class Governor:
         self.rule_budgets: dict[str, Budget] = {}
         self.breakers: dict[str, Breaker] = {}
         self.time_intervals: Mapping[str, Sequence[Any]] = {}
+        self.approvals = Approvals(lambda entry: self.record(entry))
+        """The approval requests of calls in ``mode = "approve"``."""
         self.storms: dict[str, int] = {}
         """The rules in a storm, with how many series were breached when it began."""
         self.revision = 0
@@ -150,6 +155,8 @@ class Governor:
             )
         self.breakers = breakers
         self.time_intervals = time_intervals
+        if rules:  # a reload: the requests of rules gone are withdrawn
+            self.approvals.keep_only({rule.identity_digest for rule in rules}, _wall())
 
     # --- the pause -----------------------------------------------------------------------
 
@@ -279,6 +286,12 @@ class Governor:
         mode = route.mode if route is not None and route.mode is not None else guard.mode
         if mode == "shadow":
             return Verdict("shadow")
+        approval: ApprovalRequest | None = None
+        if mode == "approve" and acting:  # a resolve only tells that an approved fix ended
+            asks = route.approval_plugin if route is not None else None
+            approval = self.approvals.ask(rule, action, plugin, asks or guard.approval_plugin, now)
+            if approval.state not in ("approved", "ran"):
+                return Verdict("suppressed", "approval", _approval_detail(approval))
         breaker = self.breakers.get(plugin)
         if breaker is not None:
             allowed, change = breaker.allows(now)
@@ -313,6 +326,8 @@ class Governor:
                 budget.spend(now)
             if budgets:
                 self.revision += 1
+        if approval is not None:
+            self.approvals.ran(approval, now)
         return RUN
 
     def _muted(self, mute: Sequence[str], active: Sequence[str], now: float) -> str | None:
@@ -377,6 +392,7 @@ class Governor:
             "budgets": {name: budget.spent() for name, budget in self._budgets().items()},
             "breakers": {name: breaker.export() for name, breaker in self.breakers.items()},
             "silences": self.silences.export(),
+            "approvals": self.approvals.export(),
         }
 
     def adopt(self, shared: object, now: float) -> None:
@@ -390,7 +406,9 @@ class Governor:
         for name, breaker in self.breakers.items():
             self.breakers[name] = Breaker(name, breaker.config)
         self.silences.restore([])
-        self.restore(shared, now)
+        approvals = shared.get("approvals")
+        self.approvals.restore(approvals if isinstance(approvals, list) else [], replace=True)
+        self.restore({k: v for k, v in shared.items() if k != "approvals"}, now)
 
     def budgets(self) -> list[Budget]:
         """Every budget configured: the global one, the plugins', the rules'."""
@@ -449,6 +467,9 @@ class Governor:
                 except ValueError as exc:
                     notes.append(f"governor.silences: {exc}: that silence is not restored")
             self.silences.restore(restored_silences)
+        approvals = saved.get("approvals")
+        if isinstance(approvals, list):
+            notes.extend(self.approvals.restore(approvals))
         return notes
 
 
@@ -473,6 +494,19 @@ def _budget(old: Budget | None, config: BudgetConfig | None) -> Budget | None:
         old.config = config
         return old
     return Budget(config, old.spent() if old is not None else None)
+
+
+def _approval_detail(request: ApprovalRequest) -> str:
+    if request.state == "pending":
+        return f"approval {request.id} pending until {_utc(request.expires)}"
+    by = f" by {request.by}" if request.by else ""
+    return f"approval {request.id} {request.state}{by}: not run in this breach"
+
+
+def _wall() -> float:
+    import time
+
+    return time.time()
 
 
 def _until(until: float | None) -> str:

@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from .._core import Event, HistoryEntry, Labels, Sample
+from ._approvals import ApprovalNotice
 from ._governor import Governor
 from ._rule import Rule
 from ._rules import make_rule
@@ -154,6 +155,8 @@ class Replayer:
             if isinstance(call, OwedCall)
             else call.labels
             if isinstance(call, FixNotice)
+            else call.request.series
+            if isinstance(call, ApprovalNotice)
             else ()
         )
         if isinstance(call, OwedCall):

@@ -21,6 +21,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
 from .._core import Event, HistoryEntry, Outcome, Sample, idempotency_key
+from ._approvals import ApprovalNotice
 from ._delivery import Deliveries
 from ._governor import Governor, StormStart, Verdict
 from ._nodata import NoData
@@ -302,7 +303,7 @@ class StormNotice:
         )
 
 
-Call = OwedCall | StormNotice | FixNotice
+Call = OwedCall | StormNotice | FixNotice | ApprovalNotice
 Notify = Callable[[Call], object]
 """What is done with each owed call, in the order the rule owes them (Prometheus'
 ``NotifyFunc``)."""
@@ -393,6 +394,7 @@ class EvaluationStep:
             if storm is not None:
                 notify(StormNotice(self.governor, storm, at, wall))
             hand_out(self.governor, rule, self.routes, wall, notify)
+            self.governor.approvals.sweep(rule, wall)  # expired, withdrawn
         else:
             rule.fix_checks()  # a follower makes no fix: none is its to tell
         self._hand_out(rule, actions, at, notify)
@@ -436,3 +438,5 @@ class EvaluationStep:
                 notify(call)
             else:  # held back whole: owed still, for the next evaluation
                 call.give_back()
+        for request in self.governor.approvals.take_new():  # each told once
+            notify(ApprovalNotice(self.governor, request, rule, at))

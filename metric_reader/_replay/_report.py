@@ -17,7 +17,7 @@ def summary(results: Sequence[RuleBacktest]) -> str:
     """``would have acted 14 times on 3 series; 6 stopped by the budget of plugin
     restart_pod`` (what the governor held back and what shadow mode recorded, if any; and
     what was skipped)."""
-    acted = series = shadow = gave_up = 0
+    acted = series = shadow = gave_up = asked = 0
     stopped: Counter[str] = Counter()
     unheld: set[str] = set()
     for result in results:
@@ -29,6 +29,7 @@ def summary(results: Sequence[RuleBacktest]) -> str:
             shadow += sum(not ran(call) for call in timeline.calls)
             unheld.update(c.event.idempotency_key for c in timeline.calls if c.verified is False)
             gave_up += sum(call.event.kind == "gave_up" for call in timeline.calls)
+            asked += timeline.asked
         acted += sum(call.plugin is not None for call in storm_calls(result.replayed))
         stopped.update(stopped_by(entry) for entry in suppressed(result.replayed))
     skipped = sum(result.replayed is None for result in results)
@@ -40,6 +41,11 @@ def summary(results: Sequence[RuleBacktest]) -> str:
     if unheld:
         line += f"; {len(unheld)} fix{'es' * (len(unheld) != 1)} did not hold"
         line += f", given up {gave_up} time{'s' * (gave_up != 1)}" if gave_up else ""
+    if asked:
+        line += (
+            f"; {asked} approval request{'s' * (asked != 1)} (a backtest approves none: "
+            "their calls stay held)"
+        )
     backtested = len(results) - skipped
     line += f" ({backtested} rule{'s' * (backtested != 1)} backtested"
     return line + (f", {skipped} skipped)" if skipped else ")")
@@ -86,7 +92,11 @@ def stopped_by(entry: HistoryEntry) -> str:
         return f"the {detail}"
     if entry.reason == "inhibited" and entry.detail.endswith(")"):
         return f"the inhibit rule {entry.detail[:-1].rpartition(' (')[2]}"
-    return {"silenced": "a silence", "paused": "the pause"}.get(entry.reason, entry.reason)
+    return {
+        "silenced": "a silence",
+        "paused": "the pause",
+        "approval": "waiting for an approval",
+    }.get(entry.reason, entry.reason)
 
 
 def _storm_text(call: ReplayedCall) -> str:
@@ -138,6 +148,13 @@ def _call_text(call: ReplayedCall) -> str:
         failed = "  (shadow mode: recorded, not made)"
     if call.verified is not None:
         failed += "  (the fix held)" if call.verified else "  (the fix did not hold)"
+    if event.kind == "approval_request":
+        wants = event.annotations.get("approval_for", "the call")
+        where = "only logged" if call.plugin is None else f"to {call.plugin}"
+        return (
+            f"approval_request {where}: asks to run the {wants} (a backtest approves "
+            "nothing: it stays held)"
+        )
     if call.plugin is None:
         return f"{event.kind}: no plugin configured, only logged ({arguments}){failed}"
     return f"{event.kind}: {call.plugin}.{method}({arguments}){failed}"

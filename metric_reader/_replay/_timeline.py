@@ -32,8 +32,21 @@ class SeriesTimeline:
     @property
     def acted(self) -> int:
         """Plugin calls that would have run (a level without a plugin is only logged; a
-        call in shadow mode is recorded, not made)."""
-        return sum(1 for call in self.calls if call.plugin is not None and ran(call))
+        call in shadow mode is recorded, not made; an approval request asks, it does not
+        act)."""
+        return sum(
+            1 for call in self.calls if call.plugin is not None and ran(call) and not asks(call)
+        )
+
+    @property
+    def asked(self) -> int:
+        """Approval requests made (``mode = "approve"``): a backtest approves none."""
+        return sum(1 for call in self.calls if asks(call))
+
+
+def asks(call: ReplayedCall) -> bool:
+    """Whether the call is an approval request (to ``approval_plugin``, or logged)."""
+    return call.event.kind == "approval_request"
 
 
 def ran(call: ReplayedCall) -> bool:

@@ -41,6 +41,7 @@ terminal must not end the watching)."""
 RESTART_SETTINGS = (
     "listen_address",
     "enable_lifecycle",
+    "approval_token_file",
     "state_file",
     "history_file",
     "history_retention",

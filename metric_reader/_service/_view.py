@@ -61,6 +61,7 @@ class StatusView(ServiceParts):
             queued_calls(),
             self.governor.revision,
             self.governor.silences.revision,
+            self.governor.approvals.revision,
         )
 
     def ready(self) -> bool:

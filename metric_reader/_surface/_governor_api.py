@@ -8,6 +8,8 @@ works against the service, and the pause switch.
   shapes, statuses and messages of Alertmanager's ``api/v2/openapi.yaml`` and ``api.go``.
 - ``GET /api/pause`` (the switch's state), ``POST /api/pause`` (JSON or a form: ``for``, a
   duration, none: until resumed; ``reason``; ``by``) and ``POST /api/resume``.
+- ``/api/approvals``: the approval requests, and their answers (``_approvals_api``, which
+  asks a bearer token too).
 
 Reads are always allowed. A change is refused with ``403`` unless ``ENABLE_LIFECYCLE``
 (as ``/-/reload``), and from another site by ``_writes`` before it gets here; each change
@@ -21,6 +23,7 @@ import math
 import time
 from collections.abc import Callable, Mapping
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -28,6 +31,8 @@ from .. import __version__
 from .._config import parse_matcher, parse_prometheus_duration
 from .._core import LabelMatcher, MatchOp, logger, utf8
 from .._engine import Governor, Silence
+from . import _approvals_api
+from ._approvals_api import ApprovalsApi
 from ._governor_doc import pause_doc, rfc3339
 from ._messages import Request, Response
 from ._view import ServiceView
@@ -48,11 +53,17 @@ _PAUSE_FIELDS = ("for", "reason", "by")
 
 def handles(path: str) -> bool:
     """Whether ``path`` is one of the governor's endpoints."""
-    return path in (AM_STATUS, SILENCES, PAUSE, RESUME) or path.startswith(SILENCE)
+    return (
+        path in (AM_STATUS, SILENCES, PAUSE, RESUME)
+        or path.startswith(SILENCE)
+        or _approvals_api.handles(path)
+    )
 
 
 def takes_body(request: Request) -> bool:
     """Whether the server reads the body of ``request`` (of at most ``MAX_BODY`` bytes)."""
+    if _approvals_api.takes_body(request):
+        return True
     return request.method in ("POST", "PUT") and request.path in (SILENCES, PAUSE, RESUME)
 
 
@@ -80,11 +91,20 @@ class GovernorApi:
         service: ServiceView,
         enable_lifecycle: bool,
         clock: Callable[[], float] = time.time,
+        approval_token_file: Path | None = None,
     ) -> None:
         self.service = service
         self.enable_lifecycle = enable_lifecycle
         self.clock = clock
         self.started = clock()
+        self.approvals = ApprovalsApi(
+            lambda: service.governor,
+            enable_lifecycle,
+            approval_token_file,
+            service.governor_ready,
+            service.governor_changed,
+            clock,
+        )
 
     @property
     def governor(self) -> Governor:
@@ -94,6 +114,8 @@ class GovernorApi:
         """The response to ``request`` for one of the paths ``handles`` takes."""
         path, method = request.path, request.method
         reading = method in ("GET", "HEAD")
+        if _approvals_api.handles(path):
+            return await self.approvals.answer(request)
         if path == AM_STATUS:
             return self.am_status() if reading else _not_allowed("GET", "HEAD")
         allowed: tuple[str, ...]

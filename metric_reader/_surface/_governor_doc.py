@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from .._engine import Governor, Pause
+from .._engine import ApprovalRequest, Governor, Pause
 from ._metrics import ServiceMetrics
 from ._page_text import Clock, esc
-from ._status_doc import BreakerDoc, BudgetDoc, GovernorDoc, PauseDoc
+from ._status_doc import ApprovalDoc, BreakerDoc, BudgetDoc, GovernorDoc, PauseDoc
 
 
 def rfc3339(at: float) -> str:
@@ -57,12 +57,33 @@ def governor_doc(governor: Governor, now: float) -> GovernorDoc:
                 "frees_at": None if frees is None else rfc3339(frees),
             }
         )
-    return {
+    doc: GovernorDoc = {
         "paused": pause_doc(governor.paused(now)),
         "breakers": breakers,
         "silences": {"active": states.count("active"), "pending": states.count("pending")},
         "budgets": budgets,
         "storms": [{"rule": rule, "breached": n} for rule, n in sorted(governor.storms.items())],
+    }
+    pending = sorted(
+        (r for r in governor.approvals if r.state == "pending" and now < r.expires),
+        key=lambda r: r.created,
+    )
+    if pending:
+        doc["approvals"] = [_approval_doc(request) for request in pending]
+    return doc
+
+
+def _approval_doc(request: ApprovalRequest) -> ApprovalDoc:
+    return {
+        "id": request.id,
+        "rule": request.rule,
+        "series": dict(request.series),
+        "kind": request.kind,
+        "plugin": request.plugin,
+        "summary": request.summary,
+        "created": rfc3339(request.created),
+        "expires": rfc3339(request.expires),
+        "link": request.link,
     }
 
 
@@ -140,7 +161,33 @@ def governor_banner(clock: Clock, doc: GovernorDoc | None) -> str:
             f'<div class="problems"><b>{len(items)} {what} not closed</b>'
             f"<ul>{''.join(items)}</ul></div>"
         )
-    return out
+    return out + _approvals_table(clock, doc.get("approvals", []))
+
+
+def _approvals_table(clock: Clock, pending: list[ApprovalDoc]) -> str:
+    """The pending approval requests: what each would run, and how to answer it."""
+    if not pending:
+        return ""
+    rows = "".join(
+        f'<tr id="approval-{esc(a["id"])}"><td class="mono">{esc(a["id"])}</td>'
+        f'<td class="mono">{esc(a["rule"])}</td>'
+        f'<td class="mono">{esc(_series(a["series"]))}</td>'
+        f'<td>{esc(a["kind"])} to <span class="mono">{esc(a["plugin"])}</span></td>'
+        f"<td>{clock.at(a['created'])}</td><td>{clock.at(a['expires'], ago=False)} UTC</td>"
+        f'<td class="mono">metric-reader approve {esc(a["id"])}</td></tr>'
+        for a in pending
+    )
+    count = len(pending)
+    return (
+        f'<section class="approvals"><h2>{count} approval request'
+        f"{'s' if count != 1 else ''} pending</h2>"
+        "<table><tr><th>id</th><th>rule</th><th>series</th><th>would run</th>"
+        f"<th>asked</th><th>expires</th><th>to approve</th></tr>{rows}</table></section>"
+    )
+
+
+def _series(labels: dict[str, str]) -> str:
+    return "{" + ", ".join(f'{k}="{v}"' for k, v in sorted(labels.items())) + "}"
 
 
 def silences_fact(doc: GovernorDoc | None) -> str:

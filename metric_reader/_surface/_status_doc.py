@@ -230,6 +230,20 @@ class StormDoc(TypedDict):
     """How many series were breached when the storm began."""
 
 
+class ApprovalDoc(TypedDict):
+    """A pending approval request (``mode = "approve"``)."""
+
+    id: str
+    rule: str
+    series: dict[str, str]
+    kind: str
+    plugin: str
+    summary: str
+    created: str
+    expires: str
+    link: str
+
+
 class GovernorDoc(TypedDict):
     paused: PauseDoc | None
     """Null unless paused now."""
@@ -240,6 +254,8 @@ class GovernorDoc(TypedDict):
     """Every budget configured."""
     storms: list[StormDoc]
     """The rules in a storm now (more series breached than their max_breaching)."""
+    approvals: NotRequired[list[ApprovalDoc]]
+    """The approval requests pending now, oldest first; only while there are any."""
 
 
 class StatusDocument(TypedDict):

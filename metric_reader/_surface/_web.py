@@ -28,6 +28,7 @@ from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from email.utils import formatdate
+from pathlib import Path
 from typing import cast
 from urllib.parse import parse_qs, unquote, urlsplit
 
@@ -103,6 +104,7 @@ async def serve_http(
     enable_lifecycle: bool = False,
     read_timeout: float = READ_TIMEOUT,
     max_connections: int = MAX_CONNECTIONS,
+    approval_token_file: Path | None = None,
     task_status: TaskStatus[int] = anyio.TASK_STATUS_IGNORED,
 ) -> None:
     """Serve the endpoints of ``service`` on ``address`` until cancelled; ``/-/reload``
@@ -123,7 +125,9 @@ async def serve_http(
     async with listener, anyio.create_task_group() as connections:
         bound = int(listener.extra(SocketAttribute.local_port))
         pages = MetricsPages(service.registry, collector, connections)
-        server = _Server(service, pages, enable_lifecycle, read_timeout, max_connections)
+        server = _Server(
+            service, pages, enable_lifecycle, read_timeout, max_connections, approval_token_file
+        )
         logger.bind(address=address, port=bound).info(
             "serving /metrics, /healthz, /readyz and the status page on port {}", bound
         )
@@ -360,6 +364,7 @@ class _Server:
         enable_lifecycle: bool,
         read_timeout: float,
         max_connections: int,
+        approval_token_file: Path | None = None,
     ) -> None:
         self.service = service
         self.pages = pages
@@ -367,7 +372,9 @@ class _Server:
         self.read_timeout = read_timeout
         self.connections = _Connections(max_connections)
         self.documents = _DocumentCache()
-        self.governor_api = GovernorApi(service, enable_lifecycle)
+        self.governor_api = GovernorApi(
+            service, enable_lifecycle, approval_token_file=approval_token_file
+        )
         self.routes: dict[str, Callable[[Request], Awaitable[Response]]] = {
             "/": self.status_page,
             "/api/status": self.status_json,

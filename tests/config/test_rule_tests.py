@@ -491,7 +491,7 @@ def test_every_problem_of_a_file_is_reported_with_its_place(tmp_path: Path) -> N
         f'{path}:14:9: unknown field "value" in an input series (did you mean "values"?)',
         f"{path}:16:9: an item under alert_rule_test misses required attribute alertname",
         f"{path}:22:19: kind: expected one of fire, repeat, resolve, storm, unverified, "
-        'gave_up, got "fired"',
+        'gave_up, approval_request, got "fired"',
         f'{path}:23:20: value: expected a number, got "high"',
         f"{path}:24:9: action_test: exp_actions must be given ([] for none)",
         f"{path}:26:9: a plugin failure needs times, or from (and until)",

@@ -172,3 +172,23 @@ def test_rules_share_the_budget_and_are_replayed_in_time_order(tmp_path: Path) -
     assert [(e.rule, e.reason, e.at - START) for e in slow_run.history] == [
         ("disk", "budget", 120.0)
     ]
+
+
+def test_an_approval_request_is_shown_as_such_and_its_fix_stays_held(tmp_path: Path) -> None:
+    results, span = _backtest(tmp_path, 1, guard='mode = "approve"\napproval_plugin = "chat"\n')
+    [result] = results
+    assert result.replayed is not None
+    calls = [(call.at - START, call.plugin, call.event.kind) for call in result.replayed.calls]
+    assert calls == [(120.0, "chat", "approval_request")]  # a backtest approves nothing
+    assert summary(results) == (
+        "would have acted 0 times on 0 series; 1 stopped by waiting for an approval; "
+        "1 approval request (a backtest approves none: their calls stay held) "
+        "(1 rule backtested)"
+    )
+    text = text_report(results, span)
+    assert (
+        "    2026-01-01T00:02:00Z  approval_request to chat: asks to run the fire to plugin "
+        "restart_pod (a backtest approves nothing: it stays held)\n" in text
+    )
+    assert "fire: restart_pod not called: suppressed (approval): approval " in text
+    assert "restart_pod.execute" not in text

@@ -45,6 +45,7 @@ from ._model import (
     RuleName,
     RuleTestFile,
     RuleTestGroup,
+    ScriptedApproval,
     ScriptedFailure,
 )
 from ._series_desc import (
@@ -72,6 +73,7 @@ __all__ = [
     "RuleName",
     "RuleTestFile",
     "RuleTestGroup",
+    "ScriptedApproval",
     "ScriptedFailure",
     "SeriesValue",
     "Stale",
@@ -112,11 +114,19 @@ _EXP_ACTION_KEYS = (
     "outcome",
     "reason",
 )
-_FAILURE_KEYS = ("plugin", "times", "from", "until", "error")
+_FAILURE_KEYS = ("plugin", "times", "from", "until", "error", "approve_at", "rule", "labels")
 
-_KINDS: tuple[ActionKind, ...] = ("fire", "repeat", "resolve", "storm", "unverified", "gave_up")
+_KINDS: tuple[ActionKind, ...] = (
+    "fire",
+    "repeat",
+    "resolve",
+    "storm",
+    "unverified",
+    "gave_up",
+    "approval_request",
+)
 _OUTCOMES: tuple[CallOutcome, ...] = ("executed", "failed", "suppressed", "shadow")
-_REASONS = ("budget", "breaker", "storm", "muted", "silenced", "paused", "inhibited")
+_REASONS = ("budget", "breaker", "storm", "muted", "silenced", "paused", "inhibited", "approval")
 _SPECIAL_NUMBERS = {
     # YAML's spellings (yaml.v2 decodes them into a float64) and Prometheus'.
     ".nan": math.nan,
@@ -285,30 +295,35 @@ class _TestFileReader(RuleFileReader):
                 f"{MAX_VALUES:,} one test group may hold",
             )
         external_labels = self._labels(fields, "external_labels", prefix, names_of="label")
+        alert_tests = tuple(
+            test
+            for item in self._list(fields, "alert_rule_test", f"{prefix}alert_rule_test")
+            if (test := self._alert_test(item, prefix)) is not None
+        )
+        expr_tests = tuple(
+            expr_test
+            for item in self._list(fields, "promql_expr_test", f"{prefix}promql_expr_test")
+            if (expr_test := self._expr_test(item, prefix)) is not None
+        )
+        action_tests = tuple(
+            action_test
+            for item in self._list(fields, "action_test", f"{prefix}action_test")
+            if (action_test := self._action_test(item, prefix)) is not None
+        )
+        scripted = [
+            script
+            for item in self._list(fields, "plugin_failures", f"{prefix}plugin_failures")
+            if (script := self._plugin_failure(item, prefix)) is not None
+        ]
         return RuleTestGroup(
             name=name,
             interval=interval,
             input_series=tuple(series),
-            alert_rule_tests=tuple(
-                test
-                for item in self._list(fields, "alert_rule_test", f"{prefix}alert_rule_test")
-                if (test := self._alert_test(item, prefix)) is not None
-            ),
-            promql_expr_tests=tuple(
-                expr_test
-                for item in self._list(fields, "promql_expr_test", f"{prefix}promql_expr_test")
-                if (expr_test := self._expr_test(item, prefix)) is not None
-            ),
-            action_tests=tuple(
-                action_test
-                for item in self._list(fields, "action_test", f"{prefix}action_test")
-                if (action_test := self._action_test(item, prefix)) is not None
-            ),
-            plugin_failures=tuple(
-                failure
-                for item in self._list(fields, "plugin_failures", f"{prefix}plugin_failures")
-                if (failure := self._plugin_failure(item, prefix)) is not None
-            ),
+            alert_rule_tests=alert_tests,
+            promql_expr_tests=expr_tests,
+            action_tests=action_tests,
+            plugin_failures=tuple(s for s in scripted if isinstance(s, ScriptedFailure)),
+            approvals=tuple(s for s in scripted if isinstance(s, ScriptedApproval)),
             external_labels={label: value for label, (value, _) in external_labels.items()},
             external_url=self._text_of(fields, "external_url", f"{prefix}external_url"),
             line=yaml_place(node)[0],
@@ -544,11 +559,16 @@ class _TestFileReader(RuleFileReader):
         self.report(node, f"{prefix}{key}: expected true or false, got {yaml_kind(node)}")
         return False
 
-    def _plugin_failure(self, node: Node, prefix: str) -> ScriptedFailure | None:
+    def _plugin_failure(self, node: Node, prefix: str) -> ScriptedFailure | ScriptedApproval | None:
         fields = self._fields(node, "a plugin failure", _FAILURE_KEYS)
         if fields is None:
             return None
         count = len(self.problems)
+        if "approve_at" in fields:
+            return self._approval(fields, node, prefix)
+        for key in ("rule", "labels"):
+            if key in fields:
+                self.report(fields[key][0], f"{prefix}{key}: only with approve_at")
         plugin = self._text_of(fields, "plugin", f"{prefix}plugin")
         if not plugin:
             self.report(node, f"{prefix}a plugin failure needs its plugin")
@@ -566,3 +586,19 @@ class _TestFileReader(RuleFileReader):
         if len(self.problems) > count:
             return None
         return ScriptedFailure(plugin, times, start, end, error, yaml_place(node)[0])
+
+    def _approval(self, fields: _NODES, node: Node, prefix: str) -> ScriptedApproval | None:
+        """``approve_at`` (with ``rule`` and ``labels``, to choose): the approval requests
+        pending then are approved."""
+        count = len(self.problems)
+        for key in ("plugin", "times", "from", "until", "error"):
+            if key in fields:
+                self.report(fields[key][0], f"{prefix}{key}: not with approve_at")
+        at = self._duration(fields, "approve_at", prefix)
+        rule = self._text_of(fields, "rule", f"{prefix}rule") if "rule" in fields else None
+        labels = self._labels(fields, "labels", prefix, names_of="label")
+        if len(self.problems) > count or at is None:
+            return None
+        return ScriptedApproval(
+            at, rule, {name: text for name, (text, _) in labels.items()}, yaml_place(node)[0]
+        )

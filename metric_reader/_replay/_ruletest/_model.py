@@ -10,7 +10,9 @@ from typing import Literal
 
 from ._series_desc import SeriesValue, Stale
 
-ActionKind = Literal["fire", "repeat", "resolve", "storm", "unverified", "gave_up"]
+ActionKind = Literal[
+    "fire", "repeat", "resolve", "storm", "unverified", "gave_up", "approval_request"
+]
 CallOutcome = Literal["executed", "failed", "suppressed", "shadow"]
 """What became of a call (the action history's outcomes a replay has: its calls take no
 time, so none times out)."""
@@ -130,6 +132,23 @@ class ScriptedFailure:
 
 
 @dataclass(frozen=True, slots=True)
+class ScriptedApproval:
+    """``approve_at`` in ``plugin_failures``: the approval requests (``mode = "approve"``)
+    pending at ``at``, of ``rule`` (None: every rule) and series with ``labels`` (a
+    subset), are approved then, as ``metric-reader approve ID`` would."""
+
+    at: float
+    rule: str | None
+    labels: Mapping[str, str]
+    line: int
+
+    def approves(self, rule: str, series: Mapping[str, str]) -> bool:
+        return (self.rule is None or self.rule == rule) and all(
+            series.get(name) == value for name, value in self.labels.items()
+        )
+
+
+@dataclass(frozen=True, slots=True)
 class RuleTestGroup:
     name: str
     interval: float
@@ -143,6 +162,8 @@ class RuleTestGroup:
     external_labels: Mapping[str, str]
     external_url: str
     line: int
+    approvals: tuple[ScriptedApproval, ...] = ()
+    """``approve_at`` entries of ``plugin_failures``."""
 
     def max_eval_time(self) -> float:
         """The latest ``eval_time`` of the group's tests: how long to run it for."""

@@ -208,7 +208,7 @@ def _replayer_maker(settings: Settings, group: RuleTestGroup) -> Callable[[RuleC
     calls of every rule counted together, in the order they are made; the group's rules
     share one governor configured from the settings, as the service's (budgets count the
     calls of every rule)."""
-    from ..._engine import Governor, Replayer, Rule
+    from ..._engine import Governor, Observation, Replayer, Rule
 
     counts: dict[str, int] = {}
     governor = Governor(quiet=True)
@@ -223,8 +223,23 @@ def _replayer_maker(settings: Settings, group: RuleTestGroup) -> Callable[[RuleC
             for failure in group.plugin_failures
         )
 
+    approvals = sorted(group.approvals, key=lambda a: a.at)
+
+    class Approving(Replayer):
+        """Approves the requests ``approve_at`` says before the evaluation it falls on."""
+
+        def step(self, read: Observation) -> None:
+            while approvals and approvals[0].at <= read.at:
+                scripted = approvals.pop(0)
+                for request in governor.approvals:
+                    if request.state == "pending" and scripted.approves(
+                        request.rule, dict(request.series)
+                    ):
+                        governor.approvals.decide(request.id, True, scripted.at, "approve_at")
+            super().step(read)
+
     def make(rule: RuleConfig) -> Replayer:
-        replayer = Replayer(rule, settings.routes, succeeds, governor)
+        replayer = Approving(rule, settings.routes, succeeds, governor)
         rules.append(replayer.rule)
         governor.configure(
             settings.limits,
