@@ -103,3 +103,46 @@ def test_a_pending_request_survives_a_restart_and_two_approvals_run_the_fix_once
         ("fire", "approved", ""),
         ("fire", "executed", ""),
     ]
+
+
+def test_an_unanswered_request_expires_and_one_whose_breach_ends_is_withdrawn(
+    prometheus_stack: PrometheusStack,
+    prometheus_proxy: PrometheusProxy,
+    recording_plugin_dir: RecordingPlugins,
+    service: ServiceFactory,
+    tmp_path: Path,
+) -> None:
+    """Neither runs: an approval that never comes within APPROVAL_TIMEOUT expires; a breach
+    that ends before anyone answers withdraws its request."""
+    metric = "expiring_queue_depth"
+    for queue in ("a", "b"):
+        prometheus_stack.push(metric, 10, {"queue": queue})
+    prometheus_stack.wait_visible(f"count({metric} < 50)", 2.0)
+    env = {
+        **_env(prometheus_proxy, metric, recording_plugin_dir, tmp_path),
+        "MODE": "approve",
+        "APPROVAL_PLUGIN": "recorder_hard",
+        "APPROVAL_TIMEOUT": "2s",
+    }
+    svc = _started(service, env, recording_plugin_dir)
+
+    def asked() -> list[str]:
+        return [r["labels"]["queue"] for r in recording_plugin_dir.records()]
+
+    prometheus_stack.push(metric, 90, {"queue": "a"})  # never answered: expires
+    svc.wait_until(lambda: asked() == ["a"], EVENT_TIMEOUT, "the request for queue a")
+    prometheus_stack.push(metric, 90, {"queue": "b"})
+    svc.wait_until(lambda: asked() == ["a", "b"], EVENT_TIMEOUT, "the request for queue b")
+    prometheus_stack.push(metric, 10, {"queue": "b"})  # its breach ends first: withdrawn
+    svc.wait_until(
+        lambda: {"expired", "withdrawn"} <= {outcome for _, outcome, _ in _history(env)},
+        EVENT_TIMEOUT,
+        "one request expired and the other withdrawn",
+    )
+    _polls(svc, prometheus_proxy, 4)
+    assert [(r["plugin"], r["kind"]) for r in recording_plugin_dir.records()] == [
+        ("recorder_hard", "approval_request")
+    ] * 2  # no fix ran
+    outcomes = [outcome for _, outcome, _ in _history(env)]
+    assert outcomes.count("expired") == 1 and outcomes.count("withdrawn") == 1
+    assert "approved" not in outcomes and "executed" in outcomes  # only the two requests ran
