@@ -35,9 +35,10 @@ from collections import deque
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Literal, Protocol, cast
+from typing import TYPE_CHECKING, Literal, cast
 
 from .._core import Event, HistoryEntry, Labels, Outcome, idempotency_key, iso_utc
+from ._notice import Notice, Recorder
 from ._state import Action, State
 
 if TYPE_CHECKING:
@@ -410,16 +411,7 @@ def _utc(at: float) -> str:
     return datetime.fromtimestamp(at, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
-class Recorder(Protocol):
-    """What a notice needs of the governor (which imports this module)."""
-
-    @property
-    def record(self) -> Callable[[HistoryEntry], None]: ...
-
-    def outcome(self, plugin: str | None, ok: bool, now: float) -> None: ...
-
-
-class ApprovalNotice:
+class ApprovalNotice(Notice):
     """The one call an approval request makes: its ``approval_plugin`` told, with the id,
     the summary and the link (only logged without one). It is not retried (the request
     stays answerable however the notice went; a paused service asks nothing), and it counts
@@ -481,18 +473,9 @@ class ApprovalNotice:
             generator_url=request.link or base.generator_url,
         )
 
-    def report(
-        self, plugin: str | None, ok: bool, result: str | None = None, detail: str = ""
+    def _record(
+        self, plugin: str | None, outcome: Outcome, reason: str = "", detail: str = ""
     ) -> None:
-        outcome: Outcome = (
-            "shadow"
-            if result == "dry_run"
-            else "timed_out"
-            if result == "timeout"
-            else "executed"
-            if ok
-            else "failed"
-        )
         request = self.request
         self._governor.record(
             HistoryEntry(
@@ -502,6 +485,7 @@ class ApprovalNotice:
                 plugin=plugin or "",
                 kind="approval_request",
                 outcome=outcome,
+                reason=reason,
                 detail=detail
                 or f"approval {request.id} for the {request.kind} to {request.plugin}",
                 value=request.value,
@@ -509,10 +493,3 @@ class ApprovalNotice:
                 level=request.level,
             )
         )
-        self._governor.outcome(plugin, ok and result != "timeout", self.wall)
-
-    def settle(self, now: float) -> bool:
-        return True
-
-    def give_back(self) -> None:
-        pass

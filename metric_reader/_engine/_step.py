@@ -25,6 +25,7 @@ from ._approvals import ApprovalNotice
 from ._delivery import Deliveries
 from ._governor import Governor, StormStart, Verdict
 from ._nodata import NoData
+from ._notice import Notice
 from ._rule import Rule
 from ._series_limit import admit
 from ._state import Action
@@ -209,7 +210,7 @@ class OwedCall:
         )
 
 
-class StormNotice:
+class StormNotice(Notice):
     """The one call a storm makes: the rule's ``storm_plugin`` told that more of its series
     are breached at once than ``max_breaching`` allows (only logged without one). It is not
     retried; the pause holds it back as any call, and it counts for the plugin's breaker."""
@@ -261,27 +262,6 @@ class StormNotice:
             external_labels=dict(rule.config.external_labels),
             series=tuple(dict(labels) for labels in start.series),
         )
-
-    def report(
-        self, plugin: str | None, ok: bool, result: str | None = None, detail: str = ""
-    ) -> None:
-        outcome: Outcome = (
-            "shadow"
-            if result == "dry_run"
-            else "timed_out"
-            if result == "timeout"
-            else "executed"
-            if ok
-            else "failed"
-        )
-        self._record(plugin, outcome, detail=detail)
-        self._governor.outcome(plugin, ok and result != "timeout", self.wall)
-
-    def settle(self, now: float) -> bool:
-        return True
-
-    def give_back(self) -> None:
-        pass
 
     def _record(
         self, plugin: str | None, outcome: Outcome, reason: str = "", detail: str = ""

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING
 from .._config import VerifyConfig, routes_for
 from .._core import Event, HistoryEntry, Labels, Level, Outcome, format_duration, idempotency_key
 from ._fix import FixCheck, PendingFix
+from ._notice import Notice
 from ._state import Action
 
 if TYPE_CHECKING:
@@ -94,7 +95,7 @@ def hand_out(
             notify(notice)
 
 
-class FixNotice:
+class FixNotice(Notice):
     """The one call a fix that did not hold makes: the event ``unverified`` or ``gave_up``
     to the ``escalate_plugin`` (only logged without one). Not retried; the pause holds it
     back; it counts for the plugin's breaker."""
@@ -188,27 +189,6 @@ class FixNotice:
             check.fire_count,
             f"{check.result}:{self.rule.identity_digest}",
         )
-
-    def report(
-        self, plugin: str | None, ok: bool, result: str | None = None, detail: str = ""
-    ) -> None:
-        outcome: Outcome = (
-            "shadow"
-            if result == "dry_run"
-            else "timed_out"
-            if result == "timeout"
-            else "executed"
-            if ok
-            else "failed"
-        )
-        self._record(plugin, outcome, detail=detail)
-        self._governor.outcome(plugin, ok and result != "timeout", self.wall)
-
-    def settle(self, now: float) -> bool:
-        return True
-
-    def give_back(self) -> None:
-        pass
 
     def _record(
         self, plugin: str | None, outcome: Outcome, reason: str = "", detail: str = ""
