@@ -227,3 +227,17 @@ def test_a_history_of_the_earlier_schema_is_read_then_upgraded_keeping_its_rows(
         ("k1", True),
     ]
     again.close()
+
+
+def test_history_offers_every_outcome_the_history_records() -> None:
+    """The CLI lists the outcomes itself (its --help imports no core module): the list must
+    stay the one HistoryEntry allows."""
+    import argparse
+
+    from metric_reader._cli import _parser
+    from metric_reader._core import OUTCOMES
+
+    commands = next(a for a in _parser()._actions if isinstance(a, argparse._SubParsersAction))
+    history = commands.choices["history"]
+    [outcome] = [a for a in history._actions if a.dest == "outcome"]
+    assert tuple(outcome.choices or ()) == OUTCOMES
