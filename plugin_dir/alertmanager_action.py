@@ -156,7 +156,11 @@ class AlertmanagerAction:
     def validate_config(self) -> None:
         """Refuse malformed settings, unreadable TLS files or credentials (module doc)."""
         settings = self._settings()
-        settings.ssl_context()
+        # The default trust (certifi) cannot fail to load: it is loaded at the first call, so
+        # a service that never alerts does not hold the CA bundle (1.7 MB resident).
+        tls = settings.tls_ca_file or settings.tls_cert_file or settings.tls_insecure_skip_verify
+        if tls or os.environ.get("SSL_CERT_FILE") or os.environ.get("SSL_CERT_DIR"):
+            settings.ssl_context()
         settings.auth_header()
 
     def _settings(self) -> _Settings:

@@ -323,10 +323,9 @@ def _add_governor_commands(commands: Any) -> None:
 
 
 EVENT_LOOP = "uvloop"
-"""The service's event loop: ``uvloop`` when it is installed (the ``fast`` extra: about a
-fifth less CPU per poll than asyncio's with httpcore, see ``make bench``, for 2 MB more
-resident memory), or ``asyncio``. Plugins' loops stay asyncio's
-(``_actions._jobs.PluginLoop``)."""
+"""The service's event loop: ``uvloop`` when it can be imported (a dependency: about a
+fifth less CPU per poll than asyncio's, see ``make bench``, for 1 MB more resident memory),
+or ``asyncio``. Plugins' loops stay asyncio's (``_actions._jobs.PluginLoop``)."""
 
 
 def loop_options() -> dict[str, object]:

@@ -24,16 +24,18 @@ import contextlib
 import json
 import math
 import os
-import sqlite3
 import threading
 import time
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import cast
+from typing import TYPE_CHECKING, cast
 from urllib.parse import quote
 
 from .._core import OUTCOMES, HistoryEntry, Outcome, StateError, logger
+
+if TYPE_CHECKING:
+    import sqlite3
 
 __all__ = ["PRUNE_EVERY", "SCHEMA_VERSION", "ActionHistory"]
 
@@ -121,13 +123,14 @@ class ActionHistory:
 
     def __init__(
         self,
-        connection: sqlite3.Connection,
+        connection: sqlite3.Connection | None,
         path: Path | None,
         retention: float,
         max_rows: int,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        self._db = connection
+        self._connection = connection
+        """None: a history in memory not used yet (made at its first use)."""
         self.path = path
         """The file (None: kept in memory)."""
         self.retention = retention
@@ -138,6 +141,13 @@ class ActionHistory:
         self._failing = False
         self._columns: tuple[str, ...] = _COLUMNS
         """The columns read (a history of an earlier schema, read only, lacks some)."""
+
+    @property
+    def _db(self) -> sqlite3.Connection:
+        if self._connection is None:
+            self._connection = _connect(":memory:")
+            self._connection.executescript(_SCHEMA)
+        return self._connection
 
     # --- opening -----------------------------------------------------------------------------
 
@@ -152,14 +162,12 @@ class ActionHistory:
     ) -> ActionHistory:
         """The history in ``path`` (None: in memory), made when missing. Never raises: an
         unusable file is set aside and replaced, one that cannot be opened at all gives a
-        history in memory, each with one warning."""
+        history in memory, each with one warning. One in memory is made at its first use:
+        a service that owes no call never loads SQLite (2 MB resident)."""
         connection = None if path is None else _open_file(path)
-        if connection is None:
-            connection = _connect(":memory:")
-            connection.executescript(_SCHEMA)
-            path = None
-        history = cls(connection, path, retention, max_rows, clock)
-        history.prune()
+        history = cls(connection, None if connection is None else path, retention, max_rows, clock)
+        if connection is not None:
+            history.prune()
         return history
 
     @classmethod
@@ -309,8 +317,10 @@ class ActionHistory:
 
     def close(self) -> None:
         """Close the database (the last connection folds the write-ahead log into the file)."""
+        if self._connection is None:
+            return
         with self._lock, contextlib.suppress(sqlite3.Error):
-            self._db.close()
+            self._connection.close()
 
 
 def _entry(columns: tuple[str, ...], row: tuple[object, ...]) -> HistoryEntry:
@@ -353,7 +363,13 @@ def _labels(text: object) -> Mapping[str, str]:
 
 def _connect(target: str, *, uri: bool = False) -> sqlite3.Connection:
     """A connection any thread may use (``ActionHistory`` serialises them); Python's default
-    transactions: a write begins one, ``with connection`` commits it."""
+    transactions: a write begins one, ``with connection`` commits it.
+
+    ``sqlite3`` is imported here, the module's name bound for the whole module: every
+    ``except sqlite3.Error`` above guards code that has made a connection first."""
+    global sqlite3
+    import sqlite3
+
     return sqlite3.connect(target, uri=uri, check_same_thread=False, timeout=BUSY_TIMEOUT_MS / 1000)
 
 

@@ -17,7 +17,6 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from .._core import Event, Labels
-from .._core._gotemplate import expand_alert_template
 from ._alerting import AlertingRule
 from ._state import Action
 
@@ -67,6 +66,8 @@ class PrometheusAlertRule(AlertingRule):
     def _expand(self, template: str, labels: dict[str, str], value: float) -> str:
         if "{{" not in template:
             return template
+        from .._core._gotemplate import expand_alert_template  # only where a template is
+
         return expand_alert_template(
             template,
             self._template_name,

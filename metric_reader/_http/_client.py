@@ -116,8 +116,8 @@ def _origin(url: httpx.URL) -> tuple[str, str, int | None]:
 
 TRANSPORT = "aiohttp"
 """What carries the requests not sent through a proxy: ``aiohttp`` (``_aiohttp``: about half
-httpcore's CPU per request, 10 MB more resident memory) when it is installed (the ``fast``
-extra), or ``httpx`` (httpcore, httpx's own); ``make bench`` compares them."""
+httpcore's CPU per request, 10 MB more resident memory) when it can be imported (a
+dependency), or ``httpx`` (httpcore, httpx's own); ``make bench`` compares them."""
 
 
 class _Client(httpx.AsyncClient):

@@ -209,6 +209,27 @@ def test_verification_is_on_by_default_and_rejects_an_unknown_ca(endpoint: Endpo
     assert endpoint.seen == []
 
 
+def test_the_default_trust_is_certifis_loaded_at_the_first_handshake(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Reaching only http:// endpoints costs no CA bundle in memory; the first TLS handshake
+    loads the bundle httpx would have trusted."""
+    import certifi
+
+    from metric_reader._config import build_ssl_context
+
+    monkeypatch.delenv("SSL_CERT_FILE", raising=False)
+    monkeypatch.delenv("SSL_CERT_DIR", raising=False)
+    context = build_ssl_context(ClientConfig())
+    assert context.cert_store_stats()["x509_ca"] == 0
+    assert (context.verify_mode, context.check_hostname) == (ssl.CERT_REQUIRED, True)
+    context.wrap_bio(ssl.MemoryBIO(), ssl.MemoryBIO(), server_hostname="example.org")
+    assert context.get_ca_certs() == httpx.create_ssl_context().get_ca_certs()
+    assert (
+        context.get_ca_certs() == ssl.create_default_context(cafile=certifi.where()).get_ca_certs()
+    )
+
+
 def test_a_poll_error_says_the_certificate_was_not_verified(
     tmp_path: Path, endpoint: Endpoint
 ) -> None:

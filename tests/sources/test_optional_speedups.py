@@ -108,6 +108,15 @@ def test_without_aiohttp_requests_go_through_httpcore(monkeypatch: pytest.Monkey
     assert anyio.run(main) == "AsyncHTTPTransport"
 
 
+def test_without_uvloop_the_service_runs_on_asyncio(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "uvloop", None)  # what an install without it imports
+
+    async def main() -> str:
+        return type(anyio.lowlevel.current_token().native_token).__module__
+
+    assert anyio.run(main, backend_options=_cli.loop_options()).startswith("asyncio")
+
+
 @pytest.fixture
 def forward_proxy() -> Iterator[tuple[str, str, list[str]]]:
     """An HTTP forward proxy on loopback that relays each absolute-URI GET and notes its
