@@ -1,11 +1,18 @@
 """``verify_query`` end to end against a real Prometheus: the service reads the query on
 the rule's endpoint while a fix waits for it, and a fix that shows elsewhere (the
 deployment available again) is recorded verified while the rule's own series (the
-worker's age) still breaches."""
+worker's age) still breaches; a backtest of the same minute, reading the query with
+``query_range``, says the same."""
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
+
+import anyio
+
+from metric_reader._config import load_settings
+from metric_reader._replay._backtest import Window, backtest
 
 from .conftest import (
     EVENT_TIMEOUT,
@@ -78,3 +85,12 @@ def test_a_fix_judged_by_the_verify_query_holds_while_the_rules_series_still_bre
         'metric_reader_fixes_total{plugin="recorder",result="verified",rule="stuck"} 1.0'
         in page.decode()
     )
+
+    # The backtest of what just happened reads the query over the window and agrees.
+    settings = load_settings({"CONFIG_FILE": str(config)})
+    now = time.time()
+    # All of it happened within the last few seconds: a step finer than the scrapes.
+    [result] = anyio.run(backtest, settings, settings.rules, Window(now - 20, now), 0.1)
+    assert result.replayed is not None, result.skipped
+    calls = [(c.plugin, c.event.kind, c.verified) for c in result.replayed.calls]
+    assert calls == [("recorder", "fire", True)]
