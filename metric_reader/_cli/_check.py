@@ -135,7 +135,9 @@ def _guard_lines(settings: Settings) -> list[str]:
         verify = rule.verify
         if verify.within is not None:
             parts.append(
-                f"fixes verified within {format_duration(verify.within)}, given up after "
+                f"fixes verified within {format_duration(verify.within)}"
+                + (f" by verify_query {verify.query}" if verify.query else "")
+                + ", given up after "
                 f"{verify.attempts} -> {verify.escalate_plugin or 'log only'}"
             )
         if parts:

@@ -123,6 +123,7 @@ def _fix_doc(fix: PendingFix, wall: Wall) -> dict[str, Any]:
         "key": fix.key,
         "attempts": fix.attempts,
         "plugins": list(fix.plugins),
+        **({} if fix.query is None else {"query": fix.query}),
     }
 
 
@@ -266,7 +267,10 @@ def _fix(value: object, where: str) -> PendingFix | None:
         or not all(isinstance(name, str) for name in plugins)
     ):
         raise StateError(f"{where}: expected deadline, key, attempts and plugins, got {doc!r}")
-    return PendingFix(deadline, key, attempts, tuple(plugins))
+    query = doc.get("query")  # verify_query; absent: the condition judges
+    if query is not None and not isinstance(query, str):
+        raise StateError(f"{where}.query: expected a PromQL text, got {query!r}")
+    return PendingFix(deadline, key, attempts, tuple(plugins), query)
 
 
 def _parse_level(raw: object, where: str, notes: list[str]) -> LevelSnapshot:

@@ -61,7 +61,12 @@ def rule_verify(raw: Mapping[str, Given], problems: Problems) -> VerifyConfig:
     def value(key: str) -> Any:
         return problems.parse(VERIFY_KEYS[key], raw.get(key), None)
 
-    return VerifyConfig(value("verify_within"), value("max_attempts"), value("escalate_plugin"))
+    return VerifyConfig(
+        value("verify_within"),
+        value("max_attempts"),
+        value("escalate_plugin"),
+        value("verify_query") or None,
+    )
 
 
 def read_limits(value: object, where: str, problems: Problems) -> BudgetConfig | None:

@@ -85,6 +85,7 @@ VERIFY_KEYS: dict[str, Parser] = {
     "verify_within": positive_duration,
     "max_attempts": positive_int,
     "escalate_plugin": plugin_name,
+    "verify_query": promql,
 }
 """Whether a rule's fixes held (``_guards.rule_verify``); on a route too."""
 APPROVAL_KEYS: dict[str, Parser] = {

@@ -28,6 +28,7 @@ from ._values import (
     plugin_name,
     positive_duration,
     positive_int,
+    promql,
 )
 from ._verify import VerifyConfig
 
@@ -44,6 +45,7 @@ ROUTE_KEYS = (
     "verify_within",
     "max_attempts",
     "escalate_plugin",
+    "verify_query",
     "approval_plugin",
 )
 _UNQUOTED = re.compile(r"\s*([A-Za-z_][A-Za-z0-9_]*)\s*(=~|!~|!=|=)\s*(.*?)\s*")
@@ -143,6 +145,7 @@ def read_routes(value: Any, where: str, problems: Problems) -> tuple[Route, ...]
             problems.parse(positive_duration, _given(table, "verify_within", at), None),
             problems.parse(positive_int, _given(table, "max_attempts", at), None),
             problems.parse(plugin_name, _given(table, "escalate_plugin", at), None),
+            problems.parse(promql, _given(table, "verify_query", at), None) or None,
         )
         if len(problems.lines) == before and plugin is not None:
             routes.append(

@@ -95,6 +95,12 @@ def build_rule(raw: dict[str, Given], scope: Scope, problems: Problems) -> RuleC
                 f"needs the Prometheus source, but {n('scrape_url')} is set; "
                 f"a scrape reads {n('metric_name')} with {n('label_filters')}",
             )
+    if "verify_query" in raw and "scrape_url" in raw:  # the query's, or the file's default
+        problems.add(
+            f"{scope.about()}{n('scrape_url')} is set, so {raw['verify_query'].at} cannot be "
+            f"read: a scrape runs no query; read the metric from Prometheus, or drop "
+            f"{n('verify_query')} (the rule's own condition then judges its fixes)"
+        )
     if "label_filters" in raw and any(m.name == "__name__" for m in matchers):
         problems.invalid(
             raw["label_filters"],

@@ -7,13 +7,14 @@ from typing import TYPE_CHECKING
 
 from .._config import LevelConfig
 from .._core import EventKind, Labels, Sample, any_value, format_duration
-from ._fix import FixCheck, PendingFix
+from ._fix import FixCheck, PendingFix, healthy
 from ._recent import recent_length
 from ._rule import Rule, format_series
 from ._rule_machine import RuleMachine
 from ._series_limit import make_room
 from ._state import (
     Action,
+    LevelMachine,
     LevelPolicy,
     SeriesMachine,
     State,
@@ -81,6 +82,19 @@ class AlertingRule(Rule):
     def fix_checks(self) -> list[tuple[Labels, FixCheck]]:
         return self.machine.take_fix_checks()
 
+    def verify_queries(self) -> frozenset[str]:
+        return self.machine.verify_queries()
+
+    def judge_fixes(self, now: float, verify: Mapping[str, list[Sample] | None]) -> None:
+        def unhealthy(labels: Labels, machine: LevelMachine, query: str) -> bool | None:
+            answer = verify.get(query)
+            if answer is None:
+                return None
+            alert = self.alert_labels(labels, machine.level, machine.held_value)
+            return not healthy(answer, alert)
+
+        self.machine.judge_queries(now, unhealthy)
+
     def make_room(self, read: set[Labels], limit: int) -> bool:
         return make_room(self.machine, read, limit)
 
@@ -110,10 +124,15 @@ class AlertingRule(Rule):
         from ._snapshot import restore_into
 
         restored = restore_into(self.machine, snapshot, now)
+        self.machine.queried = True  # a fix judged by a query may be restored: look once
         self._log(restored.ended)
         return restored
 
     def retire(self, now: float) -> None:
+        for series in self.machine.series.values():
+            for machine in series.levels():
+                if machine.fix is not None and machine.fix.query is not None:
+                    machine.fix = None  # no query is read for a retired rule
         transitions = [t for series in self.machine.series.values() for t in series.clear(now)]
         self._log(transitions)
         if transitions:

@@ -141,6 +141,17 @@ class Rule(ABC):
         """What came of the fixes being verified since this was last asked."""
         return []
 
+    def verify_queries(self) -> frozenset[str]:
+        """The ``verify_query`` texts whose answers its fixes being verified need now (none
+        unless a fix judged by one is pending)."""
+        return frozenset()
+
+    def judge_fixes(  # noqa: B027 (a rule without a threshold makes no fix)
+        self, now: float, verify: Mapping[str, list[Sample] | None]
+    ) -> None:
+        """Judge the fixes verified by a query on ``verify`` (each query's answer at
+        ``now``; None or absent: not read, nothing judged)."""
+
     @abstractmethod
     def give_back(self, action: Action) -> None:
         """``action`` was not run (this replica may not act): it stays owed as it was."""

@@ -6,7 +6,7 @@ Pure code like the machines it holds (``_state``): every call is given ``now``.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from .._config import MissingValueBehavior
@@ -69,6 +69,9 @@ class RuleMachine:
     _fix_checks: list[tuple[Labels, FixCheck]] = field(
         default_factory=list, init=False, compare=False, repr=False
     )
+    queried: bool = field(default=False, compare=False, repr=False)
+    """A fix judged by a ``verify_query`` may be pending: ``verify_queries`` looks (and
+    clears it when none is), so a rule without one never scans its series for them."""
 
     def observe(self, now: float, samples: Iterable[Sample]) -> list[Transition]:
         """One successful read of the rule's source at ``now``."""
@@ -130,12 +133,44 @@ class RuleMachine:
             self.revision += 1
         return checks
 
+    def verify_queries(self) -> frozenset[str]:
+        """The ``verify_query`` texts of the fixes being verified now."""
+        if not self.queried:
+            return frozenset()
+        queries = frozenset(
+            machine.fix.query
+            for series in self.series.values()
+            for machine in series.levels()
+            if machine.fix is not None and machine.fix.query is not None
+        )
+        self.queried = bool(queries)
+        return queries
+
+    def judge_queries(
+        self, now: float, unhealthy: Callable[[Labels, LevelMachine, str], bool | None]
+    ) -> None:
+        """Judge every fix verified by a query at ``now``: ``unhealthy`` says whether its
+        query's answer is unhealthy for the series level's alert (None: not known, the
+        read failed: nothing is judged)."""
+        if not self.queried:
+            return
+        for series in self.series.values():
+            for machine in series.levels():
+                fix = machine.fix
+                if fix is None or fix.query is None:
+                    continue
+                verdict = unhealthy(series.labels, machine, fix.query)
+                if verdict is not None:
+                    machine.judge_query(now, verdict)
+            self._take_checks(series)
+
     def expect_fix(self, action: Action, now: float, within: float, fix: PendingFix) -> None:
         """``action`` succeeded at ``now``: verify that its fix holds (``LevelMachine``)."""
         series = self.series.get(action.labels)
         machine = None if series is None else series.level(action.level)
         if series is not None and machine is not None:
             machine.expect_fix(action, now, within, fix)
+            self.queried = self.queried or fix.query is not None
             self._take_checks(series)
             self.revision += 1
 

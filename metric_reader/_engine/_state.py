@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 
 from .._config import LevelConfig, MissingValueBehavior
@@ -214,7 +214,7 @@ class LevelMachine:
         """Apply one observation; return ``(old, new)`` when the state changed."""
         old = self.state
         self.value = value
-        if self.fix is not None:
+        if self.fix is not None and self.fix.query is None:  # a query's: ``judge_query``
             self._check_fix(now, self.fix, breached)
         if breached:
             self.held_value = value
@@ -286,6 +286,12 @@ class LevelMachine:
         ):
             self._owe("repeat", now)
 
+    def judge_query(self, now: float, unhealthy: bool) -> None:
+        """The fix's ``verify_query`` answered at ``now``: ``unhealthy`` for the alert or
+        not (judged whatever the level's condition says: the fix may show elsewhere)."""
+        if self.fix is not None and self.fix.query is not None:
+            self._check_fix(now, self.fix, unhealthy)
+
     def _check_fix(self, now: float, fix: PendingFix, breached: bool) -> None:
         result = judge(fix, breached, reached(now, fix.deadline), self.unheld)
         if result is None:
@@ -317,8 +323,8 @@ class LevelMachine:
         breach's condition must end by ``now + within``; ``fix`` without its deadline."""
         if action.breach != self.breach or action.kind == "resolve":
             return
-        pending = PendingFix(now + within, fix.key, fix.attempts, fix.plugins)
-        if self.state is State.OK:  # the breach ended while the call ran
+        pending = replace(fix, deadline=now + within)
+        if self.state is State.OK and fix.query is None:  # the breach ended while it ran
             self._told("verified", pending, now)
         else:
             self.fix = pending
@@ -432,12 +438,14 @@ class LevelMachine:
 
     @property
     def idle(self) -> bool:
-        """OK, nothing owed or running, and no breach in its debounce window: forgetting it
-        changes nothing."""
+        """OK, nothing owed or running, no fix being verified (by a ``verify_query``, which
+        may judge it after the breach ended) and no breach in its debounce window:
+        forgetting it changes nothing."""
         return (
             self.state is State.OK
             and self.due is None
             and self.in_flight is None
+            and self.fix is None
             and not (self.policy.debounced and self.breaches and True in self.breaches)
         )
 

@@ -15,8 +15,8 @@ with the service.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
@@ -42,6 +42,10 @@ class Observation:
 
     at: float
     samples: list[Sample] | None
+    verify: Mapping[str, list[Sample] | None] = field(default_factory=dict)
+    """The answer at ``at`` of each ``verify_query`` the rule needed
+    (``EvaluationStep.verify_queries``), by its text; None (or absent): the read failed,
+    and judges nothing."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -365,6 +369,8 @@ class EvaluationStep:
             return Evaluation(False, problem)
         if no_data is not None:
             no_data.observe(at, len(samples))
+        if observation.verify:  # before the condition: a fix that did not hold, repeats
+            rule.judge_fixes(at, observation.verify)
         actions = rule.evaluate(at, samples, acting)
         self.governor.inhibitor.observe(rule)  # its firing alerts inhibit from now on
         self._deliveries.prune(rule)
@@ -379,6 +385,13 @@ class EvaluationStep:
             rule.fix_checks()  # a follower makes no fix: none is its to tell
         self._hand_out(rule, actions, at, notify)
         return Evaluation(True)
+
+    @staticmethod
+    def verify_queries(rule: Rule) -> frozenset[str]:
+        """The ``verify_query`` texts whose answers ``rule``'s next evaluation needs, to be
+        read on its source (``Observation.verify``): only while a fix of it judged by one
+        is pending, so a rule reads no more than its own query otherwise."""
+        return rule.verify_queries()
 
     def retire(self, rule: Rule, now: float, notify: Notify) -> None:
         """``rule`` is changed or removed by a reload: its breaches end at ``now``; hand

@@ -65,7 +65,8 @@ def expect(
     config = verify_config(rule, action.labels, action.level, action.value, routes)
     if config.within is None:
         return
-    fix = PendingFix(0.0, key, config.attempts, tuple(plugin or "" for plugin in plugins))
+    plugins_of = tuple(plugin or "" for plugin in plugins)
+    fix = PendingFix(0.0, key, config.attempts, plugins_of, config.query)
     rule.expect_fix(action, now, config.within, fix)
 
 
@@ -130,16 +131,22 @@ class FixNotice(Notice):
         self._governor = governor
         within = format_duration(config.within or 0.0)
         attempts = f"{check.unheld} of {check.fix.attempts}"
+        query = check.fix.query
+        still = "still breached" if query is None else f"verify_query {query} still unhealthy"
         if check.result == "verified":
-            self.text = "the condition ended after the fix"
+            self.text = (
+                "the condition ended after the fix"
+                if query is None
+                else f"verify_query {query} healthy after the fix"
+            )
         elif check.result == "unverified":
             self.text = (
-                f"still breached {within} after the fix (attempt {attempts} did not "
+                f"{still} {within} after the fix (attempt {attempts} did not "
                 "hold): the next repeat tries again"
             )
         else:
             self.text = (
-                f"still breached {within} after the fix (attempt {attempts} did not "
+                f"{still} {within} after the fix (attempt {attempts} did not "
                 "hold): giving up, no plugin is called for this breach until it ends"
             )
         plugin = config.escalate_plugin

@@ -23,14 +23,14 @@ answers hold more is skipped, saying so); the reads are replayed one step at a t
 from __future__ import annotations
 
 import heapq
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 import anyio
 import httpx
 
-from .._config import Route, RuleConfig, Settings, parse_moment
+from .._config import PrometheusQuery, Route, RuleConfig, ScrapePage, Settings, parse_moment
 from .._core import ConfigError, FetchError, Sample, format_duration
 from .._engine import Governor, Observation, Replay, Replayer, replay
 from .._http import make_client
@@ -80,6 +80,8 @@ class RuleBacktest:
     """What its query returned, until it is replayed (with the other rules')."""
     times: list[float] = field(default_factory=list)
     """Its evaluation times."""
+    verify: dict[str, list[RangeSeries]] = field(default_factory=dict)
+    """What each ``verify_query`` it may need returned over the window, by its text."""
 
 
 def parse_time(text: str, now: float, flag: str) -> float:
@@ -149,11 +151,32 @@ async def backtest(
                 group.start_soon(_run, client, settings, result, span, slots, together)
     read = [result for result in results if result.skipped is None and result.replayed is None]
     replays = replay_histories(
-        settings, [(result.config, result.answer, result.times) for result in read]
+        settings,
+        [(result.config, result.answer, result.times) for result in read],
+        [result.verify for result in read],
     )
     for result, replayed in zip(read, replays, strict=True):
-        result.replayed, result.answer = replayed, []
+        result.replayed, result.answer, result.verify = replayed, [], {}
     return results
+
+
+def verify_queries(rule: RuleConfig, routes: Sequence[Route]) -> list[str]:
+    """The ``verify_query`` texts a rule's fixes may be judged by: its own, and for an
+    alert of a rule file those of the routes (which route takes an alert is known only
+    at each evaluation)."""
+    queries = [rule.verify.query] if rule.verify.query else []
+    if rule.alert is not None:
+        queries += [route.verify.query for route in routes if route.verify.query]
+    return list(dict.fromkeys(queries))
+
+
+def verify_history(rule: RuleConfig, query: str) -> History:
+    """How ``query`` is read over a window: as the rule's own expression, on its endpoint
+    (a rule with a ``verify_query`` reads a Prometheus: a scrape cannot, see the loader)."""
+    source = rule.source
+    assert not isinstance(source, ScrapePage), "refused at load"
+    query_source = PrometheusQuery(source.endpoint, query, source.endpoint_defaulted)
+    return kind_of(query_source).history(query_source, None)
 
 
 def _plan(rule: RuleConfig, step: float | None, prometheus: str | None) -> RuleBacktest:
@@ -192,10 +215,24 @@ async def _run(
     except FetchError as exc:
         result.skipped, result.unread = f"could not read its history: {exc}", True
         return
+    for query in verify_queries(result.config, settings.routes):
+        history = verify_history(result.config, query)
+        assert history.read is not None
+        try:
+            async with slots:
+                result.verify[query] = await history.read(
+                    client, times, result.step, READ_TIMEOUT, settings.max_response_bytes
+                )
+        except (HistoryUnavailable, FetchError) as exc:
+            result.skipped = f"could not read its verify_query {query}: {exc}"
+            result.unread = True
+            return
     if together:
         result.answer, result.times = series, times  # replayed with the others
     else:
-        [result.replayed] = replay_histories(settings, [(result.config, series, times)])
+        [result.replayed] = replay_histories(
+            settings, [(result.config, series, times)], [result.verify]
+        )
 
 
 def shares_budgets(settings: Settings) -> bool:
@@ -228,11 +265,17 @@ RuleHistory = tuple[RuleConfig, list[RangeSeries], list[float]]
 """A rule, what its query returned and its evaluation times."""
 
 
-def replay_histories(settings: Settings, histories: Sequence[RuleHistory]) -> list[Replay]:
+def replay_histories(
+    settings: Settings,
+    histories: Sequence[RuleHistory],
+    verify: Sequence[Mapping[str, list[RangeSeries]]] = (),
+) -> list[Replay]:
     """Each rule replayed over what its query returned (as ``replay_history``), the rules
     in step with each other (their evaluations in time order; at one time, in the order
     given) and sharing one governor configured from ``settings``, as the service's: its
-    budgets count the calls of every rule."""
+    budgets count the calls of every rule. ``verify``: for each rule (by position), what
+    each of its ``verify_query`` texts returned over the window: each evaluation is given
+    their answers at its time, as the service reads them at its ticks."""
     governor = Governor(quiet=True)
     replayers = [Replayer(config, settings.routes, governor=governor) for config, _, _ in histories]
     governor.configure(
@@ -242,17 +285,25 @@ def replay_histories(settings: Settings, histories: Sequence[RuleHistory]) -> li
         settings.time_intervals,
         settings.inhibit_rules,
     )
-    streams = [_reads(index, series, times) for index, (_, series, times) in enumerate(histories)]
-    for at, index, samples in heapq.merge(*streams, key=lambda read: read[:2]):
-        replayers[index].step(Observation(at, samples))
+    streams = [
+        _reads(index, series, times, verify[index] if index < len(verify) else {})
+        for index, (_, series, times) in enumerate(histories)
+    ]
+    for at, index, samples, answers in heapq.merge(*streams, key=lambda read: read[:2]):
+        replayers[index].step(Observation(at, samples, answers))
     return [replayer.result for replayer in replayers]
 
 
 def _reads(
-    index: int, series: list[RangeSeries], times: list[float]
-) -> Iterator[tuple[float, int, list[Sample]]]:
+    index: int,
+    series: list[RangeSeries],
+    times: list[float],
+    verify: Mapping[str, list[RangeSeries]],
+) -> Iterator[tuple[float, int, list[Sample], dict[str, list[Sample] | None]]]:
+    queries = [(query, samples_at(answer, times)) for query, answer in verify.items()]
     for at, samples in zip(times, samples_at(series, times), strict=True):
-        yield at, index, samples
+        answers: dict[str, list[Sample] | None] = {q: next(at_t) for q, at_t in queries}
+        yield at, index, samples, answers
 
 
 def utc(seconds: float) -> str:

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import math
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 import anyio
@@ -379,6 +379,7 @@ class Scheduler:
         def owed(call: Call) -> None:
             self._runner.start(call, calls)
 
+        verify = await self._read_verify(client, fetch, rules, fetched.failed, started, timeout)
         late = 0
         parts: dict[str, int] = {}  # rules whose part of a batched read failed, by error
         for one in rules:
@@ -390,7 +391,8 @@ class Scheduler:
                 else:
                     parts[str(failed)] = parts.get(str(failed), 0) + 1
                 continue
-            self._evaluate(one, at, fetched.samples.get(one.name, []), owed, acting, started)
+            samples = fetched.samples.get(one.name, [])
+            self._evaluate(one, Observation(at, samples, verify), owed, acting, started)
         reads.failed += [FailedRead(fetch.description, n, error) for error, n in parts.items()]
         if not parts:
             reads.answered.append(fetch.description)
@@ -404,17 +406,58 @@ class Scheduler:
                 )
         return None
 
+    async def _read_verify(
+        self,
+        client: httpx.AsyncClient,
+        fetch: Fetch,
+        rules: list[RuleRuntime],
+        failed: Mapping[str, FetchError],
+        started: float,
+        timeout: float,
+    ) -> dict[str, list[Sample] | None]:
+        """The answers of the ``verify_query`` texts the rules of ``fetch`` need now (only
+        while a fix of theirs judged by one is pending), read on the fetch's source right
+        after its own read, within what is left of ``timeout``; None: the read failed."""
+        needed = {
+            query
+            for one in rules
+            if one.name not in failed
+            for query in self._step.verify_queries(one.rule)
+        }
+        read = fetch.read_query
+        if not needed or read is None:
+            return {}
+        left = max(timeout - (anyio.current_time() - started), 0.05)
+        answers: dict[str, list[Sample] | None] = {}
+
+        async def read_one(query: str) -> None:
+            try:
+                answers[query] = await read(client, query, left)
+            except Exception as exc:  # as a failed poll: judges nothing, stops nothing
+                answers[query] = None
+                error = (
+                    str(exc)
+                    if isinstance(exc, FetchError)
+                    else redact(f"{type(exc).__name__}: {exc}")
+                )
+                fetch.verify_errors.report(anyio.current_time(), f"{query}: {error}")
+
+        async with anyio.create_task_group() as reads:
+            for query in sorted(needed):
+                reads.start_soon(read_one, query)
+        return answers
+
     def _evaluate(
         self,
         one: RuleRuntime,
-        at: float,
-        samples: list[Sample],
+        observation: Observation,
         owed: Notify,
         acting: bool,
         read_started: float,
     ) -> None:
+        at = observation.at
         evaluation = self._step.evaluate(
-            one.rule, Observation(at, samples), owed, acting=acting, no_data=one.no_data
+            one.rule, observation, owed, acting=acting, no_data=one.no_data
         )
         if evaluation.refused is None:
             one.evaluated(at, anyio.current_time() - read_started)

@@ -40,6 +40,10 @@ class Fetched:
     """Rules whose part of the read failed (a batched read), and why; the others read."""
 
 
+ReadQuery = Callable[[httpx.AsyncClient, str, float], Awaitable[list[Sample]]]
+"""Reads a PromQL text on a fetch's source within a timeout; ``FetchError`` on failure."""
+
+
 @dataclass
 class Fetch:
     """One request made once per interval for every rule that needs it (not a Prometheus
@@ -58,10 +62,16 @@ class Fetch:
     """Monotonic time of the last successful read."""
     last_error: str | None = None
     """Why the last read failed; None once one succeeds."""
+    read_query: ReadQuery | None = None
+    """Runs another query on the same source (a ``verify_query``), within a timeout, as
+    the fetch's own read is made; None: the source runs no query (a scrape)."""
+    verify_errors: Throttle = field(init=False)
+    """Its ``verify_query`` reads that failed (said once a while, not once a poll)."""
 
     def __post_init__(self) -> None:
         self.errors = ReadErrors()
         self.warnings = Throttle(self.description, "WARNING", "query warning")
+        self.verify_errors = Throttle(self.description, "WARNING", "verify_query not read")
 
 
 class EndpointLimit:

@@ -20,9 +20,9 @@ from .._config import (
     RuleConfig,
     RuleSource,
 )
-from .._core import FetchError, ResponseTooLarge, format_duration, logger
+from .._core import FetchError, ResponseTooLarge, Sample, format_duration, logger
 from ._batch import SelectorBatch, plan_batches
-from ._fetches import EndpointLimit, Fetch, Fetched
+from ._fetches import EndpointLimit, Fetch, Fetched, ReadQuery
 from ._kind import GroupPlan, History, PlanOptions
 from ._prometheus import instant_query, instant_vector
 from ._range import RangeSeries, query_range
@@ -51,6 +51,9 @@ class PrometheusKind:
             query_fetch(where, promql, interval, sharing, limit, max_bytes, defaulted)
             for promql, sharing in by_query.items()
         ]
+        reader = query_reader(where, limit, max_bytes, defaulted)
+        for fetch in fetches:
+            fetch.read_query = reader  # a verify_query reads on the same endpoint
         concurrency = options.max_concurrent_queries
         advice = (
             f"to keep up, raise its polling_interval (now {format_duration(interval)}) or "
@@ -95,6 +98,25 @@ def _batchable(rule: RuleConfig) -> bool:
 
 def _endpoint_defaulted(source: RuleSource) -> bool:
     return isinstance(source, PrometheusQuery | PrometheusSelector) and source.endpoint_defaulted
+
+
+def query_reader(endpoint: str, limit: EndpointLimit, max_bytes: int, defaulted: bool) -> ReadQuery:
+    """Runs any query on ``endpoint`` within the requests bound of its fetches: how a
+    rule's ``verify_query`` is read."""
+
+    async def read(client: httpx.AsyncClient, promql: str, timeout: float) -> list[Sample]:
+        result = await instant_query(
+            client,
+            endpoint,
+            promql,
+            timeout,
+            max_bytes,
+            limit.limiter,
+            endpoint_defaulted=defaulted,
+        )
+        return result.samples
+
+    return read
 
 
 def query_fetch(

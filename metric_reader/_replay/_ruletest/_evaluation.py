@@ -9,7 +9,9 @@ order (``group_eval_order`` first), each group's rules in the order of the file:
   this one gets a staleness marker, as Prometheus' rule groups write them;
 - an alerting rule's expression is read by the rule's replayer (the engine's evaluation
   step, the service's own state machines and routes) and the alerts it then holds are
-  written as ``ALERTS`` and ``ALERTS_FOR_STATE``, with staleness markers too.
+  written as ``ALERTS`` and ``ALERTS_FOR_STATE``, with staleness markers too; while a fix
+  of the rule judged by a ``verify_query`` is pending, that query is evaluated too, at the
+  same instant, and given to the step with the read.
 
 So an alert reading a recorded series, a ``promql_expr_test`` on a recorded series and
 ``count(ALERTS)`` see what promtool's see. A metric-reader ``config_file``'s own rules are
@@ -33,7 +35,7 @@ from ..._config import (
     Settings,
 )
 from ..._core import Sample, Selector
-from ..._engine import Observation, Replayer, State
+from ..._engine import EvaluationStep, Observation, Replayer, State
 from ..._promql import (
     NAME,
     EvaluationError,
@@ -131,14 +133,30 @@ class _Alerting:
     read: Callable[[int, Storage], list[Sample] | None]
     interval_ms: int
     written: _Written = field(default_factory=_Written)
+    subquery_step: int = 0
+    queries: dict[str, Query] = field(default_factory=dict)
+    """The ``verify_query`` texts it read, parsed once."""
 
     @property
     def name(self) -> str:
         return self.replayer.rule.name
 
     def evaluate(self, at: int, storage: Storage) -> None:
-        self.replayer.step(Observation(at / 1000, self.read(at, storage)))
+        samples = self.read(at, storage)
+        self.replayer.step(Observation(at / 1000, samples, self._verify(at, storage)))
         self.written.write(storage, at, self._alerts())
+
+    def _verify(self, at: int, storage: Storage) -> dict[str, list[Sample] | None]:
+        """The answer at ``at`` of each ``verify_query`` a fix of the rule is judged by
+        now (none unless one is pending), evaluated on the store as the rule's own query
+        is; one Prometheus would fail to evaluate ends the group, as the rule's would."""
+        answers: dict[str, list[Sample] | None] = {}
+        for text in EvaluationStep.verify_queries(self.replayer.rule):
+            query = self.queries.get(text)
+            if query is None:
+                query = self.queries[text] = Query(text, subquery_step=self.subquery_step)
+            answers[text] = _samples(as_vector(query.evaluate(at, storage), at))
+        return answers
 
     def _alerts(self) -> Iterable[tuple[Labels, float]]:
         for alert in self.replayer.rule.alerts():
@@ -189,7 +207,8 @@ def evaluate_group(
         interval_ms = round(rule.polling_interval * 1000)
         if rule.alert is not None and not from_config_file:
             interval_ms = every_ms  # promtool evaluates every group at evaluation_interval
-        units[rule.name] = _Alerting(replayer, _reader(rule, store, every_ms), interval_ms)
+        read = _reader(rule, store, every_ms)
+        units[rule.name] = _Alerting(replayer, read, interval_ms, subquery_step=every_ms)
     ordered: list[Unit] = []
     for rule_group in _ordered_groups(settings.rule_groups, group_eval_order):
         for node in rule_group.rules:
