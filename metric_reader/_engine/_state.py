@@ -31,6 +31,10 @@ from ._recent import Recent
 RESOLVE = MissingValueBehavior.RESOLVE
 
 MAX_RETRY_DELAY = 300.0
+VERIFY_READ_GRACE = 300.0
+"""A fix judged by a ``verify_query`` that could not be read this long after its deadline
+is judged by the level's own condition: a query that keeps failing must not hold the
+level's repeats back for ever."""
 DEFAULT_FORGET_AFTER = 600.0
 MAX_COUNT = 2**53 - 1
 """Counters stop here: the largest whole number every JSON reader (a status page, a plugin,
@@ -214,8 +218,12 @@ class LevelMachine:
         """Apply one observation; return ``(old, new)`` when the state changed."""
         old = self.state
         self.value = value
-        if self.fix is not None and self.fix.query is None:  # a query's: ``judge_query``
-            self._check_fix(now, self.fix, breached)
+        fix = self.fix
+        if fix is not None and (
+            fix.query is None  # a query's is judged by ``judge_query``, unless it cannot be
+            or reached(now, fix.deadline + VERIFY_READ_GRACE)  # read: then the condition
+        ):
+            self._check_fix(now, fix, breached)
         if breached:
             self.held_value = value
         if self.policy.debounced:

@@ -65,3 +65,15 @@ def test_a_fix_whose_query_stays_unhealthy_did_not_hold_though_its_condition_end
     assert unverified.annotations["verification"].startswith(
         f"verify_query {QUERY} still unhealthy 2s after the fix (attempt 1 of 3 did not hold)"
     )
+
+
+def test_a_fix_whose_query_cannot_be_read_is_judged_by_the_condition_after_a_grace() -> None:
+    """A verify_query that keeps failing must not hold the fix (and the level's repeats)
+    pending for ever: VERIFY_READ_GRACE after the deadline, the rule's condition judges."""
+    from metric_reader._engine._state import VERIFY_READ_GRACE
+
+    steps = 2 + int(VERIFY_READ_GRACE) + 2
+    replayer = _run([900.0] * steps, [[]] + [None] * (steps - 1))
+    kinds = [(call.at, call.event.kind) for call in replayer.result.calls]
+    unverified = [at for at, kind in kinds if kind == "unverified"]
+    assert unverified == [2.0 + VERIFY_READ_GRACE]  # the deadline was at 2
