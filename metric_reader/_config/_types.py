@@ -317,6 +317,9 @@ class Settings:
     batch_selectors: bool = True
     """``BATCH_SELECTORS``: the selector rules of a group are answered by a few queries,
     each rule's label filters applied here (False: one query per distinct selector)."""
+    batch_expressions: bool = True
+    """``BATCH_EXPRESSIONS``: the expressions of a group that return an instant vector are
+    answered by a few queries joined with ``or`` (False: one query per distinct expression)."""
     dry_run: bool = False
     """``DRY_RUN``: evaluate everything and log each action that would run; call no plugin."""
     listen_address: str | None = None
