@@ -6,8 +6,8 @@ A group (one endpoint, one interval) makes a few batched queries for its selecto
 the alerts of rule files: ``_expression_batch``), and one query per other distinct
 expression; with ``batch_selectors`` off, one query per distinct selector too, with
 ``batch_expressions`` off, one per distinct expression. The requests to one endpoint, from
-every group, share one bound (``max_concurrent_queries``). A backtest reads a rule's expression over the window
-with ``query_range`` on the rule's own endpoint.
+every group, share one bound (``max_concurrent_queries``). A backtest reads a rule's
+expression over the window with ``query_range`` on the rule's own endpoint.
 """
 
 from __future__ import annotations
