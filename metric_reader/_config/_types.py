@@ -84,8 +84,9 @@ class LevelConfig:
 @dataclass(frozen=True, slots=True)
 class PrometheusQuery:
     """A ``QUERY`` rule, or the ``expr`` of a rule file's alert: PromQL run on a Prometheus,
-    every series of its answer the rule's. Read with a query of its own (shared only with
-    rules of the same text), as Prometheus could answer it no other way."""
+    every series of its answer the rule's. Read in a batch of expressions when it returns an
+    instant vector (``BATCH_EXPRESSIONS``), each rule taking its own expression's series;
+    otherwise with a query of its own (shared only with rules of the same text)."""
 
     endpoint: str
     query: str

@@ -52,7 +52,12 @@ class PrometheusKind:
             if not (batching and _batchable(rule)):
                 by_query.setdefault(rule.source.expression, []).append(rule)
         if options.batch_expressions and len(by_query) > 1:  # one: the parser is not loaded
-            together = [promql for promql in by_query if batchable(promql)]
+            together = [  # BATCH_SELECTORS=false: a selector rule is its own query
+                promql
+                for promql, sharing in by_query.items()
+                if all(isinstance(rule.source, PrometheusQuery) for rule in sharing)
+                and batchable(promql)
+            ]
             if len(together) > 1:
                 served = {promql: by_query.pop(promql) for promql in together}
                 fetches += [
