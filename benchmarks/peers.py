@@ -34,8 +34,9 @@ at 10 s) passes; then over the scenario's window:
   ``prometheus_http_requests_total{handler="/api/v1/query"}`` (marked "fallback"), cross-
   checked against the other and its successful polls (``metric_reader_polls_total`` less
   ``metric_reader_poll_errors_total``). With batched selector reads (``BATCH_SELECTORS``,
-  the default) a few queries serve a whole group, so those two count reads, not rules: they
-  equal the evaluations only for QUERY rules and with batching off. vmalert: Prometheus' query
+  the default) and expression reads (``BATCH_EXPRESSIONS``, the default) a few queries serve a
+  whole group, so those two count reads, not rules: they equal the evaluations only with
+  batching off. vmalert: Prometheus' query
   counter, cross-checked against ``vmalert_execution_total`` and ``vmalert_iteration_total``
   x rules. Rule manager: ``prometheus_rule_evaluations_total``, cross-checked against
   ``prometheus_rule_group_iterations_total`` x rules. Missed: the contender's own missed

@@ -120,6 +120,7 @@ SERVICE_KEYS: dict[str, Parser] = {
     "log_format": choice(LOG_FORMATS),
     "max_concurrent_queries": positive_int,
     "batch_selectors": boolean,
+    "batch_expressions": boolean,
     "rule_files": globs,
     "dry_run": boolean,
     "listen_address": listen_address,

@@ -161,6 +161,7 @@ def load_settings(environ: Mapping[str, str], *, rules: bool = True) -> Settings
         plugin_dir_insecure=bool(service["plugin_dir_insecure"]),
         max_concurrent_queries=service["max_concurrent_queries"] or 8,
         batch_selectors=service["batch_selectors"] is not False,
+        batch_expressions=service["batch_expressions"] is not False,
         dry_run=bool(service["dry_run"]),
         listen_address=_listening(service["listen_address"]),
         enable_lifecycle=bool(service["enable_lifecycle"]),

@@ -84,8 +84,9 @@ class LevelConfig:
 @dataclass(frozen=True, slots=True)
 class PrometheusQuery:
     """A ``QUERY`` rule, or the ``expr`` of a rule file's alert: PromQL run on a Prometheus,
-    every series of its answer the rule's. Read with a query of its own (shared only with
-    rules of the same text), as Prometheus could answer it no other way."""
+    every series of its answer the rule's. Read in a batch of expressions when it returns an
+    instant vector (``BATCH_EXPRESSIONS``), each rule taking its own expression's series;
+    otherwise with a query of its own (shared only with rules of the same text)."""
 
     endpoint: str
     query: str
@@ -317,6 +318,9 @@ class Settings:
     batch_selectors: bool = True
     """``BATCH_SELECTORS``: the selector rules of a group are answered by a few queries,
     each rule's label filters applied here (False: one query per distinct selector)."""
+    batch_expressions: bool = True
+    """``BATCH_EXPRESSIONS``: the expressions of a group that return an instant vector are
+    answered by a few queries joined with ``or`` (False: one query per distinct expression)."""
     dry_run: bool = False
     """``DRY_RUN``: evaluate everything and log each action that would run; call no plugin."""
     listen_address: str | None = None

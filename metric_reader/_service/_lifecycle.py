@@ -119,6 +119,7 @@ class Lifecycle(ServiceParts):
             settings.max_response_bytes,
             settings.batch_selectors,
             running=self.groups,
+            batch_expressions=settings.batch_expressions,
         )
         for fetch in self.fetches:
             before = old_fetches.get(fetch.description)
@@ -379,8 +380,11 @@ class Lifecycle(ServiceParts):
             groups = [group for group in prometheus if group.where == endpoint]
             queries = sum(len(group.fetches) for group in groups)
             rules = sum(len(group.rules) for group in groups)
-            batching = "on" if self.settings.batch_selectors else "off"
-            logger.bind(endpoint=endpoint, batch_selectors=batching).info(
+            selectors = "on" if self.settings.batch_selectors else "off"
+            expressions = "on" if self.settings.batch_expressions else "off"
+            logger.bind(
+                endpoint=endpoint, batch_selectors=selectors, batch_expressions=expressions
+            ).info(
                 "{} quer{} serve{} {:,} rule{}",
                 queries,
                 "y" if queries == 1 else "ies",

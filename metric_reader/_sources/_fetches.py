@@ -8,8 +8,8 @@ evaluating a rule turns observations into actions.
 Rules that read the same page, or run the same query on the same endpoint, at the same
 interval share one fetch, so a source is read once per interval however many rules
 watch it; the selector rules of one Prometheus and interval share a few batched queries
-(``_batch``). Fetches are made in groups (``_groups``), each planned by the kind of source
-its rules read (``_kinds``).
+(``_batch``), and so do its expressions (``_expression_batch``). Fetches are made in
+groups (``_groups``), each planned by the kind of source its rules read (``_kinds``).
 """
 
 from __future__ import annotations

@@ -37,6 +37,7 @@ async def first_reads(settings: Settings, timeout: float) -> list[str]:
         settings.max_concurrent_queries,
         settings.max_response_bytes,
         settings.batch_selectors,
+        batch_expressions=settings.batch_expressions,
     )
     found: dict[str, int | str] = {}
     """Each rule's series read, or why they could not be read."""
@@ -101,6 +102,7 @@ async def check_expressions(
         settings.max_response_bytes,
         settings.batch_selectors,
         running,
+        batch_expressions=settings.batch_expressions,
     )
 
     async def check(client: httpx.AsyncClient, rule: RuleConfig) -> None:

@@ -5,7 +5,8 @@ reads run together at each tick and all its rules are evaluated at that tick. Ea
 has its own grid, ``interval`` apart and offset inside the interval by a hash of its name,
 so that many groups never wake at the same instant, and the offset is the same at every
 start. Its reads: one page (a scrape group), or a few batched queries for its selector
-rules plus one query per distinct ``QUERY`` (a Prometheus group).
+rules and its expressions, plus one query per distinct expression that cannot be batched
+(a Prometheus group).
 
 A reload plans the groups again; a group whose plan did not change is kept, the very
 object, so that it goes on where it was: on its grid, with its reads' state.
@@ -80,10 +81,13 @@ def build_groups(
     max_response_bytes: int = MAX_RESPONSE_BYTES,
     batch_selectors: bool = True,
     running: Sequence[Group] = (),
+    *,
+    batch_expressions: bool = True,
 ) -> list[Group]:
     """One group per scrape URL or Prometheus endpoint and polling interval. A page, and a
     query, is read once per interval however many rules need it; selector rules are batched
-    (``batch_selectors``); requests to one endpoint share a bound on those in flight; no
+    (``batch_selectors``), and so are the expressions that return an instant vector
+    (``batch_expressions``); requests to one endpoint share a bound on those in flight; no
     answer larger than ``max_response_bytes`` is read.
 
     ``running``: the groups that run now (a reload). One planned the same way as a new
@@ -93,7 +97,13 @@ def build_groups(
     for rule in rules:
         source = rule.source
         members.setdefault((source.kind, source.where, rule.polling_interval), []).append(rule)
-    options = shared_options(max_concurrent_queries, max_response_bytes, batch_selectors, running)
+    options = shared_options(
+        max_concurrent_queries,
+        max_response_bytes,
+        batch_selectors,
+        running,
+        batch_expressions=batch_expressions,
+    )
     kept = {group.name: group for group in running}
     groups = []
     for (kind_name, where, interval), group_rules in members.items():
@@ -115,11 +125,15 @@ def shared_options(
     max_response_bytes: int,
     batch_selectors: bool,
     running: Sequence[Group] = (),
+    *,
+    batch_expressions: bool = True,
 ) -> PlanOptions:
     """Options to plan with, whose per-endpoint bounds are those of the ``running`` groups
     planned with the same settings: requests to one endpoint share one bound, whichever
     configuration planned them."""
-    options = PlanOptions(max_concurrent_queries, max_response_bytes, batch_selectors)
+    options = PlanOptions(
+        max_concurrent_queries, max_response_bytes, batch_selectors, batch_expressions
+    )
     for group in running:
         if group.planned.settings() == options.settings():
             options.limits.update(group.planned.limits)
@@ -131,7 +145,15 @@ def build_fetches(
     max_concurrent_queries: int = 8,
     max_response_bytes: int = MAX_RESPONSE_BYTES,
     batch_selectors: bool = True,
+    *,
+    batch_expressions: bool = True,
 ) -> list[Fetch]:
     """Every read the ``rules`` need, group after group."""
-    groups = build_groups(rules, max_concurrent_queries, max_response_bytes, batch_selectors)
+    groups = build_groups(
+        rules,
+        max_concurrent_queries,
+        max_response_bytes,
+        batch_selectors,
+        batch_expressions=batch_expressions,
+    )
     return [fetch for group in groups for fetch in group.fetches]

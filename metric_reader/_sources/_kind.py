@@ -28,15 +28,21 @@ class PlanOptions:
     max_concurrent_queries: int = 8
     max_response_bytes: int = MAX_RESPONSE_BYTES
     batch_selectors: bool = True
+    batch_expressions: bool = True
     limits: dict[str, EndpointLimit] = field(default_factory=dict)
     """By endpoint: the requests to one endpoint share one bound, whatever their group."""
 
     def limit(self, endpoint: str) -> EndpointLimit:
         return self.limits.setdefault(endpoint, EndpointLimit(self.max_concurrent_queries))
 
-    def settings(self) -> tuple[int, int, bool]:
+    def settings(self) -> tuple[int, int, bool, bool]:
         """What a plan depends on besides its rules."""
-        return self.max_concurrent_queries, self.max_response_bytes, self.batch_selectors
+        return (
+            self.max_concurrent_queries,
+            self.max_response_bytes,
+            self.batch_selectors,
+            self.batch_expressions,
+        )
 
 
 @dataclass(frozen=True, slots=True)

@@ -52,11 +52,20 @@ def _loads(body: bytes) -> Any:
 _Decoded = TypeVar("_Decoded")
 
 
-class QueryParseError(FetchError):
+class QueryFailed(FetchError):
+    """Prometheus answered the query with an error of its own (``errorType``)."""
+
+    def __init__(self, message: str, error_type: str = "") -> None:
+        super().__init__(message)
+        self.error_type = error_type
+        """``bad_data``, ``execution``, ``timeout``, ``unavailable``, ..."""
+
+
+class QueryParseError(QueryFailed):
     """Prometheus could not parse the query (``bad_data``: ``parse error``)."""
 
     def __init__(self, message: str, reason: str = "") -> None:
-        super().__init__(message)
+        super().__init__(message, "bad_data")
         self.reason = redact(reason.removeprefix('invalid parameter "query": '))
         """Prometheus' own words: ``1:11: parse error: unexpected end of input ...``."""
 
@@ -211,7 +220,7 @@ def _decode(status_code: int, body: bytes) -> tuple[Any, Any, tuple[str, ...]]:
         detail = f"{error_type}: {error}" if error_type else str(error or "no error message")
         if error_type == "bad_data" and "parse error" in str(error):
             raise QueryParseError(f"HTTP {status_code}, query failed: {detail}", str(error))
-        raise FetchError(f"HTTP {status_code}, query failed: {detail}")
+        raise QueryFailed(f"HTTP {status_code}, query failed: {detail}", str(error_type))
     listed = document.get("warnings")
     warnings = tuple(redact(str(w)) for w in listed if w) if isinstance(listed, list) else ()
     data = document.get("data")

@@ -2,10 +2,12 @@
 read with instant queries on a Prometheus endpoint (``/api/v1/query``).
 
 A group (one endpoint, one interval) makes a few batched queries for its selector rules
-(``_batch``) and one query per distinct ``QUERY`` text; with ``batch_selectors`` off, one
-query per distinct selector too. The requests to one endpoint, from every group, share one
-bound (``max_concurrent_queries``). A backtest reads a rule's expression over the window
-with ``query_range`` on the rule's own endpoint.
+(``_batch``), a few for its expressions that return an instant vector (``QUERY`` rules and
+the alerts of rule files: ``_expression_batch``), and one query per other distinct
+expression; with ``batch_selectors`` off, one query per distinct selector too, with
+``batch_expressions`` off, one per distinct expression. The requests to one endpoint, from
+every group, share one bound (``max_concurrent_queries``). A backtest reads a rule's
+expression over the window with ``query_range`` on the rule's own endpoint.
 """
 
 from __future__ import annotations
@@ -22,6 +24,8 @@ from .._config import (
 )
 from .._core import FetchError, ResponseTooLarge, Sample, format_duration, logger
 from ._batch import SelectorBatch, plan_batches
+from ._expression_batch import batchable, plan_expression_batches
+from ._expression_reader import expression_fetch
 from ._fetches import EndpointLimit, Fetch, Fetched, ReadQuery
 from ._kind import GroupPlan, History, PlanOptions
 from ._prometheus import instant_query, instant_vector
@@ -47,6 +51,19 @@ class PrometheusKind:
         for rule in rules:
             if not (batching and _batchable(rule)):
                 by_query.setdefault(rule.source.expression, []).append(rule)
+        if options.batch_expressions and len(by_query) > 1:  # one: the parser is not loaded
+            together = [  # BATCH_SELECTORS=false: a selector rule is its own query
+                promql
+                for promql, sharing in by_query.items()
+                if all(isinstance(rule.source, PrometheusQuery) for rule in sharing)
+                and batchable(promql)
+            ]
+            if len(together) > 1:
+                served = {promql: by_query.pop(promql) for promql in together}
+                fetches += [
+                    expression_fetch(where, batch, interval, served, limit, max_bytes, defaulted)
+                    for batch in plan_expression_batches(together)
+                ]
         fetches += [
             query_fetch(where, promql, interval, sharing, limit, max_bytes, defaulted)
             for promql, sharing in by_query.items()
@@ -59,6 +76,7 @@ class PrometheusKind:
             f"to keep up, raise its polling_interval (now {format_duration(interval)}) or "
             f"max_concurrent_queries (now {concurrency})"
             + ("" if batching else ", or turn batch_selectors on")
+            + ("" if options.batch_expressions else ", or turn batch_expressions on")
             + ", or make the Prometheus answer faster"
         )
         return GroupPlan(fetches, advice, concurrency)

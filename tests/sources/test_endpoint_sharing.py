@@ -89,6 +89,7 @@ def test_requests_to_one_endpoint_are_bounded_and_the_same_query_is_asked_once(
     lines = [
         f'prometheus_endpoint = "http://127.0.0.1:{port}"',
         "max_concurrent_queries = 2",
+        "batch_expressions = false",  # one query per distinct expression: what is bounded here
         'polling_interval = "2s"',
     ]
     for i in range(6):
