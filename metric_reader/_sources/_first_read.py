@@ -51,7 +51,17 @@ async def first_reads(settings: Settings, timeout: float) -> list[str]:
                 found[rule.name] = f"cannot read {target.description}: {error}"
             return
         for rule in target.rules:
-            found[rule.name] = len(reading.samples.get(rule.name, []))
+            failed = reading.failed.get(rule.name)
+            if failed is None:
+                found[rule.name] = len(reading.samples.get(rule.name, []))
+            else:  # its part of a batched read failed: its own query, read alone
+                source = rule.source
+                what = (
+                    f"query {source.expression} at {source.endpoint}"
+                    if isinstance(source, PrometheusQuery)
+                    else target.description
+                )
+                found[rule.name] = f"cannot read {what}: {redact(str(failed))}"
 
     async with make_client(settings.client) as client:
         with anyio.move_on_after(timeout + 1.0):  # each read has its own deadline too

@@ -104,7 +104,11 @@ def _config(tmp_path: Path, endpoint: str) -> Path:
         f"groups:\n  - name: many\n    interval: 1m\n    rules:\n{rules}"
     )
     config = tmp_path / "rules.toml"
-    config.write_text(f'prometheus_endpoint = "{endpoint}"\nrule_files = ["alerts.yml"]\n')
+    # One query per alert and poll, as this test counts them: no batching of expressions.
+    config.write_text(
+        f'prometheus_endpoint = "{endpoint}"\nrule_files = ["alerts.yml"]\n'
+        "batch_expressions = false\n"
+    )
     return config
 
 

@@ -65,7 +65,9 @@ def _config(tmp_path: Path, endpoint: str | None) -> Path:
     endpoint_line = f'prometheus_endpoint = "{endpoint}"\n' if endpoint else ""
     config = tmp_path / "rules.toml"
     config.write_text(
-        f'{endpoint_line}polling_interval = "500ms"\nrule_files = ["node.yml"]\n{rules}'
+        f'{endpoint_line}polling_interval = "500ms"\nrule_files = ["node.yml"]\n'
+        # One read per rule and tick, as the failed reads are counted here.
+        f"batch_expressions = false\n{rules}"
     )
     return config
 
