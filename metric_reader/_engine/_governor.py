@@ -185,11 +185,13 @@ class Governor:
         """After an evaluation of ``rule``: whether a storm began (its one notice), and
         whether the one it was in ended."""
         guard = rule.config.guard
+        if guard.max_breaching is None and guard.max_breaching_percent is None:
+            if self.storms:
+                self.storms.pop(rule.name, None)  # a reload removed its limit
+            return None  # no walk over the series at each evaluation of every other rule
         tracked = [labels for labels, s in rule.series.items() if not s.placeholder]
         limit = guard.breaching_limit(len(tracked))
-        if limit is None:
-            self.storms.pop(rule.name, None)
-            return None
+        assert limit is not None
         breached = [labels for labels in tracked if rule.series[labels].worst is not State.OK]
         if len(breached) > limit:
             if rule.name in self.storms:
