@@ -426,10 +426,7 @@ class ApprovalNotice(Notice):
         self.wall = request.created
         self._governor = governor
         plugin = request.approval_plugin or None
-        self._plugins: list[str | None] = [plugin]
-
-    def plugins(self) -> list[str | None]:
-        return list(self._plugins)
+        self._plugins = [plugin]  # a paused service makes no approval request
 
     def event(self, plugin: str | None, now: float, wall: datetime | None = None) -> Event:
         """The event of the call it asks about (the same labels), of kind

@@ -19,6 +19,8 @@ class Recorder(Protocol):
 
     def outcome(self, plugin: str | None, ok: bool, now: float) -> None: ...
 
+    def paused(self, now: float) -> object | None: ...
+
 
 def call_outcome(ok: bool, result: str | None) -> Outcome:
     """What became of a plugin's call, as the dispatch said it (``result``)."""
@@ -36,8 +38,20 @@ class Notice:
 
     __slots__ = ()
     _governor: Recorder
+    _plugins: list[str | None]
     wall: float
     """When it was made, on the wall clock."""
+
+    def plugins(self) -> list[str | None]:
+        return list(self._plugins)
+
+    def _unless_paused(self, plugin: str | None) -> list[str | None]:
+        """The plugins to tell: ``plugin``, or none while paused (the suppression
+        recorded); only logged (None) whatever the pause."""
+        if plugin is not None and self._governor.paused(self.wall) is not None:
+            self._record(plugin, "suppressed", "paused", "paused")
+            return []
+        return [plugin]
 
     def report(
         self, plugin: str | None, ok: bool, result: str | None = None, detail: str = ""

@@ -227,16 +227,7 @@ class StormNotice(Notice):
         self.at = at
         self.wall = wall
         self._governor = governor
-        plugin = start.rule.config.guard.storm_plugin
-        pause = governor.paused(wall)
-        if pause is not None and plugin is not None:
-            self._plugins: list[str | None] = []
-            self._record(plugin, "suppressed", "paused", "paused")
-        else:
-            self._plugins = [plugin]
-
-    def plugins(self) -> list[str | None]:
-        return list(self._plugins)
+        self._plugins = self._unless_paused(start.rule.config.guard.storm_plugin)
 
     def event(self, plugin: str | None, now: float, wall: datetime | None = None) -> Event:
         rule, start = self.rule, self.start

@@ -150,14 +150,8 @@ class FixNotice(Notice):
                 "hold): giving up, no plugin is called for this breach until it ends"
             )
         plugin = config.escalate_plugin
-        if check.result != "verified" and governor.paused(wall) is not None and plugin:
-            self._plugins: list[str | None] = []
-            self._record(plugin, "suppressed", "paused", "paused")
-        else:
-            self._plugins = [plugin]
-
-    def plugins(self) -> list[str | None]:
-        return list(self._plugins)
+        held = check.result == "verified"  # told to nobody: only logged
+        self._plugins = [plugin] if held else self._unless_paused(plugin)
 
     def event(self, plugin: str | None, now: float, wall: datetime | None = None) -> Event:
         """The event of the rule's fix (its labels, annotations, link, as the rule makes
