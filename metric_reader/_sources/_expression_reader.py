@@ -25,13 +25,14 @@ from .._config import RuleConfig
 from .._core import FetchError, FetchTimeout, QueueTimeout, ResponseTooLarge, Sample, logger
 from ._expression_batch import ExpressionBatch
 from ._fetches import EndpointLimit, Fetch, Fetched
+from ._parts_reader import PartsReader
 from ._prometheus import QueryFailed, instant_query, instant_vector
 
 _BISECTED = frozenset({"bad_data", "execution", "internal"})
 """Prometheus' error types that can come of one expression of a batch."""
 
 
-class ExpressionReader:
+class ExpressionReader(PartsReader[ExpressionBatch]):
     """Reads the expression rules of one batch at each poll (``perform``)."""
 
     def __init__(
@@ -43,24 +44,12 @@ class ExpressionReader:
         max_bytes: int,
         defaulted: bool = False,
     ) -> None:
-        self.endpoint = endpoint
-        self.parts = [batch]
-        """What is read at each poll: batches, and expressions alone (batches of one)."""
+        super().__init__(endpoint, batch, limit, max_bytes, defaulted)
         self.rules = rules
         """The rules of each expression."""
-        self.limit = limit
-        self.max_bytes = max_bytes
-        self.defaulted = defaulted
 
-    async def perform(self, client: httpx.AsyncClient, timeout: float) -> Fetched:
-        deadline = anyio.current_time() + timeout
-        fetched = Fetched({}, (), {})
-        async with anyio.create_task_group() as parts:
-            for part in list(self.parts):
-                parts.start_soon(self._read, client, part, timeout, deadline, fetched)
-        if fetched.failed and not fetched.samples:
-            raise next(iter(fetched.failed.values()))  # the whole read failed
-        return fetched
+    def _all_failed(self, fetched: Fetched) -> bool:
+        return not fetched.samples  # every expression answered has its (maybe empty) list
 
     async def _read(
         self,

@@ -28,6 +28,7 @@ from ._expression_batch import batchable, plan_expression_batches
 from ._expression_reader import expression_fetch
 from ._fetches import EndpointLimit, Fetch, Fetched, ReadQuery
 from ._kind import GroupPlan, History, PlanOptions
+from ._parts_reader import PartsReader
 from ._prometheus import instant_query, instant_vector
 from ._range import RangeSeries, query_range
 
@@ -164,36 +165,15 @@ def query_fetch(
     return Fetch(f"query {promql} at {endpoint}", interval, perform, rules)
 
 
-class _BatchReader:
+class _BatchReader(PartsReader[SelectorBatch]):
     """Reads the rules of a batch: its query, split in two by metric name (for good) when
     the answer is larger than ``max_bytes``, and own queries for the rules the batch cannot
     answer for sure (``_batch``). A rule whose part of the read failed fails alone."""
 
-    def __init__(
-        self,
-        endpoint: str,
-        batch: SelectorBatch,
-        limit: EndpointLimit,
-        max_bytes: int,
-        defaulted: bool = False,
-    ) -> None:
-        self.endpoint = endpoint
-        self.parts = [batch]
-        self.limit = limit
-        self.max_bytes = max_bytes
-        self.defaulted = defaulted
+    def _all_failed(self, fetched: Fetched) -> bool:
+        return len(fetched.failed) == sum(len(part.rules) for part in self.parts)
 
-    async def perform(self, client: httpx.AsyncClient, timeout: float) -> Fetched:
-        deadline = anyio.current_time() + timeout
-        fetched = Fetched({}, (), {})
-        async with anyio.create_task_group() as parts:
-            for part in list(self.parts):
-                parts.start_soon(self._read_part, client, part, timeout, deadline, fetched)
-        if fetched.failed and len(fetched.failed) == sum(len(p.rules) for p in self.parts):
-            raise next(iter(fetched.failed.values()))  # the whole read failed
-        return fetched
-
-    async def _read_part(
+    async def _read(
         self,
         client: httpx.AsyncClient,
         part: SelectorBatch,
@@ -227,7 +207,7 @@ class _BatchReader:
             async with anyio.create_task_group() as both:
                 for half in halves:
                     both.start_soon(
-                        self._read_part, client, half, self._left(deadline), deadline, fetched
+                        self._read, client, half, self._left(deadline), deadline, fetched
                     )
             return
         except FetchError as exc:

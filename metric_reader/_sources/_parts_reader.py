@@ -1,0 +1,61 @@
+"""A batched read in parts: what the selector and the expression readers share.
+
+A batch is read as one or more parts (one at first; a part is split for good when it
+cannot be answered whole). At each poll every part is read at once; the read as a whole
+fails only when every rule of it failed, else each rule has its own answer or error.
+"""
+
+from __future__ import annotations
+
+from typing import Generic, TypeVar
+
+import anyio
+import httpx
+
+from ._fetches import EndpointLimit, Fetched
+
+Part = TypeVar("Part")
+
+
+class PartsReader(Generic[Part]):
+    """Reads the parts of one batch on ``endpoint`` at each poll (``perform``); a subclass
+    reads one part (``_read``) and says whether every rule failed (``_all_failed``)."""
+
+    def __init__(
+        self,
+        endpoint: str,
+        batch: Part,
+        limit: EndpointLimit,
+        max_bytes: int,
+        defaulted: bool = False,
+    ) -> None:
+        self.endpoint = endpoint
+        self.parts = [batch]
+        """What is read at each poll: the batch, or the parts it was split into."""
+        self.limit = limit
+        self.max_bytes = max_bytes
+        self.defaulted = defaulted
+        """Nothing set the endpoint (see ``instant_query``)."""
+
+    async def perform(self, client: httpx.AsyncClient, timeout: float) -> Fetched:
+        deadline = anyio.current_time() + timeout
+        fetched = Fetched({}, (), {})
+        async with anyio.create_task_group() as parts:
+            for part in list(self.parts):
+                parts.start_soon(self._read, client, part, timeout, deadline, fetched)
+        if fetched.failed and self._all_failed(fetched):
+            raise next(iter(fetched.failed.values()))  # the whole read failed
+        return fetched
+
+    async def _read(
+        self,
+        client: httpx.AsyncClient,
+        part: Part,
+        timeout: float,
+        deadline: float,
+        fetched: Fetched,
+    ) -> None:
+        raise NotImplementedError
+
+    def _all_failed(self, fetched: Fetched) -> bool:
+        raise NotImplementedError
