@@ -266,9 +266,12 @@ class Scheduler:
                 ):
                     late.append(fetch)
 
-        async with anyio.create_task_group() as workers:
-            for _ in range(min(group.concurrency, count)):
-                workers.start_soon(worker)
+        if min(group.concurrency, count) == 1:  # one read at a time: no task to spawn
+            await worker()
+        else:
+            async with anyio.create_task_group() as workers:
+                for _ in range(min(group.concurrency, count)):
+                    workers.start_soon(worker)
         runtime.next_fetch = (first + started) % count
         now = anyio.current_time()
         group.read_errors.report(now, reads, group.name, group.where)
