@@ -101,6 +101,7 @@ NOT_FOR_ONE_HTTP_RULE = (
     "metric_reader._surface._status_page",
     "metric_reader._surface._actions_api",
     "metric_reader._core._chart",
+    "metric_reader._core._gotemplate",  # no template (the bundled exec_action has no args)
     "argparse",  # no argument: the service
 )
 
