@@ -20,20 +20,21 @@ start-up is most of their time (``python -X importtime -m metric_reader test FIL
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import gc
 import os
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn, cast
 
 from .. import __version__
 from .._core import ConfigError
 from ._exits import EXIT_CONFIG, EXIT_FATAL, EXIT_OK, say_config_error
 
 if TYPE_CHECKING:
+    import argparse
+
     from loguru import Logger
 
 __all__ = ["EVENT_LOOP", "EXIT_CONFIG", "EXIT_FATAL", "EXIT_OK", "entry", "loop_options", "main"]
@@ -54,7 +55,7 @@ def entry() -> NoReturn:
     # objects, nearly none of them garbage; about 30 ms of a 190 ms test). The service
     # keeps Python's thresholds.
     gc.set_threshold(ONE_SHOT_GC_THRESHOLD, *service_thresholds[1:])
-    args = _parser().parse_args()
+    args = _parse(None)
     if args.handler is _run_command:
         gc.set_threshold(*service_thresholds)
     code = _dispatch(args, os.environ)
@@ -82,7 +83,18 @@ def _flush_and_exit(code: int) -> NoReturn:
 
 
 def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None) -> int:
-    return _dispatch(_parser().parse_args(argv), os.environ if environ is None else environ)
+    return _dispatch(_parse(argv), os.environ if environ is None else environ)
+
+
+def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
+    """The command ``argv`` names (``sys.argv[1:]`` when None). No argument at all is the
+    service, as the parser says: argparse (half a megabyte resident with the compression
+    modules its help formatter imports) is imported for the other commands only."""
+    if not (sys.argv[1:] if argv is None else argv):
+        from types import SimpleNamespace
+
+        return cast("argparse.Namespace", SimpleNamespace(handler=_run_command))
+    return _parser().parse_args(argv)
 
 
 def _dispatch(args: argparse.Namespace, env: Mapping[str, str]) -> int:
@@ -130,6 +142,8 @@ def _logger() -> Logger:
 
 
 def _parser() -> argparse.ArgumentParser:
+    import argparse
+
     parser = argparse.ArgumentParser(
         prog="metric-reader",
         description="Watch a metric and run a plugin when a threshold has been crossed for "
@@ -261,6 +275,8 @@ def _parser() -> argparse.ArgumentParser:
 def _add_governor_commands(commands: Any) -> None:
     """``silence``, ``pause``, ``resume``, ``approve`` and ``deny`` on the parser's
     subcommands."""
+    import argparse
+
     url = argparse.ArgumentParser(add_help=False)
     url.add_argument(
         "--url",
