@@ -468,7 +468,10 @@ class _Pool:
         context: ssl.SSLContext | None = None
         server_hostname = None
         if scheme == "https":
-            context = self.tls()
+            try:
+                context = self.tls()
+            except ValueError as exc:  # a CA file or client key that cannot be loaded
+                raise httpx.ConnectError(str(exc), request=request) from None
             server_hostname = request.extensions.get("sni_hostname") or host
         connection = _Connection(self, origin)
         try:
@@ -556,7 +559,7 @@ class WireTransport(httpx.AsyncBaseTransport):
             )
         origin = (scheme, url.host, url.port or _PORTS[scheme])
         content = await request.aread()
-        data = _request_bytes(request, content)
+        data, close = _request_bytes(request, content)
         read_timeout = request.extensions.get("timeout", {}).get("read")
         fresh = False
         while True:
@@ -579,6 +582,8 @@ class WireTransport(httpx.AsyncBaseTransport):
                 connection.close()
                 raise
             break
+        if close:
+            head.keep_alive = False
         extensions: dict[str, object] = {"http_version": head.version}
         if head.reason:
             extensions["reason_phrase"] = head.reason
@@ -613,8 +618,6 @@ class WireTransport(httpx.AsyncBaseTransport):
                 del buffer[: end + 4]
                 if 100 <= head.status < 200 and head.status != 101:
                     continue  # 100 Continue, 103 Early Hints: the answer follows
-                if b"close" in request.headers.get("connection", "").lower().encode():
-                    head.keep_alive = False
                 return head
             if len(buffer) > _MAX_HEAD:
                 raise httpx.RemoteProtocolError(
@@ -636,17 +639,21 @@ class WireTransport(httpx.AsyncBaseTransport):
             await self._pool.aclose()
 
 
-def _request_bytes(request: httpx.Request, content: bytes) -> bytes:
+def _request_bytes(request: httpx.Request, content: bytes) -> tuple[bytes, bool]:
+    """The request as sent, and whether it asks for the connection to be closed after it."""
     url = request.url
     target = url.raw_path or b"/"
     parts = [request.method.encode("ascii"), b" ", target, b" HTTP/1.1\r\n"]
     headers = request.headers.raw
     if not any(name.lower() == b"host" for name, _ in headers):
         parts += [b"Host: ", url.netloc, b"\r\n"]
-    chunked = False
+    chunked = close = False
     for name, value in headers:
-        if name.lower() == b"transfer-encoding" and b"chunked" in value.lower():
+        lower = name.lower()
+        if lower == b"transfer-encoding" and b"chunked" in value.lower():
             chunked = True
+        elif lower == b"connection" and b"close" in value.lower():
+            close = True
         parts += [name, b": ", value, b"\r\n"]
     parts.append(b"\r\n")
     if chunked:  # the body was read whole: one chunk, then the end
@@ -655,4 +662,4 @@ def _request_bytes(request: httpx.Request, content: bytes) -> bytes:
         parts.append(b"0\r\n\r\n")
     elif content:
         parts.append(content)
-    return b"".join(parts)
+    return b"".join(parts), close
