@@ -1,5 +1,6 @@
-"""An httpx transport that speaks HTTP/1.1 itself, on a plain asyncio ``Protocol``: about
-half the CPU per request of httpcore or aiohttp, and nothing to install (see ``make bench``).
+"""An httpx transport that speaks HTTP/1.1 itself, on a plain asyncio ``Protocol``: a
+request (httpx and decoding included) costs about a quarter less CPU than through aiohttp
+and a third of httpcore's, and there is nothing more to install (``make bench``).
 httpx is kept for everything around it (auth, redirects and the headers they drop, proxies
 from the environment, the errors ``_http.deadline`` explains).
 
@@ -11,8 +12,9 @@ body; the answer's status line and headers as raw bytes, its body by ``Content-L
 chunked (trailers read and dropped) or until the server closes, none for ``HEAD``, 1xx,
 204 and 304. The body is handed on piece by piece as it arrives, still encoded:
 ``_body.read_body`` decodes it within its bound. A connection goes back to the pool only
-when its body was read to the end and both sides let it live; a pooled connection the
-server closed before it answered anything is tried once more on a new one.
+when its body was read to the end and both sides let it live; an idempotent request
+(``GET``) that a pooled connection lost before any of the answer came (the server had
+closed it) is sent once more on a new connection.
 
 Errors are the ones httpcore raises for the same failure, with the ``OSError``, name
 lookup or ``ssl`` error under them as their cause, which is what ``_http.deadline`` reads.
@@ -27,6 +29,7 @@ from __future__ import annotations
 import asyncio
 import errno
 import socket
+import sys
 from collections import deque
 from collections.abc import AsyncIterator, Callable
 from typing import TYPE_CHECKING, Any
@@ -54,7 +57,7 @@ class _ReadTimeout(Exception):
 
 class _Disconnected(Exception):
     """The connection ended before the answer's first byte: perhaps a pooled connection
-    the server had just closed (``_Pool.send`` may try once more)."""
+    the server had just closed (``handle_async_request`` may try once more)."""
 
     def __init__(self, error: BaseException | None) -> None:
         self.error = error
@@ -460,6 +463,8 @@ class _Pool:
             finally:
                 if not waiter.done():
                     waiter.cancel()
+                elif not waiter.cancelled() and sys.exc_info()[0] is not None:
+                    self._wake_one()  # woken, but leaving: the turn passes to the next
 
     async def _connect(
         self, origin: tuple[str, str, int], request: httpx.Request, timeout: float | None
@@ -474,6 +479,7 @@ class _Pool:
                 raise httpx.ConnectError(str(exc), request=request) from None
             server_hostname = request.extensions.get("sni_hostname") or host
         connection = _Connection(self, origin)
+        self.open.add(connection)  # counted while it connects: the limit holds
         try:
             async with asyncio.timeout(timeout):
                 await self._open(connection, host, port, context, server_hostname)
@@ -486,7 +492,6 @@ class _Pool:
         except BaseException:
             connection.close()
             raise
-        self.open.add(connection)
         return connection
 
     async def _open(
@@ -515,6 +520,8 @@ class _Pool:
                     server_hostname=server_hostname,
                 )
             except OSError as exc:
+                if context is not None and isinstance(exc, _ssl_error()):
+                    raise  # the endpoint answered: its certificate is what failed
                 first = first or exc
                 continue
             return
@@ -527,6 +534,12 @@ class _Pool:
         self.open.clear()
         self.idle.clear()
         self.idle_count = 0
+
+
+def _ssl_error() -> type[Exception]:
+    import ssl  # already imported: a TLS context was made
+
+    return ssl.SSLError
 
 
 def _is_address(host: str) -> bool:
