@@ -1,8 +1,9 @@
 """What makes a poll cheaper changes speed, never behaviour: orjson decodes as the standard
 library does; uvloop (the service's event loop when installed) and the wire transport
 (what ``make_client`` sends requests through; aiohttp where the bench extra installed it)
-fail a request with the same words as asyncio and httpcore. An older uvloop was reported to let a refused connection surface as an
-``AttributeError`` inside anyio/httpcore: the refused connection is tried on every pair."""
+fail a request with the same words as asyncio and httpcore. An older uvloop was reported to
+let a refused connection surface as an ``AttributeError`` inside anyio/httpcore: the
+refused connection is tried on every pair."""
 
 from __future__ import annotations
 
