@@ -2,11 +2,11 @@
 and JSON decoder, so the benchmarks can compare them in a real subprocess.
 
 ``python -m benchmarks._service_child --loop asyncio|uvloop --json json|orjson
---transport httpx|aiohttp [run]``: by itself the service runs on uvloop, sends its requests
-through aiohttp and decodes with orjson, each when it is importable; ``--loop asyncio`` and
-``--transport httpx`` set the service's own switches (``_cli.EVENT_LOOP``,
-``_http.TRANSPORT``), ``--json json`` hides orjson (``sys.modules[name] = None`` makes its
-import fail).
+--transport wire|aiohttp|httpx [run]``: by itself the service runs on uvloop (when it is
+importable), sends its requests through its own transport (``wire``) and decodes with
+orjson (when importable); ``--loop asyncio`` and ``--transport aiohttp|httpx`` set the
+service's own switches (``_cli.EVENT_LOOP``, ``_http.TRANSPORT``), ``--json json`` hides
+orjson (``sys.modules[name] = None`` makes its import fail).
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--loop", choices=("asyncio", "uvloop"), default="uvloop")
     parser.add_argument("--json", choices=("json", "orjson"), default="orjson")
-    parser.add_argument("--transport", choices=("httpx", "aiohttp"), default="aiohttp")
+    parser.add_argument("--transport", choices=("wire", "aiohttp", "httpx"), default="wire")
     args, rest = parser.parse_known_args()
     apply(args.loop, args.json, args.transport)
     from metric_reader._cli import main as service_main

@@ -7,9 +7,9 @@ local Prometheus (Debian's ``prometheus``, started on a loopback port, scraping 
   a warm-up, divided by the polls Prometheus counted in between
   (``prometheus_http_requests_total{handler="/api/v1/query"}``). The yardstick is
   ``benchmarks._bare_loop`` (plain asyncio, httpx and ``json.loads``), measured the same way.
-- The default combination (what the service picks by itself: aiohttp and uvloop are
-  dependencies) runs as ``python -m metric_reader`` for ``RSS_AFTER`` seconds; its resident
-  memory then is the one-rule memory figure of the default install.
+- The default combination (what the service picks by itself: its own HTTP/1.1 transport,
+  ``wire``, and uvloop, a dependency) runs as ``python -m metric_reader`` for ``RSS_AFTER``
+  seconds; its resident memory then is the one-rule memory figure of the default install.
 - Start-up: spawn to the first ``polled`` debug line (``LOG_LEVEL=debug``).
 - Scale: one cycle of 1,000 distinct queries through the service's targets (the default
   ``max_concurrent_queries``), against a 5 s polling interval.
@@ -160,17 +160,17 @@ def _have(module: str) -> bool:
 
 def combinations() -> list[tuple[str, str, str]]:
     loops = ["asyncio"] + (["uvloop"] if _have("uvloop") else [])
-    transports = ["httpx"] + (["aiohttp"] if _have("aiohttp") else [])
+    transports = ["wire", "httpx"] + (["aiohttp"] if _have("aiohttp") else [])
     decoders = ["json"] + (["orjson"] if _have("orjson") else [])
     return list(itertools.product(loops, transports, decoders))
 
 
 def default_combination() -> tuple[str, str, str]:
-    """What the service picks by itself: uvloop, the aiohttp transport and orjson, each
-    when it is importable (``_cli.loop_options``, ``_http.make_client``, ``_prometheus``)."""
+    """What the service picks by itself: uvloop and orjson, each when it is importable
+    (``_cli.loop_options``, ``_prometheus``), and its own transport (``_http.TRANSPORT``)."""
     return (
         "uvloop" if _have("uvloop") else "asyncio",
-        "aiohttp" if _have("aiohttp") else "httpx",
+        "wire",
         "orjson" if _have("orjson") else "json",
     )
 

@@ -86,6 +86,7 @@ NOT_FOR_ONE_HTTP_RULE = (
     "re2",  # no label regex
     "promql_parser",  # no expression
     "certifi",  # no https:// endpoint: no CA bundle loaded
+    "aiohttp",  # requests go through _http/_wire.py (aiohttp is only in the bench extra)
     "sqlite3",  # no HISTORY_FILE and no call owed: no history made
     "metric_reader._replay",
     "metric_reader._promql",

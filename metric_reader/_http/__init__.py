@@ -2,9 +2,9 @@
 Kubernetes Lease API and the backtest's range queries.
 
 One ``httpx.AsyncClient`` per configuration (``make_client``: TLS, credentials re-read from
-their files, aiohttp as the transport where installed), one attempt at a time within a
-deadline (``Attempt``), and bodies read bounded and decompressed (``read_body``), or
-handed on piece by piece as they come (``stream_body``).
+their files, requests carried by the package's own HTTP/1.1 transport, ``_wire``), one
+attempt at a time within a deadline (``Attempt``), and bodies read bounded and
+decompressed (``read_body``), or handed on piece by piece as they come (``stream_body``).
 """
 
 from typing import TYPE_CHECKING

@@ -148,18 +148,21 @@ async def stream_body(
     """``read_body`` piece by piece: ``take`` each decoded piece as it comes, so the body
     need not be held at all. ``FetchError`` as soon as the pieces pass ``limit`` bytes
     (before the piece that passes it is taken)."""
-    too_large = (
-        f"{what} is larger than {limit} bytes{' once decompressed' if _encoded(response) else ''}"
-    )
-    if setting:
-        too_large += (
-            " (MAX_RESPONSE_BYTES); raise MAX_RESPONSE_BYTES if the answer is meant to be"
-            " this large"
-        )
+    encoded = _encoded(response)
+
+    def too_large() -> ResponseTooLarge:  # worded only when it happens: not on every read
+        said = f"{what} is larger than {limit} bytes{' once decompressed' if encoded else ''}"
+        if setting:
+            said += (
+                " (MAX_RESPONSE_BYTES); raise MAX_RESPONSE_BYTES if the answer is meant to be"
+                " this large"
+            )
+        return ResponseTooLarge(said)
+
     length = response.headers.get("Content-Length", "")
-    if length.isdigit() and not _encoded(response) and int(length) > limit:
-        raise ResponseTooLarge(too_large)
-    decoders = _decoders(response)
+    if length.isdigit() and not encoded and int(length) > limit:
+        raise too_large()
+    decoders = _decoders(response) if encoded else []
     size = 0
 
     def count(decoded: Iterator[bytes]) -> None:
@@ -167,7 +170,7 @@ async def stream_body(
         for piece in decoded:
             size += len(piece)
             if size > limit:
-                raise ResponseTooLarge(too_large)
+                raise too_large()
             take(piece)
 
     async for chunk in response.aiter_raw():
@@ -176,9 +179,10 @@ async def stream_body(
         else:  # the common case, without a generator per chunk
             size += len(chunk)
             if size > limit:
-                raise ResponseTooLarge(too_large)
+                raise too_large()
             take(chunk)
-    count(_ending(decoders))
+    if decoders:
+        count(_ending(decoders))
 
 
 def _encoded(response: httpx.Response) -> bool:

@@ -6,14 +6,16 @@ how endpoints are reached: ``metric_reader._config``), and how its failures beco
 from __future__ import annotations
 
 import base64
+import functools
 import os
 import socket
-import ssl
+import sys
 import time
-from collections.abc import AsyncIterator, Generator
+from collections.abc import AsyncIterator, Callable, Generator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import anyio
 import httpx
@@ -22,6 +24,9 @@ from .. import __version__
 from .._config import ClientConfig, Secret, build_ssl_context, read_credential
 from .._core import FetchError, FetchTimeout, QueueTimeout, logger, remember_secret
 from ._body import ACCEPT_ENCODING
+
+if TYPE_CHECKING:
+    import ssl
 
 REREAD_INTERVAL = 10.0
 """A credential file is read again at least this often (seconds), even when it seems
@@ -114,15 +119,34 @@ def _origin(url: httpx.URL) -> tuple[str, str, int | None]:
     return url.scheme, url.host, url.port or default
 
 
-TRANSPORT = "aiohttp"
-"""What carries the requests not sent through a proxy: ``aiohttp`` (``_aiohttp``: about half
-httpcore's CPU per request, 10 MB more resident memory) when it can be imported (a
-dependency), or ``httpx`` (httpcore, httpx's own); ``make bench`` compares them."""
+TRANSPORT = "wire"
+"""What carries the requests not sent through a proxy: ``wire`` (``_wire``: HTTP/1.1 on an
+asyncio protocol, about half httpcore's CPU per request, nothing to install), ``aiohttp``
+(``_aiohttp``, when the ``bench`` extra installed it; httpcore where it cannot be imported)
+or ``httpx`` (httpcore, httpx's own); ``make bench`` compares them."""
+
+
+class _Cookies(httpx.Cookies):
+    """httpx's cookie jar, asked about an answer only when it sets a cookie: httpx builds
+    a ``urllib`` request and an ``email`` message for each answer to ask it (about a tenth
+    of a poll's CPU), and the jar looks at ``Set-Cookie`` alone (``Set-Cookie2`` is off in
+    its default policy)."""
+
+    def extract_cookies(self, response: httpx.Response) -> None:
+        if "set-cookie" in response.headers:
+            super().extract_cookies(response)
 
 
 class _Client(httpx.AsyncClient):
     """httpx, with its direct transport chosen by ``TRANSPORT``. Chosen here rather than
-    passed as ``transport=``: that would also turn off the proxies from the environment."""
+    passed as ``transport=``: that would also turn off the proxies from the environment.
+    ``tls`` makes the TLS context, once, when it is first needed: by ``wire`` at its first
+    ``https://`` connection, by the others (and a proxy from the environment) at once."""
+
+    def __init__(self, *, tls: Callable[[], ssl.SSLContext], **kwargs: Any) -> None:
+        self._tls = functools.cache(tls)
+        super().__init__(**kwargs)
+        self._cookies = _Cookies(self._cookies)
 
     def _init_transport(
         self,
@@ -134,21 +158,45 @@ class _Client(httpx.AsyncClient):
         limits: httpx.Limits = httpx.Limits(),  # noqa: B008 - never mutated
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> httpx.AsyncBaseTransport:
-        if transport is None and TRANSPORT == "aiohttp" and isinstance(verify, ssl.SSLContext):
+        if transport is None and TRANSPORT == "wire":
+            from ._wire import WireTransport
+
+            return WireTransport(self._tls, limits)
+        if transport is None and TRANSPORT == "aiohttp":
             try:
                 from ._aiohttp import AiohttpTransport
             except ImportError:  # aiohttp is not installed: httpcore carries the requests
                 pass
             else:
-                return AiohttpTransport(verify, limits)
+                return AiohttpTransport(self._tls(), limits)
         return super()._init_transport(
-            verify=verify,
+            verify=self._tls() if transport is None else verify,
             cert=cert,  # type: ignore[arg-type]
             trust_env=trust_env,
             http1=http1,
             http2=http2,
             limits=limits,
             transport=transport,
+        )
+
+    def _init_proxy_transport(
+        self,
+        proxy: httpx.Proxy,
+        verify: ssl.SSLContext | str | bool = True,
+        cert: object = None,
+        trust_env: bool = True,
+        http1: bool = True,
+        http2: bool = False,
+        limits: httpx.Limits = httpx.Limits(),  # noqa: B008 - never mutated
+    ) -> httpx.AsyncBaseTransport:
+        return super()._init_proxy_transport(
+            proxy,
+            verify=self._tls(),
+            cert=cert,  # type: ignore[arg-type]
+            trust_env=trust_env,
+            http1=http1,
+            http2=http2,
+            limits=limits,
         )
 
 
@@ -178,7 +226,7 @@ def make_client(config: ClientConfig | None = None) -> httpx.AsyncClient:
             **extra,
         },
         auth=auth if auth.token is not None or auth.password is not None else None,
-        verify=build_ssl_context(config),
+        tls=functools.partial(build_ssl_context, config),
         limits=httpx.Limits(max_connections=100, max_keepalive_connections=20),
         follow_redirects=True,
         max_redirects=5,
@@ -188,7 +236,11 @@ def make_client(config: ClientConfig | None = None) -> httpx.AsyncClient:
 
 def _tls_problem(exc: BaseException) -> str | None:
     """What went wrong in TLS, if that is why ``exc`` happened, with the setting to fix."""
-    seen: BaseException | None = exc
+    seen: BaseException | None = None
+    if "ssl" in sys.modules:  # else no TLS error can have happened
+        import ssl
+
+        seen = exc
     while seen is not None:
         if isinstance(seen, ssl.SSLCertVerificationError):
             return (

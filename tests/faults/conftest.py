@@ -137,8 +137,11 @@ class _Handler(BaseHTTPRequestHandler):
             return
         self.owner.note(fault)
         try:
-            if self.owner.is_armed(fault):
-                getattr(self, "_" + fault.split("-")[0])(kind, fault)
+            # ``refused`` has no method: a request its listener took just before it stopped
+            # is answered (it was on its way), not dropped with an AttributeError.
+            misbehave = getattr(self, "_" + fault.split("-")[0], None)
+            if self.owner.is_armed(fault) and misbehave is not None:
+                misbehave(kind, fault)
             else:
                 self._good(kind)
         except OSError:

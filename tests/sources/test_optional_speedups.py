@@ -1,8 +1,9 @@
 """What makes a poll cheaper changes speed, never behaviour: orjson decodes as the standard
-library does; uvloop (the service's event loop when installed) and the aiohttp transport
-(what ``make_client`` sends requests through) fail a request with the same words as
-asyncio and httpcore. An older uvloop was reported to let a refused connection surface as an
-``AttributeError`` inside anyio/httpcore: the refused connection is tried on every pair."""
+library does; uvloop (the service's event loop when installed) and the wire transport
+(what ``make_client`` sends requests through; aiohttp where the bench extra installed it)
+fail a request with the same words as asyncio and httpcore. An older uvloop was reported to
+let a refused connection surface as an ``AttributeError`` inside anyio/httpcore: the
+refused connection is tried on every pair."""
 
 from __future__ import annotations
 
@@ -63,7 +64,7 @@ def _closed_port() -> int:
         return int(sock.getsockname()[1])
 
 
-@pytest.mark.parametrize("transport", ["aiohttp", "httpx"])
+@pytest.mark.parametrize("transport", ["wire", "aiohttp", "httpx"])
 @pytest.mark.parametrize("loop", ["uvloop", "asyncio"])
 def test_a_refused_connection_reads_the_same_on_every_loop_and_transport(
     loop: str, transport: str, monkeypatch: pytest.MonkeyPatch
@@ -85,19 +86,21 @@ def test_a_refused_connection_reads_the_same_on_every_loop_and_transport(
     )
 
 
-def test_the_service_runs_on_uvloop_and_aiohttp_when_installed() -> None:
+def test_the_service_runs_on_uvloop_and_the_wire_transport() -> None:
     pytest.importorskip("uvloop")
-    pytest.importorskip("aiohttp")
 
     async def main() -> str:
         async with make_client() as client:
             return type(client._transport).__module__
 
     assert _cli.loop_options() == {"use_uvloop": True}
-    assert anyio.run(main) == "metric_reader._http._aiohttp"
+    assert anyio.run(main) == "metric_reader._http._wire"
 
 
-def test_without_aiohttp_requests_go_through_httpcore(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_aiohttp_chosen_but_not_installed_leaves_requests_to_httpcore(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(_http, "TRANSPORT", "aiohttp")
     monkeypatch.setitem(sys.modules, "aiohttp", None)
     monkeypatch.setitem(sys.modules, "metric_reader._http._aiohttp", None)
 
