@@ -25,7 +25,7 @@ import contextlib
 import gc
 import os
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
@@ -41,6 +41,9 @@ __all__ = ["EVENT_LOOP", "EXIT_CONFIG", "EXIT_FATAL", "EXIT_OK", "entry", "loop_
 ONE_SHOT_GC_THRESHOLD = 100_000
 """Allocations between two collections of the young generation in a command that runs once
 (``test``, ``check``, ``backtest``...); the service keeps Python's 700."""
+_GOVERNOR_COMMANDS = ("silence", "pause", "resume", "approve", "deny")
+_COMMANDS = ("run", "check", "plugins", "fire", "backtest", "test", "history", *_GOVERNOR_COMMANDS)
+"""The commands, as the parser lists them."""
 CLEANUP_SECONDS = 1.0
 """At exit, how long cancelled ``async def`` plugin calls get to finish their clean-up."""
 
@@ -54,7 +57,7 @@ def entry() -> NoReturn:
     # objects, nearly none of them garbage; about 30 ms of a 190 ms test). The service
     # keeps Python's thresholds.
     gc.set_threshold(ONE_SHOT_GC_THRESHOLD, *service_thresholds[1:])
-    args = _parser().parse_args()
+    args = _parser(sys.argv[1:]).parse_args()
     if args.handler is _run_command:
         gc.set_threshold(*service_thresholds)
     code = _dispatch(args, os.environ)
@@ -82,7 +85,8 @@ def _flush_and_exit(code: int) -> NoReturn:
 
 
 def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None) -> int:
-    return _dispatch(_parser().parse_args(argv), os.environ if environ is None else environ)
+    parser = _parser(sys.argv[1:] if argv is None else argv)
+    return _dispatch(parser.parse_args(argv), os.environ if environ is None else environ)
 
 
 def _dispatch(args: argparse.Namespace, env: Mapping[str, str]) -> int:
@@ -129,7 +133,15 @@ def _logger() -> Logger:
     return logger
 
 
-def _parser() -> argparse.ArgumentParser:
+def _parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
+    """The command line's parser; given the arguments, with only the command they name
+    built (every command when they name none: ``--help``, a mistyped command), each
+    command's parser costing a command that runs once (``test``, ``check``) its time."""
+    named = argv[0] if argv else None
+
+    def wanted(command: str) -> bool:
+        return named not in _COMMANDS or named == command
+
     parser = argparse.ArgumentParser(
         prog="metric-reader",
         description="Watch a metric and run a plugin when a threshold has been crossed for "
@@ -138,129 +150,141 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"metric-reader {__version__}")
     parser.set_defaults(handler=_run_command)
     commands = parser.add_subparsers(title="commands", metavar="COMMAND")
-    commands.add_parser("run", help="run the service (the default)").set_defaults(
-        handler=_run_command
-    )
-    check = commands.add_parser(
-        "check",
-        help="validate the configuration and its plugins, read each source once, print a "
-        "summary, exit 0 or 2",
-    )
-    check.add_argument(
-        "--no-read",
-        action="store_true",
-        help="do not read the sources (e.g. in CI, where they cannot be reached)",
-    )
-    check.set_defaults(handler=_check_command)
-    commands.add_parser(
-        "plugins", help="list the plugins found: bundled, of installed packages, in PLUGIN_DIR"
-    ).set_defaults(handler=_plugins_command)
-    fire = commands.add_parser("fire", help="run one plugin's execute once and report")
-    fire.add_argument("name", help="the plugin's name")
-    fire.add_argument("--metric", help="metric name (test_metric)")
-    fire.add_argument("--value", default="NaN", help="metric value (NaN)")
-    fire.add_argument(
-        "--threshold", help="threshold text (>0); with --alert, the alert's expr (vector(1))"
-    )
-    fire.add_argument(
-        "--alert",
-        metavar="ALERTNAME",
-        help="an alert of a rule file: the rule, metric name and alertname label",
-    )
-    fire.add_argument("--duration", default="0s", help="breach duration, e.g. 30s (0s)")
-    fire.add_argument(
-        "--label",
-        action="append",
-        default=[],
-        metavar="NAME=VALUE",
-        help="a series label for event.labels; repeat for more",
-    )
-    fire.add_argument(
-        "--annotation",
-        action="append",
-        default=[],
-        metavar="NAME=TEMPLATE",
-        help="an annotation for event.annotations, rendered as a rule file's; repeat for more",
-    )
-    fire.add_argument("--kind", choices=("fire", "repeat"), default="fire", help="event kind")
-    fire.add_argument("--level", choices=("base", "hard"), default="base", help="event level")
-    fire.add_argument(
-        "--resolve", action="store_true", help="call resolve (kind resolve) instead of execute"
-    )
-    fire.set_defaults(handler=_fire_command)
-    backtest = commands.add_parser(
-        "backtest",
-        help="replay the rules over their history in Prometheus: when each series would have "
-        "gone pending, fired and resolved, and which plugins would have been called",
-    )
-    backtest.add_argument(
-        "--from",
-        dest="start",
-        required=True,
-        metavar="WHEN",
-        help="start: a duration back from now (2h, 7d) or an RFC 3339 time",
-    )
-    backtest.add_argument("--to", dest="end", metavar="WHEN", help="end, as --from (now)")
-    backtest.add_argument(
-        "--rule", action="append", default=[], metavar="NAME", help="only this rule; repeat"
-    )
-    backtest.add_argument(
-        "--step", metavar="DURATION", help="evaluate every DURATION (each rule's interval)"
-    )
-    backtest.add_argument(
-        "--prometheus",
-        metavar="URL",
-        help="a Prometheus that scrapes the pages SCRAPE_URL rules read, to backtest them",
-    )
-    backtest.add_argument("--format", choices=("text", "json"), default="text")
-    backtest.add_argument(
-        "--html", metavar="FILE", type=Path, help="also write a report with a timeline per series"
-    )
-    backtest.set_defaults(handler=_backtest_command)
-    test = commands.add_parser(
-        "test",
-        help="run rule unit tests (promtool's test-file format, plus action_test and "
-        "plugin_failures); exit 0 when all pass, 1 otherwise",
-    )
-    test.add_argument("files", nargs="+", type=Path, metavar="FILE", help="a test file")
-    test.set_defaults(handler=_test_command)
-    history = commands.add_parser(
-        "history",
-        help="the action history (HISTORY_FILE): each owed plugin call and what became of it, "
-        "newest first",
-    )
-    history.add_argument("--rule", metavar="NAME", help="only this rule")
-    history.add_argument(
-        "--since",
-        metavar="WHEN",
-        help="from: a duration back from now (1h, 7d) or an RFC 3339 time",
-    )
-    history.add_argument(
-        "--outcome",
-        choices=(
-            "executed",
-            "failed",
-            "timed_out",
-            "suppressed",
-            "shadow",
-            "approval_requested",
-            "approved",
-            "denied",
-            "expired",
-            "withdrawn",
-        ),
-        help="only this outcome",
-    )
-    history.add_argument("--limit", type=int, default=100, metavar="N", help="at most N (100)")
-    history.add_argument("--format", choices=("text", "json"), default="text")
-    history.set_defaults(handler=_history_command)
-    _add_governor_commands(commands)
+    if wanted("run"):
+        commands.add_parser("run", help="run the service (the default)").set_defaults(
+            handler=_run_command
+        )
+    if wanted("check"):
+        check = commands.add_parser(
+            "check",
+            help="validate the configuration and its plugins, read each source once, print a "
+            "summary, exit 0 or 2",
+        )
+        check.add_argument(
+            "--no-read",
+            action="store_true",
+            help="do not read the sources (e.g. in CI, where they cannot be reached)",
+        )
+        check.set_defaults(handler=_check_command)
+    if wanted("plugins"):
+        commands.add_parser(
+            "plugins", help="list the plugins found: bundled, of installed packages, in PLUGIN_DIR"
+        ).set_defaults(handler=_plugins_command)
+    if wanted("fire"):
+        fire = commands.add_parser("fire", help="run one plugin's execute once and report")
+        fire.add_argument("name", help="the plugin's name")
+        fire.add_argument("--metric", help="metric name (test_metric)")
+        fire.add_argument("--value", default="NaN", help="metric value (NaN)")
+        fire.add_argument(
+            "--threshold", help="threshold text (>0); with --alert, the alert's expr (vector(1))"
+        )
+        fire.add_argument(
+            "--alert",
+            metavar="ALERTNAME",
+            help="an alert of a rule file: the rule, metric name and alertname label",
+        )
+        fire.add_argument("--duration", default="0s", help="breach duration, e.g. 30s (0s)")
+        fire.add_argument(
+            "--label",
+            action="append",
+            default=[],
+            metavar="NAME=VALUE",
+            help="a series label for event.labels; repeat for more",
+        )
+        fire.add_argument(
+            "--annotation",
+            action="append",
+            default=[],
+            metavar="NAME=TEMPLATE",
+            help="an annotation for event.annotations, rendered as a rule file's; repeat for more",
+        )
+        fire.add_argument("--kind", choices=("fire", "repeat"), default="fire", help="event kind")
+        fire.add_argument("--level", choices=("base", "hard"), default="base", help="event level")
+        fire.add_argument(
+            "--resolve", action="store_true", help="call resolve (kind resolve) instead of execute"
+        )
+        fire.set_defaults(handler=_fire_command)
+    if wanted("backtest"):
+        backtest = commands.add_parser(
+            "backtest",
+            help="replay the rules over their history in Prometheus: when each series would have "
+            "gone pending, fired and resolved, and which plugins would have been called",
+        )
+        backtest.add_argument(
+            "--from",
+            dest="start",
+            required=True,
+            metavar="WHEN",
+            help="start: a duration back from now (2h, 7d) or an RFC 3339 time",
+        )
+        backtest.add_argument("--to", dest="end", metavar="WHEN", help="end, as --from (now)")
+        backtest.add_argument(
+            "--rule", action="append", default=[], metavar="NAME", help="only this rule; repeat"
+        )
+        backtest.add_argument(
+            "--step", metavar="DURATION", help="evaluate every DURATION (each rule's interval)"
+        )
+        backtest.add_argument(
+            "--prometheus",
+            metavar="URL",
+            help="a Prometheus that scrapes the pages SCRAPE_URL rules read, to backtest them",
+        )
+        backtest.add_argument("--format", choices=("text", "json"), default="text")
+        backtest.add_argument(
+            "--html",
+            metavar="FILE",
+            type=Path,
+            help="also write a report with a timeline per series",
+        )
+        backtest.set_defaults(handler=_backtest_command)
+    if wanted("test"):
+        test = commands.add_parser(
+            "test",
+            help="run rule unit tests (promtool's test-file format, plus action_test and "
+            "plugin_failures); exit 0 when all pass, 1 otherwise",
+        )
+        test.add_argument("files", nargs="+", type=Path, metavar="FILE", help="a test file")
+        test.set_defaults(handler=_test_command)
+    if wanted("history"):
+        history = commands.add_parser(
+            "history",
+            help="the action history (HISTORY_FILE): each owed plugin call and what became of it, "
+            "newest first",
+        )
+        history.add_argument("--rule", metavar="NAME", help="only this rule")
+        history.add_argument(
+            "--since",
+            metavar="WHEN",
+            help="from: a duration back from now (1h, 7d) or an RFC 3339 time",
+        )
+        history.add_argument(
+            "--outcome",
+            choices=(
+                "executed",
+                "failed",
+                "timed_out",
+                "suppressed",
+                "shadow",
+                "approval_requested",
+                "approved",
+                "denied",
+                "expired",
+                "withdrawn",
+            ),
+            help="only this outcome",
+        )
+        history.add_argument("--limit", type=int, default=100, metavar="N", help="at most N (100)")
+        history.add_argument("--format", choices=("text", "json"), default="text")
+        history.set_defaults(handler=_history_command)
+    _add_governor_commands(commands, wanted)
     return parser
 
 
-def _add_governor_commands(commands: Any) -> None:
+def _add_governor_commands(commands: Any, wanted: Callable[[str], bool]) -> None:
     """``silence``, ``pause``, ``resume``, ``approve`` and ``deny`` on the parser's
-    subcommands."""
+    subcommands (all of them, or none when the arguments name another command)."""
+    if not any(wanted(command) for command in _GOVERNOR_COMMANDS):
+        return
     url = argparse.ArgumentParser(add_help=False)
     url.add_argument(
         "--url",
