@@ -8,10 +8,11 @@ from collections.abc import Collection, Mapping
 from typing import TYPE_CHECKING
 
 from .._config import LevelConfig, Settings, build_ssl_context, load_settings
-from .._core import ConfigError, Level, configure_logging, logger
+from .._core import ConfigError, configure_logging, logger
 
 if TYPE_CHECKING:  # the actions layer is imported when plugins are looked for
     from .._actions import PluginCatalog
+    from .._core import Level  # with the events module: a plugin's business
 
 
 def load_validated(
