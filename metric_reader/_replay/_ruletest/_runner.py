@@ -17,7 +17,7 @@ import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from ..._config import (
     RuleConfig,
@@ -427,8 +427,7 @@ def _same_number(a: float, b: float) -> bool:
 # --- action_test ---------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class _Call:
+class _Call(NamedTuple):  # not a frozen dataclass: ten times cheaper to define
     at: float
     plugin: str
     kind: str
