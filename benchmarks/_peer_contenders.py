@@ -4,7 +4,8 @@ counters, and which breaching series it fired and how long after the breach bega
 
 - metric-reader: ``python -m metric_reader`` with a CONFIG_FILE, a recording plugin (one JSON
   line per fire: rule, labels, ``event.breach_started``, wall time of the call) and its
-  /metrics on a loopback port.
+  /metrics on a loopback port. Its log (``metric-reader.log``, warnings and errors) stays in
+  the scenario's directory.
 - vmalert (Debian's ``victoria-metrics``; installed with apt-get when missing and possible):
   the rules as alerting rules in one group with ``concurrency: 8``, notifying the alert sink.
 - Prometheus' rule manager: the same rule file in ``rule_files``, loaded with SIGHUP and
@@ -12,6 +13,21 @@ counters, and which breaching series it fired and how long after the breach bega
 
 For the peers a series "fired" when the sink first received it; how long after the breach
 began is that time minus the alert's ``activeAt`` (the evaluation that first saw it).
+
+Intervals are written the way Go prints a duration (``50ms``, ``1s``, ``10s``): vmalert's
+flags and the rule files of vmalert and Prometheus take nothing else (``0.05s`` is refused).
+
+Each ``Running`` also says when its counters show no cycle in progress (``settled``): every
+evaluation of every cycle it has started is counted, as done or as missed. The benchmark
+takes its window's two readings at such moments, so the window holds whole cycles:
+
+- metric-reader: its evaluations plus its missed evaluations are a multiple of the rules
+  (a tick adds one or the other for every rule; a skipped tick adds every rule as missed).
+- vmalert: the ``/api/v1/query`` requests Prometheus served since vmalert started equal
+  ``vmalert_iteration_total`` x rules (the iteration counter moves when an iteration starts,
+  Prometheus' counter when a query has been answered).
+- the rule manager: its group's ``prometheus_rule_evaluations_total`` equals
+  (``prometheus_rule_group_iterations_total`` less the missed ones) x rules.
 """
 
 from __future__ import annotations
@@ -45,8 +61,19 @@ VMALERT_CONCURRENCY = 8
 PROMETHEUS_QUERIES = "Prometheus /api/v1/query"
 SUCCESSFUL_POLLS = "metric_reader_polls_total - poll_errors_total"
 
+CYCLES = "cycles"
+"""The counters' key for the cycles (ticks, iterations) a contender counts as started."""
+
 SeriesKey = tuple[str, str]
 """(rule name, shard label; empty for a query that aggregates the shards away)."""
+
+
+def go_duration(seconds: float) -> str:
+    """``50ms``, ``1s``, ``10s``: a duration as Go writes it (vmalert and Prometheus read
+    no other form; ``0.05s`` is refused)."""
+    if seconds >= 1 and seconds == int(seconds):
+        return f"{int(seconds)}s"
+    return f"{seconds * 1000:g}ms"
 
 
 @dataclass(frozen=True)
@@ -58,12 +85,15 @@ class Scenario:
     prefix: str
     window: float
     contenders: tuple[str, ...]
+    whole_cycles: bool = True
+    """The window is read at cycle boundaries and holds whole cycles (see ``peers``)."""
 
     @property
     def title(self) -> str:
         noun = "selector rule" if self.kind == "selector" else "distinct QUERY rule"
         plural = "" if self.rules == 1 else "s"
-        return f"({self.key}) {self.rules:,} {noun}{plural} at {self.interval:g} s"
+        every = f"{self.interval:g} s" if self.interval >= 1 else f"{self.interval * 1000:g} ms"
+        return f"({self.key}) {self.rules:,} {noun}{plural} at {every}"
 
     def promql(self, i: int) -> str:
         """What the rule reads; the peers' alert expression is this ``> 50``."""
@@ -75,7 +105,7 @@ class Scenario:
         return {(f"r{i}", s) for i in range(self.rules) if breaching(i) for s in shards}
 
     def alert_rule_file(self, path: Path, concurrency: int | None = None) -> Path:
-        head = f"groups:\n  - name: bench\n    interval: {self.interval:g}s\n"
+        head = f"groups:\n  - name: bench\n    interval: {go_duration(self.interval)}\n"
         if concurrency is not None:
             head += f"    concurrency: {concurrency}\n"
         rules = "".join(
@@ -97,6 +127,8 @@ class Running:
     counters: Callable[[], dict[str, float | None]]
     evaluations: tuple[str, ...]
     fires: Callable[[], dict[SeriesKey, float]]
+    settled: Callable[[dict[str, float | None]], bool]
+    """Whether counters read from ``counters`` show no cycle in progress."""
     is_prometheus: bool = False
 
 
@@ -130,7 +162,7 @@ def _metric_reader_config(scenario: Scenario, prom: Prometheus, tmp: Path, port:
     (plugins / "bench_recorder.py").write_text(_RECORDER.format(records=str(tmp / "fires.jsonl")))
     lines = [
         f'prometheus_endpoint = "{prom.url}"',
-        f'polling_interval = "{scenario.interval:g}s"',
+        f'polling_interval = "{go_duration(scenario.interval)}"',
         f'threshold_duration = "{FOR_SECONDS:g}s"',
         f'threshold = ">{THRESHOLD:g}"',
         'action_plugin = "bench_recorder"',
@@ -179,14 +211,21 @@ def metric_reader(scenario: Scenario, prom: Prometheus, tmp: Path) -> Iterator[R
             raise RuntimeError(f"metric-reader exited: {(tmp / 'metric-reader.log').read_text()}")
         text = _get_text(own)
         polls = metric_sum(text, "metric_reader_polls_total")
+        evaluations = metric_sum(text, "metric_reader_evaluations_total")
+        missed = metric_sum(text, "metric_reader_evaluations_missed_total")
         return {
-            "metric_reader_evaluations_total": metric_sum(text, "metric_reader_evaluations_total"),
+            "metric_reader_evaluations_total": evaluations,
             PROMETHEUS_QUERIES: prom.queries_served(),
             SUCCESSFUL_POLLS: None
             if polls is None
             else polls - (metric_sum(text, "metric_reader_poll_errors_total") or 0),
-            "missed": metric_sum(text, "metric_reader_evaluations_missed_total"),
+            "missed": missed,
+            CYCLES: ((evaluations or 0) + (missed or 0)) / scenario.rules,
         }
+
+    def settled(now: dict[str, float | None]) -> bool:
+        cycles = now[CYCLES] or 0.0
+        return cycles == int(cycles)
 
     try:
         wait_until(lambda: _answers(own), 60, "metric-reader's /metrics")
@@ -196,6 +235,7 @@ def metric_reader(scenario: Scenario, prom: Prometheus, tmp: Path) -> Iterator[R
             counters,
             ("metric_reader_evaluations_total", PROMETHEUS_QUERIES, SUCCESSFUL_POLLS),
             lambda: _recorded_fires(tmp / "fires.jsonl"),
+            settled,
         )
     finally:
         stop(proc)
@@ -238,6 +278,7 @@ def vmalert_binary() -> str:
 def vmalert(scenario: Scenario, prom: Prometheus, tmp: Path) -> Iterator[Running]:
     port = free_port()
     rules = scenario.alert_rule_file(tmp / "vmalert.yml", VMALERT_CONCURRENCY)
+    served_before = prom.queries_served()
     with (tmp / "vmalert.log").open("wb") as log:
         proc = subprocess.Popen(
             [
@@ -245,7 +286,7 @@ def vmalert(scenario: Scenario, prom: Prometheus, tmp: Path) -> Iterator[Running
                 f"-rule={rules}",
                 f"-datasource.url={prom.url}",
                 f"-notifier.url={prom.sink.url}",
-                f"-evaluationInterval={scenario.interval:g}s",
+                f"-evaluationInterval={go_duration(scenario.interval)}",
                 f"-httpListenAddr=127.0.0.1:{port}",
                 "-loggerLevel=WARN",
             ],
@@ -266,7 +307,12 @@ def vmalert(scenario: Scenario, prom: Prometheus, tmp: Path) -> Iterator[Running
             if iterations is None
             else iterations * scenario.rules,
             "missed": metric_sum(text, "vmalert_iteration_missed_total"),
+            CYCLES: iterations,
         }
+
+    def settled(now: dict[str, float | None]) -> bool:
+        started = now["vmalert_iteration_total x rules"]
+        return started is not None and (now[PROMETHEUS_QUERIES] or 0) - served_before == started
 
     try:
         wait_until(lambda: _answers(f"{base}/metrics"), 60, "vmalert's /metrics")
@@ -276,6 +322,7 @@ def vmalert(scenario: Scenario, prom: Prometheus, tmp: Path) -> Iterator[Running
             counters,
             (PROMETHEUS_QUERIES, "vmalert_execution_total", "vmalert_iteration_total x rules"),
             lambda: _alert_fires(f"{base}/api/v1/alerts", prom.sink.seen()),
+            settled,
         )
     finally:
         stop(proc)
@@ -285,19 +332,26 @@ def vmalert(scenario: Scenario, prom: Prometheus, tmp: Path) -> Iterator[Running
 def rule_manager(scenario: Scenario, prom: Prometheus, tmp: Path) -> Iterator[Running]:
     rules = scenario.alert_rule_file(tmp / "prometheus-rules.yml")
     big = scenario.prefix == BIG_PREFIX
+    group = f'rule_group="{rules};bench"'  # this group's, not those of earlier scenarios
 
     def counters() -> dict[str, float | None]:
         text = prom.metrics()
-        iterations = metric_sum(text, "prometheus_rule_group_iterations_total")
+        iterations = metric_sum(text, "prometheus_rule_group_iterations_total", group)
+        missed = metric_sum(text, "prometheus_rule_group_iterations_missed_total", group)
         return {
             "prometheus_rule_evaluations_total": metric_sum(
-                text, "prometheus_rule_evaluations_total"
+                text, "prometheus_rule_evaluations_total", group
             ),
             "prometheus_rule_group_iterations_total x rules": None
             if iterations is None
             else iterations * scenario.rules,
-            "missed": metric_sum(text, "prometheus_rule_group_iterations_missed_total"),
+            "missed": None if missed is None else missed * scenario.rules,
+            CYCLES: iterations,
         }
+
+    def settled(now: dict[str, float | None]) -> bool:
+        started = (now[CYCLES] or 0) - (now["missed"] or 0) / scenario.rules
+        return (now["prometheus_rule_evaluations_total"] or 0) == started * scenario.rules
 
     prom.reload(big=big, rule_file=rules)
     try:
@@ -310,6 +364,7 @@ def rule_manager(scenario: Scenario, prom: Prometheus, tmp: Path) -> Iterator[Ru
                 "prometheus_rule_group_iterations_total x rules",
             ),
             lambda: _alert_fires(f"{prom.url}/api/v1/alerts", prom.sink.seen()),
+            settled,
             is_prometheus=True,
         )
     finally:

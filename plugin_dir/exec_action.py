@@ -85,13 +85,16 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anyio
 from anyio.abc import ByteReceiveStream, Process
 from loguru import logger
 
-from metric_reader import AlertTemplate, Event, check_settings, toml_type
+from metric_reader import Event, check_settings, toml_type
+
+if TYPE_CHECKING:  # the template engine is imported for args only (start-up memory)
+    from metric_reader import AlertTemplate
 
 COMMAND_VAR = "EXEC_ACTION_COMMAND"
 RESOLVE_COMMAND_VAR = "EXEC_ACTION_RESOLVE_COMMAND"
@@ -207,6 +210,8 @@ class ExecAction:
 
 def _templates(value: object) -> list[AlertTemplate]:
     """``args``: a list of strings, each a template; ``ValueError`` naming the first bad one."""
+    from metric_reader import AlertTemplate
+
     if not isinstance(value, list):
         raise ValueError(
             f"args is {toml_type(value)}; expected a list of strings, each a template: "

@@ -20,20 +20,21 @@ start-up is most of their time (``python -X importtime -m metric_reader test FIL
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import gc
 import os
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn, cast
 
 from .. import __version__
 from .._core import ConfigError
 from ._exits import EXIT_CONFIG, EXIT_FATAL, EXIT_OK, say_config_error
 
 if TYPE_CHECKING:
+    import argparse
+
     from loguru import Logger
 
 __all__ = ["EVENT_LOOP", "EXIT_CONFIG", "EXIT_FATAL", "EXIT_OK", "entry", "loop_options", "main"]
@@ -57,7 +58,7 @@ def entry() -> NoReturn:
     # objects, nearly none of them garbage; about 30 ms of a 190 ms test). The service
     # keeps Python's thresholds.
     gc.set_threshold(ONE_SHOT_GC_THRESHOLD, *service_thresholds[1:])
-    args = _parser(sys.argv[1:]).parse_args()
+    args = _parse(None)
     if args.handler is _run_command:
         gc.set_threshold(*service_thresholds)
     code = _dispatch(args, os.environ)
@@ -86,8 +87,19 @@ def _flush_and_exit(code: int) -> NoReturn:
 
 
 def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None) -> int:
-    parser = _parser(sys.argv[1:] if argv is None else argv)
-    return _dispatch(parser.parse_args(argv), os.environ if environ is None else environ)
+    return _dispatch(_parse(argv), os.environ if environ is None else environ)
+
+
+def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
+    """The command ``argv`` names (``sys.argv[1:]`` when None). No argument at all is the
+    service, as the parser says: argparse (half a megabyte resident with the compression
+    modules its help formatter imports) is imported for the other commands only."""
+    given = sys.argv[1:] if argv is None else argv
+    if not given:
+        from types import SimpleNamespace
+
+        return cast("argparse.Namespace", SimpleNamespace(handler=_run_command))
+    return _parser(given).parse_args(argv)
 
 
 def _dispatch(args: argparse.Namespace, env: Mapping[str, str]) -> int:
@@ -144,6 +156,8 @@ def _parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
     """The command line's parser; given the arguments, with only the command they name
     built (every command when they name none: ``--help``, a mistyped command), each
     command's parser costing a command that runs once (``test``, ``check``) its time."""
+    import argparse
+
     named = argv[0] if argv else None
 
     def wanted(command: str) -> bool:
@@ -292,6 +306,8 @@ def _add_governor_commands(commands: Any, wanted: Callable[[str], bool]) -> None
     subcommands (all of them, or none when the arguments name another command)."""
     if not any(wanted(command) for command in _GOVERNOR_COMMANDS):
         return
+    import argparse
+
     url = argparse.ArgumentParser(add_help=False)
     url.add_argument(
         "--url",

@@ -10,23 +10,33 @@ import errno
 import functools
 import signal
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
 import anyio
 
 from .. import __version__
 from .._actions import PluginCatalog
-from .._cluster import InCluster, StateFileLock, in_cluster, owned_rules
 from .._config import RuleConfig, Settings, parse_listen_address
-from .._core import ConfigError, ListenError, format_duration, keep_freed_memory, logger
+from .._core import (
+    ConfigError,
+    ListenError,
+    format_duration,
+    keep_freed_memory,
+    logger,
+)
 from .._service import SHUTDOWN_GRACE, SIGNALS, ConfigFiles, EarlySignals, Service
 from .._surface import serve_http
 from ._exits import EXIT_CONFIG, EXIT_OK, say_config_error
 from ._loading import check_alert_expressions, check_tls, load_validated
 
+if TYPE_CHECKING:  # the cluster's parts are imported when configured (election, shards...)
+    from .._cluster import InCluster
+
 
 def run_service(env: Mapping[str, str], backend_options: dict[str, object]) -> int:
     """The service until it is stopped; ``backend_options`` choose its event loop."""
     early = EarlySignals.install()
+    keep_freed_memory()  # before a thread allocates: one arena for all (_core._memory)
     settings, catalog = load_validated(env)
     files = ConfigFiles().look(settings)  # as they were read: a change from now on reloads
     if early.received is not None:
@@ -55,11 +65,12 @@ def run_service(env: Mapping[str, str], backend_options: dict[str, object]) -> i
             fresh = dataclasses.replace(fresh, election=running_election)
         return fresh, fresh_catalog
 
-    keep_freed_memory()
     service = Service(settings, catalog, cluster, reload, files)
     refused: list[BaseException] = []
     # One service writes a state file; a dry run writes nothing and takes no lock.
     lock = None if settings.state_file is None or settings.dry_run else settings.state_file
+    if lock is not None:
+        from .._cluster import StateFileLock
     try:
         with contextlib.nullcontext() if lock is None else StateFileLock(lock):
             anyio.run(_serve, service, early, backend_options=backend_options)
@@ -128,6 +139,8 @@ def _leader_election(
     if election is None:
         logger.info("leader election is off: this replica runs every action itself")
         return settings, None
+    from .._cluster import in_cluster
+
     cluster = in_cluster(env, election.service_account_dir)
     if isinstance(cluster, str):
         logger.warning("LEADER_ELECTION_ENABLED, but {}: this replica acts alone", cluster)
@@ -154,6 +167,8 @@ def _this_shard(settings: Settings) -> Settings:
     """The settings with only the rules this replica's shard owns, said once at start."""
     if settings.shard_count == 1:
         return settings
+    from .._cluster import owned_rules
+
     owned = owned_rules(settings)
     log = logger.bind(
         shard_index=settings.shard_index,

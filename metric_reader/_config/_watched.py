@@ -8,13 +8,17 @@ import re
 from collections.abc import Sequence
 from pathlib import Path
 
-from ._go_glob import BadPattern, glob
-from ._rule_files import anchored_pattern
+# The rule files' code (_rule_files, _go_glob) is imported only when there are globs: a
+# configuration without rule files never loads it.
 
 
 def rule_file_globs(patterns: Sequence[str], base: Path) -> tuple[str, ...]:
     """``patterns`` as ``expand_rule_file_globs`` matches them: a relative one relative to
     ``base`` (the directory of the file that gave it)."""
+    if not patterns:
+        return ()
+    from ._rule_files import anchored_pattern
+
     return tuple(anchored_pattern(pattern, base) for pattern in patterns)
 
 
@@ -24,6 +28,8 @@ def configuration_files(config_file: Path | None, globs: Sequence[str]) -> list[
     found: dict[str, Path] = {}
     if config_file is not None:
         found[str(config_file)] = config_file
+    if globs:
+        from ._go_glob import BadPattern, glob
     for pattern in globs:
         try:
             matches = glob(pattern)

@@ -22,7 +22,6 @@ is all of it up to its *last* ``@``: in ``http://admin:p@ss@host/`` the password
 
 from __future__ import annotations
 
-import html
 import json
 import re
 import threading
@@ -94,6 +93,8 @@ _known = _Known()
 
 def _forms(value: str) -> set[str]:
     """``value`` as it may be written out: as is, and escaped the ways text here is."""
+    import html  # here: its entity table is half a megabyte, and most runs have no secret
+
     return {
         value,
         json.dumps(value)[1:-1],

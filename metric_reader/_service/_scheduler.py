@@ -1,8 +1,9 @@
 """The scheduler: evaluates every group on a steady cadence.
 
 One task per group (``_sources._groups``: the rules of one source and interval). Its first
-evaluation is at start; the next ones on the group's grid, ``offset + k * interval`` from
-the start, computed from the start and never summed, so there is no drift. All the fetches
+evaluation is at its offset, a fraction of a second after the start; the next ones on its
+grid, ``offset + k * interval`` from the start, computed and never summed, so there is no
+drift, and a ``for`` that is a multiple of the interval ends exactly on a tick. All the fetches
 of a group run at its tick and every rule is evaluated at the tick, through the evaluation
 step (``_engine.EvaluationStep``), which hands the calls the rules owe to the runner. When
 a tick overruns, the ticks it overran are skipped, never queued, and counted as missed
@@ -202,17 +203,15 @@ class Scheduler:
         logger.bind(group=group.name, rules=len(group.rules), reads=len(group.fetches)).info(
             "polling every {}", format_duration(interval)
         )
-        start = anyio.current_time()
-        # The grid: tick k at origin + k * interval. The first evaluation is at start (tick 0
-        # stands for it), so a sidecar reads and is ready at once, then keeps to the grid.
-        origin = start + group.offset - interval
-        index, tick = 0, start
+        # The grid: tick k at origin + k * interval, from the first read, a fraction of a
+        # second after the start (the group's offset), so a sidecar is ready at once.
+        origin = anyio.current_time() + group.offset
+        index, tick = 0, origin
+        await anyio.sleep_until(tick)
         while True:
             await self.evaluate_group(client, group, timeout, calls, tick)
             now = anyio.current_time()
             following, skipped = next_tick(origin, index, interval, now)
-            if index == 0:  # the evaluation at start was an extra one: the grid's first tick
-                skipped = max(skipped - 1, 0)  # comes at the offset, which it may overlap
             index = following
             if skipped:
                 self._missed(
@@ -266,9 +265,12 @@ class Scheduler:
                 ):
                     late.append(fetch)
 
-        async with anyio.create_task_group() as workers:
-            for _ in range(min(group.concurrency, count)):
-                workers.start_soon(worker)
+        if min(group.concurrency, count) == 1:  # one read at a time: no task to spawn
+            await worker()
+        else:
+            async with anyio.create_task_group() as workers:
+                for _ in range(min(group.concurrency, count)):
+                    workers.start_soon(worker)
         runtime.next_fetch = (first + started) % count
         now = anyio.current_time()
         group.read_errors.report(now, reads, group.name, group.where)

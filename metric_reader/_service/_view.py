@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Collection, Hashable, Iterator, Mapping
+from typing import TYPE_CHECKING
 
 import anyio
 from prometheus_client import CollectorRegistry
@@ -19,14 +20,13 @@ from .._surface import (
     GroupStatus,
     PluginCounts,
     RuleSeries,
-    Selection,
-    StatusDocument,
     UnloadedPlugin,
     fetched_recently,
-    governor_doc,
-    status_snapshot,
 )
 from ._parts import ServiceParts
+
+if TYPE_CHECKING:  # the status document's code: imported on the first request for it
+    from .._surface import Selection, StatusDocument
 
 GOVERNOR_READY_WAIT = 5.0
 """How long a change of a silence or the pause over HTTP waits for the state file's to be
@@ -131,6 +131,8 @@ class StatusView(ServiceParts):
     def status(self, selection: Selection | None = None) -> StatusDocument:
         """The ``/api/status`` document: every rule, its series (those ``selection`` lists)
         and their states."""
+        from .._surface import Selection, governor_doc, status_snapshot
+
         snapshot = status_snapshot(
             self.rules,
             self.fetch_statuses(),

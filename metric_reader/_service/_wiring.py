@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import time
+from typing import TYPE_CHECKING
 
 import httpx
 from anyio.abc import TaskGroup
 
 from .._actions import PluginCatalog
-from .._cluster import ActionHistory, InCluster, rules_elector
+from .._cluster import ActionHistory
 from .._config import Settings
 from .._core import to_wall
 from .._engine import EvaluationStep, Governor, make_rule
@@ -20,6 +21,9 @@ from ._rules import RuleRuntimes
 from ._runner import Runner
 from ._scheduler import Scheduler
 from ._view import StatusView
+
+if TYPE_CHECKING:
+    from .._cluster import InCluster
 
 
 class Service(Lifecycle, StatusView):
@@ -66,6 +70,8 @@ class Service(Lifecycle, StatusView):
         self.history = ActionHistory.open(history_file, settings.history_retention)
         self.election = None
         if settings.election is not None and cluster is not None:
+            from .._cluster import rules_elector  # the election's code only when it is on
+
             self.election = rules_elector(
                 settings.election,
                 cluster,

@@ -2,11 +2,12 @@
 
 As in Prometheus' rule groups (``rules/group.go``), a group is the unit of scheduling: its
 reads run together at each tick and all its rules are evaluated at that tick. Each group
-has its own grid, ``interval`` apart and offset inside the interval by a hash of its name,
-so that many groups never wake at the same instant, and the offset is the same at every
-start. Its reads: one page (a scrape group), or a few batched queries for its selector
-rules and its expressions, plus one query per distinct expression that cannot be batched
-(a Prometheus group).
+has its own grid, ``interval`` apart, starting at its first read: a fraction of a second
+after the start (``SPREAD``), at an offset from a hash of its name, so that groups started
+together never wake at the same instant, and the offset is the same at every start. Its
+reads: one page (a scrape group), or a few batched queries for its selector rules and its
+expressions, plus one query per distinct expression that cannot be batched (a Prometheus
+group).
 
 A reload plans the groups again; a group whose plan did not change is kept, the very
 object, so that it goes on where it was: on its grid, with its reads' state.
@@ -24,14 +25,22 @@ from ._kind import PlanOptions, SourceKind
 from ._kinds import kind_of
 from ._read_errors import ReadErrors
 
+SPREAD = 0.1
+"""Seconds: the groups' first reads, and so their grids, are spread over this much of the
+start (or of the interval, when shorter)."""
+
 
 def group_offset(name: str, interval: float) -> float:
-    """Where in its interval a group's ticks fall: FNV-1a of its name (as Prometheus hashes a
-    group's name and file), so the same group lands at the same offset at every start."""
+    """How long after the start a group's first read, and so its grid, falls: FNV-1a of its
+    name (as Prometheus hashes a group's name and file), so the same group lands at the same
+    offset at every start. Prometheus spreads groups over the whole interval and reads first
+    at the offset; a sidecar must be ready at once, so the spread is ``SPREAD`` at most. The
+    grid starts at the first read, so a breach seen by it fires exactly its ``for`` later,
+    not up to an interval after that (a read at the start and a grid at an offset would)."""
     digest = 0xCBF29CE484222325
     for byte in name.encode():
         digest = ((digest ^ byte) * 0x100000001B3) & 0xFFFFFFFFFFFFFFFF
-    nanoseconds = max(round(interval * 1e9), 1)
+    nanoseconds = max(round(min(interval, SPREAD) * 1e9), 1)
     return (digest % nanoseconds) / 1e9
 
 
@@ -54,7 +63,8 @@ class Group:
     """What it was planned with: the settings, and the per-endpoint bounds it shares with
     the groups planned with it."""
     offset: float = field(init=False)
-    """Seconds into the interval at which the group's ticks fall."""
+    """Seconds after the start at which the group first reads: its ticks fall on
+    ``start + offset + k * interval``."""
     read_errors: ReadErrors = field(init=False, compare=False)
     """Its failed reads, said once a tick (``_read_errors``)."""
 

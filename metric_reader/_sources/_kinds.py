@@ -15,7 +15,6 @@ from typing import assert_never
 from .._config import PrometheusQuery, PrometheusSelector, RuleSource, ScrapePage
 from ._kind import SourceKind
 from ._prometheus_kind import PROMETHEUS
-from ._scrape_kind import SCRAPE
 
 
 def kind_of(source: RuleSource) -> SourceKind:
@@ -23,6 +22,8 @@ def kind_of(source: RuleSource) -> SourceKind:
         case PrometheusQuery() | PrometheusSelector():
             return PROMETHEUS
         case ScrapePage():
+            from ._scrape_kind import SCRAPE  # the scrape source's code only for scrape pages
+
             return SCRAPE
         case _:
             assert_never(source)

@@ -9,9 +9,12 @@ ISO 8601 (UTC) text, durations Go-style text (``1m30s``).
 
 from __future__ import annotations
 
-from typing import Literal, NotRequired, TypedDict
+from typing import TYPE_CHECKING, Literal, NotRequired, TypedDict
 
-from .._core import EventKind, LineKind
+from .._core import EventKind
+
+if TYPE_CHECKING:  # the charts' code is imported by the status page only
+    from .._core import LineKind
 
 JsonNumber = float | str | None
 """A value: a number, ``"NaN"``, ``"+Inf"`` or ``"-Inf"`` (JSON has neither), or null."""

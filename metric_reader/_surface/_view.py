@@ -6,15 +6,17 @@ from __future__ import annotations
 
 from collections.abc import Collection, Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from prometheus_client import CollectorRegistry
 
 from .._core import HistoryEntry
 from .._engine import ActiveAlert, AlertingRule, Governor, Rule, State
 from ._metrics import ServiceMetrics
-from ._selection import Selection
-from ._status_doc import StatusDocument
+
+if TYPE_CHECKING:  # the status document's code: imported on the first request for it
+    from ._selection import Selection
+    from ._status_doc import StatusDocument
 
 READY_WINDOW = 60.0
 """A fetch counts as done recently within three of its polling intervals, and at least

@@ -29,7 +29,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from email.utils import formatdate
 from pathlib import Path
-from typing import cast
+from typing import TYPE_CHECKING, cast
 from urllib.parse import parse_qs, unquote, urlsplit
 
 import anyio
@@ -39,16 +39,16 @@ from anyio.streams.buffered import BufferedByteReceiveStream
 from .. import __version__
 from .._config import parse_listen_address
 from .._core import ListenError, logger, utf8
-from ._actions_api import RECENT_ACTIONS, actions_response
 from ._collectors import register_service_collectors
 from ._governor_api import MAX_BODY, GovernorApi, handles, takes_body
 from ._governor_doc import show_governor
 from ._messages import Request, Response
 from ._scrape import MetricsPages
-from ._selection import DEFAULT_SERIES, MAX_SERIES, Selection
-from ._status_page import PAGE_SERIES, PAGE_SERIES_PER_RULE, render_status_page
 from ._view import ServiceView, fetched_recently
 from ._writes import write_refusal
+
+if TYPE_CHECKING:  # the status page, /api/status and /api/actions: imported when first asked
+    from ._selection import Selection
 
 MAX_REQUEST_LINE = 8 * 1024
 """Longest request line (method, target, version); longer is ``414``."""
@@ -332,6 +332,8 @@ def _selection(
     query: str, rules: set[str], limit: int, *, by_severity: bool, per_rule: int | None = None
 ) -> Selection:
     """``?rule=NAME&offset=N&limit=N`` as a ``Selection``; ``_BadQuery`` saying what is wrong."""
+    from ._selection import MAX_SERIES, Selection
+
     try:
         params = parse_qs(query, strict_parsing=False, max_num_fields=20)
     except ValueError:
@@ -511,10 +513,15 @@ class _Server:
         self,
         request: Request,
         build: Callable[[Selection], Response],
-        limit: int = DEFAULT_SERIES,
+        limit: int | None = None,
         per_rule: int | None = None,
     ) -> Response:
-        """A status document, from the cache when the state has not changed since."""
+        """A status document, from the cache when the state has not changed since;
+        ``limit``: series shown, ``DEFAULT_SERIES`` when None."""
+        if limit is None:
+            from ._selection import DEFAULT_SERIES
+
+            limit = DEFAULT_SERIES
         try:
             selection = _selection(
                 request.query,
@@ -538,9 +545,14 @@ class _Server:
         return self._document(request, build)
 
     async def actions_json(self, request: Request) -> Response:
+        from ._actions_api import actions_response
+
         return actions_response(self.service.actions, request.query, time.time())
 
     async def status_page(self, request: Request) -> Response:
+        from ._actions_api import RECENT_ACTIONS
+        from ._status_page import PAGE_SERIES, PAGE_SERIES_PER_RULE, render_status_page
+
         def build(selection: Selection) -> Response:
             selection = replace(selection, recent=True)  # the sparklines
             actions = self.service.actions.query(limit=RECENT_ACTIONS)

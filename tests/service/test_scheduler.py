@@ -216,12 +216,13 @@ def test_a_duration_and_a_backoff_that_are_multiples_of_the_interval_act_on_thei
     assert calls.read_text().split() == ["10.0", "16.0", "22.0"]
 
 
-def test_groups_read_at_start_then_on_grids_offset_by_their_names(
+def test_groups_read_within_a_tenth_of_a_second_then_on_grids_offset_by_their_names(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Three groups with the same 10 s interval: each reads at start (so the service is ready
-    at once), then on its own grid, ``offset + k * 10 s``; the offsets come from the groups'
-    names, so the groups do not wake together, and are the same at every start."""
+    """Three groups with the same 10 s interval: each reads first at its offset, under 0.1 s
+    after the start (so the service is ready at once), then on its own grid,
+    ``offset + k * 10 s``; the offsets come from the groups' names, so the groups do not
+    wake together, and are the same at every start."""
     settings = load_settings(
         {"SCRAPE_URL": "http://127.0.0.1:9/metrics", "METRIC_NAME": "m", "THRESHOLD": ">1"}
     )
@@ -249,12 +250,10 @@ def test_groups_read_at_start_then_on_grids_offset_by_their_names(
 
     anyio.run(main, backend_options={"loop_factory": VirtualClockLoop})
     offsets = [group_offset(name, 10.0) for name in names]
-    assert len({round(o, 3) for o in offsets}) == 3 and all(0 <= o < 10 for o in offsets)
+    assert len({round(o, 4) for o in offsets}) == 3 and all(0 <= o < 0.1 for o in offsets)
     assert offsets == [g.offset for g in service.groups]
     for name, offset in zip(names, offsets, strict=True):
-        expected = [0.0] + [offset + 10 * k for k in range(1, 4) if offset + 10 * k < 35]
-        if offset > 0:
-            expected.insert(1, offset)
+        expected = [offset + 10 * k for k in range(4) if offset + 10 * k < 35]
         assert reads[name] == pytest.approx(expected[: len(reads[name])], abs=1e-6)
         assert len(reads[name]) == len([t for t in expected if t < 35])
 
@@ -262,8 +261,8 @@ def test_groups_read_at_start_then_on_grids_offset_by_their_names(
 def test_a_tick_that_overruns_skips_the_next_ones_and_counts_them_as_missed(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    """At a 1 s interval: the first read (at start) takes longer than the group's offset,
-    which is no miss (it was an extra evaluation); a read at 3.1 s that takes 2.5 s overruns
+    """At a 1 s interval with an offset of 0.1 s: the first read (at 0.1 s) takes 0.3 s, no
+    miss; a read at 3.1 s that takes 2.5 s overruns
     the ticks at 4.1 s and 5.1 s: those two evaluations of the rule are missed, counted, and
     said in one warning; the next tick is at 6.1 s, on the grid."""
     settings = load_settings(
@@ -292,7 +291,7 @@ def test_a_tick_that_overruns_skips_the_next_ones_and_counts_them_as_missed(
         anyio.run(main, backend_options={"loop_factory": VirtualClockLoop})
     finally:
         logger.remove(handler)
-    assert reads == pytest.approx([0.0, 1.1, 2.1, 3.1, 6.1, 7.1], abs=1e-6)
+    assert reads == pytest.approx([0.1, 1.1, 2.1, 3.1, 6.1, 7.1], abs=1e-6)
     missed = service.metrics.registry.get_sample_value(
         "metric_reader_evaluations_missed_total", {"group": "virtual"}
     )

@@ -133,14 +133,16 @@ def test_groups_are_one_per_source_and_interval_with_batches_then_queries(
     assert len(unbatched[0].fetches) == 3  # up, load, sum(up)
 
 
-def test_group_offsets_are_stable_spread_and_inside_the_interval() -> None:
+def test_group_offsets_are_stable_spread_and_under_a_tenth_of_a_second() -> None:
     offsets = [group_offset(f"prometheus http://p{i}:9090 every 1m", 60.0) for i in range(200)]
     assert offsets == [
         group_offset(f"prometheus http://p{i}:9090 every 1m", 60.0) for i in range(200)
     ]
-    assert all(0 <= o < 60 for o in offsets)
-    # Spread over the interval: every sixth of it holds some groups.
-    assert {int(o // 10) for o in offsets} == set(range(6))
+    assert all(0 <= o < 0.1 for o in offsets)
+    # Spread over the tenth of a second: every sixth of it holds some groups.
+    assert {int(o * 60) for o in offsets} == set(range(6))
+    # An interval shorter than that: inside the interval.
+    assert all(0 <= group_offset(f"g{i}", 0.02) < 0.02 for i in range(100))
 
 
 @pytest.fixture
