@@ -13,6 +13,7 @@ if TYPE_CHECKING:
     from ._callers import LoadedPlugin
     from ._catalog import PluginCatalog, bundled_plugin_dir, discover_plugins
     from ._dispatch import Dispatched, dispatch
+    from ._installed import plugins_may_be_installed
     from ._jobs import settle, threads_holding_exit
     from ._late import LateCall
     from ._loader import load_plugin_file
@@ -34,6 +35,7 @@ __all__ = [
     "discover_plugins",
     "dispatch",
     "load_plugin_file",
+    "plugins_may_be_installed",
     "queued_calls",
     "settle",
     "threads_holding_exit",
@@ -57,6 +59,7 @@ if not TYPE_CHECKING:  # each name imported when first used
             "discover_plugins": "._catalog",
             "dispatch": "._dispatch",
             "load_plugin_file": "._loader",
+            "plugins_may_be_installed": "._installed",
             "queued_calls": "._threads",
             "settle": "._jobs",
             "threads_holding_exit": "._jobs",

@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import contextlib
 import importlib
-import os
 import re
-import sys
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, NamedTuple
 
 from .._core import PluginSettings, logger
+from ._installed import GROUP, plugins_may_be_installed
 from ._loader import LOAD_TIMEOUT, NO_SETTINGS, load_entry_point
 from ._result import EntryPointOrigin, PluginProblem
 
@@ -24,8 +23,6 @@ if TYPE_CHECKING:
 
     from ._callers import LoadedPlugin
 
-GROUP = "metric_reader.plugins"
-"""The entry point group a package declares its plugins in."""
 
 BUNDLED = "bundled"
 
@@ -59,7 +56,7 @@ def installed_entry_points() -> list[tuple[EntryPoint, EntryPointOrigin]]:
     # Forget the directory listings importlib keeps: a package installed since the last
     # look (before a reload) must be seen, and its modules found.
     importlib.invalidate_caches()
-    if not _group_may_be_declared():
+    if not plugins_may_be_installed():
         return []
     from importlib.metadata import entry_points  # with email, zipfile...: tens of ms
 
@@ -69,41 +66,6 @@ def installed_entry_points() -> list[tuple[EntryPoint, EntryPointOrigin]]:
         origin = EntryPointOrigin(entry_point.name, entry_point.value, name, version)
         found.append((entry_point, origin))
     return sorted(found, key=lambda pair: (pair[1].name, _normalized(pair[1].distribution)))
-
-
-def _group_may_be_declared() -> bool:
-    """False when no distribution on ``sys.path`` can declare an entry point of
-    :data:`GROUP`: none of the ``*.dist-info`` / ``*.egg-info`` directories of its
-    directories has an ``entry_points.txt`` that names it. Looked at directly, since
-    importing ``importlib.metadata`` costs more than most ``check`` runs take otherwise;
-    wherever that look could miss one (a zip or egg on the path, a finder of distributions
-    other than the standard one), True, and ``importlib.metadata`` decides."""
-    from importlib.machinery import PathFinder
-
-    for finder in sys.meta_path:
-        if finder is not PathFinder and hasattr(finder, "find_distributions"):
-            return True
-    marker = GROUP.encode()
-    for entry in sys.path:
-        directory = entry or "."
-        try:
-            names = os.listdir(directory)
-        except NotADirectoryError:
-            return True  # a zip file
-        except OSError:
-            continue  # missing or unreadable: importlib.metadata finds nothing there either
-        if directory.lower().endswith(".egg"):
-            return True
-        for name in names:
-            if not name.lower().endswith((".dist-info", ".egg-info")):
-                continue
-            try:
-                with open(os.path.join(directory, name, "entry_points.txt"), "rb") as file:
-                    if marker in file.read():
-                        return True
-            except OSError:
-                continue  # no entry points (or an egg-info file): nothing declared
-    return False
 
 
 def _distribution(entry_point: EntryPoint) -> tuple[str, str]:

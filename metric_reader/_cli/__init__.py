@@ -24,7 +24,7 @@ import contextlib
 import gc
 import os
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn, cast
 
@@ -42,6 +42,9 @@ __all__ = ["EVENT_LOOP", "EXIT_CONFIG", "EXIT_FATAL", "EXIT_OK", "entry", "loop_
 ONE_SHOT_GC_THRESHOLD = 100_000
 """Allocations between two collections of the young generation in a command that runs once
 (``test``, ``check``, ``backtest``...); the service keeps Python's 700."""
+_GOVERNOR_COMMANDS = ("silence", "pause", "resume", "approve", "deny")
+_COMMANDS = ("run", "check", "plugins", "fire", "backtest", "test", "history", *_GOVERNOR_COMMANDS)
+"""The commands, as the parser lists them."""
 CLEANUP_SECONDS = 1.0
 """At exit, how long cancelled ``async def`` plugin calls get to finish their clean-up."""
 
@@ -59,9 +62,10 @@ def entry() -> NoReturn:
     if args.handler is _run_command:
         gc.set_threshold(*service_thresholds)
     code = _dispatch(args, os.environ)
-    if args.handler is _test_command:
-        # A rule test ran no plugin and holds nothing to save: the interpreter's tear-down
-        # of every module (tens of milliseconds of a developer's inner loop) is skipped.
+    if args.handler is _test_command or (args.handler is _check_command and not _plugins_loaded()):
+        # A rule test, or a check that loaded no plugin, holds nothing to save (its log
+        # lines are written as they come): the interpreter's tear-down of every module
+        # (~10 ms of a developer's inner loop and of a CI step) is skipped.
         _flush_and_exit(code)
     held = _threads_left_by_plugins()
     if held:
@@ -90,11 +94,12 @@ def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
     """The command ``argv`` names (``sys.argv[1:]`` when None). No argument at all is the
     service, as the parser says: argparse (half a megabyte resident with the compression
     modules its help formatter imports) is imported for the other commands only."""
-    if not (sys.argv[1:] if argv is None else argv):
+    given = sys.argv[1:] if argv is None else argv
+    if not given:
         from types import SimpleNamespace
 
         return cast("argparse.Namespace", SimpleNamespace(handler=_run_command))
-    return _parser().parse_args(argv)
+    return _parser(given).parse_args(argv)
 
 
 def _dispatch(args: argparse.Namespace, env: Mapping[str, str]) -> int:
@@ -119,13 +124,19 @@ def _dispatch(args: argparse.Namespace, env: Mapping[str, str]) -> int:
 def _threads_left_by_plugins() -> list[str]:
     """What would hold up Python's exit (``_actions.threads_holding_exit``), once cancelled
     plugin calls have had ``CLEANUP_SECONDS``. Plugins run only through the actions layer:
-    when the command did not import it, no plugin ran, and there is nothing to wait for."""
-    if "metric_reader._actions" not in sys.modules:
+    when the command loaded no plugin, none ran, and there is nothing to wait for."""
+    if not _plugins_loaded():
         return []
     from .._actions import settle, threads_holding_exit
 
     settle(CLEANUP_SECONDS)
     return threads_holding_exit()
+
+
+def _plugins_loaded() -> bool:
+    """Whether the command loaded a plugin (each is loaded by the actions layer's loader;
+    ``check`` may import the layer only to learn that none is installed)."""
+    return "metric_reader._actions._loader" in sys.modules
 
 
 def _configure_logging() -> None:
@@ -141,8 +152,16 @@ def _logger() -> Logger:
     return logger
 
 
-def _parser() -> argparse.ArgumentParser:
+def _parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
+    """The command line's parser; given the arguments, with only the command they name
+    built (every command when they name none: ``--help``, a mistyped command), each
+    command's parser costing a command that runs once (``test``, ``check``) its time."""
     import argparse
+
+    named = argv[0] if argv else None
+
+    def wanted(command: str) -> bool:
+        return named not in _COMMANDS or named == command
 
     parser = argparse.ArgumentParser(
         prog="metric-reader",
@@ -152,129 +171,141 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"metric-reader {__version__}")
     parser.set_defaults(handler=_run_command)
     commands = parser.add_subparsers(title="commands", metavar="COMMAND")
-    commands.add_parser("run", help="run the service (the default)").set_defaults(
-        handler=_run_command
-    )
-    check = commands.add_parser(
-        "check",
-        help="validate the configuration and its plugins, read each source once, print a "
-        "summary, exit 0 or 2",
-    )
-    check.add_argument(
-        "--no-read",
-        action="store_true",
-        help="do not read the sources (e.g. in CI, where they cannot be reached)",
-    )
-    check.set_defaults(handler=_check_command)
-    commands.add_parser(
-        "plugins", help="list the plugins found: bundled, of installed packages, in PLUGIN_DIR"
-    ).set_defaults(handler=_plugins_command)
-    fire = commands.add_parser("fire", help="run one plugin's execute once and report")
-    fire.add_argument("name", help="the plugin's name")
-    fire.add_argument("--metric", help="metric name (test_metric)")
-    fire.add_argument("--value", default="NaN", help="metric value (NaN)")
-    fire.add_argument(
-        "--threshold", help="threshold text (>0); with --alert, the alert's expr (vector(1))"
-    )
-    fire.add_argument(
-        "--alert",
-        metavar="ALERTNAME",
-        help="an alert of a rule file: the rule, metric name and alertname label",
-    )
-    fire.add_argument("--duration", default="0s", help="breach duration, e.g. 30s (0s)")
-    fire.add_argument(
-        "--label",
-        action="append",
-        default=[],
-        metavar="NAME=VALUE",
-        help="a series label for event.labels; repeat for more",
-    )
-    fire.add_argument(
-        "--annotation",
-        action="append",
-        default=[],
-        metavar="NAME=TEMPLATE",
-        help="an annotation for event.annotations, rendered as a rule file's; repeat for more",
-    )
-    fire.add_argument("--kind", choices=("fire", "repeat"), default="fire", help="event kind")
-    fire.add_argument("--level", choices=("base", "hard"), default="base", help="event level")
-    fire.add_argument(
-        "--resolve", action="store_true", help="call resolve (kind resolve) instead of execute"
-    )
-    fire.set_defaults(handler=_fire_command)
-    backtest = commands.add_parser(
-        "backtest",
-        help="replay the rules over their history in Prometheus: when each series would have "
-        "gone pending, fired and resolved, and which plugins would have been called",
-    )
-    backtest.add_argument(
-        "--from",
-        dest="start",
-        required=True,
-        metavar="WHEN",
-        help="start: a duration back from now (2h, 7d) or an RFC 3339 time",
-    )
-    backtest.add_argument("--to", dest="end", metavar="WHEN", help="end, as --from (now)")
-    backtest.add_argument(
-        "--rule", action="append", default=[], metavar="NAME", help="only this rule; repeat"
-    )
-    backtest.add_argument(
-        "--step", metavar="DURATION", help="evaluate every DURATION (each rule's interval)"
-    )
-    backtest.add_argument(
-        "--prometheus",
-        metavar="URL",
-        help="a Prometheus that scrapes the pages SCRAPE_URL rules read, to backtest them",
-    )
-    backtest.add_argument("--format", choices=("text", "json"), default="text")
-    backtest.add_argument(
-        "--html", metavar="FILE", type=Path, help="also write a report with a timeline per series"
-    )
-    backtest.set_defaults(handler=_backtest_command)
-    test = commands.add_parser(
-        "test",
-        help="run rule unit tests (promtool's test-file format, plus action_test and "
-        "plugin_failures); exit 0 when all pass, 1 otherwise",
-    )
-    test.add_argument("files", nargs="+", type=Path, metavar="FILE", help="a test file")
-    test.set_defaults(handler=_test_command)
-    history = commands.add_parser(
-        "history",
-        help="the action history (HISTORY_FILE): each owed plugin call and what became of it, "
-        "newest first",
-    )
-    history.add_argument("--rule", metavar="NAME", help="only this rule")
-    history.add_argument(
-        "--since",
-        metavar="WHEN",
-        help="from: a duration back from now (1h, 7d) or an RFC 3339 time",
-    )
-    history.add_argument(
-        "--outcome",
-        choices=(
-            "executed",
-            "failed",
-            "timed_out",
-            "suppressed",
-            "shadow",
-            "approval_requested",
-            "approved",
-            "denied",
-            "expired",
-            "withdrawn",
-        ),
-        help="only this outcome",
-    )
-    history.add_argument("--limit", type=int, default=100, metavar="N", help="at most N (100)")
-    history.add_argument("--format", choices=("text", "json"), default="text")
-    history.set_defaults(handler=_history_command)
-    _add_governor_commands(commands)
+    if wanted("run"):
+        commands.add_parser("run", help="run the service (the default)").set_defaults(
+            handler=_run_command
+        )
+    if wanted("check"):
+        check = commands.add_parser(
+            "check",
+            help="validate the configuration and its plugins, read each source once, print a "
+            "summary, exit 0 or 2",
+        )
+        check.add_argument(
+            "--no-read",
+            action="store_true",
+            help="do not read the sources (e.g. in CI, where they cannot be reached)",
+        )
+        check.set_defaults(handler=_check_command)
+    if wanted("plugins"):
+        commands.add_parser(
+            "plugins", help="list the plugins found: bundled, of installed packages, in PLUGIN_DIR"
+        ).set_defaults(handler=_plugins_command)
+    if wanted("fire"):
+        fire = commands.add_parser("fire", help="run one plugin's execute once and report")
+        fire.add_argument("name", help="the plugin's name")
+        fire.add_argument("--metric", help="metric name (test_metric)")
+        fire.add_argument("--value", default="NaN", help="metric value (NaN)")
+        fire.add_argument(
+            "--threshold", help="threshold text (>0); with --alert, the alert's expr (vector(1))"
+        )
+        fire.add_argument(
+            "--alert",
+            metavar="ALERTNAME",
+            help="an alert of a rule file: the rule, metric name and alertname label",
+        )
+        fire.add_argument("--duration", default="0s", help="breach duration, e.g. 30s (0s)")
+        fire.add_argument(
+            "--label",
+            action="append",
+            default=[],
+            metavar="NAME=VALUE",
+            help="a series label for event.labels; repeat for more",
+        )
+        fire.add_argument(
+            "--annotation",
+            action="append",
+            default=[],
+            metavar="NAME=TEMPLATE",
+            help="an annotation for event.annotations, rendered as a rule file's; repeat for more",
+        )
+        fire.add_argument("--kind", choices=("fire", "repeat"), default="fire", help="event kind")
+        fire.add_argument("--level", choices=("base", "hard"), default="base", help="event level")
+        fire.add_argument(
+            "--resolve", action="store_true", help="call resolve (kind resolve) instead of execute"
+        )
+        fire.set_defaults(handler=_fire_command)
+    if wanted("backtest"):
+        backtest = commands.add_parser(
+            "backtest",
+            help="replay the rules over their history in Prometheus: when each series would have "
+            "gone pending, fired and resolved, and which plugins would have been called",
+        )
+        backtest.add_argument(
+            "--from",
+            dest="start",
+            required=True,
+            metavar="WHEN",
+            help="start: a duration back from now (2h, 7d) or an RFC 3339 time",
+        )
+        backtest.add_argument("--to", dest="end", metavar="WHEN", help="end, as --from (now)")
+        backtest.add_argument(
+            "--rule", action="append", default=[], metavar="NAME", help="only this rule; repeat"
+        )
+        backtest.add_argument(
+            "--step", metavar="DURATION", help="evaluate every DURATION (each rule's interval)"
+        )
+        backtest.add_argument(
+            "--prometheus",
+            metavar="URL",
+            help="a Prometheus that scrapes the pages SCRAPE_URL rules read, to backtest them",
+        )
+        backtest.add_argument("--format", choices=("text", "json"), default="text")
+        backtest.add_argument(
+            "--html",
+            metavar="FILE",
+            type=Path,
+            help="also write a report with a timeline per series",
+        )
+        backtest.set_defaults(handler=_backtest_command)
+    if wanted("test"):
+        test = commands.add_parser(
+            "test",
+            help="run rule unit tests (promtool's test-file format, plus action_test and "
+            "plugin_failures); exit 0 when all pass, 1 otherwise",
+        )
+        test.add_argument("files", nargs="+", type=Path, metavar="FILE", help="a test file")
+        test.set_defaults(handler=_test_command)
+    if wanted("history"):
+        history = commands.add_parser(
+            "history",
+            help="the action history (HISTORY_FILE): each owed plugin call and what became of it, "
+            "newest first",
+        )
+        history.add_argument("--rule", metavar="NAME", help="only this rule")
+        history.add_argument(
+            "--since",
+            metavar="WHEN",
+            help="from: a duration back from now (1h, 7d) or an RFC 3339 time",
+        )
+        history.add_argument(
+            "--outcome",
+            choices=(
+                "executed",
+                "failed",
+                "timed_out",
+                "suppressed",
+                "shadow",
+                "approval_requested",
+                "approved",
+                "denied",
+                "expired",
+                "withdrawn",
+            ),
+            help="only this outcome",
+        )
+        history.add_argument("--limit", type=int, default=100, metavar="N", help="at most N (100)")
+        history.add_argument("--format", choices=("text", "json"), default="text")
+        history.set_defaults(handler=_history_command)
+    _add_governor_commands(commands, wanted)
     return parser
 
 
-def _add_governor_commands(commands: Any) -> None:
+def _add_governor_commands(commands: Any, wanted: Callable[[str], bool]) -> None:
     """``silence``, ``pause``, ``resume``, ``approve`` and ``deny`` on the parser's
-    subcommands."""
+    subcommands (all of them, or none when the arguments name another command)."""
+    if not any(wanted(command) for command in _GOVERNOR_COMMANDS):
+        return
     import argparse
 
     url = argparse.ArgumentParser(add_help=False)

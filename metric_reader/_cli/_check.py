@@ -10,7 +10,14 @@ from collections.abc import Mapping, Sequence
 from .._config import BudgetConfig, LevelConfig, PrometheusQuery, RuleConfig, Settings
 from .._core import format_duration
 from ._exits import EXIT_OK
-from ._loading import check_alert_expressions, check_tls, load_validated, needed_plugins
+from ._loading import (
+    check_alert_expressions,
+    check_tls,
+    load_logged,
+    needed_plugins,
+    plugins_matter,
+    validated_plugins,
+)
 
 CHECK_READ_TIMEOUT = 5.0
 """How long ``check`` waits for the first read of the sources, all together."""
@@ -21,7 +28,9 @@ def check_configuration(
 ) -> int:
     """The summary on stdout; ``backend_options`` choose the event loop the sources are read
     on, the service's."""
-    settings, catalog = load_validated(env, all_bundled=False)  # those the rules name
+    settings = load_logged(env)
+    # Only the plugins the rules name are loaded; none when none could be said a word of.
+    catalog = validated_plugins(settings, all_bundled=False) if plugins_matter(settings) else None
     if settings.rules and read_sources:
         check_tls(settings)
         check_alert_expressions(settings)  # before saying OK: Prometheus may refuse one
@@ -51,6 +60,7 @@ def check_configuration(
         print(f"\nstate file {settings.state_file}: {use}")
     needed = needed_plugins(settings)
     if needed:
+        assert catalog is not None  # plugins_matter: the rules name a plugin
         print()
         for name in sorted(needed):
             print(f"plugin {name}: {catalog.plugins[name].source}")

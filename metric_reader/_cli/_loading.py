@@ -5,10 +5,14 @@ refuses is a configuration error, as at the service's start."""
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping
+from typing import TYPE_CHECKING
 
-from .._actions import PluginCatalog, bundled_plugin_dir, discover_plugins
 from .._config import LevelConfig, Settings, build_ssl_context, load_settings
-from .._core import ConfigError, Level, configure_logging, logger
+from .._core import ConfigError, configure_logging, logger
+
+if TYPE_CHECKING:  # the actions layer is imported when plugins are looked for
+    from .._actions import PluginCatalog
+    from .._core import Level  # with the events module: a plugin's business
 
 
 def load_validated(
@@ -29,6 +33,13 @@ def load_validated(
     logging (which says why each unused one did not load), or a plugin named but missing
     (the error lists those available).
     """
+    settings = load_logged(env, logging_in_use)
+    return settings, validated_plugins(settings, all_bundled=all_bundled)
+
+
+def load_logged(env: Mapping[str, str], logging_in_use: tuple[str, str] | None = None) -> Settings:
+    """The settings, with the logging they ask for set up and what is worth a warning about
+    them logged (see :func:`load_validated`)."""
     settings = load_settings(env)
     if logging_in_use != (settings.log_level, settings.log_format):
         configure_logging(settings.log_level, settings.log_format)
@@ -38,6 +49,28 @@ def load_validated(
         logger.warning("{}", warning)
     for skipped in settings.skipped_recording_rules:
         logger.info("{}", skipped)
+    return settings
+
+
+def plugins_matter(settings: Settings) -> bool:
+    """Whether looking for plugins can say anything about ``settings`` when only those the
+    rules name are loaded (``check``): False when the rules name none and nothing else
+    could load one (no ``PLUGIN_DIR``, no plugin made of another, no installed package
+    declaring one) nor say why one did not load (debug logging). ``check`` then skips the
+    actions layer, its import included: the catalog would be empty and silent."""
+    if settings.plugin_dir or settings.plugin_bases or settings.log_level == "DEBUG":
+        return True
+    if needed_plugins(settings):
+        return True
+    from .._actions import plugins_may_be_installed
+
+    return plugins_may_be_installed()
+
+
+def validated_plugins(settings: Settings, *, all_bundled: bool = True) -> PluginCatalog:
+    """The plugins ``settings`` need, loaded and validated (see :func:`load_validated`)."""
+    from .._actions import bundled_plugin_dir
+
     needed = needed_plugins(settings)
     if all_bundled or settings.plugin_dir or settings.plugin_bases or settings.log_level == "DEBUG":
         catalog = _discover(settings)
@@ -66,7 +99,7 @@ def load_validated(
             level = "DEBUG" if path is not None and path.parent == bundled else "WARNING"
             where = str(path) if path is not None else problem.source  # [plugins.NAME]
             logger.bind(file=where).log(level, "plugin not loaded: {}", problem.reason)
-    return settings, catalog
+    return catalog
 
 
 def needed_plugins(settings: Settings) -> dict[str, str]:
@@ -107,6 +140,8 @@ def _discover(settings: Settings, bundled_only: Collection[str] | None = None) -
     """Every plugin ``settings`` give: PLUGIN_DIR's, installed packages', the bundled ones
     (or those ``bundled_only`` names). A PLUGIN_DIR that is set but cannot be used is an
     error, whatever the rules need."""
+    from .._actions import discover_plugins
+
     catalog = discover_plugins(
         settings.plugin_dir,
         insecure=settings.plugin_dir_insecure,

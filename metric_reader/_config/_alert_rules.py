@@ -16,12 +16,12 @@ import dataclasses
 import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .._core import any_value, format_duration
 from .._core._gotemplate import TemplateError, check_template
 from ._problems import Given, Problems
 from ._prom_duration import go_quoted
-from ._routes import Route
 from ._rule_builder import Scope, build_rule
 from ._rule_files import (
     AlertRuleDef,
@@ -31,6 +31,9 @@ from ._rule_files import (
     load_rule_files,
 )
 from ._types import AlertDefinition, RecordingRuleConfig, RuleConfig, RuleGroupConfig
+
+if TYPE_CHECKING:  # routes are read only when the configuration gives some
+    from ._routes import Route
 
 _RULE_NAME_UNSAFE = re.compile(r"[^A-Za-z0-9_.:-]")
 """What a group's name may hold that a rule's name may not (spaces, slashes)."""

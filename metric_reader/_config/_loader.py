@@ -8,7 +8,7 @@ defaults of every rule. The environment overrides the file's top-level keys.
 from __future__ import annotations
 
 import dataclasses
-import difflib
+import functools
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -342,13 +342,31 @@ def _slips(environ: Mapping[str, str]) -> list[str]:
     return found
 
 
+@functools.cache
+def _near_in_length(length: int) -> tuple[str, ...]:
+    """The known variables ``difflib.get_close_matches(..., cutoff=0.85)`` may take a name
+    of ``length`` letters for: those its first test (``real_quick_ratio``, from the two
+    lengths alone) lets through. Asked only of these, it answers as of them all, and most
+    names of an environment have none."""
+    return tuple(
+        known
+        for known in KNOWN_VARIABLES
+        if 2.0 * min(len(known), length) / (len(known) + length) >= 0.85
+    )
+
+
 def _misspelt(environ: Mapping[str, str]) -> tuple[str, ...]:
     """Names like a setting's but farther than a slip (``BASIC_AUTH_USER``): a warning."""
     found = []
     for name in environ:
         if name in KNOWN_VARIABLES or slip_of(name, KNOWN_VARIABLES) is not None:
             continue
-        close = difflib.get_close_matches(name, KNOWN_VARIABLES, n=1, cutoff=0.85)
+        candidates = _near_in_length(len(name))
+        if not candidates:  # most of an environment: HOME, PATH, HOSTNAME...
+            continue
+        import difflib  # here: what it would say of the others is known without it
+
+        close = difflib.get_close_matches(name, candidates, n=1, cutoff=0.85)
         if close and not _extends_a_setting(name, close[0]):
             found.append(f"{name} (did you mean {close[0]}?)")
     return tuple(sorted(found))
@@ -422,6 +440,8 @@ def _read_rule(
 
 
 def _unknown(where: str, key: str, known: tuple[str, ...]) -> str:
+    import difflib  # here: only a key that is not known needs it
+
     close = slip_of(key, known) or next(iter(difflib.get_close_matches(key, known, 1, 0.6)), None)
     hint = f"; did you mean {close!r}?" if close else ""
     return f"{where}: unknown key{hint}"

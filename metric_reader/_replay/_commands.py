@@ -8,9 +8,8 @@ import json
 import sys
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, TextIO
+from typing import TYPE_CHECKING, NamedTuple, TextIO
 
 from .._config import parse_url
 from .._core import ConfigError, parse_duration, without_url_credentials
@@ -21,8 +20,7 @@ if TYPE_CHECKING:
 EXIT_OK, EXIT_FAILED = 0, 1
 
 
-@dataclass(frozen=True, slots=True)
-class BacktestOptions:
+class BacktestOptions(NamedTuple):  # not a frozen dataclass: ten times cheaper to define
     start: str
     end: str | None = None
     rules: tuple[str, ...] = ()

@@ -7,7 +7,7 @@ reports it where it meets it, as Go's does.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from ._fmt import quote
 
@@ -18,8 +18,7 @@ _KEYWORDS = {
 }  # fmt: skip
 
 
-@dataclass(frozen=True)
-class Token:
+class Token(NamedTuple):  # not a frozen dataclass: ten times cheaper to define
     kind: str  # text, left, right, space, eof, error, field, variable, ident, string, char,
     # number, bool, dot, nil, pipe, lparen, rparen, declare, assign, charop, or a keyword
     pos: int

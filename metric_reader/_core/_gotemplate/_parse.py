@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import ast
 from collections.abc import Container
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from ._fmt import quote
 from ._lex import Token, go_number, lex
@@ -34,8 +34,7 @@ class ParseError(ValueError):
     """A template Go's parser refuses; the message is Go's."""
 
 
-@dataclass
-class _EndOrElse:
+class _EndOrElse(NamedTuple):  # not a dataclass: cheaper to define
     kind: str  # "end" or "else"
     pos: int
     line: int

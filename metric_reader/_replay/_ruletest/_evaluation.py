@@ -24,8 +24,8 @@ group with promtool's line ``rule: NAME, time: T, err: E``.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
 from functools import cache
+from typing import NamedTuple
 
 from ..._config import (
     PrometheusQuery,
@@ -81,12 +81,14 @@ def as_vector(value: Value, at: int) -> Vector:
     raise EvaluationError("rule result is not a vector or scalar")  # promtool's words
 
 
-@dataclass(slots=True)
 class _Written:
     """The series a rule wrote at its previous evaluation: those it does not write again
     get a staleness marker."""
 
-    before: set[Labels] = field(default_factory=set)
+    __slots__ = ("before",)
+
+    def __init__(self) -> None:
+        self.before: set[Labels] = set()
 
     def write(self, storage: Storage, at: int, samples: Iterable[tuple[Labels, float]]) -> None:
         now = set()
@@ -98,12 +100,14 @@ class _Written:
         self.before = now
 
 
-@dataclass(slots=True)
 class _Recording:
-    rule: RecordingRuleConfig
-    query: Query
-    interval_ms: int
-    written: _Written = field(default_factory=_Written)
+    __slots__ = ("interval_ms", "query", "rule", "written")
+
+    def __init__(self, rule: RecordingRuleConfig, query: Query, interval_ms: int) -> None:
+        self.rule = rule
+        self.query = query
+        self.interval_ms = interval_ms
+        self.written = _Written()
 
     @property
     def name(self) -> str:
@@ -125,17 +129,25 @@ class _Recording:
         self.written.write(storage, at, out.items())
 
 
-@dataclass(slots=True)
 class _Alerting:
     """A rule the engine replays: a rule file's alert, or a configuration's own rule."""
 
-    replayer: Replayer
-    read: Callable[[int, Storage], list[Sample] | None]
-    interval_ms: int
-    written: _Written = field(default_factory=_Written)
-    subquery_step: int = 0
-    queries: dict[str, Query] = field(default_factory=dict)
-    """The ``verify_query`` texts it read, parsed once."""
+    __slots__ = ("interval_ms", "queries", "read", "replayer", "subquery_step", "written")
+
+    def __init__(
+        self,
+        replayer: Replayer,
+        read: Callable[[int, Storage], list[Sample] | None],
+        interval_ms: int,
+        subquery_step: int = 0,
+    ) -> None:
+        self.replayer = replayer
+        self.read = read
+        self.interval_ms = interval_ms
+        self.written = _Written()
+        self.subquery_step = subquery_step
+        self.queries: dict[str, Query] = {}
+        """The ``verify_query`` texts it read, parsed once."""
 
     @property
     def name(self) -> str:
@@ -173,8 +185,7 @@ def _sorted(labels: Mapping[str, str]) -> Labels:
 Unit = _Recording | _Alerting
 
 
-@dataclass(slots=True)
-class GroupRun:
+class GroupRun(NamedTuple):
     """What evaluating a group left: the replayers (what each rule did) and the store
     (input, recorded and ``ALERTS`` series) the expression tests read."""
 

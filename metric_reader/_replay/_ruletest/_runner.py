@@ -15,9 +15,8 @@ from __future__ import annotations
 import dataclasses
 import math
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from ..._config import (
     RuleConfig,
@@ -52,10 +51,15 @@ series at each evaluation, about 100 bytes) stays within 200 MB, its time within
 minute."""
 
 
-@dataclass(slots=True)
 class GroupOutcome:
-    name: str
-    failures: list[str] = field(default_factory=list)
+    """A test group's name and the failures of its tests (a plain class: cheaper to define
+    than a dataclass, at every ``metric-reader test``)."""
+
+    __slots__ = ("failures", "name")
+
+    def __init__(self, name: str, failures: list[str] | None = None) -> None:
+        self.name = name
+        self.failures = [] if failures is None else failures
 
 
 def run_test_file(path: Path) -> tuple[list[str], list[GroupOutcome]]:
@@ -427,8 +431,7 @@ def _same_number(a: float, b: float) -> bool:
 # --- action_test ---------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class _Call:
+class _Call(NamedTuple):  # not a frozen dataclass: ten times cheaper to define
     at: float
     plugin: str
     kind: str

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import bisect
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from ..._core import Sample, Selector, labels_of
 from ._model import InputSeries
@@ -24,8 +24,7 @@ LOOKBACK_DELTA = 300.0
 """Seconds: Prometheus' default ``--query.lookback-delta``."""
 
 
-@dataclass(frozen=True, slots=True)
-class _Stored:
+class _Stored(NamedTuple):  # not a frozen dataclass: ten times cheaper to define
     labels: Mapping[str, str]
     times: list[int]
     """Milliseconds from 0, rising: Prometheus' timestamps are whole milliseconds."""
