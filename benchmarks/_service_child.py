@@ -2,11 +2,11 @@
 and JSON decoder, so the benchmarks can compare them in a real subprocess.
 
 ``python -m benchmarks._service_child --loop asyncio|uvloop --json json|orjson
---transport wire|aiohttp|httpx [run]``: by itself the service runs on uvloop (when it is
-importable), sends its requests through its own transport (``wire``) and decodes with
-orjson (when importable); ``--loop asyncio`` and ``--transport aiohttp|httpx`` set the
-service's own switches (``_cli.EVENT_LOOP``, ``_http.TRANSPORT``), ``--json json`` hides
-orjson (``sys.modules[name] = None`` makes its import fail).
+--transport wire|aiohttp|httpx [run]``: by itself the service runs on asyncio, sends its
+requests through its own transport (``wire``) and decodes with orjson (when importable);
+``--loop uvloop`` and ``--transport aiohttp|httpx`` set the service's own switches
+(``_cli.EVENT_LOOP``, ``_http.TRANSPORT``), ``--json json`` hides orjson
+(``sys.modules[name] = None`` makes its import fail).
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ def apply(loop: str, decoder: str, transport: str) -> None:
 
 def main() -> int:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--loop", choices=("asyncio", "uvloop"), default="uvloop")
+    parser.add_argument("--loop", choices=("asyncio", "uvloop"), default="asyncio")
     parser.add_argument("--json", choices=("json", "orjson"), default="orjson")
     parser.add_argument("--transport", choices=("wire", "aiohttp", "httpx"), default="wire")
     args, rest = parser.parse_known_args()

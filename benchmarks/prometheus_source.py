@@ -166,10 +166,10 @@ def combinations() -> list[tuple[str, str, str]]:
 
 
 def default_combination() -> tuple[str, str, str]:
-    """What the service picks by itself: uvloop and orjson, each when it is importable
-    (``_cli.loop_options``, ``_prometheus``), and its own transport (``_http.TRANSPORT``)."""
+    """What the service picks by itself: asyncio (``_cli.EVENT_LOOP``), orjson when it is
+    importable (``_prometheus``), and its own transport (``_http.TRANSPORT``)."""
     return (
-        "uvloop" if _have("uvloop") else "asyncio",
+        "asyncio",
         "wire",
         "orjson" if _have("orjson") else "json",
     )

@@ -369,10 +369,11 @@ def _add_governor_commands(commands: Any, wanted: Callable[[str], bool]) -> None
         answer.set_defaults(handler=_governor_command, governor=verb)
 
 
-EVENT_LOOP = "uvloop"
-"""The service's event loop: ``uvloop`` when it can be imported (a dependency: about a
-fifth less CPU per poll than asyncio's, see ``make bench``, for 1 MB more resident memory),
-or ``asyncio``. Plugins' loops stay asyncio's (``_actions._jobs.PluginLoop``)."""
+EVENT_LOOP = "asyncio"
+"""The service's event loop: ``asyncio``, or ``uvloop`` when set so and importable (the
+``bench`` extra installs it for ``make bench`` to compare: with the service's own transport
+it saves no CPU per poll and costs 2 MB). Plugins' loops stay asyncio's
+(``_actions._jobs.PluginLoop``)."""
 
 
 def loop_options() -> dict[str, object]:

@@ -354,8 +354,8 @@ def test_a_plugin_hung_beyond_cancellation_times_out_and_sigterm_still_exits_cle
     found = svc.wait_until(lambda: len(timeouts()) >= 2 and timeouts(), DEADLINE, "2 timeouts")
     for record in found:
         assert "timed out after 1s" in str(record["message"]), record
-        # uvloop (the default loop) keeps its timers in whole milliseconds of a clock read at the
-        # start of a loop iteration: a 1 s timeout may end up to 1 ms before 1 s has passed.
+        # uvloop (a loop the service can run on) keeps its timers in whole milliseconds of a
+        # clock read at the start of a loop iteration: a 1 s timeout may end up to 1 ms early.
         assert 0.998 <= float(record["seconds"]) < 1.5, record  # type: ignore[arg-type]
     polls = fault_server.count("healthy")
     svc.wait_until(lambda: fault_server.count("healthy") >= polls + 4, DEADLINE, "more polls")

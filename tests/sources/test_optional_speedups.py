@@ -86,15 +86,20 @@ def test_a_refused_connection_reads_the_same_on_every_loop_and_transport(
     )
 
 
-def test_the_service_runs_on_uvloop_and_the_wire_transport() -> None:
-    pytest.importorskip("uvloop")
-
-    async def main() -> str:
+def test_the_service_runs_on_asyncio_and_the_wire_transport() -> None:
+    async def main() -> tuple[str, str]:
         async with make_client() as client:
-            return type(client._transport).__module__
+            loop = type(anyio.lowlevel.current_token().native_token).__module__
+            return loop, type(client._transport).__module__
 
+    loop, transport = anyio.run(main, backend_options=_cli.loop_options())
+    assert loop.startswith("asyncio") and transport == "metric_reader._http._wire"
+
+
+def test_uvloop_chosen_and_installed_runs_the_service(monkeypatch: pytest.MonkeyPatch) -> None:
+    pytest.importorskip("uvloop")
+    monkeypatch.setattr(_cli, "EVENT_LOOP", "uvloop")
     assert _cli.loop_options() == {"use_uvloop": True}
-    assert anyio.run(main) == "metric_reader._http._wire"
 
 
 def test_aiohttp_chosen_but_not_installed_leaves_requests_to_httpcore(
@@ -111,7 +116,10 @@ def test_aiohttp_chosen_but_not_installed_leaves_requests_to_httpcore(
     assert anyio.run(main) == "AsyncHTTPTransport"
 
 
-def test_without_uvloop_the_service_runs_on_asyncio(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_uvloop_chosen_but_not_installed_runs_the_service_on_asyncio(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(_cli, "EVENT_LOOP", "uvloop")
     monkeypatch.setitem(sys.modules, "uvloop", None)  # what an install without it imports
 
     async def main() -> str:
