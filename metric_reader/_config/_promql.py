@@ -32,7 +32,7 @@ from functools import cache, lru_cache
 from itertools import pairwise
 from typing import Any
 
-from .._core import compile_label_regex, label_regex_refusal, quote, read_string_literal
+from .._core import compile_label_regex, label_regex_refusal, quote, read_string_literal, record
 
 MAX_TOKENS = 1000
 """Longer expressions are left to Prometheus (see above)."""
@@ -65,7 +65,7 @@ def promql_problem(expr: str) -> str | None:
     return None
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class ParsedPromQL:
     """An expression as ``promql_parser`` parsed it, with what the preparation for that
     parser (see the module's notes) replaced: what evaluating it needs."""

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
-from .._core import Event, HistoryEntry, Labels, Sample
+from .._core import Event, HistoryEntry, Labels, Sample, record
 from ._approvals import ApprovalNotice
 from ._governor import Governor
 from ._rule import Rule
@@ -38,7 +38,7 @@ def always_succeeds(plugin: str | None, at: float) -> bool:
     return True
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class ReplayedCall:
     """One plugin call the rule made (or would have made)."""
 
@@ -56,7 +56,7 @@ class ReplayedCall:
     verified, or the replay ended first)."""
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class Step:
     """A series at one evaluation: its value (None: absent from the read) and the state of
     each level after it."""

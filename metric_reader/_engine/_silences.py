@@ -12,16 +12,16 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Literal
 
-from .._core import LabelMatcher, MatchOp
+from .._core import LabelMatcher, MatchOp, record
 
 SILENCE_RETENTION = 120 * 3600.0
 SilenceState = Literal["pending", "active", "expired"]
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class Silence:
     id: str
     matchers: tuple[LabelMatcher, ...]

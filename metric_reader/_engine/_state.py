@@ -24,7 +24,7 @@ from dataclasses import dataclass, field, replace
 from enum import StrEnum
 
 from .._config import LevelConfig, MissingValueBehavior
-from .._core import EventKind, Labels, Level, Threshold
+from .._core import EventKind, Labels, Level, Threshold, record
 from ._fix import FixCheck, FixResult, PendingFix, judge
 from ._recent import Recent
 
@@ -69,7 +69,7 @@ class State(StrEnum):
     FIRING = "firing"
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class LevelPolicy:
     """What one level of a rule asks for: when it is breached, how long, how often to act."""
 
@@ -130,7 +130,7 @@ def level_policy(level: LevelConfig, retry_delay: float) -> LevelPolicy:
     )
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class Action:
     """An action the service must run now for one series and level."""
 
@@ -157,7 +157,7 @@ class Action:
     a fire the leader ran: the resolve goes where a fire would go now)."""
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class Transition:
     labels: Labels
     level: Level
