@@ -130,3 +130,28 @@ def test_refuses_what_dataclass_refuses() -> None:
             dataclass(frozen=True, slots=True)(body)
         with pytest.raises(error):
             record(frozen=True, slots=True)(body)
+
+
+def test_a_mutable_record_behaves_as_the_mutable_dataclass() -> None:
+    def body() -> type:
+        class Machine:
+            state: str
+            count: int = 0
+            seen: list[int] = field(default_factory=list)
+
+        return Machine
+
+    d_cls, r_cls = dataclass(slots=True)(body()), record(slots=True)(body())
+    d, r = d_cls("idle"), r_cls("idle")
+    r.count += 2
+    d.count += 2
+    r.seen.append(1)
+    d.seen.append(1)
+    assert (r.state, r.count, r.seen) == ("idle", 2, [1]) and r == r_cls("idle", 2, [1])
+    assert repr(r) == repr(d).replace(d_cls.__qualname__, r_cls.__qualname__)
+    assert r_cls.__hash__ is None and d_cls.__hash__ is None
+    assert r_cls("idle").seen is not r_cls("idle").seen
+    assert str(inspect.signature(r_cls.__init__)) == str(inspect.signature(d_cls.__init__))
+    assert dataclasses.replace(r, state="busy") == r_cls("busy", 2, [1])
+    with pytest.raises(AttributeError):
+        r.other = 1  # type: ignore[attr-defined]

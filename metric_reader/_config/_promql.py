@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass, field
+from dataclasses import field
 from functools import cache, lru_cache
 from itertools import pairwise
 from typing import Any
@@ -99,7 +99,7 @@ def parse_for_evaluation(expr: str) -> ParsedPromQL:
     return ParsedPromQL(ast, originals.regexes, tuple(originals.at_times))
 
 
-@dataclass(slots=True)
+@record(slots=True)
 class _Originals:
     """What ``_prepared`` replaced, when it prepares for evaluation."""
 

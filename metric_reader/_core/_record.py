@@ -1,4 +1,4 @@
-"""``@record(frozen=True, slots=True)``: a frozen dataclass with slots, cheaper to define.
+"""``@record(frozen=True, slots=True)``: a dataclass with slots, cheaper to define.
 
 The standard ``@dataclass`` compiles six methods for each class as the class is defined,
 about 0.7 ms a class: ``metric-reader test`` and ``check`` define some forty at every start,
@@ -9,8 +9,9 @@ defined but never instantiated costs next to nothing, and instances are made as 
 
 Type checkers see the standard decorator (the same semantics, checked as such), and the
 class is a dataclass to the standard functions: ``dataclasses.fields``, ``replace``,
-``asdict`` and ``is_dataclass`` work on it. Only ``frozen=True, slots=True`` is made, for
-classes without dataclass bases; ``tests/test_record.py`` holds it to ``dataclass``.
+``asdict`` and ``is_dataclass`` work on it. Only ``slots=True`` classes are made, frozen or
+not (``record(slots=True)``), without dataclass bases; ``tests/test_record.py`` holds them
+to ``dataclass``.
 """
 
 from __future__ import annotations
@@ -27,10 +28,10 @@ if TYPE_CHECKING:
     from dataclasses import dataclass as record
 else:
 
-    def record(*, frozen: bool, slots: bool) -> Callable[[type], type]:
-        if not (frozen and slots):
-            raise TypeError("record makes frozen classes with slots only: use dataclass")
-        return _make
+    def record(*, frozen: bool = False, slots: bool) -> Callable[[type], type]:
+        if not slots:
+            raise TypeError("record makes classes with slots only: use dataclass")
+        return lambda cls: _make(cls, frozen)
 
 
 _MISSING: Any = dataclasses.MISSING
@@ -51,7 +52,7 @@ def _is_classvar(annotation: object) -> bool:
     return getattr(annotation, "__origin__", annotation) is typing.ClassVar
 
 
-def _make(cls: type) -> type:
+def _make(cls: type, frozen: bool) -> type:
     """The record made of the class ``cls`` as written: what ``dataclass`` would make."""
     for base in cls.__mro__[1:]:
         if "__dataclass_fields__" in base.__dict__:
@@ -84,7 +85,7 @@ def _make(cls: type) -> type:
                 raise TypeError(f"non-default argument {name!r} follows default argument")
             defaulted = defaulted or has_default
         fields[name] = field
-    for taken in ("__setattr__", "__delattr__"):
+    for taken in ("__setattr__", "__delattr__") if frozen else ():
         if taken in namespace:
             raise TypeError(f"Cannot overwrite attribute {taken} in class {cls.__name__}")
     namespace.pop("__dict__", None)
@@ -101,20 +102,23 @@ def _make(cls: type) -> type:
     namespace["_record_hashed"] = _getter(hashed)
     namespace["_record_shown"] = tuple(name for name, field in fields.items() if field.repr)
     own = set(namespace)
+    namespace["_record_frozen"] = frozen
     if "__init__" not in own:
         namespace["__init__"] = _lazy_init()
     if "__repr__" not in own:
         namespace["__repr__"] = _repr
     if "__eq__" not in own:
         namespace["__eq__"] = _eq
-    # dataclass(eq=True, frozen=True) adds a hash unless the class wrote one itself (a
-    # class that writes only __eq__ has __hash__ = None, which does not count).
+    # dataclass(eq=True) makes a frozen class hashable by its fields and a mutable one
+    # unhashable, unless the class wrote its hash itself (a class that writes only __eq__
+    # has __hash__ = None, which does not count).
     explicit_hash = namespace.get("__hash__", _MISSING)
     if explicit_hash is _MISSING or (explicit_hash is None and "__eq__" in cls.__dict__):
-        namespace["__hash__"] = _hash
-    namespace["__setattr__"] = _setattr
-    namespace["__delattr__"] = _delattr
-    if "__getstate__" not in own:
+        namespace["__hash__"] = _hash if frozen else None
+    if frozen:
+        namespace["__setattr__"] = _setattr
+        namespace["__delattr__"] = _delattr
+    if frozen and "__getstate__" not in own:
         namespace["__getstate__"] = _getstate
         namespace["__setstate__"] = _setstate
     if "__match_args__" not in own:
@@ -188,7 +192,8 @@ def _lazy_init() -> Callable[..., None]:
 
 
 def _compile_init(cls: type) -> Callable[..., None]:
-    """The ``__init__`` dataclass writes for a frozen class with slots."""
+    """The ``__init__`` dataclass writes for a class with slots."""
+    frozen = cls.__dict__["_record_frozen"]
     globals_: dict[str, Any] = {
         "__object_setattr": object.__setattr__,
         "_HAS_DEFAULT_FACTORY": _HAS_DEFAULT_FACTORY,
@@ -217,7 +222,10 @@ def _compile_init(cls: type) -> Callable[..., None]:
             value = default
         else:
             continue
-        body.append(f"    __object_setattr(self, {name!r}, {value})")
+        if frozen:
+            body.append(f"    __object_setattr(self, {name!r}, {value})")
+        else:
+            body.append(f"    self.{name} = {value}")
     if hasattr(cls, "__post_init__"):
         body.append("    self.__post_init__()")
     source = f"def __init__(self, {', '.join(parameters)}):\n" + ("\n".join(body) or "    pass")

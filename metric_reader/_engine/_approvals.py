@@ -32,11 +32,10 @@ import dataclasses
 import math
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Literal, cast
 
-from .._core import Event, HistoryEntry, Labels, Outcome, idempotency_key, iso_utc
+from .._core import Event, HistoryEntry, Labels, Outcome, idempotency_key, iso_utc, record
 from ._notice import Notice, Recorder
 from ._state import Action, State
 
@@ -52,7 +51,7 @@ that still hold a call."""
 Key = tuple[str, Labels, str, str, int, str]
 
 
-@dataclass(slots=True)
+@record(slots=True)
 class ApprovalRequest:
     """One owed call waiting for a person's answer."""
 

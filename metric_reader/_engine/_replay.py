@@ -14,7 +14,7 @@ times.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field, replace
+from dataclasses import field, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
@@ -67,7 +67,7 @@ class Step:
     hard: State | None
 
 
-@dataclass(slots=True)
+@record(slots=True)
 class SeriesHistory:
     labels: Labels
     steps: list[Step] = field(default_factory=list)
@@ -79,7 +79,7 @@ class SeriesHistory:
     where the series was absent, not the last state held across it."""
 
 
-@dataclass(slots=True)
+@record(slots=True)
 class Replay:
     """What a rule did over the replayed reads."""
 

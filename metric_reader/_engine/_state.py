@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
-from dataclasses import dataclass, field, replace
+from dataclasses import field, replace
 from enum import StrEnum
 
 from .._config import LevelConfig, MissingValueBehavior
@@ -168,7 +168,7 @@ class Transition:
     """How long the breach had lasted at this transition."""
 
 
-@dataclass(slots=True)
+@record(slots=True)
 class LevelMachine:
     """One level (base or hard) of one series."""
 
@@ -458,7 +458,7 @@ class LevelMachine:
         )
 
 
-@dataclass(slots=True)
+@record(slots=True)
 class SeriesMachine:
     """All levels of one series of a rule, and what it does with missing values."""
 
