@@ -11,6 +11,8 @@ import sys
 import textwrap
 from pathlib import Path
 
+import pytest
+
 REPO = Path(__file__).parents[1]
 EXAMPLE = REPO / "examples" / "tests" / "rules_test.yml"
 
@@ -25,6 +27,10 @@ NOT_FOR_TEST = (
     "loguru",  # a rule test logs nothing: its replays are quiet, its report is printed
     "httpx",  # nor does it reach an endpoint
     "ssl",
+    "argparse",  # ``test FILE...`` is read without the parser
+    "uuid",  # only a new silence has an ID made for it
+    "secrets",  # nor is an approval asked for
+    "html",  # nor does the example call the templates' html function
 )
 NOT_FOR_CHECK = (
     "metric_reader._service",
@@ -37,6 +43,7 @@ NOT_FOR_CHECK = (
     "metric_reader._actions._catalog",  # nor do the rules name one: none is looked for
     "metric_reader._core._events",  # a plugin's business: none is called
     "metric_reader._config._routes",  # the configuration gives none
+    "argparse",  # ``check --no-read`` is read without the parser
 )
 
 
@@ -82,6 +89,21 @@ def test_test_and_check_no_read_import_only_what_they_use(tmp_path: Path) -> Non
     assert test_line == "", f"imported by metric-reader test: {test_line}"
     assert check_line == "", f"imported by metric-reader check --no-read: {check_line}"
     assert refused_line == "", f"imported for a test file refused as it is read: {refused_line}"
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["test", "a_test.yml"],
+        ["test", "a_test.yml", "dir/b.yml", "-"],
+        ["check"],
+        ["check", "--no-read"],
+    ],
+)
+def test_test_and_check_read_without_the_parser_as_the_parser_reads_them(argv: list[str]) -> None:
+    from metric_reader._cli import _parse, _parser
+
+    assert vars(_parse(argv)) == vars(_parser(argv).parse_args(argv))
 
 
 NOT_FOR_ONE_HTTP_RULE = (

@@ -14,11 +14,10 @@ from __future__ import annotations
 import functools
 import os
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .._core import remember_secret
+from .._core import record, remember_secret
 from ._regular_file import open_regular_file
 
 if TYPE_CHECKING:
@@ -61,7 +60,7 @@ class Secret:
         return hash(self._value)
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class ClientConfig:
     """How every endpoint is reached. The default: system trust (certifi), no credentials."""
 

@@ -6,10 +6,9 @@ names it the way the user wrote it (``THRESHOLD='abc'`` for the environment,
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
-from .._core import ConfigError, without_url_credentials
+from .._core import ConfigError, record, without_url_credentials
 
 __all__ = ["ConfigError", "Given", "Problems", "env_name"]
 
@@ -19,7 +18,7 @@ def env_name(key: str) -> str:
     return key.upper().replace(".", "_")
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class Given:
     """A value as the user wrote it, and how to name where: ``THRESHOLD`` or
     ``rules.toml:12: rules[3].threshold``."""

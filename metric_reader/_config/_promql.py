@@ -27,12 +27,12 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass, field
+from dataclasses import field
 from functools import cache, lru_cache
 from itertools import pairwise
 from typing import Any
 
-from .._core import compile_label_regex, label_regex_refusal, quote, read_string_literal
+from .._core import compile_label_regex, label_regex_refusal, quote, read_string_literal, record
 
 MAX_TOKENS = 1000
 """Longer expressions are left to Prometheus (see above)."""
@@ -65,7 +65,7 @@ def promql_problem(expr: str) -> str | None:
     return None
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class ParsedPromQL:
     """An expression as ``promql_parser`` parsed it, with what the preparation for that
     parser (see the module's notes) replaced: what evaluating it needs."""
@@ -99,7 +99,7 @@ def parse_for_evaluation(expr: str) -> ParsedPromQL:
     return ParsedPromQL(ast, originals.regexes, tuple(originals.at_times))
 
 
-@dataclass(slots=True)
+@record(slots=True)
 class _Originals:
     """What ``_prepared`` replaced, when it prepares for evaluation."""
 

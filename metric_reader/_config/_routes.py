@@ -15,10 +15,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Any, Literal
 
-from .._core import LabelMatcher, MatchOp, parse_label_filters
+from .._core import LabelMatcher, MatchOp, parse_label_filters, record
 from ._problems import Given, Problems
 from ._values import (
     choice,
@@ -54,7 +54,7 @@ _UNQUOTED = re.compile(r"\s*([A-Za-z_][A-Za-z0-9_]*)\s*(=~|!~|!=|=)\s*(.*?)\s*")
 GuardMode = Literal["auto", "shadow", "approve"]
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class Route:
     matchers: tuple[LabelMatcher, ...]
     plugin: str

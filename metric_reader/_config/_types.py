@@ -7,12 +7,12 @@ pay at every start."""
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import field
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Literal, NamedTuple
 
-from .._core import Selector, Threshold
+from .._core import Selector, Threshold, record
 from ._client import MAX_RESPONSE_BYTES, ClientConfig
 from ._problems import env_name
 from ._verify import VerifyConfig
@@ -63,7 +63,7 @@ class AlertDefinition(NamedTuple):
         return known
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class LevelConfig:
     """One level of a rule (the base level, or ``hard.``): when it is breached and what runs."""
 
@@ -84,7 +84,7 @@ class LevelConfig:
     """None: the interval grows without bound."""
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class PrometheusQuery:
     """A ``QUERY`` rule, or the ``expr`` of a rule file's alert: PromQL run on a Prometheus,
     every series of its answer the rule's. Read in a batch of expressions when it returns an
@@ -106,7 +106,7 @@ class PrometheusQuery:
         return self.endpoint
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class PrometheusSelector:
     """``metric_name{label filters}`` read from a Prometheus: the selector rules of one
     Prometheus can be answered together (``BATCH_SELECTORS``), each taking its own series."""
@@ -126,7 +126,7 @@ class PrometheusSelector:
         return self.endpoint
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class ScrapePage:
     """``metric_name{label filters}`` read from an application's metrics page
     (``SCRAPE_URL``), without Prometheus."""
@@ -220,7 +220,7 @@ class RuleGuard(NamedTuple):
         return str(self.max_breaching)
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class RuleConfig:
     name: str
     metric_name: str
@@ -242,13 +242,13 @@ class RuleConfig:
     external_url: str = ""
     """``EXTERNAL_URL`` (Prometheus' ``--web.external-url``): ``$externalURL`` in the
     templates, and the start of the events' ``generator_url``."""
-    guard: RuleGuard = RuleGuard()  # noqa: RUF009  # immutable: one shared is safe
+    guard: RuleGuard = RuleGuard()  # immutable: one shared is safe
     """Its budget, blast-radius guard, mode and mute windows."""
     verify: VerifyConfig = field(default_factory=VerifyConfig)
     """Whether its fixes held, and whom to tell when they did not."""
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class RecordingRuleConfig:
     """A recording rule of a Prometheus rule file, checked as promtool 2.42 checks it. The
     service does not evaluate it (Prometheus records it); ``metric-reader test`` may."""
@@ -271,7 +271,7 @@ class RecordingRuleConfig:
     """Where the rule's ``record:`` name is."""
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class RuleGroupConfig:
     """A group of a Prometheus rule file: its rules in their order, as Prometheus evaluates
     them at each tick (a recording rule's output seen by the rules after it)."""
@@ -288,7 +288,7 @@ class RuleGroupConfig:
     each recording rule as a ``RecordingRuleConfig``, in the file's order."""
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class ElectionSettings:
     """Leader election on a Kubernetes Lease; the defaults are client-go's."""
 
@@ -301,7 +301,7 @@ class ElectionSettings:
     service_account_dir: Path = Path("/var/run/secrets/kubernetes.io/serviceaccount")
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class Settings:
     rules: tuple[RuleConfig, ...]
     plugin_dir: Path | None = None

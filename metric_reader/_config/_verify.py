@@ -4,12 +4,12 @@ rule's fixes held, given on a rule, the rule file's defaults or a route (the eng
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from .._core import record
 
 DEFAULT_MAX_ATTEMPTS = 3
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class VerifyConfig:
     """Whether a fix held (``verify_within``, ``max_attempts``, ``escalate_plugin``): of a
     rule (or the rule file's defaults), or of a route for the alerts it takes. None: not set

@@ -54,6 +54,7 @@ if TYPE_CHECKING:
     from ._numbers import json_number
     from ._plugin_contract import ActionPlugin, Method, PluginSettings
     from ._plugin_settings import check_settings, toml_type
+    from ._record import record
     from ._regex import compile_label_regex, label_regex_refusal
     from ._samples import Labels, Sample, labels_of
     from ._secrets import (
@@ -155,6 +156,7 @@ __all__ = [
     "parse_value",
     "quote",
     "read_string_literal",
+    "record",
     "redact",
     "redacted_excerpt",
     "remember_secret",
@@ -179,6 +181,7 @@ if not TYPE_CHECKING:  # each name imported when first used
             "CallKind": "._events",
             "ANY": "._threshold",
             "ActionPlugin": "._plugin_contract",
+            "record": "._record",
             "AlertTemplate": "._gotemplate",
             "Chart": "._chart",
             "ConfigError": "._exceptions",

@@ -6,9 +6,11 @@ import hashlib
 import json
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import field
 from datetime import datetime, timedelta
 from typing import Literal
+
+from ._record import record
 
 EventKind = Literal["fire", "repeat", "resolve"]
 """What a series level of a rule owes: its state machine hands these out."""
@@ -24,7 +26,7 @@ loop breaker gave up on it (``gave_up``) after ``max_attempts`` such fixes, or a
 Level = Literal["base", "hard"]
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class Event:
     """Everything known about one action: passed to plugins that accept ``event=``.
 

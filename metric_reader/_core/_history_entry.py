@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import field
 from datetime import UTC, datetime
 from typing import Literal, get_args
 
 from ._numbers import json_number
+from ._record import record
 from ._selector import quote
 
 Outcome = Literal[
@@ -41,7 +42,7 @@ OUTCOMES: tuple[str, ...] = get_args(Outcome)
 SUPPRESS_REASONS: tuple[str, ...] = get_args(SuppressReason)
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class HistoryEntry:
     """An owed call and its outcome.
 

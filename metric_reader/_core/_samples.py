@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+
+from ._record import record
 
 Labels = tuple[tuple[str, str], ...]
 """A series' label set without ``__name__``, sorted by label name: hashable and canonical."""
@@ -16,7 +17,7 @@ def labels_of(mapping: Mapping[str, str]) -> Labels:
     return tuple(sorted(mapping.items()))
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class Sample:
     labels: Labels
     value: float

@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import field
 from enum import StrEnum
 
+from ._record import record
 from ._regex import compile_label_regex
 
 
@@ -35,7 +36,7 @@ def is_label_name(name: str) -> bool:
 _LEGACY_METRIC = re.compile(r"[a-zA-Z_:][a-zA-Z0-9_:]*")
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class LabelMatcher:
     """One matcher; a label the series does not have counts as the empty string."""
 
@@ -71,7 +72,7 @@ class LabelMatcher:
         return f"{_format_label_name(self.name)}{self.op}{quote(self.value)}"
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class Selector:
     """``metric_name{matchers}``: which series of a scraped metric a rule reads."""
 

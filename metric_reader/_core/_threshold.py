@@ -11,7 +11,9 @@ import math
 import operator
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import field
+
+from ._record import record
 
 _OPERATORS: dict[str, Callable[[float, float], bool]] = {
     ">=": operator.ge,
@@ -29,7 +31,7 @@ _NUMBER = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
 ALLOWED = "an operator (>, <, >=, <=, ==, !=) followed by a number, e.g. >80, <=0.5, !=0, >1e3"
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class Threshold:
     """A parsed threshold; ``text`` is kept exactly as configured, for plugins and logs."""
 

@@ -13,10 +13,9 @@ evaluation step (``_verify``) starts a check and hands out what came of it.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 from typing import Literal
 
-from .._core import Sample
+from .._core import Sample, record
 
 FixResult = Literal["verified", "unverified", "gave_up"]
 """What came of a fix: it held; it did not (the next repeat is the next attempt); it did
@@ -24,7 +23,7 @@ not, and it was the last attempt (``gave_up``: the level calls no plugin for its
 repeats until the breach ends)."""
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class PendingFix:
     """A fix being verified."""
 
@@ -41,7 +40,7 @@ class PendingFix:
     level's condition; None: the condition does."""
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class FixCheck:
     """What came of a fix, at ``at``: told by the level machine to the evaluation step."""
 

@@ -28,12 +28,11 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Literal
 
 from .._config import BudgetConfig, PluginGuard
-from .._core import HistoryEntry
+from .._core import HistoryEntry, record
 from ._approvals import ApprovalRequest, Approvals
 from ._breaker import Breaker
 from ._budget import Budget
@@ -56,7 +55,7 @@ MarkFix = Callable[[str, str, tuple[str, ...], bool], None]
 """A fix verified: its rule, its idempotency key, the plugins it went to, whether it held."""
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class Verdict:
     outcome: Literal["run", "shadow", "suppressed"]
     reason: str = ""
@@ -69,7 +68,7 @@ class Verdict:
 RUN = Verdict("run")
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class Pause:
     since: float
     until: float | None
@@ -475,7 +474,7 @@ class Governor:
         return notes
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class StormStart:
     """A rule's storm began: the one notice of it."""
 

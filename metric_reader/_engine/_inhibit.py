@@ -22,9 +22,9 @@ rules evaluated after it in that tick, and of every rule from the next one.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from .._core import record
 from ._state import State
 
 if TYPE_CHECKING:
@@ -32,7 +32,7 @@ if TYPE_CHECKING:
     from ._rule import Rule
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class Inhibition:
     """Why a call is held back: the inhibit rule and the firing alert that holds it."""
 

@@ -14,11 +14,11 @@ times.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field, replace
+from dataclasses import field, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
-from .._core import Event, HistoryEntry, Labels, Sample
+from .._core import Event, HistoryEntry, Labels, Sample, record
 from ._approvals import ApprovalNotice
 from ._governor import Governor
 from ._rule import Rule
@@ -38,7 +38,7 @@ def always_succeeds(plugin: str | None, at: float) -> bool:
     return True
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class ReplayedCall:
     """One plugin call the rule made (or would have made)."""
 
@@ -56,7 +56,7 @@ class ReplayedCall:
     verified, or the replay ended first)."""
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class Step:
     """A series at one evaluation: its value (None: absent from the read) and the state of
     each level after it."""
@@ -67,7 +67,7 @@ class Step:
     hard: State | None
 
 
-@dataclass(slots=True)
+@record(slots=True)
 class SeriesHistory:
     labels: Labels
     steps: list[Step] = field(default_factory=list)
@@ -79,7 +79,7 @@ class SeriesHistory:
     where the series was absent, not the last state held across it."""
 
 
-@dataclass(slots=True)
+@record(slots=True)
 class Replay:
     """What a rule did over the replayed reads."""
 

@@ -13,11 +13,10 @@ import hashlib
 import urllib.parse
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
-from .._core import Event, EventKind, Labels, Sample, idempotency_key
+from .._core import Event, EventKind, Labels, Sample, idempotency_key, record
 from ._fix import FixCheck, PendingFix
 from ._state import Action, SeriesMachine, State
 
@@ -52,7 +51,7 @@ def rule_identity(config: RuleConfig) -> tuple[object, ...]:
     return ("logging" if config.base is None else "alerting", config.name)
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class ActiveAlert:
     """A pending or firing series level, as Prometheus shows an alert (``ALERTS``)."""
 

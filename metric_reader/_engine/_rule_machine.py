@@ -7,10 +7,10 @@ Pure code like the machines it holds (``_state``): every call is given ``now``.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import field
 
 from .._config import MissingValueBehavior
-from .._core import EventKind, Labels, Sample
+from .._core import EventKind, Labels, Sample, record
 from ._fix import FixCheck, PendingFix
 from ._recent import RECENT_SERIES_PER_RULE, Recent
 from ._state import (
@@ -25,7 +25,7 @@ from ._state import (
 )
 
 
-@dataclass(slots=True)
+@record(slots=True)
 class RuleMachine:
     """Every series of one rule.
 

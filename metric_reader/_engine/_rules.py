@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from .._core import record
 from ._alerting import AlertingRule
 from ._logging_rule import LoggingRule
 from ._prometheus_alert import PrometheusAlertRule
@@ -23,7 +23,7 @@ def make_rule(config: RuleConfig) -> Rule:
     return LoggingRule(config) if config.base is None else AlertingRule(config)
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class CarriedOver:
     """What a reload makes of the running rules."""
 

@@ -10,18 +10,17 @@ query --expired`` shows them, then forgotten.
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Literal
 
-from .._core import LabelMatcher, MatchOp
+from .._core import LabelMatcher, MatchOp, record
 
 SILENCE_RETENTION = 120 * 3600.0
 SilenceState = Literal["pending", "active", "expired"]
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class Silence:
     id: str
     matchers: tuple[LabelMatcher, ...]
@@ -124,6 +123,8 @@ class Silences:
             if old.state(now) == "expired":
                 raise ValueError(f"silence {silence_id} has expired: create a new one")
         else:
+            import uuid  # here: uuid imports platform, ~2.5 ms off every metric-reader test
+
             silence_id = str(uuid.uuid4())
         silence = Silence(silence_id, matchers, starts_at, ends_at, created_by, comment, now)
         self._by_id[silence_id] = silence

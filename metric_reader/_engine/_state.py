@@ -20,11 +20,11 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
-from dataclasses import dataclass, field, replace
+from dataclasses import field, replace
 from enum import StrEnum
 
 from .._config import LevelConfig, MissingValueBehavior
-from .._core import EventKind, Labels, Level, Threshold
+from .._core import EventKind, Labels, Level, Threshold, record
 from ._fix import FixCheck, FixResult, PendingFix, judge
 from ._recent import Recent
 
@@ -69,7 +69,7 @@ class State(StrEnum):
     FIRING = "firing"
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class LevelPolicy:
     """What one level of a rule asks for: when it is breached, how long, how often to act."""
 
@@ -130,7 +130,7 @@ def level_policy(level: LevelConfig, retry_delay: float) -> LevelPolicy:
     )
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class Action:
     """An action the service must run now for one series and level."""
 
@@ -157,7 +157,7 @@ class Action:
     a fire the leader ran: the resolve goes where a fire would go now)."""
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class Transition:
     labels: Labels
     level: Level
@@ -168,7 +168,7 @@ class Transition:
     """How long the breach had lasted at this transition."""
 
 
-@dataclass(slots=True)
+@record(slots=True)
 class LevelMachine:
     """One level (base or hard) of one series."""
 
@@ -458,7 +458,7 @@ class LevelMachine:
         )
 
 
-@dataclass(slots=True)
+@record(slots=True)
 class SeriesMachine:
     """All levels of one series of a rule, and what it does with missing values."""
 

@@ -16,11 +16,11 @@ with the service.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
-from .._core import Event, HistoryEntry, Outcome, Sample, idempotency_key
+from .._core import Event, HistoryEntry, Outcome, Sample, idempotency_key, record
 from ._approvals import ApprovalNotice
 from ._delivery import Deliveries
 from ._governor import Governor, StormStart, Verdict
@@ -35,7 +35,7 @@ if TYPE_CHECKING:
     from .._config import Route, RuleConfig
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class Observation:
     """What the rule's source returned at ``at``; ``samples`` None: the fetch failed (the
     rule's state stays as it was, as after a failed poll)."""
@@ -48,7 +48,7 @@ class Observation:
     and judges nothing."""
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class Evaluation:
     """What the step did with one observation."""
 

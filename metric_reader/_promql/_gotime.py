@@ -7,7 +7,7 @@ wraps as Go's uint64 arithmetic does. This is Go's ``absDate`` (time/time.go), p
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from .._core import record
 
 _SECONDS_PER_DAY = 86400
 _DAYS_PER_400_YEARS = 365 * 400 + 97
@@ -21,7 +21,7 @@ _DAYS_BEFORE = (0, 31, 59, 90, 120, 151, 181, 212, 243, 273, 304, 334, 365)
 _MONDAY = 1
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class Civil:
     year: int
     month: int

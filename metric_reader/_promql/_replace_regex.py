@@ -12,16 +12,17 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
 from metric_reader._core import label_regex_refusal
 
+from .._core import record
+
 _GO_GROUP_NAME = re.compile(r"[A-Za-z0-9_]+")
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class ReplaceRegex:
     compiled: Any
     names: tuple[str, ...]

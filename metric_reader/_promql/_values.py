@@ -8,8 +8,10 @@ same way). Times are whole milliseconds since the epoch, as Prometheus' are.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Any, NamedTuple, Protocol
+
+from .._core import record
 
 Labels = tuple[tuple[str, str], ...]
 """Sorted by name; ``__name__`` included when the series has one."""
@@ -27,7 +29,7 @@ def without_name(labels: Labels) -> Labels:
     return tuple(pair for pair in labels if pair[0] != NAME)
 
 
-@dataclass(slots=True)
+@record(slots=True)
 class Sample:
     """One element of an instant vector."""
 
@@ -40,7 +42,7 @@ class Sample:
 Vector = list[Sample]
 
 
-@dataclass(slots=True)
+@record(slots=True)
 class Series:
     """One series of a range vector: its samples in the window, staleness markers left out."""
 
@@ -49,7 +51,7 @@ class Series:
     values: list[float] = field(default_factory=list)
 
 
-@dataclass(slots=True)
+@record(slots=True)
 class Matrix:
     """A range vector (a matrix selector's or a subquery's result) and its window: the
     samples at ``start`` <= t <= ``end`` (Prometheus 2's closed range)."""
