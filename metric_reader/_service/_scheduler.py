@@ -21,10 +21,12 @@ import math
 from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from typing import Any, TypeVar, cast
 
 import anyio
 import httpx
 from anyio.abc import TaskGroup
+from prometheus_client.metrics import MetricWrapperBase
 
 from .._core import (
     FetchError,
@@ -42,6 +44,8 @@ from .._sources import FailedRead, Fetch, Group, TickReads, fetch_timeout
 from .._surface import ServiceMetrics
 from ._rules import RuleRuntime, RuleRuntimes
 from ._runner import Runner
+
+_Family = TypeVar("_Family", bound=MetricWrapperBase)
 
 MISSED_WINDOW = 60.0
 """Seconds: the warning about missed evaluations says how many were missed in this window,
@@ -147,6 +151,10 @@ class Scheduler:
         self._groups: list[Group] = []
         self._runtimes: dict[int, GroupRuntime] = {}
         self._turn: _Turn | None = None
+        self._labelled: dict[tuple[int, str], Any] = {}
+        """The metric children of each group name, by metric: ``labels()`` looks its
+        label values up again at every call, several times a poll. Emptied when the
+        groups change, so a label set a reload removed is never written through again."""
 
     @property
     def groups(self) -> list[Group]:
@@ -159,9 +167,18 @@ class Scheduler:
         with nothing missed, and its loop starts if the scheduler runs."""
         wanted = {id(group) for group in groups}
         self._groups = groups
+        self._labelled.clear()
         self._runtimes = {key: kept for key, kept in self._runtimes.items() if key in wanted}
         if self._turn is not None:
             self._follow(self._turn)
+
+    def _child(self, family: _Family, name: str) -> _Family:
+        """``family.labels(name)``, made once per groups set."""
+        key = (id(family), name)
+        found = self._labelled.get(key)
+        if found is None:
+            found = self._labelled[key] = family.labels(name)
+        return cast(_Family, found)
 
     def runtime(self, group: Group) -> GroupRuntime:
         found = self._runtimes.get(id(group))
@@ -354,7 +371,7 @@ class Scheduler:
         reads: TickReads,
     ) -> Exception | None:
         metrics = self._metrics
-        metrics.polls.labels(fetch.group).inc()
+        self._child(metrics.polls, fetch.group).inc()
         try:
             fetched = await fetch.perform(client, timeout)
         except Exception as exc:
@@ -365,7 +382,7 @@ class Scheduler:
             error = (
                 str(exc) if isinstance(exc, FetchError) else redact(f"{type(exc).__name__}: {exc}")
             )
-            metrics.poll_errors.labels(fetch.group).inc()
+            self._child(metrics.poll_errors, fetch.group).inc()
             overload = isinstance(exc, QueueTimeout) or (
                 late_start and isinstance(exc, FetchTimeout)
             )
@@ -376,7 +393,7 @@ class Scheduler:
                 one.failed(error)
             return exc
         finally:
-            metrics.poll_seconds.labels(fetch.group).observe(loop_time() - started)
+            self._child(metrics.poll_seconds, fetch.group).observe(loop_time() - started)
         fetch.last_success, fetch.last_error = loop_time(), None
         for warning in fetched.warnings:
             fetch.warnings.report(started, warning)
@@ -413,7 +430,7 @@ class Scheduler:
         if revision(one.rule for one in rules) != before:
             self._changed()
         if group is not None:
-            metrics.evaluations.labels(group.name).inc(len(rules) - len(fetched.failed))
+            self._child(metrics.evaluations, group.name).inc(len(rules) - len(fetched.failed))
             if late:
                 self._missed(
                     group, now, late, f"a read found no free request slot within {timeout:g}s"
