@@ -23,7 +23,7 @@ if TYPE_CHECKING:
         state_spans,
         utc_text,
     )
-    from ._clock import to_mono, to_wall
+    from ._clock import loop_time, to_mono, to_wall
     from ._durations import format_duration, parse_duration, round_duration
     from ._events import CallKind, Event, EventKind, Level, idempotency_key
     from ._exceptions import (
@@ -49,7 +49,7 @@ if TYPE_CHECKING:
         SuppressReason,
         iso_utc,
     )
-    from ._logging import configure_logging, ensure_logging, logger
+    from ._logging import configure_logging, ensure_logging, logger, logs_debug
     from ._memory import keep_freed_memory
     from ._numbers import json_number
     from ._plugin_contract import ActionPlugin, Method, PluginSettings
@@ -146,6 +146,8 @@ __all__ = [
     "labels_of",
     "lazy_exports",
     "logger",
+    "logs_debug",
+    "loop_time",
     "matching_time_intervals",
     "may_hold_surrogates",
     "muted",
@@ -225,6 +227,7 @@ if not TYPE_CHECKING:  # each name imported when first used
             "configure_logging": "._logging",
             "ensure_logging": "._logging",
             "logger": "._logging",
+            "logs_debug": "._logging",
             "escape_text": "._chart",
             "forget_secrets": "._secrets",
             "format_duration": "._durations",
@@ -254,6 +257,7 @@ if not TYPE_CHECKING:  # each name imported when first used
             "render_svg": "._chart",
             "round_duration": "._durations",
             "state_spans": "._chart",
+            "loop_time": "._clock",
             "to_mono": "._clock",
             "to_wall": "._clock",
             "toml_type": "._plugin_settings",

@@ -3,10 +3,13 @@
 The service keeps every time on the monotonic clock, which cannot go back but has no
 meaning outside the process. People, other programs and the state file need wall-clock
 times. Both conversions read the two clocks at one moment (``now_mono``, ``now_wall``) and
-carry the distance from it over.
+carry the distance from it over. ``loop_time`` is the monotonic clock as the event loop
+keeps it.
 """
 
 from __future__ import annotations
+
+from asyncio import get_running_loop
 
 
 def to_wall(mono: float, now_mono: float, now_wall: float) -> float:
@@ -17,3 +20,10 @@ def to_wall(mono: float, now_mono: float, now_wall: float) -> float:
 def to_mono(wall: float, now_mono: float, now_wall: float) -> float:
     """The monotonic time of the wall-clock time ``wall``."""
     return now_mono - (now_wall - wall)
+
+
+def loop_time() -> float:
+    """The running event loop's clock: what ``anyio.current_time()`` reads, without its
+    look-up of the async library at each call (the service runs on asyncio; a test's
+    virtual clock is its loop's ``time``). For code that runs many times a poll."""
+    return get_running_loop().time()

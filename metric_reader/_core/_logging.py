@@ -67,6 +67,17 @@ def ensure_logging() -> Logger:
     return loguru_logger
 
 
+def logs_debug() -> bool:
+    """Whether a DEBUG record would reach any sink now: a line logged at every poll is
+    then worth binding its fields for. (loguru's own level check comes after ``bind``.)"""
+    core = getattr(ensure_logging(), "_core", None)
+    return core is None or bool(core.min_level <= _DEBUG)
+
+
+_DEBUG = 10
+"""loguru's number for DEBUG."""
+
+
 _PLAIN = re.compile(r"[\w.:/+@-]+")
 # C0 and C1 controls, DEL, and what else splits lines (Unicode line and paragraph separators).
 _CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")

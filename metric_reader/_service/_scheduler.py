@@ -16,21 +16,36 @@ same object) goes on on its grid, undisturbed.
 
 from __future__ import annotations
 
+import asyncio
 import math
 from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from typing import Any, TypeVar, cast
 
 import anyio
 import httpx
 from anyio.abc import TaskGroup
+from prometheus_client.metrics import MetricWrapperBase
 
-from .._core import FetchError, FetchTimeout, QueueTimeout, Sample, format_duration, logger, redact
+from .._core import (
+    FetchError,
+    FetchTimeout,
+    QueueTimeout,
+    Sample,
+    format_duration,
+    logger,
+    logs_debug,
+    loop_time,
+    redact,
+)
 from .._engine import Call, EvaluationStep, Notify, Observation, revision
 from .._sources import FailedRead, Fetch, Group, TickReads, fetch_timeout
 from .._surface import ServiceMetrics
 from ._rules import RuleRuntime, RuleRuntimes
 from ._runner import Runner
+
+_Family = TypeVar("_Family", bound=MetricWrapperBase)
 
 MISSED_WINDOW = 60.0
 """Seconds: the warning about missed evaluations says how many were missed in this window,
@@ -136,6 +151,10 @@ class Scheduler:
         self._groups: list[Group] = []
         self._runtimes: dict[int, GroupRuntime] = {}
         self._turn: _Turn | None = None
+        self._labelled: dict[tuple[int, str], Any] = {}
+        """The metric children of each group name, by metric: ``labels()`` looks its
+        label values up again at every call, several times a poll. Emptied when the
+        groups change, so a label set a reload removed is never written through again."""
 
     @property
     def groups(self) -> list[Group]:
@@ -148,9 +167,18 @@ class Scheduler:
         with nothing missed, and its loop starts if the scheduler runs."""
         wanted = {id(group) for group in groups}
         self._groups = groups
+        self._labelled.clear()
         self._runtimes = {key: kept for key, kept in self._runtimes.items() if key in wanted}
         if self._turn is not None:
             self._follow(self._turn)
+
+    def _child(self, family: _Family, name: str) -> _Family:
+        """``family.labels(name)``, made once per groups set."""
+        key = (id(family), name)
+        found = self._labelled.get(key)
+        if found is None:
+            found = self._labelled[key] = family.labels(name)
+        return cast(_Family, found)
 
     def runtime(self, group: Group) -> GroupRuntime:
         found = self._runtimes.get(id(group))
@@ -205,12 +233,12 @@ class Scheduler:
         )
         # The grid: tick k at origin + k * interval, from the first read, a fraction of a
         # second after the start (the group's offset), so a sidecar is ready at once.
-        origin = anyio.current_time() + group.offset
+        origin = loop_time() + group.offset
         index, tick = 0, origin
-        await anyio.sleep_until(tick)
+        await asyncio.sleep(max(tick - loop_time(), 0))
         while True:
             await self.evaluate_group(client, group, timeout, calls, tick)
-            now = anyio.current_time()
+            now = loop_time()
             following, skipped = next_tick(origin, index, interval, now)
             index = following
             if skipped:
@@ -222,7 +250,7 @@ class Scheduler:
                     f" so {skipped} tick{'s were' if skipped > 1 else ' was'} skipped",
                 )
             tick = origin + index * interval
-            await anyio.sleep_until(tick)
+            await asyncio.sleep(max(tick - loop_time(), 0))
 
     async def evaluate_group(
         self,
@@ -249,7 +277,7 @@ class Scheduler:
         async def worker() -> None:
             nonlocal started
             while started < count:
-                left = deadline - anyio.current_time()
+                left = deadline - loop_time()
                 if left <= 0:
                     return
                 fetch = order[started]
@@ -272,7 +300,7 @@ class Scheduler:
                 for _ in range(min(group.concurrency, count)):
                     workers.start_soon(worker)
         runtime.next_fetch = (first + started) % count
-        now = anyio.current_time()
+        now = loop_time()
         group.read_errors.report(now, reads, group.name, group.where)
         not_started = order[started:]
         if late or not_started:
@@ -321,7 +349,7 @@ class Scheduler:
         reported by the group (one warning a minute for all its fetches), not here."""
         alone = reads is None
         outcome = TickReads() if reads is None else reads
-        started = anyio.current_time()
+        started = loop_time()
         try:
             return await self._poll(
                 client, fetch, timeout, calls, started, tick, group, late_start, outcome
@@ -343,7 +371,7 @@ class Scheduler:
         reads: TickReads,
     ) -> Exception | None:
         metrics = self._metrics
-        metrics.polls.labels(fetch.group).inc()
+        self._child(metrics.polls, fetch.group).inc()
         try:
             fetched = await fetch.perform(client, timeout)
         except Exception as exc:
@@ -354,7 +382,7 @@ class Scheduler:
             error = (
                 str(exc) if isinstance(exc, FetchError) else redact(f"{type(exc).__name__}: {exc}")
             )
-            metrics.poll_errors.labels(fetch.group).inc()
+            self._child(metrics.poll_errors, fetch.group).inc()
             overload = isinstance(exc, QueueTimeout) or (
                 late_start and isinstance(exc, FetchTimeout)
             )
@@ -365,14 +393,15 @@ class Scheduler:
                 one.failed(error)
             return exc
         finally:
-            metrics.poll_seconds.labels(fetch.group).observe(anyio.current_time() - started)
-        fetch.last_success, fetch.last_error = anyio.current_time(), None
+            self._child(metrics.poll_seconds, fetch.group).observe(loop_time() - started)
+        fetch.last_success, fetch.last_error = loop_time(), None
         for warning in fetched.warnings:
             fetch.warnings.report(started, warning)
         if not fetched.warnings:
             fetch.warnings.clear()
-        now = anyio.current_time()
-        logger.bind(target=fetch.description, seconds=round(now - started, 4)).debug("polled")
+        now = loop_time()
+        if logs_debug():  # a line a poll: not even bound when no sink takes it
+            logger.bind(target=fetch.description, seconds=round(now - started, 4)).debug("polled")
         rules = self._rules.of(fetch)
         before = revision(one.rule for one in rules)
         acting = self._acting()
@@ -401,7 +430,7 @@ class Scheduler:
         if revision(one.rule for one in rules) != before:
             self._changed()
         if group is not None:
-            metrics.evaluations.labels(group.name).inc(len(rules) - len(fetched.failed))
+            self._child(metrics.evaluations, group.name).inc(len(rules) - len(fetched.failed))
             if late:
                 self._missed(
                     group, now, late, f"a read found no free request slot within {timeout:g}s"
@@ -429,7 +458,7 @@ class Scheduler:
         read = fetch.read_query
         if not needed or read is None:
             return {}
-        left = max(timeout - (anyio.current_time() - started), 0.05)
+        left = max(timeout - (loop_time() - started), 0.05)
         answers: dict[str, list[Sample] | None] = {}
 
         async def read_one(query: str) -> None:
@@ -442,7 +471,7 @@ class Scheduler:
                     if isinstance(exc, FetchError)
                     else redact(f"{type(exc).__name__}: {exc}")
                 )
-                fetch.verify_errors.report(anyio.current_time(), f"{query}: {error}")
+                fetch.verify_errors.report(loop_time(), f"{query}: {error}")
 
         async with anyio.create_task_group() as reads:
             for query in sorted(needed):
@@ -462,7 +491,7 @@ class Scheduler:
             one.rule, observation, owed, acting=acting, no_data=one.no_data
         )
         if evaluation.refused is None:
-            one.evaluated(at, anyio.current_time() - read_started)
+            one.evaluated(at, loop_time() - read_started)
             one.series_limit_errors.clear()
             return
         # Failed for this rule: its state stays as it was, like a failed poll.

@@ -22,7 +22,15 @@ import anyio
 import httpx
 
 from .._config import RuleConfig
-from .._core import FetchError, FetchTimeout, QueueTimeout, ResponseTooLarge, Sample, logger
+from .._core import (
+    FetchError,
+    FetchTimeout,
+    QueueTimeout,
+    ResponseTooLarge,
+    Sample,
+    logger,
+    loop_time,
+)
 from ._expression_batch import ExpressionBatch
 from ._fetches import EndpointLimit, Fetch, Fetched
 from ._parts_reader import PartsReader
@@ -128,7 +136,7 @@ class ExpressionReader(PartsReader[ExpressionBatch]):
         halves = self._replace(part, why)
         async with anyio.create_task_group() as both:
             for half in halves:
-                left = max(deadline - anyio.current_time(), 0.01)
+                left = max(deadline - loop_time(), 0.01)
                 both.start_soon(self._read, client, half, left, deadline, fetched, True)
 
     def _split_later(self, part: ExpressionBatch, why: str) -> None:

@@ -12,6 +12,7 @@ from typing import Generic, TypeVar
 import anyio
 import httpx
 
+from .._core import loop_time
 from ._fetches import EndpointLimit, Fetched
 
 Part = TypeVar("Part")
@@ -38,11 +39,14 @@ class PartsReader(Generic[Part]):
         """Nothing set the endpoint (see ``instant_query``)."""
 
     async def perform(self, client: httpx.AsyncClient, timeout: float) -> Fetched:
-        deadline = anyio.current_time() + timeout
+        deadline = loop_time() + timeout
         fetched = Fetched({}, (), {})
-        async with anyio.create_task_group() as parts:
-            for part in list(self.parts):
-                parts.start_soon(self._read, client, part, timeout, deadline, fetched)
+        if len(self.parts) == 1:  # the common case: no task to spawn
+            await self._read(client, self.parts[0], timeout, deadline, fetched)
+        else:
+            async with anyio.create_task_group() as parts:
+                for part in list(self.parts):
+                    parts.start_soon(self._read, client, part, timeout, deadline, fetched)
         if fetched.failed and self._all_failed(fetched):
             raise next(iter(fetched.failed.values()))  # the whole read failed
         return fetched

@@ -22,7 +22,7 @@ from .._config import (
     RuleConfig,
     RuleSource,
 )
-from .._core import FetchError, ResponseTooLarge, Sample, format_duration, logger
+from .._core import FetchError, ResponseTooLarge, Sample, format_duration, logger, loop_time
 from ._batch import SelectorBatch, plan_batches
 from ._expression_batch import batchable, plan_expression_batches
 from ._expression_reader import expression_fetch
@@ -242,7 +242,7 @@ class _BatchReader(PartsReader[SelectorBatch]):
 
     @staticmethod
     def _left(deadline: float) -> float:
-        return max(deadline - anyio.current_time(), 0.01)
+        return max(deadline - loop_time(), 0.01)
 
 
 def batch_fetch(
