@@ -394,7 +394,7 @@ def _add_governor_commands(commands: Any, wanted: Callable[[str], bool]) -> None
 EVENT_LOOP = "asyncio"
 """The service's event loop: ``asyncio``, or ``uvloop`` when set so and importable (the
 ``bench`` extra installs it for ``make bench`` to compare: with the service's own transport
-it saves no CPU per poll and costs 2 MB). Plugins' loops stay asyncio's
+it saves at most a tenth of a poll's CPU, and costs 2 MB). Plugins' loops stay asyncio's
 (``_actions._jobs.PluginLoop``)."""
 
 
