@@ -34,7 +34,7 @@ from .._core import (
 from ._expression_batch import ExpressionBatch
 from ._fetches import EndpointLimit, Fetch, Fetched
 from ._parts_reader import PartsReader
-from ._prometheus import QueryFailed, instant_query, instant_vector
+from ._prometheus import QueryFailed
 
 _BISECTED = frozenset({"bad_data", "execution", "internal"})
 """Prometheus' error types that can come of one expression of a batch."""
@@ -75,15 +75,7 @@ class ExpressionReader(PartsReader[ExpressionBatch]):
             await self._alone(client, part.expressions[0], timeout, fetched)
             return
         try:
-            series, warnings = await instant_vector(
-                client,
-                self.endpoint,
-                part.promql,
-                timeout,
-                self.max_bytes,
-                self.limit.limiter,
-                endpoint_defaulted=self.defaulted,
-            )
+            series, warnings = await self._vector(client, part.promql, timeout)
             answers = part.split(series)
         except ResponseTooLarge:
             await self._split_now(client, part, deadline, fetched, "the answer is too large")
@@ -109,15 +101,7 @@ class ExpressionReader(PartsReader[ExpressionBatch]):
         self, client: httpx.AsyncClient, expr: str, timeout: float, fetched: Fetched
     ) -> None:
         try:
-            result = await instant_query(
-                client,
-                self.endpoint,
-                expr,
-                timeout,
-                self.max_bytes,
-                self.limit.limiter,
-                endpoint_defaulted=self.defaulted,
-            )
+            result = await self._query(client, expr, timeout)
         except FetchError as exc:
             for rule in self.rules[expr]:
                 fetched.failed[rule.name] = exc

@@ -7,6 +7,7 @@ fails only when every rule of it failed, else each rule has its own answer or er
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Generic, TypeVar
 
 import anyio
@@ -14,6 +15,7 @@ import httpx
 
 from .._core import loop_time
 from ._fetches import EndpointLimit, Fetched
+from ._prometheus import QueryResult, instant_query, instant_vector
 
 Part = TypeVar("Part")
 
@@ -50,6 +52,32 @@ class PartsReader(Generic[Part]):
         if fetched.failed and self._all_failed(fetched):
             raise next(iter(fetched.failed.values()))  # the whole read failed
         return fetched
+
+    async def _vector(
+        self, client: httpx.AsyncClient, promql: str, timeout: float
+    ) -> tuple[list[tuple[Mapping[str, str], float]], tuple[str, ...]]:
+        """``promql`` (an instant vector) on the endpoint, within its bounds."""
+        return await instant_vector(
+            client,
+            self.endpoint,
+            promql,
+            timeout,
+            self.max_bytes,
+            self.limit.limiter,
+            endpoint_defaulted=self.defaulted,
+        )
+
+    async def _query(self, client: httpx.AsyncClient, promql: str, timeout: float) -> QueryResult:
+        """``promql`` read alone on the endpoint, within its bounds."""
+        return await instant_query(
+            client,
+            self.endpoint,
+            promql,
+            timeout,
+            self.max_bytes,
+            self.limit.limiter,
+            endpoint_defaulted=self.defaulted,
+        )
 
     async def _read(
         self,
