@@ -13,11 +13,12 @@ from .._core import lazy_exports
 
 if TYPE_CHECKING:
     from ._body import ACCEPT_ENCODING, read_body, stream_body
-    from ._client import Attempt, Source, deadline, make_client, request_slot
+    from ._client import Attempt, CredentialFile, Source, deadline, make_client, request_slot
 
 __all__ = [
     "ACCEPT_ENCODING",
     "Attempt",
+    "CredentialFile",
     "Source",
     "deadline",
     "make_client",
@@ -30,6 +31,7 @@ if not TYPE_CHECKING:  # each name imported when first used
     __getattr__, __dir__ = lazy_exports(
         __name__,
         {
+            "CredentialFile": "._client",
             "ACCEPT_ENCODING": "._body",
             "Attempt": "._client",
             "Source": "._client",

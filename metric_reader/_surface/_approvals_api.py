@@ -18,14 +18,13 @@ from __future__ import annotations
 
 import hmac
 import json
-import os
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from urllib.parse import parse_qs
 
-from .._config import read_credential
-from .._core import logger, utf8
+from .._core import FetchError, logger, utf8
 from .._engine import ApprovalRequest, Governor
+from .._http import CredentialFile
 from ._messages import Request, Response
 
 APPROVALS = "/api/approvals"
@@ -58,37 +57,6 @@ def _text(status: int, text: str, **headers: str) -> Response:
     return Response(status, utf8(text + "\n"), headers=dict(headers))
 
 
-class TokenFile:
-    """The token in ``APPROVAL_TOKEN_FILE``, read again when the file changes (its inode,
-    size or modification time); when a new read fails, the last good token stays and the
-    problem is logged once."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self._signature: tuple[int, int, int, int] | None = None
-        self._value: str | None = None
-        self._problem: str | None = None
-
-    def current(self) -> str | None:
-        try:
-            st = os.stat(self.path)
-            signature = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
-            if signature != self._signature:
-                self._value = read_credential(self.path, TOKEN_VARIABLE)
-                self._signature, self._problem = signature, None
-        except (OSError, ValueError) as exc:
-            problem = (
-                str(exc)
-                if isinstance(exc, ValueError)
-                else f"{TOKEN_VARIABLE} {str(self.path)!r}: {exc.strerror or exc}"
-            )
-            if problem != self._problem:
-                self._problem = problem
-                kept = "keeping the last token read" if self._value is not None else "no token"
-                logger.bind(file=str(self.path)).warning("{}; {}", problem, kept)
-        return self._value
-
-
 class ApprovalsApi:
     def __init__(
         self,
@@ -101,7 +69,7 @@ class ApprovalsApi:
     ) -> None:
         self._governor = governor
         self.enable_lifecycle = enable_lifecycle
-        self.token = TokenFile(token_file) if token_file is not None else None
+        self.token = CredentialFile(token_file, TOKEN_VARIABLE) if token_file is not None else None
         self._ready = ready
         self._changed = changed
         self._clock = clock
@@ -151,8 +119,9 @@ class ApprovalsApi:
 
     def _unauthorized(self, request: Request) -> Response | None:
         assert self.token is not None
-        expected = self.token.current()
-        if expected is None:
+        try:  # read again when the file changes; the last good token stays meanwhile
+            expected = self.token.current()
+        except FetchError:  # never read: the problem is in the service's log
             return _text(403, f"{TOKEN_VARIABLE} cannot be read: see the service's log")
         given = request.header("Authorization")
         scheme, _, token = given.partition(" ")
