@@ -289,6 +289,10 @@ def _parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
         test.add_argument("files", nargs="+", type=Path, metavar="FILE", help="a test file")
         test.set_defaults(handler=_test_command)
     if wanted("history"):
+        from typing import get_args
+
+        from .._core import Outcome
+
         history = commands.add_parser(
             "history",
             help="the action history (HISTORY_FILE): each owed plugin call and what became of it, "
@@ -302,18 +306,7 @@ def _parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
         )
         history.add_argument(
             "--outcome",
-            choices=(
-                "executed",
-                "failed",
-                "timed_out",
-                "suppressed",
-                "shadow",
-                "approval_requested",
-                "approved",
-                "denied",
-                "expired",
-                "withdrawn",
-            ),
+            choices=get_args(Outcome),
             help="only this outcome",
         )
         history.add_argument("--limit", type=int, default=100, metavar="N", help="at most N (100)")
