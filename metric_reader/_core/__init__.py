@@ -23,7 +23,7 @@ if TYPE_CHECKING:
         state_spans,
         utc_text,
     )
-    from ._clock import loop_time, to_mono, to_wall
+    from ._clock import loop_time, to_mono, to_wall, wall_at
     from ._durations import format_duration, parse_duration, round_duration
     from ._events import CallKind, Event, EventKind, Level, idempotency_key
     from ._exceptions import (
@@ -173,6 +173,7 @@ __all__ = [
     "utf8",
     "valid_strings",
     "valid_text",
+    "wall_at",
     "without_url_credentials",
 ]
 
@@ -180,6 +181,7 @@ if not TYPE_CHECKING:  # each name imported when first used
     __getattr__, __dir__ = lazy_exports(
         __name__,
         {
+            "wall_at": "._clock",
             "CallKind": "._events",
             "ANY": "._threshold",
             "ActionPlugin": "._plugin_contract",

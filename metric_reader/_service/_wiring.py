@@ -11,7 +11,7 @@ from anyio.abc import TaskGroup
 from .._actions import PluginCatalog
 from .._cluster import ActionHistory
 from .._config import Settings
-from .._core import to_wall
+from .._core import to_wall, wall_at
 from .._engine import EvaluationStep, Governor, make_rule
 from .._sources import Fetch, Group
 from .._surface import ServiceMetrics
@@ -106,4 +106,5 @@ class Service(Lifecycle, StatusView):
 
 def _wall_of(at: float) -> float:
     """The wall-clock time of the monotonic time ``at`` (the service evaluates on it)."""
-    return to_wall(at, time.monotonic(), time.time())
+    now = time.monotonic()
+    return to_wall(at, now, wall_at(now))

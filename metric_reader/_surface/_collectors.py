@@ -30,7 +30,7 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from .. import __version__
-from .._core import to_wall
+from .._core import to_wall, wall_at
 from .._engine import ActiveAlert
 from ._view import FetchStatus, PluginCounts, RuleSeries, ServiceView
 
@@ -98,8 +98,8 @@ class ServiceState:
             fetches=tuple(service.fetch_statuses()),
             plugins=service.plugin_counts(),
             acting=acting,
-            now_mono=_now(),
-            now_wall=time.time(),
+            now_mono=(now := _now()),
+            now_wall=wall_at(now),
         )
 
 

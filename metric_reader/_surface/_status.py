@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import itertools
 import math
-import time
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -29,6 +28,7 @@ from .._core import (
     json_number,
     round_duration,
     to_wall,
+    wall_at,
 )
 from .._engine import (
     RECENT_SERIES_PER_RULE,
@@ -122,7 +122,7 @@ class _DocumentBuilder:
 
     def __init__(self, now_mono: float, now_wall: float | None = None) -> None:
         self.now_mono = now_mono
-        self.now_wall = time.time() if now_wall is None else now_wall
+        self.now_wall = wall_at(now_mono) if now_wall is None else now_wall
 
     @overload
     def wall(self, mono: float) -> str: ...
