@@ -10,6 +10,9 @@ local Prometheus (Debian's ``prometheus``, started on a loopback port, scraping 
 - The default combination (what the service picks by itself: its own HTTP/1.1 transport,
   ``wire``, and uvloop, a dependency) runs as ``python -m metric_reader`` for ``RSS_AFTER``
   seconds; its resident memory then is the one-rule memory figure of the default install.
+- The floor: ``benchmarks._floor``, the least program on the libraries the design fixes
+  (anyio, httpx, loguru) that reads one query every ``INTERVAL``, for ``RSS_AFTER`` seconds:
+  how much of the one-rule figure the interpreter and those libraries take by themselves.
 - Start-up: spawn to the first ``polled`` debug line (``LOG_LEVEL=debug``).
 - Scale: one cycle of 1,000 distinct queries through the service's targets (the default
   ``max_concurrent_queries``), against a 5 s polling interval.
@@ -273,6 +276,13 @@ def run() -> list[dict[str, object]]:
             url,
             POLLS,
         )
+        floor = _measure(
+            [sys.executable, "-m", "benchmarks._floor", url, QUERY, str(INTERVAL)],
+            _service_env(url, "20ms"),
+            url,
+            POLLS,
+            rss_at=RSS_AFTER,
+        )
         results: dict[tuple[str, str, str], dict[str, float]] = {}
         for combo in [default, *(c for c in combinations() if c != default)]:
             print(f"  service with {'+'.join(combo)} ...", file=sys.stderr, flush=True)
@@ -346,7 +356,16 @@ def run() -> list[dict[str, object]]:
             "unit": "MB",
             "target": 30.0,
             "note": f"{'+'.join(default)}: python -m metric_reader as installed, polling "
-            "every 20ms",
+            f"every 20ms; the stack's floor below: {floor['rss_kb'] / 1024:.1f} MB",
+        }
+    )
+    rows.append(
+        {
+            "name": f"memory: RSS after {RSS_AFTER:g} s, the floor of the fixed stack "
+            "(python -m benchmarks._floor: anyio, httpx, loguru, one query every 20ms, "
+            "no code of ours)",
+            "value": floor["rss_kb"] / 1024,
+            "unit": "MB",
         }
     )
     rows.append(
