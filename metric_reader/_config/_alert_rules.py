@@ -12,13 +12,12 @@ then firing; a series that leaves the result ends its alert at once (``missing_v
 
 from __future__ import annotations
 
-import dataclasses
 import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .._core import any_value, format_duration
+from .._core import any_value, format_duration, record_replace
 from .._core._gotemplate import TemplateError, check_template
 from ._problems import Given, Problems
 from ._prom_duration import go_quoted
@@ -174,11 +173,11 @@ def _alert_rule(
     if config is None or config.base is None:
         return None
     threshold = any_value(alert.expr)  # in the result: the condition holds, NaN too
-    return dataclasses.replace(
+    return record_replace(
         config,
         name=name,
         metric_name=alert.name,
-        base=dataclasses.replace(config.base, threshold=threshold),
+        base=record_replace(config.base, threshold=threshold),
         alert=definition,
     )
 

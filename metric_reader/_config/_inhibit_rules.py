@@ -15,10 +15,9 @@ The semantics are the engine's (``_engine/_inhibit``).
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 
-from .._core import LabelMatcher, MatchOp, is_label_name
+from .._core import LabelMatcher, MatchOp, is_label_name, record
 from ._problems import Problems
 from ._routes import _matchers
 
@@ -34,7 +33,7 @@ INHIBIT_RULE_KEYS = (
 )
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class InhibitRule:
     source_matchers: tuple[LabelMatcher, ...]
     target_matchers: tuple[LabelMatcher, ...]

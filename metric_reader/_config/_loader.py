@@ -7,12 +7,12 @@ defaults of every rule. The environment overrides the file's top-level keys.
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from .._core import record_replace
 from ._client import MAX_RESPONSE_BYTES
 from ._client_settings import CLIENT_FILE_KEYS, CLIENT_KEYS, client_config
 from ._guards import check_interval_names, plugin_guards, read_limits
@@ -224,7 +224,7 @@ def _history_file(given: Path | None, state_file: Path | None) -> Path | None:
 def with_external(rule: RuleConfig, labels: Mapping[str, str], url: str) -> RuleConfig:
     """``rule`` holding the external labels and URL (``EXTERNAL_LABELS``, ``EXTERNAL_URL``),
     as each of Prometheus' rules holds the global ones."""
-    return dataclasses.replace(rule, external_labels=tuple(labels.items()), external_url=url)
+    return record_replace(rule, external_labels=tuple(labels.items()), external_url=url)
 
 
 def _groups_holding(
@@ -234,7 +234,7 @@ def _groups_holding(
     that the two stay the same objects."""
     by_name = {rule.name: rule for rule in rules}
     return tuple(
-        dataclasses.replace(
+        record_replace(
             group,
             rules=tuple(
                 by_name.get(rule.name, rule) if isinstance(rule, RuleConfig) else rule

@@ -27,12 +27,18 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import field
 from functools import cache, lru_cache
 from itertools import pairwise
 from typing import Any
 
-from .._core import compile_label_regex, label_regex_refusal, quote, read_string_literal, record
+from .._core import (
+    compile_label_regex,
+    label_regex_refusal,
+    quote,
+    read_string_literal,
+    record,
+    record_field,
+)
 
 MAX_TOKENS = 1000
 """Longer expressions are left to Prometheus (see above)."""
@@ -103,8 +109,8 @@ def parse_for_evaluation(expr: str) -> ParsedPromQL:
 class _Originals:
     """What ``_prepared`` replaced, when it prepares for evaluation."""
 
-    regexes: dict[str, str] = field(default_factory=dict)
-    at_times: list[int] = field(default_factory=list)
+    regexes: dict[str, str] = record_field(default_factory=dict)
+    at_times: list[int] = record_field(default_factory=list)
 
     def regex_stand_in(self, regex: str, matches_empty: bool) -> str:
         """A value unique to this matcher that matches the empty text as ``regex`` does."""

@@ -15,10 +15,9 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import field
 from typing import Any, Literal
 
-from .._core import LabelMatcher, MatchOp, parse_label_filters, record
+from .._core import LabelMatcher, MatchOp, parse_label_filters, record, record_field
 from ._problems import Given, Problems
 from ._values import (
     choice,
@@ -71,7 +70,7 @@ class Route:
     backoff_multiplier: float | None = None
     backoff_max: float | None = None
     """Escalating repeats of the alerts it takes; None: the rule file's."""
-    verify: VerifyConfig = field(default_factory=VerifyConfig)
+    verify: VerifyConfig = record_field(default_factory=VerifyConfig)
     """Whether the fixes of the alerts it takes held; what is not set: the rule's."""
     approval_plugin: str | None = None
     """Where its approval requests go; None: the rule's ``approval_plugin``."""

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import re
 import tomllib
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .._core import record, record_field
 from ._regular_file import read_regular_file
 
 # The name is words separated by spaces, matched atomically: a lazy run of name characters
@@ -31,11 +31,11 @@ class TomlFileError(Exception):
     """The file cannot be read or is not valid TOML: one line, with ``file:line``."""
 
 
-@dataclass
+@record(slots=True)
 class TomlFile:
     path: Path
     data: dict[str, Any]
-    lines: dict[str, int] = field(default_factory=dict)
+    lines: dict[str, int] = record_field(default_factory=dict)
     """``"rules[2].threshold"`` (and table paths like ``"rules[2]"``) to 1-based lines."""
 
     def where(self, key_path: str) -> str:

@@ -1,18 +1,17 @@
 """The settings, frozen: what the loader builds and every other layer reads.
 
-The small records no code copies with ``dataclasses.replace`` are named tuples: as
+The small records no code copies with ``record_replace`` are named tuples: as
 immutable, and a tenth of a frozen dataclass' cost to define, which ``check`` and ``test``
 pay at every start."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import field
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Literal, NamedTuple
 
-from .._core import Selector, Threshold, record
+from .._core import Selector, Threshold, record, record_field
 from ._client import MAX_RESPONSE_BYTES, ClientConfig
 from ._problems import env_name
 from ._verify import VerifyConfig
@@ -244,7 +243,7 @@ class RuleConfig:
     templates, and the start of the events' ``generator_url``."""
     guard: RuleGuard = RuleGuard()  # immutable: one shared is safe
     """Its budget, blast-radius guard, mode and mute windows."""
-    verify: VerifyConfig = field(default_factory=VerifyConfig)
+    verify: VerifyConfig = record_field(default_factory=VerifyConfig)
     """Whether its fixes held, and whom to tell when they did not."""
 
 
@@ -328,9 +327,9 @@ class Settings:
     enable_lifecycle: bool = False
     """``ENABLE_LIFECYCLE``: ``POST /-/reload`` reloads (off: it answers 403), as Prometheus'
     ``--web.enable-lifecycle``."""
-    plugin_settings: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    plugin_settings: Mapping[str, Mapping[str, Any]] = record_field(default_factory=dict)
     """``[plugins.NAME]`` tables of the rule file, for the plugins' ``configure``."""
-    plugin_bases: Mapping[str, str] = field(default_factory=dict)
+    plugin_bases: Mapping[str, str] = record_field(default_factory=dict)
     """Plugins made of another (a ``[plugins.NAME]`` table with ``plugin = "BASE"``): each
     name to the plugin it is made of."""
     config_file: Path | None = None
@@ -348,7 +347,7 @@ class Settings:
     default ``<STATE_FILE>.history.sqlite`` beside the state file."""
     history_retention: float = HISTORY_RETENTION
     """``HISTORY_RETENTION``: how long the action history keeps a row, in seconds."""
-    client: ClientConfig = field(default_factory=ClientConfig)
+    client: ClientConfig = record_field(default_factory=ClientConfig)
     """TLS, credentials and extra headers for every request to the endpoints."""
     max_response_bytes: int = MAX_RESPONSE_BYTES
     """``MAX_RESPONSE_BYTES``: a scraped page or query answer larger than this is refused."""
@@ -368,16 +367,16 @@ class Settings:
     """The groups of the rule files (``rule_files``), in the order of the files and of
     each file, with their alerting and recording rules in order: all of them, before
     sharding (``rules`` may then hold fewer)."""
-    external_labels: Mapping[str, str] = field(default_factory=dict)
+    external_labels: Mapping[str, str] = record_field(default_factory=dict)
     """``EXTERNAL_LABELS`` (Prometheus' ``global.external_labels``); every rule holds them."""
     external_url: str = ""
     """``EXTERNAL_URL`` (Prometheus' ``--web.external-url``, without a trailing ``/``);
     every rule holds it."""
     limits: BudgetConfig | None = None
     """``[limits]``: the budget of every rule's calls together."""
-    plugin_guards: Mapping[str, PluginGuard] = field(default_factory=dict)
+    plugin_guards: Mapping[str, PluginGuard] = record_field(default_factory=dict)
     """``[plugins.NAME]``'s budgets and circuit breakers."""
-    time_intervals: Mapping[str, tuple[Any, ...]] = field(default_factory=dict)
+    time_intervals: Mapping[str, tuple[Any, ...]] = record_field(default_factory=dict)
     """``[[time_intervals]]``, by name (``TimeInterval`` objects)."""
     inhibit_rules: tuple[InhibitRule, ...] = ()
     """``[[inhibit_rules]]``: while a source alert fires, calls for its targets wait."""

@@ -54,7 +54,7 @@ if TYPE_CHECKING:
     from ._numbers import json_number
     from ._plugin_contract import ActionPlugin, Method, PluginSettings
     from ._plugin_settings import check_settings, toml_type
-    from ._record import record
+    from ._record import record, record_field, record_replace
     from ._regex import compile_label_regex, label_regex_refusal
     from ._samples import Labels, Sample, labels_of
     from ._secrets import (
@@ -159,6 +159,8 @@ __all__ = [
     "quote",
     "read_string_literal",
     "record",
+    "record_field",
+    "record_replace",
     "redact",
     "redacted_excerpt",
     "remember_secret",
@@ -186,6 +188,8 @@ if not TYPE_CHECKING:  # each name imported when first used
             "ANY": "._threshold",
             "ActionPlugin": "._plugin_contract",
             "record": "._record",
+            "record_field": "._record",
+            "record_replace": "._record",
             "AlertTemplate": "._gotemplate",
             "Chart": "._chart",
             "ConfigError": "._exceptions",

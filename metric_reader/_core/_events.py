@@ -6,11 +6,10 @@ import hashlib
 import json
 import math
 from collections.abc import Mapping
-from dataclasses import field
 from datetime import datetime, timedelta
 from typing import Literal
 
-from ._record import record
+from ._record import record, record_field
 
 EventKind = Literal["fire", "repeat", "resolve"]
 """What a series level of a rule owes: its state machine hands these out."""
@@ -54,9 +53,9 @@ class Event:
     duration: timedelta
     fire_count: int
     plugin: str = ""
-    annotations: Mapping[str, str] = field(default_factory=dict)
+    annotations: Mapping[str, str] = record_field(default_factory=dict)
     idempotency_key: str = ""
-    external_labels: Mapping[str, str] = field(default_factory=dict)
+    external_labels: Mapping[str, str] = record_field(default_factory=dict)
     generator_url: str = ""
     series: tuple[Mapping[str, str], ...] = ()
     """For a ``storm``: the labels of the first series breached (at most 20); only a storm's

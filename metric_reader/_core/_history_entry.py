@@ -11,12 +11,11 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import field
 from datetime import UTC, datetime
 from typing import Literal, get_args
 
 from ._numbers import json_number
-from ._record import record
+from ._record import record, record_field
 from ._selector import quote
 
 Outcome = Literal[
@@ -66,7 +65,7 @@ class HistoryEntry:
     value: float = math.nan
     threshold: str = ""
     duration: float = 0.0
-    annotations: Mapping[str, str] = field(default_factory=dict)
+    annotations: Mapping[str, str] = record_field(default_factory=dict)
     attempt: int = 1
     idempotency_key: str = ""
     level: str = "base"

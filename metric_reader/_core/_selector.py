@@ -11,10 +11,9 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import field
 from enum import StrEnum
 
-from ._record import record
+from ._record import record, record_field
 from ._regex import compile_label_regex
 
 
@@ -43,7 +42,7 @@ class LabelMatcher:
     name: str
     op: MatchOp
     value: str
-    _fullmatch: Callable[[str], bool] | None = field(
+    _fullmatch: Callable[[str], bool] | None = record_field(
         default=None, init=False, repr=False, compare=False
     )
 

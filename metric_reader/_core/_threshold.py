@@ -11,9 +11,8 @@ import math
 import operator
 import re
 from collections.abc import Callable
-from dataclasses import field
 
-from ._record import record
+from ._record import record, record_field
 
 _OPERATORS: dict[str, Callable[[float, float], bool]] = {
     ">=": operator.ge,
@@ -38,7 +37,7 @@ class Threshold:
     text: str
     op: str
     number: float
-    _compare: Callable[[float, float], bool] = field(repr=False, compare=False)
+    _compare: Callable[[float, float], bool] = record_field(repr=False, compare=False)
 
     def breached(self, value: float) -> bool:
         """Whether ``value`` crosses the threshold. NaN never does, but for ``ANY``."""

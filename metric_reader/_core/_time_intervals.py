@@ -25,12 +25,12 @@ from __future__ import annotations
 import calendar
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime, tzinfo
 from functools import cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from ._plugin_settings import toml_type
+from ._record import record
 
 Ranges = tuple[tuple[int, int], ...]
 """Inclusive ``(begin, end)`` pairs; for ``times``, minutes of the day, end excluded."""
@@ -62,7 +62,7 @@ _INT64 = 2**63 - 1
 _LOCAL = "Local"
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class TimeInterval:
     """One entry of a named set. ``None`` for a field means it was not given: every value
     is allowed. An empty tuple (``weekdays = []``) allows none, as in Alertmanager.

@@ -28,14 +28,22 @@ runs its call once across a restart or a leader failover.
 
 from __future__ import annotations
 
-import dataclasses
 import math
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Literal, cast
 
-from .._core import Event, HistoryEntry, Labels, Outcome, idempotency_key, iso_utc, record
+from .._core import (
+    Event,
+    HistoryEntry,
+    Labels,
+    Outcome,
+    idempotency_key,
+    iso_utc,
+    record,
+    record_replace,
+)
 from ._notice import Notice, Recorder
 from ._state import Action, State
 
@@ -446,7 +454,7 @@ class ApprovalNotice(Notice):
             started_at=self.at,
         )
         base = rule.event(asked, self.at, plugin or "", created)
-        return dataclasses.replace(
+        return record_replace(
             base,
             kind="approval_request",
             annotations={

@@ -12,11 +12,10 @@ Prometheus sends them, not ``$value`` = NaN.
 
 from __future__ import annotations
 
-import dataclasses
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from .._core import Event, Labels
+from .._core import Event, Labels, record_replace
 from ._alerting import AlertingRule
 from ._state import Action
 
@@ -55,7 +54,7 @@ class PrometheusAlertRule(AlertingRule):
 
     def event(self, action: Action, now: float, plugin: str, wall: datetime | None = None) -> Event:
         base = super().event(action, now, plugin, wall)
-        return dataclasses.replace(
+        return record_replace(
             base,
             metric_name=self.alert.name,
             labels=self.alert_labels(action.labels, action.level, action.value),

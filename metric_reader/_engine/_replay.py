@@ -14,11 +14,10 @@ times.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from dataclasses import field, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
-from .._core import Event, HistoryEntry, Labels, Sample, record
+from .._core import Event, HistoryEntry, Labels, Sample, record, record_field, record_replace
 from ._approvals import ApprovalNotice
 from ._governor import Governor
 from ._rule import Rule
@@ -70,7 +69,7 @@ class Step:
 @record(slots=True)
 class SeriesHistory:
     labels: Labels
-    steps: list[Step] = field(default_factory=list)
+    steps: list[Step] = record_field(default_factory=list)
     """A step at each evaluation while the rule tracks the series. At the evaluation where
     the rule forgets it (absent, and nothing left to do: a rule file's alert at once, as
     Prometheus drops an alert whose series left the result), a step absent and OK; then
@@ -84,12 +83,12 @@ class Replay:
     """What a rule did over the replayed reads."""
 
     rule: Rule
-    series: dict[Labels, SeriesHistory] = field(default_factory=dict)
-    calls: list[ReplayedCall] = field(default_factory=list)
-    history: list[HistoryEntry] = field(default_factory=list)
+    series: dict[Labels, SeriesHistory] = record_field(default_factory=dict)
+    calls: list[ReplayedCall] = record_field(default_factory=list)
+    history: list[HistoryEntry] = record_field(default_factory=list)
     """Every owed call and what became of it, as the service's action history has it:
     suppressed calls (once per call and reason) and shadowed ones too."""
-    problems: list[tuple[float, str]] = field(default_factory=list)
+    problems: list[tuple[float, str]] = record_field(default_factory=list)
     """Evaluations that did not happen, and why (a read over ``SERIES_LIMIT``)."""
     evaluations: int = 0
 
@@ -140,10 +139,10 @@ class Replayer:
         calls, history = self.result.calls, self.result.history
         for i, call in enumerate(calls):  # in place: the governor appends to these lists
             if call.ok and call.outcome == "executed" and call.event.idempotency_key == key:
-                calls[i] = replace(call, verified=held)
+                calls[i] = record_replace(call, verified=held)
         for i, entry in enumerate(history):
             if entry.outcome == "executed" and entry.idempotency_key == key:
-                history[i] = replace(entry, verified=held)
+                history[i] = record_replace(entry, verified=held)
 
     def _call(self, call: Call) -> None:
         """Run an owed call at once, at the time it is owed: each plugin succeeds unless

@@ -7,10 +7,9 @@ Pure code like the machines it holds (``_state``): every call is given ``now``.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from dataclasses import field
 
 from .._config import MissingValueBehavior
-from .._core import EventKind, Labels, Sample, record
+from .._core import EventKind, Labels, Sample, record, record_field
 from ._fix import FixCheck, PendingFix
 from ._recent import RECENT_SERIES_PER_RULE, Recent
 from ._state import (
@@ -54,7 +53,7 @@ class RuleMachine:
     - ``resolve``: an absent series is not breached, at once (its ``keep_firing_for`` still
       applies), and forgotten as soon as that leaves it idle: a Prometheus alert.
     """
-    series: dict[Labels, SeriesMachine] = field(default_factory=dict)
+    series: dict[Labels, SeriesMachine] = record_field(default_factory=dict)
     seen_any: bool = False
     revision: int = 0
     """Counts the changes worth saving (transitions, actions handed out or finished, series
@@ -63,13 +62,13 @@ class RuleMachine:
     """Evaluations a series keeps for the status page (``SeriesMachine.recent``); 0: none."""
     recent_series: int = RECENT_SERIES_PER_RULE
     """Series that keep them, at most."""
-    _recorded: dict[Labels, SeriesMachine] = field(
+    _recorded: dict[Labels, SeriesMachine] = record_field(
         default_factory=dict, init=False, compare=False, repr=False
     )
-    _fix_checks: list[tuple[Labels, FixCheck]] = field(
+    _fix_checks: list[tuple[Labels, FixCheck]] = record_field(
         default_factory=list, init=False, compare=False, repr=False
     )
-    queried: bool = field(default=False, compare=False, repr=False)
+    queried: bool = record_field(default=False, compare=False, repr=False)
     """A fix judged by a ``verify_query`` may be pending: ``verify_queries`` looks (and
     clears it when none is), so a rule without one never scans its series for them."""
 

@@ -11,10 +11,9 @@ query --expired`` shows them, then forgotten.
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from dataclasses import replace
 from typing import Literal
 
-from .._core import LabelMatcher, MatchOp, record
+from .._core import LabelMatcher, MatchOp, record, record_replace
 
 SILENCE_RETENTION = 120 * 3600.0
 SilenceState = Literal["pending", "active", "expired"]
@@ -140,7 +139,7 @@ class Silences:
         if silence.state(now) == "expired":
             raise ValueError(f"silence {silence_id} already expired")
         start = min(silence.starts_at, now)
-        ended = replace(silence, starts_at=start, ends_at=now, updated_at=now)
+        ended = record_replace(silence, starts_at=start, ends_at=now, updated_at=now)
         self._by_id[silence_id] = ended
         self.revision += 1
         return ended

@@ -20,11 +20,10 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
-from dataclasses import field, replace
 from enum import StrEnum
 
 from .._config import LevelConfig, MissingValueBehavior
-from .._core import EventKind, Labels, Level, Threshold, record
+from .._core import EventKind, Labels, Level, Threshold, record, record_field, record_replace
 from ._fix import FixCheck, FixResult, PendingFix, judge
 from ._recent import Recent
 
@@ -211,7 +210,7 @@ class LevelMachine:
     """Fixes of this breach that did not hold."""
     gave_up: bool = False
     """The loop breaker gave up on this breach: no repeat is owed until it ends."""
-    checks: list[FixCheck] = field(default_factory=list, compare=False, repr=False)
+    checks: list[FixCheck] = record_field(default_factory=list, compare=False, repr=False)
     """What came of fixes since the evaluation step last took them (``_fix``)."""
 
     def observe(self, now: float, value: float, breached: bool) -> tuple[State, State] | None:
@@ -331,7 +330,7 @@ class LevelMachine:
         breach's condition must end by ``now + within``; ``fix`` without its deadline."""
         if action.breach != self.breach or action.kind == "resolve":
             return
-        pending = replace(fix, deadline=now + within)
+        pending = record_replace(fix, deadline=now + within)
         if self.state is State.OK and fix.query is None:  # the breach ended while it ran
             self._told("verified", pending, now)
         else:
@@ -474,7 +473,7 @@ class SeriesMachine:
     found it saved): ``hard`` is ended, never judged again, and kept only until what it
     owes or runs (its resolve) is settled (``remove_hard``)."""
     last_seen: float | None = None
-    recent: Recent[State] | None = field(default=None, compare=False, repr=False)
+    recent: Recent[State] | None = record_field(default=None, compare=False, repr=False)
     """Its last evaluations, for the status page: kept for a few series of a rule only."""
 
     def levels(self) -> Iterable[LevelMachine]:

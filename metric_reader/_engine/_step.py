@@ -16,11 +16,10 @@ with the service.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
-from .._core import Event, HistoryEntry, Outcome, Sample, idempotency_key, record
+from .._core import Event, HistoryEntry, Outcome, Sample, idempotency_key, record, record_field
 from ._approvals import ApprovalNotice
 from ._delivery import Deliveries
 from ._governor import Governor, StormStart, Verdict
@@ -42,7 +41,7 @@ class Observation:
 
     at: float
     samples: list[Sample] | None
-    verify: Mapping[str, list[Sample] | None] = field(default_factory=dict)
+    verify: Mapping[str, list[Sample] | None] = record_field(default_factory=dict)
     """The answer at ``at`` of each ``verify_query`` the rule needed
     (``EvaluationStep.verify_queries``), by its text; None (or absent): the read failed,
     and judges nothing."""

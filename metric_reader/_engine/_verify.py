@@ -19,12 +19,20 @@ the pause, recorded in the history as rows of their kind.
 
 from __future__ import annotations
 
-from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
 from .._config import VerifyConfig, routes_for
-from .._core import Event, HistoryEntry, Labels, Level, Outcome, format_duration, idempotency_key
+from .._core import (
+    Event,
+    HistoryEntry,
+    Labels,
+    Level,
+    Outcome,
+    format_duration,
+    idempotency_key,
+    record_replace,
+)
 from ._fix import FixCheck, PendingFix
 from ._notice import Notice
 from ._state import Action
@@ -171,7 +179,7 @@ class FixNotice(Notice):
             started_at=now,
         )
         made = rule.event(action, now, plugin or "", wall)
-        return replace(
+        return record_replace(
             made,
             kind="gave_up" if check.result == "gave_up" else "unverified",
             annotations={**made.annotations, "verification": self.text},

@@ -8,10 +8,9 @@ same way). Times are whole milliseconds since the epoch, as Prometheus' are.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import field
 from typing import Any, NamedTuple, Protocol
 
-from .._core import record
+from .._core import record, record_field
 
 Labels = tuple[tuple[str, str], ...]
 """Sorted by name; ``__name__`` included when the series has one."""
@@ -47,8 +46,8 @@ class Series:
     """One series of a range vector: its samples in the window, staleness markers left out."""
 
     labels: Labels
-    times: list[int] = field(default_factory=list)
-    values: list[float] = field(default_factory=list)
+    times: list[int] = record_field(default_factory=list)
+    values: list[float] = record_field(default_factory=list)
 
 
 @record(slots=True)

@@ -15,9 +15,9 @@ from __future__ import annotations
 
 import urllib.parse
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
+from .._record import record
 from ._fmt import (
     MAX_TEXT,
     BoundedText,
@@ -71,7 +71,7 @@ MAX_WORK = 16 * MAX_TEXT
 function's time is linear in them, so this bounds the time of the calls."""
 
 
-@dataclass(frozen=True)
+@record(frozen=True, slots=True)
 class Func:
     """A template function. ``params`` are Go types: "string", "float64", "any" (interface{}:
     constants take their default type), "value" (reflect.Value, as the built-ins take)."""

@@ -14,8 +14,9 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
+
+from .._record import record
 
 MAX_TEXT = 1024 * 1024
 """Characters one template may produce, and any text it makes on the way: more than any
@@ -54,7 +55,7 @@ class BoundedText:
         return "".join(self.parts)
 
 
-@dataclass(frozen=True)
+@record(frozen=True, slots=True)
 class Struct:
     """A Go struct value: its type's text for errors, its fields by name, in order."""
 

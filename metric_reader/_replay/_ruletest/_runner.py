@@ -12,7 +12,6 @@ per input series (what a rule tracks at most), are at most ``MAX_SERIES_EVALUATI
 
 from __future__ import annotations
 
-import dataclasses
 import math
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -26,7 +25,7 @@ from ..._config import (
     load_settings,
     with_external,
 )
-from ..._core import ConfigError, MetricReaderError, format_duration
+from ..._core import ConfigError, MetricReaderError, format_duration, record_replace
 from ..._core._gotemplate import format_float, quote
 from ._file import read_rule_test_file
 from ._model import (
@@ -110,7 +109,7 @@ def _for_group(settings: Settings, group: RuleTestGroup) -> Settings:
     url = group.external_url or settings.external_url
     if labels == settings.external_labels and url == settings.external_url:
         return settings
-    return dataclasses.replace(
+    return record_replace(
         settings,
         rules=tuple(with_external(rule, labels, url) for rule in settings.rules),
         external_labels=labels,
