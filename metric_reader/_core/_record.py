@@ -53,7 +53,9 @@ _HAS_DEFAULT_FACTORY = _FactorySentinel()
 
 
 class _Field:
-    """A field of a record: what ``dataclasses.Field`` says of it, without ``dataclasses``."""
+    """A field of a record: what ``dataclasses.Field`` says of it, without ``dataclasses``.
+    Made by ``record_field``, which takes ``dataclasses.field``'s options (``kw_only``
+    aside)."""
 
     __slots__ = (
         "compare",
@@ -70,6 +72,7 @@ class _Field:
 
     def __init__(
         self,
+        *,
         default: Any = _MISSING,
         default_factory: Any = _MISSING,
         init: bool = True,
@@ -98,20 +101,6 @@ class _Field:
             f"init={self.init!r}, repr={self.repr!r}, hash={self.hash!r}, "
             f"compare={self.compare!r}, metadata={self.metadata!r})"
         )
-
-
-def _field(
-    *,
-    default: Any = _MISSING,
-    default_factory: Callable[[], Any] | Any = _MISSING,
-    init: bool = True,
-    repr: bool = True,  # dataclasses.field's names
-    hash: bool | None = None,
-    compare: bool = True,
-    metadata: Mapping[Any, Any] | None = None,
-) -> Any:
-    """``dataclasses.field`` for a record (``kw_only`` aside)."""
-    return _Field(default, default_factory, init, repr, hash, compare, metadata)
 
 
 def _replace(obj: _T, /, **changes: Any) -> _T:
@@ -144,7 +133,7 @@ else:
             raise TypeError("record makes classes with slots only: use dataclass")
         return lambda cls: _make(cls, frozen)
 
-    record_field = _field
+    record_field = _Field
     record_replace = _replace
 
 
@@ -170,17 +159,19 @@ def _field_of(name: str, annotation: Any, default: Any) -> _Field:
             default.kw_only = False
             missing = dataclasses.MISSING
             field = _Field(
-                _MISSING if default.default is missing else default.default,
-                _MISSING if default.default_factory is missing else default.default_factory,
-                default.init,
-                default.repr,
-                default.hash,
-                default.compare,
-                default.metadata,
+                default=_MISSING if default.default is missing else default.default,
+                default_factory=(
+                    _MISSING if default.default_factory is missing else default.default_factory
+                ),
+                init=default.init,
+                repr=default.repr,
+                hash=default.hash,
+                compare=default.compare,
+                metadata=default.metadata,
             )
             field.real = default
         else:
-            field = _Field(default)
+            field = _Field(default=default)
     field.name = name
     field.type = annotation
     return field
