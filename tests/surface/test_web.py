@@ -127,7 +127,11 @@ Plugin = Recorder()
 
 
 def make_service(
-    tmp_path: Path, page: MetricsPage, *extra_rules: str, plugins: dict[str, str] | None = None
+    tmp_path: Path,
+    page: MetricsPage,
+    *extra_rules: str,
+    plugins: dict[str, str] | None = None,
+    interval: str = "100ms",
 ) -> Service:
     directory = tmp_path / "plugins"
     directory.mkdir()
@@ -138,7 +142,7 @@ def make_service(
     plugins_dir.chmod(0o755)
     config = tmp_path / "rules.toml"
     config.write_text(
-        'polling_interval = "100ms"\n'
+        f'polling_interval = "{interval}"\n'
         'plugin_dir = "plugins"\n'
         "[[rules]]\n"
         'name = "web"\n'
@@ -808,11 +812,14 @@ def test_label_values_that_are_not_valid_unicode_never_break_a_surface(
         '[[rules]]\nname = "odd"\nmetric_name = "odd_queue"\n'
         f'prometheus_endpoint = "{query_api}"\nthreshold = ">50"\naction_plugin = "writer"\n',
         plugins={"writer.py": EVENT_WRITER},
+        interval="1s",  # a read gets 0.8 s: a busy machine can take more than 80 ms
     )
 
     async def test() -> None:
         async with serving(service) as client:
             await eventually(lambda: _polled(client, "odd"), "a poll of rule odd")
+            # The two rules read on their own schedules: odd's read can come first.
+            await eventually(lambda: _scrape_refused(client), "the page's read refused")
             for path in ("/", "/api/status", "/metrics", "/healthz", "/readyz", "/?rule=odd"):
                 response = await client.get(path)
                 assert response.status_code in (200, 503), (path, response.text)
@@ -843,6 +850,14 @@ def test_label_values_that_are_not_valid_unicode_never_break_a_surface(
 async def _polled(client: httpx.AsyncClient, rule: str) -> bool:
     response = await client.get("/api/status", params={"rule": rule})
     return bool(response.json()["rules"][0]["series"])
+
+
+async def _scrape_refused(client: httpx.AsyncClient) -> bool:
+    targets = (await client.get("/api/status")).json()["targets"]
+    return any(
+        t["target"].startswith("scrape") and "invalid UTF-8" in (t["last_error"] or "")
+        for t in targets
+    )
 
 
 async def _written(path: Path) -> bool:
