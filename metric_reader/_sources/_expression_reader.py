@@ -75,7 +75,7 @@ class ExpressionReader(PartsReader[ExpressionBatch]):
             await self._alone(client, part.expressions[0], timeout, fetched)
             return
         try:
-            series, warnings = await self._vector(client, part.promql, timeout)
+            series, warnings = await self.vector(client, part.promql, timeout)
             answers = part.split(series)
         except ResponseTooLarge:
             await self._split_now(client, part, deadline, fetched, "the answer is too large")
@@ -101,7 +101,7 @@ class ExpressionReader(PartsReader[ExpressionBatch]):
         self, client: httpx.AsyncClient, expr: str, timeout: float, fetched: Fetched
     ) -> None:
         try:
-            result = await self._query(client, expr, timeout)
+            result = await self.query(client, expr, timeout)
         except FetchError as exc:
             for rule in self.rules[expr]:
                 fetched.failed[rule.name] = exc

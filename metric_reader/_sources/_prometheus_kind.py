@@ -12,8 +12,6 @@ expression over the window with ``query_range`` on the rule's own endpoint.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-
 import anyio
 import httpx
 
@@ -30,8 +28,7 @@ from ._expression_batch import batchable, plan_expression_batches
 from ._expression_reader import expression_fetch
 from ._fetches import EndpointLimit, Fetch, Fetched, ReadQuery
 from ._kind import GroupPlan, History, PlanOptions
-from ._parts_reader import PartsReader
-from ._prometheus import QueryResult, instant_query
+from ._parts_reader import BoundedEndpoint, PartsReader
 from ._range import RangeSeries, query_range
 
 
@@ -121,32 +118,13 @@ def _endpoint_defaulted(source: RuleSource) -> bool:
     return isinstance(source, PrometheusQuery | PrometheusSelector) and source.endpoint_defaulted
 
 
-def _bounded_query(
-    endpoint: str, limit: EndpointLimit, max_bytes: int, defaulted: bool
-) -> Callable[[httpx.AsyncClient, str, float], Awaitable[QueryResult]]:
-    """Runs any query on ``endpoint`` within the requests bound of its fetches."""
-
-    async def run(client: httpx.AsyncClient, promql: str, timeout: float) -> QueryResult:
-        return await instant_query(
-            client,
-            endpoint,
-            promql,
-            timeout,
-            max_bytes,
-            limit.limiter,
-            endpoint_defaulted=defaulted,
-        )
-
-    return run
-
-
 def query_reader(endpoint: str, limit: EndpointLimit, max_bytes: int, defaulted: bool) -> ReadQuery:
     """Runs any query on ``endpoint`` within the requests bound of its fetches: how a
     rule's ``verify_query`` is read."""
-    run = _bounded_query(endpoint, limit, max_bytes, defaulted)
+    bounded = BoundedEndpoint(endpoint, limit, max_bytes, defaulted)
 
     async def read(client: httpx.AsyncClient, promql: str, timeout: float) -> list[Sample]:
-        return (await run(client, promql, timeout)).samples
+        return (await bounded.query(client, promql, timeout)).samples
 
     return read
 
@@ -162,10 +140,10 @@ def query_fetch(
 ) -> Fetch:
     """One query on a Prometheus endpoint; every rule gets all of its answer. ``defaulted``:
     nothing set the endpoint (see ``instant_query``)."""
-    run = _bounded_query(endpoint, limit, max_bytes, defaulted)
+    bounded = BoundedEndpoint(endpoint, limit, max_bytes, defaulted)
 
     async def perform(client: httpx.AsyncClient, timeout: float) -> Fetched:
-        result = await run(client, promql, timeout)
+        result = await bounded.query(client, promql, timeout)
         return Fetched({rule.name: result.samples for rule in rules}, result.warnings)
 
     return Fetch(f"query {promql} at {endpoint}", interval, perform, rules)
@@ -190,7 +168,7 @@ class _BatchReader(PartsReader[SelectorBatch]):
         """Read ``part`` within ``timeout`` (the poll's, or what is left of it before
         ``deadline`` for a part read again after a split)."""
         try:
-            series, warnings = await self._vector(client, part.promql, timeout)
+            series, warnings = await self.vector(client, part.promql, timeout)
         except ResponseTooLarge as exc:
             halves = part.halves()
             if halves is None:
@@ -223,7 +201,7 @@ class _BatchReader(PartsReader[SelectorBatch]):
         self, client: httpx.AsyncClient, rule: RuleConfig, deadline: float, fetched: Fetched
     ) -> None:
         try:
-            result = await self._query(client, rule.source.expression, self._left(deadline))
+            result = await self.query(client, rule.source.expression, self._left(deadline))
         except FetchError as exc:
             del fetched.samples[rule.name]
             fetched.failed[rule.name] = exc
