@@ -26,6 +26,7 @@ import os
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
+from types import SimpleNamespace  # loaded by typing already
 from typing import TYPE_CHECKING, Any, NoReturn, cast
 
 from .. import __version__
@@ -96,8 +97,6 @@ def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
     modules its help formatter imports) is imported for the other commands only."""
     given = sys.argv[1:] if argv is None else argv
     if not given:
-        from types import SimpleNamespace
-
         return cast("argparse.Namespace", SimpleNamespace(handler=_run_command))
     plain = _plain_test_or_check(given)
     if plain is not None:
@@ -112,13 +111,9 @@ def _plain_test_or_check(given: Sequence[str]) -> argparse.Namespace | None:
     anything else, which the parser reads (``tests/test_cli_parse.py`` holds them equal)."""
     command, *rest = given
     if command == "test" and rest and not any(arg.startswith("-") and arg != "-" for arg in rest):
-        from types import SimpleNamespace
-
         files = [Path(arg) for arg in rest]
         return cast("argparse.Namespace", SimpleNamespace(files=files, handler=_test_command))
     if command == "check" and rest in ([], ["--no-read"]):
-        from types import SimpleNamespace
-
         no_read = bool(rest)
         return cast("argparse.Namespace", SimpleNamespace(no_read=no_read, handler=_check_command))
     return None
