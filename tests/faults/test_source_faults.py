@@ -467,7 +467,8 @@ def test_text_from_a_source_cannot_forge_a_log_line(
 
     def logged() -> bool:
         text = svc.output()
-        return "query failed: bad_data" in text and "rule=scrape" in text
+        # the scraped value's line, not the start's "watching" line, which names the rule too
+        return "query failed: bad_data" in text and 'kind="a\\n2026-01-01' in text
 
     svc.wait_until(logged, DEADLINE, "the forged error and label value logged")
     assert svc.stop() == 0
